@@ -1,0 +1,35 @@
+//! Generates the Rust message types from `<package>/msg/<Type>.msg` in this folder.
+
+use std::fs;
+use std::path::Path;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut reg = s2r_idl::Registry::new();
+    let mut packages: Vec<_> = fs::read_dir(root).expect("read msgs/").flatten().map(|e| e.path()).collect();
+    packages.sort();
+    for pkg_dir in packages {
+        let msg_dir = pkg_dir.join("msg");
+        if !msg_dir.is_dir() {
+            continue;
+        }
+        println!("cargo:rerun-if-changed={}", msg_dir.display());
+        let package = pkg_dir.file_name().unwrap().to_str().unwrap().to_string();
+        let mut files: Vec<_> = fs::read_dir(&msg_dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            if file.extension().and_then(|e| e.to_str()) != Some("msg") {
+                continue;
+            }
+            println!("cargo:rerun-if-changed={}", file.display());
+            let name = file.file_stem().unwrap().to_str().unwrap();
+            let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if let Err(e) = reg.add_msg(&package, name, &text) {
+                panic!("{}: {e}", file.display());
+            }
+        }
+    }
+    let code = s2r_idl::codegen::generate(&reg).unwrap_or_else(|e| panic!("msgs/: {e}"));
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("generated.rs");
+    fs::write(out, code).unwrap();
+}

@@ -1,0 +1,193 @@
+//! Rust source for message types, generated from a [`Registry`] at build time so
+//! that the `.msg` files stay the one source of truth.
+//!
+//! Each `pkg/msg/Type` becomes `crate::pkg::msg::Type`, a plain struct whose
+//! serde form is the CDR layout (fields in order, fixed arrays without length,
+//! byte sequences as one block), with its constants, its defaults and an
+//! implementation of [`crate::Message`] carrying name, RIHS01 hash and schema.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::parse::{Array, BaseType, Field, Literal, MsgSpec, Primitive};
+use crate::registry::{Registry, RegistryError};
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in", "let",
+    "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+fn ident(name: &str) -> String {
+    if KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn prim_rust(p: Primitive) -> &'static str {
+    match p {
+        Primitive::Bool => "bool",
+        Primitive::Byte | Primitive::Char | Primitive::UInt8 => "u8",
+        Primitive::Int8 => "i8",
+        Primitive::Int16 => "i16",
+        Primitive::UInt16 => "u16",
+        Primitive::Int32 => "i32",
+        Primitive::UInt32 => "u32",
+        Primitive::Int64 => "i64",
+        Primitive::UInt64 => "u64",
+        Primitive::Float32 => "f32",
+        Primitive::Float64 => "f64",
+        Primitive::String(_) => "::std::string::String",
+        Primitive::WString(_) => "::s2r_idl::WString",
+    }
+}
+
+fn base_rust(b: &BaseType) -> String {
+    match b {
+        BaseType::Primitive(p) => prim_rust(*p).to_string(),
+        BaseType::Nested(t) => format!("crate::{}::msg::{}", t.package, t.name),
+    }
+}
+
+fn field_rust(f: &Field) -> String {
+    let base = base_rust(&f.ty.base);
+    let byte_like = matches!(f.ty.base, BaseType::Primitive(p) if p.is_byte_like());
+    match f.ty.array {
+        Array::Scalar => base,
+        Array::Fixed(n) => format!("[{base}; {n}]"),
+        Array::Bounded(_) | Array::Unbounded if byte_like => "::s2r_idl::Bytes".to_string(),
+        Array::Bounded(_) | Array::Unbounded => format!("::std::vec::Vec<{base}>"),
+    }
+}
+
+fn scalar_literal(p: Primitive, v: &Literal) -> String {
+    match (p, v) {
+        (Primitive::Bool, Literal::Bool(b)) => b.to_string(),
+        (Primitive::String(_), Literal::String(s)) => format!("::std::string::String::from({s:?})"),
+        (Primitive::WString(_), Literal::String(s)) => format!("::s2r_idl::WString(::std::string::String::from({s:?}))"),
+        (Primitive::Float32, Literal::Float(x)) => format!("{x:?}_f32"),
+        (Primitive::Float64, Literal::Float(x)) => format!("{x:?}_f64"),
+        (Primitive::Float32, Literal::Int(x)) => format!("{x}.0_f32"),
+        (Primitive::Float64, Literal::Int(x)) => format!("{x}.0_f64"),
+        (p, Literal::Int(x)) => format!("{x}_{}", prim_rust(p)),
+        (p, v) => panic!("default {v:?} does not fit {}", p.keyword()),
+    }
+}
+
+fn default_expr(f: &Field) -> String {
+    let prim = match &f.ty.base {
+        BaseType::Primitive(p) => Some(*p),
+        BaseType::Nested(_) => None,
+    };
+    match (&f.default, f.ty.array, prim) {
+        (None, Array::Fixed(_), _) => "::core::array::from_fn(|_| ::core::default::Default::default())".into(),
+        (None, _, _) => "::core::default::Default::default()".into(),
+        (Some(v), Array::Scalar, Some(p)) => scalar_literal(p, v),
+        (Some(Literal::Array(items)), array, Some(p)) => {
+            let elems: Vec<String> = items.iter().map(|v| scalar_literal(p, v)).collect();
+            match array {
+                Array::Fixed(_) => format!("[{}]", elems.join(", ")),
+                _ if p.is_byte_like() => format!("::s2r_idl::Bytes::from(::std::vec![{}])", elems.join(", ")),
+                _ => format!("::std::vec![{}]", elems.join(", ")),
+            }
+        }
+        (Some(v), _, _) => panic!("default {v:?} of {} does not fit its type", f.name),
+    }
+}
+
+fn const_rust(p: Primitive) -> &'static str {
+    match p {
+        Primitive::String(_) | Primitive::WString(_) => "&'static str",
+        p => prim_rust(p),
+    }
+}
+
+fn const_literal(p: Primitive, v: &Literal) -> String {
+    match (p, v) {
+        (Primitive::String(_) | Primitive::WString(_), Literal::String(s)) => format!("{s:?}"),
+        _ => scalar_literal(p, v),
+    }
+}
+
+fn gen_struct(reg: &Registry, spec: &MsgSpec, out: &mut String) -> Result<(), RegistryError> {
+    let name = &spec.name.name;
+    let full = spec.name.full();
+    writeln!(out, "/// `{full}`, generated from its `.msg` file.").unwrap();
+    writeln!(out, "///\n/// ```text").unwrap();
+    for line in spec.text.lines() {
+        writeln!(out, "/// {line}").unwrap();
+    }
+    writeln!(out, "/// ```").unwrap();
+    writeln!(out, "#[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]").unwrap();
+    writeln!(out, "pub struct {name} {{").unwrap();
+    if spec.fields.is_empty() {
+        writeln!(out, "    pub structure_needs_at_least_one_member: u8,").unwrap();
+    }
+    for f in &spec.fields {
+        if matches!(f.ty.array, Array::Fixed(_)) {
+            writeln!(out, "    #[serde(with = \"::s2r_idl::fixed_array\")]").unwrap();
+        }
+        writeln!(out, "    pub {}: {},", ident(&f.name), field_rust(f)).unwrap();
+    }
+    writeln!(out, "}}\n").unwrap();
+
+    writeln!(out, "impl {name} {{").unwrap();
+    for c in &spec.constants {
+        writeln!(out, "    pub const {}: {} = {};", c.name, const_rust(c.ty), const_literal(c.ty, &c.value)).unwrap();
+    }
+    writeln!(out, "}}\n").unwrap();
+
+    writeln!(out, "impl ::core::default::Default for {name} {{\n    fn default() -> Self {{\n        Self {{").unwrap();
+    if spec.fields.is_empty() {
+        writeln!(out, "            structure_needs_at_least_one_member: 0,").unwrap();
+    }
+    for f in &spec.fields {
+        writeln!(out, "            {}: {},", ident(&f.name), default_expr(f)).unwrap();
+    }
+    writeln!(out, "        }}\n    }}\n}}\n").unwrap();
+
+    let hash = reg.type_hash(&spec.name)?;
+    let schema = reg.schema_text(&spec.name)?;
+    writeln!(
+        out,
+        "impl ::s2r_idl::Message for {name} {{\n    const TYPE_NAME: &'static str = {full:?};\n    \
+         const TYPE_HASH: &'static str = {hash:?};\n    const SCHEMA: &'static str = {schema:?};\n}}\n"
+    )
+    .unwrap();
+    Ok(())
+}
+
+/// Rust source for every type of `reg`: one `pub mod <pkg> { pub mod msg { … } }`
+/// per package, a `DEFINITIONS` table of the raw `.msg` texts, and a
+/// `visit_all` function that calls a [`crate::MessageVisitor`] once per type.
+pub fn generate(reg: &Registry) -> Result<String, RegistryError> {
+    reg.validate()?;
+    let mut by_pkg: BTreeMap<&str, Vec<&MsgSpec>> = BTreeMap::new();
+    for t in reg.types() {
+        by_pkg.entry(t.package.as_str()).or_default().push(reg.get(t).unwrap());
+    }
+    let mut out = String::from("// Generated by s2r_idl::codegen from the .msg files. Do not edit.\n\n");
+    for (pkg, specs) in &by_pkg {
+        writeln!(out, "#[allow(clippy::all, non_snake_case, non_camel_case_types)]\npub mod {pkg} {{\npub mod msg {{").unwrap();
+        for spec in specs {
+            gen_struct(reg, spec, &mut out)?;
+        }
+        writeln!(out, "}}\n}}\n").unwrap();
+    }
+    writeln!(out, "/// `(package, type, .msg text)` of every interface compiled in.").unwrap();
+    writeln!(out, "pub const DEFINITIONS: &[(&str, &str, &str)] = &[").unwrap();
+    for t in reg.types() {
+        writeln!(out, "    ({:?}, {:?}, {:?}),", t.package, t.name, reg.get(t).unwrap().text).unwrap();
+    }
+    writeln!(out, "];\n").unwrap();
+    writeln!(out, "/// Calls `v.visit::<T>()` for every message type compiled in.").unwrap();
+    writeln!(out, "pub fn visit_all<V: ::s2r_idl::MessageVisitor>(v: &mut V) {{").unwrap();
+    for t in reg.types() {
+        writeln!(out, "    v.visit::<crate::{}::msg::{}>();", t.package, t.name).unwrap();
+    }
+    writeln!(out, "}}").unwrap();
+    Ok(out)
+}

@@ -1,0 +1,132 @@
+//! Messages of types known only at run time (from a registry or a bag's schema):
+//! a typed value tree, its default, and field selection by path.
+
+use crate::parse::{Array, BaseType, Literal, Primitive, TypeName};
+use crate::registry::{Registry, RegistryError};
+use crate::types::Bytes;
+
+/// A value of an interface type. Scalars keep their exact wire type, so a value
+/// serializes to the same bytes its generated Rust type would.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    I8(i8),
+    U8(u8),
+    I16(i16),
+    U16(u16),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    String(String),
+    /// A `wstring`, carried as UTF-16.
+    WString(String),
+    /// A byte-like sequence (`uint8[]`, `byte[]`, `char[]`), one block on the wire.
+    Bytes(Bytes),
+    /// A fixed-size array `T[N]`: no length on the wire.
+    Array(Vec<Value>),
+    /// A sequence `T[]` or `T[<=N]`: length-prefixed on the wire.
+    Seq(Vec<Value>),
+    /// A nested message: its fields in declaration order.
+    Struct(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// Follows a dotted path (`header.stamp.sec`, `data.3`) into nested fields and arrays.
+    pub fn select(&self, path: &str) -> Option<&Value> {
+        let mut cur = self;
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            cur = match cur {
+                Value::Struct(fields) => &fields.iter().find(|(n, _)| n == part)?.1,
+                Value::Array(items) | Value::Seq(items) => items.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// The zero value of a primitive type (or its declared default).
+pub fn primitive_value(p: Primitive, lit: Option<&Literal>) -> Value {
+    let int = |l: Option<&Literal>| match l {
+        Some(Literal::Int(i)) => *i,
+        Some(Literal::Bool(b)) => *b as i128,
+        _ => 0,
+    };
+    let float = |l: Option<&Literal>| match l {
+        Some(Literal::Float(f)) => *f,
+        Some(Literal::Int(i)) => *i as f64,
+        _ => 0.0,
+    };
+    let string = |l: Option<&Literal>| match l {
+        Some(Literal::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    match p {
+        Primitive::Bool => Value::Bool(matches!(lit, Some(Literal::Bool(true))) || int(lit) != 0),
+        Primitive::Byte | Primitive::Char | Primitive::UInt8 => Value::U8(int(lit) as u8),
+        Primitive::Int8 => Value::I8(int(lit) as i8),
+        Primitive::Int16 => Value::I16(int(lit) as i16),
+        Primitive::UInt16 => Value::U16(int(lit) as u16),
+        Primitive::Int32 => Value::I32(int(lit) as i32),
+        Primitive::UInt32 => Value::U32(int(lit) as u32),
+        Primitive::Int64 => Value::I64(int(lit) as i64),
+        Primitive::UInt64 => Value::U64(int(lit) as u64),
+        Primitive::Float32 => Value::F32(float(lit) as f32),
+        Primitive::Float64 => Value::F64(float(lit)),
+        Primitive::String(_) => Value::String(string(lit)),
+        Primitive::WString(_) => Value::WString(string(lit)),
+    }
+}
+
+/// The default value of a message type: declared defaults where given, zeros elsewhere.
+pub fn default_value(reg: &Registry, ty: &TypeName) -> Result<Value, RegistryError> {
+    let spec = reg.get(ty).ok_or_else(|| RegistryError::Unknown(ty.full()))?;
+    if spec.fields.is_empty() {
+        return Ok(Value::Struct(vec![("structure_needs_at_least_one_member".into(), Value::U8(0))]));
+    }
+    let mut fields = Vec::with_capacity(spec.fields.len());
+    for f in &spec.fields {
+        let element = |lit: Option<&Literal>| -> Result<Value, RegistryError> {
+            match &f.ty.base {
+                BaseType::Primitive(p) => Ok(primitive_value(*p, lit)),
+                BaseType::Nested(t) => default_value(reg, t),
+            }
+        };
+        let v = match (f.ty.array, &f.default) {
+            (Array::Scalar, d) => element(d.as_ref())?,
+            (Array::Fixed(n), Some(Literal::Array(items))) => {
+                Value::Array(items.iter().take(n).map(|l| element(Some(l))).collect::<Result<_, _>>()?)
+            }
+            (Array::Fixed(n), _) => Value::Array((0..n).map(|_| element(None)).collect::<Result<_, _>>()?),
+            (_, default) => {
+                let items: Vec<Value> = match default {
+                    Some(Literal::Array(items)) => items.iter().map(|l| element(Some(l))).collect::<Result<_, _>>()?,
+                    _ => Vec::new(),
+                };
+                sequence_value(&f.ty.base, items)
+            }
+        };
+        fields.push((f.name.clone(), v));
+    }
+    Ok(Value::Struct(fields))
+}
+
+/// A sequence of `base` elements: byte-like ones become one [`Value::Bytes`] block.
+pub fn sequence_value(base: &BaseType, items: Vec<Value>) -> Value {
+    match base {
+        BaseType::Primitive(p) if p.is_byte_like() => {
+            Value::Bytes(Bytes::from(items.iter().map(|v| if let Value::U8(b) = v { *b } else { 0 }).collect::<Vec<u8>>()))
+        }
+        _ => Value::Seq(items),
+    }
+}

@@ -1,0 +1,592 @@
+//! The ROS 2 `.msg` grammar: fields, constants, defaults, array and string bounds.
+//!
+//! Follows the rules of `rosidl_adapter` (the reference parser): field names are
+//! lower snake case, constants upper case, `Header` means `std_msgs/Header`, a type
+//! without a package is in the message's own package, and `#` starts a comment
+//! except inside a quoted string or a string constant's value.
+
+use std::fmt;
+
+/// A fully qualified interface name, `package/msg/Name`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeName {
+    pub package: String,
+    pub name: String,
+}
+
+impl TypeName {
+    pub fn new(package: &str, name: &str) -> Self {
+        TypeName { package: package.to_string(), name: name.to_string() }
+    }
+
+    /// Accepts `pkg/msg/Name`, `pkg/Name` and `pkg::msg::dds_::Name_` (the DDS form).
+    pub fn parse(s: &str) -> Option<TypeName> {
+        if let Some(rest) = s.strip_suffix('_') {
+            let parts: Vec<&str> = rest.split("::").collect();
+            if parts.len() == 4 && parts[1] == "msg" && parts[2] == "dds_" {
+                return Some(TypeName::new(parts[0], parts[3])).filter(|t| t.is_valid());
+            }
+        }
+        let parts: Vec<&str> = s.split('/').collect();
+        let t = match parts.as_slice() {
+            [pkg, "msg", name] => TypeName::new(pkg, name),
+            [pkg, name] => TypeName::new(pkg, name),
+            _ => return None,
+        };
+        t.is_valid().then_some(t)
+    }
+
+    fn is_valid(&self) -> bool {
+        is_package_name(&self.package) && is_message_name(&self.name)
+    }
+
+    /// `pkg/msg/Name`, the form ROS 2 tools print and type descriptions hash.
+    pub fn full(&self) -> String {
+        format!("{}/msg/{}", self.package, self.name)
+    }
+
+    /// `pkg/Name`, the form used in `MSG:` lines of concatenated schemas.
+    pub fn short(&self) -> String {
+        format!("{}/{}", self.package, self.name)
+    }
+
+    /// `pkg::msg::dds_::Name_`, the DDS type name ROS 2 middlewares register.
+    pub fn dds(&self) -> String {
+        format!("{}::msg::dds_::{}_", self.package, self.name)
+    }
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/msg/{}", self.package, self.name)
+    }
+}
+
+/// Primitive types of the interface language (after the msg → IDL mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Primitive {
+    Bool,
+    Byte,
+    Char,
+    Int8,
+    UInt8,
+    Int16,
+    UInt16,
+    Int32,
+    UInt32,
+    Int64,
+    UInt64,
+    Float32,
+    Float64,
+    /// `string` or `string<=N`.
+    String(Option<usize>),
+    /// `wstring` or `wstring<=N`.
+    WString(Option<usize>),
+}
+
+impl Primitive {
+    fn from_keyword(word: &str) -> Option<Primitive> {
+        Some(match word {
+            "bool" => Primitive::Bool,
+            "byte" => Primitive::Byte,
+            "char" => Primitive::Char,
+            "int8" => Primitive::Int8,
+            "uint8" => Primitive::UInt8,
+            "int16" => Primitive::Int16,
+            "uint16" => Primitive::UInt16,
+            "int32" => Primitive::Int32,
+            "uint32" => Primitive::UInt32,
+            "int64" => Primitive::Int64,
+            "uint64" => Primitive::UInt64,
+            "float32" => Primitive::Float32,
+            "float64" => Primitive::Float64,
+            "string" => Primitive::String(None),
+            "wstring" => Primitive::WString(None),
+            _ => return None,
+        })
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Primitive::String(_) | Primitive::WString(_))
+    }
+
+    /// Byte-like types whose sequences travel as one block of bytes.
+    pub fn is_byte_like(&self) -> bool {
+        matches!(self, Primitive::Byte | Primitive::UInt8 | Primitive::Char)
+    }
+
+    pub fn keyword(&self) -> String {
+        match self {
+            Primitive::Bool => "bool".into(),
+            Primitive::Byte => "byte".into(),
+            Primitive::Char => "char".into(),
+            Primitive::Int8 => "int8".into(),
+            Primitive::UInt8 => "uint8".into(),
+            Primitive::Int16 => "int16".into(),
+            Primitive::UInt16 => "uint16".into(),
+            Primitive::Int32 => "int32".into(),
+            Primitive::UInt32 => "uint32".into(),
+            Primitive::Int64 => "int64".into(),
+            Primitive::UInt64 => "uint64".into(),
+            Primitive::Float32 => "float32".into(),
+            Primitive::Float64 => "float64".into(),
+            Primitive::String(None) => "string".into(),
+            Primitive::String(Some(n)) => format!("string<={n}"),
+            Primitive::WString(None) => "wstring".into(),
+            Primitive::WString(Some(n)) => format!("wstring<={n}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BaseType {
+    Primitive(Primitive),
+    Nested(TypeName),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Array {
+    Scalar,
+    /// `T[N]`
+    Fixed(usize),
+    /// `T[<=N]`
+    Bounded(usize),
+    /// `T[]`
+    Unbounded,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldType {
+    pub base: BaseType,
+    pub array: Array,
+}
+
+/// A literal value of a default or a constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    String(String),
+    Array(Vec<Literal>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+    pub default: Option<Literal>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constant {
+    pub name: String,
+    pub ty: Primitive,
+    pub value: Literal,
+}
+
+/// One parsed `.msg` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MsgSpec {
+    pub name: TypeName,
+    pub fields: Vec<Field>,
+    pub constants: Vec<Constant>,
+    /// The file's text as written, comments included (what schemas carry).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// The interface being parsed, e.g. `sensor_msgs/msg/Image`.
+    pub type_name: String,
+    /// 1-based line in the `.msg` text.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} line {}: {}", self.type_name, self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+pub fn is_package_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.contains("__")
+        && !s.ends_with('_')
+}
+
+pub fn is_message_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase()) && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_field_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.contains("__")
+        && !s.ends_with('_')
+}
+
+fn is_constant_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !s.contains("__")
+        && !s.ends_with('_')
+}
+
+/// Parses the text of `package/msg/Name.msg`.
+pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, ParseError> {
+    let type_name = TypeName::new(package, name);
+    let err = |line: usize, message: String| ParseError { type_name: type_name.full(), line, message };
+    if !is_package_name(package) {
+        return Err(err(0, format!("'{package}' is not a valid package name")));
+    }
+    if !is_message_name(name) {
+        return Err(err(0, format!("'{name}' is not a valid message name")));
+    }
+    let mut fields: Vec<Field> = Vec::new();
+    let mut constants: Vec<Constant> = Vec::new();
+    for (i, raw_line) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = raw_line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (type_str, rest) = split_word(line);
+        let ty = parse_type(type_str, package).map_err(|m| err(lineno, m))?;
+        let rest = rest.trim_start();
+        if rest.is_empty() {
+            return Err(err(lineno, format!("'{type_str}' has no field name")));
+        }
+        // A constant is `TYPE NAME=VALUE`; the name may be followed by spaces before '='.
+        let name_end = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
+        let field_name = &rest[..name_end];
+        let after = rest[name_end..].trim_start();
+        if let Some(value_text) = after.strip_prefix('=') {
+            if !is_constant_name(field_name) {
+                return Err(err(lineno, format!("constant name '{field_name}' must be upper case")));
+            }
+            let prim = match (&ty.base, ty.array) {
+                (BaseType::Primitive(p), Array::Scalar) => *p,
+                _ => return Err(err(lineno, format!("constant '{field_name}' must have a primitive, non-array type"))),
+            };
+            let value = if prim.is_string() {
+                // String constants take the rest of the line verbatim (comments included),
+                // minus surrounding quotes.
+                Literal::String(unquote(value_text.trim()).map_err(|m| err(lineno, m))?)
+            } else {
+                let v = strip_comment(value_text).trim();
+                parse_scalar(prim, v).map_err(|m| err(lineno, format!("constant '{field_name}': {m}")))?
+            };
+            if constants.iter().any(|c| c.name == field_name) {
+                return Err(err(lineno, format!("constant '{field_name}' is defined twice")));
+            }
+            constants.push(Constant { name: field_name.to_string(), ty: prim, value });
+            continue;
+        }
+        if !is_field_name(field_name) {
+            return Err(err(lineno, format!("field name '{field_name}' must be lower snake case")));
+        }
+        let default_text = strip_comment(after).trim();
+        let default = if default_text.is_empty() {
+            None
+        } else {
+            Some(parse_default(&ty, default_text).map_err(|m| err(lineno, format!("default of '{field_name}': {m}")))?)
+        };
+        if fields.iter().any(|f| f.name == field_name) {
+            return Err(err(lineno, format!("field '{field_name}' is defined twice")));
+        }
+        fields.push(Field { name: field_name.to_string(), ty, default });
+    }
+    Ok(MsgSpec { name: type_name, fields, constants, text: text.to_string() })
+}
+
+fn split_word(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    }
+}
+
+/// Removes a trailing `# comment`, leaving `#` inside quotes alone.
+fn strip_comment(s: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (None, '"') | (None, '\'') => quote = Some(c),
+            (None, '#') => return &s[..i],
+            _ => {}
+        }
+    }
+    s
+}
+
+fn parse_type(s: &str, own_package: &str) -> Result<FieldType, String> {
+    let (base_str, array) = match s.find('[') {
+        Some(i) => {
+            let inner = s[i + 1..].strip_suffix(']').ok_or_else(|| format!("unterminated array bound in '{s}'"))?;
+            let array = if inner.is_empty() {
+                Array::Unbounded
+            } else if let Some(n) = inner.strip_prefix("<=") {
+                Array::Bounded(parse_bound(n, s)?)
+            } else {
+                Array::Fixed(parse_bound(inner, s)?)
+            };
+            (&s[..i], array)
+        }
+        None => (s, Array::Scalar),
+    };
+    let base = if let Some((kw, bound)) = base_str.split_once("<=") {
+        let n = parse_bound(bound, s)?;
+        match kw {
+            "string" => BaseType::Primitive(Primitive::String(Some(n))),
+            "wstring" => BaseType::Primitive(Primitive::WString(Some(n))),
+            _ => return Err(format!("only strings take an upper bound, not '{kw}'")),
+        }
+    } else if let Some(p) = Primitive::from_keyword(base_str) {
+        BaseType::Primitive(p)
+    } else {
+        BaseType::Nested(resolve_nested(base_str, own_package).ok_or_else(|| format!("'{base_str}' is not a type"))?)
+    };
+    Ok(FieldType { base, array })
+}
+
+fn resolve_nested(s: &str, own_package: &str) -> Option<TypeName> {
+    match s {
+        "Header" => return Some(TypeName::new("std_msgs", "Header")),
+        "time" => return Some(TypeName::new("builtin_interfaces", "Time")),
+        "duration" => return Some(TypeName::new("builtin_interfaces", "Duration")),
+        _ => {}
+    }
+    if s.contains('/') {
+        TypeName::parse(s)
+    } else if is_message_name(s) {
+        Some(TypeName::new(own_package, s))
+    } else {
+        None
+    }
+}
+
+fn parse_bound(s: &str, whole: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("bad bound '{s}' in '{whole}'")),
+    }
+}
+
+fn parse_default(ty: &FieldType, text: &str) -> Result<Literal, String> {
+    let prim = match &ty.base {
+        BaseType::Primitive(p) => *p,
+        BaseType::Nested(t) => return Err(format!("fields of type {t} cannot have a default")),
+    };
+    match ty.array {
+        Array::Scalar => {
+            if prim.is_string() {
+                Ok(Literal::String(unquote(text)?))
+            } else {
+                parse_scalar(prim, text)
+            }
+        }
+        array => {
+            let items = split_array_literal(text)?;
+            let len_ok = match array {
+                Array::Fixed(n) => items.len() == n,
+                Array::Bounded(n) => items.len() <= n,
+                _ => true,
+            };
+            if !len_ok {
+                return Err(format!("{} values do not fit the array bound", items.len()));
+            }
+            let values = items
+                .iter()
+                .map(|item| if prim.is_string() { unquote(item).map(Literal::String) } else { parse_scalar(prim, item) })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Literal::Array(values))
+        }
+    }
+}
+
+/// Splits `[a, "b,c", d]` at top-level commas.
+fn split_array_literal(text: &str) -> Result<Vec<String>, String> {
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .ok_or_else(|| format!("array default '{text}' must be written [a, b, ...]"))?;
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in inner.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c)
+            }
+            (None, '"') | (None, '\'') => {
+                quote = Some(c);
+                cur.push(c)
+            }
+            (None, ',') => items.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() || !items.is_empty() {
+        items.push(cur.trim().to_string());
+    }
+    Ok(items)
+}
+
+fn unquote(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    for q in ['"', '\''] {
+        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
+            let inner = &s[1..s.len() - 1];
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => out.push('\n'),
+                        Some('t') => out.push('\t'),
+                        Some(o) => out.push(o),
+                        None => return Err(format!("string {s} ends in a backslash")),
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            return Ok(out);
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// Parses one scalar of a primitive type, checking its range.
+pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, String> {
+    let text = text.trim();
+    let int = |lo: i128, hi: i128| -> Result<Literal, String> {
+        let v = parse_int(text).ok_or_else(|| format!("'{text}' is not an integer"))?;
+        if v < lo || v > hi {
+            return Err(format!("{v} is out of range [{lo}, {hi}] for {}", prim.keyword()));
+        }
+        Ok(Literal::Int(v))
+    };
+    match prim {
+        Primitive::Bool => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Literal::Bool(true)),
+            "false" | "0" => Ok(Literal::Bool(false)),
+            _ => Err(format!("'{text}' is not a boolean")),
+        },
+        Primitive::Byte | Primitive::Char | Primitive::UInt8 => int(0, u8::MAX as i128),
+        Primitive::Int8 => int(i8::MIN as i128, i8::MAX as i128),
+        Primitive::Int16 => int(i16::MIN as i128, i16::MAX as i128),
+        Primitive::UInt16 => int(0, u16::MAX as i128),
+        Primitive::Int32 => int(i32::MIN as i128, i32::MAX as i128),
+        Primitive::UInt32 => int(0, u32::MAX as i128),
+        Primitive::Int64 => int(i64::MIN as i128, i64::MAX as i128),
+        Primitive::UInt64 => int(0, u64::MAX as i128),
+        Primitive::Float32 | Primitive::Float64 => {
+            text.parse::<f64>().map(Literal::Float).map_err(|_| format!("'{text}' is not a number"))
+        }
+        Primitive::String(bound) | Primitive::WString(bound) => {
+            let s = unquote(text)?;
+            if let Some(n) = bound {
+                if s.chars().count() > n {
+                    return Err(format!("string is longer than its bound {n}"));
+                }
+            }
+            Ok(Literal::String(s))
+        }
+    }
+}
+
+fn parse_int(text: &str) -> Option<i128> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        i128::from_str_radix(h, 16).ok()?
+    } else if let Some(b) = body.strip_prefix("0b") {
+        i128::from_str_radix(b, 2).ok()?
+    } else {
+        body.parse::<i128>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_of_line() {
+        let text = "# comment\n\
+            int32 FOO=3 # trailing\n\
+            string GREETING=\"hi # there\"\n\
+            Header header\n\
+            uint8[] data\n\
+            float64[9] k\n\
+            int16[<=4] few [1, 2]\n\
+            string<=10 short \"abc\"\n\
+            Pose2D center\n\
+            geometry_msgs/Point p\n\
+            bool flag true\n\
+            float32 x 1.5  # comment\n";
+        let spec = parse_msg("vision_msgs", "Thing", text).unwrap();
+        assert_eq!(spec.constants.len(), 2);
+        assert_eq!(spec.constants[0].value, Literal::Int(3));
+        assert_eq!(spec.constants[1].value, Literal::String("hi # there".into()));
+        let names: Vec<_> = spec.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["header", "data", "k", "few", "short", "center", "p", "flag", "x"]);
+        assert_eq!(spec.fields[0].ty.base, BaseType::Nested(TypeName::new("std_msgs", "Header")));
+        assert_eq!(spec.fields[1].ty.array, Array::Unbounded);
+        assert_eq!(spec.fields[2].ty.array, Array::Fixed(9));
+        assert_eq!(spec.fields[3].ty.array, Array::Bounded(4));
+        assert_eq!(spec.fields[3].default, Some(Literal::Array(vec![Literal::Int(1), Literal::Int(2)])));
+        assert_eq!(spec.fields[4].ty.base, BaseType::Primitive(Primitive::String(Some(10))));
+        assert_eq!(spec.fields[4].default, Some(Literal::String("abc".into())));
+        assert_eq!(spec.fields[5].ty.base, BaseType::Nested(TypeName::new("vision_msgs", "Pose2D")));
+        assert_eq!(spec.fields[6].ty.base, BaseType::Nested(TypeName::new("geometry_msgs", "Point")));
+        assert_eq!(spec.fields[7].default, Some(Literal::Bool(true)));
+        assert_eq!(spec.fields[8].default, Some(Literal::Float(1.5)));
+    }
+
+    #[test]
+    fn refuses_bad_lines_with_their_line_number() {
+        let e = parse_msg("p", "T", "int32 a\nfloat99 b\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("float99"), "{e}");
+        let e = parse_msg("p", "T", "uint8 X=300\n").unwrap_err();
+        assert!(e.message.contains("out of range"), "{e}");
+        let e = parse_msg("p", "T", "int32 BadName\n").unwrap_err();
+        assert!(e.message.contains("lower snake case"), "{e}");
+        let e = parse_msg("p", "T", "int32[3] a [1, 2]\n").unwrap_err();
+        assert!(e.message.contains("bound"), "{e}");
+        let e = parse_msg("p", "T", "int32 a\nint32 a\n").unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn type_names_in_all_three_spellings() {
+        let t = TypeName::new("std_msgs", "String");
+        assert_eq!(TypeName::parse("std_msgs/msg/String"), Some(t.clone()));
+        assert_eq!(TypeName::parse("std_msgs/String"), Some(t.clone()));
+        assert_eq!(TypeName::parse("std_msgs::msg::dds_::String_"), Some(t.clone()));
+        assert_eq!(t.dds(), "std_msgs::msg::dds_::String_");
+        assert_eq!(TypeName::parse("Std/x"), None);
+    }
+}
