@@ -5,6 +5,7 @@ use std::path::Path;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    println!("cargo:rerun-if-changed={}", root.display());
     let mut reg = s2r_idl::Registry::new();
     let mut packages: Vec<_> = fs::read_dir(root).expect("read msgs/").flatten().map(|e| e.path()).collect();
     packages.sort();

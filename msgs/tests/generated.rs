@@ -113,3 +113,12 @@ fn malformed_cdr_is_an_error_not_a_panic() {
     huge[n - 104..n - 100].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(dynamic::decode(registry(), &ty, &huge).is_err());
 }
+
+/// Where msg `char` matters: rosidl maps it to uint8, and the hashes ROS 2 Jazzy
+/// generates for rmw_dds_common (read from its generated C sources) say so.
+#[test]
+fn char_fields_hash_as_uint8_like_rosidl() {
+    use sim2real_msgs::rmw_dds_common::msg as rmw;
+    assert_eq!(rmw::Gid::TYPE_HASH, "RIHS01_ab6f21cfbb0a6dbb837161e1110c2051a2850ed9f9c53944d7115d9bcebedf71");
+    assert_eq!(rmw::NodeEntitiesInfo::TYPE_HASH, "RIHS01_8ffef65ee2d088c63b1e8fcd31e800ba9fc8dbe0ee15ca60d1676de5218087a7");
+}

@@ -1,0 +1,237 @@
+//! The `--ros-args` command line of ROS 2 nodes (rcl's grammar):
+//! `-r from:=to`, `-r node:from:=to`, `-r __ns:=/x`, `-r __node:=y`,
+//! `-p name:=value`, `-p node:name:=value`, `--params-file f.yaml`,
+//! `--log-level [logger:=]level`, `--enable/--disable-{rosout,stdout}-logs`.
+//! ROS arguments run from `--ros-args` to `--` or the end; the rest are the
+//! program's own.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::log::LogLevel;
+use crate::names::{normalize_namespace, validate_node_name, Remap};
+use crate::params::{parse_value_literal, ParamsFile, ParameterValue};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgsError(pub String);
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
+/// `-p [node:]name:=value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamOverride {
+    pub node: Option<String>,
+    pub name: String,
+    pub value: ParameterValue,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RosArgs {
+    pub remaps: Vec<Remap>,
+    pub params: Vec<ParamOverride>,
+    pub params_files: Vec<ParamsFile>,
+    /// `-r __node:=name` (or `__name`), optionally for one node.
+    pub node_name: Vec<(Option<String>, String)>,
+    /// `-r __ns:=/ns`, optionally for one node.
+    pub namespace: Vec<(Option<String>, String)>,
+    /// `--log-level level` (None) or `--log-level logger:=level`.
+    pub log_levels: Vec<(Option<String>, LogLevel)>,
+    pub rosout_logs: Option<bool>,
+    pub stdout_logs: Option<bool>,
+    /// Arguments outside `--ros-args` sections, program name first.
+    pub unparsed: Vec<String>,
+}
+
+impl RosArgs {
+    /// Parses this process's command line.
+    pub fn from_env() -> Result<RosArgs, ArgsError> {
+        Self::parse(std::env::args())
+    }
+
+    pub fn parse<I, S>(args: I) -> Result<RosArgs, ArgsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut out = RosArgs::default();
+        let mut it = args.into_iter().map(Into::into).peekable();
+        let mut in_ros = false;
+        while let Some(arg) = it.next() {
+            if !in_ros {
+                if arg == "--ros-args" {
+                    in_ros = true;
+                } else {
+                    out.unparsed.push(arg);
+                }
+                continue;
+            }
+            let mut value_of = |flag: &str| -> Result<String, ArgsError> {
+                it.next().ok_or_else(|| ArgsError(format!("--ros-args: '{flag}' needs a value")))
+            };
+            match arg.as_str() {
+                "--" => in_ros = false,
+                "--ros-args" => {}
+                "-r" | "--remap" => {
+                    let rule = value_of(&arg)?;
+                    out.add_remap(&rule)?;
+                }
+                "-p" | "--param" => {
+                    let rule = value_of(&arg)?;
+                    out.params.push(parse_param_rule(&rule)?);
+                }
+                "--params-file" => {
+                    let path = PathBuf::from(value_of(&arg)?);
+                    out.params_files.push(ParamsFile::load(&path).map_err(|e| ArgsError(format!("--params-file: {e}")))?);
+                }
+                "--log-level" => {
+                    let v = value_of(&arg)?;
+                    let (logger, level) = match v.split_once(":=") {
+                        Some((l, lv)) => (Some(l.to_string()), lv),
+                        None => (None, v.as_str()),
+                    };
+                    let level = LogLevel::parse(level)
+                        .ok_or_else(|| ArgsError(format!("--log-level: '{level}' is not one of debug, info, warn, error, fatal")))?;
+                    out.log_levels.push((logger, level));
+                }
+                "--enable-rosout-logs" => out.rosout_logs = Some(true),
+                "--disable-rosout-logs" => out.rosout_logs = Some(false),
+                "--enable-stdout-logs" => out.stdout_logs = Some(true),
+                "--disable-stdout-logs" => out.stdout_logs = Some(false),
+                "--enable-external-lib-logs" | "--disable-external-lib-logs" => {}
+                "-e" | "--enclave" => {
+                    value_of(&arg)?;
+                }
+                other => return Err(ArgsError(format!("--ros-args: unknown argument '{other}'"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_remap(&mut self, rule: &str) -> Result<(), ArgsError> {
+        let r = Remap::parse(rule)
+            .ok_or_else(|| ArgsError(format!("-r '{rule}': a remap rule is from:=to or node:from:=to")))?;
+        match r.from.as_str() {
+            "__node" | "__name" => {
+                validate_node_name(&r.to).map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                self.node_name.push((r.node, r.to));
+            }
+            "__ns" => {
+                let ns = normalize_namespace(&r.to).map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                self.namespace.push((r.node, ns));
+            }
+            f if f.starts_with("__") => return Err(ArgsError(format!("-r '{rule}': unknown special name '{f}'"))),
+            _ => {
+                crate::names::expand(&r.from, "/", "n").map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                crate::names::expand(&r.to, "/", "n").map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                self.remaps.push(r)
+            }
+        }
+        Ok(())
+    }
+
+    /// The node name after `__node` remapping (the last matching rule wins).
+    pub fn resolved_node_name(&self, default: &str) -> String {
+        self.node_name
+            .iter()
+            .filter(|(n, _)| n.as_deref().is_none_or(|n| n == default))
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    /// The namespace after `__ns` remapping.
+    pub fn resolved_namespace(&self, node: &str, default: &str) -> String {
+        self.namespace
+            .iter()
+            .filter(|(n, _)| n.as_deref().is_none_or(|n| n == node))
+            .next_back()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    /// The parameter overrides for one node, lowest precedence first:
+    /// params files in order, then `-p` arguments in order. Each comes with
+    /// where it was given, for error messages.
+    pub fn param_overrides(&self, node: &str, fqn: &str) -> Vec<(String, ParameterValue, String)> {
+        let mut out = Vec::new();
+        for f in &self.params_files {
+            for p in f.for_node(fqn) {
+                out.push((p.name.clone(), p.value.clone(), format!("params file {}", f.path.display())));
+            }
+        }
+        for p in self.params.iter().filter(|p| p.node.as_deref().is_none_or(|n| n == node)) {
+            out.push((p.name.clone(), p.value.clone(), format!("-p {}:=…", p.name)));
+        }
+        out
+    }
+
+    /// The log level for a logger (the node's name), if one was given.
+    pub fn log_level_for(&self, logger: &str) -> Option<LogLevel> {
+        self.log_levels
+            .iter()
+            .rev()
+            .find(|(l, _)| l.as_deref() == Some(logger))
+            .or_else(|| self.log_levels.iter().rev().find(|(l, _)| l.is_none()))
+            .map(|(_, lv)| *lv)
+    }
+}
+
+fn parse_param_rule(rule: &str) -> Result<ParamOverride, ArgsError> {
+    let (lhs, value) =
+        rule.split_once(":=").ok_or_else(|| ArgsError(format!("-p '{rule}': a parameter is name:=value")))?;
+    let (node, name) = match lhs.split_once(':') {
+        Some((n, p)) => (Some(n.to_string()), p),
+        None => (None, lhs),
+    };
+    if name.is_empty() {
+        return Err(ArgsError(format!("-p '{rule}': the parameter name is empty")));
+    }
+    let value = parse_value_literal(value).map_err(|e| ArgsError(format!("-p '{rule}': {e}")))?;
+    Ok(ParamOverride { node, name: name.to_string(), value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_rcl_grammar() {
+        let a = RosArgs::parse([
+            "prog", "input.bag", "--ros-args", "-r", "chatter:=/out", "-r", "__ns:=/robot", "-r", "talker:__node:=t2",
+            "-p", "rate:=5.5", "-p", "talker:names:=[a, b]", "--log-level", "debug", "--log-level", "t2:=warn", "--",
+            "--tail",
+        ])
+        .unwrap();
+        assert_eq!(a.unparsed, vec!["prog", "input.bag", "--tail"]);
+        assert_eq!(a.remaps.len(), 1);
+        assert_eq!(a.resolved_node_name("talker"), "t2");
+        assert_eq!(a.resolved_node_name("other"), "other");
+        assert_eq!(a.resolved_namespace("t2", "/"), "/robot");
+        let p = a.param_overrides("talker", "/robot/talker");
+        assert_eq!(p[0].1, ParameterValue::Double(5.5));
+        assert_eq!(p[1].1, ParameterValue::StringArray(vec!["a".into(), "b".into()]));
+        assert_eq!(a.param_overrides("x", "/x").len(), 1);
+        assert_eq!(a.log_level_for("t2"), Some(LogLevel::Warn));
+        assert_eq!(a.log_level_for("x"), Some(LogLevel::Debug));
+    }
+
+    #[test]
+    fn refuses_bad_arguments_naming_them() {
+        let e = |v: &[&str]| RosArgs::parse(v.iter().copied()).unwrap_err().0;
+        assert!(e(&["p", "--ros-args", "-x"]).contains("unknown argument '-x'"));
+        assert!(e(&["p", "--ros-args", "-r", "nope"]).contains("-r 'nope'"));
+        assert!(e(&["p", "--ros-args", "-r", "a:=b c"]).contains("-r 'a:=b c'"));
+        assert!(e(&["p", "--ros-args", "-p", "x"]).contains("-p 'x'"));
+        assert!(e(&["p", "--ros-args", "-p", "x:=[1, a]"]).contains("-p 'x:=[1, a]'"));
+        assert!(e(&["p", "--ros-args", "-r"]).contains("'-r' needs a value"));
+        assert!(e(&["p", "--ros-args", "--log-level", "loud"]).contains("'loud'"));
+        assert!(e(&["p", "--ros-args", "--params-file", "/nonexistent.yaml"]).contains("/nonexistent.yaml"));
+        assert!(e(&["p", "--ros-args", "-r", "__node:=a/b"]).contains("__node"));
+    }
+}
