@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rustdds::{DomainParticipant, DomainParticipantBuilder};
+use rustdds::{DomainParticipant, DomainParticipantBuilder, RTPSEntity};
 
 /// Errors of starting the runtime: each names the setting and what was wrong.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! QoS presets in ROS 2 terms, and their DDS form.
 
-use ros2_client::{Durability as RDurability, History, QosProfile, Reliability as RReliability, WhenFull};
+use ros2_client::qos::{Durability as RDurability, History, QosProfile, Reliability as RReliability, WhenFull};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reliability {

@@ -1,0 +1,46 @@
+//! The sim2real node runtime: ROS 2 nodes in Rust that speak DDS themselves.
+//!
+//! ```no_run
+//! use s2r_runtime::{Context, Node, Qos, RosArgs};
+//! use sim2real_msgs::std_msgs::msg::String as StringMsg;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let ctx = Context::from_env()?;                 // ROS_DOMAIN_ID, ROS_LOCALHOST_ONLY, …
+//!     let node = Node::new(&ctx, "talker", &RosArgs::from_env()?)?;
+//!     let rate: f64 = node.declare_parameter("rate", 10.0)?;
+//!     let chatter = node.create_publisher::<StringMsg>("chatter", Qos::reliable())?;
+//!     let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate));
+//!     loop {
+//!         tokio::select! {
+//!             _ = tick.tick() => chatter.publish(StringMsg { data: "hello".into() })?,
+//!             _ = s2r_runtime::shutdown::signal() => break,
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Nodes created from one [`Context`] share one DDS participant and hand each
+//! other messages in-process, without serialization or copies of large buffers,
+//! while staying visible on DDS to other processes.
+
+pub mod args;
+pub mod clock;
+pub mod context;
+pub mod log;
+pub mod names;
+pub mod node;
+pub mod params;
+pub mod pubsub;
+pub mod qos;
+pub mod shutdown;
+
+pub use args::{ArgsError, RosArgs};
+pub use clock::{Clock, Stamp};
+pub use context::{Context, ContextError, ContextOptions, DiscoveryRange};
+pub use log::{LogLevel, Logger};
+pub use node::{Node, NodeError};
+pub use params::{ParamType, ParameterValue};
+pub use pubsub::{PublishError, Publisher, ReceiveInfo, Received, Subscription};
+pub use qos::{Durability, Qos, Reliability};

@@ -1,0 +1,427 @@
+//! A ROS 2 node: name and namespace (after `--ros-args`), typed parameters served
+//! over the standard parameter services, publishers and subscriptions with
+//! remapping, a clock that follows /clock under `use_sim_time`, and a logger
+//! that writes to the terminal and /rosout.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::StreamExt;
+use ros2_client::{MessageTypeName, Name, NodeName, NodeOptions, ParameterValue};
+use s2r_idl::{Message, TypeName};
+use sim2real_msgs::rcl_interfaces::msg::Log;
+use sim2real_msgs::rosgraph_msgs::msg::Clock as ClockMsg;
+
+use crate::args::RosArgs;
+use crate::clock::{system_now, Clock, Stamp};
+use crate::context::Context;
+use crate::log::{LogLevel, Logger};
+use crate::names::{self, NameError};
+use crate::params::{coerce, type_name, ParamType};
+use crate::pubsub::{Publisher, Queue, Received, ReceiveInfo, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink};
+use crate::qos::{Durability, Qos};
+
+#[derive(Debug)]
+pub enum NodeError {
+    Name(NameError),
+    /// A parameter value that does not fit, with where it came from.
+    Parameter { name: String, source: String, reason: String },
+    Dds { what: String, reason: String },
+    /// Nodes run their background work on tokio; none was running.
+    NoRuntime,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Name(e) => write!(f, "{e}"),
+            NodeError::Parameter { name, source, reason } => write!(f, "parameter '{name}' ({source}): {reason}"),
+            NodeError::Dds { what, reason } => write!(f, "{what}: {reason}"),
+            NodeError::NoRuntime => write!(f, "nodes must be created inside a tokio runtime"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<NameError> for NodeError {
+    fn from(e: NameError) -> Self {
+        NodeError::Name(e)
+    }
+}
+
+fn dds_err(what: impl Into<String>) -> impl FnOnce(ros2_client::CreateError) -> NodeError {
+    let what = what.into();
+    move |e| NodeError::Dds { what, reason: format!("{e:?}") }
+}
+
+/// The rcl logger name of a node: namespace tokens and name joined by dots.
+fn logger_name(namespace: &str, name: &str) -> String {
+    let mut parts: Vec<&str> = namespace.split('/').filter(|s| !s.is_empty()).collect();
+    parts.push(name);
+    parts.join(".")
+}
+
+struct NodeInner {
+    ctx: Context,
+    name: String,
+    namespace: String,
+    fqn: String,
+    args: RosArgs,
+    ros: Mutex<ros2_client::Node>,
+    /// Declared parameters (their current type), shared with the validator.
+    declared: Arc<Mutex<HashMap<String, ParameterValue>>>,
+    /// Values from the command line and params files not yet declared.
+    overrides: Mutex<HashMap<String, (ParameterValue, String)>>,
+    clock: Clock,
+    clock_sub: Mutex<Option<Subscription<ClockMsg>>>,
+    clock_task: Mutex<Option<TaskGuard>>,
+    logger: Logger,
+    _tasks: Vec<TaskGuard>,
+}
+
+/// A ROS 2 node. Clones refer to the same node; it leaves the graph when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl Node {
+    /// Creates a node named `name` in the root namespace, unless `args` rename
+    /// or move it (`-r __node:=…`, `-r __ns:=…`).
+    pub fn new(ctx: &Context, name: &str, args: &RosArgs) -> Result<Node, NodeError> {
+        Self::with_namespace(ctx, name, "/", args)
+    }
+
+    pub fn with_namespace(ctx: &Context, name: &str, namespace: &str, args: &RosArgs) -> Result<Node, NodeError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
+        names::validate_node_name(name)?;
+        let final_name = args.resolved_node_name(name);
+        names::validate_node_name(&final_name)?;
+        let namespace = names::normalize_namespace(&args.resolved_namespace(&final_name, namespace))?;
+        let fqn = names::fully_qualified(&namespace, &final_name);
+
+        let clock = Clock::default();
+        let declared: Arc<Mutex<HashMap<String, ParameterValue>>> = Arc::new(Mutex::new(HashMap::new()));
+        declared.lock().unwrap().insert("use_sim_time".into(), ParameterValue::Boolean(false));
+        let (sim_tx, mut sim_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+
+        let validator = {
+            let declared = declared.clone();
+            Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
+                match declared.lock().unwrap().get(name) {
+                    None => Err(format!("parameter '{name}' is not declared by this node")),
+                    Some(d) if std::mem::discriminant(d) != std::mem::discriminant(value) => {
+                        Err(format!("parameter '{name}' is {}, not {}", type_name(d), type_name(value)))
+                    }
+                    Some(_) => Ok(()),
+                }
+            })
+        };
+        let set_action = {
+            let declared = declared.clone();
+            let clock = clock.clone();
+            Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
+                if let Some(d) = declared.lock().unwrap().get_mut(name) {
+                    *d = value.clone();
+                }
+                if name == "use_sim_time" {
+                    let on = matches!(value, ParameterValue::Boolean(true));
+                    clock.set_use_sim_time(on);
+                    let _ = sim_tx.send(on);
+                }
+                Ok(())
+            })
+        };
+        let options = NodeOptions::new()
+            .enable_rosout(false)
+            .start_parameter_services(true)
+            .allow_undeclared_parameters(true)
+            .parameter_validator(validator)
+            .parameter_set_action(set_action);
+        let node_name = NodeName::new(&namespace, &final_name)
+            .map_err(|e| NodeError::Name(NameError { name: fqn.clone(), reason: format!("{e:?}") }))?;
+        let mut ros = ctx.ros().new_node(node_name, options).map_err(|e| NodeError::Dds {
+            what: format!("creating node {fqn}"),
+            reason: format!("{e:?}"),
+        })?;
+        let spinner = ros.spinner().map_err(dds_err(format!("starting node {fqn}")))?;
+        let spin_task = runtime.spawn(async move {
+            let _ = spinner.spin().await;
+        });
+
+        let logger = Logger::new(
+            logger_name(&namespace, &final_name),
+            args.log_level_for(&logger_name(&namespace, &final_name)).unwrap_or(LogLevel::Info),
+            args.stdout_logs.unwrap_or(true),
+            clock.clone(),
+        );
+
+        let mut overrides = HashMap::new();
+        for (pname, value, source) in args.param_overrides(&final_name, &fqn) {
+            overrides.insert(pname, (value, source));
+        }
+
+        let inner = Arc::new_cyclic(|weak: &Weak<NodeInner>| {
+            let weak = weak.clone();
+            let sim_task = runtime.spawn(async move {
+                while let Some(on) = sim_rx.recv().await {
+                    match weak.upgrade() {
+                        Some(inner) if on => {
+                            let node = Node { inner };
+                            if let Err(e) = node.ensure_clock_subscription() {
+                                node.logger().error(format!("cannot subscribe to /clock: {e}"));
+                            }
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            });
+            NodeInner {
+                ctx: ctx.clone(),
+                name: final_name.clone(),
+                namespace: namespace.clone(),
+                fqn: fqn.clone(),
+                args: args.clone(),
+                ros: Mutex::new(ros),
+                declared,
+                overrides: Mutex::new(overrides),
+                clock,
+                clock_sub: Mutex::new(None),
+                clock_task: Mutex::new(None),
+                logger,
+                _tasks: vec![TaskGuard(spin_task), TaskGuard(sim_task)],
+            }
+        });
+        let node = Node { inner };
+
+        if args.rosout_logs.unwrap_or(true) {
+            // rcl's /rosout profile: reliable, transient local, depth 1000.
+            let rosout = node.create_publisher::<Log>("/rosout", Qos::transient_local().depth(1000))?;
+            node.inner.logger.attach_rosout(rosout);
+        }
+        // use_sim_time exists on every node; apply an override of it now.
+        let use_sim = node.take_override("use_sim_time", &ParameterValue::Boolean(false))?;
+        if let Some(v) = use_sim {
+            node.set_parameter_value("use_sim_time", v)?;
+        }
+        Ok(node)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// `/namespace/name`.
+    pub fn fully_qualified_name(&self) -> &str {
+        &self.inner.fqn
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.inner.ctx
+    }
+
+    pub fn logger(&self) -> &Logger {
+        &self.inner.logger
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Current time: system time, or the last /clock value under `use_sim_time`.
+    pub fn now(&self) -> Stamp {
+        self.inner.clock.now()
+    }
+
+    /// Expands a topic name in this node's namespace and applies remapping.
+    pub fn resolve_topic(&self, topic: &str) -> Result<String, NodeError> {
+        let full = names::expand(topic, &self.inner.namespace, &self.inner.name)?;
+        Ok(names::remap(&full, &self.inner.args.remaps, &self.inner.namespace, &self.inner.name)?)
+    }
+
+    fn take_override(&self, name: &str, declared: &ParameterValue) -> Result<Option<ParameterValue>, NodeError> {
+        let Some((value, source)) = self.inner.overrides.lock().unwrap().remove(name) else {
+            return Ok(None);
+        };
+        coerce(declared, &value).map(Some).ok_or_else(|| NodeError::Parameter {
+            name: name.to_string(),
+            source,
+            reason: format!("expected {}, got {}", type_name(declared), type_name(&value)),
+        })
+    }
+
+    fn set_parameter_value(&self, name: &str, value: ParameterValue) -> Result<(), NodeError> {
+        self.inner.ros.lock().unwrap().set_parameter(name, value).map_err(|reason| NodeError::Parameter {
+            name: name.to_string(),
+            source: "set".into(),
+            reason,
+        })
+    }
+
+    /// Declares a parameter with a default and returns its value: the default,
+    /// unless a params file or `-p` gave another. Visible to `ros2 param`.
+    pub fn declare_parameter<T: ParamType>(&self, name: &str, default: T) -> Result<T, NodeError> {
+        let default_value = default.to_value();
+        {
+            let mut declared = self.inner.declared.lock().unwrap();
+            if declared.contains_key(name) {
+                return Err(NodeError::Parameter {
+                    name: name.into(),
+                    source: "declare".into(),
+                    reason: "declared twice".into(),
+                });
+            }
+            declared.insert(name.to_string(), default_value.clone());
+        }
+        let value = self.take_override(name, &default_value)?.unwrap_or(default_value);
+        self.set_parameter_value(name, value.clone())?;
+        Ok(T::from_value(&value).expect("coerced to the declared type"))
+    }
+
+    /// The current value of a declared parameter.
+    pub fn parameter<T: ParamType>(&self, name: &str) -> Option<T> {
+        let v = self.inner.ros.lock().unwrap().get_parameter(name)?;
+        T::from_value(&v)
+    }
+
+    /// Sets a declared parameter (same checks as the parameter services).
+    pub fn set_parameter<T: ParamType>(&self, name: &str, value: T) -> Result<(), NodeError> {
+        self.set_parameter_value(name, value.to_value())
+    }
+
+    /// Parameter names given on the command line or in params files that no
+    /// declaration has used (worth a warning: likely a typo).
+    pub fn unused_parameter_overrides(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.inner.overrides.lock().unwrap().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn dds_topic(&self, full: &str, ty: &TypeName, qos: &Qos) -> Result<rustdds::Topic, NodeError> {
+        let name = Name::parse(full).map_err(|e| NodeError::Name(NameError { name: full.into(), reason: format!("{e:?}") }))?;
+        self.inner
+            .ros
+            .lock()
+            .unwrap()
+            .create_topic(&name, MessageTypeName::new(&ty.package, &ty.name), &qos.to_profile())
+            .map_err(dds_err(format!("creating topic {full}")))
+    }
+
+    /// A publisher of `M` on `topic` (expanded and remapped).
+    pub fn create_publisher<M: Message>(&self, topic: &str, qos: Qos) -> Result<Publisher<M>, NodeError> {
+        let full = self.resolve_topic(topic)?;
+        let ty = TypeName::parse(M::TYPE_NAME).expect("generated type names are valid");
+        let dds_topic = self.dds_topic(&full, &ty, &qos)?;
+        let dds = self
+            .inner
+            .ros
+            .lock()
+            .unwrap()
+            .create_publisher::<Arc<M>>(&dds_topic, Some(qos.to_profile()))
+            .map_err(dds_err(format!("creating publisher on {full}")))?;
+        let ctx = self.inner.ctx.clone();
+        Ok(Publisher {
+            slot: ctx.topic_slot(&full),
+            remote: RemoteReaders::new(format!("rt{full}"), ctx.guid_prefix()),
+            always_write: qos.durability == Durability::TransientLocal,
+            topic: full,
+            ctx,
+            dds,
+        })
+    }
+
+    /// A subscription to `M` on `topic` (expanded and remapped): messages from
+    /// this process arrive without copy, others over DDS.
+    pub fn create_subscription<M: Message>(&self, topic: &str, qos: Qos) -> Result<Subscription<M>, NodeError> {
+        let full = self.resolve_topic(topic)?;
+        let ty = TypeName::parse(M::TYPE_NAME).expect("generated type names are valid");
+        let dds_topic = self.dds_topic(&full, &ty, &qos)?;
+        let queue = Arc::new(Queue::<M>::new(qos.queue_depth()));
+        let ctx = &self.inner.ctx;
+        let id = ctx.next_id();
+        let slot = ctx.topic_slot(&full);
+        slot.sinks.write().unwrap().push(Arc::new(TypedSink {
+            id,
+            queue: queue.clone(),
+            warned: AtomicBool::new(false),
+            topic: full.clone(),
+        }));
+        let registration = SinkRegistration { slot, id };
+        let sub = self
+            .inner
+            .ros
+            .lock()
+            .unwrap()
+            .create_subscription::<M>(&dds_topic, Some(qos.to_profile()))
+            .map_err(dds_err(format!("creating subscription on {full}")))?;
+        let task = tokio::spawn(read_dds(sub, queue.clone(), ctx.guid_prefix(), self.inner.logger.clone(), full.clone()));
+        Ok(Subscription { topic: full, queue, _registration: registration, _task: TaskGuard(task) })
+    }
+
+    fn ensure_clock_subscription(&self) -> Result<(), NodeError> {
+        let mut slot = self.inner.clock_sub.lock().unwrap();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let sub = self.create_subscription::<ClockMsg>("/clock", Qos::sensor_data().depth(1))?;
+        let clock = self.inner.clock.clone();
+        let queue = sub.queue.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let r = queue.recv().await;
+                clock.set_sim_time(Stamp::from_msg(&r.msg.clock));
+            }
+        });
+        *slot = Some(sub);
+        drop(slot);
+        // The task lives as long as the node: hold it beside the subscription.
+        self.inner.clock_task.lock().unwrap().replace(TaskGuard(task));
+        Ok(())
+    }
+}
+
+async fn read_dds<M: Message>(
+    sub: ros2_client::Subscription<M>,
+    queue: Arc<Queue<M>>,
+    prefix: [u8; 12],
+    logger: Logger,
+    topic: String,
+) {
+    let stream = sub.async_stream();
+    futures::pin_mut!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok((msg, info)) => {
+                let gid = info.publisher_gid();
+                // Our own process's messages came intra-process already.
+                if gid.as_bytes()[..12] == prefix {
+                    continue;
+                }
+                queue.push(Received {
+                    msg: Arc::new(msg),
+                    info: ReceiveInfo {
+                        source_stamp: info.source_timestamp().map(|t| Stamp(t.to_nanos())),
+                        received: system_now(),
+                        intra_process: false,
+                        publisher: gid.to_bytes16(),
+                    },
+                });
+            }
+            Err(e) => {
+                let n = queue.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n < 10 || n % 1000 == 0 {
+                    logger.warn(format!("{topic}: skipped a message that is not a valid {} ({e:?})", M::TYPE_NAME));
+                }
+            }
+        }
+    }
+}

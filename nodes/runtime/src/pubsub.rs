@@ -1,0 +1,276 @@
+//! Typed publishers and subscriptions.
+//!
+//! A message published by a node goes, as one `Arc`, to every subscription of
+//! the same topic inside this process (no serialization, no copy of image
+//! buffers), and over DDS to subscribers in other processes when there are any.
+//! A subscription takes messages from both paths into one bounded queue:
+//! when a reader falls behind, the oldest messages are dropped (keep-last), so
+//! memory never grows without bound.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use s2r_idl::Message;
+use tokio::sync::Notify;
+
+use crate::clock::{system_now, Stamp};
+use crate::context::{Context, LocalSink, TopicSlot};
+
+#[derive(Debug)]
+pub struct PublishError {
+    pub topic: String,
+    pub reason: String,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "publishing on {}: {}", self.topic, self.reason)
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+/// Whether DDS readers outside this process want a topic. Asking the discovery
+/// database is cheap but not free, so the answer is kept for a short while.
+pub(crate) struct RemoteReaders {
+    dds_topic: String,
+    prefix: [u8; 12],
+    checked: Mutex<Option<Instant>>,
+    present: AtomicBool,
+}
+
+impl RemoteReaders {
+    const REFRESH: Duration = Duration::from_millis(100);
+
+    pub fn new(dds_topic: String, prefix: [u8; 12]) -> Self {
+        RemoteReaders { dds_topic, prefix, checked: Mutex::new(None), present: AtomicBool::new(false) }
+    }
+
+    pub fn any(&self, ctx: &Context) -> bool {
+        let mut checked = self.checked.lock().unwrap();
+        if checked.is_none_or(|t| t.elapsed() > Self::REFRESH) {
+            let present = ctx.participant().discovered_readers().iter().any(|r| {
+                r.subscription_topic_data.topic_name() == &self.dds_topic
+                    && r.reader_proxy.remote_reader_guid.to_bytes()[..12] != self.prefix
+            });
+            self.present.store(present, Ordering::Relaxed);
+            *checked = Some(Instant::now());
+        }
+        self.present.load(Ordering::Relaxed)
+    }
+}
+
+/// Publishes messages of type `M` on one topic.
+pub struct Publisher<M: Message> {
+    pub(crate) topic: String,
+    pub(crate) ctx: Context,
+    pub(crate) slot: Arc<TopicSlot>,
+    pub(crate) dds: ros2_client::Publisher<Arc<M>>,
+    pub(crate) remote: RemoteReaders,
+    /// Transient-local topics keep their history in the DDS writer for late
+    /// joiners, so they are written even with nobody listening yet.
+    pub(crate) always_write: bool,
+}
+
+impl<M: Message> Publisher<M> {
+    /// The fully qualified topic name, after remapping.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn publish(&self, msg: M) -> Result<(), PublishError> {
+        self.publish_shared(Arc::new(msg))
+    }
+
+    /// Publishes a message that is already shared: subscribers in this process
+    /// receive this very `Arc`.
+    pub fn publish_shared(&self, msg: Arc<M>) -> Result<(), PublishError> {
+        {
+            let sinks = self.slot.sinks.read().unwrap();
+            if !sinks.is_empty() {
+                let any: Arc<dyn Any + Send + Sync> = msg.clone();
+                for s in sinks.iter() {
+                    s.deliver(&any, M::TYPE_NAME);
+                }
+            }
+        }
+        if self.always_write || self.remote.any(&self.ctx) {
+            self.dds
+                .publish(msg)
+                .map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
+        }
+        Ok(())
+    }
+
+    /// Subscriptions to this topic inside this process.
+    pub fn local_subscription_count(&self) -> usize {
+        self.slot.sinks.read().unwrap().len()
+    }
+
+    /// Whether a subscriber in another process has been discovered.
+    pub fn has_remote_subscribers(&self) -> bool {
+        self.remote.any(&self.ctx)
+    }
+}
+
+/// Where and when a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveInfo {
+    /// The publisher's time of writing, when it sent one.
+    pub source_stamp: Option<Stamp>,
+    /// System time of arrival.
+    pub received: Stamp,
+    /// Delivered inside this process, without serialization.
+    pub intra_process: bool,
+    /// GUID of the publishing DDS writer (zero for intra-process).
+    pub publisher: [u8; 16],
+}
+
+/// A message with its [`ReceiveInfo`].
+#[derive(Clone, Debug)]
+pub struct Received<M> {
+    pub msg: Arc<M>,
+    pub info: ReceiveInfo,
+}
+
+/// A bounded keep-last queue with async wake-up.
+pub(crate) struct Queue<M> {
+    items: Mutex<VecDeque<Received<M>>>,
+    depth: usize,
+    notify: Notify,
+    dropped: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+}
+
+impl<M> Queue<M> {
+    pub fn new(depth: usize) -> Self {
+        Queue {
+            items: Mutex::new(VecDeque::with_capacity(depth.min(64))),
+            depth: depth.max(1),
+            notify: Notify::new(),
+            dropped: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+        }
+    }
+
+    pub fn push(&self, r: Received<M>) {
+        {
+            let mut q = self.items.lock().unwrap();
+            if q.len() >= self.depth {
+                q.pop_front();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            q.push_back(r);
+        }
+        self.notify.notify_one();
+    }
+
+    pub fn pop(&self) -> Option<Received<M>> {
+        self.items.lock().unwrap().pop_front()
+    }
+
+    pub async fn recv(&self) -> Received<M> {
+        loop {
+            if let Some(r) = self.pop() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Hands intra-process messages of type `M` to a subscription's queue.
+pub(crate) struct TypedSink<M> {
+    pub id: u64,
+    pub queue: Arc<Queue<M>>,
+    pub warned: AtomicBool,
+    pub topic: String,
+}
+
+impl<M: Message> LocalSink for TypedSink<M> {
+    fn deliver(&self, msg: &Arc<dyn Any + Send + Sync>, type_name: &str) {
+        match msg.clone().downcast::<M>() {
+            Ok(m) => self.queue.push(Received {
+                msg: m,
+                info: ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] },
+            }),
+            Err(_) => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "[WARN] intra-process message of type {type_name} on {} ignored: this subscription takes {}",
+                        self.topic,
+                        M::TYPE_NAME
+                    );
+                }
+            }
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Removes a sink from its topic slot when the subscription goes away.
+pub(crate) struct SinkRegistration {
+    pub slot: Arc<TopicSlot>,
+    pub id: u64,
+}
+
+impl Drop for SinkRegistration {
+    fn drop(&mut self) {
+        self.slot.sinks.write().unwrap().retain(|s| s.id() != self.id);
+    }
+}
+
+/// Aborts a background task when dropped.
+pub(crate) struct TaskGuard(pub tokio::task::JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Receives messages of type `M` from one topic.
+pub struct Subscription<M: Message> {
+    pub(crate) topic: String,
+    pub(crate) queue: Arc<Queue<M>>,
+    pub(crate) _registration: SinkRegistration,
+    pub(crate) _task: TaskGuard,
+}
+
+impl<M: Message> Subscription<M> {
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The next message (waits for one).
+    pub async fn recv(&self) -> Arc<M> {
+        self.queue.recv().await.msg
+    }
+
+    /// The next message with where and when it came from.
+    pub async fn recv_with_info(&self) -> Received<M> {
+        self.queue.recv().await
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Option<Arc<M>> {
+        self.queue.pop().map(|r| r.msg)
+    }
+
+    /// Messages dropped because this reader fell behind its queue depth.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Samples from the network that could not be decoded (and were skipped).
+    pub fn malformed(&self) -> u64 {
+        self.queue.malformed.load(Ordering::Relaxed)
+    }
+}
