@@ -6,7 +6,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rustdds::{DomainParticipant, DomainParticipantBuilder, RTPSEntity};
 
@@ -104,10 +104,19 @@ impl ContextOptions {
     }
 }
 
+/// A message published inside this process, as the publisher has it.
+pub(crate) struct LocalMessage<'a> {
+    /// `pkg/msg/Type` of the publisher.
+    pub type_name: &'a str,
+    /// The message itself (`Arc<M>`), when the publisher is typed.
+    pub typed: Option<&'a Arc<dyn Any + Send + Sync>>,
+    /// Its serialized form, made at most once however many sinks ask.
+    pub serialized: &'a dyn Fn() -> Option<crate::raw::Serialized>,
+}
+
 /// Something that takes messages published inside this process on one topic.
 pub(crate) trait LocalSink: Send + Sync {
-    /// `msg` is an `Arc<M>` of the publisher's message type.
-    fn deliver(&self, msg: &Arc<dyn Any + Send + Sync>, type_name: &str);
+    fn deliver(&self, msg: &LocalMessage<'_>);
     fn id(&self) -> u64;
 }
 
@@ -123,6 +132,8 @@ struct ContextInner {
     ros: ros2_client::Context,
     topics: Mutex<HashMap<String, Arc<TopicSlot>>>,
     next_id: std::sync::atomic::AtomicU64,
+    raw_subscriber: OnceLock<rustdds::Subscriber>,
+    raw_publisher: OnceLock<rustdds::Publisher>,
 }
 
 /// One per process (clone it freely): the DDS participant and the
@@ -155,6 +166,8 @@ impl Context {
                 ros,
                 topics: Mutex::new(HashMap::new()),
                 next_id: std::sync::atomic::AtomicU64::new(1),
+                raw_subscriber: OnceLock::new(),
+                raw_publisher: OnceLock::new(),
             }),
         })
     }
@@ -183,6 +196,19 @@ impl Context {
 
     pub(crate) fn topic_slot(&self, topic: &str) -> Arc<TopicSlot> {
         self.inner.topics.lock().unwrap().entry(topic.to_string()).or_default().clone()
+    }
+
+    /// The DDS subscriber that groups readers of serialized messages.
+    pub(crate) fn raw_subscriber(&self) -> &rustdds::Subscriber {
+        self.inner.raw_subscriber.get_or_init(|| {
+            self.inner.participant.create_subscriber(&rustdds::QosPolicies::qos_none()).expect("create DDS subscriber")
+        })
+    }
+
+    pub(crate) fn raw_publisher(&self) -> &rustdds::Publisher {
+        self.inner.raw_publisher.get_or_init(|| {
+            self.inner.participant.create_publisher(&rustdds::QosPolicies::qos_none()).expect("create DDS publisher")
+        })
     }
 
     pub(crate) fn next_id(&self) -> u64 {

@@ -28,12 +28,15 @@
 pub mod args;
 pub mod clock;
 pub mod context;
+pub mod graph;
 pub mod log;
 pub mod names;
 pub mod node;
+pub mod param_services;
 pub mod params;
 pub mod pubsub;
 pub mod qos;
+pub mod raw;
 pub mod shutdown;
 
 pub use args::{ArgsError, RosArgs};
@@ -44,3 +47,4 @@ pub use node::{Node, NodeError};
 pub use params::{ParamType, ParameterValue};
 pub use pubsub::{PublishError, Publisher, ReceiveInfo, Received, Subscription};
 pub use qos::{Durability, Qos, Reliability};
+pub use raw::{RawPublisher, RawSubscription, Serialized};

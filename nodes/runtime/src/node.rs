@@ -64,7 +64,7 @@ fn logger_name(namespace: &str, name: &str) -> String {
     parts.join(".")
 }
 
-struct NodeInner {
+pub(crate) struct NodeInner {
     ctx: Context,
     name: String,
     namespace: String,
@@ -79,7 +79,18 @@ struct NodeInner {
     clock_sub: Mutex<Option<Subscription<ClockMsg>>>,
     clock_task: Mutex<Option<TaskGuard>>,
     logger: Logger,
-    _tasks: Vec<TaskGuard>,
+    tasks: Mutex<Vec<TaskGuard>>,
+}
+
+/// Whether `value` may be stored in parameter `name` (declared, same type).
+fn check_declared(declared: &HashMap<String, ParameterValue>, name: &str, value: &ParameterValue) -> Result<(), String> {
+    match declared.get(name) {
+        None => Err(format!("parameter '{name}' is not declared by this node")),
+        Some(d) if std::mem::discriminant(d) != std::mem::discriminant(value) => {
+            Err(format!("parameter '{name}' is {}, not {}", type_name(d), type_name(value)))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// A ROS 2 node. Clones refer to the same node; it leaves the graph when the
@@ -112,13 +123,7 @@ impl Node {
         let validator = {
             let declared = declared.clone();
             Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
-                match declared.lock().unwrap().get(name) {
-                    None => Err(format!("parameter '{name}' is not declared by this node")),
-                    Some(d) if std::mem::discriminant(d) != std::mem::discriminant(value) => {
-                        Err(format!("parameter '{name}' is {}, not {}", type_name(d), type_name(value)))
-                    }
-                    Some(_) => Ok(()),
-                }
+                check_declared(&declared.lock().unwrap(), name, value)
             })
         };
         let set_action = {
@@ -138,20 +143,18 @@ impl Node {
         };
         let options = NodeOptions::new()
             .enable_rosout(false)
-            .start_parameter_services(true)
+            // Served by param_services, without ros2-client's spinner (which
+            // would also subscribe /clock with the wrong type).
+            .start_parameter_services(false)
             .allow_undeclared_parameters(true)
             .parameter_validator(validator)
             .parameter_set_action(set_action);
         let node_name = NodeName::new(&namespace, &final_name)
             .map_err(|e| NodeError::Name(NameError { name: fqn.clone(), reason: format!("{e:?}") }))?;
-        let mut ros = ctx.ros().new_node(node_name, options).map_err(|e| NodeError::Dds {
+        let ros = ctx.ros().new_node(node_name, options).map_err(|e| NodeError::Dds {
             what: format!("creating node {fqn}"),
             reason: format!("{e:?}"),
         })?;
-        let spinner = ros.spinner().map_err(dds_err(format!("starting node {fqn}")))?;
-        let spin_task = runtime.spawn(async move {
-            let _ = spinner.spin().await;
-        });
 
         let logger = Logger::new(
             logger_name(&namespace, &final_name),
@@ -194,10 +197,12 @@ impl Node {
                 clock_sub: Mutex::new(None),
                 clock_task: Mutex::new(None),
                 logger,
-                _tasks: vec![TaskGuard(spin_task), TaskGuard(sim_task)],
+                tasks: Mutex::new(vec![TaskGuard(sim_task)]),
             }
         });
         let node = Node { inner };
+        let services = crate::param_services::start(&node)?;
+        node.inner.tasks.lock().unwrap().extend(services);
 
         if args.rosout_logs.unwrap_or(true) {
             // rcl's /rosout profile: reliable, transient local, depth 1000.
@@ -210,6 +215,32 @@ impl Node {
             node.set_parameter_value("use_sim_time", v)?;
         }
         Ok(node)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<NodeInner>) -> Node {
+        Node { inner }
+    }
+
+    pub(crate) fn inner_arc(&self) -> &Arc<NodeInner> {
+        &self.inner
+    }
+
+    pub(crate) fn with_ros_node<R>(&self, f: impl FnOnce(&mut ros2_client::Node) -> R) -> R {
+        f(&mut self.inner.ros.lock().unwrap())
+    }
+
+    pub(crate) fn parameter_value(&self, name: &str) -> Option<ParameterValue> {
+        self.inner.ros.lock().unwrap().get_parameter(name)
+    }
+
+    pub(crate) fn parameter_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.declared.lock().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub(crate) fn check_parameter(&self, name: &str, value: &ParameterValue) -> Result<(), String> {
+        check_declared(&self.inner.declared.lock().unwrap(), name, value)
     }
 
     pub fn name(&self) -> &str {
@@ -259,7 +290,7 @@ impl Node {
         })
     }
 
-    fn set_parameter_value(&self, name: &str, value: ParameterValue) -> Result<(), NodeError> {
+    pub(crate) fn set_parameter_value(&self, name: &str, value: ParameterValue) -> Result<(), NodeError> {
         self.inner.ros.lock().unwrap().set_parameter(name, value).map_err(|reason| NodeError::Parameter {
             name: name.to_string(),
             source: "set".into(),

@@ -10,15 +10,15 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use s2r_idl::Message;
 use tokio::sync::Notify;
 
 use crate::clock::{system_now, Stamp};
-use crate::context::{Context, LocalSink, TopicSlot};
+use crate::context::{Context, LocalMessage, LocalSink, TopicSlot};
 
 #[derive(Debug)]
 pub struct PublishError {
@@ -40,27 +40,37 @@ pub(crate) struct RemoteReaders {
     dds_topic: String,
     prefix: [u8; 12],
     checked: Mutex<Option<Instant>>,
-    present: AtomicBool,
+    count: AtomicUsize,
 }
 
 impl RemoteReaders {
     const REFRESH: Duration = Duration::from_millis(100);
 
     pub fn new(dds_topic: String, prefix: [u8; 12]) -> Self {
-        RemoteReaders { dds_topic, prefix, checked: Mutex::new(None), present: AtomicBool::new(false) }
+        RemoteReaders { dds_topic, prefix, checked: Mutex::new(None), count: AtomicUsize::new(0) }
+    }
+
+    /// Readers of the topic in other processes.
+    pub fn count(&self, ctx: &Context) -> usize {
+        let mut checked = self.checked.lock().unwrap();
+        if checked.is_none_or(|t| t.elapsed() > Self::REFRESH) {
+            let count = ctx
+                .participant()
+                .discovered_readers()
+                .iter()
+                .filter(|r| {
+                    r.subscription_topic_data.topic_name() == &self.dds_topic
+                        && r.reader_proxy.remote_reader_guid.to_bytes()[..12] != self.prefix
+                })
+                .count();
+            self.count.store(count, Ordering::Relaxed);
+            *checked = Some(Instant::now());
+        }
+        self.count.load(Ordering::Relaxed)
     }
 
     pub fn any(&self, ctx: &Context) -> bool {
-        let mut checked = self.checked.lock().unwrap();
-        if checked.is_none_or(|t| t.elapsed() > Self::REFRESH) {
-            let present = ctx.participant().discovered_readers().iter().any(|r| {
-                r.subscription_topic_data.topic_name() == &self.dds_topic
-                    && r.reader_proxy.remote_reader_guid.to_bytes()[..12] != self.prefix
-            });
-            self.present.store(present, Ordering::Relaxed);
-            *checked = Some(Instant::now());
-        }
-        self.present.load(Ordering::Relaxed)
+        self.count(ctx) > 0
     }
 }
 
@@ -93,8 +103,11 @@ impl<M: Message> Publisher<M> {
             let sinks = self.slot.sinks.read().unwrap();
             if !sinks.is_empty() {
                 let any: Arc<dyn Any + Send + Sync> = msg.clone();
+                let cache = OnceLock::new();
+                let serialized = || cache.get_or_init(|| crate::raw::Serialized::encode(&*msg).ok()).clone();
+                let local = LocalMessage { type_name: M::TYPE_NAME, typed: Some(&any), serialized: &serialized };
                 for s in sinks.iter() {
-                    s.deliver(&any, M::TYPE_NAME);
+                    s.deliver(&local);
                 }
             }
         }
@@ -169,6 +182,10 @@ impl<M> Queue<M> {
         self.notify.notify_one();
     }
 
+    pub fn dropped_count(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     pub fn pop(&self) -> Option<Received<M>> {
         self.items.lock().unwrap().pop_front()
     }
@@ -192,17 +209,26 @@ pub(crate) struct TypedSink<M> {
 }
 
 impl<M: Message> LocalSink for TypedSink<M> {
-    fn deliver(&self, msg: &Arc<dyn Any + Send + Sync>, type_name: &str) {
-        match msg.clone().downcast::<M>() {
-            Ok(m) => self.queue.push(Received {
+    fn deliver(&self, local: &LocalMessage<'_>) {
+        let msg = if local.type_name != M::TYPE_NAME {
+            None
+        } else if let Some(typed) = local.typed {
+            typed.clone().downcast::<M>().ok()
+        } else {
+            // A publisher of serialized messages (a bag player, a dynamic type).
+            (local.serialized)().and_then(|s| s.decode::<M>().ok()).map(Arc::new)
+        };
+        match msg {
+            Some(m) => self.queue.push(Received {
                 msg: m,
                 info: ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] },
             }),
-            Err(_) => {
+            None => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     eprintln!(
-                        "[WARN] intra-process message of type {type_name} on {} ignored: this subscription takes {}",
+                        "[WARN] {}: an intra-process message of type {} was ignored: this subscription takes {}",
                         self.topic,
+                        local.type_name,
                         M::TYPE_NAME
                     );
                 }

@@ -1,0 +1,51 @@
+//! `s2r`: the ROS 2 command-line tools sim2real users need, for machines without
+//! ROS 2 installed. Same verbs and output style as the `ros2` CLI.
+
+mod discovery;
+mod interface;
+mod node_cmd;
+mod param_cmd;
+mod topic;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "s2r", version, about = "sim2real: ROS 2 tools that speak DDS themselves", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Topics: list, info, echo, pub, hz, bw.
+    #[command(subcommand)]
+    Topic(topic::TopicCmd),
+    /// Nodes: list, info.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCmd),
+    /// Parameters of a running node: list, get, set.
+    #[command(subcommand)]
+    Param(param_cmd::ParamCmd),
+    /// Interfaces compiled into sim2real: list, show.
+    #[command(subcommand)]
+    Interface(interface::InterfaceCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Interface(c) => interface::run(c),
+        Command::Topic(c) => runtime().block_on(topic::run(c)),
+        Command::Node(c) => runtime().block_on(node_cmd::run(c)),
+        Command::Param(c) => runtime().block_on(param_cmd::run(c)),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("start tokio")
+}

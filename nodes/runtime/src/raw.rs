@@ -1,0 +1,300 @@
+//! Serialized messages and the endpoints that move them without knowing their
+//! Rust type: for tools (`s2r topic echo | hz | bw | pub`), bag recording and
+//! playback, and types known only from a schema at run time.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use byteorder::{BigEndian, LittleEndian};
+use futures::StreamExt;
+use rustdds::no_key::{Decode, DefaultDecoder, DeserializerAdapter, SerializerAdapter};
+use rustdds::{QosPolicies, RepresentationIdentifier, TopicKind};
+use s2r_idl::TypeName;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::clock::{system_now, Stamp};
+use crate::context::{Context, LocalMessage, LocalSink, TopicSlot};
+use crate::node::{Node, NodeError};
+use crate::pubsub::{PublishError, Queue, ReceiveInfo, Received, RemoteReaders, SinkRegistration, TaskGuard};
+use crate::qos::{Durability, Qos};
+
+/// A serialized ROS 2 message: the 4-byte encapsulation header, then CDR.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Serialized(pub bytes::Bytes);
+
+impl Serialized {
+    /// Little-endian CDR of `m`, with its header.
+    pub fn encode<M: Serialize>(m: &M) -> Result<Serialized, String> {
+        let mut out = s2r_idl::dynamic::CDR_LE_HEADER.to_vec();
+        cdr_encoding::to_writer::<M, LittleEndian, _>(&mut out, m).map_err(|e| e.to_string())?;
+        Ok(Serialized(out.into()))
+    }
+
+    pub fn decode<M: DeserializeOwned>(&self) -> Result<M, String> {
+        let d = &self.0;
+        if d.len() < 4 {
+            return Err(format!("{} bytes is too short for a CDR encapsulation header", d.len()));
+        }
+        let r = match (d[0], d[1]) {
+            (0, 1) => cdr_encoding::from_bytes::<M, LittleEndian>(&d[4..]),
+            (0, 0) => cdr_encoding::from_bytes::<M, BigEndian>(&d[4..]),
+            (a, b) => return Err(format!("unsupported encapsulation {a:#04x}{b:02x}")),
+        };
+        r.map(|(m, _)| m).map_err(|e| e.to_string())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct RawError(String);
+
+impl std::fmt::Display for RawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RawError {}
+
+/// rustdds adapter that keeps samples as bytes (with their header).
+pub struct RawAdapter;
+
+#[derive(Clone)]
+pub struct RawDecoder;
+
+impl<'de> Decode<'de, Serialized> for RawDecoder {
+    type Error = RawError;
+    fn decode_bytes(self, input: &'de [u8], encoding: RepresentationIdentifier) -> Result<Serialized, RawError> {
+        let header: [u8; 4] = if encoding == RepresentationIdentifier::CDR_LE {
+            [0, 1, 0, 0]
+        } else if encoding == RepresentationIdentifier::CDR_BE {
+            [0, 0, 0, 0]
+        } else {
+            return Err(RawError(format!("unsupported representation {encoding:?}")));
+        };
+        let mut v = Vec::with_capacity(input.len() + 4);
+        v.extend_from_slice(&header);
+        v.extend_from_slice(input);
+        Ok(Serialized(v.into()))
+    }
+}
+
+impl DeserializerAdapter<Serialized> for RawAdapter {
+    type Error = RawError;
+    type Decoded = Serialized;
+    fn supported_encodings() -> &'static [RepresentationIdentifier] {
+        &[RepresentationIdentifier::CDR_LE, RepresentationIdentifier::CDR_BE]
+    }
+    fn transform_decoded(decoded: Serialized) -> Serialized {
+        decoded
+    }
+}
+
+impl DefaultDecoder<Serialized> for RawAdapter {
+    type Decoder = RawDecoder;
+    const DECODER: RawDecoder = RawDecoder;
+}
+
+impl SerializerAdapter<Serialized> for RawAdapter {
+    type Error = RawError;
+    fn output_encoding() -> RepresentationIdentifier {
+        RepresentationIdentifier::CDR_LE
+    }
+    fn to_bytes(value: &Serialized) -> Result<bytes::Bytes, RawError> {
+        match value.0.get(..2) {
+            Some([0, 1]) => Ok(value.0.slice(4..)),
+            _ => Err(RawError("only little-endian CDR can be republished".into())),
+        }
+    }
+}
+
+fn dds_type_name(type_name: &str) -> Result<String, NodeError> {
+    TypeName::parse(type_name).map(|t| t.dds()).ok_or_else(|| NodeError::Parameter {
+        name: type_name.to_string(),
+        source: "type".into(),
+        reason: "not a message type name (pkg/msg/Type)".into(),
+    })
+}
+
+fn dds_topic(ctx: &Context, full: &str, type_name: &str, qos: &QosPolicies) -> Result<rustdds::Topic, NodeError> {
+    ctx.participant()
+        .create_topic(format!("rt{full}"), dds_type_name(type_name)?, qos, TopicKind::NoKey)
+        .map_err(|e| NodeError::Dds { what: format!("creating topic {full}"), reason: format!("{e:?}") })
+}
+
+/// Hands intra-process messages to a raw subscription, serialized.
+struct RawSink {
+    id: u64,
+    queue: Arc<Queue<Serialized>>,
+}
+
+impl LocalSink for RawSink {
+    fn deliver(&self, local: &LocalMessage<'_>) {
+        if let Some(s) = (local.serialized)() {
+            self.queue.push(Received {
+                msg: Arc::new(s),
+                info: ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] },
+            });
+        }
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Receives serialized messages of a topic, whatever their type.
+pub struct RawSubscription {
+    topic: String,
+    type_name: String,
+    queue: Arc<Queue<Serialized>>,
+    _registration: SinkRegistration,
+    _task: TaskGuard,
+}
+
+impl RawSubscription {
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    pub async fn recv(&self) -> Received<Serialized> {
+        self.queue.recv().await
+    }
+
+    pub fn try_recv(&self) -> Option<Received<Serialized>> {
+        self.queue.pop()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped_count()
+    }
+}
+
+/// Publishes serialized messages under a type name given at run time.
+pub struct RawPublisher {
+    topic: String,
+    type_name: String,
+    ctx: Context,
+    slot: Arc<TopicSlot>,
+    writer: rustdds::no_key::DataWriter<Serialized, RawAdapter>,
+    remote: RemoteReaders,
+    always_write: bool,
+}
+
+impl RawPublisher {
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn publish(&self, msg: Serialized) -> Result<(), PublishError> {
+        {
+            let sinks = self.slot.sinks.read().unwrap();
+            if !sinks.is_empty() {
+                let serialized = || Some(msg.clone());
+                let local = LocalMessage { type_name: &self.type_name, typed: None::<&Arc<dyn Any + Send + Sync>>, serialized: &serialized };
+                for s in sinks.iter() {
+                    s.deliver(&local);
+                }
+            }
+        }
+        if self.always_write || self.remote.any(&self.ctx) {
+            self.writer
+                .write(msg, None)
+                .map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
+        }
+        Ok(())
+    }
+
+    pub fn has_remote_subscribers(&self) -> bool {
+        self.remote.any(&self.ctx)
+    }
+
+    /// Subscriptions discovered on DDS plus those in this process.
+    pub fn subscription_count(&self) -> usize {
+        self.slot.sinks.read().unwrap().len() + self.remote.count(&self.ctx)
+    }
+}
+
+impl Node {
+    /// A subscription that keeps messages serialized; `type_name` is `pkg/msg/Type`.
+    pub fn create_raw_subscription(&self, topic: &str, type_name: &str, qos: Qos) -> Result<RawSubscription, NodeError> {
+        let full = self.resolve_topic(topic)?;
+        let ctx = self.context();
+        let policies = QosPolicies::from(qos.to_profile());
+        let topic_obj = dds_topic(ctx, &full, type_name, &policies)?;
+        let reader = ctx
+            .raw_subscriber()
+            .create_simple_datareader_no_key::<Serialized, RawAdapter>(&topic_obj, Some(policies))
+            .map_err(|e| NodeError::Dds { what: format!("creating reader on {full}"), reason: format!("{e:?}") })?;
+        let queue = Arc::new(Queue::new(qos.queue_depth()));
+        let id = ctx.next_id();
+        let slot = ctx.topic_slot(&full);
+        slot.sinks.write().unwrap().push(Arc::new(RawSink { id, queue: queue.clone() }));
+        let prefix = ctx.guid_prefix();
+        let q = queue.clone();
+        let logger = self.logger().clone();
+        let topic_name = full.clone();
+        let task = tokio::spawn(async move {
+            let stream = reader.as_async_stream();
+            futures::pin_mut!(stream);
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(dcc) => {
+                        let guid = dcc.writer_guid.to_bytes();
+                        if guid[..12] == prefix {
+                            continue;
+                        }
+                        let source_stamp = dcc
+                            .source_timestamp()
+                            .and_then(|t| ros2_client::ros_time::ROSTime::try_from(t).ok())
+                            .map(|t| Stamp(t.to_nanos()));
+                        q.push(Received {
+                            msg: Arc::new(dcc.into_value()),
+                            info: ReceiveInfo { source_stamp, received: system_now(), intra_process: false, publisher: guid },
+                        });
+                    }
+                    Err(e) => logger.warn(format!("{topic_name}: skipped a sample: {e:?}")),
+                }
+            }
+        });
+        Ok(RawSubscription {
+            topic: full,
+            type_name: type_name.to_string(),
+            queue,
+            _registration: SinkRegistration { slot, id },
+            _task: TaskGuard(task),
+        })
+    }
+
+    /// A publisher of serialized messages; `type_name` is `pkg/msg/Type`.
+    pub fn create_raw_publisher(&self, topic: &str, type_name: &str, qos: Qos) -> Result<RawPublisher, NodeError> {
+        let full = self.resolve_topic(topic)?;
+        let ctx = self.context();
+        let policies = QosPolicies::from(qos.to_profile());
+        let topic_obj = dds_topic(ctx, &full, type_name, &policies)?;
+        let writer = ctx
+            .raw_publisher()
+            .create_datawriter_no_key::<Serialized, RawAdapter>(&topic_obj, Some(policies))
+            .map_err(|e| NodeError::Dds { what: format!("creating writer on {full}"), reason: format!("{e:?}") })?;
+        Ok(RawPublisher {
+            slot: ctx.topic_slot(&full),
+            remote: RemoteReaders::new(format!("rt{full}"), ctx.guid_prefix()),
+            always_write: qos.durability == Durability::TransientLocal,
+            ctx: ctx.clone(),
+            type_name: type_name.to_string(),
+            topic: full,
+            writer,
+        })
+    }
+}
