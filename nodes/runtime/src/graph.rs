@@ -76,6 +76,10 @@ impl Endpoint {
     }
 }
 
+fn durable(q: &QosPolicies) -> bool {
+    matches!(q.durability(), Some(d) if d != rustdds::policy::Durability::Volatile)
+}
+
 impl Context {
     /// Every reader and writer discovery knows, this process's included.
     pub fn endpoints(&self) -> Vec<Endpoint> {
@@ -90,8 +94,10 @@ impl Context {
                     name,
                     type_name: ros_type_from_dds(&d.type_name),
                     gid: w.writer_proxy.remote_writer_guid.to_bytes(),
-                    reliable: q.is_reliable(),
-                    transient_local: !q.is_volatile(),
+                    // Discovery leaves out policies at their DDS defaults:
+                    // writers default to reliable, everyone to volatile.
+                    reliable: q.reliability().is_none() || q.is_reliable(),
+                    transient_local: durable(&q),
                 });
             }
         }
@@ -105,7 +111,7 @@ impl Context {
                     type_name: ros_type_from_dds(d.type_name()),
                     gid: r.reader_proxy.remote_reader_guid.to_bytes(),
                     reliable: q.is_reliable(),
-                    transient_local: !q.is_volatile(),
+                    transient_local: durable(&q),
                 });
             }
         }

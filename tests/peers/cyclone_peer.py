@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""A ROS 2 peer built on Eclipse Cyclone DDS (the `cyclonedds` Python package),
+for sim2real's interoperability tests. It knows the ROS 2 types by their DDS
+names and lays them out with Cyclone's own IDL machinery, independently of
+sim2real's code.
+
+Usage:
+  cyclone_peer.py pub TYPE COUNT    publish COUNT samples (10 Hz) once a reader matches
+  cyclone_peer.py sub TYPE COUNT    receive COUNT samples, check every field and byte
+TYPE is one of: string, image, odometry, detections.
+
+Samples follow a pattern both sides compute from the sample index k (see
+tests/tests/common/mod.rs). `sub` prints "OK <type> <k>" per verified sample
+and exits 1 on the first mismatch, naming the field. Traffic stays on loopback:
+CYCLONEDDS_URI is set below to the lo interface, unicast discovery only.
+"""
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+os.environ.setdefault(
+    "CYCLONEDDS_URI",
+    "<CycloneDDS><Domain id='any'><General><Interfaces><NetworkInterface name='lo'/></Interfaces>"
+    "<AllowMulticast>false</AllowMulticast></General>"
+    "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60</MaxAutoParticipantIndex>"
+    "<Peers><Peer Address='127.0.0.1'/></Peers></Discovery>"
+    "<Internal><SocketReceiveBufferSize min='4MB'/></Internal></Domain></CycloneDDS>",
+)
+
+from cyclonedds.core import Qos, Policy  # noqa: E402
+from cyclonedds.domain import DomainParticipant  # noqa: E402
+from cyclonedds.idl import IdlStruct  # noqa: E402
+from cyclonedds.idl.types import array, float64, int32, sequence, uint8, uint32  # noqa: E402
+from cyclonedds.pub import DataWriter  # noqa: E402
+from cyclonedds.sub import DataReader  # noqa: E402
+from cyclonedds.topic import Topic  # noqa: E402
+from cyclonedds.util import duration  # noqa: E402
+
+
+@dataclass
+class Time(IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
+    sec: int32 = 0
+    nanosec: uint32 = 0
+
+
+@dataclass
+class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
+    stamp: Time = field(default_factory=Time)
+    frame_id: str = ""
+
+
+@dataclass
+class String(IdlStruct, typename="std_msgs::msg::dds_::String_"):
+    data: str = ""
+
+
+@dataclass
+class Image(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
+    header: Header = field(default_factory=Header)
+    height: uint32 = 0
+    width: uint32 = 0
+    encoding: str = ""
+    is_bigendian: uint8 = 0
+    step: uint32 = 0
+    data: sequence[uint8] = field(default_factory=list)
+
+
+@dataclass
+class Point(IdlStruct, typename="geometry_msgs::msg::dds_::Point_"):
+    x: float64 = 0.0
+    y: float64 = 0.0
+    z: float64 = 0.0
+
+
+@dataclass
+class Vector3(IdlStruct, typename="geometry_msgs::msg::dds_::Vector3_"):
+    x: float64 = 0.0
+    y: float64 = 0.0
+    z: float64 = 0.0
+
+
+@dataclass
+class Quaternion(IdlStruct, typename="geometry_msgs::msg::dds_::Quaternion_"):
+    x: float64 = 0.0
+    y: float64 = 0.0
+    z: float64 = 0.0
+    w: float64 = 1.0
+
+
+@dataclass
+class Pose(IdlStruct, typename="geometry_msgs::msg::dds_::Pose_"):
+    position: Point = field(default_factory=Point)
+    orientation: Quaternion = field(default_factory=Quaternion)
+
+
+@dataclass
+class PoseWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::PoseWithCovariance_"):
+    pose: Pose = field(default_factory=Pose)
+    covariance: array[float64, 36] = field(default_factory=lambda: [0.0] * 36)
+
+
+@dataclass
+class Twist(IdlStruct, typename="geometry_msgs::msg::dds_::Twist_"):
+    linear: Vector3 = field(default_factory=Vector3)
+    angular: Vector3 = field(default_factory=Vector3)
+
+
+@dataclass
+class TwistWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::TwistWithCovariance_"):
+    twist: Twist = field(default_factory=Twist)
+    covariance: array[float64, 36] = field(default_factory=lambda: [0.0] * 36)
+
+
+@dataclass
+class Odometry(IdlStruct, typename="nav_msgs::msg::dds_::Odometry_"):
+    header: Header = field(default_factory=Header)
+    child_frame_id: str = ""
+    pose: PoseWithCovariance = field(default_factory=PoseWithCovariance)
+    twist: TwistWithCovariance = field(default_factory=TwistWithCovariance)
+
+
+@dataclass
+class Point2D(IdlStruct, typename="vision_msgs::msg::dds_::Point2D_"):
+    x: float64 = 0.0
+    y: float64 = 0.0
+
+
+@dataclass
+class Pose2D(IdlStruct, typename="vision_msgs::msg::dds_::Pose2D_"):
+    position: Point2D = field(default_factory=Point2D)
+    theta: float64 = 0.0
+
+
+@dataclass
+class BoundingBox2D(IdlStruct, typename="vision_msgs::msg::dds_::BoundingBox2D_"):
+    center: Pose2D = field(default_factory=Pose2D)
+    size_x: float64 = 0.0
+    size_y: float64 = 0.0
+
+
+@dataclass
+class ObjectHypothesis(IdlStruct, typename="vision_msgs::msg::dds_::ObjectHypothesis_"):
+    class_id: str = ""
+    score: float64 = 0.0
+
+
+@dataclass
+class ObjectHypothesisWithPose(IdlStruct, typename="vision_msgs::msg::dds_::ObjectHypothesisWithPose_"):
+    hypothesis: ObjectHypothesis = field(default_factory=ObjectHypothesis)
+    pose: PoseWithCovariance = field(default_factory=PoseWithCovariance)
+
+
+@dataclass
+class Detection2D(IdlStruct, typename="vision_msgs::msg::dds_::Detection2D_"):
+    header: Header = field(default_factory=Header)
+    results: sequence[ObjectHypothesisWithPose] = field(default_factory=list)
+    bbox: BoundingBox2D = field(default_factory=BoundingBox2D)
+    id: str = ""
+
+
+@dataclass
+class Detection2DArray(IdlStruct, typename="vision_msgs::msg::dds_::Detection2DArray_"):
+    header: Header = field(default_factory=Header)
+    detections: sequence[Detection2D] = field(default_factory=list)
+
+
+# ---- the shared sample pattern (mirrors tests/tests/common/mod.rs) ----
+
+W, H = 640, 480
+
+
+def header(k, frame):
+    return Header(stamp=Time(sec=k, nanosec=1000 * k), frame_id=frame)
+
+
+def make(kind, k):
+    if kind == "string":
+        return String(data=f"hello {k}")
+    if kind == "image":
+        n = W * H * 3
+        data = bytes((i * 7 + k) & 0xFF for i in range(n))
+        return Image(header=header(k, "camera_optical"), height=H, width=W, encoding="rgb8",
+                     is_bigendian=0, step=W * 3, data=list(data))
+    if kind == "odometry":
+        return Odometry(
+            header=header(k, "odom"), child_frame_id="base_link",
+            pose=PoseWithCovariance(
+                pose=Pose(position=Point(x=float(k), y=2.0 * k, z=3.5),
+                          orientation=Quaternion(x=0.0, y=0.0, z=0.6, w=0.8)),
+                covariance=[i * 0.5 + k for i in range(36)]),
+            twist=TwistWithCovariance(
+                twist=Twist(linear=Vector3(x=1.5), angular=Vector3(z=-0.25)),
+                covariance=[-float(i) for i in range(36)]))
+    if kind == "detections":
+        dets = []
+        for j in range(3):
+            results = [ObjectHypothesisWithPose(
+                hypothesis=ObjectHypothesis(class_id=f"class-{h}", score=0.1 * (h + 1)),
+                pose=PoseWithCovariance(pose=Pose(position=Point(x=float(h))),
+                                        covariance=[float(j) if i == 35 else 0.0 for i in range(36)]))
+                for h in range(j + 1)]
+            dets.append(Detection2D(
+                header=header(k, "camera_optical"), results=results,
+                bbox=BoundingBox2D(center=Pose2D(position=Point2D(x=10.0 * j + k, y=20.0 * j), theta=0.1 * j),
+                                   size_x=5.0 + j, size_y=6.0 + j),
+                id=f"obj-{j}"))
+        return Detection2DArray(header=header(k, "camera_optical"), detections=dets)
+    raise SystemExit(f"unknown type {kind}")
+
+
+TYPES = {"string": String, "image": Image, "odometry": Odometry, "detections": Detection2DArray}
+
+
+def compare(path, got, want):
+    """Field-by-field comparison; returns the path of the first difference."""
+    if hasattr(want, "__dataclass_fields__"):
+        for name in want.__dataclass_fields__:
+            d = compare(f"{path}.{name}", getattr(got, name), getattr(want, name))
+            if d:
+                return d
+        return None
+    if isinstance(want, (list, bytes)):
+        got_l, want_l = list(got), list(want)
+        if len(got_l) != len(want_l):
+            return f"{path}: length {len(got_l)} != {len(want_l)}"
+        if want_l and not hasattr(want_l[0], "__dataclass_fields__"):
+            if got_l != want_l:
+                i = next(i for i, (a, b) in enumerate(zip(got_l, want_l)) if a != b)
+                return f"{path}[{i}]: {got_l[i]!r} != {want_l[i]!r}"
+            return None
+        for i, (a, b) in enumerate(zip(got_l, want_l)):
+            d = compare(f"{path}[{i}]", a, b)
+            if d:
+                return d
+        return None
+    if isinstance(want, float):
+        return None if abs(got - want) <= 1e-12 * max(1.0, abs(want)) else f"{path}: {got!r} != {want!r}"
+    return None if got == want else f"{path}: {got!r} != {want!r}"
+
+
+def main():
+    mode, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    dp = DomainParticipant(domain)
+    # rmw_cyclonedds pins XCDR1, the representation ROS 2 uses on the wire.
+    qos = Qos(
+        Policy.Reliability.Reliable(duration(seconds=1)),
+        Policy.History.KeepLast(count + 5),
+        Policy.DataRepresentation(use_cdrv0_representation=True),
+    )
+    # ROS 2 topic names travel with the "rt/" prefix.
+    topic = Topic(dp, f"rt/interop/{kind}", TYPES[kind], qos=qos)
+    if mode == "pub":
+        writer = DataWriter(dp, topic, qos=qos)
+        deadline = time.time() + 30
+        while not writer.get_matched_subscriptions() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for k in range(count):
+            writer.write(make(kind, k))
+            time.sleep(0.1)
+        time.sleep(2.0)
+        print(f"SENT {kind} {count}", flush=True)
+    else:
+        reader = DataReader(dp, topic, qos=qos)
+        print("READY", flush=True)
+        seen = 0
+        deadline = time.time() + 60
+        while seen < count and time.time() < deadline:
+            for s in reader.take(N=10):
+                k = s.header.stamp.sec if hasattr(s, "header") else int(s.data.split()[-1])
+                diff = compare(kind, s, make(kind, k))
+                if diff:
+                    print(f"MISMATCH {diff}", flush=True)
+                    sys.exit(1)
+                print(f"OK {kind} {k}", flush=True)
+                seen += 1
+            time.sleep(0.01)
+        if seen < count:
+            print(f"TIMEOUT after {seen} of {count}", flush=True)
+            sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

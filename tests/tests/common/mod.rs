@@ -1,0 +1,201 @@
+//! Shared by the interoperability tests: the sample pattern every peer computes
+//! from a sample index k, loopback-only settings, and peer processes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use s2r_runtime::{Context, ContextOptions, DiscoveryRange};
+use sim2real_msgs::builtin_interfaces::msg::Time;
+use sim2real_msgs::geometry_msgs::msg as geo;
+use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::sensor_msgs::msg::Image;
+use sim2real_msgs::std_msgs::msg::{Header, String as StringMsg};
+use sim2real_msgs::vision_msgs::msg as vis;
+
+pub const W: u32 = 640;
+pub const H: u32 = 480;
+
+/// A domain of its own for each test, so tests running side by side never
+/// hear each other.
+pub fn fresh_domain() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // 38 domains per test binary, in one of five bands picked by process id
+    // (domain ids stop at 232).
+    40 + (std::process::id() % 5) as u16 * 38 + NEXT.fetch_add(1, Ordering::Relaxed) % 38
+}
+
+pub fn loopback(domain: u16) -> Context {
+    Context::new(ContextOptions { domain_id: domain, range: DiscoveryRange::Localhost, ..Default::default() })
+        .expect("DDS participant on loopback")
+}
+
+/// Environment that keeps a child process's DDS traffic on loopback.
+pub fn loopback_env(cmd: &mut Command, domain: u16) {
+    cmd.env("ROS_DOMAIN_ID", domain.to_string())
+        .env("ROS_LOCALHOST_ONLY", "1")
+        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
+}
+
+fn header(k: i32, frame: &str) -> Header {
+    Header { stamp: Time { sec: k, nanosec: 1000 * k as u32 }, frame_id: frame.into() }
+}
+
+pub fn string_msg(k: i32) -> StringMsg {
+    StringMsg { data: format!("hello {k}") }
+}
+
+pub fn image(k: i32) -> Image {
+    let n = (W * H * 3) as usize;
+    Image {
+        header: header(k, "camera_optical"),
+        height: H,
+        width: W,
+        encoding: "rgb8".into(),
+        is_bigendian: 0,
+        step: W * 3,
+        data: (0..n).map(|i| ((i * 7) as i64 + k as i64) as u8).collect::<Vec<u8>>().into(),
+    }
+}
+
+pub fn odometry(k: i32) -> Odometry {
+    let mut o = Odometry { header: header(k, "odom"), child_frame_id: "base_link".into(), ..Default::default() };
+    o.pose.pose.position = geo::Point { x: k as f64, y: 2.0 * k as f64, z: 3.5 };
+    o.pose.pose.orientation = geo::Quaternion { x: 0.0, y: 0.0, z: 0.6, w: 0.8 };
+    o.pose.covariance = std::array::from_fn(|i| i as f64 * 0.5 + k as f64);
+    o.twist.twist.linear.x = 1.5;
+    o.twist.twist.angular.z = -0.25;
+    o.twist.covariance = std::array::from_fn(|i| -(i as f64));
+    o
+}
+
+pub fn detections(k: i32) -> vis::Detection2DArray {
+    let detections = (0..3)
+        .map(|j| {
+            let results = (0..=j)
+                .map(|h| {
+                    let mut r = vis::ObjectHypothesisWithPose::default();
+                    r.hypothesis = vis::ObjectHypothesis { class_id: format!("class-{h}"), score: 0.1 * (h + 1) as f64 };
+                    r.pose.pose.position.x = h as f64;
+                    r.pose.covariance[35] = j as f64;
+                    r
+                })
+                .collect();
+            vis::Detection2D {
+                header: header(k, "camera_optical"),
+                results,
+                bbox: vis::BoundingBox2D {
+                    center: vis::Pose2D {
+                        position: vis::Point2D { x: 10.0 * j as f64 + k as f64, y: 20.0 * j as f64 },
+                        theta: 0.1 * j as f64,
+                    },
+                    size_x: 5.0 + j as f64,
+                    size_y: 6.0 + j as f64,
+                },
+                id: format!("obj-{j}"),
+            }
+        })
+        .collect();
+    vis::Detection2DArray { header: header(k, "camera_optical"), detections }
+}
+
+/// A peer process, its stdout lines arriving on a channel.
+pub struct Peer {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Peer {
+    pub fn spawn(mut cmd: Command, what: &str) -> Peer {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e} (.ci/run installs the peers)"));
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Peer { child, lines: rx, log: Vec::new() }
+    }
+
+    /// Waits for a line starting with `prefix`; panics with the log on timeout.
+    pub fn expect_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.log.push(l.clone());
+                    if l.starts_with(prefix) {
+                        return l;
+                    }
+                    if l.starts_with("MISMATCH") || l.starts_with("TIMEOUT") {
+                        panic!("peer reported: {l}\nlog: {:#?}", self.log);
+                    }
+                }
+                Err(_) => panic!("no '{prefix}' line from the peer within {timeout:?}; log: {:#?}", self.log),
+            }
+        }
+    }
+
+    pub fn wait_success(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(l) = self.lines.try_recv() {
+                    self.log.push(l);
+                }
+                assert!(status.success(), "peer failed ({status}); log: {:#?}", self.log);
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("peer still running after {timeout:?}; log: {:#?}", self.log);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("peers")
+}
+
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Builds the Fast DDS peer once per test run (g++ against libfastrtps-dev).
+pub fn fastdds_peer() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fastdds_peer");
+            let src = peers_dir().join("fastdds_peer.cpp");
+            let status = Command::new("g++")
+                .args(["-std=c++17", "-O2", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .args(["-lfastrtps", "-lfastcdr"])
+                .status()
+                .expect("g++ (install build-essential; .ci/run installs libfastrtps-dev)");
+            assert!(status.success(), "building {} failed: is libfastrtps-dev installed? (.ci/run)", src.display());
+            out
+        })
+        .clone()
+}
