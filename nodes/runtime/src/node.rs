@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use ros2_client::{MessageTypeName, Name, NodeName, NodeOptions, ParameterValue};
@@ -108,7 +108,7 @@ impl Node {
     }
 
     pub fn with_namespace(ctx: &Context, name: &str, namespace: &str, args: &RosArgs) -> Result<Node, NodeError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
+        tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
         names::validate_node_name(name)?;
         let final_name = args.resolved_node_name(name);
         names::validate_node_name(&final_name)?;
@@ -118,27 +118,11 @@ impl Node {
         let clock = Clock::default();
         let declared: Arc<Mutex<HashMap<String, ParameterValue>>> = Arc::new(Mutex::new(HashMap::new()));
         declared.lock().unwrap().insert("use_sim_time".into(), ParameterValue::Boolean(false));
-        let (sim_tx, mut sim_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
 
         let validator = {
             let declared = declared.clone();
             Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
                 check_declared(&declared.lock().unwrap(), name, value)
-            })
-        };
-        let set_action = {
-            let declared = declared.clone();
-            let clock = clock.clone();
-            Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
-                if let Some(d) = declared.lock().unwrap().get_mut(name) {
-                    *d = value.clone();
-                }
-                if name == "use_sim_time" {
-                    let on = matches!(value, ParameterValue::Boolean(true));
-                    clock.set_use_sim_time(on);
-                    let _ = sim_tx.send(on);
-                }
-                Ok(())
             })
         };
         let options = NodeOptions::new()
@@ -147,8 +131,7 @@ impl Node {
             // would also subscribe /clock with the wrong type).
             .start_parameter_services(false)
             .allow_undeclared_parameters(true)
-            .parameter_validator(validator)
-            .parameter_set_action(set_action);
+            .parameter_validator(validator);
         let node_name = NodeName::new(&namespace, &final_name)
             .map_err(|e| NodeError::Name(NameError { name: fqn.clone(), reason: format!("{e:?}") }))?;
         let ros = ctx.ros().new_node(node_name, options).map_err(|e| NodeError::Dds {
@@ -168,23 +151,7 @@ impl Node {
             overrides.insert(pname, (value, source));
         }
 
-        let inner = Arc::new_cyclic(|weak: &Weak<NodeInner>| {
-            let weak = weak.clone();
-            let sim_task = runtime.spawn(async move {
-                while let Some(on) = sim_rx.recv().await {
-                    match weak.upgrade() {
-                        Some(inner) if on => {
-                            let node = Node { inner };
-                            if let Err(e) = node.ensure_clock_subscription() {
-                                node.logger().error(format!("cannot subscribe to /clock: {e}"));
-                            }
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-            });
-            NodeInner {
+        let inner = Arc::new(NodeInner {
                 ctx: ctx.clone(),
                 name: final_name.clone(),
                 namespace: namespace.clone(),
@@ -197,8 +164,7 @@ impl Node {
                 clock_sub: Mutex::new(None),
                 clock_task: Mutex::new(None),
                 logger,
-                tasks: Mutex::new(vec![TaskGuard(sim_task)]),
-            }
+                tasks: Mutex::new(Vec::new()),
         });
         let node = Node { inner };
         let services = crate::param_services::start(&node)?;
@@ -290,12 +256,22 @@ impl Node {
         })
     }
 
+    /// Stores a parameter value (checked by the validator). Every set, local or
+    /// through the services, comes here; `use_sim_time` takes effect at once.
     pub(crate) fn set_parameter_value(&self, name: &str, value: ParameterValue) -> Result<(), NodeError> {
+        let sim = if name == "use_sim_time" { bool::from_value(&value) } else { None };
         self.inner.ros.lock().unwrap().set_parameter(name, value).map_err(|reason| NodeError::Parameter {
             name: name.to_string(),
             source: "set".into(),
             reason,
-        })
+        })?;
+        if let Some(on) = sim {
+            if on {
+                self.ensure_clock_subscription()?;
+            }
+            self.inner.clock.set_use_sim_time(on);
+        }
+        Ok(())
     }
 
     /// Declares a parameter with a default and returns its value: the default,

@@ -101,3 +101,64 @@ async fn parameters_take_defaults_files_and_command_line() {
     let e = bad.declare_parameter("rate", 1.0).unwrap_err().to_string();
     assert!(e.contains("'rate'") && e.contains("-p rate") && e.contains("expected double"), "{e}");
 }
+
+async fn wait_remote<F: Fn() -> bool>(f: F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "no remote subscriber discovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_samples_are_skipped_and_the_node_keeps_running() {
+    let (c1, c2) = (loopback(75), loopback(75));
+    let bad_peer = Node::new(&c1, "bad_peer", &args(&[])).unwrap();
+    let listener = Node::new(&c2, "listener", &args(&[])).unwrap();
+    let sub = listener.create_subscription::<StringMsg>("chatter", Qos::reliable()).unwrap();
+    let raw = bad_peer.create_raw_publisher("chatter", "std_msgs/msg/String", Qos::reliable()).unwrap();
+    wait_remote(|| raw.has_remote_subscribers()).await;
+    // A string whose length runs past the end of the sample.
+    raw.publish(s2r_runtime::Serialized(vec![0, 1, 0, 0, 0xff, 0xff, 0xff, 0x7f, b'a', 0, 0, 0].into())).unwrap();
+    let good = s2r_runtime::Serialized::encode(&StringMsg { data: "still here".into() }).unwrap();
+    raw.publish(good).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), sub.recv()).await.expect("the good message never came");
+    assert_eq!(got.data, "still here");
+    assert_eq!(sub.malformed(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_nodes_stay_visible_to_other_processes() {
+    let (c1, c2) = (loopback(76), loopback(76));
+    let camera = Node::new(&c1, "camera", &args(&[])).unwrap();
+    let local = Node::new(&c1, "local_viewer", &args(&[])).unwrap();
+    let remote = Node::new(&c2, "remote_viewer", &args(&[])).unwrap();
+    let local_sub = local.create_subscription::<Image>("image", Qos::reliable()).unwrap();
+    let remote_sub = remote.create_subscription::<Image>("image", Qos::reliable()).unwrap();
+    let publ = camera.create_publisher::<Image>("image", Qos::reliable()).unwrap();
+    wait_remote(|| publ.has_remote_subscribers()).await;
+    let img = image(320, 240);
+    publ.publish(img.clone()).unwrap();
+    let l = tokio::time::timeout(Duration::from_secs(5), local_sub.recv_with_info()).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), remote_sub.recv_with_info()).await.unwrap();
+    assert!(l.info.intra_process && !r.info.intra_process);
+    assert_eq!(*r.msg, img);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(local_sub.try_recv().is_none(), "the local subscriber got the image twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domains_are_separate() {
+    let (c1, c2) = (loopback(77), loopback(78));
+    let a = Node::new(&c1, "a", &args(&[])).unwrap();
+    let b = Node::new(&c2, "b", &args(&[])).unwrap();
+    let sub = b.create_subscription::<StringMsg>("x", Qos::reliable()).unwrap();
+    let publ = a.create_publisher::<StringMsg>("x", Qos::reliable()).unwrap();
+    for _ in 0..20 {
+        publ.publish(StringMsg { data: "across".into() }).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!publ.has_remote_subscribers());
+    assert!(sub.try_recv().is_none());
+}
