@@ -1,6 +1,7 @@
 //! `s2r`: the ROS 2 command-line tools sim2real users need, for machines without
 //! ROS 2 installed. Same verbs and output style as the `ros2` CLI.
 
+mod bench;
 mod discovery;
 mod interface;
 mod node_cmd;
@@ -30,6 +31,9 @@ enum Command {
     /// Interfaces compiled into sim2real: list, show.
     #[command(subcommand)]
     Interface(interface::InterfaceCmd),
+    /// Benchmarks that print their figures beside a peer's.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 fn main() {
@@ -39,6 +43,7 @@ fn main() {
         Command::Topic(c) => runtime().block_on(topic::run(c)),
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
+        Command::Bench(c) => runtime().block_on(bench::run(c)),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
