@@ -8,6 +8,15 @@ use anyhow::{Context as _, Result};
 use s2r_runtime::graph::Endpoint;
 use s2r_runtime::{Context, Node, RosArgs};
 
+/// `chatter` → `/chatter`: the CLI takes names relative to the root namespace.
+pub fn absolute(name: &str) -> String {
+    if name.starts_with('/') {
+        name.to_string()
+    } else {
+        format!("/{name}")
+    }
+}
+
 pub struct Session {
     pub ctx: Context,
     pub node: Node,
@@ -46,7 +55,18 @@ pub async fn settle(ctx: &Context, min: Duration, max: Duration) {
     }
 }
 
-/// The types offered on `topic` by publishers, waiting up to `max` for one to appear.
+/// The publishers of `topic`: waits up to two seconds for discovery, then, if
+/// there are none, says so and waits for the first one.
+pub async fn await_publishers(ctx: &Context, topic: &str) -> Vec<Endpoint> {
+    let pubs = publisher_types(ctx, topic, Some(Duration::from_secs(2))).await;
+    if !pubs.is_empty() {
+        return pubs;
+    }
+    eprintln!("WARNING: topic [{topic}] does not appear to be published yet");
+    publisher_types(ctx, topic, None).await
+}
+
+/// The publishers of `topic`, waiting up to `max` for one to appear.
 pub async fn publisher_types(ctx: &Context, topic: &str, max: Option<Duration>) -> Vec<Endpoint> {
     let start = Instant::now();
     loop {

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use s2r_runtime::graph::{EndpointKind, NodeWatcher, RosName};
 
-use crate::discovery::{session, settle};
+use crate::discovery::{absolute, session, settle};
 
 #[derive(Subcommand)]
 pub enum NodeCmd {
@@ -48,7 +48,7 @@ pub async fn run(cmd: NodeCmd) -> Result<()> {
             }
         }
         NodeCmd::Info { node } => {
-            let wanted = if node.starts_with('/') { node.clone() } else { format!("/{node}") };
+            let wanted = absolute(&node);
             let Some(info) = nodes.iter().find(|n| n.fully_qualified_name() == wanted) else {
                 bail!("unable to find node '{wanted}' (`s2r node list` shows the nodes)");
             };

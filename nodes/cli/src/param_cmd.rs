@@ -9,7 +9,7 @@ use s2r_runtime::param_services::ParameterClient;
 use s2r_runtime::params::parse_value_literal;
 use s2r_runtime::ParameterValue;
 
-use crate::discovery::session;
+use crate::discovery::{absolute, session};
 
 #[derive(Subcommand)]
 pub enum ParamCmd {
@@ -19,14 +19,6 @@ pub enum ParamCmd {
     Get { node: String, name: String },
     /// Set a parameter (the value is YAML: 5, 2.5, true, hello, [1, 2]).
     Set { node: String, name: String, value: String },
-}
-
-fn absolute(n: &str) -> String {
-    if n.starts_with('/') {
-        n.to_string()
-    } else {
-        format!("/{n}")
-    }
 }
 
 /// `ros2 param get`'s wording of a value.

@@ -11,7 +11,7 @@ use s2r_idl::TypeName;
 use s2r_runtime::graph::{Endpoint, EndpointKind, NodeWatcher};
 use s2r_runtime::{Durability, Qos, Reliability, Serialized};
 
-use crate::discovery::{publisher_types, session, settle};
+use crate::discovery::{absolute, await_publishers, publisher_types, session, settle};
 
 #[derive(Subcommand)]
 pub enum TopicCmd {
@@ -142,14 +142,6 @@ pub async fn run(cmd: TopicCmd) -> Result<()> {
     }
 }
 
-fn absolute(topic: &str) -> String {
-    if topic.starts_with('/') {
-        topic.to_string()
-    } else {
-        format!("/{topic}")
-    }
-}
-
 fn is_hidden(name: &str) -> bool {
     name.split('/').any(|t| t.starts_with('_'))
 }
@@ -260,15 +252,11 @@ async fn resolve_type(
     topic: &str,
     given: Option<&str>,
 ) -> Result<(TypeName, Vec<Endpoint>)> {
-    let mut pubs = publisher_types(&s.ctx, topic, Some(Duration::from_secs(2))).await;
-    let type_name = match given {
-        Some(t) => t.to_string(),
+    let (type_name, pubs) = match given {
+        Some(t) => (t.to_string(), publisher_types(&s.ctx, topic, Some(Duration::from_secs(2))).await),
         None => {
-            if pubs.is_empty() {
-                eprintln!("WARNING: topic [{topic}] does not appear to be published yet");
-                pubs = publisher_types(&s.ctx, topic, None).await;
-            }
-            pubs[0].type_name.clone()
+            let pubs = await_publishers(&s.ctx, topic).await;
+            (pubs[0].type_name.clone(), pubs)
         }
     };
     let reg = sim2real_msgs::registry();
@@ -440,18 +428,15 @@ pub fn repr(ty: &TypeName, v: &Value) -> String {
     out
 }
 
-async fn wait_type(s: &crate::discovery::Session, topic: &str) -> Result<(String, Qos)> {
-    let mut pubs = publisher_types(&s.ctx, topic, Some(Duration::from_secs(2))).await;
-    if pubs.is_empty() {
-        eprintln!("WARNING: topic [{topic}] does not appear to be published yet");
-        pubs = publisher_types(&s.ctx, topic, None).await;
-    }
-    Ok((pubs[0].type_name.clone(), adapted_qos(&pubs, None, None)))
+/// Type and reader QoS for a topic of any type (hz and bw never decode).
+async fn wait_type(s: &crate::discovery::Session, topic: &str) -> (String, Qos) {
+    let pubs = await_publishers(&s.ctx, topic).await;
+    (pubs[0].type_name.clone(), adapted_qos(&pubs, None, None))
 }
 
 async fn hz(topic: &str, window: usize) -> Result<()> {
     let s = session("hz")?;
-    let (ty, qos) = wait_type(&s, topic).await?;
+    let (ty, qos) = wait_type(&s, topic).await;
     let sub = s.node.create_raw_subscription(topic, &ty, qos.depth(1000))?;
     let mut times: VecDeque<Instant> = VecDeque::new();
     let mut report = tokio::time::interval(Duration::from_secs(1));
@@ -496,7 +481,7 @@ fn human_bytes(b: f64) -> String {
 
 async fn bw(topic: &str, window: usize) -> Result<()> {
     let s = session("bw")?;
-    let (ty, qos) = wait_type(&s, topic).await?;
+    let (ty, qos) = wait_type(&s, topic).await;
     let sub = s.node.create_raw_subscription(topic, &ty, qos.depth(1000))?;
     println!("Subscribed to [{topic}]");
     let mut samples: VecDeque<(Instant, usize)> = VecDeque::new();

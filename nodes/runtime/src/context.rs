@@ -126,6 +126,17 @@ pub(crate) struct TopicSlot {
     pub sinks: RwLock<Vec<Arc<dyn LocalSink>>>,
 }
 
+impl TopicSlot {
+    /// Hands a message to every subscription of this topic in this process;
+    /// `make` builds the message only when there is one.
+    pub fn deliver_with(&self, make: impl FnOnce(&dyn Fn(&LocalMessage<'_>))) {
+        let sinks = self.sinks.read().unwrap();
+        if !sinks.is_empty() {
+            make(&|m| sinks.iter().for_each(|s| s.deliver(m)));
+        }
+    }
+}
+
 struct ContextInner {
     options: ContextOptions,
     participant: DomainParticipant,

@@ -38,6 +38,14 @@ where
     .map_err(|e| NodeError::Dds { what: format!("creating service {name}"), reason: format!("{e:?}") })
 }
 
+/// What a refused set tells the caller: the reason alone.
+fn reason(e: NodeError) -> String {
+    match e {
+        NodeError::Parameter { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
 /// Spawns one task per service; each answers from the node's parameter store.
 fn serve<Req, Resp, F>(server: Server<Req, Resp>, node: Weak<NodeInner>, handle: F) -> TaskGuard
 where
@@ -108,7 +116,7 @@ pub(crate) fn start(node: &Node) -> Result<Vec<TaskGuard>, NodeError> {
                 .parameter
                 .into_iter()
                 .map(ros2_client::Parameter::from)
-                .map(|p| n.set_parameter_value(&p.name, p.value).map_err(|e| e.to_string()).into())
+                .map(|p| n.set_parameter_value(&p.name, p.value).map_err(reason).into())
                 .collect(),
         }),
         serve(atomic, weak.clone(), |n, req: SetParametersRequest| {
@@ -116,7 +124,7 @@ pub(crate) fn start(node: &Node) -> Result<Vec<TaskGuard>, NodeError> {
             // All or nothing: check every value before applying any.
             let check = params.iter().try_for_each(|p| n.check_parameter(&p.name, &p.value));
             let result = check.and_then(|_| {
-                params.into_iter().try_for_each(|p| n.set_parameter_value(&p.name, p.value).map_err(|e| e.to_string()))
+                params.into_iter().try_for_each(|p| n.set_parameter_value(&p.name, p.value).map_err(reason))
             });
             SetParametersAtomicallyResponse { result: result.into() }
         }),

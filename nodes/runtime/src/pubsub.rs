@@ -99,18 +99,12 @@ impl<M: Message> Publisher<M> {
     /// Publishes a message that is already shared: subscribers in this process
     /// receive this very `Arc`.
     pub fn publish_shared(&self, msg: Arc<M>) -> Result<(), PublishError> {
-        {
-            let sinks = self.slot.sinks.read().unwrap();
-            if !sinks.is_empty() {
-                let any: Arc<dyn Any + Send + Sync> = msg.clone();
-                let cache = OnceLock::new();
-                let serialized = || cache.get_or_init(|| crate::raw::Serialized::encode(&*msg).ok()).clone();
-                let local = LocalMessage { type_name: M::TYPE_NAME, typed: Some(&any), serialized: &serialized };
-                for s in sinks.iter() {
-                    s.deliver(&local);
-                }
-            }
-        }
+        self.slot.deliver_with(|deliver| {
+            let any: Arc<dyn Any + Send + Sync> = msg.clone();
+            let cache = OnceLock::new();
+            let serialized = || cache.get_or_init(|| crate::raw::Serialized::encode(&*msg).ok()).clone();
+            deliver(&LocalMessage { type_name: M::TYPE_NAME, typed: Some(&any), serialized: &serialized });
+        });
         if self.always_write || self.remote.any(&self.ctx) {
             self.dds
                 .publish(msg)
@@ -141,6 +135,13 @@ pub struct ReceiveInfo {
     pub intra_process: bool,
     /// GUID of the publishing DDS writer (zero for intra-process).
     pub publisher: [u8; 16],
+}
+
+impl ReceiveInfo {
+    /// A message handed over inside this process, now.
+    pub fn intra_process() -> ReceiveInfo {
+        ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] }
+    }
 }
 
 /// A message with its [`ReceiveInfo`].
@@ -219,10 +220,7 @@ impl<M: Message> LocalSink for TypedSink<M> {
             (local.serialized)().and_then(|s| s.decode::<M>().ok()).map(Arc::new)
         };
         match msg {
-            Some(m) => self.queue.push(Received {
-                msg: m,
-                info: ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] },
-            }),
+            Some(m) => self.queue.push(Received { msg: m, info: ReceiveInfo::intra_process() }),
             None => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     eprintln!(

@@ -2,7 +2,6 @@
 //! Rust type: for tools (`s2r topic echo | hz | bw | pub`), bag recording and
 //! playback, and types known only from a schema at run time.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use byteorder::{BigEndian, LittleEndian};
@@ -139,10 +138,7 @@ struct RawSink {
 impl LocalSink for RawSink {
     fn deliver(&self, local: &LocalMessage<'_>) {
         if let Some(s) = (local.serialized)() {
-            self.queue.push(Received {
-                msg: Arc::new(s),
-                info: ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] },
-            });
+            self.queue.push(Received { msg: Arc::new(s), info: ReceiveInfo::intra_process() });
         }
     }
     fn id(&self) -> u64 {
@@ -198,16 +194,10 @@ impl RawPublisher {
     }
 
     pub fn publish(&self, msg: Serialized) -> Result<(), PublishError> {
-        {
-            let sinks = self.slot.sinks.read().unwrap();
-            if !sinks.is_empty() {
-                let serialized = || Some(msg.clone());
-                let local = LocalMessage { type_name: &self.type_name, typed: None::<&Arc<dyn Any + Send + Sync>>, serialized: &serialized };
-                for s in sinks.iter() {
-                    s.deliver(&local);
-                }
-            }
-        }
+        self.slot.deliver_with(|deliver| {
+            let serialized = || Some(msg.clone());
+            deliver(&LocalMessage { type_name: &self.type_name, typed: None, serialized: &serialized });
+        });
         if self.always_write || self.remote.any(&self.ctx) {
             self.writer
                 .write(msg, None)
