@@ -139,8 +139,8 @@ fn print_header(a: &TransportArgs) {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<10} {:<28} {:>6} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}  {}",
-        "size", "path", "sent", "delivered", "rate Hz", "loss", "p50 us", "p99 us", "CPU pub", "CPU sub", "note"
+        "{:<10} {:<28} {:>6} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}  note",
+        "size", "path", "sent", "delivered", "rate Hz", "loss", "p50 us", "p99 us", "CPU pub", "CPU sub"
     );
 }
 
@@ -430,7 +430,7 @@ async fn ddsperf(a: &TransportArgs, w: u32, h: u32) -> Result<Vec<Row>> {
     let _ = tokio::task::spawn_blocking(move || publ.wait()).await?;
     let out = tokio::task::spawn_blocking(move || sub.wait_with_output()).await??;
     let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().filter(|l| l.contains(" total ")).last().unwrap_or("");
+    let last = text.lines().rfind(|l| l.contains(" total ")).unwrap_or("");
     let total = ddsperf_field(last, "total").unwrap_or(f64::NAN);
     let lost = ddsperf_field(last, "lost").unwrap_or(f64::NAN);
     let delivery = Row {

@@ -311,7 +311,7 @@ async fn echo(a: EchoArgs) -> Result<()> {
             None => &value,
         };
         let mut out = std::io::stdout().lock();
-        write!(out, "{}---\n", dynamic::to_yaml(shown, &opts))?;
+        writeln!(out, "{}---", dynamic::to_yaml(shown, &opts))?;
         out.flush()?;
         if a.once {
             return Ok(());
@@ -372,7 +372,7 @@ async fn publish(a: PubArgs) -> Result<()> {
         }
         publisher.publish(payload.clone())?;
         count += 1;
-        if a.print > 0 && count % a.print == 0 {
+        if a.print > 0 && count.is_multiple_of(a.print) {
             println!("publishing #{count}: {shown}");
             let _ = std::io::stdout().flush();
         }

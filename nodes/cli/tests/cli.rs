@@ -176,6 +176,7 @@ fn hz_and_bw_report() {
     child.kill().unwrap();
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.wait().unwrap();
     let rate: f64 = out
         .lines()
         .find_map(|l| l.strip_prefix("average rate: "))
@@ -192,6 +193,7 @@ fn hz_and_bw_report() {
     child.kill().unwrap();
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.wait().unwrap();
     assert!(out.starts_with("Subscribed to [/fast]\n"), "{out}");
     // 4 header + 4 length + 9 characters with the terminator, padded by the
     // writer to a 4-byte boundary as RTPS payloads are: 20 bytes on the wire.

@@ -139,8 +139,7 @@ impl RosArgs {
     pub fn resolved_node_name(&self, default: &str) -> String {
         self.node_name
             .iter()
-            .filter(|(n, _)| n.as_deref().is_none_or(|n| n == default))
-            .next_back()
+            .rfind(|(n, _)| n.as_deref().is_none_or(|n| n == default))
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| default.to_string())
     }
@@ -149,8 +148,7 @@ impl RosArgs {
     pub fn resolved_namespace(&self, node: &str, default: &str) -> String {
         self.namespace
             .iter()
-            .filter(|(n, _)| n.as_deref().is_none_or(|n| n == node))
-            .next_back()
+            .rfind(|(n, _)| n.as_deref().is_none_or(|n| n == node))
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| default.to_string())
     }

@@ -305,14 +305,6 @@ impl Node {
         self.set_parameter_value(name, value.to_value())
     }
 
-    /// Parameter names given on the command line or in params files that no
-    /// declaration has used (worth a warning: likely a typo).
-    pub fn unused_parameter_overrides(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.inner.overrides.lock().unwrap().keys().cloned().collect();
-        v.sort();
-        v
-    }
-
     fn dds_topic(&self, full: &str, ty: &TypeName, qos: &Qos) -> Result<rustdds::Topic, NodeError> {
         let name = Name::parse(full).map_err(|e| NodeError::Name(NameError { name: full.into(), reason: format!("{e:?}") }))?;
         self.inner
@@ -425,7 +417,7 @@ async fn read_dds<M: Message>(
             }
             Err(e) => {
                 let n = queue.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n < 10 || n % 1000 == 0 {
+                if n < 10 || n.is_multiple_of(1000) {
                     logger.warn(format!("{topic}: skipped a message that is not a valid {} ({e:?})", M::TYPE_NAME));
                 }
             }

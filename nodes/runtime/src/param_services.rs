@@ -155,22 +155,6 @@ impl TypeCode for ParameterValue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listing_follows_prefixes_and_depth() {
-        let names: Vec<String> = ["a", "b.c", "b.d.e", "f.g"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(list(&names, &[], 0).names.len(), 4);
-        assert_eq!(list(&names, &[], 1).names, vec!["a"]);
-        let r = list(&names, &["b".into()], 1);
-        assert_eq!(r.names, vec!["b.c"]);
-        assert_eq!(r.prefixes, vec!["b"]);
-        assert_eq!(list(&names, &["b".into()], 0).names, vec!["b.c", "b.d.e"]);
-    }
-}
-
 /// Calls another node's parameter services (what `ros2 param` does).
 pub struct ParameterClient {
     target: String,
@@ -249,5 +233,21 @@ impl ParameterClient {
         let mut names = resp.result.names;
         names.sort();
         Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_follows_prefixes_and_depth() {
+        let names: Vec<String> = ["a", "b.c", "b.d.e", "f.g"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(list(&names, &[], 0).names.len(), 4);
+        assert_eq!(list(&names, &[], 1).names, vec!["a"]);
+        let r = list(&names, &["b".into()], 1);
+        assert_eq!(r.names, vec!["b.c"]);
+        assert_eq!(r.prefixes, vec!["b"]);
+        assert_eq!(list(&names, &["b".into()], 0).names, vec!["b.c", "b.d.e"]);
     }
 }

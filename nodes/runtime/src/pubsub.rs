@@ -113,11 +113,6 @@ impl<M: Message> Publisher<M> {
         Ok(())
     }
 
-    /// Subscriptions to this topic inside this process.
-    pub fn local_subscription_count(&self) -> usize {
-        self.slot.sinks.read().unwrap().len()
-    }
-
     /// Whether a subscriber in another process has been discovered.
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
@@ -290,7 +285,7 @@ impl<M: Message> Subscription<M> {
 
     /// Messages dropped because this reader fell behind its queue depth.
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped.load(Ordering::Relaxed)
+        self.queue.dropped_count()
     }
 
     /// Samples from the network that could not be decoded (and were skipped).

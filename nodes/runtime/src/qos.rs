@@ -44,11 +44,6 @@ impl Qos {
         self
     }
 
-    pub const fn best_effort(mut self) -> Qos {
-        self.reliability = Reliability::BestEffort;
-        self
-    }
-
     /// The keep-last depth local queues use (keep-all is bounded too, so that a
     /// slow reader cannot grow memory without end).
     pub fn queue_depth(&self) -> usize {

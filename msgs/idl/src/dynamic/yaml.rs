@@ -207,9 +207,8 @@ pub fn format_float(x: f64) -> String {
     let (mantissa, exp) = sci.split_once('e').unwrap();
     let exp: i32 = exp.parse().unwrap();
     if !(-4..16).contains(&exp) {
-        let m = if mantissa.contains('.') { mantissa.to_string() } else { mantissa.to_string() };
         let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
     }
     let s = format!("{x}");
     if s.contains('.') {
