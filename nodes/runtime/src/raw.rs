@@ -25,9 +25,7 @@ pub struct Serialized(pub bytes::Bytes);
 impl Serialized {
     /// Little-endian CDR of `m`, with its header.
     pub fn encode<M: Serialize>(m: &M) -> Result<Serialized, String> {
-        let mut out = s2r_idl::dynamic::CDR_LE_HEADER.to_vec();
-        cdr_encoding::to_writer::<M, LittleEndian, _>(&mut out, m).map_err(|e| e.to_string())?;
-        Ok(Serialized(out.into()))
+        s2r_idl::dynamic::serialize(m).map(|v| Serialized(v.into())).map_err(|e| e.to_string())
     }
 
     pub fn decode<M: DeserializeOwned>(&self) -> Result<M, String> {

@@ -71,13 +71,17 @@ impl fmt::Display for CdrError {
 
 impl std::error::Error for CdrError {}
 
-/// Serializes `value` with the 4-byte little-endian CDR encapsulation header.
-pub fn encode(value: &Value) -> Result<Vec<u8>, CdrError> {
-    let body = cdr_encoding::to_vec::<Value, LittleEndian>(value).map_err(|e| CdrError(e.to_string()))?;
-    let mut out = Vec::with_capacity(body.len() + 4);
-    out.extend_from_slice(&CDR_LE_HEADER);
-    out.extend_from_slice(&body);
+/// Serializes any serde value (a generated message, a [`Value`]) as
+/// little-endian CDR after the 4-byte encapsulation header.
+pub fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, CdrError> {
+    let mut out = CDR_LE_HEADER.to_vec();
+    cdr_encoding::to_writer::<T, LittleEndian, _>(&mut out, value).map_err(|e| CdrError(e.to_string()))?;
     Ok(out)
+}
+
+/// Serializes a dynamic value (see [`serialize`]).
+pub fn encode(value: &Value) -> Result<Vec<u8>, CdrError> {
+    serialize(value)
 }
 
 /// Decodes a serialized message (encapsulation header included) of type `ty`.

@@ -1,0 +1,249 @@
+//! QoS profiles as rosbag2 stores them: in metadata.yaml and in the
+//! `offered_qos_profiles` channel metadata, as the Jazzy form (names) or the
+//! Humble form (integers), both read; the Jazzy form written.
+
+use serde_yaml::{Mapping, Value as Yaml};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    SystemDefault,
+    KeepLast,
+    KeepAll,
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reliability {
+    SystemDefault,
+    Reliable,
+    BestEffort,
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    SystemDefault,
+    TransientLocal,
+    Volatile,
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveliness {
+    SystemDefault,
+    Automatic,
+    ManualByTopic,
+    Unknown,
+}
+
+/// A duration as rosbag2 writes it; "infinite" is ROS 2's 2^63-1 ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QosDuration {
+    pub sec: u64,
+    pub nsec: u64,
+}
+
+impl QosDuration {
+    pub const INFINITE: QosDuration = QosDuration { sec: 9_223_372_036, nsec: 854_775_807 };
+}
+
+/// One publisher's offered QoS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QosProfile {
+    pub history: History,
+    pub depth: u32,
+    pub reliability: Reliability,
+    pub durability: Durability,
+    pub deadline: QosDuration,
+    pub lifespan: QosDuration,
+    pub liveliness: Liveliness,
+    pub liveliness_lease_duration: QosDuration,
+    pub avoid_ros_namespace_conventions: bool,
+}
+
+impl QosProfile {
+    pub fn new(reliable: bool, transient_local: bool, depth: u32) -> QosProfile {
+        QosProfile {
+            history: History::KeepLast,
+            depth,
+            reliability: if reliable { Reliability::Reliable } else { Reliability::BestEffort },
+            durability: if transient_local { Durability::TransientLocal } else { Durability::Volatile },
+            deadline: QosDuration::INFINITE,
+            lifespan: QosDuration::INFINITE,
+            liveliness: Liveliness::Automatic,
+            liveliness_lease_duration: QosDuration::INFINITE,
+            avoid_ros_namespace_conventions: false,
+        }
+    }
+
+    pub fn is_reliable(&self) -> bool {
+        self.reliability == Reliability::Reliable
+    }
+
+    pub fn is_transient_local(&self) -> bool {
+        self.durability == Durability::TransientLocal
+    }
+
+    /// The Jazzy (metadata version 9) mapping.
+    pub fn to_yaml(&self) -> Yaml {
+        let dur = |d: QosDuration| {
+            let mut m = Mapping::new();
+            m.insert("sec".into(), d.sec.into());
+            m.insert("nsec".into(), d.nsec.into());
+            Yaml::Mapping(m)
+        };
+        let mut m = Mapping::new();
+        m.insert(
+            "history".into(),
+            match self.history {
+                History::SystemDefault => "system_default",
+                History::KeepLast => "keep_last",
+                History::KeepAll => "keep_all",
+                History::Unknown => "unknown",
+            }
+            .into(),
+        );
+        m.insert("depth".into(), self.depth.into());
+        m.insert(
+            "reliability".into(),
+            match self.reliability {
+                Reliability::SystemDefault => "system_default",
+                Reliability::Reliable => "reliable",
+                Reliability::BestEffort => "best_effort",
+                Reliability::Unknown => "unknown",
+            }
+            .into(),
+        );
+        m.insert(
+            "durability".into(),
+            match self.durability {
+                Durability::SystemDefault => "system_default",
+                Durability::TransientLocal => "transient_local",
+                Durability::Volatile => "volatile",
+                Durability::Unknown => "unknown",
+            }
+            .into(),
+        );
+        m.insert("deadline".into(), dur(self.deadline));
+        m.insert("lifespan".into(), dur(self.lifespan));
+        m.insert(
+            "liveliness".into(),
+            match self.liveliness {
+                Liveliness::SystemDefault => "system_default",
+                Liveliness::Automatic => "automatic",
+                Liveliness::ManualByTopic => "manual_by_topic",
+                Liveliness::Unknown => "unknown",
+            }
+            .into(),
+        );
+        m.insert("liveliness_lease_duration".into(), dur(self.liveliness_lease_duration));
+        m.insert("avoid_ros_namespace_conventions".into(), self.avoid_ros_namespace_conventions.into());
+        Yaml::Mapping(m)
+    }
+
+    /// Reads either form: names (Jazzy and later) or integers (Humble).
+    pub fn from_yaml(y: &Yaml) -> Result<QosProfile, String> {
+        let get = |k: &str| y.get(k).ok_or_else(|| format!("QoS profile without '{k}'"));
+        let word = |k: &str| -> Result<Result<String, i64>, String> {
+            match get(k)? {
+                Yaml::String(s) => Ok(Ok(s.to_ascii_lowercase())),
+                Yaml::Number(n) => Ok(Err(n.as_i64().unwrap_or(-1))),
+                other => Err(format!("QoS '{k}' is {other:?}")),
+            }
+        };
+        let dur = |k: &str| -> Result<QosDuration, String> {
+            let d = get(k)?;
+            let n = |f: &str| d.get(f).and_then(Yaml::as_u64).ok_or_else(|| format!("QoS '{k}' without '{f}'"));
+            Ok(QosDuration { sec: n("sec")?, nsec: n("nsec")? })
+        };
+        let history = match word("history")? {
+            Ok(s) if s == "keep_last" => History::KeepLast,
+            Ok(s) if s == "keep_all" => History::KeepAll,
+            Ok(s) if s == "system_default" => History::SystemDefault,
+            Err(1) => History::KeepLast,
+            Err(2) => History::KeepAll,
+            Err(0) => History::SystemDefault,
+            _ => History::Unknown,
+        };
+        let reliability = match word("reliability")? {
+            Ok(s) if s == "reliable" => Reliability::Reliable,
+            Ok(s) if s == "best_effort" => Reliability::BestEffort,
+            Ok(s) if s == "system_default" => Reliability::SystemDefault,
+            Err(1) => Reliability::Reliable,
+            Err(2) => Reliability::BestEffort,
+            Err(0) => Reliability::SystemDefault,
+            _ => Reliability::Unknown,
+        };
+        let durability = match word("durability")? {
+            Ok(s) if s == "transient_local" => Durability::TransientLocal,
+            Ok(s) if s == "volatile" => Durability::Volatile,
+            Ok(s) if s == "system_default" => Durability::SystemDefault,
+            Err(1) => Durability::TransientLocal,
+            Err(2) => Durability::Volatile,
+            Err(0) => Durability::SystemDefault,
+            _ => Durability::Unknown,
+        };
+        let liveliness = match word("liveliness")? {
+            Ok(s) if s == "automatic" => Liveliness::Automatic,
+            Ok(s) if s == "manual_by_topic" => Liveliness::ManualByTopic,
+            Ok(s) if s == "system_default" => Liveliness::SystemDefault,
+            Err(1) => Liveliness::Automatic,
+            Err(3) => Liveliness::ManualByTopic,
+            Err(0) => Liveliness::SystemDefault,
+            _ => Liveliness::Unknown,
+        };
+        Ok(QosProfile {
+            history,
+            depth: get("depth")?.as_u64().unwrap_or(0) as u32,
+            reliability,
+            durability,
+            deadline: dur("deadline")?,
+            lifespan: dur("lifespan")?,
+            liveliness,
+            liveliness_lease_duration: dur("liveliness_lease_duration")?,
+            avoid_ros_namespace_conventions: get("avoid_ros_namespace_conventions")?.as_bool().unwrap_or(false),
+        })
+    }
+}
+
+/// Parses an `offered_qos_profiles` value: a YAML list, or (Humble, and the MCAP
+/// channel metadata) a string holding one. Empty means none recorded.
+pub fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, String> {
+    match y {
+        Yaml::String(s) if s.trim().is_empty() => Ok(vec![]),
+        Yaml::String(s) => {
+            let inner: Yaml = serde_yaml::from_str(s).map_err(|e| format!("offered_qos_profiles: {e}"))?;
+            parse_profiles(&inner)
+        }
+        Yaml::Sequence(items) => items.iter().map(QosProfile::from_yaml).collect(),
+        Yaml::Null => Ok(vec![]),
+        other => Err(format!("offered_qos_profiles is {other:?}")),
+    }
+}
+
+/// The list as YAML text (the form MCAP channel metadata carries).
+pub fn profiles_to_string(profiles: &[QosProfile]) -> String {
+    if profiles.is_empty() {
+        return String::new();
+    }
+    let list = Yaml::Sequence(profiles.iter().map(QosProfile::to_yaml).collect());
+    serde_yaml::to_string(&list).unwrap_or_default().trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_read_and_the_jazzy_form_round_trips() {
+        let humble = "- history: 3\n  depth: 0\n  reliability: 1\n  durability: 2\n  deadline:\n    sec: 2147483647\n    nsec: 4294967295\n  lifespan:\n    sec: 2147483647\n    nsec: 4294967295\n  liveliness: 1\n  liveliness_lease_duration:\n    sec: 2147483647\n    nsec: 4294967295\n  avoid_ros_namespace_conventions: false";
+        let p = parse_profiles(&Yaml::String(humble.into())).unwrap();
+        assert_eq!(p[0].reliability, Reliability::Reliable);
+        assert_eq!(p[0].durability, Durability::Volatile);
+        assert_eq!(p[0].history, History::Unknown);
+        let q = QosProfile::new(false, true, 7);
+        let text = profiles_to_string(std::slice::from_ref(&q));
+        assert!(text.contains("reliability: best_effort") && text.contains("durability: transient_local"), "{text}");
+        assert_eq!(parse_profiles(&Yaml::String(text)).unwrap(), vec![q]);
+    }
+}

@@ -1,0 +1,387 @@
+//! Writes rosbag2 bags: a folder with `metadata.yaml` and `<name>_<n>.mcap`
+//! files (profile `ros2`, `ros2msg` schemas, `cdr` messages, QoS and type-hash
+//! channel metadata, a `rosbag2` metadata record), chunked and indexed.
+//!
+//! Crash safety: every `flush` (the recorder calls it at least once a second)
+//! ends the current chunk, writes it behind a provisional footer (see
+//! [`crate::tail`]) and rewrites `metadata.yaml`, so a process killed at any
+//! point leaves a bag that readers open with everything up to that flush.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use mcap::records::MessageHeader;
+use s2r_idl::Message;
+
+use crate::metadata::{BagMetadata, FileInfo, TopicMetadata, WRITTEN_VERSION};
+use crate::qos::{profiles_to_string, QosProfile};
+use crate::tail::TailFile;
+use crate::BagError;
+
+/// Chunk compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn parse(s: &str) -> Result<Compression, BagError> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(Compression::None),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(BagError::Usage(format!("unknown compression '{other}' (none, lz4 or zstd)"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    fn mcap(self) -> Option<mcap::Compression> {
+        match self {
+            Compression::None => None,
+            Compression::Lz4 => Some(mcap::Compression::Lz4),
+            Compression::Zstd => Some(mcap::Compression::Zstd),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    pub compression: Compression,
+    /// Target uncompressed chunk size in bytes.
+    pub chunk_size: u64,
+    /// Start a new file once the current one reaches this many bytes.
+    pub max_file_size: Option<u64>,
+    /// Start a new file once the current one spans this many nanoseconds.
+    pub max_file_duration_ns: Option<u64>,
+    pub ros_distro: String,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            compression: Compression::None,
+            chunk_size: 4 * 1024 * 1024,
+            max_file_size: None,
+            max_file_duration_ns: None,
+            ros_distro: "jazzy".into(),
+        }
+    }
+}
+
+/// A topic to record: name, type, definition, QoS of its publishers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicSpec {
+    pub name: String,
+    /// `pkg/msg/Type`.
+    pub type_name: String,
+    /// The concatenated `ros2msg` definition; empty when unknown.
+    pub schema: String,
+    /// RIHS01 hash; empty when unknown.
+    pub type_hash: String,
+    pub qos: Vec<QosProfile>,
+}
+
+impl TopicSpec {
+    /// A topic of a compiled-in message type.
+    pub fn of<M: Message>(name: &str, qos: Vec<QosProfile>) -> TopicSpec {
+        TopicSpec {
+            name: name.into(),
+            type_name: M::TYPE_NAME.into(),
+            schema: M::SCHEMA.into(),
+            type_hash: M::TYPE_HASH.into(),
+            qos,
+        }
+    }
+}
+
+/// Handle of a topic added to a [`BagWriter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TopicId(usize);
+
+struct TopicState {
+    spec: TopicSpec,
+    count: u64,
+    /// Channel id in the current file, once it has one.
+    channel: Option<u16>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Span {
+    first: Option<u64>,
+    last: u64,
+    count: u64,
+}
+
+impl Span {
+    fn add(&mut self, t: u64) {
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = self.last.max(t);
+        self.count += 1;
+    }
+}
+
+pub struct BagWriter {
+    dir: PathBuf,
+    name: String,
+    opts: WriterOptions,
+    mcap: Option<mcap::Writer<TailFile>>,
+    file_index: usize,
+    file_span: Span,
+    files: Vec<FileInfo>,
+    bag_span: Span,
+    topics: Vec<TopicState>,
+    sequence: u32,
+    /// Length of the current file, kept by its [`TailFile`].
+    file_len: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl BagWriter {
+    /// Creates the bag folder `dir` (which must not exist yet) and its first file.
+    pub fn create(dir: &Path, opts: WriterOptions) -> Result<BagWriter, BagError> {
+        if dir.exists() {
+            return Err(BagError::Usage(format!("output folder {} already exists", dir.display())));
+        }
+        fs::create_dir_all(dir).map_err(|e| BagError::io(dir, e))?;
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| BagError::Usage(format!("{} has no usable folder name", dir.display())))?
+            .to_string();
+        let mut w = BagWriter {
+            dir: dir.to_path_buf(),
+            name,
+            opts,
+            mcap: None,
+            file_index: 0,
+            file_span: Span::default(),
+            files: Vec::new(),
+            bag_span: Span::default(),
+            topics: Vec::new(),
+            sequence: 0,
+            file_len: Default::default(),
+        };
+        w.open_file()?;
+        w.flush()?;
+        Ok(w)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file_name(&self, index: usize) -> String {
+        format!("{}_{index}.mcap", self.name)
+    }
+
+    fn file_path(&self) -> PathBuf {
+        self.dir.join(self.file_name(self.file_index))
+    }
+
+    fn open_file(&mut self) -> Result<(), BagError> {
+        let path = self.file_path();
+        let file = OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| BagError::io(&path, e))?;
+        let options = mcap::WriteOptions::new()
+            .profile("ros2")
+            .library(format!("sim2real s2r-bag {}", env!("CARGO_PKG_VERSION")))
+            .compression(self.opts.compression.mcap())
+            .chunk_size(Some(self.opts.chunk_size))
+            // One thread: the machines this runs on are small, and recording
+            // competes with the nodes it records.
+            .compression_threads(0);
+        self.file_len = Default::default();
+        let writer = options.create(TailFile::new(file, self.file_len.clone())).map_err(|e| BagError::mcap(&path, e))?;
+        self.mcap = Some(writer);
+        self.file_span = Span::default();
+        for t in &mut self.topics {
+            t.channel = None;
+        }
+        Ok(())
+    }
+
+    /// Adds a topic; messages of it are written with the returned id.
+    pub fn add_topic(&mut self, spec: TopicSpec) -> Result<TopicId, BagError> {
+        if let Some(i) = self.topics.iter().position(|t| t.spec.name == spec.name && t.spec.type_name == spec.type_name) {
+            return Ok(TopicId(i));
+        }
+        self.topics.push(TopicState { spec, count: 0, channel: None });
+        self.write_metadata_yaml()?;
+        Ok(TopicId(self.topics.len() - 1))
+    }
+
+    pub fn topic(&self, id: TopicId) -> &TopicSpec {
+        &self.topics[id.0].spec
+    }
+
+    fn channel(&mut self, id: TopicId) -> Result<u16, BagError> {
+        if let Some(c) = self.topics[id.0].channel {
+            return Ok(c);
+        }
+        let path = self.file_path();
+        let spec = &self.topics[id.0].spec;
+        let w = self.mcap.as_mut().expect("a file is open");
+        let schema = w.add_schema(&spec.type_name, "ros2msg", spec.schema.as_bytes()).map_err(|e| BagError::mcap(&path, e))?;
+        let mut meta = BTreeMap::new();
+        meta.insert("offered_qos_profiles".to_string(), profiles_to_string(&spec.qos));
+        meta.insert("topic_type_hash".to_string(), spec.type_hash.clone());
+        let channel = w.add_channel(schema, &spec.name, "cdr", &meta).map_err(|e| BagError::mcap(&path, e))?;
+        self.topics[id.0].channel = Some(channel);
+        Ok(channel)
+    }
+
+    /// Writes one serialized message (encapsulation header included).
+    /// `log_time` is when it was received, `publish_time` when it was sent
+    /// (nanoseconds since the epoch).
+    pub fn write(&mut self, id: TopicId, log_time: u64, publish_time: u64, data: &[u8]) -> Result<(), BagError> {
+        if self.should_split(log_time) {
+            self.split()?;
+        }
+        let channel_id = self.channel(id)?;
+        self.sequence = self.sequence.wrapping_add(1);
+        let header = MessageHeader { channel_id, sequence: self.sequence, log_time, publish_time };
+        let path = self.file_path();
+        self.mcap
+            .as_mut()
+            .expect("a file is open")
+            .write_to_known_channel(&header, data)
+            .map_err(|e| BagError::mcap(&path, e))?;
+        self.topics[id.0].count += 1;
+        self.file_span.add(log_time);
+        self.bag_span.add(log_time);
+        Ok(())
+    }
+
+    /// Writes a message of a compiled-in type.
+    pub fn write_message<M: Message>(&mut self, id: TopicId, log_time: u64, msg: &M) -> Result<(), BagError> {
+        let data = s2r_idl::dynamic::serialize(msg)
+            .map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
+        self.write(id, log_time, log_time, &data)
+    }
+
+    /// Bytes of the current file so far.
+    fn size(&self) -> u64 {
+        self.file_len.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn should_split(&self, log_time: u64) -> bool {
+        if self.file_span.count == 0 {
+            return false;
+        }
+        let too_big = self.opts.max_file_size.is_some_and(|max| self.size() >= max);
+        let too_long = self
+            .opts
+            .max_file_duration_ns
+            .is_some_and(|max| log_time.saturating_sub(self.file_span.first.unwrap_or(log_time)) >= max);
+        too_big || too_long
+    }
+
+    fn split(&mut self) -> Result<(), BagError> {
+        self.finish_file()?;
+        self.file_index += 1;
+        self.open_file()?;
+        self.flush()
+    }
+
+    fn finish_file(&mut self) -> Result<(), BagError> {
+        let path = self.file_path();
+        let mut w = self.mcap.take().expect("a file is open");
+        self.files.push(FileInfo {
+            path: self.file_name(self.file_index),
+            starting_time_ns: self.file_span.first.unwrap_or(0),
+            duration_ns: self.file_span.last.saturating_sub(self.file_span.first.unwrap_or(0)),
+            message_count: self.file_span.count,
+        });
+        let record = mcap::records::Metadata {
+            name: "rosbag2".into(),
+            metadata: BTreeMap::from([
+                ("serialized_metadata".to_string(), self.metadata().to_record_text()),
+                ("ROS_DISTRO".to_string(), self.opts.ros_distro.clone()),
+            ]),
+        };
+        w.write_metadata(&record).map_err(|e| BagError::mcap(&path, e))?;
+        w.finish().map_err(|e| BagError::mcap(&path, e))?;
+        let mut tail = w.into_inner();
+        tail.commit(true).map_err(|e| BagError::io(&path, e))?;
+        Ok(())
+    }
+
+    /// Ends the current chunk, makes everything written so far durable behind a
+    /// provisional footer, and rewrites `metadata.yaml`.
+    pub fn flush(&mut self) -> Result<(), BagError> {
+        let path = self.file_path();
+        self.mcap.as_mut().expect("a file is open").flush().map_err(|e| BagError::mcap(&path, e))?;
+        self.write_metadata_yaml()
+    }
+
+    /// The bag's description as it stands.
+    pub fn metadata(&self) -> BagMetadata {
+        let mut files = self.files.clone();
+        let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        if self.mcap.is_some() {
+            paths.push(self.file_name(self.file_index));
+            files.push(FileInfo {
+                path: self.file_name(self.file_index),
+                starting_time_ns: self.file_span.first.unwrap_or(0),
+                duration_ns: self.file_span.last.saturating_sub(self.file_span.first.unwrap_or(0)),
+                message_count: self.file_span.count,
+            });
+        }
+        let start = self.bag_span.first.unwrap_or(0);
+        BagMetadata {
+            version: WRITTEN_VERSION,
+            storage_identifier: "mcap".into(),
+            relative_file_paths: paths,
+            starting_time_ns: start,
+            duration_ns: self.bag_span.last.saturating_sub(start),
+            message_count: self.bag_span.count,
+            topics: self
+                .topics
+                .iter()
+                .map(|t| {
+                    (
+                        TopicMetadata {
+                            name: t.spec.name.clone(),
+                            type_name: t.spec.type_name.clone(),
+                            serialization_format: "cdr".into(),
+                            offered_qos_profiles: t.spec.qos.clone(),
+                            type_description_hash: t.spec.type_hash.clone(),
+                        },
+                        t.count,
+                    )
+                })
+                .collect(),
+            // Compression is per MCAP chunk, which every MCAP reader handles;
+            // rosbag2's own file/message compression is not used.
+            compression_format: String::new(),
+            compression_mode: String::new(),
+            files,
+            custom_data: BTreeMap::new(),
+            ros_distro: self.opts.ros_distro.clone(),
+        }
+    }
+
+    fn write_metadata_yaml(&self) -> Result<(), BagError> {
+        let path = self.dir.join("metadata.yaml");
+        let tmp = self.dir.join(".metadata.yaml.tmp");
+        fs::write(&tmp, self.metadata().to_file_text()).map_err(|e| BagError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| BagError::io(&path, e))
+    }
+
+    /// Writes the summary and footer of the last file and the final
+    /// `metadata.yaml`.
+    pub fn finish(mut self) -> Result<BagMetadata, BagError> {
+        self.finish_file()?;
+        let meta = self.metadata();
+        self.write_metadata_yaml()?;
+        Ok(meta)
+    }
+}
