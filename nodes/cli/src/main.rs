@@ -1,9 +1,11 @@
 //! `s2r`: the ROS 2 command-line tools sim2real users need, for machines without
 //! ROS 2 installed. Same verbs and output style as the `ros2` CLI.
 
+mod bag_cmd;
 mod bench;
 mod discovery;
 mod interface;
+mod keyboard;
 mod node_cmd;
 mod param_cmd;
 mod topic;
@@ -31,6 +33,9 @@ enum Command {
     /// Interfaces compiled into sim2real: list, show.
     #[command(subcommand)]
     Interface(interface::InterfaceCmd),
+    /// Bags: record, play, info (rosbag2 MCAP).
+    #[command(subcommand)]
+    Bag(bag_cmd::BagCmd),
     /// Benchmarks that print their figures beside a peer's.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -44,6 +49,7 @@ fn main() {
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
         Command::Bench(c) => runtime().block_on(bench::run(c)),
+        Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
