@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{peers_dir, python};
+use common::{peers_dir, python, uses_char};
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -17,17 +17,6 @@ impl MessageVisitor for Collect {
     fn visit<M: Message>(&mut self) {
         self.0.insert(M::TYPE_NAME.to_string(), (M::TYPE_HASH.to_string(), M::SCHEMA.to_string()));
     }
-}
-
-/// Types whose definition uses msg `char`. rosidl maps `char` to uint8 when it
-/// hashes (so do we, checked against ROS 2's generated sources in the msgs
-/// crate); rosbags keeps a separate char type id, so its hash differs there.
-fn uses_char(type_name: &str) -> bool {
-    let reg = sim2real_msgs::registry();
-    let t = s2r_idl::TypeName::parse(type_name).unwrap();
-    std::iter::once(t.clone()).chain(reg.dependencies(&t).unwrap()).any(|d| {
-        reg.get(&d).unwrap().fields.iter().any(|f| f.ty.base == s2r_idl::parse::BaseType::Primitive(s2r_idl::parse::Primitive::Char))
-    })
 }
 
 #[test]

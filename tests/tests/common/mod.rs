@@ -199,3 +199,51 @@ pub fn fastdds_peer() -> PathBuf {
         })
         .clone()
 }
+
+/// A decoded message as JSON, in the form the Python peers print.
+pub fn value_to_json(v: &s2r_idl::dynamic::Value) -> serde_json::Value {
+    use s2r_idl::dynamic::Value as V;
+    use serde_json::Value as J;
+    let float = |x: f64| serde_json::Number::from_f64(x).map(J::Number).unwrap_or_else(|| J::String(x.to_string()));
+    match v {
+        V::Bool(b) => J::Bool(*b),
+        V::I8(x) => (*x).into(),
+        V::U8(x) => (*x).into(),
+        V::I16(x) => (*x).into(),
+        V::U16(x) => (*x).into(),
+        V::I32(x) => (*x).into(),
+        V::U32(x) => (*x).into(),
+        V::I64(x) => (*x).into(),
+        V::U64(x) => (*x).into(),
+        V::F32(x) => float(*x as f64),
+        V::F64(x) => float(*x),
+        V::String(s) | V::WString(s) => J::String(s.clone()),
+        V::Bytes(b) => J::Array(b.iter().map(|x| (*x).into()).collect()),
+        V::Array(items) | V::Seq(items) => J::Array(items.iter().map(value_to_json).collect()),
+        V::Struct(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect()),
+    }
+}
+
+/// Runs `tests/peers/bag_peer.py` and parses its JSON lines.
+pub fn bag_peer(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(python())
+        .arg(peers_dir().join("bag_peer.py"))
+        .args(args)
+        .output()
+        .expect("python3 with rosbags and mcap-ros2-support (tests/run installs them)");
+    assert!(out.status.success(), "bag_peer.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Types whose definition uses msg `char`. rosidl maps `char` to uint8 when it
+/// hashes (so do we, checked against ROS 2's generated sources in the msgs
+/// crate); rosbags keeps a separate char type id, so its hash differs there and
+/// its AnyReader refuses bags with the real hash.
+pub fn uses_char(type_name: &str) -> bool {
+    use s2r_idl::parse::{BaseType, Primitive};
+    let reg = sim2real_msgs::registry();
+    let t = s2r_idl::TypeName::parse(type_name).unwrap();
+    std::iter::once(t.clone())
+        .chain(reg.dependencies(&t).unwrap())
+        .any(|d| reg.get(&d).unwrap().fields.iter().any(|f| f.ty.base == BaseType::Primitive(Primitive::Char)))
+}

@@ -130,3 +130,50 @@ pub fn sequence_value(base: &BaseType, items: Vec<Value>) -> Value {
         _ => Value::Seq(items),
     }
 }
+
+/// A value of type `ty` with every field set to something other than its
+/// default, varied by `seed`: for round-trip tests that must see each field.
+pub fn sample_value(reg: &Registry, ty: &TypeName, seed: u64) -> Result<Value, RegistryError> {
+    let spec = reg.get(ty).ok_or_else(|| RegistryError::Unknown(ty.full()))?;
+    if spec.fields.is_empty() {
+        return Ok(Value::Struct(vec![("structure_needs_at_least_one_member".into(), Value::U8(0))]));
+    }
+    let mut fields = Vec::with_capacity(spec.fields.len());
+    for (i, f) in spec.fields.iter().enumerate() {
+        let k = seed.wrapping_mul(31).wrapping_add(i as u64 + 1);
+        let element = |j: u64| -> Result<Value, RegistryError> {
+            let k = k.wrapping_add(j * 7);
+            Ok(match &f.ty.base {
+                BaseType::Nested(t) => sample_value(reg, t, k)?,
+                BaseType::Primitive(p) => match p {
+                    Primitive::Bool => Value::Bool(k % 2 == 1),
+                    Primitive::Byte | Primitive::Char | Primitive::UInt8 => Value::U8((k % 251) as u8),
+                    Primitive::Int8 => Value::I8(-((k % 100) as i8)),
+                    Primitive::Int16 => Value::I16(-((k % 30_000) as i16)),
+                    Primitive::UInt16 => Value::U16((k % 60_000) as u16),
+                    Primitive::Int32 => Value::I32(-((k % 1_000_000) as i32)),
+                    Primitive::UInt32 => Value::U32((k % 4_000_000_000) as u32),
+                    Primitive::Int64 => Value::I64(-(k as i64 % 1_000_000_000_000)),
+                    Primitive::UInt64 => Value::U64(k * 1_000_003),
+                    Primitive::Float32 => Value::F32(k as f32 * 0.25 + 0.5),
+                    Primitive::Float64 => Value::F64(k as f64 * 0.125 - 3.0),
+                    Primitive::String(bound) | Primitive::WString(bound) => {
+                        let mut s = format!("{}-{k}", f.name);
+                        if let Some(b) = bound {
+                            s.truncate(*b);
+                        }
+                        if matches!(p, Primitive::WString(_)) { Value::WString(s) } else { Value::String(s) }
+                    }
+                },
+            })
+        };
+        let v = match f.ty.array {
+            Array::Scalar => element(0)?,
+            Array::Fixed(n) => Value::Array((0..n as u64).map(element).collect::<Result<_, _>>()?),
+            Array::Bounded(n) => sequence_value(&f.ty.base, (0..(n as u64).min(2)).map(element).collect::<Result<_, _>>()?),
+            Array::Unbounded => sequence_value(&f.ty.base, (0..2).map(element).collect::<Result<_, _>>()?),
+        };
+        fields.push((f.name.clone(), v));
+    }
+    Ok(Value::Struct(fields))
+}
