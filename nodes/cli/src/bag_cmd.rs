@@ -97,6 +97,10 @@ pub struct PlayArgs {
     /// Print what was played when done.
     #[arg(long)]
     report: bool,
+    /// Seconds to wait at the end for reliable subscribers to acknowledge
+    /// everything (0: do not wait).
+    #[arg(long, default_value_t = 10.0)]
+    wait_for_all_acked: f64,
 }
 
 pub async fn run(cmd: BagCmd) -> Result<()> {
@@ -268,6 +272,9 @@ async fn record(a: RecordArgs) -> Result<()> {
 
 // ------------------------------------------------------------------ play
 
+/// Bytes a played topic may have unacknowledged before playback waits.
+const FLOW_WINDOW: usize = 8 * 1024 * 1024;
+
 /// Playback position: bag time maps to wall time from an anchor, moved on
 /// pause, resume and rate changes.
 struct Timeline {
@@ -400,6 +407,7 @@ async fn play(a: PlayArgs) -> Result<()> {
         let reader = &reader;
         let publishers = &publishers;
         async move {
+            let mut in_flight = vec![0usize; publishers.len()];
             loop {
                 for m in reader.messages() {
                     if m.log_time < start {
@@ -429,6 +437,14 @@ async fn play(a: PlayArgs) -> Result<()> {
                     }
                     p.publish(Serialized(m.data.clone()))?;
                     played.fetch_add(1, Ordering::Relaxed);
+                    // Flow control: faster than real time, large messages can
+                    // outrun the transport; keep at most a window of bytes
+                    // unacknowledged by reliable subscribers.
+                    in_flight[m.connection] += m.data.len();
+                    if in_flight[m.connection] > FLOW_WINDOW {
+                        in_flight[m.connection] = 0;
+                        tokio::task::block_in_place(|| p.wait_for_acknowledgments(Duration::from_secs(2)));
+                    }
                     let mut t = timeline.lock().unwrap();
                     t.now_bag = m.log_time;
                     if t.paused {
@@ -455,8 +471,16 @@ async fn play(a: PlayArgs) -> Result<()> {
     if a.report {
         println!("Played {n} messages in {elapsed:.3} s ({:.1} messages/s)", n as f64 / elapsed.max(1e-9));
     }
-    // Let reliable readers take the last messages.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Reliable subscribers may still be taking the last messages.
+    let wait = Duration::from_secs_f64(a.wait_for_all_acked.max(0.0));
+    let acked = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + wait;
+        publishers.iter().flatten().all(|p| p.wait_for_acknowledgments(deadline.saturating_duration_since(Instant::now())))
+    })
+    .await?;
+    if !acked && !wait.is_zero() {
+        eprintln!("WARNING: not every subscriber acknowledged every message within {:.1} s", wait.as_secs_f64());
+    }
     Ok(())
 }
 

@@ -21,7 +21,10 @@ pub enum BenchCmd {
     /// The subscribing process of `transport` (started by it).
     #[command(hide = true)]
     TransportPeer(PeerArgs),
+    /// Bag writing (none, lz4, zstd) beside the Python mcap writer, and playback at --rate 100.
+    Bag(crate::bench_bag::BagBenchArgs),
 }
+
 
 #[derive(Args, Clone)]
 pub struct TransportArgs {
@@ -60,6 +63,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Transport(a) => transport(a).await,
         BenchCmd::TransportPeer(a) => peer(a).await,
+        BenchCmd::Bag(a) => crate::bench_bag::run(a).await,
     }
 }
 

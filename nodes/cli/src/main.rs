@@ -3,6 +3,7 @@
 
 mod bag_cmd;
 mod bench;
+mod bench_bag;
 mod discovery;
 mod interface;
 mod keyboard;

@@ -259,9 +259,15 @@ async fn types_not_compiled_in_play_from_the_bag_schema() {
     let child = play.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let reader = BagReader::open(&bare).unwrap();
     let want: Vec<_> = reader.messages().filter(|m| reader.connections[m.connection].topic == "/thing").collect();
-    for w in &want {
+    for (i, w) in want.iter().enumerate() {
         let m = tokio::time::timeout(Duration::from_secs(15), sub.recv()).await.expect("custom type not played");
         assert_eq!(m.msg.0, w.data, "the raw CDR changed on the way");
+        if i == 0 {
+            // Published under the recorded type name.
+            let eps = ctx.endpoints();
+            let player = eps.iter().find(|e| e.topic() == Some("/thing") && e.kind == s2r_runtime::graph::EndpointKind::Publisher);
+            assert_eq!(player.map(|e| e.type_name.as_str()), Some("custom_pkg/msg/Thing"));
+        }
     }
     assert!(child.wait_with_output().unwrap().status.success());
 }

@@ -208,6 +208,12 @@ impl RawPublisher {
         self.remote.any(&self.ctx)
     }
 
+    /// Blocks until every reliable subscriber has acknowledged everything
+    /// published, or `max` passes; `true` when all was acknowledged.
+    pub fn wait_for_acknowledgments(&self, max: std::time::Duration) -> bool {
+        self.writer.wait_for_acknowledgments(max).unwrap_or(false)
+    }
+
     /// Subscriptions discovered on DDS plus those in this process.
     pub fn subscription_count(&self) -> usize {
         self.slot.sinks.read().unwrap().len() + self.remote.count(&self.ctx)
