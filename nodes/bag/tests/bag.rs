@@ -43,7 +43,7 @@ fn round_trip_in_every_compression() {
         assert_eq!(r.connections[0].qos, vec![QosProfile::new(true, false, 10)]);
         let msgs: Vec<_> = r.messages().collect();
         assert_eq!(msgs.len(), 200);
-        let img: Image = s2r_idl_decode(&msgs[101].data);
+        let img: Image = decode(&msgs[101].data);
         assert_eq!(img, image(50));
         let meta_again = r.metadata.unwrap();
         assert_eq!(meta_again.topics[1].1, 100);
@@ -53,26 +53,13 @@ fn round_trip_in_every_compression() {
     }
 }
 
-fn s2r_idl_decode<M: s2r_idl::Message>(data: &[u8]) -> M {
-    let reg = sim2real_msgs::registry();
+/// Decodes with the generated type, after checking the dynamic codec gives
+/// back the same bytes.
+fn decode<M: s2r_idl::Message>(data: &[u8]) -> M {
     let ty = s2r_idl::TypeName::parse(M::TYPE_NAME).unwrap();
-    let v = s2r_idl::dynamic::decode(reg, &ty, data).unwrap();
-    let back = s2r_idl::dynamic::encode(&v).unwrap();
-    assert_eq!(back, data);
-    serde_roundtrip(data)
-}
-
-fn serde_roundtrip<M: s2r_idl::Message>(data: &[u8]) -> M {
-    // The generated type's own decoder.
-    let reg_bytes = data.to_vec();
-    let v: M = cdr_from(&reg_bytes);
-    v
-}
-
-fn cdr_from<M: s2r_idl::Message>(data: &[u8]) -> M {
-    use serde::Deserialize;
-    let mut d = cdr_encoding::CdrDeserializer::<byteorder::LittleEndian>::new(&data[4..]);
-    M::deserialize(&mut d).unwrap()
+    let v = s2r_idl::dynamic::decode(sim2real_msgs::registry(), &ty, data).unwrap();
+    assert_eq!(s2r_idl::dynamic::encode(&v).unwrap(), data);
+    cdr_encoding::from_bytes::<M, byteorder::LittleEndian>(&data[4..]).unwrap().0
 }
 
 #[test]
@@ -158,4 +145,36 @@ fn files_split_by_size_and_duration() {
     }
     let meta = w.finish().unwrap();
     assert_eq!(meta.relative_file_paths, vec!["bag2_0.mcap", "bag2_1.mcap", "bag2_2.mcap", "bag2_3.mcap", "bag2_4.mcap"]);
+}
+
+#[test]
+fn unknown_compression_and_bad_schemas_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bag");
+    let mut w = BagWriter::create(&dir, WriterOptions { compression: Compression::Zstd, ..Default::default() }).unwrap();
+    let spec = TopicSpec {
+        name: "/odd".into(),
+        type_name: "odd_pkg/msg/Odd".into(),
+        schema: "int32 x\nfloat99 y\n".into(),
+        type_hash: String::new(),
+        qos: vec![],
+    };
+    let odd = w.add_topic(spec).unwrap();
+    let good = w.add_topic(TopicSpec::of::<StringMsg>("/good", vec![])).unwrap();
+    w.write(odd, 1, 1, &[0, 1, 0, 0, 1, 0, 0, 0]).unwrap();
+    w.write_message(good, 2, &StringMsg { data: "x".into() }).unwrap();
+    w.finish().unwrap();
+    let r = BagReader::open(&dir).unwrap();
+    assert!(r.problems.iter().any(|p| p.contains("topic /odd does not parse") && p.contains("float99")), "{:?}", r.problems);
+    assert_eq!(r.messages().count(), 2, "a bad schema does not stop the messages");
+
+    // Rename the chunk compression to one nobody knows (same length, so nothing else moves).
+    let file = dir.join("bag_0.mcap");
+    let mut bytes = fs::read(&file).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"zstd").unwrap();
+    bytes[at..at + 4].copy_from_slice(b"zzzz");
+    fs::write(&file, &bytes).unwrap();
+    let r = BagReader::open(&dir).unwrap();
+    let d = r.damage();
+    assert!(d.iter().any(|x| x.problem.contains("unknown compression 'zzzz'") && x.file == file), "{d:?}");
 }

@@ -146,7 +146,7 @@ async fn record(a: RecordArgs) -> Result<()> {
     if !a.all && include.is_none() && a.topics.is_empty() {
         bail!("name the topics to record, or use -a (all) or --regex");
     }
-    if !(a.flush_interval > 0.0) {
+    if a.flush_interval.is_nan() || a.flush_interval <= 0.0 {
         bail!("--flush-interval must be positive");
     }
     let wanted: BTreeSet<String> = a.topics.iter().map(|t| absolute(t)).collect();

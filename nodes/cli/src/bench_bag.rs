@@ -36,7 +36,7 @@ fn frame() -> Image {
     for y in 0..h {
         for x in 0..w {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let noise = (seed >> 28) as u32;
+            let noise = seed >> 28;
             data.push(((x / 3 + noise) & 0xff) as u8);
             data.push(((y / 2 + noise) & 0xff) as u8);
             data.push((((x + y) / 5 + noise) & 0xff) as u8);

@@ -305,3 +305,32 @@ fn bad_input_is_refused_naming_it() {
         assert!(text(&out.stderr).contains(&needle), "{args:?}: expected '{needle}' in {}", text(&out.stderr));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_honours_offset_clock_and_loop() {
+    let d = domain();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sample_bag(tmp.path()); // 300 messages, 10 ms apart
+    let ctx = loopback(d);
+    let node = Node::new(&ctx, "watcher", &RosArgs::default()).unwrap();
+    let clock = node.create_subscription::<sim2real_msgs::rosgraph_msgs::msg::Clock>("/clock", Qos::sensor_data()).unwrap();
+
+    let mut play = s2r(d);
+    play.args(["bag", "play", dir.to_str().unwrap(), "--start-offset", "2", "--rate", "2", "--clock", "50", "--report"]);
+    let child = play.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let c = tokio::time::timeout(Duration::from_secs(15), clock.recv()).await.expect("no /clock from play");
+    let t = c.clock.sec as u64 * 1_000_000_000 + c.clock.nanosec as u64;
+    assert!((1_700_000_002_000_000_000..=1_700_000_003_000_000_000).contains(&t), "clock {t} outside the played part");
+    let out = child.wait_with_output().unwrap();
+    assert!(text(&out.stdout).contains("Played 100 messages"), "{}", text(&out.stdout));
+
+    let mut play = s2r(d);
+    play.args(["bag", "play", dir.to_str().unwrap(), "--loop", "--rate", "20", "--report"]);
+    let child = play.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // 2 s at rate 20 is more than ten passes of 3 s
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let played: u64 = text(&out.stdout).split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(played > 600, "looping played only {played}");
+}
