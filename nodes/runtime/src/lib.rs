@@ -27,6 +27,7 @@
 
 pub mod args;
 pub mod clock;
+pub mod component;
 pub mod context;
 pub mod graph;
 pub mod log;

@@ -23,7 +23,7 @@ impl MessageVisitor for Collect {
 fn every_type_hash_matches_rosbags() {
     let mut ours = Collect(BTreeMap::new());
     sim2real_msgs::visit_all(&mut ours);
-    let msgs_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msgs");
+    let msgs_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("msgs");
     let out = Command::new(python())
         .arg(peers_dir().join("rosbags_hashes.py"))
         .arg(&msgs_dir)

@@ -173,7 +173,7 @@ impl Drop for Peer {
 }
 
 pub fn peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("peers")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }
 
 pub fn python() -> String {

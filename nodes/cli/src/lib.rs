@@ -1,5 +1,6 @@
 //! `s2r`: the ROS 2 command-line tools sim2real users need, for machines without
-//! ROS 2 installed. Same verbs and output style as the `ros2` CLI.
+//! ROS 2 installed. Same verbs and output style as the `ros2` CLI. The `s2r`
+//! executable of the `sim2real` package calls [`main`].
 
 mod bag_cmd;
 mod bench;
@@ -42,7 +43,8 @@ enum Command {
     Bench(bench::BenchCmd),
 }
 
-fn main() {
+/// Runs the command line of this process and exits.
+pub fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Interface(c) => interface::run(c),

@@ -1,0 +1,48 @@
+//! Nodes as components: one `async` entry point per executable, run either as
+//! its own process (`talker`, `ros2 run sim2real talker`) or beside other nodes
+//! in one process (`s2r launch --compose`), where they share a [`Context`] and
+//! hand each other messages without copies.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::{Context, RosArgs};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type NodeFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// One executable's node logic.
+pub struct Component {
+    /// The executable name (`talker`), as `ros2 run sim2real <exec>` knows it.
+    pub exec: &'static str,
+    pub about: &'static str,
+    /// Runs the node until it is done or dropped. The node takes its name,
+    /// namespace, parameters and remaps from the arguments.
+    pub main: fn(Context, RosArgs) -> NodeFuture,
+}
+
+/// The `main` of a node executable: `--ros-args` from the command line, the
+/// ROS environment, until the node ends or SIGINT/SIGTERM. Exits the process.
+pub fn run_main(component: &Component) -> ! {
+    let code = match run_blocking(component, std::env::args().collect()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("[FATAL] [{}]: {e}", component.exec);
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Runs a component on a runtime of its own with the given command line.
+pub fn run_blocking(component: &Component, argv: Vec<String>) -> Result<(), BoxError> {
+    let args = RosArgs::parse(argv)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let ctx = Context::from_env()?;
+        tokio::select! {
+            r = (component.main)(ctx, args) => r,
+            _ = crate::shutdown::signal() => Ok(()),
+        }
+    })
+}
