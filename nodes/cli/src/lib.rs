@@ -5,9 +5,11 @@
 mod bag_cmd;
 mod bench;
 mod bench_bag;
+mod components;
 mod discovery;
 mod interface;
 mod keyboard;
+mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod topic;
@@ -23,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the nodes of a launch file (like ros2 launch).
+    Launch(launch_cmd::LaunchArgs),
+    /// Run one node (like ros2 run): s2r run [sim2real] talker [--ros-args …].
+    Run(launch_cmd::RunArgs),
     /// Topics: list, info, echo, pub, hz, bw.
     #[command(subcommand)]
     Topic(topic::TopicCmd),
@@ -48,6 +54,8 @@ pub fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Interface(c) => interface::run(c),
+        Command::Launch(a) => runtime().block_on(launch_cmd::launch(a)),
+        Command::Run(a) => launch_cmd::run_node(a),
         Command::Topic(c) => runtime().block_on(topic::run(c)),
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),

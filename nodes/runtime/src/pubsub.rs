@@ -113,6 +113,11 @@ impl<M: Message> Publisher<M> {
         Ok(())
     }
 
+    /// Subscriptions in this process plus those discovered in others.
+    pub fn subscription_count(&self) -> usize {
+        self.slot.sinks.read().unwrap().len() + self.remote.count(&self.ctx)
+    }
+
     /// Whether a subscriber in another process has been discovered.
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
