@@ -133,9 +133,10 @@ launch:
     assert_eq!(
         lines[1],
         format!(
-            "s2r run talker --extra arg --ros-args -r __node:=speaker -r __ns:=/arm/arm_cam -p rate:=5.0 -p label:=''\"'\"'quoted'\"'\"'' -p text:='007' -p list:=[1, 2] -p nested.gain:=3 --params-file {params} -r chatter:=/out --log-level debug"
-        )
-        .replace("''\"'\"'quoted'\"'\"''", "'''quoted'''"),
+            "s2r run talker --extra arg --ros-args -r __node:=speaker -r __ns:=/arm/arm_cam -p rate:=5.0 \
+             -p label:='''quoted''' -p text:='007' -p list:=[1, 2] -p nested.gain:=3 --params-file {params} \
+             -r chatter:=/out --log-level debug"
+        ),
         "{o}"
     );
     assert_eq!(lines[2], "    env: S2R_TEST_A=1 S2R_TEST_C=/x", "{o}");
