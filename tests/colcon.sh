@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds sim2real as a ROS 2 package with colcon (colcon-ros-cargo and
+# cargo-ament-build, no ROS installation needed) into a temporary workspace,
+# and checks what `ros2 run` and `ros2 launch` rely on: the executables in
+# lib/sim2real/, launch and config files in share/sim2real/, the package in
+# the ament index, and $(find-pkg-share sim2real) resolving to the install.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+ws="${COLCON_TEST_WS:-$(mktemp -d)}"
+
+python3 -c "import colcon_core, colcon_ros_cargo, colcon_ros" 2>/dev/null \
+  || python3 -m pip install -q colcon-core==0.21.3 colcon-ros==0.5.0 colcon-cargo==0.2.0 colcon-ros-cargo==0.2.0 \
+       colcon-package-information colcon-package-selection colcon-output colcon-defaults
+cargo ament-build --help >/dev/null 2>&1 || cargo install --locked cargo-ament-build --version 0.1.11
+
+mkdir -p "$ws" && cd "$ws"
+colcon build --base-paths "$repo" --event-handlers console_cohesion+
+prefix="$ws/install/sim2real"
+for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener \
+         share/sim2real/package.xml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
+         share/ament_index/resource_index/packages/sim2real; do
+  [ -e "$prefix/$f" ] || { echo "colcon.sh: $prefix/$f is missing" >&2; exit 1; }
+done
+# shellcheck disable=SC1091
+source "$ws/install/setup.bash"
+cd /
+plan="$("$prefix/lib/sim2real/s2r" launch sim2real demo.launch.yaml --print)"
+echo "$plan"
+grep -q -- "--params-file $prefix/share/sim2real/config/demo.params.yaml" <<<"$plan" \
+  || { echo "colcon.sh: find-pkg-share did not resolve to the install space" >&2; exit 1; }
+out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$prefix/lib/sim2real/talker" --ros-args -p count:=1 -p rate:=10 2>&1)"
+grep -q "Publishing: 'Hello World: 1'" <<<"$out" || { echo "colcon.sh: the installed talker did not run: $out" >&2; exit 1; }
+echo "colcon.sh: sim2real builds and installs as a ROS 2 package ($prefix)"
