@@ -21,8 +21,11 @@ for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener \
          share/ament_index/resource_index/packages/sim2real; do
   [ -e "$prefix/$f" ] || { echo "colcon.sh: $prefix/$f is missing" >&2; exit 1; }
 done
+# colcon's setup scripts read unset variables.
+set +u
 # shellcheck disable=SC1091
 source "$ws/install/setup.bash"
+set -u
 cd /
 plan="$("$prefix/lib/sim2real/s2r" launch sim2real demo.launch.yaml --print)"
 echo "$plan"
