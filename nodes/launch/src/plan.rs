@@ -117,15 +117,17 @@ pub struct LaunchPlan {
     /// Arguments of the top-level file, for `--show-args`.
     pub args: Vec<ArgDecl>,
     pub nodes: Vec<NodePlan>,
-    /// `set_env`/`unset_env` at the time the nodes were declared apply to them
-    /// through `NodePlan::env`; this is the launch's log of `log` actions.
+    /// The messages of `log` actions, in order.
     pub messages: Vec<String>,
 }
 
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+pub type PackageLookup = Box<dyn Fn(&str) -> Option<Package>>;
+
 /// Where packages are found and what the environment holds.
 pub struct Environment {
-    pub env: Box<dyn Fn(&str) -> Option<String>>,
-    pub package: Box<dyn Fn(&str) -> Option<Package>>,
+    pub env: EnvLookup,
+    pub package: PackageLookup,
 }
 
 struct State {

@@ -78,10 +78,8 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(Yaml::Map(entries, l));
                 }
             }
-            Event::Alias(_) => {
-                if self.error.is_none() {
-                    self.error = Some((line, "YAML aliases are not supported in launch files".into()));
-                }
+            Event::Alias(_) if self.error.is_none() => {
+                self.error = Some((line, "YAML aliases are not supported in launch files".into()));
             }
             _ => {}
         }
