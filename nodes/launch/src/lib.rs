@@ -5,7 +5,7 @@
 pub mod exec;
 pub mod plan;
 pub mod subst;
-pub mod yaml;
+
 
 use std::path::PathBuf;
 

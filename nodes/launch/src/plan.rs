@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::subst::{condition, substitute, Package, Scope};
-use crate::yaml::{self, Yaml};
+use s2r_runtime::yaml::{self, Yaml};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchError {

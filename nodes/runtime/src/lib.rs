@@ -39,6 +39,7 @@ pub mod pubsub;
 pub mod qos;
 pub mod raw;
 pub mod shutdown;
+pub mod yaml;
 
 pub use args::{ArgsError, RosArgs};
 pub use clock::{Clock, Stamp};

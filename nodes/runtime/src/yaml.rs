@@ -1,0 +1,279 @@
+//! YAML with line numbers, so that every error in a launch file can say where.
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A YAML node and the 1-based line it starts on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Yaml {
+    /// Keys keep their own lines.
+    Map(Vec<(String, usize, Yaml)>, usize),
+    Seq(Vec<Yaml>, usize),
+    /// The text, whether it was written plain (unquoted), and the line.
+    Scalar(String, bool, usize),
+}
+
+impl Yaml {
+    pub fn line(&self) -> usize {
+        match self {
+            Yaml::Map(_, l) | Yaml::Seq(_, l) | Yaml::Scalar(_, _, l) => *l,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Yaml::Map(..) => "a mapping",
+            Yaml::Seq(..) => "a list",
+            Yaml::Scalar(..) => "a value",
+        }
+    }
+}
+
+enum Frame {
+    Map(Vec<(String, usize, Yaml)>, usize, Option<(String, usize)>),
+    Seq(Vec<Yaml>, usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    done: Option<Yaml>,
+    error: Option<(usize, String)>,
+}
+
+impl Builder {
+    fn push_value(&mut self, v: Yaml) {
+        match self.stack.last_mut() {
+            None => self.done = Some(v),
+            Some(Frame::Seq(items, _)) => items.push(v),
+            Some(Frame::Map(entries, _, key)) => match key.take() {
+                None => match v {
+                    Yaml::Scalar(k, _, line) => *key = Some((k, line)),
+                    other => {
+                        if self.error.is_none() {
+                            self.error = Some((other.line(), "mapping keys must be plain values".into()));
+                        }
+                    }
+                },
+                Some((k, line)) => entries.push((k, line, v)),
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let line = mark.line();
+        match ev {
+            Event::Scalar(text, style, _, _) => self.push_value(Yaml::Scalar(text, style == TScalarStyle::Plain, line)),
+            Event::SequenceStart(..) => self.stack.push(Frame::Seq(Vec::new(), line)),
+            Event::MappingStart(..) => self.stack.push(Frame::Map(Vec::new(), line, None)),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, l)) = self.stack.pop() {
+                    self.push_value(Yaml::Seq(items, l));
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(entries, l, _)) = self.stack.pop() {
+                    self.push_value(Yaml::Map(entries, l));
+                }
+            }
+            Event::Alias(_) if self.error.is_none() => {
+                self.error = Some((line, "YAML aliases are not supported in launch files".into()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses one YAML document. Errors carry the line.
+pub fn parse(text: &str) -> Result<Yaml, (usize, String)> {
+    let mut b = Builder::default();
+    let mut p = Parser::new_from_str(text);
+    p.load(&mut b, false).map_err(|e| (e.marker().line(), e.info().to_string()))?;
+    if let Some(e) = b.error {
+        return Err(e);
+    }
+    Ok(b.done.unwrap_or(Yaml::Map(Vec::new(), 1)))
+}
+
+/// A problem at a place in a YAML document: the line, the key path
+/// (`actors[2].friction`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, '{}': {}", self.line, self.key, self.message)
+    }
+}
+
+impl Yaml {
+    /// The fields of a mapping at `path` (for error messages).
+    pub fn fields(&self, path: &str) -> Result<Fields<'_>, YamlError> {
+        match self {
+            Yaml::Map(items, line) => Ok(Fields {
+                path: path.to_string(),
+                line: *line,
+                items: items.iter().map(|(k, l, v)| (k.as_str(), *l, v, false)).collect(),
+            }),
+            other => Err(YamlError { line: other.line(), key: path.into(), message: format!("expected a mapping, found {}", other.kind()) }),
+        }
+    }
+
+    pub fn scalar(&self) -> Option<&str> {
+        match self {
+            Yaml::Scalar(s, ..) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the fields of one mapping by name; `finish` refuses the ones never read.
+pub struct Fields<'y> {
+    path: String,
+    line: usize,
+    items: Vec<(&'y str, usize, &'y Yaml, bool)>,
+}
+
+impl<'y> Fields<'y> {
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// An error about `key` (at its line when present).
+    pub fn err(&self, key: &str, message: impl Into<String>) -> YamlError {
+        let line = self.items.iter().find(|it| it.0 == key).map(|it| it.1).unwrap_or(self.line);
+        YamlError { line, key: self.key_path(key), message: message.into() }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.items.iter().any(|it| it.0 == key)
+    }
+
+    pub fn get(&mut self, key: &str) -> Option<&'y Yaml> {
+        self.items.iter_mut().find(|it| it.0 == key).map(|it| {
+            it.3 = true;
+            it.2
+        })
+    }
+
+    pub fn str(&mut self, key: &str) -> Result<Option<String>, YamlError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::Scalar(s, ..)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.err(key, format!("expected a value, found {}", other.kind()))),
+        }
+    }
+
+    pub fn req_str(&mut self, key: &str) -> Result<String, YamlError> {
+        self.str(key)?.ok_or_else(|| self.err(key, format!("'{key}' is required")))
+    }
+
+    pub fn f64(&mut self, key: &str) -> Result<Option<f64>, YamlError> {
+        match self.str(key)? {
+            None => Ok(None),
+            Some(s) => s.parse::<f64>().ok().filter(|x| x.is_finite()).map(Some).ok_or_else(|| self.err(key, format!("'{s}' is not a number"))),
+        }
+    }
+
+    pub fn req_f64(&mut self, key: &str) -> Result<f64, YamlError> {
+        self.f64(key)?.ok_or_else(|| self.err(key, format!("'{key}' is required")))
+    }
+
+    pub fn u32(&mut self, key: &str) -> Result<Option<u32>, YamlError> {
+        match self.str(key)? {
+            None => Ok(None),
+            Some(s) => s.parse::<u32>().map(Some).map_err(|_| self.err(key, format!("'{s}' is not a whole number ≥ 0"))),
+        }
+    }
+
+    pub fn bool(&mut self, key: &str) -> Result<Option<bool>, YamlError> {
+        match self.str(key)? {
+            None => Ok(None),
+            Some(s) => match s.as_str() {
+                "true" | "True" | "yes" => Ok(Some(true)),
+                "false" | "False" | "no" => Ok(Some(false)),
+                _ => Err(self.err(key, format!("'{s}' is not true or false"))),
+            },
+        }
+    }
+
+    pub fn list(&mut self, key: &str) -> Result<Option<&'y [Yaml]>, YamlError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::Seq(items, _)) => Ok(Some(items)),
+            Some(other) => Err(self.err(key, format!("expected a list, found {}", other.kind()))),
+        }
+    }
+
+    /// A list of numbers, of exactly `n` when given.
+    pub fn f64_list(&mut self, key: &str, n: Option<usize>) -> Result<Option<Vec<f64>>, YamlError> {
+        let Some(items) = self.list(key)? else { return Ok(None) };
+        let v = items
+            .iter()
+            .map(|y| y.scalar().and_then(|s| s.parse::<f64>().ok()).filter(|x| x.is_finite()))
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| self.err(key, "expected a list of numbers"))?;
+        if let Some(n) = n {
+            if v.len() != n {
+                return Err(self.err(key, format!("expected {n} numbers, found {}", v.len())));
+            }
+        }
+        Ok(Some(v))
+    }
+
+    pub fn map(&mut self, key: &str) -> Result<Option<Fields<'y>>, YamlError> {
+        let path = self.key_path(key);
+        match self.get(key) {
+            None => Ok(None),
+            Some(y) => y.fields(&path).map(Some),
+        }
+    }
+
+    /// Refuses keys that were never read, naming the ones that are known.
+    pub fn finish(self, known: &[&str]) -> Result<(), YamlError> {
+        match self.items.iter().find(|it| !it.3) {
+            Some((k, l, ..)) => Err(YamlError {
+                line: *l,
+                key: self.key_path(k),
+                message: format!("unknown key '{k}' (known: {})", known.join(", ")),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_lines() {
+        let y = parse("launch:\n- node:\n    pkg: a\n    exec: 'b'\n").unwrap();
+        let Yaml::Map(top, _) = &y else { panic!() };
+        let Yaml::Seq(items, _) = &top[0].2 else { panic!() };
+        let Yaml::Map(node, _) = &items[0] else { panic!() };
+        let Yaml::Map(fields, _) = &node[0].2 else { panic!() };
+        assert_eq!(fields[0], ("pkg".into(), 3, Yaml::Scalar("a".into(), true, 3)));
+        assert_eq!(fields[1], ("exec".into(), 4, Yaml::Scalar("b".into(), false, 4)));
+        let e = parse("launch:\n  - node: [\n").unwrap_err();
+        assert!(e.0 >= 2, "{e:?}");
+    }
+}

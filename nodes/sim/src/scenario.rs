@@ -1,0 +1,595 @@
+//! Scenario files (`config/scenarios/*.yaml`): the world, the ego, the actors
+//! and their scripted behaviours, the environment, the sensors, and the ranges
+//! that domain randomization draws from with the seed. The format is
+//! documented in `config/scenarios/README.md`; every error names the file, the
+//! line and the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use s2r_runtime::yaml::{self, Fields, Yaml, YamlError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: '{}': {}", self.file.display(), self.line, self.key, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A number, or a `[low, high]` range drawn from per seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range(pub f64, pub f64);
+
+impl Range {
+    pub fn fixed(x: f64) -> Range {
+        Range(x, x)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeOfDay {
+    Dawn,
+    Day,
+    Dusk,
+    Night,
+}
+
+impl TimeOfDay {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeOfDay::Dawn => "dawn",
+            TimeOfDay::Day => "day",
+            TimeOfDay::Dusk => "dusk",
+            TimeOfDay::Night => "night",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Road {
+    pub lanes: u32,
+    pub lane_width: f64,
+    pub length: f64,
+    pub sidewalk_width: f64,
+    pub buildings: u32,
+    pub building_height: Range,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Length (x), width (y), height (z) in metres.
+    pub size: [f64; 3],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorldSpec {
+    Road(Road),
+    Table(Table),
+}
+
+/// Tyre-road (or object-table) friction coefficients per surface.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Friction {
+    pub road: f64,
+    pub sidewalk: f64,
+    pub table: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub time_of_day: TimeOfDay,
+    pub weather: String,
+    pub weather_intensity: f64,
+    pub friction: Friction,
+}
+
+/// A position and heading on the ground plane (metres, degrees).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Pose2 {
+    pub x: f64,
+    pub y: f64,
+    pub yaw_deg: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleEgo {
+    pub start: Pose2,
+    /// Initial and cruise speed (m/s) until /cmd_vel says otherwise.
+    pub speed: f64,
+    pub size: [f64; 3],
+    pub mass: f64,
+    /// Largest forward acceleration the powertrain gives (m/s²).
+    pub max_accel: f64,
+    /// Largest commanded yaw rate (rad/s).
+    pub max_yaw_rate: f64,
+    pub max_speed: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmEgo {
+    /// Base position on the table top, metres.
+    pub base: [f64; 3],
+    /// Link lengths, six of them.
+    pub links: [f64; 6],
+    /// Joint limits, radians.
+    pub limits: [[f64; 2]; 6],
+    pub initial: [f64; 6],
+    /// Scripted joint targets over time: (seconds, six angles).
+    pub trajectory: Vec<(f64, [f64; 6])>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EgoSpec {
+    Vehicle(VehicleEgo),
+    Arm(ArmEgo),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Vehicle,
+    Adult,
+    Child,
+    Cup,
+}
+
+impl ActorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActorKind::Vehicle => "vehicle",
+            ActorKind::Adult => "adult",
+            ActorKind::Child => "child",
+            ActorKind::Cup => "cup",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Behaviour {
+    Static,
+    /// Along its heading at a speed.
+    Drive { speed: Range },
+    /// Along the sidewalk at a speed.
+    Walk { speed: Range },
+    /// Across the road, starting at a time or when the ego comes within a distance.
+    Cross { speed: Range, trigger_time: Option<Range>, trigger_distance: Option<Range>, run: bool },
+}
+
+impl Behaviour {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Behaviour::Static => "static",
+            Behaviour::Drive { .. } => "drive",
+            Behaviour::Walk { .. } => "walk",
+            Behaviour::Cross { run: false, .. } => "cross",
+            Behaviour::Cross { run: true, .. } => "run_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorSpec {
+    pub kind: ActorKind,
+    /// How many (placed at random where no start is given).
+    pub count: u32,
+    pub start: Option<Pose2>,
+    /// For cups: height above the table top of the base (0) and position.
+    pub size: Option<[f64; 3]>,
+    pub color: Option<[f64; 3]>,
+    pub behaviour: Behaviour,
+    /// `file:line` for messages.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSpec {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Horizontal field of view, degrees.
+    pub fov_deg: f64,
+    /// In the ego frame (base_link): x forward, y left, z up.
+    pub position: [f64; 3],
+    pub yaw_deg: f64,
+    pub pitch_deg: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensors {
+    /// Camera frames per second (sim time).
+    pub rate: f64,
+    pub cameras: Vec<CameraSpec>,
+    pub imu_rate: f64,
+    pub odom_rate: f64,
+}
+
+/// Domain randomization: how far the seed may move things.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Randomize {
+    /// ± metres on actor start positions.
+    pub poses: f64,
+    /// ± fraction on actor sizes.
+    pub sizes: f64,
+    /// Vary colours within each class's palette.
+    pub colors: bool,
+    /// ± fraction on light intensity.
+    pub light: f64,
+    /// ± fraction on friction coefficients.
+    pub friction: f64,
+    /// ± seconds on actor trigger times, ± metres on trigger distances.
+    pub timing: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub edge_case: bool,
+    pub tags: Vec<String>,
+    pub world: WorldSpec,
+    pub environment: Environment,
+    pub ego: EgoSpec,
+    pub actors: Vec<ActorSpec>,
+    pub sensors: Sensors,
+    pub randomize: Randomize,
+    pub file: PathBuf,
+}
+
+/// The eight cameras of a surround rig, at a resolution, around a vehicle of
+/// the given size: front, front-left, front-right, left, right, rear-left,
+/// rear-right, rear.
+pub fn surround_rig(width: u32, height: u32, fov_deg: f64, size: [f64; 3]) -> Vec<CameraSpec> {
+    let (l, w, h) = (size[0] / 2.0, size[1] / 2.0, size[2]);
+    let z = h + 0.1;
+    [
+        ("front", [l * 0.6, 0.0, z], 0.0),
+        ("front_left", [l * 0.5, w, z], 45.0),
+        ("front_right", [l * 0.5, -w, z], -45.0),
+        ("left", [0.0, w, z], 90.0),
+        ("right", [0.0, -w, z], -90.0),
+        ("rear_left", [-l * 0.5, w, z], 135.0),
+        ("rear_right", [-l * 0.5, -w, z], -135.0),
+        ("rear", [-l * 0.6, 0.0, z], 180.0),
+    ]
+    .into_iter()
+    .map(|(name, position, yaw)| CameraSpec {
+        name: name.into(),
+        width,
+        height,
+        fov_deg,
+        position,
+        yaw_deg: yaw,
+        pitch_deg: -5.0,
+    })
+    .collect()
+}
+
+fn range(f: &mut Fields<'_>, key: &str) -> Result<Option<Range>, YamlError> {
+    let Some(y) = f.get(key) else { return Ok(None) };
+    let num = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+    match y {
+        Yaml::Scalar(s, ..) => num(s).map(|x| Some(Range::fixed(x))).ok_or_else(|| f.err(key, format!("'{s}' is not a number"))),
+        Yaml::Seq(items, _) if items.len() == 2 => {
+            let lo = items[0].scalar().and_then(num);
+            let hi = items[1].scalar().and_then(num);
+            match (lo, hi) {
+                (Some(lo), Some(hi)) if lo <= hi => Ok(Some(Range(lo, hi))),
+                _ => Err(f.err(key, "a range is [low, high] with low ≤ high")),
+            }
+        }
+        _ => Err(f.err(key, "expected a number or a [low, high] range")),
+    }
+}
+
+fn positive(f: &Fields<'_>, key: &str, x: f64) -> Result<f64, YamlError> {
+    if x > 0.0 {
+        Ok(x)
+    } else {
+        Err(f.err(key, format!("must be positive, got {x}")))
+    }
+}
+
+fn non_negative(f: &Fields<'_>, key: &str, x: f64) -> Result<f64, YamlError> {
+    if x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(f.err(key, format!("must not be negative, got {x}")))
+    }
+}
+
+fn pose2(f: &mut Fields<'_>, key: &str) -> Result<Option<Pose2>, YamlError> {
+    let Some(mut p) = f.map(key)? else { return Ok(None) };
+    let pose = Pose2 { x: p.f64("x")?.unwrap_or(0.0), y: p.f64("y")?.unwrap_or(0.0), yaw_deg: p.f64("yaw")?.unwrap_or(0.0) };
+    p.finish(&["x", "y", "yaw"])?;
+    Ok(Some(pose))
+}
+
+fn vec3(f: &mut Fields<'_>, key: &str) -> Result<Option<[f64; 3]>, YamlError> {
+    Ok(f.f64_list(key, Some(3))?.map(|v| [v[0], v[1], v[2]]))
+}
+
+fn vec6(f: &mut Fields<'_>, key: &str) -> Result<Option<[f64; 6]>, YamlError> {
+    Ok(f.f64_list(key, Some(6))?.map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]))
+}
+
+impl Scenario {
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.into(),
+            line: 0,
+            key: String::new(),
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let wrap = |e: YamlError| ScenarioError { file: path.into(), line: e.line, key: e.key, message: e.message };
+        let doc = yaml::parse(text).map_err(|(line, m)| ScenarioError {
+            file: path.into(),
+            line,
+            key: String::new(),
+            message: format!("not valid YAML: {m}"),
+        })?;
+        Self::from_yaml(path, &doc).map_err(wrap)
+    }
+
+    fn from_yaml(path: &Path, doc: &Yaml) -> Result<Scenario, YamlError> {
+        let mut top = doc.fields("")?;
+        let name = top.req_str("scenario")?;
+        let description = top.str("description")?.unwrap_or_default();
+        let edge_case = top.bool("edge_case")?.unwrap_or(false);
+        let tags = match top.list("tags")? {
+            Some(items) => items.iter().map(|t| t.scalar().unwrap_or_default().to_string()).collect(),
+            None => vec![],
+        };
+
+        let mut w = top.map("world")?.ok_or_else(|| top.err("world", "'world' is required"))?;
+        let kind = w.req_str("kind")?;
+        let world = match kind.as_str() {
+            "road" => {
+                let road = Road {
+                    lanes: w.u32("lanes")?.unwrap_or(2).max(1),
+                    lane_width: positive(&w, "lane_width", w_f64(&mut w, "lane_width", 3.5)?)?,
+                    length: positive(&w, "length", w_f64(&mut w, "length", 200.0)?)?,
+                    sidewalk_width: non_negative(&w, "sidewalk_width", w_f64(&mut w, "sidewalk_width", 2.5)?)?,
+                    buildings: w.u32("buildings")?.unwrap_or(10),
+                    building_height: range(&mut w, "building_height")?.unwrap_or(Range(8.0, 25.0)),
+                };
+                w.finish(&["kind", "lanes", "lane_width", "length", "sidewalk_width", "buildings", "building_height"])?;
+                WorldSpec::Road(road)
+            }
+            "table" => {
+                let size = vec3(&mut w, "table_size")?.unwrap_or([1.2, 0.8, 0.75]);
+                for s in size {
+                    positive(&w, "table_size", s)?;
+                }
+                w.finish(&["kind", "table_size"])?;
+                WorldSpec::Table(Table { size })
+            }
+            other => return Err(w.err("kind", format!("unknown world kind '{other}' (road or table)"))),
+        };
+
+        let mut e = top.map("environment")?.ok_or_else(|| top.err("environment", "'environment' is required"))?;
+        let time = e.str("time_of_day")?.unwrap_or_else(|| "day".into());
+        let time_of_day = match time.as_str() {
+            "dawn" => TimeOfDay::Dawn,
+            "day" => TimeOfDay::Day,
+            "dusk" => TimeOfDay::Dusk,
+            "night" => TimeOfDay::Night,
+            other => return Err(e.err("time_of_day", format!("'{other}' is not dawn, day, dusk or night"))),
+        };
+        let weather = e.str("weather")?.unwrap_or_else(|| "clear".into());
+        if !["clear", "rain", "snow", "fog"].contains(&weather.as_str()) {
+            return Err(e.err("weather", format!("'{weather}' is not clear, rain, snow or fog")));
+        }
+        let weather_intensity = e.f64("weather_intensity")?.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&weather_intensity) {
+            return Err(e.err("weather_intensity", "must be from 0 to 1"));
+        }
+        let friction = match e.map("friction")? {
+            Some(mut fr) => {
+                let mut get = |k: &str, d: f64| -> Result<f64, YamlError> {
+                    let v = fr.f64(k)?.unwrap_or(d);
+                    if v < 0.0 {
+                        return Err(fr.err(k, format!("friction must not be negative, got {v}")));
+                    }
+                    Ok(v)
+                };
+                let f = Friction { road: get("road", 0.8)?, sidewalk: get("sidewalk", 0.7)?, table: get("table", 0.5)? };
+                fr.finish(&["road", "sidewalk", "table"])?;
+                f
+            }
+            None => Friction { road: 0.8, sidewalk: 0.7, table: 0.5 },
+        };
+        e.finish(&["time_of_day", "weather", "weather_intensity", "friction"])?;
+        let environment = Environment { time_of_day, weather, weather_intensity, friction };
+
+        let mut eg = top.map("ego")?.ok_or_else(|| top.err("ego", "'ego' is required"))?;
+        let ego_kind = eg.req_str("kind")?;
+        let ego = match ego_kind.as_str() {
+            "vehicle" => {
+                let v = VehicleEgo {
+                    start: pose2(&mut eg, "start")?.unwrap_or_default(),
+                    speed: non_negative(&eg, "speed", w_f64(&mut eg, "speed", 0.0)?)?,
+                    size: vec3(&mut eg, "size")?.unwrap_or([4.5, 1.8, 1.5]),
+                    mass: positive(&eg, "mass", w_f64(&mut eg, "mass", 1500.0)?)?,
+                    max_accel: positive(&eg, "max_accel", w_f64(&mut eg, "max_accel", 3.0)?)?,
+                    max_yaw_rate: positive(&eg, "max_yaw_rate", w_f64(&mut eg, "max_yaw_rate", 0.8)?)?,
+                    max_speed: positive(&eg, "max_speed", w_f64(&mut eg, "max_speed", 30.0)?)?,
+                };
+                eg.finish(&["kind", "start", "speed", "size", "mass", "max_accel", "max_yaw_rate", "max_speed"])?;
+                EgoSpec::Vehicle(v)
+            }
+            "arm" => {
+                let base = vec3(&mut eg, "base")?.unwrap_or([0.0, 0.0, 0.0]);
+                let links = vec6(&mut eg, "links")?.unwrap_or([0.15, 0.3, 0.3, 0.1, 0.1, 0.08]);
+                let mut limits = [[-3.1, 3.1], [-1.9, 1.9], [-2.6, 2.6], [-3.1, 3.1], [-2.0, 2.0], [-3.1, 3.1]];
+                if let Some(items) = eg.list("limits")? {
+                    if items.len() != 6 {
+                        return Err(eg.err("limits", format!("expected 6 [low, high] pairs, found {}", items.len())));
+                    }
+                    for (i, it) in items.iter().enumerate() {
+                        let pair: Option<Vec<f64>> = match it {
+                            Yaml::Seq(v, _) => v.iter().map(|x| x.scalar().and_then(|s| s.parse().ok())).collect(),
+                            _ => None,
+                        };
+                        match pair.as_deref() {
+                            Some([lo, hi]) if lo < hi => limits[i] = [*lo, *hi],
+                            _ => return Err(eg.err("limits", format!("joint {} needs [low, high] with low < high", i + 1))),
+                        }
+                    }
+                }
+                let initial = vec6(&mut eg, "initial")?.unwrap_or([0.0; 6]);
+                let mut trajectory = Vec::new();
+                if let Some(items) = eg.list("trajectory")? {
+                    for it in items {
+                        let mut tf = it.fields("ego.trajectory")?;
+                        let t = non_negative(&tf, "t", tf.req_f64("t")?)?;
+                        let q = vec6(&mut tf, "q")?.ok_or_else(|| tf.err("q", "'q' (six joint angles) is required"))?;
+                        tf.finish(&["t", "q"])?;
+                        trajectory.push((t, q));
+                    }
+                }
+                eg.finish(&["kind", "base", "links", "limits", "initial", "trajectory"])?;
+                EgoSpec::Arm(ArmEgo { base, links, limits, initial, trajectory })
+            }
+            other => return Err(eg.err("kind", format!("unknown ego kind '{other}' (vehicle or arm)"))),
+        };
+        match (&world, &ego) {
+            (WorldSpec::Road(_), EgoSpec::Arm(_)) | (WorldSpec::Table(_), EgoSpec::Vehicle(_)) => {
+                return Err(eg.err("kind", "a vehicle drives on a road world, an arm stands on a table world"))
+            }
+            _ => {}
+        }
+
+        let mut actors = Vec::new();
+        for (i, a) in top.list("actors")?.unwrap_or(&[]).iter().enumerate() {
+            let mut af = a.fields(&format!("actors[{i}]"))?;
+            let kind = match af.req_str("type")?.as_str() {
+                "vehicle" => ActorKind::Vehicle,
+                "adult" => ActorKind::Adult,
+                "child" => ActorKind::Child,
+                "cup" => ActorKind::Cup,
+                other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cup)"))),
+            };
+            let count = af.u32("count")?.unwrap_or(1);
+            let start = pose2(&mut af, "start")?;
+            let size = vec3(&mut af, "size")?;
+            if let Some(s) = size {
+                for x in s {
+                    positive(&af, "size", x)?;
+                }
+            }
+            let color = vec3(&mut af, "color")?;
+            let behaviour = match af.map("behaviour")? {
+                None => Behaviour::Static,
+                Some(mut b) => {
+                    let kind = b.req_str("kind")?;
+                    let speed = range(&mut b, "speed")?;
+                    let bh = match kind.as_str() {
+                        "static" => Behaviour::Static,
+                        "drive" => Behaviour::Drive { speed: speed.unwrap_or(Range::fixed(8.0)) },
+                        "walk" => Behaviour::Walk { speed: speed.unwrap_or(Range(1.0, 1.6)) },
+                        "cross" | "run_out" => Behaviour::Cross {
+                            speed: speed.unwrap_or(if kind == "run_out" { Range(2.5, 3.5) } else { Range(1.0, 1.5) }),
+                            trigger_time: range(&mut b, "trigger_time")?,
+                            trigger_distance: range(&mut b, "trigger_distance")?,
+                            run: kind == "run_out",
+                        },
+                        other => return Err(b.err("kind", format!("unknown behaviour '{other}' (static, drive, walk, cross, run_out)"))),
+                    };
+                    if let Behaviour::Drive { speed } | Behaviour::Walk { speed } | Behaviour::Cross { speed, .. } = &bh {
+                        non_negative(&b, "speed", speed.0)?;
+                    }
+                    b.finish(&["kind", "speed", "trigger_time", "trigger_distance"])?;
+                    bh
+                }
+            };
+            let line = af.line();
+            af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
+            actors.push(ActorSpec { kind, count, start, size, color, behaviour, line });
+        }
+
+        let mut s = top.map("sensors")?.ok_or_else(|| top.err("sensors", "'sensors' is required"))?;
+        let rate = positive(&s, "rate", w_f64(&mut s, "rate", 10.0)?)?;
+        let mut cameras = Vec::new();
+        if let Some(mut rig) = s.map("rig")? {
+            let kind = rig.req_str("kind")?;
+            if kind != "surround8" {
+                return Err(rig.err("kind", format!("unknown rig '{kind}' (surround8)")));
+            }
+            let width = rig.u32("width")?.ok_or_else(|| rig.err("width", "a camera needs a resolution: 'width' is missing"))?;
+            let height = rig.u32("height")?.ok_or_else(|| rig.err("height", "a camera needs a resolution: 'height' is missing"))?;
+            let fov = rig.f64("fov")?.unwrap_or(100.0);
+            rig.finish(&["kind", "width", "height", "fov"])?;
+            let size = match &ego {
+                EgoSpec::Vehicle(v) => v.size,
+                EgoSpec::Arm(_) => [0.4, 0.4, 0.4],
+            };
+            cameras.extend(surround_rig(width, height, fov, size));
+        }
+        for (i, c) in s.list("cameras")?.unwrap_or(&[]).iter().enumerate() {
+            let mut cf = c.fields(&format!("sensors.cameras[{i}]"))?;
+            let name = cf.req_str("name")?;
+            let width = cf.u32("width")?.ok_or_else(|| cf.err("width", "a camera needs a resolution: 'width' is missing"))?;
+            let height = cf.u32("height")?.ok_or_else(|| cf.err("height", "a camera needs a resolution: 'height' is missing"))?;
+            if width == 0 || height == 0 || width > 4096 || height > 4096 {
+                return Err(cf.err("width", format!("{width}x{height} is not a resolution from 1x1 to 4096x4096")));
+            }
+            let fov_deg = cf.f64("fov")?.unwrap_or(90.0);
+            if !(1.0..=170.0).contains(&fov_deg) {
+                return Err(cf.err("fov", format!("{fov_deg}° is not from 1 to 170")));
+            }
+            let position = vec3(&mut cf, "position")?.unwrap_or([0.0, 0.0, 1.5]);
+            let yaw_deg = cf.f64("yaw")?.unwrap_or(0.0);
+            let pitch_deg = cf.f64("pitch")?.unwrap_or(0.0);
+            cf.finish(&["name", "width", "height", "fov", "position", "yaw", "pitch"])?;
+            if cameras.iter().any(|c: &CameraSpec| c.name == name) {
+                return Err(s.err("cameras", format!("two cameras are called '{name}'")));
+            }
+            cameras.push(CameraSpec { name, width, height, fov_deg, position, yaw_deg, pitch_deg });
+        }
+        if cameras.is_empty() {
+            return Err(s.err("cameras", "at least one camera (or a rig) is needed"));
+        }
+        if cameras.len() > 8 {
+            return Err(s.err("cameras", format!("{} cameras; the rig holds at most 8", cameras.len())));
+        }
+        let imu_rate = positive(&s, "imu_rate", w_f64(&mut s, "imu_rate", 100.0)?)?;
+        let odom_rate = positive(&s, "odom_rate", w_f64(&mut s, "odom_rate", 50.0)?)?;
+        s.finish(&["rate", "rig", "cameras", "imu_rate", "odom_rate"])?;
+        let sensors = Sensors { rate, cameras, imu_rate, odom_rate };
+
+        let randomize = match top.map("randomize")? {
+            Some(mut r) => {
+                let rz = Randomize {
+                    poses: non_negative(&r, "poses", w_f64(&mut r, "poses", 0.0)?)?,
+                    sizes: non_negative(&r, "sizes", w_f64(&mut r, "sizes", 0.0)?)?,
+                    colors: r.bool("colors")?.unwrap_or(false),
+                    light: non_negative(&r, "light", w_f64(&mut r, "light", 0.0)?)?,
+                    friction: non_negative(&r, "friction", w_f64(&mut r, "friction", 0.0)?)?,
+                    timing: non_negative(&r, "timing", w_f64(&mut r, "timing", 0.0)?)?,
+                };
+                r.finish(&["poses", "sizes", "colors", "light", "friction", "timing"])?;
+                rz
+            }
+            None => Randomize { poses: 0.0, sizes: 0.0, colors: false, light: 0.0, friction: 0.0, timing: 0.0 },
+        };
+        top.finish(&["scenario", "description", "edge_case", "tags", "world", "environment", "ego", "actors", "sensors", "randomize"])?;
+        Ok(Scenario { name, description, edge_case, tags, world, environment, ego, actors, sensors, randomize, file: path.into() })
+    }
+}
+
+fn w_f64(f: &mut Fields<'_>, key: &str, default: f64) -> Result<f64, YamlError> {
+    Ok(f.f64(key)?.unwrap_or(default))
+}
