@@ -267,7 +267,7 @@ pub fn surround_rig(width: u32, height: u32, fov_deg: f64, size: [f64; 3]) -> Ve
         fov_deg,
         position,
         yaw_deg: yaw,
-        pitch_deg: -5.0,
+        pitch_deg: 10.0,
     })
     .collect()
 }
@@ -359,9 +359,9 @@ impl Scenario {
             "road" => {
                 let road = Road {
                     lanes: w.u32("lanes")?.unwrap_or(2).max(1),
-                    lane_width: positive(&w, "lane_width", w_f64(&mut w, "lane_width", 3.5)?)?,
-                    length: positive(&w, "length", w_f64(&mut w, "length", 200.0)?)?,
-                    sidewalk_width: non_negative(&w, "sidewalk_width", w_f64(&mut w, "sidewalk_width", 2.5)?)?,
+                    lane_width: pos(&mut w, "lane_width", 3.5)?,
+                    length: pos(&mut w, "length", 200.0)?,
+                    sidewalk_width: nonneg(&mut w, "sidewalk_width", 2.5)?,
                     buildings: w.u32("buildings")?.unwrap_or(10),
                     building_height: range(&mut w, "building_height")?.unwrap_or(Range(8.0, 25.0)),
                 };
@@ -416,16 +416,22 @@ impl Scenario {
 
         let mut eg = top.map("ego")?.ok_or_else(|| top.err("ego", "'ego' is required"))?;
         let ego_kind = eg.req_str("kind")?;
+        match (&world, ego_kind.as_str()) {
+            (WorldSpec::Road(_), "arm") | (WorldSpec::Table(_), "vehicle") => {
+                return Err(eg.err("kind", "a vehicle drives on a road world, an arm stands on a table world"))
+            }
+            _ => {}
+        }
         let ego = match ego_kind.as_str() {
             "vehicle" => {
                 let v = VehicleEgo {
                     start: pose2(&mut eg, "start")?.unwrap_or_default(),
-                    speed: non_negative(&eg, "speed", w_f64(&mut eg, "speed", 0.0)?)?,
+                    speed: nonneg(&mut eg, "speed", 0.0)?,
                     size: vec3(&mut eg, "size")?.unwrap_or([4.5, 1.8, 1.5]),
-                    mass: positive(&eg, "mass", w_f64(&mut eg, "mass", 1500.0)?)?,
-                    max_accel: positive(&eg, "max_accel", w_f64(&mut eg, "max_accel", 3.0)?)?,
-                    max_yaw_rate: positive(&eg, "max_yaw_rate", w_f64(&mut eg, "max_yaw_rate", 0.8)?)?,
-                    max_speed: positive(&eg, "max_speed", w_f64(&mut eg, "max_speed", 30.0)?)?,
+                    mass: pos(&mut eg, "mass", 1500.0)?,
+                    max_accel: pos(&mut eg, "max_accel", 3.0)?,
+                    max_yaw_rate: pos(&mut eg, "max_yaw_rate", 0.8)?,
+                    max_speed: pos(&mut eg, "max_speed", 30.0)?,
                 };
                 eg.finish(&["kind", "start", "speed", "size", "mass", "max_accel", "max_yaw_rate", "max_speed"])?;
                 EgoSpec::Vehicle(v)
@@ -454,7 +460,8 @@ impl Scenario {
                 if let Some(items) = eg.list("trajectory")? {
                     for it in items {
                         let mut tf = it.fields("ego.trajectory")?;
-                        let t = non_negative(&tf, "t", tf.req_f64("t")?)?;
+                        let t = tf.req_f64("t")?;
+                        let t = non_negative(&tf, "t", t)?;
                         let q = vec6(&mut tf, "q")?.ok_or_else(|| tf.err("q", "'q' (six joint angles) is required"))?;
                         tf.finish(&["t", "q"])?;
                         trajectory.push((t, q));
@@ -465,12 +472,6 @@ impl Scenario {
             }
             other => return Err(eg.err("kind", format!("unknown ego kind '{other}' (vehicle or arm)"))),
         };
-        match (&world, &ego) {
-            (WorldSpec::Road(_), EgoSpec::Arm(_)) | (WorldSpec::Table(_), EgoSpec::Vehicle(_)) => {
-                return Err(eg.err("kind", "a vehicle drives on a road world, an arm stands on a table world"))
-            }
-            _ => {}
-        }
 
         let mut actors = Vec::new();
         for (i, a) in top.list("actors")?.unwrap_or(&[]).iter().enumerate() {
@@ -521,7 +522,7 @@ impl Scenario {
         }
 
         let mut s = top.map("sensors")?.ok_or_else(|| top.err("sensors", "'sensors' is required"))?;
-        let rate = positive(&s, "rate", w_f64(&mut s, "rate", 10.0)?)?;
+        let rate = pos(&mut s, "rate", 10.0)?;
         let mut cameras = Vec::new();
         if let Some(mut rig) = s.map("rig")? {
             let kind = rig.req_str("kind")?;
@@ -565,20 +566,20 @@ impl Scenario {
         if cameras.len() > 8 {
             return Err(s.err("cameras", format!("{} cameras; the rig holds at most 8", cameras.len())));
         }
-        let imu_rate = positive(&s, "imu_rate", w_f64(&mut s, "imu_rate", 100.0)?)?;
-        let odom_rate = positive(&s, "odom_rate", w_f64(&mut s, "odom_rate", 50.0)?)?;
+        let imu_rate = pos(&mut s, "imu_rate", 100.0)?;
+        let odom_rate = pos(&mut s, "odom_rate", 50.0)?;
         s.finish(&["rate", "rig", "cameras", "imu_rate", "odom_rate"])?;
         let sensors = Sensors { rate, cameras, imu_rate, odom_rate };
 
         let randomize = match top.map("randomize")? {
             Some(mut r) => {
                 let rz = Randomize {
-                    poses: non_negative(&r, "poses", w_f64(&mut r, "poses", 0.0)?)?,
-                    sizes: non_negative(&r, "sizes", w_f64(&mut r, "sizes", 0.0)?)?,
+                    poses: nonneg(&mut r, "poses", 0.0)?,
+                    sizes: nonneg(&mut r, "sizes", 0.0)?,
                     colors: r.bool("colors")?.unwrap_or(false),
-                    light: non_negative(&r, "light", w_f64(&mut r, "light", 0.0)?)?,
-                    friction: non_negative(&r, "friction", w_f64(&mut r, "friction", 0.0)?)?,
-                    timing: non_negative(&r, "timing", w_f64(&mut r, "timing", 0.0)?)?,
+                    light: nonneg(&mut r, "light", 0.0)?,
+                    friction: nonneg(&mut r, "friction", 0.0)?,
+                    timing: nonneg(&mut r, "timing", 0.0)?,
                 };
                 r.finish(&["poses", "sizes", "colors", "light", "friction", "timing"])?;
                 rz
@@ -590,6 +591,14 @@ impl Scenario {
     }
 }
 
-fn w_f64(f: &mut Fields<'_>, key: &str, default: f64) -> Result<f64, YamlError> {
-    Ok(f.f64(key)?.unwrap_or(default))
+/// An optional positive number with a default.
+fn pos(f: &mut Fields<'_>, key: &str, default: f64) -> Result<f64, YamlError> {
+    let x = f.f64(key)?.unwrap_or(default);
+    positive(f, key, x)
+}
+
+/// An optional number ≥ 0 with a default.
+fn nonneg(f: &mut Fields<'_>, key: &str, default: f64) -> Result<f64, YamlError> {
+    let x = f.f64(key)?.unwrap_or(default);
+    non_negative(f, key, x)
 }

@@ -1,0 +1,13 @@
+//! sim_node: stage 1 of the pipeline. A scenario file becomes a world
+//! (`world`), simulated with rapier3d (`physics`), rendered headless with wgpu
+//! (`render`) into RGB, depth, semantic and instance images, and labelled with
+//! exact ground truth (`labels`); `sim` turns each instant into ROS 2 messages
+//! and `node` publishes them.
+
+pub mod labels;
+pub mod physics;
+pub mod render;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod world;

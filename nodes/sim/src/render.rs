@@ -1,0 +1,642 @@
+//! Headless rendering with wgpu: every camera of the rig in one submission,
+//! each into four targets written by the same fragment (colour, z-depth in
+//! metres, class, instance), read back together in one mapped buffer.
+//!
+//! Runs on whatever adapter wgpu finds: a GPU where there is one, Mesa's
+//! lavapipe (Vulkan on the CPU; Debian `mesa-vulkan-drivers`) elsewhere.
+
+use std::fmt;
+
+use bytemuck::{Pod, Zeroable};
+use nalgebra::{Isometry3, Point3, Vector3};
+
+use crate::world::{Shape, World};
+
+/// A pinhole camera: intrinsics in pixels (OpenCV/ROS convention, pixel
+/// centres at integer coordinates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraModel {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fx: f64,
+    pub fy: f64,
+    pub cx: f64,
+    pub cy: f64,
+}
+
+impl CameraModel {
+    /// Square pixels, principal point in the middle, horizontal field of view.
+    pub fn from_fov(name: &str, width: u32, height: u32, hfov_deg: f64) -> CameraModel {
+        let fx = (width as f64 / 2.0) / (hfov_deg.to_radians() / 2.0).tan();
+        CameraModel { name: name.into(), width, height, fx, fy: fx, cx: (width as f64 - 1.0) / 2.0, cy: (height as f64 - 1.0) / 2.0 }
+    }
+
+    /// Pixel coordinates of a point in the optical frame (None behind the camera).
+    pub fn project(&self, p: &Point3<f64>) -> Option<(f64, f64)> {
+        (p.z > 1e-6).then(|| (self.fx * p.x / p.z + self.cx, self.fy * p.y / p.z + self.cy))
+    }
+}
+
+/// Shading a world needs beyond ambient and sun light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Features {
+    /// Headlights or street lamps (per-pixel point lights).
+    pub point_lights: bool,
+    pub fog: bool,
+}
+
+impl Features {
+    pub fn of(world: &World) -> Features {
+        Features { point_lights: world.light.headlights || !world.light.lamps.is_empty(), fog: world.light.fog > 0.0 }
+    }
+}
+
+/// Near and far clipping planes, metres.
+pub const NEAR: f32 = 0.05;
+pub const FAR: f32 = 1000.0;
+
+/// The images of one camera at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    pub width: u32,
+    pub height: u32,
+    /// rgb8, row-major, no padding.
+    pub rgb: Vec<u8>,
+    /// z-depth along the optical axis, metres; +inf where nothing was hit (sky).
+    pub depth: Vec<f32>,
+    /// Semantic class per pixel (index into CLASS_NAMES).
+    pub class: Vec<u8>,
+    /// Instance id per pixel (0 = background).
+    pub instance: Vec<u16>,
+}
+
+#[derive(Debug)]
+pub struct RenderError(pub String);
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Vertex {
+    position: [f32; 3],
+    normal: [f32; 3],
+}
+
+/// One drawn part: pose, scale, colour and ids.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, PartialEq)]
+pub struct Instance {
+    pub translation: [f32; 3],
+    pub rotation: [f32; 4],
+    pub scale: [f32; 3],
+    pub color: [f32; 3],
+    pub ids: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CameraUniform {
+    rot0: [f32; 4],
+    rot1: [f32; 4],
+    rot2: [f32; 4],
+    trans: [f32; 4],
+    intr: [f32; 4],
+    size: [f32; 4],
+    eye: [f32; 4],
+}
+
+/// Lighting of one frame, in the shader's layout.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct SceneUniform {
+    pub sun_dir: [f32; 4],
+    pub sun_color: [f32; 4],
+    pub ambient: [f32; 4],
+    pub fog_color: [f32; 4],
+    pub head_pos_l: [f32; 4],
+    pub head_pos_r: [f32; 4],
+    pub head_dir: [f32; 4],
+    pub lamp_count: [u32; 4],
+    pub lamps: [[f32; 4]; 16],
+}
+
+const CAMERA_STRIDE: u64 = 256;
+
+const COLOR: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const DEPTH: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const CLASS: wgpu::TextureFormat = wgpu::TextureFormat::R8Uint;
+const INSTANCE: wgpu::TextureFormat = wgpu::TextureFormat::R16Uint;
+const ZBUF: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// Bytes per texel of the four read-back targets.
+const TEXEL: [u32; 4] = [4, 4, 1, 2];
+
+fn padded(row: u32) -> u32 {
+    row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
+}
+
+struct Target {
+    model: CameraModel,
+    views: [wgpu::TextureView; 4],
+    textures: [wgpu::Texture; 4],
+    zbuf: wgpu::TextureView,
+    /// Offsets of the four images in the read-back buffer.
+    offsets: [u64; 4],
+}
+
+struct Mesh {
+    vertices: wgpu::Buffer,
+    count: u32,
+}
+
+pub struct Renderer {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipeline: wgpu::RenderPipeline,
+    bind_group: wgpu::BindGroup,
+    camera_buf: wgpu::Buffer,
+    scene_buf: wgpu::Buffer,
+    instance_buf: wgpu::Buffer,
+    instance_capacity: usize,
+    box_mesh: Mesh,
+    cylinder_mesh: Mesh,
+    targets: Vec<Target>,
+    readback: wgpu::Buffer,
+    /// What wgpu runs on, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
+    pub adapter: String,
+}
+
+fn box_vertices() -> Vec<Vertex> {
+    let mut v = Vec::with_capacity(36);
+    // For each axis and sign: a face of two triangles, counter-clockwise seen from outside.
+    for axis in 0..3 {
+        for sign in [1.0f32, -1.0] {
+            let mut n = [0.0; 3];
+            n[axis] = sign;
+            let (u, w) = ((axis + 1) % 3, (axis + 2) % 3);
+            let corner = |a: f32, b: f32| {
+                let mut p = [0.0; 3];
+                p[axis] = 0.5 * sign;
+                p[u] = 0.5 * a;
+                p[w] = 0.5 * b * sign;
+                Vertex { position: p, normal: n }
+            };
+            let quad = [corner(-1.0, -1.0), corner(1.0, -1.0), corner(1.0, 1.0), corner(-1.0, 1.0)];
+            v.extend_from_slice(&[quad[0], quad[1], quad[2], quad[0], quad[2], quad[3]]);
+        }
+    }
+    v
+}
+
+/// Segments of a cylinder's side.
+pub const CYLINDER_SEGMENTS: usize = 24;
+
+/// Unit cylinder (diameter 1, height 1, axis z) vertices of the side and caps.
+pub fn cylinder_points() -> Vec<[f32; 3]> {
+    let mut pts = Vec::new();
+    for i in 0..CYLINDER_SEGMENTS {
+        let a = i as f32 / CYLINDER_SEGMENTS as f32 * std::f32::consts::TAU;
+        for z in [-0.5, 0.5] {
+            pts.push([0.5 * a.cos(), 0.5 * a.sin(), z]);
+        }
+    }
+    pts
+}
+
+fn cylinder_vertices() -> Vec<Vertex> {
+    let mut v = Vec::new();
+    let seg = CYLINDER_SEGMENTS;
+    let at = |i: usize| {
+        let a = (i % seg) as f32 / seg as f32 * std::f32::consts::TAU;
+        (0.5 * a.cos(), 0.5 * a.sin(), ((i % seg) as f32 + 0.5) / seg as f32 * std::f32::consts::TAU)
+    };
+    for i in 0..seg {
+        let (x0, y0, _) = at(i);
+        let (x1, y1, mid) = at(i + 1);
+        let n = [mid.cos(), mid.sin(), 0.0];
+        let p = |x: f32, y: f32, z: f32| Vertex { position: [x, y, z], normal: n };
+        v.extend_from_slice(&[p(x0, y0, -0.5), p(x1, y1, -0.5), p(x1, y1, 0.5), p(x0, y0, -0.5), p(x1, y1, 0.5), p(x0, y0, 0.5)]);
+        let top = |x: f32, y: f32| Vertex { position: [x, y, 0.5], normal: [0.0, 0.0, 1.0] };
+        v.extend_from_slice(&[top(0.0, 0.0), top(x0, y0), top(x1, y1)]);
+        let bottom = |x: f32, y: f32| Vertex { position: [x, y, -0.5], normal: [0.0, 0.0, -1.0] };
+        v.extend_from_slice(&[bottom(0.0, 0.0), bottom(x1, y1), bottom(x0, y0)]);
+    }
+    v
+}
+
+/// What the renderer draws of a world: every part of every object at the
+/// objects' current poses, boxes first then cylinders (`split` = box count).
+pub fn instances(world: &World, poses: &[Isometry3<f32>]) -> (Vec<Instance>, usize) {
+    let mut boxes = Vec::new();
+    let mut cylinders = Vec::new();
+    for (o, pose) in world.objects.iter().zip(poses) {
+        for part in &o.parts {
+            let p = pose * part.offset;
+            let q = p.rotation.coords;
+            let (scale, list) = match part.shape {
+                Shape::Box(s) => (s, &mut boxes),
+                Shape::Cylinder { diameter, height } => ([diameter, diameter, height], &mut cylinders),
+            };
+            list.push(Instance {
+                translation: p.translation.vector.into(),
+                rotation: [q.x, q.y, q.z, q.w],
+                scale,
+                color: part.color,
+                ids: [o.class as u32, o.instance as u32],
+            });
+        }
+    }
+    let split = boxes.len();
+    boxes.extend(cylinders);
+    (boxes, split)
+}
+
+impl Renderer {
+    /// Opens the first adapter wgpu finds (no window, no surface) and makes the
+    /// targets of every camera.
+    pub fn new(cameras: &[CameraModel], features: Features) -> Result<Renderer, RenderError> {
+        let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::PRIMARY, ..Default::default() });
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+        }))
+        .ok_or_else(|| {
+            RenderError(
+                "no graphics adapter found: sim_node renders with Vulkan; on a machine without a GPU install Mesa's \
+                 software renderer (Debian/Ubuntu: apt install mesa-vulkan-drivers libvulkan1)"
+                    .into(),
+            )
+        })?;
+        let info = adapter.get_info();
+        let adapter_name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        let (device, queue) = pollster::block_on(adapter.request_device(
+            &wgpu::DeviceDescriptor {
+                label: Some("sim_node"),
+                required_features: wgpu::Features::empty(),
+                required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+                memory_hints: wgpu::MemoryHints::Performance,
+            },
+            None,
+        ))
+        .map_err(|e| RenderError(format!("the graphics adapter {adapter_name} refused a device: {e}")))?;
+
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("sim shader"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("shader.wgsl").into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: None,
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<CameraUniform>() as u64),
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                    count: None,
+                },
+            ],
+        });
+        let camera_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cameras"),
+            size: CAMERA_STRIDE * cameras.len().max(1) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let scene_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("scene"),
+            size: std::mem::size_of::<SceneUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &camera_buf,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<CameraUniform>() as u64),
+                    }),
+                },
+                wgpu::BindGroupEntry { binding: 1, resource: scene_buf.as_entire_binding() },
+            ],
+        });
+        let pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: None, bind_group_layouts: &[&layout], push_constant_ranges: &[] });
+        let vertex_layout = wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<Vertex>() as u64,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3],
+        };
+        let instance_layout = wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<Instance>() as u64,
+            step_mode: wgpu::VertexStepMode::Instance,
+            attributes: &wgpu::vertex_attr_array![2 => Float32x3, 3 => Float32x4, 4 => Float32x3, 5 => Float32x3, 6 => Uint32x2],
+        };
+        let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("sim"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &shader,
+                entry_point: Some("vs_main"),
+                buffers: &[vertex_layout, instance_layout],
+                compilation_options: Default::default(),
+            },
+            fragment: Some(wgpu::FragmentState {
+                module: &shader,
+                entry_point: Some("fs_main"),
+                targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[
+                        ("POINT_LIGHTS".to_string(), if features.point_lights { 1.0 } else { 0.0 }),
+                        ("FOG".to_string(), if features.fog { 1.0 } else { 0.0 }),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    zero_initialize_workgroup_memory: false,
+                },
+            }),
+            primitive: wgpu::PrimitiveState { cull_mode: Some(wgpu::Face::Back), front_face: wgpu::FrontFace::Ccw, ..Default::default() },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: ZBUF,
+                depth_write_enabled: true,
+                depth_compare: wgpu::CompareFunction::Less,
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            multiview: None,
+            cache: None,
+        });
+
+        let mesh = |v: Vec<Vertex>| {
+            use wgpu::util::DeviceExt;
+            Mesh {
+                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: None,
+                    contents: bytemuck::cast_slice(&v),
+                    usage: wgpu::BufferUsages::VERTEX,
+                }),
+                count: v.len() as u32,
+            }
+        };
+        let box_mesh = mesh(box_vertices());
+        let cylinder_mesh = mesh(cylinder_vertices());
+
+        let mut targets = Vec::new();
+        let mut offset = 0u64;
+        for model in cameras {
+            let size = wgpu::Extent3d { width: model.width, height: model.height, depth_or_array_layers: 1 };
+            let make = |format, usage| {
+                device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some(&model.name),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format,
+                    usage,
+                    view_formats: &[],
+                })
+            };
+            let usage = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC;
+            let textures = [make(COLOR, usage), make(DEPTH, usage), make(CLASS, usage), make(INSTANCE, usage)];
+            let views = [0, 1, 2, 3].map(|i| textures[i].create_view(&Default::default()));
+            let zbuf = make(ZBUF, wgpu::TextureUsages::RENDER_ATTACHMENT).create_view(&Default::default());
+            let mut offsets = [0u64; 4];
+            for (i, texel) in TEXEL.iter().enumerate() {
+                offsets[i] = offset;
+                offset += padded(model.width * texel) as u64 * model.height as u64;
+            }
+            targets.push(Target { model: model.clone(), views, textures, zbuf, offsets });
+        }
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: offset.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let instance_capacity = 256;
+        let instance_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("instances"),
+            size: (instance_capacity * std::mem::size_of::<Instance>()) as u64,
+            usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Renderer {
+            device,
+            queue,
+            pipeline,
+            bind_group,
+            camera_buf,
+            scene_buf,
+            instance_buf,
+            instance_capacity,
+            box_mesh,
+            cylinder_mesh,
+            targets,
+            readback,
+            adapter: adapter_name,
+        })
+    }
+
+    pub fn cameras(&self) -> impl Iterator<Item = &CameraModel> {
+        self.targets.iter().map(|t| &t.model)
+    }
+
+    /// Submits the drawing of every camera (poses: optical frame in the world)
+    /// and copies the targets into the read-back buffer. `read` waits for it.
+    pub fn draw(&mut self, instances: &[Instance], split: usize, camera_poses: &[Isometry3<f32>], scene: &SceneUniform, sky: [f32; 3]) {
+        assert_eq!(camera_poses.len(), self.targets.len(), "one pose per camera");
+        if instances.len() > self.instance_capacity {
+            self.instance_capacity = instances.len().next_power_of_two();
+            self.instance_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("instances"),
+                size: (self.instance_capacity * std::mem::size_of::<Instance>()) as u64,
+                usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+        }
+        if !instances.is_empty() {
+            self.queue.write_buffer(&self.instance_buf, 0, bytemuck::cast_slice(instances));
+        }
+        self.queue.write_buffer(&self.scene_buf, 0, bytemuck::bytes_of(scene));
+        let mut cams = vec![0u8; CAMERA_STRIDE as usize * self.targets.len()];
+        for (i, (t, pose)) in self.targets.iter().zip(camera_poses).enumerate() {
+            let inv = pose.inverse();
+            let r = inv.rotation.to_rotation_matrix();
+            let m = r.matrix();
+            let tr = inv.translation.vector;
+            let eye = pose.translation.vector;
+            let u = CameraUniform {
+                rot0: [m[(0, 0)], m[(1, 0)], m[(2, 0)], 0.0],
+                rot1: [m[(0, 1)], m[(1, 1)], m[(2, 1)], 0.0],
+                rot2: [m[(0, 2)], m[(1, 2)], m[(2, 2)], 0.0],
+                trans: [tr.x, tr.y, tr.z, 0.0],
+                intr: [t.model.fx as f32, t.model.fy as f32, (t.model.cx + 0.5) as f32, (t.model.cy + 0.5) as f32],
+                size: [t.model.width as f32, t.model.height as f32, NEAR, FAR],
+                eye: [eye.x, eye.y, eye.z, 0.0],
+            };
+            let at = i * CAMERA_STRIDE as usize;
+            cams[at..at + std::mem::size_of::<CameraUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
+        }
+        self.queue.write_buffer(&self.camera_buf, 0, &cams);
+
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
+        let sky_color = wgpu::Color { r: sky[0] as f64, g: sky[1] as f64, b: sky[2] as f64, a: 1.0 };
+        let clears = [sky_color, wgpu::Color { r: f64::INFINITY, g: 0.0, b: 0.0, a: 0.0 }, wgpu::Color::TRANSPARENT, wgpu::Color::TRANSPARENT];
+        let stride = std::mem::size_of::<Instance>() as u64;
+        for (i, t) in self.targets.iter().enumerate() {
+            let attachments: Vec<Option<wgpu::RenderPassColorAttachment>> = (0..4)
+                .map(|k| {
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: &t.views[k],
+                        resolve_target: None,
+                        ops: wgpu::Operations { load: wgpu::LoadOp::Clear(clears[k]), store: wgpu::StoreOp::Store },
+                    })
+                })
+                .collect();
+            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some(&t.model.name),
+                color_attachments: &attachments,
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &t.zbuf,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Discard }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[(i as u64 * CAMERA_STRIDE) as u32]);
+            let n = instances.len();
+            if split > 0 {
+                pass.set_vertex_buffer(0, self.box_mesh.vertices.slice(..));
+                pass.set_vertex_buffer(1, self.instance_buf.slice(..split as u64 * stride));
+                pass.draw(0..self.box_mesh.count, 0..split as u32);
+            }
+            if n > split {
+                pass.set_vertex_buffer(0, self.cylinder_mesh.vertices.slice(..));
+                pass.set_vertex_buffer(1, self.instance_buf.slice(split as u64 * stride..n as u64 * stride));
+                pass.draw(0..self.cylinder_mesh.count, 0..(n - split) as u32);
+            }
+        }
+        for t in &self.targets {
+            for k in 0..4 {
+                enc.copy_texture_to_buffer(
+                    wgpu::TexelCopyTextureInfo { texture: &t.textures[k], mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
+                    wgpu::TexelCopyBufferInfo {
+                        buffer: &self.readback,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: t.offsets[k],
+                            bytes_per_row: Some(padded(t.model.width * TEXEL[k])),
+                            rows_per_image: Some(t.model.height),
+                        },
+                    },
+                    wgpu::Extent3d { width: t.model.width, height: t.model.height, depth_or_array_layers: 1 },
+                );
+            }
+        }
+        self.queue.submit([enc.finish()]);
+    }
+
+    /// Waits for the last `draw` and returns every camera's images.
+    pub fn read(&mut self) -> Result<Vec<Images>, RenderError> {
+        let slice = self.readback.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::Maintain::Wait);
+        rx.recv()
+            .map_err(|_| RenderError("the read-back never completed".into()))?
+            .map_err(|e| RenderError(format!("reading the rendered images back failed: {e}")))?;
+        let out = {
+            let data = slice.get_mapped_range();
+            self.targets
+                .iter()
+                .map(|t| {
+                    let (w, h) = (t.model.width as usize, t.model.height as usize);
+                    let rows = |k: usize| {
+                        let pitch = padded(t.model.width * TEXEL[k]) as usize;
+                        let start = t.offsets[k] as usize;
+                        let row = w * TEXEL[k] as usize;
+                        (0..h).map(move |y| start + y * pitch..start + y * pitch + row)
+                    };
+                    let mut rgb = Vec::with_capacity(w * h * 3);
+                    for r in rows(0) {
+                        for px in data[r].chunks_exact(4) {
+                            rgb.extend_from_slice(&px[..3]);
+                        }
+                    }
+                    let mut depth = Vec::with_capacity(w * h);
+                    for r in rows(1) {
+                        depth.extend(data[r].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    }
+                    let mut class = Vec::with_capacity(w * h);
+                    for r in rows(2) {
+                        class.extend_from_slice(&data[r]);
+                    }
+                    let mut instance = Vec::with_capacity(w * h);
+                    for r in rows(3) {
+                        instance.extend(data[r].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])));
+                    }
+                    Images { width: t.model.width, height: t.model.height, rgb, depth, class, instance }
+                })
+                .collect()
+        };
+        self.readback.unmap();
+        Ok(out)
+    }
+}
+
+/// The lighting uniform of a world, with the headlights of a vehicle at `ego`
+/// (pose and half extents) when they are on.
+pub fn scene_uniform(world: &World, ego: Option<(Isometry3<f32>, Vector3<f32>)>) -> SceneUniform {
+    let l = &world.light;
+    let mut s = SceneUniform::zeroed();
+    s.sun_dir = [l.sun_dir[0], l.sun_dir[1], l.sun_dir[2], 0.0];
+    s.sun_color = [l.sun_color[0], l.sun_color[1], l.sun_color[2], 0.0];
+    s.ambient = [l.ambient[0], l.ambient[1], l.ambient[2], 0.0];
+    s.fog_color = [l.fog_color[0], l.fog_color[1], l.fog_color[2], l.fog];
+    if let (true, Some((pose, half))) = (l.headlights, ego) {
+        let left = pose * Point3::new(half.x + 0.05, half.y * 0.7, -half.z * 0.3);
+        let right = pose * Point3::new(half.x + 0.05, -half.y * 0.7, -half.z * 0.3);
+        let dir = pose.rotation * Vector3::new(1.0, 0.0, -0.06).normalize();
+        s.head_pos_l = [left.x, left.y, left.z, 1.0];
+        s.head_pos_r = [right.x, right.y, right.z, 1.0];
+        s.head_dir = [dir.x, dir.y, dir.z, 0.0];
+    }
+    // The lamps nearest the ego (or the origin).
+    let centre = ego.map(|(p, _)| p.translation.vector).unwrap_or_else(Vector3::zeros);
+    let mut lamps: Vec<&[f32; 3]> = l.lamps.iter().collect();
+    lamps.sort_by(|a, b| {
+        let d = |p: &[f32; 3]| (Vector3::new(p[0], p[1], p[2]) - centre).norm_squared();
+        d(a).total_cmp(&d(b))
+    });
+    for (i, p) in lamps.iter().take(16).enumerate() {
+        s.lamps[i] = [p[0], p[1], p[2], 1.0];
+    }
+    s.lamp_count = [lamps.len().min(16) as u32, 0, 0, 0];
+    s
+}

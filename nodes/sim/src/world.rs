@@ -1,0 +1,614 @@
+//! The world of one run: every object of a scenario placed, sized, coloured
+//! and given a behaviour, with the seed's randomization applied. Physics and
+//! rendering both start from this; it holds no engine state.
+
+use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+
+use crate::rng::Rng;
+use crate::scenario::{ActorKind, ArmEgo, Behaviour, EgoSpec, Friction, Range, Scenario, TimeOfDay, VehicleEgo, WorldSpec};
+
+/// Semantic classes: the value of a pixel in the segmentation image is the
+/// index in this table (published in `ScenarioInfo.class_names`).
+pub const CLASS_NAMES: &[&str] = &[
+    "unlabeled",
+    "road",
+    "sidewalk",
+    "lane_marking",
+    "building",
+    "terrain",
+    "vehicle",
+    "pedestrian",
+    "child",
+    "ego_vehicle",
+    "floor",
+    "table",
+    "robot_arm",
+    "cup",
+];
+
+pub mod class {
+    pub const UNLABELED: u8 = 0;
+    pub const ROAD: u8 = 1;
+    pub const SIDEWALK: u8 = 2;
+    pub const LANE_MARKING: u8 = 3;
+    pub const BUILDING: u8 = 4;
+    pub const TERRAIN: u8 = 5;
+    pub const VEHICLE: u8 = 6;
+    pub const PEDESTRIAN: u8 = 7;
+    pub const CHILD: u8 = 8;
+    pub const EGO_VEHICLE: u8 = 9;
+    pub const FLOOR: u8 = 10;
+    pub const TABLE: u8 = 11;
+    pub const ROBOT_ARM: u8 = 12;
+    pub const CUP: u8 = 13;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    /// Full size along x, y, z.
+    Box([f32; 3]),
+    /// Axis z; diameter, height.
+    Cylinder { diameter: f32, height: f32 },
+}
+
+impl Shape {
+    /// Half extents of the bounding box.
+    pub fn half_extents(&self) -> Vector3<f32> {
+        match *self {
+            Shape::Box(s) => Vector3::new(s[0], s[1], s[2]) / 2.0,
+            Shape::Cylinder { diameter, height } => Vector3::new(diameter / 2.0, diameter / 2.0, height / 2.0),
+        }
+    }
+}
+
+/// A piece of an object's look: a shape at an offset in the object frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Part {
+    pub shape: Shape,
+    pub offset: Isometry3<f32>,
+    pub color: [f32; 3],
+}
+
+/// How an object moves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Motion {
+    /// Never moves (road, buildings, table).
+    Fixed,
+    /// Moved by its script (other vehicles, pedestrians).
+    Scripted(Script),
+    /// The ego vehicle: a dynamic body driven by /cmd_vel through the tyre model.
+    EgoVehicle,
+    /// A free rigid body (the cup).
+    Dynamic { mass: f32 },
+    /// Link `i` (0-based) of the arm.
+    ArmLink(usize),
+}
+
+/// A scripted actor's behaviour with its random draws made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Script {
+    Static,
+    /// Straight along its heading.
+    Drive { speed: f32 },
+    /// Starts when sim time reaches `time` or the ego comes within `distance`,
+    /// then moves along `direction` (world frame, unit) at `speed` for `length` metres.
+    Cross { speed: f32, time: Option<f32>, distance: Option<f32>, direction: Vector3<f32>, length: f32 },
+}
+
+impl Script {
+    pub fn name(&self, run: bool) -> &'static str {
+        match self {
+            Script::Static => "static",
+            Script::Drive { .. } => "drive",
+            Script::Cross { .. } if run => "run_out",
+            Script::Cross { .. } => "cross",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// Unique name, also its TF frame name where it has one ("child_0").
+    pub name: String,
+    pub class: u8,
+    /// Instance id (the value of its pixels in the instance image); 0 for
+    /// background ("stuff": road, buildings).
+    pub instance: u16,
+    pub parts: Vec<Part>,
+    /// Half extents of the bounding box, object frame (origin at its centre).
+    pub half: Vector3<f32>,
+    /// Initial pose in the world (map) frame.
+    pub pose: Isometry3<f32>,
+    pub motion: Motion,
+    /// Whether it takes part in collisions (lane markings do not).
+    pub solid: bool,
+    /// Friction coefficient of its surface.
+    pub friction: f32,
+    /// Behaviour name for ScenarioInfo.
+    pub behaviour: &'static str,
+}
+
+/// Lighting of the scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Light {
+    /// Direction towards the sun/moon, world frame, unit.
+    pub sun_dir: [f32; 3],
+    pub sun_color: [f32; 3],
+    pub ambient: [f32; 3],
+    pub sky: [f32; 3],
+    /// Ego headlights on.
+    pub headlights: bool,
+    /// Street lamps along the road (positions), lit at night.
+    pub lamps: Vec<[f32; 3]>,
+    /// Fog density (1/m) and colour.
+    pub fog: f32,
+    pub fog_color: [f32; 3],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct World {
+    pub objects: Vec<Object>,
+    /// Index of the ego vehicle in `objects` (driving worlds).
+    pub ego: Option<usize>,
+    pub vehicle: Option<VehicleEgo>,
+    pub arm: Option<ArmEgo>,
+    /// Friction after randomization.
+    pub friction: Friction,
+    pub light: Light,
+    /// Width of the road (y from -half to +half), 0 for table worlds.
+    pub road_half_width: f32,
+    pub seed: u64,
+}
+
+fn iso(x: f64, y: f64, z: f64, yaw_deg: f64) -> Isometry3<f32> {
+    Isometry3::from_parts(
+        Translation3::new(x as f32, y as f32, z as f32),
+        UnitQuaternion::from_axis_angle(&Vector3::z_axis(), yaw_deg.to_radians() as f32),
+    )
+}
+
+fn boxed(size: [f32; 3], color: [f32; 3]) -> Part {
+    Part { shape: Shape::Box(size), offset: Isometry3::identity(), color }
+}
+
+const VEHICLE_COLORS: &[[f32; 3]] =
+    &[[0.70, 0.08, 0.08], [0.10, 0.20, 0.60], [0.85, 0.85, 0.85], [0.08, 0.08, 0.08], [0.55, 0.57, 0.60], [0.15, 0.40, 0.20]];
+const CLOTHES: &[[f32; 3]] = &[[0.20, 0.25, 0.45], [0.45, 0.15, 0.15], [0.25, 0.35, 0.20], [0.35, 0.30, 0.25], [0.60, 0.55, 0.20]];
+const CHILD_CLOTHES: &[[f32; 3]] = &[[0.95, 0.75, 0.10], [0.90, 0.30, 0.50], [0.20, 0.70, 0.80]];
+const FACADES: &[[f32; 3]] = &[[0.72, 0.66, 0.55], [0.60, 0.32, 0.25], [0.55, 0.55, 0.58], [0.80, 0.78, 0.70]];
+const CUPS: &[[f32; 3]] = &[[0.92, 0.92, 0.90], [0.80, 0.15, 0.12], [0.15, 0.35, 0.75]];
+
+fn pick(rng: &mut Rng, palette: &[[f32; 3]], randomize: bool, fallback: usize) -> [f32; 3] {
+    if randomize {
+        palette[rng.below(palette.len())]
+    } else {
+        palette[fallback % palette.len()]
+    }
+}
+
+/// A vehicle's look: a body and a cabin, centred on the bounding box.
+fn vehicle_parts(size: [f32; 3], color: [f32; 3]) -> Vec<Part> {
+    let body_h = size[2] * 0.55;
+    let cabin_h = size[2] - body_h;
+    let glass = [color[0] * 0.35 + 0.05, color[1] * 0.35 + 0.07, color[2] * 0.35 + 0.10];
+    vec![
+        Part {
+            shape: Shape::Box([size[0], size[1], body_h]),
+            offset: Isometry3::translation(0.0, 0.0, -size[2] / 2.0 + body_h / 2.0),
+            color,
+        },
+        Part {
+            shape: Shape::Box([size[0] * 0.55, size[1] * 0.9, cabin_h]),
+            offset: Isometry3::translation(-size[0] * 0.08, 0.0, size[2] / 2.0 - cabin_h / 2.0),
+            color: glass,
+        },
+    ]
+}
+
+/// A person: legs, torso and head boxes within the bounding box.
+fn person_parts(size: [f32; 3], clothes: [f32; 3]) -> Vec<Part> {
+    let h = size[2];
+    let legs = h * 0.47;
+    let head = h * 0.14;
+    let torso = h - legs - head;
+    let skin = [0.80, 0.62, 0.50];
+    let trousers = [0.15, 0.15, 0.22];
+    vec![
+        Part { shape: Shape::Box([size[0] * 0.7, size[1] * 0.9, legs]), offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs / 2.0), color: trousers },
+        Part { shape: Shape::Box([size[0], size[1], torso]), offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs + torso / 2.0), color: clothes },
+        Part { shape: Shape::Box([size[0] * 0.45, size[1] * 0.6, head]), offset: Isometry3::translation(0.0, 0.0, h / 2.0 - head / 2.0), color: skin },
+    ]
+}
+
+fn light_for(s: &Scenario, rng: &mut Rng) -> Light {
+    let scale = rng.jitter(1.0, s.randomize.light).max(0.05) as f32;
+    let (elev, azim, sun, ambient, sky): (f32, f32, [f32; 3], [f32; 3], [f32; 3]) = match s.environment.time_of_day {
+        TimeOfDay::Day => (55.0, 40.0, [1.0, 0.97, 0.92], [0.38, 0.40, 0.45], [0.52, 0.68, 0.90]),
+        TimeOfDay::Dawn => (8.0, 100.0, [1.0, 0.70, 0.45], [0.22, 0.20, 0.24], [0.85, 0.60, 0.45]),
+        TimeOfDay::Dusk => (6.0, -80.0, [1.0, 0.55, 0.35], [0.18, 0.16, 0.22], [0.55, 0.35, 0.40]),
+        TimeOfDay::Night => (35.0, 20.0, [0.10, 0.11, 0.16], [0.035, 0.035, 0.05], [0.012, 0.015, 0.03]),
+    };
+    let (e, a) = (elev.to_radians(), azim.to_radians());
+    let dir = [e.cos() * a.cos(), e.cos() * a.sin(), e.sin()];
+    let mul = |c: [f32; 3], k: f32| [c[0] * k, c[1] * k, c[2] * k];
+    let night = s.environment.time_of_day == TimeOfDay::Night;
+    let w = s.environment.weather_intensity as f32;
+    let (fog, fog_color) = match s.environment.weather.as_str() {
+        "fog" => (0.002 + 0.05 * w, if night { [0.03, 0.03, 0.035] } else { [0.7, 0.72, 0.75] }),
+        "snow" => (0.004 + 0.02 * w, if night { [0.05, 0.05, 0.06] } else { [0.8, 0.82, 0.85] }),
+        "rain" => (0.002 + 0.01 * w, if night { [0.02, 0.02, 0.03] } else { [0.5, 0.52, 0.55] }),
+        _ => (0.0, sky),
+    };
+    let overcast = if s.environment.weather == "clear" { 1.0 } else { 1.0 - 0.5 * w };
+    Light {
+        sun_dir: dir,
+        sun_color: mul(sun, scale * overcast),
+        ambient: mul(ambient, scale),
+        sky: mul(sky, if night { 1.0 } else { scale * overcast.max(0.7) }),
+        headlights: night || matches!(s.environment.time_of_day, TimeOfDay::Dusk | TimeOfDay::Dawn) || s.environment.weather == "fog",
+        lamps: Vec::new(),
+        fog,
+        fog_color,
+    }
+}
+
+impl World {
+    /// Places every object of the scenario, drawing what is random from the seed.
+    pub fn build(s: &Scenario, seed: u64) -> World {
+        let root = Rng::new(seed);
+        let mut env_rng = root.fork(1);
+        let fr = s.randomize.friction;
+        let mut vary = |mu: f64| (mu * env_rng.jitter(1.0, fr)).max(0.0);
+        let friction = Friction {
+            road: vary(s.environment.friction.road),
+            sidewalk: vary(s.environment.friction.sidewalk),
+            table: vary(s.environment.friction.table),
+        };
+        let mut light = light_for(s, &mut root.fork(2));
+        let mut w = World {
+            objects: Vec::new(),
+            ego: None,
+            vehicle: None,
+            arm: None,
+            friction,
+            light: light.clone(),
+            road_half_width: 0.0,
+            seed,
+        };
+        let mut next_instance: u16 = 1;
+        let mut instance = || {
+            let i = next_instance;
+            next_instance += 1;
+            i
+        };
+        match &s.world {
+            WorldSpec::Road(road) => {
+                let lanes = road.lanes as f64;
+                let half_w = lanes * road.lane_width / 2.0;
+                w.road_half_width = half_w as f32;
+                let len = road.length;
+                let fixed = |name: String, class: u8, size: [f32; 3], pose: Isometry3<f32>, color: [f32; 3], solid: bool, friction: f64| Object {
+                    name,
+                    class,
+                    instance: 0,
+                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+                    parts: vec![boxed(size, color)],
+                    pose,
+                    motion: Motion::Fixed,
+                    solid,
+                    friction: friction as f32,
+                    behaviour: "static",
+                };
+                let snow = if s.environment.weather == "snow" { s.environment.weather_intensity as f32 } else { 0.0 };
+                let tint = |c: [f32; 3]| [c[0] + (0.85 - c[0]) * snow * 0.6, c[1] + (0.87 - c[1]) * snow * 0.6, c[2] + (0.9 - c[2]) * snow * 0.6];
+                let wet = if s.environment.weather == "rain" { 1.0 - 0.35 * s.environment.weather_intensity as f32 } else { 1.0 };
+                let road_color = tint([0.22 * wet, 0.22 * wet, 0.23 * wet]);
+                w.objects.push(fixed("road".into(), class::ROAD, [len as f32, 2.0 * half_w as f32, 0.2], iso(0.0, 0.0, -0.1, 0.0), road_color, true, friction.road));
+                let sw = road.sidewalk_width;
+                if sw > 0.0 {
+                    for side in [-1.0, 1.0] {
+                        let y = side * (half_w + sw / 2.0);
+                        w.objects.push(fixed(
+                            format!("sidewalk_{}", if side < 0.0 { "right" } else { "left" }),
+                            class::SIDEWALK,
+                            [len as f32, sw as f32, 0.35],
+                            iso(0.0, y, 0.15 - 0.175, 0.0),
+                            tint([0.58, 0.57, 0.55]),
+                            true,
+                            friction.sidewalk,
+                        ));
+                    }
+                }
+                let terrain_w = 60.0;
+                for side in [-1.0, 1.0] {
+                    let y = side * (half_w + sw + terrain_w / 2.0);
+                    w.objects.push(fixed(
+                        format!("terrain_{}", if side < 0.0 { "right" } else { "left" }),
+                        class::TERRAIN,
+                        [len as f32, terrain_w as f32, 0.2],
+                        iso(0.0, y, -0.1, 0.0),
+                        tint([0.25, 0.33, 0.18]),
+                        true,
+                        0.6,
+                    ));
+                }
+                // Lane markings: solid edge lines, dashed lines between lanes.
+                let mark = tint([0.9, 0.9, 0.88]);
+                for side in [-1.0, 1.0] {
+                    let y = side * (half_w - 0.25);
+                    w.objects.push(fixed(format!("edge_line_{}", if side < 0.0 { "right" } else { "left" }), class::LANE_MARKING, [len as f32, 0.15, 0.01], iso(0.0, y, 0.005, 0.0), mark, false, friction.road));
+                }
+                for lane in 1..road.lanes {
+                    let y = -half_w + lane as f64 * road.lane_width;
+                    let mut x = -len / 2.0 + 1.5;
+                    let mut n = 0;
+                    while x < len / 2.0 {
+                        w.objects.push(fixed(format!("lane_line_{lane}_{n}"), class::LANE_MARKING, [3.0, 0.12, 0.01], iso(x, y, 0.005, 0.0), mark, false, friction.road));
+                        x += 9.0;
+                        n += 1;
+                    }
+                }
+                // Buildings along both sides.
+                let mut brng = root.fork(3);
+                for side in [-1.0, 1.0] {
+                    let count = road.buildings as usize;
+                    let slot = len / count.max(1) as f64;
+                    for i in 0..count {
+                        let width = slot * brng.uniform(0.6, 0.9);
+                        let depth = brng.uniform(8.0, 14.0);
+                        let height = brng.range(road.building_height);
+                        let x = -len / 2.0 + slot * (i as f64 + 0.5);
+                        let y = side * (half_w + sw + 1.0 + depth / 2.0);
+                        let color = FACADES[brng.below(FACADES.len())];
+                        w.objects.push(fixed(
+                            format!("building_{}_{i}", if side < 0.0 { "right" } else { "left" }),
+                            class::BUILDING,
+                            [width as f32, depth as f32, height as f32],
+                            iso(x, y, height / 2.0, 0.0),
+                            color,
+                            true,
+                            0.6,
+                        ));
+                    }
+                }
+                if s.environment.time_of_day != TimeOfDay::Day {
+                    let mut x = -len / 2.0 + 10.0;
+                    let mut side = 1.0;
+                    while x < len / 2.0 {
+                        light.lamps.push([x as f32, (side * (half_w + 0.5)) as f32, 6.0]);
+                        x += 25.0;
+                        side = -side;
+                    }
+                }
+            }
+            WorldSpec::Table(t) => {
+                let size = [t.size[0] as f32, t.size[1] as f32, t.size[2] as f32];
+                w.objects.push(Object {
+                    name: "floor".into(),
+                    class: class::FLOOR,
+                    instance: 0,
+                    half: Vector3::new(5.0, 5.0, 0.05),
+                    parts: vec![boxed([10.0, 10.0, 0.1], [0.45, 0.33, 0.22])],
+                    pose: iso(0.0, 0.0, -0.05, 0.0),
+                    motion: Motion::Fixed,
+                    solid: true,
+                    friction: 0.6,
+                    behaviour: "static",
+                });
+                w.objects.push(Object {
+                    name: "table".into(),
+                    class: class::TABLE,
+                    instance: instance(),
+                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+                    parts: table_parts(size),
+                    pose: iso(0.0, 0.0, t.size[2] / 2.0, 0.0),
+                    motion: Motion::Fixed,
+                    solid: true,
+                    friction: friction.table as f32,
+                    behaviour: "static",
+                });
+            }
+        }
+        w.light = light;
+
+        match &s.ego {
+            EgoSpec::Vehicle(v) => {
+                let size = [v.size[0] as f32, v.size[1] as f32, v.size[2] as f32];
+                w.ego = Some(w.objects.len());
+                w.objects.push(Object {
+                    name: "ego".into(),
+                    class: class::EGO_VEHICLE,
+                    instance: instance(),
+                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+                    parts: vehicle_parts(size, [0.12, 0.16, 0.30]),
+                    pose: iso(v.start.x, v.start.y, v.size[2] / 2.0 + 0.01, v.start.yaw_deg),
+                    motion: Motion::EgoVehicle,
+                    solid: true,
+                    friction: 0.0,
+                    behaviour: "ego",
+                });
+                w.vehicle = Some(v.clone());
+            }
+            EgoSpec::Arm(a) => {
+                let arm_instance = instance();
+                let table_top = match &s.world {
+                    WorldSpec::Table(t) => t.size[2],
+                    WorldSpec::Road(_) => 0.0,
+                };
+                let radius = [0.07f32, 0.06, 0.05, 0.045, 0.04, 0.035];
+                for (i, len) in a.links.iter().enumerate() {
+                    let len = *len as f32;
+                    let r = radius[i];
+                    w.objects.push(Object {
+                        name: format!("arm_link{}", i + 1),
+                        class: class::ROBOT_ARM,
+                        instance: arm_instance,
+                        half: Vector3::new(r, r, len / 2.0),
+                        parts: vec![boxed([2.0 * r, 2.0 * r, len], if i % 2 == 0 { [0.95, 0.45, 0.08] } else { [0.30, 0.30, 0.32] })],
+                        // Placed by physics from the joint angles; this is the straight-up pose.
+                        pose: Isometry3::translation(a.base[0] as f32, a.base[1] as f32, table_top as f32 + a.base[2] as f32 + a.links[..i].iter().sum::<f64>() as f32 + len / 2.0),
+                        motion: Motion::ArmLink(i),
+                        solid: true,
+                        friction: 0.8,
+                        behaviour: "arm",
+                    });
+                }
+                let mut a = a.clone();
+                a.base[2] += table_top;
+                w.arm = Some(a);
+            }
+        }
+
+        // Actors.
+        let half_w = w.road_half_width as f64;
+        let sidewalk = match &s.world {
+            WorldSpec::Road(r) => r.sidewalk_width,
+            _ => 0.0,
+        };
+        let lane_width = match &s.world {
+            WorldSpec::Road(r) => r.lane_width,
+            _ => 0.0,
+        };
+        let road_len = match &s.world {
+            WorldSpec::Road(r) => r.length,
+            _ => 0.0,
+        };
+        let table = match &s.world {
+            WorldSpec::Table(t) => t.size,
+            _ => [0.0; 3],
+        };
+        let mut counters = [0usize; 4];
+        for (ai, spec) in s.actors.iter().enumerate() {
+            for k in 0..spec.count {
+                let mut rng = root.fork(100 + (ai as u64) * 1000 + k as u64);
+                let kind_idx = spec.kind as usize;
+                let n = counters[kind_idx];
+                counters[kind_idx] += 1;
+                let rz = &s.randomize;
+                let default_size: [f64; 3] = match spec.kind {
+                    ActorKind::Vehicle => [4.4, 1.8, 1.5],
+                    ActorKind::Adult => [0.5, 0.38, 1.75],
+                    ActorKind::Child => [0.36, 0.26, 1.15],
+                    ActorKind::Cup => [0.08, 0.08, 0.10],
+                };
+                let base_size = spec.size.unwrap_or(default_size);
+                let scale = rng.jitter(1.0, rz.sizes).max(0.3);
+                let size = [(base_size[0] * scale) as f32, (base_size[1] * scale) as f32, (base_size[2] * scale) as f32];
+                // Start pose: given (jittered), or drawn.
+                let start = match spec.start {
+                    Some(p) => {
+                        let j = rz.poses;
+                        // Vehicles keep their lane: mostly moved along it.
+                        let across = match spec.kind {
+                            ActorKind::Cup => j,
+                            ActorKind::Vehicle => j * 0.2,
+                            _ => j,
+                        };
+                        (rng.jitter(p.x, j), rng.jitter(p.y, across), p.yaw_deg)
+                    }
+                    None => match spec.kind {
+                        ActorKind::Vehicle => {
+                            let lane = rng.below(((2.0 * half_w / lane_width).round() as usize).max(1));
+                            let y = -half_w + lane_width * (lane as f64 + 0.5);
+                            let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
+                            (x, y, if y < 0.0 { 0.0 } else { 180.0 })
+                        }
+                        ActorKind::Adult | ActorKind::Child => {
+                            let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                            let y = side * (half_w + sidewalk * rng.uniform(0.25, 0.75));
+                            let x = rng.uniform(-road_len / 2.0 + 5.0, road_len / 2.0 - 5.0);
+                            (x, y, if rng.unit() < 0.5 { 0.0 } else { 180.0 })
+                        }
+                        ActorKind::Cup => (rng.uniform(-table[0] / 3.0, table[0] / 3.0), rng.uniform(-table[1] / 3.0, table[1] / 3.0), 0.0),
+                    },
+                };
+                let ground = match spec.kind {
+                    ActorKind::Cup => table[2],
+                    _ if sidewalk > 0.0 && start.1.abs() > half_w => 0.15,
+                    _ => 0.0,
+                };
+                let pose = iso(start.0, start.1, ground + size[2] as f64 / 2.0 + 0.002, start.2);
+                let timing = rz.timing;
+                let script = match &spec.behaviour {
+                    Behaviour::Static => Script::Static,
+                    Behaviour::Drive { speed } | Behaviour::Walk { speed } => Script::Drive { speed: rng.range(*speed) as f32 },
+                    Behaviour::Cross { speed, trigger_time, trigger_distance, .. } => {
+                        // Across the road, away from the side it starts on.
+                        let dir_y = if start.1 > 0.0 { -1.0 } else { 1.0 };
+                        let length = (start.1.abs() + half_w + sidewalk * 0.5) as f32;
+                        let draw = |rng: &mut Rng, r: &Option<Range>| r.map(|r| rng.range(r) as f32);
+                        let mut time = draw(&mut rng, trigger_time);
+                        let mut distance = draw(&mut rng, trigger_distance);
+                        if let Some(t) = time.as_mut() {
+                            *t = (rng.jitter(*t as f64, timing).max(0.0)) as f32;
+                        }
+                        if let Some(d) = distance.as_mut() {
+                            *d = (rng.jitter(*d as f64, timing).max(0.0)) as f32;
+                        }
+                        if time.is_none() && distance.is_none() {
+                            time = Some(0.0);
+                        }
+                        Script::Cross { speed: rng.range(*speed) as f32, time, distance, direction: Vector3::new(0.0, dir_y, 0.0), length }
+                    }
+                };
+                let color = match spec.color {
+                    Some(c) => [c[0] as f32, c[1] as f32, c[2] as f32],
+                    None => match spec.kind {
+                        ActorKind::Vehicle => pick(&mut rng, VEHICLE_COLORS, rz.colors, n),
+                        ActorKind::Adult => pick(&mut rng, CLOTHES, rz.colors, n),
+                        ActorKind::Child => pick(&mut rng, CHILD_CLOTHES, rz.colors, n),
+                        ActorKind::Cup => pick(&mut rng, CUPS, rz.colors, n),
+                    },
+                };
+                let (class, parts, motion) = match spec.kind {
+                    ActorKind::Vehicle => (class::VEHICLE, vehicle_parts(size, color), Motion::Scripted(script.clone())),
+                    ActorKind::Adult => (class::PEDESTRIAN, person_parts(size, color), Motion::Scripted(script.clone())),
+                    ActorKind::Child => (class::CHILD, person_parts(size, color), Motion::Scripted(script.clone())),
+                    ActorKind::Cup => (
+                        class::CUP,
+                        vec![Part { shape: Shape::Cylinder { diameter: size[0], height: size[2] }, offset: Isometry3::identity(), color }],
+                        Motion::Dynamic { mass: 0.25 },
+                    ),
+                };
+                let run = matches!(spec.behaviour, Behaviour::Cross { run: true, .. });
+                w.objects.push(Object {
+                    name: format!("{}_{n}", spec.kind.name()),
+                    class,
+                    instance: instance(),
+                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+                    parts,
+                    pose,
+                    motion,
+                    solid: true,
+                    friction: if spec.kind == ActorKind::Cup { friction.table as f32 } else { 0.5 },
+                    behaviour: match spec.behaviour {
+                        Behaviour::Walk { .. } => "walk",
+                        _ => script.name(run),
+                    },
+                });
+            }
+        }
+        w
+    }
+
+    /// Objects that carry an instance id, once each (the arm's links share one).
+    pub fn instances(&self) -> impl Iterator<Item = &Object> {
+        let mut seen = std::collections::HashSet::new();
+        self.objects.iter().filter(move |o| o.instance != 0 && seen.insert(o.instance))
+    }
+}
+
+fn table_parts(size: [f32; 3]) -> Vec<Part> {
+    let top = 0.04;
+    let leg = 0.06;
+    let wood = [0.72, 0.56, 0.38];
+    let mut parts = vec![Part { shape: Shape::Box([size[0], size[1], top]), offset: Isometry3::translation(0.0, 0.0, size[2] / 2.0 - top / 2.0), color: wood }];
+    for (sx, sy) in [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)] {
+        parts.push(Part {
+            shape: Shape::Box([leg, leg, size[2] - top]),
+            offset: Isometry3::translation(sx * (size[0] / 2.0 - leg), sy * (size[1] / 2.0 - leg), -top / 2.0),
+            color: [0.50, 0.38, 0.26],
+        });
+    }
+    parts
+}
