@@ -51,6 +51,7 @@ enum Command {
 
 /// Runs the command line of this process and exits.
 pub fn main() {
+    s2r_sim::render::quiet_headless_vulkan();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Interface(c) => interface::run(c),

@@ -5,6 +5,7 @@
 //! and `node` publishes them.
 
 pub mod labels;
+pub mod node;
 pub mod physics;
 pub mod render;
 pub mod rng;

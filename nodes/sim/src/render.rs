@@ -12,6 +12,17 @@ use nalgebra::{Isometry3, Point3, Vector3};
 
 use crate::world::{Shape, World};
 
+/// Call first thing in `main`, before any thread starts: on a headless
+/// machine (no XDG_RUNTIME_DIR) turns off Mesa's Vulkan device-select layer,
+/// which would look for a display and print
+/// "error: XDG_RUNTIME_DIR is invalid or not set" on every renderer start.
+/// wgpu picks the adapter itself.
+pub fn quiet_headless_vulkan() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 /// A pinhole camera: intrinsics in pixels (OpenCV/ROS convention, pixel
 /// centres at integer coordinates).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,309 @@
+//! The `sim_node` executable: runs a scenario and publishes it.
+//!
+//! Parameters: `scenario` (a file, or the name of one in the package's
+//! `config/scenarios/`), `seed`, `mode` (`realtime` or `lockstep`),
+//! `real_time_factor`, `duration` (sim seconds, 0 = run until stopped),
+//! `image_scale`, `wait_for_subscribers`.
+//!
+//! Topics (relative names take the node's namespace):
+//! `sim/<camera>/{image_raw,depth,segmentation,instances,camera_info,detections}`,
+//! `sim/detections3d`, `sim/collisions`, `odom`, `imu`, `joint_states`,
+//! `scenario` (transient local), `/tf`, `/tf_static` (transient local),
+//! `/clock`; it listens on `cmd_vel` (vehicle) and `joint_commands` (arm).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use s2r_runtime::component::{Component, NodeFuture};
+use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs};
+use sim2real_msgs::geometry_msgs::msg::Twist;
+use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::rosgraph_msgs::msg::Clock;
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
+use sim2real_msgs::sim2real_msgs::msg::{CollisionEvent, ScenarioInfo};
+use sim2real_msgs::tf2_msgs::msg::TFMessage;
+use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
+
+use crate::scenario::Scenario;
+use crate::sim::{Sim, SimOptions, Tick};
+
+pub const SIM_NODE: Component = Component {
+    exec: "sim_node",
+    about: "simulates a scenario and publishes cameras, depth, segmentation, labels, odometry, TF and /clock",
+    main: sim_node,
+};
+
+/// The directories a scenario name is looked up in: the installed package's
+/// share (AMENT_PREFIX_PATH), next to the executable's install prefix, and
+/// this source tree.
+pub fn scenario_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(paths) = std::env::var("AMENT_PREFIX_PATH") {
+        for p in paths.split(':').filter(|p| !p.is_empty()) {
+            dirs.push(Path::new(p).join("share/sim2real/config/scenarios"));
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // <prefix>/lib/sim2real/sim_node -> <prefix>/share/sim2real
+        if let Some(prefix) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            dirs.push(prefix.join("share/sim2real/config/scenarios"));
+        }
+    }
+    dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenarios")).to_path_buf());
+    dirs
+}
+
+/// A scenario parameter as a file: a path that exists, or a name in the
+/// scenario directories (with or without `.yaml`).
+pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
+    let p = Path::new(name);
+    if p.is_file() {
+        return Ok(p.to_path_buf());
+    }
+    if !name.contains('/') {
+        let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
+        for d in scenario_dirs() {
+            let c = d.join(&file);
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    let known: Vec<String> = scenario_dirs()
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".yaml")).map(String::from))
+        .collect();
+    Err(format!("scenario '{name}' is neither a file nor a known scenario (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
+}
+
+struct CameraPubs {
+    image: Publisher<Image>,
+    depth: Publisher<Image>,
+    segmentation: Publisher<Image>,
+    instances: Publisher<Image>,
+    info: Publisher<CameraInfo>,
+    detections: Publisher<Detection2DArray>,
+}
+
+struct Pubs {
+    cameras: Vec<CameraPubs>,
+    detections3d: Publisher<Detection3DArray>,
+    collisions: Publisher<CollisionEvent>,
+    odom: Publisher<Odometry>,
+    imu: Publisher<Imu>,
+    joint_states: Publisher<JointState>,
+    tf: Publisher<TFMessage>,
+    clock: Publisher<Clock>,
+}
+
+impl Pubs {
+    fn publish(&self, tick: Tick) -> Result<(), s2r_runtime::PublishError> {
+        self.clock.publish(tick.clock)?;
+        if let Some(m) = tick.odom {
+            self.odom.publish(m)?;
+        }
+        if let Some(m) = tick.tf {
+            self.tf.publish(m)?;
+        }
+        if let Some(m) = tick.imu {
+            self.imu.publish(m)?;
+        }
+        if let Some(m) = tick.joint_states {
+            self.joint_states.publish(m)?;
+        }
+        for (f, p) in tick.cameras.into_iter().zip(&self.cameras) {
+            p.info.publish(f.info)?;
+            p.image.publish(f.image)?;
+            p.depth.publish(f.depth)?;
+            p.segmentation.publish(f.segmentation)?;
+            p.instances.publish(f.instances)?;
+            p.detections.publish(f.detections)?;
+        }
+        if let Some(m) = tick.detections3d {
+            self.detections3d.publish(m)?;
+        }
+        for c in tick.collisions {
+            self.collisions.publish(c)?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs at most once per `every` per kind of message.
+struct Throttle {
+    last: Option<Instant>,
+    every: Duration,
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn new(every: Duration) -> Throttle {
+        Throttle { last: None, every, suppressed: 0 }
+    }
+
+    /// Some(count of messages suppressed since the last one) when it is time to log.
+    fn ready(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now - t < self.every) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
+    Box::pin(async move {
+        let node = Node::new(&ctx, "sim_node", &args)?;
+        let log = node.logger().clone();
+        let scenario_name: String = node.declare_parameter("scenario", "dry_day_urban".to_string())?;
+        let seed: i64 = node.declare_parameter("seed", 0)?;
+        let mode: String = node.declare_parameter("mode", "realtime".to_string())?;
+        let rtf: f64 = node.declare_parameter("real_time_factor", 1.0)?;
+        let duration: f64 = node.declare_parameter("duration", 0.0)?;
+        let image_scale: f64 = node.declare_parameter("image_scale", 1.0)?;
+        let wait: bool = node.declare_parameter("wait_for_subscribers", false)?;
+        let lockstep = match mode.as_str() {
+            "realtime" => false,
+            "lockstep" => true,
+            other => return Err(format!("parameter 'mode' is '{other}'; it is realtime or lockstep").into()),
+        };
+        if !(rtf > 0.0 && rtf.is_finite()) {
+            return Err(format!("parameter 'real_time_factor' must be positive, got {rtf}").into());
+        }
+        if !(image_scale > 0.0 && image_scale <= 4.0) {
+            return Err(format!("parameter 'image_scale' must be in (0, 4], got {image_scale}").into());
+        }
+        if !(duration >= 0.0 && duration.is_finite()) {
+            return Err(format!("parameter 'duration' must be 0 (run until stopped) or positive seconds, got {duration}").into());
+        }
+        if seed < 0 {
+            return Err(format!("parameter 'seed' must not be negative, got {seed}").into());
+        }
+        let path = resolve_scenario(&scenario_name)?;
+        let scenario = Scenario::load(&path)?;
+        let options = SimOptions { seed: seed as u64, image_scale, render: true };
+        let mut sim = tokio::task::block_in_place(|| Sim::new(scenario, &options))?;
+        info!(
+            log,
+            "scenario '{}' ({}), seed {seed}, {} camera(s), {mode}; rendering on {}",
+            sim.scenario.name,
+            path.display(),
+            sim.mounts.len(),
+            sim.adapter().unwrap_or("nothing")
+        );
+
+        let image_qos = Qos::reliable().depth(5);
+        let mut cameras = Vec::new();
+        for m in &sim.mounts {
+            let t = |k: &str| format!("sim/{}/{k}", m.model.name);
+            cameras.push(CameraPubs {
+                image: node.create_publisher(&t("image_raw"), image_qos)?,
+                depth: node.create_publisher(&t("depth"), image_qos)?,
+                segmentation: node.create_publisher(&t("segmentation"), image_qos)?,
+                instances: node.create_publisher(&t("instances"), image_qos)?,
+                info: node.create_publisher(&t("camera_info"), image_qos)?,
+                detections: node.create_publisher(&t("detections"), Qos::reliable())?,
+            });
+        }
+        let pubs = Pubs {
+            cameras,
+            detections3d: node.create_publisher("sim/detections3d", Qos::reliable())?,
+            collisions: node.create_publisher("sim/collisions", Qos::reliable().depth(100))?,
+            odom: node.create_publisher("odom", Qos::reliable().depth(50))?,
+            imu: node.create_publisher("imu", Qos::reliable().depth(100))?,
+            joint_states: node.create_publisher("joint_states", Qos::reliable().depth(50))?,
+            tf: node.create_publisher("/tf", Qos::reliable().depth(100))?,
+            clock: node.create_publisher("/clock", Qos::reliable().depth(10))?,
+        };
+        let tf_static = node.create_publisher::<TFMessage>("/tf_static", Qos::transient_local())?;
+        let scenario_pub = node.create_publisher::<ScenarioInfo>("scenario", Qos::transient_local())?;
+        let cmd_vel = node.create_subscription::<Twist>("cmd_vel", Qos::reliable())?;
+        let joint_cmd = node.create_subscription::<JointState>("joint_commands", Qos::reliable())?;
+        tf_static.publish(sim.tf_static())?;
+        scenario_pub.publish(sim.scenario_info())?;
+
+        if wait {
+            info!(log, "waiting for a subscriber on {}", if pubs.cameras.is_empty() { "odom" } else { "the first camera" });
+            loop {
+                let n = match pubs.cameras.first() {
+                    Some(c) => c.image.subscription_count(),
+                    None => pubs.odom.subscription_count(),
+                };
+                if n > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Let reliable writers match the new readers before the first message.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+
+        let mut clamp_log = Throttle::new(Duration::from_secs(1));
+        let started = Instant::now();
+        let mut ticks = 0u64;
+        let mut collisions = 0u64;
+        loop {
+            while let Some(cmd) = cmd_vel.try_recv() {
+                let notes = sim.command_velocity(&cmd);
+                if !notes.is_empty() {
+                    if let Some(suppressed) = clamp_log.ready() {
+                        warn!(log, "cmd_vel: {}{}", notes.join("; "), if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() });
+                    }
+                }
+            }
+            while let Some(cmd) = joint_cmd.try_recv() {
+                match sim.command_joints(&cmd) {
+                    Ok(notes) if notes.is_empty() => {}
+                    Ok(notes) => {
+                        if let Some(suppressed) = clamp_log.ready() {
+                            warn!(log, "joint_commands: {}{}", notes.join("; "), if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() });
+                        }
+                    }
+                    Err(e) => warn!(log, "joint_commands: refused: {e}"),
+                }
+            }
+            let tick = tokio::task::block_in_place(|| sim.tick())?;
+            ticks += 1;
+            for c in &tick.collisions {
+                collisions += 1;
+                info!(log, "collision at {:.2} s: {} {} and {} {}, {:.2} m/s", sim.seconds(), c.class_a, c.instance_a, c.class_b, c.instance_b, c.relative_speed);
+            }
+            pubs.publish(tick)?;
+            let t = sim.seconds();
+            if duration > 0.0 && t >= duration - 1e-9 {
+                break;
+            }
+            if !lockstep {
+                let due = started + Duration::from_secs_f64(t / rtf);
+                let now = Instant::now();
+                if due > now {
+                    tokio::time::sleep(due - now).await;
+                }
+            } else if ticks % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let tm = sim.timings;
+        info!(
+            log,
+            "done: {:.2} s simulated in {:.2} s ({:.2}x real time), {} frames, {collisions} collision(s); physics {:.2} s, render {:.2} s, read-back {:.2} s, labels {:.2} s",
+            sim.seconds(),
+            wall,
+            sim.seconds() / wall.max(1e-9),
+            tm.frames,
+            tm.physics.as_secs_f64(),
+            tm.render.as_secs_f64(),
+            tm.readback.as_secs_f64(),
+            tm.labels.as_secs_f64()
+        );
+        // Let the last messages reach remote subscribers before the node goes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
+    })
+}
