@@ -602,3 +602,70 @@ fn nonneg(f: &mut Fields<'_>, key: &str, default: f64) -> Result<f64, YamlError>
     let x = f.f64(key)?.unwrap_or(default);
     non_negative(f, key, x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "scenario: t
+world: {kind: road}
+environment: {time_of_day: night, friction: {road: 0.1}}
+ego: {kind: vehicle, speed: 10}
+actors:
+  - type: child
+    behaviour: {kind: run_out, trigger_distance: [15, 20]}
+sensors:
+  cameras:
+    - {name: front, width: 64, height: 48}
+";
+
+    fn err(text: &str) -> ScenarioError {
+        Scenario::parse(Path::new("bad.yaml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                let s = Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(Some(s.name.as_str()), p.file_stem().and_then(|s| s.to_str()), "the scenario is named after its file");
+                n += 1;
+            }
+        }
+        assert!(n >= 3);
+        let s = Scenario::parse(Path::new("t.yaml"), GOOD).unwrap();
+        assert_eq!(s.environment.friction.road, 0.1);
+        assert!(matches!(s.actors[0].behaviour, Behaviour::Cross { run: true, trigger_distance: Some(Range(15.0, 20.0)), .. }));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err(&GOOD.replace("type: child", "type: dragon"));
+        assert_eq!((e.line, e.key.as_str()), (6, "actors[0].type"), "{e}");
+        assert!(e.to_string().starts_with("bad.yaml:6: 'actors[0].type': unknown actor type 'dragon'"), "{e}");
+
+        let e = err(&GOOD.replace("road: 0.1", "road: -0.3"));
+        assert_eq!((e.line, e.key.as_str()), (3, "environment.friction.road"), "{e}");
+        assert!(e.message.contains("must not be negative"), "{e}");
+
+        let e = err(&GOOD.replace("{name: front, width: 64, height: 48}", "{name: front, width: 64}"));
+        assert_eq!((e.line, e.key.as_str()), (10, "sensors.cameras[0].height"), "{e}");
+        assert!(e.message.contains("needs a resolution"), "{e}");
+
+        let e = err(&GOOD.replace("time_of_day: night", "time_of_day: noon"));
+        assert_eq!(e.key, "environment.time_of_day");
+        let e = err(&GOOD.replace("kind: run_out", "kind: teleport"));
+        assert!(e.message.contains("unknown behaviour 'teleport'"), "{e}");
+        let e = err(&GOOD.replace("speed: 10}", "speed: 10, wings: 2}"));
+        assert_eq!(e.key, "ego.wings", "{e}");
+        let e = err(&GOOD.replace("kind: vehicle", "kind: arm"));
+        assert!(e.message.contains("arm stands on a table"), "{e}");
+        let e = err("scenario: [unclosed");
+        assert!(e.message.contains("not valid YAML"), "{e}");
+        let e = Scenario::load(Path::new("/nonexistent/x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/x.yaml") && e.message.contains("cannot read"), "{e}");
+    }
+}
