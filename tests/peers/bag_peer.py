@@ -8,6 +8,11 @@ Usage:
       only from the definitions embedded in the bag) and with mcap-ros2-support,
       and prints one JSON line per message and reader:
       {"reader": ..., "topic": ..., "type": ..., "log_time": ..., "msg": {...}}
+  bag_peer.py summary BAG
+      Like read, but prints per message only what identifies it: topic, type,
+      log_time, and for images width, height, encoding and the SHA-256 of the
+      pixel bytes, for detection arrays the number of detections (big bags
+      stay quick).
   bag_peer.py write KIND OUT
       Writes a test bag the way others do and prints the messages it wrote as
       JSON lines ({"topic", "type", "log_time", "msg"}). KIND:
@@ -67,6 +72,40 @@ def read(bag):
             for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=False):
                 print(json.dumps({"reader": "mcap", "topic": channel.topic, "type": schema.name,
                                   "log_time": message.log_time, "msg": plain(decoded)}))
+
+
+def digest(msg):
+    import hashlib
+
+    out = {}
+    if all(hasattr(msg, k) for k in ("width", "height", "encoding", "data")):
+        out = {"width": int(msg.width), "height": int(msg.height), "encoding": msg.encoding,
+               "data_sha256": hashlib.sha256(bytes(msg.data)).hexdigest()}
+    elif hasattr(msg, "detections"):
+        out = {"detections": len(msg.detections)}
+    return out
+
+
+def summary(bag):
+    from rosbags.highlevel import AnyReader
+
+    path = Path(bag)
+    with AnyReader([path]) as reader:
+        for conn, t, raw in reader.messages():
+            msg = reader.deserialize(raw, conn.msgtype)
+            print(json.dumps({"reader": "rosbags", "topic": conn.topic, "type": conn.msgtype,
+                              "log_time": t, **digest(msg)}))
+
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    files = sorted(path.glob("*.mcap")) if path.is_dir() else [path]
+    for f in files:
+        with open(f, "rb") as stream:
+            reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+            for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=False):
+                print(json.dumps({"reader": "mcap", "topic": channel.topic, "type": schema.name,
+                                  "log_time": message.log_time, **digest(decoded)}))
 
 
 CUSTOM_DEF = "float64 speed\nstring label\nint32[3] triple\n"
@@ -157,5 +196,7 @@ def make_humble(meta_path):
 if __name__ == "__main__":
     if sys.argv[1] == "read":
         read(sys.argv[2])
+    elif sys.argv[1] == "summary":
+        summary(sys.argv[2])
     else:
         write(sys.argv[2], sys.argv[3])

@@ -23,6 +23,11 @@ pub enum BenchCmd {
     TransportPeer(PeerArgs),
     /// Bag writing (none, lz4, zstd) beside the Python mcap writer, and playback at --rate 100.
     Bag(crate::bench_bag::BagBenchArgs),
+    /// Lockstep simulation speed for 1 and 8 cameras at 640x480, and where the time goes.
+    Sim(crate::bench_sim::SimBenchArgs),
+    /// The subscribing process of `sim` (started by it).
+    #[command(hide = true)]
+    SimSink(crate::bench_sim::SinkArgs),
 }
 
 
@@ -64,6 +69,8 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Transport(a) => transport(a).await,
         BenchCmd::TransportPeer(a) => peer(a).await,
         BenchCmd::Bag(a) => crate::bench_bag::run(a).await,
+        BenchCmd::Sim(a) => crate::bench_sim::run(a).await,
+        BenchCmd::SimSink(a) => crate::bench_sim::sink(a).await,
     }
 }
 

@@ -5,6 +5,7 @@
 mod bag_cmd;
 mod bench;
 mod bench_bag;
+mod bench_sim;
 mod components;
 mod discovery;
 mod interface;

@@ -79,7 +79,8 @@ pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
     Err(format!("scenario '{name}' is neither a file nor a known scenario (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
 }
 
-struct CameraPubs {
+/// The publishers of every camera's topics.
+pub struct CameraPubs {
     image: Publisher<Image>,
     depth: Publisher<Image>,
     segmentation: Publisher<Image>,
@@ -88,7 +89,8 @@ struct CameraPubs {
     detections: Publisher<Detection2DArray>,
 }
 
-struct Pubs {
+/// The publishers of everything a tick carries.
+pub struct Pubs {
     cameras: Vec<CameraPubs>,
     detections3d: Publisher<Detection3DArray>,
     collisions: Publisher<CollisionEvent>,
@@ -100,7 +102,44 @@ struct Pubs {
 }
 
 impl Pubs {
-    fn publish(&self, tick: Tick) -> Result<(), s2r_runtime::PublishError> {
+    /// The publishers of a simulation's topics on a node.
+    pub fn new(node: &Node, sim: &Sim) -> Result<Pubs, s2r_runtime::NodeError> {
+        let image_qos = Qos::reliable().depth(5);
+        let mut cameras = Vec::new();
+        for m in &sim.mounts {
+            let t = |k: &str| format!("sim/{}/{k}", m.model.name);
+            cameras.push(CameraPubs {
+                image: node.create_publisher(&t("image_raw"), image_qos)?,
+                depth: node.create_publisher(&t("depth"), image_qos)?,
+                segmentation: node.create_publisher(&t("segmentation"), image_qos)?,
+                instances: node.create_publisher(&t("instances"), image_qos)?,
+                info: node.create_publisher(&t("camera_info"), image_qos)?,
+                detections: node.create_publisher(&t("detections"), Qos::reliable())?,
+            });
+        }
+        Ok(Pubs {
+            cameras,
+            detections3d: node.create_publisher("sim/detections3d", Qos::reliable())?,
+            collisions: node.create_publisher("sim/collisions", Qos::reliable().depth(100))?,
+            odom: node.create_publisher("odom", Qos::reliable().depth(50))?,
+            imu: node.create_publisher("imu", Qos::reliable().depth(100))?,
+            joint_states: node.create_publisher("joint_states", Qos::reliable().depth(50))?,
+            tf: node.create_publisher("/tf", Qos::reliable().depth(100))?,
+            clock: node.create_publisher("/clock", Qos::reliable().depth(10))?,
+        })
+    }
+
+    /// Subscribers matched on the image topics, fewest first.
+    pub fn min_image_subscribers(&self) -> usize {
+        self.cameras
+            .iter()
+            .flat_map(|c| [c.image.subscription_count(), c.depth.subscription_count(), c.segmentation.subscription_count(), c.instances.subscription_count()])
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Publishes everything of one tick.
+    pub fn publish(&self, tick: Tick) -> Result<(), s2r_runtime::PublishError> {
         self.clock.publish(tick.clock)?;
         if let Some(m) = tick.odom {
             self.odom.publish(m)?;
@@ -197,29 +236,7 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             sim.adapter().unwrap_or("nothing")
         );
 
-        let image_qos = Qos::reliable().depth(5);
-        let mut cameras = Vec::new();
-        for m in &sim.mounts {
-            let t = |k: &str| format!("sim/{}/{k}", m.model.name);
-            cameras.push(CameraPubs {
-                image: node.create_publisher(&t("image_raw"), image_qos)?,
-                depth: node.create_publisher(&t("depth"), image_qos)?,
-                segmentation: node.create_publisher(&t("segmentation"), image_qos)?,
-                instances: node.create_publisher(&t("instances"), image_qos)?,
-                info: node.create_publisher(&t("camera_info"), image_qos)?,
-                detections: node.create_publisher(&t("detections"), Qos::reliable())?,
-            });
-        }
-        let pubs = Pubs {
-            cameras,
-            detections3d: node.create_publisher("sim/detections3d", Qos::reliable())?,
-            collisions: node.create_publisher("sim/collisions", Qos::reliable().depth(100))?,
-            odom: node.create_publisher("odom", Qos::reliable().depth(50))?,
-            imu: node.create_publisher("imu", Qos::reliable().depth(100))?,
-            joint_states: node.create_publisher("joint_states", Qos::reliable().depth(50))?,
-            tf: node.create_publisher("/tf", Qos::reliable().depth(100))?,
-            clock: node.create_publisher("/clock", Qos::reliable().depth(10))?,
-        };
+        let pubs = Pubs::new(&node, &sim)?;
         let tf_static = node.create_publisher::<TFMessage>("/tf_static", Qos::transient_local())?;
         let scenario_pub = node.create_publisher::<ScenarioInfo>("scenario", Qos::transient_local())?;
         let cmd_vel = node.create_subscription::<Twist>("cmd_vel", Qos::reliable())?;

@@ -507,6 +507,12 @@ impl World {
                         (rng.jitter(p.x, j), rng.jitter(p.y, across), p.yaw_deg)
                     }
                     None => match spec.kind {
+                        ActorKind::Vehicle if spec.behaviour == Behaviour::Static => {
+                            // Parked at the kerb, either side.
+                            let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                            let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
+                            (x, side * (half_w - base_size[1] * scale / 2.0 - 0.1), if side < 0.0 { 0.0 } else { 180.0 })
+                        }
                         ActorKind::Vehicle => {
                             let lane = rng.below(((2.0 * half_w / lane_width).round() as usize).max(1));
                             let y = -half_w + lane_width * (lane as f64 + 0.5);
