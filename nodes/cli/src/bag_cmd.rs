@@ -184,6 +184,7 @@ async fn record(a: RecordArgs) -> Result<()> {
 
     log.info(format!("Writing to {}", dir.display()));
     let mut subscribed: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
+    let mut skipped: BTreeSet<String> = BTreeSet::new();
     let mut flush = tokio::time::interval(Duration::from_secs_f64(a.flush_interval));
     let mut discover = tokio::time::interval(Duration::from_millis(500));
     let mut announced_waiting = false;
@@ -217,8 +218,12 @@ async fn record(a: RecordArgs) -> Result<()> {
                     let (schema, hash) = match reg.lookup(&type_name) {
                         Ok(spec) => (reg.schema_text(&spec.name)?, reg.type_hash(&spec.name)?),
                         Err(_) => {
-                            log.warn(format!("no definition of {type_name} is compiled in: recording {topic} without its schema"));
-                            (String::new(), String::new())
+                            // Without its definition in the bag no reader could decode it
+                            // (rosbag2 likewise skips topics whose type it lacks).
+                            if skipped.insert(topic.clone()) {
+                                log.warn(format!("no definition of {type_name} is compiled in: not recording {topic}"));
+                            }
+                            continue;
                         }
                     };
                     let qos = Qos {
