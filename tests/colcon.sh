@@ -16,8 +16,9 @@ cargo ament-build --help >/dev/null 2>&1 || cargo install --locked cargo-ament-b
 mkdir -p "$ws" && cd "$ws"
 colcon build --base-paths "$repo" --event-handlers console_cohesion+
 prefix="$ws/install/sim2real"
-for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener \
+for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener lib/sim2real/sim_node \
          share/sim2real/package.xml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
+         share/sim2real/launch/sim.launch.yaml share/sim2real/config/scenarios/icy_night_crossing.yaml \
          share/ament_index/resource_index/packages/sim2real; do
   [ -e "$prefix/$f" ] || { echo "colcon.sh: $prefix/$f is missing" >&2; exit 1; }
 done
@@ -33,4 +34,9 @@ grep -q -- "--params-file $prefix/share/sim2real/config/demo.params.yaml" <<<"$p
   || { echo "colcon.sh: find-pkg-share did not resolve to the install space" >&2; exit 1; }
 out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$prefix/lib/sim2real/talker" --ros-args -p count:=1 -p rate:=10 2>&1)"
 grep -q "Publishing: 'Hello World: 1'" <<<"$out" || { echo "colcon.sh: the installed talker did not run: $out" >&2; exit 1; }
+out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$prefix/lib/sim2real/sim_node" --ros-args \
+  -p scenario:=cup_near_edge -p mode:=lockstep -p duration:=0.5 -p image_scale:=0.1 2>&1)"
+grep -q "($prefix/share/sim2real/config/scenarios/cup_near_edge.yaml)" <<<"$out" \
+  || { echo "colcon.sh: the installed sim_node did not find its scenario in the install space: $out" >&2; exit 1; }
+grep -q "done: 0.50 s simulated" <<<"$out" || { echo "colcon.sh: the installed sim_node did not run: $out" >&2; exit 1; }
 echo "colcon.sh: sim2real builds and installs as a ROS 2 package ($prefix)"
