@@ -73,6 +73,8 @@ pub async fn run(a: SimBenchArgs) -> Result<()> {
     let base = Scenario::load(&path)?;
     let mut rows = Vec::new();
     let mut adapter = String::new();
+    let world = s2r_sim::world::World::build(&base, 0);
+    let parts: usize = world.objects.iter().map(|o| o.parts.len()).sum();
     for subscriber in [false, true] {
         if subscriber && a.no_subscriber {
             continue;
@@ -99,7 +101,11 @@ pub async fn run(a: SimBenchArgs) -> Result<()> {
         STEPS_PER_SECOND,
         (STEPS_PER_SECOND as f64 / base.sensors.rate).round()
     );
-    println!("renderer: {adapter}; {} CPU cores; DDS on loopback", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "world: {} objects, {parts} drawn parts; renderer: {adapter}; {} CPU cores; DDS on loopback",
+        world.objects.len(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
     println!(
         "{:>7}  {:<18} {:>9} {:>15}   ms per rig frame: {:>7} {:>7} {:>9} {:>7} {:>8} {:>7}",
         "cameras", "subscriber", "frames/s", "camera-frames/s", "physics", "render", "read-back", "labels", "publish", "total"
