@@ -247,3 +247,41 @@ pub fn uses_char(type_name: &str) -> bool {
         .chain(reg.dependencies(&t).unwrap())
         .any(|d| reg.get(&d).unwrap().fields.iter().any(|f| f.ty.base == BaseType::Primitive(Primitive::Char)))
 }
+
+/// `want` (a message as our JSON) as rosbags shows it: rosidl's `byte` is an
+/// unsigned octet (uint8_t in C++, bytes in Python), rosbags decodes it as
+/// int8, so byte values from 128 up appear 256 lower there.
+pub fn bytes_as_rosbags_signs(type_name: &str, want: &serde_json::Value) -> serde_json::Value {
+    use s2r_idl::parse::{Array, BaseType, Primitive};
+    use serde_json::Value as J;
+    let reg = sim2real_msgs::registry();
+    let spec = reg.get(&s2r_idl::TypeName::parse(type_name).unwrap()).unwrap();
+    let mut out = want.clone();
+    for f in &spec.fields {
+        let Some(v) = out.get_mut(&f.name) else { continue };
+        match &f.ty.base {
+            BaseType::Primitive(Primitive::Byte) => {
+                let signed = |n: &J| match n.as_u64() {
+                    Some(x) if x >= 128 => J::from(x as i64 - 256),
+                    _ => n.clone(),
+                };
+                let new = match &*v {
+                    J::Array(items) => J::Array(items.iter().map(signed).collect()),
+                    n => signed(n),
+                };
+                *v = new;
+            }
+            BaseType::Nested(t) => {
+                let t = t.full();
+                let new = match (&f.ty.array, &*v) {
+                    (Array::Scalar, _) => bytes_as_rosbags_signs(&t, v),
+                    (_, J::Array(items)) => J::Array(items.iter().map(|i| bytes_as_rosbags_signs(&t, i)).collect()),
+                    _ => v.clone(),
+                };
+                *v = new;
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -6,6 +6,7 @@
 //! lavapipe (Vulkan on the CPU; Debian `mesa-vulkan-drivers`) elsewhere.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use bytemuck::{Pod, Zeroable};
 use nalgebra::{Isometry3, Point3, Vector3};
@@ -180,6 +181,8 @@ pub struct Renderer {
     cylinder_mesh: Mesh,
     targets: Vec<Target>,
     readback: wgpu::Buffer,
+    /// The first error wgpu reported outside an error scope.
+    failure: Arc<Mutex<Option<String>>>,
     /// What wgpu runs on, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
     pub adapter: String,
 }
@@ -298,6 +301,16 @@ impl Renderer {
             None,
         ))
         .map_err(|e| RenderError(format!("the graphics adapter {adapter_name} refused a device: {e}")))?;
+        // wgpu's default for errors nobody catches is a panic; a node reports them instead.
+        let failure: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = failure.clone();
+        device.on_uncaptured_error(Box::new(move |e| {
+            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }));
+        device.push_error_scope(wgpu::ErrorFilter::Validation);
 
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("sim shader"),
@@ -400,6 +413,9 @@ impl Renderer {
             cache: None,
         });
 
+        if let Some(e) = pollster::block_on(device.pop_error_scope()) {
+            return Err(RenderError(format!("the render pipeline was refused by {adapter_name}: {e}")));
+        }
         let mesh = |v: Vec<Vertex>| {
             use wgpu::util::DeviceExt;
             Mesh {
@@ -467,6 +483,7 @@ impl Renderer {
             cylinder_mesh,
             targets,
             readback,
+            failure,
             adapter: adapter_name,
         })
     }
@@ -579,6 +596,9 @@ impl Renderer {
             let _ = tx.send(r);
         });
         self.device.poll(wgpu::Maintain::Wait);
+        if let Some(e) = self.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(RenderError(format!("rendering failed: {e}")));
+        }
         rx.recv()
             .map_err(|_| RenderError("the read-back never completed".into()))?
             .map_err(|e| RenderError(format!("reading the rendered images back failed: {e}")))?;
