@@ -52,15 +52,16 @@ def plain(v):
     raise TypeError(f"cannot convert {type(v)}")
 
 
-def read(bag):
+def messages(bag):
+    """Every message of BAG decoded twice: by rosbags' AnyReader (types taken only
+    from the definitions in the bag) and by mcap-ros2-support; yields
+    (reader, topic, type, log_time, message)."""
     from rosbags.highlevel import AnyReader
 
     path = Path(bag)
     with AnyReader([path]) as reader:
         for conn, t, raw in reader.messages():
-            msg = reader.deserialize(raw, conn.msgtype)
-            print(json.dumps({"reader": "rosbags", "topic": conn.topic, "type": conn.msgtype,
-                              "log_time": t, "msg": plain(msg)}))
+            yield "rosbags", conn.topic, conn.msgtype, t, reader.deserialize(raw, conn.msgtype)
 
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory
@@ -70,8 +71,12 @@ def read(bag):
         with open(f, "rb") as stream:
             reader = make_reader(stream, decoder_factories=[DecoderFactory()])
             for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=False):
-                print(json.dumps({"reader": "mcap", "topic": channel.topic, "type": schema.name,
-                                  "log_time": message.log_time, "msg": plain(decoded)}))
+                yield "mcap", channel.topic, schema.name, message.log_time, decoded
+
+
+def read(bag):
+    for reader, topic, msgtype, t, msg in messages(bag):
+        print(json.dumps({"reader": reader, "topic": topic, "type": msgtype, "log_time": t, "msg": plain(msg)}))
 
 
 def digest(msg):
@@ -87,25 +92,8 @@ def digest(msg):
 
 
 def summary(bag):
-    from rosbags.highlevel import AnyReader
-
-    path = Path(bag)
-    with AnyReader([path]) as reader:
-        for conn, t, raw in reader.messages():
-            msg = reader.deserialize(raw, conn.msgtype)
-            print(json.dumps({"reader": "rosbags", "topic": conn.topic, "type": conn.msgtype,
-                              "log_time": t, **digest(msg)}))
-
-    from mcap.reader import make_reader
-    from mcap_ros2.decoder import DecoderFactory
-
-    files = sorted(path.glob("*.mcap")) if path.is_dir() else [path]
-    for f in files:
-        with open(f, "rb") as stream:
-            reader = make_reader(stream, decoder_factories=[DecoderFactory()])
-            for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=False):
-                print(json.dumps({"reader": "mcap", "topic": channel.topic, "type": schema.name,
-                                  "log_time": message.log_time, **digest(decoded)}))
+    for reader, topic, msgtype, t, msg in messages(bag):
+        print(json.dumps({"reader": reader, "topic": topic, "type": msgtype, "log_time": t, **digest(msg)}))
 
 
 CUSTOM_DEF = "float64 speed\nstring label\nint32[3] triple\n"
