@@ -301,7 +301,7 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 if due > now {
                     tokio::time::sleep(due - now).await;
                 }
-            } else if ticks % 64 == 0 {
+            } else if ticks.is_multiple_of(64) {
                 tokio::task::yield_now().await;
             }
         }

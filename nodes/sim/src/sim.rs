@@ -410,13 +410,13 @@ impl Sim {
             })
             .collect();
         let base = self.base_pose();
-        if self.tick % self.odom_every == 0 {
+        if self.tick.is_multiple_of(self.odom_every) {
             self.odometry(&mut out, &base);
         }
-        if self.tick % self.imu_every == 0 {
+        if self.tick.is_multiple_of(self.imu_every) {
             out.imu = Some(self.imu(&stamp, &base));
         }
-        if self.tick % self.camera_every == 0 {
+        if self.tick.is_multiple_of(self.camera_every) {
             if self.renderer.is_some() {
                 out.cameras = self.render(&stamp, &base)?;
             }
