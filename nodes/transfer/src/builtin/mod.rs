@@ -1,0 +1,257 @@
+//! The built-in backend: physically based restyling on the CPU.
+//!
+//! Per frame: geometry from depth → materials per class → lighting (sun, sky,
+//! headlights, street lights) → reflections on wet or icy ground → fog →
+//! rain or snow → lights seen directly → the camera (motion blur, exposure,
+//! bloom and glare, aberration, vignetting, noise, tone mapping). Every stage
+//! is a function of the frame, the look, the seed and the stamp alone, so the
+//! same input gives the same output and nothing drifts between frames.
+
+pub mod geometry;
+pub mod lights;
+pub mod materials;
+pub mod noise;
+pub mod reflect;
+pub mod sensor;
+pub mod weather;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::frame::{Frame, Weights};
+use crate::prompt::{Look, Precipitation};
+use crate::{Backend, Restyled, TransferError};
+use geometry::{Geometry, Pose};
+use lights::{Environment, StreetLayout};
+use materials::{luminance, srgb_to_linear, Kind, MaterialParams, Sample};
+use noise::hash32;
+
+/// How much work per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// Every effect.
+    Full,
+    /// For 8 cameras at 30 Hz: two texture octaves, no reflections splat,
+    /// no motion blur, aberration, glare streaks or noise; bloom at 1/8.
+    Fast,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Preset, String> {
+        match s {
+            "full" => Ok(Preset::Full),
+            "fast" => Ok(Preset::Fast),
+            o => Err(format!("preset '{o}' is not full or fast")),
+        }
+    }
+}
+
+/// The built-in backend and its scratch buffers (reused between frames).
+pub struct Builtin {
+    pub preset: Preset,
+    pub layout: StreetLayout,
+    geo: Geometry,
+    hdr: Vec<[f32; 3]>,
+    blurred: Vec<[f32; 3]>,
+    mirror: Vec<f32>,
+    edges: Vec<f32>,
+    encoder: sensor::Encoder,
+}
+
+impl Builtin {
+    pub fn new(preset: Preset) -> Builtin {
+        Builtin {
+            preset,
+            layout: StreetLayout::default(),
+            geo: Geometry::default(),
+            hdr: Vec::new(),
+            blurred: Vec::new(),
+            mirror: Vec::new(),
+            edges: Vec::new(),
+            encoder: sensor::Encoder::default(),
+        }
+    }
+}
+
+struct Timer {
+    at: Instant,
+    stages: Vec<(&'static str, f64)>,
+}
+
+impl Timer {
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.stages.push((name, (now - self.at).as_secs_f64() * 1e3));
+        self.at = now;
+    }
+}
+
+impl Backend for Builtin {
+    fn name(&self) -> String {
+        match self.preset {
+            Preset::Full => "builtin".into(),
+            Preset::Fast => "builtin:fast".into(),
+        }
+    }
+
+    fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
+        f.validate().map_err(TransferError::Input)?;
+        let fast = self.preset == Preset::Fast;
+        let (w, h) = (f.width, f.height);
+        let n = w * h;
+        let k = f.intrinsics;
+        let eff = weights.effective(f.controls());
+        let rel = eff.relative();
+        let seed32 = (seed ^ (seed >> 32)) as u32;
+        let frame_seed = hash32(seed32 ^ hash32(f.stamp_ns as u32) ^ hash32((f.stamp_ns >> 32) as u32 ^ 0x5bd1_e995));
+        let mut t = Timer { at: Instant::now(), stages: Vec::new() };
+
+        // Geometry.
+        self.geo.compute(f);
+        t.lap("geometry");
+
+        // Materials and direct light.
+        let env = Environment::new(look);
+        let kinds: Vec<Kind> = (0..256).map(|c| f.class_names.get(c).map(|n| Kind::of(n)).unwrap_or(Kind::Generic)).collect();
+        let seg = f.segmentation;
+        let has_road = seg.is_some_and(|s| s.iter().step_by(97).any(|&c| kinds[c as usize] == Kind::Road));
+        let (lights, sprites) = lights::scene_lights(f, look, &self.layout, has_road, &self.geo.camera);
+        let tiles = lights::cull(&lights, &self.geo.world, &self.geo.distance, w, h);
+        let tiles_x = w.div_ceil(lights::TILE);
+        // The flat frame's colours as reflectances: its mean brought to 18% grey.
+        let mean_lum = {
+            let s: f64 = f.rgb.par_chunks(3 * 64).map(|c| luminance([srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2])]) as f64).sum();
+            (s / (n as f64 / 64.0)) as f32
+        };
+        let input_gain = (0.18 / mean_lum.max(1e-3)).clamp(0.5, 8.0);
+        let seg_strength = if seg.is_some() { rel.seg } else { 0.0 };
+        let mp = MaterialParams::new(look, seg_strength, rel.vis, seed32, fast, input_gain);
+        self.hdr.resize(n, [0.0; 3]);
+        self.mirror.resize(n, 0.0);
+        let geo = &self.geo;
+        let lin: Vec<f32> = (0..256).map(|c| srgb_to_linear(c as u8)).collect();
+        let depth_strength = if f.depth.is_some() { rel.depth } else { 0.0 };
+        let inv_f = 1.0 / k.fx;
+        self.hdr.par_chunks_mut(w).zip(self.mirror.par_chunks_mut(w)).enumerate().for_each(|(v, (row, mrow))| {
+            for u in 0..w {
+                let i = v * w + u;
+                let input = [lin[f.rgb[i * 3] as usize], lin[f.rgb[i * 3 + 1] as usize], lin[f.rgb[i * 3 + 2] as usize]];
+                let class = seg.map(|s| s[i]).unwrap_or(255);
+                let d = geo.distance[i];
+                let kind = match seg.map(|_| kinds[class as usize]) {
+                    Some(Kind::Sky) if d.is_finite() => Kind::Generic,
+                    Some(kind) => kind,
+                    None => Kind::Generic,
+                };
+                if !d.is_finite() && (kind == Kind::Sky || f.depth.is_some()) {
+                    let sky = env.sky(geo.view[i]);
+                    // Without segmentation weight, keep the flat sky's hue.
+                    row[u] = lights::mix([input[0] * input_gain * 0.5, input[1] * input_gain * 0.5, input[2] * input_gain * 0.5], sky, seg_strength.max(depth_strength));
+                    mrow[u] = 0.0;
+                    continue;
+                }
+                let nrm = geo.normal[i];
+                let to_eye = [-geo.view[i][0], -geo.view[i][1], -geo.view[i][2]];
+                let grazing = geometry::dot(nrm, to_eye).abs().max(0.15);
+                let footprint = if d.is_finite() { d * inv_f / grazing } else { 1.0 };
+                let key = (class as u32) << 24 ^ ((input[0] * 31.0) as u32) << 10 ^ ((input[1] * 31.0) as u32) << 5 ^ (input[2] * 31.0) as u32;
+                let s = Sample { kind, p: geo.world[i], n: nrm, footprint, input, key };
+                let surf = materials::surface(&s, &mp);
+                let tile = &tiles[(v / lights::TILE) * tiles_x + u / lights::TILE];
+                let c = lights::shade(&surf, geo.world[i], nrm, to_eye, &env, tile, depth_strength);
+                row[u] = [c[0] + surf.emissive[0], c[1] + surf.emissive[1], c[2] + surf.emissive[2]];
+                mrow[u] = if f.depth.is_some() { surf.mirror * depth_strength } else { 0.0 };
+            }
+        });
+        t.lap("materials+lighting");
+
+        if !fast && f.depth.is_some() && self.mirror.iter().any(|&m| m > 0.0) {
+            reflect::reflect(&mut self.hdr, &self.geo, &self.mirror, &k, w, h, &env, &sprites, true);
+        } else if fast {
+            // The fast preset mirrors only the sky.
+            for i in 0..n {
+                let m = self.mirror[i];
+                if m > 0.0 {
+                    let v = self.geo.view[i];
+                    let cos = (-geometry::dot(v, self.geo.normal[i])).clamp(0.0, 1.0);
+                    let fr = (m * (0.02 + 0.98 * (1.0 - cos).powi(5))).min(1.0);
+                    let s = env.sky([v[0], v[1], -v[2]]);
+                    let c = self.hdr[i];
+                    self.hdr[i] = [c[0] * (1.0 - fr) + s[0] * fr, c[1] * (1.0 - fr) + s[1] * fr, c[2] * (1.0 - fr) + s[2] * fr];
+                }
+            }
+        }
+        t.lap("reflections");
+
+        let beta = weather::extinction(look) * if f.depth.is_some() { rel.depth.max(0.3) } else { 0.0 };
+        let sky_fog = (look.fog * 0.9 + if look.precipitation != Precipitation::None { 0.2 * look.precipitation_intensity } else { 0.0 }).min(0.95);
+        weather::fog(&mut self.hdr, &self.geo.distance, beta, &env, sky_fog);
+        t.lap("fog");
+
+        let pv = weather::ParticleView { width: w, height: h, k, camera: self.geo.camera, depth: f.depth, seconds: f.stamp_ns as f64 * 1e-9, seed: seed32, beta };
+        let particles = weather::particles(&mut self.hdr, &pv, look, &env, &lights);
+        weather::sprites(&mut self.hdr, &pv, &sprites);
+        t.lap("particles+lights");
+
+        // The camera.
+        let blur = look.motion_blur.max(if look.dashcam { 0.25 } else { 0.0 });
+        let src: &[[f32; 3]] = if !fast && blur > 0.0 && f.depth.is_some() {
+            match &f.camera_to_world_before {
+                Some(before) => {
+                    sensor::motion_blur(&self.hdr, &mut self.blurred, &self.geo, &Pose::from_isometry(before), &k, w, h, blur);
+                    &self.blurred
+                }
+                None => &self.hdr,
+            }
+        } else {
+            &self.hdr
+        };
+        t.lap("motion blur");
+        let exposure = env.exposure;
+        let threshold = 1.0 / exposure;
+        let bloom_radius = if fast { 2 } else { (5.0 + 8.0 * look.fog) as usize };
+        let bright = sensor::bright_pass(src, w, h, if fast { 8 } else { 4 }, threshold);
+        let bloom = bright.blurred(bloom_radius);
+        let glare = (!fast && look.glare > 0.0).then(|| bright.streaked(28));
+        t.lap("bloom+glare");
+        if rel.edge > 0.0 {
+            // The edge control: the flat frame's structure, as a luminance high-pass.
+            self.edges.resize(n, 0.0);
+            let l: Vec<f32> = f.rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect();
+            self.edges.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
+                for (u, e) in row.iter_mut().enumerate() {
+                    let mut s = 0.0;
+                    for yy in v.saturating_sub(1)..(v + 2).min(h) {
+                        for xx in u.saturating_sub(1)..(u + 2).min(w) {
+                            s += l[yy * w + xx];
+                        }
+                    }
+                    let cnt = ((v + 2).min(h) - v.saturating_sub(1)) * ((u + 2).min(w) - u.saturating_sub(1));
+                    *e = l[v * w + u] - s / cnt as f32;
+                }
+            });
+        }
+        let dark = look.time.is_dark();
+        let grain = look.grain + if dark { 0.35 } else { 0.1 };
+        let finish = sensor::Finish {
+            exposure,
+            bloom: Some((&bloom, 0.12 + 0.3 * look.fog + if dark { 0.1 } else { 0.0 })),
+            glare: glare.as_ref().map(|g| (g, 0.12 * look.glare)),
+            lens_dirt: if fast { 0.0 } else { look.lens_dirt },
+            aberration: if fast { 0.0 } else if look.dashcam { 2.0 } else { 0.6 },
+            vignette: if look.dashcam { 0.7 } else { 0.35 },
+            shot: if fast { 0.0 } else { 0.0015 * grain },
+            read: if fast { 0.0 } else { 0.01 * grain },
+            seed: frame_seed,
+            lens_seed: seed32,
+            edges: (rel.edge > 0.0).then(|| (&self.edges[..], 0.6 * rel.edge)),
+        };
+        let mut out = vec![0u8; n * 3];
+        sensor::finish(src, &mut out, w, h, &k, &finish, &self.encoder);
+        t.lap("sensor+tonemap");
+        let _ = particles;
+        Ok(Restyled { rgb: out, width: w, height: h, weights: eff, stages: t.stages })
+    }
+}

@@ -1,0 +1,94 @@
+//! Hashed lattice noise, anchored to world coordinates so that a texture sits
+//! on its surface from frame to frame, and filtered by the pixel footprint so
+//! that detail finer than a pixel fades out instead of aliasing (crawling).
+
+#[inline]
+pub fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
+    x
+}
+
+#[inline]
+pub fn hash3(a: i32, b: i32, c: u32) -> u32 {
+    hash32((a as u32).wrapping_mul(0x8da6_b343) ^ (b as u32).wrapping_mul(0xd816_3841) ^ c.wrapping_mul(0xcb1a_b31f))
+}
+
+/// A uniform number in [0, 1) from a hash.
+#[inline]
+pub fn unit(h: u32) -> f32 {
+    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Value noise in [0, 1] on the integer lattice, smooth in between.
+#[inline]
+pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
+    let (fx, fy) = (x.floor(), y.floor());
+    let (ix, iy) = (fx as i32, fy as i32);
+    let (tx, ty) = (x - fx, y - fy);
+    let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
+    let a = unit(hash3(ix, iy, seed));
+    let b = unit(hash3(ix + 1, iy, seed));
+    let c = unit(hash3(ix, iy + 1, seed));
+    let d = unit(hash3(ix + 1, iy + 1, seed));
+    let top = a + (b - a) * sx;
+    let bottom = c + (d - c) * sx;
+    top + (bottom - top) * sy
+}
+
+/// How much of a pattern of wavelength `lambda` (metres) survives at a pixel
+/// footprint of `footprint` metres: all of it above 4 pixels per period,
+/// none below 2.
+#[inline]
+pub fn fade(lambda: f32, footprint: f32) -> f32 {
+    ((lambda / footprint.max(1e-6) - 2.0) * 0.5).clamp(0.0, 1.0)
+}
+
+/// Fractal noise around 0.5 with `octaves` octaves from wavelength `lambda`
+/// down by halves; octaves finer than the footprint are replaced by their mean.
+#[inline]
+pub fn fbm2(x: f32, y: f32, lambda: f32, octaves: u32, footprint: f32, seed: u32) -> f32 {
+    let mut sum = 0.0;
+    let mut amp = 0.5;
+    let mut l = lambda;
+    let mut total = 0.0;
+    for o in 0..octaves {
+        let f = fade(l, footprint);
+        let n = if f > 0.0 { value2(x / l, y / l, seed.wrapping_add(o * 7919)) } else { 0.5 };
+        sum += amp * (0.5 + (n - 0.5) * f);
+        total += amp;
+        amp *= 0.5;
+        l *= 0.5;
+    }
+    sum / total
+}
+
+/// A zero-mean roughly Gaussian number (sum of two uniforms) from a hash.
+#[inline]
+pub fn gauss(h: u32) -> f32 {
+    let a = unit(h);
+    let b = unit(hash32(h ^ 0x9e37_79b9));
+    (a + b - 1.0) * 2.449
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_is_continuous_and_bounded() {
+        let mut prev = value2(0.0, 0.3, 1);
+        for i in 1..1000 {
+            let v = value2(i as f32 * 0.01, 0.3, 1);
+            assert!((0.0..=1.0).contains(&v));
+            assert!((v - prev).abs() < 0.05, "jump at {i}");
+            prev = v;
+        }
+        // Detail far below the footprint is averaged out.
+        assert_eq!(fbm2(1.3, 2.7, 0.01, 3, 1.0, 5), 0.5);
+        assert_ne!(fbm2(1.3, 2.7, 10.0, 3, 0.01, 5), 0.5);
+    }
+}

@@ -1,0 +1,93 @@
+//! Label preservation: do the output's edges still follow the label
+//! boundaries of the frame it came from?
+//!
+//! Boundary pixels are where the segmentation class changes or the depth
+//! jumps (more than 10%), counted only where the flat input itself shows an
+//! edge (a boundary between two equally coloured surfaces is not visible in
+//! any image). A boundary pixel is kept when the output has, within one pixel,
+//! a gradient above both an absolute floor and twice the output's mean
+//! gradient away from boundaries (so a heavily textured or noisy output does
+//! not pass by having edges everywhere). The score is the kept fraction.
+
+/// The score of one frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    pub boundary_recall: f32,
+    pub boundary_pixels: u32,
+}
+
+fn luma(rgb: &[u8]) -> Vec<f32> {
+    rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect()
+}
+
+/// Sobel gradient magnitude (0 at the border).
+pub fn gradient(l: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut g = vec![0.0f32; w * h];
+    for v in 1..h.saturating_sub(1) {
+        for u in 1..w - 1 {
+            let p = |du: isize, dv: isize| l[(v as isize + dv) as usize * w + (u as isize + du) as usize];
+            let gx = p(1, -1) + 2.0 * p(1, 0) + p(1, 1) - p(-1, -1) - 2.0 * p(-1, 0) - p(-1, 1);
+            let gy = p(-1, 1) + 2.0 * p(0, 1) + p(1, 1) - p(-1, -1) - 2.0 * p(0, -1) - p(1, -1);
+            g[v * w + u] = (gx * gx + gy * gy).sqrt() / 4.0;
+        }
+    }
+    g
+}
+
+/// Scores `output` against the labels of `input`. `segmentation` and `depth`
+/// are optional; without either, the input's own strong edges are the boundaries.
+pub fn score(input: &[u8], output: &[u8], segmentation: Option<&[u8]>, depth: Option<&[f32]>, w: usize, h: usize) -> Score {
+    let gi = gradient(&luma(input), w, h);
+    let go = gradient(&luma(output), w, h);
+    let mut boundary = vec![false; w * h];
+    for v in 1..h.saturating_sub(1) {
+        for u in 1..w - 1 {
+            let i = v * w + u;
+            let mut b = false;
+            if let Some(s) = segmentation {
+                b |= s[i] != s[i + 1] || s[i] != s[i + w];
+            }
+            if let Some(d) = depth {
+                let jump = |a: f32, c: f32| match (a.is_finite() && a > 0.0, c.is_finite() && c > 0.0) {
+                    (true, true) => (a - c).abs() > 0.1 * a.min(c),
+                    (false, false) => false,
+                    _ => true,
+                };
+                b |= jump(d[i], d[i + 1]) || jump(d[i], d[i + w]);
+            }
+            if segmentation.is_none() && depth.is_none() {
+                b = gi[i] > 0.15;
+            }
+            boundary[i] = b && gi[i] > 0.04;
+        }
+    }
+    // The output's texture level: mean gradient two pixels or more from any boundary.
+    let near = |i: usize| {
+        let (u, v) = (i % w, i / w);
+        (v.saturating_sub(2)..(v + 3).min(h)).any(|y| (u.saturating_sub(2)..(u + 3).min(w)).any(|x| boundary[y * w + x]))
+    };
+    let (mut sum, mut cnt) = (0.0f64, 0u64);
+    for i in (0..w * h).step_by(3) {
+        if !near(i) {
+            sum += go[i] as f64;
+            cnt += 1;
+        }
+    }
+    let texture = if cnt > 0 { (sum / cnt as f64) as f32 } else { 0.0 };
+    let tau = (2.0 * texture).max(0.03);
+    let (mut kept, mut total) = (0u32, 0u32);
+    for v in 1..h.saturating_sub(1) {
+        for u in 1..w - 1 {
+            let i = v * w + u;
+            if !boundary[i] {
+                continue;
+            }
+            total += 1;
+            let m = (v - 1..=v + 1).flat_map(|y| (u - 1..=u + 1).map(move |x| y * w + x)).map(|j| go[j]).fold(0.0f32, f32::max);
+            if m >= tau {
+                kept += 1;
+            }
+        }
+    }
+    Score { boundary_recall: if total > 0 { kept as f32 / total as f32 } else { 1.0 }, boundary_pixels: total }
+}
