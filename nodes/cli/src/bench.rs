@@ -28,6 +28,8 @@ pub enum BenchCmd {
     /// The subscribing process of `sim` (started by it).
     #[command(hide = true)]
     SimSink(crate::bench_sim::SinkArgs),
+    /// Restyling speed (full and fast presets), cost per stage, flicker and image statistics.
+    Transfer(crate::bench_transfer::TransferBenchArgs),
 }
 
 
@@ -71,6 +73,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Bag(a) => crate::bench_bag::run(a).await,
         BenchCmd::Sim(a) => crate::bench_sim::run(a).await,
         BenchCmd::SimSink(a) => crate::bench_sim::sink(a).await,
+        BenchCmd::Transfer(a) => tokio::task::block_in_place(|| crate::bench_transfer::run(a)),
     }
 }
 

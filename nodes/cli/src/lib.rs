@@ -6,6 +6,7 @@ mod bag_cmd;
 mod bench;
 mod bench_bag;
 mod bench_sim;
+mod bench_transfer;
 mod components;
 mod discovery;
 mod interface;

@@ -200,7 +200,8 @@ pub fn shade(surf: &Surf, p: [f32; 3], n: [f32; 3], to_eye: [f32; 3], env: &Envi
         diffuse = [diffuse[0] + radiance[0] * ndl, diffuse[1] + radiance[1] * ndl, diffuse[2] + radiance[2] * ndl];
         if surf.f0 > 0.0 && ndl_raw > 0.0 {
             let h = normalize([l[0] + to_eye[0], l[1] + to_eye[1], l[2] + to_eye[2]]);
-            let s = surf.f0 * norm * dot(n, h).max(0.0).powf(surf.gloss) * ndl_raw;
+            let x = dot(n, h).max(0.0);
+            let s = surf.f0 * norm * (x / (surf.gloss - surf.gloss * x + x)) * ndl_raw;
             spec = [spec[0] + radiance[0] * s, spec[1] + radiance[1] * s, spec[2] + radiance[2] * s];
         }
     };
@@ -279,9 +280,23 @@ pub fn cull<'a>(lights: &'a [Light], world: &[[f32; 3]], distance: &[f32], width
                         let e = (lo[a] - l.pos[a]).max(0.0) + (l.pos[a] - hi[a]).max(0.0);
                         d2 += e * e;
                     }
-                    if d2 < l.radius * l.radius {
-                        list.push(l);
+                    if d2 >= l.radius * l.radius {
+                        continue;
                     }
+                    if let Some((axis, _, outer)) = l.spot {
+                        // The tile's bounding sphere against the cone.
+                        let c = [(lo[0] + hi[0]) * 0.5, (lo[1] + hi[1]) * 0.5, (lo[2] + hi[2]) * 0.5];
+                        let r = 0.5 * dot(sub(hi, lo), sub(hi, lo)).sqrt();
+                        let v = sub(c, l.pos);
+                        let dist = dot(v, v).sqrt();
+                        if dist > r {
+                            let half = outer.clamp(-1.0, 1.0).acos() + (r / dist).min(1.0).asin();
+                            if half < std::f32::consts::PI && dot(v, axis) / dist < half.cos() {
+                                continue;
+                            }
+                        }
+                    }
+                    list.push(l);
                 }
             }
             out.push(list);

@@ -4,7 +4,7 @@
 //! skin variety, floor tiles, wood, ceramic; then snow cover, wetness and ice.
 
 use super::geometry::dot;
-use super::noise::{fade, fbm2, hash3, hash32, unit, value2};
+use super::noise::{fade, fbm2, frac, hash3, hash32, ifloor, unit, value2};
 use crate::prompt::{Look, Precipitation, Surface};
 
 /// What a class looks like.
@@ -206,9 +206,9 @@ pub fn surface(s: &Sample, m: &MaterialParams) -> Surf {
             [a, a, a * 0.97]
         }
         Kind::Sidewalk => {
-            let (gx, gy) = ((x / 1.5).fract().abs(), (y / 1.5).fract().abs());
+            let (gx, gy) = (frac(x / 1.5), frac(y / 1.5));
             let joint = (gx.min(1.0 - gx).min(gy).min(1.0 - gy) < 0.015) as u32 as f32 * fade(0.1, fp);
-            let slab = unit(hash3((x / 1.5).floor() as i32, (y / 1.5).floor() as i32, seed ^ 17));
+            let slab = unit(hash3(ifloor(x / 1.5), ifloor(y / 1.5), seed ^ 17));
             let a = 0.28 * (0.85 + 0.3 * fbm2(x, y, 0.8, o, fp, seed ^ 7)) * (0.92 + 0.16 * slab) * (1.0 - 0.45 * joint);
             [a, a * 0.98, a * 0.95]
         }
@@ -253,9 +253,9 @@ pub fn surface(s: &Sample, m: &MaterialParams) -> Surf {
             mul(c, cloth)
         }
         Kind::Floor => {
-            let (gx, gy) = ((x / 0.6).fract().abs(), (y / 0.6).fract().abs());
+            let (gx, gy) = (frac(x / 0.6), frac(y / 0.6));
             let grout = (gx.min(1.0 - gx).min(gy).min(1.0 - gy) < 0.02) as u32 as f32 * fade(0.05, fp);
-            let tile = unit(hash3((x / 0.6).floor() as i32, (y / 0.6).floor() as i32, seed ^ 31));
+            let tile = unit(hash3(ifloor(x / 0.6), ifloor(y / 0.6), seed ^ 31));
             surf.gloss = 40.0;
             let a = 0.5 * (0.94 + 0.12 * tile) * (1.0 - 0.5 * grout);
             [a, a * 0.98, a * 0.95]
@@ -327,14 +327,14 @@ fn facade(s: &Sample, m: &MaterialParams, surf: &mut Surf, tint: [f32; 3], key: 
     }
     let along = if dot(s.n, [1.0, 0.0, 0.0]).abs() > dot(s.n, [0.0, 1.0, 0.0]).abs() { y } else { x };
     let plaster = mul(base, 0.85 + 0.3 * fbm2(along, z, 1.2, m.octaves, fp, m.seed ^ 61));
-    let (cx, cz) = ((along / 3.0).rem_euclid(1.0), (z / 3.2).rem_euclid(1.0));
-    let storey = (z / 3.2).floor();
+    let (cx, cz) = (frac(along / 3.0), frac(z / 3.2));
+    let storey = ifloor(z / 3.2) as f32;
     let window = if storey < 1.0 { (0.12..0.88).contains(&cx) && (0.08..0.78).contains(&cz) } else { (0.25..0.75).contains(&cx) && (0.28..0.80).contains(&cz) };
     let visible = fade(3.0, fp);
     if !window || visible <= 0.0 || z < 0.3 {
         return plaster;
     }
-    let cell = hash3((along / 3.0).floor() as i32, storey as i32, key);
+    let cell = hash3(ifloor(along / 3.0), storey as i32, key);
     surf.f0 = 0.08 * visible;
     surf.gloss = 10.0 + 290.0 * visible;
     if m.dark && unit(cell) < 0.35 {

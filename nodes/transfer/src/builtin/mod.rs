@@ -98,6 +98,86 @@ impl Backend for Builtin {
 
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
         f.validate().map_err(TransferError::Input)?;
+        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
+            return self.restyle_half(f, look, weights, seed);
+        }
+        self.restyle_at(f, look, weights, seed)
+    }
+}
+
+impl Builtin {
+    /// The fast preset: the whole pipeline at half resolution, then an
+    /// upsampling guided by the full-resolution segmentation, so that class
+    /// boundaries stay where the labels say.
+    fn restyle_half(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
+        let t0 = Instant::now();
+        let (w, h) = (f.width, f.height);
+        let (w2, h2) = (w / 2, h / 2);
+        // Point-sample every second pixel: depth and classes must not be averaged.
+        let pick = |x: usize, y: usize| (2 * y) * w + 2 * x;
+        let rgb: Vec<u8> = (0..w2 * h2).flat_map(|i| {
+            let j = pick(i % w2, i / w2);
+            [f.rgb[j * 3], f.rgb[j * 3 + 1], f.rgb[j * 3 + 2]]
+        }).collect();
+        let depth: Option<Vec<f32>> = f.depth.map(|d| (0..w2 * h2).map(|i| d[pick(i % w2, i / w2)]).collect());
+        let seg: Option<Vec<u8>> = f.segmentation.map(|s| (0..w2 * h2).map(|i| s[pick(i % w2, i / w2)]).collect());
+        let k = f.intrinsics;
+        let mut small = f.clone();
+        small.width = w2;
+        small.height = h2;
+        small.rgb = &rgb;
+        small.depth = depth.as_deref();
+        small.segmentation = seg.as_deref();
+        // Pixel (x, y) of the small image is pixel (2x, 2y) of the large one.
+        small.intrinsics = crate::frame::Intrinsics { fx: k.fx / 2.0, fy: k.fy / 2.0, cx: (k.cx - 0.5) / 2.0, cy: (k.cy - 0.5) / 2.0 };
+        let downsample = t0.elapsed().as_secs_f64() * 1e3;
+        let mut r = self.restyle_at(&small, look, weights, seed)?;
+        r.stages.insert(0, ("downsample", downsample));
+        let t1 = Instant::now();
+        let mut out = vec![0u8; w * h * 3];
+        let lo = &r.rgb;
+        let full_seg = f.segmentation;
+        out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+            let sy = (y as f32 - 0.0) / 2.0;
+            let y0 = (sy as usize).min(h2 - 1);
+            let y1 = (y0 + 1).min(h2 - 1);
+            let fy = sy - y0 as f32;
+            for x in 0..w {
+                let sx = x as f32 / 2.0;
+                let x0 = (sx as usize).min(w2 - 1);
+                let x1 = (x0 + 1).min(w2 - 1);
+                let fx = sx - x0 as f32;
+                let taps = [(x0, y0, (1.0 - fx) * (1.0 - fy)), (x1, y0, fx * (1.0 - fy)), (x0, y1, (1.0 - fx) * fy), (x1, y1, fx * fy)];
+                let mine = full_seg.map(|s| s[y * w + x]);
+                let (mut c, mut wsum) = ([0.0f32; 3], 0.0f32);
+                for (tx, ty, wt) in taps {
+                    // Only samples of this pixel's own class (by the full-resolution labels).
+                    if let (Some(m), Some(s)) = (mine, full_seg) {
+                        if s[pick(tx, ty)] != m {
+                            continue;
+                        }
+                    }
+                    let j = (ty * w2 + tx) * 3;
+                    let wt = wt + 1e-4;
+                    c = [c[0] + lo[j] as f32 * wt, c[1] + lo[j + 1] as f32 * wt, c[2] + lo[j + 2] as f32 * wt];
+                    wsum += wt;
+                }
+                if wsum == 0.0 {
+                    // No neighbour of this class (a one-pixel sliver): the nearest sample.
+                    let j = ((((sy + 0.5) as usize).min(h2 - 1)) * w2 + ((sx + 0.5) as usize).min(w2 - 1)) * 3;
+                    row[x * 3..x * 3 + 3].copy_from_slice(&lo[j..j + 3]);
+                } else {
+                    for ch in 0..3 {
+                        row[x * 3 + ch] = (c[ch] / wsum + 0.5) as u8;
+                    }
+                }
+            }
+        });
+        r.stages.push(("guided upsample", t1.elapsed().as_secs_f64() * 1e3));
+        Ok(Restyled { rgb: out, width: w, height: h, weights: r.weights, stages: r.stages })
+    }
+
+    fn restyle_at(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
         let fast = self.preset == Preset::Fast;
         let (w, h) = (f.width, f.height);
         let n = w * h;

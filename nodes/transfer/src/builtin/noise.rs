@@ -23,12 +23,25 @@ pub fn unit(h: u32) -> f32 {
     (h >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
+/// floor as an integer, without a libm call (the baseline x86-64 target has
+/// no rounding instruction, and f32::floor becomes a function call).
+#[inline]
+pub fn ifloor(x: f32) -> i32 {
+    let t = x as i32;
+    t - ((t as f32) > x) as i32
+}
+
+/// The fractional part in [0, 1), also for negative numbers.
+#[inline]
+pub fn frac(x: f32) -> f32 {
+    x - ifloor(x) as f32
+}
+
 /// Value noise in [0, 1] on the integer lattice, smooth in between.
 #[inline]
 pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ix, iy) = (fx as i32, fy as i32);
-    let (tx, ty) = (x - fx, y - fy);
+    let (ix, iy) = (ifloor(x), ifloor(y));
+    let (tx, ty) = (x - ix as f32, y - iy as f32);
     let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
     let a = unit(hash3(ix, iy, seed));
     let b = unit(hash3(ix + 1, iy, seed));

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::geometry::{project, Geometry, Pose};
-use super::noise::{gauss, hash32};
+use super::noise::hash32;
 use crate::frame::Intrinsics;
 
 /// Blurs along each pixel's image motion between the shutter's opening (the
@@ -153,13 +153,26 @@ pub struct Encoder {
 
 const LUT: usize = 4096;
 
+/// Exposed linear values up to this are tabulated (ACES maps it to white).
+const LUT_MAX: f32 = 16.0;
+
+fn srgb(l: f32) -> f32 {
+    if l <= 0.003_130_8 {
+        12.92 * l
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    }
+}
+
 impl Default for Encoder {
+    /// ACES and the sRGB curve in one table, indexed by the square root of
+    /// the exposed value (fine steps in the shadows, where they show).
     fn default() -> Encoder {
         let lut = (0..LUT)
             .map(|i| {
-                let l = i as f32 / (LUT - 1) as f32;
-                let s = if l <= 0.003_130_8 { 12.92 * l } else { 1.055 * l.powf(1.0 / 2.4) - 0.055 };
-                (s * 255.0 + 0.5).clamp(0.0, 255.0) as u8
+                let r = i as f32 / (LUT - 1) as f32;
+                let v = r * r * LUT_MAX;
+                (srgb(aces(v)) * 255.0 + 0.5).clamp(0.0, 255.0) as u8
             })
             .collect();
         Encoder { lut }
@@ -167,10 +180,17 @@ impl Default for Encoder {
 }
 
 impl Encoder {
-    /// Tone-mapped display value (0..1 linear) to sRGB byte.
+    /// An exposed linear value, tone-mapped, as an sRGB byte.
     #[inline]
-    pub fn encode(&self, v: f32) -> u8 {
-        self.lut[((v.clamp(0.0, 1.0)) * (LUT - 1) as f32) as usize]
+    pub fn tonemap(&self, v: f32) -> u8 {
+        let r = (v.max(0.0) * (1.0 / LUT_MAX)).sqrt().min(1.0);
+        self.lut[(r * (LUT - 1) as f32) as usize]
+    }
+
+    /// A display value (0..1) as an sRGB byte, without tone mapping.
+    #[inline]
+    pub fn display(v: f32) -> u8 {
+        (srgb(v.clamp(0.0, 1.0)) * 255.0 + 0.5) as u8
     }
 }
 
@@ -225,20 +245,31 @@ pub fn finish(hdr: &[[f32; 3]], out: &mut [u8], w: usize, h: usize, k: &Intrinsi
                 c = [c[0] * vg, c[1] * vg, c[2] * vg];
             }
             if f.shot > 0.0 || f.read > 0.0 {
-                let base = hash32(f.seed ^ (i as u32).wrapping_mul(0x9e37_79b9));
-                for (ch, x) in c.iter_mut().enumerate() {
+                // Three roughly Gaussian numbers from two hashes: sums of byte pairs.
+                let a = hash32(f.seed ^ (i as u32).wrapping_mul(0x9e37_79b9));
+                let b = hash32(a);
+                let g = |x: u32, y: u32| ((x & 0xff) + (y & 0xff)) as f32 * (2.449 / 255.0) - 2.449;
+                let gs = [g(a, b), g(a >> 8, b >> 8), g(a >> 16, b >> 16)];
+                for (x, n) in c.iter_mut().zip(gs) {
                     let sigma = (f.shot * x.max(0.0) + f.read * f.read).sqrt();
-                    *x += sigma * gauss(hash32(base.wrapping_add(ch as u32 * 0x68e3_1da4)));
+                    *x += sigma * n;
                 }
             }
-            let mut d = [aces(c[0]), aces(c[1]), aces(c[2])];
-            if let Some((hp, s)) = f.edges {
-                let e = hp[i] * s;
-                d = [d[0] + e, d[1] + e, d[2] + e];
+            match f.edges {
+                Some((hp, s)) => {
+                    // The edge control adds the flat frame's high-pass in display space.
+                    let e = hp[i] * s;
+                    for ch in 0..3 {
+                        let d = enc.lut[((c[ch].max(0.0) * (1.0 / LUT_MAX)).sqrt().min(1.0) * (LUT - 1) as f32) as usize] as f32 / 255.0;
+                        row[u * 3 + ch] = ((d + e).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+                    }
+                }
+                None => {
+                    row[u * 3] = enc.tonemap(c[0]);
+                    row[u * 3 + 1] = enc.tonemap(c[1]);
+                    row[u * 3 + 2] = enc.tonemap(c[2]);
+                }
             }
-            row[u * 3] = enc.encode(d[0]);
-            row[u * 3 + 1] = enc.encode(d[1]);
-            row[u * 3 + 2] = enc.encode(d[2]);
         }
     });
 }
