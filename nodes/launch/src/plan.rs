@@ -666,8 +666,9 @@ impl Walker<'_> {
         let value = match pa.take("value") {
             Some((l, Yaml::Scalar(s, plain, _))) => {
                 let v = self.subst(state, file, l, "param.value", s)?;
-                // A quoted value stays a string; a plain one is typed by YAML, as rcl does.
-                if *plain {
+                // A quoted value stays a string; a plain one is typed by YAML, as rcl does
+                // (one that substitutes to nothing is the empty string, not null).
+                if *plain && !v.is_empty() {
                     v
                 } else {
                     format!("'{}'", v.replace('\'', "''"))

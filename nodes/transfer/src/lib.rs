@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod frame;
 pub mod input;
+pub mod node;
 pub mod onnx;
 pub mod prompt;
 pub mod ros;
