@@ -15,6 +15,7 @@ mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod topic;
+mod transfer_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +50,8 @@ enum Command {
     /// Benchmarks that print their figures beside a peer's.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Restyle a recorded simulation for a set of prompts into before/after contact sheets.
+    Transfer(transfer_cmd::TransferArgs),
 }
 
 /// Runs the command line of this process and exits.
@@ -64,6 +67,7 @@ pub fn main() {
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
         Command::Bench(c) => runtime().block_on(bench::run(c)),
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
+        Command::Transfer(a) => transfer_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

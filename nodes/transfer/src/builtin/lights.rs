@@ -135,17 +135,17 @@ pub fn scene_lights(frame: &Frame, look: &Look, layout: &StreetLayout, has_road:
         color: scale([1.0, 0.96, 0.88], power),
         spot: Some((normalize(axis), 14f32.to_radians().cos(), 34f32.to_radians().cos())),
         radius: 90.0,
-        near: 9.0,
+        near: 12.0,
     };
     if look.headlights {
         match &frame.ego_to_world {
             Some(ego) => {
                 let e = Pose::from_isometry(ego);
                 let front = e.apply([frame.ego_size[0] / 2.0 + 0.05, 0.0, 0.68]);
-                lights.push(beam(front, e.rotate([1.0, 0.0, -0.03]), 90.0));
+                lights.push(beam(front, e.rotate([1.0, 0.0, -0.03]), 60.0));
             }
             // No ego pose: a lamp beside the camera, along its axis.
-            None => lights.push(beam(camera.apply([0.0, 0.5, -0.3]), camera.rotate([0.0, 0.03, 1.0]), 90.0)),
+            None => lights.push(beam(camera.apply([0.0, 0.5, -0.3]), camera.rotate([0.0, 0.03, 1.0]), 60.0)),
         }
     }
     if has_road && (look.street_lights || dark) {
@@ -173,7 +173,7 @@ pub fn scene_lights(frame: &Frame, look: &Look, layout: &StreetLayout, has_road:
             let heading = rot_z(v.yaw, [1.0, 0.0, -0.05]);
             lights.push(beam(at([l / 2.0 + 0.05, 0.0, -h / 2.0 + 0.68]), heading, 80.0));
             for side in [-1.0, 1.0] {
-                sprites.push(Sprite { pos: at([l / 2.0 + 0.02, side * (w / 2.0 - 0.25), -h / 2.0 + 0.68]), color: [90.0, 88.0, 80.0], size: 0.12 });
+                sprites.push(Sprite { pos: at([l / 2.0 + 0.02, side * (w / 2.0 - 0.25), -h / 2.0 + 0.68]), color: [35.0, 34.0, 31.0], size: 0.12 });
                 sprites.push(Sprite { pos: at([-l / 2.0 - 0.02, side * (w / 2.0 - 0.2), -h / 2.0 + 0.8]), color: [14.0, 0.8, 0.5], size: 0.08 });
             }
         }
