@@ -144,7 +144,7 @@ pub fn run(a: TransferArgs) -> Result<()> {
             rows[0].push(Rgb { width: d.width, height: d.height, data: d.rgb.clone() }.shrink(a.shrink));
             for (i, look) in looks.iter().enumerate() {
                 let r = backend.restyle(&f, look, &Weights::default(), a.seed)?;
-                scores[i].push(score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, d.width, d.height).boundary_recall);
+                scores[i].push(score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height).boundary_recall);
                 rows[i + 1].push(Rgb { width: r.width, height: r.height, data: r.rgb }.shrink(a.shrink));
             }
         }

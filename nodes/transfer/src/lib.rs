@@ -34,6 +34,10 @@ pub struct Restyled {
     pub weights: Weights,
     /// Milliseconds per stage, in order.
     pub stages: Vec<(&'static str, f64)>,
+    /// Extinction of the air the backend put between camera and scene, per
+    /// metre (0: none or unknown): label boundaries that fog hides by physics
+    /// are not held against the frame's score.
+    pub extinction: f32,
 }
 
 #[derive(Debug, thiserror::Error)]

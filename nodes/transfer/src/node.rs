@@ -307,7 +307,7 @@ fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut 
             return;
         }
     };
-    let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, d.width, d.height);
+    let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height);
     let ms = t0.elapsed().as_secs_f32() * 1e3;
     let _ = cam.out_image.publish(ros::image_msg(header.clone(), d.width, d.height, r.rgb));
     if let Some(info) = info {

@@ -152,6 +152,6 @@ impl Backend for OnnxBackend {
                 rgb[i * 3 + c] = (data[c * n + i].clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }
-        Ok(Restyled { rgb, width: w, height: h, weights: eff, stages: vec![("onnx", t0.elapsed().as_secs_f64() * 1e3)] })
+        Ok(Restyled { rgb, width: w, height: h, weights: eff, stages: vec![("onnx", t0.elapsed().as_secs_f64() * 1e3)], extinction: 0.0 })
     }
 }

@@ -174,7 +174,7 @@ impl Builtin {
             }
         });
         r.stages.push(("guided upsample", t1.elapsed().as_secs_f64() * 1e3));
-        Ok(Restyled { rgb: out, width: w, height: h, weights: r.weights, stages: r.stages })
+        Ok(Restyled { rgb: out, width: w, height: h, weights: r.weights, stages: r.stages, extinction: r.extinction })
     }
 
     fn restyle_at(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
@@ -332,6 +332,6 @@ impl Builtin {
         sensor::finish(src, &mut out, w, h, &k, &finish, &self.encoder);
         t.lap("sensor+tonemap");
         let _ = particles;
-        Ok(Restyled { rgb: out, width: w, height: h, weights: eff, stages: t.stages })
+        Ok(Restyled { rgb: out, width: w, height: h, weights: eff, stages: t.stages, extinction: beta })
     }
 }
