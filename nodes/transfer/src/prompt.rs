@@ -430,8 +430,8 @@ mod tests {
 
     #[test]
     fn unknown_words_are_reported() {
-        let p = parse("night, purple unicorns, street lights, heavy");
-        assert_eq!(p.unknown, vec!["purple".to_string(), "unicorns".to_string(), "heavy (modifies nothing)".to_string()]);
+        let p = parse("night, purple unicorns, street lights, heavy, dense purple");
+        assert_eq!(p.unknown, vec!["purple", "unicorns", "heavy", "purple", "dense purple (modifies nothing)"]);
         assert!(p.look.street_lights);
         assert_eq!(p.look.time, TimeOfDay::Night);
     }
