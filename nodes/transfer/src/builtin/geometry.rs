@@ -143,7 +143,8 @@ impl Geometry {
         self.view.resize(n, [0.0; 3]);
         self.distance.resize(n, 0.0);
         let depth = f.depth;
-        let ray = |u: usize, v: usize| [(u as f32 + 0.5 - k.cx) / k.fx, (v as f32 + 0.5 - k.cy) / k.fy, 1.0];
+        let (ifx, ify) = (1.0 / k.fx, 1.0 / k.fy);
+        let ray = |u: usize, v: usize| [(u as f32 + 0.5 - k.cx) * ifx, (v as f32 + 0.5 - k.cy) * ify, 1.0];
         let z_at = |u: usize, v: usize| depth.map(|d| d[v * w + u]).filter(|z| valid(*z));
         let point = |u: usize, v: usize| z_at(u, v).map(|z| scale(ray(u, v), z));
         self.world

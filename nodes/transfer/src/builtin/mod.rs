@@ -137,38 +137,42 @@ impl Builtin {
         let mut out = vec![0u8; w * h * 3];
         let lo = &r.rgb;
         let full_seg = f.segmentation;
+        let small_seg = seg.as_deref();
         out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            let sy = (y as f32 - 0.0) / 2.0;
-            let y0 = (sy as usize).min(h2 - 1);
-            let y1 = (y0 + 1).min(h2 - 1);
-            let fy = sy - y0 as f32;
+            // Output pixel (x, y) sits at (x/2, y/2) of the small image: on a
+            // sample, or halfway between two.
+            let y0 = (y / 2).min(h2 - 1);
+            let y1 = if y % 2 == 1 { (y0 + 1).min(h2 - 1) } else { y0 };
             for x in 0..w {
-                let sx = x as f32 / 2.0;
-                let x0 = (sx as usize).min(w2 - 1);
-                let x1 = (x0 + 1).min(w2 - 1);
-                let fx = sx - x0 as f32;
-                let taps = [(x0, y0, (1.0 - fx) * (1.0 - fy)), (x1, y0, fx * (1.0 - fy)), (x0, y1, (1.0 - fx) * fy), (x1, y1, fx * fy)];
-                let mine = full_seg.map(|s| s[y * w + x]);
-                let (mut c, mut wsum) = ([0.0f32; 3], 0.0f32);
-                for (tx, ty, wt) in taps {
-                    // Only samples of this pixel's own class (by the full-resolution labels).
-                    if let (Some(m), Some(s)) = (mine, full_seg) {
-                        if s[pick(tx, ty)] != m {
-                            continue;
+                let x0 = (x / 2).min(w2 - 1);
+                let x1 = if x % 2 == 1 { (x0 + 1).min(w2 - 1) } else { x0 };
+                let taps = [y0 * w2 + x0, y0 * w2 + x1, y1 * w2 + x0, y1 * w2 + x1];
+                let (mut c, mut n) = ([0u32; 3], 0u32);
+                match (full_seg, small_seg) {
+                    (Some(fs), Some(ss)) => {
+                        // Only samples of this pixel's own class (by the full-resolution labels).
+                        let mine = fs[y * w + x];
+                        for t in taps {
+                            if ss[t] == mine {
+                                c = [c[0] + lo[t * 3] as u32, c[1] + lo[t * 3 + 1] as u32, c[2] + lo[t * 3 + 2] as u32];
+                                n += 1;
+                            }
                         }
                     }
-                    let j = (ty * w2 + tx) * 3;
-                    let wt = wt + 1e-4;
-                    c = [c[0] + lo[j] as f32 * wt, c[1] + lo[j + 1] as f32 * wt, c[2] + lo[j + 2] as f32 * wt];
-                    wsum += wt;
+                    _ => {
+                        for t in taps {
+                            c = [c[0] + lo[t * 3] as u32, c[1] + lo[t * 3 + 1] as u32, c[2] + lo[t * 3 + 2] as u32];
+                        }
+                        n = 4;
+                    }
                 }
-                if wsum == 0.0 {
+                if n == 0 {
                     // No neighbour of this class (a one-pixel sliver): the nearest sample.
-                    let j = ((((sy + 0.5) as usize).min(h2 - 1)) * w2 + ((sx + 0.5) as usize).min(w2 - 1)) * 3;
-                    row[x * 3..x * 3 + 3].copy_from_slice(&lo[j..j + 3]);
+                    let t = taps[0];
+                    row[x * 3..x * 3 + 3].copy_from_slice(&lo[t * 3..t * 3 + 3]);
                 } else {
                     for ch in 0..3 {
-                        row[x * 3 + ch] = (c[ch] / wsum + 0.5) as u8;
+                        row[x * 3 + ch] = ((c[ch] + n / 2) / n) as u8;
                     }
                 }
             }
@@ -299,33 +303,34 @@ impl Builtin {
         if rel.edge > 0.0 {
             // The edge control: the flat frame's structure, as a luminance high-pass.
             self.edges.resize(n, 0.0);
-            let l: Vec<f32> = f.rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect();
+            let l = |i: usize| (77 * f.rgb[i * 3] as u32 + 150 * f.rgb[i * 3 + 1] as u32 + 29 * f.rgb[i * 3 + 2] as u32) as f32 * (1.0 / (256.0 * 255.0));
             self.edges.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
                 for (u, e) in row.iter_mut().enumerate() {
-                    let mut s = 0.0;
-                    for yy in v.saturating_sub(1)..(v + 2).min(h) {
-                        for xx in u.saturating_sub(1)..(u + 2).min(w) {
-                            s += l[yy * w + xx];
-                        }
-                    }
-                    let cnt = ((v + 2).min(h) - v.saturating_sub(1)) * ((u + 2).min(w) - u.saturating_sub(1));
-                    *e = l[v * w + u] - s / cnt as f32;
+                    let i = v * w + u;
+                    let (le, ri) = (if u > 0 { i - 1 } else { i }, if u + 1 < w { i + 1 } else { i });
+                    let (up, dn) = (if v > 0 { i - w } else { i }, if v + 1 < h { i + w } else { i });
+                    // The pixel against the mean of its four neighbours.
+                    *e = (l(i) - 0.25 * (l(le) + l(ri) + l(up) + l(dn))) * (4.0 / 9.0) * 2.0;
                 }
             });
         }
         let dark = look.time.is_dark();
         let grain = look.grain + if dark { 0.35 } else { 0.1 };
+        let glow = sensor::glow(
+            &bloom,
+            0.12 + 0.3 * look.fog + if dark { 0.1 } else { 0.0 },
+            glare.as_ref().map(|g| (g, 0.12 * look.glare)),
+            if fast { 0.0 } else { look.lens_dirt },
+            seed32,
+        );
         let finish = sensor::Finish {
             exposure,
-            bloom: Some((&bloom, 0.12 + 0.3 * look.fog + if dark { 0.1 } else { 0.0 })),
-            glare: glare.as_ref().map(|g| (g, 0.12 * look.glare)),
-            lens_dirt: if fast { 0.0 } else { look.lens_dirt },
+            glow: Some(&glow),
             aberration: if fast { 0.0 } else if look.dashcam { 2.0 } else { 0.6 },
             vignette: if look.dashcam { 0.7 } else { 0.35 },
             shot: if fast { 0.0 } else { 0.0015 * grain },
             read: if fast { 0.0 } else { 0.01 * grain },
             seed: frame_seed,
-            lens_seed: seed32,
             edges: (rel.edge > 0.0).then(|| (&self.edges[..], 0.6 * rel.edge)),
         };
         let mut out = vec![0u8; n * 3];

@@ -3,7 +3,7 @@
 //! that detail finer than a pixel fades out instead of aliasing (crawling).
 
 #[inline]
-pub fn hash32(mut x: u32) -> u32 {
+pub const fn hash32(mut x: u32) -> u32 {
     x ^= x >> 16;
     x = x.wrapping_mul(0x7feb_352d);
     x ^= x >> 15;
@@ -37,16 +37,38 @@ pub fn frac(x: f32) -> f32 {
     x - ifloor(x) as f32
 }
 
+const fn lattice_table() -> [u8; 65536] {
+    let mut t = [0u8; 65536];
+    let mut i = 0;
+    while i < 65536 {
+        t[i] = (hash32(i as u32 ^ 0x51ed_270b) >> 24) as u8;
+        i += 1;
+    }
+    t
+}
+
+/// Random values on a 256×256 lattice that repeats: a table lookup is several
+/// times cheaper than hashing every lattice point, and per seed the lattice is
+/// shifted and its values scrambled.
+static LATTICE: [u8; 65536] = lattice_table();
+
+#[inline]
+fn lattice(ix: i32, iy: i32, seed: u32) -> f32 {
+    let i = ((ix.wrapping_add(seed as i32) & 255) | ((iy.wrapping_add((seed >> 8) as i32) & 255) << 8)) as usize;
+    (LATTICE[i] ^ (seed >> 16) as u8) as f32 * (1.0 / 255.0)
+}
+
 /// Value noise in [0, 1] on the integer lattice, smooth in between.
 #[inline]
 pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
+    let seed = hash32(seed);
     let (ix, iy) = (ifloor(x), ifloor(y));
     let (tx, ty) = (x - ix as f32, y - iy as f32);
     let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
-    let a = unit(hash3(ix, iy, seed));
-    let b = unit(hash3(ix + 1, iy, seed));
-    let c = unit(hash3(ix, iy + 1, seed));
-    let d = unit(hash3(ix + 1, iy + 1, seed));
+    let a = lattice(ix, iy, seed);
+    let b = lattice(ix + 1, iy, seed);
+    let c = lattice(ix, iy + 1, seed);
+    let d = lattice(ix + 1, iy + 1, seed);
     let top = a + (b - a) * sx;
     let bottom = c + (d - c) * sx;
     top + (bottom - top) * sy
@@ -67,14 +89,17 @@ pub fn fbm2(x: f32, y: f32, lambda: f32, octaves: u32, footprint: f32, seed: u32
     let mut sum = 0.0;
     let mut amp = 0.5;
     let mut l = lambda;
+    let mut inv_l = 1.0 / lambda;
+    let inv_fp = 1.0 / footprint.max(1e-6);
     let mut total = 0.0;
     for o in 0..octaves {
-        let f = fade(l, footprint);
-        let n = if f > 0.0 { value2(x / l, y / l, seed.wrapping_add(o * 7919)) } else { 0.5 };
+        let f = ((l * inv_fp - 2.0) * 0.5).clamp(0.0, 1.0);
+        let n = if f > 0.0 { value2(x * inv_l, y * inv_l, seed.wrapping_add(o * 7919)) } else { 0.5 };
         sum += amp * (0.5 + (n - 0.5) * f);
         total += amp;
         amp *= 0.5;
         l *= 0.5;
+        inv_l *= 2.0;
     }
     sum / total
 }

@@ -124,9 +124,8 @@ impl Small {
 /// Everything the final per-pixel pass applies.
 pub struct Finish<'a> {
     pub exposure: f32,
-    pub bloom: Option<(&'a Small, f32)>,
-    pub glare: Option<(&'a Small, f32)>,
-    pub lens_dirt: f32,
+    /// Bloom, glare and lens dirt together, at low resolution ([`glow`]).
+    pub glow: Option<&'a Small>,
     /// Lateral colour shift at the image corner, pixels.
     pub aberration: f32,
     pub vignette: f32,
@@ -134,8 +133,6 @@ pub struct Finish<'a> {
     pub shot: f32,
     pub read: f32,
     pub seed: u32,
-    /// Seed of what stays fixed on the lens (dirt).
-    pub lens_seed: u32,
     /// The flat frame's luminance high-pass and how much of it to add (edge control).
     pub edges: Option<(&'a [f32], f32)>,
 }
@@ -151,7 +148,7 @@ pub struct Encoder {
     lut: Vec<u8>,
 }
 
-const LUT: usize = 4096;
+const LUT: usize = 65536;
 
 /// Exposed linear values up to this are tabulated (ACES maps it to white).
 const LUT_MAX: f32 = 16.0;
@@ -165,13 +162,12 @@ fn srgb(l: f32) -> f32 {
 }
 
 impl Default for Encoder {
-    /// ACES and the sRGB curve in one table, indexed by the square root of
-    /// the exposed value (fine steps in the shadows, where they show).
+    /// ACES and the sRGB curve in one table over 0..LUT_MAX (steps of
+    /// 0.00025, under one grey level even in the deepest shadows).
     fn default() -> Encoder {
         let lut = (0..LUT)
             .map(|i| {
-                let r = i as f32 / (LUT - 1) as f32;
-                let v = r * r * LUT_MAX;
+                let v = i as f32 / (LUT - 1) as f32 * LUT_MAX;
                 (srgb(aces(v)) * 255.0 + 0.5).clamp(0.0, 255.0) as u8
             })
             .collect();
@@ -183,8 +179,7 @@ impl Encoder {
     /// An exposed linear value, tone-mapped, as an sRGB byte.
     #[inline]
     pub fn tonemap(&self, v: f32) -> u8 {
-        let r = (v.max(0.0) * (1.0 / LUT_MAX)).sqrt().min(1.0);
-        self.lut[(r * (LUT - 1) as f32) as usize]
+        self.lut[((v.max(0.0) * ((LUT - 1) as f32 / LUT_MAX)) as usize).min(LUT - 1)]
     }
 
     /// A display value (0..1) as an sRGB byte, without tone mapping.
@@ -207,7 +202,26 @@ fn dirt(u: f32, v: f32, seed: u32) -> f32 {
     d
 }
 
-/// Bloom, glare, aberration, vignetting, noise, tone mapping and encoding into rgb8.
+/// Light scattered in the lens: bloom (scaled by `bloom`), a horizontal
+/// glare streak (scaled by `glare`), both brighter where the lens is dirty.
+pub fn glow(bloom: &Small, bloom_k: f32, glare: Option<(&Small, f32)>, lens_dirt: f32, lens_seed: u32) -> Small {
+    let mut px = bloom.px.clone();
+    for (i, p) in px.iter_mut().enumerate() {
+        let mut c = [p[0] * bloom_k, p[1] * bloom_k, p[2] * bloom_k];
+        if let Some((g, k)) = glare {
+            let s = g.px[i];
+            c = [c[0] + s[0] * k, c[1] + s[1] * k * 0.95, c[2] + s[2] * k * 1.1];
+        }
+        if lens_dirt > 0.0 {
+            let d = 1.0 + lens_dirt * 6.0 * dirt((i % bloom.w) as f32 / bloom.w as f32, (i / bloom.w) as f32 / bloom.h as f32, lens_seed);
+            c = [c[0] * d, c[1] * d, c[2] * d];
+        }
+        *p = c;
+    }
+    Small { w: bloom.w, h: bloom.h, f: bloom.f, px }
+}
+
+/// Aberration, glow, vignetting, noise, tone mapping and encoding into rgb8.
 pub fn finish(hdr: &[[f32; 3]], out: &mut [u8], w: usize, h: usize, k: &Intrinsics, f: &Finish, enc: &Encoder) {
     let diag = ((w * w + h * h) as f32).sqrt() / 2.0;
     out.par_chunks_mut(w * 3).enumerate().for_each(|(v, row)| {
@@ -227,16 +241,9 @@ pub fn finish(hdr: &[[f32; 3]], out: &mut [u8], w: usize, h: usize, k: &Intrinsi
                 hdr[i]
             };
             c = [c[0] * f.exposure, c[1] * f.exposure, c[2] * f.exposure];
-            if let Some((b, s)) = f.bloom {
+            if let Some(b) = f.glow {
                 let bl = b.at(u, v);
-                let dirt_k = if f.lens_dirt > 0.0 { 1.0 + f.lens_dirt * 6.0 * dirt(u as f32 / w as f32, v as f32 / h as f32, f.lens_seed) } else { 1.0 };
-                let s = s * f.exposure * dirt_k;
-                c = [c[0] + bl[0] * s, c[1] + bl[1] * s, c[2] + bl[2] * s];
-            }
-            if let Some((g, s)) = f.glare {
-                let gl = g.at(u, v);
-                let s = s * f.exposure;
-                c = [c[0] + gl[0] * s, c[1] + gl[1] * s * 0.95, c[2] + gl[2] * s * 1.1];
+                c = [c[0] + bl[0] * f.exposure, c[1] + bl[1] * f.exposure, c[2] + bl[2] * f.exposure];
             }
             if f.vignette > 0.0 {
                 let t = (dx * dx + dy * dy) / (k.fx * k.fx);
@@ -250,8 +257,9 @@ pub fn finish(hdr: &[[f32; 3]], out: &mut [u8], w: usize, h: usize, k: &Intrinsi
                 let b = hash32(a);
                 let g = |x: u32, y: u32| ((x & 0xff) + (y & 0xff)) as f32 * (2.449 / 255.0) - 2.449;
                 let gs = [g(a, b), g(a >> 8, b >> 8), g(a >> 16, b >> 16)];
+                // One sigma from the green channel (the sensor's luminance).
+                let sigma = (f.shot * c[1].max(0.0) + f.read * f.read).sqrt();
                 for (x, n) in c.iter_mut().zip(gs) {
-                    let sigma = (f.shot * x.max(0.0) + f.read * f.read).sqrt();
                     *x += sigma * n;
                 }
             }
@@ -260,7 +268,7 @@ pub fn finish(hdr: &[[f32; 3]], out: &mut [u8], w: usize, h: usize, k: &Intrinsi
                     // The edge control adds the flat frame's high-pass in display space.
                     let e = hp[i] * s;
                     for ch in 0..3 {
-                        let d = enc.lut[((c[ch].max(0.0) * (1.0 / LUT_MAX)).sqrt().min(1.0) * (LUT - 1) as f32) as usize] as f32 / 255.0;
+                        let d = enc.tonemap(c[ch]) as f32 / 255.0;
                         row[u * 3 + ch] = ((d + e).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
                     }
                 }
