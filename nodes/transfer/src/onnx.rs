@@ -132,8 +132,7 @@ impl Backend for OnnxBackend {
                 }
                 Input::Segmentation => Tensor::from_array((image, f.segmentation.map(|s| s.iter().map(|&c| c as f32).collect()).unwrap_or_else(|| vec![0.0; n]))),
                 Input::Edges => {
-                    let l: Vec<f32> = f.rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect();
-                    Tensor::from_array((image, score::gradient(&l, w, h).into_iter().map(|g| g.min(1.0)).collect::<Vec<f32>>()))
+                    Tensor::from_array((image, score::gradient(&score::luma(f.rgb), w, h).into_iter().map(|g| g.min(1.0)).collect::<Vec<f32>>()))
                 }
                 Input::Weights => Tensor::from_array(([1i64, 4], eff.as_array().to_vec())),
                 Input::Look => Tensor::from_array(([1i64, LOOK_FEATURES as i64], look.features().to_vec())),

@@ -20,7 +20,8 @@ pub struct Score {
     pub boundary_pixels: u32,
 }
 
-fn luma(rgb: &[u8]) -> Vec<f32> {
+/// Luma (BT.601 weights) of an rgb8 image, 0..1.
+pub fn luma(rgb: &[u8]) -> Vec<f32> {
     rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect()
 }
 

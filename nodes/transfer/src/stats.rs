@@ -3,10 +3,8 @@
 
 use crate::builtin::geometry::{project, Pose};
 use crate::frame::Intrinsics;
+use crate::score::luma;
 
-fn luma(rgb: &[u8]) -> Vec<f32> {
-    rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect()
-}
 
 /// Mean absolute luma change (0..1) between `cur` and `prev` warped into it by
 /// depth and the two camera poses: what motion does not explain. Pixels

@@ -10,6 +10,7 @@ use crate::frame::Intrinsics;
 
 /// Blurs along each pixel's image motion between the shutter's opening (the
 /// camera pose `before`) and now.
+#[allow(clippy::too_many_arguments)]
 pub fn motion_blur(hdr: &[[f32; 3]], out: &mut Vec<[f32; 3]>, geo: &Geometry, before: &Pose, k: &Intrinsics, w: usize, h: usize, amount: f32) {
     out.resize(w * h, [0.0; 3]);
     const TAPS: usize = 6;

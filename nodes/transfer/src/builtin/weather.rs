@@ -105,7 +105,7 @@ pub fn particles(hdr: &mut [[f32; 3]], view: &ParticleView, look: &Look, env: &E
                     let hsh = hash32(cell_seed.wrapping_add(n.wrapping_mul(0x85eb_ca6b)));
                     let (ox, oy, oz) = (unit(hsh), unit(hash32(hsh ^ 1)), unit(hash32(hsh ^ 2)));
                     let speed = fall * (0.8 + 0.4 * unit(hash32(hsh ^ 3)));
-                    let phase = unit(hash32(hsh ^ 4)) * 6.283;
+                    let phase = unit(hash32(hsh ^ 4)) * std::f32::consts::TAU;
                     let sway = if snow { 0.25 * (t * 1.3 + phase).sin() } else { 0.0 };
                     let z_in_cell = (oz * CELL - speed * t).rem_euclid(CELL);
                     let p = [(i as f32 + ox) * CELL + sway, (j as f32 + oy) * CELL + 0.6 * sway, kz as f32 * CELL + z_in_cell];
