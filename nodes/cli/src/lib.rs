@@ -8,6 +8,7 @@ mod bench_bag;
 mod bench_sim;
 mod bench_transfer;
 mod components;
+mod curate_cmd;
 mod discovery;
 mod interface;
 mod keyboard;
@@ -52,6 +53,8 @@ enum Command {
     Bench(bench::BenchCmd),
     /// Restyle a recorded simulation for a set of prompts into before/after contact sheets.
     Transfer(transfer_cmd::TransferArgs),
+    /// Curate recorded bags into a dataset: clips, filters, deduplication, balance, report.
+    Curate(curate_cmd::CurateArgs),
 }
 
 /// Runs the command line of this process and exits.
@@ -68,6 +71,7 @@ pub fn main() {
         Command::Bench(c) => runtime().block_on(bench::run(c)),
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
         Command::Transfer(a) => transfer_cmd::run(a),
+        Command::Curate(a) => curate_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -13,5 +13,7 @@ pub mod clips;
 pub mod dedup;
 pub mod embed;
 pub mod metrics;
+pub mod offline;
 pub mod params;
 pub mod phash;
+pub mod report;

@@ -72,11 +72,18 @@ pub fn measure(rgb: &[u8], width: usize, height: usize, luma: &Luma, prev: Optio
         if prev_rgb.len() == rgb.len() {
             out.frozen = prev_rgb == rgb;
             if !out.frozen {
+                // Torn: the rows above a line are the previous frame's, those
+                // below are new, and the line is a seam that neither frame's
+                // content has there (a static background above a moving arm is not torn).
                 let row = width * 3;
                 let same = (0..height).take_while(|&y| rgb[y * row..(y + 1) * row] == prev_rgb[y * row..(y + 1) * row]).count();
                 let f = same as f32 / height as f32;
                 if (0.1..0.9).contains(&f) {
-                    out.torn_at = Some(f);
+                    let seam = |img: &[u8]| img[same * row..(same + 1) * row].iter().zip(&img[(same - 1) * row..same * row]).map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs()).sum::<u32>() as f32 / row as f32;
+                    let (now, before) = (seam(rgb), seam(prev_rgb));
+                    if now > 3.0 * before + 4.0 {
+                        out.torn_at = Some(f);
+                    }
                 }
             }
         }
@@ -104,9 +111,17 @@ mod tests {
         assert!(mb.clipped == 1.0 && mb.contrast == 0.0);
         let frozen = measure(&sharp, w, h, &ls, Some((&sharp, &ls)));
         assert!(frozen.frozen && frozen.change == Some(0.0));
+        // The top 22 rows from the previous frame, the rest shifted: a seam at row 22.
         let mut torn = pattern(w, h, 1);
-        torn[..w * 3 * 20].copy_from_slice(&sharp[..w * 3 * 20]);
+        torn[..w * 3 * 22].copy_from_slice(&sharp[..w * 3 * 22]);
         let t = measure(&torn, w, h, &Luma::half(&torn, w, h), Some((&sharp, &ls)));
-        assert!(!t.frozen && (t.torn_at.unwrap() - 20.0 / 48.0).abs() < 1e-6);
+        assert!(!t.frozen && (t.torn_at.unwrap() - 22.0 / 48.0).abs() < 1e-6);
+        // A static top over a changing bottom, without a seam, is not torn.
+        let mut moving = sharp.clone();
+        for v in &mut moving[w * 3 * 30..] {
+            *v = v.saturating_add(3);
+        }
+        let mv = measure(&moving, w, h, &Luma::half(&moving, w, h), Some((&sharp, &ls)));
+        assert_eq!(mv.torn_at, None);
     }
 }

@@ -54,7 +54,9 @@ fn planted_defects_are_rejected_with_their_reasons() {
     fr[25].3 = vec![0u8; w * h * 3];
     fr[33].3 = fr[32].3.clone();
     fr[44].3 = fr[8].3.clone();
+    // Torn: the top 40% is still the previous frame, the rest a later one (frames dropped in between).
     let top = fr[51].3[..w * 3 * (h * 4 / 10)].to_vec();
+    fr[52].3 = fr[58].3.clone();
     fr[52].3[..top.len()].copy_from_slice(&top);
     let tags: BTreeMap<String, String> = [("weather".to_string(), "clear".to_string())].into_iter().collect();
     let mut cur = Curator::new(Params { min_classes: 0, ..Params::default() }, Box::new(Builtin));

@@ -1,0 +1,285 @@
+//! `s2r curate`: recorded bags in, a curated dataset out (a bag per accepted
+//! clip, manifest.yaml, report.html).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use s2r_bag::{BagReader, BagWriter, TopicSpec, WriterOptions};
+use s2r_runtime::Serialized;
+use sim2real_msgs::sensor_msgs::msg::Image;
+use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
+use sim2real_msgs::vision_msgs::msg::Detection2DArray;
+
+use crate::clips::{BoxLabel, Clip, Curated, Curator, FrameIn};
+use crate::embed::Builtin;
+use crate::params::Params;
+use crate::report;
+
+fn stamp_ns(t: &sim2real_msgs::builtin_interfaces::msg::Time) -> i64 {
+    t.sec as i64 * 1_000_000_000 + t.nanosec as i64
+}
+
+/// The tags a clip is balanced on: from the scenario, with weather and time
+/// of day from the transfer prompt when the frames were restyled.
+pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<String, String> {
+    let mut t = BTreeMap::new();
+    if let Some(s) = scenario {
+        t.insert("scenario".into(), s.scenario.clone());
+        t.insert("weather".into(), s.weather.clone());
+        t.insert("time_of_day".into(), s.time_of_day.clone());
+        t.insert("edge_case".into(), s.edge_case.to_string());
+    }
+    if let Some(p) = prompt {
+        use s2r_transfer::prompt::{Precipitation, TimeOfDay};
+        let look = s2r_transfer::parse(p).look;
+        let weather = match look.precipitation {
+            Precipitation::Rain => "rain",
+            Precipitation::Snow => "snow",
+            Precipitation::None if look.fog >= 0.3 => "fog",
+            Precipitation::None => "clear",
+        };
+        let time = match look.time {
+            TimeOfDay::Dawn => "dawn",
+            TimeOfDay::Morning | TimeOfDay::Noon | TimeOfDay::Afternoon => "day",
+            TimeOfDay::Dusk => "dusk",
+            TimeOfDay::Night => "night",
+        };
+        t.insert("weather".into(), weather.into());
+        t.insert("time_of_day".into(), time.into());
+    }
+    t
+}
+
+/// What one source bag contributed.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    pub bag: PathBuf,
+    pub name: String,
+    pub image_topic: String,
+    pub frames: usize,
+    pub damage: Vec<String>,
+}
+
+struct Pending {
+    image: Option<(Image, u64)>,
+    boxes: Option<Vec<BoxLabel>>,
+    transfer: Option<(f32, bool, String)>,
+}
+
+/// Curates bags into `out`. Returns the curation and the sources.
+pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut(String)) -> Result<(Curated, Vec<Source>), String> {
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        return Err(format!("{}: exists and is not empty; curate into a new folder", out.display()));
+    }
+    let mut curator = Curator::new(params.clone(), Box::new(Builtin));
+    let mut sources = Vec::new();
+    // Per source: the log times of rejected frames' images, and each clip's log-time range.
+    let mut frame_log: BTreeMap<(usize, i64), u64> = BTreeMap::new();
+    let mut names = HashSet::new();
+    let cam = &params.camera;
+    for (si, bag) in bags.iter().enumerate() {
+        let reader = BagReader::open(bag).map_err(|e| format!("{}: {e}", bag.display()))?;
+        let mut name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").trim_end_matches(".mcap").to_string();
+        while !names.insert(name.clone()) {
+            name.push('_');
+        }
+        let damage: Vec<String> = reader.damage().iter().map(|d| d.to_string()).chain(reader.problems.iter().cloned()).collect();
+        for d in &damage {
+            log(format!("{}: damaged: {d}; curating what is readable", bag.display()));
+        }
+        let has = |t: &str| reader.connections.iter().any(|c| c.topic == t);
+        let restyled = format!("/{cam}/image_raw");
+        let image_topic = if has(&restyled) { restyled } else { format!("/sim/{cam}/image_raw") };
+        if !has(&image_topic) {
+            let images: Vec<&str> = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.as_str()).collect();
+            return Err(format!("{}: no camera '{cam}' ({} nor /sim/{cam}/image_raw; images: {})", bag.display(), format!("/{cam}/image_raw"), images.join(", ")));
+        }
+        let det_topic = if image_topic.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
+        let score_topic = format!("/{cam}/transfer_score");
+        let mut scenario: Option<ScenarioInfo> = None;
+        let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
+        let mut frames = 0usize;
+        let push_ready = |pending: &mut BTreeMap<i64, Pending>, upto: Option<i64>, scenario: &Option<ScenarioInfo>, curator: &mut Curator, frames: &mut usize, frame_log: &mut BTreeMap<(usize, i64), u64>| {
+            let ready: Vec<i64> = pending.iter().filter(|(s, p)| p.image.is_some() && upto.is_none_or(|u| **s < u)).map(|(s, _)| *s).collect();
+            for s in ready {
+                let p = pending.remove(&s).unwrap();
+                let (img, log_time) = p.image.unwrap();
+                let Ok(rgb) = s2r_transfer::ros::rgb8(&img, &image_topic) else { continue };
+                frame_log.insert((si, s), log_time);
+                *frames += 1;
+                curator.push(FrameIn {
+                    stamp_ns: s,
+                    width: img.width as usize,
+                    height: img.height as usize,
+                    rgb,
+                    boxes: p.boxes.unwrap_or_default(),
+                    transfer: p.transfer.as_ref().map(|(r, f, _)| (*r, *f)),
+                    tags: tags(scenario.as_ref(), p.transfer.as_ref().map(|t| t.2.as_str())),
+                    source: name.clone(),
+                });
+            }
+            // Controls that lost their image are dropped.
+            if let Some(u) = upto {
+                pending.retain(|s, p| p.image.is_some() || *s >= u - 2_000_000_000);
+            }
+        };
+        for m in reader.messages() {
+            let c = &reader.connections[m.connection];
+            let data = Serialized(m.data.clone());
+            if c.type_name == "sim2real_msgs/msg/ScenarioInfo" {
+                scenario = data.decode().ok();
+            } else if c.topic == image_topic {
+                let Ok(img) = data.decode::<Image>() else {
+                    log(format!("{}: an unreadable message on {image_topic} skipped", bag.display()));
+                    continue;
+                };
+                let s = stamp_ns(&img.header.stamp);
+                // Labels come after their image: the frame before this one is complete now.
+                push_ready(&mut pending, Some(s), &scenario, &mut curator, &mut frames, &mut frame_log);
+                pending.entry(s).or_insert(Pending { image: None, boxes: None, transfer: None }).image = Some((img, m.log_time));
+            } else if c.topic == det_topic {
+                if let Ok(d) = data.decode::<Detection2DArray>() {
+                    let boxes = d
+                        .detections
+                        .iter()
+                        .map(|x| {
+                            let b = &x.bbox;
+                            let (cx, cy, w, h) = (b.center.position.x as f32, b.center.position.y as f32, b.size_x as f32, b.size_y as f32);
+                            BoxLabel { class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(), x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
+                        })
+                        .collect();
+                    pending.entry(stamp_ns(&d.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).boxes = Some(boxes);
+                }
+            } else if c.topic == score_topic {
+                if let Ok(t) = data.decode::<TransferScore>() {
+                    pending.entry(stamp_ns(&t.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).transfer = Some((t.boundary_recall, t.flagged, t.prompt));
+                }
+            }
+        }
+        push_ready(&mut pending, None, &scenario, &mut curator, &mut frames, &mut frame_log);
+        log(format!("{}: {frames} frames of {image_topic}", bag.display()));
+        sources.push(Source { bag: bag.clone(), name, image_topic, frames, damage });
+    }
+    let curated = curator.finish().map_err(|e| format!("balance: {e}"))?;
+    std::fs::create_dir_all(out.join("clips")).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (si, src) in sources.iter().enumerate() {
+        write_clips(src, si, &curated.clips, &frame_log, out)?;
+    }
+    std::fs::write(out.join("manifest.yaml"), manifest(&curated, &sources, params)).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out.join("report.html"), report::html(&curated, &sources, params)).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok((curated, sources))
+}
+
+/// Writes a bag per accepted clip of one source: every message in the clip's
+/// time span, without the images of rejected frames, with the scenario and
+/// static transforms first (they are transient-local: a clip needs them).
+fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(usize, i64), u64>, out: &Path) -> Result<(), String> {
+    let mine: Vec<&Clip> = clips.iter().filter(|c| c.accepted && c.source == src.name).collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let reader = BagReader::open(&src.bag).map_err(|e| format!("{}: {e}", src.bag.display()))?;
+    let log_of = |s: i64| frame_log.get(&(si, s)).copied();
+    struct W<'a> {
+        clip: &'a Clip,
+        start: u64,
+        end: u64,
+        skip: BTreeSet<u64>,
+        writer: BagWriter,
+        topics: BTreeMap<usize, s2r_bag::TopicId>,
+    }
+    let mut writers = Vec::new();
+    for c in mine {
+        let (Some(start), Some(end)) = (log_of(c.start_ns), log_of(c.end_ns)) else { continue };
+        let skip = c.frames.iter().filter(|f| !f.reasons.is_empty()).filter_map(|f| log_of(f.stamp_ns)).collect();
+        let dir = out.join("clips").join(&c.id);
+        let writer = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(|e| format!("{}: {e}", dir.display()))?;
+        writers.push(W { clip: c, start, end: end + 50_000_000, skip, writer, topics: BTreeMap::new() });
+    }
+    let latched: Vec<usize> = (0..reader.connections.len()).filter(|&i| reader.connections[i].type_name == "sim2real_msgs/msg/ScenarioInfo" || reader.connections[i].topic == "/tf_static").collect();
+    let mut last_latched: BTreeMap<usize, s2r_bag::BagMessage> = BTreeMap::new();
+    for m in reader.messages() {
+        let ci = m.connection;
+        if latched.contains(&ci) {
+            last_latched.insert(ci, m.clone());
+        }
+        for w in writers.iter_mut() {
+            if m.log_time < w.start || m.log_time > w.end {
+                continue;
+            }
+            if reader.connections[ci].topic == src.image_topic && w.skip.contains(&m.log_time) {
+                continue;
+            }
+            if w.topics.is_empty() {
+                // The clip's first message: the latched state before it.
+                for (lci, lm) in &last_latched {
+                    let id = topic(&mut w.writer, &mut w.topics, &reader, *lci)?;
+                    w.writer.write(id, lm.log_time.max(w.start), lm.publish_time, &lm.data).map_err(|e| e.to_string())?;
+                }
+            }
+            let id = topic(&mut w.writer, &mut w.topics, &reader, ci)?;
+            w.writer.write(id, m.log_time, m.publish_time, &m.data).map_err(|e| e.to_string())?;
+        }
+    }
+    for w in writers {
+        let _ = w.clip;
+        w.writer.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn topic(w: &mut BagWriter, topics: &mut BTreeMap<usize, s2r_bag::TopicId>, r: &BagReader, ci: usize) -> Result<s2r_bag::TopicId, String> {
+    if let Some(id) = topics.get(&ci) {
+        return Ok(*id);
+    }
+    let c = &r.connections[ci];
+    let id = w
+        .add_topic(TopicSpec { name: c.topic.clone(), type_name: c.type_name.clone(), schema: c.schema.clone(), type_hash: c.type_hash.clone(), qos: c.qos.clone() })
+        .map_err(|e| e.to_string())?;
+    topics.insert(ci, id);
+    Ok(id)
+}
+
+fn yaml_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The manifest: per clip its source, time range, tags, scores and verdict.
+pub fn manifest(c: &Curated, sources: &[Source], p: &Params) -> String {
+    let mut y = String::from("# sim2real curated dataset (s2r curate / curator_node)\n");
+    y.push_str(&format!("embedding: {}\n", yaml_str("builtin:colour-grid+orientation")));
+    y.push_str("sources:\n");
+    for s in sources {
+        y.push_str(&format!("  - bag: {}\n    image_topic: {}\n    frames: {}\n    damage: [{}]\n", yaml_str(&s.bag.display().to_string()), s.image_topic, s.frames, s.damage.iter().map(|d| yaml_str(d)).collect::<Vec<_>>().join(", ")));
+    }
+    let accepted = c.clips.iter().filter(|c| c.accepted).count();
+    y.push_str(&format!("clips_total: {}\nclips_accepted: {accepted}\n", c.clips.len()));
+    y.push_str(&format!("camera: {}\nclip_seconds: {}\n", p.camera, p.clip_seconds));
+    y.push_str("balance:\n");
+    for a in &c.balance {
+        y.push_str(&format!("  - {{key: {}, value: {}, target: {:.3}, before: {:.3}, after: {:.3}}}\n", a.key, yaml_str(&a.value), a.target, a.before, a.after));
+    }
+    y.push_str("clips:\n");
+    for clip in &c.clips {
+        y.push_str(&format!("  - id: {}\n    source: {}\n    start_ns: {}\n    end_ns: {}\n", clip.id, yaml_str(&clip.source), clip.start_ns, clip.end_ns));
+        y.push_str(&format!("    frames: {}\n    good_frames: {}\n", clip.frames.len(), clip.good_frames()));
+        y.push_str(&format!("    tags: {{{}}}\n", clip.tags.iter().map(|(k, v)| format!("{k}: {}", yaml_str(v))).collect::<Vec<_>>().join(", ")));
+        y.push_str(&format!(
+            "    scores: {{sharpness: {:.1}, motion: {:.3}, transfer_recall: {}, classes: [{}]}}\n",
+            clip.sharpness,
+            clip.motion,
+            clip.transfer.map(|t| format!("{t:.3}")).unwrap_or_else(|| "null".into()),
+            clip.classes.join(", ")
+        ));
+        y.push_str(&format!("    verdict: {}\n    reasons: [{}]\n", if clip.accepted { "accepted" } else { "rejected" }, clip.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", ")));
+        if let Some(d) = &clip.duplicate_of {
+            y.push_str(&format!("    duplicate_of: {d}\n"));
+        }
+        if clip.accepted {
+            y.push_str(&format!("    bag: clips/{}\n", clip.id));
+        }
+        let rejected: Vec<String> = clip.frames.iter().filter(|f| !f.reasons.is_empty()).map(|f| format!("{{stamp_ns: {}, reasons: [{}]}}", f.stamp_ns, f.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", "))).collect();
+        y.push_str(&format!("    rejected_frames: [{}]\n", rejected.join(", ")));
+    }
+    y
+}
