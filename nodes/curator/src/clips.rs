@@ -208,6 +208,11 @@ impl Curator {
         Curator { params, embedder, open: None, prev: None, hashes: Vec::new(), smalls: Vec::new(), blocks: Default::default(), closed: Vec::new(), per_source: HashMap::new() }
     }
 
+    /// The id of the clip being filled, if any.
+    pub fn open_clip_id(&self) -> Option<String> {
+        self.open.as_ref().map(|o| o.clip.id.clone())
+    }
+
     pub fn embedder_name(&self) -> &str {
         self.embedder.name()
     }

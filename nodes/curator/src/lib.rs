@@ -6,13 +6,15 @@
 //! (motion, class coverage); clips are then deduplicated by their embeddings
 //! (k-means, then members within a cosine distance of a kept one dropped) and
 //! selected to reach a target distribution over tags. Nothing here touches
-//! DDS or files: the node and `s2r curate` feed it.
+//! DDS or files: `node` (curator_node) and `offline` (`s2r curate`) feed it
+//! and write what it decides.
 
 pub mod balance;
 pub mod clips;
 pub mod dedup;
 pub mod embed;
 pub mod metrics;
+pub mod node;
 pub mod offline;
 pub mod params;
 pub mod phash;
