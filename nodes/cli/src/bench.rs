@@ -30,6 +30,8 @@ pub enum BenchCmd {
     SimSink(crate::bench_sim::SinkArgs),
     /// Restyling speed (full and fast presets), cost per stage, flicker and image statistics.
     Transfer(crate::bench_transfer::TransferBenchArgs),
+    /// Curation speed (filters, hashing, embedding) and memory over a long stream.
+    Curator(crate::bench_curator::CuratorBenchArgs),
 }
 
 
@@ -74,6 +76,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Sim(a) => crate::bench_sim::run(a).await,
         BenchCmd::SimSink(a) => crate::bench_sim::sink(a).await,
         BenchCmd::Transfer(a) => tokio::task::block_in_place(|| crate::bench_transfer::run(a)),
+        BenchCmd::Curator(a) => tokio::task::block_in_place(|| crate::bench_curator::run(a)),
     }
 }
 

@@ -7,6 +7,7 @@ mod bench;
 mod bench_bag;
 mod bench_sim;
 mod bench_transfer;
+mod bench_curator;
 mod components;
 mod curate_cmd;
 mod discovery;

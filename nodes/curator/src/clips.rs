@@ -129,10 +129,21 @@ pub struct Clip {
     pub reasons: Vec<Reason>,
     pub accepted: bool,
     pub duplicate_of: Option<String>,
+    /// A small picture of the clip's first frame.
     pub thumbnail: Thumb,
-    /// Thumbnails of rejected frames (a few per reason) for the report.
-    pub rejected_examples: Vec<(Reason, i64, Thumb)>,
 }
+
+/// A rejected frame kept as an example for the report.
+#[derive(Clone, Debug)]
+pub struct Example {
+    pub reason: Reason,
+    pub clip: String,
+    pub stamp_ns: i64,
+    pub thumb: Thumb,
+}
+
+/// Examples kept per reason (the stream's memory must not grow with them).
+const EXAMPLES_PER_REASON: usize = 4;
 
 impl Clip {
     pub fn good_frames(&self) -> usize {
@@ -159,6 +170,8 @@ pub struct Curated {
     pub balance: Vec<Achieved>,
     /// Cluster of each clip in semantic deduplication (None: not clustered, rejected before).
     pub clusters: Vec<Option<usize>>,
+    /// A few rejected frames per reason.
+    pub examples: Vec<Example>,
 }
 
 pub struct Curator {
@@ -170,17 +183,18 @@ pub struct Curator {
     hashes: Vec<(u64, i64)>,
     /// 16×16 luma of each hashed frame: a hash match is confirmed on pixels
     /// (structured scenes, a road in perspective, share coarse hashes).
-    smalls: Vec<[u8; 256]>,
+    smalls: Vec<[u8; 64]>,
+    examples: Vec<Example>,
     blocks: [HashMap<u16, Vec<usize>>; 4],
     closed: Vec<Clip>,
     per_source: HashMap<String, usize>,
 }
 
-fn shrink16(l: &Luma) -> [u8; 256] {
-    let mut out = [0u8; 256];
+fn shrink8(l: &Luma) -> [u8; 64] {
+    let mut out = [0u8; 64];
     for (j, o) in out.iter_mut().enumerate() {
-        let (x0, x1) = ((j % 16) * l.w / 16, ((j % 16) + 1) * l.w / 16);
-        let (y0, y1) = ((j / 16) * l.h / 16, ((j / 16) + 1) * l.h / 16);
+        let (x0, x1) = ((j % 8) * l.w / 8, ((j % 8) + 1) * l.w / 8);
+        let (y0, y1) = ((j / 8) * l.h / 8, ((j / 8) + 1) * l.h / 8);
         let (mut s, mut n) = (0.0f32, 0.0f32);
         for y in y0..y1.max(y0 + 1).min(l.h) {
             for x in x0..x1.max(x0 + 1).min(l.w) {
@@ -205,7 +219,7 @@ fn histogram(l: &Luma) -> [f32; 16] {
 
 impl Curator {
     pub fn new(params: Params, embedder: Box<dyn Embedder>) -> Curator {
-        Curator { params, embedder, open: None, prev: None, hashes: Vec::new(), smalls: Vec::new(), blocks: Default::default(), closed: Vec::new(), per_source: HashMap::new() }
+        Curator { params, embedder, open: None, prev: None, hashes: Vec::new(), smalls: Vec::new(), examples: Vec::new(), blocks: Default::default(), closed: Vec::new(), per_source: HashMap::new() }
     }
 
     /// The id of the clip being filled, if any.
@@ -218,8 +232,8 @@ impl Curator {
     }
 
     /// A frame hash within `bits` of one seen at least a second earlier,
-    /// whose 16×16 picture differs by under 2 grey levels on average.
-    fn near_duplicate(&self, h: u64, stamp: i64, small: &[u8; 256]) -> bool {
+    /// whose 8×8 picture differs by under 2 grey levels on average.
+    fn near_duplicate(&self, h: u64, stamp: i64, small: &[u8; 64]) -> bool {
         let bits = self.params.near_duplicate_bits;
         // Within ≤ 3 differing bits, one of the four 16-bit blocks matches exactly.
         for (b, map) in self.blocks.iter().enumerate() {
@@ -228,7 +242,7 @@ impl Curator {
                     let (o, t) = self.hashes[i];
                     phash::distance(o, h) <= bits
                         && (stamp - t).abs() >= 1_000_000_000
-                        && self.smalls[i].iter().zip(small).map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs()).sum::<u32>() < 2 * 256
+                        && self.smalls[i].iter().zip(small).map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs()).sum::<u32>() < 2 * 64
                 }) {
                     return true;
                 }
@@ -237,7 +251,7 @@ impl Curator {
         false
     }
 
-    fn remember(&mut self, h: u64, stamp: i64, small: [u8; 256]) {
+    fn remember(&mut self, h: u64, stamp: i64, small: [u8; 64]) {
         let i = self.hashes.len();
         self.hashes.push((h, stamp));
         self.smalls.push(small);
@@ -269,7 +283,7 @@ impl Curator {
             closed = self.close();
         }
         let h = phash::phash(&luma);
-        let small = shrink16(&luma);
+        let small = shrink8(&luma);
         let mut reasons = Vec::new();
         if m.contrast < p.contrast_min {
             reasons.push(Reason::BrokenConstant);
@@ -320,8 +334,7 @@ impl Curator {
                     reasons: Vec::new(),
                     accepted: false,
                     duplicate_of: None,
-                    thumbnail: Thumb::of(&f.rgb, f.width, f.height, 160),
-                    rejected_examples: Vec::new(),
+                    thumbnail: Thumb::of(&f.rgb, f.width, f.height, 64),
                 },
                 embed_sum: vec![0.0; embed::DIM],
                 embedded: 0,
@@ -351,8 +364,8 @@ impl Curator {
             }
         } else {
             for &r in &reasons {
-                if o.clip.rejected_examples.iter().filter(|(x, _, _)| *x == r).count() < 2 {
-                    o.clip.rejected_examples.push((r, f.stamp_ns, Thumb::of(&f.rgb, f.width, f.height, 160)));
+                if self.examples.iter().filter(|x| x.reason == r).count() < EXAMPLES_PER_REASON {
+                    self.examples.push(Example { reason: r, clip: o.clip.id.clone(), stamp_ns: f.stamp_ns, thumb: Thumb::of(&f.rgb, f.width, f.height, 160) });
                 }
             }
         }
@@ -436,6 +449,6 @@ impl Curator {
                 clips[i].accepted = false;
             }
         }
-        Ok(Curated { clips, balance: achieved, clusters })
+        Ok(Curated { clips, balance: achieved, clusters, examples: self.examples })
     }
 }

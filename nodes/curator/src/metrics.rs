@@ -79,9 +79,14 @@ pub fn measure(rgb: &[u8], width: usize, height: usize, luma: &Luma, prev: Optio
                 let same = (0..height).take_while(|&y| rgb[y * row..(y + 1) * row] == prev_rgb[y * row..(y + 1) * row]).count();
                 let f = same as f32 / height as f32;
                 if (0.1..0.9).contains(&f) {
-                    let seam = |img: &[u8]| img[same * row..(same + 1) * row].iter().zip(&img[(same - 1) * row..same * row]).map(|(a, b)| (*a as i32 - *b as i32).unsigned_abs()).sum::<u32>() as f32 / row as f32;
-                    let (now, before) = (seam(rgb), seam(prev_rgb));
-                    if now > 3.0 * before + 4.0 {
+                    // The seam runs across the image: in most columns the row
+                    // jumps where the previous frame's did not (an object's
+                    // top edge under a static background covers only its width).
+                    let jump = |img: &[u8], x: usize| -> u32 {
+                        (0..3).map(|c| (img[same * row + x * 3 + c] as i32 - img[(same - 1) * row + x * 3 + c] as i32).unsigned_abs()).sum()
+                    };
+                    let seam = (0..width).filter(|&x| jump(rgb, x) > 24 && jump(prev_rgb, x) < 12).count();
+                    if seam * 10 > width * 3 {
                         out.torn_at = Some(f);
                     }
                 }

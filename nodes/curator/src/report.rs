@@ -121,12 +121,6 @@ pub fn html(c: &Curated, sources: &[Source], p: &Params) -> String {
                 *counts.entry(*r).or_default() += 1;
             }
         }
-        for (r, stamp, t) in &clip.rejected_examples {
-            let list = by_reason.entry(*r).or_default();
-            if list.len() < 6 {
-                list.push(img(t, &format!("{} frame at {:.2} s", clip.id, *stamp as f64 * 1e-9)));
-            }
-        }
         for r in &clip.reasons {
             if matches!(r, Reason::SemanticDuplicate | Reason::Balance) {
                 continue;
@@ -137,6 +131,9 @@ pub fn html(c: &Curated, sources: &[Source], p: &Params) -> String {
                 list.push(img(&clip.thumbnail, &format!("clip {}", clip.id)));
             }
         }
+    }
+    for e in &c.examples {
+        by_reason.entry(e.reason).or_default().insert(0, img(&e.thumb, &format!("{} frame at {:.2} s", e.clip, e.stamp_ns as f64 * 1e-9)));
     }
     if counts.is_empty() {
         h.push_str("<p>No frame or clip failed a filter.</p>");
