@@ -74,6 +74,33 @@ fn balances_the_sample_bags_and_writes_a_readable_report() {
 }
 
 #[test]
+fn a_recording_curated_twice_is_a_set_of_semantic_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bags();
+    let copy = tmp.path().join("icy_again");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&b[0]).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let out = tmp.path().join("d");
+    let o = s2r(&["curate", &b[0], copy.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(out.join("manifest.yaml")).unwrap()).unwrap();
+    let clips = doc["clips"].as_sequence().unwrap();
+    let (first, again): (Vec<_>, Vec<_>) = clips.iter().partition(|c| c["source"] == "icy_night_crossing");
+    assert_eq!(first.len(), again.len());
+    assert!(first.iter().all(|c| c["verdict"] == "accepted"));
+    for c in &again {
+        assert_eq!(c["verdict"], "rejected");
+        assert!(c["reasons"].as_sequence().unwrap().iter().any(|r| r == "semantic_duplicate"), "{c:?}");
+        assert!(c["duplicate_of"].as_str().unwrap().starts_with("icy_night_crossing_front_"));
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("dropped: icy_again_front_0001"), "the duplicate group is in the report");
+}
+
+#[test]
 fn impossible_targets_broken_params_and_damaged_bags() {
     let tmp = tempfile::tempdir().unwrap();
     let b = bags();

@@ -190,9 +190,11 @@ pub struct Curator {
     per_source: HashMap<String, usize>,
 }
 
+/// The frame as 8×8 block means, stretched to the full 0..255 range (so that
+/// two dark frames of different content still differ).
 fn shrink8(l: &Luma) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    for (j, o) in out.iter_mut().enumerate() {
+    let mut means = [0.0f32; 64];
+    for (j, o) in means.iter_mut().enumerate() {
         let (x0, x1) = ((j % 8) * l.w / 8, ((j % 8) + 1) * l.w / 8);
         let (y0, y1) = ((j / 8) * l.h / 8, ((j / 8) + 1) * l.h / 8);
         let (mut s, mut n) = (0.0f32, 0.0f32);
@@ -202,7 +204,13 @@ fn shrink8(l: &Luma) -> [u8; 64] {
                 n += 1.0;
             }
         }
-        *o = (s / n.max(1.0)) as u8;
+        *o = s / n.max(1.0);
+    }
+    let (lo, hi) = means.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let k = 255.0 / (hi - lo).max(1.0);
+    let mut out = [0u8; 64];
+    for (o, m) in out.iter_mut().zip(means) {
+        *o = ((m - lo) * k) as u8;
     }
     out
 }
@@ -232,7 +240,7 @@ impl Curator {
     }
 
     /// A frame hash within `bits` of one seen at least a second earlier,
-    /// whose 8×8 picture differs by under 2 grey levels on average.
+    /// whose stretched 8×8 picture differs by under 2 levels on average.
     fn near_duplicate(&self, h: u64, stamp: i64, small: &[u8; 64]) -> bool {
         let bits = self.params.near_duplicate_bits;
         // Within ≤ 3 differing bits, one of the four 16-bit blocks matches exactly.
