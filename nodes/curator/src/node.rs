@@ -35,6 +35,7 @@ pub const CURATOR_NODE: Component = Component {
     exec: "curator_node",
     about: "curates the live stream into clips: filters, deduplication, balance; writes a dataset and publishes verdicts",
     main: curator_node,
+    graceful: true,
 };
 
 fn ns(t: &Time) -> i64 {

@@ -9,11 +9,11 @@ use sim2real_msgs::std_msgs::msg::String as StringMsg;
 /// Publishes `Hello World: <n>` on `chatter` at `rate` Hz (parameter, default
 /// 1), `count` times (parameter, 0 = forever); with `wait_for_listener` true,
 /// only once something subscribes.
-pub const TALKER: Component = Component { exec: "talker", about: "publishes Hello World: <n> on chatter", main: talker };
+pub const TALKER: Component = Component { exec: "talker", about: "publishes Hello World: <n> on chatter", main: talker, graceful: false };
 
 /// Logs every message on `chatter` as `I heard: [<data>]`; ends after `count`
 /// messages (parameter, 0 = never).
-pub const LISTENER: Component = Component { exec: "listener", about: "logs what arrives on chatter", main: listener };
+pub const LISTENER: Component = Component { exec: "listener", about: "logs what arrives on chatter", main: listener, graceful: false };
 
 fn talker(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {

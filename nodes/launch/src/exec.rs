@@ -172,16 +172,23 @@ async fn supervise_component(
             }
         };
         say("INFO", &label, &format!("composed into this process ({})", node.origin));
-        let task = tokio::spawn((c.main)(ctx.clone(), args));
+        let mut task = tokio::spawn((c.main)(ctx.clone(), args));
         let abort = task.abort_handle();
         let code = tokio::select! {
-            r = task => match r {
+            r = &mut task => match r {
                 Ok(Ok(())) => { say("INFO", &label, "node finished cleanly"); 0 }
                 Ok(Err(e)) => { say("ERROR", &label, &format!("node failed: {e}")); 1 }
                 Err(e) if e.is_panic() => { say("ERROR", &label, "node panicked"); 1 }
                 Err(_) => 1,
             },
-            _ = stopped(&mut stop) => { abort.abort(); return; }
+            _ = stopped(&mut stop) => {
+                // A graceful node heard the signal too and finishes its work.
+                if c.graceful && tokio::time::timeout(s2r_runtime::component::GRACE, &mut task).await.is_ok() {
+                    return;
+                }
+                abort.abort();
+                return;
+            }
         };
         if node.shutdown_on_exit {
             let _ = ev.send(Event::Shutdown(code));

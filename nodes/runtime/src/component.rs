@@ -19,7 +19,14 @@ pub struct Component {
     /// Runs the node until it is done or dropped. The node takes its name,
     /// namespace, parameters and remaps from the arguments.
     pub main: fn(Context, RosArgs) -> NodeFuture,
+    /// The node watches SIGINT/SIGTERM itself ([`crate::shutdown::signal`])
+    /// and has work to finish when they come (writing a dataset): it is then
+    /// left to end on its own instead of being dropped at the signal.
+    pub graceful: bool,
 }
+
+/// How long a graceful node may take to finish after a shutdown, composed in a launch.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The `main` of a node executable: `--ros-args` from the command line, the
 /// ROS environment, until the node ends or SIGINT/SIGTERM. Exits the process.
@@ -40,6 +47,9 @@ pub fn run_blocking(component: &Component, argv: Vec<String>) -> Result<(), BoxE
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let ctx = Context::from_env()?;
+        if component.graceful {
+            return (component.main)(ctx, args).await;
+        }
         tokio::select! {
             r = (component.main)(ctx, args) => r,
             _ = crate::shutdown::signal() => Ok(()),

@@ -31,6 +31,7 @@ pub const SIM_NODE: Component = Component {
     exec: "sim_node",
     about: "simulates a scenario and publishes cameras, depth, segmentation, labels, odometry, TF and /clock",
     main: sim_node,
+    graceful: false,
 };
 
 /// The directories a scenario name is looked up in: the installed package's

@@ -34,6 +34,7 @@ pub const TRANSFER_NODE: Component = Component {
     exec: "transfer_node",
     about: "restyles simulated camera frames into photoreal ones from a text prompt, keeping geometry and labels",
     main: transfer_node,
+    graceful: false,
 };
 
 /// A frame whose image is waiting for its controls this long is restyled with what it has.
