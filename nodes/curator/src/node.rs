@@ -26,6 +26,8 @@ use sim2real_msgs::sim2real_msgs::msg::{CurationVerdict, ScenarioInfo, TransferS
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
 
+use s2r_transfer::tf::stamp_ns as ns;
+
 use crate::clips::{BoxLabel, Clip, Curator, FrameIn};
 use crate::embed::Builtin;
 use crate::offline::{self, tags, Source};
@@ -37,10 +39,6 @@ pub const CURATOR_NODE: Component = Component {
     main: curator_node,
     graceful: true,
 };
-
-fn ns(t: &Time) -> i64 {
-    t.sec as i64 * 1_000_000_000 + t.nanosec as i64
-}
 
 fn time(ns: i64) -> Time {
     Time { sec: ns.div_euclid(1_000_000_000) as i32, nanosec: ns.rem_euclid(1_000_000_000) as u32 }
@@ -148,8 +146,6 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut curator = Curator::new(params.clone(), Box::new(Builtin));
         let mut scenario: Option<ScenarioInfo> = None;
         let mut scenario_cdr: Option<Serialized> = None;
-        // Frames by stamp: image, boxes, score.
-        type Part = (Option<Arc<Image>>, Option<Vec<BoxLabel>>, Option<(f32, bool, String)>);
         let mut pending: BTreeMap<i64, Part> = BTreeMap::new();
         let mut buf = Buffer::default();
         let mut frames = 0usize;
@@ -170,16 +166,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 if let Ok(c) = Serialized::encode(&*d) {
                     buf.msgs.push((2, s, now_ns(), c));
                 }
-                let boxes = d
-                    .detections
-                    .iter()
-                    .map(|x| {
-                        let b = &x.bbox;
-                        let (cx, cy, w, h) = (b.center.position.x as f32, b.center.position.y as f32, b.size_x as f32, b.size_y as f32);
-                        BoxLabel { class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(), x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
-                    })
-                    .collect();
-                pending.entry(s).or_default().1 = Some(boxes);
+                pending.entry(s).or_default().1 = Some(offline::boxes(&d));
                 busy = true;
             }
             while let Some(t) = scores.try_recv() {
@@ -210,26 +197,8 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 // Labels come after their image: frames before this one are complete.
                 let ready: Vec<i64> = pending.iter().filter(|(t, p)| **t < s && p.0.is_some()).map(|(t, _)| *t).collect();
                 for t in ready {
-                    let (im, boxes, score) = pending.remove(&t).unwrap();
-                    let im = im.unwrap();
-                    let rgb = match s2r_transfer::ros::rgb8(&im, &resolved[0]) {
-                        Ok(rgb) => rgb,
-                        Err(e) => {
-                            warn!(log, "{e}; frame skipped");
-                            continue;
-                        }
-                    };
+                    let Some(f) = frame_in(t, pending.remove(&t).unwrap(), scenario.as_ref(), &resolved[0], &log) else { continue };
                     frames += 1;
-                    let f = FrameIn {
-                        stamp_ns: t,
-                        width: im.width as usize,
-                        height: im.height as usize,
-                        rgb,
-                        boxes: boxes.unwrap_or_default(),
-                        transfer: score.as_ref().map(|(r, f, _)| (*r, *f)),
-                        tags: tags(scenario.as_ref(), score.as_ref().map(|s| s.2.as_str())),
-                        source: "live".into(),
-                    };
                     if let Some(c) = curator.push(f) {
                         close(&c, &mut buf, &out, scenario_cdr.as_ref(), &verdicts, &frame_id, &log);
                     }
@@ -251,14 +220,10 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         // The last frames, then the whole-stream decisions.
         let rest: Vec<i64> = pending.iter().filter(|(_, p)| p.0.is_some()).map(|(t, _)| *t).collect();
         for t in rest {
-            let (im, boxes, score) = pending.remove(&t).unwrap();
-            let im = im.unwrap();
-            if let Ok(rgb) = s2r_transfer::ros::rgb8(&im, &resolved[0]) {
-                frames += 1;
-                let f = FrameIn { stamp_ns: t, width: im.width as usize, height: im.height as usize, rgb, boxes: boxes.unwrap_or_default(), transfer: score.as_ref().map(|(r, f, _)| (*r, *f)), tags: tags(scenario.as_ref(), score.as_ref().map(|s| s.2.as_str())), source: "live".into() };
-                if let Some(c) = curator.push(f) {
-                    close(&c, &mut buf, &out, scenario_cdr.as_ref(), &verdicts, &frame_id, &log);
-                }
+            let Some(f) = frame_in(t, pending.remove(&t).unwrap(), scenario.as_ref(), &resolved[0], &log) else { continue };
+            frames += 1;
+            if let Some(c) = curator.push(f) {
+                close(&c, &mut buf, &out, scenario_cdr.as_ref(), &verdicts, &frame_id, &log);
             }
         }
         let last_open = curator.open_clip_id();
@@ -295,6 +260,31 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         // Let the final verdicts reach their subscribers.
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(())
+    })
+}
+
+/// A frame by stamp as it comes together: image, boxes, transfer score (recall, flagged, prompt).
+type Part = (Option<Arc<Image>>, Option<Vec<BoxLabel>>, Option<(f32, bool, String)>);
+
+/// A complete frame for the curator; None (said) when its image cannot be read.
+fn frame_in(stamp: i64, (im, boxes, score): Part, scenario: Option<&ScenarioInfo>, topic: &str, log: &s2r_runtime::Logger) -> Option<FrameIn> {
+    let im = im?;
+    let rgb = match s2r_transfer::ros::rgb8(&im, topic) {
+        Ok(rgb) => rgb,
+        Err(e) => {
+            warn!(log, "{e}; frame skipped");
+            return None;
+        }
+    };
+    Some(FrameIn {
+        stamp_ns: stamp,
+        width: im.width as usize,
+        height: im.height as usize,
+        rgb,
+        boxes: boxes.unwrap_or_default(),
+        transfer: score.as_ref().map(|(r, f, _)| (*r, *f)),
+        tags: tags(scenario, score.as_ref().map(|s| s.2.as_str())),
+        source: "live".into(),
     })
 }
 

@@ -15,8 +15,18 @@ use crate::embed::Builtin;
 use crate::params::Params;
 use crate::report;
 
-fn stamp_ns(t: &sim2real_msgs::builtin_interfaces::msg::Time) -> i64 {
-    t.sec as i64 * 1_000_000_000 + t.nanosec as i64
+use s2r_transfer::tf::stamp_ns;
+
+/// A frame's 2-D labels as boxes (class, corners in pixels).
+pub fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
+    d.detections
+        .iter()
+        .map(|x| {
+            let b = &x.bbox;
+            let (cx, cy, w, h) = (b.center.position.x as f32, b.center.position.y as f32, b.size_x as f32, b.size_y as f32);
+            BoxLabel { class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(), x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
+        })
+        .collect()
 }
 
 /// The tags a clip is balanced on: from the scenario, with weather and time
@@ -92,7 +102,7 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
         let image_topic = if has(&restyled) { restyled } else { format!("/sim/{cam}/image_raw") };
         if !has(&image_topic) {
             let images: Vec<&str> = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.as_str()).collect();
-            return Err(format!("{}: no camera '{cam}' ({} nor /sim/{cam}/image_raw; images: {})", bag.display(), format!("/{cam}/image_raw"), images.join(", ")));
+            return Err(format!("{}: no camera '{cam}' (/{cam}/image_raw nor /sim/{cam}/image_raw; images: {})", bag.display(), images.join(", ")));
         }
         let det_topic = if image_topic.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
         let score_topic = format!("/{cam}/transfer_score");
@@ -139,16 +149,7 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
                 pending.entry(s).or_insert(Pending { image: None, boxes: None, transfer: None }).image = Some((img, m.log_time));
             } else if c.topic == det_topic {
                 if let Ok(d) = data.decode::<Detection2DArray>() {
-                    let boxes = d
-                        .detections
-                        .iter()
-                        .map(|x| {
-                            let b = &x.bbox;
-                            let (cx, cy, w, h) = (b.center.position.x as f32, b.center.position.y as f32, b.size_x as f32, b.size_y as f32);
-                            BoxLabel { class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(), x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
-                        })
-                        .collect();
-                    pending.entry(stamp_ns(&d.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).boxes = Some(boxes);
+                    pending.entry(stamp_ns(&d.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).boxes = Some(boxes(&d));
                 }
             } else if c.topic == score_topic {
                 if let Ok(t) = data.decode::<TransferScore>() {

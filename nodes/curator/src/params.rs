@@ -97,7 +97,7 @@ impl Params {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.clip_seconds > 0.0) {
+        if self.clip_seconds.is_nan() || self.clip_seconds <= 0.0 {
             return Err(format!("'clip_seconds' must be positive, got {}", self.clip_seconds));
         }
         if !(0.0..=1.0).contains(&self.max_bad_fraction) {
