@@ -1,0 +1,3 @@
+//! The tokenizer (in progress): Haar patchify, finite scalar quantization.
+pub mod fsq;
+pub mod haar;
