@@ -1,3 +1,7 @@
-//! The tokenizer (in progress): Haar patchify, finite scalar quantization.
+//! tokenizer_node's model (in progress): a learned causal video tokenizer
+//! after Cosmos Tokenizer, in candle. Haar patchify, finite scalar
+//! quantization, the encoder/decoder, training.
 pub mod fsq;
 pub mod haar;
+pub mod model;
+pub mod train;
