@@ -17,6 +17,7 @@ mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod topic;
+mod train_cmd;
 mod transfer_cmd;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     Transfer(transfer_cmd::TransferArgs),
     /// Curate recorded bags into a dataset: clips, filters, deduplication, balance, report.
     Curate(curate_cmd::CurateArgs),
+    /// Train models on curated data: tokenizer.
+    #[command(subcommand)]
+    Train(train_cmd::TrainCmd),
 }
 
 /// Runs the command line of this process and exits.
@@ -73,6 +77,7 @@ pub fn main() {
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
         Command::Transfer(a) => transfer_cmd::run(a),
         Command::Curate(a) => curate_cmd::run(a),
+        Command::Train(c) => train_cmd::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
