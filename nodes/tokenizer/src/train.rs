@@ -47,6 +47,9 @@ impl Trainer {
         let data = self.varmap.data().lock().unwrap();
         let mut all: HashMap<String, Tensor> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         all.insert("trainer.step".into(), Tensor::new(&[self.step as u32], &Device::Cpu)?);
+        let c = &self.model.cfg;
+        let latent = c.continuous.unwrap_or(0) as u32;
+        all.insert("config".into(), Tensor::new(&[c.spatial as u32, c.temporal as u32, latent, c.width as u32], &Device::Cpu)?);
         candle_core::safetensors::save(&all, path)
     }
 

@@ -1,0 +1,134 @@
+//! A trained tokenizer loaded from its checkpoint, encoding frames into
+//! tokens and decoding them back.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::fsq;
+use crate::model::{Config, Tokenizer};
+
+pub struct Codec {
+    pub cfg: Config,
+    pub model: Tokenizer,
+    _vars: VarMap,
+}
+
+/// Tokens of one chunk.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tokens {
+    /// [latent frames, channels, h, w] values.
+    Continuous { shape: [usize; 4], values: Vec<f32> },
+    /// [latent frames, 1, h, w] FSQ codes.
+    Discrete { shape: [usize; 4], codes: Vec<u16> },
+}
+
+fn train_hint(path: &Path) -> String {
+    format!("train one with `s2r train tokenizer DATASET… --variant cv4x8x8|dv8x16x16 --output {}`", path.display())
+}
+
+impl Codec {
+    /// Loads a checkpoint written by `s2r train tokenizer`; errors name the path and how to make one.
+    pub fn load(path: &Path) -> Result<Codec, String> {
+        if !path.is_file() {
+            return Err(format!("tokenizer checkpoint {} does not exist; {}", path.display(), train_hint(path)));
+        }
+        let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
+        let c = t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).filter(|c| c.len() == 4).ok_or_else(|| format!("{}: no tokenizer config in the checkpoint; {}", path.display(), train_hint(path)))?;
+        let cfg = Config { spatial: c[0] as usize, temporal: c[1] as usize, continuous: (c[2] > 0).then_some(c[2] as usize), width: c[3] as usize };
+        let mut vars = VarMap::new();
+        let model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
+        vars.load(path).map_err(|e| format!("{}: does not match a {} tokenizer: {e}; {}", path.display(), cfg.name(), train_hint(path)))?;
+        Ok(Codec { cfg, model, _vars: vars })
+    }
+
+    /// Frames (planar RGB in [−1, 1], `size`×`size`, 1 + k·temporal of them) → tokens.
+    pub fn encode(&self, frames: &[Vec<f32>], size: usize) -> candle_core::Result<Tokens> {
+        let t = frames.len();
+        let flat: Vec<f32> = frames.iter().flatten().copied().collect();
+        let video = Tensor::from_vec(flat, (1, t, 3, size, size), &Device::Cpu)?;
+        let z = self.model.encoder.forward(&video)?;
+        let (c, h, w) = z[0].squeeze(0)?.dims3()?;
+        let values: Vec<f32> = Tensor::cat(&z, 0)?.flatten_all()?.to_vec1()?;
+        Ok(match self.cfg.continuous {
+            Some(_) => Tokens::Continuous { shape: [z.len(), c, h, w], values },
+            None => {
+                let q = Tensor::cat(&z, 0)?;
+                let codes = fsq::codes(&q, &fsq::LEVELS)?.into_iter().map(|x| x as u16).collect();
+                Tokens::Discrete { shape: [z.len(), 1, h, w], codes }
+            }
+        })
+    }
+
+    /// Tokens → frames (planar RGB in [−1, 1]).
+    pub fn decode(&self, tokens: &Tokens) -> candle_core::Result<Vec<Vec<f32>>> {
+        let latents: Vec<Tensor> = match tokens {
+            Tokens::Continuous { shape, values } => {
+                let z = Tensor::from_vec(values.clone(), (shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?;
+                (0..shape[0]).map(|j| z.narrow(0, j, 1)).collect::<candle_core::Result<_>>()?
+            }
+            Tokens::Discrete { shape, codes } => {
+                let codes: Vec<u32> = codes.iter().map(|&c| c as u32).collect();
+                let vals = fsq::values(&codes, &fsq::LEVELS);
+                let (n, h, w) = (shape[0], shape[2], shape[3]);
+                let mut v = vec![0f32; n * 6 * h * w];
+                for j in 0..n {
+                    for p in 0..h * w {
+                        for c in 0..6 {
+                            v[(j * 6 + c) * h * w + p] = vals[j * h * w + p][c];
+                        }
+                    }
+                }
+                let z = Tensor::from_vec(v, (n, 6, h, w), &Device::Cpu)?;
+                (0..n).map(|j| z.narrow(0, j, 1)).collect::<candle_core::Result<_>>()?
+            }
+        };
+        let video = self.model.decoder.forward(&latents)?.squeeze(0)?;
+        let t = video.dim(0)?;
+        (0..t).map(|i| video.get(i)?.flatten_all()?.to_vec1::<f32>()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::Trainer;
+
+    #[test]
+    fn checkpoints_load_and_tokens_decode_like_the_model() {
+        let dir = std::env::temp_dir().join(format!("s2r_codec_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for cfg in [Config { width: 8, ..Config::CV4X8X8 }, Config { width: 8, ..Config::DV8X16X16 }] {
+            let tr = Trainer::new(cfg, 1e-3, &Device::Cpu).unwrap();
+            let path = dir.join(format!("{}.safetensors", cfg.name()));
+            tr.save(&path).unwrap();
+            let codec = Codec::load(&path).unwrap();
+            assert_eq!(codec.cfg, cfg);
+            let t = 1 + cfg.temporal;
+            let frames: Vec<Vec<f32>> = (0..t).map(|f| (0..3 * 32 * 32).map(|i| ((i + f * 7) as f32 * 0.01).sin() * 0.5).collect()).collect();
+            let tokens = codec.encode(&frames, 32).unwrap();
+            match (&tokens, cfg.continuous) {
+                (Tokens::Continuous { shape, .. }, Some(c)) => assert_eq!(shape, &[2, c, 32 / cfg.spatial, 32 / cfg.spatial]),
+                (Tokens::Discrete { shape, codes }, None) => {
+                    assert_eq!(shape, &[2, 1, 2, 2]);
+                    assert!(codes.iter().all(|&c| (c as u64) < fsq::vocabulary(&fsq::LEVELS)));
+                }
+                other => panic!("{other:?}"),
+            }
+            let decoded = codec.decode(&tokens).unwrap();
+            let flat: Vec<f32> = frames.iter().flatten().copied().collect();
+            let video = Tensor::from_vec(flat, (1, t, 3, 32, 32), &Device::Cpu).unwrap();
+            let direct = tr.model.reconstruct(&video).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let via: Vec<f32> = decoded.into_iter().flatten().collect();
+            let err = direct.iter().zip(&via).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(err < 1e-4, "{}: tokens decode to the model's reconstruction ({err})", cfg.name());
+        }
+        let missing = Codec::load(&dir.join("nope.safetensors")).err().unwrap();
+        assert!(missing.contains("nope.safetensors") && missing.contains("s2r train tokenizer"), "{missing}");
+        std::fs::write(dir.join("junk.safetensors"), b"junk").unwrap();
+        let junk = Codec::load(&dir.join("junk.safetensors")).err().unwrap();
+        assert!(junk.contains("junk.safetensors") && junk.contains("not a safetensors"), "{junk}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
