@@ -6,7 +6,12 @@
 # the ament index, and $(find-pkg-share sim2real) resolving to the install.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-ws="${COLCON_TEST_WS:-$(mktemp -d)}"
+ws="${COLCON_TEST_WS:-}"
+if [ -z "$ws" ]; then
+  # A temporary workspace (several GB once built) goes when the check ends.
+  ws="$(mktemp -d)"
+  trap 'rm -rf "$ws"' EXIT
+fi
 
 python3 -c "import colcon_core, colcon_ros_cargo, colcon_ros" 2>/dev/null \
   || python3 -m pip install -q colcon-core==0.21.3 colcon-ros==0.5.0 colcon-cargo==0.2.0 colcon-ros-cargo==0.2.0 \
