@@ -17,6 +17,7 @@ mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod topic;
+mod tokens_cmd;
 mod train_cmd;
 mod transfer_cmd;
 
@@ -60,6 +61,9 @@ enum Command {
     /// Train models on curated data: tokenizer.
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
+    /// Tokens: decode a tokenized recording back into images.
+    #[command(subcommand)]
+    Tokens(tokens_cmd::TokensCmd),
 }
 
 /// Runs the command line of this process and exits.
@@ -78,6 +82,7 @@ pub fn main() {
         Command::Transfer(a) => transfer_cmd::run(a),
         Command::Curate(a) => curate_cmd::run(a),
         Command::Train(c) => train_cmd::run(c),
+        Command::Tokens(c) => tokens_cmd::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -6,4 +6,5 @@ pub mod data;
 pub mod fsq;
 pub mod haar;
 pub mod model;
+pub mod node;
 pub mod train;
