@@ -21,7 +21,7 @@ cargo ament-build --help >/dev/null 2>&1 || cargo install --locked cargo-ament-b
 mkdir -p "$ws" && cd "$ws"
 colcon build --base-paths "$repo" --event-handlers console_cohesion+
 prefix="$ws/install/sim2real"
-for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener lib/sim2real/sim_node lib/sim2real/transfer_node lib/sim2real/curator_node \
+for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener lib/sim2real/sim_node lib/sim2real/transfer_node lib/sim2real/curator_node lib/sim2real/tokenizer_node \
          share/sim2real/package.xml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
          share/sim2real/launch/sim.launch.yaml share/sim2real/launch/transfer.launch.yaml share/sim2real/launch/curate.launch.yaml share/sim2real/config/curator.params.yaml \
          share/sim2real/config/scenarios/icy_night_crossing.yaml \
