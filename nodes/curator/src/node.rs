@@ -30,7 +30,7 @@ use s2r_transfer::tf::stamp_ns as ns;
 
 use crate::clips::{BoxLabel, Clip, Curator, FrameIn};
 use crate::embed::Builtin;
-use crate::offline::{self, tags, Source};
+use crate::offline::{self, Source};
 use crate::params::Params;
 
 pub const CURATOR_NODE: Component = Component {
@@ -269,23 +269,13 @@ type Part = (Option<Arc<Image>>, Option<Vec<BoxLabel>>, Option<(f32, bool, Strin
 /// A complete frame for the curator; None (said) when its image cannot be read.
 fn frame_in(stamp: i64, (im, boxes, score): Part, scenario: Option<&ScenarioInfo>, topic: &str, log: &s2r_runtime::Logger) -> Option<FrameIn> {
     let im = im?;
-    let rgb = match s2r_transfer::ros::rgb8(&im, topic) {
-        Ok(rgb) => rgb,
+    match offline::frame_in(stamp, &im, boxes, score.as_ref(), scenario, topic, "live") {
+        Ok(f) => Some(f),
         Err(e) => {
             warn!(log, "{e}; frame skipped");
-            return None;
+            None
         }
-    };
-    Some(FrameIn {
-        stamp_ns: stamp,
-        width: im.width as usize,
-        height: im.height as usize,
-        rgb,
-        boxes: boxes.unwrap_or_default(),
-        transfer: score.as_ref().map(|(r, f, _)| (*r, *f)),
-        tags: tags(scenario, score.as_ref().map(|s| s.2.as_str())),
-        source: "live".into(),
-    })
+    }
 }
 
 fn close(c: &Clip, buf: &mut Buffer, out: &Out, scenario: Option<&Serialized>, verdicts: &s2r_runtime::Publisher<CurationVerdict>, frame_id: &str, log: &s2r_runtime::Logger) {

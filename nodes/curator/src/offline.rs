@@ -60,6 +60,29 @@ pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<S
     t
 }
 
+/// A frame for the curator from its messages: image, boxes, transfer score
+/// (recall, flagged, prompt); the error names the topic when the image cannot be read.
+pub fn frame_in(
+    stamp: i64,
+    image: &Image,
+    boxes: Option<Vec<BoxLabel>>,
+    score: Option<&(f32, bool, String)>,
+    scenario: Option<&ScenarioInfo>,
+    topic: &str,
+    source: &str,
+) -> Result<FrameIn, String> {
+    Ok(FrameIn {
+        stamp_ns: stamp,
+        width: image.width as usize,
+        height: image.height as usize,
+        rgb: s2r_transfer::ros::rgb8(image, topic)?,
+        boxes: boxes.unwrap_or_default(),
+        transfer: score.map(|(r, f, _)| (*r, *f)),
+        tags: tags(scenario, score.map(|s| s.2.as_str())),
+        source: source.into(),
+    })
+}
+
 /// What one source bag contributed.
 #[derive(Clone, Debug, Default)]
 pub struct Source {
@@ -114,19 +137,10 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
             for s in ready {
                 let p = pending.remove(&s).unwrap();
                 let (img, log_time) = p.image.unwrap();
-                let Ok(rgb) = s2r_transfer::ros::rgb8(&img, &image_topic) else { continue };
+                let Ok(f) = frame_in(s, &img, p.boxes, p.transfer.as_ref(), scenario.as_ref(), &image_topic, &name) else { continue };
                 frame_log.insert((si, s), log_time);
                 *frames += 1;
-                curator.push(FrameIn {
-                    stamp_ns: s,
-                    width: img.width as usize,
-                    height: img.height as usize,
-                    rgb,
-                    boxes: p.boxes.unwrap_or_default(),
-                    transfer: p.transfer.as_ref().map(|(r, f, _)| (*r, *f)),
-                    tags: tags(scenario.as_ref(), p.transfer.as_ref().map(|t| t.2.as_str())),
-                    source: name.clone(),
-                });
+                curator.push(f);
             }
             // Controls that lost their image are dropped.
             if let Some(u) = upto {

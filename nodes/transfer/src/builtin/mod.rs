@@ -259,11 +259,7 @@ impl Builtin {
                 let m = self.mirror[i];
                 if m > 0.0 {
                     let v = self.geo.view[i];
-                    let cos = (-geometry::dot(v, self.geo.normal[i])).clamp(0.0, 1.0);
-                    let fr = (m * (0.02 + 0.98 * (1.0 - cos).powi(5))).min(1.0);
-                    let s = env.sky([v[0], v[1], -v[2]]);
-                    let c = self.hdr[i];
-                    self.hdr[i] = [c[0] * (1.0 - fr) + s[0] * fr, c[1] * (1.0 - fr) + s[1] * fr, c[2] * (1.0 - fr) + s[2] * fr];
+                    self.hdr[i] = reflect::blend(self.hdr[i], env.sky([v[0], v[1], -v[2]]), m, v, self.geo.normal[i]);
                 }
             }
         }

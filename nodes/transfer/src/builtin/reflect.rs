@@ -8,6 +8,15 @@ use super::geometry::{dot, project, Geometry};
 use super::lights::{Environment, Sprite};
 use crate::frame::Intrinsics;
 
+/// A surface's colour with a reflection over it: a water film's Fresnel
+/// (0.02 head-on, rising towards grazing), scaled by how much of a mirror it is.
+#[inline]
+pub fn blend(c: [f32; 3], refl: [f32; 3], mirror: f32, view: [f32; 3], normal: [f32; 3]) -> [f32; 3] {
+    let cos = (-dot(view, normal)).clamp(0.0, 1.0);
+    let f = (mirror * (0.02 + 0.98 * (1.0 - cos).powi(5))).min(1.0);
+    [c[0] * (1.0 - f) + refl[0] * f, c[1] * (1.0 - f) + refl[1] * f, c[2] * (1.0 - f) + refl[2] * f]
+}
+
 pub struct Mirror {
     w2: usize,
     h2: usize,
@@ -90,13 +99,8 @@ pub fn reflect(hdr: &mut [[f32; 3]], geo: &Geometry, mirror: &[f32], k: &Intrins
                 continue;
             }
             let view = geo.view[i];
-            let n = geo.normal[i];
-            let cos = (-dot(view, n)).clamp(0.0, 1.0);
-            let fresnel = 0.02 + 0.98 * (1.0 - cos).powi(5);
-            let f = (m * fresnel).min(1.0);
             let refl = sample(u / 2, v / 2).unwrap_or_else(|| env.sky([view[0], view[1], -view[2]]));
-            let c = hdr[i];
-            hdr[i] = [c[0] * (1.0 - f) + refl[0] * f, c[1] * (1.0 - f) + refl[1] * f, c[2] * (1.0 - f) + refl[2] * f];
+            hdr[i] = blend(hdr[i], refl, m, view, geo.normal[i]);
         }
     }
     if streaks {
