@@ -32,6 +32,8 @@ pub enum BenchCmd {
     Transfer(crate::bench_transfer::TransferBenchArgs),
     /// Curation speed (filters, hashing, embedding) and memory over a long stream.
     Curator(crate::bench_curator::CuratorBenchArgs),
+    /// Tokenizer encode and decode frames per second at 256x256.
+    Tokenizer(crate::bench_tokenizer::TokenizerBenchArgs),
 }
 
 
@@ -77,6 +79,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::SimSink(a) => crate::bench_sim::sink(a).await,
         BenchCmd::Transfer(a) => tokio::task::block_in_place(|| crate::bench_transfer::run(a)),
         BenchCmd::Curator(a) => tokio::task::block_in_place(|| crate::bench_curator::run(a)),
+        BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| crate::bench_tokenizer::run(a)),
     }
 }
 

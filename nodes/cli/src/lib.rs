@@ -8,6 +8,7 @@ mod bench_bag;
 mod bench_sim;
 mod bench_transfer;
 mod bench_curator;
+mod bench_tokenizer;
 mod components;
 mod curate_cmd;
 mod discovery;

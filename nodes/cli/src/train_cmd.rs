@@ -46,6 +46,9 @@ pub struct TokenizerArgs {
     /// Network width.
     #[arg(long, default_value_t = 64)]
     width: usize,
+    /// Residual blocks at the latent rate (encoder and decoder each).
+    #[arg(long, default_value_t = 2)]
+    blocks: usize,
     #[arg(long, default_value_t = 100)]
     eval_every: usize,
     #[arg(long, default_value = "front")]
@@ -60,17 +63,23 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
     }
 }
 
-fn variant(name: &str, width: usize) -> Result<Config> {
+fn variant(name: &str, width: usize, blocks: usize) -> Result<Config> {
     let cfg = match name {
         "cv4x8x8" => Config::CV4X8X8,
         "dv8x16x16" => Config::DV8X16X16,
         o => bail!("variant '{o}' is not cv4x8x8 or dv8x16x16"),
     };
-    Ok(Config { width, ..cfg })
+    Ok(Config { width, blocks, ..cfg })
 }
 
 fn tokenizer(a: TokenizerArgs) -> Result<()> {
-    let cfg = variant(&a.variant, a.width)?;
+    let mut cfg = variant(&a.variant, a.width, a.blocks)?;
+    let dev = Device::Cpu;
+    if a.resume {
+        // The checkpoint's own architecture, not the flags'.
+        let t = candle_core::safetensors::load(&a.output, &dev).map_err(|e| anyhow!("{}: {e} (train without --resume to start one)", a.output.display()))?;
+        cfg = t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).and_then(|c| Config::from_vec(&c)).ok_or_else(|| anyhow!("{}: no tokenizer config in the checkpoint", a.output.display()))?;
+    }
     if a.crop % cfg.spatial != 0 || a.size % cfg.spatial != 0 || a.crop > a.size {
         bail!("--crop {} and --size {} must be multiples of {} (crop ≤ size)", a.crop, a.size, cfg.spatial);
     }
@@ -83,7 +92,6 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
     if train.is_empty() || held.is_empty() {
         bail!("{} clips of {len} frames found; training needs at least 10 (camera '{}')", clips.len(), a.camera);
     }
-    let dev = Device::Cpu;
     let mut tr = Trainer::new(cfg, a.lr, &dev)?;
     if a.resume {
         tr.load(&a.output).map_err(|e| anyhow!("{}: {e} (train without --resume to start one)", a.output.display()))?;

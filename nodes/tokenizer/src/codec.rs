@@ -35,12 +35,20 @@ impl Codec {
             return Err(format!("tokenizer checkpoint {} does not exist; {}", path.display(), train_hint(path)));
         }
         let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
-        let c = t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).filter(|c| c.len() == 4).ok_or_else(|| format!("{}: no tokenizer config in the checkpoint; {}", path.display(), train_hint(path)))?;
-        let cfg = Config { spatial: c[0] as usize, temporal: c[1] as usize, continuous: (c[2] > 0).then_some(c[2] as usize), width: c[3] as usize };
+        let cfg = t
+            .get("config")
+            .and_then(|c| c.to_vec1::<u32>().ok())
+            .and_then(|c| Config::from_vec(&c))
+            .ok_or_else(|| format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path)))?;
         let mut vars = VarMap::new();
         let model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
         vars.load(path).map_err(|e| format!("{}: does not match a {} tokenizer: {e}; {}", path.display(), cfg.name(), train_hint(path)))?;
         Ok(Codec { cfg, model, _vars: vars })
+    }
+
+    /// Number of weights.
+    pub fn parameters(&self) -> usize {
+        self._vars.all_vars().iter().map(|v| v.elem_count()).sum()
     }
 
     /// Frames (planar RGB in [−1, 1], `size`×`size`, 1 + k·temporal of them) → tokens.
@@ -48,26 +56,21 @@ impl Codec {
         let t = frames.len();
         let flat: Vec<f32> = frames.iter().flatten().copied().collect();
         let video = Tensor::from_vec(flat, (1, t, 3, size, size), &Device::Cpu)?;
-        let z = self.model.encoder.forward(&video)?;
-        let (c, h, w) = z[0].squeeze(0)?.dims3()?;
-        let values: Vec<f32> = Tensor::cat(&z, 0)?.flatten_all()?.to_vec1()?;
+        let z = self.model.encoder.forward(&video)?.squeeze(0)?;
+        let (n, c, h, w) = z.dims4()?;
         Ok(match self.cfg.continuous {
-            Some(_) => Tokens::Continuous { shape: [z.len(), c, h, w], values },
+            Some(_) => Tokens::Continuous { shape: [n, c, h, w], values: z.flatten_all()?.to_vec1()? },
             None => {
-                let q = Tensor::cat(&z, 0)?;
-                let codes = fsq::codes(&q, &fsq::LEVELS)?.into_iter().map(|x| x as u16).collect();
-                Tokens::Discrete { shape: [z.len(), 1, h, w], codes }
+                let codes = fsq::codes(&z, &fsq::LEVELS)?.into_iter().map(|x| x as u16).collect();
+                Tokens::Discrete { shape: [n, 1, h, w], codes }
             }
         })
     }
 
     /// Tokens → frames (planar RGB in [−1, 1]).
     pub fn decode(&self, tokens: &Tokens) -> candle_core::Result<Vec<Vec<f32>>> {
-        let latents: Vec<Tensor> = match tokens {
-            Tokens::Continuous { shape, values } => {
-                let z = Tensor::from_vec(values.clone(), (shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?;
-                (0..shape[0]).map(|j| z.narrow(0, j, 1)).collect::<candle_core::Result<_>>()?
-            }
+        let latents: Tensor = match tokens {
+            Tokens::Continuous { shape, values } => Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?,
             Tokens::Discrete { shape, codes } => {
                 let codes: Vec<u32> = codes.iter().map(|&c| c as u32).collect();
                 let vals = fsq::values(&codes, &fsq::LEVELS);
@@ -80,8 +83,7 @@ impl Codec {
                         }
                     }
                 }
-                let z = Tensor::from_vec(v, (n, 6, h, w), &Device::Cpu)?;
-                (0..n).map(|j| z.narrow(0, j, 1)).collect::<candle_core::Result<_>>()?
+                Tensor::from_vec(v, (1, n, 6, h, w), &Device::Cpu)?
             }
         };
         let video = self.model.decoder.forward(&latents)?.squeeze(0)?;
@@ -99,7 +101,7 @@ mod tests {
     fn checkpoints_load_and_tokens_decode_like_the_model() {
         let dir = std::env::temp_dir().join(format!("s2r_codec_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for cfg in [Config { width: 8, ..Config::CV4X8X8 }, Config { width: 8, ..Config::DV8X16X16 }] {
+        for cfg in [Config { width: 8, blocks: 1, ..Config::CV4X8X8 }, Config { width: 8, blocks: 1, ..Config::DV8X16X16 }] {
             let tr = Trainer::new(cfg, 1e-3, &Device::Cpu).unwrap();
             let path = dir.join(format!("{}.safetensors", cfg.name()));
             tr.save(&path).unwrap();

@@ -1,10 +1,44 @@
-//! tokenizer_node's model (in progress): a learned causal video tokenizer
-//! after Cosmos Tokenizer, in candle. Haar patchify, finite scalar
-//! quantization, the encoder/decoder, training.
+//! tokenizer_node's model: a learned causal video tokenizer after Cosmos
+//! Tokenizer, in candle. Haar patchify, finite scalar quantization, the
+//! encoder/decoder, training, the shipped checkpoints, quality metrics.
 pub mod codec;
 pub mod data;
 pub mod fsq;
 pub mod haar;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod train;
+
+use std::path::{Path, PathBuf};
+
+/// Where shipped checkpoints live: `share/sim2real/models/tokenizer` of each
+/// AMENT_PREFIX_PATH entry and of this executable's install prefix, then the
+/// source tree's `models/tokenizer`.
+pub fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(paths) = std::env::var("AMENT_PREFIX_PATH") {
+        for p in paths.split(':').filter(|p| !p.is_empty()) {
+            dirs.push(Path::new(p).join("share/sim2real/models/tokenizer"));
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // <prefix>/lib/sim2real/<exe> -> <prefix>/share/sim2real
+        if let Some(prefix) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            dirs.push(prefix.join("share/sim2real/models/tokenizer"));
+        }
+    }
+    dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/tokenizer")).to_path_buf());
+    dirs
+}
+
+/// A checkpoint parameter as a file: a path, or the name of a shipped
+/// checkpoint (`cv4x8x8`, `dv8x16x16`). A name found nowhere is returned as
+/// given, so that loading it reports the missing file.
+pub fn resolve_checkpoint(name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_file() || name.contains('/') || name.ends_with(".safetensors") {
+        return p.to_path_buf();
+    }
+    model_dirs().into_iter().map(|d| d.join(format!("{name}.safetensors"))).find(|c| c.is_file()).unwrap_or_else(|| p.to_path_buf())
+}

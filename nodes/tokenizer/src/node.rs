@@ -5,7 +5,8 @@
 //! `size`), encodes every 1 + t frames (t the tokenizer's temporal factor)
 //! and publishes a sim2real_msgs/TokenFrame on `<camera>/tokens`; with
 //! `output` set it also records them into a rosbag2 bag there. Parameters:
-//! `checkpoint` (from `s2r train tokenizer`), `camera`, `size`, `output`.
+//! `checkpoint` (a shipped one by name, `cv4x8x8` (default) or `dv8x16x16`, or
+//! a file from `s2r train tokenizer`), `camera`, `size`, `output`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -70,13 +71,14 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
         let node = Node::new(&ctx, "tokenizer_node", &args)?;
         let log = node.logger().clone();
-        let checkpoint: String = node.declare_parameter("checkpoint", String::new())?;
+        let checkpoint: String = node.declare_parameter("checkpoint", "cv4x8x8".to_string())?;
         let camera: String = node.declare_parameter("camera", "front".to_string())?;
         let size: i64 = node.declare_parameter("size", 256)?;
         let output: String = node.declare_parameter("output", String::new())?;
         if checkpoint.is_empty() {
-            return Err("parameter 'checkpoint' is empty; train one with `s2r train tokenizer DATASET… --output tokenizer.safetensors`".into());
+            return Err("parameter 'checkpoint' is empty: name a shipped one (cv4x8x8, dv8x16x16) or a file; train one with `s2r train tokenizer DATASET… --output tokenizer.safetensors`".into());
         }
+        let checkpoint = crate::resolve_checkpoint(&checkpoint).display().to_string();
         let codec = Codec::load(Path::new(&checkpoint)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let size = size as usize;
         if size == 0 || size % codec.cfg.spatial != 0 {

@@ -48,8 +48,7 @@ impl Trainer {
         let mut all: HashMap<String, Tensor> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         all.insert("trainer.step".into(), Tensor::new(&[self.step as u32], &Device::Cpu)?);
         let c = &self.model.cfg;
-        let latent = c.continuous.unwrap_or(0) as u32;
-        all.insert("config".into(), Tensor::new(&[c.spatial as u32, c.temporal as u32, latent, c.width as u32], &Device::Cpu)?);
+        all.insert("config".into(), Tensor::new(c.to_vec().as_slice(), &Device::Cpu)?);
         candle_core::safetensors::save(&all, path)
     }
 
@@ -86,7 +85,7 @@ mod tests {
 
     #[test]
     fn training_lowers_the_loss_and_checkpoints_resume() -> Result<()> {
-        let cfg = Config { width: 16, ..Config::CV4X8X8 };
+        let cfg = Config { width: 16, blocks: 1, ..Config::CV4X8X8 };
         let mut tr = Trainer::new(cfg, 3e-3, &Device::Cpu)?;
         let train = clip(5, 32, 0.0)?;
         let before = tr.evaluate(&train)?;
