@@ -43,6 +43,8 @@ impl Codec {
         let mut vars = VarMap::new();
         let model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
         vars.load(path).map_err(|e| format!("{}: does not match a {} tokenizer: {e}; {}", path.display(), cfg.name(), train_hint(path)))?;
+        let mut model = model;
+        model.fold_haar().map_err(|e| e.to_string())?;
         Ok(Codec { cfg, model, _vars: vars })
     }
 

@@ -91,7 +91,7 @@ pub fn ssim(a: &Rgb8, b: &Rgb8) -> f64 {
 mod tests {
     use super::*;
 
-    fn img(w: usize, h: usize, f: impl Fn(usize, usize, usize) -> f64) -> Vec<u8> {
+    fn img(w: usize, h: usize, mut f: impl FnMut(usize, usize, usize) -> f64) -> Vec<u8> {
         let mut v = vec![0u8; w * h * 3];
         for y in 0..h {
             for x in 0..w {

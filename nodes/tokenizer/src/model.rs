@@ -72,8 +72,72 @@ impl Config {
     }
 }
 
-fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    conv2d(i, o, k, Conv2dConfig { padding: k / 2, stride, ..Default::default() }, vb)
+fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
+    Ok(Conv { inner: conv2d(i, o, k, Conv2dConfig { padding: k / 2, stride, ..Default::default() }, vb)?, gemm: None })
+}
+
+/// A convolution: candle's (trainable) or, once [`Conv::prepare`]d for
+/// inference, as an explicit im2col + one matrix product (the `gemm` crate
+/// runs that about twice as fast as candle 0.11's tiled CPU convolution).
+pub struct Conv {
+    inner: Conv2d,
+    /// Weights as [out, k·k·in] (index (ky·k + kx)·in + c) and bias as [out, 1].
+    gemm: Option<(Tensor, Option<Tensor>)>,
+}
+
+impl Conv {
+    pub fn from(inner: Conv2d) -> Conv {
+        Conv { inner, gemm: None }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        self.inner.weight()
+    }
+
+    pub fn prepare(&mut self) -> Result<()> {
+        let w = self.inner.weight();
+        let (o, i, kh, kw) = w.dims4()?;
+        let mat = w.permute((0, 2, 3, 1))?.reshape((o, kh * kw * i))?.contiguous()?;
+        let bias = self.inner.bias().map(|b| b.reshape((o, 1))).transpose()?;
+        self.gemm = Some((mat, bias));
+        Ok(())
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let Some((w, bias)) = &self.gemm else {
+            return self.inner.forward(x);
+        };
+        let cfg = self.inner.config();
+        let (k, s, p) = (self.inner.weight().dim(2)?, cfg.stride, cfg.padding);
+        let (n, c, h, wd) = x.dims4()?;
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1);
+        let cols = if k == 1 && s == 1 && p == 0 {
+            x.reshape((n, c, h * wd))?
+        } else {
+            // Pad to a multiple of the stride, then split rows and columns by
+            // phase, so that every tap is a plain window of one phase plane.
+            let hp = (h + 2 * p).div_ceil(s) * s;
+            let wp = (wd + 2 * p).div_ceil(s) * s;
+            let xp = x.pad_with_zeros(2, p, hp - h - p)?.pad_with_zeros(3, p, wp - wd - p)?;
+            let x6 = xp.reshape((n, c, hp / s, s, wp / s, s))?;
+            let mut taps = Vec::with_capacity(k * k);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let t = x6.narrow(2, ky / s, oh)?.narrow(3, ky % s, 1)?.narrow(4, kx / s, ow)?.narrow(5, kx % s, 1)?;
+                    taps.push(t.reshape((n, c, oh * ow))?);
+                }
+            }
+            Tensor::cat(&taps, 1)?
+        };
+        let y = w.broadcast_matmul(&cols)?;
+        let y = match bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        y.reshape((n, w.dim(0)?, oh, ow))
+    }
 }
 
 fn sum(xs: impl Iterator<Item = Result<Tensor>>) -> Result<Tensor> {
@@ -92,7 +156,7 @@ fn sum(xs: impl Iterator<Item = Result<Tensor>>) -> Result<Tensor> {
 /// first: a causal temporal convolution of kernel 3 (as three 1×1
 /// convolutions), residual so that it starts near the identity.
 struct CausalTime {
-    taps: Vec<Conv2d>,
+    taps: Vec<Conv>,
 }
 
 impl CausalTime {
@@ -113,8 +177,8 @@ impl CausalTime {
 
 /// x + c2(silu(c1(silu(x)))), 3×3 convolutions.
 struct Block {
-    c1: Conv2d,
-    c2: Conv2d,
+    c1: Conv,
+    c2: Conv,
 }
 
 impl Block {
@@ -129,24 +193,27 @@ impl Block {
 
 pub struct Encoder {
     cfg: Config,
-    stem: Conv2d,
-    down: Vec<Conv2d>,
+    /// The Haar levels are folded into the adjacent convolutions ([`Tokenizer::fold_haar`]).
+    folded: bool,
+    stem: Conv,
+    down: Vec<Conv>,
     time: CausalTime,
-    first: Conv2d,
-    group: Vec<Conv2d>,
+    first: Conv,
+    group: Vec<Conv>,
     blocks: Vec<Block>,
-    out: Conv2d,
+    out: Conv,
 }
 
 pub struct Decoder {
     cfg: Config,
-    input: Conv2d,
+    folded: bool,
+    input: Conv,
     blocks: Vec<Block>,
-    first: Conv2d,
-    group: Vec<Conv2d>,
+    first: Conv,
+    group: Vec<Conv>,
     time: CausalTime,
-    up: Vec<Conv2d>,
-    out: Conv2d,
+    up: Vec<Conv>,
+    out: Conv,
 }
 
 /// Strided steps after the stem (which reaches 1/8).
@@ -159,6 +226,7 @@ impl Encoder {
         let w = cfg.width;
         Ok(Encoder {
             cfg,
+            folded: false,
             stem: conv(48, w, 3, 2, vb.pp("stem"))?,
             down: (0..downs(&cfg)).map(|i| conv(w, w, 3, 2, vb.pp(format!("down{i}")))).collect::<Result<_>>()?,
             time: CausalTime::new(w, vb.pp("time"))?,
@@ -181,7 +249,8 @@ impl Encoder {
             candle_core::bail!("{w}x{h}: width and height must be multiples of {}", self.cfg.spatial);
         }
         let x = video.reshape((b * t, c, h, w))?;
-        let mut x = self.stem.forward(&haar::forward(&haar::forward(&x)?)?)?.silu()?;
+        let patches = if self.folded { space_to_depth(&x, 4)? } else { haar::forward(&haar::forward(&x)?)? };
+        let mut x = self.stem.forward(&patches)?.silu()?;
         for d in &self.down {
             x = d.forward(&x)?.silu()?;
         }
@@ -213,6 +282,7 @@ impl Decoder {
         let w = cfg.width;
         Ok(Decoder {
             cfg,
+            folded: false,
             input: conv(cfg.latent_channels(), w, 1, 1, vb.pp("input"))?,
             blocks: (0..cfg.blocks).map(|i| Block::new(w, vb.pp(format!("block{i}")))).collect::<Result<_>>()?,
             first: conv(w, w, 1, 1, vb.pp("first"))?,
@@ -246,9 +316,11 @@ impl Decoder {
         let t = frames.len();
         let mut x = Tensor::stack(&frames, 1)?.reshape((b * t, self.cfg.width, h, w))?;
         for u in &self.up {
-            x = haar::inverse(&u.forward(&x)?)?.silu()?;
+            let y = u.forward(&x)?;
+            x = if self.folded { depth_to_space(&y, 2)? } else { haar::inverse(&y)? }.silu()?;
         }
-        let x = haar::inverse(&haar::inverse(&haar::inverse(&self.out.forward(&x)?)?)?)?;
+        let y = self.out.forward(&x)?;
+        let x = if self.folded { depth_to_space(&y, 8)? } else { haar::inverse(&haar::inverse(&haar::inverse(&y)?)?)? };
         let (_, c, hh, ww) = x.dims4()?;
         x.reshape((b, t, c, hh, ww))
     }
@@ -269,6 +341,73 @@ impl Tokenizer {
     pub fn reconstruct(&self, video: &Tensor) -> Result<Tensor> {
         self.decoder.forward(&self.encoder.forward(video)?)
     }
+
+    /// For inference: folds the Haar transforms into the convolutions next
+    /// to them (they are linear and act within each patch), leaving plain
+    /// space-to-depth / depth-to-space rearrangements. The same function,
+    /// fewer passes over memory. Training keeps the Haar parametrization.
+    pub fn fold_haar(&mut self) -> Result<()> {
+        if self.encoder.folded {
+            return Ok(());
+        }
+        let dev = self.encoder.stem.inner.weight().device().clone();
+        // Encoder: Haar²(x) = H·s2d4(x) per position, so stem∘Haar² = (W·H)∘s2d4.
+        let basis = Tensor::eye(48, candle_core::DType::F32, &dev)?.reshape((48, 3, 4, 4))?;
+        let h = haar::forward(&haar::forward(&basis)?)?.reshape((48, 48))?; // [s2d index, Haar channel]
+        let w = self.encoder.stem.inner.weight();
+        let (o, i, kh, kw) = w.dims4()?;
+        let folded = w.permute((0, 2, 3, 1))?.reshape((o * kh * kw, i))?.matmul(&h.t()?)?.reshape((o, kh, kw, i))?.permute((0, 3, 1, 2))?.contiguous()?;
+        let stem = &self.encoder.stem.inner;
+        self.encoder.stem = Conv::from(Conv2d::new(folded, stem.bias().cloned(), *stem.config()));
+        self.encoder.folded = true;
+        // Decoder: Haar⁻ᴸ(y) = d2s(M·y) per position, so Haar⁻ᴸ∘conv = d2s∘(Mᵀ-mixed conv).
+        let fold_out = |c: &Conv, levels: usize| -> Result<Conv> {
+            let c = &c.inner;
+            let w = c.weight();
+            let (o, i, kh, kw) = w.dims4()?;
+            let mut m = Tensor::eye(o, candle_core::DType::F32, &dev)?.reshape((o, o, 1, 1))?;
+            for _ in 0..levels {
+                m = haar::inverse(&m)?;
+            }
+            let m = m.reshape((o, o))?; // [input channel, d2s index]
+            let wf = m.t()?.matmul(&w.reshape((o, i * kh * kw))?)?.reshape((o, i, kh, kw))?;
+            let bf = c.bias().map(|b| m.t()?.matmul(&b.reshape((o, 1))?)?.reshape(o)).transpose()?;
+            Ok(Conv::from(Conv2d::new(wf, bf, *c.config())))
+        };
+        for u in self.decoder.up.iter_mut() {
+            *u = fold_out(u, 1)?;
+        }
+        self.decoder.out = fold_out(&self.decoder.out, 3)?;
+        self.decoder.folded = true;
+        for c in self.convs() {
+            c.prepare()?;
+        }
+        Ok(())
+    }
+
+    fn convs(&mut self) -> Vec<&mut Conv> {
+        let (e, d) = (&mut self.encoder, &mut self.decoder);
+        let mut v: Vec<&mut Conv> = vec![&mut e.stem, &mut e.first, &mut e.out, &mut d.input, &mut d.first, &mut d.out];
+        v.extend(e.down.iter_mut().chain(e.group.iter_mut()).chain(e.time.taps.iter_mut()));
+        v.extend(d.up.iter_mut().chain(d.group.iter_mut()).chain(d.time.taps.iter_mut()));
+        for b in e.blocks.iter_mut().chain(d.blocks.iter_mut()) {
+            v.push(&mut b.c1);
+            v.push(&mut b.c2);
+        }
+        v
+    }
+}
+
+/// [N, C, H, W] → [N, C·r², H/r, W/r], channel c·r² + i·r + j holding pixel (r·y + i, r·x + j).
+pub fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    x.reshape((n, c, h / r, r, w / r, r))?.permute((0, 1, 3, 5, 2, 4))?.reshape((n, c * r * r, h / r, w / r))
+}
+
+/// The inverse of [`space_to_depth`] (ONNX DepthToSpace in CRD mode, PyTorch's pixel_shuffle).
+pub fn depth_to_space(x: &Tensor, r: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    x.reshape((n, c / (r * r), r, r, h, w))?.permute((0, 1, 4, 2, 5, 3))?.reshape((n, c / (r * r), h * r, w * r))
 }
 
 #[cfg(test)]
@@ -302,6 +441,34 @@ mod tests {
             let d = (out.narrow(1, 0, keep)? - out2.narrow(1, 0, keep)?)?.abs()?.sum_all()?.to_scalar::<f32>()?;
             assert_eq!(d, 0.0, "{}: decoded frames depend on a later latent", cfg.name());
         }
+        Ok(())
+    }
+
+    #[test]
+    fn folding_the_haar_transforms_keeps_the_function() -> Result<()> {
+        for cfg in [Config { width: 16, blocks: 1, ..Config::CV4X8X8 }, Config { width: 16, blocks: 1, ..Config::DV8X16X16 }] {
+            let vm = VarMap::new();
+            let mut tok = Tokenizer::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+            let t = 1 + cfg.temporal;
+            let video = Tensor::randn(0f32, 0.5, (1, t, 3, 32, 48), &Device::Cpu)?;
+            let z = tok.encoder.forward(&video)?;
+            let out = tok.decoder.forward(&z)?;
+            tok.fold_haar()?;
+            let z2 = tok.encoder.forward(&video)?;
+            let out2 = tok.decoder.forward(&z)?;
+            let dz = (&z - &z2)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let dout = (&out - &out2)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = out.abs()?.max_all()?.to_scalar::<f32>()?;
+            // FSQ may round a value sitting on a level boundary the other way: compare continuous exactly only.
+            if cfg.continuous.is_some() {
+                assert!(dz < 1e-4, "{}: latents differ by {dz}", cfg.name());
+            }
+            assert!(dout < 1e-4 * scale.max(1.0), "{}: decoded frames differ by {dout} (scale {scale})", cfg.name());
+        }
+        // The rearrangements are inverse to each other.
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 16, 24), &Device::Cpu)?;
+        let back = depth_to_space(&space_to_depth(&x, 4)?, 4)?;
+        assert_eq!((x - back)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
         Ok(())
     }
 }
