@@ -12,6 +12,7 @@ mod bench_tokenizer;
 mod components;
 mod curate_cmd;
 mod discovery;
+mod eval_cmd;
 mod interface;
 mod keyboard;
 mod launch_cmd;
@@ -65,6 +66,9 @@ enum Command {
     /// Tokens: decode a tokenized recording back into images.
     #[command(subcommand)]
     Tokens(tokens_cmd::TokensCmd),
+    /// Evaluate models on held-out data: tokenizer (beside x264 and JPEG).
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCmd),
 }
 
 /// Runs the command line of this process and exits.
@@ -84,6 +88,7 @@ pub fn main() {
         Command::Curate(a) => curate_cmd::run(a),
         Command::Train(c) => train_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
+        Command::Eval(c) => eval_cmd::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
