@@ -22,9 +22,9 @@ pub enum TokensCmd {
 pub struct DecodeArgs {
     /// A bag with sim2real_msgs/msg/TokenFrame messages.
     bag: PathBuf,
-    /// The tokenizer checkpoint the tokens were made with.
-    #[arg(long)]
-    checkpoint: PathBuf,
+    /// The tokenizer checkpoint the tokens were made with: a shipped name (cv4x8x8, dv8x16x16) or a file.
+    #[arg(long, default_value = "cv4x8x8")]
+    checkpoint: String,
     #[arg(short, long, default_value = "decoded")]
     output: PathBuf,
 }
@@ -36,7 +36,7 @@ pub fn run(c: TokensCmd) -> Result<()> {
 }
 
 fn decode(a: DecodeArgs) -> Result<()> {
-    let codec = Codec::load(&a.checkpoint).map_err(|e| anyhow!(e))?;
+    let codec = Codec::load(&s2r_tokenizer::resolve_checkpoint(&a.checkpoint)).map_err(|e| anyhow!(e))?;
     let r = BagReader::open(&a.bag).map_err(|e| anyhow!("{}: {e}", a.bag.display()))?;
     std::fs::create_dir_all(&a.output)?;
     let mut n = 0;
@@ -48,17 +48,18 @@ fn decode(a: DecodeArgs) -> Result<()> {
         let tf: TokenFrame = Serialized(m.data.clone()).decode().map_err(|e| anyhow!("{}: {}: {e}", a.bag.display(), c.topic))?;
         let want = format!("sim2real/{}", codec.cfg.name());
         if tf.codec != want {
-            bail!("{}: tokens of codec '{}', the checkpoint {} is '{want}'", a.bag.display(), tf.codec, a.checkpoint.display());
+            bail!("{}: tokens of codec '{}', the checkpoint {} is '{want}'", a.bag.display(), tf.codec, a.checkpoint);
         }
-        let frames = codec.decode(&tokens_of(&tf).map_err(|e| anyhow!("{}: {e}", a.bag.display()))?)?;
+        let frames = match tokens_of(&tf).and_then(|t| codec.decode(&t).map_err(|e| e.to_string())) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("warning: {}: {} message at {} ns skipped: {e}", a.bag.display(), c.topic, m.log_time);
+                continue;
+            }
+        };
         let size = tf.width as usize;
         for (f, stamp) in frames.iter().zip(&tf.stamps) {
-            let mut rgb = vec![0u8; size * size * 3];
-            for c in 0..3 {
-                for p in 0..size * size {
-                    rgb[p * 3 + c] = ((f[c * size * size + p] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
-                }
-            }
+            let rgb = s2r_tokenizer::metrics::to_rgb8(f, size);
             let name = format!("{}_{}.{:09}.png", c.topic.trim_start_matches('/').replace('/', "_"), stamp.sec, stamp.nanosec);
             write_png(&a.output.join(name), &Rgb { width: size, height: size, data: rgb }).map_err(|e| anyhow!(e))?;
             n += 1;

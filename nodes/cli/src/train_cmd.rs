@@ -43,6 +43,10 @@ pub struct TokenizerArgs {
     size: usize,
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Steps over which the learning rate ramps up from zero, at every (re)start:
+    /// checkpoints hold no optimizer state, and Adam's first steps move every weight by about lr.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
     /// Network width.
     #[arg(long, default_value_t = 64)]
     width: usize,
@@ -120,6 +124,7 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
         let span = (a.size - a.crop) / cfg.spatial + 1;
         let offs: Vec<(usize, usize)> = (0..a.batch).map(|_| (((next() % span as u64) as usize) * cfg.spatial, ((next() % span as u64) as usize) * cfg.spatial)).collect();
         let b = data::batch(&picks, a.size, a.crop, &offs, &dev)?;
+        tr.set_lr(a.lr * ((tr.step - start + 1) as f64 / a.warmup.max(1) as f64).min(1.0));
         recent.push(tr.step(&b)?);
         if recent.len() > 20 {
             recent.remove(0);

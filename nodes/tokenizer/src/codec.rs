@@ -71,6 +71,19 @@ impl Codec {
 
     /// Tokens → frames (planar RGB in [−1, 1]).
     pub fn decode(&self, tokens: &Tokens) -> candle_core::Result<Vec<Vec<f32>>> {
+        let (shape, channels) = match tokens {
+            Tokens::Continuous { shape, .. } => (shape, self.cfg.continuous),
+            Tokens::Discrete { shape, codes } => {
+                let vocab = fsq::vocabulary(&fsq::LEVELS);
+                if let Some(c) = codes.iter().find(|&&c| c as u64 >= vocab) {
+                    candle_core::bail!("code {c} is outside the {vocab}-code vocabulary");
+                }
+                (shape, self.cfg.continuous.is_none().then_some(1))
+            }
+        };
+        if Some(shape[1]) != channels || shape.iter().any(|&d| d == 0) {
+            candle_core::bail!("tokens of shape {shape:?} do not fit a {} tokenizer", self.cfg.name());
+        }
         let latents: Tensor = match tokens {
             Tokens::Continuous { shape, values } => Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?,
             Tokens::Discrete { shape, codes } => {
@@ -133,6 +146,25 @@ mod tests {
         std::fs::write(dir.join("junk.safetensors"), b"junk").unwrap();
         let junk = Codec::load(&dir.join("junk.safetensors")).err().unwrap();
         assert!(junk.contains("junk.safetensors") && junk.contains("not a safetensors"), "{junk}");
+        // A checkpoint whose weights do not fit its config: the path, the mismatch, the command.
+        let dv = dir.join("dv8x16x16.safetensors");
+        let mut t = candle_core::safetensors::load(&dv, &Device::Cpu).unwrap();
+        t.insert("config".into(), Tensor::new(Config { width: 8, blocks: 1, ..Config::CV4X8X8 }.to_vec().as_slice(), &Device::Cpu).unwrap());
+        let bad = dir.join("mismatched.safetensors");
+        candle_core::safetensors::save(&t, &bad).unwrap();
+        let e = Codec::load(&bad).err().unwrap();
+        assert!(e.contains("mismatched.safetensors") && e.contains("does not match a cv4x8x8") && e.contains("s2r train tokenizer"), "{e}");
+        // No config at all (not one of ours).
+        t.remove("config");
+        candle_core::safetensors::save(&t, &bad).unwrap();
+        let e = Codec::load(&bad).err().unwrap();
+        assert!(e.contains("no tokenizer config"), "{e}");
+        // Tokens that do not fit the model are refused, not decoded.
+        let codec = Codec::load(&dv).unwrap();
+        let e = codec.decode(&Tokens::Discrete { shape: [1, 1, 2, 2], codes: vec![64000, 0, 0, 0] }).unwrap_err().to_string();
+        assert!(e.contains("64000") && e.contains("vocabulary"), "{e}");
+        let e = codec.decode(&Tokens::Continuous { shape: [1, 16, 2, 2], values: vec![0.0; 64] }).unwrap_err().to_string();
+        assert!(e.contains("do not fit a dv8x16x16"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -31,6 +31,10 @@ impl Trainer {
     }
 
     /// One optimisation step on a batch [B, T, 3, H, W]; returns the loss.
+    pub fn set_lr(&mut self, lr: f64) {
+        self.opt.set_learning_rate(lr);
+    }
+
     pub fn step(&mut self, batch: &Tensor) -> Result<f32> {
         let out = self.model.reconstruct(batch)?;
         let loss = (out - batch)?.sqr()?.mean_all()?;
