@@ -6,8 +6,9 @@ the same weight names and layouts, and checkpoints are written in the layout
 `s2r train tokenizer` writes (weights + `config` + `trainer.step`), so that
 the Rust side loads them (`s2r eval tokenizer`, tokenizer_node) and can
 resume them on the CPU (`s2r train tokenizer --resume`). Keep the two in step:
-`tools/tokenizer_gpu.py check` compares this network's output with the Rust
-one's on the same weights.
+`check` writes this network's output on a clip, and
+`cargo run --release -p s2r-tokenizer --example forward CK IN OUT T S` the
+candle network's on the same clip and weights; they agree to ~1e-6 relative.
 
   pack   BAG… -o frames.npz      frames of /sim/<camera>/image_raw, center-cropped
                                  and resampled like data.rs's square(), as uint8
