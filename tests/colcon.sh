@@ -24,7 +24,8 @@ prefix="$ws/install/sim2real"
 for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener lib/sim2real/sim_node lib/sim2real/transfer_node lib/sim2real/curator_node lib/sim2real/tokenizer_node \
          share/sim2real/package.xml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
          share/sim2real/launch/sim.launch.yaml share/sim2real/launch/transfer.launch.yaml share/sim2real/launch/curate.launch.yaml share/sim2real/config/curator.params.yaml \
-         share/sim2real/config/scenarios/icy_night_crossing.yaml \
+         share/sim2real/config/scenarios/icy_night_crossing.yaml share/sim2real/launch/tokenize.launch.yaml \
+         share/sim2real/models/tokenizer/cv4x8x8.safetensors share/sim2real/models/tokenizer/dv8x16x16.safetensors \
          share/ament_index/resource_index/packages/sim2real; do
   [ -e "$prefix/$f" ] || { echo "colcon.sh: $prefix/$f is missing" >&2; exit 1; }
 done
@@ -45,4 +46,7 @@ out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST "$prefix/lib
 grep -q "($prefix/share/sim2real/config/scenarios/cup_near_edge.yaml)" <<<"$out" \
   || { echo "colcon.sh: the installed sim_node did not find its scenario in the install space: $out" >&2; exit 1; }
 grep -q "done: 0.50 s simulated" <<<"$out" || { echo "colcon.sh: the installed sim_node did not run: $out" >&2; exit 1; }
+out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST timeout -s INT 5 "$prefix/lib/sim2real/tokenizer_node" 2>&1 || true)"
+grep -q "($prefix/share/sim2real/models/tokenizer/cv4x8x8.safetensors)" <<<"$out" \
+  || { echo "colcon.sh: the installed tokenizer_node did not find its checkpoint in the install space: $out" >&2; exit 1; }
 echo "colcon.sh: sim2real builds and installs as a ROS 2 package ($prefix)"
