@@ -293,8 +293,12 @@ def train(args):
     train_recs = [i for i in range(len(names)) if i not in held]
     data = torch.from_numpy(frames).to(dev)
     length = 1 + temporal
-    train_starts = [s for r in train_recs for s in range(int(starts[r]), int(starts[r + 1]) - length + 1)]
-    held_clips = [s for r in held for s in range(int(starts[r]), int(starts[r + 1]) - length + 1, length)]
+    spans = [(int(starts[i]), int(starts[i + 1])) for i in range(len(names))]
+    if args.max_frames:
+        # Only the first N frames of each recording (say, before a scenario's world runs out).
+        spans = [(a, min(b, a + args.max_frames)) for a, b in spans]
+    train_starts = [s for r in train_recs for s in range(spans[r][0], spans[r][1] - length + 1)]
+    held_clips = [s for r in held for s in range(spans[r][0], spans[r][1] - length + 1, length)]
     print(f"{args.variant}: {len(train_recs)} training recordings ({len(train_starts)} clip starts), "
           f"{len(held)} held out ({len(held_clips)} clips): {[names[i] for i in held]}", flush=True)
     model = Tokenizer(spatial, temporal, latent, args.width, args.blocks).to(dev)
@@ -303,6 +307,7 @@ def train(args):
         model, step = load(args.output)
         model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    step0 = step
     print(f"{sum(p.numel() for p in model.parameters())} parameters", flush=True)
     ts = torch.tensor(train_starts, device=dev)
     offs = torch.arange(length, device=dev)
@@ -322,13 +327,18 @@ def train(args):
         mse = torch.cat(vals)
         return float((10 * torch.log10(4.0 / mse)).mean())
 
-    t0, last_eval, best = time.time(), time.time(), -1.0
+    best = -1.0
+    if step > 0:
+        # Resuming: the checkpoint is only replaced by a better one.
+        best = evaluate()
+        print(f"resumed at step {step}: held-out PSNR {best:.2f} dB", flush=True)
+    t0, last_eval = time.time(), time.time()
     losses = []
     while True:
         frac = (time.time() - t0) / args.seconds
         if frac >= 1.0:
             break
-        lr = args.lr * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = args.lr * min(1.0, (step - step0 + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         pick = ts[torch.randint(len(ts), (args.batch,), device=dev)]
@@ -386,6 +396,7 @@ def main():
     p.add_argument("--device", default="cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--max-frames", type=int, default=0, help="use only the first N frames of each recording")
     p = sub.add_parser("check")
     p.add_argument("checkpoint")
     p.add_argument("input")
