@@ -54,6 +54,7 @@ fn rate(seconds: f64, per: usize, mut f: impl FnMut() -> Result<()>) -> Result<f
 }
 
 pub fn run(a: TokenizerBenchArgs) -> Result<()> {
+    s2r_tokenizer::tune_allocator();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("tokenizer benchmark: {0}x{0}, one chunk at a time, candle CPU, {threads} cores", a.size);
     println!("| checkpoint | variant | parameters | chunk | encode frames/s | decode frames/s |");

@@ -19,6 +19,7 @@ use clap::{Args, Subcommand};
 use s2r_tokenizer::codec::{Codec, Tokens};
 use s2r_tokenizer::data;
 use s2r_tokenizer::metrics::{psnr, ssim, to_rgb8, Rgb8};
+use s2r_transfer::sheet::{grid, write_png, Rgb};
 
 #[derive(Subcommand)]
 pub enum EvalCmd {
@@ -47,7 +48,16 @@ pub struct TokenizerEvalArgs {
     /// Leave out the x264 and JPEG rows (no ffmpeg needed).
     #[arg(long)]
     no_baselines: bool,
+    /// Use only the first N frames of each recording (whole chunks of them).
+    #[arg(long)]
+    frames: Option<usize>,
+    /// Write a PNG of a few frames of the first recording: the input, then each tokenizer's reconstruction.
+    #[arg(long)]
+    sheet: Option<PathBuf>,
 }
+
+/// Frames of the first recording shown on the sheet.
+const SHEET_FRAMES: [usize; 4] = [0, 12, 60, 150];
 
 pub fn run(c: EvalCmd) -> Result<()> {
     match c {
@@ -173,12 +183,15 @@ fn baseline(recs: &[Vec<u8>], size: usize, fps: u32, x264: bool, range: (u32, u3
 }
 
 fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
+    s2r_tokenizer::tune_allocator();
     let mut bags = Vec::new();
     for r in &a.recordings {
         bags.extend(data::bags_in(r));
     }
     println!("held-out recordings: {}", bags.iter().map(|b| b.display().to_string()).collect::<Vec<_>>().join(", "));
     let mut verdicts = Vec::new();
+    // Sheet rows: the input, then one per checkpoint (frames of the first recording).
+    let mut sheet_rows: Vec<Vec<Vec<u8>>> = Vec::new();
     for name in &a.checkpoints {
         let path = s2r_tokenizer::resolve_checkpoint(name);
         let codec = Codec::load(&path).map_err(|e| anyhow!(e))?;
@@ -187,7 +200,10 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
         // Per recording: its chunks (planar) and the same frames as rgb8.
         let mut recs = Vec::new();
         for bag in &bags {
-            let clips = data::load(std::slice::from_ref(bag), &a.camera, a.size, chunk).map_err(|e| anyhow!(e))?;
+            let mut clips = data::load(std::slice::from_ref(bag), &a.camera, a.size, chunk).map_err(|e| anyhow!(e))?;
+            if let Some(n) = a.frames {
+                clips.truncate(n / chunk);
+            }
             if !clips.is_empty() {
                 recs.push(clips);
             }
@@ -202,7 +218,8 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
         let mut rgb: Vec<Vec<u8>> = Vec::new();
         // The codes of each recording, entropy-coded with zstd (as a bag stores them).
         let mut coded_bits = 0u64;
-        for clips in &recs {
+        let mut first_decoded: Vec<Vec<u8>> = Vec::new();
+        for (ri, clips) in recs.iter().enumerate() {
             let mut codes = Vec::new();
             let mut stream = Vec::with_capacity(clips.len() * chunk * a.size * a.size * 3);
             for c in clips {
@@ -219,7 +236,14 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
                     let (x, y) = (to_rgb8(f, a.size), to_rgb8(d, a.size));
                     tok.add(&x, &y, a.size);
                     stream.extend_from_slice(&x);
+                    if ri == 0 {
+                        first_decoded.push(y);
+                    }
                 }
+            }
+            if ri == 0 && sheet_rows.is_empty() {
+                let n = a.size * a.size * 3;
+                sheet_rows.push(stream.chunks_exact(n).map(<[u8]>::to_vec).collect());
             }
             rgb.push(stream);
             if !codes.is_empty() {
@@ -253,6 +277,14 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
             }
         }
         verdicts.push(line);
+        sheet_rows.push(first_decoded);
+    }
+    if let Some(path) = &a.sheet {
+        let len = sheet_rows.iter().map(Vec::len).min().unwrap_or(0);
+        let picks: Vec<usize> = SHEET_FRAMES.iter().map(|&i| i.min(len.saturating_sub(1))).collect();
+        let rows: Vec<Vec<Rgb>> = sheet_rows.iter().map(|r| picks.iter().map(|&i| Rgb { width: a.size, height: a.size, data: r[i].clone() }).collect()).collect();
+        write_png(path, &grid(&rows, 4)).map_err(|e| anyhow!(e))?;
+        println!("\nsheet: {} (rows: input, {}; frames {picks:?} of the first recording)", path.display(), a.checkpoints.join(", "));
     }
     println!();
     for v in verdicts {

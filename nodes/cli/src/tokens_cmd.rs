@@ -36,6 +36,7 @@ pub fn run(c: TokensCmd) -> Result<()> {
 }
 
 fn decode(a: DecodeArgs) -> Result<()> {
+    s2r_tokenizer::tune_allocator();
     let codec = Codec::load(&s2r_tokenizer::resolve_checkpoint(&a.checkpoint)).map_err(|e| anyhow!(e))?;
     let r = BagReader::open(&a.bag).map_err(|e| anyhow!("{}: {e}", a.bag.display()))?;
     std::fs::create_dir_all(&a.output)?;

@@ -77,6 +77,7 @@ fn variant(name: &str, width: usize, blocks: usize) -> Result<Config> {
 }
 
 fn tokenizer(a: TokenizerArgs) -> Result<()> {
+    s2r_tokenizer::tune_allocator();
     let mut cfg = variant(&a.variant, a.width, a.blocks)?;
     let dev = Device::Cpu;
     if a.resume {

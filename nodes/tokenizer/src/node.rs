@@ -69,6 +69,7 @@ pub fn tokens_of(m: &TokenFrame) -> Result<Tokens, String> {
 
 fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
+        crate::tune_allocator();
         let node = Node::new(&ctx, "tokenizer_node", &args)?;
         let log = node.logger().clone();
         let checkpoint: String = node.declare_parameter("checkpoint", "cv4x8x8".to_string())?;
