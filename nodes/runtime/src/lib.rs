@@ -38,6 +38,7 @@ pub mod params;
 pub mod pubsub;
 pub mod qos;
 pub mod raw;
+pub mod share;
 pub mod shutdown;
 pub mod yaml;
 

@@ -38,18 +38,7 @@ pub const SIM_NODE: Component = Component {
 /// share (AMENT_PREFIX_PATH), next to the executable's install prefix, and
 /// this source tree.
 pub fn scenario_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Ok(paths) = std::env::var("AMENT_PREFIX_PATH") {
-        for p in paths.split(':').filter(|p| !p.is_empty()) {
-            dirs.push(Path::new(p).join("share/sim2real/config/scenarios"));
-        }
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        // <prefix>/lib/sim2real/sim_node -> <prefix>/share/sim2real
-        if let Some(prefix) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            dirs.push(prefix.join("share/sim2real/config/scenarios"));
-        }
-    }
+    let mut dirs = s2r_runtime::share::share_dirs("config/scenarios");
     dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenarios")).to_path_buf());
     dirs
 }

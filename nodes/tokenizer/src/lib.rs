@@ -16,18 +16,7 @@ use std::path::{Path, PathBuf};
 /// AMENT_PREFIX_PATH entry and of this executable's install prefix, then the
 /// source tree's `models/tokenizer`.
 pub fn model_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Ok(paths) = std::env::var("AMENT_PREFIX_PATH") {
-        for p in paths.split(':').filter(|p| !p.is_empty()) {
-            dirs.push(Path::new(p).join("share/sim2real/models/tokenizer"));
-        }
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        // <prefix>/lib/sim2real/<exe> -> <prefix>/share/sim2real
-        if let Some(prefix) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            dirs.push(prefix.join("share/sim2real/models/tokenizer"));
-        }
-    }
+    let mut dirs = s2r_runtime::share::share_dirs("models/tokenizer");
     dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/tokenizer")).to_path_buf());
     dirs
 }
