@@ -82,8 +82,7 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
     let dev = Device::Cpu;
     if a.resume {
         // The checkpoint's own architecture, not the flags'.
-        let t = candle_core::safetensors::load(&a.output, &dev).map_err(|e| anyhow!("{}: {e} (train without --resume to start one)", a.output.display()))?;
-        cfg = t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).and_then(|c| Config::from_vec(&c)).ok_or_else(|| anyhow!("{}: no tokenizer config in the checkpoint", a.output.display()))?;
+        cfg = s2r_tokenizer::codec::checkpoint_config(&a.output).map_err(|e| anyhow!("{e} (or train without --resume to start one)"))?;
     }
     if a.crop % cfg.spatial != 0 || a.size % cfg.spatial != 0 || a.crop > a.size {
         bail!("--crop {} and --size {} must be multiples of {} (crop ≤ size)", a.crop, a.size, cfg.spatial);

@@ -12,7 +12,7 @@ use crate::model::{Config, Tokenizer};
 pub struct Codec {
     pub cfg: Config,
     pub model: Tokenizer,
-    _vars: VarMap,
+    vars: VarMap,
 }
 
 /// Tokens of one chunk.
@@ -28,29 +28,32 @@ fn train_hint(path: &Path) -> String {
     format!("train one with `s2r train tokenizer DATASET… --variant cv4x8x8|dv8x16x16 --output {}`", path.display())
 }
 
+/// The architecture a checkpoint was saved with (its `config` tensor); errors name the path.
+pub fn checkpoint_config(path: &Path) -> Result<Config, String> {
+    let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
+    t.get("config")
+        .and_then(|c| c.to_vec1::<u32>().ok())
+        .and_then(|c| Config::from_vec(&c))
+        .ok_or_else(|| format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path)))
+}
+
 impl Codec {
     /// Loads a checkpoint written by `s2r train tokenizer`; errors name the path and how to make one.
     pub fn load(path: &Path) -> Result<Codec, String> {
         if !path.is_file() {
             return Err(format!("tokenizer checkpoint {} does not exist; {}", path.display(), train_hint(path)));
         }
-        let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
-        let cfg = t
-            .get("config")
-            .and_then(|c| c.to_vec1::<u32>().ok())
-            .and_then(|c| Config::from_vec(&c))
-            .ok_or_else(|| format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path)))?;
+        let cfg = checkpoint_config(path)?;
         let mut vars = VarMap::new();
-        let model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
+        let mut model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
         vars.load(path).map_err(|e| format!("{}: does not match a {} tokenizer: {e}; {}", path.display(), cfg.name(), train_hint(path)))?;
-        let mut model = model;
         model.fold_haar().map_err(|e| e.to_string())?;
-        Ok(Codec { cfg, model, _vars: vars })
+        Ok(Codec { cfg, model, vars })
     }
 
     /// Number of weights.
     pub fn parameters(&self) -> usize {
-        self._vars.all_vars().iter().map(|v| v.elem_count()).sum()
+        self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
     }
 
     /// Frames (planar RGB in [−1, 1], `size`×`size`, 1 + k·temporal of them) → tokens.
