@@ -13,10 +13,13 @@ if [ -z "$ws" ]; then
   trap 'rm -rf "$ws"' EXIT
 fi
 
-python3 -c "import colcon_core, colcon_ros_cargo, colcon_ros" 2>/dev/null \
-  || python3 -m pip install -q colcon-core==0.21.3 colcon-ros==0.5.0 colcon-cargo==0.2.0 colcon-ros-cargo==0.2.0 \
-       colcon-package-information colcon-package-selection colcon-output colcon-defaults
-cargo ament-build --help >/dev/null 2>&1 || cargo install --locked cargo-ament-build --version 0.1.11
+# colcon and its extensions (colcon-bash writes install/setup.bash) come from
+# the pinned test environment, as does cargo-ament-build (its PyPI wheel).
+# shellcheck source=tests/setup.sh
+. "$repo/tests/setup.sh"
+s2r_peers_venv
+cargo ament-build --help >/dev/null \
+  || { echo "colcon.sh: cargo-ament-build (a dependency of colcon-ros-cargo) does not run" >&2; exit 1; }
 
 mkdir -p "$ws" && cd "$ws"
 colcon build --base-paths "$repo" --event-handlers console_cohesion+
