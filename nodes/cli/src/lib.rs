@@ -18,6 +18,7 @@ mod keyboard;
 mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
+mod setup_cmd;
 mod topic;
 mod tokens_cmd;
 mod train_cmd;
@@ -66,6 +67,8 @@ enum Command {
     /// Tokens: decode a tokenized recording back into images.
     #[command(subcommand)]
     Tokens(tokens_cmd::TokensCmd),
+    /// Install what the nodes need from the system (a Vulkan driver), as package.xml declares it.
+    Setup(setup_cmd::SetupArgs),
     /// Evaluate models on held-out data: tokenizer (beside x264 and JPEG).
     #[command(subcommand)]
     Eval(eval_cmd::EvalCmd),
@@ -89,6 +92,7 @@ pub fn main() {
         Command::Train(c) => train_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),
+        Command::Setup(a) => setup_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,6 +4,7 @@
 
 pub mod exec;
 pub mod plan;
+pub mod rosdep;
 pub mod subst;
 
 

@@ -272,11 +272,31 @@ pub fn instances(world: &World, poses: &[Isometry3<f32>]) -> (Vec<Instance>, usi
     (boxes, split)
 }
 
+/// The wgpu instance the renderer opens its adapter from.
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::PRIMARY, ..Default::default() })
+}
+
+/// The adapters the renderer can open here ("name (backend, device type)"):
+/// none means sim_node cannot render (no Vulkan driver).
+pub fn adapters() -> Vec<String> {
+    instance()
+        .enumerate_adapters(wgpu::Backends::PRIMARY)
+        .into_iter()
+        .map(|a| describe(&a.get_info()))
+        .collect()
+}
+
+/// "name (backend, device type)", as logs and errors name an adapter.
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
 impl Renderer {
     /// Opens the first adapter wgpu finds (no window, no surface) and makes the
     /// targets of every camera.
     pub fn new(cameras: &[CameraModel], features: Features) -> Result<Renderer, RenderError> {
-        let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::PRIMARY, ..Default::default() });
+        let instance = instance();
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
@@ -289,8 +309,7 @@ impl Renderer {
                     .into(),
             )
         })?;
-        let info = adapter.get_info();
-        let adapter_name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        let adapter_name = describe(&adapter.get_info());
         let (device, queue) = pollster::block_on(adapter.request_device(
             &wgpu::DeviceDescriptor {
                 label: Some("sim_node"),
