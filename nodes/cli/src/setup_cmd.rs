@@ -47,7 +47,7 @@ pub fn run(a: SetupArgs) -> Result<()> {
         if packages.is_empty() {
             msg += &format!("{} has no packages for {} in rosdep.yaml (keys: {}); install a Vulkan driver", os.ids.join("/"), PACKAGE, keys.join(", "));
         } else {
-            msg += &format!("{} installed", packages.join(", "));
+            msg += &format!("{} are installed", packages.join(", "));
             if let Some(h) = &hidden {
                 msg += &format!(" and {h} hides them from the Vulkan loader");
             }
