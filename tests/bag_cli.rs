@@ -19,9 +19,7 @@ fn domain() -> u16 {
 
 fn s2r(domain: u16) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
-    c.env("ROS_DOMAIN_ID", domain.to_string())
-        .env("ROS_LOCALHOST_ONLY", "1")
-        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
+    c.env("ROS_DOMAIN_ID", domain.to_string()).env("ROS_LOCALHOST_ONLY", "1").env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
     c
 }
 
@@ -286,15 +284,23 @@ fn bad_input_is_refused_naming_it() {
         (vec!["bag".into(), "info".into(), "/nonexistent/bag".into()], "/nonexistent/bag is not a bag: no such file or folder".into()),
         (vec!["bag".into(), "info".into(), foreign.display().to_string()], format!("{} is not an MCAP file", foreign.display())),
         (vec!["bag".into(), "play".into(), foreign.display().to_string()], "is not an MCAP file".into()),
-        (vec!["bag".into(), "info".into(), broken.display().to_string()], format!("{}: not valid YAML", broken.join("metadata.yaml").display())),
         (
-            vec!["bag".into(), "record".into(), "-a".into(), "--compression-format".into(), "brotli".into(), "-o".into(), tmp.path().join("x").display().to_string()],
+            vec!["bag".into(), "info".into(), broken.display().to_string()],
+            format!("{}: not valid YAML", broken.join("metadata.yaml").display()),
+        ),
+        (
+            vec![
+                "bag".into(),
+                "record".into(),
+                "-a".into(),
+                "--compression-format".into(),
+                "brotli".into(),
+                "-o".into(),
+                tmp.path().join("x").display().to_string(),
+            ],
             "unknown compression 'brotli'".into(),
         ),
-        (
-            vec!["bag".into(), "record".into(), "-a".into(), "-o".into(), existing.display().to_string()],
-            "already exists".into(),
-        ),
+        (vec!["bag".into(), "record".into(), "-a".into(), "-o".into(), existing.display().to_string()], "already exists".into()),
         (vec!["bag".into(), "record".into()], "name the topics to record".into()),
     ];
     for (args, needle) in cases {

@@ -15,9 +15,7 @@ fn domain() -> u16 {
 
 fn s2r(domain: u16) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
-    c.env("ROS_DOMAIN_ID", domain.to_string())
-        .env("ROS_LOCALHOST_ONLY", "1")
-        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
+    c.env("ROS_DOMAIN_ID", domain.to_string()).env("ROS_LOCALHOST_ONLY", "1").env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
     c
 }
 
@@ -177,12 +175,8 @@ fn hz_and_bw_report() {
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     child.wait().unwrap();
-    let rate: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("average rate: "))
-        .unwrap_or_else(|| panic!("no rate in: {out}"))
-        .parse()
-        .unwrap();
+    let rate: f64 =
+        out.lines().find_map(|l| l.strip_prefix("average rate: ")).unwrap_or_else(|| panic!("no rate in: {out}")).parse().unwrap();
     assert!(rate > 0.0);
     assert!(out.contains("\tmin: "), "{out}");
 

@@ -51,7 +51,10 @@ fn balances_the_sample_bags_and_writes_a_readable_report() {
     let clips = doc["clips"].as_sequence().unwrap();
     let accepted: Vec<&serde_yaml::Value> = clips.iter().filter(|c| c["verdict"] == "accepted").collect();
     assert_eq!(accepted.len(), 3, "one clip per scenario:\n{manifest}");
-    assert!(clips.iter().any(|c| c["reasons"].as_sequence().unwrap().iter().any(|r| r == "balance")), "the extra clips are dropped for balance");
+    assert!(
+        clips.iter().any(|c| c["reasons"].as_sequence().unwrap().iter().any(|r| r == "balance")),
+        "the extra clips are dropped for balance"
+    );
     for c in &accepted {
         assert!(out.join(c["bag"].as_str().unwrap()).join("metadata.yaml").is_file());
     }
@@ -59,7 +62,9 @@ fn balances_the_sample_bags_and_writes_a_readable_report() {
     let report = out.join("report.html");
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("Distributions before and after") && html.contains("<svg") && html.contains("data:image/png;base64,"));
-    let chromium = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
     let chromium = chromium.expect("headless Chromium is needed to look at the report (tests/run installs Debian's chromium)");
     let shot = artifacts().join("report.png");
     let _ = std::fs::remove_file(&shot);

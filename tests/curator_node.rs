@@ -35,7 +35,16 @@ async fn live_and_offline_curation_agree() {
         .spawn()
         .unwrap();
     let mut recorder = cmd(env!("CARGO_BIN_EXE_s2r"), domain)
-        .args(["bag", "record", "-o", bag.to_str().unwrap(), "/sim/front/image_raw", "/sim/front/camera_info", "/sim/front/detections", "/scenario"])
+        .args([
+            "bag",
+            "record",
+            "-o",
+            bag.to_str().unwrap(),
+            "/sim/front/image_raw",
+            "/sim/front/camera_info",
+            "/sim/front/detections",
+            "/scenario",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -45,7 +54,19 @@ async fn live_and_offline_curation_agree() {
     let verdicts = node.create_subscription::<CurationVerdict>("/curator/verdicts", Qos::reliable().depth(100)).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut sim = cmd(env!("CARGO_BIN_EXE_sim_node"), domain)
-        .args(["--ros-args", "-p", "scenario:=icy_night_crossing", "-p", "seed:=2", "-p", "image_scale:=0.5", "-p", "duration:=3.0", "-p", "wait_for_subscribers:=true"])
+        .args([
+            "--ros-args",
+            "-p",
+            "scenario:=icy_night_crossing",
+            "-p",
+            "seed:=2",
+            "-p",
+            "image_scale:=0.5",
+            "-p",
+            "duration:=3.0",
+            "-p",
+            "wait_for_subscribers:=true",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -84,7 +105,12 @@ async fn live_and_offline_curation_agree() {
     assert!(live_final.len() >= 2, "a 3 s stream in 2 s clips: {got:?}\n{err}");
     assert!(live_first.len() + 1 >= live_final.len(), "a first verdict as each clip closed (the last closes at the end)");
     for v in &live_final {
-        assert_eq!(live.join("clips").join(&v.clip_id).is_dir(), v.accepted, "{}: bag written exactly for accepted clips\n{manifest}", v.clip_id);
+        assert_eq!(
+            live.join("clips").join(&v.clip_id).is_dir(),
+            v.accepted,
+            "{}: bag written exactly for accepted clips\n{manifest}",
+            v.clip_id
+        );
     }
 
     // The same stream, recorded, curated offline.
@@ -92,7 +118,11 @@ async fn live_and_offline_curation_agree() {
     let (curated, sources) = s2r_curator::offline::curate(&[bag.clone()], &offline, &Params::default(), &mut |_| {}).unwrap();
     assert_eq!(sources[0].frames, 30, "the recording has every frame");
     let key = |start: i64, end: i64, accepted: bool, reasons: Vec<String>| (start, end, accepted, reasons);
-    let off: Vec<_> = curated.clips.iter().map(|c| key(c.start_ns, c.end_ns, c.accepted, c.reasons.iter().map(|r| r.code().to_string()).collect())).collect();
+    let off: Vec<_> = curated
+        .clips
+        .iter()
+        .map(|c| key(c.start_ns, c.end_ns, c.accepted, c.reasons.iter().map(|r| r.code().to_string()).collect()))
+        .collect();
     let ns = |t: &sim2real_msgs::builtin_interfaces::msg::Time| t.sec as i64 * 1_000_000_000 + t.nanosec as i64;
     let on: Vec<_> = live_final.iter().map(|v| key(ns(&v.start), ns(&v.end), v.accepted, v.reasons.clone())).collect();
     assert_eq!(on, off, "live and offline verdicts differ");

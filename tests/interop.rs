@@ -52,9 +52,8 @@ fn from_peer<M: Message + PartialEq>(peer: PeerKind, kind: &str, make: fn(i32) -
         let deadline = Instant::now() + Duration::from_secs(45);
         while seen.len() < COUNT as usize {
             let left = deadline.saturating_duration_since(Instant::now());
-            let got = tokio::time::timeout(left, sub.recv())
-                .await
-                .unwrap_or_else(|_| panic!("received {seen:?} of {COUNT} {kind} samples"));
+            let got =
+                tokio::time::timeout(left, sub.recv()).await.unwrap_or_else(|_| panic!("received {seen:?} of {COUNT} {kind} samples"));
             let k = key(&got);
             assert!(*got == make(k), "{kind} sample {k} differs from the pattern");
             seen.insert(k);

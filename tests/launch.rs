@@ -149,7 +149,10 @@ launch:
     let mut c = s2r(domain());
     c.args(["launch", top.to_str().unwrap(), "--show-args"]);
     let o = text(&output(c, Duration::from_secs(20)).stdout);
-    assert!(o.contains("    'robot':\n        Robot name\n        Valid choices are: [\"rover\", \"arm\"]\n        (default: 'rover')"), "{o}");
+    assert!(
+        o.contains("    'robot':\n        Robot name\n        Valid choices are: [\"rover\", \"arm\"]\n        (default: 'rover')"),
+        "{o}"
+    );
 }
 
 fn heard(o: &str) -> BTreeSet<String> {
@@ -265,16 +268,32 @@ fn broken_files_are_refused_with_file_line_and_key_and_nothing_starts() {
     write(d, "bad.params.yaml", "talker:\n  ros__parameters:\n    rate: [1, a]\n");
     let cases: Vec<(&str, &str, String)> = vec![
         ("yaml", "launch:\n- node: {pkg: sim2real, exec: talker\n", "yaml.launch.yaml:3: not valid YAML".into()),
-        ("key", "launch:\n- node:\n    pkg: sim2real\n    exec: talker\n    nmae: x\n", "key.launch.yaml:5: 'node.nmae': unknown key 'nmae'".into()),
-        ("subst", "launch:\n- node: {pkg: sim2real, exec: $(eval 1+1)}\n", "subst.launch.yaml:2: 'node.exec': unknown substitution '$(eval".into()),
+        (
+            "key",
+            "launch:\n- node:\n    pkg: sim2real\n    exec: talker\n    nmae: x\n",
+            "key.launch.yaml:5: 'node.nmae': unknown key 'nmae'".into(),
+        ),
+        (
+            "subst",
+            "launch:\n- node: {pkg: sim2real, exec: $(eval 1+1)}\n",
+            "subst.launch.yaml:2: 'node.exec': unknown substitution '$(eval".into(),
+        ),
         (
             "exec",
             "launch:\n- node: {pkg: sim2real, exec: talker}\n- node: {pkg: sim2real, exec: nope}\n",
             "exec.launch.yaml:3: 'node.exec': no executable 'nope' in package 'sim2real'".into(),
         ),
         ("pkg", "launch:\n- node: {pkg: no_such_pkg, exec: x}\n", "executable 'x' of package 'no_such_pkg' not found".into()),
-        ("include", "launch:\n- include: {file: missing.launch.yaml}\n", "include.launch.yaml:2: 'include.file': included launch file".into()),
-        ("arg", "launch:\n- arg: {name: robot}\n", "arg.launch.yaml:2: 'robot': launch argument 'robot' has no default and was not given (pass robot:=<value>)".into()),
+        (
+            "include",
+            "launch:\n- include: {file: missing.launch.yaml}\n",
+            "include.launch.yaml:2: 'include.file': included launch file".into(),
+        ),
+        (
+            "arg",
+            "launch:\n- arg: {name: robot}\n",
+            "arg.launch.yaml:2: 'robot': launch argument 'robot' has no default and was not given (pass robot:=<value>)".into(),
+        ),
         ("action", "launch:\n- nod: {pkg: a, exec: b}\n", "action.launch.yaml:2: 'nod': unknown action 'nod'".into()),
         (
             "params",

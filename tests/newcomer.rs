@@ -92,7 +92,11 @@ fn without_a_vulkan_driver_the_first_command_says_what_to_install() {
     script += "shift 2\nexec \"$@\"\n";
     let inner = s2r(&["launch", "launch/transfer.launch.yaml"], fresh_domain());
     let mut c = Command::new("unshare");
-    c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"]).arg(&fake).arg(&empty).arg(inner.get_program()).args(inner.get_args());
+    c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(&fake)
+        .arg(&empty)
+        .arg(inner.get_program())
+        .args(inner.get_args());
     c.current_dir(REPO);
     for (k, v) in inner.get_envs() {
         if let Some(v) = v {

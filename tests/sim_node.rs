@@ -36,7 +36,14 @@ async fn sim_node_publishes_its_topics_and_obeys_cmd_vel() {
     let domain = fresh_domain();
     let mut child = sim_node(
         domain,
-        &["scenario:=icy_night_crossing", "seed:=4", "image_scale:=0.25", "duration:=3.0", "real_time_factor:=2.0", "wait_for_subscribers:=true"],
+        &[
+            "scenario:=icy_night_crossing",
+            "seed:=4",
+            "image_scale:=0.25",
+            "duration:=3.0",
+            "real_time_factor:=2.0",
+            "wait_for_subscribers:=true",
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())

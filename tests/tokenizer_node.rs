@@ -53,12 +53,30 @@ async fn frames_become_token_chunks_and_decode_back() {
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     // A depth image first: refused (named by topic), the node carries on.
-    img.publish(Image { header: Header { stamp: Time { sec: 0, nanosec: 0 }, frame_id: "cam".into() }, width: 4, height: 2, encoding: "32FC1".into(), step: 16, data: vec![0u8; 32].into(), ..Default::default() }).unwrap();
+    img.publish(Image {
+        header: Header { stamp: Time { sec: 0, nanosec: 0 }, frame_id: "cam".into() },
+        width: 4,
+        height: 2,
+        encoding: "32FC1".into(),
+        step: 16,
+        data: vec![0u8; 32].into(),
+        ..Default::default()
+    })
+    .unwrap();
     for (i, f) in frames.iter().enumerate() {
         // As bgr8, which the node converts.
         let bgr: Vec<u8> = f.data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
         let i = i as i32 + 1;
-        img.publish(Image { header: Header { stamp: Time { sec: i, nanosec: 0 }, frame_id: "cam".into() }, width: f.width, height: f.height, encoding: "bgr8".into(), step: f.width * 3, data: bgr.into(), ..Default::default() }).unwrap();
+        img.publish(Image {
+            header: Header { stamp: Time { sec: i, nanosec: 0 }, frame_id: "cam".into() },
+            width: f.width,
+            height: f.height,
+            encoding: "bgr8".into(),
+            step: f.width * 3,
+            data: bgr.into(),
+            ..Default::default()
+        })
+        .unwrap();
     }
     let mut got = Vec::new();
     let t1 = Instant::now();
@@ -84,7 +102,10 @@ async fn frames_become_token_chunks_and_decode_back() {
         assert_eq!(t.header.stamp.sec, 5 + 5 * k as i32);
     }
     let out = tmp.path().join("decoded");
-    let o = Command::new(env!("CARGO_BIN_EXE_s2r")).args(["tokens", "decode", bag.to_str().unwrap(), "--checkpoint", "cv4x8x8", "-o", out.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["tokens", "decode", bag.to_str().unwrap(), "--checkpoint", "cv4x8x8", "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 10, "a PNG per frame");
     let pngs: Vec<_> = (1..=10).map(|i| out.join(format!("cam_tokens_{i}.000000000.png"))).collect();

@@ -39,7 +39,11 @@ const PROMPT: &str = "heavy rain, dusk, street lights";
 async fn restyles_every_simulated_frame_and_keeps_the_labels() {
     let domain = fresh_domain();
     let prompt = format!("prompt:={PROMPT}");
-    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &[&prompt, "cameras:=front", "seed:=3"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &[&prompt, "cameras:=front", "seed:=3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "transfer_test", &RosArgs::default()).unwrap();
     let q = Qos::reliable().depth(200);
@@ -53,14 +57,22 @@ async fn restyles_every_simulated_frame_and_keeps_the_labels() {
     let mut sim = node_cmd(
         env!("CARGO_BIN_EXE_sim_node"),
         domain,
-        &["scenario:=icy_night_crossing", "seed:=3", "image_scale:=0.5", "duration:=2.0", "real_time_factor:=0.5", "wait_for_subscribers:=true"],
+        &[
+            "scenario:=icy_night_crossing",
+            "seed:=3",
+            "image_scale:=0.5",
+            "duration:=2.0",
+            "real_time_factor:=0.5",
+            "wait_for_subscribers:=true",
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
-    let (mut outs, mut inputs, mut score_v, mut det_stamps, mut sim_det_stamps) = (BTreeMap::new(), BTreeMap::new(), Vec::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut outs, mut inputs, mut score_v, mut det_stamps, mut sim_det_stamps) =
+        (BTreeMap::new(), BTreeMap::new(), Vec::new(), BTreeSet::new(), BTreeSet::new());
     let mut finished: Option<Instant> = None;
     loop {
         assert!(Instant::now() < deadline, "no end");
@@ -95,7 +107,10 @@ async fn restyles_every_simulated_frame_and_keeps_the_labels() {
     assert!(outs.len() * 10 >= inputs.len() * 9, "{} of {} frames restyled; log:\n{log}", outs.len(), inputs.len());
     for (stamp, o) in &outs {
         let i = inputs.get(stamp).unwrap_or_else(|| panic!("output stamp {stamp} is not an input stamp"));
-        assert_eq!((o.width, o.height, o.encoding.as_str(), o.header.frame_id.as_str()), (i.width, i.height, "rgb8", i.header.frame_id.as_str()));
+        assert_eq!(
+            (o.width, o.height, o.encoding.as_str(), o.header.frame_id.as_str()),
+            (i.width, i.height, "rgb8", i.header.frame_id.as_str())
+        );
         let diff: u64 = o.data.iter().zip(i.data.iter()).map(|(a, b)| (*a as i64 - *b as i64).unsigned_abs()).sum();
         assert!(diff / o.data.len() as u64 >= 5, "frame {stamp} barely changed");
     }
@@ -117,7 +132,11 @@ fn header(sec: i32, frame: &str) -> Header {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_controls_and_wrong_encodings_are_reported_and_survived() {
     let domain = fresh_domain();
-    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=cam", "prompt:=noon, purple"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=cam", "prompt:=noon, purple"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "feeder", &RosArgs::default()).unwrap();
     let q = Qos::reliable().depth(20);
@@ -134,13 +153,41 @@ async fn missing_controls_and_wrong_encodings_are_reported_and_survived() {
     let (w, h) = (64u32, 48u32);
     let k = [60.0, 0.0, 32.0, 0.0, 60.0, 24.0, 0.0, 0.0, 1.0];
     // A frame in an encoding the node does not read.
-    img.publish(Image { header: header(1, "cam_optical_frame"), width: w, height: h, encoding: "yuv422".into(), step: w * 2, data: vec![128u8; (w * h * 2) as usize].into(), ..Default::default() }).unwrap();
+    img.publish(Image {
+        header: header(1, "cam_optical_frame"),
+        width: w,
+        height: h,
+        encoding: "yuv422".into(),
+        step: w * 2,
+        data: vec![128u8; (w * h * 2) as usize].into(),
+        ..Default::default()
+    })
+    .unwrap();
     // Then good frames with camera info, a depth image of the wrong size, and no segmentation.
     for sec in 2..7 {
         let data: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
         info.publish(CameraInfo { header: header(sec, "cam_optical_frame"), width: w, height: h, k, ..Default::default() }).unwrap();
-        depth.publish(Image { header: header(sec, "cam_optical_frame"), width: 8, height: 8, encoding: "32FC1".into(), step: 32, data: vec![0u8; 256].into(), ..Default::default() }).unwrap();
-        img.publish(Image { header: header(sec, "cam_optical_frame"), width: w, height: h, encoding: "bgr8".into(), step: w * 3, data: data.into(), ..Default::default() }).unwrap();
+        depth
+            .publish(Image {
+                header: header(sec, "cam_optical_frame"),
+                width: 8,
+                height: 8,
+                encoding: "32FC1".into(),
+                step: 32,
+                data: vec![0u8; 256].into(),
+                ..Default::default()
+            })
+            .unwrap();
+        img.publish(Image {
+            header: header(sec, "cam_optical_frame"),
+            width: w,
+            height: h,
+            encoding: "bgr8".into(),
+            step: w * 3,
+            data: data.into(),
+            ..Default::default()
+        })
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut got = BTreeSet::new();

@@ -37,9 +37,7 @@ pub fn loopback(domain: u16) -> Context {
 
 /// Environment that keeps a child process's DDS traffic on loopback.
 pub fn loopback_env(cmd: &mut Command, domain: u16) {
-    cmd.env("ROS_DOMAIN_ID", domain.to_string())
-        .env("ROS_LOCALHOST_ONLY", "1")
-        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
+    cmd.env("ROS_DOMAIN_ID", domain.to_string()).env("ROS_LOCALHOST_ONLY", "1").env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST");
 }
 
 fn header(k: i32, frame: &str) -> Header {

@@ -498,9 +498,7 @@ pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, String> {
         Primitive::UInt32 => int(0, u32::MAX as i128),
         Primitive::Int64 => int(i64::MIN as i128, i64::MAX as i128),
         Primitive::UInt64 => int(0, u64::MAX as i128),
-        Primitive::Float32 | Primitive::Float64 => {
-            text.parse::<f64>().map(Literal::Float).map_err(|_| format!("'{text}' is not a number"))
-        }
+        Primitive::Float32 | Primitive::Float64 => text.parse::<f64>().map(Literal::Float).map_err(|_| format!("'{text}' is not a number")),
         Primitive::String(bound) | Primitive::WString(bound) => {
             let s = unquote(text)?;
             if let Some(n) = bound {

@@ -11,8 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::parse::{parse_msg, Array, BaseType, MsgSpec, ParseError, Primitive, TypeName};
 
 /// The line that separates definitions in a concatenated `ros2msg` schema.
-pub const SCHEMA_SEPARATOR: &str =
-    "================================================================================";
+pub const SCHEMA_SEPARATOR: &str = "================================================================================";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryError {
@@ -21,12 +20,18 @@ pub enum RegistryError {
     /// A type that is not in the registry.
     Unknown(String),
     /// `referrer` uses `missing`, which is not in the registry.
-    MissingDependency { referrer: String, missing: String },
+    MissingDependency {
+        referrer: String,
+        missing: String,
+    },
     /// A type that contains itself.
     Recursive(String),
     Parse(ParseError),
     /// A concatenated schema that cannot be split into definitions.
-    BadSchema { type_name: String, reason: String },
+    BadSchema {
+        type_name: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -128,9 +133,7 @@ impl Registry {
         let spec = match self.specs.get(name) {
             Some(s) => s,
             None => match path.last() {
-                Some(referrer) => {
-                    return Err(RegistryError::MissingDependency { referrer: referrer.full(), missing: name.full() })
-                }
+                Some(referrer) => return Err(RegistryError::MissingDependency { referrer: referrer.full(), missing: name.full() }),
                 None => return Err(RegistryError::Unknown(name.full())),
             },
         };

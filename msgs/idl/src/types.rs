@@ -144,9 +144,7 @@ pub mod fixed_array {
         t.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[T; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(d: D) -> Result<[T; N], D::Error> {
         struct V<T, const N: usize>(std::marker::PhantomData<T>);
         impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for V<T, N> {
             type Value = [T; N];

@@ -26,17 +26,36 @@ pub use writer::{BagWriter, Compression, TopicId, TopicSpec, WriterOptions};
 /// Errors name the file and what was wrong with it.
 #[derive(Debug)]
 pub enum BagError {
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The MCAP library refused to write.
-    Mcap { path: PathBuf, reason: String },
+    Mcap {
+        path: PathBuf,
+        reason: String,
+    },
     /// `metadata.yaml` is unreadable.
-    Metadata { path: PathBuf, reason: String },
+    Metadata {
+        path: PathBuf,
+        reason: String,
+    },
     /// A file that is not MCAP at all.
-    NotMcap { path: PathBuf, reason: String },
+    NotMcap {
+        path: PathBuf,
+        reason: String,
+    },
     /// A path that is not a bag.
-    NotABag { path: PathBuf, reason: String },
+    NotABag {
+        path: PathBuf,
+        reason: String,
+    },
     /// A message definition in a bag that does not parse.
-    Schema { path: PathBuf, topic: String, reason: String },
+    Schema {
+        path: PathBuf,
+        topic: String,
+        reason: String,
+    },
     /// A request that cannot be carried out (an existing output folder, …).
     Usage(String),
 }

@@ -73,10 +73,7 @@ impl BagMetadata {
                             ("name", t.name.clone().into()),
                             ("type", t.type_name.clone().into()),
                             ("serialization_format", t.serialization_format.clone().into()),
-                            (
-                                "offered_qos_profiles",
-                                Yaml::Sequence(t.offered_qos_profiles.iter().map(QosProfile::to_yaml).collect()),
-                            ),
+                            ("offered_qos_profiles", Yaml::Sequence(t.offered_qos_profiles.iter().map(QosProfile::to_yaml).collect())),
                             ("type_description_hash", t.type_description_hash.clone().into()),
                         ]),
                     ),
@@ -114,10 +111,7 @@ impl BagMetadata {
             ("topics_with_message_count", Yaml::Sequence(topics)),
             ("compression_format", self.compression_format.clone().into()),
             ("compression_mode", self.compression_mode.clone().into()),
-            (
-                "relative_file_paths",
-                Yaml::Sequence(self.relative_file_paths.iter().map(|p| p.clone().into()).collect()),
-            ),
+            ("relative_file_paths", Yaml::Sequence(self.relative_file_paths.iter().map(|p| p.clone().into()).collect())),
             ("files", Yaml::Sequence(files)),
             ("custom_data", custom),
             ("ros_distro", self.ros_distro.clone().into()),
@@ -138,9 +132,7 @@ impl BagMetadata {
     pub fn parse(path: &Path, text: &str) -> Result<BagMetadata, BagError> {
         let bad = |what: String| BagError::Metadata { path: path.to_path_buf(), reason: what };
         let doc: Yaml = serde_yaml::from_str(text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
-        let info = doc
-            .get("rosbag2_bagfile_information")
-            .ok_or_else(|| bad("no 'rosbag2_bagfile_information' mapping".into()))?;
+        let info = doc.get("rosbag2_bagfile_information").ok_or_else(|| bad("no 'rosbag2_bagfile_information' mapping".into()))?;
         Self::from_yaml(info).map_err(bad)
     }
 
@@ -178,11 +170,7 @@ impl BagMetadata {
             .flatten()
             .map(|f| FileInfo {
                 path: s(f.get("path")),
-                starting_time_ns: f
-                    .get("starting_time")
-                    .and_then(|t| t.get("nanoseconds_since_epoch"))
-                    .and_then(Yaml::as_u64)
-                    .unwrap_or(0),
+                starting_time_ns: f.get("starting_time").and_then(|t| t.get("nanoseconds_since_epoch")).and_then(Yaml::as_u64).unwrap_or(0),
                 duration_ns: f.get("duration").and_then(|t| t.get("nanoseconds")).and_then(Yaml::as_u64).unwrap_or(0),
                 message_count: f.get("message_count").and_then(Yaml::as_u64).unwrap_or(0),
             })
@@ -204,10 +192,7 @@ impl BagMetadata {
                 .iter()
                 .map(|p| p.as_str().unwrap_or("").to_string())
                 .collect(),
-            starting_time_ns: u(
-                info.get("starting_time").and_then(|t| t.get("nanoseconds_since_epoch")),
-                "starting_time",
-            )?,
+            starting_time_ns: u(info.get("starting_time").and_then(|t| t.get("nanoseconds_since_epoch")), "starting_time")?,
             duration_ns: u(info.get("duration").and_then(|t| t.get("nanoseconds")), "duration")?,
             message_count: u(info.get("message_count"), "message_count")?,
             topics,

@@ -164,8 +164,9 @@ fn open_chunk(c: &Chunk<'_>) -> Result<Bytes, String> {
     }
     let data: Vec<u8> = match c.compression.as_str() {
         "" => c.records.to_vec(),
-        "zstd" => zstd::bulk::decompress(c.records, c.uncompressed_size as usize)
-            .map_err(|e| format!("zstd data does not decompress: {e}"))?,
+        "zstd" => {
+            zstd::bulk::decompress(c.records, c.uncompressed_size as usize).map_err(|e| format!("zstd data does not decompress: {e}"))?
+        }
         "lz4" => {
             let mut out = Vec::with_capacity(c.uncompressed_size as usize);
             lz4::Decoder::new(c.records)
@@ -210,10 +211,7 @@ fn next_record(buf: &[u8], pos: usize) -> Option<Result<(u8, usize, usize), Stri
     let len = u64::from_le_bytes(buf[pos + 1..pos + 9].try_into().unwrap());
     let start = pos + 9;
     if len > (buf.len() - start) as u64 {
-        return Some(Err(format!(
-            "truncated: a record (opcode {op:#04x}) of {len} bytes, of which {} are present",
-            buf.len() - start
-        )));
+        return Some(Err(format!("truncated: a record (opcode {op:#04x}) of {len} bytes, of which {} are present", buf.len() - start)));
     }
     Some(Ok((op, start, len as usize)))
 }

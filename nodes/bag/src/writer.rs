@@ -94,13 +94,7 @@ pub struct TopicSpec {
 impl TopicSpec {
     /// A topic of a compiled-in message type.
     pub fn of<M: Message>(name: &str, qos: Vec<QosProfile>) -> TopicSpec {
-        TopicSpec {
-            name: name.into(),
-            type_name: M::TYPE_NAME.into(),
-            schema: M::SCHEMA.into(),
-            type_hash: M::TYPE_HASH.into(),
-            qos,
-        }
+        TopicSpec { name: name.into(), type_name: M::TYPE_NAME.into(), schema: M::SCHEMA.into(), type_hash: M::TYPE_HASH.into(), qos }
     }
 }
 
@@ -249,11 +243,7 @@ impl BagWriter {
         self.sequence = self.sequence.wrapping_add(1);
         let header = MessageHeader { channel_id, sequence: self.sequence, log_time, publish_time };
         let path = self.file_path();
-        self.mcap
-            .as_mut()
-            .expect("a file is open")
-            .write_to_known_channel(&header, data)
-            .map_err(|e| BagError::mcap(&path, e))?;
+        self.mcap.as_mut().expect("a file is open").write_to_known_channel(&header, data).map_err(|e| BagError::mcap(&path, e))?;
         self.topics[id.0].count += 1;
         self.file_span.add(log_time);
         self.bag_span.add(log_time);
@@ -262,8 +252,7 @@ impl BagWriter {
 
     /// Writes a message of a compiled-in type.
     pub fn write_message<M: Message>(&mut self, id: TopicId, log_time: u64, msg: &M) -> Result<(), BagError> {
-        let data = s2r_idl::dynamic::serialize(msg)
-            .map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
+        let data = s2r_idl::dynamic::serialize(msg).map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
         self.write(id, log_time, log_time, &data)
     }
 
@@ -277,10 +266,8 @@ impl BagWriter {
             return false;
         }
         let too_big = self.opts.max_file_size.is_some_and(|max| self.size() >= max);
-        let too_long = self
-            .opts
-            .max_file_duration_ns
-            .is_some_and(|max| log_time.saturating_sub(self.file_span.first.unwrap_or(log_time)) >= max);
+        let too_long =
+            self.opts.max_file_duration_ns.is_some_and(|max| log_time.saturating_sub(self.file_span.first.unwrap_or(log_time)) >= max);
         too_big || too_long
     }
 

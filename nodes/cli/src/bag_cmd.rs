@@ -19,7 +19,6 @@ use sim2real_msgs::rosgraph_msgs::msg::Clock;
 use crate::discovery::{absolute, session, Session};
 use crate::keyboard::{Key, Keyboard};
 
-
 #[derive(Subcommand)]
 pub enum BagCmd {
     /// Record topics into a bag folder.
@@ -121,10 +120,7 @@ enum ToWriter {
 
 fn default_folder() -> PathBuf {
     let t = civil(system_now().0);
-    PathBuf::from(format!(
-        "rosbag2_{:04}_{:02}_{:02}-{:02}_{:02}_{:02}",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    ))
+    PathBuf::from(format!("rosbag2_{:04}_{:02}_{:02}-{:02}_{:02}_{:02}", t.year, t.month, t.day, t.hour, t.minute, t.second))
 }
 
 /// What the publishers of a topic offer, as rosbag2 records it (depth and
@@ -263,15 +259,8 @@ async fn record(a: RecordArgs) -> Result<()> {
         task.abort();
     }
     drop(tx);
-    let meta = tokio::task::spawn_blocking(move || writer_thread.join())
-        .await?
-        .map_err(|_| anyhow!("the bag writer panicked"))??;
-    log.info(format!(
-        "Recorded {} messages on {} topics into {}",
-        written.load(Ordering::Relaxed),
-        meta.topics.len(),
-        dir.display()
-    ));
+    let meta = tokio::task::spawn_blocking(move || writer_thread.join()).await?.map_err(|_| anyhow!("the bag writer panicked"))??;
+    log.info(format!("Recorded {} messages on {} topics into {}", written.load(Ordering::Relaxed), meta.topics.len(), dir.display()));
     Ok(())
 }
 
@@ -584,11 +573,8 @@ fn human_size(b: u64) -> String {
 
 fn info(bag: &Path) -> Result<()> {
     let r = BagReader::open(bag)?;
-    let files: Vec<String> = r
-        .files
-        .iter()
-        .map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-        .collect();
+    let files: Vec<String> =
+        r.files.iter().map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
     let label = |l: &str| format!("{:<19}", format!("{l}:"));
     println!("{}{}", label("Files"), files.join("\n                   "));
     println!("{}{}", label("Bag size"), human_size(r.size()));
@@ -612,12 +598,7 @@ fn info(bag: &Path) -> Result<()> {
     let topics: Vec<String> = r
         .connections
         .iter()
-        .map(|c| {
-            format!(
-                "Topic: {} | Type: {} | Count: {} | Serialization Format: {}",
-                c.topic, c.type_name, c.count, c.message_encoding
-            )
-        })
+        .map(|c| format!("Topic: {} | Type: {} | Count: {} | Serialization Format: {}", c.topic, c.type_name, c.count, c.message_encoding))
         .collect();
     println!("{}{}", label("Topic information"), topics.join("\n                   "));
     let compressions: BTreeSet<String> = r
@@ -630,11 +611,7 @@ fn info(bag: &Path) -> Result<()> {
     println!("{}{} (per chunk)", label("Compression"), if compression.is_empty() { "none".into() } else { compression });
     let incomplete: Vec<&str> = r.files.iter().filter(|f| !f.summary.complete).map(|f| f.path.to_str().unwrap_or("")).collect();
     if !incomplete.is_empty() {
-        println!(
-            "{}{} (no summary: the recording did not finish; contents found by scanning)",
-            label("Unfinished"),
-            incomplete.join(", ")
-        );
+        println!("{}{} (no summary: the recording did not finish; contents found by scanning)", label("Unfinished"), incomplete.join(", "));
     }
     let mut damage: Vec<String> = r.damage().iter().map(|d| d.to_string()).collect();
     damage.extend(r.problems.iter().cloned());

@@ -36,7 +36,6 @@ pub enum BenchCmd {
     Tokenizer(crate::bench_tokenizer::TokenizerBenchArgs),
 }
 
-
 #[derive(Args, Clone)]
 pub struct TransportArgs {
     /// Seconds each measurement runs.
@@ -300,14 +299,7 @@ async fn peer_loop(a: PeerArgs) -> Result<()> {
         None => (f64::NAN, 0.0),
     };
     lat.sort_by(|x, y| x.partial_cmp(y).unwrap());
-    println!(
-        "RESULT {} {:.1} {:.1} {:.4} {:.3}",
-        seqs.len(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        cpu_sub,
-        span
-    );
+    println!("RESULT {} {:.1} {:.1} {:.4} {:.3}", seqs.len(), percentile(&lat, 0.5), percentile(&lat, 0.99), cpu_sub, span);
     Ok(())
 }
 

@@ -70,7 +70,16 @@ pub fn run(a: CuratorBenchArgs) -> Result<()> {
             dst[(w - k) * 3..].copy_from_slice(&src[..k * 3]);
         }
         let rgb = shifted;
-        let f = FrameIn { stamp_ns: i as i64 * 100_000_000, width: w, height: h, rgb, boxes: Vec::new(), transfer: None, tags: tags.clone(), source: "bench".into() };
+        let f = FrameIn {
+            stamp_ns: i as i64 * 100_000_000,
+            width: w,
+            height: h,
+            rgb,
+            boxes: Vec::new(),
+            transfer: None,
+            tags: tags.clone(),
+            source: "bench".into(),
+        };
         let tp = Instant::now();
         cur.push(f);
         in_curator += tp.elapsed().as_secs_f64();
@@ -86,7 +95,11 @@ pub fn run(a: CuratorBenchArgs) -> Result<()> {
     let done = cur.finish().map_err(|e| anyhow!(e))?;
     let fin = t1.elapsed().as_secs_f64();
     let n1 = frames.len().min(a.frames) as f64;
-    println!("distinct frames (every stage, embedding included): {:.0} frames/s ({:.2} ms per frame)", n1 / first_cycle, first_cycle * 1e3 / n1);
+    println!(
+        "distinct frames (every stage, embedding included): {:.0} frames/s ({:.2} ms per frame)",
+        n1 / first_cycle,
+        first_cycle * 1e3 / n1
+    );
     println!("the whole stream: {:.0} frames/s ({:.2} ms per frame)", a.frames as f64 / dt, dt * 1e3 / a.frames as f64);
     println!("deduplication + balance over {} clips: {:.2} s", done.clips.len(), fin);
     let mut reasons = std::collections::BTreeMap::new();

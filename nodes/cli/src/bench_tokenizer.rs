@@ -67,7 +67,14 @@ pub fn run(a: TokenizerBenchArgs) -> Result<()> {
         let enc = rate(a.seconds, chunk, || codec.encode(&clip, a.size).map(|_| ()).map_err(Into::into))?;
         let tokens = codec.encode(&clip, a.size)?;
         let dec = rate(a.seconds, chunk, || codec.decode(&tokens).map(|_| ()).map_err(Into::into))?;
-        println!("| {} | {} w{} b{} | {} | {chunk} | {enc:.1} | {dec:.1} |", path.display(), codec.cfg.name(), codec.cfg.width, codec.cfg.blocks, codec.parameters());
+        println!(
+            "| {} | {} w{} b{} | {} | {chunk} | {enc:.1} | {dec:.1} |",
+            path.display(),
+            codec.cfg.name(),
+            codec.cfg.width,
+            codec.cfg.blocks,
+            codec.parameters()
+        );
     }
     Ok(())
 }

@@ -59,7 +59,12 @@ pub fn run(a: TransferBenchArgs) -> Result<()> {
         eprintln!("prompt: unknown words {:?}", parsed.unknown);
     }
     let (w, h) = (frames[0].width, frames[0].height);
-    println!("transfer benchmark: {} front camera, {w}x{h}, {} frames per preset, {} threads", a.scenario, a.frames, rayon::current_num_threads());
+    println!(
+        "transfer benchmark: {} front camera, {w}x{h}, {} frames per preset, {} threads",
+        a.scenario,
+        a.frames,
+        rayon::current_num_threads()
+    );
     println!("prompt: \"{}\" -> {}", a.prompt, parsed.look);
     for preset in [Preset::Full, Preset::Fast] {
         let mut b = Builtin::new(preset);
@@ -91,14 +96,23 @@ pub fn run(a: TransferBenchArgs) -> Result<()> {
         let (mut fin, mut fout, mut cnt) = (0.0, 0.0, 0);
         for i in 4..frames.len() {
             let (cur, prev) = (&frames[i], &frames[i - 1]);
-            let (Some(c), Some(p), Some(depth)) = (cur.frame(&scene).camera_to_world, prev.frame(&scene).camera_to_world, cur.depth.as_ref()) else { continue };
+            let (Some(c), Some(p), Some(depth)) =
+                (cur.frame(&scene).camera_to_world, prev.frame(&scene).camera_to_world, cur.depth.as_ref())
+            else {
+                continue;
+            };
             let (c, p) = (Pose::from_isometry(&c), Pose::from_isometry(&p));
             fin += stats::reprojection_residual(&prev.rgb, &cur.rgb, depth, &cur.intrinsics, &c, &p, w, h);
             fout += stats::reprojection_residual(&outs[i - 1], &outs[i], depth, &cur.intrinsics, &c, &p, w, h);
             cnt += 1;
         }
         let cnt = cnt.max(1) as f32;
-        println!("  flicker (mean |Δluma| after motion compensation): input {:.4}, output {:.4}, added {:+.4}", fin / cnt, fout / cnt, (fout - fin) / cnt);
+        println!(
+            "  flicker (mean |Δluma| after motion compensation): input {:.4}, output {:.4}, added {:+.4}",
+            fin / cnt,
+            fout / cnt,
+            (fout - fin) / cnt
+        );
         let pick: Vec<usize> = (3..frames.len()).step_by(8).collect();
         let m = |f: &dyn Fn(usize) -> f32| pick.iter().map(|&i| f(i)).sum::<f32>() / pick.len() as f32;
         println!(

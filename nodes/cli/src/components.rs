@@ -6,7 +6,14 @@ use s2r_runtime::component::Component;
 pub const PACKAGE: &str = "sim2real";
 
 pub fn all() -> Vec<&'static Component> {
-    vec![&s2r_demo::TALKER, &s2r_demo::LISTENER, &s2r_sim::node::SIM_NODE, &s2r_transfer::node::TRANSFER_NODE, &s2r_curator::node::CURATOR_NODE, &s2r_tokenizer::node::TOKENIZER_NODE]
+    vec![
+        &s2r_demo::TALKER,
+        &s2r_demo::LISTENER,
+        &s2r_sim::node::SIM_NODE,
+        &s2r_transfer::node::TRANSFER_NODE,
+        &s2r_curator::node::CURATOR_NODE,
+        &s2r_tokenizer::node::TOKENIZER_NODE,
+    ]
 }
 
 pub fn find(exec: &str) -> Option<&'static Component> {

@@ -31,7 +31,8 @@ pub fn run(a: CurateArgs) -> Result<()> {
     if let Some(c) = a.camera {
         params.camera = c;
     }
-    let (curated, sources) = s2r_curator::offline::curate(&a.bags, &a.output, &params, &mut |m| eprintln!("{m}")).map_err(|e| anyhow!(e))?;
+    let (curated, sources) =
+        s2r_curator::offline::curate(&a.bags, &a.output, &params, &mut |m| eprintln!("{m}")).map_err(|e| anyhow!(e))?;
     let frames: usize = sources.iter().map(|s| s.frames).sum();
     let accepted = curated.clips.iter().filter(|c| c.accepted).count();
     println!("{frames} frames in {} clips: {accepted} accepted, {} rejected", curated.clips.len(), curated.clips.len() - accepted);
@@ -45,7 +46,14 @@ pub fn run(a: CurateArgs) -> Result<()> {
         println!("  {r}: {n} clip(s)");
     }
     for b in &curated.balance {
-        println!("  balance {}={}: target {:.0}%, before {:.0}%, after {:.0}%", b.key, b.value, b.target * 100.0, b.before * 100.0, b.after * 100.0);
+        println!(
+            "  balance {}={}: target {:.0}%, before {:.0}%, after {:.0}%",
+            b.key,
+            b.value,
+            b.target * 100.0,
+            b.before * 100.0,
+            b.after * 100.0
+        );
     }
     println!("wrote {} (manifest.yaml, report.html, clips/)", a.output.display());
     Ok(())

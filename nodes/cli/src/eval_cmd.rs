@@ -111,7 +111,10 @@ fn ffmpeg(args: &[String], input: Vec<u8>) -> Result<Vec<u8>> {
 }
 
 fn raw_args(size: usize, fps: u32) -> Vec<String> {
-    ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{size}x{size}"), "-r", &fps.to_string(), "-i", "pipe:0"].iter().map(|s| s.to_string()).collect()
+    ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{size}x{size}"), "-r", &fps.to_string(), "-i", "pipe:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// One recording's frames encoded with x264 at `crf` (or as JPEGs at quality
@@ -119,16 +122,25 @@ fn raw_args(size: usize, fps: u32) -> Vec<String> {
 fn encode(frames: &[u8], size: usize, fps: u32, x264: bool, level: u32) -> Result<Vec<u8>> {
     let mut args = raw_args(size, fps);
     let tail: Vec<String> = if x264 {
-        ["-c:v", "libx264", "-preset", "medium", "-crf", &level.to_string(), "-pix_fmt", "yuv420p", "-f", "h264", "pipe:1"].iter().map(|s| s.to_string()).collect()
+        ["-c:v", "libx264", "-preset", "medium", "-crf", &level.to_string(), "-pix_fmt", "yuv420p", "-f", "h264", "pipe:1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
-        ["-c:v", "mjpeg", "-q:v", &level.to_string(), "-pix_fmt", "yuvj420p", "-f", "mjpeg", "pipe:1"].iter().map(|s| s.to_string()).collect()
+        ["-c:v", "mjpeg", "-q:v", &level.to_string(), "-pix_fmt", "yuvj420p", "-f", "mjpeg", "pipe:1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     };
     args.extend(tail);
     ffmpeg(&args, frames.to_vec())
 }
 
 fn decode(bytes: &[u8], x264: bool) -> Result<Vec<u8>> {
-    let args: Vec<String> = ["-f", if x264 { "h264" } else { "mjpeg" }, "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["-f", if x264 { "h264" } else { "mjpeg" }, "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     ffmpeg(&args, bytes.to_vec())
 }
 
@@ -251,7 +263,14 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
             }
         }
         let per = if cfg.continuous.is_some() { format!("{}-bit latents", a.latent_bits) } else { "16-bit codes".to_string() };
-        println!("\n{} ({}): {frames} frames, {} recordings, chunks of {chunk}, {}x{}", cfg.name(), path.display(), recs.len(), a.size, a.size);
+        println!(
+            "\n{} ({}): {frames} frames, {} recordings, chunks of {chunk}, {}x{}",
+            cfg.name(),
+            path.display(),
+            recs.len(),
+            a.size,
+            a.size
+        );
         println!("| codec | bits/pixel | bytes/frame | PSNR dB | SSIM |");
         println!("|---|---|---|---|---|");
         let row = |label: &str, bits: u64, s: &Score| {
@@ -282,7 +301,8 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
     if let Some(path) = &a.sheet {
         let len = sheet_rows.iter().map(Vec::len).min().unwrap_or(0);
         let picks: Vec<usize> = SHEET_FRAMES.iter().map(|&i| i.min(len.saturating_sub(1))).collect();
-        let rows: Vec<Vec<Rgb>> = sheet_rows.iter().map(|r| picks.iter().map(|&i| Rgb { width: a.size, height: a.size, data: r[i].clone() }).collect()).collect();
+        let rows: Vec<Vec<Rgb>> =
+            sheet_rows.iter().map(|r| picks.iter().map(|&i| Rgb { width: a.size, height: a.size, data: r[i].clone() }).collect()).collect();
         write_png(path, &grid(&rows, 4)).map_err(|e| anyhow!(e))?;
         println!("\nsheet: {} (rows: input, {}; frames {picks:?} of the first recording)", path.display(), a.checkpoints.join(", "));
     }

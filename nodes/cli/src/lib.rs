@@ -5,10 +5,10 @@
 mod bag_cmd;
 mod bench;
 mod bench_bag;
-mod bench_sim;
-mod bench_transfer;
 mod bench_curator;
+mod bench_sim;
 mod bench_tokenizer;
+mod bench_transfer;
 mod components;
 mod curate_cmd;
 mod discovery;
@@ -19,8 +19,8 @@ mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod setup_cmd;
-mod topic;
 mod tokens_cmd;
+mod topic;
 mod train_cmd;
 mod transfer_cmd;
 

@@ -34,11 +34,8 @@ pub async fn run(cmd: NodeCmd) -> Result<()> {
     let nodes = watcher.nodes();
     match cmd {
         NodeCmd::List { all, count_nodes } => {
-            let names: BTreeSet<String> = nodes
-                .iter()
-                .filter(|n| all || !n.name.starts_with('_'))
-                .map(|n| n.fully_qualified_name())
-                .collect();
+            let names: BTreeSet<String> =
+                nodes.iter().filter(|n| all || !n.name.starts_with('_')).map(|n| n.fully_qualified_name()).collect();
             if count_nodes {
                 println!("{}", names.len());
             } else {

@@ -35,10 +35,9 @@ pub fn describe(v: &ParameterValue) -> String {
             format!("Boolean values are: [{}]", a.iter().map(|b| py_bool(*b)).collect::<Vec<_>>().join(", "))
         }
         ParameterValue::IntegerArray(a) => format!("Integer values are: {a:?}"),
-        ParameterValue::DoubleArray(a) => format!(
-            "Double values are: [{}]",
-            a.iter().map(|d| s2r_idl::dynamic::yaml::format_float(*d)).collect::<Vec<_>>().join(", ")
-        ),
+        ParameterValue::DoubleArray(a) => {
+            format!("Double values are: [{}]", a.iter().map(|d| s2r_idl::dynamic::yaml::format_float(*d)).collect::<Vec<_>>().join(", "))
+        }
         ParameterValue::StringArray(a) => format!("String values are: {a:?}"),
     }
 }

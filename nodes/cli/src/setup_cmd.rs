@@ -45,7 +45,12 @@ pub fn run(a: SetupArgs) -> Result<()> {
         let keys: Vec<&str> = deps.iter().map(|d| d.key.as_str()).collect();
         let mut msg = format!("{why}, but ");
         if packages.is_empty() {
-            msg += &format!("{} has no packages for {} in rosdep.yaml (keys: {}); install a Vulkan driver", os.ids.join("/"), PACKAGE, keys.join(", "));
+            msg += &format!(
+                "{} has no packages for {} in rosdep.yaml (keys: {}); install a Vulkan driver",
+                os.ids.join("/"),
+                PACKAGE,
+                keys.join(", ")
+            );
         } else {
             msg += &format!("{} are installed", packages.join(", "));
             if let Some(h) = &hidden {
@@ -55,7 +60,9 @@ pub fn run(a: SetupArgs) -> Result<()> {
         bail!("s2r setup: {msg}");
     }
     let sudo = !is_root();
-    let command = os.install_command(&missing).ok_or_else(|| anyhow!("s2r setup: {why}; install {} ({} is not a system this knows)", missing.join(" "), os.ids.join("/")))?;
+    let command = os
+        .install_command(&missing)
+        .ok_or_else(|| anyhow!("s2r setup: {why}; install {} ({} is not a system this knows)", missing.join(" "), os.ids.join("/")))?;
     let shown = format!("{}{}", if sudo { "sudo " } else { "" }, command.join(" "));
     if a.check || (sudo && !can_sudo()) {
         bail!("s2r setup: {why}. Install {} with:\n    {shown}", missing.join(", "));
@@ -68,7 +75,11 @@ pub fn run(a: SetupArgs) -> Result<()> {
     install(sudo, &command)?;
     match s2r_sim::render::adapters().first() {
         Some(a) => eprintln!("s2r setup: done; sim_node renders on {a}"),
-        None => bail!("s2r setup: installed {}, but Vulkan still finds no adapter{}", missing.join(", "), hidden.map(|h| format!(" ({h} is set)")).unwrap_or_default()),
+        None => bail!(
+            "s2r setup: installed {}, but Vulkan still finds no adapter{}",
+            missing.join(", "),
+            hidden.map(|h| format!(" ({h} is set)")).unwrap_or_default()
+        ),
     }
     Ok(())
 }

@@ -131,9 +131,7 @@ pub struct PubArgs {
 
 pub async fn run(cmd: TopicCmd) -> Result<()> {
     match cmd {
-        TopicCmd::List { show_types, count_topics, include_hidden_topics } => {
-            list(show_types, count_topics, include_hidden_topics).await
-        }
+        TopicCmd::List { show_types, count_topics, include_hidden_topics } => list(show_types, count_topics, include_hidden_topics).await,
         TopicCmd::Info { topic, verbose } => info(&absolute(&topic), verbose).await,
         TopicCmd::Echo(a) => echo(a).await,
         TopicCmd::Pub(a) => publish(a).await,
@@ -247,11 +245,7 @@ fn adapted_qos(pubs: &[Endpoint], rel: Option<ReliabilityArg>, dur: Option<Durab
 
 /// Finds the type of `topic` (given, or from its publishers) and checks that
 /// sim2real knows it.
-async fn resolve_type(
-    s: &crate::discovery::Session,
-    topic: &str,
-    given: Option<&str>,
-) -> Result<(TypeName, Vec<Endpoint>)> {
+async fn resolve_type(s: &crate::discovery::Session, topic: &str, given: Option<&str>) -> Result<(TypeName, Vec<Endpoint>)> {
     let (type_name, pubs) = match given {
         Some(t) => (t.to_string(), publisher_types(&s.ctx, topic, Some(Duration::from_secs(2))).await),
         None => {
@@ -260,9 +254,8 @@ async fn resolve_type(
         }
     };
     let reg = sim2real_msgs::registry();
-    let spec = reg.lookup(&type_name).map_err(|e| {
-        anyhow!("cannot decode {topic}: {e}; `s2r interface list` shows the types sim2real knows")
-    })?;
+    let spec =
+        reg.lookup(&type_name).map_err(|e| anyhow!("cannot decode {topic}: {e}; `s2r interface list` shows the types sim2real knows"))?;
     Ok((spec.name.clone(), pubs))
 }
 
@@ -322,9 +315,7 @@ async fn echo(a: EchoArgs) -> Result<()> {
 async fn publish(a: PubArgs) -> Result<()> {
     let topic = absolute(&a.topic);
     let reg = sim2real_msgs::registry();
-    let spec = reg
-        .lookup(&a.type_name)
-        .map_err(|e| anyhow!("{e}; `s2r interface list` shows the types sim2real knows"))?;
+    let spec = reg.lookup(&a.type_name).map_err(|e| anyhow!("{e}; `s2r interface list` shows the types sim2real knows"))?;
     let ty = spec.name.clone();
     let value = dynamic::from_literal(reg, &ty, &a.values).map_err(|e| anyhow!("{}: {e}", ty.full()))?;
     let payload = Serialized(dynamic::encode(&value)?.into());

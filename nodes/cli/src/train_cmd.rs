@@ -100,7 +100,15 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
     if a.resume {
         tr.load(&a.output).map_err(|e| anyhow!("{}: {e} (train without --resume to start one)", a.output.display()))?;
     }
-    eprintln!("{}: {} training clips, {} held out, {len} frames of {}x{} each; from step {}", cfg.name(), train.len(), held.len(), a.size, a.size, tr.step);
+    eprintln!(
+        "{}: {} training clips, {} held out, {len} frames of {}x{} each; from step {}",
+        cfg.name(),
+        train.len(),
+        held.len(),
+        a.size,
+        a.size,
+        tr.step
+    );
     let mut rng = a.seed ^ 0x9e37_79b9_7f4a_7c15 ^ tr.step as u64;
     let mut next = || {
         rng ^= rng << 13;
@@ -122,7 +130,9 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
     while tr.step < a.steps {
         let picks: Vec<&Clip> = (0..a.batch).map(|_| train[(next() % train.len() as u64) as usize]).collect();
         let span = (a.size - a.crop) / cfg.spatial + 1;
-        let offs: Vec<(usize, usize)> = (0..a.batch).map(|_| (((next() % span as u64) as usize) * cfg.spatial, ((next() % span as u64) as usize) * cfg.spatial)).collect();
+        let offs: Vec<(usize, usize)> = (0..a.batch)
+            .map(|_| (((next() % span as u64) as usize) * cfg.spatial, ((next() % span as u64) as usize) * cfg.spatial))
+            .collect();
         let b = data::batch(&picks, a.size, a.crop, &offs, &dev)?;
         tr.set_lr(a.lr * ((tr.step - start + 1) as f64 / a.warmup.max(1) as f64).min(1.0));
         recent.push(tr.step(&b)?);
@@ -134,7 +144,15 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
         let loss = recent.iter().sum::<f32>() / recent.len() as f32;
         let width = 30;
         let filled = width * tr.step / a.steps.max(1);
-        eprint!("\r[{}{}] step {}/{} loss {loss:.5} ({:.1} dB) {rate:.2} steps/s, {:.0} s left   ", "#".repeat(filled), ".".repeat(width - filled), tr.step, a.steps, 10.0 * (4.0 / loss.max(1e-12)).log10(), (a.steps - tr.step) as f64 / rate.max(1e-9));
+        eprint!(
+            "\r[{}{}] step {}/{} loss {loss:.5} ({:.1} dB) {rate:.2} steps/s, {:.0} s left   ",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            tr.step,
+            a.steps,
+            10.0 * (4.0 / loss.max(1e-12)).log10(),
+            (a.steps - tr.step) as f64 / rate.max(1e-9)
+        );
         std::io::stderr().flush().ok();
         if tr.step % a.eval_every == 0 || tr.step == a.steps {
             let p = eval(&tr)?;

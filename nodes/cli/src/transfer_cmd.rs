@@ -62,14 +62,28 @@ pub fn run(a: TransferArgs) -> Result<()> {
     for d in reader.damage() {
         eprintln!("warning: {}: {d:?}; frames up to the damage are used", a.bag.display());
     }
-    let images: Vec<&str> = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image" && c.topic.ends_with("/image_raw")).map(|c| c.topic.as_str()).collect();
+    let images: Vec<&str> = reader
+        .connections
+        .iter()
+        .filter(|c| c.type_name == "sensor_msgs/msg/Image" && c.topic.ends_with("/image_raw"))
+        .map(|c| c.topic.as_str())
+        .collect();
     let topic = match &a.camera {
-        Some(c) => images.iter().find(|t| t.ends_with(&format!("/{c}/image_raw"))).copied().ok_or_else(|| anyhow!("{}: no camera '{c}' (image topics: {})", a.bag.display(), images.join(", ")))?,
+        Some(c) => images
+            .iter()
+            .find(|t| t.ends_with(&format!("/{c}/image_raw")))
+            .copied()
+            .ok_or_else(|| anyhow!("{}: no camera '{c}' (image topics: {})", a.bag.display(), images.join(", ")))?,
         None => images.first().copied().ok_or_else(|| anyhow!("{}: no sensor_msgs/Image topic ending in /image_raw", a.bag.display()))?,
     };
     let base = topic.trim_end_matches("/image_raw").to_string();
     let camera = base.rsplit('/').next().unwrap_or("camera").to_string();
-    let topics = Topics { image: topic.to_string(), depth: format!("{base}/depth"), segmentation: format!("{base}/segmentation"), info: format!("{base}/camera_info") };
+    let topics = Topics {
+        image: topic.to_string(),
+        depth: format!("{base}/depth"),
+        segmentation: format!("{base}/segmentation"),
+        info: format!("{base}/camera_info"),
+    };
     let count = reader.connections.iter().find(|c| c.topic == topic).map(|c| c.count).unwrap_or(0) as usize;
     if count == 0 {
         bail!("{}: {topic} has no readable messages", a.bag.display());
@@ -106,7 +120,9 @@ pub fn run(a: TransferArgs) -> Result<()> {
         match c.type_name.as_str() {
             "tf2_msgs/msg/TFMessage" => scene.tf(&data.decode::<TFMessage>().map_err(|e| decode_err(t, e))?, t == "/tf_static"),
             "sim2real_msgs/msg/ScenarioInfo" => scene.scenario = Some(data.decode::<ScenarioInfo>().map_err(|e| decode_err(t, e))?),
-            "vision_msgs/msg/Detection3DArray" => scene.detections3d = Some(data.decode::<Detection3DArray>().map_err(|e| decode_err(t, e))?),
+            "vision_msgs/msg/Detection3DArray" => {
+                scene.detections3d = Some(data.decode::<Detection3DArray>().map_err(|e| decode_err(t, e))?)
+            }
             _ => {}
         }
         if t == topics.image || t == topics.depth || t == topics.segmentation {
@@ -127,7 +143,11 @@ pub fn run(a: TransferArgs) -> Result<()> {
             continue;
         }
         // A frame is complete once all four of its messages are in.
-        let done: Vec<i64> = pending.iter().filter(|(_, m)| m.image.is_some() && m.depth.is_some() && m.segmentation.is_some() && m.info.is_some()).map(|(s, _)| *s).collect();
+        let done: Vec<i64> = pending
+            .iter()
+            .filter(|(_, m)| m.image.is_some() && m.depth.is_some() && m.segmentation.is_some() && m.info.is_some())
+            .map(|(s, _)| *s)
+            .collect();
         for s in done {
             let msgs = pending.remove(&s).unwrap();
             pending.retain(|k, _| *k > s);
@@ -156,7 +176,12 @@ pub fn run(a: TransferArgs) -> Result<()> {
     let stem = a.bag.file_stem().and_then(|s| s.to_str()).unwrap_or("bag");
     let png = a.output.join(format!("{stem}_{camera}.png"));
     write_png(&png, &grid(&rows, 4)).map_err(|e| anyhow!(e))?;
-    let mut legend = format!("# {}: camera {camera}, {} frames, backend {}\nrow 1: the simulator's frames\n", a.bag.display(), rows[0].len(), backend.name());
+    let mut legend = format!(
+        "# {}: camera {camera}, {} frames, backend {}\nrow 1: the simulator's frames\n",
+        a.bag.display(),
+        rows[0].len(),
+        backend.name()
+    );
     for (i, p) in prompts.iter().enumerate() {
         let mean = scores[i].iter().sum::<f32>() / scores[i].len().max(1) as f32;
         legend.push_str(&format!("row {}: \"{p}\" (label boundary recall {mean:.3})\n", i + 2));

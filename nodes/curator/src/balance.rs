@@ -47,7 +47,12 @@ pub fn check(targets: &Targets, tags: &[BTreeMap<String, String>]) -> Result<(),
                 let mut present: Vec<&str> = tags.iter().filter_map(|t| t.get(key).map(String::as_str)).collect();
                 present.sort();
                 present.dedup();
-                return Err(BalanceError::Missing { key: key.clone(), value: v.clone(), share: s * 100.0, present: if present.is_empty() { "none".into() } else { present.join(", ") } });
+                return Err(BalanceError::Missing {
+                    key: key.clone(),
+                    value: v.clone(),
+                    share: s * 100.0,
+                    present: if present.is_empty() { "none".into() } else { present.join(", ") },
+                });
             }
         }
     }
@@ -56,7 +61,12 @@ pub fn check(targets: &Targets, tags: &[BTreeMap<String, String>]) -> Result<(),
 
 /// Selects among `candidates` (indices into `tags`, best first by `quality`).
 /// Returns the selected indices and how close each targeted value came.
-pub fn select(targets: &Targets, tags: &[BTreeMap<String, String>], candidates: &[usize], quality: &[f32]) -> Result<(Vec<usize>, Vec<Achieved>), BalanceError> {
+pub fn select(
+    targets: &Targets,
+    tags: &[BTreeMap<String, String>],
+    candidates: &[usize],
+    quality: &[f32],
+) -> Result<(Vec<usize>, Vec<Achieved>), BalanceError> {
     let cand_tags: Vec<BTreeMap<String, String>> = candidates.iter().map(|&i| tags[i].clone()).collect();
     check(targets, &cand_tags)?;
     if targets.is_empty() {
@@ -66,7 +76,8 @@ pub fn select(targets: &Targets, tags: &[BTreeMap<String, String>], candidates: 
     let keys: Vec<&String> = targets.keys().collect();
     let mut strata: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
     for &i in candidates {
-        let sig: Option<Vec<String>> = keys.iter().map(|k| tags[i].get(*k).filter(|v| targets[*k].get(*v).is_some_and(|s| *s > 0.0)).cloned()).collect();
+        let sig: Option<Vec<String>> =
+            keys.iter().map(|k| tags[i].get(*k).filter(|v| targets[*k].get(*v).is_some_and(|s| *s > 0.0)).cloned()).collect();
         if let Some(sig) = sig {
             strata.entry(sig).or_default().push(i);
         }
@@ -83,11 +94,23 @@ pub fn select(targets: &Targets, tags: &[BTreeMap<String, String>], candidates: 
         selected.extend(members.iter().take(want));
     }
     selected.sort();
-    let frac = |set: &[usize], k: &str, v: &str| if set.is_empty() { 0.0 } else { set.iter().filter(|&&i| tags[i].get(k).map(String::as_str) == Some(v)).count() as f64 / set.len() as f64 };
+    let frac = |set: &[usize], k: &str, v: &str| {
+        if set.is_empty() {
+            0.0
+        } else {
+            set.iter().filter(|&&i| tags[i].get(k).map(String::as_str) == Some(v)).count() as f64 / set.len() as f64
+        }
+    };
     let mut achieved = Vec::new();
     for (k, values) in targets {
         for (v, &t) in values {
-            achieved.push(Achieved { key: k.clone(), value: v.clone(), target: t, before: frac(candidates, k, v), after: frac(&selected, k, v) });
+            achieved.push(Achieved {
+                key: k.clone(),
+                value: v.clone(),
+                target: t,
+                before: frac(candidates, k, v),
+                after: frac(&selected, k, v),
+            });
         }
     }
     Ok((selected, achieved))
@@ -106,11 +129,22 @@ mod tests {
         // 80 clear, 15 snow, 5 fog; target 40/40/20.
         let mut tags = Vec::new();
         for i in 0..100 {
-            let w = if i < 80 { "clear" } else if i < 95 { "snow" } else { "fog" };
+            let w = if i < 80 {
+                "clear"
+            } else if i < 95 {
+                "snow"
+            } else {
+                "fog"
+            };
             let t = if i % 2 == 0 { "day" } else { "night" };
             tags.push(tag(&[("weather", w), ("time_of_day", t)]));
         }
-        let targets: Targets = [("weather".to_string(), [("clear".to_string(), 0.4), ("snow".to_string(), 0.4), ("fog".to_string(), 0.2)].into_iter().collect())].into_iter().collect();
+        let targets: Targets = [(
+            "weather".to_string(),
+            [("clear".to_string(), 0.4), ("snow".to_string(), 0.4), ("fog".to_string(), 0.2)].into_iter().collect(),
+        )]
+        .into_iter()
+        .collect();
         let all: Vec<usize> = (0..100).collect();
         let q = vec![1.0; 100];
         let (sel, ach) = select(&targets, &tags, &all, &q).unwrap();
@@ -118,7 +152,8 @@ mod tests {
             assert!((a.after - a.target).abs() <= 0.05, "{a:?}");
         }
         assert_eq!(sel.len(), 25, "5 fog clips are 20%: 25 in all");
-        let bad: Targets = [("weather".to_string(), [("clear".to_string(), 0.5), ("rain".to_string(), 0.5)].into_iter().collect())].into_iter().collect();
+        let bad: Targets =
+            [("weather".to_string(), [("clear".to_string(), 0.5), ("rain".to_string(), 0.5)].into_iter().collect())].into_iter().collect();
         let e = select(&bad, &tags, &all, &q).unwrap_err().to_string();
         assert!(e.contains("weather=rain") && e.contains("no clip has weather 'rain'") && e.contains("clear, fog, snow"), "{e}");
         let sum: Targets = [("weather".to_string(), [("clear".to_string(), 0.5)].into_iter().collect())].into_iter().collect();

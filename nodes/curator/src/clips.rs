@@ -227,7 +227,18 @@ fn histogram(l: &Luma) -> [f32; 16] {
 
 impl Curator {
     pub fn new(params: Params, embedder: Box<dyn Embedder>) -> Curator {
-        Curator { params, embedder, open: None, prev: None, hashes: Vec::new(), smalls: Vec::new(), examples: Vec::new(), blocks: Default::default(), closed: Vec::new(), per_source: HashMap::new() }
+        Curator {
+            params,
+            embedder,
+            open: None,
+            prev: None,
+            hashes: Vec::new(),
+            smalls: Vec::new(),
+            examples: Vec::new(),
+            blocks: Default::default(),
+            closed: Vec::new(),
+            per_source: HashMap::new(),
+        }
     }
 
     /// The id of the clip being filled, if any.
@@ -273,7 +284,8 @@ impl Curator {
         let p = self.params.clone();
         let luma = Luma::half(&f.rgb, f.width, f.height);
         let hist = histogram(&luma);
-        let prev = self.prev.as_ref().filter(|(rgb, _, t, _)| rgb.len() == f.rgb.len() && f.stamp_ns > *t && f.stamp_ns - t < 1_000_000_000);
+        let prev =
+            self.prev.as_ref().filter(|(rgb, _, t, _)| rgb.len() == f.rgb.len() && f.stamp_ns > *t && f.stamp_ns - t < 1_000_000_000);
         let m = measure(&f.rgb, f.width, f.height, &luma, prev.map(|(rgb, l, _, _)| (&rgb[..], l)));
         let scene_change = prev.is_some_and(|(_, _, _, ph)| ph.iter().zip(&hist).map(|(a, b)| (a - b).abs()).sum::<f32>() > p.scene_change);
         let mut closed = None;
@@ -316,7 +328,10 @@ impl Curator {
             }
         }
         let (w, hgt) = (f.width as f32, f.height as f32);
-        if f.boxes.iter().any(|b| !(b.x1 - b.x0 >= 1.0 && b.y1 - b.y0 >= 1.0 && b.x0 >= -0.5 && b.y0 >= -0.5 && b.x1 <= w + 0.5 && b.y1 <= hgt + 0.5)) {
+        if f.boxes
+            .iter()
+            .any(|b| !(b.x1 - b.x0 >= 1.0 && b.y1 - b.y0 >= 1.0 && b.x0 >= -0.5 && b.y0 >= -0.5 && b.x1 <= w + 0.5 && b.y1 <= hgt + 0.5))
+        {
             reasons.push(Reason::BadBoxes);
         }
         if !m.frozen && m.contrast >= p.contrast_min {
@@ -373,7 +388,12 @@ impl Curator {
         } else {
             for &r in &reasons {
                 if self.examples.iter().filter(|x| x.reason == r).count() < EXAMPLES_PER_REASON {
-                    self.examples.push(Example { reason: r, clip: o.clip.id.clone(), stamp_ns: f.stamp_ns, thumb: Thumb::of(&f.rgb, f.width, f.height, 160) });
+                    self.examples.push(Example {
+                        reason: r,
+                        clip: o.clip.id.clone(),
+                        stamp_ns: f.stamp_ns,
+                        thumb: Thumb::of(&f.rgb, f.width, f.height, 160),
+                    });
                 }
             }
         }

@@ -82,7 +82,8 @@ struct Out {
 impl Out {
     fn write_clip(&self, c: &Clip, buf: &Buffer, scenario: Option<&Serialized>, rejected: &[i64]) -> Result<(), String> {
         let dir = self.dir.join("clips").join(&c.id);
-        let mut w = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut w = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let ids: Vec<_> = self.specs.iter().map(|s| w.add_topic(s.clone())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
         let first = buf.msgs.iter().map(|m| m.2).min().unwrap_or(0);
         if let Some(s) = scenario {
@@ -108,7 +109,11 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let camera: String = node.declare_parameter("camera", String::new())?;
         let image_topic: String = node.declare_parameter("image_topic", String::new())?;
         let duration: f64 = node.declare_parameter("duration", 0.0)?;
-        let mut params = if params_file.is_empty() { Params::default() } else { Params::load(Path::new(&params_file)).map_err(|e| format!("parameter 'params_file': {e}"))? };
+        let mut params = if params_file.is_empty() {
+            Params::default()
+        } else {
+            Params::load(Path::new(&params_file)).map_err(|e| format!("parameter 'params_file': {e}"))?
+        };
         if !camera.is_empty() {
             params.camera = camera;
         }
@@ -234,7 +239,8 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         // The last clip closed in finish(): write it if it passed the filters.
         if let Some(id) = last_open {
             if let Some(c) = curated.clips.iter().find(|c| c.id == id) {
-                let pre = c.accepted || c.reasons.iter().all(|r| matches!(r, crate::clips::Reason::SemanticDuplicate | crate::clips::Reason::Balance));
+                let pre = c.accepted
+                    || c.reasons.iter().all(|r| matches!(r, crate::clips::Reason::SemanticDuplicate | crate::clips::Reason::Balance));
                 if pre {
                     let rejected: Vec<i64> = c.frames.iter().filter(|f| !f.reasons.is_empty()).map(|f| f.stamp_ns).collect();
                     if let Err(e) = out.write_clip(c, &buf, scenario_cdr.as_ref(), &rejected) {
@@ -252,9 +258,12 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             let _ = verdicts.publish(verdict(c, &frame_id, true));
         }
-        let sources = vec![Source { bag: PathBuf::from("live"), name: "live".into(), image_topic: resolved[0].clone(), frames, damage: Vec::new() }];
-        std::fs::write(out_dir.join("manifest.yaml"), offline::manifest(&curated, &sources, &params)).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-        std::fs::write(out_dir.join("report.html"), crate::report::html(&curated, &sources, &params)).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+        let sources =
+            vec![Source { bag: PathBuf::from("live"), name: "live".into(), image_topic: resolved[0].clone(), frames, damage: Vec::new() }];
+        std::fs::write(out_dir.join("manifest.yaml"), offline::manifest(&curated, &sources, &params))
+            .map_err(|e| format!("{}: {e}", out_dir.display()))?;
+        std::fs::write(out_dir.join("report.html"), crate::report::html(&curated, &sources, &params))
+            .map_err(|e| format!("{}: {e}", out_dir.display()))?;
         let accepted = curated.clips.iter().filter(|c| c.accepted).count();
         info!(log, "{frames} frames, {} clips: {accepted} accepted; wrote {}", curated.clips.len(), out_dir.display());
         // Let the final verdicts reach their subscribers.
@@ -267,7 +276,13 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
 type Part = (Option<Arc<Image>>, Option<Vec<BoxLabel>>, Option<(f32, bool, String)>);
 
 /// A complete frame for the curator; None (said) when its image cannot be read.
-fn frame_in(stamp: i64, (im, boxes, score): Part, scenario: Option<&ScenarioInfo>, topic: &str, log: &s2r_runtime::Logger) -> Option<FrameIn> {
+fn frame_in(
+    stamp: i64,
+    (im, boxes, score): Part,
+    scenario: Option<&ScenarioInfo>,
+    topic: &str,
+    log: &s2r_runtime::Logger,
+) -> Option<FrameIn> {
     let im = im?;
     match offline::frame_in(stamp, &im, boxes, score.as_ref(), scenario, topic, "live") {
         Ok(f) => Some(f),
@@ -278,7 +293,15 @@ fn frame_in(stamp: i64, (im, boxes, score): Part, scenario: Option<&ScenarioInfo
     }
 }
 
-fn close(c: &Clip, buf: &mut Buffer, out: &Out, scenario: Option<&Serialized>, verdicts: &s2r_runtime::Publisher<CurationVerdict>, frame_id: &str, log: &s2r_runtime::Logger) {
+fn close(
+    c: &Clip,
+    buf: &mut Buffer,
+    out: &Out,
+    scenario: Option<&Serialized>,
+    verdicts: &s2r_runtime::Publisher<CurationVerdict>,
+    frame_id: &str,
+    log: &s2r_runtime::Logger,
+) {
     let _ = verdicts.publish(verdict(c, frame_id, false));
     if c.accepted {
         let rejected: Vec<i64> = c.frames.iter().filter(|f| !f.reasons.is_empty()).map(|f| f.stamp_ns).collect();

@@ -24,7 +24,13 @@ pub fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
         .map(|x| {
             let b = &x.bbox;
             let (cx, cy, w, h) = (b.center.position.x as f32, b.center.position.y as f32, b.size_x as f32, b.size_y as f32);
-            BoxLabel { class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(), x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0 }
+            BoxLabel {
+                class: x.results.first().map(|r| r.hypothesis.class_id.clone()).unwrap_or_default(),
+                x0: cx - w / 2.0,
+                y0: cy - h / 2.0,
+                x1: cx + w / 2.0,
+                y1: cy + h / 2.0,
+            }
         })
         .collect()
 }
@@ -124,16 +130,27 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
         let restyled = format!("/{cam}/image_raw");
         let image_topic = if has(&restyled) { restyled } else { format!("/sim/{cam}/image_raw") };
         if !has(&image_topic) {
-            let images: Vec<&str> = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.as_str()).collect();
-            return Err(format!("{}: no camera '{cam}' (/{cam}/image_raw nor /sim/{cam}/image_raw; images: {})", bag.display(), images.join(", ")));
+            let images: Vec<&str> =
+                reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.as_str()).collect();
+            return Err(format!(
+                "{}: no camera '{cam}' (/{cam}/image_raw nor /sim/{cam}/image_raw; images: {})",
+                bag.display(),
+                images.join(", ")
+            ));
         }
         let det_topic = if image_topic.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
         let score_topic = format!("/{cam}/transfer_score");
         let mut scenario: Option<ScenarioInfo> = None;
         let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
         let mut frames = 0usize;
-        let push_ready = |pending: &mut BTreeMap<i64, Pending>, upto: Option<i64>, scenario: &Option<ScenarioInfo>, curator: &mut Curator, frames: &mut usize, frame_log: &mut BTreeMap<(usize, i64), u64>| {
-            let ready: Vec<i64> = pending.iter().filter(|(s, p)| p.image.is_some() && upto.is_none_or(|u| **s < u)).map(|(s, _)| *s).collect();
+        let push_ready = |pending: &mut BTreeMap<i64, Pending>,
+                          upto: Option<i64>,
+                          scenario: &Option<ScenarioInfo>,
+                          curator: &mut Curator,
+                          frames: &mut usize,
+                          frame_log: &mut BTreeMap<(usize, i64), u64>| {
+            let ready: Vec<i64> =
+                pending.iter().filter(|(s, p)| p.image.is_some() && upto.is_none_or(|u| **s < u)).map(|(s, _)| *s).collect();
             for s in ready {
                 let p = pending.remove(&s).unwrap();
                 let (img, log_time) = p.image.unwrap();
@@ -163,11 +180,13 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
                 pending.entry(s).or_insert(Pending { image: None, boxes: None, transfer: None }).image = Some((img, m.log_time));
             } else if c.topic == det_topic {
                 if let Ok(d) = data.decode::<Detection2DArray>() {
-                    pending.entry(stamp_ns(&d.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).boxes = Some(boxes(&d));
+                    pending.entry(stamp_ns(&d.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).boxes =
+                        Some(boxes(&d));
                 }
             } else if c.topic == score_topic {
                 if let Ok(t) = data.decode::<TransferScore>() {
-                    pending.entry(stamp_ns(&t.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).transfer = Some((t.boundary_recall, t.flagged, t.prompt));
+                    pending.entry(stamp_ns(&t.header.stamp)).or_insert(Pending { image: None, boxes: None, transfer: None }).transfer =
+                        Some((t.boundary_recall, t.flagged, t.prompt));
                 }
             }
         }
@@ -208,10 +227,13 @@ fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(us
         let (Some(start), Some(end)) = (log_of(c.start_ns), log_of(c.end_ns)) else { continue };
         let skip = c.frames.iter().filter(|f| !f.reasons.is_empty()).filter_map(|f| log_of(f.stamp_ns)).collect();
         let dir = out.join("clips").join(&c.id);
-        let writer = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let writer = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         writers.push(W { clip: c, start, end: end + 50_000_000, skip, writer, topics: BTreeMap::new() });
     }
-    let latched: Vec<usize> = (0..reader.connections.len()).filter(|&i| reader.connections[i].type_name == "sim2real_msgs/msg/ScenarioInfo" || reader.connections[i].topic == "/tf_static").collect();
+    let latched: Vec<usize> = (0..reader.connections.len())
+        .filter(|&i| reader.connections[i].type_name == "sim2real_msgs/msg/ScenarioInfo" || reader.connections[i].topic == "/tf_static")
+        .collect();
     let mut last_latched: BTreeMap<usize, s2r_bag::BagMessage> = BTreeMap::new();
     for m in reader.messages() {
         let ci = m.connection;
@@ -249,7 +271,13 @@ fn topic(w: &mut BagWriter, topics: &mut BTreeMap<usize, s2r_bag::TopicId>, r: &
     }
     let c = &r.connections[ci];
     let id = w
-        .add_topic(TopicSpec { name: c.topic.clone(), type_name: c.type_name.clone(), schema: c.schema.clone(), type_hash: c.type_hash.clone(), qos: c.qos.clone() })
+        .add_topic(TopicSpec {
+            name: c.topic.clone(),
+            type_name: c.type_name.clone(),
+            schema: c.schema.clone(),
+            type_hash: c.type_hash.clone(),
+            qos: c.qos.clone(),
+        })
         .map_err(|e| e.to_string())?;
     topics.insert(ci, id);
     Ok(id)
@@ -265,20 +293,42 @@ pub fn manifest(c: &Curated, sources: &[Source], p: &Params) -> String {
     y.push_str(&format!("embedding: {}\n", yaml_str("builtin:colour-grid+orientation")));
     y.push_str("sources:\n");
     for s in sources {
-        y.push_str(&format!("  - bag: {}\n    image_topic: {}\n    frames: {}\n    damage: [{}]\n", yaml_str(&s.bag.display().to_string()), s.image_topic, s.frames, s.damage.iter().map(|d| yaml_str(d)).collect::<Vec<_>>().join(", ")));
+        y.push_str(&format!(
+            "  - bag: {}\n    image_topic: {}\n    frames: {}\n    damage: [{}]\n",
+            yaml_str(&s.bag.display().to_string()),
+            s.image_topic,
+            s.frames,
+            s.damage.iter().map(|d| yaml_str(d)).collect::<Vec<_>>().join(", ")
+        ));
     }
     let accepted = c.clips.iter().filter(|c| c.accepted).count();
     y.push_str(&format!("clips_total: {}\nclips_accepted: {accepted}\n", c.clips.len()));
     y.push_str(&format!("camera: {}\nclip_seconds: {}\n", p.camera, p.clip_seconds));
     y.push_str("balance:\n");
     for a in &c.balance {
-        y.push_str(&format!("  - {{key: {}, value: {}, target: {:.3}, before: {:.3}, after: {:.3}}}\n", a.key, yaml_str(&a.value), a.target, a.before, a.after));
+        y.push_str(&format!(
+            "  - {{key: {}, value: {}, target: {:.3}, before: {:.3}, after: {:.3}}}\n",
+            a.key,
+            yaml_str(&a.value),
+            a.target,
+            a.before,
+            a.after
+        ));
     }
     y.push_str("clips:\n");
     for clip in &c.clips {
-        y.push_str(&format!("  - id: {}\n    source: {}\n    start_ns: {}\n    end_ns: {}\n", clip.id, yaml_str(&clip.source), clip.start_ns, clip.end_ns));
+        y.push_str(&format!(
+            "  - id: {}\n    source: {}\n    start_ns: {}\n    end_ns: {}\n",
+            clip.id,
+            yaml_str(&clip.source),
+            clip.start_ns,
+            clip.end_ns
+        ));
         y.push_str(&format!("    frames: {}\n    good_frames: {}\n", clip.frames.len(), clip.good_frames()));
-        y.push_str(&format!("    tags: {{{}}}\n", clip.tags.iter().map(|(k, v)| format!("{k}: {}", yaml_str(v))).collect::<Vec<_>>().join(", ")));
+        y.push_str(&format!(
+            "    tags: {{{}}}\n",
+            clip.tags.iter().map(|(k, v)| format!("{k}: {}", yaml_str(v))).collect::<Vec<_>>().join(", ")
+        ));
         y.push_str(&format!(
             "    scores: {{sharpness: {:.1}, motion: {:.3}, transfer_recall: {}, classes: [{}]}}\n",
             clip.sharpness,
@@ -286,14 +336,25 @@ pub fn manifest(c: &Curated, sources: &[Source], p: &Params) -> String {
             clip.transfer.map(|t| format!("{t:.3}")).unwrap_or_else(|| "null".into()),
             clip.classes.join(", ")
         ));
-        y.push_str(&format!("    verdict: {}\n    reasons: [{}]\n", if clip.accepted { "accepted" } else { "rejected" }, clip.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", ")));
+        y.push_str(&format!(
+            "    verdict: {}\n    reasons: [{}]\n",
+            if clip.accepted { "accepted" } else { "rejected" },
+            clip.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", ")
+        ));
         if let Some(d) = &clip.duplicate_of {
             y.push_str(&format!("    duplicate_of: {d}\n"));
         }
         if clip.accepted {
             y.push_str(&format!("    bag: clips/{}\n", clip.id));
         }
-        let rejected: Vec<String> = clip.frames.iter().filter(|f| !f.reasons.is_empty()).map(|f| format!("{{stamp_ns: {}, reasons: [{}]}}", f.stamp_ns, f.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", "))).collect();
+        let rejected: Vec<String> = clip
+            .frames
+            .iter()
+            .filter(|f| !f.reasons.is_empty())
+            .map(|f| {
+                format!("{{stamp_ns: {}, reasons: [{}]}}", f.stamp_ns, f.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", "))
+            })
+            .collect();
         y.push_str(&format!("    rejected_frames: [{}]\n", rejected.join(", ")));
     }
     y

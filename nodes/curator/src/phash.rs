@@ -20,7 +20,8 @@ pub fn phash(l: &Luma) -> u64 {
         *s = acc / ((y1.max(y0 + 1) - y0) * (x1.max(x0 + 1) - x0)) as f32;
     }
     // The 8×8 lowest DCT-II frequencies.
-    let cos: Vec<f32> = (0..8 * N).map(|i| ((2 * (i % N) + 1) as f32 * (i / N) as f32 * std::f32::consts::PI / (2 * N) as f32).cos()).collect();
+    let cos: Vec<f32> =
+        (0..8 * N).map(|i| ((2 * (i % N) + 1) as f32 * (i / N) as f32 * std::f32::consts::PI / (2 * N) as f32).cos()).collect();
     let mut rows = [0.0f32; 8 * N];
     for u in 0..8 {
         for y in 0..N {

@@ -27,7 +27,14 @@ fn png_data_uri(t: &Thumb) -> String {
 }
 
 fn img(t: &Thumb, caption: &str) -> String {
-    format!("<figure><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>", png_data_uri(t), t.width, t.height, esc(caption), esc(caption))
+    format!(
+        "<figure><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+        png_data_uri(t),
+        t.width,
+        t.height,
+        esc(caption),
+        esc(caption)
+    )
 }
 
 /// Horizontal bars of a distribution before and after curation.
@@ -77,10 +84,16 @@ pub fn html(c: &Curated, sources: &[Source], p: &Params) -> String {
         c.clips.len() - accepted.len()
     ));
     for s in sources.iter().filter(|s| !s.damage.is_empty()) {
-        h.push_str(&format!("<p class=\"no\">{} is damaged: {}; curated up to the damage.</p>", esc(&s.bag.display().to_string()), esc(&s.damage.join("; "))));
+        h.push_str(&format!(
+            "<p class=\"no\">{} is damaged: {}; curated up to the damage.</p>",
+            esc(&s.bag.display().to_string()),
+            esc(&s.damage.join("; "))
+        ));
     }
     // Distributions.
-    h.push_str("<h2>Distributions before and after</h2><p>Light bars: every clip; dark bars: accepted clips; dashed line: the balance target.</p>");
+    h.push_str(
+        "<h2>Distributions before and after</h2><p>Light bars: every clip; dark bars: accepted clips; dashed line: the balance target.</p>",
+    );
     let keys: std::collections::BTreeSet<&String> = c.clips.iter().flat_map(|c| c.tags.keys()).collect();
     for k in keys {
         let count = |set: &mut dyn Iterator<Item = &Clip>| {

@@ -20,7 +20,12 @@ fn frames(name: &str, n: usize, scale: f64) -> Vec<(i64, usize, usize, Vec<u8>)>
         let t = sim.tick().unwrap();
         if let Some(c) = t.cameras.into_iter().next() {
             let s = c.image.header.stamp;
-            out.push((s.sec as i64 * 1_000_000_000 + s.nanosec as i64, c.image.width as usize, c.image.height as usize, c.image.data.to_vec()));
+            out.push((
+                s.sec as i64 * 1_000_000_000 + s.nanosec as i64,
+                c.image.width as usize,
+                c.image.height as usize,
+                c.image.data.to_vec(),
+            ));
         }
     }
     out
@@ -49,7 +54,10 @@ fn blur(rgb: &[u8], w: usize, h: usize, r: usize) -> Vec<u8> {
 fn planted_defects_are_rejected_with_their_reasons() {
     let mut fr = frames("dry_day_urban", 60, 0.5);
     let (w, h) = (fr[0].1, fr[0].2);
-    let planted: BTreeMap<usize, Reason> = [(15, Reason::Blur), (25, Reason::BrokenConstant), (33, Reason::Frozen), (44, Reason::NearDuplicate), (52, Reason::Torn)].into_iter().collect();
+    let planted: BTreeMap<usize, Reason> =
+        [(15, Reason::Blur), (25, Reason::BrokenConstant), (33, Reason::Frozen), (44, Reason::NearDuplicate), (52, Reason::Torn)]
+            .into_iter()
+            .collect();
     fr[15].3 = blur(&fr[15].3, w, h, 4);
     fr[25].3 = vec![0u8; w * h * 3];
     fr[33].3 = fr[32].3.clone();
@@ -62,7 +70,16 @@ fn planted_defects_are_rejected_with_their_reasons() {
     let mut cur = Curator::new(Params { min_classes: 0, ..Params::default() }, Box::new(Builtin));
     let mut verdicts = Vec::new();
     for (stamp, w, h, rgb) in fr {
-        if let Some(c) = cur.push(FrameIn { stamp_ns: stamp, width: w, height: h, rgb, boxes: Vec::new(), transfer: None, tags: tags.clone(), source: "test".into() }) {
+        if let Some(c) = cur.push(FrameIn {
+            stamp_ns: stamp,
+            width: w,
+            height: h,
+            rgb,
+            boxes: Vec::new(),
+            transfer: None,
+            tags: tags.clone(),
+            source: "test".into(),
+        }) {
             verdicts.extend(c.frames);
         }
     }

@@ -68,7 +68,10 @@ pub fn resolve(
                 message: if ours {
                     format!("no executable '{}' in package '{own_package}' (it has: {})", n.exec, known.join(", "))
                 } else {
-                    format!("executable '{}' of package '{}' not found (is the package's install space in AMENT_PREFIX_PATH?)", n.exec, n.pkg)
+                    format!(
+                        "executable '{}' of package '{}' not found (is the package's install space in AMENT_PREFIX_PATH?)",
+                        n.exec, n.pkg
+                    )
                 },
             })
         })
@@ -310,7 +313,11 @@ async fn supervise_process(
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
                 let code = s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0));
-                say("ERROR", &label, &format!("process has died [pid {pid}, exit code {code}, cmd '{} {}']", program.display(), argv.join(" ")));
+                say(
+                    "ERROR",
+                    &label,
+                    &format!("process has died [pid {pid}, exit code {code}, cmd '{} {}']", program.display(), argv.join(" ")),
+                );
                 code
             }
             Err(e) => {

@@ -7,7 +7,6 @@ pub mod plan;
 pub mod rosdep;
 pub mod subst;
 
-
 use std::path::PathBuf;
 
 pub use plan::{LaunchError, LaunchPlan, NodePlan};

@@ -260,8 +260,21 @@ impl<'y> Attrs<'y> {
 }
 
 const NODE_KEYS: &[&str] = &[
-    "pkg", "exec", "name", "namespace", "param", "remap", "args", "ros_args", "respawn", "respawn_delay", "output",
-    "env", "on_exit", "if", "unless",
+    "pkg",
+    "exec",
+    "name",
+    "namespace",
+    "param",
+    "remap",
+    "args",
+    "ros_args",
+    "respawn",
+    "respawn_delay",
+    "output",
+    "env",
+    "on_exit",
+    "if",
+    "unless",
 ];
 
 impl Walker<'_> {

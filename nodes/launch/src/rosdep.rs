@@ -134,7 +134,10 @@ pub fn manifest_keys(path: &Path) -> Result<Vec<String>, RosdepError> {
     let doc = roxmltree::Document::parse(&text).map_err(|e| RosdepError::Manifest { path: path.into(), message: e.to_string() })?;
     let root = doc.root_element();
     if root.tag_name().name() != "package" {
-        return Err(RosdepError::Manifest { path: path.into(), message: format!("the root element is <{}>, not <package>", root.tag_name().name()) });
+        return Err(RosdepError::Manifest {
+            path: path.into(),
+            message: format!("the root element is <{}>, not <package>", root.tag_name().name()),
+        });
     }
     Ok(root
         .children()

@@ -14,8 +14,19 @@ enum Part {
 }
 
 pub const SUPPORTED: &[&str] = &[
-    "var", "env", "find-pkg-share", "find-pkg-prefix", "dirname", "filename", "anon", "find-exec", "not", "and", "or",
-    "equals", "not-equals",
+    "var",
+    "env",
+    "find-pkg-share",
+    "find-pkg-prefix",
+    "dirname",
+    "filename",
+    "anon",
+    "find-exec",
+    "not",
+    "and",
+    "or",
+    "equals",
+    "not-equals",
 ];
 
 /// A found package.
@@ -140,7 +151,11 @@ fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, St
         if n.contains(&args.len()) {
             Ok(())
         } else {
-            Err(format!("$({name}) takes {} argument(s), got {}", if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) }, args.len()))
+            Err(format!(
+                "$({name}) takes {} argument(s), got {}",
+                if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) },
+                args.len()
+            ))
         }
     };
     match name {
@@ -153,7 +168,9 @@ fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, St
             match ((scope.env)(&args[0]), args.get(1)) {
                 (Some(v), _) => Ok(v),
                 (None, Some(default)) => Ok(default.clone()),
-                (None, None) => Err(format!("$(env {}): the environment variable is not set (give a default: $(env {} value))", args[0], args[0])),
+                (None, None) => {
+                    Err(format!("$(env {}): the environment variable is not set (give a default: $(env {} value))", args[0], args[0]))
+                }
             }
         }
         "find-pkg-share" | "find-pkg-prefix" => {

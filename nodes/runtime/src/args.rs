@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::log::LogLevel;
 use crate::names::{normalize_namespace, validate_node_name, Remap};
-use crate::params::{parse_value_literal, ParamsFile, ParameterValue};
+use crate::params::{parse_value_literal, ParameterValue, ParamsFile};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgsError(pub String);
@@ -114,8 +114,7 @@ impl RosArgs {
     }
 
     fn add_remap(&mut self, rule: &str) -> Result<(), ArgsError> {
-        let r = Remap::parse(rule)
-            .ok_or_else(|| ArgsError(format!("-r '{rule}': a remap rule is from:=to or node:from:=to")))?;
+        let r = Remap::parse(rule).ok_or_else(|| ArgsError(format!("-r '{rule}': a remap rule is from:=to or node:from:=to")))?;
         match r.from.as_str() {
             "__node" | "__name" => {
                 validate_node_name(&r.to).map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
@@ -181,8 +180,7 @@ impl RosArgs {
 }
 
 fn parse_param_rule(rule: &str) -> Result<ParamOverride, ArgsError> {
-    let (lhs, value) =
-        rule.split_once(":=").ok_or_else(|| ArgsError(format!("-p '{rule}': a parameter is name:=value")))?;
+    let (lhs, value) = rule.split_once(":=").ok_or_else(|| ArgsError(format!("-p '{rule}': a parameter is name:=value")))?;
     let (node, name) = match lhs.split_once(':') {
         Some((n, p)) => (Some(n.to_string()), p),
         None => (None, lhs),
@@ -201,8 +199,24 @@ mod tests {
     #[test]
     fn parses_the_rcl_grammar() {
         let a = RosArgs::parse([
-            "prog", "input.bag", "--ros-args", "-r", "chatter:=/out", "-r", "__ns:=/robot", "-r", "talker:__node:=t2",
-            "-p", "rate:=5.5", "-p", "talker:names:=[a, b]", "--log-level", "debug", "--log-level", "t2:=warn", "--",
+            "prog",
+            "input.bag",
+            "--ros-args",
+            "-r",
+            "chatter:=/out",
+            "-r",
+            "__ns:=/robot",
+            "-r",
+            "talker:__node:=t2",
+            "-p",
+            "rate:=5.5",
+            "-p",
+            "talker:names:=[a, b]",
+            "--log-level",
+            "debug",
+            "--log-level",
+            "t2:=warn",
+            "--",
             "--tail",
         ])
         .unwrap();

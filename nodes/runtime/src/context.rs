@@ -66,13 +66,7 @@ impl ContextOptions {
             o.domain_id = match v.trim().parse::<u16>() {
                 // The RTPS port mapping leaves room for domains 0..=232.
                 Ok(d) if d <= 232 => d,
-                _ => {
-                    return Err(ContextError::Env {
-                        var: "ROS_DOMAIN_ID",
-                        value: v,
-                        reason: "must be an integer from 0 to 232".into(),
-                    })
-                }
+                _ => return Err(ContextError::Env { var: "ROS_DOMAIN_ID", value: v, reason: "must be an integer from 0 to 232".into() }),
             };
         }
         let range = get("ROS_AUTOMATIC_DISCOVERY_RANGE").filter(|v| !v.is_empty());
@@ -95,9 +89,7 @@ impl ContextOptions {
             match v.trim() {
                 "1" => o.range = DiscoveryRange::Localhost,
                 "0" | "" => {}
-                _ => {
-                    return Err(ContextError::Env { var: "ROS_LOCALHOST_ONLY", value: v, reason: "must be 0 or 1".into() })
-                }
+                _ => return Err(ContextError::Env { var: "ROS_LOCALHOST_ONLY", value: v, reason: "must be 0 or 1".into() }),
             }
         }
         Ok(o)
@@ -168,8 +160,7 @@ impl Context {
             b = b.with_only_networks([IpAddr::V4(Ipv4Addr::LOCALHOST)]);
         }
         let participant = b.build().map_err(|e| ContextError::Dds(format!("{e:?}")))?;
-        let ros = ros2_client::Context::from_domain_participant(participant.clone())
-            .map_err(|e| ContextError::Dds(format!("{e:?}")))?;
+        let ros = ros2_client::Context::from_domain_participant(participant.clone()).map_err(|e| ContextError::Dds(format!("{e:?}")))?;
         Ok(Context {
             inner: Arc::new(ContextInner {
                 options,
@@ -211,15 +202,15 @@ impl Context {
 
     /// The DDS subscriber that groups readers of serialized messages.
     pub(crate) fn raw_subscriber(&self) -> &rustdds::Subscriber {
-        self.inner.raw_subscriber.get_or_init(|| {
-            self.inner.participant.create_subscriber(&rustdds::QosPolicies::qos_none()).expect("create DDS subscriber")
-        })
+        self.inner
+            .raw_subscriber
+            .get_or_init(|| self.inner.participant.create_subscriber(&rustdds::QosPolicies::qos_none()).expect("create DDS subscriber"))
     }
 
     pub(crate) fn raw_publisher(&self) -> &rustdds::Publisher {
-        self.inner.raw_publisher.get_or_init(|| {
-            self.inner.participant.create_publisher(&rustdds::QosPolicies::qos_none()).expect("create DDS publisher")
-        })
+        self.inner
+            .raw_publisher
+            .get_or_init(|| self.inner.participant.create_publisher(&rustdds::QosPolicies::qos_none()).expect("create DDS publisher"))
     }
 
     pub(crate) fn next_id(&self) -> u64 {

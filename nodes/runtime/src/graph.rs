@@ -161,19 +161,11 @@ impl NodeWatcher {
             .build();
         let topic = ctx
             .participant()
-            .create_topic(
-                "ros_discovery_info".into(),
-                "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_".into(),
-                &qos,
-                TopicKind::NoKey,
-            )
+            .create_topic("ros_discovery_info".into(), "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_".into(), &qos, TopicKind::NoKey)
             .map_err(|e| format!("{e:?}"))?;
         let reader = ctx
             .raw_subscriber()
-            .create_simple_datareader_no_key::<ParticipantEntitiesInfo, CDRDeserializerAdapter<ParticipantEntitiesInfo>>(
-                &topic,
-                Some(qos),
-            )
+            .create_simple_datareader_no_key::<ParticipantEntitiesInfo, CDRDeserializerAdapter<ParticipantEntitiesInfo>>(&topic, Some(qos))
             .map_err(|e| format!("{e:?}"))?;
         let participants: Arc<Mutex<HashMap<[u8; 16], Vec<NodeInfo>>>> = Default::default();
         let p = participants.clone();
@@ -202,13 +194,8 @@ impl NodeWatcher {
     /// Nodes of participants that are still alive (some endpoint of theirs is
     /// still discovered), sorted by fully qualified name.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        let alive: BTreeSet<[u8; 12]> = self
-            .ctx
-            .endpoints()
-            .iter()
-            .map(|e| e.gid[..12].try_into().unwrap())
-            .chain(std::iter::once(self.ctx.guid_prefix()))
-            .collect();
+        let alive: BTreeSet<[u8; 12]> =
+            self.ctx.endpoints().iter().map(|e| e.gid[..12].try_into().unwrap()).chain(std::iter::once(self.ctx.guid_prefix())).collect();
         let mut nodes: Vec<NodeInfo> = self
             .participants
             .lock()
@@ -229,10 +216,7 @@ mod tests {
     #[test]
     fn dds_names_map_back_to_ros_names() {
         assert_eq!(RosName::from_dds("rt/a/b"), Some(RosName::Topic("/a/b".into())));
-        assert_eq!(
-            RosName::from_dds("rq/talker/get_parametersRequest"),
-            Some(RosName::ServiceRequest("/talker/get_parameters".into()))
-        );
+        assert_eq!(RosName::from_dds("rq/talker/get_parametersRequest"), Some(RosName::ServiceRequest("/talker/get_parameters".into())));
         assert_eq!(RosName::from_dds("ros_discovery_info"), None);
         assert_eq!(ros_type_from_dds("std_msgs::msg::dds_::String_"), "std_msgs/msg/String");
         assert_eq!(ros_type_from_dds("rcl_interfaces::srv::dds_::GetParameters_Request_"), "rcl_interfaces/srv/GetParameters");

@@ -76,9 +76,7 @@ struct LoggerInner {
 
 impl Logger {
     pub(crate) fn new(name: String, level: LogLevel, stdout: bool, clock: Clock) -> Logger {
-        Logger {
-            inner: Arc::new(LoggerInner { name, level: AtomicU8::new(level as u8), stdout, rosout: OnceLock::new(), clock }),
-        }
+        Logger { inner: Arc::new(LoggerInner { name, level: AtomicU8::new(level as u8), stdout, rosout: OnceLock::new(), clock }) }
     }
 
     pub(crate) fn attach_rosout(&self, publisher: Publisher<Log>) {
@@ -112,12 +110,7 @@ impl Logger {
         if self.inner.stdout {
             let secs = stamp.0.div_euclid(1_000_000_000);
             let nanos = stamp.0.rem_euclid(1_000_000_000);
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "[{}] [{secs}.{nanos:09}] [{}]: {text}",
-                level.label(),
-                self.inner.name
-            );
+            let _ = writeln!(std::io::stderr().lock(), "[{}] [{secs}.{nanos:09}] [{}]: {text}", level.label(), self.inner.name);
         }
         if let Some(p) = self.inner.rosout.get() {
             let _ = p.publish(Log {

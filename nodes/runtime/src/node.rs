@@ -20,15 +20,22 @@ use crate::context::Context;
 use crate::log::{LogLevel, Logger};
 use crate::names::{self, NameError};
 use crate::params::{coerce, type_name, ParamType};
-use crate::pubsub::{Publisher, Queue, Received, ReceiveInfo, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink};
+use crate::pubsub::{Publisher, Queue, ReceiveInfo, Received, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink};
 use crate::qos::{Durability, Qos};
 
 #[derive(Debug)]
 pub enum NodeError {
     Name(NameError),
     /// A parameter value that does not fit, with where it came from.
-    Parameter { name: String, source: String, reason: String },
-    Dds { what: String, reason: String },
+    Parameter {
+        name: String,
+        source: String,
+        reason: String,
+    },
+    Dds {
+        what: String,
+        reason: String,
+    },
     /// Nodes run their background work on tokio; none was running.
     NoRuntime,
 }
@@ -134,10 +141,10 @@ impl Node {
             .parameter_validator(validator);
         let node_name = NodeName::new(&namespace, &final_name)
             .map_err(|e| NodeError::Name(NameError { name: fqn.clone(), reason: format!("{e:?}") }))?;
-        let ros = ctx.ros().new_node(node_name, options).map_err(|e| NodeError::Dds {
-            what: format!("creating node {fqn}"),
-            reason: format!("{e:?}"),
-        })?;
+        let ros = ctx
+            .ros()
+            .new_node(node_name, options)
+            .map_err(|e| NodeError::Dds { what: format!("creating node {fqn}"), reason: format!("{e:?}") })?;
 
         let logger = Logger::new(
             logger_name(&namespace, &final_name),
@@ -152,19 +159,19 @@ impl Node {
         }
 
         let inner = Arc::new(NodeInner {
-                ctx: ctx.clone(),
-                name: final_name.clone(),
-                namespace: namespace.clone(),
-                fqn: fqn.clone(),
-                args: args.clone(),
-                ros: Mutex::new(ros),
-                declared,
-                overrides: Mutex::new(overrides),
-                clock,
-                clock_sub: Mutex::new(None),
-                clock_task: Mutex::new(None),
-                logger,
-                tasks: Mutex::new(Vec::new()),
+            ctx: ctx.clone(),
+            name: final_name.clone(),
+            namespace: namespace.clone(),
+            fqn: fqn.clone(),
+            args: args.clone(),
+            ros: Mutex::new(ros),
+            declared,
+            overrides: Mutex::new(overrides),
+            clock,
+            clock_sub: Mutex::new(None),
+            clock_task: Mutex::new(None),
+            logger,
+            tasks: Mutex::new(Vec::new()),
         });
         let node = Node { inner };
         let services = crate::param_services::start(&node)?;
@@ -281,11 +288,7 @@ impl Node {
         {
             let mut declared = self.inner.declared.lock().unwrap();
             if declared.contains_key(name) {
-                return Err(NodeError::Parameter {
-                    name: name.into(),
-                    source: "declare".into(),
-                    reason: "declared twice".into(),
-                });
+                return Err(NodeError::Parameter { name: name.into(), source: "declare".into(), reason: "declared twice".into() });
             }
             declared.insert(name.to_string(), default_value.clone());
         }
@@ -388,13 +391,7 @@ impl Node {
     }
 }
 
-async fn read_dds<M: Message>(
-    sub: ros2_client::Subscription<M>,
-    queue: Arc<Queue<M>>,
-    prefix: [u8; 12],
-    logger: Logger,
-    topic: String,
-) {
+async fn read_dds<M: Message>(sub: ros2_client::Subscription<M>, queue: Arc<Queue<M>>, prefix: [u8; 12], logger: Logger, topic: String) {
     let stream = sub.async_stream();
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {

@@ -22,10 +22,8 @@ where
     Req: RosMessage + Clone + 'static,
     Resp: RosMessage + 'static,
 {
-    let service = Name::new(node.fully_qualified_name(), name).map_err(|e| NodeError::Dds {
-        what: format!("naming service {name}"),
-        reason: format!("{e:?}"),
-    })?;
+    let service = Name::new(node.fully_qualified_name(), name)
+        .map_err(|e| NodeError::Dds { what: format!("naming service {name}"), reason: format!("{e:?}") })?;
     node.with_ros_node(|ros| {
         ros.create_server::<Req, Resp>(
             ServiceMapping::Enhanced,
@@ -72,9 +70,7 @@ fn list(names: &[String], prefixes: &[String], depth: u64) -> ListParametersResu
         let hit = if prefixes.is_empty() {
             within(name)
         } else {
-            prefixes.iter().any(|p| {
-                name == p || name.strip_prefix(p.as_str()).and_then(|r| r.strip_prefix('.')).is_some_and(within)
-            })
+            prefixes.iter().any(|p| name == p || name.strip_prefix(p.as_str()).and_then(|r| r.strip_prefix('.')).is_some_and(within))
         };
         if hit {
             result.names.push(name.clone());
@@ -91,17 +87,12 @@ fn list(names: &[String], prefixes: &[String], depth: u64) -> ListParametersResu
 pub(crate) fn start(node: &Node) -> Result<Vec<TaskGuard>, NodeError> {
     let weak = Arc::downgrade(node.inner_arc());
     let get = server::<GetParametersRequest, GetParametersResponse>(node, "get_parameters", "GetParameters")?;
-    let types =
-        server::<GetParameterTypesRequest, GetParameterTypesResponse>(node, "get_parameter_types", "GetParameterTypes")?;
+    let types = server::<GetParameterTypesRequest, GetParameterTypesResponse>(node, "get_parameter_types", "GetParameterTypes")?;
     let set = server::<SetParametersRequest, SetParametersResponse>(node, "set_parameters", "SetParameters")?;
-    let atomic = server::<SetParametersRequest, SetParametersAtomicallyResponse>(
-        node,
-        "set_parameters_atomically",
-        "SetParametersAtomically",
-    )?;
+    let atomic =
+        server::<SetParametersRequest, SetParametersAtomicallyResponse>(node, "set_parameters_atomically", "SetParametersAtomically")?;
     let listing = server::<ListParametersRequest, ListParametersResponse>(node, "list_parameters", "ListParameters")?;
-    let describe =
-        server::<DescribeParametersRequest, DescribeParametersResponse>(node, "describe_parameters", "DescribeParameters")?;
+    let describe = server::<DescribeParametersRequest, DescribeParametersResponse>(node, "describe_parameters", "DescribeParameters")?;
 
     let value_of = |n: &Node, name: &str| n.parameter_value(name).unwrap_or(ParameterValue::NotSet);
     Ok(vec![
@@ -123,9 +114,7 @@ pub(crate) fn start(node: &Node) -> Result<Vec<TaskGuard>, NodeError> {
             let params: Vec<ros2_client::Parameter> = req.parameter.into_iter().map(Into::into).collect();
             // All or nothing: check every value before applying any.
             let check = params.iter().try_for_each(|p| n.check_parameter(&p.name, &p.value));
-            let result = check.and_then(|_| {
-                params.into_iter().try_for_each(|p| n.set_parameter_value(&p.name, p.value).map_err(reason))
-            });
+            let result = check.and_then(|_| params.into_iter().try_for_each(|p| n.set_parameter_value(&p.name, p.value).map_err(reason)));
             SetParametersAtomicallyResponse { result: result.into() }
         }),
         serve(listing, weak.clone(), |n, req: ListParametersRequest| ListParametersResponse {
@@ -166,12 +155,7 @@ pub struct ParameterClient {
 impl ParameterClient {
     /// Clients of the services of node `target` (fully qualified name).
     pub fn new(node: &Node, target: &str) -> Result<ParameterClient, NodeError> {
-        fn client<Req, Resp>(
-            node: &Node,
-            target: &str,
-            name: &str,
-            ty: &str,
-        ) -> Result<ros2_client::service::Client<Req, Resp>, NodeError>
+        fn client<Req, Resp>(node: &Node, target: &str, name: &str, ty: &str) -> Result<ros2_client::service::Client<Req, Resp>, NodeError>
         where
             Req: RosMessage + Clone + 'static,
             Resp: RosMessage + 'static,
@@ -212,15 +196,8 @@ impl ParameterClient {
 
     /// Sets parameters; one result per parameter (`Err(reason)` when refused).
     pub async fn set(&self, params: Vec<(String, ParameterValue)>) -> Result<Vec<Result<(), String>>, String> {
-        let parameter = params
-            .into_iter()
-            .map(|(name, value)| raw::Parameter::from(ros2_client::Parameter { name, value }))
-            .collect();
-        let resp = self
-            .set
-            .async_call_service(SetParametersRequest { parameter })
-            .await
-            .map_err(|e| self.call_err("set_parameters", e))?;
+        let parameter = params.into_iter().map(|(name, value)| raw::Parameter::from(ros2_client::Parameter { name, value })).collect();
+        let resp = self.set.async_call_service(SetParametersRequest { parameter }).await.map_err(|e| self.call_err("set_parameters", e))?;
         Ok(resp.results.into_iter().map(|r| if r.successful { Ok(()) } else { Err(r.reason) }).collect())
     }
 

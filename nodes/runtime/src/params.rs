@@ -167,8 +167,7 @@ pub struct ParamsFile {
 
 impl ParamsFile {
     pub fn load(path: &Path) -> Result<ParamsFile, ParamError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ParamError(format!("params file {}: cannot read it: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ParamError(format!("params file {}: cannot read it: {e}", path.display())))?;
         Self::parse(path, &text)
     }
 
@@ -223,13 +222,14 @@ impl ParamsFile {
 }
 
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start();
-        t.starts_with(key) && t[key.len()..].trim_start().starts_with(':')
-            || t.starts_with(&format!("\"{key}\""))
-            || t.starts_with(&format!("'{key}'"))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(key) && t[key.len()..].trim_start().starts_with(':')
+                || t.starts_with(&format!("\"{key}\""))
+                || t.starts_with(&format!("'{key}'"))
+        })
+        .map(|i| i + 1)
 }
 
 fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> Result<(), String> {

@@ -106,9 +106,7 @@ impl<M: Message> Publisher<M> {
             deliver(&LocalMessage { type_name: M::TYPE_NAME, typed: Some(&any), serialized: &serialized });
         });
         if self.always_write || self.remote.any(&self.ctx) {
-            self.dds
-                .publish(msg)
-                .map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
+            self.dds.publish(msg).map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
         }
         Ok(())
     }

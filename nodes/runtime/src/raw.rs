@@ -197,9 +197,7 @@ impl RawPublisher {
             deliver(&LocalMessage { type_name: &self.type_name, typed: None, serialized: &serialized });
         });
         if self.always_write || self.remote.any(&self.ctx) {
-            self.writer
-                .write(msg, None)
-                .map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
+            self.writer.write(msg, None).map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
         }
         Ok(())
     }

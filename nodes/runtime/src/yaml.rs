@@ -121,7 +121,9 @@ impl Yaml {
                 line: *line,
                 items: items.iter().map(|(k, l, v)| (k.as_str(), *l, v, false)).collect(),
             }),
-            other => Err(YamlError { line: other.line(), key: path.into(), message: format!("expected a mapping, found {}", other.kind()) }),
+            other => {
+                Err(YamlError { line: other.line(), key: path.into(), message: format!("expected a mapping, found {}", other.kind()) })
+            }
         }
     }
 
@@ -189,7 +191,9 @@ impl<'y> Fields<'y> {
     pub fn f64(&mut self, key: &str) -> Result<Option<f64>, YamlError> {
         match self.str(key)? {
             None => Ok(None),
-            Some(s) => s.parse::<f64>().ok().filter(|x| x.is_finite()).map(Some).ok_or_else(|| self.err(key, format!("'{s}' is not a number"))),
+            Some(s) => {
+                s.parse::<f64>().ok().filter(|x| x.is_finite()).map(Some).ok_or_else(|| self.err(key, format!("'{s}' is not a number")))
+            }
         }
     }
 
@@ -250,11 +254,9 @@ impl<'y> Fields<'y> {
     /// Refuses keys that were never read, naming the ones that are known.
     pub fn finish(self, known: &[&str]) -> Result<(), YamlError> {
         match self.items.iter().find(|it| !it.3) {
-            Some((k, l, ..)) => Err(YamlError {
-                line: *l,
-                key: self.key_path(k),
-                message: format!("unknown key '{k}' (known: {})", known.join(", ")),
-            }),
+            Some((k, l, ..)) => {
+                Err(YamlError { line: *l, key: self.key_path(k), message: format!("unknown key '{k}' (known: {})", known.join(", ")) })
+            }
             None => Ok(()),
         }
     }

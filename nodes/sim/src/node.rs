@@ -66,7 +66,10 @@ pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".yaml")).map(String::from))
         .collect();
-    Err(format!("scenario '{name}' is neither a file nor a known scenario (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
+    Err(format!(
+        "scenario '{name}' is neither a file nor a known scenario (known: {})",
+        if known.is_empty() { "none".into() } else { known.join(", ") }
+    ))
 }
 
 /// The publishers of every camera's topics.
@@ -123,7 +126,14 @@ impl Pubs {
     pub fn min_image_subscribers(&self) -> usize {
         self.cameras
             .iter()
-            .flat_map(|c| [c.image.subscription_count(), c.depth.subscription_count(), c.segmentation.subscription_count(), c.instances.subscription_count()])
+            .flat_map(|c| {
+                [
+                    c.image.subscription_count(),
+                    c.depth.subscription_count(),
+                    c.segmentation.subscription_count(),
+                    c.instances.subscription_count(),
+                ]
+            })
             .min()
             .unwrap_or(0)
     }
@@ -259,7 +269,12 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 let notes = sim.command_velocity(&cmd);
                 if !notes.is_empty() {
                     if let Some(suppressed) = clamp_log.ready() {
-                        warn!(log, "cmd_vel: {}{}", notes.join("; "), if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() });
+                        warn!(
+                            log,
+                            "cmd_vel: {}{}",
+                            notes.join("; "),
+                            if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() }
+                        );
                     }
                 }
             }
@@ -268,7 +283,12 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     Ok(notes) if notes.is_empty() => {}
                     Ok(notes) => {
                         if let Some(suppressed) = clamp_log.ready() {
-                            warn!(log, "joint_commands: {}{}", notes.join("; "), if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() });
+                            warn!(
+                                log,
+                                "joint_commands: {}{}",
+                                notes.join("; "),
+                                if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() }
+                            );
                         }
                     }
                     Err(e) => warn!(log, "joint_commands: refused: {e}"),
@@ -278,7 +298,16 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             ticks += 1;
             for c in &tick.collisions {
                 collisions += 1;
-                info!(log, "collision at {:.2} s: {} {} and {} {}, {:.2} m/s", sim.seconds(), c.class_a, c.instance_a, c.class_b, c.instance_b, c.relative_speed);
+                info!(
+                    log,
+                    "collision at {:.2} s: {} {} and {} {}, {:.2} m/s",
+                    sim.seconds(),
+                    c.class_a,
+                    c.instance_a,
+                    c.class_b,
+                    c.instance_b,
+                    c.relative_speed
+                );
             }
             pubs.publish(tick)?;
             let t = sim.seconds();

@@ -205,7 +205,8 @@ impl Physics {
                         .active_collision_types(ActiveCollisionTypes::default() | ActiveCollisionTypes::DYNAMIC_KINEMATIC);
                     p.colliders.insert_with_parent(c, body, &mut p.bodies);
                     let command = (spec.speed as f32, 0.0);
-                    p.ego = Some(EgoState { object: i, spec, command, last_vel: forward * command.0, accel: Vector3::zeros(), mu: p.road_mu });
+                    p.ego =
+                        Some(EgoState { object: i, spec, command, last_vel: forward * command.0, accel: Vector3::zeros(), mu: p.road_mu });
                     Some(body)
                 }
                 Motion::Dynamic { mass } => {
@@ -232,7 +233,11 @@ impl Physics {
 
     fn build_arm(&mut self, spec: ArmEgo, world: &World, links: &[(usize, RigidBodyHandle)]) {
         assert_eq!(links.len(), 6, "an arm has six links");
-        let base = self.bodies.insert(RigidBodyBuilder::fixed().translation(Vector3::new(spec.base[0] as f32, spec.base[1] as f32, spec.base[2] as f32)));
+        let base = self.bodies.insert(RigidBodyBuilder::fixed().translation(Vector3::new(
+            spec.base[0] as f32,
+            spec.base[1] as f32,
+            spec.base[2] as f32,
+        )));
         let axes = joint_axes();
         let mut joints = [MultibodyJointHandle::invalid(); 6];
         let mut parent = base;
@@ -554,10 +559,7 @@ pub fn joint_axes() -> [UnitVector<f32>; 6] {
 }
 
 fn e_half_height(colliders: &ColliderSet, rb: &RigidBody) -> f32 {
-    rb.colliders()
-        .first()
-        .and_then(|c| colliders[*c].shape().as_cuboid().map(|c| c.half_extents.z))
-        .unwrap_or(0.0)
+    rb.colliders().first().and_then(|c| colliders[*c].shape().as_cuboid().map(|c| c.half_extents.z)).unwrap_or(0.0)
 }
 
 /// Joint targets of a scripted trajectory at time t (hold `initial` before

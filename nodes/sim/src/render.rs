@@ -280,11 +280,7 @@ fn instance() -> wgpu::Instance {
 /// The adapters the renderer can open here ("name (backend, device type)"):
 /// none means sim_node cannot render (no Vulkan driver).
 pub fn adapters() -> Vec<String> {
-    instance()
-        .enumerate_adapters(wgpu::Backends::PRIMARY)
-        .into_iter()
-        .map(|a| describe(&a.get_info()))
-        .collect()
+    instance().enumerate_adapters(wgpu::Backends::PRIMARY).into_iter().map(|a| describe(&a.get_info())).collect()
 }
 
 /// "name (backend, device type)", as logs and errors name an adapter.
@@ -351,7 +347,11 @@ impl Renderer {
                 wgpu::BindGroupLayoutEntry {
                     binding: 1,
                     visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                    ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
                     count: None,
                 },
             ],
@@ -383,8 +383,11 @@ impl Renderer {
                 wgpu::BindGroupEntry { binding: 1, resource: scene_buf.as_entire_binding() },
             ],
         });
-        let pipeline_layout =
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: None, bind_group_layouts: &[&layout], push_constant_ranges: &[] });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: None,
+            bind_group_layouts: &[&layout],
+            push_constant_ranges: &[],
+        });
         let vertex_layout = wgpu::VertexBufferLayout {
             array_stride: std::mem::size_of::<Vertex>() as u64,
             step_mode: wgpu::VertexStepMode::Vertex,
@@ -551,7 +554,8 @@ impl Renderer {
 
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         let sky_color = wgpu::Color { r: sky[0] as f64, g: sky[1] as f64, b: sky[2] as f64, a: 1.0 };
-        let clears = [sky_color, wgpu::Color { r: f64::INFINITY, g: 0.0, b: 0.0, a: 0.0 }, wgpu::Color::TRANSPARENT, wgpu::Color::TRANSPARENT];
+        let clears =
+            [sky_color, wgpu::Color { r: f64::INFINITY, g: 0.0, b: 0.0, a: 0.0 }, wgpu::Color::TRANSPARENT, wgpu::Color::TRANSPARENT];
         let stride = std::mem::size_of::<Instance>() as u64;
         for (i, t) in self.targets.iter().enumerate() {
             let attachments: Vec<Option<wgpu::RenderPassColorAttachment>> = (0..4)
@@ -591,7 +595,12 @@ impl Renderer {
         for t in &self.targets {
             for k in 0..4 {
                 enc.copy_texture_to_buffer(
-                    wgpu::TexelCopyTextureInfo { texture: &t.textures[k], mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &t.textures[k],
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                    },
                     wgpu::TexelCopyBufferInfo {
                         buffer: &self.readback,
                         layout: wgpu::TexelCopyBufferLayout {

@@ -156,11 +156,20 @@ impl ActorKind {
 pub enum Behaviour {
     Static,
     /// Along its heading at a speed.
-    Drive { speed: Range },
+    Drive {
+        speed: Range,
+    },
     /// Along the sidewalk at a speed.
-    Walk { speed: Range },
+    Walk {
+        speed: Range,
+    },
     /// Across the road, starting at a time or when the ego comes within a distance.
-    Cross { speed: Range, trigger_time: Option<Range>, trigger_distance: Option<Range>, run: bool },
+    Cross {
+        speed: Range,
+        trigger_time: Option<Range>,
+        trigger_distance: Option<Range>,
+        run: bool,
+    },
 }
 
 impl Behaviour {
@@ -260,15 +269,7 @@ pub fn surround_rig(width: u32, height: u32, fov_deg: f64, size: [f64; 3]) -> Ve
         ("rear", [-l * 0.6, 0.0, z], 180.0),
     ]
     .into_iter()
-    .map(|(name, position, yaw)| CameraSpec {
-        name: name.into(),
-        width,
-        height,
-        fov_deg,
-        position,
-        yaw_deg: yaw,
-        pitch_deg: 10.0,
-    })
+    .map(|(name, position, yaw)| CameraSpec { name: name.into(), width, height, fov_deg, position, yaw_deg: yaw, pitch_deg: 10.0 })
     .collect()
 }
 

@@ -213,7 +213,11 @@ impl Sim {
                 }
             })
             .collect();
-        let renderer = if options.render { Some(Renderer::new(&mounts.iter().map(|m| m.model.clone()).collect::<Vec<_>>(), Features::of(&world))?) } else { None };
+        let renderer = if options.render {
+            Some(Renderer::new(&mounts.iter().map(|m| m.model.clone()).collect::<Vec<_>>(), Features::of(&world))?)
+        } else {
+            None
+        };
         let max_instance = world.objects.iter().map(|o| o.instance as usize).max().unwrap_or(0);
         let mut by_instance = vec![None; max_instance + 1];
         for (i, o) in world.objects.iter().enumerate() {
@@ -351,7 +355,12 @@ impl Sim {
         for m in &self.mounts {
             let link = format!("{}_link", m.model.name);
             t.push(transform(&stamp, "base_link", &link, &m.link_in_base));
-            t.push(transform(&stamp, &link, &format!("{}_optical_frame", m.model.name), &Isometry3::from_parts(Translation3::identity(), optical_rotation())));
+            t.push(transform(
+                &stamp,
+                &link,
+                &format!("{}_optical_frame", m.model.name),
+                &Isometry3::from_parts(Translation3::identity(), optical_rotation()),
+            ));
         }
         TFMessage { transforms: t }
     }
@@ -434,7 +443,10 @@ impl Sim {
                 header: header(stamp, "odom"),
                 child_frame_id: "base_link".into(),
                 pose: PoseWithCovariance { pose: pose_msg(base), covariance: [0.0; 36] },
-                twist: TwistWithCovariance { twist: Twist { linear: vec_msg(&(inv * v)), angular: vec_msg(&(inv * w)) }, covariance: [0.0; 36] },
+                twist: TwistWithCovariance {
+                    twist: Twist { linear: vec_msg(&(inv * v)), angular: vec_msg(&(inv * w)) },
+                    covariance: [0.0; 36],
+                },
             });
             out.tf = Some(TFMessage { transforms: vec![transform(stamp, "odom", "base_link", base)] });
         }
@@ -505,7 +517,8 @@ impl Sim {
         let ego = self.world.ego.map(|i| (poses[i], self.world.objects[i].half));
         let scene = scene_uniform(&self.world, ego);
         let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
-        let sky = if self.world.light.fog > 0.0 { mix(self.world.light.sky, self.world.light.fog_color, 0.8) } else { self.world.light.sky };
+        let sky =
+            if self.world.light.fog > 0.0 { mix(self.world.light.sky, self.world.light.fog_color, 0.8) } else { self.world.light.sky };
         let r = self.renderer.as_mut().ok_or_else(|| RenderError("rendering is off".into()))?;
         r.draw(&inst, split, &cams, &scene, sky);
         let t1 = Instant::now();

@@ -89,10 +89,18 @@ pub enum Motion {
 pub enum Script {
     Static,
     /// Straight along its heading.
-    Drive { speed: f32 },
+    Drive {
+        speed: f32,
+    },
     /// Starts when sim time reaches `time` or the ego comes within `distance`,
     /// then moves along `direction` (world frame, unit) at `speed` for `length` metres.
-    Cross { speed: f32, time: Option<f32>, distance: Option<f32>, direction: Vector3<f32>, length: f32 },
+    Cross {
+        speed: f32,
+        time: Option<f32>,
+        distance: Option<f32>,
+        direction: Vector3<f32>,
+        length: f32,
+    },
 }
 
 impl Script {
@@ -214,9 +222,21 @@ fn person_parts(size: [f32; 3], clothes: [f32; 3]) -> Vec<Part> {
     let skin = [0.80, 0.62, 0.50];
     let trousers = [0.15, 0.15, 0.22];
     vec![
-        Part { shape: Shape::Box([size[0] * 0.7, size[1] * 0.9, legs]), offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs / 2.0), color: trousers },
-        Part { shape: Shape::Box([size[0], size[1], torso]), offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs + torso / 2.0), color: clothes },
-        Part { shape: Shape::Box([size[0] * 0.45, size[1] * 0.6, head]), offset: Isometry3::translation(0.0, 0.0, h / 2.0 - head / 2.0), color: skin },
+        Part {
+            shape: Shape::Box([size[0] * 0.7, size[1] * 0.9, legs]),
+            offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs / 2.0),
+            color: trousers,
+        },
+        Part {
+            shape: Shape::Box([size[0], size[1], torso]),
+            offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs + torso / 2.0),
+            color: clothes,
+        },
+        Part {
+            shape: Shape::Box([size[0] * 0.45, size[1] * 0.6, head]),
+            offset: Isometry3::translation(0.0, 0.0, h / 2.0 - head / 2.0),
+            color: skin,
+        },
     ]
 }
 
@@ -265,16 +285,8 @@ impl World {
             table: vary(s.environment.friction.table),
         };
         let mut light = light_for(s, &mut root.fork(2));
-        let mut w = World {
-            objects: Vec::new(),
-            ego: None,
-            vehicle: None,
-            arm: None,
-            friction,
-            light: light.clone(),
-            road_half_width: 0.0,
-            seed,
-        };
+        let mut w =
+            World { objects: Vec::new(), ego: None, vehicle: None, arm: None, friction, light: light.clone(), road_half_width: 0.0, seed };
         let mut next_instance: u16 = 1;
         let mut instance = || {
             let i = next_instance;
@@ -287,23 +299,33 @@ impl World {
                 let half_w = lanes * road.lane_width / 2.0;
                 w.road_half_width = half_w as f32;
                 let len = road.length;
-                let fixed = |name: String, class: u8, size: [f32; 3], pose: Isometry3<f32>, color: [f32; 3], solid: bool, friction: f64| Object {
-                    name,
-                    class,
-                    instance: 0,
-                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-                    parts: vec![boxed(size, color)],
-                    pose,
-                    motion: Motion::Fixed,
-                    solid,
-                    friction: friction as f32,
-                    behaviour: "static",
-                };
+                let fixed =
+                    |name: String, class: u8, size: [f32; 3], pose: Isometry3<f32>, color: [f32; 3], solid: bool, friction: f64| Object {
+                        name,
+                        class,
+                        instance: 0,
+                        half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+                        parts: vec![boxed(size, color)],
+                        pose,
+                        motion: Motion::Fixed,
+                        solid,
+                        friction: friction as f32,
+                        behaviour: "static",
+                    };
                 let snow = if s.environment.weather == "snow" { s.environment.weather_intensity as f32 } else { 0.0 };
-                let tint = |c: [f32; 3]| [c[0] + (0.85 - c[0]) * snow * 0.6, c[1] + (0.87 - c[1]) * snow * 0.6, c[2] + (0.9 - c[2]) * snow * 0.6];
+                let tint =
+                    |c: [f32; 3]| [c[0] + (0.85 - c[0]) * snow * 0.6, c[1] + (0.87 - c[1]) * snow * 0.6, c[2] + (0.9 - c[2]) * snow * 0.6];
                 let wet = if s.environment.weather == "rain" { 1.0 - 0.35 * s.environment.weather_intensity as f32 } else { 1.0 };
                 let road_color = tint([0.22 * wet, 0.22 * wet, 0.23 * wet]);
-                w.objects.push(fixed("road".into(), class::ROAD, [len as f32, 2.0 * half_w as f32, 0.2], iso(0.0, 0.0, -0.1, 0.0), road_color, true, friction.road));
+                w.objects.push(fixed(
+                    "road".into(),
+                    class::ROAD,
+                    [len as f32, 2.0 * half_w as f32, 0.2],
+                    iso(0.0, 0.0, -0.1, 0.0),
+                    road_color,
+                    true,
+                    friction.road,
+                ));
                 let sw = road.sidewalk_width;
                 if sw > 0.0 {
                     for side in [-1.0, 1.0] {
@@ -336,14 +358,30 @@ impl World {
                 let mark = tint([0.9, 0.9, 0.88]);
                 for side in [-1.0, 1.0] {
                     let y = side * (half_w - 0.25);
-                    w.objects.push(fixed(format!("edge_line_{}", if side < 0.0 { "right" } else { "left" }), class::LANE_MARKING, [len as f32, 0.15, 0.01], iso(0.0, y, 0.005, 0.0), mark, false, friction.road));
+                    w.objects.push(fixed(
+                        format!("edge_line_{}", if side < 0.0 { "right" } else { "left" }),
+                        class::LANE_MARKING,
+                        [len as f32, 0.15, 0.01],
+                        iso(0.0, y, 0.005, 0.0),
+                        mark,
+                        false,
+                        friction.road,
+                    ));
                 }
                 for lane in 1..road.lanes {
                     let y = -half_w + lane as f64 * road.lane_width;
                     let mut x = -len / 2.0 + 1.5;
                     let mut n = 0;
                     while x < len / 2.0 {
-                        w.objects.push(fixed(format!("lane_line_{lane}_{n}"), class::LANE_MARKING, [3.0, 0.12, 0.01], iso(x, y, 0.005, 0.0), mark, false, friction.road));
+                        w.objects.push(fixed(
+                            format!("lane_line_{lane}_{n}"),
+                            class::LANE_MARKING,
+                            [3.0, 0.12, 0.01],
+                            iso(x, y, 0.005, 0.0),
+                            mark,
+                            false,
+                            friction.road,
+                        ));
                         x += 9.0;
                         n += 1;
                     }
@@ -446,7 +484,11 @@ impl World {
                         half: Vector3::new(r, r, len / 2.0),
                         parts: vec![boxed([2.0 * r, 2.0 * r, len], if i % 2 == 0 { [0.95, 0.45, 0.08] } else { [0.30, 0.30, 0.32] })],
                         // Placed by physics from the joint angles; this is the straight-up pose.
-                        pose: Isometry3::translation(a.base[0] as f32, a.base[1] as f32, table_top as f32 + a.base[2] as f32 + a.links[..i].iter().sum::<f64>() as f32 + len / 2.0),
+                        pose: Isometry3::translation(
+                            a.base[0] as f32,
+                            a.base[1] as f32,
+                            table_top as f32 + a.base[2] as f32 + a.links[..i].iter().sum::<f64>() as f32 + len / 2.0,
+                        ),
                         motion: Motion::ArmLink(i),
                         solid: true,
                         friction: 0.8,
@@ -608,7 +650,11 @@ fn table_parts(size: [f32; 3]) -> Vec<Part> {
     let top = 0.04;
     let leg = 0.06;
     let wood = [0.72, 0.56, 0.38];
-    let mut parts = vec![Part { shape: Shape::Box([size[0], size[1], top]), offset: Isometry3::translation(0.0, 0.0, size[2] / 2.0 - top / 2.0), color: wood }];
+    let mut parts = vec![Part {
+        shape: Shape::Box([size[0], size[1], top]),
+        offset: Isometry3::translation(0.0, 0.0, size[2] / 2.0 - top / 2.0),
+        color: wood,
+    }];
     for (sx, sy) in [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)] {
         parts.push(Part {
             shape: Shape::Box([leg, leg, size[2] - top]),

@@ -82,7 +82,8 @@ fn instances_of(img: &Image) -> Vec<u16> {
 fn save_frame(dir: &Path, tag: &str, f: &CameraFrame) {
     let (w, h) = (f.image.width, f.image.height);
     write_png(&dir.join(format!("{tag}_{}_rgb.png", f.name)), w, h, png::ColorType::Rgb, &f.image.data);
-    let depth: Vec<u8> = depth_of(&f.depth).iter().map(|z| if z.is_finite() { (255.0 * (1.0 - (z / 60.0).min(1.0))) as u8 } else { 0 }).collect();
+    let depth: Vec<u8> =
+        depth_of(&f.depth).iter().map(|z| if z.is_finite() { (255.0 * (1.0 - (z / 60.0).min(1.0))) as u8 } else { 0 }).collect();
     write_png(&dir.join(format!("{tag}_{}_depth.png", f.name)), w, h, png::ColorType::Grayscale, &depth);
     let seg: Vec<u8> = f.segmentation.data.iter().flat_map(|c| palette(*c as u32 * 7919)).collect();
     write_png(&dir.join(format!("{tag}_{}_segmentation.png", f.name)), w, h, png::ColorType::Rgb, &seg);
@@ -201,7 +202,8 @@ fn the_arm_sweeps_the_cup_off_in_cup_near_edge() {
     let mut fell = false;
     while s.seconds() < 5.0 {
         for c in s.tick().unwrap().collisions {
-            fell |= [c.class_a.as_str(), c.class_b.as_str()] == ["floor", "cup"] || [c.class_a.as_str(), c.class_b.as_str()] == ["cup", "floor"];
+            fell |= [c.class_a.as_str(), c.class_b.as_str()] == ["floor", "cup"]
+                || [c.class_a.as_str(), c.class_b.as_str()] == ["cup", "floor"];
         }
     }
     assert!(fell, "the scripted reach should knock the cup near the edge onto the floor");
@@ -226,7 +228,10 @@ fn joint_commands_are_clamped_to_the_limits_and_followed() {
     assert!((j.position[1] - 1.9).abs() < 0.03, "{:?}", j.position);
     assert!(j.position[1] <= 1.9 + 0.02);
     // Refused outright: an unknown joint, a length mismatch.
-    assert!(s.command_joints(&JointState { name: vec!["elbow".into()], position: vec![0.0], ..Default::default() }).unwrap_err().contains("elbow"));
+    assert!(s
+        .command_joints(&JointState { name: vec!["elbow".into()], position: vec![0.0], ..Default::default() })
+        .unwrap_err()
+        .contains("elbow"));
     assert!(s.command_joints(&JointState { position: vec![0.0; 3], ..Default::default() }).is_err());
 }
 
@@ -292,7 +297,12 @@ fn labels_agree_with_pixels() {
                 let (x0, y0, x1, y1, c) = masks[&id];
                 let bx0 = d.bbox.center.position.x - (d.bbox.size_x - 1.0) / 2.0;
                 let by0 = d.bbox.center.position.y - (d.bbox.size_y - 1.0) / 2.0;
-                assert_eq!((bx0, by0, d.bbox.size_x, d.bbox.size_y), (x0 as f64, y0 as f64, (x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64), "{}: box of {id}", f.name);
+                assert_eq!(
+                    (bx0, by0, d.bbox.size_x, d.bbox.size_y),
+                    (x0 as f64, y0 as f64, (x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64),
+                    "{}: box of {id}",
+                    f.name
+                );
                 assert_eq!(d.results[0].hypothesis.class_id, CLASS_NAMES[c as usize]);
                 let vis = d.results[0].hypothesis.score;
                 assert!((0.0..=1.0).contains(&vis) && vis > 0.0, "visible fraction {vis}");
@@ -304,7 +314,11 @@ fn labels_agree_with_pixels() {
                     let (u, v) = m.model.project(&Point3::new(p.x, p.y, p.z)).unwrap();
                     let (cx, cy) = (d.bbox.center.position.x, d.bbox.center.position.y);
                     let inside = u >= 0.0 && v >= 0.0 && u < w as f64 && v < h as f64;
-                    assert!(!inside ||(u - cx).abs() <= d.bbox.size_x / 2.0 + 1.0 && (v - cy).abs() <= d.bbox.size_y / 2.0 + 1.0, "{}: {id} centre ({u:.1},{v:.1}) outside its box", f.name);
+                    assert!(
+                        !inside || (u - cx).abs() <= d.bbox.size_x / 2.0 + 1.0 && (v - cy).abs() <= d.bbox.size_y / 2.0 + 1.0,
+                        "{}: {id} centre ({u:.1},{v:.1}) outside its box",
+                        f.name
+                    );
                 }
                 checked += 1;
             }
@@ -343,7 +357,8 @@ fn depth_at_a_known_object_is_its_distance() {
     assert_eq!(inst[centre], target.instance, "the centre pixel sees the vehicle ahead");
     assert!((depth[centre] - expected).abs() < 0.01, "depth {} vs {expected}", depth[centre]);
     // Every pixel of its rear face (the nearest) has that depth.
-    let face: Vec<f32> = inst.iter().zip(&depth).filter(|(i, d)| **i == target.instance && **d < expected + 0.05).map(|(_, d)| *d).collect();
+    let face: Vec<f32> =
+        inst.iter().zip(&depth).filter(|(i, d)| **i == target.instance && **d < expected + 0.05).map(|(_, d)| *d).collect();
     assert!(face.len() > 100, "{} pixels", face.len());
     assert!(face.iter().all(|d| (d - expected).abs() < 0.01));
     // Sky: no return, +inf, class 0.

@@ -30,11 +30,11 @@ fn train_hint(path: &Path) -> String {
 
 /// The architecture a checkpoint was saved with (its `config` tensor); errors name the path.
 pub fn checkpoint_config(path: &Path) -> Result<Config, String> {
-    let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
-    t.get("config")
-        .and_then(|c| c.to_vec1::<u32>().ok())
-        .and_then(|c| Config::from_vec(&c))
-        .ok_or_else(|| format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path)))
+    let t =
+        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
+    t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).and_then(|c| Config::from_vec(&c)).ok_or_else(|| {
+        format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path))
+    })
 }
 
 impl Codec {
@@ -88,7 +88,9 @@ impl Codec {
             candle_core::bail!("tokens of shape {shape:?} do not fit a {} tokenizer", self.cfg.name());
         }
         let latents: Tensor = match tokens {
-            Tokens::Continuous { shape, values } => Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?,
+            Tokens::Continuous { shape, values } => {
+                Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?
+            }
             Tokens::Discrete { shape, codes } => {
                 let codes: Vec<u32> = codes.iter().map(|&c| c as u32).collect();
                 let vals = fsq::values(&codes, &fsq::LEVELS);
@@ -126,7 +128,8 @@ mod tests {
             let codec = Codec::load(&path).unwrap();
             assert_eq!(codec.cfg, cfg);
             let t = 1 + cfg.temporal;
-            let frames: Vec<Vec<f32>> = (0..t).map(|f| (0..3 * 32 * 32).map(|i| ((i + f * 7) as f32 * 0.01).sin() * 0.5).collect()).collect();
+            let frames: Vec<Vec<f32>> =
+                (0..t).map(|f| (0..3 * 32 * 32).map(|i| ((i + f * 7) as f32 * 0.01).sin() * 0.5).collect()).collect();
             let tokens = codec.encode(&frames, 32).unwrap();
             match (&tokens, cfg.continuous) {
                 (Tokens::Continuous { shape, .. }, Some(c)) => assert_eq!(shape, &[2, c, 32 / cfg.spatial, 32 / cfg.spatial]),
@@ -152,7 +155,10 @@ mod tests {
         // A checkpoint whose weights do not fit its config: the path, the mismatch, the command.
         let dv = dir.join("dv8x16x16.safetensors");
         let mut t = candle_core::safetensors::load(&dv, &Device::Cpu).unwrap();
-        t.insert("config".into(), Tensor::new(Config { width: 8, blocks: 1, ..Config::CV4X8X8 }.to_vec().as_slice(), &Device::Cpu).unwrap());
+        t.insert(
+            "config".into(),
+            Tensor::new(Config { width: 8, blocks: 1, ..Config::CV4X8X8 }.to_vec().as_slice(), &Device::Cpu).unwrap(),
+        );
         let bad = dir.join("mismatched.safetensors");
         candle_core::safetensors::save(&t, &bad).unwrap();
         let e = Codec::load(&bad).err().unwrap();

@@ -19,7 +19,8 @@ pub struct Clip {
 pub fn bags_in(path: &Path) -> Vec<PathBuf> {
     let clips = path.join("clips");
     if clips.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&clips).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+        let mut v: Vec<PathBuf> =
+            std::fs::read_dir(&clips).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
         v.sort();
         return v;
     }

@@ -64,7 +64,13 @@ impl Config {
 
     pub fn from_vec(c: &[u32]) -> Option<Config> {
         let cfg = match *c {
-            [s, t, l, w, b] => Config { spatial: s as usize, temporal: t as usize, continuous: (l > 0).then_some(l as usize), width: w as usize, blocks: b as usize },
+            [s, t, l, w, b] => Config {
+                spatial: s as usize,
+                temporal: t as usize,
+                continuous: (l > 0).then_some(l as usize),
+                width: w as usize,
+                blocks: b as usize,
+            },
             _ => return None,
         };
         let ok = matches!(cfg.spatial, 8 | 16) && matches!(cfg.temporal, 1..=16) && cfg.width > 0 && cfg.blocks < 64;
@@ -356,7 +362,13 @@ impl Tokenizer {
         let h = haar::forward(&haar::forward(&basis)?)?.reshape((48, 48))?; // [s2d index, Haar channel]
         let w = self.encoder.stem.inner.weight();
         let (o, i, kh, kw) = w.dims4()?;
-        let folded = w.permute((0, 2, 3, 1))?.reshape((o * kh * kw, i))?.matmul(&h.t()?)?.reshape((o, kh, kw, i))?.permute((0, 3, 1, 2))?.contiguous()?;
+        let folded = w
+            .permute((0, 2, 3, 1))?
+            .reshape((o * kh * kw, i))?
+            .matmul(&h.t()?)?
+            .reshape((o, kh, kw, i))?
+            .permute((0, 3, 1, 2))?
+            .contiguous()?;
         let stem = &self.encoder.stem.inner;
         self.encoder.stem = Conv::from(Conv2d::new(folded, stem.bias().cloned(), *stem.config()));
         self.encoder.folded = true;

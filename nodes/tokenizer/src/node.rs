@@ -93,11 +93,21 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut writer = if output.is_empty() {
             None
         } else {
-            let mut w = BagWriter::create(Path::new(&output), WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(|e| format!("parameter 'output': {output}: {e}"))?;
+            let mut w =
+                BagWriter::create(Path::new(&output), WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })
+                    .map_err(|e| format!("parameter 'output': {output}: {e}"))?;
             let id = w.add_topic(TopicSpec::of::<TokenFrame>(&resolved_out, Vec::new())).map_err(|e| e.to_string())?;
             Some((w, id))
         };
-        info!(log, "{} ({}): {} -> {}, {size}x{size}, chunks of {} frames", codec.cfg.name(), checkpoint, resolved_in, resolved_out, 1 + codec.cfg.temporal);
+        info!(
+            log,
+            "{} ({}): {} -> {}, {size}x{size}, chunks of {} frames",
+            codec.cfg.name(),
+            checkpoint,
+            resolved_in,
+            resolved_out,
+            1 + codec.cfg.temporal
+        );
         let chunk = 1 + codec.cfg.temporal;
         let mut frames: Vec<Vec<f32>> = Vec::new();
         let mut stamps: Vec<Time> = Vec::new();
@@ -126,7 +136,10 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                         Ok(tokens) => {
                             let msg = token_frame(&codec, tokens, header, std::mem::take(&mut stamps), size);
                             if let Some((w, id)) = writer.as_mut() {
-                                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map(|d| d.as_nanos() as u64)
+                                    .unwrap_or(0);
                                 if let Err(e) = w.write_message(*id, now, &msg) {
                                     warn!(log, "recording: {e}");
                                 }

@@ -88,11 +88,15 @@ pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, String> {
         ok
     };
     let depth = match &m.depth {
-        Some(d) if size_ok(d, &topics.depth, &mut notes) => ros::depth_m(d, &topics.depth).map_err(|e| notes.push(format!("{e}; not used"))).ok(),
+        Some(d) if size_ok(d, &topics.depth, &mut notes) => {
+            ros::depth_m(d, &topics.depth).map_err(|e| notes.push(format!("{e}; not used"))).ok()
+        }
         _ => None,
     };
     let segmentation = match &m.segmentation {
-        Some(s) if size_ok(s, &topics.segmentation, &mut notes) => ros::classes(s, &topics.segmentation).map_err(|e| notes.push(format!("{e}; not used"))).ok(),
+        Some(s) if size_ok(s, &topics.segmentation, &mut notes) => {
+            ros::classes(s, &topics.segmentation).map_err(|e| notes.push(format!("{e}; not used"))).ok()
+        }
         _ => None,
     };
     let intrinsics = match m.info.as_ref().map(|i| (i, ros::intrinsics(i))) {
@@ -107,7 +111,17 @@ pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, String> {
             Intrinsics::from_fov(w, h, 90.0)
         }
     };
-    Ok(Decoded { width: w, height: h, rgb, depth, segmentation, intrinsics, frame_id: img.header.frame_id.clone(), stamp_ns: stamp_ns(&img.header.stamp), notes })
+    Ok(Decoded {
+        width: w,
+        height: h,
+        rgb,
+        depth,
+        segmentation,
+        intrinsics,
+        frame_id: img.header.frame_id.clone(),
+        stamp_ns: stamp_ns(&img.header.stamp),
+        notes,
+    })
 }
 
 impl Decoded {
@@ -131,9 +145,19 @@ impl Decoded {
                         }
                         let c = &d.bbox.center;
                         let p = to_world * Point3::new(c.position.x, c.position.y, c.position.z);
-                        let q = to_world.rotation * nalgebra::UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(c.orientation.w, c.orientation.x, c.orientation.y, c.orientation.z));
+                        let q = to_world.rotation
+                            * nalgebra::UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(
+                                c.orientation.w,
+                                c.orientation.x,
+                                c.orientation.y,
+                                c.orientation.z,
+                            ));
                         let (_, _, yaw) = q.euler_angles();
-                        f.vehicles.push(Vehicle { center: Point3::new(p.x as f32, p.y as f32, p.z as f32), yaw: yaw as f32, size: [d.bbox.size.x as f32, d.bbox.size.y as f32, d.bbox.size.z as f32] });
+                        f.vehicles.push(Vehicle {
+                            center: Point3::new(p.x as f32, p.y as f32, p.z as f32),
+                            yaw: yaw as f32,
+                            size: [d.bbox.size.x as f32, d.bbox.size.y as f32, d.bbox.size.z as f32],
+                        });
                     }
                 }
             }

@@ -72,7 +72,12 @@ impl Camera {
         let resolved = |t: String| node.resolve_topic(&t).unwrap_or(t);
         Ok(Camera {
             name: name.to_string(),
-            topics: Topics { image: resolved(input("image_raw")), depth: resolved(input("depth")), segmentation: resolved(input("segmentation")), info: resolved(input("camera_info")) },
+            topics: Topics {
+                image: resolved(input("image_raw")),
+                depth: resolved(input("depth")),
+                segmentation: resolved(input("segmentation")),
+                info: resolved(input("camera_info")),
+            },
             image: node.create_subscription(&input("image_raw"), q)?,
             depth: node.create_subscription(&input("depth"), q)?,
             segmentation: node.create_subscription(&input("segmentation"), q)?,
@@ -133,7 +138,12 @@ impl Camera {
     fn next(&mut self) -> Option<CameraMsgs> {
         let complete = |m: &CameraMsgs| m.image.is_some() && m.depth.is_some() && m.segmentation.is_some() && m.info.is_some();
         let newest_image = self.pending.iter().rev().find(|(_, p)| p.msgs.image.is_some()).map(|(s, _)| *s)?;
-        let ready = self.pending.iter().rev().find(|(s, p)| complete(&p.msgs) || (p.msgs.image.is_some() && (**s < newest_image || p.since.elapsed() > WAIT_FOR_CONTROLS))).map(|(s, _)| *s)?;
+        let ready = self
+            .pending
+            .iter()
+            .rev()
+            .find(|(s, p)| complete(&p.msgs) || (p.msgs.image.is_some() && (**s < newest_image || p.since.elapsed() > WAIT_FOR_CONTROLS)))
+            .map(|(s, _)| *s)?;
         let older: Vec<i64> = self.pending.range(..ready).filter(|(_, p)| p.msgs.image.is_some()).map(|(s, _)| *s).collect();
         self.skipped += older.len() as u64;
         self.pending = self.pending.split_off(&ready);
@@ -178,7 +188,8 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
         let node = Node::new(&ctx, "transfer_node", &args)?;
         let log = node.logger().clone();
-        let prompt: String = node.declare_parameter("prompt", "icy road, night, wet reflections, headlight glare, light snowfall".to_string())?;
+        let prompt: String =
+            node.declare_parameter("prompt", "icy road, night, wet reflections, headlight glare, light snowfall".to_string())?;
         let seed: i64 = node.declare_parameter("seed", 0)?;
         let cameras: String = node.declare_parameter("cameras", String::new())?;
         let preset: String = node.declare_parameter("preset", "full".to_string())?;
@@ -211,7 +222,11 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             log,
             "backend {}, cameras: {}",
             backend.name(),
-            if fixed.is_empty() { format!("every camera under {}/", node.resolve_topic("sim").unwrap_or_default()) } else { fixed.join(", ") }
+            if fixed.is_empty() {
+                format!("every camera under {}/", node.resolve_topic("sim").unwrap_or_default())
+            } else {
+                fixed.join(", ")
+            }
         );
         let sim_prefix = format!("{}/", node.resolve_topic("sim")?);
         let mut last_discovery: Option<Instant> = None;
@@ -271,11 +286,12 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
 }
 
 fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut dyn Backend, s: &Settings, log: &Logger) {
-    let missing: Vec<&str> = [(msgs.depth.is_none(), "depth"), (msgs.segmentation.is_none(), "segmentation"), (msgs.info.is_none(), "camera_info")]
-        .into_iter()
-        .filter(|(m, _)| *m)
-        .map(|(_, n)| n)
-        .collect();
+    let missing: Vec<&str> =
+        [(msgs.depth.is_none(), "depth"), (msgs.segmentation.is_none(), "segmentation"), (msgs.info.is_none(), "camera_info")]
+            .into_iter()
+            .filter(|(m, _)| *m)
+            .map(|(_, n)| n)
+            .collect();
     let header = msgs.image.as_ref().map(|i| i.header.clone()).unwrap_or_default();
     let info = msgs.info.clone();
     let d = match decode(&msgs, &cam.topics) {
@@ -291,14 +307,29 @@ fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut 
     let f = d.frame(scene);
     if !missing.is_empty() {
         let c = f.controls();
-        let present: Vec<&str> = [(c.seg, "seg"), (c.depth, "depth"), (c.edge, "edge"), (c.vis, "vis")].into_iter().filter(|(p, _)| *p).map(|(_, n)| n).collect();
-        cam.say_once(log, format!("camera '{}': no {} arrived with the image; restyling with the controls present ({})", cam.name, missing.join(", "), present.join(", ")));
+        let present: Vec<&str> = [(c.seg, "seg"), (c.depth, "depth"), (c.edge, "edge"), (c.vis, "vis")]
+            .into_iter()
+            .filter(|(p, _)| *p)
+            .map(|(_, n)| n)
+            .collect();
+        cam.say_once(
+            log,
+            format!(
+                "camera '{}': no {} arrived with the image; restyling with the controls present ({})",
+                cam.name,
+                missing.join(", "),
+                present.join(", ")
+            ),
+        );
     }
     if scene.scenario.is_none() && f.segmentation.is_some() {
         cam.say_once(log, "no /scenario yet: segmentation classes have no names, every class gets the generic material".into());
     }
     if f.camera_to_world.is_none() {
-        cam.say_once(log, format!("camera '{}': TF does not place frame '{}' in a world; textures and lights follow the camera", cam.name, d.frame_id));
+        cam.say_once(
+            log,
+            format!("camera '{}': TF does not place frame '{}' in a world; textures and lights follow the camera", cam.name, d.frame_id),
+        );
     }
     let t0 = Instant::now();
     let r = match backend.restyle(&f, &s.look, &s.weights, s.seed) {

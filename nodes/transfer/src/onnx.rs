@@ -58,7 +58,8 @@ fn environment() -> Result<ort::environment::Environment, String> {
              …/site-packages/onnxruntime/capi/libonnxruntime.so.<version>"
                 .to_string()
         })?;
-        let builder = ort::init_from(&lib).map_err(|e| format!("ORT_DYLIB_PATH={}: cannot load ONNX Runtime: {e}", Path::new(&lib).display()))?;
+        let builder =
+            ort::init_from(&lib).map_err(|e| format!("ORT_DYLIB_PATH={}: cannot load ONNX Runtime: {e}", Path::new(&lib).display()))?;
         builder.with_name("sim2real").build().map_err(|e| format!("ONNX Runtime environment: {e}"))
     })
     .clone()
@@ -96,7 +97,8 @@ impl OnnxBackend {
         }
         let Some(out) = session.outputs().first() else { return Err(err("the model has no output".into())) };
         match out.dtype() {
-            ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. } if shape.len() == 4 && (shape[1] == 3 || shape[1] < 0) => {}
+            ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. }
+                if shape.len() == 4 && (shape[1] == 3 || shape[1] < 0) => {}
             t => return Err(err(format!("output '{}' is {t:?}; the contract says float32 [1, 3, H, W]", out.name()))),
         }
         Ok(OnnxBackend { session, path: path.to_path_buf(), inputs })
@@ -127,13 +129,20 @@ impl Backend for OnnxBackend {
                     Tensor::from_array(([1i64, 3, h as i64, w as i64], v))
                 }
                 Input::Depth => {
-                    let v = f.depth.map(|d| d.iter().map(|&z| if z.is_finite() && z > 0.0 { z } else { 0.0 }).collect()).unwrap_or_else(|| vec![0.0; n]);
+                    let v = f
+                        .depth
+                        .map(|d| d.iter().map(|&z| if z.is_finite() && z > 0.0 { z } else { 0.0 }).collect())
+                        .unwrap_or_else(|| vec![0.0; n]);
                     Tensor::from_array((image, v))
                 }
-                Input::Segmentation => Tensor::from_array((image, f.segmentation.map(|s| s.iter().map(|&c| c as f32).collect()).unwrap_or_else(|| vec![0.0; n]))),
-                Input::Edges => {
-                    Tensor::from_array((image, score::gradient(&score::luma(f.rgb), w, h).into_iter().map(|g| g.min(1.0)).collect::<Vec<f32>>()))
-                }
+                Input::Segmentation => Tensor::from_array((
+                    image,
+                    f.segmentation.map(|s| s.iter().map(|&c| c as f32).collect()).unwrap_or_else(|| vec![0.0; n]),
+                )),
+                Input::Edges => Tensor::from_array((
+                    image,
+                    score::gradient(&score::luma(f.rgb), w, h).into_iter().map(|g| g.min(1.0)).collect::<Vec<f32>>(),
+                )),
                 Input::Weights => Tensor::from_array(([1i64, 4], eff.as_array().to_vec())),
                 Input::Look => Tensor::from_array(([1i64, LOOK_FEATURES as i64], look.features().to_vec())),
             }

@@ -177,8 +177,36 @@ const MODIFIERS: &[(&str, f32)] = &[
 
 /// Words carrying no appearance of their own.
 const FILLER: &[&str] = &[
-    "a", "an", "the", "with", "on", "in", "at", "of", "by", "under", "during", "road", "roads", "street", "scene", "time", "weather",
-    "very", "lots", "little", "bit", "surface", "conditions", "lighting", "camera", "view", "from", "falling", "city", "urban",
+    "a",
+    "an",
+    "the",
+    "with",
+    "on",
+    "in",
+    "at",
+    "of",
+    "by",
+    "under",
+    "during",
+    "road",
+    "roads",
+    "street",
+    "scene",
+    "time",
+    "weather",
+    "very",
+    "lots",
+    "little",
+    "bit",
+    "surface",
+    "conditions",
+    "lighting",
+    "camera",
+    "view",
+    "from",
+    "falling",
+    "city",
+    "urban",
 ];
 
 /// The vocabulary: two-word terms first, so "street lights" wins over "street".

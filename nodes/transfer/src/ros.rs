@@ -15,7 +15,12 @@ fn rows<'a>(img: &'a Image, topic: &str, bytes_per_px: usize) -> Result<impl Ite
         return Err(format!("{topic}: step {step} is shorter than a row of {w} {} pixels ({row} bytes)", img.encoding));
     }
     if img.data.len() < step * (h - 1) + row {
-        return Err(format!("{topic}: {} bytes of data, a {w}x{h} {} image with step {step} needs {}", img.data.len(), img.encoding, step * (h - 1) + row));
+        return Err(format!(
+            "{topic}: {} bytes of data, a {w}x{h} {} image with step {step} needs {}",
+            img.data.len(),
+            img.encoding,
+            step * (h - 1) + row
+        ));
     }
     Ok(img.data.chunks(step).take(h).map(move |r| &r[..row]))
 }
@@ -73,7 +78,15 @@ pub fn intrinsics(info: &CameraInfo) -> Option<Intrinsics> {
 
 /// An rgb8 Image message.
 pub fn image_msg(header: sim2real_msgs::std_msgs::msg::Header, width: usize, height: usize, rgb: Vec<u8>) -> Image {
-    Image { header, height: height as u32, width: width as u32, encoding: "rgb8".into(), is_bigendian: 0, step: width as u32 * 3, data: rgb.into() }
+    Image {
+        header,
+        height: height as u32,
+        width: width as u32,
+        encoding: "rgb8".into(),
+        is_bigendian: 0,
+        step: width as u32 * 3,
+        data: rgb.into(),
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,15 @@ pub fn gradient(l: &[f32], w: usize, h: usize) -> Vec<f32> {
 /// boundaries. `extinction` (per metre, with depth) is the fog the output was
 /// given: a boundary's expected contrast is scaled by the air's transmittance,
 /// and boundaries fog hides almost entirely (transmittance under 0.25) are not counted.
-pub fn score(input: &[u8], output: &[u8], segmentation: Option<&[u8]>, depth: Option<&[f32]>, extinction: f32, w: usize, h: usize) -> Score {
+pub fn score(
+    input: &[u8],
+    output: &[u8],
+    segmentation: Option<&[u8]>,
+    depth: Option<&[f32]>,
+    extinction: f32,
+    w: usize,
+    h: usize,
+) -> Score {
     let transmittance = |i: usize| match depth {
         Some(d) if extinction > 0.0 => {
             let z = d[i];

@@ -5,12 +5,20 @@ use crate::builtin::geometry::{project, Pose};
 use crate::frame::Intrinsics;
 use crate::score::luma;
 
-
 /// Mean absolute luma change (0..1) between `cur` and `prev` warped into it by
 /// depth and the two camera poses: what motion does not explain. Pixels
 /// without depth or that come from outside the previous image are skipped.
 #[allow(clippy::too_many_arguments)]
-pub fn reprojection_residual(prev: &[u8], cur: &[u8], depth: &[f32], k: &Intrinsics, cam: &Pose, cam_prev: &Pose, w: usize, h: usize) -> f32 {
+pub fn reprojection_residual(
+    prev: &[u8],
+    cur: &[u8],
+    depth: &[f32],
+    k: &Intrinsics,
+    cam: &Pose,
+    cam_prev: &Pose,
+    w: usize,
+    h: usize,
+) -> f32 {
     let (lp, lc) = (luma(prev), luma(cur));
     let (mut sum, mut n) = (0.0f64, 0u64);
     for v in 0..h {
@@ -79,7 +87,8 @@ pub fn spectral_slope(rgb: &[u8], w: usize, h: usize) -> f32 {
             }
         }
     }
-    let pts: Vec<(f64, f64)> = (3..n / 2 - 4).filter(|&r| count[r] > 0 && power[r] > 0.0).map(|r| ((r as f64).ln(), (power[r] / count[r] as f64).ln())).collect();
+    let pts: Vec<(f64, f64)> =
+        (3..n / 2 - 4).filter(|&r| count[r] > 0 && power[r] > 0.0).map(|r| ((r as f64).ln(), (power[r] / count[r] as f64).ln())).collect();
     let m = pts.len() as f64;
     let (sx, sy) = pts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
     let (mx, my) = (sx / m, sy / m);
@@ -122,11 +131,13 @@ mod tests {
             s = crate::builtin::noise::hash32(s);
             p.fill((s >> 24) as u8);
         }
-        let smooth: Vec<u8> = (0..w * h).flat_map(|i| {
-            let (x, y) = ((i % w) as f32, (i / w) as f32);
-            let v = (128.0 + 60.0 * (x / 23.0).sin() * (y / 31.0).cos() + 30.0 * (x / 7.0 + y / 11.0).sin()) as u8;
-            [v, v, v]
-        }).collect();
+        let smooth: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = ((i % w) as f32, (i / w) as f32);
+                let v = (128.0 + 60.0 * (x / 23.0).sin() * (y / 31.0).cos() + 30.0 * (x / 7.0 + y / 11.0).sin()) as u8;
+                [v, v, v]
+            })
+            .collect();
         let (sw, ss) = (spectral_slope(&white, w, h), spectral_slope(&smooth, w, h));
         assert!(sw.abs() < 0.5, "white noise is flat: {sw}");
         assert!(ss < -2.0, "smooth images fall off: {ss}");

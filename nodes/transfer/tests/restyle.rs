@@ -180,7 +180,12 @@ fn falling_snow_moves_with_time_and_hides_behind_nearer_surfaces() {
     assert!(a == same);
     f.stamp_ns = 1_300_000_000;
     let later = b.restyle(&f, &look, &Weights::default(), 1).unwrap().rgb;
-    let changed = |left: bool| (0..w * h).filter(|i| ((i % w) < w / 2 - 4) == left && ((i % w) < w / 2 - 4 || (i % w) >= w / 2 + 4)).filter(|&i| a[i * 3..i * 3 + 3] != later[i * 3..i * 3 + 3]).count();
+    let changed = |left: bool| {
+        (0..w * h)
+            .filter(|i| ((i % w) < w / 2 - 4) == left && ((i % w) < w / 2 - 4 || (i % w) >= w / 2 + 4))
+            .filter(|&i| a[i * 3..i * 3 + 3] != later[i * 3..i * 3 + 3])
+            .count()
+    };
     let (wall, open) = (changed(true), changed(false));
     println!("pixels changed by falling snow in 0.3 s: {wall} before the wall at 1.5 m, {open} against the sky");
     assert!(open > 200, "snow falls: {open}");

@@ -162,7 +162,11 @@ pub fn sample_value(reg: &Registry, ty: &TypeName, seed: u64) -> Result<Value, R
                         if let Some(b) = bound {
                             s.truncate(*b);
                         }
-                        if matches!(p, Primitive::WString(_)) { Value::WString(s) } else { Value::String(s) }
+                        if matches!(p, Primitive::WString(_)) {
+                            Value::WString(s)
+                        } else {
+                            Value::String(s)
+                        }
                     }
                 },
             })

@@ -72,12 +72,7 @@ fn struct_from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml, path: &str) -> R
         let key = k.as_str().ok_or_else(|| format!("{}field names must be strings, found {}", at(path), describe(k)))?;
         let Some(idx) = spec.fields.iter().position(|f| f.name == key) else {
             let names: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
-            return Err(format!(
-                "'{}' is not a field of {} (its fields: {})",
-                join(path, key),
-                ty.full(),
-                names.join(", ")
-            ));
+            return Err(format!("'{}' is not a field of {} (its fields: {})", join(path, key), ty.full(), names.join(", ")));
         };
         let f = &spec.fields[idx];
         fields[idx].1 = field_from_yaml(reg, &f.ty, v, &join(path, key))?;
@@ -100,19 +95,11 @@ fn field_from_yaml(reg: &Registry, ty: &FieldType, y: &Yaml, path: &str) -> Resu
                 other => return Err(format!("{path}: expected a list, found {}", describe(other))),
             };
             match array {
-                Array::Fixed(n) if items.len() != n => {
-                    return Err(format!("{path}: expected exactly {n} values, found {}", items.len()))
-                }
-                Array::Bounded(n) if items.len() > n => {
-                    return Err(format!("{path}: at most {n} values allowed, found {}", items.len()))
-                }
+                Array::Fixed(n) if items.len() != n => return Err(format!("{path}: expected exactly {n} values, found {}", items.len())),
+                Array::Bounded(n) if items.len() > n => return Err(format!("{path}: at most {n} values allowed, found {}", items.len())),
                 _ => {}
             }
-            let values = items
-                .iter()
-                .enumerate()
-                .map(|(i, y)| element(y, &format!("{path}.{i}")))
-                .collect::<Result<Vec<_>, _>>()?;
+            let values = items.iter().enumerate().map(|(i, y)| element(y, &format!("{path}.{i}"))).collect::<Result<Vec<_>, _>>()?;
             Ok(match array {
                 Array::Fixed(_) => Value::Array(values),
                 _ => sequence_value(&ty.base, values),
@@ -258,7 +245,13 @@ fn format_string(s: &str, opts: &EchoOptions) -> String {
 
 fn scalar_text(v: &Value, opts: &EchoOptions) -> Option<String> {
     Some(match v {
-        Value::Bool(b) => if *b { "true".into() } else { "false".into() },
+        Value::Bool(b) => {
+            if *b {
+                "true".into()
+            } else {
+                "false".into()
+            }
+        }
         Value::I8(x) => x.to_string(),
         Value::U8(x) => x.to_string(),
         Value::I16(x) => x.to_string(),
@@ -411,7 +404,8 @@ mod tests {
         let r = reg();
         let v = from_literal(&r, &TypeName::new("p", "List"), "{vs: [{x: 1}, {y: 0.1}], data: [1, 2], name: ''}").unwrap();
         let text = to_yaml(&v, &EchoOptions::default());
-        let expected = "vs:\n- x: 1.0\n  y: 0.0\n  z: 0.0\n- x: 0.0\n  y: 0.1\n  z: 0.0\ndata:\n- 1\n- 2\nname: ''\npair:\n- 0\n- 0\nf: 0.5\n";
+        let expected =
+            "vs:\n- x: 1.0\n  y: 0.0\n  z: 0.0\n- x: 0.0\n  y: 0.1\n  z: 0.0\ndata:\n- 1\n- 2\nname: ''\npair:\n- 0\n- 0\nf: 0.5\n";
         assert_eq!(text, expected);
         let cut = to_yaml(&v, &EchoOptions { truncate_length: 1, ..Default::default() });
         assert!(cut.contains("data:\n- 1\n- '...'\n"), "{cut}");

@@ -166,7 +166,9 @@ impl Geometry {
                             // One-sided differences, each towards the neighbour nearer in depth.
                             let pick = |a: Option<[f32; 3]>, b: Option<[f32; 3]>| -> Option<[f32; 3]> {
                                 match (a, b) {
-                                    (Some(a), Some(b)) => Some(if (a[2] - p[2]).abs() <= (b[2] - p[2]).abs() { sub(a, p) } else { sub(p, b) }),
+                                    (Some(a), Some(b)) => {
+                                        Some(if (a[2] - p[2]).abs() <= (b[2] - p[2]).abs() { sub(a, p) } else { sub(p, b) })
+                                    }
                                     (Some(a), None) => Some(sub(a, p)),
                                     (None, Some(b)) => Some(sub(p, b)),
                                     (None, None) => None,

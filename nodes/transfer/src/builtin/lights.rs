@@ -68,7 +68,8 @@ impl Environment {
             zenith = mix(zenith, [sky_grey * 0.9; 3], o);
             horizon = mix(horizon, [sky_grey * 1.1; 3], o);
         }
-        let airlight = if look.time.is_dark() { scale(mix(horizon, [0.03, 0.028, 0.025], 0.5), 1.0) } else { mix(horizon, [0.7, 0.72, 0.75], 0.5) };
+        let airlight =
+            if look.time.is_dark() { scale(mix(horizon, [0.03, 0.028, 0.025], 0.5), 1.0) } else { mix(horizon, [0.7, 0.72, 0.75], 0.5) };
         Environment { sun_dir, sun, ambient, sky_zenith: zenith, sky_horizon: horizon, airlight, exposure }
     }
 
@@ -158,7 +159,13 @@ pub fn scene_lights(frame: &Frame, look: &Look, layout: &StreetLayout, has_road:
             let x = layout.phase + k as f32 * s;
             let side = if k.rem_euclid(2) == 1 { 1.0 } else { -1.0 };
             let pos = [x, side * layout.offset, layout.height];
-            lights.push(Light { pos, color: [95.0, 70.0, 42.0], spot: Some(([0.0, 0.0, -1.0], 40f32.to_radians().cos(), 75f32.to_radians().cos())), radius: 32.0, near: 0.0 });
+            lights.push(Light {
+                pos,
+                color: [95.0, 70.0, 42.0],
+                spot: Some(([0.0, 0.0, -1.0], 40f32.to_radians().cos(), 75f32.to_radians().cos())),
+                radius: 32.0,
+                near: 0.0,
+            });
             sprites.push(Sprite { pos: [x, side * layout.offset, layout.height - 0.1], color: [60.0, 44.0, 26.0], size: 0.25 });
         }
     }
@@ -173,8 +180,16 @@ pub fn scene_lights(frame: &Frame, look: &Look, layout: &StreetLayout, has_road:
             let heading = rot_z(v.yaw, [1.0, 0.0, -0.05]);
             lights.push(beam(at([l / 2.0 + 0.05, 0.0, -h / 2.0 + 0.68]), heading, 80.0));
             for side in [-1.0, 1.0] {
-                sprites.push(Sprite { pos: at([l / 2.0 + 0.02, side * (w / 2.0 - 0.25), -h / 2.0 + 0.68]), color: [35.0, 34.0, 31.0], size: 0.12 });
-                sprites.push(Sprite { pos: at([-l / 2.0 - 0.02, side * (w / 2.0 - 0.2), -h / 2.0 + 0.8]), color: [14.0, 0.8, 0.5], size: 0.08 });
+                sprites.push(Sprite {
+                    pos: at([l / 2.0 + 0.02, side * (w / 2.0 - 0.25), -h / 2.0 + 0.68]),
+                    color: [35.0, 34.0, 31.0],
+                    size: 0.12,
+                });
+                sprites.push(Sprite {
+                    pos: at([-l / 2.0 - 0.02, side * (w / 2.0 - 0.2), -h / 2.0 + 0.8]),
+                    color: [14.0, 0.8, 0.5],
+                    size: 0.08,
+                });
             }
         }
     }
@@ -183,7 +198,15 @@ pub fn scene_lights(frame: &Frame, look: &Look, layout: &StreetLayout, has_road:
 
 /// Radiance reflected by a surface towards the camera, without its emission.
 #[inline]
-pub fn shade(surf: &Surf, p: [f32; 3], n: [f32; 3], to_eye: [f32; 3], env: &Environment, lights: &[&Light], depth_strength: f32) -> [f32; 3] {
+pub fn shade(
+    surf: &Surf,
+    p: [f32; 3],
+    n: [f32; 3],
+    to_eye: [f32; 3],
+    env: &Environment,
+    lights: &[&Light],
+    depth_strength: f32,
+) -> [f32; 3] {
     let a = surf.albedo;
     let hemi = 0.55 + 0.45 * n[2];
     let flat_amb = scale(env.ambient, 0.8);

@@ -164,7 +164,8 @@ const TOPS: [[f32; 3]; 8] = [
     [0.60, 0.60, 0.58],
     [0.35, 0.10, 0.30],
 ];
-const SKIN: [[f32; 3]; 6] = [[0.55, 0.38, 0.30], [0.45, 0.30, 0.22], [0.30, 0.20, 0.14], [0.18, 0.11, 0.07], [0.62, 0.45, 0.36], [0.38, 0.25, 0.16]];
+const SKIN: [[f32; 3]; 6] =
+    [[0.55, 0.38, 0.30], [0.45, 0.30, 0.22], [0.30, 0.20, 0.14], [0.18, 0.11, 0.07], [0.62, 0.45, 0.36], [0.38, 0.25, 0.16]];
 const HAIR: [[f32; 3]; 4] = [[0.02, 0.015, 0.01], [0.12, 0.07, 0.03], [0.40, 0.30, 0.15], [0.25, 0.25, 0.25]];
 
 /// Everything a material looks at, per pixel.
@@ -329,7 +330,11 @@ fn facade(s: &Sample, m: &MaterialParams, surf: &mut Surf, tint: [f32; 3], key: 
     let plaster = mul(base, 0.85 + 0.3 * fbm2(along, z, 1.2, m.octaves, fp, m.seed ^ 61));
     let (cx, cz) = (frac(along / 3.0), frac(z / 3.2));
     let storey = ifloor(z / 3.2) as f32;
-    let window = if storey < 1.0 { (0.12..0.88).contains(&cx) && (0.08..0.78).contains(&cz) } else { (0.25..0.75).contains(&cx) && (0.28..0.80).contains(&cz) };
+    let window = if storey < 1.0 {
+        (0.12..0.88).contains(&cx) && (0.08..0.78).contains(&cz)
+    } else {
+        (0.25..0.75).contains(&cx) && (0.28..0.80).contains(&cz)
+    };
     let visible = fade(3.0, fp);
     if !window || visible <= 0.0 || z < 0.3 {
         return plaster;
@@ -379,7 +384,10 @@ mod tests {
         // Snow lies in patches: on average over a patch of sidewalk it brightens it.
         let mean = |look: &Look| {
             let m = MaterialParams::new(look, 1.0, 0.3, 3, false, 1.0);
-            (0..400).map(|i| surface(&sample(Kind::Sidewalk, [(i % 20) as f32 * 0.7, (i / 20) as f32 * 0.7, 0.0], 0.02), &m).albedo[0]).sum::<f32>() / 400.0
+            (0..400)
+                .map(|i| surface(&sample(Kind::Sidewalk, [(i % 20) as f32 * 0.7, (i / 20) as f32 * 0.7, 0.0], 0.02), &m).albedo[0])
+                .sum::<f32>()
+                / 400.0
         };
         let (snow, bare) = (mean(&crate::prompt::parse("snowy").look), mean(&Look::default()));
         assert!(snow > bare + 0.1, "snow {snow}, bare {bare}");

@@ -115,10 +115,12 @@ impl Builtin {
         let (w2, h2) = (w / 2, h / 2);
         // Point-sample every second pixel: depth and classes must not be averaged.
         let pick = |x: usize, y: usize| (2 * y) * w + 2 * x;
-        let rgb: Vec<u8> = (0..w2 * h2).flat_map(|i| {
-            let j = pick(i % w2, i / w2);
-            [f.rgb[j * 3], f.rgb[j * 3 + 1], f.rgb[j * 3 + 2]]
-        }).collect();
+        let rgb: Vec<u8> = (0..w2 * h2)
+            .flat_map(|i| {
+                let j = pick(i % w2, i / w2);
+                [f.rgb[j * 3], f.rgb[j * 3 + 1], f.rgb[j * 3 + 2]]
+            })
+            .collect();
         let depth: Option<Vec<f32>> = f.depth.map(|d| (0..w2 * h2).map(|i| d[pick(i % w2, i / w2)]).collect());
         let seg: Option<Vec<u8>> = f.segmentation.map(|s| (0..w2 * h2).map(|i| s[pick(i % w2, i / w2)]).collect());
         let k = f.intrinsics;
@@ -206,7 +208,11 @@ impl Builtin {
         let tiles_x = w.div_ceil(lights::TILE);
         // The flat frame's colours as reflectances: its mean brought to 18% grey.
         let mean_lum = {
-            let s: f64 = f.rgb.par_chunks(3 * 64).map(|c| luminance([srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2])]) as f64).sum();
+            let s: f64 = f
+                .rgb
+                .par_chunks(3 * 64)
+                .map(|c| luminance([srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2])]) as f64)
+                .sum();
             (s / (n as f64 / 64.0)) as f32
         };
         let input_gain = (0.18 / mean_lum.max(1e-3)).clamp(0.5, 8.0);
@@ -232,7 +238,11 @@ impl Builtin {
                 if !d.is_finite() && (kind == Kind::Sky || f.depth.is_some()) {
                     let sky = env.sky(geo.view[i]);
                     // Without segmentation weight, keep the flat sky's hue.
-                    row[u] = lights::mix([input[0] * input_gain * 0.5, input[1] * input_gain * 0.5, input[2] * input_gain * 0.5], sky, seg_strength.max(depth_strength));
+                    row[u] = lights::mix(
+                        [input[0] * input_gain * 0.5, input[1] * input_gain * 0.5, input[2] * input_gain * 0.5],
+                        sky,
+                        seg_strength.max(depth_strength),
+                    );
                     mrow[u] = 0.0;
                     continue;
                 }
@@ -240,7 +250,8 @@ impl Builtin {
                 let to_eye = [-geo.view[i][0], -geo.view[i][1], -geo.view[i][2]];
                 let grazing = geometry::dot(nrm, to_eye).abs().max(0.15);
                 let footprint = if d.is_finite() { d * inv_f / grazing } else { 1.0 };
-                let key = (class as u32) << 24 ^ ((input[0] * 31.0) as u32) << 10 ^ ((input[1] * 31.0) as u32) << 5 ^ (input[2] * 31.0) as u32;
+                let key =
+                    (class as u32) << 24 ^ ((input[0] * 31.0) as u32) << 10 ^ ((input[1] * 31.0) as u32) << 5 ^ (input[2] * 31.0) as u32;
                 let s = Sample { kind, p: geo.world[i], n: nrm, footprint, input, key };
                 let surf = materials::surface(&s, &mp);
                 let tile = &tiles[(v / lights::TILE) * tiles_x + u / lights::TILE];
@@ -266,11 +277,21 @@ impl Builtin {
         t.lap("reflections");
 
         let beta = weather::extinction(look) * if f.depth.is_some() { rel.depth.max(0.3) } else { 0.0 };
-        let sky_fog = (look.fog * 0.9 + if look.precipitation != Precipitation::None { 0.2 * look.precipitation_intensity } else { 0.0 }).min(0.95);
+        let sky_fog =
+            (look.fog * 0.9 + if look.precipitation != Precipitation::None { 0.2 * look.precipitation_intensity } else { 0.0 }).min(0.95);
         weather::fog(&mut self.hdr, &self.geo.distance, beta, &env, sky_fog);
         t.lap("fog");
 
-        let pv = weather::ParticleView { width: w, height: h, k, camera: self.geo.camera, depth: f.depth, seconds: f.stamp_ns as f64 * 1e-9, seed: seed32, beta };
+        let pv = weather::ParticleView {
+            width: w,
+            height: h,
+            k,
+            camera: self.geo.camera,
+            depth: f.depth,
+            seconds: f.stamp_ns as f64 * 1e-9,
+            seed: seed32,
+            beta,
+        };
         let particles = weather::particles(&mut self.hdr, &pv, look, &env, &lights);
         weather::sprites(&mut self.hdr, &pv, &sprites);
         t.lap("particles+lights");
@@ -299,7 +320,9 @@ impl Builtin {
         if rel.edge > 0.0 {
             // The edge control: the flat frame's structure, as a luminance high-pass.
             self.edges.resize(n, 0.0);
-            let l = |i: usize| (77 * f.rgb[i * 3] as u32 + 150 * f.rgb[i * 3 + 1] as u32 + 29 * f.rgb[i * 3 + 2] as u32) as f32 * (1.0 / (256.0 * 255.0));
+            let l = |i: usize| {
+                (77 * f.rgb[i * 3] as u32 + 150 * f.rgb[i * 3 + 1] as u32 + 29 * f.rgb[i * 3 + 2] as u32) as f32 * (1.0 / (256.0 * 255.0))
+            };
             self.edges.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
                 for (u, e) in row.iter_mut().enumerate() {
                     let i = v * w + u;
@@ -322,7 +345,13 @@ impl Builtin {
         let finish = sensor::Finish {
             exposure,
             glow: Some(&glow),
-            aberration: if fast { 0.0 } else if look.dashcam { 2.0 } else { 0.6 },
+            aberration: if fast {
+                0.0
+            } else if look.dashcam {
+                2.0
+            } else {
+                0.6
+            },
             vignette: if look.dashcam { 0.7 } else { 0.35 },
             shot: if fast { 0.0 } else { 0.0015 * grain },
             read: if fast { 0.0 } else { 0.01 * grain },

@@ -53,7 +53,17 @@ fn splat(geo: &Geometry, hdr: &[[f32; 3]], k: &Intrinsics, w: usize, ground: f32
 
 /// Adds reflections to the pixels with `mirror` > 0. Returns the ground height used.
 #[allow(clippy::too_many_arguments)]
-pub fn reflect(hdr: &mut [[f32; 3]], geo: &Geometry, mirror: &[f32], k: &Intrinsics, w: usize, h: usize, env: &Environment, sprites: &[Sprite], streaks: bool) -> Option<f32> {
+pub fn reflect(
+    hdr: &mut [[f32; 3]],
+    geo: &Geometry,
+    mirror: &[f32],
+    k: &Intrinsics,
+    w: usize,
+    h: usize,
+    env: &Environment,
+    sprites: &[Sprite],
+    streaks: bool,
+) -> Option<f32> {
     // The ground plane: the mean height of the reflecting pixels.
     let (mut sum, mut n) = (0.0f64, 0usize);
     for (i, &m) in mirror.iter().enumerate() {

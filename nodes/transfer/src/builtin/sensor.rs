@@ -11,7 +11,16 @@ use crate::frame::Intrinsics;
 /// Blurs along each pixel's image motion between the shutter's opening (the
 /// camera pose `before`) and now.
 #[allow(clippy::too_many_arguments)]
-pub fn motion_blur(hdr: &[[f32; 3]], out: &mut Vec<[f32; 3]>, geo: &Geometry, before: &Pose, k: &Intrinsics, w: usize, h: usize, amount: f32) {
+pub fn motion_blur(
+    hdr: &[[f32; 3]],
+    out: &mut Vec<[f32; 3]>,
+    geo: &Geometry,
+    before: &Pose,
+    k: &Intrinsics,
+    w: usize,
+    h: usize,
+    amount: f32,
+) {
     out.resize(w * h, [0.0; 3]);
     const TAPS: usize = 6;
     out.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
@@ -59,7 +68,11 @@ fn blur_1d(src: &[[f32; 3]], w: usize, h: usize, radius: usize, horizontal: bool
             for (d, wt) in weights.iter().enumerate() {
                 let taps: &[i64] = if d == 0 { &[0] } else { &[-(d as i64), d as i64] };
                 for &off in taps {
-                    let (xx, yy) = if horizontal { ((x as i64 + off).clamp(0, w as i64 - 1) as usize, y) } else { (x, (y as i64 + off).clamp(0, h as i64 - 1) as usize) };
+                    let (xx, yy) = if horizontal {
+                        ((x as i64 + off).clamp(0, w as i64 - 1) as usize, y)
+                    } else {
+                        (x, (y as i64 + off).clamp(0, h as i64 - 1) as usize)
+                    };
                     let s = src[yy * w + xx];
                     c = [c[0] + s[0] * wt, c[1] + s[1] * wt, c[2] + s[2] * wt];
                 }
