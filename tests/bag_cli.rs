@@ -246,7 +246,7 @@ async fn types_not_compiled_in_play_from_the_bag_schema() {
     let d = domain();
     let tmp = tempfile::tempdir().unwrap();
     let bare = tmp.path().join("custom.mcap");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/bag_peer.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/bag_peer.py");
     let out = Command::new(python()).arg(&script).args(["write", "mcap-bare"]).arg(&bare).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ctx = loopback(d);

@@ -115,7 +115,7 @@ async fn live_and_offline_curation_agree() {
 
     // The same stream, recorded, curated offline.
     let offline = tmp.path().join("offline");
-    let (curated, sources) = s2r_curator::offline::curate(&[bag.clone()], &offline, &Params::default(), &mut |_| {}).unwrap();
+    let (curated, sources) = s2r_curator::offline::curate(std::slice::from_ref(&bag), &offline, &Params::default(), &mut |_| {}).unwrap();
     assert_eq!(sources[0].frames, 30, "the recording has every frame");
     let key = |start: i64, end: i64, accepted: bool, reasons: Vec<String>| (start, end, accepted, reasons);
     let off: Vec<_> = curated

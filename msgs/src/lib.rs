@@ -8,6 +8,10 @@
 //! assert_eq!(StringMsg::TYPE_NAME, "std_msgs/msg/String");
 //! ```
 
+// The generated types name each other by full path (`crate::pkg::msg::T`), the
+// same from every module.
+#![allow(unused_qualifications)]
+
 use std::sync::{Arc, OnceLock};
 
 pub use s2r_idl::{Bytes, Message, Registry};

@@ -69,8 +69,7 @@ fn image_bytes_travel_as_one_block_and_clone_without_copy() {
 
 #[test]
 fn nested_sequences_round_trip() {
-    let mut det = vision_msgs::msg::Detection2D::default();
-    det.id = "child-1".into();
+    let mut det = vision_msgs::msg::Detection2D { id: "child-1".into(), ..Default::default() };
     det.bbox.center.position.x = 320.5;
     det.bbox.size_x = 40.0;
     let mut hyp = vision_msgs::msg::ObjectHypothesisWithPose::default();

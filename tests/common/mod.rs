@@ -77,8 +77,10 @@ pub fn detections(k: i32) -> vis::Detection2DArray {
         .map(|j| {
             let results = (0..=j)
                 .map(|h| {
-                    let mut r = vis::ObjectHypothesisWithPose::default();
-                    r.hypothesis = vis::ObjectHypothesis { class_id: format!("class-{h}"), score: 0.1 * (h + 1) as f64 };
+                    let mut r = vis::ObjectHypothesisWithPose {
+                        hypothesis: vis::ObjectHypothesis { class_id: format!("class-{h}"), score: 0.1 * (h + 1) as f64 },
+                        ..Default::default()
+                    };
                     r.pose.pose.position.x = h as f64;
                     r.pose.covariance[35] = j as f64;
                     r

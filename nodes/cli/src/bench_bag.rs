@@ -15,7 +15,7 @@ use clap::Args;
 pub struct BagBenchArgs {
     /// Folder to write in; a RAM-backed one measures the writer, not the disk.
     #[arg(long, default_value = "/dev/shm")]
-    pub dir: std::path::PathBuf,
+    pub dir: PathBuf,
     /// 640x480 rgb8 images per measurement.
     #[arg(long, default_value_t = 300)]
     pub images: usize,

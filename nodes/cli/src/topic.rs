@@ -353,7 +353,7 @@ async fn publish(a: PubArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     println!("publisher: beginning loop");
-    let shown = crate::topic::repr(&ty, &value);
+    let shown = repr(&ty, &value);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate));
     let mut count = 0u64;
     loop {

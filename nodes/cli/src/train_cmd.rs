@@ -84,15 +84,20 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
         // The checkpoint's own architecture, not the flags'.
         cfg = s2r_tokenizer::codec::checkpoint_config(&a.output).map_err(|e| anyhow!("{e} (or train without --resume to start one)"))?;
     }
-    if a.crop % cfg.spatial != 0 || a.size % cfg.spatial != 0 || a.crop > a.size {
+    if !a.crop.is_multiple_of(cfg.spatial) || !a.size.is_multiple_of(cfg.spatial) || a.crop > a.size {
         bail!("--crop {} and --size {} must be multiples of {} (crop ≤ size)", a.crop, a.size, cfg.spatial);
     }
     let len = 1 + cfg.temporal;
     let clips = data::load(&a.datasets, &a.camera, a.size, len).map_err(|e| anyhow!(e))?;
     // Every tenth clip is held out, never trained on.
-    let (held, train): (Vec<(usize, &Clip)>, Vec<(usize, &Clip)>) = clips.iter().enumerate().partition(|(i, _)| i % 10 == 9);
-    let held: Vec<&Clip> = held.into_iter().map(|(_, c)| c).collect();
-    let train: Vec<&Clip> = train.into_iter().map(|(_, c)| c).collect();
+    let (mut held, mut train): (Vec<&Clip>, Vec<&Clip>) = (Vec::new(), Vec::new());
+    for (i, c) in clips.iter().enumerate() {
+        if i % 10 == 9 {
+            held.push(c)
+        } else {
+            train.push(c)
+        }
+    }
     if train.is_empty() || held.is_empty() {
         bail!("{} clips of {len} frames found; training needs at least 10 (camera '{}')", clips.len(), a.camera);
     }

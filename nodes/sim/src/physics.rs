@@ -491,18 +491,18 @@ impl Physics {
         let Some(arm) = &self.arm else { return };
         let mut q = [0.0; 6];
         let mut parent_rot = *self.bodies[arm.base].rotation();
-        for j in 0..6 {
-            let child_rot = *self.bodies[arm.links[j]].rotation();
-            if let Some((mb, link)) = self.multibody_joints.get(arm.joints[j]) {
+        for ((qj, link), joint) in q.iter_mut().zip(&arm.links).zip(&arm.joints) {
+            let child_rot = *self.bodies[*link].rotation();
+            if let Some((mb, link)) = self.multibody_joints.get(*joint) {
                 if let Some(l) = mb.link(link) {
-                    q[j] = RevoluteJoint { data: l.joint.data }.angle(&parent_rot, &child_rot);
+                    *qj = RevoluteJoint { data: l.joint.data }.angle(&parent_rot, &child_rot);
                 }
             }
             parent_rot = child_rot;
         }
         let arm = self.arm.as_mut().expect("checked above");
-        for j in 0..6 {
-            arm.qd[j] = (q[j] - arm.q[j]) / DT;
+        for ((qd, new), old) in arm.qd.iter_mut().zip(&q).zip(&arm.q) {
+            *qd = (new - old) / DT;
         }
         arm.q = q;
     }

@@ -340,7 +340,7 @@ impl Renderer {
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<CameraUniform>() as u64),
+                        min_binding_size: wgpu::BufferSize::new(size_of::<CameraUniform>() as u64),
                     },
                     count: None,
                 },
@@ -364,7 +364,7 @@ impl Renderer {
         });
         let scene_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("scene"),
-            size: std::mem::size_of::<SceneUniform>() as u64,
+            size: size_of::<SceneUniform>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -377,7 +377,7 @@ impl Renderer {
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &camera_buf,
                         offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<CameraUniform>() as u64),
+                        size: wgpu::BufferSize::new(size_of::<CameraUniform>() as u64),
                     }),
                 },
                 wgpu::BindGroupEntry { binding: 1, resource: scene_buf.as_entire_binding() },
@@ -389,12 +389,12 @@ impl Renderer {
             push_constant_ranges: &[],
         });
         let vertex_layout = wgpu::VertexBufferLayout {
-            array_stride: std::mem::size_of::<Vertex>() as u64,
+            array_stride: size_of::<Vertex>() as u64,
             step_mode: wgpu::VertexStepMode::Vertex,
             attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3],
         };
         let instance_layout = wgpu::VertexBufferLayout {
-            array_stride: std::mem::size_of::<Instance>() as u64,
+            array_stride: size_of::<Instance>() as u64,
             step_mode: wgpu::VertexStepMode::Instance,
             attributes: &wgpu::vertex_attr_array![2 => Float32x3, 3 => Float32x4, 4 => Float32x3, 5 => Float32x3, 6 => Uint32x2],
         };
@@ -488,7 +488,7 @@ impl Renderer {
         let instance_capacity = 256;
         let instance_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("instances"),
-            size: (instance_capacity * std::mem::size_of::<Instance>()) as u64,
+            size: (instance_capacity * size_of::<Instance>()) as u64,
             usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -522,7 +522,7 @@ impl Renderer {
             self.instance_capacity = instances.len().next_power_of_two();
             self.instance_buf = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("instances"),
-                size: (self.instance_capacity * std::mem::size_of::<Instance>()) as u64,
+                size: (self.instance_capacity * size_of::<Instance>()) as u64,
                 usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
@@ -548,7 +548,7 @@ impl Renderer {
                 eye: [eye.x, eye.y, eye.z, 0.0],
             };
             let at = i * CAMERA_STRIDE as usize;
-            cams[at..at + std::mem::size_of::<CameraUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
+            cams[at..at + size_of::<CameraUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
         }
         self.queue.write_buffer(&self.camera_buf, 0, &cams);
 
@@ -556,7 +556,7 @@ impl Renderer {
         let sky_color = wgpu::Color { r: sky[0] as f64, g: sky[1] as f64, b: sky[2] as f64, a: 1.0 };
         let clears =
             [sky_color, wgpu::Color { r: f64::INFINITY, g: 0.0, b: 0.0, a: 0.0 }, wgpu::Color::TRANSPARENT, wgpu::Color::TRANSPARENT];
-        let stride = std::mem::size_of::<Instance>() as u64;
+        let stride = size_of::<Instance>() as u64;
         for (i, t) in self.targets.iter().enumerate() {
             let attachments: Vec<Option<wgpu::RenderPassColorAttachment>> = (0..4)
                 .map(|k| {
@@ -593,14 +593,9 @@ impl Renderer {
             }
         }
         for t in &self.targets {
-            for k in 0..4 {
+            for (k, texture) in t.textures.iter().enumerate() {
                 enc.copy_texture_to_buffer(
-                    wgpu::TexelCopyTextureInfo {
-                        texture: &t.textures[k],
-                        mip_level: 0,
-                        origin: wgpu::Origin3d::ZERO,
-                        aspect: wgpu::TextureAspect::All,
-                    },
+                    wgpu::TexelCopyTextureInfo { texture, mip_level: 0, origin: wgpu::Origin3d::ZERO, aspect: wgpu::TextureAspect::All },
                     wgpu::TexelCopyBufferInfo {
                         buffer: &self.readback,
                         layout: wgpu::TexelCopyBufferLayout {

@@ -84,7 +84,7 @@ impl Codec {
                 (shape, self.cfg.continuous.is_none().then_some(1))
             }
         };
-        if Some(shape[1]) != channels || shape.iter().any(|&d| d == 0) {
+        if Some(shape[1]) != channels || shape.contains(&0) {
             candle_core::bail!("tokens of shape {shape:?} do not fit a {} tokenizer", self.cfg.name());
         }
         let latents: Tensor = match tokens {

@@ -41,6 +41,8 @@ pub fn resolve_checkpoint(name: &str) -> PathBuf {
 /// once at start. A no-op outside glibc.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets glibc's allocator parameters; any value is
+    // accepted (a bad one is refused with 0) and no memory is touched.
     unsafe {
         const LIMIT: libc::c_int = 256 << 20;
         libc::mallopt(libc::M_MMAP_THRESHOLD, LIMIT);

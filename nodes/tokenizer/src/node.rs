@@ -82,7 +82,7 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let checkpoint = crate::resolve_checkpoint(&checkpoint).display().to_string();
         let codec = Codec::load(Path::new(&checkpoint)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let size = size as usize;
-        if size == 0 || size % codec.cfg.spatial != 0 {
+        if size == 0 || !size.is_multiple_of(codec.cfg.spatial) {
             return Err(format!("parameter 'size' must be a positive multiple of {}, got {size}", codec.cfg.spatial).into());
         }
         let in_topic = format!("{camera}/image_raw");

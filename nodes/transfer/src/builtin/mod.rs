@@ -168,13 +168,16 @@ impl Builtin {
                         n = 4;
                     }
                 }
-                if n == 0 {
+                match n {
                     // No neighbour of this class (a one-pixel sliver): the nearest sample.
-                    let t = taps[0];
-                    row[x * 3..x * 3 + 3].copy_from_slice(&lo[t * 3..t * 3 + 3]);
-                } else {
-                    for ch in 0..3 {
-                        row[x * 3 + ch] = ((c[ch] + n / 2) / n) as u8;
+                    0 => {
+                        let t = taps[0];
+                        row[x * 3..x * 3 + 3].copy_from_slice(&lo[t * 3..t * 3 + 3]);
+                    }
+                    n => {
+                        for ch in 0..3 {
+                            row[x * 3 + ch] = ((c[ch] + n / 2) / n) as u8;
+                        }
                     }
                 }
             }
