@@ -28,8 +28,8 @@ fn eval_compares_the_shipped_tokenizers_with_x264_and_jpeg() {
     let (ok, out, err) = s2r(&["eval", "tokenizer", "bags/icy_night_crossing", "--sheet", sheet.to_str().unwrap()]);
     assert!(ok, "{err}\n{out}");
     // The sheet: rows input, cv4x8x8, dv8x16x16; four 256x256 frames each, 4-pixel gaps.
-    let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&sheet).unwrap())).read_info().unwrap();
-    assert_eq!((r.info().width, r.info().height), (4 * 256 + 5 * 4, 3 * 256 + 4 * 4));
+    let r = s2r_image::read_png(&sheet).unwrap();
+    assert_eq!((r.width, r.height), (4 * 256 + 5 * 4, 3 * 256 + 4 * 4));
     // Continuous 4x8x8: 16 channels per 8x8x4 block as 16-bit values = 1.6 bits per pixel.
     let cv = row(&out, "cv4x8x8 (16-bit latents)");
     assert!((num(cv[1]) - 1.6).abs() < 1e-3, "{cv:?}");

@@ -16,10 +16,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand};
+use s2r_image::{grid, write_png, Rgb};
 use s2r_tokenizer::codec::{Codec, Tokens};
 use s2r_tokenizer::data;
 use s2r_tokenizer::metrics::{psnr, ssim, to_rgb8, Rgb8};
-use s2r_transfer::sheet::{grid, write_png, Rgb};
 
 #[derive(Subcommand)]
 pub enum EvalCmd {

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use s2r_bag::BagReader;
+use s2r_image::{write_png, Rgb};
 use s2r_runtime::Serialized;
 use s2r_tokenizer::codec::Codec;
 use s2r_tokenizer::node::tokens_of;
-use s2r_transfer::sheet::{write_png, Rgb};
 use sim2real_msgs::sim2real_msgs::msg::TokenFrame;
 
 #[derive(Subcommand)]

@@ -11,6 +11,7 @@ use crate::embed::{self, Embedder};
 use crate::metrics::{measure, FrameMetrics, Luma};
 use crate::params::Params;
 use crate::phash;
+use s2r_image::Rgb;
 
 /// Why a frame or a clip was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,29 +89,6 @@ pub struct FrameVerdict {
     pub phash: u64,
 }
 
-/// A small picture of a clip or frame, rgb8.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Thumb {
-    pub width: usize,
-    pub height: usize,
-    pub rgb: Vec<u8>,
-}
-
-impl Thumb {
-    pub fn of(rgb: &[u8], width: usize, height: usize, target_w: usize) -> Thumb {
-        let f = (width / target_w).max(1);
-        let (w, h) = (width / f, height / f);
-        let mut out = Vec::with_capacity(w * h * 3);
-        for y in 0..h {
-            for x in 0..w {
-                let i = ((y * f + f / 2) * width + x * f + f / 2) * 3;
-                out.extend_from_slice(&rgb[i..i + 3]);
-            }
-        }
-        Thumb { width: w, height: h, rgb: out }
-    }
-}
-
 /// A clip and its verdict.
 #[derive(Clone, Debug)]
 pub struct Clip {
@@ -130,7 +108,7 @@ pub struct Clip {
     pub accepted: bool,
     pub duplicate_of: Option<String>,
     /// A small picture of the clip's first frame.
-    pub thumbnail: Thumb,
+    pub thumbnail: Rgb,
 }
 
 /// A rejected frame kept as an example for the report.
@@ -139,7 +117,7 @@ pub struct Example {
     pub reason: Reason,
     pub clip: String,
     pub stamp_ns: i64,
-    pub thumb: Thumb,
+    pub thumb: Rgb,
 }
 
 /// Examples kept per reason (the stream's memory must not grow with them).
@@ -357,7 +335,7 @@ impl Curator {
                     reasons: Vec::new(),
                     accepted: false,
                     duplicate_of: None,
-                    thumbnail: Thumb::of(&f.rgb, f.width, f.height, 64),
+                    thumbnail: Rgb::thumbnail(&f.rgb, f.width, f.height, 64),
                 },
                 embed_sum: vec![0.0; embed::DIM],
                 embedded: 0,
@@ -392,7 +370,7 @@ impl Curator {
                         reason: r,
                         clip: o.clip.id.clone(),
                         stamp_ns: f.stamp_ns,
-                        thumb: Thumb::of(&f.rgb, f.width, f.height, 160),
+                        thumb: Rgb::thumbnail(&f.rgb, f.width, f.height, 160),
                     });
                 }
             }

@@ -26,7 +26,7 @@ use sim2real_msgs::sim2real_msgs::msg::{CurationVerdict, ScenarioInfo, TransferS
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
 
-use s2r_transfer::tf::stamp_ns as ns;
+use s2r_runtime::stamp_ns as ns;
 
 use crate::clips::{BoxLabel, Clip, Curator, FrameIn};
 use crate::embed::Builtin;

@@ -15,7 +15,7 @@ use crate::embed::Builtin;
 use crate::params::Params;
 use crate::report;
 
-use s2r_transfer::tf::stamp_ns;
+use s2r_runtime::stamp_ns;
 
 /// A frame's 2-D labels as boxes (class, corners in pixels).
 pub fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
@@ -46,22 +46,9 @@ pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<S
         t.insert("edge_case".into(), s.edge_case.to_string());
     }
     if let Some(p) = prompt {
-        use s2r_transfer::prompt::{Precipitation, TimeOfDay};
-        let look = s2r_transfer::parse(p).look;
-        let weather = match look.precipitation {
-            Precipitation::Rain => "rain",
-            Precipitation::Snow => "snow",
-            Precipitation::None if look.fog >= 0.3 => "fog",
-            Precipitation::None => "clear",
-        };
-        let time = match look.time {
-            TimeOfDay::Dawn => "dawn",
-            TimeOfDay::Morning | TimeOfDay::Noon | TimeOfDay::Afternoon => "day",
-            TimeOfDay::Dusk => "dusk",
-            TimeOfDay::Night => "night",
-        };
-        t.insert("weather".into(), weather.into());
-        t.insert("time_of_day".into(), time.into());
+        let look = s2r_look::parse(p).look;
+        t.insert("weather".into(), look.weather_tag().into());
+        t.insert("time_of_day".into(), look.time_tag().into());
     }
     t
 }
@@ -81,7 +68,7 @@ pub fn frame_in(
         stamp_ns: stamp,
         width: image.width as usize,
         height: image.height as usize,
-        rgb: s2r_transfer::ros::rgb8(image, topic)?,
+        rgb: s2r_image::rgb8(image, topic).map_err(|e| e.to_string())?,
         boxes: boxes.unwrap_or_default(),
         transfer: score.map(|(r, f, _)| (*r, *f)),
         tags: tags(scenario, score.map(|s| s.2.as_str())),

@@ -5,28 +5,20 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
-use crate::clips::{Clip, Curated, Reason, Thumb};
+use crate::clips::{Clip, Curated, Reason};
 use crate::offline::Source;
 use crate::params::Params;
+use s2r_image::Rgb;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn png_data_uri(t: &Thumb) -> String {
-    let mut buf = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut buf, t.width as u32, t.height as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        if let Ok(mut w) = enc.write_header() {
-            let _ = w.write_image_data(&t.rgb);
-        }
-    }
-    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&buf))
+fn png_data_uri(t: &Rgb) -> String {
+    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(s2r_image::encode_png(t)))
 }
 
-fn img(t: &Thumb, caption: &str) -> String {
+fn img(t: &Rgb, caption: &str) -> String {
     format!(
         "<figure><img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
         png_data_uri(t),

@@ -25,6 +25,12 @@ impl Stamp {
     }
 }
 
+/// A message stamp in nanoseconds, the key stages match messages of one
+/// instant by.
+pub fn stamp_ns(t: &Time) -> i64 {
+    Stamp::from_msg(t).0
+}
+
 pub fn system_now() -> Stamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Stamp(d.as_nanos() as i64)

@@ -43,7 +43,7 @@ pub mod shutdown;
 pub mod yaml;
 
 pub use args::{ArgsError, RosArgs};
-pub use clock::{Clock, Stamp};
+pub use clock::{stamp_ns, Clock, Stamp};
 pub use context::{Context, ContextError, ContextOptions, DiscoveryRange};
 pub use log::{LogLevel, Logger};
 pub use node::{Node, NodeError};

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nalgebra::{Isometry3, Point3};
+use s2r_image::Rgb;
 use s2r_sim::labels::mask_boxes;
 use s2r_sim::physics::GRAVITY;
 use s2r_sim::scenario::Scenario;
@@ -50,12 +51,8 @@ fn artifacts(sub: &str) -> PathBuf {
     dir
 }
 
-fn write_png(path: &Path, w: u32, h: u32, color: png::ColorType, data: &[u8]) {
-    let f = std::fs::File::create(path).unwrap();
-    let mut e = png::Encoder::new(std::io::BufWriter::new(f), w, h);
-    e.set_color(color);
-    e.set_depth(png::BitDepth::Eight);
-    e.write_header().unwrap().write_image_data(data).unwrap();
+fn write_png(path: &Path, w: u32, h: u32, rgb: Vec<u8>) {
+    s2r_image::write_png(path, &Rgb { width: w as usize, height: h as usize, data: rgb }).unwrap();
 }
 
 /// A distinct colour per id (0 black).
@@ -81,14 +78,14 @@ fn instances_of(img: &Image) -> Vec<u16> {
 /// and instance ids in false colours, and the colour image with the 2-D boxes.
 fn save_frame(dir: &Path, tag: &str, f: &CameraFrame) {
     let (w, h) = (f.image.width, f.image.height);
-    write_png(&dir.join(format!("{tag}_{}_rgb.png", f.name)), w, h, png::ColorType::Rgb, &f.image.data);
+    write_png(&dir.join(format!("{tag}_{}_rgb.png", f.name)), w, h, f.image.data.to_vec());
     let depth: Vec<u8> =
         depth_of(&f.depth).iter().map(|z| if z.is_finite() { (255.0 * (1.0 - (z / 60.0).min(1.0))) as u8 } else { 0 }).collect();
-    write_png(&dir.join(format!("{tag}_{}_depth.png", f.name)), w, h, png::ColorType::Grayscale, &depth);
+    write_png(&dir.join(format!("{tag}_{}_depth.png", f.name)), w, h, Rgb::from_gray(w as usize, h as usize, &depth).data);
     let seg: Vec<u8> = f.segmentation.data.iter().flat_map(|c| palette(*c as u32 * 7919)).collect();
-    write_png(&dir.join(format!("{tag}_{}_segmentation.png", f.name)), w, h, png::ColorType::Rgb, &seg);
+    write_png(&dir.join(format!("{tag}_{}_segmentation.png", f.name)), w, h, seg);
     let inst: Vec<u8> = instances_of(&f.instances).iter().flat_map(|i| palette(*i as u32)).collect();
-    write_png(&dir.join(format!("{tag}_{}_instances.png", f.name)), w, h, png::ColorType::Rgb, &inst);
+    write_png(&dir.join(format!("{tag}_{}_instances.png", f.name)), w, h, inst);
     let mut boxed = f.image.data.to_vec();
     for d in &f.detections.detections {
         let c = palette(d.id.parse().unwrap());
@@ -111,7 +108,7 @@ fn save_frame(dir: &Path, tag: &str, f: &CameraFrame) {
             put(x1, y);
         }
     }
-    write_png(&dir.join(format!("{tag}_{}_boxes.png", f.name)), w, h, png::ColorType::Rgb, &boxed);
+    write_png(&dir.join(format!("{tag}_{}_boxes.png", f.name)), w, h, boxed);
 }
 
 // ---------------------------------------------------------------- physics

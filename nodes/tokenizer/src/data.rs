@@ -71,7 +71,7 @@ pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<
                     continue;
                 }
                 let img: Image = Serialized(m.data.clone()).decode().map_err(|e| format!("{}: {topic}: {e}", bag.display()))?;
-                let rgb = s2r_transfer::ros::rgb8(&img, &topic)?;
+                let rgb = s2r_image::rgb8(&img, &topic).map_err(|e| e.to_string())?;
                 frames.push(square(&rgb, img.width as usize, img.height as usize, size));
             }
             let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();

@@ -118,10 +118,10 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             let mut busy = false;
             while let Some(img) = images.try_recv() {
                 busy = true;
-                let rgb = match s2r_transfer::ros::rgb8(&img, &resolved_in) {
+                let rgb = match s2r_image::rgb8(&img, &resolved_in) {
                     Ok(rgb) => rgb,
                     Err(e) => {
-                        if said.insert(e.clone()) {
+                        if said.insert(e.to_string()) {
                             warn!(log, "{e}; such frames are skipped");
                         }
                         continue;

@@ -9,8 +9,8 @@ use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
 use crate::frame::{Frame, Intrinsics, Vehicle};
-use crate::ros;
-use crate::tf::{stamp_ns, TfBuffer};
+use crate::tf::TfBuffer;
+use s2r_runtime::stamp_ns;
 
 /// The shutter interval motion blur integrates over (1/60 s).
 pub const SHUTTER_NS: i64 = 16_666_667;
@@ -77,7 +77,7 @@ impl Topics {
 /// a control of the wrong encoding or size is dropped with a note.
 pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, String> {
     let img = m.image.as_ref().ok_or_else(|| format!("{}: no image", topics.image))?;
-    let rgb = ros::rgb8(img, &topics.image)?;
+    let rgb = s2r_image::rgb8(img, &topics.image).map_err(|e| e.to_string())?;
     let (w, h) = (img.width as usize, img.height as usize);
     let mut notes = Vec::new();
     let size_ok = |o: &Image, topic: &str, notes: &mut Vec<String>| {
@@ -89,17 +89,17 @@ pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, String> {
     };
     let depth = match &m.depth {
         Some(d) if size_ok(d, &topics.depth, &mut notes) => {
-            ros::depth_m(d, &topics.depth).map_err(|e| notes.push(format!("{e}; not used"))).ok()
+            s2r_image::depth_m(d, &topics.depth).map_err(|e| notes.push(format!("{e}; not used"))).ok()
         }
         _ => None,
     };
     let segmentation = match &m.segmentation {
         Some(s) if size_ok(s, &topics.segmentation, &mut notes) => {
-            ros::classes(s, &topics.segmentation).map_err(|e| notes.push(format!("{e}; not used"))).ok()
+            s2r_image::classes(s, &topics.segmentation).map_err(|e| notes.push(format!("{e}; not used"))).ok()
         }
         _ => None,
     };
-    let intrinsics = match m.info.as_ref().map(|i| (i, ros::intrinsics(i))) {
+    let intrinsics = match m.info.as_ref().map(|i| (i, intrinsics(i))) {
         Some((i, Some(k))) if i.width as usize == w && i.height as usize == h => k,
         Some((i, Some(k))) if i.width > 0 => {
             // CameraInfo of another resolution (image_scale): scale K.
@@ -167,4 +167,10 @@ impl Decoded {
         }
         f
     }
+}
+
+/// Intrinsics from CameraInfo's K; None for an uncalibrated (all-zero) K.
+pub fn intrinsics(info: &CameraInfo) -> Option<Intrinsics> {
+    let k = &info.k;
+    (k[0] > 0.0 && k[4] > 0.0).then(|| Intrinsics { fx: k[0] as f32, fy: k[4] as f32, cx: k[2] as f32, cy: k[5] as f32 })
 }

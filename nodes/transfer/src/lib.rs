@@ -13,15 +13,12 @@ pub mod frame;
 pub mod input;
 pub mod node;
 pub mod onnx;
-pub mod prompt;
-pub mod ros;
 pub mod score;
-pub mod sheet;
 pub mod stats;
 pub mod tf;
 
 pub use frame::{Controls, Frame, Intrinsics, Vehicle, Weights};
-pub use prompt::{parse, Look, Parsed};
+pub use s2r_look::{parse, Look, Parsed};
 
 /// A restyled frame.
 #[derive(Clone, Debug)]

@@ -27,8 +27,8 @@ use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 use crate::builtin::{Builtin, Preset};
 use crate::input::{decode, CameraMsgs, Scene, Topics};
 use crate::onnx::OnnxBackend;
-use crate::tf::stamp_ns;
-use crate::{parse, ros, score, Backend, Look, Weights};
+use crate::{parse, score, Backend, Look, Weights};
+use s2r_runtime::stamp_ns;
 
 pub const TRANSFER_NODE: Component = Component {
     exec: "transfer_node",
@@ -341,7 +341,7 @@ fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut 
     };
     let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height);
     let ms = t0.elapsed().as_secs_f32() * 1e3;
-    let _ = cam.out_image.publish(ros::image_msg(header.clone(), d.width, d.height, r.rgb));
+    let _ = cam.out_image.publish(s2r_image::rgb8_msg(header.clone(), d.width, d.height, r.rgb));
     if let Some(info) = info {
         let _ = cam.out_info.publish(info);
     }

@@ -12,7 +12,7 @@
 //! | `segmentation` | [1, 1, H, W]   | class id per pixel (ScenarioInfo.class_names)            |
 //! | `edges`        | [1, 1, H, W]   | Sobel gradient magnitude of the frame's luma, 0..1       |
 //! | `weights`      | [1, 4]         | effective control weights: seg, depth, edge, vis         |
-//! | `look`         | [1, 16]        | the prompt as numbers ([`crate::prompt::Look::features`])|
+//! | `look`         | [1, 16]        | the prompt as numbers ([`s2r_look::Look::features`])|
 //!
 //! Its first output is the restyled frame, [1, 3, H, W], sRGB in 0..1
 //! (clamped). Absent controls are fed as zeros with their weight 0.
@@ -27,8 +27,8 @@ use ort::session::Session;
 use ort::value::{Tensor, ValueType};
 
 use crate::frame::{Frame, Weights};
-use crate::prompt::{Look, LOOK_FEATURES};
 use crate::{score, Backend, Restyled, TransferError};
+use s2r_look::{Look, LOOK_FEATURES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Input {

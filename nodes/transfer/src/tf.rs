@@ -4,13 +4,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
-use sim2real_msgs::builtin_interfaces::msg::Time;
+use s2r_runtime::stamp_ns;
 use sim2real_msgs::geometry_msgs::msg::Transform;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
-
-pub fn stamp_ns(t: &Time) -> i64 {
-    t.sec as i64 * 1_000_000_000 + t.nanosec as i64
-}
 
 pub fn isometry(t: &Transform) -> Isometry3<f64> {
     let r = &t.rotation;

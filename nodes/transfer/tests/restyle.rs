@@ -4,9 +4,9 @@
 
 mod common;
 
+use s2r_image::{grid, write_png, Rgb};
 use s2r_transfer::builtin::{Builtin, Preset};
 use s2r_transfer::score::score;
-use s2r_transfer::sheet::{grid, write_png, Rgb};
 use s2r_transfer::{parse, Backend, Weights};
 
 const PROMPTS: &[&str] = &[

@@ -6,7 +6,7 @@
 use super::geometry::{dot, normalize, scale, sub, Pose};
 use super::materials::Surf;
 use crate::frame::Frame;
-use crate::prompt::{Look, TimeOfDay};
+use s2r_look::{Look, TimeOfDay};
 
 /// Where street lights stand: along the world x axis, alternating sides.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,7 +5,7 @@
 
 use super::geometry::dot;
 use super::noise::{fade, fbm2, frac, hash3, hash32, ifloor, unit, value2};
-use crate::prompt::{Look, Precipitation, Surface};
+use s2r_look::{Look, Precipitation, Surface};
 
 /// What a class looks like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn weather_changes_the_ground() {
         let dry = surface(&sample(Kind::Road, [3.0, 1.0, 0.0], 0.02), &MaterialParams::new(&Look::default(), 1.0, 0.3, 3, false, 1.0));
-        let wet_look = crate::prompt::parse("heavy rain").look;
+        let wet_look = s2r_look::parse("heavy rain").look;
         let wet = surface(&sample(Kind::Road, [3.0, 1.0, 0.0], 0.02), &MaterialParams::new(&wet_look, 1.0, 0.3, 3, false, 1.0));
         assert!(wet.mirror > 0.3 && dry.mirror == 0.0);
         assert!(wet.albedo[0] < dry.albedo[0]);
@@ -389,7 +389,7 @@ mod tests {
                 .sum::<f32>()
                 / 400.0
         };
-        let (snow, bare) = (mean(&crate::prompt::parse("snowy").look), mean(&Look::default()));
+        let (snow, bare) = (mean(&s2r_look::parse("snowy").look), mean(&Look::default()));
         assert!(snow > bare + 0.1, "snow {snow}, bare {bare}");
     }
 }

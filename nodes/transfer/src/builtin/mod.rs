@@ -20,12 +20,12 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::frame::{Frame, Weights};
-use crate::prompt::{Look, Precipitation};
 use crate::{Backend, Restyled, TransferError};
 use geometry::{Geometry, Pose};
 use lights::{Environment, StreetLayout};
 use materials::{luminance, srgb_to_linear, Kind, MaterialParams, Sample};
 use noise::hash32;
+use s2r_look::{Look, Precipitation};
 
 /// How much work per frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

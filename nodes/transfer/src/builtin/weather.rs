@@ -8,7 +8,7 @@ use super::geometry::{dot, project, sub, Pose};
 use super::lights::{mix, Environment, Light, Sprite};
 use super::noise::{hash3, hash32, unit};
 use crate::frame::Intrinsics;
-use crate::prompt::{Look, Precipitation};
+use s2r_look::{Look, Precipitation};
 
 /// Extinction coefficient per metre for a look: haze always, fog and
 /// falling precipitation on top. Fog 1 is ~65 m visibility.

@@ -7,17 +7,29 @@
 //! modifiers ("light", "moderate", "heavy", …) that apply to the next weather
 //! or effect term of the same clause. Filler words ("road", "the", "with", …)
 //! are accepted; every other word is reported in [`Parsed::unknown`].
+//!
+//! The transfer stage restyles frames to a look; the curator balances
+//! datasets on the tags a look names ([`Look::weather_tag`],
+//! [`Look::time_tag`]); the data factory samples looks from the vocabulary.
+
+#![warn(missing_docs)]
 
 use std::fmt;
 
 /// Time of day, which sets the sun, the sky and the exposure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeOfDay {
+    /// The sun just above the horizon, before the morning.
     Dawn,
+    /// The sun a quarter of the way up.
     Morning,
+    /// The sun high.
     Noon,
+    /// The sun halfway down.
     Afternoon,
+    /// The sun just below the horizon: dark, lights on.
     Dusk,
+    /// Dark: headlights and street lights only.
     Night,
 }
 
@@ -34,44 +46,68 @@ impl TimeOfDay {
         }
     }
 
+    /// Whether it is dark enough for lights (dusk and night).
     pub fn is_dark(self) -> bool {
         matches!(self, TimeOfDay::Dusk | TimeOfDay::Night)
     }
 }
 
+/// What falls from the sky.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precipitation {
+    /// Nothing.
     None,
+    /// Rain (streaks, splashes, a wet road).
     Rain,
+    /// Snow (flakes, snow on surfaces).
     Snow,
 }
 
+/// The road's surface as it looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
+    /// Dry asphalt.
     Dry,
+    /// Wet: darker, with reflections.
     Wet,
+    /// Ice: glossy and pale.
     Icy,
+    /// Covered in snow.
     Snowy,
 }
 
 /// The appearance a prompt asks for. Intensities run from 0 (off) to 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Look {
+    /// Time of day.
     pub time: TimeOfDay,
+    /// What falls.
     pub precipitation: Precipitation,
+    /// How much of it falls (light 0.3, moderate 0.6, heavy 1).
     pub precipitation_intensity: f32,
+    /// Fog density.
     pub fog: f32,
+    /// The road's surface.
     pub surface: Surface,
     /// Mirror-like reflections on the road (wet or icy), beyond what the surface implies.
     pub reflections: f32,
+    /// Vehicles' headlights on (implied by a dark time of day).
     pub headlights: bool,
+    /// Street lamps on.
     pub street_lights: bool,
+    /// Glare around bright lights.
     pub glare: f32,
+    /// Cloud cover: flat light, grey sky.
     pub overcast: f32,
+    /// A low sun in the frame (long shadows, flare).
     pub low_sun: bool,
+    /// A dashcam's look (vignette, compression, tint).
     pub dashcam: bool,
+    /// Sensor noise.
     pub grain: f32,
+    /// Motion blur.
     pub motion_blur: f32,
+    /// Dirt on the lens.
     pub lens_dirt: f32,
 }
 
@@ -132,7 +168,9 @@ impl Look {
 /// A parsed prompt: the look, and the words the vocabulary does not know.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
+    /// The look the prompt describes.
     pub look: Look,
+    /// Words that are neither vocabulary nor filler, in order.
     pub unknown: Vec<String>,
 }
 
@@ -385,6 +423,28 @@ pub fn parse(prompt: &str) -> Parsed {
         look.overcast = look.overcast.max(0.5 * look.precipitation_intensity + 0.3);
     }
     Parsed { look, unknown }
+}
+
+impl Look {
+    /// The weather a dataset is balanced on: rain, snow, fog or clear.
+    pub fn weather_tag(&self) -> &'static str {
+        match self.precipitation {
+            Precipitation::Rain => "rain",
+            Precipitation::Snow => "snow",
+            Precipitation::None if self.fog >= 0.3 => "fog",
+            Precipitation::None => "clear",
+        }
+    }
+
+    /// The time of day a dataset is balanced on: dawn, day, dusk or night.
+    pub fn time_tag(&self) -> &'static str {
+        match self.time {
+            TimeOfDay::Dawn => "dawn",
+            TimeOfDay::Morning | TimeOfDay::Noon | TimeOfDay::Afternoon => "day",
+            TimeOfDay::Dusk => "dusk",
+            TimeOfDay::Night => "night",
+        }
+    }
 }
 
 impl fmt::Display for Look {

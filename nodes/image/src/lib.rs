@@ -1,0 +1,93 @@
+//! Images as every sim2real stage handles them: `sensor_msgs/Image` messages
+//! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`],
+//! [`rgb8_msg`]), an rgb8 buffer with the operations the tools need
+//! ([`Rgb`], [`grid`]), and PNG files ([`write_png`], [`read_png`],
+//! [`encode_png`]).
+//!
+//! Errors name the input (the topic of a message, the path of a file) and
+//! what was wrong with it.
+
+#![warn(missing_docs)]
+
+mod png_io;
+mod rgb;
+mod ros;
+
+use std::path::PathBuf;
+
+pub use png_io::{encode_png, read_png, write_png};
+pub use rgb::{grid, Rgb};
+pub use ros::{classes, depth_m, rgb8, rgb8_msg};
+
+/// What was wrong with an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A message with no pixels.
+    #[error("{topic}: empty image {width}x{height}")]
+    Empty {
+        /// Where the message came from.
+        topic: String,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+    },
+    /// `step` is shorter than a row of pixels.
+    #[error("{topic}: step {step} is shorter than a row of {width} {encoding} pixels ({row} bytes)")]
+    Step {
+        /// Where the message came from.
+        topic: String,
+        /// The message's step.
+        step: usize,
+        /// Its width.
+        width: usize,
+        /// Its encoding.
+        encoding: String,
+        /// Bytes in a row of pixels.
+        row: usize,
+    },
+    /// Less data than width, height and step need.
+    #[error("{topic}: {len} bytes of data, a {width}x{height} {encoding} image with step {step} needs {needed}")]
+    Truncated {
+        /// Where the message came from.
+        topic: String,
+        /// Bytes the message has.
+        len: usize,
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+        /// Its encoding.
+        encoding: String,
+        /// Its step.
+        step: usize,
+        /// Bytes it needs.
+        needed: usize,
+    },
+    /// An encoding the reader does not take.
+    #[error("{topic}: encoding '{encoding}' is not {expected}")]
+    Encoding {
+        /// Where the message came from.
+        topic: String,
+        /// The message's encoding.
+        encoding: String,
+        /// What the reader takes.
+        expected: &'static str,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A PNG file or stream that could not be encoded or decoded.
+    #[error("{path}: {message}")]
+    Png {
+        /// The file (or a description of the stream).
+        path: PathBuf,
+        /// What the PNG codec said.
+        message: String,
+    },
+}
