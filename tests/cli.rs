@@ -251,3 +251,17 @@ fn sigint_and_sigterm_stop_cleanly() {
         assert!(out.status.success(), "SIG{sig}: {:?} {}", out.status, text(&out.stderr));
     }
 }
+
+#[test]
+fn every_node_has_its_executable_and_nothing_else_does() {
+    let o = s2r(domain()).args(["pkg", "executables"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let listed: std::collections::BTreeSet<String> =
+        text(&o.stdout).lines().map(|l| l.strip_prefix("sim2real ").unwrap_or_else(|| panic!("not 'sim2real EXEC': {l}")).to_string()).collect();
+    let bins: std::collections::BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listed, bins, "the node registry (nodes/cli/src/components.rs) and src/bin/ must name the same executables");
+    assert!(listed.contains("sim_node") && listed.contains("s2r"), "{listed:?}");
+}

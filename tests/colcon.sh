@@ -24,8 +24,12 @@ cargo ament-build --help >/dev/null \
 mkdir -p "$ws" && cd "$ws"
 colcon build --base-paths "$repo" --event-handlers console_cohesion+
 prefix="$ws/install/sim2real"
-for f in lib/sim2real/s2r lib/sim2real/talker lib/sim2real/listener lib/sim2real/sim_node lib/sim2real/transfer_node lib/sim2real/curator_node lib/sim2real/tokenizer_node \
-         share/sim2real/package.xml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
+[ -x "$prefix/lib/sim2real/s2r" ] || { echo "colcon.sh: $prefix/lib/sim2real/s2r is missing" >&2; exit 1; }
+# Every executable of the node registry (as the installed s2r lists them),
+# and the package's data.
+execs="$("$prefix/lib/sim2real/s2r" pkg executables sim2real | awk '{print "lib/sim2real/" $2}')"
+for f in $execs \
+         share/sim2real/package.xml share/sim2real/rosdep.yaml share/sim2real/launch/demo.launch.yaml share/sim2real/config/demo.params.yaml \
          share/sim2real/launch/sim.launch.yaml share/sim2real/launch/transfer.launch.yaml share/sim2real/launch/curate.launch.yaml share/sim2real/config/curator.params.yaml \
          share/sim2real/config/scenarios/icy_night_crossing.yaml share/sim2real/launch/tokenize.launch.yaml \
          share/sim2real/models/tokenizer/cv4x8x8.safetensors share/sim2real/models/tokenizer/dv8x16x16.safetensors \
@@ -52,4 +56,8 @@ grep -q "done: 0.50 s simulated" <<<"$out" || { echo "colcon.sh: the installed s
 out="$(ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST timeout -s INT 5 "$prefix/lib/sim2real/tokenizer_node" 2>&1 || true)"
 grep -q "($prefix/share/sim2real/models/tokenizer/cv4x8x8.safetensors)" <<<"$out" \
   || { echo "colcon.sh: the installed tokenizer_node did not find its checkpoint in the install space: $out" >&2; exit 1; }
+# s2r setup reads the installed package.xml and rosdep.yaml (a driver hidden from the loader).
+out="$(VK_ICD_FILENAMES=/nonexistent.json VK_DRIVER_FILES=/nonexistent.json "$prefix/lib/sim2real/s2r" setup --check 2>&1 || true)"
+grep -q "libvulkan1, mesa-vulkan-drivers" <<<"$out" \
+  || { echo "colcon.sh: the installed s2r setup did not resolve the package's system dependencies: $out" >&2; exit 1; }
 echo "colcon.sh: sim2real builds and installs as a ROS 2 package ($prefix)"

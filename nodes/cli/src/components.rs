@@ -5,6 +5,9 @@ use s2r_runtime::component::Component;
 /// sim2real's ROS package name.
 pub const PACKAGE: &str = "sim2real";
 
+/// Every node of the package: the one list that `s2r run`, launch files,
+/// `s2r pkg executables` (and through it the colcon check) go by. Each has an
+/// executable of its own in `src/bin/<exec>.rs` (a test checks they agree).
 pub fn all() -> Vec<&'static Component> {
     vec![
         &s2r_demo::TALKER,
@@ -16,6 +19,12 @@ pub fn all() -> Vec<&'static Component> {
     ]
 }
 
+/// The package's executables: every node, then `s2r`.
+pub fn executables() -> Vec<&'static str> {
+    all().iter().map(|c| c.exec).chain(["s2r"]).collect()
+}
+
+/// The node whose executable is `exec`.
 pub fn find(exec: &str) -> Option<&'static Component> {
     all().into_iter().find(|c| c.exec == exec)
 }

@@ -18,6 +18,7 @@ mod keyboard;
 mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
+mod pkg_cmd;
 mod setup_cmd;
 mod tokens_cmd;
 mod topic;
@@ -45,6 +46,9 @@ enum Command {
     /// Nodes: list, info.
     #[command(subcommand)]
     Node(node_cmd::NodeCmd),
+    /// Packages: executables, prefix.
+    #[command(subcommand)]
+    Pkg(pkg_cmd::PkgCmd),
     /// Parameters of a running node: list, get, set.
     #[command(subcommand)]
     Param(param_cmd::ParamCmd),
@@ -84,6 +88,7 @@ pub fn main() {
         Command::Run(a) => launch_cmd::run_node(a),
         Command::Topic(c) => runtime().block_on(topic::run(c)),
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
+        Command::Pkg(c) => pkg_cmd::run(c),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
         Command::Bench(c) => runtime().block_on(bench::run(c)),
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
