@@ -256,8 +256,10 @@ fn sigint_and_sigterm_stop_cleanly() {
 fn every_node_has_its_executable_and_nothing_else_does() {
     let o = s2r(domain()).args(["pkg", "executables"]).output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let listed: std::collections::BTreeSet<String> =
-        text(&o.stdout).lines().map(|l| l.strip_prefix("sim2real ").unwrap_or_else(|| panic!("not 'sim2real EXEC': {l}")).to_string()).collect();
+    let listed: std::collections::BTreeSet<String> = text(&o.stdout)
+        .lines()
+        .map(|l| l.strip_prefix("sim2real ").unwrap_or_else(|| panic!("not 'sim2real EXEC': {l}")).to_string())
+        .collect();
     let bins: std::collections::BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin"))
         .unwrap()
         .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
