@@ -256,7 +256,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
             }
-            let _ = verdicts.publish(verdict(c, &frame_id, true));
+            verdicts.publish_or_log(verdict(c, &frame_id, true), &log);
         }
         let sources =
             vec![Source { bag: PathBuf::from("live"), name: "live".into(), image_topic: resolved[0].clone(), frames, damage: Vec::new() }];
@@ -302,7 +302,7 @@ fn close(
     frame_id: &str,
     log: &s2r_runtime::Logger,
 ) {
-    let _ = verdicts.publish(verdict(c, frame_id, false));
+    verdicts.publish_or_log(verdict(c, frame_id, false), log);
     if c.accepted {
         let rejected: Vec<i64> = c.frames.iter().filter(|f| !f.reasons.is_empty()).map(|f| f.stamp_ns).collect();
         if let Err(e) = out.write_clip(c, buf, scenario, &rejected) {

@@ -335,6 +335,7 @@ impl Node {
             slot: ctx.topic_slot(&full),
             remote: RemoteReaders::new(format!("rt{full}"), ctx.guid_prefix()),
             always_write: qos.durability == Durability::TransientLocal,
+            failures: Default::default(),
             topic: full,
             ctx,
             dds,

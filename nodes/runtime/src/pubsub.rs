@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use crate::clock::{system_now, Stamp};
 use crate::context::{Context, LocalMessage, LocalSink, TopicSlot};
+use crate::log::Logger;
 
 #[derive(Debug)]
 pub struct PublishError {
@@ -84,6 +85,8 @@ pub struct Publisher<M: Message> {
     /// Transient-local topics keep their history in the DDS writer for late
     /// joiners, so they are written even with nobody listening yet.
     pub(crate) always_write: bool,
+    /// Failed publishes so far (see [`Publisher::publish_or_log`]).
+    pub(crate) failures: AtomicU64,
 }
 
 impl<M: Message> Publisher<M> {
@@ -111,6 +114,28 @@ impl<M: Message> Publisher<M> {
         Ok(())
     }
 
+    /// Publishes; a failure is logged on `log` instead of returned: the first
+    /// on this topic at once, then the 10th, 100th, … with the count, so a node
+    /// whose transport fails keeps running without flooding its log.
+    pub fn publish_or_log(&self, msg: M, log: &Logger) {
+        self.publish_shared_or_log(Arc::new(msg), log)
+    }
+
+    /// [`Publisher::publish_or_log`] for a message that is already shared.
+    pub fn publish_shared_or_log(&self, msg: Arc<M>, log: &Logger) {
+        if let Err(e) = self.publish_shared(msg) {
+            let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failure_worth_logging(n) {
+                log.warn(format_args!("{e} ({n} failed publish{} on this topic so far)", if n == 1 { "" } else { "es" }));
+            }
+        }
+    }
+
+    /// How many publishes [`Publisher::publish_or_log`] has logged as failed.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
     /// Subscriptions in this process plus those discovered in others.
     pub fn subscription_count(&self) -> usize {
         self.slot.sinks.read().unwrap().len() + self.remote.count(&self.ctx)
@@ -120,6 +145,11 @@ impl<M: Message> Publisher<M> {
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
     }
+}
+
+/// The 1st, 10th, 100th, … failure.
+fn failure_worth_logging(n: u64) -> bool {
+    n > 0 && 10u64.pow(n.ilog10()) == n
 }
 
 /// Where and when a message came from.
@@ -294,5 +324,14 @@ impl<M: Message> Subscription<M> {
     /// Samples from the network that could not be decoded (and were skipped).
     pub fn malformed(&self) -> u64 {
         self.queue.malformed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failures_are_logged_at_powers_of_ten() {
+        let logged: Vec<u64> = (0..=2000).filter(|&n| super::failure_worth_logging(n)).collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }

@@ -99,7 +99,7 @@ impl Camera {
     }
 
     /// Takes in what arrived; returns true if anything did.
-    fn drain(&mut self) -> bool {
+    fn drain(&mut self, log: &Logger) -> bool {
         let mut any = false;
         while let Some(m) = self.image.try_recv() {
             let t = stamp_ns(&m.header.stamp);
@@ -123,7 +123,7 @@ impl Camera {
         }
         // Labels pass through unchanged: the restyled frame has the same geometry.
         while let Some(m) = self.detections.try_recv() {
-            let _ = self.out_detections.publish_shared(m);
+            self.out_detections.publish_shared_or_log(m, log);
             any = true;
         }
         // Controls that never find their image are dropped after a while.
@@ -263,7 +263,7 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
             }
             for cam in cams.iter_mut() {
-                busy |= cam.drain();
+                busy |= cam.drain(&log);
                 if let Some(msgs) = cam.next() {
                     busy = true;
                     tokio::task::block_in_place(|| restyle_one(cam, msgs, &scene, backend.as_mut(), &s, &log));
@@ -341,22 +341,25 @@ fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut 
     };
     let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height);
     let ms = t0.elapsed().as_secs_f32() * 1e3;
-    let _ = cam.out_image.publish(s2r_image::rgb8_msg(header.clone(), d.width, d.height, r.rgb));
+    cam.out_image.publish_or_log(s2r_image::rgb8_msg(header.clone(), d.width, d.height, r.rgb), log);
     if let Some(info) = info {
-        let _ = cam.out_info.publish(info);
+        cam.out_info.publish_or_log(info, log);
     }
-    let _ = cam.out_score.publish(TransferScore {
-        header,
-        boundary_recall: sc.boundary_recall,
-        boundary_pixels: sc.boundary_pixels,
-        threshold: s.threshold,
-        flagged: sc.boundary_recall < s.threshold,
-        prompt: s.prompt.clone(),
-        seed: s.seed,
-        backend: backend.name(),
-        controls: Weights::NAMES.iter().map(|n| n.to_string()).collect(),
-        weights: r.weights.as_array().to_vec(),
-        processing_ms: ms,
-    });
+    cam.out_score.publish_or_log(
+        TransferScore {
+            header,
+            boundary_recall: sc.boundary_recall,
+            boundary_pixels: sc.boundary_pixels,
+            threshold: s.threshold,
+            flagged: sc.boundary_recall < s.threshold,
+            prompt: s.prompt.clone(),
+            seed: s.seed,
+            backend: backend.name(),
+            controls: Weights::NAMES.iter().map(|n| n.to_string()).collect(),
+            weights: r.weights.as_array().to_vec(),
+            processing_ms: ms,
+        },
+        log,
+    );
     cam.frames += 1;
 }
