@@ -115,6 +115,11 @@ launch:
     scoped: "false"
     children:
     - let: {name: leaked, value: "yes"}
+- group:
+    forwarding: "false"
+    children:
+    - let: {name: fresh, value: "new"}
+    - node: {pkg: sim2real, exec: listener, name: "f_$(var fresh)"}
 - node: {pkg: sim2real, exec: listener, name: dbg, if: "$(var debug)"}
 - node: {pkg: sim2real, exec: listener, name: "l_$(var leaked)", unless: "$(var debug)"}
 "#,
@@ -142,9 +147,11 @@ launch:
     assert_eq!(lines[2], "    env: S2R_TEST_A=1 S2R_TEST_C=/x", "{o}");
     assert_eq!(lines[3], "    respawn after 1.5 s", "{o}");
     assert_eq!(lines[4], "    on_exit: shutdown", "{o}");
-    assert_eq!(lines[5], "s2r run listener --ros-args -r __node:=l_yes", "{o}");
+    assert_eq!(lines[5], "s2r run listener --ros-args -r __node:=f_new", "{o}");
     assert_eq!(lines[6], "    env: S2R_TEST_A=1", "{o}");
-    assert_eq!(lines.len(), 7, "{o}");
+    assert_eq!(lines[7], "s2r run listener --ros-args -r __node:=l_yes", "{o}");
+    assert_eq!(lines[8], "    env: S2R_TEST_A=1", "{o}");
+    assert_eq!(lines.len(), 9, "{o}");
 
     let mut c = s2r(domain());
     c.args(["launch", top.to_str().unwrap(), "--show-args"]);
@@ -295,6 +302,11 @@ fn broken_files_are_refused_with_file_line_and_key_and_nothing_starts() {
             "arg.launch.yaml:2: 'robot': launch argument 'robot' has no default and was not given (pass robot:=<value>)".into(),
         ),
         ("action", "launch:\n- nod: {pkg: a, exec: b}\n", "action.launch.yaml:2: 'nod': unknown action 'nod'".into()),
+        (
+            "forwarding",
+            "launch:\n- arg: {name: robot, default: r}\n- group:\n    forwarding: 'false'\n    children:\n    - node: {pkg: sim2real, exec: talker, name: $(var robot)}\n",
+            "forwarding.launch.yaml:6: 'node.name': $(var robot): no launch argument or let called 'robot'".into(),
+        ),
         (
             "params",
             "launch:\n- node: {pkg: sim2real, exec: talker, param: [{from: bad.params.yaml}]}\n",

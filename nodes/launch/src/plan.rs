@@ -500,19 +500,26 @@ impl Walker<'_> {
     }
 
     fn group(&mut self, line: usize, body: &Yaml, file: &Path, state: &mut State) -> Result<(), LaunchError> {
-        let (children, scoped, on) = match body {
-            Yaml::Seq(items, _) => (items.as_slice(), true, true),
+        let (children, scoped, forwarding, on) = match body {
+            Yaml::Seq(items, _) => (items.as_slice(), true, true, true),
             Yaml::Map(..) => {
                 let mut a = Attrs::new(file, "group", body)?;
                 let scoped = match a.text("scoped")? {
                     Some((l, v)) => condition(&self.subst(state, file, l, "group.scoped", &v)?).map_err(|m| a.err(l, "scoped", m))?,
                     None => true,
                 };
-                let _ = a.text("forwarding")?;
+                // launch_ros: a scoped group that does not forward starts with no
+                // launch configurations (arguments and lets) of its parent.
+                let forwarding = match a.text("forwarding")? {
+                    Some((l, v)) => {
+                        condition(&self.subst(state, file, l, "group.forwarding", &v)?).map_err(|m| a.err(l, "forwarding", m))?
+                    }
+                    None => true,
+                };
                 let children = a.list("children")?.map(|(_, c)| c).unwrap_or(&[]);
                 let on = self.enabled(&mut a, state, file)?;
                 a.finish(&["scoped", "forwarding", "children", "if", "unless"])?;
-                (children, scoped, on)
+                (children, scoped, forwarding, on)
             }
             other => return Err(err(file, line, "group", format!("expected a list of actions, found {}", other.kind()))),
         };
@@ -520,7 +527,8 @@ impl Walker<'_> {
             return Ok(());
         }
         if scoped {
-            let mut inner = State { vars: state.vars.clone(), namespace: state.namespace.clone(), env: state.env.clone() };
+            let vars = if forwarding { state.vars.clone() } else { Default::default() };
+            let mut inner = State { vars, namespace: state.namespace.clone(), env: state.env.clone() };
             self.actions(children, file, &mut inner, false)
         } else {
             self.actions(children, file, state, false)
