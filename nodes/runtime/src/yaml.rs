@@ -227,6 +227,25 @@ impl<'y> Fields<'y> {
         }
     }
 
+    /// A list of plain values (strings); an item that is a list or a mapping
+    /// is refused at its own line (`tags[1]`).
+    pub fn str_list(&mut self, key: &str) -> Result<Option<Vec<String>>, YamlError> {
+        let Some(items) = self.list(key)? else { return Ok(None) };
+        let path = self.key_path(key);
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, y)| {
+                y.scalar().map(str::to_string).ok_or_else(|| YamlError {
+                    line: y.line(),
+                    key: format!("{path}[{i}]"),
+                    message: format!("expected a value, found {}", y.kind()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// A list of numbers, of exactly `n` when given.
     pub fn f64_list(&mut self, key: &str, n: Option<usize>) -> Result<Option<Vec<f64>>, YamlError> {
         let Some(items) = self.list(key)? else { return Ok(None) };

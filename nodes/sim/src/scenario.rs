@@ -349,10 +349,7 @@ impl Scenario {
         let name = top.req_str("scenario")?;
         let description = top.str("description")?.unwrap_or_default();
         let edge_case = top.bool("edge_case")?.unwrap_or(false);
-        let tags = match top.list("tags")? {
-            Some(items) => items.iter().map(|t| t.scalar().unwrap_or_default().to_string()).collect(),
-            None => vec![],
-        };
+        let tags = top.str_list("tags")?.unwrap_or_default();
 
         let mut w = top.map("world")?.ok_or_else(|| top.err("world", "'world' is required"))?;
         let kind = w.req_str("kind")?;
@@ -664,6 +661,9 @@ sensors:
         assert_eq!(e.key, "ego.wings", "{e}");
         let e = err(&GOOD.replace("kind: vehicle", "kind: arm"));
         assert!(e.message.contains("arm stands on a table"), "{e}");
+        let e = err(&format!("{GOOD}tags: [night, {{weather: snow}}]\n"));
+        assert_eq!((e.line, e.key.as_str()), (11, "tags[1]"), "{e}");
+        assert!(e.message.contains("expected a value, found a mapping"), "{e}");
         let e = err("scenario: [unclosed");
         assert!(e.message.contains("not valid YAML"), "{e}");
         let e = Scenario::load(Path::new("/nonexistent/x.yaml")).unwrap_err();
