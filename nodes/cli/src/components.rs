@@ -31,7 +31,6 @@ pub fn find(exec: &str) -> Option<&'static Component> {
 
 /// Where `sim2real` is: installed (AMENT_PREFIX_PATH), or this source tree.
 pub fn find_package(name: &str) -> Option<s2r_launch::Package> {
-    let source = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let source = source.canonicalize().ok().filter(|p| p.join("package.xml").exists());
+    let source = s2r_runtime::share::source_tree();
     s2r_launch::find_package(name, std::env::var("AMENT_PREFIX_PATH").ok().as_deref(), source.map(|s| (PACKAGE, s)))
 }

@@ -34,32 +34,23 @@ pub const SIM_NODE: Component = Component {
     graceful: false,
 };
 
-/// The directories a scenario name is looked up in: the installed package's
-/// share (AMENT_PREFIX_PATH), next to the executable's install prefix, and
-/// this source tree.
-pub fn scenario_dirs() -> Vec<PathBuf> {
-    let mut dirs = s2r_runtime::share::share_dirs("config/scenarios");
-    dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenarios")).to_path_buf());
-    dirs
-}
+/// Where scenario names are looked up (see [`s2r_runtime::share`]).
+const SCENARIOS: &str = "config/scenarios";
 
 /// A scenario parameter as a file: a path that exists, or a name in the
 /// scenario directories (with or without `.yaml`).
 pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
     let p = Path::new(name);
     if p.is_file() {
-        return Ok(p.to_path_buf());
+        return Ok(p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
     }
     if !name.contains('/') {
         let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
-        for d in scenario_dirs() {
-            let c = d.join(&file);
-            if c.is_file() {
-                return Ok(c);
-            }
+        if let Some(found) = s2r_runtime::share::find_shared(SCENARIOS, &file) {
+            return Ok(found);
         }
     }
-    let known: Vec<String> = scenario_dirs()
+    let known: Vec<String> = s2r_runtime::share::share_dirs(SCENARIOS)
         .iter()
         .filter_map(|d| std::fs::read_dir(d).ok())
         .flatten()

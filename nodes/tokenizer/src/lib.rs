@@ -12,24 +12,16 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
-/// Where shipped checkpoints live: `share/sim2real/models/tokenizer` of each
-/// AMENT_PREFIX_PATH entry and of this executable's install prefix, then the
-/// source tree's `models/tokenizer`.
-pub fn model_dirs() -> Vec<PathBuf> {
-    let mut dirs = s2r_runtime::share::share_dirs("models/tokenizer");
-    dirs.push(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/tokenizer")).to_path_buf());
-    dirs
-}
-
 /// A checkpoint parameter as a file: a path, or the name of a shipped
-/// checkpoint (`cv4x8x8`, `dv8x16x16`). A name found nowhere is returned as
-/// given, so that loading it reports the missing file.
+/// checkpoint (`cv4x8x8`, `dv8x16x16`) in `models/tokenizer` of the package's
+/// data ([`s2r_runtime::share`]). A name found nowhere is returned as given,
+/// so that loading it reports the missing file.
 pub fn resolve_checkpoint(name: &str) -> PathBuf {
     let p = Path::new(name);
     if p.is_file() || name.contains('/') || name.ends_with(".safetensors") {
         return p.to_path_buf();
     }
-    model_dirs().into_iter().map(|d| d.join(format!("{name}.safetensors"))).find(|c| c.is_file()).unwrap_or_else(|| p.to_path_buf())
+    s2r_runtime::share::find_shared("models/tokenizer", &format!("{name}.safetensors")).unwrap_or_else(|| p.to_path_buf())
 }
 
 /// Keeps glibc's allocator from serving the model's large, short-lived
