@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The house rules CI checks before the tests: formatting (rustfmt.toml),
-# clippy with every warning an error (the workspace lints in Cargo.toml), and
-# the crate layering: no stage crate depends on another stage crate (what
+# clippy with every warning an error (the workspace lints in Cargo.toml),
+# unused dependencies (cargo-machete), and the crate layering: no stage crate depends on another stage crate (what
 # stages share lives in the shared crates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all --check || { echo "lint.sh: run 'cargo fmt --all'" >&2; exit 1; }
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# No dependency that nothing uses.
+cargo machete --version >/dev/null 2>&1 || cargo install --locked cargo-machete --version 0.9.2
+cargo machete
 
 # Stages: the crates of the pipeline's nodes. Shared crates (msgs, runtime,
 # bag, image, look, launch) may be used by any stage; the drivers (s2r-cli,

@@ -51,7 +51,7 @@ fn decode(a: DecodeArgs) -> Result<()> {
         if tf.codec != want {
             bail!("{}: tokens of codec '{}', the checkpoint {} is '{want}'", a.bag.display(), tf.codec, a.checkpoint);
         }
-        let frames = match tokens_of(&tf).and_then(|t| codec.decode(&t).map_err(|e| e.to_string())) {
+        let frames = match tokens_of(&tf).and_then(|t| Ok(codec.decode(&t)?)) {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("warning: {}: {} message at {} ns skipped: {e}", a.bag.display(), c.topic, m.log_time);

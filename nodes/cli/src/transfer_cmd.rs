@@ -112,7 +112,7 @@ pub fn run(a: TransferArgs) -> Result<()> {
     let mut seen = 0usize;
     let mut rows: Vec<Vec<Rgb>> = vec![Vec::new(); prompts.len() + 1];
     let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prompts.len()];
-    let decode_err = |t: &str, e: String| anyhow!("{}: {t}: {e}", a.bag.display());
+    let decode_err = |t: &str, e: s2r_runtime::raw::CdrError| anyhow!("{}: {t}: {e}", a.bag.display());
     for m in reader.messages() {
         let c = &reader.connections[m.connection];
         let data = Serialized(m.data.clone());

@@ -8,8 +8,9 @@ use byteorder::{BigEndian, LittleEndian};
 use futures::StreamExt;
 use rustdds::no_key::{Decode, DefaultDecoder, DeserializerAdapter, SerializerAdapter};
 use rustdds::{QosPolicies, RepresentationIdentifier, TopicKind};
+use s2r_idl::dynamic::cdr::{body, Body};
+pub use s2r_idl::dynamic::CdrError;
 use s2r_idl::TypeName;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::clock::{system_now, Stamp};
@@ -24,21 +25,17 @@ pub struct Serialized(pub bytes::Bytes);
 
 impl Serialized {
     /// Little-endian CDR of `m`, with its header.
-    pub fn encode<M: Serialize>(m: &M) -> Result<Serialized, String> {
-        s2r_idl::dynamic::serialize(m).map(|v| Serialized(v.into())).map_err(|e| e.to_string())
+    pub fn encode<M: Serialize>(m: &M) -> Result<Serialized, CdrError> {
+        s2r_idl::dynamic::serialize(m).map(|v| Serialized(v.into()))
     }
 
-    pub fn decode<M: DeserializeOwned>(&self) -> Result<M, String> {
-        let d = &self.0;
-        if d.len() < 4 {
-            return Err(format!("{} bytes is too short for a CDR encapsulation header", d.len()));
-        }
-        let r = match (d[0], d[1]) {
-            (0, 1) => cdr_encoding::from_bytes::<M, LittleEndian>(&d[4..]),
-            (0, 0) => cdr_encoding::from_bytes::<M, BigEndian>(&d[4..]),
-            (a, b) => return Err(format!("unsupported encapsulation {a:#04x}{b:02x}")),
+    /// The message of type `M` these bytes hold.
+    pub fn decode<M: s2r_idl::Message>(&self) -> Result<M, CdrError> {
+        let r = match body(&self.0)? {
+            Body::Little(b) => cdr_encoding::from_bytes::<M, LittleEndian>(b),
+            Body::Big(b) => cdr_encoding::from_bytes::<M, BigEndian>(b),
         };
-        r.map(|(m, _)| m).map_err(|e| e.to_string())
+        r.map(|(m, _)| m).map_err(|source| CdrError::Malformed { type_name: M::TYPE_NAME.into(), source })
     }
 
     pub fn len(&self) -> usize {

@@ -8,6 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use crate::fsq;
 use crate::model::{Config, Tokenizer};
+use crate::TokenizerError;
 
 pub struct Codec {
     pub cfg: Config,
@@ -24,30 +25,27 @@ pub enum Tokens {
     Discrete { shape: [usize; 4], codes: Vec<u16> },
 }
 
-fn train_hint(path: &Path) -> String {
-    format!("train one with `s2r train tokenizer DATASET… --variant cv4x8x8|dv8x16x16 --output {}`", path.display())
-}
-
 /// The architecture a checkpoint was saved with (its `config` tensor); errors name the path.
-pub fn checkpoint_config(path: &Path) -> Result<Config, String> {
-    let t =
-        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| format!("{}: not a safetensors checkpoint: {e}", path.display()))?;
-    t.get("config").and_then(|c| c.to_vec1::<u32>().ok()).and_then(|c| Config::from_vec(&c)).ok_or_else(|| {
-        format!("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path))
-    })
+pub fn checkpoint_config(path: &Path) -> Result<Config, TokenizerError> {
+    let t = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| TokenizerError::NotSafetensors { path: path.into(), source: Box::new(e) })?;
+    t.get("config")
+        .and_then(|c| c.to_vec1::<u32>().ok())
+        .and_then(|c| Config::from_vec(&c))
+        .ok_or_else(|| TokenizerError::NoConfig { path: path.into() })
 }
 
 impl Codec {
     /// Loads a checkpoint written by `s2r train tokenizer`; errors name the path and how to make one.
-    pub fn load(path: &Path) -> Result<Codec, String> {
+    pub fn load(path: &Path) -> Result<Codec, TokenizerError> {
         if !path.is_file() {
-            return Err(format!("tokenizer checkpoint {} does not exist; {}", path.display(), train_hint(path)));
+            return Err(TokenizerError::MissingCheckpoint { path: path.into() });
         }
         let cfg = checkpoint_config(path)?;
         let mut vars = VarMap::new();
-        let mut model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(|e| e.to_string())?;
-        vars.load(path).map_err(|e| format!("{}: does not match a {} tokenizer: {e}; {}", path.display(), cfg.name(), train_hint(path)))?;
-        model.fold_haar().map_err(|e| e.to_string())?;
+        let mut model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))?;
+        vars.load(path).map_err(|e| TokenizerError::Mismatch { path: path.into(), variant: cfg.name(), source: Box::new(e) })?;
+        model.fold_haar()?;
         Ok(Codec { cfg, model, vars })
     }
 
@@ -147,10 +145,10 @@ mod tests {
             let err = direct.iter().zip(&via).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(err < 1e-4, "{}: tokens decode to the model's reconstruction ({err})", cfg.name());
         }
-        let missing = Codec::load(&dir.join("nope.safetensors")).err().unwrap();
+        let missing = Codec::load(&dir.join("nope.safetensors")).err().unwrap().to_string();
         assert!(missing.contains("nope.safetensors") && missing.contains("s2r train tokenizer"), "{missing}");
         std::fs::write(dir.join("junk.safetensors"), b"junk").unwrap();
-        let junk = Codec::load(&dir.join("junk.safetensors")).err().unwrap();
+        let junk = Codec::load(&dir.join("junk.safetensors")).err().unwrap().to_string();
         assert!(junk.contains("junk.safetensors") && junk.contains("not a safetensors"), "{junk}");
         // A checkpoint whose weights do not fit its config: the path, the mismatch, the command.
         let dv = dir.join("dv8x16x16.safetensors");
@@ -161,12 +159,12 @@ mod tests {
         );
         let bad = dir.join("mismatched.safetensors");
         candle_core::safetensors::save(&t, &bad).unwrap();
-        let e = Codec::load(&bad).err().unwrap();
+        let e = Codec::load(&bad).err().unwrap().to_string();
         assert!(e.contains("mismatched.safetensors") && e.contains("does not match a cv4x8x8") && e.contains("s2r train tokenizer"), "{e}");
         // No config at all (not one of ours).
         t.remove("config");
         candle_core::safetensors::save(&t, &bad).unwrap();
-        let e = Codec::load(&bad).err().unwrap();
+        let e = Codec::load(&bad).err().unwrap().to_string();
         assert!(e.contains("no tokenizer config"), "{e}");
         // Tokens that do not fit the model are refused, not decoded.
         let codec = Codec::load(&dv).unwrap();

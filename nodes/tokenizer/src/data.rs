@@ -8,6 +8,8 @@ use s2r_bag::BagReader;
 use s2r_runtime::Serialized;
 use sim2real_msgs::sensor_msgs::msg::Image;
 
+use crate::TokenizerError;
+
 /// Consecutive frames, each 3·S·S values in [−1, 1] (planar RGB).
 #[derive(Clone, Debug)]
 pub struct Clip {
@@ -58,11 +60,11 @@ pub fn square(rgb: &[u8], w: usize, h: usize, size: usize) -> Vec<f32> {
 
 /// Clips of `len` consecutive frames of `camera` (its restyled `/<camera>/image_raw`,
 /// else the simulator's `/sim/<camera>/image_raw`) from every bag under `paths`.
-pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<Vec<Clip>, String> {
+pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<Vec<Clip>, TokenizerError> {
     let mut clips = Vec::new();
     for p in paths {
         for bag in bags_in(p) {
-            let r = BagReader::open(&bag).map_err(|e| format!("{}: {e}", bag.display()))?;
+            let r = BagReader::open(&bag).map_err(|source| TokenizerError::Bag { path: bag.clone(), source })?;
             let restyled = format!("/{camera}/image_raw");
             let topic = if r.connections.iter().any(|c| c.topic == restyled) { restyled } else { format!("/sim/{camera}/image_raw") };
             let mut frames = Vec::new();
@@ -70,8 +72,12 @@ pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<
                 if r.connections[m.connection].topic != topic {
                     continue;
                 }
-                let img: Image = Serialized(m.data.clone()).decode().map_err(|e| format!("{}: {topic}: {e}", bag.display()))?;
-                let rgb = s2r_image::rgb8(&img, &topic).map_err(|e| e.to_string())?;
+                let img: Image = Serialized(m.data.clone()).decode().map_err(|source| TokenizerError::Message {
+                    path: bag.clone(),
+                    topic: topic.clone(),
+                    source,
+                })?;
+                let rgb = s2r_image::rgb8(&img, &topic)?;
                 frames.push(square(&rgb, img.width as usize, img.height as usize, size));
             }
             let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();

@@ -3,6 +3,7 @@
 //! encoder/decoder, training, the shipped checkpoints, quality metrics.
 pub mod codec;
 pub mod data;
+mod error;
 pub mod fsq;
 pub mod haar;
 pub mod metrics;
@@ -11,6 +12,8 @@ pub mod node;
 pub mod train;
 
 use std::path::{Path, PathBuf};
+
+pub use error::TokenizerError;
 
 /// A checkpoint parameter as a file: a path, or the name of a shipped
 /// checkpoint (`cv4x8x8`, `dv8x16x16`) in `models/tokenizer` of the package's

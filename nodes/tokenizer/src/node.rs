@@ -21,6 +21,7 @@ use sim2real_msgs::std_msgs::msg::Header;
 
 use crate::codec::{Codec, Tokens};
 use crate::data::square;
+use crate::TokenizerError;
 
 pub const TOKENIZER_NODE: Component = Component {
     exec: "tokenizer_node",
@@ -48,20 +49,20 @@ pub fn token_frame(codec: &Codec, tokens: Tokens, header: Header, stamps: Vec<Ti
 }
 
 /// Tokens back from a message (the inverse of [`token_frame`]).
-pub fn tokens_of(m: &TokenFrame) -> Result<Tokens, String> {
+pub fn tokens_of(m: &TokenFrame) -> Result<Tokens, TokenizerError> {
     if m.shape.len() != 4 {
-        return Err(format!("TokenFrame shape {:?} is not [latent frames, channels, h, w]", m.shape));
+        return Err(TokenizerError::Shape { shape: m.shape.clone() });
     }
     let shape = [m.shape[0] as usize, m.shape[1] as usize, m.shape[2] as usize, m.shape[3] as usize];
     let n: usize = shape.iter().product();
     if !m.codes.is_empty() {
         if m.codes.len() != n {
-            return Err(format!("{} codes for shape {:?}", m.codes.len(), m.shape));
+            return Err(TokenizerError::Length { len: m.codes.len(), kind: "codes", shape: m.shape.clone() });
         }
         Ok(Tokens::Discrete { shape, codes: m.codes.clone() })
     } else {
         if m.latents.len() != n {
-            return Err(format!("{} latents for shape {:?}", m.latents.len(), m.shape));
+            return Err(TokenizerError::Length { len: m.latents.len(), kind: "latents", shape: m.shape.clone() });
         }
         Ok(Tokens::Continuous { shape, values: m.latents.clone() })
     }

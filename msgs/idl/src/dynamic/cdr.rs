@@ -60,22 +60,57 @@ impl Serialize for Value {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CdrError(pub String);
-
-impl fmt::Display for CdrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A serialized message that does not decode, or a value that does not encode.
+#[derive(Debug, thiserror::Error)]
+pub enum CdrError {
+    /// Fewer bytes than the 4-byte encapsulation header.
+    #[error("{len} bytes is too short for a CDR encapsulation header")]
+    TooShort {
+        /// Bytes there are.
+        len: usize,
+    },
+    /// An encapsulation other than plain CDR (big or little endian).
+    #[error("unsupported encapsulation {0:#04x}{1:02x} (only plain CDR)")]
+    Encapsulation(u8, u8),
+    /// CDR that does not hold a message of the type (truncated, bad lengths, …).
+    #[error("malformed {type_name}: {source}")]
+    Malformed {
+        /// The type it was read as.
+        type_name: String,
+        /// What the CDR decoder said.
+        source: cdr_encoding::Error,
+    },
+    /// A value the CDR encoder refused.
+    #[error("cannot encode as CDR: {0}")]
+    Encode(cdr_encoding::Error),
 }
 
-impl std::error::Error for CdrError {}
+/// The byte order of a serialized message and its CDR body (after the
+/// encapsulation header).
+pub enum Body<'a> {
+    /// Little-endian CDR.
+    Little(&'a [u8]),
+    /// Big-endian CDR.
+    Big(&'a [u8]),
+}
+
+/// Splits a serialized message into its byte order and CDR body.
+pub fn body(data: &[u8]) -> Result<Body<'_>, CdrError> {
+    if data.len() < 4 {
+        return Err(CdrError::TooShort { len: data.len() });
+    }
+    match (data[0], data[1]) {
+        (0x00, 0x01) => Ok(Body::Little(&data[4..])),
+        (0x00, 0x00) => Ok(Body::Big(&data[4..])),
+        (a, b) => Err(CdrError::Encapsulation(a, b)),
+    }
+}
 
 /// Serializes any serde value (a generated message, a [`Value`]) as
 /// little-endian CDR after the 4-byte encapsulation header.
 pub fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, CdrError> {
     let mut out = CDR_LE_HEADER.to_vec();
-    cdr_encoding::to_writer::<T, LittleEndian, _>(&mut out, value).map_err(|e| CdrError(e.to_string()))?;
+    cdr_encoding::to_writer::<T, LittleEndian, _>(&mut out, value).map_err(CdrError::Encode)?;
     Ok(out)
 }
 
@@ -86,17 +121,12 @@ pub fn encode(value: &Value) -> Result<Vec<u8>, CdrError> {
 
 /// Decodes a serialized message (encapsulation header included) of type `ty`.
 pub fn decode(reg: &Registry, ty: &TypeName, data: &[u8]) -> Result<Value, CdrError> {
-    if data.len() < 4 {
-        return Err(CdrError(format!("{} bytes is too short for a CDR encapsulation header", data.len())));
-    }
     let seed = TypeSeed::new(Arc::new(reg.clone()), ty.clone());
-    let body = &data[4..];
-    let result = match (data[0], data[1]) {
-        (0x00, 0x01) => seed.deserialize(&mut cdr_encoding::CdrDeserializer::<LittleEndian>::new(body)),
-        (0x00, 0x00) => seed.deserialize(&mut cdr_encoding::CdrDeserializer::<BigEndian>::new(body)),
-        (a, b) => return Err(CdrError(format!("unsupported encapsulation {a:#04x}{b:02x} (only plain CDR)"))),
+    let result = match body(data)? {
+        Body::Little(b) => seed.deserialize(&mut cdr_encoding::CdrDeserializer::<LittleEndian>::new(b)),
+        Body::Big(b) => seed.deserialize(&mut cdr_encoding::CdrDeserializer::<BigEndian>::new(b)),
     };
-    result.map_err(|e| CdrError(format!("malformed {}: {e}", ty.full())))
+    result.map_err(|source| CdrError::Malformed { type_name: ty.full(), source })
 }
 
 /// Decodes a message of a run-time type from a serde deserializer (CDR).

@@ -1,0 +1,88 @@
+//! The tokenizer's one error type: every variant names its input.
+
+use std::path::{Path, PathBuf};
+
+/// What went wrong loading a checkpoint, reading recordings or decoding tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// No file at the checkpoint's path.
+    #[error("tokenizer checkpoint {} does not exist; {}", path.display(), train_hint(path))]
+    MissingCheckpoint {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// A file that is not safetensors.
+    #[error("{}: not a safetensors checkpoint: {source}", path.display())]
+    NotSafetensors {
+        /// The file.
+        path: PathBuf,
+        /// What candle said.
+        source: Box<candle_core::Error>,
+    },
+    /// A safetensors file without a tokenizer `config` tensor of this format.
+    #[error("{}: no tokenizer config (or one of an older format) in the checkpoint; {}", path.display(), train_hint(path))]
+    NoConfig {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// Weights that do not fit the architecture the config names.
+    #[error("{}: does not match a {variant} tokenizer: {source}; {}", path.display(), train_hint(path))]
+    Mismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The variant its config names.
+        variant: String,
+        /// What candle said.
+        source: Box<candle_core::Error>,
+    },
+    /// A recording that cannot be read.
+    #[error("{}: {source}", path.display())]
+    Bag {
+        /// The bag.
+        path: PathBuf,
+        /// Why.
+        source: s2r_bag::BagError,
+    },
+    /// A message in a recording that does not decode.
+    #[error("{}: {topic}: {source}", path.display())]
+    Message {
+        /// The bag.
+        path: PathBuf,
+        /// The message's topic.
+        topic: String,
+        /// Why.
+        source: s2r_runtime::raw::CdrError,
+    },
+    /// An image that is not a colour image.
+    #[error(transparent)]
+    Image(#[from] s2r_image::ImageError),
+    /// A `TokenFrame` whose shape is not [latent frames, channels, h, w].
+    #[error("TokenFrame shape {shape:?} is not [latent frames, channels, h, w]")]
+    Shape {
+        /// The shape it has.
+        shape: Vec<u32>,
+    },
+    /// A `TokenFrame` with more or fewer values than its shape.
+    #[error("{len} {kind} for shape {shape:?}")]
+    Length {
+        /// Values it has.
+        len: usize,
+        /// "codes" or "latents".
+        kind: &'static str,
+        /// Its shape.
+        shape: Vec<u32>,
+    },
+    /// A tensor operation failed (tokens that do not fit the model, …).
+    #[error(transparent)]
+    Tensor(Box<candle_core::Error>),
+}
+
+impl From<candle_core::Error> for TokenizerError {
+    fn from(e: candle_core::Error) -> Self {
+        TokenizerError::Tensor(Box::new(e))
+    }
+}
+
+fn train_hint(path: &Path) -> String {
+    format!("train one with `s2r train tokenizer DATASET… --variant cv4x8x8|dv8x16x16 --output {}`", path.display())
+}
