@@ -195,22 +195,115 @@ pub struct MsgSpec {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `.msg` text that does not parse: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{type_name} line {line}: {reason}")]
 pub struct ParseError {
     /// The interface being parsed, e.g. `sensor_msgs/msg/Image`.
     pub type_name: String,
-    /// 1-based line in the `.msg` text.
+    /// 1-based line in the `.msg` text (0: the name itself).
     pub line: usize,
-    pub message: String,
+    /// What is wrong.
+    pub reason: Syntax,
 }
 
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} line {}: {}", self.type_name, self.line, self.message)
-    }
+/// What is wrong with a line of a `.msg` text, or with a literal in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Syntax {
+    /// Not a ROS package name.
+    #[error("'{0}' is not a valid package name")]
+    PackageName(String),
+    /// Not a ROS message name.
+    #[error("'{0}' is not a valid message name")]
+    MessageName(String),
+    /// `type[` without its `]`.
+    #[error("unterminated array bound in '{0}'")]
+    UnterminatedBound(String),
+    /// An array or string bound that is not a positive number.
+    #[error("bad bound '{bound}' in '{whole}'")]
+    Bound {
+        /// The bound as written.
+        bound: String,
+        /// The whole type.
+        whole: String,
+    },
+    /// `<=N` on a type other than a string.
+    #[error("only strings take an upper bound, not '{0}'")]
+    BoundedNonString(String),
+    /// Neither a primitive nor a message name.
+    #[error("'{0}' is not a type")]
+    NotAType(String),
+    /// A type with nothing after it.
+    #[error("'{0}' has no field name")]
+    NoFieldName(String),
+    /// A constant whose name is not upper case.
+    #[error("constant name '{0}' must be upper case")]
+    ConstantName(String),
+    /// A constant of a message or array type.
+    #[error("constant '{0}' must have a primitive, non-array type")]
+    ConstantType(String),
+    /// A constant whose value does not parse.
+    #[error("constant '{name}': {reason}")]
+    ConstantValue {
+        /// The constant.
+        name: String,
+        /// What is wrong with its value.
+        reason: Box<Syntax>,
+    },
+    /// Two constants of one name.
+    #[error("constant '{0}' is defined twice")]
+    ConstantTwice(String),
+    /// A field name that is not lower snake case.
+    #[error("field name '{0}' must be lower snake case")]
+    FieldName(String),
+    /// A field default that does not parse.
+    #[error("default of '{name}': {reason}")]
+    DefaultValue {
+        /// The field.
+        name: String,
+        /// What is wrong with its default.
+        reason: Box<Syntax>,
+    },
+    /// Two fields of one name.
+    #[error("field '{0}' is defined twice")]
+    FieldTwice(String),
+    /// A default on a field of a message type.
+    #[error("fields of type {0} cannot have a default")]
+    NestedDefault(String),
+    /// An array default with more (or, fixed, other) values than the array holds.
+    #[error("{0} values do not fit the array bound")]
+    ArrayLength(usize),
+    /// An array default not written `[a, b, ...]`.
+    #[error("array default '{0}' must be written [a, b, ...]")]
+    ArrayLiteral(String),
+    /// A quoted string that ends in a lone backslash.
+    #[error("string {0} ends in a backslash")]
+    Backslash(String),
+    /// Not an integer.
+    #[error("'{0}' is not an integer")]
+    NotInteger(String),
+    /// An integer outside its type's range.
+    #[error("{value} is out of range [{lo}, {hi}] for {ty}")]
+    OutOfRange {
+        /// The value.
+        value: i128,
+        /// The type's least value.
+        lo: i128,
+        /// The type's greatest value.
+        hi: i128,
+        /// The type.
+        ty: String,
+    },
+    /// Not `true`/`false`/`1`/`0`.
+    #[error("'{0}' is not a boolean")]
+    NotBool(String),
+    /// Not a floating-point number.
+    #[error("'{0}' is not a number")]
+    NotNumber(String),
+    /// A string longer than its type's bound.
+    #[error("string is longer than its bound {0}")]
+    StringBound(usize),
 }
-
-impl std::error::Error for ParseError {}
 
 pub fn is_package_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -244,12 +337,12 @@ fn is_constant_name(s: &str) -> bool {
 /// Parses the text of `package/msg/Name.msg`.
 pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, ParseError> {
     let type_name = TypeName::new(package, name);
-    let err = |line: usize, message: String| ParseError { type_name: type_name.full(), line, message };
+    let err = |line: usize, reason: Syntax| ParseError { type_name: type_name.full(), line, reason };
     if !is_package_name(package) {
-        return Err(err(0, format!("'{package}' is not a valid package name")));
+        return Err(err(0, Syntax::PackageName(package.into())));
     }
     if !is_message_name(name) {
-        return Err(err(0, format!("'{name}' is not a valid message name")));
+        return Err(err(0, Syntax::MessageName(name.into())));
     }
     let mut fields: Vec<Field> = Vec::new();
     let mut constants: Vec<Constant> = Vec::new();
@@ -263,7 +356,7 @@ pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, Parse
         let ty = parse_type(type_str, package).map_err(|m| err(lineno, m))?;
         let rest = rest.trim_start();
         if rest.is_empty() {
-            return Err(err(lineno, format!("'{type_str}' has no field name")));
+            return Err(err(lineno, Syntax::NoFieldName(type_str.into())));
         }
         // A constant is `TYPE NAME=VALUE`; the name may be followed by spaces before '='.
         let name_end = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
@@ -271,11 +364,11 @@ pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, Parse
         let after = rest[name_end..].trim_start();
         if let Some(value_text) = after.strip_prefix('=') {
             if !is_constant_name(field_name) {
-                return Err(err(lineno, format!("constant name '{field_name}' must be upper case")));
+                return Err(err(lineno, Syntax::ConstantName(field_name.into())));
             }
             let prim = match (&ty.base, ty.array) {
                 (BaseType::Primitive(p), Array::Scalar) => *p,
-                _ => return Err(err(lineno, format!("constant '{field_name}' must have a primitive, non-array type"))),
+                _ => return Err(err(lineno, Syntax::ConstantType(field_name.into()))),
             };
             let value = if prim.is_string() {
                 // String constants take the rest of the line verbatim (comments included),
@@ -283,25 +376,28 @@ pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, Parse
                 Literal::String(unquote(value_text.trim()).map_err(|m| err(lineno, m))?)
             } else {
                 let v = strip_comment(value_text).trim();
-                parse_scalar(prim, v).map_err(|m| err(lineno, format!("constant '{field_name}': {m}")))?
+                parse_scalar(prim, v).map_err(|m| err(lineno, Syntax::ConstantValue { name: field_name.into(), reason: Box::new(m) }))?
             };
             if constants.iter().any(|c| c.name == field_name) {
-                return Err(err(lineno, format!("constant '{field_name}' is defined twice")));
+                return Err(err(lineno, Syntax::ConstantTwice(field_name.into())));
             }
             constants.push(Constant { name: field_name.to_string(), ty: prim, value });
             continue;
         }
         if !is_field_name(field_name) {
-            return Err(err(lineno, format!("field name '{field_name}' must be lower snake case")));
+            return Err(err(lineno, Syntax::FieldName(field_name.into())));
         }
         let default_text = strip_comment(after).trim();
         let default = if default_text.is_empty() {
             None
         } else {
-            Some(parse_default(&ty, default_text).map_err(|m| err(lineno, format!("default of '{field_name}': {m}")))?)
+            Some(
+                parse_default(&ty, default_text)
+                    .map_err(|m| err(lineno, Syntax::DefaultValue { name: field_name.into(), reason: Box::new(m) }))?,
+            )
         };
         if fields.iter().any(|f| f.name == field_name) {
-            return Err(err(lineno, format!("field '{field_name}' is defined twice")));
+            return Err(err(lineno, Syntax::FieldTwice(field_name.into())));
         }
         fields.push(Field { name: field_name.to_string(), ty, default });
     }
@@ -335,10 +431,10 @@ fn strip_comment(s: &str) -> &str {
     s
 }
 
-fn parse_type(s: &str, own_package: &str) -> Result<FieldType, String> {
+fn parse_type(s: &str, own_package: &str) -> Result<FieldType, Syntax> {
     let (base_str, array) = match s.find('[') {
         Some(i) => {
-            let inner = s[i + 1..].strip_suffix(']').ok_or_else(|| format!("unterminated array bound in '{s}'"))?;
+            let inner = s[i + 1..].strip_suffix(']').ok_or_else(|| Syntax::UnterminatedBound(s.into()))?;
             let array = if inner.is_empty() {
                 Array::Unbounded
             } else if let Some(n) = inner.strip_prefix("<=") {
@@ -355,12 +451,12 @@ fn parse_type(s: &str, own_package: &str) -> Result<FieldType, String> {
         match kw {
             "string" => BaseType::Primitive(Primitive::String(Some(n))),
             "wstring" => BaseType::Primitive(Primitive::WString(Some(n))),
-            _ => return Err(format!("only strings take an upper bound, not '{kw}'")),
+            _ => return Err(Syntax::BoundedNonString(kw.into())),
         }
     } else if let Some(p) = Primitive::from_keyword(base_str) {
         BaseType::Primitive(p)
     } else {
-        BaseType::Nested(resolve_nested(base_str, own_package).ok_or_else(|| format!("'{base_str}' is not a type"))?)
+        BaseType::Nested(resolve_nested(base_str, own_package).ok_or_else(|| Syntax::NotAType(base_str.into()))?)
     };
     Ok(FieldType { base, array })
 }
@@ -381,17 +477,17 @@ fn resolve_nested(s: &str, own_package: &str) -> Option<TypeName> {
     }
 }
 
-fn parse_bound(s: &str, whole: &str) -> Result<usize, String> {
+fn parse_bound(s: &str, whole: &str) -> Result<usize, Syntax> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("bad bound '{s}' in '{whole}'")),
+        _ => Err(Syntax::Bound { bound: s.into(), whole: whole.into() }),
     }
 }
 
-fn parse_default(ty: &FieldType, text: &str) -> Result<Literal, String> {
+fn parse_default(ty: &FieldType, text: &str) -> Result<Literal, Syntax> {
     let prim = match &ty.base {
         BaseType::Primitive(p) => *p,
-        BaseType::Nested(t) => return Err(format!("fields of type {t} cannot have a default")),
+        BaseType::Nested(t) => return Err(Syntax::NestedDefault(t.to_string())),
     };
     match ty.array {
         Array::Scalar => {
@@ -409,7 +505,7 @@ fn parse_default(ty: &FieldType, text: &str) -> Result<Literal, String> {
                 _ => true,
             };
             if !len_ok {
-                return Err(format!("{} values do not fit the array bound", items.len()));
+                return Err(Syntax::ArrayLength(items.len()));
             }
             let values = items
                 .iter()
@@ -421,11 +517,8 @@ fn parse_default(ty: &FieldType, text: &str) -> Result<Literal, String> {
 }
 
 /// Splits `[a, "b,c", d]` at top-level commas.
-fn split_array_literal(text: &str) -> Result<Vec<String>, String> {
-    let inner = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .ok_or_else(|| format!("array default '{text}' must be written [a, b, ...]"))?;
+fn split_array_literal(text: &str) -> Result<Vec<String>, Syntax> {
+    let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).ok_or_else(|| Syntax::ArrayLiteral(text.into()))?;
     let mut items = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
@@ -449,7 +542,7 @@ fn split_array_literal(text: &str) -> Result<Vec<String>, String> {
     Ok(items)
 }
 
-fn unquote(s: &str) -> Result<String, String> {
+fn unquote(s: &str) -> Result<String, Syntax> {
     let s = s.trim();
     for q in ['"', '\''] {
         if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
@@ -462,7 +555,7 @@ fn unquote(s: &str) -> Result<String, String> {
                         Some('n') => out.push('\n'),
                         Some('t') => out.push('\t'),
                         Some(o) => out.push(o),
-                        None => return Err(format!("string {s} ends in a backslash")),
+                        None => return Err(Syntax::Backslash(s.into())),
                     }
                 } else {
                     out.push(c);
@@ -475,12 +568,12 @@ fn unquote(s: &str) -> Result<String, String> {
 }
 
 /// Parses one scalar of a primitive type, checking its range.
-pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, String> {
+pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, Syntax> {
     let text = text.trim();
-    let int = |lo: i128, hi: i128| -> Result<Literal, String> {
-        let v = parse_int(text).ok_or_else(|| format!("'{text}' is not an integer"))?;
+    let int = |lo: i128, hi: i128| -> Result<Literal, Syntax> {
+        let v = parse_int(text).ok_or_else(|| Syntax::NotInteger(text.into()))?;
         if v < lo || v > hi {
-            return Err(format!("{v} is out of range [{lo}, {hi}] for {}", prim.keyword()));
+            return Err(Syntax::OutOfRange { value: v, lo, hi, ty: prim.keyword() });
         }
         Ok(Literal::Int(v))
     };
@@ -488,7 +581,7 @@ pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, String> {
         Primitive::Bool => match text.to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(Literal::Bool(true)),
             "false" | "0" => Ok(Literal::Bool(false)),
-            _ => Err(format!("'{text}' is not a boolean")),
+            _ => Err(Syntax::NotBool(text.into())),
         },
         Primitive::Byte | Primitive::Char | Primitive::UInt8 => int(0, u8::MAX as i128),
         Primitive::Int8 => int(i8::MIN as i128, i8::MAX as i128),
@@ -498,12 +591,12 @@ pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, String> {
         Primitive::UInt32 => int(0, u32::MAX as i128),
         Primitive::Int64 => int(i64::MIN as i128, i64::MAX as i128),
         Primitive::UInt64 => int(0, u64::MAX as i128),
-        Primitive::Float32 | Primitive::Float64 => text.parse::<f64>().map(Literal::Float).map_err(|_| format!("'{text}' is not a number")),
+        Primitive::Float32 | Primitive::Float64 => text.parse::<f64>().map(Literal::Float).map_err(|_| Syntax::NotNumber(text.into())),
         Primitive::String(bound) | Primitive::WString(bound) => {
             let s = unquote(text)?;
             if let Some(n) = bound {
                 if s.chars().count() > n {
-                    return Err(format!("string is longer than its bound {n}"));
+                    return Err(Syntax::StringBound(n));
                 }
             }
             Ok(Literal::String(s))
@@ -567,15 +660,15 @@ mod tests {
     fn refuses_bad_lines_with_their_line_number() {
         let e = parse_msg("p", "T", "int32 a\nfloat99 b\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(e.message.contains("float99"), "{e}");
+        assert!(e.reason.to_string().contains("float99"), "{e}");
         let e = parse_msg("p", "T", "uint8 X=300\n").unwrap_err();
-        assert!(e.message.contains("out of range"), "{e}");
+        assert!(e.reason.to_string().contains("out of range"), "{e}");
         let e = parse_msg("p", "T", "int32 BadName\n").unwrap_err();
-        assert!(e.message.contains("lower snake case"), "{e}");
+        assert!(e.reason.to_string().contains("lower snake case"), "{e}");
         let e = parse_msg("p", "T", "int32[3] a [1, 2]\n").unwrap_err();
-        assert!(e.message.contains("bound"), "{e}");
+        assert!(e.reason.to_string().contains("bound"), "{e}");
         let e = parse_msg("p", "T", "int32 a\nint32 a\n").unwrap_err();
-        assert!(e.message.contains("twice"), "{e}");
+        assert!(e.reason.to_string().contains("twice"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! the concatenated `ros2msg` schema text that rosbag2 stores in MCAP files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -13,48 +12,37 @@ use crate::parse::{parse_msg, Array, BaseType, MsgSpec, ParseError, Primitive, T
 /// The line that separates definitions in a concatenated `ros2msg` schema.
 pub const SCHEMA_SEPARATOR: &str = "================================================================================";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is wrong with a set of interface definitions or a lookup in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     /// A name that is not a valid interface name at all.
+    #[error("'{0}' is not an interface name (expected pkg/msg/Type)")]
     BadName(String),
     /// A type that is not in the registry.
+    #[error("unknown message type '{0}'")]
     Unknown(String),
     /// `referrer` uses `missing`, which is not in the registry.
+    #[error("{referrer} uses {missing}, whose definition is missing")]
     MissingDependency {
+        /// The type that uses it.
         referrer: String,
+        /// The type that is missing.
         missing: String,
     },
     /// A type that contains itself.
+    #[error("{0} contains itself")]
     Recursive(String),
-    Parse(ParseError),
+    /// A definition that does not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
     /// A concatenated schema that cannot be split into definitions.
+    #[error("schema of {type_name}: {reason}")]
     BadSchema {
+        /// The type whose schema it is.
         type_name: String,
+        /// What is wrong with it.
         reason: String,
     },
-}
-
-impl fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RegistryError::BadName(n) => write!(f, "'{n}' is not an interface name (expected pkg/msg/Type)"),
-            RegistryError::Unknown(n) => write!(f, "unknown message type '{n}'"),
-            RegistryError::MissingDependency { referrer, missing } => {
-                write!(f, "{referrer} uses {missing}, whose definition is missing")
-            }
-            RegistryError::Recursive(n) => write!(f, "{n} contains itself"),
-            RegistryError::Parse(e) => write!(f, "{e}"),
-            RegistryError::BadSchema { type_name, reason } => write!(f, "schema of {type_name}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for RegistryError {}
-
-impl From<ParseError> for RegistryError {
-    fn from(e: ParseError) -> Self {
-        RegistryError::Parse(e)
-    }
 }
 
 #[derive(Clone, Default, Debug)]

@@ -8,22 +8,129 @@ use serde_yaml::Value as Yaml;
 
 use super::value::{default_value, primitive_value, sequence_value, Value};
 use crate::parse::{Array, BaseType, FieldType, Primitive, TypeName};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
+
+/// A YAML value that does not fit a message type. Every variant names the
+/// field path (`twist.linear.x`) and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// The literal is not YAML.
+    #[error("'{literal}' is not a YAML literal: {source}")]
+    NotYaml {
+        /// The literal as given.
+        literal: String,
+        /// What the YAML parser said.
+        source: serde_yaml::Error,
+    },
+    /// A type the registry cannot build.
+    #[error("{}{source}", at(.path))]
+    Type {
+        /// The field path.
+        path: String,
+        /// Why.
+        source: Box<RegistryError>,
+    },
+    /// A message given as something other than a mapping.
+    #[error("{}expected a mapping of {type_name} fields, found {found}", at(.path))]
+    NotMapping {
+        /// The field path.
+        path: String,
+        /// The message type.
+        type_name: String,
+        /// What was given.
+        found: String,
+    },
+    /// A mapping key that is not a string.
+    #[error("{}field names must be strings, found {found}", at(.path))]
+    FieldName {
+        /// The field path.
+        path: String,
+        /// The key given.
+        found: String,
+    },
+    /// A field the type does not have.
+    #[error("'{field}' is not a field of {type_name} (its fields: {known})")]
+    UnknownField {
+        /// The field path, with the unknown name last.
+        field: String,
+        /// The message type.
+        type_name: String,
+        /// Its fields, comma-separated.
+        known: String,
+    },
+    /// A value of the wrong kind (a list for a number, …).
+    #[error("{path}: expected {expected}, found {found}")]
+    Expected {
+        /// The field path.
+        path: String,
+        /// What the field takes.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+    /// A fixed-size array with another number of values.
+    #[error("{path}: expected exactly {n} values, found {found}")]
+    FixedLength {
+        /// The field path.
+        path: String,
+        /// Its size.
+        n: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// A bounded sequence with too many values.
+    #[error("{path}: at most {n} values allowed, found {found}")]
+    TooMany {
+        /// The field path.
+        path: String,
+        /// Its bound.
+        n: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// An integer outside its type's range.
+    #[error("{path}: {value} is out of range for {type_name}")]
+    OutOfRange {
+        /// The field path.
+        path: String,
+        /// The value given.
+        value: i128,
+        /// The field's type.
+        type_name: String,
+    },
+    /// A string longer than its bound.
+    #[error("{path}: string longer than its bound {max}")]
+    StringBound {
+        /// The field path.
+        path: String,
+        /// The bound.
+        max: usize,
+    },
+}
+
+/// "path: " before a message, or nothing at the top level.
+fn at(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
 
 /// Builds a message of type `ty` from a YAML-style literal, starting from the
 /// type's defaults. Errors name the field path and what was wrong.
-pub fn from_literal(reg: &Registry, ty: &TypeName, literal: &str) -> Result<Value, String> {
+pub fn from_literal(reg: &Registry, ty: &TypeName, literal: &str) -> Result<Value, ValueError> {
     let text = literal.trim();
     let yaml: Yaml = if text.is_empty() {
         Yaml::Mapping(Default::default())
     } else {
-        serde_yaml::from_str(text).map_err(|e| format!("'{literal}' is not a YAML literal: {e}"))?
+        serde_yaml::from_str(text).map_err(|source| ValueError::NotYaml { literal: literal.into(), source })?
     };
     from_yaml(reg, ty, &yaml)
 }
 
 /// Builds a message from parsed YAML (a mapping of field names to values).
-pub fn from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml) -> Result<Value, String> {
+pub fn from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml) -> Result<Value, ValueError> {
     struct_from_yaml(reg, ty, yaml, "")
 }
 
@@ -49,8 +156,7 @@ fn now_time() -> Value {
     Value::Struct(vec![("sec".into(), Value::I32(d.as_secs() as i32)), ("nanosec".into(), Value::U32(d.subsec_nanos()))])
 }
 
-fn struct_from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml, path: &str) -> Result<Value, String> {
-    let at = |p: &str| if p.is_empty() { String::new() } else { format!("{p}: ") };
+fn struct_from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml, path: &str) -> Result<Value, ValueError> {
     // The shorthands of `ros2 topic pub`: a Time of "now", a Header of "auto".
     if let Yaml::String(s) = yaml {
         if s == "now" && ty.package == "builtin_interfaces" && ty.name == "Time" {
@@ -60,19 +166,19 @@ fn struct_from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml, path: &str) -> R
             return Ok(Value::Struct(vec![("stamp".into(), now_time()), ("frame_id".into(), Value::String(String::new()))]));
         }
     }
-    let mut value = default_value(reg, ty).map_err(|e| format!("{}{e}", at(path)))?;
+    let mut value = default_value(reg, ty).map_err(|e| ValueError::Type { path: path.into(), source: Box::new(e) })?;
     let map = match yaml {
         Yaml::Mapping(m) => m,
         Yaml::Null => return Ok(value),
-        other => return Err(format!("{}expected a mapping of {} fields, found {}", at(path), ty.full(), describe(other))),
+        other => return Err(ValueError::NotMapping { path: path.into(), type_name: ty.full(), found: describe(other) }),
     };
     let spec = reg.get(ty).expect("default_value checked it");
     let Value::Struct(fields) = &mut value else { unreachable!() };
     for (k, v) in map {
-        let key = k.as_str().ok_or_else(|| format!("{}field names must be strings, found {}", at(path), describe(k)))?;
+        let key = k.as_str().ok_or_else(|| ValueError::FieldName { path: path.into(), found: describe(k) })?;
         let Some(idx) = spec.fields.iter().position(|f| f.name == key) else {
             let names: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
-            return Err(format!("'{}' is not a field of {} (its fields: {})", join(path, key), ty.full(), names.join(", ")));
+            return Err(ValueError::UnknownField { field: join(path, key), type_name: ty.full(), known: names.join(", ") });
         };
         let f = &spec.fields[idx];
         fields[idx].1 = field_from_yaml(reg, &f.ty, v, &join(path, key))?;
@@ -80,8 +186,8 @@ fn struct_from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml, path: &str) -> R
     Ok(value)
 }
 
-fn field_from_yaml(reg: &Registry, ty: &FieldType, y: &Yaml, path: &str) -> Result<Value, String> {
-    let element = |y: &Yaml, p: &str| -> Result<Value, String> {
+fn field_from_yaml(reg: &Registry, ty: &FieldType, y: &Yaml, path: &str) -> Result<Value, ValueError> {
+    let element = |y: &Yaml, p: &str| -> Result<Value, ValueError> {
         match &ty.base {
             BaseType::Nested(t) => struct_from_yaml(reg, t, y, p),
             BaseType::Primitive(prim) => scalar_from_yaml(*prim, y, p),
@@ -92,11 +198,11 @@ fn field_from_yaml(reg: &Registry, ty: &FieldType, y: &Yaml, path: &str) -> Resu
         array => {
             let items = match y {
                 Yaml::Sequence(s) => s,
-                other => return Err(format!("{path}: expected a list, found {}", describe(other))),
+                other => return Err(ValueError::Expected { path: path.into(), expected: "a list".into(), found: describe(other) }),
             };
             match array {
-                Array::Fixed(n) if items.len() != n => return Err(format!("{path}: expected exactly {n} values, found {}", items.len())),
-                Array::Bounded(n) if items.len() > n => return Err(format!("{path}: at most {n} values allowed, found {}", items.len())),
+                Array::Fixed(n) if items.len() != n => return Err(ValueError::FixedLength { path: path.into(), n, found: items.len() }),
+                Array::Bounded(n) if items.len() > n => return Err(ValueError::TooMany { path: path.into(), n, found: items.len() }),
                 _ => {}
             }
             let values = items.iter().enumerate().map(|(i, y)| element(y, &format!("{path}.{i}"))).collect::<Result<Vec<_>, _>>()?;
@@ -108,16 +214,16 @@ fn field_from_yaml(reg: &Registry, ty: &FieldType, y: &Yaml, path: &str) -> Resu
     }
 }
 
-fn scalar_from_yaml(p: Primitive, y: &Yaml, path: &str) -> Result<Value, String> {
-    let bad = |what: &str| format!("{path}: expected {what}, found {}", describe(y));
-    let int = |lo: i128, hi: i128| -> Result<i128, String> {
+fn scalar_from_yaml(p: Primitive, y: &Yaml, path: &str) -> Result<Value, ValueError> {
+    let bad = |what: &str| ValueError::Expected { path: path.into(), expected: what.into(), found: describe(y) };
+    let int = |lo: i128, hi: i128| -> Result<i128, ValueError> {
         let v = match y {
             Yaml::Number(n) if n.is_i64() => n.as_i64().unwrap() as i128,
             Yaml::Number(n) if n.is_u64() => n.as_u64().unwrap() as i128,
             _ => return Err(bad(&format!("an integer ({})", p.keyword()))),
         };
         if v < lo || v > hi {
-            return Err(format!("{path}: {v} is out of range for {}", p.keyword()));
+            return Err(ValueError::OutOfRange { path: path.into(), value: v, type_name: p.keyword() });
         }
         Ok(v)
     };
@@ -154,7 +260,7 @@ fn scalar_from_yaml(p: Primitive, y: &Yaml, path: &str) -> Result<Value, String>
             };
             if let Some(max) = bound {
                 if s.chars().count() > max {
-                    return Err(format!("{path}: string longer than its bound {max}"));
+                    return Err(ValueError::StringBound { path: path.into(), max });
                 }
             }
             match primitive_value(p, None) {
@@ -387,15 +493,15 @@ mod tests {
     fn literal_errors_name_the_field() {
         let r = reg();
         let t = TypeName::new("geometry_msgs", "Twist");
-        let e = from_literal(&r, &t, "{linear: {w: 1}}").unwrap_err();
+        let e = from_literal(&r, &t, "{linear: {w: 1}}").unwrap_err().to_string();
         assert!(e.contains("'linear.w' is not a field of geometry_msgs/msg/Vector3"), "{e}");
-        let e = from_literal(&r, &t, "{linear: {x: abc}}").unwrap_err();
+        let e = from_literal(&r, &t, "{linear: {x: abc}}").unwrap_err().to_string();
         assert!(e.contains("linear.x: expected a number"), "{e}");
-        let e = from_literal(&r, &TypeName::new("p", "List"), "{pair: [1]}").unwrap_err();
+        let e = from_literal(&r, &TypeName::new("p", "List"), "{pair: [1]}").unwrap_err().to_string();
         assert!(e.contains("pair: expected exactly 2 values"), "{e}");
-        let e = from_literal(&r, &TypeName::new("p", "List"), "{data: [256]}").unwrap_err();
+        let e = from_literal(&r, &TypeName::new("p", "List"), "{data: [256]}").unwrap_err().to_string();
         assert!(e.contains("data.0: 256 is out of range for uint8"), "{e}");
-        let e = from_literal(&r, &t, "{linear: {x: 1}").unwrap_err();
+        let e = from_literal(&r, &t, "{linear: {x: 1}").unwrap_err().to_string();
         assert!(e.contains("is not a YAML literal"), "{e}");
     }
 
