@@ -80,8 +80,8 @@ pub async fn run(cmd: ParamCmd) -> Result<()> {
                 .map_err(call("set_parameters"))?
                 .map_err(|e| anyhow!(e))?;
             match results.into_iter().next() {
-                Some(Ok(())) => println!("Set parameter successful"),
-                Some(Err(reason)) => bail!("Setting parameter failed: {reason}"),
+                Some(r) if r.successful => println!("Set parameter successful"),
+                Some(r) => bail!("Setting parameter failed: {}", r.reason),
                 None => bail!("{target} answered set_parameters without a result"),
             }
         }

@@ -5,23 +5,62 @@
 //! ROS arguments run from `--ros-args` to `--` or the end; the rest are the
 //! program's own.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use crate::log::LogLevel;
-use crate::names::{normalize_namespace, validate_node_name, Remap};
-use crate::params::{parse_value_literal, ParameterValue, ParamsFile};
+use crate::names::{normalize_namespace, validate_node_name, NameError, Remap};
+use crate::params::{parse_value_literal, ParamError, ParameterValue, ParamsFile};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ArgsError(pub String);
-
-impl fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A `--ros-args` command line that rcl would refuse; every variant names
+/// the argument.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// A flag at the end of the line without its value.
+    #[error("--ros-args: '{0}' needs a value")]
+    MissingValue(String),
+    /// An argument `--ros-args` does not know.
+    #[error("--ros-args: unknown argument '{0}'")]
+    Unknown(String),
+    /// A params file that does not load.
+    #[error("--params-file: {0}")]
+    ParamsFile(#[source] ParamError),
+    /// A log level that is not one of rcl's.
+    #[error("--log-level: '{0}' is not one of debug, info, warn, error, fatal")]
+    LogLevel(String),
+    /// A remap rule that is not `from:=to` or `node:from:=to`.
+    #[error("-r '{0}': a remap rule is from:=to or node:from:=to")]
+    RemapRule(String),
+    /// A remap with a name that is not a ROS name.
+    #[error("-r '{rule}': {source}")]
+    RemapName {
+        /// The rule.
+        rule: String,
+        /// What is wrong with the name.
+        source: NameError,
+    },
+    /// A special name (`__x`) rcl does not have.
+    #[error("-r '{rule}': unknown special name '{name}'")]
+    SpecialName {
+        /// The rule.
+        rule: String,
+        /// The special name.
+        name: String,
+    },
+    /// A `-p` that is not `name:=value`.
+    #[error("-p '{0}': a parameter is name:=value")]
+    ParamRule(String),
+    /// A `-p` with an empty name.
+    #[error("-p '{0}': the parameter name is empty")]
+    EmptyName(String),
+    /// A `-p` value that is not a parameter value.
+    #[error("-p '{rule}': {source}")]
+    ParamValue {
+        /// The rule.
+        rule: String,
+        /// What is wrong with the value.
+        source: ParamError,
+    },
 }
-
-impl std::error::Error for ArgsError {}
 
 /// `-p [node:]name:=value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +110,8 @@ impl RosArgs {
                 }
                 continue;
             }
-            let mut value_of = |flag: &str| -> Result<String, ArgsError> {
-                it.next().ok_or_else(|| ArgsError(format!("--ros-args: '{flag}' needs a value")))
-            };
+            let mut value_of =
+                |flag: &str| -> Result<String, ArgsError> { it.next().ok_or_else(|| ArgsError::MissingValue(flag.to_string())) };
             match arg.as_str() {
                 "--" => in_ros = false,
                 "--ros-args" => {}
@@ -87,7 +125,7 @@ impl RosArgs {
                 }
                 "--params-file" => {
                     let path = PathBuf::from(value_of(&arg)?);
-                    out.params_files.push(ParamsFile::load(&path).map_err(|e| ArgsError(format!("--params-file: {e}")))?);
+                    out.params_files.push(ParamsFile::load(&path).map_err(ArgsError::ParamsFile)?);
                 }
                 "--log-level" => {
                     let v = value_of(&arg)?;
@@ -95,8 +133,7 @@ impl RosArgs {
                         Some((l, lv)) => (Some(l.to_string()), lv),
                         None => (None, v.as_str()),
                     };
-                    let level = LogLevel::parse(level)
-                        .ok_or_else(|| ArgsError(format!("--log-level: '{level}' is not one of debug, info, warn, error, fatal")))?;
+                    let level = LogLevel::parse(level).ok_or_else(|| ArgsError::LogLevel(level.to_string()))?;
                     out.log_levels.push((logger, level));
                 }
                 "--enable-rosout-logs" => out.rosout_logs = Some(true),
@@ -107,27 +144,28 @@ impl RosArgs {
                 "-e" | "--enclave" => {
                     value_of(&arg)?;
                 }
-                other => return Err(ArgsError(format!("--ros-args: unknown argument '{other}'"))),
+                other => return Err(ArgsError::Unknown(other.to_string())),
             }
         }
         Ok(out)
     }
 
     fn add_remap(&mut self, rule: &str) -> Result<(), ArgsError> {
-        let r = Remap::parse(rule).ok_or_else(|| ArgsError(format!("-r '{rule}': a remap rule is from:=to or node:from:=to")))?;
+        let bad_name = |source| ArgsError::RemapName { rule: rule.into(), source };
+        let r = Remap::parse(rule).ok_or_else(|| ArgsError::RemapRule(rule.into()))?;
         match r.from.as_str() {
             "__node" | "__name" => {
-                validate_node_name(&r.to).map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                validate_node_name(&r.to).map_err(bad_name)?;
                 self.node_name.push((r.node, r.to));
             }
             "__ns" => {
-                let ns = normalize_namespace(&r.to).map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                let ns = normalize_namespace(&r.to).map_err(bad_name)?;
                 self.namespace.push((r.node, ns));
             }
-            f if f.starts_with("__") => return Err(ArgsError(format!("-r '{rule}': unknown special name '{f}'"))),
+            f if f.starts_with("__") => return Err(ArgsError::SpecialName { rule: rule.into(), name: f.into() }),
             _ => {
-                crate::names::expand(&r.from, "/", "n").map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
-                crate::names::expand(&r.to, "/", "n").map_err(|e| ArgsError(format!("-r '{rule}': {e}")))?;
+                crate::names::expand(&r.from, "/", "n").map_err(bad_name)?;
+                crate::names::expand(&r.to, "/", "n").map_err(bad_name)?;
                 self.remaps.push(r)
             }
         }
@@ -180,15 +218,15 @@ impl RosArgs {
 }
 
 fn parse_param_rule(rule: &str) -> Result<ParamOverride, ArgsError> {
-    let (lhs, value) = rule.split_once(":=").ok_or_else(|| ArgsError(format!("-p '{rule}': a parameter is name:=value")))?;
+    let (lhs, value) = rule.split_once(":=").ok_or_else(|| ArgsError::ParamRule(rule.into()))?;
     let (node, name) = match lhs.split_once(':') {
         Some((n, p)) => (Some(n.to_string()), p),
         None => (None, lhs),
     };
     if name.is_empty() {
-        return Err(ArgsError(format!("-p '{rule}': the parameter name is empty")));
+        return Err(ArgsError::EmptyName(rule.into()));
     }
-    let value = parse_value_literal(value).map_err(|e| ArgsError(format!("-p '{rule}': {e}")))?;
+    let value = parse_value_literal(value).map_err(|source| ArgsError::ParamValue { rule: rule.into(), source })?;
     Ok(ParamOverride { node, name: name.to_string(), value })
 }
 
@@ -235,7 +273,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_arguments_naming_them() {
-        let e = |v: &[&str]| RosArgs::parse(v.iter().copied()).unwrap_err().0;
+        let e = |v: &[&str]| RosArgs::parse(v.iter().copied()).unwrap_err().to_string();
         assert!(e(&["p", "--ros-args", "-x"]).contains("unknown argument '-x'"));
         assert!(e(&["p", "--ros-args", "-r", "nope"]).contains("-r 'nope'"));
         assert!(e(&["p", "--ros-args", "-r", "a:=b c"]).contains("-r 'a:=b c'"));

@@ -4,29 +4,28 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rustdds::{DomainParticipant, DomainParticipantBuilder, RTPSEntity};
 
 /// Errors of starting the runtime: each names the setting and what was wrong.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    Env { var: &'static str, value: String, reason: String },
+    /// An environment variable with a value ROS 2 does not take.
+    #[error("{var}='{value}': {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What ROS 2 takes.
+        reason: String,
+    },
+    /// The DDS participant did not start (what the DDS layer said).
+    #[error("cannot start DDS: {0}")]
     Dds(String),
 }
-
-impl fmt::Display for ContextError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ContextError::Env { var, value, reason } => write!(f, "{var}='{value}': {reason}"),
-            ContextError::Dds(e) => write!(f, "cannot start DDS: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ContextError {}
 
 /// How far discovery reaches, after `ROS_AUTOMATIC_DISCOVERY_RANGE` and
 /// `ROS_LOCALHOST_ONLY`.

@@ -11,6 +11,7 @@ use rustdds::{QosPolicies, QosPolicyBuilder, TopicKind};
 use sim2real_msgs::rmw_dds_common::msg::ParticipantEntitiesInfo;
 
 use crate::context::Context;
+use crate::node::NodeError;
 use crate::pubsub::TaskGuard;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,7 +154,7 @@ pub struct NodeWatcher {
 }
 
 impl NodeWatcher {
-    pub fn start(ctx: &Context) -> Result<NodeWatcher, String> {
+    pub fn start(ctx: &Context) -> Result<NodeWatcher, NodeError> {
         let qos: QosPolicies = QosPolicyBuilder::new()
             .reliability(rustdds::policy::Reliability::Reliable { max_blocking_time: rustdds::Duration::ZERO })
             .durability(rustdds::policy::Durability::TransientLocal)
@@ -162,11 +163,11 @@ impl NodeWatcher {
         let topic = ctx
             .participant()
             .create_topic("ros_discovery_info".into(), "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_".into(), &qos, TopicKind::NoKey)
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| NodeError::Dds { what: "creating topic ros_discovery_info".into(), reason: format!("{e:?}") })?;
         let reader = ctx
             .raw_subscriber()
             .create_simple_datareader_no_key::<ParticipantEntitiesInfo, CDRDeserializerAdapter<ParticipantEntitiesInfo>>(&topic, Some(qos))
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| NodeError::Dds { what: "reading ros_discovery_info".into(), reason: format!("{e:?}") })?;
         let participants: Arc<Mutex<HashMap<[u8; 16], Vec<NodeInfo>>>> = Default::default();
         let p = participants.clone();
         let task = tokio::spawn(async move {

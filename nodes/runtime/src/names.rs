@@ -1,21 +1,14 @@
 //! ROS 2 names: validation of node names, namespaces and topic names, expansion
 //! of relative (`chatter`) and private (`~/chatter`) names, and remapping.
 
-use std::fmt;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{name}' is not a valid name: {reason}")]
 pub struct NameError {
+    /// The name as given.
     pub name: String,
+    /// The rule of ROS names it breaks.
     pub reason: String,
 }
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}' is not a valid name: {}", self.name, self.reason)
-    }
-}
-
-impl std::error::Error for NameError {}
 
 fn err(name: &str, reason: &str) -> NameError {
     NameError { name: name.to_string(), reason: reason.to_string() }

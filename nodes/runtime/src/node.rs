@@ -4,7 +4,6 @@
 //! that writes to the terminal and /rosout.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -19,44 +18,40 @@ use crate::clock::{system_now, Clock, Stamp};
 use crate::context::Context;
 use crate::log::{LogLevel, Logger};
 use crate::names::{self, NameError};
-use crate::params::{coerce, type_name, ParamType};
+use crate::params::{coerce, type_name, ParamError, ParamType};
 use crate::pubsub::{Publisher, Queue, ReceiveInfo, Received, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink};
 use crate::qos::{Durability, Qos};
 
-#[derive(Debug)]
+/// What went wrong creating a node or one of its endpoints, or calling a service.
+#[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    Name(NameError),
+    /// A node, namespace or topic name that is not a ROS name.
+    #[error(transparent)]
+    Name(#[from] NameError),
     /// A parameter value that does not fit, with where it came from.
+    #[error("parameter '{name}' ({origin}): {reason}")]
     Parameter {
+        /// The parameter.
         name: String,
-        source: String,
+        /// Where the value came from (`-p`, a params file, the default).
+        origin: String,
+        /// Why it does not fit.
         reason: String,
     },
+    /// The DDS layer refused (a participant, topic, reader, writer or service).
+    #[error("{what}: {reason}")]
     Dds {
+        /// What was being done.
         what: String,
+        /// What the DDS layer said.
         reason: String,
     },
+    /// A message type name that is not `pkg/msg/Type`.
+    #[error("'{0}' is not a message type name (pkg/msg/Type)")]
+    TypeName(String),
     /// Nodes run their background work on tokio; none was running.
+    #[error("nodes must be created inside a tokio runtime")]
     NoRuntime,
-}
-
-impl fmt::Display for NodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodeError::Name(e) => write!(f, "{e}"),
-            NodeError::Parameter { name, source, reason } => write!(f, "parameter '{name}' ({source}): {reason}"),
-            NodeError::Dds { what, reason } => write!(f, "{what}: {reason}"),
-            NodeError::NoRuntime => write!(f, "nodes must be created inside a tokio runtime"),
-        }
-    }
-}
-
-impl std::error::Error for NodeError {}
-
-impl From<NameError> for NodeError {
-    fn from(e: NameError) -> Self {
-        NodeError::Name(e)
-    }
 }
 
 fn dds_err(what: impl Into<String>) -> impl FnOnce(ros2_client::CreateError) -> NodeError {
@@ -90,11 +85,11 @@ pub(crate) struct NodeInner {
 }
 
 /// Whether `value` may be stored in parameter `name` (declared, same type).
-fn check_declared(declared: &HashMap<String, ParameterValue>, name: &str, value: &ParameterValue) -> Result<(), String> {
+fn check_declared(declared: &HashMap<String, ParameterValue>, name: &str, value: &ParameterValue) -> Result<(), ParamError> {
     match declared.get(name) {
-        None => Err(format!("parameter '{name}' is not declared by this node")),
+        None => Err(ParamError::NotDeclared(name.into())),
         Some(d) if std::mem::discriminant(d) != std::mem::discriminant(value) => {
-            Err(format!("parameter '{name}' is {}, not {}", type_name(d), type_name(value)))
+            Err(ParamError::WrongType { name: name.into(), declared: type_name(d), given: type_name(value) })
         }
         Some(_) => Ok(()),
     }
@@ -128,8 +123,9 @@ impl Node {
 
         let validator = {
             let declared = declared.clone();
+            // ros2-client's validators answer with the reason as text.
             Box::new(move |name: &str, value: &ParameterValue| -> Result<(), String> {
-                check_declared(&declared.lock().unwrap(), name, value)
+                check_declared(&declared.lock().unwrap(), name, value).map_err(|e| e.to_string())
             })
         };
         let options = NodeOptions::new()
@@ -212,7 +208,7 @@ impl Node {
         names
     }
 
-    pub(crate) fn check_parameter(&self, name: &str, value: &ParameterValue) -> Result<(), String> {
+    pub(crate) fn check_parameter(&self, name: &str, value: &ParameterValue) -> Result<(), ParamError> {
         check_declared(&self.inner.declared.lock().unwrap(), name, value)
     }
 
@@ -258,7 +254,7 @@ impl Node {
         };
         coerce(declared, &value).map(Some).ok_or_else(|| NodeError::Parameter {
             name: name.to_string(),
-            source,
+            origin: source,
             reason: format!("expected {}, got {}", type_name(declared), type_name(&value)),
         })
     }
@@ -269,7 +265,7 @@ impl Node {
         let sim = if name == "use_sim_time" { bool::from_value(&value) } else { None };
         self.inner.ros.lock().unwrap().set_parameter(name, value).map_err(|reason| NodeError::Parameter {
             name: name.to_string(),
-            source: "set".into(),
+            origin: "set".into(),
             reason,
         })?;
         if let Some(on) = sim {
@@ -288,7 +284,7 @@ impl Node {
         {
             let mut declared = self.inner.declared.lock().unwrap();
             if declared.contains_key(name) {
-                return Err(NodeError::Parameter { name: name.into(), source: "declare".into(), reason: "declared twice".into() });
+                return Err(NodeError::Parameter { name: name.into(), origin: "declare".into(), reason: "declared twice".into() });
             }
             declared.insert(name.to_string(), default_value.clone());
         }

@@ -113,7 +113,7 @@ pub(crate) fn start(node: &Node) -> Result<Vec<TaskGuard>, NodeError> {
         serve(atomic, weak.clone(), |n, req: SetParametersRequest| {
             let params: Vec<ros2_client::Parameter> = req.parameter.into_iter().map(Into::into).collect();
             // All or nothing: check every value before applying any.
-            let check = params.iter().try_for_each(|p| n.check_parameter(&p.name, &p.value));
+            let check = params.iter().try_for_each(|p| n.check_parameter(&p.name, &p.value)).map_err(|e| e.to_string());
             let result = check.and_then(|_| params.into_iter().try_for_each(|p| n.set_parameter_value(&p.name, p.value).map_err(reason)));
             SetParametersAtomicallyResponse { result: result.into() }
         }),
@@ -152,6 +152,15 @@ pub struct ParameterClient {
     list: ros2_client::service::Client<ListParametersRequest, ListParametersResponse>,
 }
 
+/// A node's answer to setting one parameter (rcl_interfaces/SetParametersResult).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// Whether the value was taken.
+    pub successful: bool,
+    /// Why not, in the node's words.
+    pub reason: String,
+}
+
 impl ParameterClient {
     /// Clients of the services of node `target` (fully qualified name).
     pub fn new(node: &Node, target: &str) -> Result<ParameterClient, NodeError> {
@@ -181,11 +190,12 @@ impl ParameterClient {
         })
     }
 
-    fn call_err(&self, what: &str, e: impl std::fmt::Debug) -> String {
-        format!("{}/{what}: {e:?}", self.target)
+    fn call_err(&self, what: &str, e: impl std::fmt::Debug) -> NodeError {
+        NodeError::Dds { what: format!("{}/{what}", self.target), reason: format!("{e:?}") }
     }
 
-    pub async fn get(&self, names: &[String]) -> Result<Vec<ParameterValue>, String> {
+    /// The values of `names` on the node (`NotSet` for the ones it lacks).
+    pub async fn get(&self, names: &[String]) -> Result<Vec<ParameterValue>, NodeError> {
         let resp = self
             .get
             .async_call_service(GetParametersRequest { names: names.to_vec() })
@@ -194,14 +204,15 @@ impl ParameterClient {
         Ok(resp.values.into_iter().map(ParameterValue::from).collect())
     }
 
-    /// Sets parameters; one result per parameter (`Err(reason)` when refused).
-    pub async fn set(&self, params: Vec<(String, ParameterValue)>) -> Result<Vec<Result<(), String>>, String> {
+    /// Sets parameters; one outcome per parameter, as the node answered.
+    pub async fn set(&self, params: Vec<(String, ParameterValue)>) -> Result<Vec<SetOutcome>, NodeError> {
         let parameter = params.into_iter().map(|(name, value)| raw::Parameter::from(ros2_client::Parameter { name, value })).collect();
         let resp = self.set.async_call_service(SetParametersRequest { parameter }).await.map_err(|e| self.call_err("set_parameters", e))?;
-        Ok(resp.results.into_iter().map(|r| if r.successful { Ok(()) } else { Err(r.reason) }).collect())
+        Ok(resp.results.into_iter().map(|r| SetOutcome { successful: r.successful, reason: r.reason }).collect())
     }
 
-    pub async fn list(&self) -> Result<Vec<String>, String> {
+    /// The names of the node's parameters, sorted.
+    pub async fn list(&self) -> Result<Vec<String>, NodeError> {
         let resp = self
             .list
             .async_call_service(ListParametersRequest { prefixes: vec![], depth: 0 })

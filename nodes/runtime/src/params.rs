@@ -1,22 +1,99 @@
 //! Parameters: typed values, the YAML forms of `-p name:=value` and of ROS 2
 //! params files (`node: {ros__parameters: {...}}` with `/**` wildcards).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use ros2_client::ParameterValue;
 use serde_yaml::Value as Yaml;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParamError(pub String);
-
-impl fmt::Display for ParamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A parameter value, or a params file, that is not what ROS 2 takes.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    /// An integer above the range of a 64-bit signed integer.
+    #[error("{0} does not fit a 64-bit signed integer")]
+    TooLarge(u64),
+    /// A list of values of different types.
+    #[error("a list must hold values of one type")]
+    MixedList,
+    /// A null where a value belongs.
+    #[error("a parameter needs a value (found null)")]
+    Null,
+    /// A mapping where a value belongs.
+    #[error("a mapping is not a parameter value")]
+    Mapping,
+    /// A `-p name:=value` value that is not YAML.
+    #[error("'{text}' is not a YAML value: {source}")]
+    NotYaml {
+        /// The value as given.
+        text: String,
+        /// What the YAML parser said.
+        source: serde_yaml::Error,
+    },
+    /// A parameter the node did not declare.
+    #[error("parameter '{0}' is not declared by this node")]
+    NotDeclared(String),
+    /// A value of another type than the parameter's.
+    #[error("parameter '{name}' is {declared}, not {given}")]
+    WrongType {
+        /// The parameter.
+        name: String,
+        /// Its type.
+        declared: &'static str,
+        /// The type of the value given.
+        given: &'static str,
+    },
+    /// A params file that cannot be read.
+    #[error("params file {}: cannot read it: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A params file that is not YAML.
+    #[error("params file {}: not valid YAML: {source}", .path.display())]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// What the YAML parser said.
+        source: serde_yaml::Error,
+    },
+    /// A params file whose shape is not `node: {ros__parameters: {...}}`.
+    #[error("params file {}: {}{problem}", .path.display(), place(*.line, .key))]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// The line of the node's key, where known.
+        line: Option<usize>,
+        /// The node's key (empty at the top level).
+        key: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A value in a params file that is not a parameter value.
+    #[error("params file {}: {}parameter '{name}': {source}", .path.display(), place(*.line, .key))]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The line of the node's key, where known.
+        line: Option<usize>,
+        /// The node's key.
+        key: String,
+        /// The parameter.
+        name: String,
+        /// What is wrong with its value.
+        source: Box<ParamError>,
+    },
 }
 
-impl std::error::Error for ParamError {}
+/// "line 3, key 'talker': " before a params file problem.
+fn place(line: Option<usize>, key: &str) -> String {
+    match (line, key) {
+        (_, "") => String::new(),
+        (Some(l), k) => format!("line {l}, key '{k}': "),
+        (None, k) => format!("key '{k}': "),
+    }
+}
 
 /// The name ROS 2 tools give a parameter type.
 pub fn type_name(v: &ParameterValue) -> &'static str {
@@ -111,11 +188,11 @@ pub fn coerce(declared: &ParameterValue, given: &ParameterValue) -> Option<Param
 }
 
 /// Converts a YAML value to a parameter value (scalars and homogeneous lists).
-pub fn from_yaml(y: &Yaml) -> Result<ParameterValue, String> {
+pub fn from_yaml(y: &Yaml) -> Result<ParameterValue, ParamError> {
     Ok(match y {
         Yaml::Bool(b) => ParameterValue::Boolean(*b),
         Yaml::Number(n) if n.is_i64() => ParameterValue::Integer(n.as_i64().unwrap()),
-        Yaml::Number(n) if n.is_u64() => return Err(format!("{n} does not fit a 64-bit signed integer")),
+        Yaml::Number(n) if n.is_u64() => return Err(ParamError::TooLarge(n.as_u64().unwrap_or(u64::MAX))),
         Yaml::Number(n) => ParameterValue::Double(n.as_f64().unwrap()),
         Yaml::String(s) => ParameterValue::String(s.clone()),
         Yaml::Sequence(items) => {
@@ -133,18 +210,18 @@ pub fn from_yaml(y: &Yaml) -> Result<ParameterValue, String> {
             } else if all(|v| matches!(v, ParameterValue::String(_))) {
                 ParameterValue::StringArray(values.iter().map(|v| String::from_value(v).unwrap()).collect())
             } else {
-                return Err("a list must hold values of one type".to_string());
+                return Err(ParamError::MixedList);
             }
         }
-        Yaml::Null => return Err("a parameter needs a value (found null)".to_string()),
-        Yaml::Mapping(_) => return Err("a mapping is not a parameter value".to_string()),
+        Yaml::Null => return Err(ParamError::Null),
+        Yaml::Mapping(_) => return Err(ParamError::Mapping),
         Yaml::Tagged(t) => return from_yaml(&t.value),
     })
 }
 
 /// Parses the value part of `-p name:=value` as YAML, like rcl does.
-pub fn parse_value_literal(text: &str) -> Result<ParameterValue, String> {
-    let y: Yaml = serde_yaml::from_str(text).map_err(|e| format!("'{text}' is not a YAML value: {e}"))?;
+pub fn parse_value_literal(text: &str) -> Result<ParameterValue, ParamError> {
+    let y: Yaml = serde_yaml::from_str(text).map_err(|source| ParamError::NotYaml { text: text.into(), source })?;
     from_yaml(&y)
 }
 
@@ -167,49 +244,45 @@ pub struct ParamsFile {
 
 impl ParamsFile {
     pub fn load(path: &Path) -> Result<ParamsFile, ParamError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ParamError(format!("params file {}: cannot read it: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ParamError::Read { path: path.into(), source })?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ParamsFile, ParamError> {
-        let at = |what: String| ParamError(format!("params file {}: {what}", path.display()));
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| at(format!("not valid YAML: {e}")))?;
+        let doc: Yaml = serde_yaml::from_str(text).map_err(|source| ParamError::Yaml { path: path.into(), source })?;
+        let shape = |problem| ParamError::Shape { path: path.into(), line: None, key: String::new(), problem };
         let mut params = Vec::new();
         let top = match &doc {
             Yaml::Mapping(m) => m,
             Yaml::Null => return Ok(ParamsFile { path: path.to_path_buf(), params }),
-            _ => return Err(at("the top level must map node names to 'ros__parameters'".into())),
+            _ => return Err(shape("the top level must map node names to 'ros__parameters'")),
         };
         for (node_key, body) in top {
-            let node_key = node_key.as_str().ok_or_else(|| at("node names must be strings".into()))?;
-            Self::collect_node(node_key, body, &mut params, &at, line_of(text, node_key))?;
+            let node_key = node_key.as_str().ok_or_else(|| shape("node names must be strings"))?;
+            Self::collect_node(path, node_key, body, &mut params, line_of(text, node_key))?;
         }
         Ok(ParamsFile { path: path.to_path_buf(), params })
     }
 
-    fn collect_node(
-        node_key: &str,
-        body: &Yaml,
-        params: &mut Vec<FileParam>,
-        at: &dyn Fn(String) -> ParamError,
-        line: Option<usize>,
-    ) -> Result<(), ParamError> {
-        let where_ = |k: &str| match line {
-            Some(l) => format!("line {l}, key '{k}'"),
-            None => format!("key '{k}'"),
-        };
+    fn collect_node(path: &Path, node_key: &str, body: &Yaml, params: &mut Vec<FileParam>, line: Option<usize>) -> Result<(), ParamError> {
+        let shape = |problem| ParamError::Shape { path: path.into(), line, key: node_key.into(), problem };
         let Yaml::Mapping(m) = body else {
-            return Err(at(format!("{}: expected a mapping with 'ros__parameters'", where_(node_key))));
+            return Err(shape("expected a mapping with 'ros__parameters'"));
         };
         for (k, v) in m {
             let k = k.as_str().unwrap_or_default();
             if k == "ros__parameters" {
                 let pattern = if node_key.starts_with('/') { node_key.to_string() } else { format!("/{node_key}") };
-                flatten(&pattern, "", v, params).map_err(|e| at(format!("{}: {e}", where_(node_key))))?;
+                flatten(&pattern, "", v, params).map_err(|e| match e {
+                    Flatten::NotMapping => shape("'ros__parameters' must be a mapping of names to values"),
+                    Flatten::Value(name, e) => {
+                        ParamError::Value { path: path.into(), line, key: node_key.into(), name, source: Box::new(e) }
+                    }
+                })?;
             } else {
                 // A namespace level: `ns: {node: {ros__parameters: ...}}`.
                 let nested = format!("{}/{}", node_key.trim_end_matches('/'), k);
-                Self::collect_node(&nested, v, params, at, line)?;
+                Self::collect_node(path, &nested, v, params, line)?;
             }
         }
         Ok(())
@@ -232,9 +305,15 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> Result<(), String> {
+/// Why `ros__parameters` did not flatten.
+enum Flatten {
+    NotMapping,
+    Value(String, ParamError),
+}
+
+fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> Result<(), Flatten> {
     let Yaml::Mapping(m) = v else {
-        return Err("'ros__parameters' must be a mapping of names to values".into());
+        return Err(Flatten::NotMapping);
     };
     for (k, v) in m {
         let k = match k {
@@ -245,7 +324,10 @@ fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> R
         if let Yaml::Mapping(_) = v {
             flatten(pattern, &name, v, out)?;
         } else {
-            let value = from_yaml(v).map_err(|e| format!("parameter '{name}': {e}"))?;
+            let value = match from_yaml(v) {
+                Ok(value) => value,
+                Err(e) => return Err(Flatten::Value(name, e)),
+            };
             out.push(FileParam { node_pattern: pattern.to_string(), name, value });
         }
     }
@@ -294,10 +376,14 @@ mod tests {
 
     #[test]
     fn broken_params_files_name_file_line_and_key() {
-        let e = ParamsFile::parse(Path::new("bad.yaml"), "talker:\n  ros__parameters:\n    x: [1, a]\n").unwrap_err();
-        assert!(e.0.contains("bad.yaml") && e.0.contains("line 1") && e.0.contains("'x'"), "{e}");
-        let e = ParamsFile::parse(Path::new("bad.yaml"), "talker: [\n").unwrap_err();
-        assert!(e.0.contains("not valid YAML") && e.0.contains("line"), "{e}");
+        let e = ParamsFile::parse(Path::new("bad.yaml"), "talker:\n  ros__parameters:\n    x: [1, a]\n").unwrap_err().to_string();
+        assert_eq!(e, "params file bad.yaml: line 1, key 'talker': parameter 'x': a list must hold values of one type");
+        let e = ParamsFile::parse(Path::new("bad.yaml"), "talker: [\n").unwrap_err().to_string();
+        assert!(e.contains("not valid YAML") && e.contains("line"), "{e}");
+        let e = ParamsFile::parse(Path::new("bad.yaml"), "talker:\n  ros__parameters: 3\n").unwrap_err().to_string();
+        assert_eq!(e, "params file bad.yaml: line 1, key 'talker': 'ros__parameters' must be a mapping of names to values");
+        let e = ParamsFile::parse(Path::new("bad.yaml"), "[1]\n").unwrap_err().to_string();
+        assert_eq!(e, "params file bad.yaml: the top level must map node names to 'ros__parameters'");
     }
 
     #[test]

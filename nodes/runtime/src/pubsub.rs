@@ -9,7 +9,6 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -21,19 +20,14 @@ use crate::clock::{system_now, Stamp};
 use crate::context::{Context, LocalMessage, LocalSink, TopicSlot};
 use crate::log::Logger;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("publishing on {topic}: {reason}")]
 pub struct PublishError {
+    /// The topic.
     pub topic: String,
+    /// What the DDS writer said.
     pub reason: String,
 }
-
-impl fmt::Display for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "publishing on {}: {}", self.topic, self.reason)
-    }
-}
-
-impl std::error::Error for PublishError {}
 
 /// Whether DDS readers outside this process want a topic. Asking the discovery
 /// database is cheap but not free, so the answer is kept for a short while.

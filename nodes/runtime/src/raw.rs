@@ -47,16 +47,16 @@ impl Serialized {
     }
 }
 
-#[derive(Debug)]
-pub struct RawError(String);
-
-impl std::fmt::Display for RawError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A sample the raw endpoints cannot carry.
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    /// A DDS data representation other than plain CDR.
+    #[error("unsupported representation {0:?}")]
+    Representation(RepresentationIdentifier),
+    /// Big-endian CDR, which the writer does not republish.
+    #[error("only little-endian CDR can be republished")]
+    BigEndian,
 }
-
-impl std::error::Error for RawError {}
 
 /// rustdds adapter that keeps samples as bytes (with their header).
 pub struct RawAdapter;
@@ -72,7 +72,7 @@ impl<'de> Decode<'de, Serialized> for RawDecoder {
         } else if encoding == RepresentationIdentifier::CDR_BE {
             [0, 0, 0, 0]
         } else {
-            return Err(RawError(format!("unsupported representation {encoding:?}")));
+            return Err(RawError::Representation(encoding));
         };
         let mut v = Vec::with_capacity(input.len() + 4);
         v.extend_from_slice(&header);
@@ -105,17 +105,13 @@ impl SerializerAdapter<Serialized> for RawAdapter {
     fn to_bytes(value: &Serialized) -> Result<bytes::Bytes, RawError> {
         match value.0.get(..2) {
             Some([0, 1]) => Ok(value.0.slice(4..)),
-            _ => Err(RawError("only little-endian CDR can be republished".into())),
+            _ => Err(RawError::BigEndian),
         }
     }
 }
 
 fn dds_type_name(type_name: &str) -> Result<String, NodeError> {
-    TypeName::parse(type_name).map(|t| t.dds()).ok_or_else(|| NodeError::Parameter {
-        name: type_name.to_string(),
-        source: "type".into(),
-        reason: "not a message type name (pkg/msg/Type)".into(),
-    })
+    TypeName::parse(type_name).map(|t| t.dds()).ok_or_else(|| NodeError::TypeName(type_name.into()))
 }
 
 fn dds_topic(ctx: &Context, full: &str, type_name: &str, qos: &QosPolicies) -> Result<rustdds::Topic, NodeError> {

@@ -99,17 +99,15 @@ pub fn parse(text: &str) -> Result<Yaml, (usize, String)> {
 
 /// A problem at a place in a YAML document: the line, the key path
 /// (`actors[2].friction`) and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, '{key}': {message}")]
 pub struct YamlError {
+    /// 1-based line.
     pub line: usize,
+    /// The key path.
     pub key: String,
+    /// What is wrong.
     pub message: String,
-}
-
-impl std::fmt::Display for YamlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, '{}': {}", self.line, self.key, self.message)
-    }
 }
 
 impl Yaml {
