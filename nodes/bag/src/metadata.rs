@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_yaml::{Mapping, Value as Yaml};
 
-use crate::qos::{parse_profiles, QosProfile};
+use crate::qos::{parse_profiles, QosError, QosProfile};
 use crate::BagError;
 
 pub const WRITTEN_VERSION: u64 = 9;
@@ -130,26 +130,25 @@ impl BagMetadata {
 
     /// Parses `metadata.yaml` (`path` names the file in errors).
     pub fn parse(path: &Path, text: &str) -> Result<BagMetadata, BagError> {
-        let bad = |what: String| BagError::Metadata { path: path.to_path_buf(), reason: what };
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
-        let info = doc.get("rosbag2_bagfile_information").ok_or_else(|| bad("no 'rosbag2_bagfile_information' mapping".into()))?;
+        let bad = |reason| BagError::Metadata { path: path.to_path_buf(), reason };
+        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| bad(MetadataError::Yaml(e.to_string())))?;
+        let info = doc.get("rosbag2_bagfile_information").ok_or_else(|| bad(MetadataError::NoInformation))?;
         Self::from_yaml(info).map_err(bad)
     }
 
     /// Reads the inner mapping (also the form of MCAP `rosbag2` records).
-    pub fn from_yaml(info: &Yaml) -> Result<BagMetadata, String> {
-        let u = |v: Option<&Yaml>, what: &str| -> Result<u64, String> {
-            v.and_then(|x| x.as_u64().or_else(|| x.as_i64().map(|i| i.max(0) as u64)))
-                .ok_or_else(|| format!("'{what}' is missing or not a number"))
+    pub fn from_yaml(info: &Yaml) -> Result<BagMetadata, MetadataError> {
+        let u = |v: Option<&Yaml>, what: &'static str| -> Result<u64, MetadataError> {
+            v.and_then(|x| x.as_u64().or_else(|| x.as_i64().map(|i| i.max(0) as u64))).ok_or(MetadataError::Number(what))
         };
         let s = |v: Option<&Yaml>| v.and_then(Yaml::as_str).unwrap_or("").to_string();
         let version = u(info.get("version"), "version")?;
         let mut topics = Vec::new();
         for (i, t) in info.get("topics_with_message_count").and_then(Yaml::as_sequence).into_iter().flatten().enumerate() {
-            let m = t.get("topic_metadata").ok_or_else(|| format!("topic {i} has no 'topic_metadata'"))?;
+            let m = t.get("topic_metadata").ok_or(MetadataError::TopicMetadata(i))?;
             let name = s(m.get("name"));
             let qos = match m.get("offered_qos_profiles") {
-                Some(q) => parse_profiles(q).map_err(|e| format!("topic {name}: {e}"))?,
+                Some(q) => parse_profiles(q).map_err(|source| MetadataError::Qos { topic: name.clone(), source })?,
                 None => vec![],
             };
             topics.push((
@@ -188,7 +187,7 @@ impl BagMetadata {
             relative_file_paths: info
                 .get("relative_file_paths")
                 .and_then(Yaml::as_sequence)
-                .ok_or("'relative_file_paths' is missing")?
+                .ok_or(MetadataError::FilePaths)?
                 .iter()
                 .map(|p| p.as_str().unwrap_or("").to_string())
                 .collect(),
@@ -203,4 +202,35 @@ impl BagMetadata {
             ros_distro: s(info.get("ros_distro")),
         })
     }
+}
+
+/// A `metadata.yaml` (or MCAP `rosbag2` record) that is not rosbag2's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// Not YAML (what the parser said, with the line).
+    #[error("not valid YAML: {0}")]
+    Yaml(String),
+    /// No `rosbag2_bagfile_information` at the top.
+    #[error("no 'rosbag2_bagfile_information' mapping")]
+    NoInformation,
+    /// A count or time that is missing or not a number.
+    #[error("'{0}' is missing or not a number")]
+    Number(&'static str),
+    /// A topic entry without its metadata.
+    #[error("topic {0} has no 'topic_metadata'")]
+    TopicMetadata(usize),
+    /// A topic whose QoS profiles do not read.
+    #[error("topic {topic}: {source}")]
+    Qos {
+        /// The topic.
+        topic: String,
+        /// What is wrong with its profiles.
+        source: QosError,
+    },
+    /// No list of the bag's files.
+    #[error("'relative_file_paths' is missing")]
+    FilePaths,
+    /// A storage plugin other than MCAP.
+    #[error("storage '{0}' is not supported (only mcap)")]
+    Storage(String),
 }

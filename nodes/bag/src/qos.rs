@@ -142,18 +142,18 @@ impl QosProfile {
     }
 
     /// Reads either form: names (Jazzy and later) or integers (Humble).
-    pub fn from_yaml(y: &Yaml) -> Result<QosProfile, String> {
-        let get = |k: &str| y.get(k).ok_or_else(|| format!("QoS profile without '{k}'"));
-        let word = |k: &str| -> Result<Result<String, i64>, String> {
+    pub fn from_yaml(y: &Yaml) -> Result<QosProfile, QosError> {
+        let get = |k: &'static str| y.get(k).ok_or(QosError::Missing(k));
+        let word = |k: &'static str| -> Result<Result<String, i64>, QosError> {
             match get(k)? {
                 Yaml::String(s) => Ok(Ok(s.to_ascii_lowercase())),
                 Yaml::Number(n) => Ok(Err(n.as_i64().unwrap_or(-1))),
-                other => Err(format!("QoS '{k}' is {other:?}")),
+                other => Err(QosError::Kind { key: k, found: format!("{other:?}") }),
             }
         };
-        let dur = |k: &str| -> Result<QosDuration, String> {
+        let dur = |k: &'static str| -> Result<QosDuration, QosError> {
             let d = get(k)?;
-            let n = |f: &str| d.get(f).and_then(Yaml::as_u64).ok_or_else(|| format!("QoS '{k}' without '{f}'"));
+            let n = |f: &'static str| d.get(f).and_then(Yaml::as_u64).ok_or(QosError::Duration { key: k, field: f });
             Ok(QosDuration { sec: n("sec")?, nsec: n("nsec")? })
         };
         let history = match word("history")? {
@@ -208,17 +208,47 @@ impl QosProfile {
 
 /// Parses an `offered_qos_profiles` value: a YAML list, or (Humble, and the MCAP
 /// channel metadata) a string holding one. Empty means none recorded.
-pub fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, String> {
+pub fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, QosError> {
     match y {
         Yaml::String(s) if s.trim().is_empty() => Ok(vec![]),
         Yaml::String(s) => {
-            let inner: Yaml = serde_yaml::from_str(s).map_err(|e| format!("offered_qos_profiles: {e}"))?;
+            let inner: Yaml = serde_yaml::from_str(s).map_err(|e| QosError::Yaml(e.to_string()))?;
             parse_profiles(&inner)
         }
         Yaml::Sequence(items) => items.iter().map(QosProfile::from_yaml).collect(),
         Yaml::Null => Ok(vec![]),
-        other => Err(format!("offered_qos_profiles is {other:?}")),
+        other => Err(QosError::NotList(format!("{other:?}"))),
     }
+}
+
+/// An `offered_qos_profiles` entry that is not rosbag2's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QosError {
+    /// A profile without one of its keys.
+    #[error("QoS profile without '{0}'")]
+    Missing(&'static str),
+    /// A policy that is neither a name nor a number.
+    #[error("QoS '{key}' is {found}")]
+    Kind {
+        /// The policy.
+        key: &'static str,
+        /// What it is instead.
+        found: String,
+    },
+    /// A duration without `sec` or `nsec`.
+    #[error("QoS '{key}' without '{field}'")]
+    Duration {
+        /// The duration.
+        key: &'static str,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A string form that is not YAML (what the parser said).
+    #[error("offered_qos_profiles: {0}")]
+    Yaml(String),
+    /// Neither a list nor a string holding one.
+    #[error("offered_qos_profiles is {0}")]
+    NotList(String),
 }
 
 /// The list as YAML text (the form MCAP channel metadata carries).

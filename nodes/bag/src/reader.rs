@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use s2r_idl::{Registry, TypeName};
+use s2r_idl::{Registry, RegistryError, TypeName};
 
-use crate::metadata::BagMetadata;
+use crate::metadata::{BagMetadata, MetadataError};
 use crate::qos::{parse_profiles, QosProfile};
 use crate::scan::{Damage, McapFile};
 use crate::BagError;
@@ -71,10 +71,7 @@ impl BagReader {
                 let text = std::fs::read_to_string(&yaml).map_err(|e| BagError::io(&yaml, e))?;
                 let meta = BagMetadata::parse(&yaml, &text)?;
                 if meta.storage_identifier != "mcap" && !meta.storage_identifier.is_empty() {
-                    return Err(BagError::Metadata {
-                        path: yaml,
-                        reason: format!("storage '{}' is not supported (only mcap)", meta.storage_identifier),
-                    });
+                    return Err(BagError::Metadata { path: yaml, reason: MetadataError::Storage(meta.storage_identifier.clone()) });
                 }
                 let mut paths = Vec::new();
                 for rel in &meta.relative_file_paths {
@@ -169,23 +166,15 @@ impl BagReader {
     /// The message definitions of a connection, parsed from its schema.
     pub fn registry(&self, connection: usize) -> Result<Registry, BagError> {
         let c = &self.connections[connection];
-        let ty = TypeName::parse(&c.type_name).ok_or_else(|| BagError::Schema {
-            path: self.path.clone(),
-            topic: c.topic.clone(),
-            reason: format!("'{}' is not a message type name", c.type_name),
-        })?;
+        let schema = |source| BagError::Schema { path: self.path.clone(), topic: c.topic.clone(), source: Box::new(source) };
+        let ty = TypeName::parse(&c.type_name).ok_or_else(|| schema(RegistryError::BadName(c.type_name.clone())))?;
         if c.schema_encoding != "ros2msg" {
-            return Err(BagError::Schema {
-                path: self.path.clone(),
-                topic: c.topic.clone(),
+            return Err(schema(RegistryError::BadSchema {
+                type_name: c.type_name.clone(),
                 reason: format!("schema encoding '{}' (only ros2msg is read)", c.schema_encoding),
-            });
+            }));
         }
-        Registry::from_schema_text(&ty, &c.schema).map_err(|e| BagError::Schema {
-            path: self.path.clone(),
-            topic: c.topic.clone(),
-            reason: e.to_string(),
-        })
+        Registry::from_schema_text(&ty, &c.schema).map_err(schema)
     }
 
     /// Every readable message, file after file, in file order.

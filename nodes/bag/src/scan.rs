@@ -27,14 +27,111 @@ const OP_DATA_END: u8 = 0x0F;
 /// Something unreadable in a file, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
+    /// The MCAP file.
     pub file: PathBuf,
+    /// Where in it the damage starts.
     pub offset: u64,
-    pub problem: String,
+    /// What is wrong there.
+    pub problem: Problem,
 }
 
 impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: at byte {}: {}", self.file.display(), self.offset, self.problem)
+    }
+}
+
+/// What is wrong at a place in an MCAP file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// A record body shorter than its fields.
+    #[error("record ends {0} bytes early")]
+    ShortRecord(usize),
+    /// A string field that is not UTF-8.
+    #[error("a string is not UTF-8")]
+    NotUtf8,
+    /// A chunk that claims an implausible size (a damaged header).
+    #[error("claims {0} uncompressed bytes")]
+    Implausible(u64),
+    /// Compressed data that does not decompress.
+    #[error("{codec} data does not decompress: {reason}")]
+    Decompress {
+        /// zstd or lz4.
+        codec: &'static str,
+        /// What the decompressor said.
+        reason: String,
+    },
+    /// A compression this reader does not know.
+    #[error("unknown compression '{0}'")]
+    Compression(String),
+    /// A chunk that decompresses to another size than its header says.
+    #[error("decompresses to {got} bytes, not the {claimed} its header says")]
+    ChunkSize {
+        /// Bytes it decompressed to.
+        got: usize,
+        /// Bytes its header claims.
+        claimed: u64,
+    },
+    /// A chunk whose data does not match its CRC.
+    #[error("CRC mismatch (header {header:#010x}, data {data:#010x})")]
+    Crc {
+        /// The CRC in the header.
+        header: u32,
+        /// The CRC of the data.
+        data: u32,
+    },
+    /// Fewer bytes left than a record header takes.
+    #[error("truncated: {0} bytes left, too few for a record header")]
+    TruncatedHeader(usize),
+    /// A record cut short.
+    #[error("truncated: a record (opcode {op:#04x}) of {len} bytes, of which {present} are present")]
+    TruncatedRecord {
+        /// Its opcode.
+        op: u8,
+        /// Its length.
+        len: u64,
+        /// Bytes present.
+        present: usize,
+    },
+    /// The data section ends without the footer after it.
+    #[error("no footer after the end of the data section")]
+    NoFooter,
+    /// The file ends without a footer (a recorder that was killed).
+    #[error("truncated: the file ends without a footer")]
+    Unfinished,
+    /// A chunk whose records cannot be read, and the messages lost with it.
+    #[error("chunk: {problem}{}", skipped(*.start, *.end))]
+    Chunk {
+        /// What is wrong with it.
+        problem: Box<Problem>,
+        /// Its first message's log time (ns).
+        start: u64,
+        /// Its last message's log time (ns).
+        end: u64,
+    },
+    /// A chunk whose header cannot be read.
+    #[error("chunk header: {0}")]
+    ChunkHeader(Box<Problem>),
+    /// Damage among the records inside a chunk.
+    #[error("inside the chunk: {0}")]
+    InChunk(Box<Problem>),
+    /// A record whose fields cannot be read.
+    #[error("{} (opcode {op:#04x}): {problem}", if *.in_chunk { "a record inside the chunk" } else { "record" })]
+    Record {
+        /// Its opcode.
+        op: u8,
+        /// Whether it is inside a chunk.
+        in_chunk: bool,
+        /// What is wrong with it.
+        problem: Box<Problem>,
+    },
+}
+
+fn skipped(start: u64, end: u64) -> String {
+    if end >= start {
+        format!(" (messages from {start} to {end} ns skipped)")
+    } else {
+        String::new()
     }
 }
 
@@ -95,32 +192,32 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Problem> {
         if self.buf.len() < n {
-            return Err(format!("record ends {} bytes early", n - self.buf.len()));
+            return Err(Problem::ShortRecord(n - self.buf.len()));
         }
         let (a, b) = self.buf.split_at(n);
         self.buf = b;
         Ok(a)
     }
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, Problem> {
         Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Problem> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
     }
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, Problem> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, Problem> {
         let n = self.u32()? as usize;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "a string is not UTF-8".to_string())
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Problem::NotUtf8)
     }
-    fn bytes32(&mut self) -> Result<&'a [u8], String> {
+    fn bytes32(&mut self) -> Result<&'a [u8], Problem> {
         let n = self.u32()? as usize;
         self.take(n)
     }
-    fn map(&mut self) -> Result<BTreeMap<String, String>, String> {
+    fn map(&mut self) -> Result<BTreeMap<String, String>, Problem> {
         let n = self.u32()? as usize;
         let mut inner = Fields { buf: self.take(n)? };
         let mut m = BTreeMap::new();
@@ -143,7 +240,7 @@ struct Chunk<'a> {
     records: &'a [u8],
 }
 
-fn parse_chunk(body: &[u8]) -> Result<Chunk<'_>, String> {
+fn parse_chunk(body: &[u8]) -> Result<Chunk<'_>, Problem> {
     let mut f = Fields { buf: body };
     let start = f.u64()?;
     let end = f.u64()?;
@@ -156,39 +253,38 @@ fn parse_chunk(body: &[u8]) -> Result<Chunk<'_>, String> {
 }
 
 /// Decompresses a chunk and checks its CRC.
-fn open_chunk(c: &Chunk<'_>) -> Result<Bytes, String> {
+fn open_chunk(c: &Chunk<'_>) -> Result<Bytes, Problem> {
     // A damaged size field must not make us allocate the machine away.
     const MAX: u64 = 1 << 33;
     if c.uncompressed_size > MAX {
-        return Err(format!("claims {} uncompressed bytes", c.uncompressed_size));
+        return Err(Problem::Implausible(c.uncompressed_size));
     }
     let data: Vec<u8> = match c.compression.as_str() {
         "" => c.records.to_vec(),
-        "zstd" => {
-            zstd::bulk::decompress(c.records, c.uncompressed_size as usize).map_err(|e| format!("zstd data does not decompress: {e}"))?
-        }
+        "zstd" => zstd::bulk::decompress(c.records, c.uncompressed_size as usize)
+            .map_err(|e| Problem::Decompress { codec: "zstd", reason: e.to_string() })?,
         "lz4" => {
             let mut out = Vec::with_capacity(c.uncompressed_size as usize);
             lz4::Decoder::new(c.records)
                 .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(|e| format!("lz4 data does not decompress: {e}"))?;
+                .map_err(|e| Problem::Decompress { codec: "lz4", reason: e.to_string() })?;
             out
         }
-        other => return Err(format!("unknown compression '{other}'")),
+        other => return Err(Problem::Compression(other.into())),
     };
     if data.len() as u64 != c.uncompressed_size {
-        return Err(format!("decompresses to {} bytes, not the {} its header says", data.len(), c.uncompressed_size));
+        return Err(Problem::ChunkSize { got: data.len(), claimed: c.uncompressed_size });
     }
     if c.crc != 0 {
         let crc = crc32fast::hash(&data);
         if crc != c.crc {
-            return Err(format!("CRC mismatch (header {:#010x}, data {crc:#010x})", c.crc));
+            return Err(Problem::Crc { header: c.crc, data: crc });
         }
     }
     Ok(Bytes::from(data))
 }
 
-fn parse_message(body: &Bytes, start: usize, len: usize) -> Result<RawMessage, String> {
+fn parse_message(body: &Bytes, start: usize, len: usize) -> Result<RawMessage, Problem> {
     let mut f = Fields { buf: &body[start..start + len] };
     let channel_id = f.u16()?;
     let sequence = f.u32()?;
@@ -200,18 +296,18 @@ fn parse_message(body: &Bytes, start: usize, len: usize) -> Result<RawMessage, S
 
 /// One step of walking records: `(opcode, body range)`, or the reason the walk
 /// cannot go on.
-fn next_record(buf: &[u8], pos: usize) -> Option<Result<(u8, usize, usize), String>> {
+fn next_record(buf: &[u8], pos: usize) -> Option<Result<(u8, usize, usize), Problem>> {
     if pos >= buf.len() {
         return None;
     }
     if buf.len() - pos < 9 {
-        return Some(Err(format!("truncated: {} bytes left, too few for a record header", buf.len() - pos)));
+        return Some(Err(Problem::TruncatedHeader(buf.len() - pos)));
     }
     let op = buf[pos];
     let len = u64::from_le_bytes(buf[pos + 1..pos + 9].try_into().unwrap());
     let start = pos + 9;
     if len > (buf.len() - start) as u64 {
-        return Some(Err(format!("truncated: a record (opcode {op:#04x}) of {len} bytes, of which {} are present", buf.len() - start)));
+        return Some(Err(Problem::TruncatedRecord { op, len, present: buf.len() - start }));
     }
     Some(Ok((op, start, len as usize)))
 }
@@ -245,7 +341,7 @@ impl McapFile {
         self.data.len() as u64
     }
 
-    fn damage(&mut self, offset: usize, problem: String) {
+    fn damage(&mut self, offset: usize, problem: Problem) {
         self.summary.damage.push(Damage { file: self.path.clone(), offset: offset as u64, problem });
     }
 
@@ -276,7 +372,7 @@ impl McapFile {
                             self.scan_summary(s, footer_at);
                         }
                     } else {
-                        self.damage(start + len, "no footer after the end of the data section".into());
+                        self.damage(start + len, Problem::NoFooter);
                     }
                     return;
                 }
@@ -287,16 +383,11 @@ impl McapFile {
                         match open_chunk(&chunk) {
                             Ok(inner) => self.scan_records(&inner, pos, true),
                             Err(problem) => {
-                                let span = if chunk.end >= chunk.start {
-                                    format!(" (messages from {} to {} ns skipped)", chunk.start, chunk.end)
-                                } else {
-                                    String::new()
-                                };
-                                self.damage(pos, format!("chunk: {problem}{span}"));
+                                self.damage(pos, Problem::Chunk { problem: Box::new(problem), start: chunk.start, end: chunk.end })
                             }
                         }
                     }
-                    Err(problem) => self.damage(pos, format!("chunk header: {problem}")),
+                    Err(problem) => self.damage(pos, Problem::ChunkHeader(Box::new(problem))),
                 },
                 _ => {
                     let one = data.slice(pos..start + len);
@@ -305,7 +396,7 @@ impl McapFile {
             }
             pos = start + len;
         }
-        self.damage(data.len(), "truncated: the file ends without a footer".into());
+        self.damage(data.len(), Problem::Unfinished);
     }
 
     /// The summary section repeats every schema and channel: where the data
@@ -337,20 +428,19 @@ impl McapFile {
             let (op, start, len) = match step {
                 Ok(r) => r,
                 Err(problem) => {
-                    let where_ = if in_chunk { "inside the chunk: " } else { "" };
-                    self.damage(file_offset + pos, format!("{where_}{problem}"));
+                    self.damage(file_offset + pos, if in_chunk { Problem::InChunk(Box::new(problem)) } else { problem });
                     return;
                 }
             };
             if let Err(problem) = self.record(op, buf, start, len) {
-                let what = if in_chunk { "a record inside the chunk" } else { "record" };
-                self.damage(file_offset + if in_chunk { 0 } else { pos }, format!("{what} (opcode {op:#04x}): {problem}"));
+                let problem = Problem::Record { op, in_chunk, problem: Box::new(problem) };
+                self.damage(file_offset + if in_chunk { 0 } else { pos }, problem);
             }
             pos = start + len;
         }
     }
 
-    fn record(&mut self, op: u8, buf: &Bytes, start: usize, len: usize) -> Result<(), String> {
+    fn record(&mut self, op: u8, buf: &Bytes, start: usize, len: usize) -> Result<(), Problem> {
         let mut f = Fields { buf: &buf[start..start + len] };
         match op {
             OP_HEADER => {

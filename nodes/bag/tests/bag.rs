@@ -92,7 +92,7 @@ fn truncation_and_corruption_are_reported_and_the_rest_is_read() {
     assert!(n > 50 && n < 200, "{n}");
     let d = r.damage();
     assert_eq!(d.len(), 1);
-    assert!(d[0].problem.starts_with("truncated"), "{}", d[0]);
+    assert!(d[0].problem.to_string().starts_with("truncated"), "{}", d[0]);
 
     // A flipped byte inside the first chunk's data: that chunk is lost, not the rest.
     let mut bad = full.clone();
@@ -106,7 +106,7 @@ fn truncation_and_corruption_are_reported_and_the_rest_is_read() {
     fs::write(&corrupt, &bad).unwrap();
     let r = BagReader::open(&corrupt).unwrap();
     let d = r.damage();
-    assert!(d.iter().any(|x| x.problem.contains("CRC mismatch")), "{d:?}");
+    assert!(d.iter().any(|x| x.problem.to_string().contains("CRC mismatch")), "{d:?}");
     let n = r.messages().count();
     assert!(n > 100 && n < 200, "{n}");
 
@@ -176,5 +176,5 @@ fn unknown_compression_and_bad_schemas_are_named() {
     fs::write(&file, &bytes).unwrap();
     let r = BagReader::open(&dir).unwrap();
     let d = r.damage();
-    assert!(d.iter().any(|x| x.problem.contains("unknown compression 'zzzz'") && x.file == file), "{d:?}");
+    assert!(d.iter().any(|x| x.problem.to_string().contains("unknown compression 'zzzz'") && x.file == file), "{d:?}");
 }
