@@ -88,21 +88,33 @@ fn say(level: &str, who: &str, msg: &str) {
     eprintln!("[{level}] [{who}]: {msg}");
 }
 
+/// Why a launch could not start its nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The log folder cannot be made.
+    #[error("{}: {source}", .path.display())]
+    LogDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The shared DDS participant of a composed launch did not start.
+    #[error(transparent)]
+    Context(#[from] s2r_runtime::ContextError),
+}
+
 /// Runs the plan until every node is done, a node with `on_exit: shutdown`
 /// ends, or SIGINT/SIGTERM. Returns the exit code of the launch.
-pub async fn run(plan: &LaunchPlan, targets: Vec<Target>, opts: &RunOptions) -> Result<i32, String> {
+pub async fn run(plan: &LaunchPlan, targets: Vec<Target>, opts: &RunOptions) -> Result<i32, ExecError> {
     for m in &plan.messages {
         say("INFO", "launch.user", m);
     }
-    std::fs::create_dir_all(&opts.log_dir).map_err(|e| format!("{}: {e}", opts.log_dir.display()))?;
+    std::fs::create_dir_all(&opts.log_dir).map_err(|source| ExecError::LogDir { path: opts.log_dir.clone(), source })?;
     say("INFO", "launch", &format!("All log files can be found below {}", opts.log_dir.display()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
-    let ctx = if opts.compose && targets.iter().any(|t| matches!(t, Target::Component(_))) {
-        Some(Context::from_env().map_err(|e| e.to_string())?)
-    } else {
-        None
-    };
+    let ctx = if opts.compose && targets.iter().any(|t| matches!(t, Target::Component(_))) { Some(Context::from_env()?) } else { None };
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (node, target) in plan.nodes.iter().zip(targets) {

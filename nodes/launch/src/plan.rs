@@ -15,26 +15,28 @@ use std::path::{Path, PathBuf};
 use crate::subst::{condition, substitute, Package, Scope};
 use s2r_runtime::yaml::{self, Yaml};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A launch file (or an included one, or a params file it names) that cannot
+/// be run: where (file, line, key) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{}: {}{message}", .file.display(), .line, quoted_key(.key))]
 pub struct LaunchError {
+    /// The file.
     pub file: PathBuf,
+    /// 1-based line.
     pub line: usize,
     /// The key or action the problem is in.
     pub key: String,
+    /// What is wrong.
     pub message: String,
 }
 
-impl fmt::Display for LaunchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.file.display(), self.line)?;
-        if !self.key.is_empty() {
-            write!(f, "'{}': ", self.key)?;
-        }
-        f.write_str(&self.message)
+fn quoted_key(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("'{key}': ")
     }
 }
-
-impl std::error::Error for LaunchError {}
 
 /// A launch argument declared by the top-level file.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,8 +148,8 @@ struct Walker<'a> {
     declarations_only: bool,
 }
 
-fn err(file: &Path, line: usize, key: &str, message: impl Into<String>) -> LaunchError {
-    LaunchError { file: file.to_path_buf(), line, key: key.to_string(), message: message.into() }
+fn err(file: &Path, line: usize, key: &str, message: impl fmt::Display) -> LaunchError {
+    LaunchError { file: file.to_path_buf(), line, key: key.to_string(), message: message.to_string() }
 }
 
 /// Reads `file` with the launch arguments `given` (`name:=value` pairs).
@@ -220,7 +222,7 @@ impl<'y> Attrs<'y> {
         })
     }
 
-    fn err(&self, line: usize, key: &str, message: impl Into<String>) -> LaunchError {
+    fn err(&self, line: usize, key: &str, message: impl fmt::Display) -> LaunchError {
         err(&self.file, line, &format!("{}.{key}", self.action), message)
     }
 

@@ -45,7 +45,59 @@ pub struct Scope<'a> {
     pub package: &'a dyn Fn(&str) -> Option<Package>,
 }
 
-fn parse(s: &str) -> Result<Vec<Part>, String> {
+/// A substitution that cannot be read or evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubstError {
+    /// A `'` without its partner.
+    #[error("a quote is not closed")]
+    UnclosedQuote,
+    /// `$(` followed by nothing.
+    #[error("'$(' without a substitution name")]
+    NoName,
+    /// `$(name …` without `)`.
+    #[error("'$({0}' is not closed with ')'")]
+    Unclosed(String),
+    /// A boolean substitution (or condition) given something else.
+    #[error("$({name}): '{value}' is not true or false")]
+    NotBool {
+        /// The substitution (`if` for a condition).
+        name: String,
+        /// The value given.
+        value: String,
+    },
+    /// Too few or too many arguments.
+    #[error("$({name}) takes {takes} argument(s), got {got}")]
+    Arity {
+        /// The substitution.
+        name: String,
+        /// How many it takes ("1", "1 to 2").
+        takes: String,
+        /// How many it got.
+        got: usize,
+    },
+    /// `$(var x)` of an argument or `let` that does not exist.
+    #[error("$(var {0}): no launch argument or let called '{0}'")]
+    NoVar(String),
+    /// `$(env X)` of an unset variable, without a default.
+    #[error("$(env {0}): the environment variable is not set (give a default: $(env {0} value))")]
+    NoEnv(String),
+    /// `$(find-pkg-share p)` / `$(find-pkg-prefix p)` of a package not found.
+    #[error("$({name} {package}): package '{package}' not found (is its install space in AMENT_PREFIX_PATH?)")]
+    NoPackage {
+        /// The substitution.
+        name: String,
+        /// The package.
+        package: String,
+    },
+    /// `$(find-exec x)` of a program not on PATH.
+    #[error("$(find-exec {0}): not found on PATH")]
+    NoExec(String),
+    /// A substitution launch_ros has and this does not (or a typo).
+    #[error("unknown substitution '$({0} …)' (supported: {supported})", supported = SUPPORTED.join(", "))]
+    Unknown(String),
+}
+
+fn parse(s: &str) -> Result<Vec<Part>, SubstError> {
     let chars: Vec<char> = s.chars().collect();
     let mut pos = 0;
     let parts = parse_parts(&chars, &mut pos, false)?;
@@ -54,7 +106,7 @@ fn parse(s: &str) -> Result<Vec<Part>, String> {
 
 /// Text and substitutions until the end, or (inside a substitution) until an
 /// unnested space or ')'.
-fn parse_parts(c: &[char], pos: &mut usize, in_arg: bool) -> Result<Vec<Part>, String> {
+fn parse_parts(c: &[char], pos: &mut usize, in_arg: bool) -> Result<Vec<Part>, SubstError> {
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut quoted = false;
@@ -82,7 +134,7 @@ fn parse_parts(c: &[char], pos: &mut usize, in_arg: bool) -> Result<Vec<Part>, S
         *pos += 1;
     }
     if quoted {
-        return Err("a quote is not closed".into());
+        return Err(SubstError::UnclosedQuote);
     }
     if !text.is_empty() {
         parts.push(Part::Text(text));
@@ -90,14 +142,14 @@ fn parse_parts(c: &[char], pos: &mut usize, in_arg: bool) -> Result<Vec<Part>, S
     Ok(parts)
 }
 
-fn parse_sub(c: &[char], pos: &mut usize) -> Result<Part, String> {
+fn parse_sub(c: &[char], pos: &mut usize) -> Result<Part, SubstError> {
     let start = *pos;
     while *pos < c.len() && !c[*pos].is_whitespace() && c[*pos] != ')' {
         *pos += 1;
     }
     let name: String = c[start..*pos].iter().collect();
     if name.is_empty() {
-        return Err("'$(' without a substitution name".into());
+        return Err(SubstError::NoName);
     }
     let mut args = Vec::new();
     loop {
@@ -105,7 +157,7 @@ fn parse_sub(c: &[char], pos: &mut usize) -> Result<Part, String> {
             *pos += 1;
         }
         match c.get(*pos) {
-            None => return Err(format!("'$({name}' is not closed with ')'")),
+            None => return Err(SubstError::Unclosed(name)),
             Some(')') => {
                 *pos += 1;
                 return Ok(Part::Sub { name, args });
@@ -115,16 +167,16 @@ fn parse_sub(c: &[char], pos: &mut usize) -> Result<Part, String> {
     }
 }
 
-fn truthy(name: &str, v: &str) -> Result<bool, String> {
+fn truthy(name: &str, v: &str) -> Result<bool, SubstError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(format!("$({name}): '{other}' is not true or false")),
+        other => Err(SubstError::NotBool { name: name.into(), value: other.into() }),
     }
 }
 
 /// Replaces every substitution in `s`.
-pub fn substitute(s: &str, scope: &Scope<'_>) -> Result<String, String> {
+pub fn substitute(s: &str, scope: &Scope<'_>) -> Result<String, SubstError> {
     if !s.contains("$(") {
         return Ok(s.to_string());
     }
@@ -132,7 +184,7 @@ pub fn substitute(s: &str, scope: &Scope<'_>) -> Result<String, String> {
     eval_parts(&parts, scope)
 }
 
-fn eval_parts(parts: &[Part], scope: &Scope<'_>) -> Result<String, String> {
+fn eval_parts(parts: &[Part], scope: &Scope<'_>) -> Result<String, SubstError> {
     let mut out = String::new();
     for p in parts {
         match p {
@@ -146,38 +198,31 @@ fn eval_parts(parts: &[Part], scope: &Scope<'_>) -> Result<String, String> {
     Ok(out)
 }
 
-fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, String> {
-    let want = |n: std::ops::RangeInclusive<usize>| -> Result<(), String> {
+fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, SubstError> {
+    let want = |n: std::ops::RangeInclusive<usize>| -> Result<(), SubstError> {
         if n.contains(&args.len()) {
             Ok(())
         } else {
-            Err(format!(
-                "$({name}) takes {} argument(s), got {}",
-                if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) },
-                args.len()
-            ))
+            let takes = if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) };
+            Err(SubstError::Arity { name: name.into(), takes, got: args.len() })
         }
     };
     match name {
         "var" => {
             want(1..=1)?;
-            scope.vars.get(&args[0]).cloned().ok_or_else(|| format!("$(var {}): no launch argument or let called '{}'", args[0], args[0]))
+            scope.vars.get(&args[0]).cloned().ok_or_else(|| SubstError::NoVar(args[0].clone()))
         }
         "env" => {
             want(1..=2)?;
             match ((scope.env)(&args[0]), args.get(1)) {
                 (Some(v), _) => Ok(v),
                 (None, Some(default)) => Ok(default.clone()),
-                (None, None) => {
-                    Err(format!("$(env {}): the environment variable is not set (give a default: $(env {} value))", args[0], args[0]))
-                }
+                (None, None) => Err(SubstError::NoEnv(args[0].clone())),
             }
         }
         "find-pkg-share" | "find-pkg-prefix" => {
             want(1..=1)?;
-            let pkg = (scope.package)(&args[0]).ok_or_else(|| {
-                format!("$({name} {}): package '{}' not found (is its install space in AMENT_PREFIX_PATH?)", args[0], args[0])
-            })?;
+            let pkg = (scope.package)(&args[0]).ok_or_else(|| SubstError::NoPackage { name: name.into(), package: args[0].clone() })?;
             let p = if name == "find-pkg-share" { pkg.share } else { pkg.prefix };
             Ok(p.display().to_string())
         }
@@ -201,7 +246,7 @@ fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, St
                 .map(|d| d.join(&args[0]))
                 .find(|p| p.is_file())
                 .map(|p| p.display().to_string())
-                .ok_or_else(|| format!("$(find-exec {}): not found on PATH", args[0]))
+                .ok_or_else(|| SubstError::NoExec(args[0].clone()))
         }
         "not" => {
             want(1..=1)?;
@@ -216,12 +261,12 @@ fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, St
             want(2..=2)?;
             Ok(((args[0] == args[1]) == (name == "equals")).to_string())
         }
-        other => Err(format!("unknown substitution '$({other} …)' (supported: {})", SUPPORTED.join(", "))),
+        other => Err(SubstError::Unknown(other.into())),
     }
 }
 
 /// Evaluates an `if`/`unless` condition value.
-pub fn condition(value: &str) -> Result<bool, String> {
+pub fn condition(value: &str) -> Result<bool, SubstError> {
     truthy("if", value)
 }
 
@@ -229,7 +274,7 @@ pub fn condition(value: &str) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn scope_eval(s: &str) -> Result<String, String> {
+    fn scope_eval(s: &str) -> Result<String, SubstError> {
         let vars: HashMap<String, String> = [("robot".to_string(), "rover".to_string()), ("rover".to_string(), "x".to_string())].into();
         let env = |k: &str| if k == "HOME" { Some("/home/me".to_string()) } else { None };
         let package = |p: &str| {
@@ -248,10 +293,10 @@ mod tests {
         assert_eq!(scope_eval("$(find-pkg-share sim2real)/config").unwrap(), "/opt/s2r/share/sim2real/config");
         assert_eq!(scope_eval("$(dirname)/b.yaml").unwrap(), "/ws/launch/b.yaml");
         assert_eq!(scope_eval("$(not $(equals $(var robot) rover))").unwrap(), "false");
-        assert!(scope_eval("$(var nope)").unwrap_err().contains("no launch argument or let called 'nope'"));
-        assert!(scope_eval("$(eval 1+1)").unwrap_err().contains("unknown substitution '$(eval"));
-        assert!(scope_eval("$(var robot").unwrap_err().contains("not closed"));
-        assert!(scope_eval("$(find-pkg-share nope)").unwrap_err().contains("package 'nope' not found"));
-        assert!(scope_eval("$(env NOPE)").unwrap_err().contains("not set"));
+        assert!(scope_eval("$(var nope)").unwrap_err().to_string().contains("no launch argument or let called 'nope'"));
+        assert!(scope_eval("$(eval 1+1)").unwrap_err().to_string().contains("unknown substitution '$(eval"));
+        assert!(scope_eval("$(var robot").unwrap_err().to_string().contains("not closed"));
+        assert!(scope_eval("$(find-pkg-share nope)").unwrap_err().to_string().contains("package 'nope' not found"));
+        assert!(scope_eval("$(env NOPE)").unwrap_err().to_string().contains("not set"));
     }
 }
