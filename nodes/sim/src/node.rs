@@ -39,7 +39,7 @@ const SCENARIOS: &str = "config/scenarios";
 
 /// A scenario parameter as a file: a path that exists, or a name in the
 /// scenario directories (with or without `.yaml`).
-pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
+pub fn resolve_scenario(name: &str) -> Result<PathBuf, UnknownScenario> {
     let p = Path::new(name);
     if p.is_file() {
         return Ok(p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
@@ -57,10 +57,17 @@ pub fn resolve_scenario(name: &str) -> Result<PathBuf, String> {
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".yaml")).map(String::from))
         .collect();
-    Err(format!(
-        "scenario '{name}' is neither a file nor a known scenario (known: {})",
-        if known.is_empty() { "none".into() } else { known.join(", ") }
-    ))
+    Err(UnknownScenario { name: name.into(), known })
+}
+
+/// A scenario parameter that names neither a file nor a shipped scenario.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scenario '{name}' is neither a file nor a known scenario (known: {})", if .known.is_empty() { "none".to_string() } else { .known.join(", ") })]
+pub struct UnknownScenario {
+    /// The name given.
+    pub name: String,
+    /// The scenarios there are.
+    pub known: Vec<String>,
 }
 
 /// The publishers of every camera's topics.

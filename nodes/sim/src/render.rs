@@ -5,7 +5,6 @@
 //! Runs on whatever adapter wgpu finds: a GPU where there is one, Mesa's
 //! lavapipe (Vulkan on the CPU; Debian `mesa-vulkan-drivers`) elsewhere.
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use bytemuck::{Pod, Zeroable};
@@ -83,16 +82,44 @@ pub struct Images {
     pub instance: Vec<u16>,
 }
 
-#[derive(Debug)]
-pub struct RenderError(pub String);
-
-impl fmt::Display for RenderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why the renderer cannot start or a frame cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Vulkan finds no adapter (no GPU driver, no Mesa).
+    #[error(
+        "no graphics adapter found: sim_node renders with Vulkan; on a machine without a GPU install Mesa's software \
+         renderer (`s2r setup` does; Debian/Ubuntu: apt install mesa-vulkan-drivers libvulkan1)"
+    )]
+    NoAdapter,
+    /// The adapter refused a device.
+    #[error("the graphics adapter {adapter} refused a device: {reason}")]
+    Device {
+        /// The adapter.
+        adapter: String,
+        /// What wgpu said.
+        reason: String,
+    },
+    /// The adapter refused the render pipeline.
+    #[error("the render pipeline was refused by {adapter}: {reason}")]
+    Pipeline {
+        /// The adapter.
+        adapter: String,
+        /// What wgpu said.
+        reason: String,
+    },
+    /// A frame failed on the GPU (what wgpu said).
+    #[error("rendering failed: {0}")]
+    Render(String),
+    /// The read-back of a frame never completed.
+    #[error("the read-back never completed")]
+    ReadbackLost,
+    /// The read-back of a frame failed (what wgpu said).
+    #[error("reading the rendered images back failed: {0}")]
+    Readback(String),
+    /// Images asked of a simulation that does not render.
+    #[error("rendering is off")]
+    Off,
 }
-
-impl std::error::Error for RenderError {}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -298,13 +325,7 @@ impl Renderer {
             force_fallback_adapter: false,
             compatible_surface: None,
         }))
-        .ok_or_else(|| {
-            RenderError(
-                "no graphics adapter found: sim_node renders with Vulkan; on a machine without a GPU install Mesa's \
-                 software renderer (Debian/Ubuntu: apt install mesa-vulkan-drivers libvulkan1)"
-                    .into(),
-            )
-        })?;
+        .ok_or(RenderError::NoAdapter)?;
         let adapter_name = describe(&adapter.get_info());
         let (device, queue) = pollster::block_on(adapter.request_device(
             &wgpu::DeviceDescriptor {
@@ -315,7 +336,7 @@ impl Renderer {
             },
             None,
         ))
-        .map_err(|e| RenderError(format!("the graphics adapter {adapter_name} refused a device: {e}")))?;
+        .map_err(|e| RenderError::Device { adapter: adapter_name.clone(), reason: e.to_string() })?;
         // wgpu's default for errors nobody catches is a panic; a node reports them instead.
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let sink = failure.clone();
@@ -436,7 +457,7 @@ impl Renderer {
         });
 
         if let Some(e) = pollster::block_on(device.pop_error_scope()) {
-            return Err(RenderError(format!("the render pipeline was refused by {adapter_name}: {e}")));
+            return Err(RenderError::Pipeline { adapter: adapter_name, reason: e.to_string() });
         }
         let mesh = |v: Vec<Vertex>| {
             use wgpu::util::DeviceExt;
@@ -620,11 +641,9 @@ impl Renderer {
         });
         self.device.poll(wgpu::Maintain::Wait);
         if let Some(e) = self.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            return Err(RenderError(format!("rendering failed: {e}")));
+            return Err(RenderError::Render(e));
         }
-        rx.recv()
-            .map_err(|_| RenderError("the read-back never completed".into()))?
-            .map_err(|e| RenderError(format!("reading the rendered images back failed: {e}")))?;
+        rx.recv().map_err(|_| RenderError::ReadbackLost)?.map_err(|e| RenderError::Readback(e.to_string()))?;
         let out = {
             let data = slice.get_mapped_range();
             self.targets

@@ -4,26 +4,23 @@
 //! documented in `config/scenarios/README.md`; every error names the file, the
 //! line and the key.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use s2r_runtime::yaml::{self, Fields, Yaml, YamlError};
 
-#[derive(Debug, Clone, PartialEq)]
+/// A scenario file that cannot be simulated: where (file, line, key) and what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}:{}: '{}': {}", .file.display(), .line, .key, .message)]
 pub struct ScenarioError {
+    /// The file.
     pub file: PathBuf,
+    /// 1-based line.
     pub line: usize,
+    /// The key path (`actors[2].friction`).
     pub key: String,
+    /// What is wrong.
     pub message: String,
 }
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: '{}': {}", self.file.display(), self.line, self.key, self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 /// A number, or a `[low, high]` range drawn from per seed.
 #[derive(Debug, Clone, Copy, PartialEq)]

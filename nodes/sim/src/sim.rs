@@ -300,15 +300,15 @@ impl Sim {
     /// Applies a /joint_commands message: target positions by joint name
     /// (joint1..joint6), or in order when it names none. Returns what was
     /// clamped to the limits, or why the whole command was refused.
-    pub fn command_joints(&mut self, cmd: &JointState) -> Result<Vec<String>, String> {
+    pub fn command_joints(&mut self, cmd: &JointState) -> Result<Vec<String>, JointCommandError> {
         let Some(spec) = self.physics.arm_spec().cloned() else {
-            return Err("/joint_commands ignored: the ego of this scenario is a vehicle (use /cmd_vel)".into());
+            return Err(JointCommandError::NoArm);
         };
         let (mut q, _) = self.physics.joint_positions().unwrap_or(([0.0; 6], [0.0; 6]));
         let mut set = [false; 6];
         if cmd.name.is_empty() {
             if cmd.position.len() != 6 {
-                return Err(format!("a command without names needs 6 positions, got {}", cmd.position.len()));
+                return Err(JointCommandError::Unnamed(cmd.position.len()));
             }
             for (j, x) in cmd.position.iter().enumerate() {
                 q[j] = *x as f32;
@@ -316,10 +316,10 @@ impl Sim {
             }
         } else {
             if cmd.name.len() != cmd.position.len() {
-                return Err(format!("{} names but {} positions", cmd.name.len(), cmd.position.len()));
+                return Err(JointCommandError::Lengths { names: cmd.name.len(), positions: cmd.position.len() });
             }
             for (n, x) in cmd.name.iter().zip(&cmd.position) {
-                let j = JOINT_NAMES.iter().position(|k| k == n).ok_or_else(|| format!("unknown joint '{n}' (joint1..joint6)"))?;
+                let j = JOINT_NAMES.iter().position(|k| k == n).ok_or_else(|| JointCommandError::UnknownJoint(n.clone()))?;
                 q[j] = *x as f32;
                 set[j] = true;
             }
@@ -330,7 +330,7 @@ impl Sim {
                 continue;
             }
             if !q[j].is_finite() {
-                return Err(format!("{} position is not a number", JOINT_NAMES[j]));
+                return Err(JointCommandError::NotANumber(JOINT_NAMES[j]));
             }
             let [lo, hi] = spec.limits[j];
             let c = (q[j] as f64).clamp(lo, hi) as f32;
@@ -519,7 +519,7 @@ impl Sim {
         let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
         let sky =
             if self.world.light.fog > 0.0 { mix(self.world.light.sky, self.world.light.fog_color, 0.8) } else { self.world.light.sky };
-        let r = self.renderer.as_mut().ok_or_else(|| RenderError("rendering is off".into()))?;
+        let r = self.renderer.as_mut().ok_or(RenderError::Off)?;
         r.draw(&inst, split, &cams, &scene, sky);
         let t1 = Instant::now();
         self.timings.render += t1 - t0;
@@ -605,4 +605,29 @@ pub const STEP_SECONDS: f32 = DT;
 /// Whether a scenario's ego is a vehicle.
 pub fn drives(s: &Scenario) -> bool {
     matches!(s.ego, EgoSpec::Vehicle(_))
+}
+
+/// A `/joint_commands` message the arm cannot follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JointCommandError {
+    /// The scenario's ego is a vehicle.
+    #[error("/joint_commands ignored: the ego of this scenario is a vehicle (use /cmd_vel)")]
+    NoArm,
+    /// Positions without names, and not one per joint.
+    #[error("a command without names needs 6 positions, got {0}")]
+    Unnamed(usize),
+    /// Names and positions of different lengths.
+    #[error("{names} names but {positions} positions")]
+    Lengths {
+        /// Names given.
+        names: usize,
+        /// Positions given.
+        positions: usize,
+    },
+    /// A joint the arm does not have.
+    #[error("unknown joint '{0}' (joint1..joint6)")]
+    UnknownJoint(String),
+    /// A position that is NaN or infinite.
+    #[error("{0} position is not a number")]
+    NotANumber(&'static str),
 }

@@ -228,6 +228,7 @@ fn joint_commands_are_clamped_to_the_limits_and_followed() {
     assert!(s
         .command_joints(&JointState { name: vec!["elbow".into()], position: vec![0.0], ..Default::default() })
         .unwrap_err()
+        .to_string()
         .contains("elbow"));
     assert!(s.command_joints(&JointState { position: vec![0.0; 3], ..Default::default() }).is_err());
 }
