@@ -4,6 +4,8 @@
 
 use nalgebra::{Isometry3, Point3};
 
+use crate::FrameError;
+
 /// Pinhole intrinsics in pixels (CameraInfo's K).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Intrinsics {
@@ -78,22 +80,22 @@ impl<'a> Frame<'a> {
     }
 
     /// Checks that the buffers have the sizes the frame says.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FrameError> {
         let n = self.width * self.height;
         if n == 0 {
-            return Err(format!("empty frame {}x{}", self.width, self.height));
+            return Err(FrameError::Empty { width: self.width, height: self.height });
         }
         if self.rgb.len() != n * 3 {
-            return Err(format!("rgb has {} bytes, {}x{} rgb8 needs {}", self.rgb.len(), self.width, self.height, n * 3));
+            return Err(FrameError::Rgb { len: self.rgb.len(), width: self.width, height: self.height, needed: n * 3 });
         }
         if let Some(d) = self.depth {
             if d.len() != n {
-                return Err(format!("depth has {} pixels, the image {n}", d.len()));
+                return Err(FrameError::Control { control: "depth", len: d.len(), pixels: n });
             }
         }
         if let Some(s) = self.segmentation {
             if s.len() != n {
-                return Err(format!("segmentation has {} pixels, the image {n}", s.len()));
+                return Err(FrameError::Control { control: "segmentation", len: s.len(), pixels: n });
             }
         }
         Ok(())
@@ -141,10 +143,10 @@ impl Weights {
     }
 
     /// Refuses weights outside 0..1 or not numbers.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FrameError> {
         for (n, w) in Self::NAMES.iter().zip(self.as_array()) {
             if !(0.0..=1.0).contains(&w) {
-                return Err(format!("control weight '{n}' is {w}; weights run from 0 to 1"));
+                return Err(FrameError::Weight { name: n, value: w });
             }
         }
         Ok(())
@@ -193,6 +195,6 @@ mod tests {
         let w = Weights::default().effective(Controls { depth: false, ..all });
         assert_eq!(w.depth, 0.0);
         assert!((w.seg - 1.0 / 1.8).abs() < 1e-6);
-        assert!(Weights { seg: 1.5, ..Weights::default() }.validate().unwrap_err().contains("'seg'"));
+        assert!(Weights { seg: 1.5, ..Weights::default() }.validate().unwrap_err().to_string().contains("'seg'"));
     }
 }

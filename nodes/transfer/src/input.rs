@@ -10,6 +10,7 @@ use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
 use crate::frame::{Frame, Intrinsics, Vehicle};
 use crate::tf::TfBuffer;
+use crate::TransferError;
 use s2r_runtime::stamp_ns;
 
 /// The shutter interval motion blur integrates over (1/60 s).
@@ -75,9 +76,9 @@ impl Topics {
 
 /// Decodes a camera's messages. Fails only without a usable colour image;
 /// a control of the wrong encoding or size is dropped with a note.
-pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, String> {
-    let img = m.image.as_ref().ok_or_else(|| format!("{}: no image", topics.image))?;
-    let rgb = s2r_image::rgb8(img, &topics.image).map_err(|e| e.to_string())?;
+pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, TransferError> {
+    let img = m.image.as_ref().ok_or_else(|| TransferError::NoImage(topics.image.clone()))?;
+    let rgb = s2r_image::rgb8(img, &topics.image)?;
     let (w, h) = (img.width as usize, img.height as usize);
     let mut notes = Vec::new();
     let size_ok = |o: &Image, topic: &str, notes: &mut Vec<String>| {

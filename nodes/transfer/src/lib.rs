@@ -37,12 +37,133 @@ pub struct Restyled {
     pub extinction: f32,
 }
 
+/// Why a frame could not be restyled or a backend could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    /// A frame whose buffers disagree with its size, or weights out of range.
     #[error("bad input frame: {0}")]
-    Input(String),
-    #[error("model {path}: {message}")]
-    Model { path: String, message: String },
+    Input(#[from] FrameError),
+    /// A camera's messages without a colour image.
+    #[error("{0}: no image")]
+    NoImage(String),
+    /// A colour image that cannot be read.
+    #[error(transparent)]
+    Image(#[from] s2r_image::ImageError),
+    /// A preset other than full or fast.
+    #[error("preset '{0}' is not full or fast")]
+    Preset(String),
+    /// An ONNX model that cannot be used: the file and what is wrong.
+    #[error("model {path}: {problem}")]
+    Model {
+        /// The model file.
+        path: String,
+        /// What is wrong with it.
+        problem: ModelProblem,
+    },
+}
+
+/// A frame that cannot be restyled as it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FrameError {
+    /// No pixels.
+    #[error("empty frame {width}x{height}")]
+    Empty {
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+    },
+    /// An rgb buffer of another size than the frame.
+    #[error("rgb has {len} bytes, {width}x{height} rgb8 needs {needed}")]
+    Rgb {
+        /// Bytes it has.
+        len: usize,
+        /// The frame's width.
+        width: usize,
+        /// The frame's height.
+        height: usize,
+        /// Bytes it needs.
+        needed: usize,
+    },
+    /// A control (depth, segmentation) of another size than the image.
+    #[error("{control} has {len} pixels, the image {pixels}")]
+    Control {
+        /// depth or segmentation.
+        control: &'static str,
+        /// Pixels it has.
+        len: usize,
+        /// Pixels of the image.
+        pixels: usize,
+    },
+    /// A control weight outside 0..1 (or not a number).
+    #[error("control weight '{name}' is {value}; weights run from 0 to 1")]
+    Weight {
+        /// The control.
+        name: &'static str,
+        /// Its weight.
+        value: f32,
+    },
+}
+
+/// What is wrong with an ONNX model, or with running it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ModelProblem {
+    /// No file at the path.
+    #[error("no such file")]
+    Missing,
+    /// ONNX Runtime could not be loaded.
+    #[error(transparent)]
+    Runtime(#[from] onnx::RuntimeError),
+    /// ONNX Runtime refused the file (what it said).
+    #[error("not a model ONNX Runtime can run: {0}")]
+    NotAModel(String),
+    /// An input the tensor contract does not have.
+    #[error("input '{name}' is not in the tensor contract (inputs: {contract})")]
+    UnknownInput {
+        /// The input.
+        name: String,
+        /// The contract's inputs.
+        contract: String,
+    },
+    /// An input of another element type or rank than the contract's.
+    #[error("input '{name}' is {found}; the contract says float32 of rank {rank}")]
+    InputType {
+        /// The input.
+        name: String,
+        /// Its type.
+        found: String,
+        /// The contract's rank.
+        rank: usize,
+    },
+    /// No output.
+    #[error("the model has no output")]
+    NoOutput,
+    /// An output that is not float32 [1, 3, H, W].
+    #[error("output '{name}' is {found}; the contract says float32 [1, 3, H, W]")]
+    OutputType {
+        /// The output.
+        name: String,
+        /// Its type.
+        found: String,
+    },
+    /// Running the model failed (what ONNX Runtime said, and where).
+    #[error("{stage}: {reason}")]
+    Run {
+        /// input '…', inference or output.
+        stage: String,
+        /// What ONNX Runtime said.
+        reason: String,
+    },
+    /// An output of another shape than the frame.
+    #[error("output has shape {shape:?}; the frame needs [1, 3, {height}, {width}]")]
+    OutputShape {
+        /// Its shape.
+        shape: Vec<i64>,
+        /// The frame's height.
+        height: usize,
+        /// The frame's width.
+        width: usize,
+    },
 }
 
 /// A restyling backend.

@@ -27,7 +27,7 @@ use ort::session::Session;
 use ort::value::{Tensor, ValueType};
 
 use crate::frame::{Frame, Weights};
-use crate::{score, Backend, Restyled, TransferError};
+use crate::{score, Backend, ModelProblem, Restyled, TransferError};
 use s2r_look::{Look, LOOK_FEATURES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,18 +49,35 @@ const CONTRACT: &[(&str, Input, usize)] = &[
     ("look", Input::Look, 2),
 ];
 
+/// ONNX Runtime's library could not be loaded or started.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    /// `ORT_DYLIB_PATH` is not set.
+    #[error(
+        "ONNX Runtime is loaded from ORT_DYLIB_PATH, which is not set; `pip install onnxruntime` and point it at \
+         …/site-packages/onnxruntime/capi/libonnxruntime.so.<version>"
+    )]
+    NotSet,
+    /// The library at `ORT_DYLIB_PATH` does not load.
+    #[error("ORT_DYLIB_PATH={}: cannot load ONNX Runtime: {reason}", .path.display())]
+    Load {
+        /// The library.
+        path: PathBuf,
+        /// What the loader said.
+        reason: String,
+    },
+    /// The environment did not start (what ONNX Runtime said).
+    #[error("ONNX Runtime environment: {0}")]
+    Environment(String),
+}
+
 /// ONNX Runtime allows one environment per process.
-fn environment() -> Result<ort::environment::Environment, String> {
-    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+fn environment() -> Result<ort::environment::Environment, RuntimeError> {
+    static ENV: OnceLock<Result<ort::environment::Environment, RuntimeError>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let lib = std::env::var_os("ORT_DYLIB_PATH").ok_or_else(|| {
-            "ONNX Runtime is loaded from ORT_DYLIB_PATH, which is not set; `pip install onnxruntime` and point it at \
-             …/site-packages/onnxruntime/capi/libonnxruntime.so.<version>"
-                .to_string()
-        })?;
-        let builder =
-            ort::init_from(&lib).map_err(|e| format!("ORT_DYLIB_PATH={}: cannot load ONNX Runtime: {e}", Path::new(&lib).display()))?;
-        builder.with_name("sim2real").build().map_err(|e| format!("ONNX Runtime environment: {e}"))
+        let lib = std::env::var_os("ORT_DYLIB_PATH").ok_or(RuntimeError::NotSet)?;
+        let builder = ort::init_from(&lib).map_err(|e| RuntimeError::Load { path: lib.clone().into(), reason: e.to_string() })?;
+        builder.with_name("sim2real").build().map_err(|e| RuntimeError::Environment(e.to_string()))
     })
     .clone()
 }
@@ -74,32 +91,32 @@ pub struct OnnxBackend {
 impl OnnxBackend {
     /// Loads a model and checks it against the tensor contract.
     pub fn load(path: &Path) -> Result<OnnxBackend, TransferError> {
-        let err = |message: String| TransferError::Model { path: path.display().to_string(), message };
+        let err = |problem: ModelProblem| TransferError::Model { path: path.display().to_string(), problem };
         if !path.is_file() {
-            return Err(err("no such file".into()));
+            return Err(err(ModelProblem::Missing));
         }
-        let env = environment().map_err(err)?;
+        let env = environment().map_err(|e| err(e.into()))?;
         let session = Session::builder(&env)
             .and_then(|b| b.with_intra_threads(2).map_err(|e| e.into()))
             .and_then(|mut b| b.commit_from_file(path))
-            .map_err(|e| err(format!("not a model ONNX Runtime can run: {e}")))?;
+            .map_err(|e| err(ModelProblem::NotAModel(e.to_string())))?;
         let mut inputs = Vec::new();
         for o in session.inputs() {
             let Some((_, kind, rank)) = CONTRACT.iter().find(|(n, _, _)| *n == o.name()) else {
                 let names: Vec<&str> = CONTRACT.iter().map(|c| c.0).collect();
-                return Err(err(format!("input '{}' is not in the tensor contract (inputs: {})", o.name(), names.join(", "))));
+                return Err(err(ModelProblem::UnknownInput { name: o.name().into(), contract: names.join(", ") }));
             };
             match o.dtype() {
                 ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. } if shape.len() == *rank => {}
-                t => return Err(err(format!("input '{}' is {t:?}; the contract says float32 of rank {rank}", o.name()))),
+                t => return Err(err(ModelProblem::InputType { name: o.name().into(), found: format!("{t:?}"), rank: *rank })),
             }
             inputs.push((o.name().to_string(), *kind));
         }
-        let Some(out) = session.outputs().first() else { return Err(err("the model has no output".into())) };
+        let Some(out) = session.outputs().first() else { return Err(err(ModelProblem::NoOutput)) };
         match out.dtype() {
             ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. }
                 if shape.len() == 4 && (shape[1] == 3 || shape[1] < 0) => {}
-            t => return Err(err(format!("output '{}' is {t:?}; the contract says float32 [1, 3, H, W]", out.name()))),
+            t => return Err(err(ModelProblem::OutputType { name: out.name().into(), found: format!("{t:?}") })),
         }
         Ok(OnnxBackend { session, path: path.to_path_buf(), inputs })
     }
@@ -111,12 +128,15 @@ impl Backend for OnnxBackend {
     }
 
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, _seed: u64) -> Result<Restyled, TransferError> {
-        f.validate().map_err(TransferError::Input)?;
+        f.validate()?;
         let t0 = std::time::Instant::now();
         let (w, h) = (f.width, f.height);
         let n = w * h;
         let eff = weights.effective(f.controls());
-        let err = |message: String| TransferError::Model { path: self.path.display().to_string(), message };
+        let err = |stage: String, reason: String| TransferError::Model {
+            path: self.path.display().to_string(),
+            problem: ModelProblem::Run { stage, reason },
+        };
         let plane = |c: usize| -> Vec<f32> { (0..n).map(|i| f.rgb[i * 3 + c] as f32 / 255.0).collect() };
         let image = [1i64, 1, h as i64, w as i64];
         let mut values: Vec<(String, ort::value::DynValue)> = Vec::new();
@@ -146,13 +166,16 @@ impl Backend for OnnxBackend {
                 Input::Weights => Tensor::from_array(([1i64, 4], eff.as_array().to_vec())),
                 Input::Look => Tensor::from_array(([1i64, LOOK_FEATURES as i64], look.features().to_vec())),
             }
-            .map_err(|e| err(format!("input '{name}': {e}")))?;
+            .map_err(|e| err(format!("input '{name}'"), e.to_string()))?;
             values.push((name.clone(), tensor.into_dyn()));
         }
-        let outputs = self.session.run(values).map_err(|e| err(format!("inference failed: {e}")))?;
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| err(format!("output: {e}")))?;
+        let outputs = self.session.run(values).map_err(|e| err("inference failed".into(), e.to_string()))?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| err("output".into(), e.to_string()))?;
         if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 || shape[2] != h as i64 || shape[3] != w as i64 {
-            return Err(err(format!("output has shape {:?}; the frame needs [1, 3, {h}, {w}]", &shape[..])));
+            return Err(TransferError::Model {
+                path: self.path.display().to_string(),
+                problem: ModelProblem::OutputShape { shape: shape.to_vec(), height: h, width: w },
+            });
         }
         let mut rgb = vec![0u8; n * 3];
         for c in 0..3 {

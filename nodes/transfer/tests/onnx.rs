@@ -54,7 +54,8 @@ fn a_model_following_the_contract_restyles_and_bad_models_are_refused() {
 
     // An input outside the contract is named at load time.
     match OnnxBackend::load(&build("badinput", &dir)) {
-        Err(TransferError::Model { path, message }) => {
+        Err(TransferError::Model { path, problem }) => {
+            let message = problem.to_string();
             assert!(path.ends_with("badinput.onnx"));
             assert!(message.contains("'noise_level'") && message.contains("contract"), "{message}");
         }

@@ -38,12 +38,12 @@ pub enum Preset {
 }
 
 impl std::str::FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Preset, String> {
+    type Err = TransferError;
+    fn from_str(s: &str) -> Result<Preset, TransferError> {
         match s {
             "full" => Ok(Preset::Full),
             "fast" => Ok(Preset::Fast),
-            o => Err(format!("preset '{o}' is not full or fast")),
+            o => Err(TransferError::Preset(o.into())),
         }
     }
 }
@@ -97,7 +97,7 @@ impl Backend for Builtin {
     }
 
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
-        f.validate().map_err(TransferError::Input)?;
+        f.validate()?;
         if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
             return self.restyle_half(f, look, weights, seed);
         }
