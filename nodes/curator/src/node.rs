@@ -32,6 +32,7 @@ use crate::clips::{BoxLabel, Clip, Curator, FrameIn};
 use crate::embed::Builtin;
 use crate::offline::{self, Source};
 use crate::params::Params;
+use crate::CuratorError;
 
 pub const CURATOR_NODE: Component = Component {
     exec: "curator_node",
@@ -80,23 +81,24 @@ struct Out {
 }
 
 impl Out {
-    fn write_clip(&self, c: &Clip, buf: &Buffer, scenario: Option<&Serialized>, rejected: &[i64]) -> Result<(), String> {
+    fn write_clip(&self, c: &Clip, buf: &Buffer, scenario: Option<&Serialized>, rejected: &[i64]) -> Result<(), CuratorError> {
         let dir = self.dir.join("clips").join(&c.id);
-        let mut w = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        let ids: Vec<_> = self.specs.iter().map(|s| w.add_topic(s.clone())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-        let first = buf.msgs.iter().map(|m| m.2).min().unwrap_or(0);
-        if let Some(s) = scenario {
-            w.write(ids[4], first, first, &s.0).map_err(|e| e.to_string())?;
-        }
-        for (t, stamp, log, data) in &buf.msgs {
-            if *stamp < c.start_ns || *stamp > c.end_ns || (*t == 0 && rejected.contains(stamp)) {
-                continue;
+        let write = || -> Result<(), s2r_bag::BagError> {
+            let mut w = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })?;
+            let ids: Vec<_> = self.specs.iter().map(|s| w.add_topic(s.clone())).collect::<Result<_, _>>()?;
+            let first = buf.msgs.iter().map(|m| m.2).min().unwrap_or(0);
+            if let Some(s) = scenario {
+                w.write(ids[4], first, first, &s.0)?;
             }
-            w.write(ids[*t], *log, *log, &data.0).map_err(|e| e.to_string())?;
-        }
-        w.finish().map_err(|e| e.to_string())?;
-        Ok(())
+            for (t, stamp, log, data) in &buf.msgs {
+                if *stamp < c.start_ns || *stamp > c.end_ns || (*t == 0 && rejected.contains(stamp)) {
+                    continue;
+                }
+                w.write(ids[*t], *log, *log, &data.0)?;
+            }
+            w.finish().map(|_| ())
+        };
+        write().map_err(|source| CuratorError::Bag { path: dir.clone(), source })
     }
 }
 
@@ -121,7 +123,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let image_topic = if image_topic.is_empty() { format!("{cam}/image_raw") } else { image_topic };
         let out_dir = PathBuf::from(&output);
         if out_dir.exists() && std::fs::read_dir(&out_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
-            return Err(format!("parameter 'output': {} exists and is not empty; curate into a new folder", out_dir.display()).into());
+            return Err(format!("parameter 'output': {}", CuratorError::NotEmpty(out_dir)).into());
         }
         std::fs::create_dir_all(out_dir.join("clips")).map_err(|e| format!("parameter 'output': {}: {e}", out_dir.display()))?;
         let q = Qos::reliable().depth(50);
@@ -260,10 +262,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         }
         let sources =
             vec![Source { bag: PathBuf::from("live"), name: "live".into(), image_topic: resolved[0].clone(), frames, damage: Vec::new() }];
-        std::fs::write(out_dir.join("manifest.yaml"), offline::manifest(&curated, &sources, &params))
-            .map_err(|e| format!("{}: {e}", out_dir.display()))?;
-        std::fs::write(out_dir.join("report.html"), crate::report::html(&curated, &sources, &params))
-            .map_err(|e| format!("{}: {e}", out_dir.display()))?;
+        offline::write_dataset(&out_dir, &curated, &sources, &params)?;
         let accepted = curated.clips.iter().filter(|c| c.accepted).count();
         info!(log, "{frames} frames, {} clips: {accepted} accepted; wrote {}", curated.clips.len(), out_dir.display());
         // Let the final verdicts reach their subscribers.

@@ -14,6 +14,7 @@ use crate::clips::{BoxLabel, Clip, Curated, Curator, FrameIn};
 use crate::embed::Builtin;
 use crate::params::Params;
 use crate::report;
+use crate::{CuratorError, Manifest};
 
 use s2r_runtime::stamp_ns;
 
@@ -63,12 +64,12 @@ pub fn frame_in(
     scenario: Option<&ScenarioInfo>,
     topic: &str,
     source: &str,
-) -> Result<FrameIn, String> {
+) -> Result<FrameIn, CuratorError> {
     Ok(FrameIn {
         stamp_ns: stamp,
         width: image.width as usize,
         height: image.height as usize,
-        rgb: s2r_image::rgb8(image, topic).map_err(|e| e.to_string())?,
+        rgb: s2r_image::rgb8(image, topic)?,
         boxes: boxes.unwrap_or_default(),
         transfer: score.map(|(r, f, _)| (*r, *f)),
         tags: tags(scenario, score.map(|s| s.2.as_str())),
@@ -93,9 +94,9 @@ struct Pending {
 }
 
 /// Curates bags into `out`. Returns the curation and the sources.
-pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut(String)) -> Result<(Curated, Vec<Source>), String> {
+pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut(String)) -> Result<(Curated, Vec<Source>), CuratorError> {
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        return Err(format!("{}: exists and is not empty; curate into a new folder", out.display()));
+        return Err(CuratorError::NotEmpty(out.into()));
     }
     let mut curator = Curator::new(params.clone(), Box::new(Builtin));
     let mut sources = Vec::new();
@@ -104,7 +105,7 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
     let mut names = HashSet::new();
     let cam = &params.camera;
     for (si, bag) in bags.iter().enumerate() {
-        let reader = BagReader::open(bag).map_err(|e| format!("{}: {e}", bag.display()))?;
+        let reader = BagReader::open(bag).map_err(|source| CuratorError::Bag { path: bag.clone(), source })?;
         let mut name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").trim_end_matches(".mcap").to_string();
         while !names.insert(name.clone()) {
             name.push('_');
@@ -117,13 +118,8 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
         let restyled = format!("/{cam}/image_raw");
         let image_topic = if has(&restyled) { restyled } else { format!("/sim/{cam}/image_raw") };
         if !has(&image_topic) {
-            let images: Vec<&str> =
-                reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.as_str()).collect();
-            return Err(format!(
-                "{}: no camera '{cam}' (/{cam}/image_raw nor /sim/{cam}/image_raw; images: {})",
-                bag.display(),
-                images.join(", ")
-            ));
+            let images = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.clone()).collect();
+            return Err(CuratorError::NoCamera { bag: bag.clone(), camera: cam.clone(), images });
         }
         let det_topic = if image_topic.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
         let score_topic = format!("/{cam}/transfer_score");
@@ -181,28 +177,27 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
         log(format!("{}: {frames} frames of {image_topic}", bag.display()));
         sources.push(Source { bag: bag.clone(), name, image_topic, frames, damage });
     }
-    let curated = curator.finish().map_err(|e| format!("balance: {e}"))?;
-    std::fs::create_dir_all(out.join("clips")).map_err(|e| format!("{}: {e}", out.display()))?;
+    let curated = curator.finish()?;
+    std::fs::create_dir_all(out.join("clips")).map_err(|source| CuratorError::Write { path: out.into(), source })?;
     for (si, src) in sources.iter().enumerate() {
         write_clips(src, si, &curated.clips, &frame_log, out)?;
     }
-    std::fs::write(out.join("manifest.yaml"), manifest(&curated, &sources, params)).map_err(|e| format!("{}: {e}", out.display()))?;
-    std::fs::write(out.join("report.html"), report::html(&curated, &sources, params)).map_err(|e| format!("{}: {e}", out.display()))?;
+    write_dataset(out, &curated, &sources, params)?;
     Ok((curated, sources))
 }
 
 /// Writes a bag per accepted clip of one source: every message in the clip's
 /// time span, without the images of rejected frames, with the scenario and
 /// static transforms first (they are transient-local: a clip needs them).
-fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(usize, i64), u64>, out: &Path) -> Result<(), String> {
+fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(usize, i64), u64>, out: &Path) -> Result<(), CuratorError> {
     let mine: Vec<&Clip> = clips.iter().filter(|c| c.accepted && c.source == src.name).collect();
     if mine.is_empty() {
         return Ok(());
     }
-    let reader = BagReader::open(&src.bag).map_err(|e| format!("{}: {e}", src.bag.display()))?;
+    let reader = BagReader::open(&src.bag).map_err(|source| CuratorError::Bag { path: src.bag.clone(), source })?;
     let log_of = |s: i64| frame_log.get(&(si, s)).copied();
-    struct W<'a> {
-        clip: &'a Clip,
+    struct W {
+        dir: PathBuf,
         start: u64,
         end: u64,
         skip: BTreeSet<u64>,
@@ -215,8 +210,8 @@ fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(us
         let skip = c.frames.iter().filter(|f| !f.reasons.is_empty()).filter_map(|f| log_of(f.stamp_ns)).collect();
         let dir = out.join("clips").join(&c.id);
         let writer = BagWriter::create(&dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        writers.push(W { clip: c, start, end: end + 50_000_000, skip, writer, topics: BTreeMap::new() });
+            .map_err(|source| CuratorError::Bag { path: dir.clone(), source })?;
+        writers.push(W { dir, start, end: end + 50_000_000, skip, writer, topics: BTreeMap::new() });
     }
     let latched: Vec<usize> = (0..reader.connections.len())
         .filter(|&i| reader.connections[i].type_name == "sim2real_msgs/msg/ScenarioInfo" || reader.connections[i].topic == "/tf_static")
@@ -237,112 +232,48 @@ fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(us
             if w.topics.is_empty() {
                 // The clip's first message: the latched state before it.
                 for (lci, lm) in &last_latched {
-                    let id = topic(&mut w.writer, &mut w.topics, &reader, *lci)?;
-                    w.writer.write(id, lm.log_time.max(w.start), lm.publish_time, &lm.data).map_err(|e| e.to_string())?;
+                    let id = topic(&mut w.writer, &mut w.topics, &reader, *lci).map_err(bag_err(&w.dir))?;
+                    w.writer.write(id, lm.log_time.max(w.start), lm.publish_time, &lm.data).map_err(bag_err(&w.dir))?;
                 }
             }
-            let id = topic(&mut w.writer, &mut w.topics, &reader, ci)?;
-            w.writer.write(id, m.log_time, m.publish_time, &m.data).map_err(|e| e.to_string())?;
+            let id = topic(&mut w.writer, &mut w.topics, &reader, ci).map_err(bag_err(&w.dir))?;
+            w.writer.write(id, m.log_time, m.publish_time, &m.data).map_err(bag_err(&w.dir))?;
         }
     }
     for w in writers {
-        let _ = w.clip;
-        w.writer.finish().map_err(|e| e.to_string())?;
+        w.writer.finish().map_err(bag_err(&w.dir))?;
     }
     Ok(())
 }
 
-fn topic(w: &mut BagWriter, topics: &mut BTreeMap<usize, s2r_bag::TopicId>, r: &BagReader, ci: usize) -> Result<s2r_bag::TopicId, String> {
+fn bag_err(path: &Path) -> impl Fn(s2r_bag::BagError) -> CuratorError + '_ {
+    move |source| CuratorError::Bag { path: path.into(), source }
+}
+
+fn topic(
+    w: &mut BagWriter,
+    topics: &mut BTreeMap<usize, s2r_bag::TopicId>,
+    r: &BagReader,
+    ci: usize,
+) -> Result<s2r_bag::TopicId, s2r_bag::BagError> {
     if let Some(id) = topics.get(&ci) {
         return Ok(*id);
     }
     let c = &r.connections[ci];
-    let id = w
-        .add_topic(TopicSpec {
-            name: c.topic.clone(),
-            type_name: c.type_name.clone(),
-            schema: c.schema.clone(),
-            type_hash: c.type_hash.clone(),
-            qos: c.qos.clone(),
-        })
-        .map_err(|e| e.to_string())?;
+    let id = w.add_topic(TopicSpec {
+        name: c.topic.clone(),
+        type_name: c.type_name.clone(),
+        schema: c.schema.clone(),
+        type_hash: c.type_hash.clone(),
+        qos: c.qos.clone(),
+    })?;
     topics.insert(ci, id);
     Ok(id)
 }
 
-fn yaml_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The manifest: per clip its source, time range, tags, scores and verdict.
-pub fn manifest(c: &Curated, sources: &[Source], p: &Params) -> String {
-    let mut y = String::from("# sim2real curated dataset (s2r curate / curator_node)\n");
-    y.push_str(&format!("embedding: {}\n", yaml_str("builtin:colour-grid+orientation")));
-    y.push_str("sources:\n");
-    for s in sources {
-        y.push_str(&format!(
-            "  - bag: {}\n    image_topic: {}\n    frames: {}\n    damage: [{}]\n",
-            yaml_str(&s.bag.display().to_string()),
-            s.image_topic,
-            s.frames,
-            s.damage.iter().map(|d| yaml_str(d)).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    let accepted = c.clips.iter().filter(|c| c.accepted).count();
-    y.push_str(&format!("clips_total: {}\nclips_accepted: {accepted}\n", c.clips.len()));
-    y.push_str(&format!("camera: {}\nclip_seconds: {}\n", p.camera, p.clip_seconds));
-    y.push_str("balance:\n");
-    for a in &c.balance {
-        y.push_str(&format!(
-            "  - {{key: {}, value: {}, target: {:.3}, before: {:.3}, after: {:.3}}}\n",
-            a.key,
-            yaml_str(&a.value),
-            a.target,
-            a.before,
-            a.after
-        ));
-    }
-    y.push_str("clips:\n");
-    for clip in &c.clips {
-        y.push_str(&format!(
-            "  - id: {}\n    source: {}\n    start_ns: {}\n    end_ns: {}\n",
-            clip.id,
-            yaml_str(&clip.source),
-            clip.start_ns,
-            clip.end_ns
-        ));
-        y.push_str(&format!("    frames: {}\n    good_frames: {}\n", clip.frames.len(), clip.good_frames()));
-        y.push_str(&format!(
-            "    tags: {{{}}}\n",
-            clip.tags.iter().map(|(k, v)| format!("{k}: {}", yaml_str(v))).collect::<Vec<_>>().join(", ")
-        ));
-        y.push_str(&format!(
-            "    scores: {{sharpness: {:.1}, motion: {:.3}, transfer_recall: {}, classes: [{}]}}\n",
-            clip.sharpness,
-            clip.motion,
-            clip.transfer.map(|t| format!("{t:.3}")).unwrap_or_else(|| "null".into()),
-            clip.classes.join(", ")
-        ));
-        y.push_str(&format!(
-            "    verdict: {}\n    reasons: [{}]\n",
-            if clip.accepted { "accepted" } else { "rejected" },
-            clip.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", ")
-        ));
-        if let Some(d) = &clip.duplicate_of {
-            y.push_str(&format!("    duplicate_of: {d}\n"));
-        }
-        if clip.accepted {
-            y.push_str(&format!("    bag: clips/{}\n", clip.id));
-        }
-        let rejected: Vec<String> = clip
-            .frames
-            .iter()
-            .filter(|f| !f.reasons.is_empty())
-            .map(|f| {
-                format!("{{stamp_ns: {}, reasons: [{}]}}", f.stamp_ns, f.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(", "))
-            })
-            .collect();
-        y.push_str(&format!("    rejected_frames: [{}]\n", rejected.join(", ")));
-    }
-    y
+/// Writes a curation's `manifest.yaml` and `report.html` into `out`.
+pub fn write_dataset(out: &Path, curated: &Curated, sources: &[Source], params: &Params) -> Result<(), CuratorError> {
+    Manifest::of(curated, sources, params).write(out)?;
+    let report = out.join("report.html");
+    std::fs::write(&report, report::html(curated, sources, params)).map_err(|source| CuratorError::Write { path: report, source })
 }

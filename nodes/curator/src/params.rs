@@ -3,7 +3,7 @@
 //! nest (`balance: {weather: {clear: 0.5, snow: 0.5}}`), which ROS reads as
 //! the parameters `balance.weather.clear`, `balance.weather.snow`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -69,13 +69,13 @@ impl Default for Params {
 
 impl Params {
     /// Reads a params file; errors name the file, the line and the key.
-    pub fn load(path: &Path) -> Result<Params, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Params::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Params, ParamsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Read { path: path.into(), source })?;
+        Params::parse(&text).map_err(|e| ParamsError::File { path: path.into(), source: Box::new(e) })
     }
 
     /// Parses a params file's text: serde_yaml's errors carry the line and column.
-    pub fn parse(text: &str) -> Result<Params, String> {
+    pub fn parse(text: &str) -> Result<Params, ParamsError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Node {
@@ -83,29 +83,65 @@ impl Params {
             ros_parameters: Params,
         }
         let p = if text.contains("ros__parameters") {
-            let nodes: std::collections::BTreeMap<String, Node> = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+            let nodes: std::collections::BTreeMap<String, Node> = serde_yaml::from_str(text)?;
             let mut it = nodes.into_values();
             match (it.next(), it.next()) {
                 (Some(n), None) => n.ros_parameters,
-                _ => return Err("one node's parameters expected (curator_node: ros__parameters: …)".into()),
+                _ => return Err(ParamsError::Nodes),
             }
         } else {
-            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+            serde_yaml::from_str(text)?
         };
         p.validate()?;
         Ok(p)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ParamsError> {
         if self.clip_seconds.is_nan() || self.clip_seconds <= 0.0 {
-            return Err(format!("'clip_seconds' must be positive, got {}", self.clip_seconds));
+            return Err(ParamsError::ClipSeconds(self.clip_seconds));
         }
         if !(0.0..=1.0).contains(&self.max_bad_fraction) {
-            return Err(format!("'max_bad_fraction' runs from 0 to 1, got {}", self.max_bad_fraction));
+            return Err(ParamsError::BadFraction(self.max_bad_fraction));
         }
         if self.clusters == 0 {
-            return Err("'clusters' must be at least 1".into());
+            return Err(ParamsError::Clusters);
         }
         Ok(())
     }
+}
+
+/// A curator params file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    /// The file cannot be read.
+    #[error("{}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A problem in the file named.
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<ParamsError>,
+    },
+    /// Not YAML, or an unknown or mistyped key (serde_yaml names the line and column).
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+    /// A ROS params file with other than one node.
+    #[error("one node's parameters expected (curator_node: ros__parameters: …)")]
+    Nodes,
+    /// `clip_seconds` not positive.
+    #[error("'clip_seconds' must be positive, got {0}")]
+    ClipSeconds(f64),
+    /// `max_bad_fraction` outside 0..1.
+    #[error("'max_bad_fraction' runs from 0 to 1, got {0}")]
+    BadFraction(f32),
+    /// No clusters.
+    #[error("'clusters' must be at least 1")]
+    Clusters,
 }
