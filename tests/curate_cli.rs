@@ -43,13 +43,13 @@ fn balances_the_sample_bags_and_writes_a_readable_report() {
     let stdout = text(&o.stdout);
     println!("{stdout}");
     let manifest = std::fs::read_to_string(out.join("manifest.yaml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&manifest).unwrap();
     for a in doc["balance"].as_sequence().unwrap() {
         let (t, after) = (a["target"].as_f64().unwrap(), a["after"].as_f64().unwrap());
         assert!((after - t).abs() <= 0.05, "balance {a:?} off by more than 5 percentage points");
     }
     let clips = doc["clips"].as_sequence().unwrap();
-    let accepted: Vec<&serde_yaml::Value> = clips.iter().filter(|c| c["verdict"] == "accepted").collect();
+    let accepted: Vec<&serde_yaml_ng::Value> = clips.iter().filter(|c| c["verdict"] == "accepted").collect();
     assert_eq!(accepted.len(), 3, "one clip per scenario:\n{manifest}");
     assert!(
         clips.iter().any(|c| c["reasons"].as_sequence().unwrap().iter().any(|r| r == "balance")),
@@ -91,7 +91,7 @@ fn a_recording_curated_twice_is_a_set_of_semantic_duplicates() {
     let out = tmp.path().join("d");
     let o = s2r(&["curate", &b[0], copy.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(out.join("manifest.yaml")).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(out.join("manifest.yaml")).unwrap()).unwrap();
     let clips = doc["clips"].as_sequence().unwrap();
     let (first, again): (Vec<_>, Vec<_>) = clips.iter().partition(|c| c["source"] == "icy_night_crossing");
     assert_eq!(first.len(), again.len());
@@ -140,7 +140,7 @@ fn impossible_targets_broken_params_and_damaged_bags() {
     assert!(o.status.success(), "{e}");
     assert!(e.contains("damaged"), "{e}");
     let manifest = std::fs::read_to_string(out.join("manifest.yaml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&manifest).unwrap();
     let frames = doc["sources"][0]["frames"].as_u64().unwrap();
     assert!(frames > 5 && frames < 40, "frames up to the damage: {frames}");
     assert!(!doc["sources"][0]["damage"].as_sequence().unwrap().is_empty());

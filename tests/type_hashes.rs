@@ -30,7 +30,7 @@ fn every_type_hash_matches_rosbags() {
         .output()
         .expect("python3 with rosbags (.ci/run installs it)");
     assert!(out.status.success(), "rosbags_hashes.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let theirs: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
     let mut compared = 0;
     let mut official = 0;
     for (name, (hash, _)) in &ours.0 {

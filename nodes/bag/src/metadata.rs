@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_yaml::{Mapping, Value as Yaml};
+use serde_yaml_ng::{Mapping, Value as Yaml};
 
 use crate::qos::{parse_profiles, QosError, QosProfile};
 use crate::BagError;
@@ -120,18 +120,18 @@ impl BagMetadata {
 
     /// The text of `metadata.yaml`.
     pub fn to_file_text(&self) -> String {
-        serde_yaml::to_string(&map(vec![("rosbag2_bagfile_information", self.to_yaml())])).unwrap_or_default()
+        serde_yaml_ng::to_string(&map(vec![("rosbag2_bagfile_information", self.to_yaml())])).unwrap_or_default()
     }
 
     /// The text stored in MCAP `rosbag2` metadata records (the inner mapping).
     pub fn to_record_text(&self) -> String {
-        serde_yaml::to_string(&self.to_yaml()).unwrap_or_default()
+        serde_yaml_ng::to_string(&self.to_yaml()).unwrap_or_default()
     }
 
     /// Parses `metadata.yaml` (`path` names the file in errors).
     pub fn parse(path: &Path, text: &str) -> Result<BagMetadata, BagError> {
         let bad = |reason| BagError::Metadata { path: path.to_path_buf(), reason };
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| bad(MetadataError::Yaml(e.to_string())))?;
+        let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| bad(MetadataError::Yaml(e.to_string())))?;
         let info = doc.get("rosbag2_bagfile_information").ok_or_else(|| bad(MetadataError::NoInformation))?;
         Self::from_yaml(info).map_err(bad)
     }

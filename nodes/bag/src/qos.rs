@@ -2,7 +2,7 @@
 //! `offered_qos_profiles` channel metadata, as the Jazzy form (names) or the
 //! Humble form (integers), both read; the Jazzy form written.
 
-use serde_yaml::{Mapping, Value as Yaml};
+use serde_yaml_ng::{Mapping, Value as Yaml};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum History {
@@ -212,7 +212,7 @@ pub fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, QosError> {
     match y {
         Yaml::String(s) if s.trim().is_empty() => Ok(vec![]),
         Yaml::String(s) => {
-            let inner: Yaml = serde_yaml::from_str(s).map_err(|e| QosError::Yaml(e.to_string()))?;
+            let inner: Yaml = serde_yaml_ng::from_str(s).map_err(|e| QosError::Yaml(e.to_string()))?;
             parse_profiles(&inner)
         }
         Yaml::Sequence(items) => items.iter().map(QosProfile::from_yaml).collect(),
@@ -257,7 +257,7 @@ pub fn profiles_to_string(profiles: &[QosProfile]) -> String {
         return String::new();
     }
     let list = Yaml::Sequence(profiles.iter().map(QosProfile::to_yaml).collect());
-    serde_yaml::to_string(&list).unwrap_or_default().trim_end().to_string()
+    serde_yaml_ng::to_string(&list).unwrap_or_default().trim_end().to_string()
 }
 
 #[cfg(test)]

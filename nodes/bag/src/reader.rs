@@ -117,7 +117,7 @@ impl BagReader {
                     Some(i) => i,
                     None => {
                         let qos = match ch.metadata.get("offered_qos_profiles") {
-                            Some(text) => parse_profiles(&serde_yaml::Value::String(text.clone())).unwrap_or_else(|e| {
+                            Some(text) => parse_profiles(&serde_yaml_ng::Value::String(text.clone())).unwrap_or_else(|e| {
                                 problems.push(format!("{}: channel {id} ({}): {e}", f.path.display(), ch.topic));
                                 vec![]
                             }),

@@ -82,6 +82,6 @@ pub enum CuratorError {
         /// The manifest.
         path: PathBuf,
         /// What the YAML reader said (with the line).
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
 }

@@ -178,7 +178,7 @@ impl Manifest {
 
     /// The YAML text, after a comment line naming what wrote it.
     pub fn to_yaml(&self) -> String {
-        let body = serde_yaml::to_string(self).expect("a manifest is plain data");
+        let body = serde_yaml_ng::to_string(self).expect("a manifest is plain data");
         format!("# sim2real curated dataset (s2r curate / curator_node)\n{body}")
     }
 
@@ -192,6 +192,6 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Manifest, CuratorError> {
         let path = dir.join("manifest.yaml");
         let text = std::fs::read_to_string(&path).map_err(|source| CuratorError::Read { path: path.clone(), source })?;
-        serde_yaml::from_str(&text).map_err(|source| CuratorError::Manifest { path, source })
+        serde_yaml_ng::from_str(&text).map_err(|source| CuratorError::Manifest { path, source })
     }
 }

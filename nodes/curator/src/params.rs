@@ -74,7 +74,7 @@ impl Params {
         Params::parse(&text).map_err(|e| ParamsError::File { path: path.into(), source: Box::new(e) })
     }
 
-    /// Parses a params file's text: serde_yaml's errors carry the line and column.
+    /// Parses a params file's text: serde_yaml_ng's errors carry the line and column.
     pub fn parse(text: &str) -> Result<Params, ParamsError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -83,14 +83,14 @@ impl Params {
             ros_parameters: Params,
         }
         let p = if text.contains("ros__parameters") {
-            let nodes: std::collections::BTreeMap<String, Node> = serde_yaml::from_str(text)?;
+            let nodes: std::collections::BTreeMap<String, Node> = serde_yaml_ng::from_str(text)?;
             let mut it = nodes.into_values();
             match (it.next(), it.next()) {
                 (Some(n), None) => n.ros_parameters,
                 _ => return Err(ParamsError::Nodes),
             }
         } else {
-            serde_yaml::from_str(text)?
+            serde_yaml_ng::from_str(text)?
         };
         p.validate()?;
         Ok(p)
@@ -129,9 +129,9 @@ pub enum ParamsError {
         /// What is wrong in it.
         source: Box<ParamsError>,
     },
-    /// Not YAML, or an unknown or mistyped key (serde_yaml names the line and column).
+    /// Not YAML, or an unknown or mistyped key (serde_yaml_ng names the line and column).
     #[error(transparent)]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_yaml_ng::Error),
     /// A ROS params file with other than one node.
     #[error("one node's parameters expected (curator_node: ros__parameters: …)")]
     Nodes,

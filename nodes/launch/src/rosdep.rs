@@ -37,7 +37,7 @@ pub enum RosdepError {
         /// The rules file.
         path: PathBuf,
         /// The YAML error (with its line).
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
 }
 
@@ -154,7 +154,7 @@ pub fn system_deps(share: &Path, os: &Os) -> Result<Vec<SystemDep>, RosdepError>
     let rules_path = share.join("rosdep.yaml");
     let text = std::fs::read_to_string(&rules_path).map_err(|source| RosdepError::Read { path: rules_path.clone(), source })?;
     let rules: BTreeMap<String, BTreeMap<String, OsRule>> =
-        serde_yaml::from_str(&text).map_err(|source| RosdepError::Rules { path: rules_path, source })?;
+        serde_yaml_ng::from_str(&text).map_err(|source| RosdepError::Rules { path: rules_path, source })?;
     Ok(keys
         .into_iter()
         .filter_map(|key| {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub use ros2_client::ParameterValue;
-use serde_yaml::Value as Yaml;
+use serde_yaml_ng::Value as Yaml;
 
 /// A parameter value, or a params file, that is not what ROS 2 takes.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum ParamError {
         /// The value as given.
         text: String,
         /// What the YAML parser said.
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// A parameter the node did not declare.
     #[error("parameter '{0}' is not declared by this node")]
@@ -56,7 +56,7 @@ pub enum ParamError {
         /// The file.
         path: PathBuf,
         /// What the YAML parser said.
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// A params file whose shape is not `node: {ros__parameters: {...}}`.
     #[error("params file {}: {}{problem}", .path.display(), place(*.line, .key))]
@@ -221,7 +221,7 @@ pub fn from_yaml(y: &Yaml) -> Result<ParameterValue, ParamError> {
 
 /// Parses the value part of `-p name:=value` as YAML, like rcl does.
 pub fn parse_value_literal(text: &str) -> Result<ParameterValue, ParamError> {
-    let y: Yaml = serde_yaml::from_str(text).map_err(|source| ParamError::NotYaml { text: text.into(), source })?;
+    let y: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ParamError::NotYaml { text: text.into(), source })?;
     from_yaml(&y)
 }
 
@@ -249,7 +249,7 @@ impl ParamsFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ParamsFile, ParamError> {
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|source| ParamError::Yaml { path: path.into(), source })?;
+        let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ParamError::Yaml { path: path.into(), source })?;
         let shape = |problem| ParamError::Shape { path: path.into(), line: None, key: String::new(), problem };
         let mut params = Vec::new();
         let top = match &doc {
@@ -318,7 +318,7 @@ fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> R
     for (k, v) in m {
         let k = match k {
             Yaml::String(s) => s.clone(),
-            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+            other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_string(),
         };
         let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         if let Yaml::Mapping(_) = v {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use serde_yaml::Value as Yaml;
+use serde_yaml_ng::Value as Yaml;
 
 use super::value::{default_value, primitive_value, sequence_value, Value};
 use crate::parse::{Array, BaseType, FieldType, Primitive, TypeName};
@@ -20,7 +20,7 @@ pub enum ValueError {
         /// The literal as given.
         literal: String,
         /// What the YAML parser said.
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// A type the registry cannot build.
     #[error("{}{source}", at(.path))]
@@ -124,7 +124,7 @@ pub fn from_literal(reg: &Registry, ty: &TypeName, literal: &str) -> Result<Valu
     let yaml: Yaml = if text.is_empty() {
         Yaml::Mapping(Default::default())
     } else {
-        serde_yaml::from_str(text).map_err(|source| ValueError::NotYaml { literal: literal.into(), source })?
+        serde_yaml_ng::from_str(text).map_err(|source| ValueError::NotYaml { literal: literal.into(), source })?
     };
     from_yaml(reg, ty, &yaml)
 }
@@ -147,7 +147,7 @@ fn describe(y: &Yaml) -> String {
         Yaml::Null => "null".into(),
         Yaml::Mapping(_) => "a mapping".into(),
         Yaml::Sequence(_) => "a list".into(),
-        other => format!("'{}'", serde_yaml::to_string(other).unwrap_or_default().trim()),
+        other => format!("'{}'", serde_yaml_ng::to_string(other).unwrap_or_default().trim()),
     }
 }
 
