@@ -3,12 +3,6 @@
 //! executable of the `sim2real` package calls [`main`].
 
 mod bag_cmd;
-mod bench;
-mod bench_bag;
-mod bench_curator;
-mod bench_sim;
-mod bench_tokenizer;
-mod bench_transfer;
 mod components;
 mod curate_cmd;
 mod discovery;
@@ -60,7 +54,7 @@ enum Command {
     Bag(bag_cmd::BagCmd),
     /// Benchmarks that print their figures beside a peer's.
     #[command(subcommand)]
-    Bench(bench::BenchCmd),
+    Bench(s2r_bench::BenchCmd),
     /// Restyle a recorded simulation for a set of prompts into before/after contact sheets.
     Transfer(transfer_cmd::TransferArgs),
     /// Curate recorded bags into a dataset: clips, filters, deduplication, balance, report.
@@ -90,7 +84,7 @@ pub fn main() {
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
         Command::Pkg(c) => pkg_cmd::run(c),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
-        Command::Bench(c) => runtime().block_on(bench::run(c)),
+        Command::Bench(c) => runtime().block_on(s2r_bench::run(c)),
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
         Command::Transfer(a) => transfer_cmd::run(a),
         Command::Curate(a) => curate_cmd::run(a),

@@ -9,33 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use clap::{Args, Subcommand};
+use clap::Args;
 use s2r_runtime::clock::system_now;
 use s2r_runtime::{Context, ContextOptions, DiscoveryRange, Node, Qos, RosArgs};
 use sim2real_msgs::sensor_msgs::msg::Image;
 
-#[derive(Subcommand)]
-pub enum BenchCmd {
-    /// Image transport: rate, loss, latency and CPU, beside ddsperf.
-    Transport(TransportArgs),
-    /// The subscribing process of `transport` (started by it).
-    #[command(hide = true)]
-    TransportPeer(PeerArgs),
-    /// Bag writing (none, lz4, zstd) beside the Python mcap writer, and playback at --rate 100.
-    Bag(crate::bench_bag::BagBenchArgs),
-    /// Lockstep simulation speed for 1 and 8 cameras at 640x480, and where the time goes.
-    Sim(crate::bench_sim::SimBenchArgs),
-    /// The subscribing process of `sim` (started by it).
-    #[command(hide = true)]
-    SimSink(crate::bench_sim::SinkArgs),
-    /// Restyling speed (full and fast presets), cost per stage, flicker and image statistics.
-    Transfer(crate::bench_transfer::TransferBenchArgs),
-    /// Curation speed (filters, hashing, embedding) and memory over a long stream.
-    Curator(crate::bench_curator::CuratorBenchArgs),
-    /// Tokenizer encode and decode frames per second at 256x256.
-    Tokenizer(crate::bench_tokenizer::TokenizerBenchArgs),
-}
-
+/// Options of `s2r bench transport`.
 #[derive(Args, Clone)]
 pub struct TransportArgs {
     /// Seconds each measurement runs.
@@ -58,6 +37,7 @@ pub struct TransportArgs {
     domain: u16,
 }
 
+/// Options of the hidden `s2r bench transport-peer` (the subscribing process).
 #[derive(Args, Clone)]
 pub struct PeerArgs {
     #[arg(long)]
@@ -67,19 +47,6 @@ pub struct PeerArgs {
     /// Stop after this many seconds without an image.
     #[arg(long, default_value_t = 10.0)]
     idle: f64,
-}
-
-pub async fn run(cmd: BenchCmd) -> Result<()> {
-    match cmd {
-        BenchCmd::Transport(a) => transport(a).await,
-        BenchCmd::TransportPeer(a) => peer(a).await,
-        BenchCmd::Bag(a) => crate::bench_bag::run(a).await,
-        BenchCmd::Sim(a) => crate::bench_sim::run(a).await,
-        BenchCmd::SimSink(a) => crate::bench_sim::sink(a).await,
-        BenchCmd::Transfer(a) => tokio::task::block_in_place(|| crate::bench_transfer::run(a)),
-        BenchCmd::Curator(a) => tokio::task::block_in_place(|| crate::bench_curator::run(a)),
-        BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| crate::bench_tokenizer::run(a)),
-    }
 }
 
 fn qos(best_effort: bool) -> Qos {
@@ -184,7 +151,7 @@ fn print_row(r: &Row) {
     let _ = std::io::stdout().flush();
 }
 
-async fn transport(a: TransportArgs) -> Result<()> {
+pub(crate) async fn transport(a: TransportArgs) -> Result<()> {
     if !(a.rate > 0.0 && a.seconds > 0.0) {
         bail!("--rate and --seconds must be positive");
     }
@@ -266,7 +233,7 @@ async fn over_dds(a: &TransportArgs, w: u32, h: u32) -> Result<Row> {
 }
 
 /// The subscribing process: measures one-way latency from the header stamps.
-async fn peer(a: PeerArgs) -> Result<()> {
+pub(crate) async fn peer(a: PeerArgs) -> Result<()> {
     // Receive in a task of the runtime, as a node's loop runs, not on the
     // thread that blocks on the runtime.
     tokio::spawn(peer_loop(a)).await?

@@ -9,6 +9,7 @@ use anyhow::{anyhow, Result};
 use clap::Args;
 use s2r_tokenizer::codec::Codec;
 
+/// Options of `s2r bench tokenizer`.
 #[derive(Args, Clone)]
 pub struct TokenizerBenchArgs {
     /// Checkpoints: shipped names or files.
@@ -53,7 +54,8 @@ fn rate(seconds: f64, per: usize, mut f: impl FnMut() -> Result<()>) -> Result<f
     Ok(n as f64 / t0.elapsed().as_secs_f64())
 }
 
-pub fn run(a: TokenizerBenchArgs) -> Result<()> {
+/// Measures each checkpoint and prints a table row each.
+pub(crate) fn run(a: TokenizerBenchArgs) -> Result<()> {
     s2r_tokenizer::tune_allocator();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("tokenizer benchmark: {0}x{0}, one chunk at a time, candle CPU, {threads} cores", a.size);

@@ -11,6 +11,7 @@ use sim2real_msgs::sensor_msgs::msg::Image;
 
 use clap::Args;
 
+/// Options of `s2r bench bag`.
 #[derive(Args, Clone)]
 pub struct BagBenchArgs {
     /// Folder to write in; a RAM-backed one measures the writer, not the disk.
@@ -96,7 +97,9 @@ fn best_of(mut f: impl FnMut() -> Result<(f64, u64)>) -> Result<(f64, u64)> {
     Ok(best)
 }
 
-pub async fn run(a: BagBenchArgs) -> Result<()> {
+/// Writes the same images with each chunk compression (ours, then Python's),
+/// then plays a bag at --rate 100 to another process; prints the figures.
+pub(crate) async fn run(a: BagBenchArgs) -> Result<()> {
     let work = a.dir.join(format!("s2r-bench-bag-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let result = measure(&a, &work).await;

@@ -13,6 +13,7 @@ use s2r_sim::node::resolve_scenario;
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
 
+/// Options of `s2r bench curator`.
 #[derive(Args, Clone)]
 pub struct CuratorBenchArgs {
     /// Frames pushed through the curator (the memory figure wants 100000).
@@ -38,7 +39,9 @@ fn rss_mb() -> f64 {
     status_mb("VmRSS:")
 }
 
-pub fn run(a: CuratorBenchArgs) -> Result<()> {
+/// Simulates the distinct frames, pushes the stream through a curator and
+/// prints its speed and memory as the stream goes.
+pub(crate) fn run(a: CuratorBenchArgs) -> Result<()> {
     s2r_sim::render::quiet_headless_vulkan();
     let path = resolve_scenario(&a.scenario).map_err(|e| anyhow!(e))?;
     let mut sim = Sim::new(Scenario::load(&path)?, &SimOptions { seed: 1, image_scale: 1.0, render: true })?;

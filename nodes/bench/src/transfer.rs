@@ -15,6 +15,7 @@ use s2r_transfer::builtin::{Builtin, Preset};
 use s2r_transfer::input::{decode, CameraMsgs, Decoded, Scene, Topics};
 use s2r_transfer::{parse, stats, Backend, Weights};
 
+/// Options of `s2r bench transfer`.
 #[derive(Args, Clone)]
 pub struct TransferBenchArgs {
     /// The scenario whose front camera is restyled.
@@ -31,7 +32,9 @@ pub struct TransferBenchArgs {
     image_scale: f64,
 }
 
-pub fn run(a: TransferBenchArgs) -> Result<()> {
+/// Simulates the frames, restyles them with each preset and prints the
+/// speed per stage, the flicker and the image statistics.
+pub(crate) fn run(a: TransferBenchArgs) -> Result<()> {
     s2r_sim::render::quiet_headless_vulkan();
     let path = resolve_scenario(&a.scenario).map_err(|e| anyhow!(e))?;
     let scenario = Scenario::load(&path)?;

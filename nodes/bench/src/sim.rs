@@ -16,6 +16,7 @@ use s2r_sim::scenario::{surround_rig, EgoSpec, Scenario};
 use s2r_sim::sim::{Sim, SimOptions};
 use sim2real_msgs::sensor_msgs::msg::Image;
 
+/// Options of `s2r bench sim`.
 #[derive(Args, Clone)]
 pub struct SimBenchArgs {
     /// Camera counts to measure (cameras of the surround rig, front first).
@@ -38,6 +39,7 @@ pub struct SimBenchArgs {
     domain: u16,
 }
 
+/// Options of the hidden `s2r bench sim-sink` (the subscribing process).
 #[derive(Args, Clone)]
 pub struct SinkArgs {
     #[arg(long)]
@@ -66,7 +68,9 @@ struct Row {
     received: Option<u64>,
 }
 
-pub async fn run(a: SimBenchArgs) -> Result<()> {
+/// Measures every camera count, without and with a subscribing process, and
+/// prints a row each.
+pub(crate) async fn run(a: SimBenchArgs) -> Result<()> {
     let (w, h) = a.size.split_once('x').ok_or_else(|| anyhow!("size '{}' is not WIDTHxHEIGHT", a.size))?;
     let (w, h): (u32, u32) = (w.parse().context("width")?, h.parse().context("height")?);
     let path = resolve_scenario(&a.scenario).map_err(|e| anyhow!(e))?;
@@ -209,7 +213,7 @@ async fn measure(a: &SimBenchArgs, s: Scenario, n: usize, subscriber: bool, adap
 
 /// The subscribing process: takes every image topic of the named cameras and
 /// prints how many images it received once they stop coming.
-pub async fn sink(a: SinkArgs) -> Result<()> {
+pub(crate) async fn sink(a: SinkArgs) -> Result<()> {
     let ctx = loopback(a.domain)?;
     let node = Node::new(&ctx, "sim_bench_sink", &RosArgs::default())?;
     let mut subs = Vec::new();

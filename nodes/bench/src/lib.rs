@@ -1,0 +1,64 @@
+//! sim2real's benchmarks, run as `s2r bench …`: each prints its figures and,
+//! where a peer exists, the peer's on the same payload in the same run
+//! (Cyclone DDS's `ddsperf`, the Python `mcap` writer). Tests never assert
+//! timings; these report them.
+//!
+//! The benchmarks that need a second process (`transport`, `bag`, `sim`)
+//! start this process's own executable again with the hidden subcommands
+//! `s2r bench transport-peer` and `s2r bench sim-sink`, so they run from the
+//! `s2r` executable.
+
+mod bag;
+mod curator;
+mod sim;
+mod tokenizer;
+mod transfer;
+mod transport;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+pub use bag::BagBenchArgs;
+pub use curator::CuratorBenchArgs;
+pub use sim::{SimBenchArgs, SinkArgs};
+pub use tokenizer::TokenizerBenchArgs;
+pub use transfer::TransferBenchArgs;
+pub use transport::{PeerArgs, TransportArgs};
+
+/// The benchmarks, as the subcommands of `s2r bench`.
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Image transport: rate, loss, latency and CPU, beside ddsperf.
+    Transport(TransportArgs),
+    /// The subscribing process of `transport` (started by it).
+    #[command(hide = true)]
+    TransportPeer(PeerArgs),
+    /// Bag writing (none, lz4, zstd) beside the Python mcap writer, and playback at --rate 100.
+    Bag(BagBenchArgs),
+    /// Lockstep simulation speed for 1 and 8 cameras at 640x480, and where the time goes.
+    Sim(SimBenchArgs),
+    /// The subscribing process of `sim` (started by it).
+    #[command(hide = true)]
+    SimSink(SinkArgs),
+    /// Restyling speed (full and fast presets), cost per stage, flicker and image statistics.
+    Transfer(TransferBenchArgs),
+    /// Curation speed (filters, hashing, embedding) and memory over a long stream.
+    Curator(CuratorBenchArgs),
+    /// Tokenizer encode and decode frames per second at 256x256.
+    Tokenizer(TokenizerBenchArgs),
+}
+
+/// Runs one benchmark, printing its figures on stdout. Call it inside a
+/// multi-threaded tokio runtime: the CPU-bound benchmarks block in place.
+pub async fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Transport(a) => transport::transport(a).await,
+        BenchCmd::TransportPeer(a) => transport::peer(a).await,
+        BenchCmd::Bag(a) => bag::run(a).await,
+        BenchCmd::Sim(a) => sim::run(a).await,
+        BenchCmd::SimSink(a) => sim::sink(a).await,
+        BenchCmd::Transfer(a) => tokio::task::block_in_place(|| transfer::run(a)),
+        BenchCmd::Curator(a) => tokio::task::block_in_place(|| curator::run(a)),
+        BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| tokenizer::run(a)),
+    }
+}
