@@ -163,6 +163,7 @@ fn gen_struct(reg: &Registry, spec: &MsgSpec, out: &mut String) -> Result<(), Re
 /// Rust source for every type of `reg`: one `pub mod <pkg> { pub mod msg { … } }`
 /// per package, a `DEFINITIONS` table of the raw `.msg` texts, and a
 /// `visit_all` function that calls a [`crate::MessageVisitor`] once per type.
+/// Fails, writing nothing, when a type uses one that is missing or contains itself.
 pub fn generate(reg: &Registry) -> Result<String, RegistryError> {
     reg.validate()?;
     let mut by_pkg: BTreeMap<&str, Vec<&MsgSpec>> = BTreeMap::new();

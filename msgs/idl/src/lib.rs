@@ -6,6 +6,8 @@
 //! - [`types`]: what generated types are made of ([`Message`], [`Bytes`], …).
 //! - [`dynamic`]: messages of types known only at run time: CDR and YAML.
 
+#![warn(missing_docs)]
+
 pub mod codegen;
 pub mod dynamic;
 pub mod parse;
@@ -18,5 +20,8 @@ pub use types::{fixed_array, Bytes, Message, WString};
 
 /// Something that wants to be called once per compiled-in message type.
 pub trait MessageVisitor {
+    /// Called by `sim2real_msgs::visit_all` with each generated type in turn, sorted
+    /// by package, then name: a way to run generic code over every type without
+    /// naming them.
     fn visit<M: Message>(&mut self);
 }

@@ -10,16 +10,22 @@ use std::fmt;
 /// A fully qualified interface name, `package/msg/Name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeName {
+    /// The ROS package, e.g. `sensor_msgs`.
     pub package: String,
+    /// The type within it, e.g. `Image`.
     pub name: String,
 }
 
 impl TypeName {
+    /// Takes the two parts as given, without checking them (see [`TypeName::parse`]
+    /// for a checked form).
     pub fn new(package: &str, name: &str) -> Self {
         TypeName { package: package.to_string(), name: name.to_string() }
     }
 
-    /// Accepts `pkg/msg/Name`, `pkg/Name` and `pkg::msg::dds_::Name_` (the DDS form).
+    /// Accepts `pkg/msg/Name`, `pkg/Name` and `pkg::msg::dds_::Name_` (the DDS form);
+    /// `None` for any other shape, a package that is not lower snake case or a
+    /// name that is not CamelCase.
     pub fn parse(s: &str) -> Option<TypeName> {
         if let Some(rest) = s.strip_suffix('_') {
             let parts: Vec<&str> = rest.split("::").collect();
@@ -46,7 +52,7 @@ impl TypeName {
     }
 
     /// `pkg/Name`, the form used in `MSG:` lines of concatenated schemas.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         format!("{}/{}", self.package, self.name)
     }
 
@@ -65,18 +71,31 @@ impl fmt::Display for TypeName {
 /// Primitive types of the interface language (after the msg → IDL mapping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Primitive {
+    /// `bool`: one byte, 0 or 1.
     Bool,
+    /// `byte`: an opaque octet (IDL `octet`); hashed with its own type id.
     Byte,
+    /// `char`: an unsigned 8-bit value, not a character; rosidl maps it to `uint8`.
     Char,
+    /// `int8`.
     Int8,
+    /// `uint8`.
     UInt8,
+    /// `int16`.
     Int16,
+    /// `uint16`.
     UInt16,
+    /// `int32`.
     Int32,
+    /// `uint32`.
     UInt32,
+    /// `int64`.
     Int64,
+    /// `uint64`.
     UInt64,
+    /// `float32`: IEEE 754 single precision.
     Float32,
+    /// `float64`: IEEE 754 double precision.
     Float64,
     /// `string` or `string<=N`.
     String(Option<usize>),
@@ -106,16 +125,17 @@ impl Primitive {
         })
     }
 
-    pub fn is_string(&self) -> bool {
+    pub(crate) fn is_string(&self) -> bool {
         matches!(self, Primitive::String(_) | Primitive::WString(_))
     }
 
     /// Byte-like types whose sequences travel as one block of bytes.
-    pub fn is_byte_like(&self) -> bool {
+    pub(crate) fn is_byte_like(&self) -> bool {
         matches!(self, Primitive::Byte | Primitive::UInt8 | Primitive::Char)
     }
 
-    pub fn keyword(&self) -> String {
+    /// The type as written in a `.msg` file, bound included (`string<=8`).
+    pub(crate) fn keyword(&self) -> String {
         match self {
             Primitive::Bool => "bool".into(),
             Primitive::Byte => "byte".into(),
@@ -138,58 +158,87 @@ impl Primitive {
     }
 }
 
+/// The element type of a field, whether or not the field is an array.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BaseType {
+    /// A built-in type.
     Primitive(Primitive),
+    /// Another message, already resolved to its full name (`Header` is
+    /// `std_msgs/Header`, a bare `Name` is in the referring package).
     Nested(TypeName),
 }
 
+/// Whether a field holds one element or several, and how many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Array {
+    /// `T`: a single element.
     Scalar,
-    /// `T[N]`
+    /// `T[N]`: exactly N elements, no length on the wire.
     Fixed(usize),
-    /// `T[<=N]`
+    /// `T[<=N]`: at most N elements, length-prefixed.
     Bounded(usize),
-    /// `T[]`
+    /// `T[]`: any number of elements, length-prefixed.
     Unbounded,
 }
 
+/// The type of a field as declared: `float64[9]` is `Float64` in `Fixed(9)`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldType {
+    /// The element type.
     pub base: BaseType,
+    /// The array shape around it.
     pub array: Array,
 }
 
 /// A literal value of a default or a constant.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Literal {
+    /// `true`/`false` (`1`/`0` are accepted for `bool` too).
     Bool(bool),
+    /// Any integer type; i128 holds the whole range of `int64` and `uint64`,
+    /// already checked against the declared type's range.
     Int(i128),
+    /// `float32` or `float64`, kept at double precision.
     Float(f64),
+    /// A `string` or `wstring`, quotes removed and escapes resolved.
     String(String),
+    /// An array default, `[a, b, ...]`, one element per item.
     Array(Vec<Literal>),
 }
 
+/// A field line of a `.msg` file: `TYPE name [DEFAULT]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
+    /// Lower snake case.
     pub name: String,
+    /// Its declared type.
     pub ty: FieldType,
+    /// The default written after the name; `None` means zero/empty. Never set
+    /// on fields of a message type.
     pub default: Option<Literal>,
 }
 
+/// A constant line of a `.msg` file: `TYPE NAME=VALUE`. Constants take no
+/// space in the message; they become associated constants of the generated type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Constant {
+    /// Upper case.
     pub name: String,
+    /// Always a primitive, never an array.
     pub ty: Primitive,
+    /// Checked against `ty`'s range; a string constant is the rest of the line,
+    /// `#` included, minus surrounding quotes.
     pub value: Literal,
 }
 
 /// One parsed `.msg` file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MsgSpec {
+    /// Its full name.
     pub name: TypeName,
+    /// In declaration order, which is the wire order.
     pub fields: Vec<Field>,
+    /// In declaration order.
     pub constants: Vec<Constant>,
     /// The file's text as written, comments included (what schemas carry).
     pub text: String,
@@ -305,7 +354,7 @@ pub enum Syntax {
     StringBound(usize),
 }
 
-pub fn is_package_name(s: &str) -> bool {
+fn is_package_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -313,7 +362,7 @@ pub fn is_package_name(s: &str) -> bool {
         && !s.ends_with('_')
 }
 
-pub fn is_message_name(s: &str) -> bool {
+fn is_message_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_uppercase()) && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
@@ -334,8 +383,9 @@ fn is_constant_name(s: &str) -> bool {
         && !s.ends_with('_')
 }
 
-/// Parses the text of `package/msg/Name.msg`.
-pub fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, ParseError> {
+/// Parses the text of `package/msg/Name.msg`; nested types are named, not
+/// checked (that is [`crate::Registry`]'s job).
+pub(crate) fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, ParseError> {
     let type_name = TypeName::new(package, name);
     let err = |line: usize, reason: Syntax| ParseError { type_name: type_name.full(), line, reason };
     if !is_package_name(package) {
@@ -568,7 +618,7 @@ fn unquote(s: &str) -> Result<String, Syntax> {
 }
 
 /// Parses one scalar of a primitive type, checking its range.
-pub fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, Syntax> {
+fn parse_scalar(prim: Primitive, text: &str) -> Result<Literal, Syntax> {
     let text = text.trim();
     let int = |lo: i128, hi: i128| -> Result<Literal, Syntax> {
         let v = parse_int(text).ok_or_else(|| Syntax::NotInteger(text.into()))?;

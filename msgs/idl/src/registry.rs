@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::parse::{parse_msg, Array, BaseType, MsgSpec, ParseError, Primitive, TypeName};
 
 /// The line that separates definitions in a concatenated `ros2msg` schema.
-pub const SCHEMA_SEPARATOR: &str = "================================================================================";
+const SCHEMA_SEPARATOR: &str = "================================================================================";
 
 /// What is wrong with a set of interface definitions or a lookup in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,57 +45,47 @@ pub enum RegistryError {
     },
 }
 
+/// Parsed definitions by name. Adding one does not check that the types it
+/// uses are present: lookups that follow references ([`Registry::dependencies`],
+/// hashes, schemas) report what is missing. Cloning shares the parsed specs.
 #[derive(Clone, Default, Debug)]
 pub struct Registry {
     specs: BTreeMap<TypeName, Arc<MsgSpec>>,
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Parses `text` as `package/msg/name` and adds it, replacing an earlier definition.
+    /// Fails, adding nothing, when the text does not parse.
     pub fn add_msg(&mut self, package: &str, name: &str, text: &str) -> Result<Arc<MsgSpec>, ParseError> {
         let spec = Arc::new(parse_msg(package, name, text)?);
         self.specs.insert(spec.name.clone(), spec.clone());
         Ok(spec)
     }
 
-    pub fn insert(&mut self, spec: MsgSpec) {
-        self.specs.insert(spec.name.clone(), Arc::new(spec));
-    }
-
-    /// Adds every definition of `other` that this registry lacks.
-    pub fn merge(&mut self, other: &Registry) {
-        for (k, v) in &other.specs {
-            self.specs.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-
+    /// The definition of exactly this type, if present.
     pub fn get(&self, name: &TypeName) -> Option<&Arc<MsgSpec>> {
         self.specs.get(name)
     }
 
-    /// Looks a type up by `pkg/msg/Type`, `pkg/Type` or its DDS name.
+    /// Looks a type up by `pkg/msg/Type`, `pkg/Type` or its DDS name; fails with
+    /// [`RegistryError::BadName`] for none of these, [`RegistryError::Unknown`] when absent.
     pub fn lookup(&self, name: &str) -> Result<&Arc<MsgSpec>, RegistryError> {
         let t = TypeName::parse(name).ok_or_else(|| RegistryError::BadName(name.to_string()))?;
         self.specs.get(&t).ok_or_else(|| RegistryError::Unknown(t.full()))
     }
 
+    /// Every type present, sorted by package, then name.
     pub fn types(&self) -> impl Iterator<Item = &TypeName> {
         self.specs.keys()
     }
 
-    pub fn len(&self) -> usize {
-        self.specs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
-    }
-
     /// Every type `name` uses, directly or not, in order of first use (depth first).
+    /// Fails when `name` or a type it uses is missing, or when one contains itself.
     pub fn dependencies(&self, name: &TypeName) -> Result<Vec<TypeName>, RegistryError> {
         let mut order = Vec::new();
         let mut seen = BTreeSet::new();
@@ -137,7 +127,7 @@ impl Registry {
     }
 
     /// Checks that every definition's dependencies are present and not recursive.
-    pub fn validate(&self) -> Result<(), RegistryError> {
+    pub(crate) fn validate(&self) -> Result<(), RegistryError> {
         for t in self.specs.keys() {
             self.dependencies(t)?;
         }
@@ -145,7 +135,7 @@ impl Registry {
     }
 
     /// The concatenated `ros2msg` schema: the type's own text, then each dependency
-    /// after a separator line and `MSG: pkg/Type`.
+    /// after a separator line and `MSG: pkg/Type`. Fails as [`Registry::dependencies`].
     pub fn schema_text(&self, name: &TypeName) -> Result<String, RegistryError> {
         let deps = self.dependencies(name)?;
         let mut out = self.specs[name].text.trim_end_matches('\n').to_string();
@@ -162,7 +152,9 @@ impl Registry {
     }
 
     /// Builds a registry from a concatenated `ros2msg` schema whose first
-    /// definition is `top` (as found in MCAP schema records).
+    /// definition is `top` (as found in MCAP schema records). Fails when a
+    /// definition does not parse, the separators are not followed by `MSG:`
+    /// lines, or `top` uses a type the text does not define.
     pub fn from_schema_text(top: &TypeName, text: &str) -> Result<Registry, RegistryError> {
         let bad = |reason: String| RegistryError::BadSchema { type_name: top.full(), reason };
         let mut reg = Registry::new();
@@ -191,7 +183,9 @@ impl Registry {
     }
 
     /// The RIHS01 hash of a type (REP-2011): SHA-256 of the JSON type description
-    /// of the type and everything it references, defaults left out.
+    /// of the type and everything it references, defaults left out. Equal to
+    /// the hash ROS 2 (Iron and later) advertises for the same definition.
+    /// Fails as [`Registry::dependencies`].
     pub fn type_hash(&self, name: &TypeName) -> Result<String, RegistryError> {
         let mut referenced: Vec<TypeName> = self.dependencies(name)?;
         referenced.sort_by_key(|t| t.full());

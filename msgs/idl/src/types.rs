@@ -30,13 +30,12 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Default + fmt::Debug +
 /// handing it to another node in the same process) never copies the bytes.
 /// Serialized as one length-prefixed block rather than element by element.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Bytes(pub bytes::Bytes);
+pub struct Bytes(
+    /// The shared buffer; `bytes::Bytes::slice` of it shares too.
+    pub bytes::Bytes,
+);
 
 impl Bytes {
-    pub fn new() -> Self {
-        Bytes(bytes::Bytes::new())
-    }
-
     /// The address of the first byte: equal for two values that share storage.
     pub fn as_ptr(&self) -> *const u8 {
         self.0.as_ptr()
@@ -112,7 +111,10 @@ impl<'de> Deserialize<'de> for Bytes {
 
 /// A `wstring` field, carried on the wire as UTF-16 code units with a length prefix.
 #[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
-pub struct WString(pub String);
+pub struct WString(
+    /// The text; characters outside the BMP become surrogate pairs on the wire.
+    pub String,
+);
 
 impl Serialize for WString {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -136,6 +138,7 @@ impl<'de> Deserialize<'de> for WString {
 pub mod fixed_array {
     use super::*;
 
+    /// Writes the N elements as a tuple, which CDR lays out with no length prefix.
     pub fn serialize<S: Serializer, T: Serialize, const N: usize>(arr: &[T; N], s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(N)?;
         for e in arr {
@@ -144,6 +147,7 @@ pub mod fixed_array {
         t.end()
     }
 
+    /// Reads exactly N elements; fails if the input holds fewer.
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(d: D) -> Result<[T; N], D::Error> {
         struct V<T, const N: usize>(std::marker::PhantomData<T>);
         impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for V<T, N> {

@@ -15,7 +15,8 @@ use crate::parse::{Array, BaseType, FieldType, Primitive, TypeName};
 use crate::registry::Registry;
 use crate::types::{Bytes, WString};
 
-/// Encapsulation header of little-endian plain CDR.
+/// Encapsulation header of little-endian plain CDR (`CDR_LE`, no options): the
+/// first 4 bytes of every serialized message a little-endian ROS 2 node sends.
 pub const CDR_LE_HEADER: [u8; 4] = [0x00, 0x01, 0x00, 0x00];
 
 impl Serialize for Value {
@@ -94,7 +95,8 @@ pub enum Body<'a> {
     Big(&'a [u8]),
 }
 
-/// Splits a serialized message into its byte order and CDR body.
+/// Splits a serialized message into its byte order and CDR body. Fails on
+/// fewer than 4 bytes or an encapsulation other than plain CDR (XCDR2, PL_CDR).
 pub fn body(data: &[u8]) -> Result<Body<'_>, CdrError> {
     if data.len() < 4 {
         return Err(CdrError::TooShort { len: data.len() });
@@ -119,7 +121,10 @@ pub fn encode(value: &Value) -> Result<Vec<u8>, CdrError> {
     serialize(value)
 }
 
-/// Decodes a serialized message (encapsulation header included) of type `ty`.
+/// Decodes a serialized message (encapsulation header included, either byte
+/// order) of type `ty`. Fails when the header is not plain CDR, `ty` or a type it
+/// uses is not in `reg`, or the bytes do not hold a whole `ty` (bounds included).
+/// Bytes left over after the message (alignment padding) are ignored.
 pub fn decode(reg: &Registry, ty: &TypeName, data: &[u8]) -> Result<Value, CdrError> {
     let seed = TypeSeed::new(Arc::new(reg.clone()), ty.clone());
     let result = match body(data)? {
@@ -131,13 +136,13 @@ pub fn decode(reg: &Registry, ty: &TypeName, data: &[u8]) -> Result<Value, CdrEr
 
 /// Decodes a message of a run-time type from a serde deserializer (CDR).
 #[derive(Clone)]
-pub struct TypeSeed {
+struct TypeSeed {
     reg: Arc<Registry>,
     ty: TypeName,
 }
 
 impl TypeSeed {
-    pub fn new(reg: Arc<Registry>, ty: TypeName) -> Self {
+    fn new(reg: Arc<Registry>, ty: TypeName) -> Self {
         TypeSeed { reg, ty }
     }
 }

@@ -9,17 +9,29 @@ use crate::types::Bytes;
 /// serializes to the same bytes its generated Rust type would.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `bool`.
     Bool(bool),
+    /// `int8`.
     I8(i8),
+    /// `uint8`, and single `byte` and `char` values.
     U8(u8),
+    /// `int16`.
     I16(i16),
+    /// `uint16`.
     U16(u16),
+    /// `int32`.
     I32(i32),
+    /// `uint32`.
     U32(u32),
+    /// `int64`.
     I64(i64),
+    /// `uint64`.
     U64(u64),
+    /// `float32`.
     F32(f32),
+    /// `float64`.
     F64(f64),
+    /// A `string`, carried as UTF-8 with a length prefix and a NUL.
     String(String),
     /// A `wstring`, carried as UTF-16.
     WString(String),
@@ -47,6 +59,7 @@ impl Value {
         Some(cur)
     }
 
+    /// One field of a [`Value::Struct`]; `None` for other values or an unknown name.
     pub fn field(&self, name: &str) -> Option<&Value> {
         match self {
             Value::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
@@ -56,7 +69,7 @@ impl Value {
 }
 
 /// The zero value of a primitive type (or its declared default).
-pub fn primitive_value(p: Primitive, lit: Option<&Literal>) -> Value {
+pub(crate) fn primitive_value(p: Primitive, lit: Option<&Literal>) -> Value {
     let int = |l: Option<&Literal>| match l {
         Some(Literal::Int(i)) => *i,
         Some(Literal::Bool(b)) => *b as i128,
@@ -89,6 +102,8 @@ pub fn primitive_value(p: Primitive, lit: Option<&Literal>) -> Value {
 }
 
 /// The default value of a message type: declared defaults where given, zeros elsewhere.
+/// Serializes to the same bytes as the generated type's `Default`. Fails when `ty`
+/// or a type it uses is not in `reg`.
 pub fn default_value(reg: &Registry, ty: &TypeName) -> Result<Value, RegistryError> {
     let spec = reg.get(ty).ok_or_else(|| RegistryError::Unknown(ty.full()))?;
     if spec.fields.is_empty() {
@@ -122,7 +137,7 @@ pub fn default_value(reg: &Registry, ty: &TypeName) -> Result<Value, RegistryErr
 }
 
 /// A sequence of `base` elements: byte-like ones become one [`Value::Bytes`] block.
-pub fn sequence_value(base: &BaseType, items: Vec<Value>) -> Value {
+pub(crate) fn sequence_value(base: &BaseType, items: Vec<Value>) -> Value {
     match base {
         BaseType::Primitive(p) if p.is_byte_like() => {
             Value::Bytes(Bytes::from(items.iter().map(|v| if let Value::U8(b) = v { *b } else { 0 }).collect::<Vec<u8>>()))
@@ -133,6 +148,8 @@ pub fn sequence_value(base: &BaseType, items: Vec<Value>) -> Value {
 
 /// A value of type `ty` with every field set to something other than its
 /// default, varied by `seed`: for round-trip tests that must see each field.
+/// Sequences get two elements (bounded ones at most their bound), strings are cut
+/// to their bound. Fails when `ty` or a type it uses is not in `reg`.
 pub fn sample_value(reg: &Registry, ty: &TypeName, seed: u64) -> Result<Value, RegistryError> {
     let spec = reg.get(ty).ok_or_else(|| RegistryError::Unknown(ty.full()))?;
     if spec.fields.is_empty() {

@@ -130,7 +130,7 @@ pub fn from_literal(reg: &Registry, ty: &TypeName, literal: &str) -> Result<Valu
 }
 
 /// Builds a message from parsed YAML (a mapping of field names to values).
-pub fn from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml) -> Result<Value, ValueError> {
+fn from_yaml(reg: &Registry, ty: &TypeName, yaml: &Yaml) -> Result<Value, ValueError> {
     struct_from_yaml(reg, ty, yaml, "")
 }
 
