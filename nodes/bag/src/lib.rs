@@ -7,12 +7,14 @@
 //!   mcap libraries, or a bare `.mcap`; damaged files are read up to and past
 //!   the damage, which is reported.
 
+#![warn(missing_docs)]
+
 pub mod metadata;
 pub mod qos;
-pub mod reader;
+mod reader;
 pub mod scan;
 mod tail;
-pub mod writer;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -22,18 +24,21 @@ pub use reader::{BagMessage, BagReader, Connection};
 pub use scan::{Damage, Problem};
 pub use writer::{BagWriter, Compression, TopicId, TopicSpec, WriterOptions};
 
-/// Errors name the file and what was wrong with it.
+/// Everything that can fail in this crate; each variant names the file or
+/// folder it is about. Damage inside an MCAP file is not an error: readers
+/// report it as [`Damage`] and go on.
 #[derive(Debug, thiserror::Error)]
 pub enum BagError {
-    /// A file or folder that cannot be read or written.
+    /// A file or folder that cannot be read, created or written.
     #[error("{}: {source}", .path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
+        /// What the operating system said.
         source: std::io::Error,
     },
-    /// The MCAP library refused to write.
+    /// The `mcap` crate failed to write a record, chunk or summary (usually
+    /// an I/O error underneath).
     #[error("{}: {source}", .path.display())]
     Mcap {
         /// The file.
@@ -41,7 +46,8 @@ pub enum BagError {
         /// What the MCAP library said.
         source: Box<mcap::McapError>,
     },
-    /// `metadata.yaml` is unreadable.
+    /// `metadata.yaml` is not rosbag2's, or names a storage plugin other
+    /// than `mcap`.
     #[error("{}: {reason}", .path.display())]
     Metadata {
         /// The metadata file.
@@ -49,33 +55,39 @@ pub enum BagError {
         /// What is wrong with it.
         reason: MetadataError,
     },
-    /// A file that is not MCAP at all.
+    /// A file that is empty or does not start with the MCAP magic
+    /// (`\x89MCAP0\r\n`); a damaged MCAP file is not this, it is read with
+    /// [`Damage`].
     #[error("{} is not an MCAP file: {reason}", .path.display())]
     NotMcap {
         /// The file.
         path: PathBuf,
-        /// What it starts with instead.
+        /// Why not: empty, or the first bytes it has instead, in hex.
         reason: String,
     },
-    /// A path that is not a bag.
+    /// A path that does not exist, or a folder with neither `metadata.yaml`
+    /// nor `.mcap` files.
     #[error("{} is not a bag: {reason}", .path.display())]
     NotABag {
         /// The path.
         path: PathBuf,
-        /// Why not.
+        /// Why not: missing, or what the folder lacks.
         reason: String,
     },
-    /// A message definition in a bag that does not parse.
+    /// A topic whose type name or schema does not parse, or whose schema is
+    /// not `ros2msg`: its messages cannot be decoded (they can still be read
+    /// as bytes).
     #[error("{}: the definition of topic {topic} does not parse: {source}", .path.display())]
     Schema {
-        /// The file.
+        /// The bag, as opened (folder or file).
         path: PathBuf,
         /// The topic whose definition it is.
         topic: String,
         /// What is wrong with it.
         source: Box<s2r_idl::RegistryError>,
     },
-    /// A request that cannot be carried out (an existing output folder, …).
+    /// A request that cannot be carried out: an output folder that already
+    /// exists, an unknown compression name, a message that does not serialize.
     #[error("{0}")]
     Usage(String),
 }

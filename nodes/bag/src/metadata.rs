@@ -10,40 +10,69 @@ use serde_yaml_ng::{Mapping, Value as Yaml};
 use crate::qos::{parse_profiles, QosError, QosProfile};
 use crate::BagError;
 
-pub const WRITTEN_VERSION: u64 = 9;
+pub(crate) const WRITTEN_VERSION: u64 = 9;
 
+/// One `topic_metadata` entry: a topic as it was offered while recording.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicMetadata {
+    /// Fully qualified topic name (`/cam/image_raw`).
     pub name: String,
     /// `pkg/msg/Type`.
     pub type_name: String,
+    /// `cdr` for every bag rosbag2 writes.
     pub serialization_format: String,
+    /// What each publisher offered; empty when none was recorded.
     pub offered_qos_profiles: Vec<QosProfile>,
-    /// RIHS01 hash; empty in bags from before Jazzy.
+    /// RIHS01 type hash (`RIHS01_` and 64 hex digits); empty in bags before
+    /// version 7 (Iron).
     pub type_description_hash: String,
 }
 
+/// One `files` entry: a file of the bag and the messages in it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileInfo {
+    /// File name, relative to the bag folder (`<name>_<n>.mcap`).
     pub path: String,
+    /// Log time of its earliest message, ns since the epoch; 0 when empty.
     pub starting_time_ns: u64,
+    /// From its earliest to its latest message's log time, ns.
     pub duration_ns: u64,
+    /// Messages in the file.
     pub message_count: u64,
 }
 
+/// The contents of `metadata.yaml` (`rosbag2_bagfile_information`).
+/// Times are log times in nanoseconds; fields older versions lack read as
+/// empty.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BagMetadata {
+    /// Format version; 4 to 9 are read, 9 (Jazzy) is written.
     pub version: u64,
+    /// Storage plugin; [`BagReader`](crate::BagReader) refuses any but
+    /// `mcap` or empty (`sqlite3` bags, for one).
     pub storage_identifier: String,
+    /// The bag's files in order, relative to its folder (older rosbag2
+    /// versions put the folder name in front).
     pub relative_file_paths: Vec<String>,
+    /// Log time of the earliest message, ns since the epoch; 0 when empty.
     pub starting_time_ns: u64,
+    /// From the earliest to the latest message's log time, ns.
     pub duration_ns: u64,
+    /// Messages in all files.
     pub message_count: u64,
+    /// Every topic with the number of its messages.
     pub topics: Vec<(TopicMetadata, u64)>,
+    /// rosbag2's own file or message compression (`zstd`); empty when none,
+    /// as in this crate's bags, which compress MCAP chunks instead.
     pub compression_format: String,
+    /// Whether `compression_format` applies to whole files or to each
+    /// message; empty when none.
     pub compression_mode: String,
+    /// Per file: its span and message count (versions 5 and later).
     pub files: Vec<FileInfo>,
+    /// Key/value pairs the recording user added (version 6 and later).
     pub custom_data: BTreeMap<String, String>,
+    /// The recorder's ROS 2 distribution (`jazzy`); empty before version 8.
     pub ros_distro: String,
 }
 
@@ -61,7 +90,7 @@ fn ns(key: &str, v: u64) -> Yaml {
 
 impl BagMetadata {
     /// The `rosbag2_bagfile_information` mapping.
-    pub fn to_yaml(&self) -> Yaml {
+    fn to_yaml(&self) -> Yaml {
         let topics = self
             .topics
             .iter()
@@ -119,17 +148,17 @@ impl BagMetadata {
     }
 
     /// The text of `metadata.yaml`.
-    pub fn to_file_text(&self) -> String {
+    pub(crate) fn to_file_text(&self) -> String {
         serde_yaml_ng::to_string(&map(vec![("rosbag2_bagfile_information", self.to_yaml())])).unwrap_or_default()
     }
 
     /// The text stored in MCAP `rosbag2` metadata records (the inner mapping).
-    pub fn to_record_text(&self) -> String {
+    pub(crate) fn to_record_text(&self) -> String {
         serde_yaml_ng::to_string(&self.to_yaml()).unwrap_or_default()
     }
 
     /// Parses `metadata.yaml` (`path` names the file in errors).
-    pub fn parse(path: &Path, text: &str) -> Result<BagMetadata, BagError> {
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<BagMetadata, BagError> {
         let bad = |reason| BagError::Metadata { path: path.to_path_buf(), reason };
         let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| bad(MetadataError::Yaml(e.to_string())))?;
         let info = doc.get("rosbag2_bagfile_information").ok_or_else(|| bad(MetadataError::NoInformation))?;
@@ -137,7 +166,7 @@ impl BagMetadata {
     }
 
     /// Reads the inner mapping (also the form of MCAP `rosbag2` records).
-    pub fn from_yaml(info: &Yaml) -> Result<BagMetadata, MetadataError> {
+    fn from_yaml(info: &Yaml) -> Result<BagMetadata, MetadataError> {
         let u = |v: Option<&Yaml>, what: &'static str| -> Result<u64, MetadataError> {
             v.and_then(|x| x.as_u64().or_else(|| x.as_i64().map(|i| i.max(0) as u64))).ok_or(MetadataError::Number(what))
         };

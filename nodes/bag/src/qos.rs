@@ -4,64 +4,108 @@
 
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
+/// How a publisher bounds the samples it keeps (Humble integers 0 to 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum History {
+    /// Left to the middleware.
     SystemDefault,
+    /// The latest [`QosProfile::depth`] samples.
     KeepLast,
+    /// Every sample, up to the middleware's resource limits.
     KeepAll,
+    /// Not known: what rosbag2 records for a discovered publisher, whose
+    /// history is not announced; also any name or number not listed here.
     Unknown,
 }
 
+/// Whether lost samples are resent (Humble integers 0 to 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reliability {
+    /// Left to the middleware.
     SystemDefault,
+    /// Lost samples are resent; reliable and best-effort subscribers match.
     Reliable,
+    /// Lost samples stay lost; only best-effort subscribers match.
     BestEffort,
+    /// Any name or number not listed here (`best_available` included).
     Unknown,
 }
 
+/// Whether late-joining subscribers get earlier samples (Humble integers 0
+/// to 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
+    /// Left to the middleware.
     SystemDefault,
+    /// The publisher keeps its last samples for subscribers that join later
+    /// (latched topics: `/tf_static`, scenario descriptions).
     TransientLocal,
+    /// Only subscribers present at publication get a sample.
     Volatile,
+    /// Any name or number not listed here (`best_available` included).
     Unknown,
 }
 
+/// How a publisher shows that it is alive (Humble integers 0, 1 and 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveliness {
+    /// Left to the middleware.
     SystemDefault,
+    /// The middleware asserts it for the publisher.
     Automatic,
+    /// The publisher asserts it by publishing (or explicitly).
     ManualByTopic,
+    /// Any name or number not listed here (the deprecated manual-by-node
+    /// included).
     Unknown,
 }
 
 /// A duration as rosbag2 writes it; "infinite" is ROS 2's 2^63-1 ns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QosDuration {
+    /// Whole seconds.
     pub sec: u64,
+    /// Nanoseconds on top of `sec`, kept as written, so possibly over 10^9:
+    /// bags recorded from discovered publishers often hold DDS's "infinite",
+    /// 2147483647 s and 4294967295 ns.
     pub nsec: u64,
 }
 
 impl QosDuration {
+    /// Infinite (no deadline, no lifespan limit, no lease) as ROS 2 spells it
+    /// and this crate writes it; other bags may spell it as DDS does (see
+    /// [`QosDuration::nsec`]), which does not compare equal.
     pub const INFINITE: QosDuration = QosDuration { sec: 9_223_372_036, nsec: 854_775_807 };
 }
 
 /// One publisher's offered QoS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QosProfile {
+    /// How the publisher bounds the samples it keeps.
     pub history: History,
+    /// Samples kept with [`History::KeepLast`]; 0 when not known (rosbag2
+    /// records 0 for discovered publishers).
     pub depth: u32,
+    /// Whether lost samples are resent.
     pub reliability: Reliability,
+    /// Whether late joiners get earlier samples.
     pub durability: Durability,
+    /// Longest expected gap between samples.
     pub deadline: QosDuration,
+    /// How long a sample stays valid after it is published.
     pub lifespan: QosDuration,
+    /// How the publisher shows that it is alive.
     pub liveliness: Liveliness,
+    /// How long without a sign of life before the publisher counts as gone.
     pub liveliness_lease_duration: QosDuration,
+    /// Whether the topic name goes to DDS as is, without ROS 2's `rt/` prefix.
     pub avoid_ros_namespace_conventions: bool,
 }
 
 impl QosProfile {
+    /// A keep-last profile of `depth` samples, reliable or best effort,
+    /// transient local or volatile; the rest as ROS 2's defaults (infinite
+    /// durations, automatic liveliness).
     pub fn new(reliable: bool, transient_local: bool, depth: u32) -> QosProfile {
         QosProfile {
             history: History::KeepLast,
@@ -76,16 +120,20 @@ impl QosProfile {
         }
     }
 
+    /// Whether it is [`Reliability::Reliable`]; system default and unknown
+    /// count as not.
     pub fn is_reliable(&self) -> bool {
         self.reliability == Reliability::Reliable
     }
 
+    /// Whether it is [`Durability::TransientLocal`]; system default and
+    /// unknown count as not.
     pub fn is_transient_local(&self) -> bool {
         self.durability == Durability::TransientLocal
     }
 
     /// The Jazzy (metadata version 9) mapping.
-    pub fn to_yaml(&self) -> Yaml {
+    pub(crate) fn to_yaml(&self) -> Yaml {
         let dur = |d: QosDuration| {
             let mut m = Mapping::new();
             m.insert("sec".into(), d.sec.into());
@@ -142,7 +190,7 @@ impl QosProfile {
     }
 
     /// Reads either form: names (Jazzy and later) or integers (Humble).
-    pub fn from_yaml(y: &Yaml) -> Result<QosProfile, QosError> {
+    fn from_yaml(y: &Yaml) -> Result<QosProfile, QosError> {
         let get = |k: &'static str| y.get(k).ok_or(QosError::Missing(k));
         let word = |k: &'static str| -> Result<Result<String, i64>, QosError> {
             match get(k)? {
@@ -208,7 +256,7 @@ impl QosProfile {
 
 /// Parses an `offered_qos_profiles` value: a YAML list, or (Humble, and the MCAP
 /// channel metadata) a string holding one. Empty means none recorded.
-pub fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, QosError> {
+pub(crate) fn parse_profiles(y: &Yaml) -> Result<Vec<QosProfile>, QosError> {
     match y {
         Yaml::String(s) if s.trim().is_empty() => Ok(vec![]),
         Yaml::String(s) => {
@@ -252,7 +300,7 @@ pub enum QosError {
 }
 
 /// The list as YAML text (the form MCAP channel metadata carries).
-pub fn profiles_to_string(profiles: &[QosProfile]) -> String {
+pub(crate) fn profiles_to_string(profiles: &[QosProfile]) -> String {
     if profiles.is_empty() {
         return String::new();
     }

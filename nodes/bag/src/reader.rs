@@ -16,18 +16,25 @@ use crate::BagError;
 /// A topic of the bag (one per topic and type across all files).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
+    /// Topic name as recorded (`/cam/image_raw`).
     pub topic: String,
     /// `pkg/msg/Type`.
     pub type_name: String,
-    /// Encoding of the schema (`ros2msg` for rosbag2) and its text.
+    /// Encoding of the schema: `ros2msg` for rosbag2, the only one
+    /// [`BagReader::registry`] parses; empty when the channel has no schema.
     pub schema_encoding: String,
+    /// The schema's text: for `ros2msg`, the `.msg` definition, then each
+    /// dependency after a line of 80 `=` and `MSG: pkg/Type`.
     pub schema: String,
     /// `cdr` for rosbag2.
     pub message_encoding: String,
+    /// What its publishers offered while recording, from the channel's
+    /// `offered_qos_profiles` or else `metadata.yaml`; empty when neither has it.
     pub qos: Vec<QosProfile>,
-    /// RIHS01 hash; empty when the writer did not store one.
+    /// RIHS01 hash (channel metadata `topic_type_hash`, else `metadata.yaml`);
+    /// empty when the writer did not store one.
     pub type_hash: String,
-    /// Readable messages.
+    /// Readable messages in all files (those in damaged chunks not counted).
     pub count: u64,
 }
 
@@ -36,17 +43,29 @@ pub struct Connection {
 pub struct BagMessage {
     /// Index into [`BagReader::connections`].
     pub connection: usize,
+    /// When the recorder received it, ns since the epoch; playback follows it.
     pub log_time: u64,
+    /// When it was published, ns since the epoch; equal to `log_time` where
+    /// the writer did not know (as with [`BagWriter::write_message`](crate::BagWriter::write_message)).
     pub publish_time: u64,
-    /// Serialized message, encapsulation header included.
+    /// Serialized message (CDR), 4-byte encapsulation header included. It
+    /// shares the file's memory map: cheap to clone, and it keeps the map alive.
     pub data: Bytes,
 }
 
+/// An open bag. Every file is scanned once, at [`BagReader::open`]; messages
+/// are read on demand from memory maps. Damage inside files does not fail
+/// opening: it is in [`BagReader::damage`] and [`BagReader::problems`].
 pub struct BagReader {
+    /// The path it was opened with: the bag folder or the bare `.mcap` file.
     pub path: PathBuf,
     /// `metadata.yaml`, when the bag has one.
     pub metadata: Option<BagMetadata>,
+    /// Its MCAP files, in the order `metadata.yaml` lists them (by name
+    /// without it).
     pub files: Vec<McapFile>,
+    /// One per topic and type across all files; [`BagMessage::connection`]
+    /// indexes it.
     pub connections: Vec<Connection>,
     /// Per file: channel id → connection index.
     channel_map: Vec<BTreeMap<u16, usize>>,
@@ -60,6 +79,11 @@ fn type_name_of(schema_name: &str) -> String {
 }
 
 impl BagReader {
+    /// Opens a bag folder (with or without `metadata.yaml`) or a bare `.mcap`
+    /// file and scans every file. Fails when the path does not exist or holds
+    /// no bag, `metadata.yaml` does not parse or names a storage other than
+    /// `mcap`, or a file cannot be read or is not MCAP at all; a listed file
+    /// that is missing, a bad schema and damage are recorded instead.
     pub fn open(path: &Path) -> Result<BagReader, BagError> {
         if !path.exists() {
             return Err(BagError::NotABag { path: path.into(), reason: "no such file or folder".into() });
@@ -163,7 +187,10 @@ impl BagReader {
         Ok(reader)
     }
 
-    /// The message definitions of a connection, parsed from its schema.
+    /// The message definitions of a connection, parsed from its schema, for
+    /// decoding its messages. Fails ([`BagError::Schema`]) when the schema is
+    /// not `ros2msg` or does not parse; panics when `connection` is not an
+    /// index into [`BagReader::connections`].
     pub fn registry(&self, connection: usize) -> Result<Registry, BagError> {
         let c = &self.connections[connection];
         let schema = |source| BagError::Schema { path: self.path.clone(), topic: c.topic.clone(), source: Box::new(source) };
@@ -177,7 +204,9 @@ impl BagReader {
         Registry::from_schema_text(&ty, &c.schema).map_err(schema)
     }
 
-    /// Every readable message, file after file, in file order.
+    /// Every readable message, file after file, in file order (log-time
+    /// order only as far as the writer wrote in it); messages in damaged
+    /// chunks are skipped.
     pub fn messages(&self) -> impl Iterator<Item = BagMessage> + '_ {
         self.files.iter().zip(&self.channel_map).flat_map(|(f, map)| {
             f.messages().filter_map(move |m| {
@@ -191,23 +220,30 @@ impl BagReader {
         })
     }
 
-    /// Damage found inside the files.
+    /// Damage found inside the files, file after file; empty for an intact
+    /// bag.
     pub fn damage(&self) -> Vec<&Damage> {
         self.files.iter().flat_map(|f| f.summary.damage.iter()).collect()
     }
 
+    /// Readable messages in all files (those in damaged chunks not counted).
     pub fn message_count(&self) -> u64 {
         self.files.iter().map(|f| f.summary.message_count).sum()
     }
 
+    /// Log time of the earliest readable message, ns since the epoch; `None`
+    /// when there is none.
     pub fn start_time(&self) -> Option<u64> {
         self.files.iter().filter_map(|f| f.summary.start_time).min()
     }
 
+    /// Log time of the latest readable message, ns since the epoch; `None`
+    /// when there is none.
     pub fn end_time(&self) -> Option<u64> {
         self.files.iter().filter_map(|f| f.summary.end_time).max()
     }
 
+    /// Bytes of its MCAP files together (`metadata.yaml` not counted).
     pub fn size(&self) -> u64 {
         self.files.iter().map(McapFile::size).sum()
     }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::BagError;
 
-pub const MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
+const MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
 
 const OP_HEADER: u8 = 0x01;
 const OP_FOOTER: u8 = 0x02;
@@ -29,7 +29,8 @@ const OP_DATA_END: u8 = 0x0F;
 pub struct Damage {
     /// The MCAP file.
     pub file: PathBuf,
-    /// Where in it the damage starts.
+    /// Byte offset in the file where the damage starts: of the record, or of
+    /// the chunk that holds it.
     pub offset: u64,
     /// What is wrong there.
     pub problem: Problem,
@@ -135,54 +136,83 @@ fn skipped(start: u64, end: u64) -> String {
     }
 }
 
+/// An MCAP Schema record: a message type's definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaRecord {
+    /// The type, as the writer named it (`pkg/msg/Type` in rosbag2 files).
     pub name: String,
+    /// How `data` is written: `ros2msg` in rosbag2 files.
     pub encoding: String,
+    /// The definition, as stored (for `ros2msg`, UTF-8 text).
     pub data: Vec<u8>,
 }
 
+/// An MCAP Channel record: a topic of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelRecord {
+    /// Id of its [`SchemaRecord`] in this file; 0 for none.
     pub schema_id: u16,
+    /// Topic name.
     pub topic: String,
+    /// `cdr` in rosbag2 files.
     pub message_encoding: String,
+    /// In rosbag2 files: `offered_qos_profiles` (a YAML list as text) and
+    /// `topic_type_hash` (RIHS01).
     pub metadata: BTreeMap<String, String>,
 }
 
 /// A message as stored: its channel in this file, times, serialized data.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawMessage {
+pub(crate) struct RawMessage {
     pub channel_id: u16,
-    pub sequence: u32,
     pub log_time: u64,
     pub publish_time: u64,
     pub data: Bytes,
 }
 
-/// What a scan of a file found.
+/// What a scan of a file found. Counts and times cover readable messages
+/// only; schemas and channels lost in a damaged chunk are taken from the
+/// summary section when the file has one.
 #[derive(Clone, Debug, Default)]
 pub struct FileSummary {
+    /// The header's profile: `ros2` in rosbag2 files.
     pub profile: String,
+    /// The header's library: the writer's name and version.
     pub library: String,
+    /// Schema records by id.
     pub schemas: BTreeMap<u16, SchemaRecord>,
+    /// Channel records by id.
     pub channels: BTreeMap<u16, ChannelRecord>,
+    /// Metadata records (name, map) in file order; rosbag2 writes one named
+    /// `rosbag2`, whose `serialized_metadata` is the bag's metadata mapping.
     pub metadata: Vec<(String, BTreeMap<String, String>)>,
+    /// Compressions of its chunks: `zstd`, `lz4`, and the empty string for
+    /// uncompressed chunks.
     pub compressions: BTreeSet<String>,
+    /// Chunks whose header reads, damaged contents or not.
     pub chunk_count: u64,
+    /// Readable messages.
     pub message_count: u64,
+    /// Readable messages per channel id.
     pub channel_counts: BTreeMap<u16, u64>,
+    /// Log time of the earliest readable message, ns since the epoch.
     pub start_time: Option<u64>,
+    /// Log time of the latest readable message, ns since the epoch.
     pub end_time: Option<u64>,
     /// Whether the file ends in a footer that points at a summary section.
     pub complete: bool,
+    /// What could not be read, in file order.
     pub damage: Vec<Damage>,
 }
 
-/// A memory-mapped MCAP file.
+/// One MCAP file of a bag, memory-mapped and scanned when the bag is opened.
+/// The file must not be truncated while it is open: reading the lost part of
+/// the map would crash the process (SIGBUS).
 pub struct McapFile {
+    /// The file: the bag folder joined with its name, or the bare file as given.
     pub path: PathBuf,
     data: Bytes,
+    /// What the scan found.
     pub summary: FileSummary,
 }
 
@@ -287,11 +317,11 @@ fn open_chunk(c: &Chunk<'_>) -> Result<Bytes, Problem> {
 fn parse_message(body: &Bytes, start: usize, len: usize) -> Result<RawMessage, Problem> {
     let mut f = Fields { buf: &body[start..start + len] };
     let channel_id = f.u16()?;
-    let sequence = f.u32()?;
+    let _sequence = f.u32()?;
     let log_time = f.u64()?;
     let publish_time = f.u64()?;
     let head = 22;
-    Ok(RawMessage { channel_id, sequence, log_time, publish_time, data: body.slice(start + head..start + len) })
+    Ok(RawMessage { channel_id, log_time, publish_time, data: body.slice(start + head..start + len) })
 }
 
 /// One step of walking records: `(opcode, body range)`, or the reason the walk
@@ -315,7 +345,7 @@ fn next_record(buf: &[u8], pos: usize) -> Option<Result<(u8, usize, usize), Prob
 impl McapFile {
     /// Maps and scans a file. Fails only when it is not an MCAP file at all;
     /// damage inside is reported in `summary.damage`.
-    pub fn open(path: &Path) -> Result<McapFile, BagError> {
+    pub(crate) fn open(path: &Path) -> Result<McapFile, BagError> {
         let file = File::open(path).map_err(|e| BagError::io(path, e))?;
         let len = file.metadata().map_err(|e| BagError::io(path, e))?.len();
         if len == 0 {
@@ -337,7 +367,8 @@ impl McapFile {
         Ok(f)
     }
 
-    pub fn size(&self) -> u64 {
+    /// Bytes of the file.
+    pub(crate) fn size(&self) -> u64 {
         self.data.len() as u64
     }
 
@@ -481,7 +512,7 @@ impl McapFile {
     }
 
     /// The file's readable messages in file order (damaged chunks left out).
-    pub fn messages(&self) -> impl Iterator<Item = RawMessage> + '_ {
+    pub(crate) fn messages(&self) -> impl Iterator<Item = RawMessage> + '_ {
         let data = self.data.clone();
         let mut pos = 8usize;
         let mut chunk: Option<(Bytes, usize)> = None;

@@ -19,15 +19,20 @@ use crate::qos::{profiles_to_string, QosProfile};
 use crate::tail::TailFile;
 use crate::BagError;
 
-/// Chunk compression.
+/// Compression of each MCAP chunk; every MCAP reader reads all three.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// Chunks stored as they are.
     None,
+    /// LZ4 frames: cheap to write, a modest ratio.
     Lz4,
+    /// Zstandard, on one thread: the smallest files, the most CPU.
     Zstd,
 }
 
 impl Compression {
+    /// Reads `none` (or an empty string), `lz4` or `zstd`, in any case;
+    /// anything else is a [`BagError::Usage`].
     pub fn parse(s: &str) -> Result<Compression, BagError> {
         match s.to_ascii_lowercase().as_str() {
             "" | "none" => Ok(Compression::None),
@@ -37,6 +42,9 @@ impl Compression {
         }
     }
 
+    /// `none`, `lz4` or `zstd`, as [`Compression::parse`] reads them; for lz4
+    /// and zstd also what a chunk's MCAP `compression` field holds (empty for
+    /// none).
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -54,15 +62,24 @@ impl Compression {
     }
 }
 
+/// How a [`BagWriter`] writes. The default: uncompressed 4 MiB chunks, one
+/// file however large or long, recorded as `jazzy`.
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
+    /// Compression of each chunk.
     pub compression: Compression,
-    /// Target uncompressed chunk size in bytes.
+    /// Target uncompressed chunk size in bytes; a chunk also ends at every
+    /// [`BagWriter::flush`].
     pub chunk_size: u64,
-    /// Start a new file once the current one reaches this many bytes.
+    /// Start a new file once the current one reaches this many bytes. It is
+    /// checked before each message against the chunks written so far, so a
+    /// file ends up to a chunk or two past it. `None`: never by size.
     pub max_file_size: Option<u64>,
-    /// Start a new file once the current one spans this many nanoseconds.
+    /// Start a new file once the current one spans this many nanoseconds of
+    /// log time. `None`: never by time.
     pub max_file_duration_ns: Option<u64>,
+    /// The distribution the bag claims to come from: `ros_distro` in
+    /// `metadata.yaml`, `ROS_DISTRO` in each file's `rosbag2` record.
     pub ros_distro: String,
 }
 
@@ -81,6 +98,7 @@ impl Default for WriterOptions {
 /// A topic to record: name, type, definition, QoS of its publishers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicSpec {
+    /// Fully qualified topic name (`/cam/image_raw`).
     pub name: String,
     /// `pkg/msg/Type`.
     pub type_name: String,
@@ -88,17 +106,21 @@ pub struct TopicSpec {
     pub schema: String,
     /// RIHS01 hash; empty when unknown.
     pub type_hash: String,
+    /// What its publishers offer, stored as `offered_qos_profiles`; empty
+    /// when not known.
     pub qos: Vec<QosProfile>,
 }
 
 impl TopicSpec {
-    /// A topic of a compiled-in message type.
+    /// A topic of a compiled-in message type, with its generated definition
+    /// and RIHS01 hash.
     pub fn of<M: Message>(name: &str, qos: Vec<QosProfile>) -> TopicSpec {
         TopicSpec { name: name.into(), type_name: M::TYPE_NAME.into(), schema: M::SCHEMA.into(), type_hash: M::TYPE_HASH.into(), qos }
     }
 }
 
-/// Handle of a topic added to a [`BagWriter`].
+/// Handle of a topic added to a [`BagWriter`], meaningful to that writer
+/// only: another writer panics on it or writes to a different topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TopicId(usize);
 
@@ -124,6 +146,13 @@ impl Span {
     }
 }
 
+/// Writes one bag folder. Crash-safe at every [`BagWriter::flush`]: a
+/// process killed at any point leaves a bag that readers open with
+/// everything up to the last flush. End it with [`BagWriter::finish`]:
+/// without it, readers find no summary in the last file, and `metadata.yaml`
+/// stays as of the last flush. An error while splitting (ending
+/// one file, starting the next) leaves it with no open file: later writes
+/// and flushes then panic.
 pub struct BagWriter {
     dir: PathBuf,
     name: String,
@@ -140,7 +169,9 @@ pub struct BagWriter {
 }
 
 impl BagWriter {
-    /// Creates the bag folder `dir` (which must not exist yet) and its first file.
+    /// Creates the bag folder `dir` (which must not exist yet), its first
+    /// file `<folder name>_0.mcap` and `metadata.yaml`. Fails with
+    /// [`BagError::Usage`] when `dir` exists or its name is not UTF-8.
     pub fn create(dir: &Path, opts: WriterOptions) -> Result<BagWriter, BagError> {
         if dir.exists() {
             return Err(BagError::Usage(format!("output folder {} already exists", dir.display())));
@@ -167,10 +198,6 @@ impl BagWriter {
         w.open_file()?;
         w.flush()?;
         Ok(w)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn file_name(&self, index: usize) -> String {
@@ -202,7 +229,10 @@ impl BagWriter {
         Ok(())
     }
 
-    /// Adds a topic; messages of it are written with the returned id.
+    /// Adds a topic; messages of it are written with the returned id. The
+    /// same name and type again returns the first id (the rest of `spec` is
+    /// then ignored). The topic enters `metadata.yaml` at once (a rewrite,
+    /// which can fail) and the MCAP file with its first message.
     pub fn add_topic(&mut self, spec: TopicSpec) -> Result<TopicId, BagError> {
         if let Some(i) = self.topics.iter().position(|t| t.spec.name == spec.name && t.spec.type_name == spec.type_name) {
             return Ok(TopicId(i));
@@ -210,10 +240,6 @@ impl BagWriter {
         self.topics.push(TopicState { spec, count: 0, channel: None });
         self.write_metadata_yaml()?;
         Ok(TopicId(self.topics.len() - 1))
-    }
-
-    pub fn topic(&self, id: TopicId) -> &TopicSpec {
-        &self.topics[id.0].spec
     }
 
     fn channel(&mut self, id: TopicId) -> Result<u16, BagError> {
@@ -234,7 +260,9 @@ impl BagWriter {
 
     /// Writes one serialized message (encapsulation header included).
     /// `log_time` is when it was received, `publish_time` when it was sent
-    /// (nanoseconds since the epoch).
+    /// (nanoseconds since the epoch). Starts a new file first when the
+    /// current one has reached [`WriterOptions::max_file_size`] or
+    /// [`WriterOptions::max_file_duration_ns`].
     pub fn write(&mut self, id: TopicId, log_time: u64, publish_time: u64, data: &[u8]) -> Result<(), BagError> {
         if self.should_split(log_time) {
             self.split()?;
@@ -250,7 +278,9 @@ impl BagWriter {
         Ok(())
     }
 
-    /// Writes a message of a compiled-in type.
+    /// Writes a message of a compiled-in type, serialized as CDR;
+    /// `log_time` (ns since the epoch) is its publish time too. Fails with
+    /// [`BagError::Usage`] when the message does not serialize.
     pub fn write_message<M: Message>(&mut self, id: TopicId, log_time: u64, msg: &M) -> Result<(), BagError> {
         let data = s2r_idl::dynamic::serialize(msg).map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
         self.write(id, log_time, log_time, &data)
@@ -302,7 +332,8 @@ impl BagWriter {
     }
 
     /// Ends the current chunk, makes everything written so far durable behind a
-    /// provisional footer, and rewrites `metadata.yaml`.
+    /// provisional footer, and rewrites `metadata.yaml`. Every flush ends a
+    /// chunk, so frequent flushes make small chunks.
     pub fn flush(&mut self) -> Result<(), BagError> {
         let path = self.file_path();
         self.mcap.as_mut().expect("a file is open").flush().map_err(|e| BagError::mcap(&path, e))?;
@@ -310,7 +341,7 @@ impl BagWriter {
     }
 
     /// The bag's description as it stands.
-    pub fn metadata(&self) -> BagMetadata {
+    fn metadata(&self) -> BagMetadata {
         let mut files = self.files.clone();
         let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         if self.mcap.is_some() {
@@ -364,7 +395,7 @@ impl BagWriter {
     }
 
     /// Writes the summary and footer of the last file and the final
-    /// `metadata.yaml`.
+    /// `metadata.yaml`, and returns what it holds.
     pub fn finish(mut self) -> Result<BagMetadata, BagError> {
         self.finish_file()?;
         let meta = self.metadata();
