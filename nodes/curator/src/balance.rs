@@ -7,31 +7,66 @@
 
 use std::collections::BTreeMap;
 
-/// Target shares per tag key and value.
+/// Target shares per tag key and value (`weather` → `snow` → 0.5), each 0..1;
+/// a key's shares sum to 1. Clips whose value of a targeted key has no share
+/// (or share 0) are never selected.
 pub type Targets = BTreeMap<String, BTreeMap<String, f64>>;
 
-/// How close the selection came, per key and value: (target, achieved before, achieved after).
+/// How close the selection came for one targeted tag value; shares are
+/// fractions (0..1) of clips.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Achieved {
+    /// The tag key (`weather`).
     pub key: String,
+    /// The tag value (`snow`).
     pub value: String,
+    /// The share asked for.
     pub target: f64,
+    /// The share among the candidates: clips that passed the filters and deduplication.
     pub before: f64,
+    /// The share among the clips selected.
     pub after: f64,
 }
 
+/// Balance targets that are malformed, or that the candidate clips cannot
+/// meet; found before anything is selected, so a curation either meets its
+/// targets or says which one it cannot.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BalanceError {
+    /// A key's shares do not sum to 1 (within 0.001).
     #[error("balance target for '{key}' sums to {sum:.3}, not 1")]
-    Sum { key: String, sum: f64 },
+    Sum {
+        /// The tag key.
+        key: String,
+        /// What its shares sum to.
+        sum: f64,
+    },
+    /// A value with a share above 0 that no candidate clip has.
     #[error("balance target {key}={value} ({share:.0}%) cannot be met: no clip has {key} '{value}' (values present: {present})")]
-    Missing { key: String, value: String, share: f64, present: String },
+    Missing {
+        /// The tag key.
+        key: String,
+        /// The value no clip has.
+        value: String,
+        /// Its target share, in percent (0..100).
+        share: f64,
+        /// The key's values the clips do have, sorted and comma-separated; `none` when no clip has the key.
+        present: String,
+    },
+    /// A share outside 0..1.
     #[error("balance target for {key}={value} is {share}; shares run from 0 to 1")]
-    Range { key: String, value: String, share: f64 },
+    Range {
+        /// The tag key.
+        key: String,
+        /// The tag value.
+        value: String,
+        /// The share given.
+        share: f64,
+    },
 }
 
 /// Checks targets against the tags present. `tags[i]` are clip i's tags.
-pub fn check(targets: &Targets, tags: &[BTreeMap<String, String>]) -> Result<(), BalanceError> {
+fn check(targets: &Targets, tags: &[BTreeMap<String, String>]) -> Result<(), BalanceError> {
     for (key, values) in targets {
         let sum: f64 = values.values().sum();
         for (v, &s) in values {
@@ -61,7 +96,7 @@ pub fn check(targets: &Targets, tags: &[BTreeMap<String, String>]) -> Result<(),
 
 /// Selects among `candidates` (indices into `tags`, best first by `quality`).
 /// Returns the selected indices and how close each targeted value came.
-pub fn select(
+pub(crate) fn select(
     targets: &Targets,
     tags: &[BTreeMap<String, String>],
     candidates: &[usize],

@@ -13,26 +13,46 @@ use crate::params::Params;
 use crate::phash;
 use s2r_image::Rgb;
 
-/// Why a frame or a clip was rejected.
+/// Why a frame or a clip was rejected. The first eight judge a frame (the
+/// image of a rejected frame is left out of its clip's bag), the rest a whole
+/// clip; the thresholds are the `Params` fields named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
+    /// Frame: variance of the Laplacian below `blur_min`.
     Blur,
+    /// Frame: more than `clipped_max` of its pixels very dark or very bright.
     Exposure,
+    /// Frame: luma standard deviation below `contrast_min` (black, or one
+    /// colour); blur and exposure are then not judged.
     BrokenConstant,
+    /// Frame: byte-identical to the previous one.
     Frozen,
+    /// Frame: its top rows still the previous frame's, the rest new, with a seam across.
     Torn,
+    /// Frame: its pHash within `near_duplicate_bits` of a frame seen a second
+    /// or more earlier anywhere in the stream, and the two alike on pixels too.
     NearDuplicate,
+    /// Frame: the transfer node flagged it, or its boundary recall is below `transfer_min`.
     LabelConsistency,
+    /// Frame: a box under a pixel wide or high, or out of the image by more than half a pixel.
     BadBoxes,
+    /// Clip: mean motion below `motion_min` grey levels per frame.
     Static,
+    /// Clip: fewer distinct classes in its good frames than `min_classes`.
     ClassCoverage,
+    /// Clip: fewer good frames than `min_clip_frames`.
     TooShort,
+    /// Clip: more than `max_bad_fraction` of its frames rejected; followed by
+    /// the frames' most common reason.
     TooManyBadFrames,
+    /// Clip, at the end: within `dedup_eps` of a better clip kept (`Clip::duplicate_of`).
     SemanticDuplicate,
+    /// Clip, at the end: left out to meet the balance targets.
     Balance,
 }
 
 impl Reason {
+    /// The snake_case code (`near_duplicate`) that manifests, verdict messages and the report use.
     pub fn code(self) -> &'static str {
         match self {
             Reason::Blur => "blur",
@@ -53,24 +73,35 @@ impl Reason {
     }
 }
 
-/// A 2-D label of the frame: class and box corners in pixels.
+/// A 2-D label of the frame: class and box corners in pixels, from the
+/// image's top-left corner.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoxLabel {
+    /// The class id (empty when the detection has no hypothesis).
     pub class: String,
+    /// Left edge.
     pub x0: f32,
+    /// Top edge.
     pub y0: f32,
+    /// Right edge.
     pub x1: f32,
+    /// Bottom edge.
     pub y1: f32,
 }
 
 /// One frame of the curated camera.
 #[derive(Clone, Debug)]
 pub struct FrameIn {
+    /// Header stamp in nanoseconds. Frames come in stamp order; a gap of a
+    /// second or more (or a stamp going back) starts a new clip.
     pub stamp_ns: i64,
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
-    /// rgb8.
+    /// rgb8, row-major without padding: `width * height * 3` bytes.
     pub rgb: Vec<u8>,
+    /// Its 2-D labels: checked for `BadBoxes`, and their classes count for class coverage.
     pub boxes: Vec<BoxLabel>,
     /// The transfer node's score of this frame, when it came through one: (recall, flagged).
     pub transfer: Option<(f32, bool)>,
@@ -83,40 +114,65 @@ pub struct FrameIn {
 /// A frame's verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrameVerdict {
+    /// The frame's stamp (ns).
     pub stamp_ns: i64,
+    /// Why it was rejected; empty for a good frame.
     pub reasons: Vec<Reason>,
+    /// What it measured.
     pub metrics: FrameMetrics,
+    /// Its 64-bit perceptual hash.
     pub phash: u64,
 }
 
 /// A clip and its verdict.
 #[derive(Clone, Debug)]
 pub struct Clip {
+    /// `<source>_<camera>_<nnnn>`, numbered from 0001 per source; also the
+    /// folder of its bag under `clips/`.
     pub id: String,
+    /// The source of its frames (`FrameIn::source`).
     pub source: String,
+    /// Stamp of its first frame (ns).
     pub start_ns: i64,
+    /// Stamp of its last frame (ns).
     pub end_ns: i64,
+    /// Every frame's verdict, in stamp order.
     pub frames: Vec<FrameVerdict>,
+    /// Its frames' tags (a change of tags closes a clip: they all share them).
     pub tags: BTreeMap<String, String>,
+    /// The L2-normalized mean of its good frames' embeddings (zeros when none was good).
     pub embedding: Vec<f32>,
-    /// Mean sharpness, mean motion (grey levels per frame), mean transfer recall, classes seen.
+    /// Mean sharpness (variance of the Laplacian) of its good frames.
     pub sharpness: f32,
+    /// Mean motion over all its frames: mean absolute luma change from the
+    /// previous frame, grey levels (0..255).
     pub motion: f32,
+    /// Mean transfer boundary recall (0..1) over its good frames; None when
+    /// no good frame came through a transfer node.
     pub transfer: Option<f32>,
+    /// The distinct classes of its good frames' boxes, sorted.
     pub classes: Vec<String>,
+    /// Why it was rejected as a clip; empty when accepted.
     pub reasons: Vec<Reason>,
+    /// The verdict: from `Curator::push`, whether it passed the clip filters;
+    /// from `Curator::finish`, final (deduplication and balance may have turned it to false).
     pub accepted: bool,
+    /// The id of the kept clip it duplicates, when rejected as a `SemanticDuplicate`.
     pub duplicate_of: Option<String>,
-    /// A small picture of the clip's first frame.
+    /// A picture of its first frame, about 64 pixels wide.
     pub thumbnail: Rgb,
 }
 
 /// A rejected frame kept as an example for the report.
 #[derive(Clone, Debug)]
 pub struct Example {
+    /// The reason it is an example of (the frame may have others too).
     pub reason: Reason,
+    /// The id of its clip.
     pub clip: String,
+    /// Its stamp (ns).
     pub stamp_ns: i64,
+    /// The frame, about 160 pixels wide.
     pub thumb: Rgb,
 }
 
@@ -124,12 +180,13 @@ pub struct Example {
 const EXAMPLES_PER_REASON: usize = 4;
 
 impl Clip {
+    /// Frames no filter rejected.
     pub fn good_frames(&self) -> usize {
         self.frames.iter().filter(|f| f.reasons.is_empty()).count()
     }
 
     /// A clip's quality for ordering: the share of good frames times its label score.
-    pub fn quality(&self) -> f32 {
+    pub(crate) fn quality(&self) -> f32 {
         let n = self.frames.len().max(1) as f32;
         self.good_frames() as f32 / n * self.transfer.unwrap_or(1.0)
     }
@@ -144,7 +201,9 @@ struct Open {
 
 /// Everything the curation decided.
 pub struct Curated {
+    /// Every clip, kept or not, in the order they closed, with its final verdict.
     pub clips: Vec<Clip>,
+    /// Per targeted tag value, its share before and after balancing (empty without targets).
     pub balance: Vec<Achieved>,
     /// Cluster of each clip in semantic deduplication (None: not clustered, rejected before).
     pub clusters: Vec<Option<usize>>,
@@ -152,8 +211,10 @@ pub struct Curated {
     pub examples: Vec<Example>,
 }
 
+/// The curation of one camera's stream: frames go in with `push`, in stamp
+/// order, possibly from several sources one after the other; `finish` ends it.
 pub struct Curator {
-    pub params: Params,
+    params: Params,
     embedder: Box<dyn Embedder>,
     open: Option<Open>,
     prev: Option<(Vec<u8>, Luma, i64, [f32; 16])>,
@@ -204,6 +265,8 @@ fn histogram(l: &Luma) -> [f32; 16] {
 }
 
 impl Curator {
+    /// A curator with these params, used as they are (only `Params::load`
+    /// checks them), comparing clips for semantic deduplication by `embedder`'s vectors.
     pub fn new(params: Params, embedder: Box<dyn Embedder>) -> Curator {
         Curator {
             params,
@@ -222,10 +285,6 @@ impl Curator {
     /// The id of the clip being filled, if any.
     pub fn open_clip_id(&self) -> Option<String> {
         self.open.as_ref().map(|o| o.clip.id.clone())
-    }
-
-    pub fn embedder_name(&self) -> &str {
-        self.embedder.name()
     }
 
     /// A frame hash within `bits` of one seen at least a second earlier,
@@ -257,7 +316,9 @@ impl Curator {
         }
     }
 
-    /// Takes a frame; returns the clip it closed, if any, with its quality verdict.
+    /// Takes a frame; returns the clip it closed, if any, with its quality
+    /// verdict: that verdict is not final (`finish` may still reject it as a
+    /// duplicate or for balance). The frame itself opens the next clip.
     pub fn push(&mut self, f: FrameIn) -> Option<Clip> {
         let p = self.params.clone();
         let luma = Luma::half(&f.rgb, f.width, f.height);
@@ -425,6 +486,7 @@ impl Curator {
     }
 
     /// Ends the stream: closes the last clip, deduplicates and balances.
+    /// Fails when the balance targets are malformed or the clips left cannot meet them.
     pub fn finish(mut self) -> Result<Curated, BalanceError> {
         self.close();
         self.prev = None;

@@ -4,8 +4,9 @@
 
 use crate::embed::cosine_distance;
 
-/// For every item: None (kept) or Some(index of the kept item it duplicates).
-pub fn dedup(embeddings: &[Vec<f32>], quality: &[f32], k: usize, eps: f32, seed: u64) -> (Vec<Option<usize>>, Vec<usize>) {
+/// For every item: None (kept) or Some(index of the kept item it duplicates);
+/// and the cluster of every item.
+pub(crate) fn dedup(embeddings: &[Vec<f32>], quality: &[f32], k: usize, eps: f32, seed: u64) -> (Vec<Option<usize>>, Vec<usize>) {
     let n = embeddings.len();
     if n == 0 {
         return (Vec::new(), Vec::new());
@@ -42,7 +43,7 @@ fn dist2(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Lloyd's k-means with k-means++ seeding; returns the cluster of each point.
-pub fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Vec<usize> {
+fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Vec<usize> {
     let n = points.len();
     let mut rng = seed ^ 0x5eed;
     let mut centres: Vec<Vec<f32>> = vec![points[(next(&mut rng) % n as u64) as usize].clone()];

@@ -5,20 +5,24 @@
 
 use crate::metrics::Luma;
 
-pub const DIM: usize = 80;
+/// Length of the built-in descriptor.
+pub(crate) const DIM: usize = 80;
 
+/// What turns a good frame into a vector for semantic deduplication. A clip's
+/// vector is the L2-normalized sum of its frames', and clips are compared by
+/// cosine distance, so every frame's vector must have the same length.
 pub trait Embedder: Send {
-    fn name(&self) -> &str;
+    /// The vector of a frame: `rgb` is rgb8, `width * height * 3` bytes;
+    /// `luma` is the same frame at half resolution.
     fn embed(&self, rgb: &[u8], width: usize, height: usize, luma: &Luma) -> Vec<f32>;
 }
 
+/// The built-in descriptor described above (80 numbers, L2-normalized), the
+/// one `s2r curate` and curator_node use; manifests name it
+/// `builtin:colour-grid+orientation`.
 pub struct Builtin;
 
 impl Embedder for Builtin {
-    fn name(&self) -> &str {
-        "builtin:colour-grid+orientation"
-    }
-
     fn embed(&self, rgb: &[u8], width: usize, height: usize, l: &Luma) -> Vec<f32> {
         let mut v = vec![0.0f32; DIM];
         // Colour grid, from every 4th pixel.
@@ -58,7 +62,8 @@ impl Embedder for Builtin {
     }
 }
 
-pub fn normalize(v: &mut [f32]) {
+/// Scales `v` to unit length; a zero vector stays zero.
+pub(crate) fn normalize(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
@@ -66,6 +71,6 @@ pub fn normalize(v: &mut [f32]) {
 }
 
 /// Cosine distance (1 − cosine similarity) of two normalized vectors.
-pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
     1.0 - a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()
 }

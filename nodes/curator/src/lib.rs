@@ -9,17 +9,19 @@
 //! DDS or files: `node` (curator_node) and `offline` (`s2r curate`) feed it
 //! and write what it decides.
 
+#![warn(missing_docs)]
+
 pub mod balance;
 pub mod clips;
-pub mod dedup;
+mod dedup;
 pub mod embed;
 pub mod manifest;
 pub mod metrics;
 pub mod node;
 pub mod offline;
 pub mod params;
-pub mod phash;
-pub mod report;
+mod phash;
+mod report;
 
 use std::path::PathBuf;
 
@@ -30,58 +32,46 @@ pub use params::ParamsError;
 /// Why a curation could not be done or written; every variant names its input.
 #[derive(Debug, thiserror::Error)]
 pub enum CuratorError {
-    /// The output folder already holds something.
+    /// The output folder already holds something: a dataset is only ever
+    /// written into a new or empty folder, never over another one.
     #[error("{}: exists and is not empty; curate into a new folder", .0.display())]
     NotEmpty(PathBuf),
-    /// A bag that cannot be read or written.
+    /// A source bag that cannot be opened, or a clip bag that cannot be written.
     #[error("{}: {source}", .path.display())]
     Bag {
-        /// The bag.
+        /// The source bag (folder or `.mcap` file) or the clip's bag folder.
         path: PathBuf,
-        /// Why.
+        /// What the bag layer said.
         source: s2r_bag::BagError,
     },
-    /// A bag without the camera to curate.
+    /// A source bag without the camera to curate: neither its transfer
+    /// output nor the simulator's image topic.
     #[error("{}: no camera '{camera}' (/{camera}/image_raw nor /sim/{camera}/image_raw; images: {})", .bag.display(), .images.join(", "))]
     NoCamera {
         /// The bag.
         bag: PathBuf,
-        /// The camera asked for.
+        /// The camera asked for (`Params::camera`).
         camera: String,
-        /// The image topics it has.
+        /// The `sensor_msgs/msg/Image` topics it does have, to pick from.
         images: Vec<String>,
     },
-    /// An image that is not a colour image.
+    /// A frame whose image cannot be turned into rgb8 (an unsupported
+    /// encoding); `offline::curate` and curator_node skip such a frame rather than stop.
     #[error(transparent)]
     Image(#[from] s2r_image::ImageError),
-    /// A params file that cannot be used.
+    /// A params file that cannot be used; for callers that read one with
+    /// `Params::load` and curate in one function (`curate` takes params already read).
     #[error(transparent)]
     Params(#[from] ParamsError),
-    /// Balance targets that cannot be met.
+    /// Balance targets that are malformed or that the clips left cannot meet.
     #[error("balance: {0}")]
     Balance(#[from] BalanceError),
-    /// A file that cannot be written.
+    /// A dataset file or folder (`clips/`, `manifest.yaml`, `report.html`) that cannot be written.
     #[error("{}: {source}", .path.display())]
     Write {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
+        /// What the file system said.
         source: std::io::Error,
-    },
-    /// A file that cannot be read.
-    #[error("{}: {source}", .path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A manifest that is not one.
-    #[error("{}: {source}", .path.display())]
-    Manifest {
-        /// The manifest.
-        path: PathBuf,
-        /// What the YAML reader said (with the line).
-        source: serde_yaml_ng::Error,
     },
 }

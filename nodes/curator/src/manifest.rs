@@ -14,9 +14,10 @@ use crate::params::Params;
 use crate::CuratorError;
 
 /// The embedding the semantic deduplication used.
-pub const EMBEDDING: &str = "builtin:colour-grid+orientation";
+pub(crate) const EMBEDDING: &str = "builtin:colour-grid+orientation";
 
-/// A curated dataset's manifest.
+/// A curated dataset's manifest, `manifest.yaml` in the dataset folder: read
+/// it with `serde_yaml_ng::from_str` on the file's text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The embedding semantic deduplication compared clips with.
@@ -29,7 +30,7 @@ pub struct Manifest {
     pub clips_accepted: usize,
     /// The camera curated.
     pub camera: String,
-    /// Length of a clip.
+    /// The longest a clip runs, in seconds (clips are also cut at scene, tag and source changes).
     pub clip_seconds: f64,
     /// The shares balanced on, before and after.
     pub balance: Vec<BalanceEntry>,
@@ -50,7 +51,7 @@ pub struct SourceEntry {
     pub damage: Vec<String>,
 }
 
-/// A balance target and what curation achieved.
+/// A balance target and what curation achieved; shares are fractions (0..1) of clips.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BalanceEntry {
     /// The tag.
@@ -59,7 +60,7 @@ pub struct BalanceEntry {
     pub value: String,
     /// The share asked for.
     pub target: f64,
-    /// The share among clips that passed the filters.
+    /// The share among clips that passed the filters and deduplication.
     pub before: f64,
     /// The share among clips kept.
     pub after: f64,
@@ -84,9 +85,9 @@ pub struct ClipEntry {
     pub tags: BTreeMap<String, String>,
     /// Its quality figures.
     pub scores: Scores,
-    /// accepted or rejected.
+    /// `accepted` or `rejected`.
     pub verdict: String,
-    /// Why it was rejected (reason codes).
+    /// Why it was rejected (`Reason::code`s); empty when accepted.
     pub reasons: Vec<String>,
     /// The clip it duplicates, when rejected as a duplicate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,11 +102,12 @@ pub struct ClipEntry {
 /// A clip's quality figures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
-    /// Mean sharpness (variance of the Laplacian).
+    /// Mean sharpness (variance of the Laplacian) of its good frames.
     pub sharpness: f32,
-    /// Mean motion (grey levels per frame).
+    /// Mean motion: mean absolute luma change per frame, grey levels (0..255).
     pub motion: f32,
-    /// Mean transfer label recall, for restyled frames.
+    /// Mean transfer boundary recall (0..1) of its good frames; `null` when
+    /// they did not come through a transfer node.
     pub transfer_recall: Option<f32>,
     /// Classes seen in it.
     pub classes: Vec<String>,
@@ -116,13 +118,13 @@ pub struct Scores {
 pub struct RejectedFrame {
     /// Its stamp (ns).
     pub stamp_ns: i64,
-    /// Why (reason codes).
+    /// Why (`Reason::code`s).
     pub reasons: Vec<String>,
 }
 
 impl Manifest {
     /// The manifest of a curation.
-    pub fn of(c: &Curated, sources: &[Source], p: &Params) -> Manifest {
+    pub(crate) fn of(c: &Curated, sources: &[Source], p: &Params) -> Manifest {
         let codes = |r: &[crate::clips::Reason]| r.iter().map(|r| r.code().to_string()).collect();
         Manifest {
             embedding: EMBEDDING.into(),
@@ -177,21 +179,14 @@ impl Manifest {
     }
 
     /// The YAML text, after a comment line naming what wrote it.
-    pub fn to_yaml(&self) -> String {
+    pub(crate) fn to_yaml(&self) -> String {
         let body = serde_yaml_ng::to_string(self).expect("a manifest is plain data");
         format!("# sim2real curated dataset (s2r curate / curator_node)\n{body}")
     }
 
     /// Writes `manifest.yaml` into the dataset folder `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), CuratorError> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), CuratorError> {
         let path = dir.join("manifest.yaml");
         std::fs::write(&path, self.to_yaml()).map_err(|source| CuratorError::Write { path, source })
-    }
-
-    /// Reads the `manifest.yaml` of the dataset folder `dir`.
-    pub fn read(dir: &Path) -> Result<Manifest, CuratorError> {
-        let path = dir.join("manifest.yaml");
-        let text = std::fs::read_to_string(&path).map_err(|source| CuratorError::Read { path: path.clone(), source })?;
-        serde_yaml_ng::from_str(&text).map_err(|source| CuratorError::Manifest { path, source })
     }
 }

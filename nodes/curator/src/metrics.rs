@@ -4,13 +4,17 @@
 /// Luma of an rgb8 image at half resolution (2×2 means), 0..255.
 #[derive(Clone, Debug)]
 pub struct Luma {
+    /// Width: half the frame's, rounded down.
     pub w: usize,
+    /// Height: half the frame's, rounded down.
     pub h: usize,
+    /// `w * h` grey levels, row-major.
     pub px: Vec<f32>,
 }
 
 impl Luma {
-    pub fn half(rgb: &[u8], width: usize, height: usize) -> Luma {
+    /// The luma of an rgb8 frame (weights 77, 150, 29 of 256); an odd last row or column is dropped.
+    pub(crate) fn half(rgb: &[u8], width: usize, height: usize) -> Luma {
         let (w, h) = (width / 2, height / 2);
         let mut px = Vec::with_capacity(w * h);
         let l = |x: usize, y: usize| {
@@ -36,8 +40,10 @@ pub struct FrameMetrics {
     pub clipped: f32,
     /// Standard deviation of luma (a constant frame has ~0).
     pub contrast: f32,
+    /// Mean luma, grey levels (0..255).
     pub mean: f32,
-    /// Mean absolute luma change from the previous frame (None for the first).
+    /// Mean absolute luma change from the previous frame, grey levels (None
+    /// without one: the first frame, or one after a gap of a second or more).
     pub change: Option<f32>,
     /// Rows from the top that are byte-identical to the previous frame, when
     /// the rest is not (a frame torn between two updates), as a fraction of the height.
@@ -47,7 +53,7 @@ pub struct FrameMetrics {
 }
 
 /// Measures a frame (and its change against the previous one, when given).
-pub fn measure(rgb: &[u8], width: usize, height: usize, luma: &Luma, prev: Option<(&[u8], &Luma)>) -> FrameMetrics {
+pub(crate) fn measure(rgb: &[u8], width: usize, height: usize, luma: &Luma, prev: Option<(&[u8], &Luma)>) -> FrameMetrics {
     let (w, h, l) = (luma.w, luma.h, &luma.px);
     let n = (w * h) as f32;
     let mean = l.iter().sum::<f32>() / n;

@@ -34,6 +34,9 @@ use crate::offline::{self, Source};
 use crate::params::Params;
 use crate::CuratorError;
 
+/// curator_node, for its executable (`src/bin/curator_node.rs`) and for
+/// `s2r run` and composed launches. Graceful: on SIGINT it finishes the
+/// dataset (deduplication, balance, manifest, report) before it ends.
 pub const CURATOR_NODE: Component = Component {
     exec: "curator_node",
     about: "curates the live stream into clips: filters, deduplication, balance; writes a dataset and publishes verdicts",
@@ -46,7 +49,7 @@ fn time(ns: i64) -> Time {
 }
 
 /// The verdict message of a clip.
-pub fn verdict(c: &Clip, frame_id: &str, is_final: bool) -> CurationVerdict {
+pub(crate) fn verdict(c: &Clip, frame_id: &str, is_final: bool) -> CurationVerdict {
     CurationVerdict {
         header: Header { stamp: time(c.start_ns), frame_id: frame_id.into() },
         clip_id: c.id.clone(),

@@ -19,7 +19,7 @@ use crate::{CuratorError, Manifest};
 use s2r_runtime::stamp_ns;
 
 /// A frame's 2-D labels as boxes (class, corners in pixels).
-pub fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
+pub(crate) fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
     d.detections
         .iter()
         .map(|x| {
@@ -36,8 +36,9 @@ pub fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
         .collect()
 }
 
-/// The tags a clip is balanced on: from the scenario, with weather and time
-/// of day from the transfer prompt when the frames were restyled.
+/// The tags a clip is balanced on: `scenario`, `weather`, `time_of_day` and
+/// `edge_case` (`true`/`false`) from the scenario, with weather and time of
+/// day from the transfer prompt when the frames were restyled. Empty with neither.
 pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     if let Some(s) = scenario {
@@ -56,7 +57,7 @@ pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<S
 
 /// A frame for the curator from its messages: image, boxes, transfer score
 /// (recall, flagged, prompt); the error names the topic when the image cannot be read.
-pub fn frame_in(
+pub(crate) fn frame_in(
     stamp: i64,
     image: &Image,
     boxes: Option<Vec<BoxLabel>>,
@@ -80,10 +81,16 @@ pub fn frame_in(
 /// What one source bag contributed.
 #[derive(Clone, Debug, Default)]
 pub struct Source {
+    /// The bag, as given (`live` for curator_node's stream).
     pub bag: PathBuf,
+    /// Its name in clip ids and `Clip::source`: the file or folder name
+    /// without `.mcap`, with `_` appended until it is unique.
     pub name: String,
+    /// The image topic curated.
     pub image_topic: String,
+    /// Frames curated from it (an image that cannot be read is not counted).
     pub frames: usize,
+    /// Damage the bag reader found; what was readable was curated.
     pub damage: Vec<String>,
 }
 
@@ -93,7 +100,13 @@ struct Pending {
     transfer: Option<(f32, bool, String)>,
 }
 
-/// Curates bags into `out`. Returns the curation and the sources.
+/// Curates bags into `out`, a new or empty folder: a bag per accepted clip
+/// under `clips/`, `manifest.yaml` and `report.html`. The bags are one stream
+/// in the order given (near-duplicates and semantic duplicates are found
+/// across them); `log` gets progress lines (damage found, frames per bag).
+/// Returns the curation and the sources. Fails on a bag that cannot be opened
+/// or lacks the camera (before anything is written), on balance targets that
+/// cannot be met, and on a file that cannot be written.
 pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut(String)) -> Result<(Curated, Vec<Source>), CuratorError> {
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
         return Err(CuratorError::NotEmpty(out.into()));
@@ -272,7 +285,7 @@ fn topic(
 }
 
 /// Writes a curation's `manifest.yaml` and `report.html` into `out`.
-pub fn write_dataset(out: &Path, curated: &Curated, sources: &[Source], params: &Params) -> Result<(), CuratorError> {
+pub(crate) fn write_dataset(out: &Path, curated: &Curated, sources: &[Source], params: &Params) -> Result<(), CuratorError> {
     Manifest::of(curated, sources, params).write(out)?;
     let report = out.join("report.html");
     std::fs::write(&report, report::html(curated, sources, params)).map_err(|source| CuratorError::Write { path: report, source })

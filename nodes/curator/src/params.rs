@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use crate::balance::Targets;
 
+/// The curator's parameters. A file names only those it changes (the rest
+/// keep `Params::default`'s values); an unknown key is an error.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
@@ -36,11 +38,15 @@ pub struct Params {
     pub near_duplicate_bits: u32,
     /// A clip with more than this fraction of rejected frames is rejected.
     pub max_bad_fraction: f32,
-    /// Semantic deduplication: k-means clusters, and the cosine distance under which clips are duplicates.
+    /// Semantic deduplication: k-means clusters of the clips that passed the
+    /// filters (at most one per clip); duplicates are looked for within a cluster.
     pub clusters: usize,
+    /// Semantic deduplication: the cosine distance (0..2) under which a clip
+    /// duplicates a better one kept.
     pub dedup_eps: f32,
     /// Target share per tag value (weather, time_of_day, scenario, edge_case).
     pub balance: Targets,
+    /// Seed of the k-means++ seeding: the same seed and clips, the same clusters.
     pub seed: u64,
 }
 
@@ -68,14 +74,15 @@ impl Default for Params {
 }
 
 impl Params {
-    /// Reads a params file; errors name the file, the line and the key.
+    /// Reads and checks a params file: a ROS 2 params file with one node's
+    /// `ros__parameters`, or a plain mapping. Errors name the file, the line and the key.
     pub fn load(path: &Path) -> Result<Params, ParamsError> {
         let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Read { path: path.into(), source })?;
         Params::parse(&text).map_err(|e| ParamsError::File { path: path.into(), source: Box::new(e) })
     }
 
     /// Parses a params file's text: serde_yaml_ng's errors carry the line and column.
-    pub fn parse(text: &str) -> Result<Params, ParamsError> {
+    fn parse(text: &str) -> Result<Params, ParamsError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Node {
@@ -96,7 +103,8 @@ impl Params {
         Ok(p)
     }
 
-    pub fn validate(&self) -> Result<(), ParamsError> {
+    /// `clip_seconds` positive, `max_bad_fraction` within 0..1, at least one cluster.
+    fn validate(&self) -> Result<(), ParamsError> {
         if self.clip_seconds.is_nan() || self.clip_seconds <= 0.0 {
             return Err(ParamsError::ClipSeconds(self.clip_seconds));
         }

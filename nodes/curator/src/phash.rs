@@ -4,7 +4,7 @@
 use crate::metrics::Luma;
 
 /// 64-bit pHash of a frame's luma.
-pub fn phash(l: &Luma) -> u64 {
+pub(crate) fn phash(l: &Luma) -> u64 {
     const N: usize = 32;
     // Box-shrink to 32×32.
     let mut small = [0.0f32; N * N];
@@ -41,6 +41,7 @@ pub fn phash(l: &Luma) -> u64 {
     coef.iter().enumerate().fold(0u64, |h, (i, &c)| if i > 0 && c > median { h | 1 << i } else { h })
 }
 
-pub fn distance(a: u64, b: u64) -> u32 {
+/// Hamming distance: the bits in which two hashes differ.
+pub(crate) fn distance(a: u64, b: u64) -> u32 {
     (a ^ b).count_ones()
 }

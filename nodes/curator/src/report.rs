@@ -52,7 +52,8 @@ fn bars(title: &str, before: &BTreeMap<String, usize>, after: &BTreeMap<String, 
     s
 }
 
-pub fn html(c: &Curated, sources: &[Source], p: &Params) -> String {
+/// The report page of a curation.
+pub(crate) fn html(c: &Curated, sources: &[Source], p: &Params) -> String {
     let accepted: Vec<&Clip> = c.clips.iter().filter(|c| c.accepted).collect();
     let mut h = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sim2real curation report</title><style>\
