@@ -12,20 +12,25 @@ use crate::world::{Object, Shape};
 /// The pixels of one instance in one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaskBox {
+    /// The instance id (`Object::instance`, never 0).
     pub instance: u16,
     /// Class of its pixels (the most frequent one, should they differ).
     pub class: u8,
-    /// Inclusive pixel bounds.
+    /// Leftmost column, inclusive.
     pub x_min: u32,
+    /// Top row, inclusive.
     pub y_min: u32,
+    /// Rightmost column, inclusive.
     pub x_max: u32,
+    /// Bottom row, inclusive.
     pub y_max: u32,
+    /// Pixels of the instance in the image: what is visible of it.
     pub pixels: u32,
 }
 
 impl MaskBox {
     /// Centre in pixel coordinates (pixel centres at integers) and size in pixels.
-    pub fn center_size(&self) -> (f64, f64, f64, f64) {
+    pub(crate) fn center_size(&self) -> (f64, f64, f64, f64) {
         (
             (self.x_min + self.x_max) as f64 / 2.0,
             (self.y_min + self.y_max) as f64 / 2.0,
@@ -185,7 +190,7 @@ fn area(poly: &[(f64, f64)]) -> f64 {
 /// included: the convex hull of its outline cut at the near plane, projected,
 /// and clipped to the image. `object_in_optical` is the object's pose in the
 /// camera's optical frame.
-pub fn silhouette_area(o: &Object, object_in_optical: &Isometry3<f32>, cam: &CameraModel) -> f64 {
+pub(crate) fn silhouette_area(o: &Object, object_in_optical: &Isometry3<f32>, cam: &CameraModel) -> f64 {
     let (pts, edges) = outline(o);
     let p: Vec<Point3<f64>> = pts.iter().map(|q| (object_in_optical * q).cast::<f64>()).collect();
     let near = NEAR as f64;

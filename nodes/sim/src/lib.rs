@@ -4,11 +4,13 @@
 //! exact ground truth (`labels`); `sim` turns each instant into ROS 2 messages
 //! and `node` publishes them.
 
+#![warn(missing_docs)]
+
 pub mod labels;
 pub mod node;
 pub mod physics;
 pub mod render;
-pub mod rng;
+pub(crate) mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod world;

@@ -27,6 +27,9 @@ use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 use crate::scenario::Scenario;
 use crate::sim::{Sim, SimOptions, Tick};
 
+/// The `sim_node` component: what the `sim_node` binary runs and what `s2r`
+/// lists and launches in-process; its parameters and topics are in this
+/// module's docs.
 pub const SIM_NODE: Component = Component {
     exec: "sim_node",
     about: "simulates a scenario and publishes cameras, depth, segmentation, labels, odometry, TF and /clock",
@@ -70,8 +73,8 @@ pub struct UnknownScenario {
     pub known: Vec<String>,
 }
 
-/// The publishers of every camera's topics.
-pub struct CameraPubs {
+/// The publishers of one camera's topics.
+struct CameraPubs {
     image: Publisher<Image>,
     depth: Publisher<Image>,
     segmentation: Publisher<Image>,

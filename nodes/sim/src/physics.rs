@@ -24,19 +24,21 @@ use crate::scenario::{ArmEgo, VehicleEgo};
 use crate::world::{class, Motion, Object, Script, Shape, World};
 
 /// The physics step, seconds.
-pub const DT: f32 = 0.005;
-/// Physics steps per second.
+pub(crate) const DT: f32 = 0.005;
+/// Physics steps per second of sim time (1 / DT): every rate of the run
+/// (cameras, IMU, odometry) is a whole number of these steps.
 pub const STEPS_PER_SECOND: u32 = 200;
+/// Standard gravity, m/s², along −z of the map frame.
 pub const GRAVITY: f32 = 9.81;
 /// Height of the sidewalks above the road, metres.
-pub const KERB: f32 = 0.15;
+const KERB: f32 = 0.15;
 
 /// Braking the brakes can give (m/s²) before the tyres limit it: ~1.1 g.
-pub const MAX_BRAKE: f32 = 11.0;
+const MAX_BRAKE: f32 = 11.0;
 /// Gain of the speed controller (1/s).
 const SPEED_GAIN: f32 = 12.0;
 /// Reverse speed limit, m/s.
-pub const MAX_REVERSE: f32 = 5.0;
+pub(crate) const MAX_REVERSE: f32 = 5.0;
 /// Tightest turn the steering allows, metres.
 const MIN_TURN_RADIUS: f32 = 5.0;
 
@@ -47,9 +49,10 @@ const G_PROP: Group = Group::GROUP_4;
 
 /// Two bodies started touching.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Collision {
-    /// Object indices in the world.
+pub(crate) struct Collision {
+    /// Object indices in the world, `a` < `b`.
     pub a: usize,
+    /// The other object's index.
     pub b: usize,
     /// |v_b − v_a| at the first contact, m/s.
     pub relative_speed: f32,
@@ -84,10 +87,10 @@ struct EgoState {
     last_vel: Vector3<f32>,
     /// Linear acceleration of the last step, world frame.
     accel: Vector3<f32>,
-    /// Friction coefficient under the tyres in the last step.
-    mu: f32,
 }
 
+/// The rapier3d state of one run. Objects are named by their index in
+/// `World::objects`; poses and velocities are in the map frame.
 pub struct Physics {
     gravity: Vector3<f32>,
     params: IntegrationParameters,
@@ -117,7 +120,7 @@ pub struct Physics {
     road_mu: f32,
     sidewalk_mu: f32,
     /// Steps taken.
-    pub steps: u64,
+    steps: u64,
 }
 
 fn collider_for(o: &Object, index: usize) -> ColliderBuilder {
@@ -133,7 +136,11 @@ fn collider_for(o: &Object, index: usize) -> ColliderBuilder {
 }
 
 impl Physics {
-    pub fn new(world: &World) -> Physics {
+    /// A body and collider for every solid object of the world, the arm's
+    /// joints, the ego at its start speed. Panics on a world `World::build`
+    /// would not make (an ego object without `World::vehicle`, an arm without
+    /// six links).
+    pub(crate) fn new(world: &World) -> Physics {
         let mut p = Physics {
             gravity: Vector3::new(0.0, 0.0, -GRAVITY),
             params: IntegrationParameters { dt: DT, ..IntegrationParameters::default() },
@@ -205,8 +212,7 @@ impl Physics {
                         .active_collision_types(ActiveCollisionTypes::default() | ActiveCollisionTypes::DYNAMIC_KINEMATIC);
                     p.colliders.insert_with_parent(c, body, &mut p.bodies);
                     let command = (spec.speed as f32, 0.0);
-                    p.ego =
-                        Some(EgoState { object: i, spec, command, last_vel: forward * command.0, accel: Vector3::zeros(), mu: p.road_mu });
+                    p.ego = Some(EgoState { object: i, spec, command, last_vel: forward * command.0, accel: Vector3::zeros() });
                     Some(body)
                 }
                 Motion::Dynamic { mass } => {
@@ -280,28 +286,32 @@ impl Physics {
 
     /// Sets what the ego's driver asks for: speed (m/s) and yaw rate (rad/s),
     /// already within the vehicle's limits.
-    pub fn set_cmd_vel(&mut self, speed: f32, yaw_rate: f32) {
+    pub(crate) fn set_cmd_vel(&mut self, speed: f32, yaw_rate: f32) {
         if let Some(e) = &mut self.ego {
             e.command = (speed, yaw_rate);
         }
     }
 
     /// Joint position targets, radians, already within the limits.
-    pub fn set_joint_targets(&mut self, q: [f32; 6]) {
+    pub(crate) fn set_joint_targets(&mut self, q: [f32; 6]) {
         if let Some(a) = &mut self.arm {
             a.targets = q;
         }
     }
 
-    pub fn joint_positions(&self) -> Option<([f32; 6], [f32; 6])> {
+    /// The arm's joint angles (rad) and velocities (rad/s) after the last
+    /// step; None without an arm.
+    pub(crate) fn joint_positions(&self) -> Option<([f32; 6], [f32; 6])> {
         self.arm.as_ref().map(|a| (a.q, a.qd))
     }
 
-    pub fn arm_spec(&self) -> Option<&ArmEgo> {
+    /// The arm as built (base in the map frame); None without an arm.
+    pub(crate) fn arm_spec(&self) -> Option<&ArmEgo> {
         self.arm.as_ref().map(|a| &a.spec)
     }
 
-    /// Pose of a world object now (its initial pose when physics doesn't move it).
+    /// Pose of a world object now, map frame (its initial pose when physics
+    /// doesn't move it). Panics when `i` is not an index of `world.objects`.
     pub fn pose(&self, world: &World, i: usize) -> Isometry3<f32> {
         match self.handles[i] {
             Some(h) => *self.bodies[h].position(),
@@ -309,7 +319,8 @@ impl Physics {
         }
     }
 
-    /// Linear and angular velocity of a world object, world frame.
+    /// Linear (m/s) and angular (rad/s) velocity of a world object, world
+    /// frame; zero for one without a body. Panics when `i` is out of range.
     pub fn velocity(&self, i: usize) -> (Vector3<f32>, Vector3<f32>) {
         match self.handles[i] {
             Some(h) => (*self.bodies[h].linvel(), *self.bodies[h].angvel()),
@@ -318,11 +329,14 @@ impl Physics {
     }
 
     /// Linear acceleration of the ego in the last step (world frame, without gravity).
-    pub fn ego_accel(&self) -> Vector3<f32> {
+    pub(crate) fn ego_accel(&self) -> Vector3<f32> {
         self.ego.as_ref().map(|e| e.accel).unwrap_or_else(Vector3::zeros)
     }
 
-    /// Gives an object a velocity (a push); for tests and for scripted pushes.
+    /// Gives an object a velocity, m/s in the world frame (a push); for tests
+    /// and for scripted pushes. Meant for dynamic bodies (the ego, a cup, an
+    /// actor the ego ran into); an object without a body is left alone.
+    /// Panics when `i` is out of range.
     pub fn push(&mut self, i: usize, velocity: Vector3<f32>) {
         if let Some(h) = self.handles[i] {
             self.bodies[h].set_linvel(velocity, true);
@@ -339,7 +353,7 @@ impl Physics {
 
     /// Advances the world by one step (DT) at sim time `t` (the time at the
     /// start of the step); returns the collisions that began in it.
-    pub fn step(&mut self, t: f32) -> Vec<Collision> {
+    pub(crate) fn step(&mut self, t: f32) -> Vec<Collision> {
         let t_next = t + DT;
         for (i, h) in self.handles.iter().enumerate() {
             if let Some(h) = h {
@@ -469,9 +483,6 @@ impl Physics {
         let rb = &mut self.bodies[h];
         rb.apply_impulse(impulse, true);
         rb.set_angvel(Vector3::new(0.0, 0.0, yaw_rate), true);
-        if let Some(e) = &mut self.ego {
-            e.mu = mu;
-        }
     }
 
     fn drive_arm(&mut self, t: f32) {
@@ -507,10 +518,9 @@ impl Physics {
         arm.q = q;
     }
 
-    /// The scripted joint targets at time t: the last trajectory point reached,
-    /// interpolated linearly towards the next. Commands from /joint_commands
-    /// replace the trajectory (see `set_joint_targets` and `override_trajectory`).
-    pub fn override_trajectory(&mut self) {
+    /// Drops the arm's scripted trajectory: from now on it follows
+    /// `set_joint_targets` alone (a /joint_commands message replaces the script).
+    pub(crate) fn override_trajectory(&mut self) {
         if let Some(a) = &mut self.arm {
             a.spec.trajectory.clear();
         }
@@ -542,11 +552,6 @@ impl Physics {
         self.touching = now;
         events
     }
-
-    /// Friction under the ego's tyres in the last step.
-    pub fn ego_mu(&self) -> Option<f32> {
-        self.ego.as_ref().map(|e| e.mu)
-    }
 }
 
 const ARM_STIFFNESS: f32 = 900.0;
@@ -554,7 +559,7 @@ const ARM_DAMPING: f32 = 60.0;
 
 /// The joint axes of the arm: base yaw, shoulder pitch, elbow pitch, wrist
 /// roll, wrist pitch, flange roll (link frames: z along the link).
-pub fn joint_axes() -> [UnitVector<f32>; 6] {
+fn joint_axes() -> [UnitVector<f32>; 6] {
     [Vector3::z_axis(), Vector3::y_axis(), Vector3::y_axis(), Vector3::z_axis(), Vector3::y_axis(), Vector3::z_axis()]
 }
 
@@ -562,9 +567,10 @@ fn e_half_height(colliders: &ColliderSet, rb: &RigidBody) -> f32 {
     rb.colliders().first().and_then(|c| colliders[*c].shape().as_cuboid().map(|c| c.half_extents.z)).unwrap_or(0.0)
 }
 
-/// Joint targets of a scripted trajectory at time t (hold `initial` before
-/// the first point).
-pub fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
+/// The scripted joint targets at time t: the last trajectory point reached,
+/// interpolated linearly towards the next (from `initial` at t = 0 towards
+/// the first point); the last point once it has passed.
+fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
     let pts = &spec.trajectory;
     let mut prev = (0.0f32, *initial);
     for (tp, q) in pts {

@@ -27,23 +27,32 @@ pub fn quiet_headless_vulkan() {
 /// centres at integer coordinates).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraModel {
+    /// The camera's name in the scenario (its topics and frames).
     pub name: String,
+    /// Pixels, after `SimOptions::image_scale`.
     pub width: u32,
+    /// Pixels, after `SimOptions::image_scale`.
     pub height: u32,
+    /// Focal length along x, pixels.
     pub fx: f64,
+    /// Focal length along y, pixels (equal to `fx`: square pixels).
     pub fy: f64,
+    /// Principal point, column: (width − 1) / 2.
     pub cx: f64,
+    /// Principal point, row: (height − 1) / 2.
     pub cy: f64,
 }
 
 impl CameraModel {
     /// Square pixels, principal point in the middle, horizontal field of view.
-    pub fn from_fov(name: &str, width: u32, height: u32, hfov_deg: f64) -> CameraModel {
+    pub(crate) fn from_fov(name: &str, width: u32, height: u32, hfov_deg: f64) -> CameraModel {
         let fx = (width as f64 / 2.0) / (hfov_deg.to_radians() / 2.0).tan();
         CameraModel { name: name.into(), width, height, fx, fy: fx, cx: (width as f64 - 1.0) / 2.0, cy: (height as f64 - 1.0) / 2.0 }
     }
 
-    /// Pixel coordinates of a point in the optical frame (None behind the camera).
+    /// Pixel coordinates (u right, v down) of a point in the optical frame
+    /// (REP-103 camera convention: z forward, x right, y down; metres); None
+    /// behind the camera. Points outside the image project outside it.
     pub fn project(&self, p: &Point3<f64>) -> Option<(f64, f64)> {
         (p.z > 1e-6).then(|| (self.fx * p.x / p.z + self.cx, self.fy * p.y / p.z + self.cy))
     }
@@ -51,26 +60,31 @@ impl CameraModel {
 
 /// Shading a world needs beyond ambient and sun light.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Features {
+pub(crate) struct Features {
     /// Headlights or street lamps (per-pixel point lights).
     pub point_lights: bool,
+    /// Distance fog.
     pub fog: bool,
 }
 
 impl Features {
-    pub fn of(world: &World) -> Features {
+    /// What a world's light needs; the rest is compiled out of the shader.
+    pub(crate) fn of(world: &World) -> Features {
         Features { point_lights: world.light.headlights || !world.light.lamps.is_empty(), fog: world.light.fog > 0.0 }
     }
 }
 
-/// Near and far clipping planes, metres.
-pub const NEAR: f32 = 0.05;
-pub const FAR: f32 = 1000.0;
+/// Near clipping plane, metres: nearer surfaces are not drawn.
+pub(crate) const NEAR: f32 = 0.05;
+/// Far clipping plane, metres.
+const FAR: f32 = 1000.0;
 
 /// The images of one camera at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Images {
+    /// Pixels.
     pub width: u32,
+    /// Pixels.
     pub height: u32,
     /// rgb8, row-major, no padding.
     pub rgb: Vec<u8>,
@@ -131,7 +145,7 @@ struct Vertex {
 /// One drawn part: pose, scale, colour and ids.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug, PartialEq)]
-pub struct Instance {
+pub(crate) struct Instance {
     pub translation: [f32; 3],
     pub rotation: [f32; 4],
     pub scale: [f32; 3],
@@ -154,7 +168,7 @@ struct CameraUniform {
 /// Lighting of one frame, in the shader's layout.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-pub struct SceneUniform {
+pub(crate) struct SceneUniform {
     pub sun_dir: [f32; 4],
     pub sun_color: [f32; 4],
     pub ambient: [f32; 4],
@@ -195,7 +209,9 @@ struct Mesh {
     count: u32,
 }
 
-pub struct Renderer {
+/// The GPU side of a run: one pipeline, and per camera four colour targets
+/// and a z-buffer, read back through one buffer.
+pub(crate) struct Renderer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     pipeline: wgpu::RenderPipeline,
@@ -237,10 +253,10 @@ fn box_vertices() -> Vec<Vertex> {
 }
 
 /// Segments of a cylinder's side.
-pub const CYLINDER_SEGMENTS: usize = 24;
+const CYLINDER_SEGMENTS: usize = 24;
 
 /// Unit cylinder (diameter 1, height 1, axis z) vertices of the side and caps.
-pub fn cylinder_points() -> Vec<[f32; 3]> {
+pub(crate) fn cylinder_points() -> Vec<[f32; 3]> {
     let mut pts = Vec::new();
     for i in 0..CYLINDER_SEGMENTS {
         let a = i as f32 / CYLINDER_SEGMENTS as f32 * std::f32::consts::TAU;
@@ -274,7 +290,7 @@ fn cylinder_vertices() -> Vec<Vertex> {
 
 /// What the renderer draws of a world: every part of every object at the
 /// objects' current poses, boxes first then cylinders (`split` = box count).
-pub fn instances(world: &World, poses: &[Isometry3<f32>]) -> (Vec<Instance>, usize) {
+pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>]) -> (Vec<Instance>, usize) {
     let mut boxes = Vec::new();
     let mut cylinders = Vec::new();
     for (o, pose) in world.objects.iter().zip(poses) {
@@ -531,10 +547,6 @@ impl Renderer {
         })
     }
 
-    pub fn cameras(&self) -> impl Iterator<Item = &CameraModel> {
-        self.targets.iter().map(|t| &t.model)
-    }
-
     /// Submits the drawing of every camera (poses: optical frame in the world)
     /// and copies the targets into the read-back buffer. `read` waits for it.
     pub fn draw(&mut self, instances: &[Instance], split: usize, camera_poses: &[Isometry3<f32>], scene: &SceneUniform, sky: [f32; 3]) {
@@ -685,7 +697,7 @@ impl Renderer {
 
 /// The lighting uniform of a world, with the headlights of a vehicle at `ego`
 /// (pose and half extents) when they are on.
-pub fn scene_uniform(world: &World, ego: Option<(Isometry3<f32>, Vector3<f32>)>) -> SceneUniform {
+pub(crate) fn scene_uniform(world: &World, ego: Option<(Isometry3<f32>, Vector3<f32>)>) -> SceneUniform {
     let l = &world.light;
     let mut s = SceneUniform::zeroed();
     s.sun_dir = [l.sun_dir[0], l.sun_dir[1], l.sun_dir[2], 0.0];

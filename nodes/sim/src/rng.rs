@@ -6,10 +6,12 @@
 
 use crate::scenario::Range;
 
+/// SplitMix64's state.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
+    /// The root generator of a run's seed.
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x5EED_5EED_5EED_5EED)
     }
@@ -22,6 +24,7 @@ impl Rng {
         r
     }
 
+    /// The next 64 bits of the stream.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -43,6 +46,7 @@ impl Rng {
         lo + (hi - lo) * self.unit()
     }
 
+    /// A draw from a scenario range (its low end when it is a single value).
     pub fn range(&mut self, r: Range) -> f64 {
         self.uniform(r.0, r.1)
     }

@@ -27,21 +27,29 @@ pub struct ScenarioError {
 pub struct Range(pub f64, pub f64);
 
 impl Range {
-    pub fn fixed(x: f64) -> Range {
+    /// A range that always draws `x`.
+    pub(crate) fn fixed(x: f64) -> Range {
         Range(x, x)
     }
 }
 
+/// Sets the sun's height and colour, the sky, and whether the ego's
+/// headlights and the street lamps are on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TimeOfDay {
+    /// Low warm sun; headlights and street lamps on.
     Dawn,
+    /// High sun; no lamps.
     Day,
+    /// Low reddish sun; headlights and street lamps on.
     Dusk,
+    /// Dim moonlight; headlights and street lamps light the scene.
     Night,
 }
 
 impl TimeOfDay {
-    pub fn name(self) -> &'static str {
+    /// As the file spells it, and as ScenarioInfo.time_of_day carries it.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TimeOfDay::Dawn => "dawn",
             TimeOfDay::Day => "day",
@@ -51,95 +59,139 @@ impl TimeOfDay {
     }
 }
 
+/// A straight road along x, centred on the origin (y = 0 is its middle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Road {
+    /// In all, half each way; lane 1 is the rightmost (y < 0). At least 1.
     pub lanes: u32,
+    /// Metres.
     pub lane_width: f64,
+    /// Metres; the road runs from x = −length/2 to +length/2.
     pub length: f64,
+    /// Metres, each side; 0: no sidewalks (and no kerb).
     pub sidewalk_width: f64,
+    /// Per side, evenly spaced along the road.
     pub buildings: u32,
+    /// Metres, drawn per building.
     pub building_height: Range,
 }
 
+/// A table centred on the origin, standing on a floor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// Length (x), width (y), height (z) in metres.
     pub size: [f64; 3],
 }
 
+/// What the world is made of (`world.kind`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorldSpec {
+    /// Driving: a vehicle ego only.
     Road(Road),
+    /// Manipulation: an arm ego only.
     Table(Table),
 }
 
 /// Tyre-road (or object-table) friction coefficients per surface.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Friction {
+    /// Under the tyres on the carriageway: dry asphalt ~0.8, ice ~0.1.
     pub road: f64,
+    /// Under the tyres off the road (beyond `road_half_width`).
     pub sidewalk: f64,
+    /// Between the table top and what stands on it.
     pub table: f64,
 }
 
+/// Light, weather and surfaces (`environment`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Environment {
+    /// The scene's lighting.
     pub time_of_day: TimeOfDay,
+    /// "clear", "rain", "snow" or "fog" (checked when parsed): a label in
+    /// ScenarioInfo that also tints, darkens and fogs the look; it does not
+    /// change friction (`friction` does).
     pub weather: String,
+    /// 0 to 1.
     pub weather_intensity: f64,
+    /// μ per surface, before randomization.
     pub friction: Friction,
 }
 
 /// A position and heading on the ground plane (metres, degrees).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Pose2 {
+    /// Metres, map frame: along the road.
     pub x: f64,
+    /// Metres, map frame: to the left of the road's middle.
     pub y: f64,
+    /// Heading, degrees counter-clockwise from +x.
     pub yaw_deg: f64,
 }
 
+/// A car driven by /cmd_vel (linear.x: the speed asked for, angular.z: the yaw rate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VehicleEgo {
+    /// Where base_link starts on the road, map frame.
     pub start: Pose2,
     /// Initial and cruise speed (m/s) until /cmd_vel says otherwise.
     pub speed: f64,
+    /// Length (x), width (y), height (z), metres.
     pub size: [f64; 3],
+    /// Kilograms.
     pub mass: f64,
     /// Largest forward acceleration the powertrain gives (m/s²).
     pub max_accel: f64,
     /// Largest commanded yaw rate (rad/s).
     pub max_yaw_rate: f64,
+    /// m/s; /cmd_vel's linear.x is clamped to [−5, max_speed].
     pub max_speed: f64,
 }
 
+/// A six-joint arm driven by /joint_commands, publishing /joint_states
+/// (joint1..joint6: base yaw, shoulder pitch, elbow pitch, wrist roll, wrist
+/// pitch, flange roll).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArmEgo {
-    /// Base position on the table top, metres.
+    /// Base position, metres: x, y in the map frame, z above the table top
+    /// (`World::arm` holds it moved up into the map frame).
     pub base: [f64; 3],
     /// Link lengths, six of them.
     pub links: [f64; 6],
     /// Joint limits, radians.
     pub limits: [[f64; 2]; 6],
+    /// Joint angles at the start, radians; the trajectory moves on from them at t = 0.
     pub initial: [f64; 6],
-    /// Scripted joint targets over time: (seconds, six angles).
+    /// Scripted joint targets over time: (sim seconds, six angles in radians),
+    /// linearly interpolated; the first accepted /joint_commands message drops it.
     pub trajectory: Vec<(f64, [f64; 6])>,
 }
 
+/// The robot the run is about: base_link is on it (`ego`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum EgoSpec {
+    /// On a road world only.
     Vehicle(VehicleEgo),
+    /// On a table world only.
     Arm(ArmEgo),
 }
 
+/// What an actor is: its class, default size and palette (`actors[].type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActorKind {
+    /// Another car (class `vehicle`), 4.4 × 1.8 × 1.5 m by default.
     Vehicle,
+    /// A person (class `pedestrian`), 1.75 m tall by default.
     Adult,
+    /// A child (class `child`), 1.15 m tall by default.
     Child,
+    /// A cup on the table (class `cup`), a free rigid body of 0.25 kg.
     Cup,
 }
 
 impl ActorKind {
-    pub fn name(self) -> &'static str {
+    /// As the file spells it; objects are named `<name>_<n>`.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ActorKind::Vehicle => "vehicle",
             ActorKind::Adult => "adult",
@@ -149,71 +201,87 @@ impl ActorKind {
     }
 }
 
+/// How an actor moves (`actors[].behaviour`); speeds are drawn once per actor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Behaviour {
+    /// Stays where it was placed (also when the file gives no behaviour).
     Static,
     /// Along its heading at a speed.
     Drive {
+        /// m/s.
         speed: Range,
     },
     /// Along the sidewalk at a speed.
     Walk {
+        /// m/s.
         speed: Range,
     },
-    /// Across the road, starting at a time or when the ego comes within a distance.
+    /// Across the road, starting at a time or when the ego comes within a
+    /// distance, whichever comes first (at t = 0 when neither is given).
     Cross {
+        /// m/s.
         speed: Range,
+        /// Sim seconds.
         trigger_time: Option<Range>,
+        /// Metres between the ego and the actor's start.
         trigger_distance: Option<Range>,
+        /// `run_out` rather than `cross`: the same motion, faster by default
+        /// (2.5–3.5 m/s rather than 1.0–1.5) and named apart in ScenarioInfo.
         run: bool,
     },
 }
 
-impl Behaviour {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Behaviour::Static => "static",
-            Behaviour::Drive { .. } => "drive",
-            Behaviour::Walk { .. } => "walk",
-            Behaviour::Cross { run: false, .. } => "cross",
-            Behaviour::Cross { run: true, .. } => "run_out",
-        }
-    }
-}
-
+/// One entry of `actors`: one or more actors of a kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActorSpec {
+    /// What they are.
     pub kind: ActorKind,
     /// How many (placed at random where no start is given).
     pub count: u32,
+    /// Map frame (for a cup: x, y on the table); jittered by `randomize.poses`.
+    /// None: drawn from the seed (a lane, the kerb, a sidewalk, the table).
     pub start: Option<Pose2>,
-    /// For cups: height above the table top of the base (0) and position.
+    /// Length (x), width (y), height (z), metres; None: the kind's default.
     pub size: Option<[f64; 3]>,
+    /// Linear RGB, 0 to 1; None: from the kind's palette.
     pub color: Option<[f64; 3]>,
+    /// How they move.
     pub behaviour: Behaviour,
-    /// `file:line` for messages.
+    /// 1-based line of the entry in the file, for messages.
     pub line: usize,
 }
 
+/// A camera as the file describes it (pinhole, square pixels, principal
+/// point in the middle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraSpec {
+    /// Names its topics (`sim/<name>/...`) and frames (`<name>_link`, `<name>_optical_frame`).
     pub name: String,
+    /// Pixels, 1 to 4096, before `SimOptions::image_scale`.
     pub width: u32,
+    /// Pixels, 1 to 4096, before `SimOptions::image_scale`.
     pub height: u32,
     /// Horizontal field of view, degrees.
     pub fov_deg: f64,
     /// In the ego frame (base_link): x forward, y left, z up.
     pub position: [f64; 3],
+    /// Degrees about z, left positive.
     pub yaw_deg: f64,
+    /// Degrees about the camera's y, positive looks down.
     pub pitch_deg: f64,
 }
 
+/// What is published and how often (`sensors`); rates are rounded to whole
+/// physics steps of 5 ms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sensors {
     /// Camera frames per second (sim time).
     pub rate: f64,
+    /// One to eight, names unique; a rig's cameras first.
     pub cameras: Vec<CameraSpec>,
+    /// /imu messages per second of sim time.
     pub imu_rate: f64,
+    /// /odom, /tf and /joint_states messages per second of sim time.
     pub odom_rate: f64,
 }
 
@@ -234,24 +302,37 @@ pub struct Randomize {
     pub timing: f64,
 }
 
+/// A scenario file, checked: everything a run needs but the seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
+    /// Tags the data (ScenarioInfo.scenario); a shipped file is named after it.
     pub name: String,
+    /// Free text (ScenarioInfo.description).
     pub description: String,
+    /// A rare, safety-critical situation (ScenarioInfo.edge_case).
     pub edge_case: bool,
+    /// Free labels the curator can balance on (ScenarioInfo.tags).
     pub tags: Vec<String>,
+    /// Road or table.
     pub world: WorldSpec,
+    /// Light, weather, friction.
     pub environment: Environment,
+    /// The robot: a vehicle or an arm.
     pub ego: EgoSpec,
+    /// Everything else that is placed or moves, in file order.
     pub actors: Vec<ActorSpec>,
+    /// Cameras and rates.
     pub sensors: Sensors,
+    /// How far the seed moves things.
     pub randomize: Randomize,
+    /// Where it was read from, for messages.
     pub file: PathBuf,
 }
 
 /// The eight cameras of a surround rig, at a resolution, around a vehicle of
 /// the given size: front, front-left, front-right, left, right, rear-left,
-/// rear-right, rear.
+/// rear-right, rear. They sit 0.1 m above the roof (`size` in metres,
+/// base_link on the ground), pitched 10° down; `fov_deg` is horizontal.
 pub fn surround_rig(width: u32, height: u32, fov_deg: f64, size: [f64; 3]) -> Vec<CameraSpec> {
     let (l, w, h) = (size[0] / 2.0, size[1] / 2.0, size[2]);
     let z = h + 0.1;
@@ -319,7 +400,7 @@ fn vec6(f: &mut Fields<'_>, key: &str) -> Result<Option<[f64; 6]>, YamlError> {
 }
 
 impl Scenario {
-    /// Reads a scenario file.
+    /// Reads a scenario file. A file that cannot be read is an error with line 0.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
             file: path.into(),
@@ -330,6 +411,9 @@ impl Scenario {
         Self::parse(path, &text)
     }
 
+    /// Parses scenario text; `path` only names the file in errors. Fails on
+    /// invalid YAML, a missing required key, an unknown key or a value out of
+    /// range.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let wrap = |e: YamlError| ScenarioError { file: path.into(), line: e.line, key: e.key, message: e.message };
         let doc = yaml::parse(text).map_err(|(line, m)| ScenarioError {

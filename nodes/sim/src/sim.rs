@@ -29,16 +29,19 @@ use sim2real_msgs::vision_msgs::msg::{
 };
 
 use crate::labels::{mask_boxes, silhouette_area};
-use crate::physics::{Physics, DT, GRAVITY, MAX_REVERSE, STEPS_PER_SECOND};
+use crate::physics::{Physics, GRAVITY, MAX_REVERSE, STEPS_PER_SECOND};
 use crate::render::{instances, scene_uniform, CameraModel, Features, Images, RenderError, Renderer};
-use crate::scenario::{EgoSpec, Scenario};
+use crate::scenario::Scenario;
 use crate::world::{class, World, CLASS_NAMES};
 
 /// How far (m) from the ego an object still appears in Detection3DArray.
-pub const DETECTION_RANGE: f32 = 150.0;
+const DETECTION_RANGE: f32 = 150.0;
 
+/// How to run a scenario; `Default` is seed 0, full resolution, rendering on.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// Draws the randomization: the same scenario and seed give the same
+    /// messages, byte for byte.
     pub seed: u64,
     /// Multiplies every camera's resolution (0.5: half width and height).
     pub image_scale: f64,
@@ -55,6 +58,7 @@ impl Default for SimOptions {
 /// A camera of the rig and where it sits on the robot.
 #[derive(Debug, Clone)]
 pub struct CameraMount {
+    /// Intrinsics and name, at the scaled resolution.
     pub model: CameraModel,
     /// `<name>_link` in base_link.
     pub link_in_base: Isometry3<f32>,
@@ -65,6 +69,7 @@ pub struct CameraMount {
 /// What one camera saw at one instant, as messages.
 #[derive(Debug, Clone)]
 pub struct CameraFrame {
+    /// The camera's name (`sim/<name>/...`); every header's frame is `<name>_optical_frame`.
     pub name: String,
     /// rgb8.
     pub image: Image,
@@ -74,27 +79,47 @@ pub struct CameraFrame {
     pub segmentation: Image,
     /// mono16 instance ids (ActorInfo.instance_id; 0 background).
     pub instances: Image,
+    /// Pinhole intrinsics, no distortion (plumb_bob with zeros).
     pub info: CameraInfo,
+    /// One per instance visible in this camera (the ego and the arm left
+    /// out): the tight box of its pixels, its class, its pose in the optical
+    /// frame, and as score the fraction of it that is not hidden.
     pub detections: Detection2DArray,
 }
 
 /// Everything due at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct Tick {
+    /// Sim time of this instant, the stamp of everything in it.
     pub time: Time,
+    /// For /clock, every step.
     pub clock: Clock,
+    /// Every camera's frame, at the camera rate; empty when rendering is off.
     pub cameras: Vec<CameraFrame>,
+    /// Every object with an instance id within 150 m of base_link (the ego
+    /// and the arm left out), in base_link, at the camera rate (also with
+    /// rendering off): Some marks a camera instant.
     pub detections3d: Option<Detection3DArray>,
+    /// odom → base_link with the body-frame twist, at the odometry rate; vehicles only.
     pub odom: Option<Odometry>,
+    /// At the IMU rate: orientation in odom, and in base_link the angular
+    /// velocity and the specific force (acceleration minus gravity: +9.81 m/s²
+    /// up at rest); an arm's base never moves.
     pub imu: Option<Imu>,
+    /// At the odometry rate: odom → base_link for a vehicle, base_link → each
+    /// arm link for an arm.
     pub tf: Option<TFMessage>,
+    /// joint1..joint6 positions (rad) and velocities (rad/s), at the odometry rate; arms only.
     pub joint_states: Option<JointState>,
+    /// Contacts that began in this step between objects with an instance id
+    /// (and the floor).
     pub collisions: Vec<CollisionEvent>,
 }
 
 /// Where the time of the run went.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
+    /// Stepping the physics.
     pub physics: Duration,
     /// Building the draw and submitting it.
     pub render: Duration,
@@ -102,15 +127,22 @@ pub struct Timings {
     pub readback: Duration,
     /// Boxes, visible fractions and messages.
     pub labels: Duration,
+    /// Camera instants rendered.
     pub frames: u64,
+    /// Physics steps taken.
     pub steps: u64,
 }
 
+/// One run of a scenario with a seed, stepped by `tick`.
 pub struct Sim {
+    /// The scenario as loaded.
     pub scenario: Scenario,
+    /// The world as built: initial poses (`physics` has the current ones).
     pub world: World,
+    /// Current poses and velocities of the world's objects.
     pub physics: Physics,
     renderer: Option<Renderer>,
+    /// The scenario's cameras in order, at the scaled resolution.
     pub mounts: Vec<CameraMount>,
     tick: u64,
     camera_every: u64,
@@ -118,6 +150,7 @@ pub struct Sim {
     odom_every: u64,
     /// World object index of each instance id.
     by_instance: Vec<Option<usize>>,
+    /// Where the time went since `new`.
     pub timings: Timings,
 }
 
@@ -126,7 +159,8 @@ fn every(rate: f64) -> u64 {
     ((STEPS_PER_SECOND as f64 / rate).round() as u64).max(1)
 }
 
-pub fn time_of(tick: u64) -> Time {
+/// The sim time after `tick` physics steps (whole nanoseconds: 5 ms a step).
+fn time_of(tick: u64) -> Time {
     let ns = tick * (1_000_000_000 / STEPS_PER_SECOND as u64);
     Time { sec: (ns / 1_000_000_000) as i32, nanosec: (ns % 1_000_000_000) as u32 }
 }
@@ -159,7 +193,7 @@ fn transform(stamp: &Time, parent: &str, child: &str, p: &Isometry3<f32>) -> Tra
 
 /// The rotation from a camera's link frame (x forward, z up) to its optical
 /// frame (z forward, x right, y down).
-pub fn optical_rotation() -> UnitQuaternion<f32> {
+fn optical_rotation() -> UnitQuaternion<f32> {
     UnitQuaternion::from_quaternion(Quaternion::new(0.5, -0.5, 0.5, -0.5))
 }
 
@@ -190,7 +224,8 @@ fn camera_info(stamp: &Time, frame: &str, m: &CameraModel) -> CameraInfo {
 }
 
 impl Sim {
-    /// Builds the world of a scenario with a seed and opens the renderer.
+    /// Builds the world of a scenario with a seed and opens the renderer
+    /// (when `options.render`); fails only when the renderer cannot start.
     pub fn new(scenario: Scenario, options: &SimOptions) -> Result<Sim, RenderError> {
         let world = World::build(&scenario, options.seed);
         let physics = Physics::new(&world);
@@ -247,20 +282,17 @@ impl Sim {
     }
 
     /// Sim time now.
-    pub fn time(&self) -> Time {
+    fn time(&self) -> Time {
         time_of(self.tick)
     }
 
+    /// Sim time now, seconds since the start.
     pub fn seconds(&self) -> f64 {
         self.tick as f64 / STEPS_PER_SECOND as f64
     }
 
-    /// Camera period in physics steps.
-    pub fn camera_period(&self) -> u64 {
-        self.camera_every
-    }
-
-    /// base_link in the world (map) frame now.
+    /// base_link in the world (map) frame now: a vehicle's centre on the
+    /// ground, or the arm's base on the table top.
     pub fn base_pose(&self) -> Isometry3<f32> {
         match (self.world.ego, &self.world.arm) {
             (Some(i), _) => {
@@ -395,7 +427,8 @@ impl Sim {
         }
     }
 
-    /// Advances one physics step and returns what is due at the new instant.
+    /// Advances one physics step (5 ms of sim time) and returns what is due
+    /// at the new instant. Fails only when rendering a camera instant fails.
     pub fn tick(&mut self) -> Result<Tick, RenderError> {
         let t0 = Instant::now();
         let collisions = self.physics.step(self.seconds() as f32);
@@ -510,7 +543,7 @@ impl Sim {
     }
 
     /// The raw images of every camera now.
-    pub fn render_images(&mut self, base: &Isometry3<f32>) -> Result<Vec<Images>, RenderError> {
+    fn render_images(&mut self, base: &Isometry3<f32>) -> Result<Vec<Images>, RenderError> {
         let t0 = Instant::now();
         let poses = self.poses();
         let (inst, split) = instances(&self.world, &poses);
@@ -597,15 +630,7 @@ fn mix(a: [f32; 3], b: [f32; 3], k: f32) -> [f32; 3] {
 }
 
 /// Names of the arm's joints in /joint_states and /joint_commands.
-pub const JOINT_NAMES: [&str; 6] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"];
-
-/// Seconds of sim time per physics step.
-pub const STEP_SECONDS: f32 = DT;
-
-/// Whether a scenario's ego is a vehicle.
-pub fn drives(s: &Scenario) -> bool {
-    matches!(s.ego, EgoSpec::Vehicle(_))
-}
+const JOINT_NAMES: [&str; 6] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"];
 
 /// A `/joint_commands` message the arm cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

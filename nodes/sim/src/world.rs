@@ -26,46 +26,61 @@ pub const CLASS_NAMES: &[&str] = &[
     "cup",
 ];
 
+/// The class ids by name: each is its index in [`CLASS_NAMES`], so the value
+/// of a pixel in the segmentation image (mono8) and of `Object::class`.
 pub mod class {
+    /// Nothing drawn there: the sky (depth +inf).
     pub const UNLABELED: u8 = 0;
+    /// The carriageway; its friction is `Friction::road`.
     pub const ROAD: u8 = 1;
+    /// Raised 0.15 m above the road; friction `Friction::sidewalk`.
     pub const SIDEWALK: u8 = 2;
+    /// Edge and lane lines: drawn, but not solid (no collider).
     pub const LANE_MARKING: u8 = 3;
+    /// Facades along both sides of the road.
     pub const BUILDING: u8 = 4;
+    /// Ground beyond the sidewalks.
     pub const TERRAIN: u8 = 5;
+    /// Other vehicles (the ego is `EGO_VEHICLE`).
     pub const VEHICLE: u8 = 6;
+    /// An adult; children have a class of their own.
     pub const PEDESTRIAN: u8 = 7;
+    /// A child: the run-out edge case, labelled apart from adults.
     pub const CHILD: u8 = 8;
+    /// The simulated car itself; left out of the detections.
     pub const EGO_VEHICLE: u8 = 9;
+    /// Under the table; a cup that lands on it reports a collision.
     pub const FLOOR: u8 = 10;
+    /// The table the arm and the cups stand on.
     pub const TABLE: u8 = 11;
+    /// Every link of the arm (one instance id for all six); left out of the detections.
     pub const ROBOT_ARM: u8 = 12;
+    /// A free rigid body the arm can push off the table.
     pub const CUP: u8 = 13;
 }
 
+/// The geometry of a part, centred on the part's origin; metres.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shape {
     /// Full size along x, y, z.
     Box([f32; 3]),
-    /// Axis z; diameter, height.
-    Cylinder { diameter: f32, height: f32 },
-}
-
-impl Shape {
-    /// Half extents of the bounding box.
-    pub fn half_extents(&self) -> Vector3<f32> {
-        match *self {
-            Shape::Box(s) => Vector3::new(s[0], s[1], s[2]) / 2.0,
-            Shape::Cylinder { diameter, height } => Vector3::new(diameter / 2.0, diameter / 2.0, height / 2.0),
-        }
-    }
+    /// Axis z (the cup), drawn as a 24-sided prism.
+    Cylinder {
+        /// Metres.
+        diameter: f32,
+        /// Metres, along z.
+        height: f32,
+    },
 }
 
 /// A piece of an object's look: a shape at an offset in the object frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Part {
+    /// What is drawn.
     pub shape: Shape,
+    /// The part's centre and orientation in the object frame.
     pub offset: Isometry3<f32>,
+    /// Linear RGB, 0 to 1, before lighting.
     pub color: [f32; 3],
 }
 
@@ -79,7 +94,10 @@ pub enum Motion {
     /// The ego vehicle: a dynamic body driven by /cmd_vel through the tyre model.
     EgoVehicle,
     /// A free rigid body (the cup).
-    Dynamic { mass: f32 },
+    Dynamic {
+        /// Kilograms.
+        mass: f32,
+    },
     /// Link `i` (0-based) of the arm.
     ArmLink(usize),
 }
@@ -87,24 +105,32 @@ pub enum Motion {
 /// A scripted actor's behaviour with its random draws made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Script {
+    /// Stands where it was placed (parked cars, people standing).
     Static,
     /// Straight along its heading.
     Drive {
+        /// m/s.
         speed: f32,
     },
     /// Starts when sim time reaches `time` or the ego comes within `distance`,
     /// then moves along `direction` (world frame, unit) at `speed` for `length` metres.
     Cross {
+        /// m/s.
         speed: f32,
+        /// Sim seconds; None: only the distance triggers it.
         time: Option<f32>,
+        /// Metres between the ego and the actor's start; None: only the time triggers it.
         distance: Option<f32>,
+        /// Unit vector, map frame: across the road, away from the side it starts on.
         direction: Vector3<f32>,
+        /// Metres; it stops on the far side.
         length: f32,
     },
 }
 
 impl Script {
-    pub fn name(&self, run: bool) -> &'static str {
+    /// The behaviour name in `ActorInfo.behaviour`; `run` tells a run-out from a crossing.
+    pub(crate) fn name(&self, run: bool) -> &'static str {
         match self {
             Script::Static => "static",
             Script::Drive { .. } => "drive",
@@ -114,57 +140,77 @@ impl Script {
     }
 }
 
+/// One thing in the world: what it looks like, where it starts and how it moves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
     /// Unique name, also its TF frame name where it has one ("child_0").
     pub name: String,
+    /// Semantic class: a [`class`] constant, index into [`CLASS_NAMES`].
     pub class: u8,
     /// Instance id (the value of its pixels in the instance image); 0 for
     /// background ("stuff": road, buildings).
     pub instance: u16,
+    /// What is drawn, in the object frame; physics uses `half` (a box) or a
+    /// lone cylinder part instead.
     pub parts: Vec<Part>,
     /// Half extents of the bounding box, object frame (origin at its centre).
     pub half: Vector3<f32>,
     /// Initial pose in the world (map) frame.
     pub pose: Isometry3<f32>,
+    /// Who moves it: nothing, its script, /cmd_vel, physics or the arm's joints.
     pub motion: Motion,
     /// Whether it takes part in collisions (lane markings do not).
     pub solid: bool,
-    /// Friction coefficient of its surface.
+    /// Friction coefficient μ of its surface (after randomization).
     pub friction: f32,
-    /// Behaviour name for ScenarioInfo.
+    /// Behaviour name for `ActorInfo.behaviour` in ScenarioInfo ("static",
+    /// "drive", "walk", "cross", "run_out", "ego", "arm").
     pub behaviour: &'static str,
 }
 
-/// Lighting of the scene.
+/// Lighting of the scene. Colours are linear RGB, intensities folded in
+/// (time of day, overcast weather, the seed's light jitter).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Light {
     /// Direction towards the sun/moon, world frame, unit.
     pub sun_dir: [f32; 3],
+    /// Of the sun (the moon at night).
     pub sun_color: [f32; 3],
+    /// Light that reaches every surface, shadowed or not.
     pub ambient: [f32; 3],
+    /// Background where nothing is hit (before fog).
     pub sky: [f32; 3],
-    /// Ego headlights on.
+    /// Ego headlights on: at night, dawn and dusk, and in fog.
     pub headlights: bool,
-    /// Street lamps along the road (positions), lit at night.
+    /// Street lamps along a road, alternating sides every 25 m (map frame,
+    /// metres); there are none by day.
     pub lamps: Vec<[f32; 3]>,
-    /// Fog density (1/m) and colour.
+    /// Fog density, 1/m; 0 without fog, rain or snow.
     pub fog: f32,
+    /// What distant things fade to.
     pub fog_color: [f32; 3],
 }
 
+/// Everything placed for one run: the same scenario and seed give the same world.
 #[derive(Debug, Clone, PartialEq)]
 pub struct World {
+    /// Road, markings and buildings (or floor and table) first, then the ego
+    /// (or the arm's six links), then the actors in file order.
     pub objects: Vec<Object>,
     /// Index of the ego vehicle in `objects` (driving worlds).
     pub ego: Option<usize>,
+    /// The ego vehicle's parameters (driving worlds).
     pub vehicle: Option<VehicleEgo>,
+    /// The arm's parameters (table worlds), its base moved up to the table
+    /// top: `base` is in the map frame here, not above the table as in the file.
     pub arm: Option<ArmEgo>,
     /// Friction after randomization.
     pub friction: Friction,
+    /// The scene's lighting.
     pub light: Light,
-    /// Width of the road (y from -half to +half), 0 for table worlds.
+    /// Half the road's width, metres: the road spans y from −this to +this; 0 for table worlds.
     pub road_half_width: f32,
+    /// The seed the world was drawn with (ScenarioInfo.seed).
     pub seed: u64,
 }
 
@@ -273,7 +319,9 @@ fn light_for(s: &Scenario, rng: &mut Rng) -> Light {
 }
 
 impl World {
-    /// Places every object of the scenario, drawing what is random from the seed.
+    /// Places every object of the scenario, drawing what is random from the
+    /// seed. Each part draws from a stream of its own (`Rng::fork`), so adding
+    /// an actor does not move the others.
     pub fn build(s: &Scenario, seed: u64) -> World {
         let root = Rng::new(seed);
         let mut env_rng = root.fork(1);
@@ -640,7 +688,7 @@ impl World {
     }
 
     /// Objects that carry an instance id, once each (the arm's links share one).
-    pub fn instances(&self) -> impl Iterator<Item = &Object> {
+    pub(crate) fn instances(&self) -> impl Iterator<Item = &Object> {
         let mut seen = std::collections::HashSet::new();
         self.objects.iter().filter(move |o| o.instance != 0 && seen.insert(o.instance))
     }
