@@ -25,19 +25,30 @@ use crate::subst::Package;
 pub enum Target {
     /// One of this program's components.
     Component(&'static Component),
-    /// An executable file.
+    /// `lib/<pkg>/<exec>` under the package's install prefix.
     Executable(PathBuf),
 }
 
+/// How [`run`] starts the nodes.
 pub struct RunOptions {
-    /// All of sim2real's nodes in this process.
+    /// All of sim2real's nodes in this process, sharing one DDS participant;
+    /// other executables still run as processes.
     pub compose: bool,
-    /// This program, which runs a component with `run <exec>`.
+    /// This program, which runs a component with `run <exec>`: how a
+    /// component starts as its own process when not composed.
     pub self_exe: PathBuf,
+    /// Made if missing; each process appends its output to `<exec>-<n>.log`
+    /// there (`n` counts the nodes of one executable from 1).
     pub log_dir: PathBuf,
 }
 
-/// Finds each node's executable before anything starts.
+/// Finds each node's executable before anything starts: one [`Target`] per
+/// node of the plan, in order.
+///
+/// A node of `own_package` (or of no package) is the component of
+/// `components` named by its `exec`, when there is one; otherwise it is
+/// `lib/<pkg>/<exec>` under the prefix `package` finds. Fails, with the
+/// `node` action's file and line, for the first node that is neither.
 pub fn resolve(
     plan: &LaunchPlan,
     components: &[&'static Component],
@@ -94,9 +105,9 @@ pub enum ExecError {
     /// The log folder cannot be made.
     #[error("{}: {source}", .path.display())]
     LogDir {
-        /// The folder.
+        /// [`RunOptions::log_dir`].
         path: PathBuf,
-        /// Why.
+        /// The error creating it.
         source: std::io::Error,
     },
     /// The shared DDS participant of a composed launch did not start.
@@ -106,6 +117,13 @@ pub enum ExecError {
 
 /// Runs the plan until every node is done, a node with `on_exit: shutdown`
 /// ends, or SIGINT/SIGTERM. Returns the exit code of the launch.
+///
+/// `targets` are [`resolve`]'s for this plan. The code is 0 when every node
+/// is done or on a signal, whatever their own codes; that of the
+/// `on_exit: shutdown` node that ended (128 + the signal when one killed
+/// it); 1 as soon as a node cannot be started at all. Needs a Tokio runtime
+/// with I/O and time enabled (it spawns tasks, processes and signal
+/// handlers).
 pub async fn run(plan: &LaunchPlan, targets: Vec<Target>, opts: &RunOptions) -> Result<i32, ExecError> {
     for m in &plan.messages {
         say("INFO", "launch.user", m);

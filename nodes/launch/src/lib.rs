@@ -2,10 +2,12 @@
 //! [`plan::plan`] into the nodes to start, started by [`exec::run`] as
 //! processes or composed into one process.
 
+#![warn(missing_docs)]
+
 pub mod exec;
 pub mod plan;
 pub mod rosdep;
-pub mod subst;
+mod subst;
 
 use std::path::PathBuf;
 
@@ -15,6 +17,11 @@ pub use subst::Package;
 /// Finds a package in the install spaces of `AMENT_PREFIX_PATH` (as ament's
 /// resource index registers them); `source` is where the package is when run
 /// from its source tree (its share folder is the tree itself).
+///
+/// `ament_prefix_path` is the variable's value (`:`-separated; empty entries
+/// are skipped); an installed package wins over `source`, which is
+/// `(package name, tree root)` and only answers for that name. `None` when
+/// neither has it.
 pub fn find_package(name: &str, ament_prefix_path: Option<&str>, source: Option<(&str, PathBuf)>) -> Option<Package> {
     for prefix in std::env::split_paths(ament_prefix_path.unwrap_or("")) {
         if prefix.as_os_str().is_empty() {

@@ -20,11 +20,12 @@ use s2r_runtime::yaml::{self, Yaml};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}:{}: {}{message}", .file.display(), .line, quoted_key(.key))]
 pub struct LaunchError {
-    /// The file.
+    /// The launch file, included launch file or params file at fault.
     pub file: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 when the file could not be read at all.
     pub line: usize,
-    /// The key or action the problem is in.
+    /// The key or action the problem is in, dotted (`node.param.from`), or
+    /// a launch argument's name; empty when the whole file is at fault.
     pub key: String,
     /// What is wrong.
     pub message: String,
@@ -41,20 +42,33 @@ fn quoted_key(key: &str) -> String {
 /// A launch argument declared by the top-level file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgDecl {
+    /// Given as `name:=value` on the command line, read as `$(var name)`.
     pub name: String,
+    /// As written, substitutions not applied; `None` makes the argument
+    /// required.
     pub default: Option<String>,
+    /// Empty when the file gives none.
     pub description: String,
+    /// The values allowed (`choice: [{value: …}]`); empty allows any.
     pub choices: Vec<String>,
 }
 
+/// A parameter of a node, in the order the launch file gives them; each
+/// becomes `-p` or `--params-file` on the node's command line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
-    /// `name:=value`, the value in YAML (the node types it).
+    /// `name:=value`, the value in YAML (the node types it). Nested `param`
+    /// lists give dotted names; a quoted value stays quoted, so stays a string.
     Value(String, String),
-    /// A params file.
+    /// A params file (ROS 2 params YAML), a relative path taken from the
+    /// launch file's folder; [`plan`] has checked that it loads.
     File(PathBuf),
 }
 
+/// Where a node's process writes (`output:`, `log` when not given, as in
+/// launch_ros). Both streams also go to the process's log file under
+/// [`RunOptions::log_dir`](crate::exec::RunOptions::log_dir); a composed
+/// node writes where this process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// stdout and stderr to the terminal.
@@ -68,18 +82,35 @@ pub enum Output {
 /// One node to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodePlan {
+    /// The ROS package of `exec`; empty when the action names none (then
+    /// it is one of this program's components).
     pub pkg: String,
+    /// The executable's file name in `lib/<pkg>/`, or a component's name.
     pub exec: String,
+    /// Overrides the node's own name (`-r __node:=`).
     pub name: Option<String>,
     /// Absolute namespace, or None for the node's own default.
     pub namespace: Option<String>,
+    /// Passed in this order, before the remappings.
     pub params: Vec<Param>,
+    /// `(from, to)`, each passed as `-r from:=to`.
     pub remaps: Vec<(String, String)>,
+    /// The node's own arguments, before `--ros-args`: `args:` split at
+    /// whitespace (no quoting).
     pub args: Vec<String>,
+    /// `ros_args:` split at whitespace, after the rules made from the fields.
     pub ros_args: Vec<String>,
+    /// Start the node again when it exits, unless `shutdown_on_exit` or the
+    /// launch is stopping.
     pub respawn: bool,
+    /// Seconds before a respawn: finite, ≥ 0.
     pub respawn_delay: f64,
+    /// Ignored for a node composed into this process.
     pub output: Output,
+    /// Set on the process, on top of the launcher's environment: the
+    /// `set_env`s in effect at the node, then its own `env`. `unset_env`
+    /// only cancels an earlier `set_env`, it does not remove an inherited
+    /// variable. Not applied to a composed node.
     pub env: Vec<(String, String)>,
     /// `on_exit: shutdown`: the launch ends when this node does.
     pub shutdown_on_exit: bool,
@@ -113,22 +144,30 @@ impl NodePlan {
     }
 }
 
+/// A launch file read and checked by [`plan`]: nothing has started yet.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LaunchPlan {
+    /// The top-level launch file, as given.
     pub file: PathBuf,
     /// Arguments of the top-level file, for `--show-args`.
     pub args: Vec<ArgDecl>,
+    /// In file order, includes expanded where they stand; only those whose
+    /// `if`/`unless` hold.
     pub nodes: Vec<NodePlan>,
     /// The messages of `log` actions, in order.
     pub messages: Vec<String>,
 }
 
-pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
-pub type PackageLookup = Box<dyn Fn(&str) -> Option<Package>>;
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+type PackageLookup = Box<dyn Fn(&str) -> Option<Package>>;
 
 /// Where packages are found and what the environment holds.
 pub struct Environment {
+    /// An environment variable's value, `None` when unset: for `$(env)` and
+    /// `$(find-exec)` (`PATH`).
     pub env: EnvLookup,
+    /// A ROS package by name, for `$(find-pkg-share)` and
+    /// `$(find-pkg-prefix)`; [`crate::find_package`] is the usual one.
     pub package: PackageLookup,
 }
 
@@ -153,11 +192,21 @@ fn err(file: &Path, line: usize, key: &str, message: impl fmt::Display) -> Launc
 }
 
 /// Reads `file` with the launch arguments `given` (`name:=value` pairs).
+///
+/// Substitutions are launch_ros's `$(var)`, `$(env)`, `$(find-pkg-share)`,
+/// `$(find-pkg-prefix)`, `$(dirname)`, `$(filename)`, `$(anon)`,
+/// `$(find-exec)`, `$(not)`, `$(and)`, `$(or)`, `$(equals)` and
+/// `$(not-equals)`. Fails on the first problem: a file that cannot be read
+/// or is not this format, an unknown action, key or substitution, a required
+/// argument not given or a value outside its choices, a given argument that
+/// no file declares, an include or params file that is missing or broken.
 pub fn plan(file: &Path, given: &HashMap<String, String>, environment: &Environment) -> Result<LaunchPlan, LaunchError> {
     walk_top(file, given, environment, false)
 }
 
-/// The arguments a file declares, without requiring values for them.
+/// The arguments a file declares, without requiring values for them:
+/// defaults stay unsubstituted and choices unchecked. Includes are still
+/// read, so a broken one fails as in [`plan`].
 pub fn declared_args(file: &Path, environment: &Environment) -> Result<Vec<ArgDecl>, LaunchError> {
     walk_top(file, &HashMap::new(), environment, true).map(|p| p.args)
 }

@@ -18,9 +18,9 @@ pub enum RosdepError {
     /// A file could not be read.
     #[error("{path}: {source}")]
     Read {
-        /// The file.
+        /// `package.xml` or `rosdep.yaml` in the share folder.
         path: PathBuf,
-        /// Why.
+        /// The I/O error (a missing `rosdep.yaml` is one).
         source: std::io::Error,
     },
     /// `package.xml` is not well-formed XML or not a package manifest.
@@ -59,7 +59,7 @@ impl Os {
     }
 
     /// Parses the text of an os-release file.
-    pub fn parse(text: &str) -> Os {
+    fn parse(text: &str) -> Os {
         let mut id = String::new();
         let mut like = String::new();
         let mut codename = String::new();
@@ -129,7 +129,7 @@ enum OsRule {
 }
 
 /// The dependency keys (`depend`, `exec_depend`) of a `package.xml`, in order.
-pub fn manifest_keys(path: &Path) -> Result<Vec<String>, RosdepError> {
+fn manifest_keys(path: &Path) -> Result<Vec<String>, RosdepError> {
     let text = std::fs::read_to_string(path).map_err(|source| RosdepError::Read { path: path.into(), source })?;
     let doc = roxmltree::Document::parse(&text).map_err(|e| RosdepError::Manifest { path: path.into(), message: e.to_string() })?;
     let root = doc.root_element();
@@ -149,6 +149,9 @@ pub fn manifest_keys(path: &Path) -> Result<Vec<String>, RosdepError> {
 
 /// The system dependencies of the package whose share folder is `share`
 /// (its `package.xml` and `rosdep.yaml`), resolved for `os`.
+///
+/// In `package.xml` order; keys the rules file does not name are left out.
+/// Fails when either file is missing or does not parse.
 pub fn system_deps(share: &Path, os: &Os) -> Result<Vec<SystemDep>, RosdepError> {
     let keys = manifest_keys(&share.join("package.xml"))?;
     let rules_path = share.join("rosdep.yaml");

@@ -13,7 +13,8 @@ enum Part {
     Sub { name: String, args: Vec<Vec<Part>> },
 }
 
-pub const SUPPORTED: &[&str] = &[
+/// Named in the error for an unknown substitution.
+const SUPPORTED: &[&str] = &[
     "var",
     "env",
     "find-pkg-share",
@@ -29,17 +30,25 @@ pub const SUPPORTED: &[&str] = &[
     "not-equals",
 ];
 
-/// A found package.
+/// Where a ROS package lies on disk, as ament lays out an install space
+/// (from a source tree, both paths are the tree itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Package {
+    /// The install prefix (an `AMENT_PREFIX_PATH` entry): executables are in
+    /// `lib/<package>/`; what `$(find-pkg-prefix)` gives.
     pub prefix: PathBuf,
+    /// `share/<package>` under the prefix, holding `package.xml`, launch and
+    /// config files; what `$(find-pkg-share)` gives.
     pub share: PathBuf,
 }
 
 /// What substitutions need to know.
-pub struct Scope<'a> {
+pub(crate) struct Scope<'a> {
+    /// Launch configurations (arguments and `let`s) visible here.
     pub vars: &'a HashMap<String, String>,
+    /// The launch file being read, for `$(dirname)` and `$(filename)`.
     pub file: &'a Path,
+    /// The environment, for `$(env)` and `$(find-exec)` (`PATH`).
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Where a ROS package is: its install prefix and its share folder.
     pub package: &'a dyn Fn(&str) -> Option<Package>,
@@ -47,7 +56,7 @@ pub struct Scope<'a> {
 
 /// A substitution that cannot be read or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubstError {
+pub(crate) enum SubstError {
     /// A `'` without its partner.
     #[error("a quote is not closed")]
     UnclosedQuote,
@@ -176,7 +185,7 @@ fn truthy(name: &str, v: &str) -> Result<bool, SubstError> {
 }
 
 /// Replaces every substitution in `s`.
-pub fn substitute(s: &str, scope: &Scope<'_>) -> Result<String, SubstError> {
+pub(crate) fn substitute(s: &str, scope: &Scope<'_>) -> Result<String, SubstError> {
     if !s.contains("$(") {
         return Ok(s.to_string());
     }
@@ -266,7 +275,7 @@ fn eval_sub(name: &str, args: &[String], scope: &Scope<'_>) -> Result<String, Su
 }
 
 /// Evaluates an `if`/`unless` condition value.
-pub fn condition(value: &str) -> Result<bool, SubstError> {
+pub(crate) fn condition(value: &str) -> Result<bool, SubstError> {
     truthy("if", value)
 }
 
