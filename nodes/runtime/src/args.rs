@@ -64,35 +64,45 @@ pub enum ArgsError {
 
 /// `-p [node:]name:=value`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParamOverride {
+pub(crate) struct ParamOverride {
     pub node: Option<String>,
     pub name: String,
     pub value: ParameterValue,
 }
 
+/// A process's ROS arguments, checked: what a [`Node`](crate::Node) takes its
+/// name, namespace, parameters, remaps and log settings from. Several nodes
+/// may share one; rules written `node:…` apply to that node only. `Default`
+/// is a command line without ROS arguments.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RosArgs {
-    pub remaps: Vec<Remap>,
-    pub params: Vec<ParamOverride>,
-    pub params_files: Vec<ParamsFile>,
+    pub(crate) remaps: Vec<Remap>,
+    pub(crate) params: Vec<ParamOverride>,
+    pub(crate) params_files: Vec<ParamsFile>,
     /// `-r __node:=name` (or `__name`), optionally for one node.
-    pub node_name: Vec<(Option<String>, String)>,
+    pub(crate) node_name: Vec<(Option<String>, String)>,
     /// `-r __ns:=/ns`, optionally for one node.
-    pub namespace: Vec<(Option<String>, String)>,
+    pub(crate) namespace: Vec<(Option<String>, String)>,
     /// `--log-level level` (None) or `--log-level logger:=level`.
-    pub log_levels: Vec<(Option<String>, LogLevel)>,
-    pub rosout_logs: Option<bool>,
-    pub stdout_logs: Option<bool>,
-    /// Arguments outside `--ros-args` sections, program name first.
+    pub(crate) log_levels: Vec<(Option<String>, LogLevel)>,
+    pub(crate) rosout_logs: Option<bool>,
+    pub(crate) stdout_logs: Option<bool>,
+    /// The program's own arguments, those outside `--ros-args` sections,
+    /// program name first.
     pub unparsed: Vec<String>,
 }
 
 impl RosArgs {
-    /// Parses this process's command line.
+    /// Parses this process's command line. Panics, as [`std::env::args`]
+    /// does, when an argument is not valid Unicode.
     pub fn from_env() -> Result<RosArgs, ArgsError> {
         Self::parse(std::env::args())
     }
 
+    /// Parses a command line, program name first. Params files are read and
+    /// names checked now, so a bad one fails here rather than at the first
+    /// node. `--enclave` and `--{enable,disable}-external-lib-logs` are
+    /// accepted and ignored.
     pub fn parse<I, S>(args: I) -> Result<RosArgs, ArgsError>
     where
         I: IntoIterator<Item = S>,
@@ -173,7 +183,7 @@ impl RosArgs {
     }
 
     /// The node name after `__node` remapping (the last matching rule wins).
-    pub fn resolved_node_name(&self, default: &str) -> String {
+    pub(crate) fn resolved_node_name(&self, default: &str) -> String {
         self.node_name
             .iter()
             .rfind(|(n, _)| n.as_deref().is_none_or(|n| n == default))
@@ -182,7 +192,7 @@ impl RosArgs {
     }
 
     /// The namespace after `__ns` remapping.
-    pub fn resolved_namespace(&self, node: &str, default: &str) -> String {
+    pub(crate) fn resolved_namespace(&self, node: &str, default: &str) -> String {
         self.namespace
             .iter()
             .rfind(|(n, _)| n.as_deref().is_none_or(|n| n == node))
@@ -193,7 +203,7 @@ impl RosArgs {
     /// The parameter overrides for one node, lowest precedence first:
     /// params files in order, then `-p` arguments in order. Each comes with
     /// where it was given, for error messages.
-    pub fn param_overrides(&self, node: &str, fqn: &str) -> Vec<(String, ParameterValue, String)> {
+    pub(crate) fn param_overrides(&self, node: &str, fqn: &str) -> Vec<(String, ParameterValue, String)> {
         let mut out = Vec::new();
         for f in &self.params_files {
             for p in f.for_node(fqn) {
@@ -207,7 +217,7 @@ impl RosArgs {
     }
 
     /// The log level for a logger (the node's name), if one was given.
-    pub fn log_level_for(&self, logger: &str) -> Option<LogLevel> {
+    pub(crate) fn log_level_for(&self, logger: &str) -> Option<LogLevel> {
         self.log_levels
             .iter()
             .rev()

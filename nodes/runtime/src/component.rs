@@ -8,13 +8,18 @@ use std::pin::Pin;
 
 use crate::{Context, RosArgs};
 
+/// Any error a node ends with; `Send` so that composed nodes can run on
+/// tokio's worker threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// What [`Component::main`] returns: the node's whole life as one task.
 pub type NodeFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
 /// One executable's node logic.
 pub struct Component {
     /// The executable name (`talker`), as `ros2 run sim2real <exec>` knows it.
     pub exec: &'static str,
+    /// What the node does, one lower-case line for readers of the
+    /// component list; the runtime itself never reads it.
     pub about: &'static str,
     /// Runs the node until it is done or dropped. The node takes its name,
     /// namespace, parameters and remaps from the arguments.
@@ -41,7 +46,9 @@ pub fn run_main(component: &Component) -> ! {
     std::process::exit(code)
 }
 
-/// Runs a component on a runtime of its own with the given command line.
+/// Runs a component on a tokio runtime of its own (2 worker threads) with
+/// the given command line, program name first, and the ROS environment;
+/// like [`run_main`] but returns the node's error instead of exiting.
 pub fn run_blocking(component: &Component, argv: Vec<String>) -> Result<(), BoxError> {
     let args = RosArgs::parse(argv)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -40,7 +40,10 @@ pub enum DiscoveryRange {
 /// Where and how this process joins the ROS graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextOptions {
+    /// `ROS_DOMAIN_ID`: only nodes of the same domain see each other. 0 to
+    /// 232, what the RTPS port mapping leaves room for.
     pub domain_id: u16,
+    /// Which interfaces discovery and traffic use.
     pub range: DiscoveryRange,
     /// Kernel socket buffers to ask for. Large images arrive as many UDP
     /// fragments; small buffers lose them under load.
@@ -55,11 +58,12 @@ impl Default for ContextOptions {
 
 impl ContextOptions {
     /// Reads `ROS_DOMAIN_ID`, `ROS_AUTOMATIC_DISCOVERY_RANGE` and `ROS_LOCALHOST_ONLY`.
-    pub fn from_env() -> Result<ContextOptions, ContextError> {
+    pub(crate) fn from_env() -> Result<ContextOptions, ContextError> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<ContextOptions, ContextError> {
+    /// [`ContextOptions::from_env`] with the variables from `get`.
+    pub(crate) fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<ContextOptions, ContextError> {
         let mut o = ContextOptions::default();
         if let Some(v) = get("ROS_DOMAIN_ID").filter(|v| !v.trim().is_empty()) {
             o.domain_id = match v.trim().parse::<u16>() {
@@ -129,7 +133,6 @@ impl TopicSlot {
 }
 
 struct ContextInner {
-    options: ContextOptions,
     participant: DomainParticipant,
     ros: ros2_client::Context,
     topics: Mutex<HashMap<String, Arc<TopicSlot>>>,
@@ -151,6 +154,9 @@ impl Context {
         Self::new(ContextOptions::from_env()?)
     }
 
+    /// Starts this process's DDS participant with `options`, whatever the
+    /// environment says; [`ContextError::Dds`] when the DDS layer cannot
+    /// open its sockets.
     pub fn new(options: ContextOptions) -> Result<Context, ContextError> {
         let mut b = DomainParticipantBuilder::new(options.domain_id)
             .socket_receive_buffer_size(options.socket_buffer_bytes)
@@ -162,7 +168,6 @@ impl Context {
         let ros = ros2_client::Context::from_domain_participant(participant.clone()).map_err(|e| ContextError::Dds(format!("{e:?}")))?;
         Ok(Context {
             inner: Arc::new(ContextInner {
-                options,
                 participant,
                 ros,
                 topics: Mutex::new(HashMap::new()),
@@ -173,15 +178,7 @@ impl Context {
         })
     }
 
-    pub fn options(&self) -> &ContextOptions {
-        &self.inner.options
-    }
-
-    pub fn domain_id(&self) -> u16 {
-        self.inner.options.domain_id
-    }
-
-    pub fn participant(&self) -> &DomainParticipant {
+    pub(crate) fn participant(&self) -> &DomainParticipant {
         &self.inner.participant
     }
 
@@ -190,7 +187,7 @@ impl Context {
     }
 
     /// The 12-byte GUID prefix shared by every DDS entity of this process.
-    pub fn guid_prefix(&self) -> [u8; 12] {
+    pub(crate) fn guid_prefix(&self) -> [u8; 12] {
         let b = self.inner.participant.guid().to_bytes();
         b[..12].try_into().unwrap()
     }

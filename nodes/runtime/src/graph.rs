@@ -14,9 +14,12 @@ use crate::context::Context;
 use crate::node::NodeError;
 use crate::pubsub::TaskGuard;
 
+/// Which side of a topic an [`Endpoint`] is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EndpointKind {
+    /// A DDS writer (service servers' replies and clients' requests too).
     Publisher,
+    /// A DDS reader.
     Subscription,
 }
 
@@ -32,7 +35,8 @@ pub enum RosName {
 }
 
 impl RosName {
-    pub fn from_dds(dds: &str) -> Option<RosName> {
+    /// `None` for DDS topics that are not ROS names (`ros_discovery_info`).
+    pub(crate) fn from_dds(dds: &str) -> Option<RosName> {
         if let Some(t) = dds.strip_prefix("rt/") {
             return Some(RosName::Topic(format!("/{t}")));
         }
@@ -47,7 +51,7 @@ impl RosName {
 }
 
 /// `pkg::msg::dds_::Type_` → `pkg/msg/Type`; `pkg::srv::dds_::Type_Request_` → `pkg/srv/Type`.
-pub fn ros_type_from_dds(dds: &str) -> String {
+pub(crate) fn ros_type_from_dds(dds: &str) -> String {
     let parts: Vec<&str> = dds.split("::").collect();
     if parts.len() == 4 && parts[2] == "dds_" {
         let name = parts[3].trim_end_matches('_');
@@ -60,15 +64,26 @@ pub fn ros_type_from_dds(dds: &str) -> String {
 /// One discovered DDS reader or writer, in ROS terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Whether it writes or reads.
     pub kind: EndpointKind,
+    /// The topic or service it serves.
     pub name: RosName,
+    /// `pkg/msg/Type`, or `pkg/srv/Type` for both halves of a service; a DDS
+    /// type name that does not follow ROS 2's mangling is kept as it is.
     pub type_name: String,
+    /// The DDS GUID: the participant's 12-byte prefix, then the entity id;
+    /// what [`NodeInfo::readers`] and [`NodeInfo::writers`] list.
     pub gid: [u8; 16],
+    /// Reliable rather than best effort. A writer that announced no
+    /// reliability counts as reliable, the DDS default for writers.
     pub reliable: bool,
+    /// Transient local (or any durability above volatile): late joiners get
+    /// the history.
     pub transient_local: bool,
 }
 
 impl Endpoint {
+    /// The topic (`/x`); `None` for a service's requests or replies.
     pub fn topic(&self) -> Option<&str> {
         match &self.name {
             RosName::Topic(t) => Some(t),
@@ -134,13 +149,18 @@ impl Context {
 /// A node as announced on `ros_discovery_info`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NodeInfo {
+    /// Absolute, `/` for the root.
     pub namespace: String,
+    /// The base name, without namespace.
     pub name: String,
+    /// GIDs of its DDS readers, to match with [`Endpoint::gid`].
     pub readers: Vec<[u8; 16]>,
+    /// GIDs of its DDS writers, to match with [`Endpoint::gid`].
     pub writers: Vec<[u8; 16]>,
 }
 
 impl NodeInfo {
+    /// `/namespace/name`.
     pub fn fully_qualified_name(&self) -> String {
         crate::names::fully_qualified(&self.namespace, &self.name)
     }
@@ -154,6 +174,9 @@ pub struct NodeWatcher {
 }
 
 impl NodeWatcher {
+    /// Starts reading `ros_discovery_info` (transient local: nodes that
+    /// started earlier arrive within moments too) until the watcher is
+    /// dropped. Panics outside a tokio runtime.
     pub fn start(ctx: &Context) -> Result<NodeWatcher, NodeError> {
         let qos: QosPolicies = QosPolicyBuilder::new()
             .reliability(rustdds::policy::Reliability::Reliable { max_blocking_time: rustdds::Duration::ZERO })

@@ -25,6 +25,8 @@
 //! other messages in-process, without serialization or copies of large buffers,
 //! while staying visible on DDS to other processes.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod clock;
 pub mod component;

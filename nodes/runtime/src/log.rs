@@ -11,18 +11,26 @@ use sim2real_msgs::rcl_interfaces::msg::Log;
 use crate::clock::Clock;
 use crate::pubsub::Publisher;
 
+/// rcl's severities, ordered; the values are rcl_interfaces/Log's `level`
+/// codes. A logger shows its level and the ones above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum LogLevel {
+    /// `Log::DEBUG`; shown only with `--log-level debug`.
     Debug = 10,
+    /// `Log::INFO`; the level a logger starts at.
     Info = 20,
+    /// `Log::WARN`; `--log-level warn` hides INFO and DEBUG.
     Warn = 30,
+    /// `Log::ERROR`.
     Error = 40,
+    /// `Log::FATAL`.
     Fatal = 50,
 }
 
 impl LogLevel {
-    pub fn parse(s: &str) -> Option<LogLevel> {
+    /// rcl's names, any case; `warning` too.
+    pub(crate) fn parse(s: &str) -> Option<LogLevel> {
         Some(match s.to_ascii_lowercase().as_str() {
             "debug" => LogLevel::Debug,
             "info" => LogLevel::Info,
@@ -33,7 +41,8 @@ impl LogLevel {
         })
     }
 
-    pub fn label(self) -> &'static str {
+    /// The upper-case name rclcpp prints.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             LogLevel::Debug => "DEBUG",
             LogLevel::Info => "INFO",
@@ -83,24 +92,20 @@ impl Logger {
         let _ = self.inner.rosout.set(publisher);
     }
 
-    /// The logger's name: the node's, with its namespace in dotted form.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    pub fn level(&self) -> LogLevel {
+    pub(crate) fn level(&self) -> LogLevel {
         LogLevel::from_u8(self.inner.level.load(Ordering::Relaxed))
     }
 
-    pub fn set_level(&self, level: LogLevel) {
-        self.inner.level.store(level as u8, Ordering::Relaxed);
-    }
-
-    pub fn enabled(&self, level: LogLevel) -> bool {
+    pub(crate) fn enabled(&self, level: LogLevel) -> bool {
         level >= self.level()
     }
 
     /// Logs one message with its source location (the macros fill it in).
+    /// Below the logger's level (`--log-level`, INFO by default) it does
+    /// nothing; otherwise it writes `[LEVEL] [sec.nanosec] [name]: text` to
+    /// stderr unless `--disable-stdout-logs`, and publishes an
+    /// rcl_interfaces/Log on /rosout unless `--disable-rosout-logs`, both
+    /// stamped with the node's clock. A failed /rosout publish is dropped.
     pub fn log_at(&self, level: LogLevel, msg: fmt::Arguments<'_>, file: &str, function: &str, line: u32) {
         if !self.enabled(level) {
             return;
@@ -125,24 +130,20 @@ impl Logger {
         }
     }
 
-    pub fn debug(&self, msg: impl fmt::Display) {
-        self.log_at(LogLevel::Debug, format_args!("{msg}"), "", "", 0)
-    }
+    /// Logs at INFO with no source location (empty file, line 0); the
+    /// [`info!`](crate::info) macro records where it was called.
     pub fn info(&self, msg: impl fmt::Display) {
         self.log_at(LogLevel::Info, format_args!("{msg}"), "", "", 0)
     }
+    /// Logs at WARN with no source location; see [`warn!`](crate::warn).
     pub fn warn(&self, msg: impl fmt::Display) {
         self.log_at(LogLevel::Warn, format_args!("{msg}"), "", "", 0)
     }
-    pub fn error(&self, msg: impl fmt::Display) {
-        self.log_at(LogLevel::Error, format_args!("{msg}"), "", "", 0)
-    }
-    pub fn fatal(&self, msg: impl fmt::Display) {
-        self.log_at(LogLevel::Fatal, format_args!("{msg}"), "", "", 0)
-    }
 }
 
-/// `log!(logger, LogLevel::Info, "x = {}", x)`: logs with file, module and line.
+/// `log!(logger, LogLevel::Info, "x = {}", x)`: logs with file, module and
+/// line. /rosout's `function` field gets the module path, Rust having no
+/// macro for the function's name.
 #[macro_export]
 macro_rules! log {
     ($logger:expr, $level:expr, $($arg:tt)+) => {
@@ -150,21 +151,26 @@ macro_rules! log {
     };
 }
 
+/// `debug!(logger, "x = {}", x)`: [`log!`] at DEBUG, shown only with
+/// `--log-level debug`.
 #[macro_export]
 macro_rules! debug {
     ($logger:expr, $($arg:tt)+) => { $crate::log!($logger, $crate::LogLevel::Debug, $($arg)+) };
 }
 
+/// `info!(logger, "x = {}", x)`: [`log!`] at INFO.
 #[macro_export]
 macro_rules! info {
     ($logger:expr, $($arg:tt)+) => { $crate::log!($logger, $crate::LogLevel::Info, $($arg)+) };
 }
 
+/// `warn!(logger, "x = {}", x)`: [`log!`] at WARN.
 #[macro_export]
 macro_rules! warn {
     ($logger:expr, $($arg:tt)+) => { $crate::log!($logger, $crate::LogLevel::Warn, $($arg)+) };
 }
 
+/// `error!(logger, "x = {}", x)`: [`log!`] at ERROR.
 #[macro_export]
 macro_rules! error {
     ($logger:expr, $($arg:tt)+) => { $crate::log!($logger, $crate::LogLevel::Error, $($arg)+) };

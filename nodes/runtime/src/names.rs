@@ -1,6 +1,8 @@
 //! ROS 2 names: validation of node names, namespaces and topic names, expansion
 //! of relative (`chatter`) and private (`~/chatter`) names, and remapping.
 
+/// A node name, namespace or topic name that rcl would refuse: tokens of
+/// letters, digits and single `_`, not starting with a digit, joined by `/`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{name}' is not a valid name: {reason}")]
 pub struct NameError {
@@ -31,7 +33,7 @@ fn check_token(name: &str, token: &str) -> Result<(), NameError> {
 }
 
 /// A node's base name: one token.
-pub fn validate_node_name(name: &str) -> Result<(), NameError> {
+pub(crate) fn validate_node_name(name: &str) -> Result<(), NameError> {
     if name.contains('/') {
         return Err(err(name, "a node name has no '/' (use a namespace)"));
     }
@@ -39,7 +41,7 @@ pub fn validate_node_name(name: &str) -> Result<(), NameError> {
 }
 
 /// Normalizes a namespace to an absolute form without trailing '/': `x` → `/x`, `` → `/`.
-pub fn normalize_namespace(ns: &str) -> Result<String, NameError> {
+pub(crate) fn normalize_namespace(ns: &str) -> Result<String, NameError> {
     let trimmed = ns.trim_end_matches('/');
     if trimmed.is_empty() {
         return Ok("/".to_string());
@@ -53,7 +55,7 @@ pub fn normalize_namespace(ns: &str) -> Result<String, NameError> {
 
 /// Expands a topic or service name against a node's namespace and name:
 /// `/abs` stays, `rel` → `<ns>/rel`, `~/p` → `<ns>/<node>/p`.
-pub fn expand(name: &str, namespace: &str, node: &str) -> Result<String, NameError> {
+pub(crate) fn expand(name: &str, namespace: &str, node: &str) -> Result<String, NameError> {
     if name.is_empty() {
         return Err(err(name, "empty"));
     }
@@ -78,7 +80,7 @@ pub fn expand(name: &str, namespace: &str, node: &str) -> Result<String, NameErr
 
 /// One `-r from:=to` rule, optionally for one node only (`node:from:=to`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remap {
+pub(crate) struct Remap {
     pub node: Option<String>,
     pub from: String,
     pub to: String,
@@ -86,7 +88,7 @@ pub struct Remap {
 
 impl Remap {
     /// Parses `from:=to` or `node:from:=to`.
-    pub fn parse(rule: &str) -> Option<Remap> {
+    pub(crate) fn parse(rule: &str) -> Option<Remap> {
         let (lhs, to) = rule.split_once(":=")?;
         let (node, from) = match lhs.split_once(':') {
             Some((n, f)) => (Some(n.to_string()), f),
@@ -98,14 +100,14 @@ impl Remap {
         Some(Remap { node, from: from.to_string(), to: to.to_string() })
     }
 
-    pub fn applies_to(&self, node: &str) -> bool {
+    pub(crate) fn applies_to(&self, node: &str) -> bool {
         self.node.as_deref().is_none_or(|n| n == node)
     }
 }
 
 /// Applies the first matching remap rule to an expanded name (rcl semantics:
 /// both sides are expanded in the node's namespace, the first match wins).
-pub fn remap(full: &str, rules: &[Remap], namespace: &str, node: &str) -> Result<String, NameError> {
+pub(crate) fn remap(full: &str, rules: &[Remap], namespace: &str, node: &str) -> Result<String, NameError> {
     for r in rules.iter().filter(|r| r.applies_to(node)) {
         if r.from.starts_with("__") {
             continue;
@@ -118,7 +120,7 @@ pub fn remap(full: &str, rules: &[Remap], namespace: &str, node: &str) -> Result
 }
 
 /// Joins namespace and node name: `/ns` + `n` → `/ns/n`, `/` + `n` → `/n`.
-pub fn fully_qualified(namespace: &str, node: &str) -> String {
+pub(crate) fn fully_qualified(namespace: &str, node: &str) -> String {
     if namespace == "/" {
         format!("/{node}")
     } else {

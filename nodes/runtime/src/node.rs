@@ -104,12 +104,17 @@ pub struct Node {
 
 impl Node {
     /// Creates a node named `name` in the root namespace, unless `args` rename
-    /// or move it (`-r __node:=…`, `-r __ns:=…`).
+    /// or move it (`-r __node:=…`, `-r __ns:=…`). When this returns the node
+    /// serves its parameters, publishes its logs on /rosout (unless
+    /// `--disable-rosout-logs`) and has `use_sim_time` from `args`. Fails on
+    /// a name that is not a ROS name, a `use_sim_time` override that is not a
+    /// bool, a DDS refusal, or outside a tokio runtime
+    /// ([`NodeError::NoRuntime`]).
     pub fn new(ctx: &Context, name: &str, args: &RosArgs) -> Result<Node, NodeError> {
         Self::with_namespace(ctx, name, "/", args)
     }
 
-    pub fn with_namespace(ctx: &Context, name: &str, namespace: &str, args: &RosArgs) -> Result<Node, NodeError> {
+    fn with_namespace(ctx: &Context, name: &str, namespace: &str, args: &RosArgs) -> Result<Node, NodeError> {
         tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
         names::validate_node_name(name)?;
         let final_name = args.resolved_node_name(name);
@@ -212,27 +217,23 @@ impl Node {
         check_declared(&self.inner.declared.lock().unwrap(), name, value)
     }
 
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    pub fn namespace(&self) -> &str {
-        &self.inner.namespace
-    }
-
     /// `/namespace/name`.
     pub fn fully_qualified_name(&self) -> &str {
         &self.inner.fqn
     }
 
-    pub fn context(&self) -> &Context {
+    pub(crate) fn context(&self) -> &Context {
         &self.inner.ctx
     }
 
+    /// The node's logger, named as rcl names it (`robot.talker` for
+    /// `/robot/talker`): what `--log-level robot.talker:=debug` selects and
+    /// /rosout shows.
     pub fn logger(&self) -> &Logger {
         &self.inner.logger
     }
 
+    /// The node's clock, which follows `use_sim_time` as the parameter changes.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
     }
@@ -242,7 +243,9 @@ impl Node {
         self.inner.clock.now()
     }
 
-    /// Expands a topic name in this node's namespace and applies remapping.
+    /// The fully qualified name a publisher or subscription on `topic` gets:
+    /// `chatter` → `/ns/chatter`, `~/x` → `/ns/node/x`, then the first
+    /// matching `-r` rule. Fails on a name that is not a ROS name.
     pub fn resolve_topic(&self, topic: &str) -> Result<String, NodeError> {
         let full = names::expand(topic, &self.inner.namespace, &self.inner.name)?;
         Ok(names::remap(&full, &self.inner.args.remaps, &self.inner.namespace, &self.inner.name)?)
@@ -279,6 +282,9 @@ impl Node {
 
     /// Declares a parameter with a default and returns its value: the default,
     /// unless a params file or `-p` gave another. Visible to `ros2 param`.
+    /// Fails when the name is declared already (`use_sim_time` always is) or
+    /// the given value is not of the default's type (an integer for a double
+    /// is widened).
     pub fn declare_parameter<T: ParamType>(&self, name: &str, default: T) -> Result<T, NodeError> {
         let default_value = default.to_value();
         {
@@ -293,7 +299,8 @@ impl Node {
         Ok(T::from_value(&value).expect("coerced to the declared type"))
     }
 
-    /// The current value of a declared parameter.
+    /// The current value of a declared parameter; `None` when it is not
+    /// declared or `T` is not its type.
     pub fn parameter<T: ParamType>(&self, name: &str) -> Option<T> {
         let v = self.inner.ros.lock().unwrap().get_parameter(name)?;
         T::from_value(&v)

@@ -96,7 +96,7 @@ fn place(line: Option<usize>, key: &str) -> String {
 }
 
 /// The name ROS 2 tools give a parameter type.
-pub fn type_name(v: &ParameterValue) -> &'static str {
+pub(crate) fn type_name(v: &ParameterValue) -> &'static str {
     match v {
         ParameterValue::NotSet => "not set",
         ParameterValue::Boolean(_) => "bool",
@@ -111,8 +111,10 @@ pub fn type_name(v: &ParameterValue) -> &'static str {
     }
 }
 
-/// A Rust type a parameter can have.
+/// A Rust type a parameter can have: `bool`, `i64`, `f64`, `String` and
+/// `Vec`s of them (ROS 2 has no other integer or float widths).
 pub trait ParamType: Sized + Clone + Send + Sync + 'static {
+    /// The ROS value, whose type the parameter then keeps.
     fn to_value(&self) -> ParameterValue;
     /// Converts a value of the same ROS type (integers widen to doubles).
     fn from_value(v: &ParameterValue) -> Option<Self>;
@@ -170,7 +172,7 @@ param_type!(Vec<String>, StringArray, |v: &Vec<String>| v.clone(), |v: &Paramete
 
 /// A value of the declared type, converting where ROS 2 tools would send the
 /// other numeric form (an integer for a double parameter).
-pub fn coerce(declared: &ParameterValue, given: &ParameterValue) -> Option<ParameterValue> {
+pub(crate) fn coerce(declared: &ParameterValue, given: &ParameterValue) -> Option<ParameterValue> {
     if std::mem::discriminant(declared) == std::mem::discriminant(given) {
         return Some(given.clone());
     }
@@ -188,7 +190,7 @@ pub fn coerce(declared: &ParameterValue, given: &ParameterValue) -> Option<Param
 }
 
 /// Converts a YAML value to a parameter value (scalars and homogeneous lists).
-pub fn from_yaml(y: &Yaml) -> Result<ParameterValue, ParamError> {
+pub(crate) fn from_yaml(y: &Yaml) -> Result<ParameterValue, ParamError> {
     Ok(match y {
         Yaml::Bool(b) => ParameterValue::Boolean(*b),
         Yaml::Number(n) if n.is_i64() => ParameterValue::Integer(n.as_i64().unwrap()),
@@ -227,7 +229,7 @@ pub fn parse_value_literal(text: &str) -> Result<ParameterValue, ParamError> {
 
 /// One parameter value from a params file, for the nodes its key matches.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileParam {
+pub(crate) struct FileParam {
     /// Node pattern: a fully qualified node name, possibly with `*` and `**`.
     pub node_pattern: String,
     /// Dotted parameter name (`nested.a` for nested mappings).
@@ -238,17 +240,22 @@ pub struct FileParam {
 /// A parsed ROS 2 params file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamsFile {
-    pub path: PathBuf,
-    pub params: Vec<FileParam>,
+    pub(crate) path: PathBuf,
+    pub(crate) params: Vec<FileParam>,
 }
 
 impl ParamsFile {
+    /// Reads and checks a params file as `--params-file` does: node keys
+    /// (absolute or not, with `*`/`**` wildcards, or nested namespace
+    /// levels) each holding `ros__parameters`, nested mappings flattened to
+    /// dotted names. An empty file holds nothing. Errors name the file, and
+    /// the line and key where known.
     pub fn load(path: &Path) -> Result<ParamsFile, ParamError> {
         let text = std::fs::read_to_string(path).map_err(|source| ParamError::Read { path: path.into(), source })?;
         Self::parse(path, &text)
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<ParamsFile, ParamError> {
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<ParamsFile, ParamError> {
         let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|source| ParamError::Yaml { path: path.into(), source })?;
         let shape = |problem| ParamError::Shape { path: path.into(), line: None, key: String::new(), problem };
         let mut params = Vec::new();
@@ -289,7 +296,7 @@ impl ParamsFile {
     }
 
     /// Values of this file that apply to the node `fqn`, in file order.
-    pub fn for_node<'a>(&'a self, fqn: &'a str) -> impl Iterator<Item = &'a FileParam> + 'a {
+    pub(crate) fn for_node<'a>(&'a self, fqn: &'a str) -> impl Iterator<Item = &'a FileParam> + 'a {
         self.params.iter().filter(move |p| node_matches(&p.node_pattern, fqn))
     }
 }
@@ -336,7 +343,7 @@ fn flatten(pattern: &str, prefix: &str, v: &Yaml, out: &mut Vec<FileParam>) -> R
 
 /// Matches a node pattern against a fully qualified node name: `*` matches one
 /// token, `**` any number of tokens (including none).
-pub fn node_matches(pattern: &str, fqn: &str) -> bool {
+pub(crate) fn node_matches(pattern: &str, fqn: &str) -> bool {
     let p: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
     let n: Vec<&str> = fqn.trim_start_matches('/').split('/').collect();
     fn go(p: &[&str], n: &[&str]) -> bool {

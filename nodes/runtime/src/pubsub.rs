@@ -20,6 +20,8 @@ use crate::clock::{system_now, Stamp};
 use crate::context::{Context, LocalMessage, LocalSink, TopicSlot};
 use crate::log::Logger;
 
+/// The DDS writer refused a message (in-process subscribers have it
+/// already); the publisher stays usable.
 #[derive(Debug, thiserror::Error)]
 #[error("publishing on {topic}: {reason}")]
 pub struct PublishError {
@@ -84,11 +86,9 @@ pub struct Publisher<M: Message> {
 }
 
 impl<M: Message> Publisher<M> {
-    /// The fully qualified topic name, after remapping.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
+    /// Hands `msg` to this process's subscriptions of the topic, and writes
+    /// it to DDS when a subscriber elsewhere has been discovered (always, on a
+    /// transient-local topic).
     pub fn publish(&self, msg: M) -> Result<(), PublishError> {
         self.publish_shared(Arc::new(msg))
     }
@@ -125,11 +125,6 @@ impl<M: Message> Publisher<M> {
         }
     }
 
-    /// How many publishes [`Publisher::publish_or_log`] has logged as failed.
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-
     /// Subscriptions in this process plus those discovered in others.
     pub fn subscription_count(&self) -> usize {
         self.slot.sinks.read().unwrap().len() + self.remote.count(&self.ctx)
@@ -161,7 +156,7 @@ pub struct ReceiveInfo {
 
 impl ReceiveInfo {
     /// A message handed over inside this process, now.
-    pub fn intra_process() -> ReceiveInfo {
+    pub(crate) fn intra_process() -> ReceiveInfo {
         ReceiveInfo { source_stamp: None, received: system_now(), intra_process: true, publisher: [0; 16] }
     }
 }
@@ -169,7 +164,10 @@ impl ReceiveInfo {
 /// A message with its [`ReceiveInfo`].
 #[derive(Clone, Debug)]
 pub struct Received<M> {
+    /// The message; from a publisher in this process, the very `Arc` it
+    /// published (see [`Publisher::publish_shared`]).
     pub msg: Arc<M>,
+    /// Its origin and arrival time.
     pub info: ReceiveInfo,
 }
 
@@ -291,6 +289,7 @@ pub struct Subscription<M: Message> {
 }
 
 impl<M: Message> Subscription<M> {
+    /// The fully qualified topic name, after remapping.
     pub fn topic(&self) -> &str {
         &self.topic
     }

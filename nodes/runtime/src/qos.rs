@@ -2,24 +2,37 @@
 
 use ros2_client::qos::{Durability as RDurability, History, QosProfile, Reliability as RReliability, WhenFull};
 
+/// Whether lost samples are sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reliability {
+    /// Lost samples stay lost; nothing waits for acknowledgments.
     BestEffort,
+    /// The writer resends until readers acknowledge, within its history.
     Reliable,
 }
 
+/// Whether a writer keeps samples for readers that join later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
+    /// Late joiners get only what is published after they match.
     Volatile,
+    /// Late joiners get the writer's last `depth` samples.
     TransientLocal,
 }
 
 /// A QoS profile: reliability, durability and history depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Qos {
+    /// Offered by a publisher, requested by a subscription; DDS matches them
+    /// only when the offer is at least the request, so a reliable
+    /// subscription never hears a best-effort publisher of another process
+    /// (inside one process every subscription hears every publisher).
     pub reliability: Reliability,
+    /// Matched like `reliability`: a transient-local subscription never
+    /// hears a volatile publisher of another process.
     pub durability: Durability,
-    /// Keep-last depth; 0 means keep all.
+    /// Keep-last depth; 0 means keep all (in DDS; a subscription's own queue
+    /// still stops at 1000 and drops the oldest).
     pub depth: usize,
 }
 
@@ -39,6 +52,7 @@ impl Qos {
         Qos { reliability: Reliability::Reliable, durability: Durability::TransientLocal, depth: 1 }
     }
 
+    /// The same profile with another keep-last depth (0: keep all).
     pub const fn depth(mut self, depth: usize) -> Qos {
         self.depth = depth;
         self
@@ -46,7 +60,7 @@ impl Qos {
 
     /// The keep-last depth local queues use (keep-all is bounded too, so that a
     /// slow reader cannot grow memory without end).
-    pub fn queue_depth(&self) -> usize {
+    pub(crate) fn queue_depth(&self) -> usize {
         if self.depth == 0 {
             1000
         } else {
@@ -54,7 +68,7 @@ impl Qos {
         }
     }
 
-    pub fn to_profile(&self) -> QosProfile {
+    pub(crate) fn to_profile(self) -> QosProfile {
         let base = QosProfile::publisher_default();
         let reliability = match self.reliability {
             Reliability::BestEffort => RReliability::BestEffort,

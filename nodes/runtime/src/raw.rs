@@ -38,10 +38,12 @@ impl Serialized {
         r.map(|(m, _)| m).map_err(|source| CdrError::Malformed { type_name: M::TYPE_NAME.into(), source })
     }
 
+    /// Bytes, the 4-byte header included.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no bytes at all, not even a header.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -49,7 +51,7 @@ impl Serialized {
 
 /// A sample the raw endpoints cannot carry.
 #[derive(Debug, thiserror::Error)]
-pub enum RawError {
+pub(crate) enum RawError {
     /// A DDS data representation other than plain CDR.
     #[error("unsupported representation {0:?}")]
     Representation(RepresentationIdentifier),
@@ -59,10 +61,10 @@ pub enum RawError {
 }
 
 /// rustdds adapter that keeps samples as bytes (with their header).
-pub struct RawAdapter;
+pub(crate) struct RawAdapter;
 
 #[derive(Clone)]
-pub struct RawDecoder;
+pub(crate) struct RawDecoder;
 
 impl<'de> Decode<'de, Serialized> for RawDecoder {
     type Error = RawError;
@@ -139,32 +141,17 @@ impl LocalSink for RawSink {
 
 /// Receives serialized messages of a topic, whatever their type.
 pub struct RawSubscription {
-    topic: String,
-    type_name: String,
     queue: Arc<Queue<Serialized>>,
     _registration: SinkRegistration,
     _task: TaskGuard,
 }
 
 impl RawSubscription {
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    pub fn type_name(&self) -> &str {
-        &self.type_name
-    }
-
+    /// The next message, waiting for one: little- or big-endian CDR, as the
+    /// publisher wrote it. A typed message published in this process is
+    /// serialized once, however many raw subscriptions take it.
     pub async fn recv(&self) -> Received<Serialized> {
         self.queue.recv().await
-    }
-
-    pub fn try_recv(&self) -> Option<Received<Serialized>> {
-        self.queue.pop()
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.queue.dropped_count()
     }
 }
 
@@ -180,10 +167,11 @@ pub struct RawPublisher {
 }
 
 impl RawPublisher {
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
+    /// Publishes as [`Publisher::publish`](crate::Publisher::publish) does.
+    /// Typed subscriptions in this process decode it, or skip it with one
+    /// warning when it is not their type or does not decode. Only
+    /// little-endian CDR can go out over DDS: big-endian bytes fail with a
+    /// [`PublishError`] whenever they would.
     pub fn publish(&self, msg: Serialized) -> Result<(), PublishError> {
         self.slot.deliver_with(|deliver| {
             let serialized = || Some(msg.clone());
@@ -195,6 +183,7 @@ impl RawPublisher {
         Ok(())
     }
 
+    /// Whether a subscriber in another process has been discovered.
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
     }
@@ -253,13 +242,7 @@ impl Node {
                 }
             }
         });
-        Ok(RawSubscription {
-            topic: full,
-            type_name: type_name.to_string(),
-            queue,
-            _registration: SinkRegistration { slot, id },
-            _task: TaskGuard(task),
-        })
+        Ok(RawSubscription { queue, _registration: SinkRegistration { slot, id }, _task: TaskGuard(task) })
     }
 
     /// A publisher of serialized messages; `type_name` is `pkg/msg/Type`.

@@ -1,6 +1,8 @@
 //! Clean shutdown on SIGINT and SIGTERM.
 
-/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
+/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM; from then
+/// on those signals no longer end the process by default. Panics outside a
+/// tokio runtime.
 pub async fn signal() {
     #[cfg(unix)]
     {

@@ -6,20 +6,24 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// A YAML node and the 1-based line it starts on.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Yaml {
-    /// Keys keep their own lines.
+    /// Entries in file order, each key with its own line, then the line.
     Map(Vec<(String, usize, Yaml)>, usize),
+    /// Items, then the line.
     Seq(Vec<Yaml>, usize),
     /// The text, whether it was written plain (unquoted), and the line.
     Scalar(String, bool, usize),
 }
 
 impl Yaml {
+    /// Where it starts, 1-based (an empty document is a mapping on line 1).
     pub fn line(&self) -> usize {
         match self {
             Yaml::Map(_, l) | Yaml::Seq(_, l) | Yaml::Scalar(_, _, l) => *l,
         }
     }
 
+    /// "a mapping", "a list" or "a value", to end an error message with
+    /// ("expected a list, found a mapping").
     pub fn kind(&self) -> &'static str {
         match self {
             Yaml::Map(..) => "a mapping",
@@ -125,6 +129,8 @@ impl Yaml {
         }
     }
 
+    /// The text of a value, quoted or not (`3` and `true` stay text);
+    /// `None` for a list or mapping.
     pub fn scalar(&self) -> Option<&str> {
         match self {
             Yaml::Scalar(s, ..) => Some(s),
@@ -134,6 +140,9 @@ impl Yaml {
 }
 
 /// Reads the fields of one mapping by name; `finish` refuses the ones never read.
+/// Getters mark their key read; the optional ones give `None` for an absent
+/// key, and all give a [`YamlError`] at the key's line for a value of the
+/// wrong shape.
 pub struct Fields<'y> {
     path: String,
     line: usize,
@@ -141,12 +150,9 @@ pub struct Fields<'y> {
 }
 
 impl<'y> Fields<'y> {
+    /// The mapping's own line, where errors about missing keys point.
     pub fn line(&self) -> usize {
         self.line
-    }
-
-    pub fn path(&self) -> &str {
-        &self.path
     }
 
     fn key_path(&self, key: &str) -> String {
@@ -163,10 +169,7 @@ impl<'y> Fields<'y> {
         YamlError { line, key: self.key_path(key), message: message.into() }
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.items.iter().any(|it| it.0 == key)
-    }
-
+    /// The value, whatever its shape.
     pub fn get(&mut self, key: &str) -> Option<&'y Yaml> {
         self.items.iter_mut().find(|it| it.0 == key).map(|it| {
             it.3 = true;
@@ -174,6 +177,7 @@ impl<'y> Fields<'y> {
         })
     }
 
+    /// A value's text.
     pub fn str(&mut self, key: &str) -> Result<Option<String>, YamlError> {
         match self.get(key) {
             None => Ok(None),
@@ -182,10 +186,12 @@ impl<'y> Fields<'y> {
         }
     }
 
+    /// [`Fields::str`]; an absent key is an error too.
     pub fn req_str(&mut self, key: &str) -> Result<String, YamlError> {
         self.str(key)?.ok_or_else(|| self.err(key, format!("'{key}' is required")))
     }
 
+    /// A finite number (NaN and infinities are refused).
     pub fn f64(&mut self, key: &str) -> Result<Option<f64>, YamlError> {
         match self.str(key)? {
             None => Ok(None),
@@ -195,10 +201,12 @@ impl<'y> Fields<'y> {
         }
     }
 
+    /// [`Fields::f64`]; an absent key is an error too.
     pub fn req_f64(&mut self, key: &str) -> Result<f64, YamlError> {
         self.f64(key)?.ok_or_else(|| self.err(key, format!("'{key}' is required")))
     }
 
+    /// A whole number that fits a `u32`.
     pub fn u32(&mut self, key: &str) -> Result<Option<u32>, YamlError> {
         match self.str(key)? {
             None => Ok(None),
@@ -206,6 +214,7 @@ impl<'y> Fields<'y> {
         }
     }
 
+    /// `true`, `True`, `yes`, `false`, `False` or `no`.
     pub fn bool(&mut self, key: &str) -> Result<Option<bool>, YamlError> {
         match self.str(key)? {
             None => Ok(None),
@@ -217,6 +226,7 @@ impl<'y> Fields<'y> {
         }
     }
 
+    /// The items of a list, unchecked.
     pub fn list(&mut self, key: &str) -> Result<Option<&'y [Yaml]>, YamlError> {
         match self.get(key) {
             None => Ok(None),
@@ -260,6 +270,7 @@ impl<'y> Fields<'y> {
         Ok(Some(v))
     }
 
+    /// A nested mapping, whose errors name the key path (`world.friction`).
     pub fn map(&mut self, key: &str) -> Result<Option<Fields<'y>>, YamlError> {
         let path = self.key_path(key);
         match self.get(key) {
