@@ -425,249 +425,319 @@ impl Scenario {
         Self::from_yaml(path, &doc).map_err(wrap)
     }
 
+    /// The sections in the order of the file format, each read, checked and
+    /// finished (unknown keys refused) before the next: the first problem is
+    /// the one reported.
     fn from_yaml(path: &Path, doc: &Yaml) -> Result<Scenario, YamlError> {
         let mut top = doc.fields("")?;
         let name = top.req_str("scenario")?;
         let description = top.str("description")?.unwrap_or_default();
         let edge_case = top.bool("edge_case")?.unwrap_or(false);
         let tags = top.str_list("tags")?.unwrap_or_default();
-
-        let mut w = top.map("world")?.ok_or_else(|| top.err("world", "'world' is required"))?;
-        let kind = w.req_str("kind")?;
-        let world = match kind.as_str() {
-            "road" => {
-                let road = Road {
-                    lanes: w.u32("lanes")?.unwrap_or(2).max(1),
-                    lane_width: pos(&mut w, "lane_width", 3.5)?,
-                    length: pos(&mut w, "length", 200.0)?,
-                    sidewalk_width: nonneg(&mut w, "sidewalk_width", 2.5)?,
-                    buildings: w.u32("buildings")?.unwrap_or(10),
-                    building_height: range(&mut w, "building_height")?.unwrap_or(Range(8.0, 25.0)),
-                };
-                w.finish(&["kind", "lanes", "lane_width", "length", "sidewalk_width", "buildings", "building_height"])?;
-                WorldSpec::Road(road)
-            }
-            "table" => {
-                let size = vec3(&mut w, "table_size")?.unwrap_or([1.2, 0.8, 0.75]);
-                for s in size {
-                    positive(&w, "table_size", s)?;
-                }
-                w.finish(&["kind", "table_size"])?;
-                WorldSpec::Table(Table { size })
-            }
-            other => return Err(w.err("kind", format!("unknown world kind '{other}' (road or table)"))),
-        };
-
-        let mut e = top.map("environment")?.ok_or_else(|| top.err("environment", "'environment' is required"))?;
-        let time = e.str("time_of_day")?.unwrap_or_else(|| "day".into());
-        let time_of_day = match time.as_str() {
-            "dawn" => TimeOfDay::Dawn,
-            "day" => TimeOfDay::Day,
-            "dusk" => TimeOfDay::Dusk,
-            "night" => TimeOfDay::Night,
-            other => return Err(e.err("time_of_day", format!("'{other}' is not dawn, day, dusk or night"))),
-        };
-        let weather = e.str("weather")?.unwrap_or_else(|| "clear".into());
-        if !["clear", "rain", "snow", "fog"].contains(&weather.as_str()) {
-            return Err(e.err("weather", format!("'{weather}' is not clear, rain, snow or fog")));
-        }
-        let weather_intensity = e.f64("weather_intensity")?.unwrap_or(0.0);
-        if !(0.0..=1.0).contains(&weather_intensity) {
-            return Err(e.err("weather_intensity", "must be from 0 to 1"));
-        }
-        let friction = match e.map("friction")? {
-            Some(mut fr) => {
-                let mut get = |k: &str, d: f64| -> Result<f64, YamlError> {
-                    let v = fr.f64(k)?.unwrap_or(d);
-                    if v < 0.0 {
-                        return Err(fr.err(k, format!("friction must not be negative, got {v}")));
-                    }
-                    Ok(v)
-                };
-                let f = Friction { road: get("road", 0.8)?, sidewalk: get("sidewalk", 0.7)?, table: get("table", 0.5)? };
-                fr.finish(&["road", "sidewalk", "table"])?;
-                f
-            }
-            None => Friction { road: 0.8, sidewalk: 0.7, table: 0.5 },
-        };
-        e.finish(&["time_of_day", "weather", "weather_intensity", "friction"])?;
-        let environment = Environment { time_of_day, weather, weather_intensity, friction };
-
-        let mut eg = top.map("ego")?.ok_or_else(|| top.err("ego", "'ego' is required"))?;
-        let ego_kind = eg.req_str("kind")?;
-        match (&world, ego_kind.as_str()) {
-            (WorldSpec::Road(_), "arm") | (WorldSpec::Table(_), "vehicle") => {
-                return Err(eg.err("kind", "a vehicle drives on a road world, an arm stands on a table world"))
-            }
-            _ => {}
-        }
-        let ego = match ego_kind.as_str() {
-            "vehicle" => {
-                let v = VehicleEgo {
-                    start: pose2(&mut eg, "start")?.unwrap_or_default(),
-                    speed: nonneg(&mut eg, "speed", 0.0)?,
-                    size: vec3(&mut eg, "size")?.unwrap_or([4.5, 1.8, 1.5]),
-                    mass: pos(&mut eg, "mass", 1500.0)?,
-                    max_accel: pos(&mut eg, "max_accel", 3.0)?,
-                    max_yaw_rate: pos(&mut eg, "max_yaw_rate", 0.8)?,
-                    max_speed: pos(&mut eg, "max_speed", 30.0)?,
-                };
-                eg.finish(&["kind", "start", "speed", "size", "mass", "max_accel", "max_yaw_rate", "max_speed"])?;
-                EgoSpec::Vehicle(v)
-            }
-            "arm" => {
-                let base = vec3(&mut eg, "base")?.unwrap_or([0.0, 0.0, 0.0]);
-                let links = vec6(&mut eg, "links")?.unwrap_or([0.15, 0.3, 0.3, 0.1, 0.1, 0.08]);
-                let mut limits = [[-3.1, 3.1], [-1.9, 1.9], [-2.6, 2.6], [-3.1, 3.1], [-2.0, 2.0], [-3.1, 3.1]];
-                if let Some(items) = eg.list("limits")? {
-                    if items.len() != 6 {
-                        return Err(eg.err("limits", format!("expected 6 [low, high] pairs, found {}", items.len())));
-                    }
-                    for (i, it) in items.iter().enumerate() {
-                        let pair: Option<Vec<f64>> = match it {
-                            Yaml::Seq(v, _) => v.iter().map(|x| x.scalar().and_then(|s| s.parse().ok())).collect(),
-                            _ => None,
-                        };
-                        match pair.as_deref() {
-                            Some([lo, hi]) if lo < hi => limits[i] = [*lo, *hi],
-                            _ => return Err(eg.err("limits", format!("joint {} needs [low, high] with low < high", i + 1))),
-                        }
-                    }
-                }
-                let initial = vec6(&mut eg, "initial")?.unwrap_or([0.0; 6]);
-                let mut trajectory = Vec::new();
-                if let Some(items) = eg.list("trajectory")? {
-                    for it in items {
-                        let mut tf = it.fields("ego.trajectory")?;
-                        let t = tf.req_f64("t")?;
-                        let t = non_negative(&tf, "t", t)?;
-                        let q = vec6(&mut tf, "q")?.ok_or_else(|| tf.err("q", "'q' (six joint angles) is required"))?;
-                        tf.finish(&["t", "q"])?;
-                        trajectory.push((t, q));
-                    }
-                }
-                eg.finish(&["kind", "base", "links", "limits", "initial", "trajectory"])?;
-                EgoSpec::Arm(ArmEgo { base, links, limits, initial, trajectory })
-            }
-            other => return Err(eg.err("kind", format!("unknown ego kind '{other}' (vehicle or arm)"))),
-        };
-
-        let mut actors = Vec::new();
-        for (i, a) in top.list("actors")?.unwrap_or(&[]).iter().enumerate() {
-            let mut af = a.fields(&format!("actors[{i}]"))?;
-            let kind = match af.req_str("type")?.as_str() {
-                "vehicle" => ActorKind::Vehicle,
-                "adult" => ActorKind::Adult,
-                "child" => ActorKind::Child,
-                "cup" => ActorKind::Cup,
-                other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cup)"))),
-            };
-            let count = af.u32("count")?.unwrap_or(1);
-            let start = pose2(&mut af, "start")?;
-            let size = vec3(&mut af, "size")?;
-            if let Some(s) = size {
-                for x in s {
-                    positive(&af, "size", x)?;
-                }
-            }
-            let color = vec3(&mut af, "color")?;
-            let behaviour = match af.map("behaviour")? {
-                None => Behaviour::Static,
-                Some(mut b) => {
-                    let kind = b.req_str("kind")?;
-                    let speed = range(&mut b, "speed")?;
-                    let bh = match kind.as_str() {
-                        "static" => Behaviour::Static,
-                        "drive" => Behaviour::Drive { speed: speed.unwrap_or(Range::fixed(8.0)) },
-                        "walk" => Behaviour::Walk { speed: speed.unwrap_or(Range(1.0, 1.6)) },
-                        "cross" | "run_out" => Behaviour::Cross {
-                            speed: speed.unwrap_or(if kind == "run_out" { Range(2.5, 3.5) } else { Range(1.0, 1.5) }),
-                            trigger_time: range(&mut b, "trigger_time")?,
-                            trigger_distance: range(&mut b, "trigger_distance")?,
-                            run: kind == "run_out",
-                        },
-                        other => return Err(b.err("kind", format!("unknown behaviour '{other}' (static, drive, walk, cross, run_out)"))),
-                    };
-                    if let Behaviour::Drive { speed } | Behaviour::Walk { speed } | Behaviour::Cross { speed, .. } = &bh {
-                        non_negative(&b, "speed", speed.0)?;
-                    }
-                    b.finish(&["kind", "speed", "trigger_time", "trigger_distance"])?;
-                    bh
-                }
-            };
-            let line = af.line();
-            af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
-            actors.push(ActorSpec { kind, count, start, size, color, behaviour, line });
-        }
-
-        let mut s = top.map("sensors")?.ok_or_else(|| top.err("sensors", "'sensors' is required"))?;
-        let rate = pos(&mut s, "rate", 10.0)?;
-        let mut cameras = Vec::new();
-        if let Some(mut rig) = s.map("rig")? {
-            let kind = rig.req_str("kind")?;
-            if kind != "surround8" {
-                return Err(rig.err("kind", format!("unknown rig '{kind}' (surround8)")));
-            }
-            let width = rig.u32("width")?.ok_or_else(|| rig.err("width", "a camera needs a resolution: 'width' is missing"))?;
-            let height = rig.u32("height")?.ok_or_else(|| rig.err("height", "a camera needs a resolution: 'height' is missing"))?;
-            let fov = rig.f64("fov")?.unwrap_or(100.0);
-            rig.finish(&["kind", "width", "height", "fov"])?;
-            let size = match &ego {
-                EgoSpec::Vehicle(v) => v.size,
-                EgoSpec::Arm(_) => [0.4, 0.4, 0.4],
-            };
-            cameras.extend(surround_rig(width, height, fov, size));
-        }
-        for (i, c) in s.list("cameras")?.unwrap_or(&[]).iter().enumerate() {
-            let mut cf = c.fields(&format!("sensors.cameras[{i}]"))?;
-            let name = cf.req_str("name")?;
-            let width = cf.u32("width")?.ok_or_else(|| cf.err("width", "a camera needs a resolution: 'width' is missing"))?;
-            let height = cf.u32("height")?.ok_or_else(|| cf.err("height", "a camera needs a resolution: 'height' is missing"))?;
-            if width == 0 || height == 0 || width > 4096 || height > 4096 {
-                return Err(cf.err("width", format!("{width}x{height} is not a resolution from 1x1 to 4096x4096")));
-            }
-            let fov_deg = cf.f64("fov")?.unwrap_or(90.0);
-            if !(1.0..=170.0).contains(&fov_deg) {
-                return Err(cf.err("fov", format!("{fov_deg}° is not from 1 to 170")));
-            }
-            let position = vec3(&mut cf, "position")?.unwrap_or([0.0, 0.0, 1.5]);
-            let yaw_deg = cf.f64("yaw")?.unwrap_or(0.0);
-            let pitch_deg = cf.f64("pitch")?.unwrap_or(0.0);
-            cf.finish(&["name", "width", "height", "fov", "position", "yaw", "pitch"])?;
-            if cameras.iter().any(|c: &CameraSpec| c.name == name) {
-                return Err(s.err("cameras", format!("two cameras are called '{name}'")));
-            }
-            cameras.push(CameraSpec { name, width, height, fov_deg, position, yaw_deg, pitch_deg });
-        }
-        if cameras.is_empty() {
-            return Err(s.err("cameras", "at least one camera (or a rig) is needed"));
-        }
-        if cameras.len() > 8 {
-            return Err(s.err("cameras", format!("{} cameras; the rig holds at most 8", cameras.len())));
-        }
-        let imu_rate = pos(&mut s, "imu_rate", 100.0)?;
-        let odom_rate = pos(&mut s, "odom_rate", 50.0)?;
-        s.finish(&["rate", "rig", "cameras", "imu_rate", "odom_rate"])?;
-        let sensors = Sensors { rate, cameras, imu_rate, odom_rate };
-
+        let world = world_spec(required(&mut top, "world")?)?;
+        let environment = environment(required(&mut top, "environment")?)?;
+        let ego = ego(required(&mut top, "ego")?, &world)?;
+        let actors = actors(top.list("actors")?.unwrap_or(&[]))?;
+        let sensors = sensors(required(&mut top, "sensors")?, &ego)?;
         let randomize = match top.map("randomize")? {
-            Some(mut r) => {
-                let rz = Randomize {
-                    poses: nonneg(&mut r, "poses", 0.0)?,
-                    sizes: nonneg(&mut r, "sizes", 0.0)?,
-                    colors: r.bool("colors")?.unwrap_or(false),
-                    light: nonneg(&mut r, "light", 0.0)?,
-                    friction: nonneg(&mut r, "friction", 0.0)?,
-                    timing: nonneg(&mut r, "timing", 0.0)?,
-                };
-                r.finish(&["poses", "sizes", "colors", "light", "friction", "timing"])?;
-                rz
-            }
+            Some(r) => randomize(r)?,
             None => Randomize { poses: 0.0, sizes: 0.0, colors: false, light: 0.0, friction: 0.0, timing: 0.0 },
         };
         top.finish(&["scenario", "description", "edge_case", "tags", "world", "environment", "ego", "actors", "sensors", "randomize"])?;
         Ok(Scenario { name, description, edge_case, tags, world, environment, ego, actors, sensors, randomize, file: path.into() })
     }
+}
+
+/// A section the file must have.
+fn required<'y>(f: &mut Fields<'y>, key: &str) -> Result<Fields<'y>, YamlError> {
+    f.map(key)?.ok_or_else(|| f.err(key, format!("'{key}' is required")))
+}
+
+/// `world`: a road or a table, with the format's defaults.
+fn world_spec(mut w: Fields<'_>) -> Result<WorldSpec, YamlError> {
+    let kind = w.req_str("kind")?;
+    match kind.as_str() {
+        "road" => {
+            let road = Road {
+                lanes: w.u32("lanes")?.unwrap_or(2).max(1),
+                lane_width: pos(&mut w, "lane_width", 3.5)?,
+                length: pos(&mut w, "length", 200.0)?,
+                sidewalk_width: nonneg(&mut w, "sidewalk_width", 2.5)?,
+                buildings: w.u32("buildings")?.unwrap_or(10),
+                building_height: range(&mut w, "building_height")?.unwrap_or(Range(8.0, 25.0)),
+            };
+            w.finish(&["kind", "lanes", "lane_width", "length", "sidewalk_width", "buildings", "building_height"])?;
+            Ok(WorldSpec::Road(road))
+        }
+        "table" => {
+            let size = vec3(&mut w, "table_size")?.unwrap_or([1.2, 0.8, 0.75]);
+            for s in size {
+                positive(&w, "table_size", s)?;
+            }
+            w.finish(&["kind", "table_size"])?;
+            Ok(WorldSpec::Table(Table { size }))
+        }
+        other => Err(w.err("kind", format!("unknown world kind '{other}' (road or table)"))),
+    }
+}
+
+/// `environment`: time of day, weather and its intensity, friction.
+fn environment(mut e: Fields<'_>) -> Result<Environment, YamlError> {
+    let time = e.str("time_of_day")?.unwrap_or_else(|| "day".into());
+    let time_of_day = match time.as_str() {
+        "dawn" => TimeOfDay::Dawn,
+        "day" => TimeOfDay::Day,
+        "dusk" => TimeOfDay::Dusk,
+        "night" => TimeOfDay::Night,
+        other => return Err(e.err("time_of_day", format!("'{other}' is not dawn, day, dusk or night"))),
+    };
+    let weather = e.str("weather")?.unwrap_or_else(|| "clear".into());
+    if !["clear", "rain", "snow", "fog"].contains(&weather.as_str()) {
+        return Err(e.err("weather", format!("'{weather}' is not clear, rain, snow or fog")));
+    }
+    let weather_intensity = e.f64("weather_intensity")?.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&weather_intensity) {
+        return Err(e.err("weather_intensity", "must be from 0 to 1"));
+    }
+    let friction = match e.map("friction")? {
+        Some(fr) => friction(fr)?,
+        None => Friction { road: 0.8, sidewalk: 0.7, table: 0.5 },
+    };
+    e.finish(&["time_of_day", "weather", "weather_intensity", "friction"])?;
+    Ok(Environment { time_of_day, weather, weather_intensity, friction })
+}
+
+/// `environment.friction`: μ per surface, none negative.
+fn friction(mut fr: Fields<'_>) -> Result<Friction, YamlError> {
+    let mut get = |k: &str, d: f64| -> Result<f64, YamlError> {
+        let v = fr.f64(k)?.unwrap_or(d);
+        if v < 0.0 {
+            return Err(fr.err(k, format!("friction must not be negative, got {v}")));
+        }
+        Ok(v)
+    };
+    let f = Friction { road: get("road", 0.8)?, sidewalk: get("sidewalk", 0.7)?, table: get("table", 0.5)? };
+    fr.finish(&["road", "sidewalk", "table"])?;
+    Ok(f)
+}
+
+/// `ego`: a vehicle on a road world, an arm on a table world.
+fn ego(mut eg: Fields<'_>, world: &WorldSpec) -> Result<EgoSpec, YamlError> {
+    let ego_kind = eg.req_str("kind")?;
+    match (world, ego_kind.as_str()) {
+        (WorldSpec::Road(_), "arm") | (WorldSpec::Table(_), "vehicle") => {
+            return Err(eg.err("kind", "a vehicle drives on a road world, an arm stands on a table world"))
+        }
+        _ => {}
+    }
+    match ego_kind.as_str() {
+        "vehicle" => Ok(EgoSpec::Vehicle(vehicle(eg)?)),
+        "arm" => Ok(EgoSpec::Arm(arm(eg)?)),
+        other => Err(eg.err("kind", format!("unknown ego kind '{other}' (vehicle or arm)"))),
+    }
+}
+
+/// A vehicle ego, with the format's defaults (a 1500 kg car).
+fn vehicle(mut eg: Fields<'_>) -> Result<VehicleEgo, YamlError> {
+    let v = VehicleEgo {
+        start: pose2(&mut eg, "start")?.unwrap_or_default(),
+        speed: nonneg(&mut eg, "speed", 0.0)?,
+        size: vec3(&mut eg, "size")?.unwrap_or([4.5, 1.8, 1.5]),
+        mass: pos(&mut eg, "mass", 1500.0)?,
+        max_accel: pos(&mut eg, "max_accel", 3.0)?,
+        max_yaw_rate: pos(&mut eg, "max_yaw_rate", 0.8)?,
+        max_speed: pos(&mut eg, "max_speed", 30.0)?,
+    };
+    eg.finish(&["kind", "start", "speed", "size", "mass", "max_accel", "max_yaw_rate", "max_speed"])?;
+    Ok(v)
+}
+
+/// An arm ego: base, six links, joint limits, initial angles, trajectory.
+fn arm(mut eg: Fields<'_>) -> Result<ArmEgo, YamlError> {
+    let base = vec3(&mut eg, "base")?.unwrap_or([0.0, 0.0, 0.0]);
+    let links = vec6(&mut eg, "links")?.unwrap_or([0.15, 0.3, 0.3, 0.1, 0.1, 0.08]);
+    let limits = joint_limits(&mut eg)?;
+    let initial = vec6(&mut eg, "initial")?.unwrap_or([0.0; 6]);
+    let trajectory = trajectory(&mut eg)?;
+    eg.finish(&["kind", "base", "links", "limits", "initial", "trajectory"])?;
+    Ok(ArmEgo { base, links, limits, initial, trajectory })
+}
+
+/// `ego.limits`: six [low, high] pairs in radians, low < high; a typical
+/// 6-DoF arm's without the key.
+fn joint_limits(eg: &mut Fields<'_>) -> Result<[[f64; 2]; 6], YamlError> {
+    let mut limits = [[-3.1, 3.1], [-1.9, 1.9], [-2.6, 2.6], [-3.1, 3.1], [-2.0, 2.0], [-3.1, 3.1]];
+    if let Some(items) = eg.list("limits")? {
+        if items.len() != 6 {
+            return Err(eg.err("limits", format!("expected 6 [low, high] pairs, found {}", items.len())));
+        }
+        for (i, it) in items.iter().enumerate() {
+            let pair: Option<Vec<f64>> = match it {
+                Yaml::Seq(v, _) => v.iter().map(|x| x.scalar().and_then(|s| s.parse().ok())).collect(),
+                _ => None,
+            };
+            match pair.as_deref() {
+                Some([lo, hi]) if lo < hi => limits[i] = [*lo, *hi],
+                _ => return Err(eg.err("limits", format!("joint {} needs [low, high] with low < high", i + 1))),
+            }
+        }
+    }
+    Ok(limits)
+}
+
+/// `ego.trajectory`: points of a time t ≥ 0 (seconds) and six angles q.
+fn trajectory(eg: &mut Fields<'_>) -> Result<Vec<(f64, [f64; 6])>, YamlError> {
+    let mut trajectory = Vec::new();
+    if let Some(items) = eg.list("trajectory")? {
+        for it in items {
+            let mut tf = it.fields("ego.trajectory")?;
+            let t = tf.req_f64("t")?;
+            let t = non_negative(&tf, "t", t)?;
+            let q = vec6(&mut tf, "q")?.ok_or_else(|| tf.err("q", "'q' (six joint angles) is required"))?;
+            tf.finish(&["t", "q"])?;
+            trajectory.push((t, q));
+        }
+    }
+    Ok(trajectory)
+}
+
+/// `actors`: every entry in file order.
+fn actors(items: &[Yaml]) -> Result<Vec<ActorSpec>, YamlError> {
+    let mut actors = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        actors.push(actor(a.fields(&format!("actors[{i}]"))?)?);
+    }
+    Ok(actors)
+}
+
+/// One entry of `actors`: type, count, start, size (positive), colour, behaviour.
+fn actor(mut af: Fields<'_>) -> Result<ActorSpec, YamlError> {
+    let kind = match af.req_str("type")?.as_str() {
+        "vehicle" => ActorKind::Vehicle,
+        "adult" => ActorKind::Adult,
+        "child" => ActorKind::Child,
+        "cup" => ActorKind::Cup,
+        other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cup)"))),
+    };
+    let count = af.u32("count")?.unwrap_or(1);
+    let start = pose2(&mut af, "start")?;
+    let size = vec3(&mut af, "size")?;
+    if let Some(s) = size {
+        for x in s {
+            positive(&af, "size", x)?;
+        }
+    }
+    let color = vec3(&mut af, "color")?;
+    let behaviour = match af.map("behaviour")? {
+        None => Behaviour::Static,
+        Some(b) => behaviour(b)?,
+    };
+    let line = af.line();
+    af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
+    Ok(ActorSpec { kind, count, start, size, color, behaviour, line })
+}
+
+/// `actors[].behaviour`: its kind, with each kind's default speed (m/s,
+/// not negative), and for a crossing its triggers.
+fn behaviour(mut b: Fields<'_>) -> Result<Behaviour, YamlError> {
+    let kind = b.req_str("kind")?;
+    let speed = range(&mut b, "speed")?;
+    let bh = match kind.as_str() {
+        "static" => Behaviour::Static,
+        "drive" => Behaviour::Drive { speed: speed.unwrap_or(Range::fixed(8.0)) },
+        "walk" => Behaviour::Walk { speed: speed.unwrap_or(Range(1.0, 1.6)) },
+        "cross" | "run_out" => Behaviour::Cross {
+            speed: speed.unwrap_or(if kind == "run_out" { Range(2.5, 3.5) } else { Range(1.0, 1.5) }),
+            trigger_time: range(&mut b, "trigger_time")?,
+            trigger_distance: range(&mut b, "trigger_distance")?,
+            run: kind == "run_out",
+        },
+        other => return Err(b.err("kind", format!("unknown behaviour '{other}' (static, drive, walk, cross, run_out)"))),
+    };
+    if let Behaviour::Drive { speed } | Behaviour::Walk { speed } | Behaviour::Cross { speed, .. } = &bh {
+        non_negative(&b, "speed", speed.0)?;
+    }
+    b.finish(&["kind", "speed", "trigger_time", "trigger_distance"])?;
+    Ok(bh)
+}
+
+/// `sensors`: rates, and one to eight cameras (a rig's, then the listed
+/// ones), their names unique.
+fn sensors(mut s: Fields<'_>, ego: &EgoSpec) -> Result<Sensors, YamlError> {
+    let rate = pos(&mut s, "rate", 10.0)?;
+    let mut cameras = match s.map("rig")? {
+        Some(rig) => rig_cameras(rig, ego)?,
+        None => Vec::new(),
+    };
+    for (i, c) in s.list("cameras")?.unwrap_or(&[]).iter().enumerate() {
+        let camera = camera(c.fields(&format!("sensors.cameras[{i}]"))?)?;
+        if cameras.iter().any(|c: &CameraSpec| c.name == camera.name) {
+            return Err(s.err("cameras", format!("two cameras are called '{}'", camera.name)));
+        }
+        cameras.push(camera);
+    }
+    if cameras.is_empty() {
+        return Err(s.err("cameras", "at least one camera (or a rig) is needed"));
+    }
+    if cameras.len() > 8 {
+        return Err(s.err("cameras", format!("{} cameras; the rig holds at most 8", cameras.len())));
+    }
+    let imu_rate = pos(&mut s, "imu_rate", 100.0)?;
+    let odom_rate = pos(&mut s, "odom_rate", 50.0)?;
+    s.finish(&["rate", "rig", "cameras", "imu_rate", "odom_rate"])?;
+    Ok(Sensors { rate, cameras, imu_rate, odom_rate })
+}
+
+/// `sensors.rig`: the eight cameras of a surround rig around the ego (an
+/// arm counts as a 0.4 m cube).
+fn rig_cameras(mut rig: Fields<'_>, ego: &EgoSpec) -> Result<Vec<CameraSpec>, YamlError> {
+    let kind = rig.req_str("kind")?;
+    if kind != "surround8" {
+        return Err(rig.err("kind", format!("unknown rig '{kind}' (surround8)")));
+    }
+    let width = rig.u32("width")?.ok_or_else(|| rig.err("width", "a camera needs a resolution: 'width' is missing"))?;
+    let height = rig.u32("height")?.ok_or_else(|| rig.err("height", "a camera needs a resolution: 'height' is missing"))?;
+    let fov = rig.f64("fov")?.unwrap_or(100.0);
+    rig.finish(&["kind", "width", "height", "fov"])?;
+    let size = match ego {
+        EgoSpec::Vehicle(v) => v.size,
+        EgoSpec::Arm(_) => [0.4, 0.4, 0.4],
+    };
+    Ok(surround_rig(width, height, fov, size))
+}
+
+/// One camera of `sensors.cameras`: 1×1 to 4096×4096 pixels, a field of
+/// view from 1° to 170°.
+fn camera(mut cf: Fields<'_>) -> Result<CameraSpec, YamlError> {
+    let name = cf.req_str("name")?;
+    let width = cf.u32("width")?.ok_or_else(|| cf.err("width", "a camera needs a resolution: 'width' is missing"))?;
+    let height = cf.u32("height")?.ok_or_else(|| cf.err("height", "a camera needs a resolution: 'height' is missing"))?;
+    if width == 0 || height == 0 || width > 4096 || height > 4096 {
+        return Err(cf.err("width", format!("{width}x{height} is not a resolution from 1x1 to 4096x4096")));
+    }
+    let fov_deg = cf.f64("fov")?.unwrap_or(90.0);
+    if !(1.0..=170.0).contains(&fov_deg) {
+        return Err(cf.err("fov", format!("{fov_deg}° is not from 1 to 170")));
+    }
+    let position = vec3(&mut cf, "position")?.unwrap_or([0.0, 0.0, 1.5]);
+    let yaw_deg = cf.f64("yaw")?.unwrap_or(0.0);
+    let pitch_deg = cf.f64("pitch")?.unwrap_or(0.0);
+    cf.finish(&["name", "width", "height", "fov", "position", "yaw", "pitch"])?;
+    Ok(CameraSpec { name, width, height, fov_deg, position, yaw_deg, pitch_deg })
+}
+
+/// `randomize`: every spread ≥ 0.
+fn randomize(mut r: Fields<'_>) -> Result<Randomize, YamlError> {
+    let rz = Randomize {
+        poses: nonneg(&mut r, "poses", 0.0)?,
+        sizes: nonneg(&mut r, "sizes", 0.0)?,
+        colors: r.bool("colors")?.unwrap_or(false),
+        light: nonneg(&mut r, "light", 0.0)?,
+        friction: nonneg(&mut r, "friction", 0.0)?,
+        timing: nonneg(&mut r, "timing", 0.0)?,
+    };
+    r.finish(&["poses", "sizes", "colors", "light", "friction", "timing"])?;
+    Ok(rz)
 }
 
 /// An optional positive number with a default.

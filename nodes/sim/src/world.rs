@@ -5,7 +5,9 @@
 use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
 
 use crate::rng::Rng;
-use crate::scenario::{ActorKind, ArmEgo, Behaviour, EgoSpec, Friction, Range, Scenario, TimeOfDay, VehicleEgo, WorldSpec};
+use crate::scenario::{
+    ActorKind, ActorSpec, ArmEgo, Behaviour, EgoSpec, Friction, Randomize, Range, Road, Scenario, Table, TimeOfDay, VehicleEgo, WorldSpec,
+};
 
 /// Semantic classes: the value of a pixel in the segmentation image is the
 /// index in this table (published in `ScenarioInfo.class_names`).
@@ -324,249 +326,246 @@ impl World {
     /// an actor does not move the others.
     pub fn build(s: &Scenario, seed: u64) -> World {
         let root = Rng::new(seed);
-        let mut env_rng = root.fork(1);
-        let fr = s.randomize.friction;
-        let mut vary = |mu: f64| (mu * env_rng.jitter(1.0, fr)).max(0.0);
-        let friction = Friction {
-            road: vary(s.environment.friction.road),
-            sidewalk: vary(s.environment.friction.sidewalk),
-            table: vary(s.environment.friction.table),
-        };
-        let mut light = light_for(s, &mut root.fork(2));
-        let mut w =
-            World { objects: Vec::new(), ego: None, vehicle: None, arm: None, friction, light: light.clone(), road_half_width: 0.0, seed };
-        let mut next_instance: u16 = 1;
-        let mut instance = || {
-            let i = next_instance;
-            next_instance += 1;
-            i
-        };
+        let friction = randomized_friction(s, &mut root.fork(1));
+        let light = light_for(s, &mut root.fork(2));
+        let mut w = World { objects: Vec::new(), ego: None, vehicle: None, arm: None, friction, light, road_half_width: 0.0, seed };
+        let mut ids = InstanceIds(1);
         match &s.world {
-            WorldSpec::Road(road) => {
-                let lanes = road.lanes as f64;
-                let half_w = lanes * road.lane_width / 2.0;
-                w.road_half_width = half_w as f32;
-                let len = road.length;
-                let fixed =
-                    |name: String, class: u8, size: [f32; 3], pose: Isometry3<f32>, color: [f32; 3], solid: bool, friction: f64| Object {
-                        name,
-                        class,
-                        instance: 0,
-                        half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-                        parts: vec![boxed(size, color)],
-                        pose,
-                        motion: Motion::Fixed,
-                        solid,
-                        friction: friction as f32,
-                        behaviour: "static",
-                    };
-                let snow = if s.environment.weather == "snow" { s.environment.weather_intensity as f32 } else { 0.0 };
-                let tint =
-                    |c: [f32; 3]| [c[0] + (0.85 - c[0]) * snow * 0.6, c[1] + (0.87 - c[1]) * snow * 0.6, c[2] + (0.9 - c[2]) * snow * 0.6];
-                let wet = if s.environment.weather == "rain" { 1.0 - 0.35 * s.environment.weather_intensity as f32 } else { 1.0 };
-                let road_color = tint([0.22 * wet, 0.22 * wet, 0.23 * wet]);
-                w.objects.push(fixed(
-                    "road".into(),
-                    class::ROAD,
-                    [len as f32, 2.0 * half_w as f32, 0.2],
-                    iso(0.0, 0.0, -0.1, 0.0),
-                    road_color,
+            WorldSpec::Road(road) => w.place_road(s, road, &root),
+            WorldSpec::Table(t) => w.place_table(t, &mut ids),
+        }
+        match &s.ego {
+            EgoSpec::Vehicle(v) => w.place_vehicle(v, &mut ids),
+            EgoSpec::Arm(a) => w.place_arm(s, a, &mut ids),
+        }
+        w.place_actors(s, &root, &mut ids);
+        w
+    }
+
+    /// The road world: carriageway, sidewalks and terrain, lane markings,
+    /// buildings (stream 3) and, but by day, street lamps.
+    fn place_road(&mut self, s: &Scenario, road: &Road, root: &Rng) {
+        let lanes = road.lanes as f64;
+        let half_w = lanes * road.lane_width / 2.0;
+        self.road_half_width = half_w as f32;
+        let tint = snow_tint(s);
+        self.place_ground(s, road, half_w, &tint);
+        self.place_markings(road, half_w, &tint);
+        self.place_buildings(road, half_w, &mut root.fork(3));
+        if s.environment.time_of_day != TimeOfDay::Day {
+            self.place_lamps(road, half_w);
+        }
+    }
+
+    /// The carriageway (darker when wet), the sidewalks on their kerb and
+    /// 60 m of terrain beyond them, on both sides.
+    fn place_ground(&mut self, s: &Scenario, road: &Road, half_w: f64, tint: &impl Fn([f32; 3]) -> [f32; 3]) {
+        let len = road.length;
+        let friction = self.friction;
+        let wet = if s.environment.weather == "rain" { 1.0 - 0.35 * s.environment.weather_intensity as f32 } else { 1.0 };
+        let road_color = tint([0.22 * wet, 0.22 * wet, 0.23 * wet]);
+        self.objects.push(fixed(
+            "road".into(),
+            class::ROAD,
+            [len as f32, 2.0 * half_w as f32, 0.2],
+            iso(0.0, 0.0, -0.1, 0.0),
+            road_color,
+            true,
+            friction.road,
+        ));
+        let sw = road.sidewalk_width;
+        if sw > 0.0 {
+            for side in [-1.0, 1.0] {
+                let y = side * (half_w + sw / 2.0);
+                self.objects.push(fixed(
+                    format!("sidewalk_{}", if side < 0.0 { "right" } else { "left" }),
+                    class::SIDEWALK,
+                    [len as f32, sw as f32, 0.35],
+                    iso(0.0, y, 0.15 - 0.175, 0.0),
+                    tint([0.58, 0.57, 0.55]),
                     true,
+                    friction.sidewalk,
+                ));
+            }
+        }
+        let terrain_w = 60.0;
+        for side in [-1.0, 1.0] {
+            let y = side * (half_w + sw + terrain_w / 2.0);
+            self.objects.push(fixed(
+                format!("terrain_{}", if side < 0.0 { "right" } else { "left" }),
+                class::TERRAIN,
+                [len as f32, terrain_w as f32, 0.2],
+                iso(0.0, y, -0.1, 0.0),
+                tint([0.25, 0.33, 0.18]),
+                true,
+                0.6,
+            ));
+        }
+    }
+
+    /// Lane markings: solid edge lines, dashed lines between lanes.
+    fn place_markings(&mut self, road: &Road, half_w: f64, tint: &impl Fn([f32; 3]) -> [f32; 3]) {
+        let len = road.length;
+        let friction = self.friction;
+        let mark = tint([0.9, 0.9, 0.88]);
+        for side in [-1.0, 1.0] {
+            let y = side * (half_w - 0.25);
+            self.objects.push(fixed(
+                format!("edge_line_{}", if side < 0.0 { "right" } else { "left" }),
+                class::LANE_MARKING,
+                [len as f32, 0.15, 0.01],
+                iso(0.0, y, 0.005, 0.0),
+                mark,
+                false,
+                friction.road,
+            ));
+        }
+        for lane in 1..road.lanes {
+            let y = -half_w + lane as f64 * road.lane_width;
+            let mut x = -len / 2.0 + 1.5;
+            let mut n = 0;
+            while x < len / 2.0 {
+                self.objects.push(fixed(
+                    format!("lane_line_{lane}_{n}"),
+                    class::LANE_MARKING,
+                    [3.0, 0.12, 0.01],
+                    iso(x, y, 0.005, 0.0),
+                    mark,
+                    false,
                     friction.road,
                 ));
-                let sw = road.sidewalk_width;
-                if sw > 0.0 {
-                    for side in [-1.0, 1.0] {
-                        let y = side * (half_w + sw / 2.0);
-                        w.objects.push(fixed(
-                            format!("sidewalk_{}", if side < 0.0 { "right" } else { "left" }),
-                            class::SIDEWALK,
-                            [len as f32, sw as f32, 0.35],
-                            iso(0.0, y, 0.15 - 0.175, 0.0),
-                            tint([0.58, 0.57, 0.55]),
-                            true,
-                            friction.sidewalk,
-                        ));
-                    }
-                }
-                let terrain_w = 60.0;
-                for side in [-1.0, 1.0] {
-                    let y = side * (half_w + sw + terrain_w / 2.0);
-                    w.objects.push(fixed(
-                        format!("terrain_{}", if side < 0.0 { "right" } else { "left" }),
-                        class::TERRAIN,
-                        [len as f32, terrain_w as f32, 0.2],
-                        iso(0.0, y, -0.1, 0.0),
-                        tint([0.25, 0.33, 0.18]),
-                        true,
-                        0.6,
-                    ));
-                }
-                // Lane markings: solid edge lines, dashed lines between lanes.
-                let mark = tint([0.9, 0.9, 0.88]);
-                for side in [-1.0, 1.0] {
-                    let y = side * (half_w - 0.25);
-                    w.objects.push(fixed(
-                        format!("edge_line_{}", if side < 0.0 { "right" } else { "left" }),
-                        class::LANE_MARKING,
-                        [len as f32, 0.15, 0.01],
-                        iso(0.0, y, 0.005, 0.0),
-                        mark,
-                        false,
-                        friction.road,
-                    ));
-                }
-                for lane in 1..road.lanes {
-                    let y = -half_w + lane as f64 * road.lane_width;
-                    let mut x = -len / 2.0 + 1.5;
-                    let mut n = 0;
-                    while x < len / 2.0 {
-                        w.objects.push(fixed(
-                            format!("lane_line_{lane}_{n}"),
-                            class::LANE_MARKING,
-                            [3.0, 0.12, 0.01],
-                            iso(x, y, 0.005, 0.0),
-                            mark,
-                            false,
-                            friction.road,
-                        ));
-                        x += 9.0;
-                        n += 1;
-                    }
-                }
-                // Buildings along both sides.
-                let mut brng = root.fork(3);
-                for side in [-1.0, 1.0] {
-                    let count = road.buildings as usize;
-                    let slot = len / count.max(1) as f64;
-                    for i in 0..count {
-                        let width = slot * brng.uniform(0.6, 0.9);
-                        let depth = brng.uniform(8.0, 14.0);
-                        let height = brng.range(road.building_height);
-                        let x = -len / 2.0 + slot * (i as f64 + 0.5);
-                        let y = side * (half_w + sw + 1.0 + depth / 2.0);
-                        let color = FACADES[brng.below(FACADES.len())];
-                        w.objects.push(fixed(
-                            format!("building_{}_{i}", if side < 0.0 { "right" } else { "left" }),
-                            class::BUILDING,
-                            [width as f32, depth as f32, height as f32],
-                            iso(x, y, height / 2.0, 0.0),
-                            color,
-                            true,
-                            0.6,
-                        ));
-                    }
-                }
-                if s.environment.time_of_day != TimeOfDay::Day {
-                    let mut x = -len / 2.0 + 10.0;
-                    let mut side = 1.0;
-                    while x < len / 2.0 {
-                        light.lamps.push([x as f32, (side * (half_w + 0.5)) as f32, 6.0]);
-                        x += 25.0;
-                        side = -side;
-                    }
-                }
-            }
-            WorldSpec::Table(t) => {
-                let size = [t.size[0] as f32, t.size[1] as f32, t.size[2] as f32];
-                w.objects.push(Object {
-                    name: "floor".into(),
-                    class: class::FLOOR,
-                    instance: 0,
-                    half: Vector3::new(5.0, 5.0, 0.05),
-                    parts: vec![boxed([10.0, 10.0, 0.1], [0.45, 0.33, 0.22])],
-                    pose: iso(0.0, 0.0, -0.05, 0.0),
-                    motion: Motion::Fixed,
-                    solid: true,
-                    friction: 0.6,
-                    behaviour: "static",
-                });
-                w.objects.push(Object {
-                    name: "table".into(),
-                    class: class::TABLE,
-                    instance: instance(),
-                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-                    parts: table_parts(size),
-                    pose: iso(0.0, 0.0, t.size[2] / 2.0, 0.0),
-                    motion: Motion::Fixed,
-                    solid: true,
-                    friction: friction.table as f32,
-                    behaviour: "static",
-                });
+                x += 9.0;
+                n += 1;
             }
         }
-        w.light = light;
+    }
 
-        match &s.ego {
-            EgoSpec::Vehicle(v) => {
-                let size = [v.size[0] as f32, v.size[1] as f32, v.size[2] as f32];
-                w.ego = Some(w.objects.len());
-                w.objects.push(Object {
-                    name: "ego".into(),
-                    class: class::EGO_VEHICLE,
-                    instance: instance(),
-                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-                    parts: vehicle_parts(size, [0.12, 0.16, 0.30]),
-                    pose: iso(v.start.x, v.start.y, v.size[2] / 2.0 + 0.01, v.start.yaw_deg),
-                    motion: Motion::EgoVehicle,
-                    solid: true,
-                    friction: 0.0,
-                    behaviour: "ego",
-                });
-                w.vehicle = Some(v.clone());
-            }
-            EgoSpec::Arm(a) => {
-                let arm_instance = instance();
-                let table_top = match &s.world {
-                    WorldSpec::Table(t) => t.size[2],
-                    WorldSpec::Road(_) => 0.0,
-                };
-                let radius = [0.07f32, 0.06, 0.05, 0.045, 0.04, 0.035];
-                for (i, len) in a.links.iter().enumerate() {
-                    let len = *len as f32;
-                    let r = radius[i];
-                    w.objects.push(Object {
-                        name: format!("arm_link{}", i + 1),
-                        class: class::ROBOT_ARM,
-                        instance: arm_instance,
-                        half: Vector3::new(r, r, len / 2.0),
-                        parts: vec![boxed([2.0 * r, 2.0 * r, len], if i % 2 == 0 { [0.95, 0.45, 0.08] } else { [0.30, 0.30, 0.32] })],
-                        // Placed by physics from the joint angles; this is the straight-up pose.
-                        pose: Isometry3::translation(
-                            a.base[0] as f32,
-                            a.base[1] as f32,
-                            table_top as f32 + a.base[2] as f32 + a.links[..i].iter().sum::<f64>() as f32 + len / 2.0,
-                        ),
-                        motion: Motion::ArmLink(i),
-                        solid: true,
-                        friction: 0.8,
-                        behaviour: "arm",
-                    });
-                }
-                let mut a = a.clone();
-                a.base[2] += table_top;
-                w.arm = Some(a);
+    /// Buildings along both sides, one per slot of the road's length, each
+    /// drawing its width, depth, height and facade.
+    fn place_buildings(&mut self, road: &Road, half_w: f64, brng: &mut Rng) {
+        let (len, sw) = (road.length, road.sidewalk_width);
+        for side in [-1.0, 1.0] {
+            let count = road.buildings as usize;
+            let slot = len / count.max(1) as f64;
+            for i in 0..count {
+                let width = slot * brng.uniform(0.6, 0.9);
+                let depth = brng.uniform(8.0, 14.0);
+                let height = brng.range(road.building_height);
+                let x = -len / 2.0 + slot * (i as f64 + 0.5);
+                let y = side * (half_w + sw + 1.0 + depth / 2.0);
+                let color = FACADES[brng.below(FACADES.len())];
+                self.objects.push(fixed(
+                    format!("building_{}_{i}", if side < 0.0 { "right" } else { "left" }),
+                    class::BUILDING,
+                    [width as f32, depth as f32, height as f32],
+                    iso(x, y, height / 2.0, 0.0),
+                    color,
+                    true,
+                    0.6,
+                ));
             }
         }
+    }
 
-        // Actors.
-        let half_w = w.road_half_width as f64;
-        let sidewalk = match &s.world {
-            WorldSpec::Road(r) => r.sidewalk_width,
-            _ => 0.0,
+    /// Street lamps 6 m up, every 25 m, alternating sides.
+    fn place_lamps(&mut self, road: &Road, half_w: f64) {
+        let len = road.length;
+        let mut x = -len / 2.0 + 10.0;
+        let mut side = 1.0;
+        while x < len / 2.0 {
+            self.light.lamps.push([x as f32, (side * (half_w + 0.5)) as f32, 6.0]);
+            x += 25.0;
+            side = -side;
+        }
+    }
+
+    /// The table world: a floor (background) and the table on it.
+    fn place_table(&mut self, t: &Table, ids: &mut InstanceIds) {
+        let size = [t.size[0] as f32, t.size[1] as f32, t.size[2] as f32];
+        self.objects.push(Object {
+            name: "floor".into(),
+            class: class::FLOOR,
+            instance: 0,
+            half: Vector3::new(5.0, 5.0, 0.05),
+            parts: vec![boxed([10.0, 10.0, 0.1], [0.45, 0.33, 0.22])],
+            pose: iso(0.0, 0.0, -0.05, 0.0),
+            motion: Motion::Fixed,
+            solid: true,
+            friction: 0.6,
+            behaviour: "static",
+        });
+        self.objects.push(Object {
+            name: "table".into(),
+            class: class::TABLE,
+            instance: ids.next_id(),
+            half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+            parts: table_parts(size),
+            pose: iso(0.0, 0.0, t.size[2] / 2.0, 0.0),
+            motion: Motion::Fixed,
+            solid: true,
+            friction: self.friction.table as f32,
+            behaviour: "static",
+        });
+    }
+
+    /// The ego vehicle, on the road at its start.
+    fn place_vehicle(&mut self, v: &VehicleEgo, ids: &mut InstanceIds) {
+        let size = [v.size[0] as f32, v.size[1] as f32, v.size[2] as f32];
+        self.ego = Some(self.objects.len());
+        self.objects.push(Object {
+            name: "ego".into(),
+            class: class::EGO_VEHICLE,
+            instance: ids.next_id(),
+            half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+            parts: vehicle_parts(size, [0.12, 0.16, 0.30]),
+            pose: iso(v.start.x, v.start.y, v.size[2] / 2.0 + 0.01, v.start.yaw_deg),
+            motion: Motion::EgoVehicle,
+            solid: true,
+            friction: 0.0,
+            behaviour: "ego",
+        });
+        self.vehicle = Some(v.clone());
+    }
+
+    /// The arm's six links (one instance id), standing straight up from its
+    /// base on the table top; physics bends them into the initial joint angles.
+    fn place_arm(&mut self, s: &Scenario, a: &ArmEgo, ids: &mut InstanceIds) {
+        let arm_instance = ids.next_id();
+        let table_top = match &s.world {
+            WorldSpec::Table(t) => t.size[2],
+            WorldSpec::Road(_) => 0.0,
         };
-        let lane_width = match &s.world {
-            WorldSpec::Road(r) => r.lane_width,
-            _ => 0.0,
-        };
-        let road_len = match &s.world {
-            WorldSpec::Road(r) => r.length,
-            _ => 0.0,
-        };
-        let table = match &s.world {
-            WorldSpec::Table(t) => t.size,
-            _ => [0.0; 3],
-        };
+        let radius = [0.07f32, 0.06, 0.05, 0.045, 0.04, 0.035];
+        for (i, len) in a.links.iter().enumerate() {
+            let len = *len as f32;
+            let r = radius[i];
+            self.objects.push(Object {
+                name: format!("arm_link{}", i + 1),
+                class: class::ROBOT_ARM,
+                instance: arm_instance,
+                half: Vector3::new(r, r, len / 2.0),
+                parts: vec![boxed([2.0 * r, 2.0 * r, len], if i % 2 == 0 { [0.95, 0.45, 0.08] } else { [0.30, 0.30, 0.32] })],
+                // Placed by physics from the joint angles; this is the straight-up pose.
+                pose: Isometry3::translation(
+                    a.base[0] as f32,
+                    a.base[1] as f32,
+                    table_top as f32 + a.base[2] as f32 + a.links[..i].iter().sum::<f64>() as f32 + len / 2.0,
+                ),
+                motion: Motion::ArmLink(i),
+                solid: true,
+                friction: 0.8,
+                behaviour: "arm",
+            });
+        }
+        let mut a = a.clone();
+        a.base[2] += table_top;
+        self.arm = Some(a);
+    }
+
+    /// Every actor of the scenario in file order, each drawing from a stream
+    /// of its own (100 + 1000 × entry + k), named `<kind>_<n>` per kind.
+    fn place_actors(&mut self, s: &Scenario, root: &Rng, ids: &mut InstanceIds) {
+        let site = Site::of(s, self);
         let mut counters = [0usize; 4];
         for (ai, spec) in s.actors.iter().enumerate() {
             for k in 0..spec.count {
@@ -574,117 +573,10 @@ impl World {
                 let kind_idx = spec.kind as usize;
                 let n = counters[kind_idx];
                 counters[kind_idx] += 1;
-                let rz = &s.randomize;
-                let default_size: [f64; 3] = match spec.kind {
-                    ActorKind::Vehicle => [4.4, 1.8, 1.5],
-                    ActorKind::Adult => [0.5, 0.38, 1.75],
-                    ActorKind::Child => [0.36, 0.26, 1.15],
-                    ActorKind::Cup => [0.08, 0.08, 0.10],
-                };
-                let base_size = spec.size.unwrap_or(default_size);
-                let scale = rng.jitter(1.0, rz.sizes).max(0.3);
-                let size = [(base_size[0] * scale) as f32, (base_size[1] * scale) as f32, (base_size[2] * scale) as f32];
-                // Start pose: given (jittered), or drawn.
-                let start = match spec.start {
-                    Some(p) => {
-                        let j = rz.poses;
-                        // Vehicles keep their lane: mostly moved along it.
-                        let across = match spec.kind {
-                            ActorKind::Cup => j,
-                            ActorKind::Vehicle => j * 0.2,
-                            _ => j,
-                        };
-                        (rng.jitter(p.x, j), rng.jitter(p.y, across), p.yaw_deg)
-                    }
-                    None => match spec.kind {
-                        ActorKind::Vehicle if spec.behaviour == Behaviour::Static => {
-                            // Parked at the kerb, either side.
-                            let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
-                            let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
-                            (x, side * (half_w - base_size[1] * scale / 2.0 - 0.1), if side < 0.0 { 0.0 } else { 180.0 })
-                        }
-                        ActorKind::Vehicle => {
-                            let lane = rng.below(((2.0 * half_w / lane_width).round() as usize).max(1));
-                            let y = -half_w + lane_width * (lane as f64 + 0.5);
-                            let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
-                            (x, y, if y < 0.0 { 0.0 } else { 180.0 })
-                        }
-                        ActorKind::Adult | ActorKind::Child => {
-                            let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
-                            let y = side * (half_w + sidewalk * rng.uniform(0.25, 0.75));
-                            let x = rng.uniform(-road_len / 2.0 + 5.0, road_len / 2.0 - 5.0);
-                            (x, y, if rng.unit() < 0.5 { 0.0 } else { 180.0 })
-                        }
-                        ActorKind::Cup => (rng.uniform(-table[0] / 3.0, table[0] / 3.0), rng.uniform(-table[1] / 3.0, table[1] / 3.0), 0.0),
-                    },
-                };
-                let ground = match spec.kind {
-                    ActorKind::Cup => table[2],
-                    _ if sidewalk > 0.0 && start.1.abs() > half_w => 0.15,
-                    _ => 0.0,
-                };
-                let pose = iso(start.0, start.1, ground + size[2] as f64 / 2.0 + 0.002, start.2);
-                let timing = rz.timing;
-                let script = match &spec.behaviour {
-                    Behaviour::Static => Script::Static,
-                    Behaviour::Drive { speed } | Behaviour::Walk { speed } => Script::Drive { speed: rng.range(*speed) as f32 },
-                    Behaviour::Cross { speed, trigger_time, trigger_distance, .. } => {
-                        // Across the road, away from the side it starts on.
-                        let dir_y = if start.1 > 0.0 { -1.0 } else { 1.0 };
-                        let length = (start.1.abs() + half_w + sidewalk * 0.5) as f32;
-                        let draw = |rng: &mut Rng, r: &Option<Range>| r.map(|r| rng.range(r) as f32);
-                        let mut time = draw(&mut rng, trigger_time);
-                        let mut distance = draw(&mut rng, trigger_distance);
-                        if let Some(t) = time.as_mut() {
-                            *t = (rng.jitter(*t as f64, timing).max(0.0)) as f32;
-                        }
-                        if let Some(d) = distance.as_mut() {
-                            *d = (rng.jitter(*d as f64, timing).max(0.0)) as f32;
-                        }
-                        if time.is_none() && distance.is_none() {
-                            time = Some(0.0);
-                        }
-                        Script::Cross { speed: rng.range(*speed) as f32, time, distance, direction: Vector3::new(0.0, dir_y, 0.0), length }
-                    }
-                };
-                let color = match spec.color {
-                    Some(c) => [c[0] as f32, c[1] as f32, c[2] as f32],
-                    None => match spec.kind {
-                        ActorKind::Vehicle => pick(&mut rng, VEHICLE_COLORS, rz.colors, n),
-                        ActorKind::Adult => pick(&mut rng, CLOTHES, rz.colors, n),
-                        ActorKind::Child => pick(&mut rng, CHILD_CLOTHES, rz.colors, n),
-                        ActorKind::Cup => pick(&mut rng, CUPS, rz.colors, n),
-                    },
-                };
-                let (class, parts, motion) = match spec.kind {
-                    ActorKind::Vehicle => (class::VEHICLE, vehicle_parts(size, color), Motion::Scripted(script.clone())),
-                    ActorKind::Adult => (class::PEDESTRIAN, person_parts(size, color), Motion::Scripted(script.clone())),
-                    ActorKind::Child => (class::CHILD, person_parts(size, color), Motion::Scripted(script.clone())),
-                    ActorKind::Cup => (
-                        class::CUP,
-                        vec![Part { shape: Shape::Cylinder { diameter: size[0], height: size[2] }, offset: Isometry3::identity(), color }],
-                        Motion::Dynamic { mass: 0.25 },
-                    ),
-                };
-                let run = matches!(spec.behaviour, Behaviour::Cross { run: true, .. });
-                w.objects.push(Object {
-                    name: format!("{}_{n}", spec.kind.name()),
-                    class,
-                    instance: instance(),
-                    half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-                    parts,
-                    pose,
-                    motion,
-                    solid: true,
-                    friction: if spec.kind == ActorKind::Cup { friction.table as f32 } else { 0.5 },
-                    behaviour: match spec.behaviour {
-                        Behaviour::Walk { .. } => "walk",
-                        _ => script.name(run),
-                    },
-                });
+                let object = actor(spec, n, ids.next_id(), &site, &mut rng);
+                self.objects.push(object);
             }
         }
-        w
     }
 
     /// Objects that carry an instance id, once each (the arm's links share one).
@@ -692,6 +584,229 @@ impl World {
         let mut seen = std::collections::HashSet::new();
         self.objects.iter().filter(move |o| o.instance != 0 && seen.insert(o.instance))
     }
+}
+
+/// Every friction coefficient of the scenario moved by up to
+/// ±`randomize.friction` of itself, never below 0.
+fn randomized_friction(s: &Scenario, rng: &mut Rng) -> Friction {
+    let fr = s.randomize.friction;
+    let mut vary = |mu: f64| (mu * rng.jitter(1.0, fr)).max(0.0);
+    Friction {
+        road: vary(s.environment.friction.road),
+        sidewalk: vary(s.environment.friction.sidewalk),
+        table: vary(s.environment.friction.table),
+    }
+}
+
+/// Hands out instance ids from 1 in placement order (0 is the background).
+struct InstanceIds(u16);
+
+impl InstanceIds {
+    fn next_id(&mut self) -> u16 {
+        let i = self.0;
+        self.0 += 1;
+        i
+    }
+}
+
+/// Whitens a colour as far as the snow's intensity says (no change in other weather).
+fn snow_tint(s: &Scenario) -> impl Fn([f32; 3]) -> [f32; 3] {
+    let snow = if s.environment.weather == "snow" { s.environment.weather_intensity as f32 } else { 0.0 };
+    move |c: [f32; 3]| [c[0] + (0.85 - c[0]) * snow * 0.6, c[1] + (0.87 - c[1]) * snow * 0.6, c[2] + (0.9 - c[2]) * snow * 0.6]
+}
+
+/// A fixed box of the background ("stuff": no instance id).
+fn fixed(name: String, class: u8, size: [f32; 3], pose: Isometry3<f32>, color: [f32; 3], solid: bool, friction: f64) -> Object {
+    Object {
+        name,
+        class,
+        instance: 0,
+        half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+        parts: vec![boxed(size, color)],
+        pose,
+        motion: Motion::Fixed,
+        solid,
+        friction: friction as f32,
+        behaviour: "static",
+    }
+}
+
+/// What placing an actor needs of the scenario and of the world around it.
+struct Site<'a> {
+    randomize: &'a Randomize,
+    /// Half the road's width as the world holds it (f32), 0 on a table.
+    half_w: f64,
+    /// Each sidewalk's width, 0 on a table.
+    sidewalk: f64,
+    /// 0 on a table.
+    lane_width: f64,
+    /// 0 on a table.
+    road_len: f64,
+    /// The table's size, zeros on a road.
+    table: [f64; 3],
+    /// μ of the table top after randomization, for cups.
+    table_mu: f32,
+}
+
+impl<'a> Site<'a> {
+    fn of(s: &'a Scenario, w: &World) -> Site<'a> {
+        let (sidewalk, lane_width, road_len, table) = match &s.world {
+            WorldSpec::Road(r) => (r.sidewalk_width, r.lane_width, r.length, [0.0; 3]),
+            WorldSpec::Table(t) => (0.0, 0.0, 0.0, t.size),
+        };
+        Site {
+            randomize: &s.randomize,
+            half_w: w.road_half_width as f64,
+            sidewalk,
+            lane_width,
+            road_len,
+            table,
+            table_mu: w.friction.table as f32,
+        }
+    }
+}
+
+/// One actor of an entry, the `n`-th of its kind: its size, start, script
+/// and colour drawn in this order.
+fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) -> Object {
+    let base = spec.size.unwrap_or(default_size(spec.kind));
+    let scale = rng.jitter(1.0, site.randomize.sizes).max(0.3);
+    let scaled = [base[0] * scale, base[1] * scale, base[2] * scale];
+    let size = [scaled[0] as f32, scaled[1] as f32, scaled[2] as f32];
+    let start = actor_start(spec, scaled[1], site, rng);
+    let pose = iso(start.0, start.1, ground_under(spec.kind, start.1, site) + size[2] as f64 / 2.0 + 0.002, start.2);
+    let script = actor_script(&spec.behaviour, start.1, site, rng);
+    let color = actor_color(spec, n, site.randomize.colors, rng);
+    let run = matches!(spec.behaviour, Behaviour::Cross { run: true, .. });
+    let behaviour = match spec.behaviour {
+        Behaviour::Walk { .. } => "walk",
+        _ => script.name(run),
+    };
+    let (class, parts, motion) = match spec.kind {
+        ActorKind::Vehicle => (class::VEHICLE, vehicle_parts(size, color), Motion::Scripted(script)),
+        ActorKind::Adult => (class::PEDESTRIAN, person_parts(size, color), Motion::Scripted(script)),
+        ActorKind::Child => (class::CHILD, person_parts(size, color), Motion::Scripted(script)),
+        ActorKind::Cup => (
+            class::CUP,
+            vec![Part { shape: Shape::Cylinder { diameter: size[0], height: size[2] }, offset: Isometry3::identity(), color }],
+            Motion::Dynamic { mass: 0.25 },
+        ),
+    };
+    Object {
+        name: format!("{}_{n}", spec.kind.name()),
+        class,
+        instance,
+        half: Vector3::new(size[0], size[1], size[2]) / 2.0,
+        parts,
+        pose,
+        motion,
+        solid: true,
+        friction: if spec.kind == ActorKind::Cup { site.table_mu } else { 0.5 },
+        behaviour,
+    }
+}
+
+/// Length, width, height in metres of an actor whose entry gives no size.
+fn default_size(kind: ActorKind) -> [f64; 3] {
+    match kind {
+        ActorKind::Vehicle => [4.4, 1.8, 1.5],
+        ActorKind::Adult => [0.5, 0.38, 1.75],
+        ActorKind::Child => [0.36, 0.26, 1.15],
+        ActorKind::Cup => [0.08, 0.08, 0.10],
+    }
+}
+
+/// Where an actor starts (x, y, yaw in degrees): the entry's start jittered,
+/// or drawn: parked at the kerb, in a lane facing its traffic, on a
+/// sidewalk, on the table. `width` is its drawn width, metres.
+fn actor_start(spec: &ActorSpec, width: f64, site: &Site, rng: &mut Rng) -> (f64, f64, f64) {
+    let (half_w, road_len, lane_width, table) = (site.half_w, site.road_len, site.lane_width, site.table);
+    match spec.start {
+        Some(p) => {
+            let j = site.randomize.poses;
+            // Vehicles keep their lane: mostly moved along it.
+            let across = match spec.kind {
+                ActorKind::Cup => j,
+                ActorKind::Vehicle => j * 0.2,
+                _ => j,
+            };
+            (rng.jitter(p.x, j), rng.jitter(p.y, across), p.yaw_deg)
+        }
+        None => match spec.kind {
+            ActorKind::Vehicle if spec.behaviour == Behaviour::Static => {
+                // Parked at the kerb, either side.
+                let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
+                (x, side * (half_w - width / 2.0 - 0.1), if side < 0.0 { 0.0 } else { 180.0 })
+            }
+            ActorKind::Vehicle => {
+                let lane = rng.below(((2.0 * half_w / lane_width).round() as usize).max(1));
+                let y = -half_w + lane_width * (lane as f64 + 0.5);
+                let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
+                (x, y, if y < 0.0 { 0.0 } else { 180.0 })
+            }
+            ActorKind::Adult | ActorKind::Child => {
+                let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                let y = side * (half_w + site.sidewalk * rng.uniform(0.25, 0.75));
+                let x = rng.uniform(-road_len / 2.0 + 5.0, road_len / 2.0 - 5.0);
+                (x, y, if rng.unit() < 0.5 { 0.0 } else { 180.0 })
+            }
+            ActorKind::Cup => (rng.uniform(-table[0] / 3.0, table[0] / 3.0), rng.uniform(-table[1] / 3.0, table[1] / 3.0), 0.0),
+        },
+    }
+}
+
+/// Height of what an actor at `y` stands on: the table top for a cup, the
+/// kerb on a sidewalk, else the road.
+fn ground_under(kind: ActorKind, y: f64, site: &Site) -> f64 {
+    match kind {
+        ActorKind::Cup => site.table[2],
+        _ if site.sidewalk > 0.0 && y.abs() > site.half_w => 0.15,
+        _ => 0.0,
+    }
+}
+
+/// An actor's script with its draws made: the speed, and for a crossing its
+/// triggers (jittered by `randomize.timing`; at t = 0 when it has none).
+fn actor_script(behaviour: &Behaviour, start_y: f64, site: &Site, rng: &mut Rng) -> Script {
+    let timing = site.randomize.timing;
+    match behaviour {
+        Behaviour::Static => Script::Static,
+        Behaviour::Drive { speed } | Behaviour::Walk { speed } => Script::Drive { speed: rng.range(*speed) as f32 },
+        Behaviour::Cross { speed, trigger_time, trigger_distance, .. } => {
+            // Across the road, away from the side it starts on.
+            let dir_y = if start_y > 0.0 { -1.0 } else { 1.0 };
+            let length = (start_y.abs() + site.half_w + site.sidewalk * 0.5) as f32;
+            let draw = |rng: &mut Rng, r: &Option<Range>| r.map(|r| rng.range(r) as f32);
+            let mut time = draw(rng, trigger_time);
+            let mut distance = draw(rng, trigger_distance);
+            if let Some(t) = time.as_mut() {
+                *t = (rng.jitter(*t as f64, timing).max(0.0)) as f32;
+            }
+            if let Some(d) = distance.as_mut() {
+                *d = (rng.jitter(*d as f64, timing).max(0.0)) as f32;
+            }
+            if time.is_none() && distance.is_none() {
+                time = Some(0.0);
+            }
+            Script::Cross { speed: rng.range(*speed) as f32, time, distance, direction: Vector3::new(0.0, dir_y, 0.0), length }
+        }
+    }
+}
+
+/// The entry's colour, or one of the kind's palette: drawn when colours are
+/// randomized, else the `n`-th.
+fn actor_color(spec: &ActorSpec, n: usize, randomize: bool, rng: &mut Rng) -> [f32; 3] {
+    if let Some(c) = spec.color {
+        return [c[0] as f32, c[1] as f32, c[2] as f32];
+    }
+    let palette = match spec.kind {
+        ActorKind::Vehicle => VEHICLE_COLORS,
+        ActorKind::Adult => CLOTHES,
+        ActorKind::Child => CHILD_CLOTHES,
+        ActorKind::Cup => CUPS,
+    };
+    pick(rng, palette, randomize, n)
 }
 
 fn table_parts(size: [f32; 3]) -> Vec<Part> {
