@@ -75,6 +75,64 @@ pub enum TokenizerError {
     /// A tensor operation failed (tokens that do not fit the model, …).
     #[error(transparent)]
     Tensor(Box<candle_core::Error>),
+    /// Encoding a clip failed.
+    #[error("{variant}: encoding {clip}: {reason}")]
+    Encode {
+        /// The tokenizer variant.
+        variant: String,
+        /// The clip (its recording's name).
+        clip: String,
+        /// What candle said. Part of the message, so not a `source()` (which would repeat it).
+        reason: Box<candle_core::Error>,
+    },
+    /// Recordings without a whole chunk of frames of the camera.
+    #[error("no chunk of {frames} frames of camera '{camera}' in the recordings")]
+    NoChunks {
+        /// The camera.
+        camera: String,
+        /// Frames a chunk has.
+        frames: usize,
+    },
+    /// ffmpeg could not be started (it is not installed, most likely).
+    #[error("ffmpeg: {reason} (install it: `apt-get install ffmpeg`; or pass --no-baselines)")]
+    FfmpegMissing {
+        /// Why it did not start. Part of the message, so not a `source()`.
+        reason: std::io::Error,
+    },
+    /// ffmpeg ran and failed.
+    #[error("ffmpeg {}: {stderr}", args.join(" "))]
+    Ffmpeg {
+        /// Its arguments (after `-v error -nostdin -y`).
+        args: Vec<String>,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// Talking to ffmpeg through its pipes failed.
+    #[error("ffmpeg {}: {reason}", args.join(" "))]
+    FfmpegPipe {
+        /// Its arguments (after `-v error -nostdin -y`).
+        args: Vec<String>,
+        /// What failed. Part of the message, so not a `source()`.
+        reason: std::io::Error,
+    },
+    /// A baseline codec that gave back another number of frames than it was given.
+    #[error("{codec}: {decoded} frames decoded of {frames}")]
+    BaselineFrames {
+        /// "x264" or "JPEG".
+        codec: &'static str,
+        /// Frames it decoded.
+        decoded: usize,
+        /// Frames it was given.
+        frames: usize,
+    },
+    /// Compressing a recording's codes with zstd failed.
+    #[error("{recording}: compressing the codes with zstd: {reason}")]
+    Zstd {
+        /// The recording.
+        recording: String,
+        /// What zstd said. Part of the message, so not a `source()`.
+        reason: std::io::Error,
+    },
 }
 
 impl From<candle_core::Error> for TokenizerError {
