@@ -1,16 +1,13 @@
 //! `s2r train tokenizer DATASET…`: trains a tokenizer variant on curated
-//! clips, with held-out evaluation and resumable safetensors checkpoints.
+//! clips, with held-out evaluation and resumable safetensors checkpoints
+//! (s2r_tokenizer::fit trains; this shows the progress).
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
-use candle_core::Device;
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use s2r_tokenizer::data::{self, Clip};
-use s2r_tokenizer::model::Config;
-use s2r_tokenizer::train::Trainer;
+use s2r_tokenizer::fit::{fit, FitOptions, FitProgress};
 
 #[derive(Subcommand)]
 pub enum TrainCmd {
@@ -67,103 +64,45 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
     }
 }
 
-fn variant(name: &str, width: usize, blocks: usize) -> Result<Config> {
-    let cfg = match name {
-        "cv4x8x8" => Config::CV4X8X8,
-        "dv8x16x16" => Config::DV8X16X16,
-        o => bail!("variant '{o}' is not cv4x8x8 or dv8x16x16"),
-    };
-    Ok(Config { width, blocks, ..cfg })
-}
-
 fn tokenizer(a: TokenizerArgs) -> Result<()> {
     s2r_tokenizer::tune_allocator();
-    let mut cfg = variant(&a.variant, a.width, a.blocks)?;
-    let dev = Device::Cpu;
-    if a.resume {
-        // The checkpoint's own architecture, not the flags'.
-        cfg = s2r_tokenizer::codec::checkpoint_config(&a.output).map_err(|e| anyhow!("{e} (or train without --resume to start one)"))?;
-    }
-    if !a.crop.is_multiple_of(cfg.spatial) || !a.size.is_multiple_of(cfg.spatial) || a.crop > a.size {
-        bail!("--crop {} and --size {} must be multiples of {} (crop ≤ size)", a.crop, a.size, cfg.spatial);
-    }
-    let len = 1 + cfg.temporal;
-    let clips = data::load(&a.datasets, &a.camera, a.size, len).map_err(|e| anyhow!(e))?;
-    // Every tenth clip is held out, never trained on.
-    let (mut held, mut train): (Vec<&Clip>, Vec<&Clip>) = (Vec::new(), Vec::new());
-    for (i, c) in clips.iter().enumerate() {
-        if i % 10 == 9 {
-            held.push(c)
-        } else {
-            train.push(c)
-        }
-    }
-    if train.is_empty() || held.is_empty() {
-        bail!("{} clips of {len} frames found; training needs at least 10 (camera '{}')", clips.len(), a.camera);
-    }
-    let mut tr = Trainer::new(cfg, a.lr, &dev)?;
-    if a.resume {
-        tr.load(&a.output).map_err(|e| anyhow!("{}: {e} (train without --resume to start one)", a.output.display()))?;
-    }
-    eprintln!(
-        "{}: {} training clips, {} held out, {len} frames of {}x{} each; from step {}",
-        cfg.name(),
-        train.len(),
-        held.len(),
-        a.size,
-        a.size,
-        tr.step
-    );
-    let mut rng = a.seed ^ 0x9e37_79b9_7f4a_7c15 ^ tr.step as u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
+    let opts = FitOptions {
+        datasets: a.datasets,
+        variant: a.variant,
+        output: a.output,
+        resume: a.resume,
+        steps: a.steps,
+        batch: a.batch,
+        crop: a.crop,
+        size: a.size,
+        lr: a.lr,
+        warmup: a.warmup,
+        width: a.width,
+        blocks: a.blocks,
+        eval_every: a.eval_every,
+        camera: a.camera,
+        seed: a.seed,
     };
-    let eval = |tr: &Trainer| -> Result<f32> {
-        let mut sum = 0.0;
-        for c in &held {
-            let v = data::batch(&[c], a.size, a.size, &[(0, 0)], &dev)?;
-            sum += tr.evaluate(&v)?;
+    fit(&opts, &mut |p| match p {
+        FitProgress::Start { config, train_clips, held_out, frames, size, from_step } => eprintln!(
+            "{}: {train_clips} training clips, {held_out} held out, {frames} frames of {size}x{size} each; from step {from_step}",
+            config.name()
+        ),
+        FitProgress::Step { step, steps, loss, steps_per_second: rate } => {
+            let width = 30;
+            let filled = width * step / steps.max(1);
+            eprint!(
+                "\r[{}{}] step {step}/{steps} loss {loss:.5} ({:.1} dB) {rate:.2} steps/s, {:.0} s left   ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                10.0 * (4.0 / loss.max(1e-12)).log10(),
+                (steps - step) as f64 / rate.max(1e-9)
+            );
+            std::io::stderr().flush().ok();
         }
-        Ok(sum / held.len() as f32)
-    };
-    let t0 = Instant::now();
-    let start = tr.step;
-    let mut recent = Vec::new();
-    while tr.step < a.steps {
-        let picks: Vec<&Clip> = (0..a.batch).map(|_| train[(next() % train.len() as u64) as usize]).collect();
-        let span = (a.size - a.crop) / cfg.spatial + 1;
-        let offs: Vec<(usize, usize)> = (0..a.batch)
-            .map(|_| (((next() % span as u64) as usize) * cfg.spatial, ((next() % span as u64) as usize) * cfg.spatial))
-            .collect();
-        let b = data::batch(&picks, a.size, a.crop, &offs, &dev)?;
-        tr.set_lr(a.lr * ((tr.step - start + 1) as f64 / a.warmup.max(1) as f64).min(1.0));
-        recent.push(tr.step(&b)?);
-        if recent.len() > 20 {
-            recent.remove(0);
+        FitProgress::Checkpoint { step, psnr, path } => {
+            eprintln!("\nstep {step}: held-out PSNR {psnr:.2} dB; checkpoint {}", path.display())
         }
-        let done = tr.step - start;
-        let rate = done as f64 / t0.elapsed().as_secs_f64();
-        let loss = recent.iter().sum::<f32>() / recent.len() as f32;
-        let width = 30;
-        let filled = width * tr.step / a.steps.max(1);
-        eprint!(
-            "\r[{}{}] step {}/{} loss {loss:.5} ({:.1} dB) {rate:.2} steps/s, {:.0} s left   ",
-            "#".repeat(filled),
-            ".".repeat(width - filled),
-            tr.step,
-            a.steps,
-            10.0 * (4.0 / loss.max(1e-12)).log10(),
-            (a.steps - tr.step) as f64 / rate.max(1e-9)
-        );
-        std::io::stderr().flush().ok();
-        if tr.step % a.eval_every == 0 || tr.step == a.steps {
-            let p = eval(&tr)?;
-            tr.save(&a.output)?;
-            eprintln!("\nstep {}: held-out PSNR {p:.2} dB; checkpoint {}", tr.step, a.output.display());
-        }
-    }
+    })?;
     Ok(())
 }

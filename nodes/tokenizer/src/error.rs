@@ -133,6 +133,48 @@ pub enum TokenizerError {
         /// What zstd said. Part of the message, so not a `source()`.
         reason: std::io::Error,
     },
+    /// A tokenizer variant other than the two there are.
+    #[error("variant '{name}' is not cv4x8x8 or dv8x16x16")]
+    UnknownVariant {
+        /// The name given.
+        name: String,
+    },
+    /// A checkpoint to resume whose architecture cannot be read.
+    #[error("{error} (or train without --resume to start one)")]
+    ResumeConfig {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why (it names the path). Part of the message, so not a `source()`.
+        error: Box<TokenizerError>,
+    },
+    /// A checkpoint to resume whose weights cannot be loaded.
+    #[error("{}: {error} (train without --resume to start one)", path.display())]
+    ResumeWeights {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What candle said. Part of the message, so not a `source()`.
+        error: Box<candle_core::Error>,
+    },
+    /// A training crop or frame size the variant's spatial compression does not divide.
+    #[error("--crop {crop} and --size {size} must be multiples of {spatial} (crop ≤ size)")]
+    CropSize {
+        /// The training crop.
+        crop: usize,
+        /// The frame size.
+        size: usize,
+        /// The variant's spatial compression.
+        spatial: usize,
+    },
+    /// Too few clips to train on and hold every tenth out.
+    #[error("{clips} clips of {frames} frames found; training needs at least 10 (camera '{camera}')")]
+    TooFewClips {
+        /// Clips found.
+        clips: usize,
+        /// Frames a clip has.
+        frames: usize,
+        /// The camera.
+        camera: String,
+    },
 }
 
 impl From<candle_core::Error> for TokenizerError {

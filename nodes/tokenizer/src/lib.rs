@@ -1,11 +1,13 @@
 //! tokenizer_node's model: a learned causal video tokenizer after Cosmos
 //! Tokenizer, in candle. Haar patchify, finite scalar quantization, the
 //! encoder/decoder, training, the shipped checkpoints, quality metrics; and
-//! the offline driver of `s2r eval tokenizer` ([`eval`]).
+//! the offline drivers of `s2r train tokenizer` ([`fit`]) and `s2r eval
+//! tokenizer` ([`eval`]).
 pub mod codec;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod fit;
 pub mod fsq;
 pub mod haar;
 pub mod metrics;
