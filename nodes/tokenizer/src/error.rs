@@ -175,6 +175,32 @@ pub enum TokenizerError {
         /// The camera.
         camera: String,
     },
+    /// A bag of tokens made by another tokenizer than the checkpoint given.
+    #[error("{}: tokens of codec '{codec}', the checkpoint {checkpoint} is '{expected}'", path.display())]
+    CodecMismatch {
+        /// The bag.
+        path: PathBuf,
+        /// The codec its tokens name.
+        codec: String,
+        /// The checkpoint as given (a name or a file).
+        checkpoint: String,
+        /// The checkpoint's codec.
+        expected: String,
+    },
+    /// A bag without tokens.
+    #[error("{}: no sim2real_msgs/msg/TokenFrame messages", path.display())]
+    NoTokens {
+        /// The bag.
+        path: PathBuf,
+    },
+    /// A folder for output that cannot be created.
+    #[error("{}: {reason}", path.display())]
+    Output {
+        /// The folder.
+        path: PathBuf,
+        /// Why. Part of the message, so not a `source()`.
+        reason: std::io::Error,
+    },
 }
 
 impl From<candle_core::Error> for TokenizerError {

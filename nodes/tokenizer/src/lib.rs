@@ -1,10 +1,11 @@
 //! tokenizer_node's model: a learned causal video tokenizer after Cosmos
 //! Tokenizer, in candle. Haar patchify, finite scalar quantization, the
 //! encoder/decoder, training, the shipped checkpoints, quality metrics; and
-//! the offline drivers of `s2r train tokenizer` ([`fit`]) and `s2r eval
-//! tokenizer` ([`eval`]).
+//! the offline drivers of `s2r train tokenizer` ([`fit`]), `s2r eval
+//! tokenizer` ([`eval`]) and `s2r tokens decode` ([`decode`]).
 pub mod codec;
 pub mod data;
+pub mod decode;
 mod error;
 pub mod eval;
 pub mod fit;
