@@ -6,7 +6,8 @@
 //! control, and a prompt. Two backends: [`builtin::Builtin`], physically based
 //! on the CPU, and [`onnx::OnnxBackend`], any image-to-image model that
 //! follows the tensor contract in `onnx.rs`. [`score`] measures on every frame
-//! how well the output keeps the label boundaries.
+//! how well the output keeps the label boundaries. [`sheets`] restyles a
+//! recording for several prompts into before/after contact sheets (`s2r transfer`).
 
 pub mod builtin;
 pub mod frame;
@@ -14,8 +15,11 @@ pub mod input;
 pub mod node;
 pub mod onnx;
 pub mod score;
+pub mod sheets;
 pub mod stats;
 pub mod tf;
+
+use std::path::PathBuf;
 
 pub use frame::{Controls, Frame, Intrinsics, Vehicle, Weights};
 pub use s2r_look::{parse, Look, Parsed};
@@ -59,6 +63,67 @@ pub enum TransferError {
         path: String,
         /// What is wrong with it.
         problem: ModelProblem,
+    },
+    /// A recording that cannot be read.
+    #[error("{}: {reason}", path.display())]
+    Bag {
+        /// The bag.
+        path: PathBuf,
+        /// Why. Part of the message, so not a `source()` (which would repeat it).
+        reason: s2r_bag::BagError,
+    },
+    /// A message in a recording that does not decode.
+    #[error("{}: {topic}: {reason}", path.display())]
+    Message {
+        /// The bag.
+        path: PathBuf,
+        /// The message's topic.
+        topic: String,
+        /// Why. Part of the message, so not a `source()`.
+        reason: s2r_runtime::raw::CdrError,
+    },
+    /// A recording without the camera asked for.
+    #[error("{}: no camera '{camera}' (image topics: {})", path.display(), topics.join(", "))]
+    NoCamera {
+        /// The bag.
+        path: PathBuf,
+        /// The camera asked for.
+        camera: String,
+        /// The image topics it has.
+        topics: Vec<String>,
+    },
+    /// A recording without any camera.
+    #[error("{}: no sensor_msgs/Image topic ending in /image_raw", path.display())]
+    NoImageTopic {
+        /// The bag.
+        path: PathBuf,
+    },
+    /// A camera topic whose messages cannot be read.
+    #[error("{}: {topic} has no readable messages", path.display())]
+    EmptyTopic {
+        /// The bag.
+        path: PathBuf,
+        /// The topic.
+        topic: String,
+    },
+    /// A recording without one frame that has all its controls.
+    #[error(
+        "{}: no complete frame of camera '{camera}' (image, depth, segmentation and camera_info with one stamp)",
+        path.display()
+    )]
+    NoCompleteFrame {
+        /// The bag.
+        path: PathBuf,
+        /// The camera.
+        camera: String,
+    },
+    /// A file or folder for output that cannot be written.
+    #[error("{}: {reason}", path.display())]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why. Part of the message, so not a `source()`.
+        reason: std::io::Error,
     },
 }
 
