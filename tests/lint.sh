@@ -15,7 +15,7 @@ cargo machete
 
 # Stages: the crates of the pipeline's nodes. Shared crates (msgs, runtime,
 # bag, image, look, launch) may be used by any stage; the drivers (s2r-cli,
-# the sim2real package) may use everything.
+# s2r-bench, the sim2real package) may use everything.
 stages=(s2r-demo s2r-sim s2r-transfer s2r-curator s2r-tokenizer)
 bad=0
 for s in "${stages[@]}"; do
