@@ -8,6 +8,8 @@
 //! `s2r bench transport-peer` and `s2r bench sim-sink`, so they run from the
 //! `s2r` executable.
 
+#![warn(missing_docs)]
+
 mod bag;
 mod curator;
 mod sim;

@@ -2,6 +2,8 @@
 //! ROS 2 installed. Same verbs and output style as the `ros2` CLI. The `s2r`
 //! executable of the `sim2real` package calls [`main`].
 
+#![warn(missing_docs)]
+
 mod bag_cmd;
 mod components;
 mod curate_cmd;
@@ -94,8 +96,36 @@ pub fn main() {
         Command::Setup(a) => setup_cmd::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", report(&e));
         std::process::exit(1);
+    }
+}
+
+/// An error and its causes on one line, each cause once: the library errors
+/// already name their cause in their message, where `{:#}` would repeat it.
+fn report(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line = format!("{line}: {c}");
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn causes_are_reported_once() {
+        let io = std::io::Error::other("disk full");
+        let named = s2r_bag::BagError::Usage(format!("out.mcap: {io}"));
+        let e = anyhow::Error::new(named).context("recording");
+        assert_eq!(report(&e), "recording: out.mcap: disk full");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(report(&e), "outer: inner");
     }
 }
 

@@ -37,7 +37,7 @@ pub enum CuratorError {
     #[error("{}: exists and is not empty; curate into a new folder", .0.display())]
     NotEmpty(PathBuf),
     /// A source bag that cannot be opened, or a clip bag that cannot be written.
-    #[error("{}: {source}", .path.display())]
+    #[error("{source}")]
     Bag {
         /// The source bag (folder or `.mcap` file) or the clip's bag folder.
         path: PathBuf,

@@ -1,5 +1,7 @@
 //! Demo nodes, like ROS 2's `demo_nodes_cpp`: a talker and a listener.
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use s2r_runtime::component::{Component, NodeFuture};

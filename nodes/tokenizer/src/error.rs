@@ -35,8 +35,8 @@ pub enum TokenizerError {
         /// What candle said.
         source: Box<candle_core::Error>,
     },
-    /// A recording that cannot be read.
-    #[error("{}: {source}", path.display())]
+    /// A recording that cannot be read (the bag error names the file).
+    #[error("{source}")]
     Bag {
         /// The bag.
         path: PathBuf,

@@ -3,6 +3,8 @@
 //! encoder/decoder, training, the shipped checkpoints, quality metrics; and
 //! the offline drivers of `s2r train tokenizer` ([`fit`]), `s2r eval
 //! tokenizer` ([`eval`]) and `s2r tokens decode` ([`decode`]).
+
+#![warn(missing_docs)]
 pub mod codec;
 pub mod data;
 pub mod decode;

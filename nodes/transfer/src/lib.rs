@@ -9,6 +9,8 @@
 //! how well the output keeps the label boundaries. [`sheets`] restyles a
 //! recording for several prompts into before/after contact sheets (`s2r transfer`).
 
+#![warn(missing_docs)]
+
 pub mod builtin;
 pub mod frame;
 pub mod input;
@@ -64,8 +66,8 @@ pub enum TransferError {
         /// What is wrong with it.
         problem: ModelProblem,
     },
-    /// A recording that cannot be read.
-    #[error("{}: {reason}", path.display())]
+    /// A recording that cannot be read (the bag error names the file).
+    #[error("{reason}")]
     Bag {
         /// The bag.
         path: PathBuf,
