@@ -8,6 +8,7 @@
 //! assert_eq!(StringMsg::TYPE_NAME, "std_msgs/msg/String");
 //! ```
 
+#![warn(missing_docs)]
 // The generated types name each other by full path (`crate::pkg::msg::T`), the
 // same from every module.
 #![allow(unused_qualifications)]
