@@ -6,43 +6,56 @@ use nalgebra::{Isometry3, Point3};
 
 use crate::FrameError;
 
-/// Pinhole intrinsics in pixels (CameraInfo's K).
+/// Pinhole intrinsics in pixels (CameraInfo's K; its distortion is not modelled).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Intrinsics {
+    /// Focal length along x (image right), pixels.
     pub fx: f32,
+    /// Focal length along y (image down), pixels.
     pub fy: f32,
+    /// Principal point, x (column), pixels.
     pub cx: f32,
+    /// Principal point, y (row), pixels.
     pub cy: f32,
 }
 
 impl Intrinsics {
-    /// A camera of a horizontal field of view, centred.
+    /// A camera of a horizontal field of view in degrees, square pixels,
+    /// principal point at the image centre.
     pub fn from_fov(width: usize, height: usize, hfov_deg: f32) -> Intrinsics {
         let fx = width as f32 / 2.0 / (hfov_deg.to_radians() / 2.0).tan();
         Intrinsics { fx, fy: fx, cx: width as f32 / 2.0, cy: height as f32 / 2.0 }
     }
 }
 
-/// Another vehicle, for its headlights: centre in the world, heading, size (length, width, height).
+/// Another vehicle, for its headlights and tail lights.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Vehicle {
+    /// Centre of its bounding box in the world (map) frame, metres.
     pub center: Point3<f32>,
+    /// Heading about the world z axis, radians (REP-103: 0 along +x, counter-clockwise).
     pub yaw: f32,
+    /// Length, width and height in metres (along its x, y, z).
     pub size: [f32; 3],
 }
 
 /// One camera frame and its controls. Images are row-major, `width × height`.
 #[derive(Clone, Debug)]
 pub struct Frame<'a> {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
-    /// rgb8, 3 bytes per pixel.
+    /// rgb8 (sRGB-encoded), 3 bytes per pixel.
     pub rgb: &'a [u8],
     /// Depth along the optical axis in metres; not finite or ≤ 0 where nothing is (sky).
     pub depth: Option<&'a [f32]>,
     /// Semantic class id per pixel; names in `class_names`.
     pub segmentation: Option<&'a [u8]>,
+    /// Class names by id (ScenarioInfo.class_names): they pick each class's
+    /// material; ids without a name get a generic one.
     pub class_names: &'a [String],
+    /// The camera model, for this image's resolution.
     pub intrinsics: Intrinsics,
     /// The optical frame (x right, y down, z forward) in the world (map) frame.
     /// Without it, textures are anchored to the camera and lights to the image.
@@ -111,9 +124,13 @@ impl<'a> Frame<'a> {
 /// itself, so they are always there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Controls {
+    /// A segmentation image came with the frame.
     pub seg: bool,
+    /// A depth image came with the frame.
     pub depth: bool,
+    /// Always true: edges are computed from the colour image.
     pub edge: bool,
+    /// Always true: the colour image itself, blurred.
     pub vis: bool,
 }
 
@@ -123,9 +140,13 @@ pub struct Controls {
 /// and the blurred colour image ("vis": the flat frame's colours kept).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Weights {
+    /// Segmentation: how far class materials replace the flat colours.
     pub seg: f32,
+    /// Depth: how far lighting, fog and reflections follow the 3-D shape.
     pub depth: f32,
+    /// Edges: how much of the flat frame's fine structure is added back.
     pub edge: f32,
+    /// Vis: how much of the flat frame's hues the materials keep.
     pub vis: f32,
 }
 
@@ -136,8 +157,11 @@ impl Default for Weights {
 }
 
 impl Weights {
+    /// The controls' Cosmos-Transfer names, in the order of [`Weights::as_array`]
+    /// (and of TransferScore's `controls` and `weights`).
     pub const NAMES: [&'static str; 4] = ["seg", "depth", "edge", "vis"];
 
+    /// The weights in the order of [`Weights::NAMES`].
     pub fn as_array(&self) -> [f32; 4] {
         [self.seg, self.depth, self.edge, self.vis]
     }

@@ -16,19 +16,26 @@ use s2r_runtime::stamp_ns;
 /// The shutter interval motion blur integrates over (1/60 s).
 pub const SHUTTER_NS: i64 = 16_666_667;
 
-/// What all cameras share.
+/// What all cameras share: the latest of each message, fed in as it arrives.
 #[derive(Default)]
 pub struct Scene {
-    pub tf: TfBuffer,
+    pub(crate) tf: TfBuffer,
+    /// The latest `scenario`: class names (materials by class) and the ego vehicle's size.
     pub scenario: Option<ScenarioInfo>,
+    /// The latest `sim/detections3d`: the other vehicles, whose headlights are drawn at night.
     pub detections3d: Option<Detection3DArray>,
 }
 
 impl Scene {
+    /// Takes in a /tf (`is_static` false) or /tf_static message. Timed
+    /// transforms are kept for 10 s; one stamped earlier than the last of its
+    /// child frame (a bag looping, a simulation restarting) drops that child's
+    /// history.
     pub fn tf(&mut self, msg: &TFMessage, is_static: bool) {
         self.tf.insert(msg, is_static);
     }
 
+    /// Class names by segmentation id, from the scenario; empty before one arrived.
     pub fn class_names(&self) -> &[String] {
         self.scenario.as_ref().map(|s| &s.class_names[..]).unwrap_or(&[])
     }
@@ -37,22 +44,35 @@ impl Scene {
 /// One camera's messages of one stamp.
 #[derive(Clone, Debug, Default)]
 pub struct CameraMsgs {
+    /// The colour image, in an encoding [`s2r_image::rgb8`] reads; required.
     pub image: Option<Image>,
+    /// Depth along the optical axis ([`s2r_image::depth_m`]: 32FC1 metres or 16UC1 millimetres).
     pub depth: Option<Image>,
+    /// Class id per pixel ([`s2r_image::classes`]: mono8 or 8UC1).
     pub segmentation: Option<Image>,
+    /// The calibration; without it a 90° horizontal field of view is assumed.
     pub info: Option<CameraInfo>,
 }
 
 /// A camera frame decoded into plain buffers.
 #[derive(Clone, Debug)]
 pub struct Decoded {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// rgb8, row-major, whatever the image's encoding was.
     pub rgb: Vec<u8>,
+    /// Metres along the optical axis per pixel; `None` when absent, unreadable
+    /// or of another size than the image (see `notes`).
     pub depth: Option<Vec<f32>>,
+    /// Class id per pixel; `None` when absent, unreadable or of another size.
     pub segmentation: Option<Vec<u8>>,
+    /// From CameraInfo, scaled to the image's resolution, or assumed (see `notes`).
     pub intrinsics: Intrinsics,
+    /// The image's optical frame (header.frame_id), looked up in TF.
     pub frame_id: String,
+    /// The image's stamp, nanoseconds.
     pub stamp_ns: i64,
     /// Controls dropped or guessed, each naming the topic and why.
     pub notes: Vec<String>,
@@ -60,9 +80,13 @@ pub struct Decoded {
 
 /// Topic names of one camera's inputs, for messages.
 pub struct Topics {
+    /// The colour image's (sim_node: `<prefix>/<camera>/image_raw`).
     pub image: String,
+    /// The depth image's (`…/depth`).
     pub depth: String,
+    /// The segmentation's (`…/segmentation`).
     pub segmentation: String,
+    /// The CameraInfo's (`…/camera_info`).
     pub info: String,
 }
 
@@ -126,7 +150,10 @@ pub fn decode(m: &CameraMsgs, topics: &Topics) -> Result<Decoded, TransferError>
 }
 
 impl Decoded {
-    /// The frame, placed in the world by TF (when TF knows the camera).
+    /// The frame, placed in the world by TF (when TF knows the camera): the
+    /// world is the root of the camera's TF tree at the image's stamp (`map`
+    /// for sim_node), and the other vehicles are the scene's 3-D detections
+    /// of class `vehicle`.
     pub fn frame<'a>(&'a self, scene: &'a Scene) -> Frame<'a> {
         let mut f = Frame::new(self.width, self.height, &self.rgb, self.intrinsics);
         f.depth = self.depth.as_deref();

@@ -19,7 +19,7 @@ pub mod onnx;
 pub mod score;
 pub mod sheets;
 pub mod stats;
-pub mod tf;
+mod tf;
 
 use std::path::PathBuf;
 
@@ -29,13 +29,16 @@ pub use s2r_look::{parse, Look, Parsed};
 /// A restyled frame.
 #[derive(Clone, Debug)]
 pub struct Restyled {
-    /// rgb8, row-major.
+    /// rgb8 (sRGB-encoded bytes, 3 per pixel), row-major, the input's size.
     pub rgb: Vec<u8>,
+    /// Pixels per row; the input frame's width.
     pub width: usize,
+    /// Rows; the input frame's height.
     pub height: usize,
     /// The control weights in force (absent controls 0, rescaled to sum ≤ 1).
     pub weights: Weights,
-    /// Milliseconds per stage, in order.
+    /// Wall-clock milliseconds per stage, in the order they ran (for
+    /// profiling; they vary from run to run, the image does not).
     pub stages: Vec<(&'static str, f64)>,
     /// Extinction of the air the backend put between camera and scene, per
     /// metre (0: none or unknown): label boundaries that fog hides by physics
@@ -235,7 +238,16 @@ pub enum ModelProblem {
 
 /// A restyling backend.
 pub trait Backend: Send {
-    /// "builtin", "builtin:fast" or "onnx:<file>".
+    /// `builtin`, `builtin:fast` or `onnx:<file name>`, as logs, contact
+    /// sheets and TransferScore's `backend` report it.
     fn name(&self) -> String;
+    /// Restyles `frame` into `look`, following each control as far as its
+    /// weight asks (rescaled by [`Weights::effective`]; not range-checked
+    /// here, see [`Weights::validate`]). `seed` picks the random variation
+    /// (particles, noise, which paint a car gets); the built-in backend gives
+    /// the same bytes for the same frame, stamp, look, weights and seed.
+    /// Fails when the frame's buffers disagree with its size
+    /// ([`TransferError::Input`]) or a model cannot run on it
+    /// ([`TransferError::Model`]).
     fn restyle(&mut self, frame: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError>;
 }

@@ -30,6 +30,9 @@ use crate::onnx::OnnxBackend;
 use crate::{parse, score, Backend, Look, Weights};
 use s2r_runtime::stamp_ns;
 
+/// The node as a component: the `transfer_node` executable runs it alone,
+/// `s2r run` and `s2r launch --compose` in-process (topics and parameters
+/// in the module docs).
 pub const TRANSFER_NODE: Component = Component {
     exec: "transfer_node",
     about: "restyles simulated camera frames into photoreal ones from a text prompt, keeping geometry and labels",

@@ -82,6 +82,9 @@ fn environment() -> Result<ort::environment::Environment, RuntimeError> {
     .clone()
 }
 
+/// A loaded model that follows the [tensor contract](crate::onnx). Runs on the CPU
+/// with 2 intra-op threads; ignores the seed (a model is as deterministic
+/// as ONNX Runtime makes it).
 pub struct OnnxBackend {
     session: Session,
     path: PathBuf,
@@ -89,7 +92,10 @@ pub struct OnnxBackend {
 }
 
 impl OnnxBackend {
-    /// Loads a model and checks it against the tensor contract.
+    /// Loads a model and checks its inputs and first output against the
+    /// tensor contract. Fails with [`TransferError::Model`] naming the file:
+    /// missing, ONNX Runtime not loadable (`ORT_DYLIB_PATH`), not a model, or
+    /// an input or output the contract does not allow.
     pub fn load(path: &Path) -> Result<OnnxBackend, TransferError> {
         let err = |problem: ModelProblem| TransferError::Model { path: path.display().to_string(), problem };
         if !path.is_file() {

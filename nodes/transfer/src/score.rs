@@ -16,7 +16,9 @@ const KEEP: f32 = 0.4;
 /// The score of one frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Score {
+    /// The share of boundary pixels the output kept, 0..1; 1 when there are none.
     pub boundary_recall: f32,
+    /// How many boundary pixels were counted (few: a score that says little).
     pub boundary_pixels: u32,
 }
 

@@ -289,7 +289,8 @@ mod tests {
         let e = contact_sheet(&bag, &opts, &mut |_| {}).unwrap_err().to_string();
         assert_eq!(e, format!("{}: no camera 'nope' (image topics: /sim/front/image_raw, /sim/front_left/image_raw)", bag.display()));
         let e = contact_sheet(Path::new("/nowhere/bag"), &SheetOptions::default(), &mut |_| {}).unwrap_err().to_string();
-        assert!(e.starts_with("/nowhere/bag: "), "{e}");
+        // The bag error names the path itself; TransferError::Bag does not repeat it.
+        assert!(e.starts_with("/nowhere/bag ") && e.matches("/nowhere/bag").count() == 1, "{e}");
         let opts = SheetOptions { backend: SheetBackend::Onnx("/nowhere.onnx".into()), ..SheetOptions::default() };
         let e = contact_sheet(&bag, &opts, &mut |_| {}).unwrap_err().to_string();
         assert_eq!(e, "model /nowhere.onnx: no such file");

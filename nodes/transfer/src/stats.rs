@@ -6,8 +6,11 @@ use crate::frame::Intrinsics;
 use crate::score::luma;
 
 /// Mean absolute luma change (0..1) between `cur` and `prev` warped into it by
-/// depth and the two camera poses: what motion does not explain. Pixels
-/// without depth or that come from outside the previous image are skipped.
+/// depth and the two camera poses: what motion does not explain. `depth` is
+/// the current frame's (metres along the optical axis), `cam` and `cam_prev`
+/// the optical frame's pose in the world at each frame, `k` both frames'
+/// intrinsics. Pixels without depth or that come from outside the previous
+/// image are skipped; 0 when none is left. Moving objects count as flicker.
 #[allow(clippy::too_many_arguments)]
 pub fn reprojection_residual(
     prev: &[u8],
@@ -44,7 +47,8 @@ pub fn reprojection_residual(
     }
 }
 
-/// Slope of the radially averaged power spectrum in log-log (natural images: about −2).
+/// Slope of the radially averaged power spectrum in log-log (natural images: about −2),
+/// over the central 128×128 pixels of the luma (fewer in a smaller image).
 pub fn spectral_slope(rgb: &[u8], w: usize, h: usize) -> f32 {
     const N: usize = 128;
     let l = luma(rgb);
@@ -96,7 +100,7 @@ pub fn spectral_slope(rgb: &[u8], w: usize, h: usize) -> f32 {
     (num / den) as f32
 }
 
-/// Mean RMS contrast of the luma in 8×8 blocks.
+/// Mean RMS contrast of the luma (0..1) in 8×8 blocks; 0 for an image under 8×8.
 pub fn local_contrast(rgb: &[u8], w: usize, h: usize) -> f32 {
     let l = luma(rgb);
     let (mut sum, mut n) = (0.0f64, 0u64);

@@ -8,7 +8,7 @@ use s2r_runtime::stamp_ns;
 use sim2real_msgs::geometry_msgs::msg::Transform;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 
-pub fn isometry(t: &Transform) -> Isometry3<f64> {
+fn isometry(t: &Transform) -> Isometry3<f64> {
     let r = &t.rotation;
     let q = UnitQuaternion::from_quaternion(Quaternion::new(r.w, r.x, r.y, r.z));
     Isometry3::from_parts(Translation3::new(t.translation.x, t.translation.y, t.translation.z), q)
@@ -20,7 +20,7 @@ struct Timed {
 }
 
 /// Transforms by child frame. Timed ones are kept for `history_ns`.
-pub struct TfBuffer {
+pub(crate) struct TfBuffer {
     statics: HashMap<String, (String, Isometry3<f64>)>,
     timed: HashMap<String, Timed>,
     history_ns: i64,
@@ -33,11 +33,11 @@ impl Default for TfBuffer {
 }
 
 impl TfBuffer {
-    pub fn new(history_ns: i64) -> TfBuffer {
+    pub(crate) fn new(history_ns: i64) -> TfBuffer {
         TfBuffer { statics: HashMap::new(), timed: HashMap::new(), history_ns }
     }
 
-    pub fn insert(&mut self, msg: &TFMessage, is_static: bool) {
+    pub(crate) fn insert(&mut self, msg: &TFMessage, is_static: bool) {
         for t in &msg.transforms {
             let iso = isometry(&t.transform);
             let child = t.child_frame_id.trim_start_matches('/').to_string();
@@ -98,14 +98,14 @@ impl TfBuffer {
     }
 
     /// The pose of `source` in `target` at `ns` (tf2's lookupTransform(target, source)).
-    pub fn lookup(&self, target: &str, source: &str, ns: i64) -> Option<Isometry3<f64>> {
+    pub(crate) fn lookup(&self, target: &str, source: &str, ns: i64) -> Option<Isometry3<f64>> {
         let (root_s, s) = self.to_root(source, ns)?;
         let (root_t, t) = self.to_root(target, ns)?;
         (root_s == root_t).then(|| t.inverse() * s)
     }
 
     /// The root of a frame's tree at `ns` ("map" for sim_node's frames).
-    pub fn root(&self, frame: &str, ns: i64) -> Option<String> {
+    pub(crate) fn root(&self, frame: &str, ns: i64) -> Option<String> {
         self.to_root(frame, ns).map(|(r, _)| r)
     }
 }

@@ -6,16 +6,25 @@ use rayon::prelude::*;
 
 use crate::frame::{Frame, Intrinsics};
 
-/// A rigid transform as f32 rows, for per-pixel work.
+/// A rigid transform as f32 rows, for per-pixel work: maps points of a
+/// child frame (a camera's optical frame: x right, y down, z forward) into
+/// its parent (the world), `p' = r·p + t`.
 #[derive(Clone, Copy, Debug)]
 pub struct Pose {
+    /// The rotation matrix, row-major.
     pub r: [[f32; 3]; 3],
+    /// The translation in metres: the child frame's origin in the parent.
     pub t: [f32; 3],
 }
 
 impl Pose {
+    /// The transform that changes nothing (what a camera without a known
+    /// pose gets: the world is its own frame).
     pub const IDENTITY: Pose = Pose { r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], t: [0.0; 3] };
 
+    /// The same transform, rounded to f32 (about 1 mm of precision 10 km
+    /// from the origin). For a camera, pass the optical frame's pose in the
+    /// world ([`Frame::camera_to_world`](crate::Frame::camera_to_world)).
     pub fn from_isometry(iso: &nalgebra::Isometry3<f64>) -> Pose {
         let m = iso.rotation.to_rotation_matrix();
         let m = m.matrix();
@@ -29,6 +38,7 @@ impl Pose {
         Pose { r, t: [t.x as f32, t.y as f32, t.z as f32] }
     }
 
+    /// A direction into the parent frame (rotation only).
     #[inline]
     pub fn rotate(&self, v: [f32; 3]) -> [f32; 3] {
         let r = &self.r;
@@ -39,13 +49,14 @@ impl Pose {
         ]
     }
 
+    /// A point into the parent frame.
     #[inline]
     pub fn apply(&self, v: [f32; 3]) -> [f32; 3] {
         let p = self.rotate(v);
         [p[0] + self.t[0], p[1] + self.t[1], p[2] + self.t[2]]
     }
 
-    /// The inverse transform applied to a point.
+    /// A point of the parent frame into the child frame (the inverse transform).
     #[inline]
     pub fn apply_inverse(&self, p: [f32; 3]) -> [f32; 3] {
         let d = [p[0] - self.t[0], p[1] - self.t[1], p[2] - self.t[2]];
@@ -56,34 +67,25 @@ impl Pose {
             r[0][2] * d[0] + r[1][2] * d[1] + r[2][2] * d[2],
         ]
     }
-
-    pub fn inverse_rotate(&self, v: [f32; 3]) -> [f32; 3] {
-        let r = &self.r;
-        [
-            r[0][0] * v[0] + r[1][0] * v[1] + r[2][0] * v[2],
-            r[0][1] * v[0] + r[1][1] * v[1] + r[2][1] * v[2],
-            r[0][2] * v[0] + r[1][2] * v[1] + r[2][2] * v[2],
-        ]
-    }
 }
 
 #[inline]
-pub fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+pub(crate) fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 #[inline]
-pub fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+pub(crate) fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 #[inline]
-pub fn scale(a: [f32; 3], s: f32) -> [f32; 3] {
+pub(crate) fn scale(a: [f32; 3], s: f32) -> [f32; 3] {
     [a[0] * s, a[1] * s, a[2] * s]
 }
 
 #[inline]
-pub fn normalize(a: [f32; 3]) -> [f32; 3] {
+pub(crate) fn normalize(a: [f32; 3]) -> [f32; 3] {
     let l = dot(a, a).sqrt();
     if l > 0.0 {
         scale(a, 1.0 / l)
@@ -93,13 +95,13 @@ pub fn normalize(a: [f32; 3]) -> [f32; 3] {
 }
 
 #[inline]
-pub fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+pub(crate) fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
 /// Projects a camera-frame point to pixel coordinates (None behind the camera).
 #[inline]
-pub fn project(k: &Intrinsics, p: [f32; 3]) -> Option<(f32, f32)> {
+pub(crate) fn project(k: &Intrinsics, p: [f32; 3]) -> Option<(f32, f32)> {
     if p[2] <= 0.05 {
         return None;
     }
@@ -108,7 +110,7 @@ pub fn project(k: &Intrinsics, p: [f32; 3]) -> Option<(f32, f32)> {
 
 /// The geometry of one frame, per pixel.
 #[derive(Default)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     /// World position (camera frame when the camera pose is unknown).
     pub world: Vec<[f32; 3]>,
     /// World normal, facing the camera; for sky pixels minus the view direction.
@@ -132,7 +134,7 @@ fn valid(z: f32) -> bool {
 }
 
 impl Geometry {
-    pub fn compute(&mut self, f: &Frame) {
+    pub(crate) fn compute(&mut self, f: &Frame) {
         let (w, h) = (f.width, f.height);
         let n = w * h;
         let k = f.intrinsics;

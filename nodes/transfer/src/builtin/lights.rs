@@ -8,14 +8,19 @@ use super::materials::Surf;
 use crate::frame::Frame;
 use s2r_look::{Look, TimeOfDay};
 
-/// Where street lights stand: along the world x axis, alternating sides.
+/// Where street lights stand: along the world x axis, alternating sides
+/// (only those within 90 m of the camera along x are drawn). Metres, in the
+/// world (map) frame, z up.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StreetLayout {
+    /// Distance along x between consecutive lights (they alternate sides);
+    /// under 1 counts as 1.
     pub spacing: f32,
     /// World x of one light (the others are `spacing` apart).
     pub phase: f32,
     /// Lateral distance from the road's centre line (world y = 0).
     pub offset: f32,
+    /// Height of the lamp above the ground (world z = 0).
     pub height: f32,
 }
 

@@ -8,12 +8,14 @@
 //! same input gives the same output and nothing drifts between frames.
 
 pub mod geometry;
-pub mod lights;
-pub mod materials;
+mod lights;
+mod materials;
 pub mod noise;
-pub mod reflect;
-pub mod sensor;
-pub mod weather;
+mod reflect;
+mod sensor;
+mod weather;
+
+pub use lights::StreetLayout;
 
 use std::time::Instant;
 
@@ -22,18 +24,21 @@ use rayon::prelude::*;
 use crate::frame::{Frame, Weights};
 use crate::{Backend, Restyled, TransferError};
 use geometry::{Geometry, Pose};
-use lights::{Environment, StreetLayout};
+use lights::Environment;
 use materials::{luminance, srgb_to_linear, Kind, MaterialParams, Sample};
 use noise::hash32;
 use s2r_look::{Look, Precipitation};
 
-/// How much work per frame.
+/// How much work per frame. Parsed from `full` or `fast` (anything else is
+/// [`TransferError::Preset`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
     /// Every effect.
     Full,
     /// For 8 cameras at 30 Hz: two texture octaves, no reflections splat,
     /// no motion blur, aberration, glare streaks or noise; bloom at 1/8.
+    /// Frames of 64×64 pixels and more are restyled at half resolution and
+    /// upsampled along the full-resolution segmentation.
     Fast,
 }
 
@@ -50,7 +55,10 @@ impl std::str::FromStr for Preset {
 
 /// The built-in backend and its scratch buffers (reused between frames).
 pub struct Builtin {
+    /// How much work per frame; may change between frames.
     pub preset: Preset,
+    /// Where the street lights of a road scene stand (they are not in any
+    /// message); the default is sim_node's road worlds'.
     pub layout: StreetLayout,
     geo: Geometry,
     hdr: Vec<[f32; 3]>,
@@ -61,6 +69,8 @@ pub struct Builtin {
 }
 
 impl Builtin {
+    /// A backend with the default street layout and empty scratch buffers
+    /// (they grow to the first frame's size).
     pub fn new(preset: Preset) -> Builtin {
         Builtin {
             preset,

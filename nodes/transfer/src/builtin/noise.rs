@@ -2,6 +2,10 @@
 //! on its surface from frame to frame, and filtered by the pixel footprint so
 //! that detail finer than a pixel fades out instead of aliasing (crawling).
 
+/// A 32-bit integer hash (two multiply-xorshift rounds): every output bit
+/// depends on every input bit, so consecutive inputs give unrelated outputs.
+/// The backend's randomness is all hashes of positions, seeds and stamps,
+/// which is what makes it reproducible.
 #[inline]
 pub const fn hash32(mut x: u32) -> u32 {
     x ^= x >> 16;
@@ -13,27 +17,27 @@ pub const fn hash32(mut x: u32) -> u32 {
 }
 
 #[inline]
-pub fn hash3(a: i32, b: i32, c: u32) -> u32 {
+pub(crate) fn hash3(a: i32, b: i32, c: u32) -> u32 {
     hash32((a as u32).wrapping_mul(0x8da6_b343) ^ (b as u32).wrapping_mul(0xd816_3841) ^ c.wrapping_mul(0xcb1a_b31f))
 }
 
 /// A uniform number in [0, 1) from a hash.
 #[inline]
-pub fn unit(h: u32) -> f32 {
+pub(crate) fn unit(h: u32) -> f32 {
     (h >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
 /// floor as an integer, without a libm call (the baseline x86-64 target has
 /// no rounding instruction, and f32::floor becomes a function call).
 #[inline]
-pub fn ifloor(x: f32) -> i32 {
+pub(crate) fn ifloor(x: f32) -> i32 {
     let t = x as i32;
     t - ((t as f32) > x) as i32
 }
 
 /// The fractional part in [0, 1), also for negative numbers.
 #[inline]
-pub fn frac(x: f32) -> f32 {
+pub(crate) fn frac(x: f32) -> f32 {
     x - ifloor(x) as f32
 }
 
@@ -60,7 +64,7 @@ fn lattice(ix: i32, iy: i32, seed: u32) -> f32 {
 
 /// Value noise in [0, 1] on the integer lattice, smooth in between.
 #[inline]
-pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
+pub(crate) fn value2(x: f32, y: f32, seed: u32) -> f32 {
     let seed = hash32(seed);
     let (ix, iy) = (ifloor(x), ifloor(y));
     let (tx, ty) = (x - ix as f32, y - iy as f32);
@@ -78,14 +82,14 @@ pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
 /// footprint of `footprint` metres: all of it above 4 pixels per period,
 /// none below 2.
 #[inline]
-pub fn fade(lambda: f32, footprint: f32) -> f32 {
+pub(crate) fn fade(lambda: f32, footprint: f32) -> f32 {
     ((lambda / footprint.max(1e-6) - 2.0) * 0.5).clamp(0.0, 1.0)
 }
 
 /// Fractal noise around 0.5 with `octaves` octaves from wavelength `lambda`
 /// down by halves; octaves finer than the footprint are replaced by their mean.
 #[inline]
-pub fn fbm2(x: f32, y: f32, lambda: f32, octaves: u32, footprint: f32, seed: u32) -> f32 {
+pub(crate) fn fbm2(x: f32, y: f32, lambda: f32, octaves: u32, footprint: f32, seed: u32) -> f32 {
     let mut sum = 0.0;
     let mut amp = 0.5;
     let mut l = lambda;
@@ -102,14 +106,6 @@ pub fn fbm2(x: f32, y: f32, lambda: f32, octaves: u32, footprint: f32, seed: u32
         inv_l *= 2.0;
     }
     sum / total
-}
-
-/// A zero-mean roughly Gaussian number (sum of two uniforms) from a hash.
-#[inline]
-pub fn gauss(h: u32) -> f32 {
-    let a = unit(h);
-    let b = unit(hash32(h ^ 0x9e37_79b9));
-    (a + b - 1.0) * 2.449
 }
 
 #[cfg(test)]

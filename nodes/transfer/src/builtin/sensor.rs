@@ -195,12 +195,6 @@ impl Encoder {
     pub fn tonemap(&self, v: f32) -> u8 {
         self.lut[((v.max(0.0) * ((LUT - 1) as f32 / LUT_MAX)) as usize).min(LUT - 1)]
     }
-
-    /// A display value (0..1) as an sRGB byte, without tone mapping.
-    #[inline]
-    pub fn display(v: f32) -> u8 {
-        (srgb(v.clamp(0.0, 1.0)) * 255.0 + 0.5) as u8
-    }
 }
 
 fn dirt(u: f32, v: f32, seed: u32) -> f32 {
