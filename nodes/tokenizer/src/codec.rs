@@ -10,19 +10,37 @@ use crate::fsq;
 use crate::model::{Config, Tokenizer};
 use crate::TokenizerError;
 
+/// A checkpoint ready for inference on the CPU, one chunk of 1 + k·temporal
+/// frames at a time (tokenizer_node's unit). Its Haar transforms are folded
+/// into the convolutions ([`Tokenizer::fold_haar`]), so it is not for training.
 pub struct Codec {
+    /// The architecture the checkpoint names: compression, latent, width.
     pub cfg: Config,
+    /// The loaded network, for whole batches [B, T, 3, H, W] rather than one chunk.
     pub model: Tokenizer,
     vars: VarMap,
 }
 
-/// Tokens of one chunk.
+/// Tokens of one chunk, as a `sim2real_msgs/TokenFrame` carries them
+/// ([`crate::node::token_frame`]). For 1 + k·temporal frames of S×S there are
+/// 1 + k latent frames of S/spatial × S/spatial positions.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tokens {
-    /// [latent frames, channels, h, w] values.
-    Continuous { shape: [usize; 4], values: Vec<f32> },
-    /// [latent frames, 1, h, w] FSQ codes.
-    Discrete { shape: [usize; 4], codes: Vec<u16> },
+    /// A continuous tokenizer's latents.
+    Continuous {
+        /// [latent frames, channels (the config's `continuous`: 16), h, w].
+        shape: [usize; 4],
+        /// The latents in that order (row-major), unbounded f32.
+        values: Vec<f32>,
+    },
+    /// A discrete tokenizer's FSQ codes.
+    Discrete {
+        /// [latent frames, 1, h, w].
+        shape: [usize; 4],
+        /// One code per position, row-major, each below 64,000 (the
+        /// [`fsq::vocabulary`] of [`fsq::LEVELS`]; [`fsq::codes`] says how a code is made).
+        codes: Vec<u16>,
+    },
 }
 
 /// The architecture a checkpoint was saved with (its `config` tensor); errors name the path.
@@ -49,12 +67,15 @@ impl Codec {
         Ok(Codec { cfg, model, vars })
     }
 
-    /// Number of weights.
+    /// Number of weights (scalars) in the encoder and decoder.
     pub fn parameters(&self) -> usize {
         self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
     }
 
     /// Frames (planar RGB in [−1, 1], `size`×`size`, 1 + k·temporal of them) → tokens.
+    /// Fails on another number of frames, frames of other than 3·`size`²
+    /// values, or a `size` the spatial compression does not divide. Needs at
+    /// least one frame.
     pub fn encode(&self, frames: &[Vec<f32>], size: usize) -> candle_core::Result<Tokens> {
         let t = frames.len();
         let flat: Vec<f32> = frames.iter().flatten().copied().collect();
@@ -70,7 +91,10 @@ impl Codec {
         })
     }
 
-    /// Tokens → frames (planar RGB in [−1, 1]).
+    /// Tokens → frames (planar RGB in [−1, 1], 1 + (latent frames − 1)·temporal
+    /// of them, each 3·H·W with H = h·spatial). Tokens of the other kind, of
+    /// another channel count or with a code outside the vocabulary are refused
+    /// with an error, not decoded.
     pub fn decode(&self, tokens: &Tokens) -> candle_core::Result<Vec<Vec<f32>>> {
         let (shape, channels) = match tokens {
             Tokens::Continuous { shape, .. } => (shape, self.cfg.continuous),

@@ -12,13 +12,14 @@ use crate::TokenizerError;
 
 /// Consecutive frames, each 3·S·S values in [−1, 1] (planar RGB).
 #[derive(Clone, Debug)]
-pub struct Clip {
-    pub source: String,
-    pub frames: Vec<Vec<f32>>,
+pub(crate) struct Clip {
+    /// The recording's name (its bag's file name), for errors.
+    pub(crate) source: String,
+    pub(crate) frames: Vec<Vec<f32>>,
 }
 
 /// The bags under a path: a curated dataset's `clips/*`, a bag folder or a .mcap file.
-pub fn bags_in(path: &Path) -> Vec<PathBuf> {
+pub(crate) fn bags_in(path: &Path) -> Vec<PathBuf> {
     let clips = path.join("clips");
     if clips.is_dir() {
         let mut v: Vec<PathBuf> =
@@ -30,7 +31,9 @@ pub fn bags_in(path: &Path) -> Vec<PathBuf> {
 }
 
 /// An rgb8 frame center-cropped to a square and resampled to `size`×`size`
-/// (2×2 bilinear samples per pixel), planar, in [−1, 1].
+/// (2×2 bilinear samples per pixel), planar, in [−1, 1]: how tokenizer_node,
+/// training and evaluation all see a camera image of any size. `rgb` is
+/// interleaved, `w`×`h` pixels; panics if it is shorter.
 pub fn square(rgb: &[u8], w: usize, h: usize, size: usize) -> Vec<f32> {
     let side = w.min(h) as f32;
     let (x0, y0) = ((w as f32 - side) / 2.0, (h as f32 - side) / 2.0);
@@ -60,7 +63,7 @@ pub fn square(rgb: &[u8], w: usize, h: usize, size: usize) -> Vec<f32> {
 
 /// Clips of `len` consecutive frames of `camera` (its restyled `/<camera>/image_raw`,
 /// else the simulator's `/sim/<camera>/image_raw`) from every bag under `paths`.
-pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<Vec<Clip>, TokenizerError> {
+pub(crate) fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<Vec<Clip>, TokenizerError> {
     let mut clips = Vec::new();
     for p in paths {
         for bag in bags_in(p) {
@@ -90,7 +93,7 @@ pub fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<
 }
 
 /// Clips as a batch [B, T, 3, S, S], cropped to `crop` at the given offsets.
-pub fn batch(clips: &[&Clip], size: usize, crop: usize, offsets: &[(usize, usize)], device: &Device) -> CResult<Tensor> {
+pub(crate) fn batch(clips: &[&Clip], size: usize, crop: usize, offsets: &[(usize, usize)], device: &Device) -> CResult<Tensor> {
     let t = clips[0].frames.len();
     let mut v = Vec::with_capacity(clips.len() * t * 3 * crop * crop);
     for (clip, &(ox, oy)) in clips.iter().zip(offsets) {

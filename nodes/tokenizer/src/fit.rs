@@ -1,7 +1,7 @@
 //! The training driver of `s2r train tokenizer`: a variant trained on the
 //! clips of curated datasets or bags, every tenth clip held out for
 //! evaluation, random crops, learning-rate warm-up at every (re)start, and
-//! resumable safetensors checkpoints ([`Trainer`] does the steps).
+//! resumable safetensors checkpoints (`train::Trainer` does the steps).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -8,6 +8,8 @@ use candle_core::{Result, Tensor};
 /// Cosmos Tokenizer's discrete levels.
 pub const LEVELS: [u32; 6] = [8, 8, 8, 5, 5, 5];
 
+/// How many codes `levels` make (their product): 64,000 for [`LEVELS`], so
+/// a code fits in 16 bits.
 pub fn vocabulary(levels: &[u32]) -> u64 {
     levels.iter().map(|&l| l as u64).product()
 }
@@ -15,6 +17,7 @@ pub fn vocabulary(levels: &[u32]) -> u64 {
 /// Bounds `z` ([N, C, …], C = levels.len()) into each channel's range and
 /// rounds it, with a straight-through gradient. Values are integers in
 /// [-(L-1)/2, (L-1)/2] (shifted by a half for even L), scaled to [-1, 1].
+/// Panics unless C is `levels.len()`.
 pub fn quantize(z: &Tensor, levels: &[u32]) -> Result<Tensor> {
     let c = z.dim(1)?;
     assert_eq!(c, levels.len(), "one latent channel per FSQ level");
@@ -32,7 +35,8 @@ pub fn quantize(z: &Tensor, levels: &[u32]) -> Result<Tensor> {
     Tensor::cat(&outs, 1)
 }
 
-/// The code of each position: [N, C, …] quantized values → [N, …] indices (mixed radix).
+/// The code of each position: [N, C, …] quantized values → [N, …] indices
+/// (mixed radix, channel 0 the most significant digit), flattened row-major.
 pub fn codes(q: &Tensor, levels: &[u32]) -> Result<Vec<u32>> {
     let c = q.dim(1)?;
     let rest: usize = q.dims()[2..].iter().product();
@@ -53,7 +57,8 @@ pub fn codes(q: &Tensor, levels: &[u32]) -> Result<Vec<u32>> {
     Ok(out)
 }
 
-/// Quantized values back from codes: [N·positions] → [N, C, positions] as f32.
+/// Quantized values back from codes, the inverse of [`codes`]: per code its
+/// channels' values in [−1, 1] (at most 6 levels; the rest of the array is 0).
 pub fn values(codes: &[u32], levels: &[u32]) -> Vec<[f32; 6]> {
     codes
         .iter()

@@ -7,7 +7,7 @@
 use candle_core::{Result, Tensor};
 
 /// [N, C, H, W] → [N, 4C, H/2, W/2] (channel blocks: LL, LH, HL, HH).
-pub fn forward(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn forward(x: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     // [N, C, H/2, 2, W/2, 2]
     let x = x.reshape((n, c, h / 2, 2, w / 2, 2))?;
@@ -24,7 +24,7 @@ pub fn forward(x: &Tensor) -> Result<Tensor> {
 }
 
 /// The inverse of [`forward`]: [N, 4C, H, W] → [N, C, 2H, 2W].
-pub fn inverse(y: &Tensor) -> Result<Tensor> {
+pub(crate) fn inverse(y: &Tensor) -> Result<Tensor> {
     let (n, c4, h, w) = y.dims4()?;
     let c = c4 / 4;
     let part = |i: usize| y.narrow(1, i * c, c)?.reshape((n, c, h, 1, w, 1));

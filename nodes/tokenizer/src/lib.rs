@@ -12,11 +12,11 @@ mod error;
 pub mod eval;
 pub mod fit;
 pub mod fsq;
-pub mod haar;
+mod haar;
 pub mod metrics;
 pub mod model;
 pub mod node;
-pub mod train;
+mod train;
 
 use std::path::{Path, PathBuf};
 

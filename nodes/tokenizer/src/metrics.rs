@@ -1,14 +1,18 @@
 //! Image quality: PSNR and SSIM of 8-bit RGB frames (what a viewer of the
 //! decoded video gets), the measures Cosmos-Tokenizer reports.
 
-/// An 8-bit RGB frame, interleaved.
+/// An 8-bit RGB frame, interleaved, borrowed (no copy to measure one).
 pub struct Rgb8<'a> {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// R, G, B per pixel, row by row: 3·width·height bytes.
     pub data: &'a [u8],
 }
 
-/// Planar RGB in [−1, 1] (the tokenizer's frames) → interleaved rgb8.
+/// Planar RGB in [−1, 1] (the tokenizer's frames, `size`×`size`) →
+/// interleaved rgb8, rounded and clamped.
 pub fn to_rgb8(planar: &[f32], size: usize) -> Vec<u8> {
     let n = size * size;
     let mut out = vec![0u8; 3 * n];
@@ -20,13 +24,15 @@ pub fn to_rgb8(planar: &[f32], size: usize) -> Vec<u8> {
     out
 }
 
-/// Mean squared error over all channels.
+/// Mean squared error over all channels, in 8-bit levels squared. Panics if
+/// the frames differ in size.
 pub fn mse(a: &Rgb8, b: &Rgb8) -> f64 {
     assert_eq!((a.width, a.height, a.data.len()), (b.width, b.height, b.data.len()));
     a.data.iter().zip(b.data).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.data.len() as f64
 }
 
-/// PSNR in dB, peak 255; identical frames give 100 dB.
+/// PSNR in dB, peak 255; identical frames give 100 dB. Panics if the frames
+/// differ in size.
 pub fn psnr(a: &Rgb8, b: &Rgb8) -> f64 {
     let m = mse(a, b);
     if m <= 1e-10 {
@@ -37,7 +43,9 @@ pub fn psnr(a: &Rgb8, b: &Rgb8) -> f64 {
 }
 
 /// SSIM (Wang et al. 2004): 11×11 Gaussian window, σ 1.5, K1 0.01, K2 0.03,
-/// L 255, on each RGB channel over the valid window positions, averaged.
+/// L 255, on each RGB channel over the valid window positions, averaged;
+/// 1 for identical frames. Frames of 10 pixels or fewer a side score 1 if
+/// identical, else 0. Panics if the frames differ in size.
 pub fn ssim(a: &Rgb8, b: &Rgb8) -> f64 {
     assert_eq!((a.width, a.height, a.data.len()), (b.width, b.height, b.data.len()));
     let (w, h) = (a.width, a.height);

@@ -41,13 +41,18 @@ pub struct Config {
 impl Config {
     /// Continuous 4×8×8 with 16 channels (Cosmos-Tokenizer CV4x8x8's shape).
     pub const CV4X8X8: Config = Config { spatial: 8, temporal: 4, continuous: Some(16), width: 64, blocks: 2 };
-    /// Discrete 8×16×16 with FSQ levels [8,8,8,5,5,5] (Cosmos-Tokenizer DV8x16x16's shape).
+    /// Discrete 8×16×16 with FSQ levels 8, 8, 8, 5, 5, 5 ([`fsq::LEVELS`]; Cosmos-Tokenizer DV8x16x16's shape).
     pub const DV8X16X16: Config = Config { spatial: 16, temporal: 8, continuous: None, width: 64, blocks: 2 };
 
+    /// The variant as Cosmos-Tokenizer names it: `c`ontinuous or `d`iscrete,
+    /// then temporal × spatial × spatial (`cv4x8x8`, `dv8x16x16`); width and
+    /// blocks are not part of it. A TokenFrame's codec is `sim2real/<name>`.
     pub fn name(&self) -> String {
         format!("{}v{}x{}x{}", if self.continuous.is_some() { "c" } else { "d" }, self.temporal, self.spatial, self.spatial)
     }
 
+    /// Channels of a latent frame out of the encoder: the continuous
+    /// channels, or 6 FSQ values (one per level) that a code is made from.
     pub fn latent_channels(&self) -> usize {
         self.continuous.unwrap_or(fsq::LEVELS.len())
     }
@@ -62,6 +67,8 @@ impl Config {
         [self.spatial, self.temporal, self.continuous.unwrap_or(0), self.width, self.blocks].iter().map(|&v| v as u32).collect()
     }
 
+    /// Back from a `config` tensor; `None` if it is not one this code builds
+    /// (another length, spatial not 8 or 16, temporal not 1 to 16, …).
     pub fn from_vec(c: &[u32]) -> Option<Config> {
         let cfg = match *c {
             [s, t, l, w, b] => Config {
@@ -85,22 +92,20 @@ fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<C
 /// A convolution: candle's (trainable) or, once [`Conv::prepare`]d for
 /// inference, as an explicit im2col + one matrix product (the `gemm` crate
 /// runs that about twice as fast as candle 0.11's tiled CPU convolution).
-pub struct Conv {
+struct Conv {
     inner: Conv2d,
     /// Weights as [out, k·k·in] (index (ky·k + kx)·in + c) and bias as [out, 1].
     gemm: Option<(Tensor, Option<Tensor>)>,
 }
 
 impl Conv {
-    pub fn from(inner: Conv2d) -> Conv {
+    fn from(inner: Conv2d) -> Conv {
         Conv { inner, gemm: None }
     }
 
-    pub fn weight(&self) -> &Tensor {
-        self.inner.weight()
-    }
-
-    pub fn prepare(&mut self) -> Result<()> {
+    /// Switches to the im2col path; candle's weights stay, so call it again
+    /// after they change.
+    fn prepare(&mut self) -> Result<()> {
         let w = self.inner.weight();
         let (o, i, kh, kw) = w.dims4()?;
         let mat = w.permute((0, 2, 3, 1))?.reshape((o, kh * kw * i))?.contiguous()?;
@@ -197,6 +202,8 @@ impl Block {
     }
 }
 
+/// Frames → latent frames at 1/`spatial` the resolution, causally: latent
+/// frame 0 from frame 0 alone, latent frame j from frames up to j·`temporal`.
 pub struct Encoder {
     cfg: Config,
     /// The Haar levels are folded into the adjacent convolutions ([`Tokenizer::fold_haar`]).
@@ -210,6 +217,8 @@ pub struct Encoder {
     out: Conv,
 }
 
+/// Latent frames → frames, mirroring the [`Encoder`]: the first latent
+/// frame gives one frame, each later one `temporal` frames.
 pub struct Decoder {
     cfg: Config,
     folded: bool,
@@ -228,7 +237,7 @@ fn downs(cfg: &Config) -> usize {
 }
 
 impl Encoder {
-    pub fn new(cfg: Config, vb: VarBuilder) -> Result<Encoder> {
+    fn new(cfg: Config, vb: VarBuilder) -> Result<Encoder> {
         let w = cfg.width;
         Ok(Encoder {
             cfg,
@@ -244,7 +253,8 @@ impl Encoder {
     }
 
     /// [B, T, 3, H, W] in [−1, 1], T = 1 + k·temporal → [B, latent frames, C, H/s, W/s]
-    /// (continuous values, or FSQ values in [−1, 1]).
+    /// (continuous values, or FSQ values in [−1, 1]). Errors on another T, or
+    /// H and W that are not multiples of spatial.
     pub fn forward(&self, video: &Tensor) -> Result<Tensor> {
         let (b, t, c, h, w) = video.dims5()?;
         let k = self.cfg.temporal;
@@ -284,7 +294,7 @@ impl Encoder {
 }
 
 impl Decoder {
-    pub fn new(cfg: Config, vb: VarBuilder) -> Result<Decoder> {
+    fn new(cfg: Config, vb: VarBuilder) -> Result<Decoder> {
         let w = cfg.width;
         Ok(Decoder {
             cfg,
@@ -299,7 +309,9 @@ impl Decoder {
         })
     }
 
-    /// [B, latent frames, C, h, w] → [B, T, 3, H, W].
+    /// [B, latent frames, C, h, w] → [B, T, 3, H, W], T = 1 + (latent
+    /// frames − 1)·temporal, H = h·spatial: planar RGB meant to lie in
+    /// [−1, 1] but not clamped to it.
     pub fn forward(&self, latents: &Tensor) -> Result<Tensor> {
         let (b, n, c, h, w) = latents.dims5()?;
         let mut z = self.input.forward(&latents.reshape((b * n, c, h, w))?)?;
@@ -334,16 +346,25 @@ impl Decoder {
 
 /// Encoder and decoder, weights under `encoder.*` and `decoder.*`.
 pub struct Tokenizer {
+    /// The architecture both halves were built for.
     pub cfg: Config,
+    /// Frames → latents (continuous, or FSQ values; [`crate::fsq::codes`] makes codes of them).
     pub encoder: Encoder,
+    /// Latents → frames.
     pub decoder: Decoder,
 }
 
 impl Tokenizer {
+    /// A network of `cfg`'s shape with its weights from `vb` (a `VarMap`'s
+    /// builder creates them freshly initialised; load a checkpoint into the
+    /// map afterwards), named as tools/tokenizer_gpu.py names them.
     pub fn new(cfg: Config, vb: VarBuilder) -> Result<Tokenizer> {
         Ok(Tokenizer { cfg, encoder: Encoder::new(cfg, vb.pp("encoder"))?, decoder: Decoder::new(cfg, vb.pp("decoder"))? })
     }
 
+    /// Encodes and decodes `video` ([B, T, 3, H, W] in [−1, 1], T = 1 + k·temporal,
+    /// H and W multiples of spatial): the output the training loss compares
+    /// with the input, in the same shape.
     pub fn reconstruct(&self, video: &Tensor) -> Result<Tensor> {
         self.decoder.forward(&self.encoder.forward(video)?)
     }
@@ -411,13 +432,13 @@ impl Tokenizer {
 }
 
 /// [N, C, H, W] → [N, C·r², H/r, W/r], channel c·r² + i·r + j holding pixel (r·y + i, r·x + j).
-pub fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
+fn space_to_depth(x: &Tensor, r: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     x.reshape((n, c, h / r, r, w / r, r))?.permute((0, 1, 3, 5, 2, 4))?.reshape((n, c * r * r, h / r, w / r))
 }
 
 /// The inverse of [`space_to_depth`] (ONNX DepthToSpace in CRD mode, PyTorch's pixel_shuffle).
-pub fn depth_to_space(x: &Tensor, r: usize) -> Result<Tensor> {
+fn depth_to_space(x: &Tensor, r: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     x.reshape((n, c / (r * r), r, r, h, w))?.permute((0, 1, 4, 2, 5, 3))?.reshape((n, c / (r * r), h * r, w * r))
 }

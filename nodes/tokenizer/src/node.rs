@@ -23,6 +23,10 @@ use crate::codec::{Codec, Tokens};
 use crate::data::square;
 use crate::TokenizerError;
 
+/// The `tokenizer_node` executable as a component, run alone or composed
+/// (`s2r launch --compose`); the module doc lists its topics and parameters.
+/// Graceful: on SIGINT/SIGTERM it finishes the bag it records. Needs a
+/// multi-threaded tokio runtime (it encodes in `block_in_place`).
 pub const TOKENIZER_NODE: Component = Component {
     exec: "tokenizer_node",
     about: "encodes a camera's frames into tokens with a trained causal video tokenizer",
@@ -30,7 +34,9 @@ pub const TOKENIZER_NODE: Component = Component {
     graceful: true,
 };
 
-/// The message of one chunk.
+/// The message of one chunk: codec `sim2real/<variant>`, the tokens in
+/// `codes` or `latents` (the other left empty), `stamps` of the chunk's
+/// frames, `width` = `height` = `size`.
 pub fn token_frame(codec: &Codec, tokens: Tokens, header: Header, stamps: Vec<Time>, size: usize) -> TokenFrame {
     let (shape, codes, latents) = match tokens {
         Tokens::Continuous { shape, values } => (shape, Vec::new(), values),
@@ -48,7 +54,9 @@ pub fn token_frame(codec: &Codec, tokens: Tokens, header: Header, stamps: Vec<Ti
     }
 }
 
-/// Tokens back from a message (the inverse of [`token_frame`]).
+/// Tokens back from a message (the inverse of [`token_frame`]); errors if its
+/// shape is not four numbers or its values do not fill it. Whether they fit a
+/// checkpoint is [`crate::codec::Codec::decode`]'s to say.
 pub fn tokens_of(m: &TokenFrame) -> Result<Tokens, TokenizerError> {
     if m.shape.len() != 4 {
         return Err(TokenizerError::Shape { shape: m.shape.clone() });

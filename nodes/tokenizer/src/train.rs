@@ -9,33 +9,34 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
 use crate::model::{Config, Tokenizer};
 
-pub struct Trainer {
-    pub varmap: VarMap,
-    pub model: Tokenizer,
+/// A model, its optimizer and its step count ([`crate::fit`] drives it).
+pub(crate) struct Trainer {
+    varmap: VarMap,
+    pub(crate) model: Tokenizer,
     opt: AdamW,
-    pub step: usize,
+    pub(crate) step: usize,
 }
 
 /// PSNR in dB of two videos in [−1, 1] (peak-to-peak 2).
-pub fn psnr(a: &Tensor, b: &Tensor) -> Result<f32> {
+fn psnr(a: &Tensor, b: &Tensor) -> Result<f32> {
     let mse = (a - b)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
     Ok(10.0 * (4.0 / mse.max(1e-12)).log10())
 }
 
 impl Trainer {
-    pub fn new(cfg: Config, lr: f64, device: &Device) -> Result<Trainer> {
+    pub(crate) fn new(cfg: Config, lr: f64, device: &Device) -> Result<Trainer> {
         let varmap = VarMap::new();
         let model = Tokenizer::new(cfg, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
         let opt = AdamW::new(varmap.all_vars(), ParamsAdamW { lr, weight_decay: 0.0, ..Default::default() })?;
         Ok(Trainer { varmap, model, opt, step: 0 })
     }
 
-    /// One optimisation step on a batch [B, T, 3, H, W]; returns the loss.
-    pub fn set_lr(&mut self, lr: f64) {
+    pub(crate) fn set_lr(&mut self, lr: f64) {
         self.opt.set_learning_rate(lr);
     }
 
-    pub fn step(&mut self, batch: &Tensor) -> Result<f32> {
+    /// One optimisation step on a batch [B, T, 3, H, W]; returns the loss.
+    pub(crate) fn step(&mut self, batch: &Tensor) -> Result<f32> {
         let out = self.model.reconstruct(batch)?;
         let loss = (out - batch)?.sqr()?.mean_all()?;
         self.opt.backward_step(&loss)?;
@@ -43,11 +44,13 @@ impl Trainer {
         loss.to_scalar::<f32>()
     }
 
-    pub fn evaluate(&self, video: &Tensor) -> Result<f32> {
+    /// PSNR of the model's reconstruction of `video`, dB.
+    pub(crate) fn evaluate(&self, video: &Tensor) -> Result<f32> {
         psnr(&self.model.reconstruct(video)?, video)
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Writes the weights, `trainer.step` and `config` (what [`crate::codec::Codec::load`] reads).
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let data = self.varmap.data().lock().unwrap();
         let mut all: HashMap<String, Tensor> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         all.insert("trainer.step".into(), Tensor::new(&[self.step as u32], &Device::Cpu)?);
@@ -57,7 +60,7 @@ impl Trainer {
     }
 
     /// Loads weights (and the step) saved by [`Trainer::save`] into this model.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
+    pub(crate) fn load(&mut self, path: &Path) -> Result<()> {
         self.varmap.load(path)?;
         let t = candle_core::safetensors::load(path, &Device::Cpu)?;
         if let Some(s) = t.get("trainer.step") {
