@@ -114,21 +114,22 @@ fn report(e: &anyhow::Error) -> String {
     line
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("start tokio")
+}
+
 #[cfg(test)]
 mod tests {
     use super::report;
 
     #[test]
     fn causes_are_reported_once() {
-        let io = std::io::Error::other("disk full");
-        let named = s2r_bag::BagError::Usage(format!("out.mcap: {io}"));
+        // The bag error says its cause and returns it as its source too.
+        let named = s2r_bag::BagError::Io { path: "out.mcap".into(), source: std::io::Error::other("disk full") };
         let e = anyhow::Error::new(named).context("recording");
+        assert_eq!(format!("{e:#}"), "recording: out.mcap: disk full: disk full");
         assert_eq!(report(&e), "recording: out.mcap: disk full");
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(report(&e), "outer: inner");
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("start tokio")
 }
