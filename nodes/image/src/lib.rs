@@ -1,6 +1,7 @@
 //! Images as every sim2real stage handles them: `sensor_msgs/Image` messages
 //! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`],
-//! [`rgb8_msg`]), an rgb8 buffer with the operations the tools need
+//! [`rgb8_msg`]), compressed images as image_transport's `compressed` plugin
+//! publishes them ([`compress`], [`decompress`]), an rgb8 buffer with the operations the tools need
 //! ([`Rgb`], [`grid`]), and PNG files ([`write_png`], [`read_png`],
 //! [`encode_png`]).
 //!
@@ -9,12 +10,14 @@
 
 #![warn(missing_docs)]
 
+mod codec;
 mod png_io;
 mod rgb;
 mod ros;
 
 use std::path::PathBuf;
 
+pub use codec::{compress, decompress, Compression};
 pub use png_io::{encode_png, read_png, write_png};
 pub use rgb::{grid, Rgb};
 pub use ros::{classes, depth_m, rgb8, rgb8_msg};
@@ -88,6 +91,54 @@ pub enum ImageError {
         /// The file (or a description of the stream).
         path: PathBuf,
         /// What the PNG codec said.
+        message: String,
+    },
+    /// A compression codec that is neither jpeg nor png.
+    #[error("compression '{0}' is not jpeg or png")]
+    Codec(String),
+    /// A JPEG quality outside 1–100.
+    #[error("JPEG quality {0} is not 1 to 100")]
+    Quality(i64),
+    /// The encoder failed.
+    #[error("{topic}: {codec} compression failed: {message}")]
+    Compress {
+        /// Where the image came from.
+        topic: String,
+        /// jpeg or png.
+        codec: &'static str,
+        /// What the encoder said.
+        message: String,
+    },
+    /// A `CompressedImage.format` this reader does not take.
+    #[error("{topic}: format '{format}': {why}")]
+    Format {
+        /// Where the message came from.
+        topic: String,
+        /// The message's format.
+        format: String,
+        /// What was expected.
+        why: &'static str,
+    },
+    /// The data is not what the format says (a PNG claiming to be a JPEG).
+    #[error("{topic}: format '{format}' but the data ({len} bytes) is {found}")]
+    NotWhatFormatSays {
+        /// Where the message came from.
+        topic: String,
+        /// The message's format.
+        format: String,
+        /// What the data's first bytes are.
+        found: &'static str,
+        /// Bytes of data.
+        len: usize,
+    },
+    /// A JPEG or PNG that could not be decoded (truncated, corrupt).
+    #[error("{topic}: {what} cannot be decoded: {message}")]
+    Decode {
+        /// Where the message came from.
+        topic: String,
+        /// JPEG or PNG.
+        what: &'static str,
+        /// What the decoder said.
         message: String,
     },
 }

@@ -31,7 +31,8 @@ pub fn read_png(path: &Path) -> Result<Rgb, ImageError> {
     let mut dec = png::Decoder::new(std::io::BufReader::new(file));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(png_err)?;
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let size = reader.output_buffer_size().ok_or_else(|| ImageError::Png { path: path.into(), message: "image too large".into() })?;
+    let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(png_err)?;
     let (w, h) = (info.width as usize, info.height as usize);
     let px = &buf[..info.buffer_size()];

@@ -7,7 +7,7 @@ use sim2real_msgs::std_msgs::msg::Header;
 use crate::ImageError;
 
 /// The rows of an image, each `bytes_per_px * width` long (row padding cut).
-fn rows<'a>(img: &'a Image, topic: &str, bytes_per_px: usize) -> Result<impl Iterator<Item = &'a [u8]>, ImageError> {
+pub(crate) fn rows<'a>(img: &'a Image, topic: &str, bytes_per_px: usize) -> Result<impl Iterator<Item = &'a [u8]>, ImageError> {
     let (w, h, step) = (img.width as usize, img.height as usize, img.step as usize);
     if w == 0 || h == 0 {
         return Err(ImageError::Empty { topic: topic.into(), width: img.width, height: img.height });
