@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
+use s2r_image::transport::Publish;
+use s2r_image::Compression;
 use s2r_runtime::{Context, ContextOptions, DiscoveryRange, Node, Qos, RosArgs};
 use s2r_sim::node::{resolve_scenario, Pubs};
 use s2r_sim::physics::STEPS_PER_SECOND;
@@ -144,7 +146,7 @@ async fn measure(a: &SimBenchArgs, s: Scenario, n: usize, subscriber: bool, adap
     *adapter = sim.adapter().unwrap_or_default().to_string();
     let ctx = loopback(a.domain)?;
     let node = Node::new(&ctx, "sim_bench", &RosArgs::default())?;
-    let pubs = Pubs::new(&node, &sim)?;
+    let pubs = Pubs::new(&node, &sim, Publish::Raw, Compression::Jpeg { quality: 95 })?;
     let mut sink: Option<Child> = None;
     if subscriber {
         let names: Vec<String> = sim.mounts.iter().map(|m| m.model.name.clone()).collect();

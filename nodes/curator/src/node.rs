@@ -2,7 +2,8 @@
 //!
 //! Subscribes (relative names) to the curated camera's `<camera>/image_raw`
 //! (`image_topic` to change it, e.g. `sim/front/image_raw` without a transfer
-//! node), `<camera>/camera_info`, `<camera>/detections`,
+//! node) or its `/compressed` sibling (parameter `transport`: `raw`,
+//! `compressed`, `auto`; compressed frames are recorded as they came), `<camera>/camera_info`, `<camera>/detections`,
 //! `<camera>/transfer_score` and `scenario`. Each clip's verdict goes out on
 //! `curator/verdicts` as the clip closes; an accepted clip is written to
 //! `<output>/clips/<id>` at once. When the node stops (Ctrl-C, or
@@ -10,7 +11,7 @@
 //! clips they drop are removed, final verdicts go out, and `manifest.yaml` and
 //! `report.html` are written. Parameters: `output` (the dataset folder),
 //! `params_file` (the same file as `s2r curate --params`), `camera`,
-//! `image_topic`, `duration`.
+//! `image_topic`, `duration`, `transport`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use s2r_bag::{BagWriter, TopicSpec, WriterOptions};
+use s2r_image::transport::{compressed_topic, ImageSubscription, ReceivedImage};
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::builtin_interfaces::msg::Time;
-use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, CompressedImage, Image};
 use sim2real_msgs::sim2real_msgs::msg::{CurationVerdict, ScenarioInfo, TransferScore};
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
@@ -114,6 +116,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let camera: String = node.declare_parameter("camera", String::new())?;
         let image_topic: String = node.declare_parameter("image_topic", String::new())?;
         let duration: f64 = node.declare_parameter("duration", 0.0)?;
+        let transport = s2r_image::transport::declare_input(&node)?;
         let mut params = if params_file.is_empty() {
             Params::default()
         } else {
@@ -132,7 +135,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let q = Qos::reliable().depth(50);
         let det_topic = image_topic.trim_end_matches("/image_raw").to_string() + "/detections";
         let info_topic = image_topic.trim_end_matches("/image_raw").to_string() + "/camera_info";
-        let images = node.create_subscription::<Image>(&image_topic, q)?;
+        let mut images = ImageSubscription::new(&node, &image_topic, transport, q)?;
         let infos = node.create_subscription::<CameraInfo>(&info_topic, q)?;
         let dets = node.create_subscription::<Detection2DArray>(&det_topic, q)?;
         let scores = node.create_subscription::<TransferScore>(&format!("{cam}/transfer_score"), q)?;
@@ -140,7 +143,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let verdicts = node.create_publisher::<CurationVerdict>("curator/verdicts", Qos::reliable().depth(100))?;
         let names = [image_topic.clone(), info_topic.clone(), det_topic.clone(), format!("{cam}/transfer_score"), "scenario".to_string()];
         let resolved: Vec<String> = names.iter().map(|n| node.resolve_topic(n).unwrap_or_else(|_| n.clone())).collect();
-        let out = Out {
+        let mut out = Out {
             dir: out_dir.clone(),
             specs: vec![
                 TopicSpec::of::<Image>(&resolved[0], Vec::new()),
@@ -164,6 +167,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
         let now_ns = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let mut stop = false;
+        let mut recording_compressed = false;
         while !stop {
             let mut busy = false;
             while let Some(s) = scenario_sub.try_recv() {
@@ -197,11 +201,22 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
             while let Some(img) = images.try_recv() {
                 arrived.push(img);
             }
-            for img in arrived {
+            for ReceivedImage { image: img, compressed } in arrived {
                 busy = true;
                 let s = ns(&img.header.stamp);
                 frame_id = img.header.frame_id.clone();
-                if let Ok(c) = Serialized::encode(&*img) {
+                // Frames are recorded as they came: a compressed stream stays compressed.
+                let cdr = match &compressed {
+                    Some(c) => {
+                        if !recording_compressed {
+                            out.specs[0] = TopicSpec::of::<CompressedImage>(&compressed_topic(&resolved[0]), Vec::new());
+                            recording_compressed = true;
+                        }
+                        Serialized::encode(&**c)
+                    }
+                    None => Serialized::encode(&*img),
+                };
+                if let Ok(c) = cdr {
                     buf.msgs.push((0, s, now_ns(), c));
                 }
                 // Labels come after their image: frames before this one are complete.

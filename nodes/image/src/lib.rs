@@ -1,7 +1,8 @@
 //! Images as every sim2real stage handles them: `sensor_msgs/Image` messages
 //! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`],
 //! [`rgb8_msg`]), compressed images as image_transport's `compressed` plugin
-//! publishes them ([`compress`], [`decompress`]), an rgb8 buffer with the operations the tools need
+//! publishes them ([`compress`], [`decompress`]) and camera topics read and
+//! published raw or compressed as image_transport does ([`transport`]), an rgb8 buffer with the operations the tools need
 //! ([`Rgb`], [`grid`]), and PNG files ([`write_png`], [`read_png`],
 //! [`encode_png`]).
 //!
@@ -14,6 +15,7 @@ mod codec;
 mod png_io;
 mod rgb;
 mod ros;
+pub mod transport;
 
 use std::path::PathBuf;
 
@@ -141,4 +143,17 @@ pub enum ImageError {
         /// What the decoder said.
         message: String,
     },
+    /// A node parameter with a value it does not take.
+    #[error("parameter '{name}': '{value}' is not {expected}")]
+    Parameter {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it takes.
+        expected: &'static str,
+    },
+    /// Creating a subscription or publisher failed.
+    #[error(transparent)]
+    Node(#[from] s2r_runtime::NodeError),
 }

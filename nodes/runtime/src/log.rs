@@ -175,3 +175,10 @@ macro_rules! warn {
 macro_rules! error {
     ($logger:expr, $($arg:tt)+) => { $crate::log!($logger, $crate::LogLevel::Error, $($arg)+) };
 }
+
+/// Whether the `n`th occurrence of a repeated problem is worth a log line: the
+/// 1st, 10th, 100th, … — a node that keeps meeting it keeps running, says so
+/// with the count, and does not flood its log.
+pub fn worth_logging(n: u64) -> bool {
+    n > 0 && 10u64.pow(n.ilog10()) == n
+}

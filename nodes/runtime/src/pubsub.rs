@@ -119,7 +119,7 @@ impl<M: Message> Publisher<M> {
     pub fn publish_shared_or_log(&self, msg: Arc<M>, log: &Logger) {
         if let Err(e) = self.publish_shared(msg) {
             let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-            if failure_worth_logging(n) {
+            if crate::log::worth_logging(n) {
                 log.warn(format_args!("{e} ({n} failed publish{} on this topic so far)", if n == 1 { "" } else { "es" }));
             }
         }
@@ -134,11 +134,6 @@ impl<M: Message> Publisher<M> {
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
     }
-}
-
-/// The 1st, 10th, 100th, … failure.
-fn failure_worth_logging(n: u64) -> bool {
-    n > 0 && 10u64.pow(n.ilog10()) == n
 }
 
 /// Where and when a message came from.
@@ -324,7 +319,7 @@ impl<M: Message> Subscription<M> {
 mod tests {
     #[test]
     fn failures_are_logged_at_powers_of_ten() {
-        let logged: Vec<u64> = (0..=2000).filter(|&n| super::failure_worth_logging(n)).collect();
+        let logged: Vec<u64> = (0..=2000).filter(|&n| crate::log::worth_logging(n)).collect();
         assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }

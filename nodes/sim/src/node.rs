@@ -3,7 +3,10 @@
 //! Parameters: `scenario` (a file, or the name of one in the package's
 //! `config/scenarios/`), `seed`, `mode` (`realtime` or `lockstep`),
 //! `real_time_factor`, `duration` (sim seconds, 0 = run until stopped),
-//! `image_scale`, `wait_for_subscribers`.
+//! `image_scale`, `wait_for_subscribers`; for the colour images
+//! `publish_transport` (`raw` (default), `compressed`: on
+//! `sim/<camera>/image_raw/compressed` instead, `both`), `compression`
+//! (`jpeg`, `png`) and `jpeg_quality` (95).
 //!
 //! Topics (relative names take the node's namespace):
 //! `sim/<camera>/{image_raw,depth,segmentation,instances,camera_info,detections}`,
@@ -14,6 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use s2r_image::transport::{ImagePublisher, Publish};
+use s2r_image::Compression;
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs};
 use sim2real_msgs::geometry_msgs::msg::Twist;
@@ -75,7 +80,7 @@ pub struct UnknownScenario {
 
 /// The publishers of one camera's topics.
 struct CameraPubs {
-    image: Publisher<Image>,
+    image: ImagePublisher,
     depth: Publisher<Image>,
     segmentation: Publisher<Image>,
     instances: Publisher<Image>,
@@ -97,13 +102,13 @@ pub struct Pubs {
 
 impl Pubs {
     /// The publishers of a simulation's topics on a node.
-    pub fn new(node: &Node, sim: &Sim) -> Result<Pubs, s2r_runtime::NodeError> {
+    pub fn new(node: &Node, sim: &Sim, publish: Publish, how: Compression) -> Result<Pubs, s2r_image::ImageError> {
         let image_qos = Qos::reliable().depth(5);
         let mut cameras = Vec::new();
         for m in &sim.mounts {
             let t = |k: &str| format!("sim/{}/{k}", m.model.name);
             cameras.push(CameraPubs {
-                image: node.create_publisher(&t("image_raw"), image_qos)?,
+                image: ImagePublisher::new(node, &t("image_raw"), publish, how, image_qos)?,
                 depth: node.create_publisher(&t("depth"), image_qos)?,
                 segmentation: node.create_publisher(&t("segmentation"), image_qos)?,
                 instances: node.create_publisher(&t("instances"), image_qos)?,
@@ -207,6 +212,7 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let duration: f64 = node.declare_parameter("duration", 0.0)?;
         let image_scale: f64 = node.declare_parameter("image_scale", 1.0)?;
         let wait: bool = node.declare_parameter("wait_for_subscribers", false)?;
+        let (publish, how) = s2r_image::transport::declare_output(&node)?;
         let lockstep = match mode.as_str() {
             "realtime" => false,
             "lockstep" => true,
@@ -237,7 +243,7 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             sim.adapter().unwrap_or("nothing")
         );
 
-        let pubs = Pubs::new(&node, &sim)?;
+        let pubs = Pubs::new(&node, &sim, publish, how)?;
         let tf_static = node.create_publisher::<TFMessage>("/tf_static", Qos::transient_local())?;
         let scenario_pub = node.create_publisher::<ScenarioInfo>("scenario", Qos::transient_local())?;
         let cmd_vel = node.create_subscription::<Twist>("cmd_vel", Qos::reliable())?;

@@ -2,20 +2,21 @@
 //!
 //! Subscribes to `<camera>/image_raw` (relative; any colour encoding the
 //! transfer node reads, any size: frames are center-cropped and resampled to
-//! `size`), encodes every 1 + t frames (t the tokenizer's temporal factor)
+//! `size`), or its `/compressed` sibling (parameter `transport`: `raw`,
+//! `compressed`, `auto`), encodes every 1 + t frames (t the tokenizer's temporal factor)
 //! and publishes a sim2real_msgs/TokenFrame on `<camera>/tokens`; with
 //! `output` set it also records them into a rosbag2 bag there. Parameters:
 //! `checkpoint` (a shipped one by name, `cv4x8x8` (default) or `dv8x16x16`, or
-//! a file from `s2r train tokenizer`), `camera`, `size`, `output`.
+//! a file from `s2r train tokenizer`), `camera`, `size`, `output`, `transport`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use s2r_bag::{BagWriter, TopicSpec, WriterOptions};
+use s2r_image::transport::ImageSubscription;
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Node, Qos, RosArgs};
 use sim2real_msgs::builtin_interfaces::msg::Time;
-use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::TokenFrame;
 use sim2real_msgs::std_msgs::msg::Header;
 
@@ -85,6 +86,7 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let camera: String = node.declare_parameter("camera", "front".to_string())?;
         let size: i64 = node.declare_parameter("size", 256)?;
         let output: String = node.declare_parameter("output", String::new())?;
+        let transport = s2r_image::transport::declare_input(&node)?;
         if checkpoint.is_empty() {
             return Err("parameter 'checkpoint' is empty: name a shipped one (cv4x8x8, dv8x16x16) or a file; train one with `s2r train tokenizer DATASET… --output tokenizer.safetensors`".into());
         }
@@ -95,9 +97,8 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err(format!("parameter 'size' must be a positive multiple of {}, got {size}", codec.cfg.spatial).into());
         }
         let in_topic = format!("{camera}/image_raw");
-        let images = node.create_subscription::<Image>(&in_topic, Qos::reliable().depth(50))?;
+        let mut images = ImageSubscription::new(&node, &in_topic, transport, Qos::reliable().depth(50))?;
         let tokens_pub = node.create_publisher::<TokenFrame>(&format!("{camera}/tokens"), Qos::reliable().depth(20))?;
-        let resolved_in = node.resolve_topic(&in_topic)?;
         let resolved_out = node.resolve_topic(&format!("{camera}/tokens"))?;
         let mut writer = if output.is_empty() {
             None
@@ -110,10 +111,10 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         };
         info!(
             log,
-            "{} ({}): {} -> {}, {size}x{size}, chunks of {} frames",
+            "{} ({}): {} ({transport:?}) -> {}, {size}x{size}, chunks of {} frames",
             codec.cfg.name(),
             checkpoint,
-            resolved_in,
+            images.raw_topic(),
             resolved_out,
             1 + codec.cfg.temporal
         );
@@ -125,9 +126,10 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut chunks = 0u64;
         loop {
             let mut busy = false;
-            while let Some(img) = images.try_recv() {
+            while let Some(received) = images.try_recv() {
                 busy = true;
-                let rgb = match s2r_image::rgb8(&img, &resolved_in) {
+                let img = received.image;
+                let rgb = match s2r_image::rgb8(&img, &images.topic()) {
                     Ok(rgb) => rgb,
                     Err(e) => {
                         if said.insert(e.to_string()) {

@@ -2,8 +2,11 @@
 //!
 //! Subscribes (relative names, so the node's namespace applies) to
 //! `sim/<camera>/{image_raw,depth,segmentation,camera_info,detections}`,
-//! `sim/detections3d`, `scenario`, `/tf` and `/tf_static`; publishes
-//! `<camera>/image_raw` (rgb8, the input's stamp and frame), `<camera>/camera_info`,
+//! `sim/detections3d`, `scenario`, `/tf` and `/tf_static` (the colour image
+//! raw or as `sim/<camera>/image_raw/compressed`: parameter `transport`,
+//! `raw`, `compressed` or `auto`); publishes `<camera>/image_raw` (rgb8, the
+//! input's stamp and frame; and/or `<camera>/image_raw/compressed`:
+//! `publish_transport`, `compression`, `jpeg_quality`), `<camera>/camera_info`,
 //! `<camera>/detections` (the labels, unchanged) and `<camera>/transfer_score`
 //! (sim2real_msgs/TransferScore).
 //!
@@ -17,6 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use s2r_image::transport::{ImagePublisher, ImageSubscription, Publish, Transport};
+use s2r_image::Compression;
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Logger, Node, Publisher, Qos, RosArgs, Subscription};
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
@@ -51,12 +56,12 @@ struct Pending {
 struct Camera {
     name: String,
     topics: Topics,
-    image: Subscription<Image>,
+    image: ImageSubscription,
     depth: Subscription<Image>,
     segmentation: Subscription<Image>,
     info: Subscription<CameraInfo>,
     detections: Subscription<Detection2DArray>,
-    out_image: Publisher<Image>,
+    out_image: ImagePublisher,
     out_info: Publisher<CameraInfo>,
     out_detections: Publisher<Detection2DArray>,
     out_score: Publisher<TransferScore>,
@@ -68,7 +73,7 @@ struct Camera {
 }
 
 impl Camera {
-    fn new(node: &Node, name: &str) -> Result<Camera, s2r_runtime::NodeError> {
+    fn new(node: &Node, name: &str, io: Io) -> Result<Camera, s2r_image::ImageError> {
         let input = |k: &str| format!("sim/{name}/{k}");
         let output = |k: &str| format!("{name}/{k}");
         let q = Qos::reliable().depth(5);
@@ -81,12 +86,12 @@ impl Camera {
                 segmentation: resolved(input("segmentation")),
                 info: resolved(input("camera_info")),
             },
-            image: node.create_subscription(&input("image_raw"), q)?,
+            image: ImageSubscription::new(node, &input("image_raw"), io.transport, q)?,
             depth: node.create_subscription(&input("depth"), q)?,
             segmentation: node.create_subscription(&input("segmentation"), q)?,
             info: node.create_subscription(&input("camera_info"), q)?,
             detections: node.create_subscription(&input("detections"), Qos::reliable().depth(10))?,
-            out_image: node.create_publisher(&output("image_raw"), q)?,
+            out_image: ImagePublisher::new(node, &output("image_raw"), io.publish, io.compression, q)?,
             out_info: node.create_publisher(&output("camera_info"), q)?,
             out_detections: node.create_publisher(&output("detections"), Qos::reliable().depth(10))?,
             out_score: node.create_publisher(&output("transfer_score"), Qos::reliable().depth(10))?,
@@ -105,8 +110,8 @@ impl Camera {
     fn drain(&mut self, log: &Logger) -> bool {
         let mut any = false;
         while let Some(m) = self.image.try_recv() {
-            let t = stamp_ns(&m.header.stamp);
-            self.entry(t).image = Some(Arc::unwrap_or_clone(m));
+            let t = stamp_ns(&m.image.header.stamp);
+            self.entry(t).image = Some(Arc::unwrap_or_clone(m.image));
             any = true;
         }
         while let Some(m) = self.depth.try_recv() {
@@ -160,6 +165,14 @@ impl Camera {
     }
 }
 
+/// How camera images travel in and out (the image_transport parameters).
+#[derive(Clone, Copy)]
+struct Io {
+    transport: Transport,
+    publish: Publish,
+    compression: Compression,
+}
+
 struct Settings {
     prompt: String,
     look: Look,
@@ -198,6 +211,9 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let preset: String = node.declare_parameter("preset", "full".to_string())?;
         let model: String = node.declare_parameter("model", String::new())?;
         let w = weights(&node)?;
+        let transport = s2r_image::transport::declare_input(&node)?;
+        let (publish, compression) = s2r_image::transport::declare_output(&node)?;
+        let io = Io { transport, publish, compression };
         let threshold: f64 = node.declare_parameter("score_threshold", 0.6)?;
         w.validate().map_err(|e| format!("parameter {e}"))?;
         if seed < 0 {
@@ -219,7 +235,7 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut cams: Vec<Camera> = Vec::new();
         let fixed: Vec<String> = cameras.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect();
         for c in &fixed {
-            cams.push(Camera::new(&node, c)?);
+            cams.push(Camera::new(&node, c, io)?);
         }
         info!(
             log,
@@ -242,7 +258,7 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     let Some(cam) = topic.strip_prefix(&sim_prefix).and_then(|r| r.strip_suffix("/image_raw")) else { continue };
                     if !cam.contains('/') && !cams.iter().any(|c| c.name == cam) {
                         info!(log, "restyling camera '{cam}'");
-                        cams.push(Camera::new(&node, cam)?);
+                        cams.push(Camera::new(&node, cam, io)?);
                     }
                 }
             }
@@ -344,7 +360,7 @@ fn restyle_one(cam: &mut Camera, msgs: CameraMsgs, scene: &Scene, backend: &mut 
     };
     let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height);
     let ms = t0.elapsed().as_secs_f32() * 1e3;
-    cam.out_image.publish_or_log(s2r_image::rgb8_msg(header.clone(), d.width, d.height, r.rgb), log);
+    cam.out_image.publish_or_log(s2r_image::rgb8_msg(header.clone(), d.width, d.height, r.rgb));
     if let Some(info) = info {
         cam.out_info.publish_or_log(info, log);
     }
