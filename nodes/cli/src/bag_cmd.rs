@@ -1,4 +1,4 @@
-//! `s2r bag record | play | info`, like `ros2 bag`, on rosbag2 MCAP bags.
+//! `s2r bag record | play | info | convert`, like `ros2 bag`, on rosbag2 MCAP bags.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,33 @@ pub enum BagCmd {
         /// A bag folder, or a single .mcap file.
         bag: PathBuf,
     },
+    /// Copy a bag with its camera images compressed (raw → `<topic>/compressed`,
+    /// as image_transport publishes them) or decompressed; every other topic as it is.
+    Convert(ConvertArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("direction").required(true).args(["compress_images", "decompress_images"]))]
+pub struct ConvertArgs {
+    /// The bag to read (folder or .mcap).
+    input: PathBuf,
+    /// The bag folder to write (must not exist).
+    output: PathBuf,
+    /// Compress camera images (Image topics named image*, not depth or labels) with jpeg or png.
+    #[arg(long, value_name = "CODEC")]
+    compress_images: Option<String>,
+    /// JPEG quality, 1–100.
+    #[arg(long, default_value_t = 95)]
+    quality: i64,
+    /// Decompress every `<topic>/compressed` into a raw `<topic>`.
+    #[arg(long)]
+    decompress_images: bool,
+    /// Convert only these topics (repeatable; raw or compressed names).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Chunk compression of the output: none, lz4 or zstd.
+    #[arg(long, default_value = "zstd")]
+    compression_format: String,
 }
 
 #[derive(Args)]
@@ -107,7 +134,55 @@ pub async fn run(cmd: BagCmd) -> Result<()> {
         BagCmd::Record(a) => record(a).await,
         BagCmd::Play(a) => play(a).await,
         BagCmd::Info { bag } => info(&bag),
+        BagCmd::Convert(a) => convert(a),
     }
+}
+
+// ----------------------------------------------------------------- convert
+
+fn convert(a: ConvertArgs) -> Result<()> {
+    use s2r_image::convert::{ConvertOptions, Direction};
+    if a.output.exists() {
+        bail!("{}: exists; convert into a new folder", a.output.display());
+    }
+    let direction = match &a.compress_images {
+        Some(codec) => Direction::Compress(s2r_image::Compression::parse(codec, a.quality)?),
+        None => Direction::Decompress,
+    };
+    let writer = WriterOptions { compression: Compression::parse(&a.compression_format)?, ..Default::default() };
+    let started = Instant::now();
+    let report = s2r_image::convert::convert(&a.input, &a.output, &ConvertOptions { direction, topics: a.topics, writer })?;
+    for d in &report.damage {
+        eprintln!("{}: damaged: {d}; converted what is readable", a.input.display());
+    }
+    println!("{:<44} {:<50} {:>9} {:>11} {:>11} {:>7}", "topic", "written as", "messages", "MB in", "MB out", "ratio");
+    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+    for t in &report.topics {
+        bytes_in += t.bytes_in;
+        bytes_out += t.bytes_out;
+        let ratio = if t.bytes_out > 0 { t.bytes_in as f64 / t.bytes_out as f64 } else { 0.0 };
+        println!(
+            "{:<44} {:<50} {:>9} {:>11.2} {:>11.2} {:>7.2}",
+            t.from,
+            t.to,
+            t.messages,
+            t.bytes_in as f64 / 1e6,
+            t.bytes_out as f64 / 1e6,
+            ratio
+        );
+        if t.skipped > 0 {
+            eprintln!("{}: {} message(s) skipped; the first: {}", t.from, t.skipped, t.note.as_deref().unwrap_or("?"));
+        }
+    }
+    println!(
+        "{} -> {}: {:.1} MB -> {:.1} MB of messages in {:.1} s",
+        a.input.display(),
+        a.output.display(),
+        bytes_in as f64 / 1e6,
+        bytes_out as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 // ------------------------------------------------------------------ record

@@ -52,7 +52,7 @@ pub enum CuratorError {
         bag: PathBuf,
         /// The camera asked for (`Params::camera`).
         camera: String,
-        /// The `sensor_msgs/msg/Image` topics it does have, to pick from.
+        /// The camera image topics it does have (raw or compressed), to pick from.
         images: Vec<String>,
     },
     /// A frame whose image cannot be turned into rgb8 (an unsupported

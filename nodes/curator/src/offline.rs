@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use s2r_bag::{BagReader, BagWriter, TopicSpec, WriterOptions};
+use s2r_image::stored;
 use s2r_runtime::Serialized;
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
@@ -127,18 +128,18 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
         for d in &damage {
             log(format!("{}: damaged: {d}; curating what is readable", bag.display()));
         }
-        let has = |t: &str| reader.connections.iter().any(|c| c.topic == t);
-        let restyled = format!("/{cam}/image_raw");
-        let image_topic = if has(&restyled) { restyled } else { format!("/sim/{cam}/image_raw") };
-        if !has(&image_topic) {
-            let images = reader.connections.iter().filter(|c| c.type_name == "sensor_msgs/msg/Image").map(|c| c.topic.clone()).collect();
+        let stored = stored::cameras(reader.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())));
+        let Some(camera) = stored::find(&stored, &[format!("/{cam}/image_raw"), format!("/sim/{cam}/image_raw")]) else {
+            let images = stored.iter().map(|c| c.topic.clone()).collect();
             return Err(CuratorError::NoCamera { bag: bag.clone(), camera: cam.clone(), images });
-        }
-        let det_topic = if image_topic.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
+        };
+        let image_topic = camera.topic.clone();
+        let det_topic = if camera.raw.starts_with("/sim/") { format!("/sim/{cam}/detections") } else { format!("/{cam}/detections") };
         let score_topic = format!("/{cam}/transfer_score");
         let mut scenario: Option<ScenarioInfo> = None;
         let mut pending: BTreeMap<i64, Pending> = BTreeMap::new();
         let mut frames = 0usize;
+        let mut bad_frames = 0u64;
         let push_ready = |pending: &mut BTreeMap<i64, Pending>,
                           upto: Option<i64>,
                           scenario: &Option<ScenarioInfo>,
@@ -166,9 +167,15 @@ pub fn curate(bags: &[PathBuf], out: &Path, params: &Params, log: &mut dyn FnMut
             if c.type_name == "sim2real_msgs/msg/ScenarioInfo" {
                 scenario = data.decode().ok();
             } else if c.topic == image_topic {
-                let Ok(img) = data.decode::<Image>() else {
-                    log(format!("{}: an unreadable message on {image_topic} skipped", bag.display()));
-                    continue;
+                let img = match camera.decode(&data) {
+                    Ok(img) => img,
+                    Err(e) => {
+                        bad_frames += 1;
+                        if s2r_runtime::log::worth_logging(bad_frames) {
+                            log(format!("{}: {e}; frame skipped ({bad_frames} on this topic so far)", bag.display()));
+                        }
+                        continue;
+                    }
                 };
                 let s = stamp_ns(&img.header.stamp);
                 // Labels come after their image: the frame before this one is complete now.

@@ -2,7 +2,8 @@
 //! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`],
 //! [`rgb8_msg`]), compressed images as image_transport's `compressed` plugin
 //! publishes them ([`compress`], [`decompress`]) and camera topics read and
-//! published raw or compressed as image_transport does ([`transport`]), an rgb8 buffer with the operations the tools need
+//! published raw or compressed as image_transport does ([`transport`]) and
+//! stored in bags either way ([`stored`], [`convert`]), an rgb8 buffer with the operations the tools need
 //! ([`Rgb`], [`grid`]), and PNG files ([`write_png`], [`read_png`],
 //! [`encode_png`]).
 //!
@@ -12,9 +13,11 @@
 #![warn(missing_docs)]
 
 mod codec;
+pub mod convert;
 mod png_io;
 mod rgb;
 mod ros;
+pub mod stored;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -156,4 +159,12 @@ pub enum ImageError {
     /// Creating a subscription or publisher failed.
     #[error(transparent)]
     Node(#[from] s2r_runtime::NodeError),
+    /// A stored or received message that is not valid CDR of its type.
+    #[error("{topic}: {source}")]
+    Cdr {
+        /// Its topic.
+        topic: String,
+        /// What the CDR decoder said.
+        source: s2r_runtime::raw::CdrError,
+    },
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Result as CResult, Tensor};
 use s2r_bag::BagReader;
+use s2r_image::stored;
 use s2r_runtime::Serialized;
-use sim2real_msgs::sensor_msgs::msg::Image;
 
 use crate::TokenizerError;
 
@@ -62,25 +62,25 @@ pub fn square(rgb: &[u8], w: usize, h: usize, size: usize) -> Vec<f32> {
 }
 
 /// Clips of `len` consecutive frames of `camera` (its restyled `/<camera>/image_raw`,
-/// else the simulator's `/sim/<camera>/image_raw`) from every bag under `paths`.
+/// else the simulator's `/sim/<camera>/image_raw`; either raw or its
+/// `/compressed` sibling) from every bag under `paths`; bags without the camera are passed over.
 pub(crate) fn load(paths: &[PathBuf], camera: &str, size: usize, len: usize) -> Result<Vec<Clip>, TokenizerError> {
     let mut clips = Vec::new();
     for p in paths {
         for bag in bags_in(p) {
             let r = BagReader::open(&bag).map_err(|source| TokenizerError::Bag { path: bag.clone(), source })?;
-            let restyled = format!("/{camera}/image_raw");
-            let topic = if r.connections.iter().any(|c| c.topic == restyled) { restyled } else { format!("/sim/{camera}/image_raw") };
+            let stored = stored::cameras(r.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())));
+            let Some(cam) = stored::find(&stored, &[format!("/{camera}/image_raw"), format!("/sim/{camera}/image_raw")]) else {
+                continue;
+            };
             let mut frames = Vec::new();
             for m in r.messages() {
-                if r.connections[m.connection].topic != topic {
+                if r.connections[m.connection].topic != cam.topic {
                     continue;
                 }
-                let img: Image = Serialized(m.data.clone()).decode().map_err(|source| TokenizerError::Message {
-                    path: bag.clone(),
-                    topic: topic.clone(),
-                    source,
-                })?;
-                let rgb = s2r_image::rgb8(&img, &topic)?;
+                let frame = |source| TokenizerError::Frame { path: bag.clone(), source };
+                let img = cam.decode(&Serialized(m.data.clone())).map_err(frame)?;
+                let rgb = s2r_image::rgb8(&img, &cam.topic).map_err(frame)?;
                 frames.push(square(&rgb, img.width as usize, img.height as usize, size));
             }
             let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();

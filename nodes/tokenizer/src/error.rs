@@ -53,6 +53,15 @@ pub enum TokenizerError {
         /// Why.
         source: s2r_runtime::raw::CdrError,
     },
+    /// A frame in a recording that cannot be read (undecodable, compressed
+    /// wrongly, not a colour image).
+    #[error("{}: {source}", path.display())]
+    Frame {
+        /// The bag.
+        path: PathBuf,
+        /// What is wrong with the frame (it names the topic).
+        source: s2r_image::ImageError,
+    },
     /// An image that is not a colour image.
     #[error(transparent)]
     Image(#[from] s2r_image::ImageError),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use s2r_bag::BagReader;
+use s2r_image::stored::{self, StoredCamera};
 use s2r_image::{grid, write_png, Rgb};
 use s2r_runtime::{stamp_ns, Serialized};
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
@@ -130,21 +131,18 @@ pub fn contact_sheet(bag: &Path, opts: &SheetOptions, warn: &mut dyn FnMut(Strin
     for d in reader.damage() {
         warn(format!("{}: {d:?}; frames up to the damage are used", bag.display()));
     }
-    let images: Vec<&str> = reader
-        .connections
-        .iter()
-        .filter(|c| c.type_name == "sensor_msgs/msg/Image" && c.topic.ends_with("/image_raw"))
-        .map(|c| c.topic.as_str())
+    let cameras: Vec<StoredCamera> = stored::cameras(reader.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())))
+        .into_iter()
+        .filter(|c| c.raw.ends_with("/image_raw"))
         .collect();
-    let topic = match &opts.camera {
-        Some(c) => images.iter().find(|t| t.ends_with(&format!("/{c}/image_raw"))).copied().ok_or_else(|| TransferError::NoCamera {
-            path: bag.into(),
-            camera: c.clone(),
-            topics: images.iter().map(|t| t.to_string()).collect(),
+    let stored_camera = match &opts.camera {
+        Some(c) => cameras.iter().find(|t| t.raw.ends_with(&format!("/{c}/image_raw"))).cloned().ok_or_else(|| {
+            TransferError::NoCamera { path: bag.into(), camera: c.clone(), topics: cameras.iter().map(|t| t.topic.clone()).collect() }
         })?,
-        None => images.first().copied().ok_or_else(|| TransferError::NoImageTopic { path: bag.into() })?,
+        None => cameras.first().cloned().ok_or_else(|| TransferError::NoImageTopic { path: bag.into() })?,
     };
-    let base = topic.trim_end_matches("/image_raw").to_string();
+    let topic = stored_camera.topic.as_str();
+    let base = stored_camera.raw.trim_end_matches("/image_raw").to_string();
     let camera = base.rsplit('/').next().unwrap_or("camera").to_string();
     let topics = Topics {
         image: topic.to_string(),
@@ -182,6 +180,7 @@ pub fn contact_sheet(bag: &Path, opts: &SheetOptions, warn: &mut dyn FnMut(Strin
     let mut rows: Vec<Vec<Rgb>> = vec![Vec::new(); prompts.len() + 1];
     let mut recall: Vec<Vec<f32>> = vec![Vec::new(); prompts.len()];
     let decode_err = |t: &str, reason| TransferError::Message { path: bag.into(), topic: t.into(), reason };
+    let mut bad_frames = 0u64;
     for m in reader.messages() {
         let c = &reader.connections[m.connection];
         let data = Serialized(m.data.clone());
@@ -195,7 +194,20 @@ pub fn contact_sheet(bag: &Path, opts: &SheetOptions, warn: &mut dyn FnMut(Strin
             _ => {}
         }
         if t == topics.image || t == topics.depth || t == topics.segmentation {
-            let img: Image = data.decode().map_err(|e| decode_err(t, e))?;
+            let img: Image = if t == topics.image {
+                match stored_camera.decode(&data) {
+                    Ok(img) => img,
+                    Err(e) => {
+                        bad_frames += 1;
+                        if s2r_runtime::log::worth_logging(bad_frames) {
+                            warn(format!("{}: {e}; frame skipped ({bad_frames} on this topic so far)", bag.display()));
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                data.decode().map_err(|e| decode_err(t, e))?
+            };
             let e = pending.entry(stamp_ns(&img.header.stamp)).or_default();
             if t == topics.image {
                 e.image = Some(img);
