@@ -38,7 +38,7 @@ s2r_peers_venv() {
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -r "$peers/requirements.txt" -c "$peers/constraints.txt"
   # Every module the tests import, so that a missing one fails here, by name.
-  "$venv/bin/python" -c "import cyclonedds, rosbags, mcap, mcap_ros2, onnx, onnxruntime, colcon_core, colcon_ros, colcon_ros_cargo, colcon_bash" \
+  "$venv/bin/python" -c "import cyclonedds, rosbags, mcap, mcap_ros2, PIL, onnx, onnxruntime, colcon_core, colcon_ros, colcon_ros_cargo, colcon_bash" \
     || { echo "tests: $venv lacks a Python test peer (see above)" >&2; return 1; }
   export VIRTUAL_ENV="$venv" PYTHON="$venv/bin/python" PATH="$venv/bin:$PATH"
 }
