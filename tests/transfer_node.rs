@@ -2,7 +2,9 @@
 //! publishes a restyled frame per simulated frame (same stamp, same size),
 //! republishes the labels and scores every frame; fed by hand, it falls back
 //! to the controls present, refuses wrong encodings by topic and keeps going;
-//! a broken ONNX model stops it at start with the path.
+//! a broken ONNX model stops it at start with the path. Behind a simulator
+//! that publishes JPEGs only, it reads them (transport auto) and publishes
+//! raw and compressed.
 
 mod common;
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::{fresh_domain, loopback, loopback_env};
 use s2r_runtime::{Node, Qos, RosArgs};
 use sim2real_msgs::builtin_interfaces::msg::Time;
-use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, CompressedImage, Image};
 use sim2real_msgs::sim2real_msgs::msg::TransferScore;
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
@@ -123,6 +125,86 @@ async fn restyles_every_simulated_frame_and_keeps_the_labels() {
     }
     assert!(!sim_det_stamps.is_empty());
     assert_eq!(det_stamps, sim_det_stamps, "every label republished with its stamp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_frames_in_raw_and_compressed_out() {
+    let domain = fresh_domain();
+    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=front", "preset:=fast", "publish_transport:=both"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "transfer_test", &RosArgs::default()).unwrap();
+    let q = Qos::reliable().depth(200);
+    let sim_raw = node.create_subscription::<Image>("/sim/front/image_raw", q).unwrap();
+    let sim_jpeg = node.create_subscription::<CompressedImage>("/sim/front/image_raw/compressed", q).unwrap();
+    let out = node.create_subscription::<Image>("/front/image_raw", q).unwrap();
+    let out_jpeg = node.create_subscription::<CompressedImage>("/front/image_raw/compressed", q).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut sim = node_cmd(
+        env!("CARGO_BIN_EXE_sim_node"),
+        domain,
+        &[
+            "scenario:=icy_night_crossing",
+            "image_scale:=0.5",
+            "duration:=1.5",
+            "real_time_factor:=0.5",
+            "wait_for_subscribers:=true",
+            "publish_transport:=compressed",
+            "jpeg_quality:=90",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut raw_in, mut jpeg_in, mut outs, mut jpeg_outs) = (0, BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut finished: Option<Instant> = None;
+    loop {
+        assert!(Instant::now() < deadline, "no end");
+        while sim_raw.try_recv().is_some() {
+            raw_in += 1;
+        }
+        while let Some(i) = sim_jpeg.try_recv() {
+            jpeg_in.insert(ns(&i.header.stamp), i);
+        }
+        while let Some(i) = out.try_recv() {
+            outs.insert(ns(&i.header.stamp), i);
+        }
+        while let Some(i) = out_jpeg.try_recv() {
+            jpeg_outs.insert(ns(&i.header.stamp), i);
+        }
+        if finished.is_none() && sim.try_wait().unwrap().is_some() {
+            finished = Some(Instant::now());
+        }
+        if finished.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    transfer.kill().ok();
+    let mut log = String::new();
+    transfer.stderr.take().unwrap().read_to_string(&mut log).ok();
+    transfer.wait().ok();
+    assert_eq!(raw_in, 0, "publish_transport:=compressed publishes no raw frames");
+    assert!(jpeg_in.len() >= 10, "the simulator published {} JPEG frames", jpeg_in.len());
+    assert!(jpeg_in.values().all(|c| c.format == "rgb8; jpeg compressed bgr8"));
+    assert!(outs.len() * 10 >= jpeg_in.len() * 9, "{} of {} frames restyled; log:\n{log}", outs.len(), jpeg_in.len());
+    assert!(log.contains("frames arrive compressed on /sim/front/image_raw/compressed"), "{log}");
+    assert!(outs.keys().all(|s| jpeg_in.contains_key(s)), "every output has an input's stamp");
+    // The compressed output is the raw output, JPEG-coded.
+    let both: Vec<i64> = outs.keys().filter(|s| jpeg_outs.contains_key(s)).copied().collect();
+    assert!(both.len() * 10 >= outs.len() * 9, "{} of {} outputs also compressed", both.len(), outs.len());
+    for s in both {
+        let dec = s2r_image::decompress(&jpeg_outs[&s], "/front/image_raw/compressed").unwrap();
+        let raw = &outs[&s];
+        assert_eq!((dec.width, dec.height, dec.encoding.as_str()), (raw.width, raw.height, "rgb8"));
+        let mse = dec.data.iter().zip(raw.data.iter()).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / dec.data.len() as f64;
+        assert!(10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10() > 35.0, "frame {s}: mse {mse}");
+    }
 }
 
 fn header(sec: i32, frame: &str) -> Header {
