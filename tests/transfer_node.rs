@@ -130,11 +130,12 @@ async fn restyles_every_simulated_frame_and_keeps_the_labels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_frames_in_raw_and_compressed_out() {
     let domain = fresh_domain();
-    let mut transfer = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=front", "preset:=fast", "publish_transport:=both"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut transfer =
+        node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=front", "preset:=fast", "publish_transport:=both"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "transfer_test", &RosArgs::default()).unwrap();
     let q = Qos::reliable().depth(200);

@@ -1,6 +1,6 @@
 //! sim2real's benchmarks, run as `s2r bench …`: each prints its figures and,
 //! where a peer exists, the peer's on the same payload in the same run
-//! (Cyclone DDS's `ddsperf`, the Python `mcap` writer). Tests never assert
+//! (Cyclone DDS's `ddsperf`, the Python `mcap` writer, ffmpeg). Tests never assert
 //! timings; these report them.
 //!
 //! The benchmarks that need a second process (`transport`, `bag`, `sim`)
@@ -12,6 +12,7 @@
 
 mod bag;
 mod curator;
+mod images;
 mod sim;
 mod tokenizer;
 mod transfer;
@@ -22,6 +23,7 @@ use clap::Subcommand;
 
 pub use bag::BagBenchArgs;
 pub use curator::CuratorBenchArgs;
+pub use images::ImagesBenchArgs;
 pub use sim::{SimBenchArgs, SinkArgs};
 pub use tokenizer::TokenizerBenchArgs;
 pub use transfer::TransferBenchArgs;
@@ -48,6 +50,8 @@ pub enum BenchCmd {
     Curator(CuratorBenchArgs),
     /// Tokenizer encode and decode frames per second at 256x256.
     Tokenizer(TokenizerBenchArgs),
+    /// Compressed images (JPEG, PNG) at 640x480: encode and decode rates, sizes, beside ffmpeg's decoder.
+    Images(ImagesBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -62,5 +66,6 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Transfer(a) => tokio::task::block_in_place(|| transfer::run(a)),
         BenchCmd::Curator(a) => tokio::task::block_in_place(|| curator::run(a)),
         BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| tokenizer::run(a)),
+        BenchCmd::Images(a) => tokio::task::block_in_place(|| images::run(a)),
     }
 }
