@@ -121,3 +121,11 @@ fn char_fields_hash_as_uint8_like_rosidl() {
     assert_eq!(rmw::Gid::TYPE_HASH, "RIHS01_ab6f21cfbb0a6dbb837161e1110c2051a2850ed9f9c53944d7115d9bcebedf71");
     assert_eq!(rmw::NodeEntitiesInfo::TYPE_HASH, "RIHS01_8ffef65ee2d088c63b1e8fcd31e800ba9fc8dbe0ee15ca60d1676de5218087a7");
 }
+
+/// The type camera drivers publish on `<camera>/image_raw/compressed`: its hash
+/// must be ROS 2's (Jazzy's, as rosbags' bundled store gives it) for real
+/// robots' topics and bags to match ours.
+#[test]
+fn compressed_image_hashes_as_ros2() {
+    assert_eq!(sensor_msgs::msg::CompressedImage::TYPE_HASH, "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a");
+}
