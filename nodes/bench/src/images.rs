@@ -126,7 +126,7 @@ pub(crate) fn run(a: ImagesBenchArgs) -> Result<()> {
             Compression::Jpeg { quality } => format!("JPEG quality {quality}"),
             Compression::Png => "PNG (fast)".to_string(),
         };
-        println!("{name:<22} {:<18} {kb:>8.1} {:>7.1} {encode:>16.0} {d1:>16.0} {d2:>16.0}", "s2r (image crate)", raw_kb / kb);
+        println!("{name:<22} {:<18} {kb:>8.1} {:>7.1} {encode:>16.0} {d1:>16.0} {d2:>16.0}", "s2r_image", raw_kb / kb);
         if how == (Compression::Jpeg { quality: 95 }) {
             jpeg95 = coded;
         }

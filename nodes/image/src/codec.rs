@@ -9,7 +9,6 @@
 //! gives back the raw encoding the format names, so a decompressed bag is the
 //! raw bag up to the codec's loss.
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, ImageFormat};
 use sim2real_msgs::sensor_msgs::msg::{CompressedImage, Image};
@@ -120,7 +119,23 @@ pub fn compress(img: &Image, topic: &str, how: Compression) -> Result<Compressed
     };
     let mut data = Vec::with_capacity(pixels.len() / 4);
     let encoded = match how {
-        Compression::Jpeg { quality } => JpegEncoder::new_with_quality(&mut data, quality).write_image(&pixels, w as u32, h as u32, color),
+        Compression::Jpeg { quality } => {
+            // jpeg-encoder (SIMD) encodes 3-4x faster than the image crate's encoder.
+            let ct = if color == ExtendedColorType::L8 { jpeg_encoder::ColorType::Luma } else { jpeg_encoder::ColorType::Rgb };
+            let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
+                return Err(ImageError::Compress {
+                    topic: topic.into(),
+                    codec: "jpeg",
+                    message: format!("{w}x{h} is larger than JPEG's 65535x65535"),
+                });
+            };
+            jpeg_encoder::Encoder::new(&mut data, quality).encode(&pixels, w16, h16, ct).map_err(|e| ImageError::Compress {
+                topic: topic.into(),
+                codec: "jpeg",
+                message: e.to_string(),
+            })?;
+            Ok(())
+        }
         Compression::Png => PngEncoder::new_with_quality(&mut data, CompressionType::Fast, FilterType::Adaptive)
             .write_image(&pixels, w as u32, h as u32, color),
     };
