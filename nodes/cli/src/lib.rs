@@ -9,6 +9,7 @@ mod components;
 mod curate_cmd;
 mod discovery;
 mod eval_cmd;
+mod generate_cmd;
 mod interface;
 mod keyboard;
 mod launch_cmd;
@@ -61,6 +62,11 @@ enum Command {
     Transfer(transfer_cmd::TransferArgs),
     /// Curate recorded bags into a dataset: clips, filters, deduplication, balance, report.
     Curate(curate_cmd::CurateArgs),
+    /// Generate a dataset from a sweep: sim → transfer → curator in one process, sharded, resumable.
+    Generate(generate_cmd::GenerateArgs),
+    /// Generated datasets: info, split by seed, merge shards.
+    #[command(subcommand)]
+    Dataset(generate_cmd::DatasetCmd),
     /// Train models on curated data: tokenizer.
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
@@ -90,6 +96,8 @@ pub fn main() {
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
         Command::Transfer(a) => transfer_cmd::run(a),
         Command::Curate(a) => curate_cmd::run(a),
+        Command::Generate(a) => generate_cmd::generate(a),
+        Command::Dataset(c) => generate_cmd::dataset(c),
         Command::Train(c) => train_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),

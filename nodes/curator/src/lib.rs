@@ -66,7 +66,15 @@ pub enum CuratorError {
     /// Balance targets that are malformed or that the clips left cannot meet.
     #[error("balance: {0}")]
     Balance(#[from] BalanceError),
-    /// A dataset file or folder (`clips/`, `manifest.yaml`, `report.html`) that cannot be written.
+    /// A manifest.yaml that does not parse.
+    #[error("{}: {reason}", .path.display())]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What the YAML parser said.
+        reason: String,
+    },
+    /// A dataset file or folder (`clips/`, `manifest.yaml`, `report.html`) that cannot be read or written.
     #[error("{}: {source}", .path.display())]
     Write {
         /// The file or folder.

@@ -81,7 +81,7 @@ pub struct ClipEntry {
     pub frames: usize,
     /// Frames no filter rejected.
     pub good_frames: usize,
-    /// What it was balanced on (scenario, weather, time_of_day, edge_case).
+    /// Its tags, which balance targets name (scenario, weather, time_of_day, edge_case, seed, prompt).
     pub tags: BTreeMap<String, String>,
     /// Its quality figures.
     pub scores: Scores,
@@ -184,8 +184,15 @@ impl Manifest {
         format!("# sim2real curated dataset (s2r curate / curator_node)\n{body}")
     }
 
+    /// Reads the `manifest.yaml` of the dataset folder `dir`.
+    pub fn read(dir: &Path) -> Result<Manifest, CuratorError> {
+        let path = dir.join("manifest.yaml");
+        let text = std::fs::read_to_string(&path).map_err(|source| CuratorError::Write { path: path.clone(), source })?;
+        serde_yaml_ng::from_str(&text).map_err(|e| CuratorError::Manifest { path, reason: e.to_string() })
+    }
+
     /// Writes `manifest.yaml` into the dataset folder `dir`.
-    pub(crate) fn write(&self, dir: &Path) -> Result<(), CuratorError> {
+    pub fn write(&self, dir: &Path) -> Result<(), CuratorError> {
         let path = dir.join("manifest.yaml");
         std::fs::write(&path, self.to_yaml()).map_err(|source| CuratorError::Write { path, source })
     }

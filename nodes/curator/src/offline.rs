@@ -37,9 +37,10 @@ pub(crate) fn boxes(d: &Detection2DArray) -> Vec<BoxLabel> {
         .collect()
 }
 
-/// The tags a clip is balanced on: `scenario`, `weather`, `time_of_day` and
-/// `edge_case` (`true`/`false`) from the scenario, with weather and time of
-/// day from the transfer prompt when the frames were restyled. Empty with neither.
+/// The tags a clip is balanced on: `scenario`, `weather`, `time_of_day`,
+/// `edge_case` (`true`/`false`) and `seed` from the scenario, with weather and
+/// time of day from the transfer prompt, and the `prompt` itself, when the
+/// frames were restyled. Empty with neither.
 pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<String, String> {
     let mut t = BTreeMap::new();
     if let Some(s) = scenario {
@@ -47,8 +48,10 @@ pub fn tags(scenario: Option<&ScenarioInfo>, prompt: Option<&str>) -> BTreeMap<S
         t.insert("weather".into(), s.weather.clone());
         t.insert("time_of_day".into(), s.time_of_day.clone());
         t.insert("edge_case".into(), s.edge_case.to_string());
+        t.insert("seed".into(), s.seed.to_string());
     }
     if let Some(p) = prompt {
+        t.insert("prompt".into(), p.to_string());
         let look = s2r_look::parse(p).look;
         t.insert("weather".into(), look.weather_tag().into());
         t.insert("time_of_day".into(), look.time_tag().into());

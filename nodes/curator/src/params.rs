@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::balance::Targets;
 
 /// The curator's parameters. A file names only those it changes (the rest
 /// keep `Params::default`'s values); an unknown key is an error.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// The camera whose frames are curated (the others follow its verdicts).
@@ -99,12 +99,12 @@ impl Params {
         } else {
             serde_yaml_ng::from_str(text)?
         };
-        p.validate()?;
+        p.check()?;
         Ok(p)
     }
 
-    /// `clip_seconds` positive, `max_bad_fraction` within 0..1, at least one cluster.
-    fn validate(&self) -> Result<(), ParamsError> {
+    /// Checks the values: `clip_seconds` positive, `max_bad_fraction` within 0..1, at least one cluster.
+    pub fn check(&self) -> Result<(), ParamsError> {
         if self.clip_seconds.is_nan() || self.clip_seconds <= 0.0 {
             return Err(ParamsError::ClipSeconds(self.clip_seconds));
         }

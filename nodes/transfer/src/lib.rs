@@ -8,6 +8,8 @@
 //! follows the tensor contract in `onnx.rs`. [`score`] measures on every frame
 //! how well the output keeps the label boundaries. [`sheets`] restyles a
 //! recording for several prompts into before/after contact sheets (`s2r transfer`).
+//! [`restyle::Restyler`] is one frame's messages in, the node's messages out,
+//! for drivers that run the stage in-process (`s2r generate`).
 
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod frame;
 pub mod input;
 pub mod node;
 pub mod onnx;
+pub mod restyle;
 pub mod score;
 pub mod sheets;
 pub mod stats;

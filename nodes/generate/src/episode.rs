@@ -1,0 +1,175 @@
+//! One episode: the simulator in lockstep, every camera frame restyled by the
+//! transfer stage in the same process, everything the sweep keeps written to
+//! one rosbag2 bag with the simulation's time as log time — deterministic, so
+//! the same episode gives the same bytes on any machine.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use s2r_bag::{BagWriter, TopicId, TopicSpec, WriterOptions};
+use s2r_idl::Message;
+use s2r_sim::scenario::Scenario;
+use s2r_sim::sim::{Sim, SimOptions};
+use s2r_transfer::builtin::{Builtin, Preset};
+use s2r_transfer::input::{CameraMsgs, Scene, Topics};
+use s2r_transfer::restyle::Restyler;
+use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
+use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
+use sim2real_msgs::tf2_msgs::msg::TFMessage;
+use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
+
+use crate::sweep::{Episode, Output, Sweep};
+use crate::GenerateError;
+
+/// What an episode produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpisodeStats {
+    /// Camera frames (one per camera per instant).
+    pub frames: u64,
+    /// Frames the transfer stage flagged (boundary recall under its threshold).
+    pub flagged: u64,
+}
+
+/// Topics of a bag, added in a fixed order so the bytes do not depend on the run.
+struct EpisodeBag {
+    writer: BagWriter,
+    ids: Vec<(String, TopicId)>,
+}
+
+impl EpisodeBag {
+    fn id<M: Message>(&mut self, name: &str) -> Result<TopicId, s2r_bag::BagError> {
+        if let Some((_, id)) = self.ids.iter().find(|(n, _)| n == name) {
+            return Ok(*id);
+        }
+        let id = self.writer.add_topic(TopicSpec::of::<M>(name, Vec::new()))?;
+        self.ids.push((name.to_string(), id));
+        Ok(id)
+    }
+
+    fn write<M: Message>(&mut self, name: &str, t: u64, msg: &M) -> Result<(), s2r_bag::BagError> {
+        let id = self.id::<M>(name)?;
+        self.writer.write_message(id, t, msg)
+    }
+}
+
+/// The scenario of an episode with the sweep's cameras and randomisation.
+pub(crate) fn scenario_of(ep: &Episode, sweep: &Sweep) -> Result<Scenario, GenerateError> {
+    let mut scenario = Scenario::load(&ep.scenario_file)?;
+    if !sweep.cameras.is_empty() {
+        let have: Vec<String> = scenario.sensors.cameras.iter().map(|c| c.name.clone()).collect();
+        if let Some(missing) = sweep.cameras.iter().find(|c| !have.contains(c)) {
+            return Err(GenerateError::Camera { scenario: ep.scenario.clone(), camera: missing.clone(), have });
+        }
+        scenario.sensors.cameras.retain(|c| sweep.cameras.contains(&c.name));
+    }
+    let r = &sweep.randomize;
+    let d = &mut scenario.randomize;
+    d.poses = r.poses.unwrap_or(d.poses);
+    d.sizes = r.sizes.unwrap_or(d.sizes);
+    d.colors = r.colors.unwrap_or(d.colors);
+    d.light = r.light.unwrap_or(d.light);
+    d.friction = r.friction.unwrap_or(d.friction);
+    d.timing = r.timing.unwrap_or(d.timing);
+    Ok(scenario)
+}
+
+/// Runs `ep` into a new bag at `dir`; `frame` is called after each camera
+/// frame (progress); stops early (returning [`GenerateError::Interrupted`])
+/// when `stop` is set.
+pub fn run_episode(
+    ep: &Episode,
+    sweep: &Sweep,
+    dir: &Path,
+    stop: &AtomicBool,
+    frame: &mut dyn FnMut(),
+) -> Result<EpisodeStats, GenerateError> {
+    let keep = |o: Output| sweep.keep.contains(&o);
+    let scenario = scenario_of(ep, sweep)?;
+    let mut sim = Sim::new(scenario, &SimOptions { seed: ep.seed, image_scale: sweep.image_scale, render: true })?;
+    let bag_err = |source| GenerateError::Bag { path: dir.into(), source };
+    let writer =
+        BagWriter::create(dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(bag_err)?;
+    let mut bag = EpisodeBag { writer, ids: Vec::new() };
+    let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
+    let mut restyler = Restyler::new(Box::new(Builtin::new(preset)), &ep.prompt, ep.seed);
+    let mut scene = Scene::default();
+    let info = sim.scenario_info();
+    let tf_static = sim.tf_static();
+    scene.scenario = Some(info.clone());
+    scene.tf(&tf_static, true);
+    let mut stats = EpisodeStats::default();
+    bag.write::<ScenarioInfo>("/scenario", 0, &info).map_err(bag_err)?;
+    bag.write::<TFMessage>("/tf_static", 0, &tf_static).map_err(bag_err)?;
+    while sim.seconds() < sweep.duration {
+        if stop.load(Ordering::Relaxed) {
+            return Err(GenerateError::Interrupted);
+        }
+        let tick = sim.tick()?;
+        let t = s2r_runtime::stamp_ns(&tick.time).max(0) as u64;
+        if let Some(tf) = &tick.tf {
+            scene.tf(tf, false);
+            if keep(Output::Odometry) {
+                bag.write::<TFMessage>("/tf", t, tf).map_err(bag_err)?;
+            }
+        }
+        if keep(Output::Odometry) {
+            if let Some(m) = &tick.odom {
+                bag.write::<Odometry>("/odom", t, m).map_err(bag_err)?;
+            }
+            if let Some(m) = &tick.imu {
+                bag.write::<Imu>("/imu", t, m).map_err(bag_err)?;
+            }
+            if let Some(m) = &tick.joint_states {
+                bag.write::<JointState>("/joint_states", t, m).map_err(bag_err)?;
+            }
+        }
+        if let Some(d) = &tick.detections3d {
+            scene.detections3d = Some(d.clone());
+            if keep(Output::Boxes) {
+                bag.write::<Detection3DArray>("/sim/detections3d", t, d).map_err(bag_err)?;
+            }
+        }
+        for cam in tick.cameras {
+            let sim_t = |k: &str| format!("/sim/{}/{k}", cam.name);
+            let out_t = |k: &str| format!("/{}/{k}", cam.name);
+            bag.write::<CameraInfo>(&sim_t("camera_info"), t, &cam.info).map_err(bag_err)?;
+            if keep(Output::Flat) {
+                bag.write::<Image>(&sim_t("image_raw"), t, &cam.image).map_err(bag_err)?;
+            }
+            if keep(Output::Depth) {
+                bag.write::<Image>(&sim_t("depth"), t, &cam.depth).map_err(bag_err)?;
+            }
+            if keep(Output::Segmentation) {
+                bag.write::<Image>(&sim_t("segmentation"), t, &cam.segmentation).map_err(bag_err)?;
+            }
+            if keep(Output::Instances) {
+                bag.write::<Image>(&sim_t("instances"), t, &cam.instances).map_err(bag_err)?;
+            }
+            if keep(Output::Boxes) {
+                bag.write::<Detection2DArray>(&sim_t("detections"), t, &cam.detections).map_err(bag_err)?;
+            }
+            if keep(Output::Restyled) {
+                let topics = Topics::sim("/sim", &cam.name);
+                let msgs = CameraMsgs {
+                    image: Some(cam.image),
+                    depth: Some(cam.depth),
+                    segmentation: Some(cam.segmentation),
+                    info: Some(cam.info.clone()),
+                };
+                let r = restyler.restyle(&msgs, &topics, &scene)?;
+                stats.flagged += r.score.flagged as u64;
+                bag.write::<Image>(&out_t("image_raw"), t, &r.image).map_err(bag_err)?;
+                bag.write::<CameraInfo>(&out_t("camera_info"), t, &cam.info).map_err(bag_err)?;
+                bag.write::<TransferScore>(&out_t("transfer_score"), t, &r.score).map_err(bag_err)?;
+                if keep(Output::Boxes) {
+                    bag.write::<Detection2DArray>(&out_t("detections"), t, &cam.detections).map_err(bag_err)?;
+                }
+            }
+            stats.frames += 1;
+            frame();
+        }
+    }
+    bag.writer.finish().map_err(bag_err)?;
+    Ok(stats)
+}
