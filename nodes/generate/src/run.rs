@@ -263,3 +263,32 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), GenerateError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn shards_from_flags_kubernetes_and_slurm() {
+        assert_eq!(Shard::parse("2/5", &env(&[])).unwrap(), Shard { index: 2, count: 5 });
+        assert_eq!(Shard::parse("auto/8", &env(&[("JOB_COMPLETION_INDEX", "7")])).unwrap(), Shard { index: 7, count: 8 });
+        let slurm = [("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "4")];
+        assert_eq!(Shard::parse("auto", &env(&slurm)).unwrap(), Shard { index: 3, count: 4 });
+        for (spec, vars, says) in [
+            ("5/5", &[][..], "out of range"),
+            ("0/0", &[][..], "out of range"),
+            ("x/2", &[][..], "'x' is not a shard index"),
+            ("auto/4", &[][..], "JOB_COMPLETION_INDEX"),
+            ("auto", &[("JOB_COMPLETION_INDEX", "1")][..], "auto/N"),
+            ("auto/2", &[("JOB_COMPLETION_INDEX", "2")][..], "out of range"),
+            ("3", &[][..], "expected i/N"),
+        ] {
+            let e = Shard::parse(spec, &env(vars)).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("shard '{spec}'")) && e.contains(says), "{spec}: {e}");
+        }
+    }
+}

@@ -307,3 +307,56 @@ fn check_words(prompt: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SWEEP: &str = "name: t\nscenarios: [icy_night_crossing, cup_near_edge]\nseeds: {from: 3, to: 5}\nlooks:\n  sample: 4\n  from:\n    time: {night: 1, noon: 1}\n    weather: {\"light snowfall\": 1, \"\": 1}\nduration: 1.0\n";
+
+    fn parse(text: &str) -> Result<Sweep, GenerateError> {
+        Sweep::parse(text, Path::new("sweep.yaml"))
+    }
+
+    #[test]
+    fn episodes_in_canonical_order_with_sampled_looks_drawn_the_same_every_time() {
+        let s = parse(SWEEP).unwrap();
+        let eps = s.episodes();
+        assert_eq!(eps.len(), 2 * 3 * 4);
+        assert_eq!(eps[0].name, "icy_night_crossing_s3_l0");
+        assert_eq!(eps[5].name, "icy_night_crossing_s4_l1");
+        assert_eq!(eps[23].name, "cup_near_edge_s5_l3");
+        assert!(eps.iter().enumerate().all(|(i, e)| e.index == i));
+        assert_eq!(eps, parse(SWEEP).unwrap().episodes(), "the same sweep draws the same looks");
+        for e in &eps {
+            assert!(e.prompt.starts_with("night") || e.prompt.starts_with("noon"), "{}", e.prompt);
+            assert!(s2r_look::parse(&e.prompt).unknown.is_empty());
+        }
+        let distinct: std::collections::BTreeSet<&str> = eps.iter().map(|e| e.prompt.as_str()).collect();
+        assert!(distinct.len() >= 3, "looks vary: {distinct:?}");
+        assert_eq!(s.keep.len(), 7, "everything kept by default");
+    }
+
+    #[test]
+    fn broken_sweeps_name_file_line_and_key() {
+        for (text, says) in [
+            (
+                SWEEP.replace("icy_night_crossing", "icy_nite"),
+                "sweep.yaml:2: scenarios: scenario 'icy_nite' is neither a file nor a known scenario (known: ",
+            ),
+            (SWEEP.replace("night: 1", "nite: 1"), "sweep.yaml:7: time: \"nite\": not in the transfer vocabulary: nite"),
+            (SWEEP.replace("duration: 1.0", "duration: -2"), "sweep.yaml:9: duration: -2 is not a positive"),
+            (SWEEP.replace("duration: 1.0", "duration: 1.0\nkeep: [actions]"), "sweep.yaml:10"),
+            (SWEEP.replace("duration: 1.0", "duration: 1.0\nkeep: [depth]"), "sweep.yaml:10: keep: keeps no camera frames"),
+            (SWEEP.replace("duration: 1.0", "duration: 1.0\ncolour: red"), "unknown field `colour`"),
+            (SWEEP.replace("seeds: {from: 3, to: 5}", "seeds: []"), "sweep.yaml:3: seeds: give at least one seed"),
+            (SWEEP.replace("  sample: 4\n", "  sample: 4\n  prompts: [night]\n"), "sweep.yaml:4: looks: give either"),
+            (SWEEP.replace("duration: 1.0", "duration: 1.0\ncuration: {clip_seconds: 0}"), "sweep.yaml:10: curation: "),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{says}\n  got: {e}");
+        }
+        let e = parse("name: t\nscenarios: [\n").unwrap_err().to_string();
+        assert!(e.starts_with("sweep.yaml:"), "{e}");
+    }
+}

@@ -1,0 +1,197 @@
+//! `s2r generate` and `s2r dataset` as users run them: a sweep gives the same
+//! bytes run twice, as shards merged, and interrupted with Ctrl-C then
+//! resumed; the dataset splits by seed; bad input is refused by name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn s2r(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r")).args(args).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "s2r {}: {out}", args.join(" "));
+    out
+}
+
+fn s2r_fails(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r")).args(args).output().unwrap();
+    assert!(!o.status.success(), "s2r {} should fail", args.join(" "));
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn sweep(dir: &Path, duration: f64) -> PathBuf {
+    let p = dir.join("sweep.yaml");
+    let text = format!(
+        "name: tiny\nscenarios: [icy_night_crossing, dry_day_urban]\nseeds: [1, 2]\nlooks:\n  prompts: [\"icy road, night, wet reflections\", \"noon, dry\"]\nduration: {duration}\ncameras: [front]\nimage_scale: 0.25\ncuration:\n  camera: front\n  clip_seconds: 0.5\n  min_classes: 0\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Every file under `dir` by relative path, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn same_dataset(a: &Path, b: &Path) {
+    let (ta, tb) = (tree(a), tree(b));
+    let names = |t: &BTreeMap<PathBuf, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb), "{} and {} hold different files", a.display(), b.display());
+    for (k, v) in &ta {
+        assert!(tb[k] == *v, "{} differs between {} and {}", k.display(), a.display(), b.display());
+    }
+}
+
+#[test]
+fn a_sweep_gives_the_same_dataset_twice_and_as_merged_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = sweep(tmp.path(), 1.0);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let out = s2r(&["generate", sw.to_str().unwrap(), "-o", a.to_str().unwrap(), "--no-progress"]);
+    assert!(out.contains("8 of 8 episode(s) (8 run now), 80 frames"), "{out}");
+    s2r(&["generate", sw.to_str().unwrap(), "-o", b.to_str().unwrap(), "--no-progress"]);
+    same_dataset(&a, &b);
+
+    // Episode bags hold every output, labels beside restyled frames; clips are curated from them.
+    let r = s2r_bag::BagReader::open(&a.join("episodes/icy_night_crossing_s1_l0")).unwrap();
+    let topics: Vec<&str> = r.connections.iter().map(|c| c.topic.as_str()).collect();
+    for t in [
+        "/sim/front/image_raw",
+        "/front/image_raw",
+        "/front/transfer_score",
+        "/sim/front/depth",
+        "/sim/front/segmentation",
+        "/front/detections",
+        "/odom",
+        "/scenario",
+    ] {
+        assert!(topics.contains(&t), "{t} missing: {topics:?}");
+    }
+    let m: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(a.join("manifest.yaml")).unwrap()).unwrap();
+    let clips = m["clips"].as_sequence().unwrap();
+    assert!(clips.len() >= 8, "{}", clips.len());
+    let c = &clips[0]["tags"];
+    assert_eq!(
+        (c["scenario"].as_str(), c["seed"].as_str(), c["prompt"].as_str()),
+        (Some("icy_night_crossing"), Some("1"), Some("icy road, night, wet reflections"))
+    );
+    assert_eq!(m["sources"][0]["bag"].as_str(), Some("episodes/icy_night_crossing_s1_l0"));
+
+    // Three shards as separate processes, merged: the single run's dataset, byte for byte.
+    let shards: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    for (i, d) in shards.iter().enumerate() {
+        s2r(&["generate", sw.to_str().unwrap(), "-o", d.to_str().unwrap(), "--shard", &format!("{i}/3"), "--no-progress"]);
+    }
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["dataset", "merge"];
+    args.extend(shards.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["-o", merged.to_str().unwrap()]);
+    s2r(&args);
+    same_dataset(&a, &merged);
+
+    // Kubernetes Indexed Jobs and Slurm arrays pick their shard from the environment.
+    let k8s = tmp.path().join("k8s");
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["generate", sw.to_str().unwrap(), "-o", k8s.to_str().unwrap(), "--shard", "auto/3", "--no-progress"])
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(tree(&k8s.join("episodes")), tree(&shards[1].join("episodes")));
+
+    // Info, and a split by seed: no seed in two splits, every accepted clip in one.
+    let info = s2r(&["dataset", "info", a.to_str().unwrap()]);
+    assert!(info.contains("episodes: 8 of 8") && info.contains("seed: 1 ") && info.contains("scenario: dry_day_urban"), "{info}");
+    s2r(&["dataset", "split", a.to_str().unwrap(), "--val", "0.0", "--test", "0.5"]);
+    let s: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(a.join("splits.yaml")).unwrap()).unwrap();
+    let seeds = |k: &str| s[k]["seeds"].as_sequence().unwrap().iter().map(|v| v.as_u64().unwrap()).collect::<Vec<_>>();
+    let (train, test) = (seeds("train"), seeds("test"));
+    assert_eq!((train.len(), test.len()), (1, 1));
+    assert_ne!(train, test);
+    let n_clips: usize = ["train", "val", "test"].iter().map(|k| s[*k]["clips"].as_sequence().unwrap().len()).sum();
+    assert_eq!(n_clips as u64, m["clips_accepted"].as_u64().unwrap());
+    let test_clips = s["test"]["clips"].as_sequence().unwrap();
+    assert!(test_clips.iter().all(|c| c.as_str().unwrap().contains(&format!("_s{}_", test[0]))), "{test_clips:?}");
+}
+
+#[test]
+fn ctrl_c_leaves_a_consistent_dataset_and_the_same_command_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = sweep(tmp.path(), 6.0);
+    let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
+    s2r(&["generate", sw.to_str().unwrap(), "-o", whole.to_str().unwrap(), "--no-progress"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["generate", sw.to_str().unwrap(), "-o", cut.to_str().unwrap(), "--no-progress"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first two episodes are finished.
+    let t0 = Instant::now();
+    while std::fs::read_dir(cut.join("episodes"))
+        .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().ends_with(".partial")).count())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no episode finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("interrupted:") && err.contains("run the same command to continue"), "{err}");
+    // Consistent: what is listed is finished and curated; nothing half-written is left.
+    let d: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(cut.join("dataset.yaml")).unwrap()).unwrap();
+    let done = d["counts"]["episodes"].as_u64().unwrap();
+    assert!((2..8).contains(&done), "{done} episodes finished");
+    let names: Vec<String> =
+        std::fs::read_dir(cut.join("episodes")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(names.len() as u64, done, "{names:?}");
+    let m: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(cut.join("manifest.yaml")).unwrap()).unwrap();
+    assert_eq!(m["sources"].as_sequence().unwrap().len() as u64, done);
+    // The same command continues where it stopped, to the uninterrupted run's dataset.
+    let out = s2r(&["generate", sw.to_str().unwrap(), "-o", cut.to_str().unwrap(), "--no-progress"]);
+    assert!(out.contains(&format!("{done} finished before, {} to run", 8 - done)), "{out}");
+    same_dataset(&whole, &cut);
+}
+
+#[test]
+fn bad_input_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = sweep(tmp.path(), 1.0);
+    let out = tmp.path().join("o");
+    let e = s2r_fails(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--shard", "3/3"]);
+    assert!(e.contains("shard '3/3'") && e.contains("out of range"), "{e}");
+    let e = s2r_fails(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--shard", "auto/3"]);
+    assert!(e.contains("JOB_COMPLETION_INDEX") && e.contains("SLURM_ARRAY_TASK_ID"), "{e}");
+    let text = std::fs::read_to_string(&sw).unwrap().replace("cameras: [front]", "cameras: [rear]");
+    let bad = tmp.path().join("rear.yaml");
+    std::fs::write(&bad, text).unwrap();
+    let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(e.contains("scenario 'icy_night_crossing' has no camera 'rear' (cameras: front, front_left)"), "{e}");
+    let text = std::fs::read_to_string(&sw).unwrap().replace("seeds: [1, 2]", "seeds: [1, 2]\nscenarios: [x]");
+    std::fs::write(&bad, text).unwrap();
+    let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(e.contains(&format!("{}:", bad.display())) && e.contains("duplicate"), "{e}");
+    // A folder made by another sweep is not overwritten.
+    s2r(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--no-progress"]);
+    let other = std::fs::read_to_string(&sw).unwrap().replace("seeds: [1, 2]", "seeds: [1, 3]");
+    std::fs::write(&bad, other).unwrap();
+    let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(e.contains("holds a dataset of another sweep"), "{e}");
+    let e = s2r_fails(&["dataset", "merge", out.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(e.contains("exists and is not empty"), "{e}");
+}
