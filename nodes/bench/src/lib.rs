@@ -12,6 +12,7 @@
 
 mod bag;
 mod curator;
+mod generate;
 mod images;
 mod sim;
 mod tokenizer;
@@ -23,6 +24,7 @@ use clap::Subcommand;
 
 pub use bag::BagBenchArgs;
 pub use curator::CuratorBenchArgs;
+pub use generate::GenerateBenchArgs;
 pub use images::ImagesBenchArgs;
 pub use sim::{SimBenchArgs, SinkArgs};
 pub use tokenizer::TokenizerBenchArgs;
@@ -52,6 +54,8 @@ pub enum BenchCmd {
     Tokenizer(TokenizerBenchArgs),
     /// Compressed images (JPEG, PNG) at 640x480: encode and decode rates, sizes, beside ffmpeg's decoder.
     Images(ImagesBenchArgs),
+    /// The data factory: labelled restyled frames per second for 1 camera and the 8-camera rig.
+    Generate(GenerateBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -67,5 +71,6 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Curator(a) => tokio::task::block_in_place(|| curator::run(a)),
         BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| tokenizer::run(a)),
         BenchCmd::Images(a) => tokio::task::block_in_place(|| images::run(a)),
+        BenchCmd::Generate(a) => tokio::task::block_in_place(|| generate::run(a)),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use s2r_bag::{BagWriter, TopicId, TopicSpec, WriterOptions};
 use s2r_idl::Message;
@@ -22,13 +23,20 @@ use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 use crate::sweep::{Episode, Output, Sweep};
 use crate::GenerateError;
 
-/// What an episode produced.
+/// What an episode produced, and where its time went (wall clock; the
+/// bytes do not depend on it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpisodeStats {
     /// Camera frames (one per camera per instant).
     pub frames: u64,
     /// Frames the transfer stage flagged (boundary recall under its threshold).
     pub flagged: u64,
+    /// Simulating and rendering.
+    pub sim: Duration,
+    /// Restyling and scoring.
+    pub transfer: Duration,
+    /// Serialising and writing the bag.
+    pub write: Duration,
 }
 
 /// Topics of a bag, added in a fixed order so the bytes do not depend on the run.
@@ -105,7 +113,11 @@ pub fn run_episode(
         if stop.load(Ordering::Relaxed) {
             return Err(GenerateError::Interrupted);
         }
+        let started = Instant::now();
         let tick = sim.tick()?;
+        let simulated = started.elapsed();
+        stats.sim += simulated;
+        let mut restyling = Duration::ZERO;
         let t = s2r_runtime::stamp_ns(&tick.time).max(0) as u64;
         if let Some(tf) = &tick.tf {
             scene.tf(tf, false);
@@ -157,7 +169,9 @@ pub fn run_episode(
                     segmentation: Some(cam.segmentation),
                     info: Some(cam.info.clone()),
                 };
+                let t1 = Instant::now();
                 let r = restyler.restyle(&msgs, &topics, &scene)?;
+                restyling += t1.elapsed();
                 stats.flagged += r.score.flagged as u64;
                 bag.write::<Image>(&out_t("image_raw"), t, &r.image).map_err(bag_err)?;
                 bag.write::<CameraInfo>(&out_t("camera_info"), t, &cam.info).map_err(bag_err)?;
@@ -169,6 +183,8 @@ pub fn run_episode(
             stats.frames += 1;
             frame();
         }
+        stats.transfer += restyling;
+        stats.write += started.elapsed().saturating_sub(simulated + restyling);
     }
     bag.writer.finish().map_err(bag_err)?;
     Ok(stats)
