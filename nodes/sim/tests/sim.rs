@@ -499,3 +499,34 @@ fn shipped_scenarios_render_and_look_right() {
         assert!(!info.actors.is_empty());
     }
 }
+
+#[test]
+fn no_shipped_scenario_runs_out_of_world_within_a_minute() {
+    // Every camera of every shipped scenario, 60 s at 10 Hz: no frame a uniform
+    // field (the world left behind), no driving frame a repeat of the last
+    // (the ego moves, so the view does).
+    for name in ["icy_night_crossing", "dry_day_urban", "cup_near_edge"] {
+        let mut scenario = shipped(name);
+        scenario.sensors.cameras.truncate(2);
+        let driving = name != "cup_near_edge";
+        let mut s = sim(scenario, 0, 0.125, true);
+        let mut last: Vec<Vec<u8>> = Vec::new();
+        while s.seconds() < 60.0 {
+            let tick = next_frame(&mut s);
+            for (k, f) in tick.cameras.iter().enumerate() {
+                let luma: Vec<f64> =
+                    f.image.data.chunks_exact(3).map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect();
+                let mean = luma.iter().sum::<f64>() / luma.len() as f64;
+                let sd = (luma.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / luma.len() as f64).sqrt();
+                assert!(sd > 4.0, "{name}/{} at {:.1} s: a uniform frame (luma sd {sd:.2})", f.name, s.seconds());
+                if driving && last.len() > k {
+                    assert!(last[k] != f.image.data.to_vec(), "{name}/{} at {:.1} s: the same frame again", f.name, s.seconds());
+                }
+                if last.len() <= k {
+                    last.push(Vec::new());
+                }
+                last[k] = f.image.data.to_vec();
+            }
+        }
+    }
+}
