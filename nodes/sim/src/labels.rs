@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use nalgebra::{Isometry3, Point3};
 
+use crate::figures::{posed, Gait};
 use crate::render::{cylinder_points, CameraModel, Images, NEAR};
 use crate::world::{Object, Shape};
 
@@ -83,18 +84,19 @@ pub fn mask_boxes(img: &Images) -> Vec<MaskBox> {
 }
 
 /// Corners and edges of an object's parts, object frame.
-fn outline(o: &Object) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
+fn outline(o: &Object, gait: Gait) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
     let mut pts = Vec::new();
     let mut edges = Vec::new();
     for part in &o.parts {
         let base = pts.len();
+        let offset = posed(part, gait);
         match part.shape {
             Shape::Box(s) => {
                 for i in 0..8 {
                     let sx = if i & 1 == 0 { -0.5 } else { 0.5 };
                     let sy = if i & 2 == 0 { -0.5 } else { 0.5 };
                     let sz = if i & 4 == 0 { -0.5 } else { 0.5 };
-                    pts.push(part.offset * Point3::new(sx * s[0], sy * s[1], sz * s[2]));
+                    pts.push(offset * Point3::new(sx * s[0], sy * s[1], sz * s[2]));
                 }
                 for i in 0..8usize {
                     for bit in [1, 2, 4] {
@@ -107,7 +109,7 @@ fn outline(o: &Object) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
             Shape::Cylinder { diameter, height } => {
                 let ring = cylinder_points();
                 for p in &ring {
-                    pts.push(part.offset * Point3::new(p[0] * diameter, p[1] * diameter, p[2] * height));
+                    pts.push(offset * Point3::new(p[0] * diameter, p[1] * diameter, p[2] * height));
                 }
                 let n = ring.len() / 2;
                 for i in 0..n {
@@ -189,9 +191,9 @@ fn area(poly: &[(f64, f64)]) -> f64 {
 /// Area in pixels of an object's silhouette within the image, hidden parts
 /// included: the convex hull of its outline cut at the near plane, projected,
 /// and clipped to the image. `object_in_optical` is the object's pose in the
-/// camera's optical frame.
-pub(crate) fn silhouette_area(o: &Object, object_in_optical: &Isometry3<f32>, cam: &CameraModel) -> f64 {
-    let (pts, edges) = outline(o);
+/// camera's optical frame; `gait` poses its limbs.
+pub(crate) fn silhouette_area(o: &Object, gait: Gait, object_in_optical: &Isometry3<f32>, cam: &CameraModel) -> f64 {
+    let (pts, edges) = outline(o, gait);
     let p: Vec<Point3<f64>> = pts.iter().map(|q| (object_in_optical * q).cast::<f64>()).collect();
     let near = NEAR as f64;
     let mut kept: Vec<Point3<f64>> = p.iter().filter(|q| q.z >= near).copied().collect();

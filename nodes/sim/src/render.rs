@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytemuck::{Pod, Zeroable};
 use nalgebra::{Isometry3, Point3, Vector3};
 
+use crate::figures::{posed, Gait};
 use crate::world::{Shape, World};
 
 /// Call first thing in `main`, before any thread starts: on a headless
@@ -289,13 +290,14 @@ fn cylinder_vertices() -> Vec<Vertex> {
 }
 
 /// What the renderer draws of a world: every part of every object at the
-/// objects' current poses, boxes first then cylinders (`split` = box count).
-pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>]) -> (Vec<Instance>, usize) {
+/// objects' current poses, limbs turned by each object's gait, boxes first
+/// then cylinders (`split` = box count).
+pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait]) -> (Vec<Instance>, usize) {
     let mut boxes = Vec::new();
     let mut cylinders = Vec::new();
-    for (o, pose) in world.objects.iter().zip(poses) {
+    for ((o, pose), gait) in world.objects.iter().zip(poses).zip(gaits.iter().chain(std::iter::repeat(&Gait::default()))) {
         for part in &o.parts {
-            let p = pose * part.offset;
+            let p = pose * posed(part, *gait);
             let q = p.rotation.coords;
             let (scale, list) = match part.shape {
                 Shape::Box(s) => (s, &mut boxes),

@@ -28,6 +28,7 @@ use sim2real_msgs::vision_msgs::msg::{
     Point2D, Pose2D,
 };
 
+use crate::figures::{self, Gait};
 use crate::labels::{mask_boxes, silhouette_area};
 use crate::physics::{Physics, GRAVITY, MAX_REVERSE, STEPS_PER_SECOND};
 use crate::render::{instances, scene_uniform, CameraModel, Features, Images, RenderError, Renderer};
@@ -150,6 +151,9 @@ pub struct Sim {
     odom_every: u64,
     /// World object index of each instance id.
     by_instance: Vec<Option<usize>>,
+    /// Per object: metres walked and where it was at the last camera instant
+    /// (people's limbs follow the distance, so the gait matches the speed).
+    walked: Vec<(f32, Option<Vector3<f32>>, Gait)>,
     /// Where the time went since `new`.
     pub timings: Timings,
 }
@@ -272,6 +276,7 @@ impl Sim {
             mounts,
             tick: 0,
             by_instance,
+            walked: Vec::new(),
             timings: Timings::default(),
         })
     }
@@ -531,6 +536,26 @@ impl Sim {
         (0..self.world.objects.len()).map(|i| self.physics.pose(&self.world, i)).collect()
     }
 
+    /// Moves every jointed object's gait on by the distance it covered since
+    /// the last camera instant.
+    fn update_gaits(&mut self, poses: &[Isometry3<f32>]) {
+        let dt = self.camera_every as f32 / STEPS_PER_SECOND as f32;
+        if self.walked.len() != poses.len() {
+            self.walked = vec![(0.0, None, Gait::default()); poses.len()];
+        }
+        for ((o, pose), w) in self.world.objects.iter().zip(poses).zip(&mut self.walked) {
+            if o.parts.iter().all(|p| p.joints.iter().all(Option::is_none)) {
+                continue;
+            }
+            let at = pose.translation.vector;
+            let step = w.1.map_or(0.0, |last| (at - last).xy().norm());
+            w.0 += step;
+            w.1 = Some(at);
+            let height = 2.0 * o.half.z;
+            w.2 = Gait { phase: std::f32::consts::TAU * w.0 / figures::stride(height), amount: figures::gait_amount(step / dt) };
+        }
+    }
+
     /// Renders every camera at this instant and labels what they saw.
     fn render(&mut self, stamp: &Time, base: &Isometry3<f32>) -> Result<Vec<CameraFrame>, RenderError> {
         let images = self.render_images(base)?;
@@ -546,7 +571,9 @@ impl Sim {
     fn render_images(&mut self, base: &Isometry3<f32>) -> Result<Vec<Images>, RenderError> {
         let t0 = Instant::now();
         let poses = self.poses();
-        let (inst, split) = instances(&self.world, &poses);
+        self.update_gaits(&poses);
+        let gaits: Vec<Gait> = self.walked.iter().map(|w| w.2).collect();
+        let (inst, split) = instances(&self.world, &poses, &gaits);
         let ego = self.world.ego.map(|i| (poses[i], self.world.objects[i].half));
         let scene = scene_uniform(&self.world, ego);
         let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
@@ -574,7 +601,8 @@ impl Sim {
                 continue;
             }
             let in_optical = to_optical * poses[*oi];
-            let silhouette = silhouette_area(o, &in_optical, &m.model);
+            let gait = self.walked.get(*oi).map_or(Gait::default(), |w| w.2);
+            let silhouette = silhouette_area(o, gait, &in_optical, &m.model);
             let visible = if silhouette > 0.0 { (b.pixels as f64 / silhouette).min(1.0) } else { 1.0 };
             let (cx, cy, sx, sy) = b.center_size();
             detections.push(Detection2D {

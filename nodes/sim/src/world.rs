@@ -4,6 +4,7 @@
 
 use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
 
+use crate::figures::{self, Body, Joint, PersonLook};
 use crate::rng::Rng;
 use crate::scenario::{
     ActorKind, ActorSpec, ArmEgo, Behaviour, EgoSpec, Friction, Randomize, Range, Road, Scenario, Table, TimeOfDay, VehicleEgo, WorldSpec,
@@ -84,6 +85,9 @@ pub struct Part {
     pub offset: Isometry3<f32>,
     /// Linear RGB, 0 to 1, before lighting.
     pub color: [f32; 3],
+    /// The hinges it turns on as its person walks, outer first (hip, then
+    /// knee); none for rigid parts.
+    pub joints: [Option<Joint>; 2],
 }
 
 /// How an object moves.
@@ -224,12 +228,12 @@ fn iso(x: f64, y: f64, z: f64, yaw_deg: f64) -> Isometry3<f32> {
 }
 
 fn boxed(size: [f32; 3], color: [f32; 3]) -> Part {
-    Part { shape: Shape::Box(size), offset: Isometry3::identity(), color }
+    Part { shape: Shape::Box(size), offset: Isometry3::identity(), color, joints: [None, None] }
 }
 
+/// Vehicle paints for unrandomised scenes, by actor number (randomised ones follow [`figures::paint`]).
 const VEHICLE_COLORS: &[[f32; 3]] =
     &[[0.70, 0.08, 0.08], [0.10, 0.20, 0.60], [0.85, 0.85, 0.85], [0.08, 0.08, 0.08], [0.55, 0.57, 0.60], [0.15, 0.40, 0.20]];
-const CLOTHES: &[[f32; 3]] = &[[0.20, 0.25, 0.45], [0.45, 0.15, 0.15], [0.25, 0.35, 0.20], [0.35, 0.30, 0.25], [0.60, 0.55, 0.20]];
 const CHILD_CLOTHES: &[[f32; 3]] = &[[0.95, 0.75, 0.10], [0.90, 0.30, 0.50], [0.20, 0.70, 0.80]];
 const FACADES: &[[f32; 3]] = &[[0.72, 0.66, 0.55], [0.60, 0.32, 0.25], [0.55, 0.55, 0.58], [0.80, 0.78, 0.70]];
 const CUPS: &[[f32; 3]] = &[[0.92, 0.92, 0.90], [0.80, 0.15, 0.12], [0.15, 0.35, 0.75]];
@@ -240,52 +244,6 @@ fn pick(rng: &mut Rng, palette: &[[f32; 3]], randomize: bool, fallback: usize) -
     } else {
         palette[fallback % palette.len()]
     }
-}
-
-/// A vehicle's look: a body and a cabin, centred on the bounding box.
-fn vehicle_parts(size: [f32; 3], color: [f32; 3]) -> Vec<Part> {
-    let body_h = size[2] * 0.55;
-    let cabin_h = size[2] - body_h;
-    let glass = [color[0] * 0.35 + 0.05, color[1] * 0.35 + 0.07, color[2] * 0.35 + 0.10];
-    vec![
-        Part {
-            shape: Shape::Box([size[0], size[1], body_h]),
-            offset: Isometry3::translation(0.0, 0.0, -size[2] / 2.0 + body_h / 2.0),
-            color,
-        },
-        Part {
-            shape: Shape::Box([size[0] * 0.55, size[1] * 0.9, cabin_h]),
-            offset: Isometry3::translation(-size[0] * 0.08, 0.0, size[2] / 2.0 - cabin_h / 2.0),
-            color: glass,
-        },
-    ]
-}
-
-/// A person: legs, torso and head boxes within the bounding box.
-fn person_parts(size: [f32; 3], clothes: [f32; 3]) -> Vec<Part> {
-    let h = size[2];
-    let legs = h * 0.47;
-    let head = h * 0.14;
-    let torso = h - legs - head;
-    let skin = [0.80, 0.62, 0.50];
-    let trousers = [0.15, 0.15, 0.22];
-    vec![
-        Part {
-            shape: Shape::Box([size[0] * 0.7, size[1] * 0.9, legs]),
-            offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs / 2.0),
-            color: trousers,
-        },
-        Part {
-            shape: Shape::Box([size[0], size[1], torso]),
-            offset: Isometry3::translation(0.0, 0.0, -h / 2.0 + legs + torso / 2.0),
-            color: clothes,
-        },
-        Part {
-            shape: Shape::Box([size[0] * 0.45, size[1] * 0.6, head]),
-            offset: Isometry3::translation(0.0, 0.0, h / 2.0 - head / 2.0),
-            color: skin,
-        },
-    ]
 }
 
 fn light_for(s: &Scenario, rng: &mut Rng) -> Light {
@@ -517,7 +475,7 @@ impl World {
             class: class::EGO_VEHICLE,
             instance: ids.next_id(),
             half: Vector3::new(size[0], size[1], size[2]) / 2.0,
-            parts: vehicle_parts(size, [0.12, 0.16, 0.30]),
+            parts: figures::vehicle_parts(Body::of_size(size), size, [0.12, 0.16, 0.30]),
             pose: iso(v.start.x, v.start.y, v.size[2] / 2.0 + 0.01, v.start.yaw_deg),
             motion: Motion::EgoVehicle,
             solid: true,
@@ -669,7 +627,10 @@ impl<'a> Site<'a> {
 /// One actor of an entry, the `n`-th of its kind: its size, start, script
 /// and colour drawn in this order.
 fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) -> Object {
-    let base = spec.size.unwrap_or(default_size(spec.kind));
+    // The look draws from a stream of its own, so positions and scripts do not depend on it.
+    let mut look = rng.fork(0x100C);
+    let body = (spec.kind == ActorKind::Vehicle && spec.size.is_none()).then(|| Body::draw(&mut look));
+    let base = spec.size.or(body.map(|b| b.1)).unwrap_or(default_size(spec.kind));
     let scale = rng.jitter(1.0, site.randomize.sizes).max(0.3);
     let scaled = [base[0] * scale, base[1] * scale, base[2] * scale];
     let size = [scaled[0] as f32, scaled[1] as f32, scaled[2] as f32];
@@ -682,13 +643,29 @@ fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) 
         Behaviour::Walk { .. } => "walk",
         _ => script.name(run),
     };
+    let standing = script == Script::Static;
     let (class, parts, motion) = match spec.kind {
-        ActorKind::Vehicle => (class::VEHICLE, vehicle_parts(size, color), Motion::Scripted(script)),
-        ActorKind::Adult => (class::PEDESTRIAN, person_parts(size, color), Motion::Scripted(script)),
-        ActorKind::Child => (class::CHILD, person_parts(size, color), Motion::Scripted(script)),
+        ActorKind::Vehicle => {
+            let paint = if spec.color.is_none() && site.randomize.colors { figures::paint(&mut look) } else { color };
+            let body = body.map_or(Body::of_size(size), |b| b.0);
+            (class::VEHICLE, figures::vehicle_parts(body, size, paint), Motion::Scripted(script))
+        }
+        ActorKind::Adult => {
+            let parts = figures::person_parts(size, false, &PersonLook::draw(color, standing, &mut look));
+            (class::PEDESTRIAN, parts, Motion::Scripted(script))
+        }
+        ActorKind::Child => {
+            let parts = figures::person_parts(size, true, &PersonLook::draw(color, standing, &mut look));
+            (class::CHILD, parts, Motion::Scripted(script))
+        }
         ActorKind::Cup => (
             class::CUP,
-            vec![Part { shape: Shape::Cylinder { diameter: size[0], height: size[2] }, offset: Isometry3::identity(), color }],
+            vec![Part {
+                shape: Shape::Cylinder { diameter: size[0], height: size[2] },
+                offset: Isometry3::identity(),
+                color,
+                joints: [None, None],
+            }],
             Motion::Dynamic { mass: 0.25 },
         ),
     };
@@ -710,8 +687,9 @@ fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) 
 fn default_size(kind: ActorKind) -> [f64; 3] {
     match kind {
         ActorKind::Vehicle => [4.4, 1.8, 1.5],
-        ActorKind::Adult => [0.5, 0.38, 1.75],
-        ActorKind::Child => [0.36, 0.26, 1.15],
+        // People's depth covers a walking stride (their limbs swing within it).
+        ActorKind::Adult => [0.9, 0.42, 1.75],
+        ActorKind::Child => [0.6, 0.3, 1.15],
         ActorKind::Cup => [0.08, 0.08, 0.10],
     }
 }
@@ -802,7 +780,7 @@ fn actor_color(spec: &ActorSpec, n: usize, randomize: bool, rng: &mut Rng) -> [f
     }
     let palette = match spec.kind {
         ActorKind::Vehicle => VEHICLE_COLORS,
-        ActorKind::Adult => CLOTHES,
+        ActorKind::Adult => figures::TOPS,
         ActorKind::Child => CHILD_CLOTHES,
         ActorKind::Cup => CUPS,
     };
@@ -817,12 +795,14 @@ fn table_parts(size: [f32; 3]) -> Vec<Part> {
         shape: Shape::Box([size[0], size[1], top]),
         offset: Isometry3::translation(0.0, 0.0, size[2] / 2.0 - top / 2.0),
         color: wood,
+        joints: [None, None],
     }];
     for (sx, sy) in [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)] {
         parts.push(Part {
             shape: Shape::Box([leg, leg, size[2] - top]),
             offset: Isometry3::translation(sx * (size[0] / 2.0 - leg), sy * (size[1] / 2.0 - leg), -top / 2.0),
             color: [0.50, 0.38, 0.26],
+            joints: [None, None],
         });
     }
     parts

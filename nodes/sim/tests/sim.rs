@@ -354,10 +354,10 @@ fn depth_at_a_known_object_is_its_distance() {
     let centre = (h / 2) * w + w / 2;
     assert_eq!(inst[centre], target.instance, "the centre pixel sees the vehicle ahead");
     assert!((depth[centre] - expected).abs() < 0.01, "depth {} vs {expected}", depth[centre]);
-    // Every pixel of its rear face (the nearest) has that depth.
+    // Every pixel of its rear face (the nearest: the body below the windows) has that depth.
     let face: Vec<f32> =
         inst.iter().zip(&depth).filter(|(i, d)| **i == target.instance && **d < expected + 0.05).map(|(_, d)| *d).collect();
-    assert!(face.len() > 100, "{} pixels", face.len());
+    assert!(face.len() > 60, "{} pixels", face.len());
     assert!(face.iter().all(|d| (d - expected).abs() < 0.01));
     // Sky: no return, +inf, class 0.
     assert!(depth[w / 2].is_infinite() && depth[w / 2] > 0.0);
@@ -529,4 +529,54 @@ fn no_shipped_scenario_runs_out_of_world_within_a_minute() {
             }
         }
     }
+}
+
+#[test]
+fn people_and_vehicles_gallery() {
+    // Every vehicle body type by its size, and people walking, running and
+    // standing, side-on to a camera in daylight; the labels follow the limbs.
+    let text = r#"scenario: gallery
+world: {kind: road, lanes: 4, lane_width: 3.5, length: 300, buildings: 6, building_height: [8, 12]}
+environment: {time_of_day: day}
+ego: {kind: vehicle, start: {x: 0, y: -12}, speed: 0}
+actors:
+  - {type: vehicle, start: {x: -9.5, y: 1.75, yaw: 0}, size: [4.6, 1.8, 1.45]}
+  - {type: vehicle, start: {x: -3.8, y: 1.75, yaw: 0}, size: [4.1, 1.75, 1.5]}
+  - {type: vehicle, start: {x: 1.8, y: 1.75, yaw: 0}, size: [4.7, 1.9, 1.75]}
+  - {type: vehicle, start: {x: 8, y: 1.75, yaw: 0}, size: [5.1, 2.0, 2.1]}
+  - {type: vehicle, start: {x: -9, y: 5.25, yaw: 180}, size: [7.0, 2.4, 3.0]}
+  - {type: vehicle, start: {x: 6, y: 5.25, yaw: 180}, size: [11.0, 2.5, 3.1]}
+  - {type: adult, start: {x: -6, y: -4.5, yaw: 0}, behaviour: {kind: walk, speed: [1.3, 1.3]}}
+  - {type: adult, start: {x: -2, y: -5.2, yaw: 180}, behaviour: {kind: walk, speed: [1.2, 1.2]}}
+  - {type: child, start: {x: 1, y: -4.4, yaw: 0}, behaviour: {kind: walk, speed: [2.8, 2.8]}}
+  - {type: adult, start: {x: 5, y: -5.0, yaw: 180}}
+  - {type: adult, start: {x: 9.5, y: -4.2, yaw: 160}}
+  - {type: child, start: {x: 11, y: -5.4, yaw: 200}}
+randomize: {colors: true}
+sensors: {cameras: [{name: front, width: 640, height: 480, fov: 75, position: [0, 0, 3.0], yaw: 90, pitch: 14}]}
+"#;
+    let mut s = sim(parse(text), 4, 1.0, true);
+    let dir = artifacts("gallery");
+    let mut boxes_per_frame = Vec::new();
+    for k in 0..6 {
+        let tick = next_frame(&mut s);
+        let f = &tick.cameras[0];
+        if k % 2 == 1 {
+            save_frame(&dir, &format!("{k}"), f);
+        }
+        let people: Vec<_> =
+            f.detections.detections.iter().filter(|d| d.results[0].hypothesis.class_id != "vehicle").map(|d| d.bbox.clone()).collect();
+        boxes_per_frame.push(people);
+    }
+    // Six body types and five people in view, every one labelled.
+    let last = &tick_classes(&mut s);
+    assert!(last.iter().filter(|c| c.as_str() == "vehicle").count() >= 6, "{last:?}");
+    assert!(last.iter().filter(|c| *c == "pedestrian" || *c == "child").count() >= 5, "{last:?}");
+    // Walking people's boxes change shape as their limbs swing.
+    let widths: Vec<f64> = boxes_per_frame.iter().filter_map(|b| b.first().map(|b| b.size_x)).collect();
+    assert!(widths.windows(2).any(|w| (w[0] - w[1]).abs() > 1.0), "a walker's box never changed width: {widths:?}");
+}
+
+fn tick_classes(s: &mut Sim) -> Vec<String> {
+    next_frame(s).cameras[0].detections.detections.iter().map(|d| d.results[0].hypothesis.class_id.clone()).collect()
 }
