@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 use std::f32::consts::FRAC_PI_2;
 
-use nalgebra::{Isometry3, Point3, UnitQuaternion, Vector3};
+use nalgebra::{Isometry3, Point3, UnitQuaternion, Vector2, Vector3};
 use rapier3d::prelude::*;
 
 use crate::scenario::{ArmEgo, VehicleEgo};
@@ -66,6 +66,11 @@ struct ScriptState {
     began: Option<f32>,
     /// Half height: scripted actors walk on the road or the kerb, whichever is under them.
     half_z: f32,
+    /// Half extents along its own x and y (walkers keep clear of others by them).
+    half_xy: Vector2<f32>,
+    /// Where a walker is now, and the sim time it got there.
+    at: Vector2<f32>,
+    at_t: f32,
 }
 
 struct ArmState {
@@ -189,7 +194,16 @@ impl Physics {
                         .collision_groups(InteractionGroups::new(G_ACTOR, G_ACTOR | G_PROP))
                         .active_collision_types(ActiveCollisionTypes::default() | ActiveCollisionTypes::KINEMATIC_KINEMATIC);
                     p.colliders.insert_with_parent(c, body, &mut p.bodies);
-                    p.scripts.push(ScriptState { object: i, script: script.clone(), start: o.pose, began: None, half_z: o.half.z });
+                    p.scripts.push(ScriptState {
+                        object: i,
+                        script: script.clone(),
+                        start: o.pose,
+                        began: None,
+                        half_z: o.half.z,
+                        half_xy: o.half.xy(),
+                        at: o.pose.translation.vector.xy(),
+                        at_t: 0.0,
+                    });
                     Some(body)
                 }
                 Motion::EgoVehicle => {
@@ -417,8 +431,34 @@ impl Physics {
         }
     }
 
+    /// Footprints of the actors and the ego now: centre, half extents along
+    /// the world axes, and the object.
+    fn footprints(&self) -> Vec<(Vector2<f32>, Vector2<f32>, usize)> {
+        let mut out: Vec<_> = self
+            .scripts
+            .iter()
+            .filter_map(|s| {
+                let h = self.handles[s.object]?;
+                let rb = &self.bodies[h];
+                let (c, sn) = (rb.rotation().angle().cos().abs(), rb.rotation().angle().sin().abs());
+                let half = Vector2::new(c * s.half_xy.x + sn * s.half_xy.y, sn * s.half_xy.x + c * s.half_xy.y);
+                Some((rb.translation().xy(), half, s.object))
+            })
+            .collect();
+        if let Some(e) = &self.ego {
+            if let Some(h) = self.handles[e.object] {
+                let half = Vector2::new(e.spec.size[0] as f32, e.spec.size[1] as f32) / 2.0;
+                out.push((self.bodies[h].translation().xy(), Vector2::new(half.x.max(half.y), half.x.max(half.y)), e.object));
+            }
+        }
+        out
+    }
+
     fn drive_scripts(&mut self, t: f32) {
         let ego_pos = self.ego.as_ref().and_then(|e| self.handles[e.object]).map(|h| self.bodies[h].translation().xy());
+        let walkers = self.scripts.iter().any(|s| matches!(s.script, Script::Walk { .. }));
+        let others = if walkers { self.footprints() } else { Vec::new() };
+        let (road_half, kerb) = (self.road_half_width, self.kerb);
         for s in &mut self.scripts {
             let Some(h) = self.handles[s.object] else { continue };
             let pose = match &s.script {
@@ -426,6 +466,11 @@ impl Physics {
                 Script::Drive { speed } => {
                     let forward = s.start.rotation * Vector3::x();
                     Isometry3::from_parts((s.start.translation.vector + forward * (*speed * t)).into(), s.start.rotation)
+                }
+                Script::Walk { speed } => {
+                    walk(s, *speed, t, &others, road_half);
+                    let z = s.start.translation.z;
+                    Isometry3::from_parts(Vector3::new(s.at.x, s.at.y, z).into(), s.start.rotation)
                 }
                 Script::Cross { speed, time, distance, direction, length } => {
                     if s.began.is_none() {
@@ -445,9 +490,9 @@ impl Physics {
                 }
             };
             let mut pose = pose;
-            if self.road_half_width > 0.0 {
+            if road_half > 0.0 {
                 let y = pose.translation.y;
-                pose.translation.z = if y.abs() > self.road_half_width { self.kerb } else { 0.0 } + s.half_z + 0.002;
+                pose.translation.z = if y.abs() > road_half { kerb } else { 0.0 } + s.half_z + 0.002;
             }
             self.bodies[h].set_next_kinematic_position(pose);
         }
@@ -588,4 +633,38 @@ fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
         prev = (tp, q);
     }
     prev.1
+}
+
+/// A walker's step to sim time `t`: ahead at `speed` while the way is clear
+/// (nobody's footprint within a stride), else a sidestep towards the side
+/// with room (staying on its side of the kerb), else a wait.
+fn walk(s: &mut ScriptState, speed: f32, t: f32, others: &[(Vector2<f32>, Vector2<f32>, usize)], road_half: f32) {
+    let dt = (t - s.at_t).max(0.0);
+    s.at_t = t;
+    let forward = (s.start.rotation * Vector3::x()).xy();
+    let left = Vector2::new(-forward.y, forward.x);
+    let radius = s.half_xy.y.max(0.15);
+    let blocked = |p: Vector2<f32>| {
+        others.iter().any(|(c, half, o)| {
+            *o != s.object && {
+                let d = p - c;
+                d.x.abs() < half.x + radius && d.y.abs() < half.y + radius
+            }
+        })
+    };
+    let on_my_side = |p: Vector2<f32>| road_half <= 0.0 || (p.y.abs() > road_half) == (s.start.translation.y.abs() > road_half);
+    let ahead = s.at + forward * (speed * dt);
+    let probe = s.at + forward * (speed * dt + 0.6);
+    if !blocked(probe) {
+        s.at = ahead;
+        return;
+    }
+    let side_step = 0.8 * speed * dt;
+    for dir in [1.0f32, -1.0] {
+        let side = s.at + left * (dir * side_step);
+        if on_my_side(side) && !blocked(side + forward * 0.6) && !blocked(side) {
+            s.at = side;
+            return;
+        }
+    }
 }

@@ -118,6 +118,12 @@ pub enum Script {
         /// m/s.
         speed: f32,
     },
+    /// Along its heading on foot, stepping aside for (or waiting behind)
+    /// people and vehicles in its way.
+    Walk {
+        /// m/s.
+        speed: f32,
+    },
     /// Starts when sim time reaches `time` or the ego comes within `distance`,
     /// then moves along `direction` (world frame, unit) at `speed` for `length` metres.
     Cross {
@@ -140,6 +146,7 @@ impl Script {
         match self {
             Script::Static => "static",
             Script::Drive { .. } => "drive",
+            Script::Walk { .. } => "walk",
             Script::Cross { .. } if run => "run_out",
             Script::Cross { .. } => "cross",
         }
@@ -639,10 +646,7 @@ fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) 
     let script = actor_script(&spec.behaviour, start.1, site, rng);
     let color = actor_color(spec, n, site.randomize.colors, rng);
     let run = matches!(spec.behaviour, Behaviour::Cross { run: true, .. });
-    let behaviour = match spec.behaviour {
-        Behaviour::Walk { .. } => "walk",
-        _ => script.name(run),
-    };
+    let behaviour = script.name(run);
     let standing = script == Script::Static;
     let (class, parts, motion) = match spec.kind {
         ActorKind::Vehicle => {
@@ -750,7 +754,8 @@ fn actor_script(behaviour: &Behaviour, start_y: f64, site: &Site, rng: &mut Rng)
     let timing = site.randomize.timing;
     match behaviour {
         Behaviour::Static => Script::Static,
-        Behaviour::Drive { speed } | Behaviour::Walk { speed } => Script::Drive { speed: rng.range(*speed) as f32 },
+        Behaviour::Drive { speed } => Script::Drive { speed: rng.range(*speed) as f32 },
+        Behaviour::Walk { speed } => Script::Walk { speed: rng.range(*speed) as f32 },
         Behaviour::Cross { speed, trigger_time, trigger_distance, .. } => {
             // Across the road, away from the side it starts on.
             let dir_y = if start_y > 0.0 { -1.0 } else { 1.0 };
