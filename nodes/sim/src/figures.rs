@@ -225,6 +225,149 @@ pub(crate) fn person_parts(size: [f32; 3], child: bool, look: &PersonLook) -> Ve
     parts
 }
 
+/// Metres a cyclist covers per pedal turn (a 0.68 m wheel, a middle gear).
+pub(crate) const CYCLIST_STRIDE: f32 = 5.0;
+
+/// A person riding a bicycle, `size` = [length, width, height] (origin at its
+/// centre, facing +x): wheels, frame, saddle and handlebar; the rider leans to
+/// the bars, the legs turn the pedals (the gait).
+pub(crate) fn cyclist_parts(size: [f32; 3], look: &PersonLook, frame_paint: [f32; 3]) -> Vec<Part> {
+    let [l, w, h] = size;
+    let z0 = -h / 2.0;
+    let wheel = (0.38 * l).min(0.7);
+    let axle_x = l / 2.0 - wheel / 2.0 - 0.02;
+    let axle_z = z0 + wheel / 2.0;
+    let tyre = [0.03, 0.03, 0.03];
+    let turn = UnitQuaternion::from_axis_angle(&Vector3::x_axis(), std::f32::consts::FRAC_PI_2);
+    let mut parts = Vec::new();
+    for x in [axle_x, -axle_x] {
+        parts.push(Part {
+            shape: Shape::Cylinder { diameter: wheel, height: 0.05 },
+            offset: Isometry3::from_parts(Translation3::new(x, 0.0, axle_z), turn),
+            color: tyre,
+            joints: [None, None],
+        });
+    }
+    let crank = [0.0, 0.0, axle_z];
+    let saddle_z = z0 + 0.52 * h;
+    // Frame: the top tube and the down tube as one box, the seat post, the fork, the bars.
+    parts.push(rigid([2.0 * axle_x * 0.8, 0.05, 0.05], [0.0, 0.0, saddle_z - 0.12], frame_paint));
+    parts.push(rigid([0.05, 0.05, saddle_z - axle_z], [-0.08, 0.0, (saddle_z + axle_z) / 2.0], frame_paint));
+    parts.push(rigid([0.05, 0.05, saddle_z + 0.1 - axle_z], [axle_x - 0.05, 0.0, (saddle_z + 0.1 + axle_z) / 2.0], frame_paint));
+    parts.push(rigid([0.06, 0.5 * w.clamp(0.5, 1.0), 0.04], [axle_x - 0.1, 0.0, saddle_z + 0.12], [0.05, 0.05, 0.05]));
+    parts.push(rigid([0.22, 0.1, 0.05], [-0.1, 0.0, saddle_z + 0.02], [0.05, 0.05, 0.05]));
+    // The rider: a torso leaning to the bars, head, arms to the bars.
+    let torso = 0.3 * h;
+    let lean = UnitQuaternion::from_axis_angle(&Vector3::y_axis(), 0.75);
+    let torso_c = Vector3::new(0.05, 0.0, saddle_z + 0.05 + torso * 0.4);
+    parts.push(Part {
+        shape: Shape::Box([0.2, 0.34f32.min(w * 0.9), torso]),
+        offset: Isometry3::from_parts(Translation3::from(torso_c), lean),
+        color: look.top,
+        joints: [None, None],
+    });
+    let head = 0.13 * h;
+    parts.push(rigid([head * 0.82, head * 0.72, head], [0.28, 0.0, saddle_z + 0.05 + torso * 0.75], look.skin));
+    parts.push(rigid([head * 0.9, head * 0.8, head * 0.3], [0.26, 0.0, saddle_z + 0.05 + torso * 0.75 + head * 0.45], look.hair));
+    let arm_tilt = UnitQuaternion::from_axis_angle(&Vector3::y_axis(), -0.9);
+    for side in [-1.0f32, 1.0] {
+        parts.push(Part {
+            shape: Shape::Box([0.06, 0.06, 0.5]),
+            offset: Isometry3::from_parts(Translation3::new((axle_x - 0.1 + 0.15) / 2.0 + 0.02, side * 0.2, saddle_z + 0.22), arm_tilt),
+            color: if look.short_sleeves { look.skin } else { look.top },
+            joints: [None, None],
+        });
+    }
+    // Legs from the saddle to the pedals, turning with the crank.
+    let thigh = saddle_z - crank[2] - 0.05;
+    for (side, phase) in [(1.0f32, 0.0f32), (-1.0, std::f32::consts::PI)] {
+        let hip = Joint { pivot: [-0.08, side * 0.1, saddle_z], rest: -0.6, swing: 0.45, phase, one_way: false };
+        let knee = Joint { pivot: [-0.08, side * 0.1, saddle_z - thigh * 0.5], rest: 0.5, swing: 0.5, phase: phase + 1.0, one_way: true };
+        parts.push(part([0.1, 0.1, thigh * 0.5], [-0.08, side * 0.1, saddle_z - thigh * 0.25], look.bottom, [Some(hip), None]));
+        parts.push(part([0.09, 0.09, thigh * 0.5], [-0.08, side * 0.1, saddle_z - thigh * 0.75], look.bottom, [Some(hip), Some(knee)]));
+    }
+    parts
+}
+
+/// A piece of street furniture along a road's sidewalks: a lamp or sign post
+/// (class `pole`), a sign plate, a bin or a tree.
+pub(crate) struct Furniture {
+    pub class: u8,
+    pub parts: Vec<Part>,
+    /// Footprint centre on the ground, world frame (x, y).
+    pub at: [f32; 2],
+    /// Bounding box half extents.
+    pub half: [f32; 3],
+    /// Height of its bottom above the ground (a sign plate on its post).
+    pub lift: f32,
+}
+
+fn cylinder(d: f32, h: f32, at: [f32; 3], color: [f32; 3]) -> Part {
+    Part {
+        shape: Shape::Cylinder { diameter: d, height: h },
+        offset: Isometry3::translation(at[0], at[1], at[2]),
+        color,
+        joints: [None, None],
+    }
+}
+
+/// A lamp post 6 m tall whose arm reaches over the road (`towards` = ±1 in y).
+pub(crate) fn lamp_post(at: [f32; 2], towards: f32) -> Furniture {
+    let h = 6.2;
+    let parts = vec![
+        cylinder(0.16, 6.0, [0.0, 0.0, -h / 2.0 + 3.0], [0.25, 0.26, 0.27]),
+        rigid([0.1, 1.2, 0.1], [0.0, towards * 0.6, h / 2.0 - 0.25], [0.25, 0.26, 0.27]),
+        rigid([0.3, 0.45, 0.1], [0.0, towards * 1.1, h / 2.0 - 0.35], [0.85, 0.85, 0.8]),
+    ];
+    Furniture { class: crate::world::class::POLE, parts, at, half: [0.2, 1.4, h / 2.0], lift: 0.0 }
+}
+
+/// A sign on a 2.6 m post: the post (pole) and the plate (traffic_sign) as two pieces.
+pub(crate) fn sign(at: [f32; 2], facing_x: f32, rng: &mut Rng) -> [Furniture; 2] {
+    const PLATES: &[[f32; 3]] = &[[0.75, 0.05, 0.05], [0.05, 0.2, 0.65], [0.85, 0.75, 0.1], [0.85, 0.85, 0.85]];
+    let post = Furniture {
+        class: crate::world::class::POLE,
+        parts: vec![cylinder(0.07, 2.6, [0.0, 0.0, 0.0], [0.55, 0.56, 0.58])],
+        at,
+        half: [0.05, 0.05, 1.3],
+        lift: 0.0,
+    };
+    let plate = Furniture {
+        class: crate::world::class::TRAFFIC_SIGN,
+        parts: vec![rigid([0.03, 0.62, 0.62], [facing_x * 0.05, 0.0, 0.0], PLATES[rng.below(PLATES.len())])],
+        at,
+        half: [0.08, 0.31, 0.31],
+        lift: 1.98,
+    };
+    [post, plate]
+}
+
+/// A litter bin.
+pub(crate) fn bin(at: [f32; 2], rng: &mut Rng) -> Furniture {
+    const BINS: &[[f32; 3]] = &[[0.08, 0.2, 0.1], [0.2, 0.2, 0.22], [0.05, 0.05, 0.06]];
+    let color = BINS[rng.below(BINS.len())];
+    Furniture {
+        class: crate::world::class::BIN,
+        parts: vec![cylinder(0.55, 0.95, [0.0, 0.0, 0.0], color)],
+        at,
+        half: [0.28, 0.28, 0.475],
+        lift: 0.0,
+    }
+}
+
+/// A street tree: a trunk and a crown of a drawn size.
+pub(crate) fn tree(at: [f32; 2], rng: &mut Rng) -> Furniture {
+    let height = rng.uniform(4.5, 8.0) as f32;
+    let crown = (height * rng.uniform(0.35, 0.5) as f32).min(3.5);
+    let trunk = height - crown * 0.8;
+    let green = [0.08 + 0.06 * rng.unit() as f32, 0.2 + 0.12 * rng.unit() as f32, 0.05 + 0.04 * rng.unit() as f32];
+    let parts = vec![
+        cylinder(0.28, trunk, [0.0, 0.0, -height / 2.0 + trunk / 2.0], [0.22, 0.15, 0.09]),
+        cylinder(crown, crown, [0.0, 0.0, height / 2.0 - crown / 2.0], green),
+    ];
+    Furniture { class: crate::world::class::VEGETATION, parts, at, half: [crown / 2.0, crown / 2.0, height / 2.0], lift: 0.0 }
+}
+
 /// A vehicle's body type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {

@@ -111,6 +111,9 @@ pub struct Physics {
     /// Rigid body of each world object (None for visual-only objects).
     handles: Vec<Option<RigidBodyHandle>>,
     scripts: Vec<ScriptState>,
+    /// Footprints of the street furniture walkers keep clear of (post, bin,
+    /// tree trunk): centre and half extents on the ground.
+    furniture: Vec<(Vector2<f32>, Vector2<f32>)>,
     ego: Option<EgoState>,
     arm: Option<ArmState>,
     /// Object pairs touching after the last step.
@@ -160,6 +163,12 @@ impl Physics {
             ccd: CCDSolver::new(),
             handles: Vec::with_capacity(world.objects.len()),
             scripts: Vec::new(),
+            furniture: world
+                .objects
+                .iter()
+                .filter(|o| matches!(o.class, class::POLE | class::BIN | class::VEGETATION))
+                .map(|o| (o.pose.translation.vector.xy(), o.half.xy().map(|h| h.min(0.3))))
+                .collect(),
             ego: None,
             arm: None,
             touching: HashSet::new(),
@@ -187,6 +196,7 @@ impl Physics {
                     let mass = match o.class {
                         class::VEHICLE => 1400.0,
                         class::CHILD => 25.0,
+                        class::CYCLIST => 90.0,
                         _ => 75.0,
                     };
                     let c = collider_for(o, i)
@@ -445,6 +455,7 @@ impl Physics {
                 Some((rb.translation().xy(), half, s.object))
             })
             .collect();
+        out.extend(self.furniture.iter().map(|(c, half)| (*c, *half, usize::MAX)));
         if let Some(e) = &self.ego {
             if let Some(h) = self.handles[e.object] {
                 let half = Vector2::new(e.spec.size[0] as f32, e.spec.size[1] as f32) / 2.0;

@@ -187,6 +187,8 @@ pub enum ActorKind {
     Child,
     /// A cup on the table (class `cup`), a free rigid body of 0.25 kg.
     Cup,
+    /// A person riding a bicycle (class `cyclist`), 1.8 × 0.6 × 1.75 m by default.
+    Cyclist,
 }
 
 impl ActorKind {
@@ -197,6 +199,7 @@ impl ActorKind {
             ActorKind::Adult => "adult",
             ActorKind::Child => "child",
             ActorKind::Cup => "cup",
+            ActorKind::Cyclist => "cyclist",
         }
     }
 }
@@ -617,7 +620,8 @@ fn actor(mut af: Fields<'_>) -> Result<ActorSpec, YamlError> {
         "adult" => ActorKind::Adult,
         "child" => ActorKind::Child,
         "cup" => ActorKind::Cup,
-        other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cup)"))),
+        "cyclist" => ActorKind::Cyclist,
+        other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cyclist, cup)"))),
     };
     let count = af.u32("count")?.unwrap_or(1);
     let start = pose2(&mut af, "start")?;

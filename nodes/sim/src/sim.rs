@@ -551,8 +551,18 @@ impl Sim {
             let step = w.1.map_or(0.0, |last| (at - last).xy().norm());
             w.0 += step;
             w.1 = Some(at);
-            let height = 2.0 * o.half.z;
-            w.2 = Gait { phase: std::f32::consts::TAU * w.0 / figures::stride(height), amount: figures::gait_amount(step / dt) };
+            let stride = if o.class == class::CYCLIST { figures::CYCLIST_STRIDE } else { figures::stride(2.0 * o.half.z) };
+            // A cyclist's legs turn with the pedals at any speed; a walker's swing grows with it.
+            let amount = if o.class == class::CYCLIST {
+                if step > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                figures::gait_amount(step / dt)
+            };
+            w.2 = Gait { phase: std::f32::consts::TAU * w.0 / stride, amount };
         }
     }
 

@@ -27,6 +27,11 @@ pub const CLASS_NAMES: &[&str] = &[
     "table",
     "robot_arm",
     "cup",
+    "cyclist",
+    "pole",
+    "traffic_sign",
+    "bin",
+    "vegetation",
 ];
 
 /// The class ids by name: each is its index in [`CLASS_NAMES`], so the value
@@ -60,6 +65,16 @@ pub mod class {
     pub const ROBOT_ARM: u8 = 12;
     /// A free rigid body the arm can push off the table.
     pub const CUP: u8 = 13;
+    /// A person riding a bicycle (rider and bicycle one instance).
+    pub const CYCLIST: u8 = 14;
+    /// Lamp posts and sign posts.
+    pub const POLE: u8 = 15;
+    /// The plate of a traffic sign.
+    pub const TRAFFIC_SIGN: u8 = 16;
+    /// Litter bins on the sidewalks.
+    pub const BIN: u8 = 17;
+    /// Trees along the sidewalks.
+    pub const VEGETATION: u8 = 18;
 }
 
 /// The geometry of a part, centred on the part's origin; metres.
@@ -320,6 +335,59 @@ impl World {
         if s.environment.time_of_day != TimeOfDay::Day {
             self.place_lamps(road, half_w);
         }
+        self.place_furniture(road, half_w, &mut root.fork(0xF0_2417));
+    }
+
+    /// Lamp posts (where the lamps hang, lit or not), signs, bins and trees
+    /// along the sidewalks: background classes of their own, not solid.
+    fn place_furniture(&mut self, road: &Road, half_w: f64, rng: &mut Rng) {
+        let (len, sw) = (road.length, road.sidewalk_width);
+        if sw <= 0.0 {
+            return;
+        }
+        let mut items = Vec::new();
+        let (mut x, mut side) = (-len / 2.0 + 10.0, 1.0);
+        while x < len / 2.0 {
+            items.push(figures::lamp_post([x as f32, (side * (half_w + 0.5)) as f32], -side as f32));
+            x += 25.0;
+            side = -side;
+        }
+        let (mut x, mut side) = (-len / 2.0 + 35.0, -1.0);
+        while x < len / 2.0 {
+            items.extend(figures::sign([x as f32, (side * (half_w + 0.35)) as f32], -side as f32, rng));
+            x += 70.0;
+            side = -side;
+        }
+        let (mut x, mut side) = (-len / 2.0 + 20.0, 1.0);
+        while x < len / 2.0 {
+            items.push(figures::bin([rng.jitter(x, 5.0) as f32, (side * (half_w + sw - 0.45)) as f32], rng));
+            x += 45.0;
+            side = -side;
+        }
+        if sw >= 2.5 {
+            for side in [-1.0, 1.0] {
+                let mut x = -len / 2.0 + 6.0;
+                while x < len / 2.0 {
+                    items.push(figures::tree([rng.jitter(x, 2.5) as f32, (side * (half_w + sw - 0.8)) as f32], rng));
+                    x += 12.0;
+                }
+            }
+        }
+        for (k, f) in items.into_iter().enumerate() {
+            let z = 0.15 + f.lift as f64 + f.half[2] as f64;
+            self.objects.push(Object {
+                name: format!("{}_{k}", CLASS_NAMES[f.class as usize]),
+                class: f.class,
+                instance: 0,
+                parts: f.parts,
+                half: Vector3::new(f.half[0], f.half[1], f.half[2]),
+                pose: iso(f.at[0] as f64, f.at[1] as f64, z, 0.0),
+                motion: Motion::Fixed,
+                solid: false,
+                friction: 0.6,
+                behaviour: "static",
+            });
+        }
     }
 
     /// The carriageway (darker when wet), the sidewalks on their kerb and
@@ -531,7 +599,7 @@ impl World {
     /// of its own (100 + 1000 × entry + k), named `<kind>_<n>` per kind.
     fn place_actors(&mut self, s: &Scenario, root: &Rng, ids: &mut InstanceIds) {
         let site = Site::of(s, self);
-        let mut counters = [0usize; 4];
+        let mut counters = [0usize; 5];
         for (ai, spec) in s.actors.iter().enumerate() {
             for k in 0..spec.count {
                 let mut rng = root.fork(100 + (ai as u64) * 1000 + k as u64);
@@ -662,6 +730,10 @@ fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) 
             let parts = figures::person_parts(size, true, &PersonLook::draw(color, standing, &mut look));
             (class::CHILD, parts, Motion::Scripted(script))
         }
+        ActorKind::Cyclist => {
+            let parts = figures::cyclist_parts(size, &PersonLook::draw(color, false, &mut look), figures::paint(&mut look));
+            (class::CYCLIST, parts, Motion::Scripted(script))
+        }
         ActorKind::Cup => (
             class::CUP,
             vec![Part {
@@ -694,6 +766,7 @@ fn default_size(kind: ActorKind) -> [f64; 3] {
         // People's depth covers a walking stride (their limbs swing within it).
         ActorKind::Adult => [0.9, 0.42, 1.75],
         ActorKind::Child => [0.6, 0.3, 1.15],
+        ActorKind::Cyclist => [1.8, 0.6, 1.75],
         ActorKind::Cup => [0.08, 0.08, 0.10],
     }
 }
@@ -732,6 +805,12 @@ fn actor_start(spec: &ActorSpec, width: f64, site: &Site, rng: &mut Rng) -> (f64
                 let y = side * (half_w + site.sidewalk * rng.uniform(0.25, 0.75));
                 let x = rng.uniform(-road_len / 2.0 + 5.0, road_len / 2.0 - 5.0);
                 (x, y, if rng.unit() < 0.5 { 0.0 } else { 180.0 })
+            }
+            ActorKind::Cyclist => {
+                // By the kerb, with the traffic of its side.
+                let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+                let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
+                (x, side * (half_w - 0.9), if side < 0.0 { 0.0 } else { 180.0 })
             }
             ActorKind::Cup => (rng.uniform(-table[0] / 3.0, table[0] / 3.0), rng.uniform(-table[1] / 3.0, table[1] / 3.0), 0.0),
         },
@@ -787,6 +866,7 @@ fn actor_color(spec: &ActorSpec, n: usize, randomize: bool, rng: &mut Rng) -> [f
         ActorKind::Vehicle => VEHICLE_COLORS,
         ActorKind::Adult => figures::TOPS,
         ActorKind::Child => CHILD_CLOTHES,
+        ActorKind::Cyclist => figures::TOPS,
         ActorKind::Cup => CUPS,
     };
     pick(rng, palette, randomize, n)

@@ -536,9 +536,9 @@ fn people_and_vehicles_gallery() {
     // Every vehicle body type by its size, and people walking, running and
     // standing, side-on to a camera in daylight; the labels follow the limbs.
     let text = r#"scenario: gallery
-world: {kind: road, lanes: 4, lane_width: 3.5, length: 300, buildings: 6, building_height: [8, 12]}
+world: {kind: road, lanes: 4, lane_width: 3.5, length: 300, sidewalk_width: 2.0, buildings: 6, building_height: [8, 12]}
 environment: {time_of_day: day}
-ego: {kind: vehicle, start: {x: 0, y: -12}, speed: 0}
+ego: {kind: vehicle, start: {x: 0, y: -13}, speed: 0}
 actors:
   - {type: vehicle, start: {x: -9.5, y: 1.75, yaw: 0}, size: [4.6, 1.8, 1.45]}
   - {type: vehicle, start: {x: -3.8, y: 1.75, yaw: 0}, size: [4.1, 1.75, 1.5]}
@@ -549,6 +549,7 @@ actors:
   - {type: adult, start: {x: -6, y: -4.5, yaw: 0}, behaviour: {kind: walk, speed: [1.3, 1.3]}}
   - {type: adult, start: {x: -2, y: -5.2, yaw: 180}, behaviour: {kind: walk, speed: [1.2, 1.2]}}
   - {type: child, start: {x: 1, y: -4.4, yaw: 0}, behaviour: {kind: walk, speed: [2.8, 2.8]}}
+  - {type: cyclist, start: {x: -4, y: -1.2, yaw: 0}, behaviour: {kind: drive, speed: [5, 5]}}
   - {type: adult, start: {x: 5, y: -5.0, yaw: 180}}
   - {type: adult, start: {x: 9.5, y: -4.2, yaw: 160}}
   - {type: child, start: {x: 11, y: -5.4, yaw: 200}}
@@ -571,6 +572,7 @@ sensors: {cameras: [{name: front, width: 640, height: 480, fov: 75, position: [0
     // Six body types and the people in view, every one labelled.
     let last = &tick_classes(&mut s);
     assert!(last.iter().filter(|c| c.as_str() == "vehicle").count() >= 6, "{last:?}");
+    assert!(last.iter().any(|c| c == "cyclist"), "{last:?}");
     assert!(last.iter().filter(|c| *c == "pedestrian" || *c == "child").count() >= 4, "{last:?}");
     // Walking people's boxes change shape as their limbs swing.
     let widths: Vec<f64> = boxes_per_frame.iter().filter_map(|b| b.first().map(|b| b.size_x)).collect();

@@ -38,7 +38,7 @@ impl Kind {
             "building" => Kind::Building,
             "terrain" | "vegetation" | "grass" => Kind::Terrain,
             "vehicle" | "ego_vehicle" | "car" | "truck" => Kind::Vehicle,
-            "pedestrian" | "person" => Kind::Pedestrian,
+            "pedestrian" | "person" | "cyclist" | "rider" => Kind::Pedestrian,
             "child" => Kind::Child,
             "floor" => Kind::Floor,
             "table" => Kind::Table,
