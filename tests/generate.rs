@@ -195,3 +195,40 @@ fn bad_input_is_refused_by_name() {
     let e = s2r_fails(&["dataset", "merge", out.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(e.contains("exists and is not empty"), "{e}");
 }
+
+#[test]
+fn a_full_disk_keeps_the_finished_episodes_and_says_so() {
+    // A 3 MB file system fills during the sweep: the error names the episode
+    // and the cause, and what was finished is readable.
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root || !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: a small file system needs root and a mount namespace");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = sweep(tmp.path(), 2.0);
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=3m tmpfs {disk} && {s2r} generate {sw} -o {disk}/out --no-progress; rc=$?; \
+         mkdir -p {keep} && cp -r {disk}/out/. {keep}/ 2>/dev/null; exit $rc",
+        disk = disk.display(),
+        s2r = env!("CARGO_BIN_EXE_s2r"),
+        sw = sw.display(),
+        keep = tmp.path().join("kept").display()
+    );
+    let o = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the sweep fitted in 3 MB: {err}");
+    assert!(err.contains("No space left on device") && err.contains("finished before are kept"), "{err}");
+    let kept = tmp.path().join("kept");
+    let d: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(kept.join("dataset.yaml")).unwrap()).unwrap();
+    let episodes = d["episodes"].as_sequence().unwrap();
+    assert!(!episodes.is_empty() && episodes.len() < 8, "{} episodes", episodes.len());
+    for e in episodes {
+        let bag = kept.join("episodes").join(e["name"].as_str().unwrap());
+        let r = s2r_bag::BagReader::open(&bag).unwrap();
+        assert!(r.damage().is_empty() && r.message_count() > 0, "{}", bag.display());
+    }
+    assert!(!std::fs::read_dir(kept.join("episodes")).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")));
+}

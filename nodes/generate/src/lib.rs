@@ -120,4 +120,17 @@ pub enum GenerateError {
     /// Stopped by a signal (the episode in progress was dropped).
     #[error("interrupted")]
     Interrupted,
+    /// A run that failed in an episode (a full disk, a render error): what
+    /// was finished before is kept and listed in dataset.yaml.
+    #[error("episode {episode}: {source}; the {kept} episode(s) finished before are kept in {} (dataset.yaml lists them); fix the cause and run the same command to continue", dir.display())]
+    Stopped {
+        /// The episode that failed.
+        episode: String,
+        /// Episodes finished and kept.
+        kept: usize,
+        /// The dataset folder.
+        dir: PathBuf,
+        /// What went wrong.
+        source: Box<GenerateError>,
+    },
 }

@@ -164,7 +164,8 @@ pub fn generate(
             }
             Err(err) => {
                 let _ = std::fs::remove_dir_all(&partial);
-                return Err(err);
+                let kept = entries.iter().flatten().count();
+                return Err(GenerateError::Stopped { episode: e.name.clone(), kept, dir: out.into(), source: Box::new(err) });
             }
         }
     }
