@@ -235,6 +235,16 @@ impl Sweep {
             return Err(bad("keep", "keeps no camera frames: list flat, restyled or both".into()));
         }
         sweep.curation.check().map_err(|e| bad("curation", e.to_string()))?;
+        if !sweep.cameras.is_empty() && !sweep.cameras.contains(&sweep.curation.camera) {
+            return Err(bad(
+                "curation",
+                format!(
+                    "curates camera '{}', which `cameras` leaves out ({}); set curation.camera",
+                    sweep.curation.camera,
+                    sweep.cameras.join(", ")
+                ),
+            ));
+        }
         Ok(sweep)
     }
 
@@ -352,6 +362,10 @@ mod tests {
             (SWEEP.replace("seeds: {from: 3, to: 5}", "seeds: []"), "sweep.yaml:3: seeds: give at least one seed"),
             (SWEEP.replace("  sample: 4\n", "  sample: 4\n  prompts: [night]\n"), "sweep.yaml:4: looks: give either"),
             (SWEEP.replace("duration: 1.0", "duration: 1.0\ncuration: {clip_seconds: 0}"), "sweep.yaml:10: curation: "),
+            (
+                SWEEP.replace("duration: 1.0", "duration: 1.0\ncameras: [front_left]"),
+                "curates camera 'front', which `cameras` leaves out (front_left)",
+            ),
         ] {
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(says), "{says}\n  got: {e}");
