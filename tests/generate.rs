@@ -177,7 +177,8 @@ fn bad_input_is_refused_by_name() {
     assert!(e.contains("shard '3/3'") && e.contains("out of range"), "{e}");
     let e = s2r_fails(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--shard", "auto/3"]);
     assert!(e.contains("JOB_COMPLETION_INDEX") && e.contains("SLURM_ARRAY_TASK_ID"), "{e}");
-    let text = std::fs::read_to_string(&sw).unwrap().replace("cameras: [front]", "cameras: [rear]");
+    let text =
+        std::fs::read_to_string(&sw).unwrap().replace("cameras: [front]", "cameras: [rear]").replace("camera: front", "camera: rear");
     let bad = tmp.path().join("rear.yaml");
     std::fs::write(&bad, text).unwrap();
     let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);

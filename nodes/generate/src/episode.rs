@@ -7,7 +7,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use s2r_bag::{BagWriter, TopicId, TopicSpec, WriterOptions};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+use s2r_bag::{BagError, BagWriter, TopicSpec, WriterOptions};
 use s2r_idl::Message;
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
@@ -35,29 +38,78 @@ pub struct EpisodeStats {
     pub sim: Duration,
     /// Restyling and scoring.
     pub transfer: Duration,
-    /// Serialising and writing the bag.
+    /// Serialising the messages for the bag (its writer thread compresses and writes them).
     pub write: Duration,
 }
 
-/// Topics of a bag, added in a fixed order so the bytes do not depend on the run.
+/// What the episode loop hands the bag's writer thread, in order.
+enum ToWriter {
+    Topic(TopicSpec),
+    Message(usize, u64, Vec<u8>),
+}
+
+/// An episode's bag, written on a thread of its own (chunk compression off the
+/// simulation's and the transfer's critical path); topics are added in the
+/// order they first appear, so the bytes do not depend on the run.
 struct EpisodeBag {
-    writer: BagWriter,
-    ids: Vec<(String, TopicId)>,
+    tx: Option<SyncSender<ToWriter>>,
+    names: Vec<String>,
+    thread: Option<JoinHandle<Result<(), BagError>>>,
 }
 
 impl EpisodeBag {
-    fn id<M: Message>(&mut self, name: &str) -> Result<TopicId, s2r_bag::BagError> {
-        if let Some((_, id)) = self.ids.iter().find(|(n, _)| n == name) {
-            return Ok(*id);
-        }
-        let id = self.writer.add_topic(TopicSpec::of::<M>(name, Vec::new()))?;
-        self.ids.push((name.to_string(), id));
-        Ok(id)
+    fn create(dir: &Path) -> Result<EpisodeBag, BagError> {
+        let mut writer = BagWriter::create(dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() })?;
+        let (tx, rx) = sync_channel::<ToWriter>(64);
+        let thread = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            for m in rx {
+                match m {
+                    ToWriter::Topic(spec) => ids.push(writer.add_topic(spec)?),
+                    ToWriter::Message(i, t, data) => writer.write(ids[i], t, t, &data)?,
+                }
+            }
+            writer.finish().map(|_| ())
+        });
+        Ok(EpisodeBag { tx: Some(tx), names: Vec::new(), thread: Some(thread) })
     }
 
-    fn write<M: Message>(&mut self, name: &str, t: u64, msg: &M) -> Result<(), s2r_bag::BagError> {
-        let id = self.id::<M>(name)?;
-        self.writer.write_message(id, t, msg)
+    /// The writer's own error once it stopped taking messages.
+    fn failed(&mut self) -> BagError {
+        self.tx = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            _ => BagError::Usage("the bag writer stopped".into()),
+        }
+    }
+
+    fn write<M: Message>(&mut self, name: &str, t: u64, msg: &M) -> Result<(), BagError> {
+        let i = match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.send(ToWriter::Topic(TopicSpec::of::<M>(name, Vec::new())))?;
+                self.names.len() - 1
+            }
+        };
+        let data = s2r_idl::dynamic::serialize(msg).map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
+        self.send(ToWriter::Message(i, t, data))
+    }
+
+    fn send(&mut self, m: ToWriter) -> Result<(), BagError> {
+        match self.tx.as_ref().map(|tx| tx.send(m)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.failed()),
+        }
+    }
+
+    /// Waits for everything to be written and the bag finished.
+    fn finish(mut self) -> Result<(), BagError> {
+        self.tx = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(BagError::Usage("the bag writer panicked".into())),
+        }
     }
 }
 
@@ -96,9 +148,7 @@ pub fn run_episode(
     let scenario = scenario_of(ep, sweep)?;
     let mut sim = Sim::new(scenario, &SimOptions { seed: ep.seed, image_scale: sweep.image_scale, render: true })?;
     let bag_err = |source| GenerateError::Bag { path: dir.into(), source };
-    let writer =
-        BagWriter::create(dir, WriterOptions { compression: s2r_bag::Compression::Zstd, ..Default::default() }).map_err(bag_err)?;
-    let mut bag = EpisodeBag { writer, ids: Vec::new() };
+    let mut bag = EpisodeBag::create(dir).map_err(bag_err)?;
     let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
     let mut restyler = Restyler::new(Box::new(Builtin::new(preset)), &ep.prompt, ep.seed);
     let mut scene = Scene::default();
@@ -186,6 +236,6 @@ pub fn run_episode(
         stats.transfer += restyling;
         stats.write += started.elapsed().saturating_sub(simulated + restyling);
     }
-    bag.writer.finish().map_err(bag_err)?;
+    bag.finish().map_err(bag_err)?;
     Ok(stats)
 }
