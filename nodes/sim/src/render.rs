@@ -289,13 +289,29 @@ fn cylinder_vertices() -> Vec<Vertex> {
     v
 }
 
+/// Objects smaller than this (bounding radius, m) are not drawn beyond
+/// [`SMALL_OBJECT_RANGE`] of every camera: a few pixels at most there, and
+/// on a long street hundreds of posts, trees and people the rasterizer
+/// would otherwise transform every frame.
+const SMALL_OBJECT: f32 = 5.0;
+/// Metres (a 1 m object is under a pixel at 640 px and 90° there).
+const SMALL_OBJECT_RANGE: f32 = 400.0;
+
 /// What the renderer draws of a world: every part of every object at the
 /// objects' current poses, limbs turned by each object's gait, boxes first
-/// then cylinders (`split` = box count).
-pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait]) -> (Vec<Instance>, usize) {
+/// then cylinders (`split` = box count); small objects far from every
+/// camera in `cameras` (positions, world frame) are left out.
+pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait], cameras: &[Point3<f32>]) -> (Vec<Instance>, usize) {
     let mut boxes = Vec::new();
     let mut cylinders = Vec::new();
     for ((o, pose), gait) in world.objects.iter().zip(poses).zip(gaits.iter().chain(std::iter::repeat(&Gait::default()))) {
+        let radius = o.half.norm();
+        if radius < SMALL_OBJECT
+            && !cameras.is_empty()
+            && cameras.iter().all(|c| (c.coords - pose.translation.vector).norm() > SMALL_OBJECT_RANGE + radius)
+        {
+            continue;
+        }
         for part in &o.parts {
             let p = pose * posed(part, *gait);
             let q = p.rotation.coords;

@@ -583,10 +583,11 @@ impl Sim {
         let poses = self.poses();
         self.update_gaits(&poses);
         let gaits: Vec<Gait> = self.walked.iter().map(|w| w.2).collect();
-        let (inst, split) = instances(&self.world, &poses, &gaits);
+        let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
+        let eyes: Vec<nalgebra::Point3<f32>> = cams.iter().map(|c| c.translation.vector.into()).collect();
+        let (inst, split) = instances(&self.world, &poses, &gaits, &eyes);
         let ego = self.world.ego.map(|i| (poses[i], self.world.objects[i].half));
         let scene = scene_uniform(&self.world, ego);
-        let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
         let sky =
             if self.world.light.fog > 0.0 { mix(self.world.light.sky, self.world.light.fog_color, 0.8) } else { self.world.light.sky };
         let r = self.renderer.as_mut().ok_or(RenderError::Off)?;
