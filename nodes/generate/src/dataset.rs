@@ -140,14 +140,14 @@ pub fn curate(
     Ok(m)
 }
 
-/// The counts of a curation over `episodes`.
-pub fn counts(planned: usize, episodes: &[EpisodeEntry], m: &Manifest) -> Counts {
-    let accepted: Vec<_> = m.clips.iter().filter(|c| c.verdict == "accepted").collect();
+/// The counts of `episodes`, and of their curation when there is one.
+pub fn counts(planned: usize, episodes: &[EpisodeEntry], m: Option<&Manifest>) -> Counts {
+    let accepted: Vec<_> = m.iter().flat_map(|m| m.clips.iter()).filter(|c| c.verdict == "accepted").collect();
     Counts {
         episodes_planned: planned,
         episodes: episodes.len(),
         frames: episodes.iter().map(|e| e.frames).sum(),
-        clips: m.clips.len(),
+        clips: m.map_or(0, |m| m.clips.len()),
         clips_accepted: accepted.len(),
         frames_accepted: accepted.iter().map(|c| c.good_frames).sum(),
     }
@@ -229,30 +229,33 @@ pub fn split(dir: &Path, val: f64, test: f64) -> Result<Splits, GenerateError> {
             break;
         }
     }
-    let test_seeds: BTreeSet<u64> = order.iter().take(n_test).copied().collect();
-    let val_seeds: BTreeSet<u64> = order.iter().skip(n_test).take(n_val).copied().collect();
-    let mut s = Splits { train: Split::default(), val: Split::default(), test: Split::default() };
+    // Each seed's split, once: the first n_test of the shuffle test, the next n_val validation, the rest training.
+    let split_of: BTreeMap<u64, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, seed)| {
+            (
+                *seed,
+                if i < n_test {
+                    2
+                } else if i < n_test + n_val {
+                    1
+                } else {
+                    0
+                },
+            )
+        })
+        .collect();
+    let mut parts: [Split; 3] = Default::default();
     for seed in &order {
-        let which = if test_seeds.contains(seed) {
-            &mut s.test
-        } else if val_seeds.contains(seed) {
-            &mut s.val
-        } else {
-            &mut s.train
-        };
-        which.seeds.push(*seed);
+        parts[split_of[seed]].seeds.push(*seed);
     }
     for c in m.clips.iter().filter(|c| c.verdict == "accepted") {
         let Some(seed) = seed_of.get(c.source.as_str()) else { continue };
-        let which = if test_seeds.contains(seed) {
-            &mut s.test
-        } else if val_seeds.contains(seed) {
-            &mut s.val
-        } else {
-            &mut s.train
-        };
-        which.clips.push(c.id.clone());
+        parts[split_of[seed]].clips.push(c.id.clone());
     }
+    let [train, val, test] = parts;
+    let mut s = Splits { train, val, test };
     for sp in [&mut s.train, &mut s.val, &mut s.test] {
         sp.seeds.sort();
     }

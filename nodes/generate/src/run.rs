@@ -194,15 +194,7 @@ fn write_dataset(
     manifest: Option<&s2r_curator::Manifest>,
 ) -> Result<DatasetFile, GenerateError> {
     let finished: Vec<EpisodeEntry> = entries.iter().flatten().cloned().collect();
-    let counts = match manifest {
-        Some(m) => dataset::counts(planned, &finished, m),
-        None => dataset::Counts {
-            episodes_planned: planned,
-            episodes: finished.len(),
-            frames: finished.iter().map(|e| e.frames).sum(),
-            ..Default::default()
-        },
-    };
+    let counts = dataset::counts(planned, &finished, manifest);
     let d = DatasetFile {
         software: dataset::software(),
         sweep: sweep.clone(),
@@ -245,8 +237,13 @@ pub fn merge(shards: &[&Path], out: &Path, log: &mut dyn FnMut(String)) -> Resul
     let episodes: Vec<EpisodeEntry> = found.into_iter().map(|(e, _)| e).collect();
     log(format!("merging {} episode(s) of {} from {} folder(s)", episodes.len(), sweep.name, shards.len()));
     let m = dataset::curate(out, &episodes, &sweep.curation, log)?;
-    let d =
-        DatasetFile { software: dataset::software(), counts: dataset::counts(order.len(), &episodes, &m), sweep, shard: None, episodes };
+    let d = DatasetFile {
+        software: dataset::software(),
+        counts: dataset::counts(order.len(), &episodes, Some(&m)),
+        sweep,
+        shard: None,
+        episodes,
+    };
     d.write(out)?;
     Ok(d)
 }

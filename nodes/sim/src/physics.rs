@@ -442,7 +442,7 @@ impl Physics {
     }
 
     /// Footprints of the actors and the ego now: centre, half extents along
-    /// the world axes, and the object.
+    /// the world axes, and the object (the furniture's, fixed, are kept apart).
     fn footprints(&self) -> Vec<(Vector2<f32>, Vector2<f32>, usize)> {
         let mut out: Vec<_> = self
             .scripts
@@ -455,7 +455,6 @@ impl Physics {
                 Some((rb.translation().xy(), half, s.object))
             })
             .collect();
-        out.extend(self.furniture.iter().map(|(c, half)| (*c, *half, usize::MAX)));
         if let Some(e) = &self.ego {
             if let Some(h) = self.handles[e.object] {
                 let half = Vector2::new(e.spec.size[0] as f32, e.spec.size[1] as f32) / 2.0;
@@ -479,7 +478,7 @@ impl Physics {
                     Isometry3::from_parts((s.start.translation.vector + forward * (*speed * t)).into(), s.start.rotation)
                 }
                 Script::Walk { speed } => {
-                    walk(s, *speed, t, &others, road_half);
+                    walk(s, *speed, t, &others, &self.furniture, road_half);
                     let z = s.start.translation.z;
                     Isometry3::from_parts(Vector3::new(s.at.x, s.at.y, z).into(), s.start.rotation)
                 }
@@ -649,19 +648,25 @@ fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
 /// A walker's step to sim time `t`: ahead at `speed` while the way is clear
 /// (nobody's footprint within a stride), else a sidestep towards the side
 /// with room (staying on its side of the kerb), else a wait.
-fn walk(s: &mut ScriptState, speed: f32, t: f32, others: &[(Vector2<f32>, Vector2<f32>, usize)], road_half: f32) {
+fn walk(
+    s: &mut ScriptState,
+    speed: f32,
+    t: f32,
+    others: &[(Vector2<f32>, Vector2<f32>, usize)],
+    furniture: &[(Vector2<f32>, Vector2<f32>)],
+    road_half: f32,
+) {
     let dt = (t - s.at_t).max(0.0);
     s.at_t = t;
     let forward = (s.start.rotation * Vector3::x()).xy();
     let left = Vector2::new(-forward.y, forward.x);
     let radius = s.half_xy.y.max(0.15);
+    let hits = |p: Vector2<f32>, c: &Vector2<f32>, half: &Vector2<f32>| {
+        let d = p - c;
+        d.x.abs() < half.x + radius && d.y.abs() < half.y + radius
+    };
     let blocked = |p: Vector2<f32>| {
-        others.iter().any(|(c, half, o)| {
-            *o != s.object && {
-                let d = p - c;
-                d.x.abs() < half.x + radius && d.y.abs() < half.y + radius
-            }
-        })
+        others.iter().any(|(c, half, o)| *o != s.object && hits(p, c, half)) || furniture.iter().any(|(c, half)| hits(p, c, half))
     };
     let on_my_side = |p: Vector2<f32>| road_half <= 0.0 || (p.y.abs() > road_half) == (s.start.translation.y.abs() > road_half);
     let ahead = s.at + forward * (speed * dt);
