@@ -36,6 +36,18 @@ fn stored(bag: &Path, topic: &str) -> (String, Vec<Serialized>) {
     (ty, r.messages().filter(|m| m.connection == c).map(|m| Serialized(m.data.clone())).collect())
 }
 
+/// A bag that rosbags writes with only `/front/image_raw/compressed`: the
+/// sample bag's 40 front frames as Pillow JPEGs.
+fn robot_bag(out: &Path) {
+    let o = Command::new(python())
+        .arg(peers_dir().join("compressed_peer.py"))
+        .args(["bag", out.to_str().unwrap(), sample_bag().to_str().unwrap(), "/front/image_raw/compressed"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rosbags writer: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "WROTE 40");
+}
+
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
     let mse = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
@@ -117,13 +129,7 @@ print(n, img.size[0], img.size[1])
 fn a_robots_compressed_bag_is_curated_and_evaluated_as_its_raw_twin() {
     let tmp = tempfile::tempdir().unwrap();
     let robot = tmp.path().join("robot");
-    let o = Command::new(python())
-        .arg(peers_dir().join("compressed_peer.py"))
-        .args(["bag", robot.to_str().unwrap(), sample_bag().to_str().unwrap(), "/front/image_raw/compressed"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rosbags writer: {}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "WROTE 40");
+    robot_bag(&robot);
     let twin = tmp.path().join("twin");
     s2r(&["bag", "convert", robot.to_str().unwrap(), twin.to_str().unwrap(), "--decompress-images"]);
     let (ty, frames) = stored(&twin, "/front/image_raw");
@@ -233,12 +239,7 @@ fn cyclone_camera_driver_feeds_tokenizer_and_curator_compressed() {
 fn a_compressed_bag_plays_into_tokenizer_and_records_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let robot = tmp.path().join("robot");
-    let o = Command::new(python())
-        .arg(peers_dir().join("compressed_peer.py"))
-        .args(["bag", robot.to_str().unwrap(), sample_bag().to_str().unwrap(), "/front/image_raw/compressed"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rosbags writer: {}", String::from_utf8_lossy(&o.stderr));
+    robot_bag(&robot);
     let domain = fresh_domain();
     let (rec, tokens) = (tmp.path().join("rec"), tmp.path().join("tokens"));
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
