@@ -15,7 +15,7 @@ Usage:
       TOPIC, with every frame of SRC_BAG's /sim/front/image_raw as a JPEG
       (quality 90), and prints "WROTE n".
 
-Traffic stays on loopback (CYCLONEDDS_URI as in cyclone_peer.py).
+Traffic stays on loopback (the CYCLONEDDS_URI cyclone_peer.py sets).
 """
 import io
 import os
@@ -24,16 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault(
-    "CYCLONEDDS_URI",
-    "<CycloneDDS><Domain id='any'><General><Interfaces><NetworkInterface name='lo'/></Interfaces>"
-    "<AllowMulticast>false</AllowMulticast></General>"
-    "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60</MaxAutoParticipantIndex>"
-    "<Peers><Peer Address='127.0.0.1'/></Peers></Discovery>"
-    "<Internal><SocketReceiveBufferSize min='4MB'/></Internal></Domain></CycloneDDS>",
-)
-
-from PIL import Image as PilImage  # noqa: E402
+from PIL import Image as PilImage
 
 FORMAT = "rgb8; jpeg compressed bgr8"  # what image_transport's compressed plugin writes for rgb8
 
@@ -63,23 +54,16 @@ def encode(w, h, rgb, fmt="JPEG"):
 
 
 def publish(topic_name, src, count, readers):
+    # The loopback-only Cyclone DDS configuration and the ROS 2 types the interop peer defines.
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cyclone_peer import Header, Time  # noqa: E402  (sets CYCLONEDDS_URI on import)
     from cyclonedds.core import Policy, Qos
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.idl import IdlStruct
-    from cyclonedds.idl.types import int32, sequence, uint8, uint32
+    from cyclonedds.idl.types import sequence, uint8
     from cyclonedds.pub import DataWriter
     from cyclonedds.topic import Topic
     from cyclonedds.util import duration
-
-    @dataclass
-    class Time(IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
-        sec: int32 = 0
-        nanosec: uint32 = 0
-
-    @dataclass
-    class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
-        stamp: Time = field(default_factory=Time)
-        frame_id: str = ""
 
     @dataclass
     class CompressedImage(IdlStruct, typename="sensor_msgs::msg::dds_::CompressedImage_"):
