@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bag_peer, fresh_domain, loopback, loopback_env};
+use common::{bag_peer, fresh_domain, loopback, loopback_env, peers_dir, python, Peer};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sha2::{Digest, Sha256};
@@ -161,6 +161,53 @@ async fn late_subscribers_get_the_scenario_and_static_transforms() {
     }
 }
 
+/// Runs sim_node in lockstep for 2 s of the icy crossing (front camera at
+/// 10 Hz: 20 frames) with a slow Cyclone DDS recorder on the front camera;
+/// the image stamps the recorder got, in order.
+fn record_slowly(pace: &str) -> Vec<(i32, u32)> {
+    let domain = fresh_domain();
+    let mut cmd = Command::new(python());
+    cmd.arg(peers_dir().join("cyclone_peer.py")).args(["slow", "/sim/front/image_raw", "150"]);
+    loopback_env(&mut cmd, domain);
+    let mut peer = Peer::spawn(cmd, "the Cyclone DDS peer");
+    peer.expect_line("READY", Duration::from_secs(30));
+    let out = sim_node(
+        domain,
+        &[
+            "scenario:=icy_night_crossing",
+            "image_scale:=0.25",
+            "duration:=2.0",
+            "mode:=lockstep",
+            &format!("lockstep_pace:={pace}"),
+            "wait_for_subscribers:=true",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "sim_node: {}", String::from_utf8_lossy(&out.stderr));
+    peer.wait_success(Duration::from_secs(90));
+    peer.log
+        .iter()
+        .filter_map(|l| l.strip_prefix("STAMP "))
+        .map(|l| {
+            let (s, ns) = l.split_once(' ').unwrap();
+            (s.parse().unwrap(), ns.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn lockstep_acknowledged_loses_nothing_to_a_slow_recorder() {
+    let got = record_slowly("acknowledged");
+    let want: Vec<(i32, u32)> = (1..=20).map(|k| (k / 10, (k % 10) as u32 * 100_000_000)).collect();
+    // Free pace, for the record: the simulator finishes long before the
+    // recorder (one frame per 150 ms) has taken everything, and what was not
+    // yet delivered when it exits is lost.
+    let free = record_slowly("free");
+    eprintln!("slow recorder got {} of 20 frames at free pace, {} acknowledged", free.len(), got.len());
+    assert_eq!(got, want, "every frame, in order, once");
+}
+
 #[test]
 fn broken_scenarios_are_refused_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,6 +229,10 @@ fn broken_scenarios_are_refused_with_file_line_and_key() {
 
     let out = sim_node(fresh_domain(), &["mode:=fastest"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("realtime or lockstep"));
+    let out = sim_node(fresh_domain(), &["mode:=lockstep", "lockstep_pace:=slow"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'lockstep_pace' is 'slow'; it is free or acknowledged"));
+    let out = sim_node(fresh_domain(), &["lockstep_pace:=acknowledged"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the pace applies to mode lockstep"));
 }
 
 /// Per topic: messages, and the digests of the images in log-time order.

@@ -151,7 +151,8 @@ impl Peer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(l) = self.lines.try_recv() {
+                // Until the reader thread has seen the end of its output.
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
                     self.log.push(l);
                 }
                 assert!(status.success(), "peer failed ({status}); log: {:#?}", self.log);

@@ -7,6 +7,9 @@ sim2real's code.
 Usage:
   cyclone_peer.py pub TYPE COUNT    publish COUNT samples (10 Hz) once a reader matches
   cyclone_peer.py sub TYPE COUNT    receive COUNT samples, check every field and byte
+  cyclone_peer.py slow TOPIC MS      a slow recorder of the Image topic TOPIC: room for
+                                    2 unread samples, one taken every MS ms; prints
+                                    "STAMP <sec> <nanosec>" per sample, stops 5 s after the last
 TYPE is one of: string, image, odometry, detections.
 
 Samples follow a pattern both sides compute from the sample index k (see
@@ -239,7 +242,32 @@ def compare(path, got, want):
     return None if got == want else f"{path}: {got!r} != {want!r}"
 
 
+def slow(topic_name, period):
+    """A reliable keep-all reader with room for two unread samples: the
+    writer's samples beyond that wait (unacknowledged) until it takes one."""
+    dp = DomainParticipant(int(os.environ.get("ROS_DOMAIN_ID", "0")))
+    qos = Qos(
+        Policy.Reliability.Reliable(duration(seconds=1)),
+        Policy.History.KeepAll,
+        Policy.ResourceLimits(max_samples=2),
+        Policy.DataRepresentation(use_cdrv0_representation=True),
+    )
+    reader = DataReader(dp, Topic(dp, f"rt{topic_name}", Image, qos=qos), qos=qos)
+    print("READY", flush=True)
+    last = None
+    deadline = time.time() + 60
+    while time.time() < deadline and (last is None or time.time() - last < 5):
+        for s in reader.take(N=1):
+            if not hasattr(s, "header"):  # the writer went away
+                continue
+            print(f"STAMP {s.header.stamp.sec} {s.header.stamp.nanosec}", flush=True)
+            last = time.time()
+        time.sleep(period)
+
+
 def main():
+    if sys.argv[1] == "slow":
+        return slow(sys.argv[2], int(sys.argv[3]) / 1000)
     mode, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     dp = DomainParticipant(domain)

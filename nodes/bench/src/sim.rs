@@ -146,7 +146,7 @@ async fn measure(a: &SimBenchArgs, s: Scenario, n: usize, subscriber: bool, adap
     *adapter = sim.adapter().unwrap_or_default().to_string();
     let ctx = loopback(a.domain)?;
     let node = Node::new(&ctx, "sim_bench", &RosArgs::default())?;
-    let pubs = Pubs::new(&node, &sim, Publish::Raw, Compression::Jpeg { quality: 95 })?;
+    let pubs = Pubs::new(&node, &sim, Publish::Raw, Compression::Jpeg { quality: 95 }, s2r_runtime::Writer::Graph)?;
     let mut sink: Option<Child> = None;
     if subscriber {
         let names: Vec<String> = sim.mounts.iter().map(|m| m.model.name.clone()).collect();

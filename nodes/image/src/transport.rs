@@ -9,8 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use s2r_runtime::{info, Logger, Node, PublishError, Publisher, Qos, Subscription};
+use s2r_runtime::{info, Logger, Node, PublishError, Publisher, Qos, Subscription, Writer};
 use sim2real_msgs::sensor_msgs::msg::{CompressedImage, Image};
 
 use crate::{compress, decompress, Compression, ImageError};
@@ -187,10 +188,23 @@ pub struct ImagePublisher {
 impl ImagePublisher {
     /// Advertises `topic` (and/or its compressed sibling) per `publish`.
     pub fn new(node: &Node, topic: &str, publish: Publish, how: Compression, qos: Qos) -> Result<ImagePublisher, ImageError> {
+        ImagePublisher::new_with(node, topic, publish, how, qos, Writer::Graph)
+    }
+
+    /// [`ImagePublisher::new`] with DDS writers made as `writer` says
+    /// ([`Writer::Acknowledged`]: [`ImagePublisher::wait_for_acknowledgments`] can wait).
+    pub fn new_with(
+        node: &Node,
+        topic: &str,
+        publish: Publish,
+        how: Compression,
+        qos: Qos,
+        writer: Writer,
+    ) -> Result<ImagePublisher, ImageError> {
         let resolved = node.resolve_topic(topic)?;
-        let raw = if publish != Publish::Compressed { Some(node.create_publisher::<Image>(&resolved, qos)?) } else { None };
+        let raw = if publish != Publish::Compressed { Some(node.create_publisher_with::<Image>(&resolved, qos, writer)?) } else { None };
         let compressed = if publish != Publish::Raw {
-            Some((node.create_publisher::<CompressedImage>(&compressed_topic(&resolved), qos)?, how))
+            Some((node.create_publisher_with::<CompressedImage>(&compressed_topic(&resolved), qos, writer)?, how))
         } else {
             None
         };
@@ -227,6 +241,20 @@ impl ImagePublisher {
             Some(p) => p.publish_shared(img),
             None => Ok(()),
         }
+    }
+
+    /// Waits until the readers of both transports have acknowledged
+    /// everything, or `max` passes (see [`Publisher::wait_for_acknowledgments`]).
+    pub fn wait_for_acknowledgments(&self, max: Duration) -> Result<bool, PublishError> {
+        let deadline = Instant::now() + max;
+        let mut all = true;
+        if let Some(p) = &self.raw {
+            all &= p.wait_for_acknowledgments(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        if let Some((p, _)) = &self.compressed {
+            all &= p.wait_for_acknowledgments(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        Ok(all)
     }
 
     /// Publishes; a failure is logged (the 1st, 10th, 100th, …) instead of returned.

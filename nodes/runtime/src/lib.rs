@@ -51,5 +51,5 @@ pub use log::{LogLevel, Logger};
 pub use node::{Node, NodeError};
 pub use params::{ParamType, ParameterValue};
 pub use pubsub::{PublishError, Publisher, ReceiveInfo, Received, Subscription};
-pub use qos::{Durability, Qos, Reliability};
+pub use qos::{Durability, Qos, Reliability, Writer};
 pub use raw::{RawPublisher, RawSubscription, Serialized};

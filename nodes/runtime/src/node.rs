@@ -19,8 +19,10 @@ use crate::context::Context;
 use crate::log::{LogLevel, Logger};
 use crate::names::{self, NameError};
 use crate::params::{coerce, type_name, ParamError, ParamType};
-use crate::pubsub::{Publisher, Queue, ReceiveInfo, Received, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink};
-use crate::qos::{Durability, Qos};
+use crate::pubsub::{
+    DdsWriter, Publisher, Queue, ReceiveInfo, Received, RemoteReaders, SinkRegistration, Subscription, TaskGuard, TypedSink,
+};
+use crate::qos::{Durability, Qos, Writer};
 
 /// What went wrong creating a node or one of its endpoints, or calling a service.
 #[derive(Debug, thiserror::Error)]
@@ -323,17 +325,32 @@ impl Node {
 
     /// A publisher of `M` on `topic` (expanded and remapped).
     pub fn create_publisher<M: Message>(&self, topic: &str, qos: Qos) -> Result<Publisher<M>, NodeError> {
+        self.create_publisher_with(topic, qos, Writer::Graph)
+    }
+
+    /// A publisher of `M` on `topic` whose DDS writer is made as `writer`
+    /// says: [`Writer::Acknowledged`] lets [`Publisher::wait_for_acknowledgments`]
+    /// wait for its readers.
+    pub fn create_publisher_with<M: Message>(&self, topic: &str, qos: Qos, writer: Writer) -> Result<Publisher<M>, NodeError> {
         let full = self.resolve_topic(topic)?;
         let ty = TypeName::parse(M::TYPE_NAME).expect("generated type names are valid");
         let dds_topic = self.dds_topic(&full, &ty, &qos)?;
-        let dds = self
-            .inner
-            .ros
-            .lock()
-            .unwrap()
-            .create_publisher::<Arc<M>>(&dds_topic, Some(qos.to_profile()))
-            .map_err(dds_err(format!("creating publisher on {full}")))?;
         let ctx = self.inner.ctx.clone();
+        let dds = match writer {
+            Writer::Graph => DdsWriter::Graph(
+                self.inner
+                    .ros
+                    .lock()
+                    .unwrap()
+                    .create_publisher::<Arc<M>>(&dds_topic, Some(qos.to_profile()))
+                    .map_err(dds_err(format!("creating publisher on {full}")))?,
+            ),
+            Writer::Acknowledged => DdsWriter::Acknowledged(
+                ctx.raw_publisher()
+                    .create_datawriter_no_key_cdr::<Arc<M>>(&dds_topic, Some(rustdds::QosPolicies::from(qos.to_profile())))
+                    .map_err(|e| NodeError::Dds { what: format!("creating writer on {full}"), reason: format!("{e:?}") })?,
+            ),
+        };
         Ok(Publisher {
             slot: ctx.topic_slot(&full),
             remote: RemoteReaders::new(format!("rt{full}"), ctx.guid_prefix()),

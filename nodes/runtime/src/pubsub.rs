@@ -71,12 +71,27 @@ impl RemoteReaders {
     }
 }
 
+/// The DDS side of a [`Publisher`] (see [`Writer`](crate::Writer)).
+pub(crate) enum DdsWriter<M: Message> {
+    Graph(ros2_client::Publisher<Arc<M>>),
+    Acknowledged(rustdds::no_key::DataWriterCdr<Arc<M>>),
+}
+
+impl<M: Message> DdsWriter<M> {
+    fn write(&self, msg: Arc<M>) -> Result<(), String> {
+        match self {
+            DdsWriter::Graph(p) => p.publish(msg).map_err(|e| format!("{e:?}")),
+            DdsWriter::Acknowledged(w) => w.write(msg, Some(rustdds::Timestamp::now())).map_err(|e| format!("{e:?}")),
+        }
+    }
+}
+
 /// Publishes messages of type `M` on one topic.
 pub struct Publisher<M: Message> {
     pub(crate) topic: String,
     pub(crate) ctx: Context,
     pub(crate) slot: Arc<TopicSlot>,
-    pub(crate) dds: ros2_client::Publisher<Arc<M>>,
+    pub(crate) dds: DdsWriter<M>,
     pub(crate) remote: RemoteReaders,
     /// Transient-local topics keep their history in the DDS writer for late
     /// joiners, so they are written even with nobody listening yet.
@@ -103,7 +118,7 @@ impl<M: Message> Publisher<M> {
             deliver(&LocalMessage { type_name: M::TYPE_NAME, typed: Some(&any), serialized: &serialized });
         });
         if self.always_write || self.remote.any(&self.ctx) {
-            self.dds.publish(msg).map_err(|e| PublishError { topic: self.topic.clone(), reason: format!("{e:?}") })?;
+            self.dds.write(msg).map_err(|reason| PublishError { topic: self.topic.clone(), reason })?;
         }
         Ok(())
     }
@@ -133,6 +148,21 @@ impl<M: Message> Publisher<M> {
     /// Whether a subscriber in another process has been discovered.
     pub fn has_remote_subscribers(&self) -> bool {
         self.remote.any(&self.ctx)
+    }
+
+    /// Blocks until every reliable reader in other processes has acknowledged
+    /// everything published so far, or `max` passes: `Ok(true)` when all was
+    /// acknowledged (at once when there are no such readers), `Ok(false)` on
+    /// time-out. A publisher made with [`Writer::Graph`](crate::Writer) cannot
+    /// wait and says so.
+    pub fn wait_for_acknowledgments(&self, max: Duration) -> Result<bool, PublishError> {
+        match &self.dds {
+            DdsWriter::Acknowledged(w) => Ok(w.wait_for_acknowledgments(max).unwrap_or(false)),
+            DdsWriter::Graph(_) => Err(PublishError {
+                topic: self.topic.clone(),
+                reason: "waiting for acknowledgments needs a publisher made with Writer::Acknowledged".into(),
+            }),
+        }
     }
 }
 

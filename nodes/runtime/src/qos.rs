@@ -83,6 +83,23 @@ impl Qos {
     }
 }
 
+/// How a publisher's DDS writer is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Writer {
+    /// Through ros2_client, which lists it under its node in the ROS graph
+    /// (`ros2 node info`); its writer is not reachable, so nothing can wait
+    /// for its readers' acknowledgments.
+    #[default]
+    Graph,
+    /// Directly on the DDS participant, so that
+    /// [`Publisher::wait_for_acknowledgments`](crate::Publisher::wait_for_acknowledgments)
+    /// can wait until every reliable reader has everything published. The
+    /// topic, type and QoS on the wire are the same, and `ros2 topic` tools
+    /// see it; ros2_client offers no way to add it to the node's entry in the
+    /// ROS graph, so `ros2 node info` does not list it.
+    Acknowledged,
+}
+
 impl Default for Qos {
     fn default() -> Self {
         Qos::reliable()

@@ -2,6 +2,11 @@
 //!
 //! Parameters: `scenario` (a file, or the name of one in the package's
 //! `config/scenarios/`), `seed`, `mode` (`realtime` or `lockstep`),
+//! `lockstep_pace` (`free`: the next frame as soon as this one is published,
+//! or `acknowledged`: once every reliable subscriber in another process has
+//! acknowledged everything of this one, so that a recording over DDS loses
+//! nothing however slow it is; its publishers are then made with
+//! [`Writer::Acknowledged`] and `ros2 node info` does not list them),
 //! `real_time_factor`, `duration` (sim seconds, 0 = run until stopped),
 //! `image_scale`, `wait_for_subscribers`; for the colour images
 //! `publish_transport` (`raw` (default), `compressed`: on
@@ -20,7 +25,7 @@ use std::time::{Duration, Instant};
 use s2r_image::transport::{ImagePublisher, Publish};
 use s2r_image::Compression;
 use s2r_runtime::component::{Component, NodeFuture};
-use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs};
+use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs, Writer};
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::rosgraph_msgs::msg::Clock;
@@ -102,29 +107,29 @@ pub struct Pubs {
 
 impl Pubs {
     /// The publishers of a simulation's topics on a node.
-    pub fn new(node: &Node, sim: &Sim, publish: Publish, how: Compression) -> Result<Pubs, s2r_image::ImageError> {
+    pub fn new(node: &Node, sim: &Sim, publish: Publish, how: Compression, writer: Writer) -> Result<Pubs, s2r_image::ImageError> {
         let image_qos = Qos::reliable().depth(5);
         let mut cameras = Vec::new();
         for m in &sim.mounts {
             let t = |k: &str| format!("sim/{}/{k}", m.model.name);
             cameras.push(CameraPubs {
-                image: ImagePublisher::new(node, &t("image_raw"), publish, how, image_qos)?,
-                depth: node.create_publisher(&t("depth"), image_qos)?,
-                segmentation: node.create_publisher(&t("segmentation"), image_qos)?,
-                instances: node.create_publisher(&t("instances"), image_qos)?,
-                info: node.create_publisher(&t("camera_info"), image_qos)?,
-                detections: node.create_publisher(&t("detections"), Qos::reliable())?,
+                image: ImagePublisher::new_with(node, &t("image_raw"), publish, how, image_qos, writer)?,
+                depth: node.create_publisher_with(&t("depth"), image_qos, writer)?,
+                segmentation: node.create_publisher_with(&t("segmentation"), image_qos, writer)?,
+                instances: node.create_publisher_with(&t("instances"), image_qos, writer)?,
+                info: node.create_publisher_with(&t("camera_info"), image_qos, writer)?,
+                detections: node.create_publisher_with(&t("detections"), Qos::reliable(), writer)?,
             });
         }
         Ok(Pubs {
             cameras,
-            detections3d: node.create_publisher("sim/detections3d", Qos::reliable())?,
-            collisions: node.create_publisher("sim/collisions", Qos::reliable().depth(100))?,
-            odom: node.create_publisher("odom", Qos::reliable().depth(50))?,
-            imu: node.create_publisher("imu", Qos::reliable().depth(100))?,
-            joint_states: node.create_publisher("joint_states", Qos::reliable().depth(50))?,
-            tf: node.create_publisher("/tf", Qos::reliable().depth(100))?,
-            clock: node.create_publisher("/clock", Qos::reliable().depth(10))?,
+            detections3d: node.create_publisher_with("sim/detections3d", Qos::reliable(), writer)?,
+            collisions: node.create_publisher_with("sim/collisions", Qos::reliable().depth(100), writer)?,
+            odom: node.create_publisher_with("odom", Qos::reliable().depth(50), writer)?,
+            imu: node.create_publisher_with("imu", Qos::reliable().depth(100), writer)?,
+            joint_states: node.create_publisher_with("joint_states", Qos::reliable().depth(50), writer)?,
+            tf: node.create_publisher_with("/tf", Qos::reliable().depth(100), writer)?,
+            clock: node.create_publisher_with("/clock", Qos::reliable().depth(10), writer)?,
         })
     }
 
@@ -142,6 +147,31 @@ impl Pubs {
             })
             .min()
             .unwrap_or(0)
+    }
+
+    /// Waits until every reliable reader in other processes has acknowledged
+    /// everything published, or `max` passes; `Ok(false)` on time-out. Needs
+    /// publishers made with [`Writer::Acknowledged`].
+    pub fn wait_for_acknowledgments(&self, max: Duration) -> Result<bool, s2r_runtime::PublishError> {
+        let deadline = Instant::now() + max;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let mut all = true;
+        for c in &self.cameras {
+            all &= c.image.wait_for_acknowledgments(left())?;
+            all &= c.depth.wait_for_acknowledgments(left())?;
+            all &= c.segmentation.wait_for_acknowledgments(left())?;
+            all &= c.instances.wait_for_acknowledgments(left())?;
+            all &= c.info.wait_for_acknowledgments(left())?;
+            all &= c.detections.wait_for_acknowledgments(left())?;
+        }
+        all &= self.detections3d.wait_for_acknowledgments(left())?;
+        all &= self.collisions.wait_for_acknowledgments(left())?;
+        all &= self.odom.wait_for_acknowledgments(left())?;
+        all &= self.imu.wait_for_acknowledgments(left())?;
+        all &= self.joint_states.wait_for_acknowledgments(left())?;
+        all &= self.tf.wait_for_acknowledgments(left())?;
+        all &= self.clock.wait_for_acknowledgments(left())?;
+        Ok(all)
     }
 
     /// Publishes everything of one tick.
@@ -176,6 +206,10 @@ impl Pubs {
         Ok(())
     }
 }
+
+/// How long `lockstep_pace: acknowledged` waits for a frame's acknowledgments
+/// before it gives up on a subscriber that has gone quiet.
+const ACK_WAIT: Duration = Duration::from_secs(10);
 
 /// Logs at most once per `every` per kind of message.
 struct Throttle {
@@ -212,12 +246,21 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let duration: f64 = node.declare_parameter("duration", 0.0)?;
         let image_scale: f64 = node.declare_parameter("image_scale", 1.0)?;
         let wait: bool = node.declare_parameter("wait_for_subscribers", false)?;
+        let pace: String = node.declare_parameter("lockstep_pace", "free".to_string())?;
         let (publish, how) = s2r_image::transport::declare_output(&node)?;
         let lockstep = match mode.as_str() {
             "realtime" => false,
             "lockstep" => true,
             other => return Err(format!("parameter 'mode' is '{other}'; it is realtime or lockstep").into()),
         };
+        let acknowledged = match pace.as_str() {
+            "free" => false,
+            "acknowledged" => true,
+            other => return Err(format!("parameter 'lockstep_pace' is '{other}'; it is free or acknowledged").into()),
+        };
+        if acknowledged && !lockstep {
+            return Err("parameter 'lockstep_pace' is 'acknowledged' but 'mode' is 'realtime': the pace applies to mode lockstep".into());
+        }
         if !(rtf > 0.0 && rtf.is_finite()) {
             return Err(format!("parameter 'real_time_factor' must be positive, got {rtf}").into());
         }
@@ -243,7 +286,8 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             sim.adapter().unwrap_or("nothing")
         );
 
-        let pubs = Pubs::new(&node, &sim, publish, how)?;
+        let writer = if acknowledged { Writer::Acknowledged } else { Writer::Graph };
+        let pubs = Pubs::new(&node, &sim, publish, how, writer)?;
         let tf_static = node.create_publisher::<TFMessage>("/tf_static", Qos::transient_local())?;
         let scenario_pub = node.create_publisher::<ScenarioInfo>("scenario", Qos::transient_local())?;
         let cmd_vel = node.create_subscription::<Twist>("cmd_vel", Qos::reliable())?;
@@ -268,6 +312,7 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         }
 
         let mut clamp_log = Throttle::new(Duration::from_secs(1));
+        let mut ack_log = Throttle::new(Duration::from_secs(10));
         let started = Instant::now();
         let mut ticks = 0u64;
         let mut collisions = 0u64;
@@ -318,6 +363,16 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             pubs.publish(tick)?;
             let t = sim.seconds();
+            if acknowledged && !tokio::task::block_in_place(|| pubs.wait_for_acknowledgments(ACK_WAIT))? {
+                if let Some(suppressed) = ack_log.ready() {
+                    warn!(
+                        log,
+                        "a subscriber has not acknowledged the frame at {t:.3} s within {} s; going on without it{}",
+                        ACK_WAIT.as_secs(),
+                        if suppressed > 0 { format!(" ({suppressed} more since)") } else { String::new() }
+                    );
+                }
+            }
             if duration > 0.0 && t >= duration - 1e-9 {
                 break;
             }
