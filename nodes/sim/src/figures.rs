@@ -552,6 +552,7 @@ mod tests {
             let half = match p.shape {
                 Shape::Box(s) => Vector3::new(s[0], s[1], s[2]) / 2.0,
                 Shape::Cylinder { diameter, height } => Vector3::new(diameter, diameter, height) / 2.0,
+                Shape::Mesh { size: s, .. } => Vector3::new(s[0], s[1], s[2]) / 2.0,
             };
             for corner in 0..8 {
                 let c = Vector3::new(

@@ -3,9 +3,11 @@
 //! the objects' 3-D poses.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use nalgebra::{Isometry3, Point3};
 
+use crate::asset::MeshAsset;
 use crate::figures::{posed, Gait};
 use crate::render::{cylinder_points, CameraModel, Images, NEAR};
 use crate::world::{Object, Shape};
@@ -83,8 +85,9 @@ pub fn mask_boxes(img: &Images) -> Vec<MaskBox> {
         .collect()
 }
 
-/// Corners and edges of an object's parts, object frame.
-fn outline(o: &Object, gait: Gait) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
+/// Corners and edges of an object's parts, object frame; `meshes` are the
+/// world's ([`crate::world::World::meshes`]).
+fn outline(o: &Object, gait: Gait, meshes: &[Arc<MeshAsset>]) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
     let mut pts = Vec::new();
     let mut edges = Vec::new();
     for part in &o.parts {
@@ -117,6 +120,15 @@ fn outline(o: &Object, gait: Gait) -> (Vec<Point3<f32>>, Vec<(usize, usize)>) {
                     edges.push((base + 2 * i, base + 2 * i + 1));
                     edges.push((base + 2 * i, base + 2 * j));
                     edges.push((base + 2 * i + 1, base + 2 * j + 1));
+                }
+            }
+            Shape::Mesh { asset, size } => {
+                // The sampled triangles of the mesh, stretched to the part's size.
+                let Some(m) = meshes.get(asset as usize) else { continue };
+                pts.extend(m.outline.iter().map(|p| offset * Point3::new(p.x * size[0], p.y * size[1], p.z * size[2])));
+                for t in 0..m.outline.len() / 3 {
+                    let i = base + 3 * t;
+                    edges.extend([(i, i + 1), (i + 1, i + 2), (i + 2, i)]);
                 }
             }
         }
@@ -191,9 +203,15 @@ fn area(poly: &[(f64, f64)]) -> f64 {
 /// Area in pixels of an object's silhouette within the image, hidden parts
 /// included: the convex hull of its outline cut at the near plane, projected,
 /// and clipped to the image. `object_in_optical` is the object's pose in the
-/// camera's optical frame; `gait` poses its limbs.
-pub(crate) fn silhouette_area(o: &Object, gait: Gait, object_in_optical: &Isometry3<f32>, cam: &CameraModel) -> f64 {
-    let (pts, edges) = outline(o, gait);
+/// camera's optical frame; `gait` poses its limbs; `meshes` are the world's.
+pub(crate) fn silhouette_area(
+    o: &Object,
+    gait: Gait,
+    meshes: &[Arc<MeshAsset>],
+    object_in_optical: &Isometry3<f32>,
+    cam: &CameraModel,
+) -> f64 {
+    let (pts, edges) = outline(o, gait, meshes);
     let p: Vec<Point3<f64>> = pts.iter().map(|q| (object_in_optical * q).cast::<f64>()).collect();
     let near = NEAR as f64;
     let mut kept: Vec<Point3<f64>> = p.iter().filter(|q| q.z >= near).copied().collect();

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod asset;
 pub mod figures;
 pub mod labels;
 pub mod node;

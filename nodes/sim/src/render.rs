@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytemuck::{Pod, Zeroable};
 use nalgebra::{Isometry3, Point3, Vector3};
 
+use crate::asset::{MeshAsset, TEXTURE_SIZE};
 use crate::figures::{posed, Gait};
 use crate::world::{Shape, World};
 
@@ -143,6 +144,17 @@ struct Vertex {
     normal: [f32; 3],
 }
 
+/// A corner of a user mesh's triangle as the mesh pipeline reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MeshVertexGpu {
+    position: [f32; 3],
+    normal: [f32; 3],
+    uv: [f32; 2],
+    color: [f32; 4],
+    layer: u32,
+}
+
 /// One drawn part: pose, scale, colour and ids.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug, PartialEq)]
@@ -210,7 +222,15 @@ struct Mesh {
     count: u32,
 }
 
-/// The GPU side of a run: one pipeline, and per camera four colour targets
+/// The second pipeline, for user meshes: their vertex buffers and their
+/// textures as the layers of one array (layer 0 white).
+struct MeshPipeline {
+    pipeline: wgpu::RenderPipeline,
+    bind_group: wgpu::BindGroup,
+    meshes: Vec<Mesh>,
+}
+
+/// The GPU side of a run: one pipeline (and one for user meshes), and per camera four colour targets
 /// and a z-buffer, read back through one buffer.
 pub(crate) struct Renderer {
     device: wgpu::Device,
@@ -223,6 +243,8 @@ pub(crate) struct Renderer {
     instance_capacity: usize,
     box_mesh: Mesh,
     cylinder_mesh: Mesh,
+    /// User meshes (glTF), when the world has any.
+    meshes: Option<MeshPipeline>,
     targets: Vec<Target>,
     readback: wgpu::Buffer,
     /// The first error wgpu reported outside an error scope.
@@ -298,12 +320,13 @@ const SMALL_OBJECT: f32 = 5.0;
 const SMALL_OBJECT_RANGE: f32 = 400.0;
 
 /// What the renderer draws of a world: every part of every object at the
-/// objects' current poses, limbs turned by each object's gait, boxes first
-/// then cylinders (`split` = box count); small objects far from every
-/// camera in `cameras` (positions, world frame) are left out.
-pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait], cameras: &[Point3<f32>]) -> (Vec<Instance>, usize) {
-    let mut boxes = Vec::new();
-    let mut cylinders = Vec::new();
+/// objects' current poses, limbs turned by each object's gait, grouped by
+/// what they are drawn with: boxes, cylinders, then each of the world's
+/// meshes (`groups`: how many instances of each, in that order); small
+/// objects far from every camera in `cameras` (positions, world frame) are
+/// left out.
+pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait], cameras: &[Point3<f32>]) -> (Vec<Instance>, Vec<usize>) {
+    let mut lists: Vec<Vec<Instance>> = vec![Vec::new(); 2 + world.meshes.len()];
     for ((o, pose), gait) in world.objects.iter().zip(poses).zip(gaits.iter().chain(std::iter::repeat(&Gait::default()))) {
         let radius = o.half.norm();
         if radius < SMALL_OBJECT
@@ -315,11 +338,12 @@ pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait],
         for part in &o.parts {
             let p = pose * posed(part, *gait);
             let q = p.rotation.coords;
-            let (scale, list) = match part.shape {
-                Shape::Box(s) => (s, &mut boxes),
-                Shape::Cylinder { diameter, height } => ([diameter, diameter, height], &mut cylinders),
+            let (scale, group) = match part.shape {
+                Shape::Box(s) => (s, 0),
+                Shape::Cylinder { diameter, height } => ([diameter, diameter, height], 1),
+                Shape::Mesh { asset, size } => (size, 2 + asset as usize),
             };
-            list.push(Instance {
+            lists[group].push(Instance {
                 translation: p.translation.vector.into(),
                 rotation: [q.x, q.y, q.z, q.w],
                 scale,
@@ -328,9 +352,8 @@ pub(crate) fn instances(world: &World, poses: &[Isometry3<f32>], gaits: &[Gait],
             });
         }
     }
-    let split = boxes.len();
-    boxes.extend(cylinders);
-    (boxes, split)
+    let groups = lists.iter().map(Vec::len).collect();
+    (lists.concat(), groups)
 }
 
 /// The wgpu instance the renderer opens its adapter from.
@@ -351,8 +374,8 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 
 impl Renderer {
     /// Opens the first adapter wgpu finds (no window, no surface) and makes the
-    /// targets of every camera.
-    pub fn new(cameras: &[CameraModel], features: Features) -> Result<Renderer, RenderError> {
+    /// targets of every camera, and the mesh pipeline when `meshes` has any.
+    pub fn new(cameras: &[CameraModel], features: Features, meshes: &[Arc<MeshAsset>]) -> Result<Renderer, RenderError> {
         let instance = instance();
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
@@ -453,6 +476,12 @@ impl Renderer {
             step_mode: wgpu::VertexStepMode::Instance,
             attributes: &wgpu::vertex_attr_array![2 => Float32x3, 3 => Float32x4, 4 => Float32x3, 5 => Float32x3, 6 => Uint32x2],
         };
+        let constants: std::collections::HashMap<String, f64> = [
+            ("POINT_LIGHTS".to_string(), if features.point_lights { 1.0 } else { 0.0 }),
+            ("FOG".to_string(), if features.fog { 1.0 } else { 0.0 }),
+        ]
+        .into_iter()
+        .collect();
         let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("sim"),
@@ -460,22 +489,14 @@ impl Renderer {
             vertex: wgpu::VertexState {
                 module: &shader,
                 entry_point: Some("vs_main"),
-                buffers: &[vertex_layout, instance_layout],
+                buffers: &[vertex_layout, instance_layout.clone()],
                 compilation_options: Default::default(),
             },
             fragment: Some(wgpu::FragmentState {
                 module: &shader,
                 entry_point: Some("fs_main"),
                 targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[
-                        ("POINT_LIGHTS".to_string(), if features.point_lights { 1.0 } else { 0.0 }),
-                        ("FOG".to_string(), if features.fog { 1.0 } else { 0.0 }),
-                    ]
-                    .into_iter()
-                    .collect(),
-                    zero_initialize_workgroup_memory: false,
-                },
+                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
             }),
             primitive: wgpu::PrimitiveState { cull_mode: Some(wgpu::Face::Back), front_face: wgpu::FrontFace::Ccw, ..Default::default() },
             depth_stencil: Some(wgpu::DepthStencilState {
@@ -490,6 +511,19 @@ impl Renderer {
             cache: None,
         });
 
+        let mesh_pipeline = if meshes.is_empty() {
+            None
+        } else {
+            let layers = 1 + meshes.iter().map(|m| m.textures.len()).sum::<usize>();
+            let max = device.limits().max_texture_array_layers as usize;
+            if layers > max {
+                return Err(RenderError::Pipeline {
+                    adapter: adapter_name,
+                    reason: format!("the scenario's meshes have {} textures; this adapter takes {}", layers - 1, max - 1),
+                });
+            }
+            Some(mesh_pipeline(&device, &queue, &shader, &layout, instance_layout.clone(), meshes, &constants))
+        };
         if let Some(e) = pollster::block_on(device.pop_error_scope()) {
             return Err(RenderError::Pipeline { adapter: adapter_name, reason: e.to_string() });
         }
@@ -558,6 +592,7 @@ impl Renderer {
             instance_capacity,
             box_mesh,
             cylinder_mesh,
+            meshes: mesh_pipeline,
             targets,
             readback,
             failure,
@@ -567,7 +602,8 @@ impl Renderer {
 
     /// Submits the drawing of every camera (poses: optical frame in the world)
     /// and copies the targets into the read-back buffer. `read` waits for it.
-    pub fn draw(&mut self, instances: &[Instance], split: usize, camera_poses: &[Isometry3<f32>], scene: &SceneUniform, sky: [f32; 3]) {
+    /// `groups` are the instance counts [`instances`] returns.
+    pub fn draw(&mut self, instances: &[Instance], groups: &[usize], camera_poses: &[Isometry3<f32>], scene: &SceneUniform, sky: [f32; 3]) {
         assert_eq!(camera_poses.len(), self.targets.len(), "one pose per camera");
         if instances.len() > self.instance_capacity {
             self.instance_capacity = instances.len().next_power_of_two();
@@ -631,16 +667,27 @@ impl Renderer {
             });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[(i as u64 * CAMERA_STRIDE) as u32]);
-            let n = instances.len();
-            if split > 0 {
-                pass.set_vertex_buffer(0, self.box_mesh.vertices.slice(..));
-                pass.set_vertex_buffer(1, self.instance_buf.slice(..split as u64 * stride));
-                pass.draw(0..self.box_mesh.count, 0..split as u32);
-            }
-            if n > split {
-                pass.set_vertex_buffer(0, self.cylinder_mesh.vertices.slice(..));
-                pass.set_vertex_buffer(1, self.instance_buf.slice(split as u64 * stride..n as u64 * stride));
-                pass.draw(0..self.cylinder_mesh.count, 0..(n - split) as u32);
+            let mut start = 0u64;
+            for (g, &count) in groups.iter().enumerate() {
+                let end = start + count as u64;
+                let mesh = match g {
+                    0 => &self.box_mesh,
+                    1 => &self.cylinder_mesh,
+                    _ => {
+                        let Some(mp) = &self.meshes else { break };
+                        if g == 2 {
+                            pass.set_pipeline(&mp.pipeline);
+                            pass.set_bind_group(1, &mp.bind_group, &[]);
+                        }
+                        &mp.meshes[g - 2]
+                    }
+                };
+                if count > 0 {
+                    pass.set_vertex_buffer(0, mesh.vertices.slice(..));
+                    pass.set_vertex_buffer(1, self.instance_buf.slice(start * stride..end * stride));
+                    pass.draw(0..mesh.count, 0..count as u32);
+                }
+                start = end;
             }
         }
         for t in &self.targets {
@@ -711,6 +758,147 @@ impl Renderer {
         self.readback.unmap();
         Ok(out)
     }
+}
+
+/// The pipeline, vertex buffers and texture array of the world's meshes.
+fn mesh_pipeline(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    shader: &wgpu::ShaderModule,
+    layout0: &wgpu::BindGroupLayout,
+    instance_layout: wgpu::VertexBufferLayout<'_>,
+    meshes: &[Arc<MeshAsset>],
+    constants: &std::collections::HashMap<String, f64>,
+) -> MeshPipeline {
+    use wgpu::util::DeviceExt;
+    let layers = 1 + meshes.iter().map(|m| m.textures.len()).sum::<usize>() as u32;
+    let texel_bytes = (TEXTURE_SIZE * TEXTURE_SIZE * 4) as usize;
+    let mut texels = vec![255u8; texel_bytes];
+    for m in meshes {
+        for t in &m.textures {
+            texels.extend_from_slice(t);
+        }
+    }
+    let texture = device.create_texture_with_data(
+        queue,
+        &wgpu::TextureDescriptor {
+            label: Some("mesh textures"),
+            size: wgpu::Extent3d { width: TEXTURE_SIZE, height: TEXTURE_SIZE, depth_or_array_layers: layers },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        },
+        wgpu::util::TextureDataOrder::LayerMajor,
+        &texels,
+    );
+    let view =
+        texture.create_view(&wgpu::TextureViewDescriptor { dimension: Some(wgpu::TextureViewDimension::D2Array), ..Default::default() });
+    let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+        label: Some("mesh textures"),
+        address_mode_u: wgpu::AddressMode::Repeat,
+        address_mode_v: wgpu::AddressMode::Repeat,
+        mag_filter: wgpu::FilterMode::Linear,
+        min_filter: wgpu::FilterMode::Linear,
+        ..Default::default()
+    });
+    let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("mesh textures"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2Array,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                count: None,
+            },
+        ],
+    });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("mesh textures"),
+        layout: &layout1,
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&view) },
+            wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::Sampler(&sampler) },
+        ],
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("meshes"),
+        bind_group_layouts: &[layout0, &layout1],
+        push_constant_ranges: &[],
+    });
+    let vertex_layout = wgpu::VertexBufferLayout {
+        array_stride: size_of::<MeshVertexGpu>() as u64,
+        step_mode: wgpu::VertexStepMode::Vertex,
+        attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 7 => Float32x2, 8 => Float32x4, 9 => Uint32],
+    };
+    let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
+    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("meshes"),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some("vs_mesh"),
+            buffers: &[vertex_layout, instance_layout],
+            compilation_options: Default::default(),
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: shader,
+            entry_point: Some("fs_mesh"),
+            targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
+            compilation_options: wgpu::PipelineCompilationOptions { constants, zero_initialize_workgroup_memory: false },
+        }),
+        // Both faces: user meshes are often open or wound either way.
+        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: ZBUF,
+            depth_write_enabled: true,
+            depth_compare: wgpu::CompareFunction::Less,
+            stencil: Default::default(),
+            bias: Default::default(),
+        }),
+        multisample: Default::default(),
+        multiview: None,
+        cache: None,
+    });
+    let mut base = 1u32;
+    let meshes = meshes
+        .iter()
+        .map(|m| {
+            let v: Vec<MeshVertexGpu> = m
+                .vertices
+                .iter()
+                .map(|v| MeshVertexGpu {
+                    position: v.position,
+                    normal: v.normal,
+                    uv: v.uv,
+                    color: v.color,
+                    layer: if v.texture == 0 { 0 } else { base + v.texture - 1 },
+                })
+                .collect();
+            base += m.textures.len() as u32;
+            Mesh {
+                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("mesh"),
+                    contents: bytemuck::cast_slice(&v),
+                    usage: wgpu::BufferUsages::VERTEX,
+                }),
+                count: v.len() as u32,
+            }
+        })
+        .collect();
+    MeshPipeline { pipeline, bind_group, meshes }
 }
 
 /// The lighting uniform of a world, with the headlights of a vehicle at `ego`

@@ -5,8 +5,12 @@
 //! line and the key.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use s2r_runtime::yaml::{self, Fields, Yaml, YamlError};
+
+use crate::asset::MeshAsset;
+use crate::world::CLASS_NAMES;
 
 /// A scenario file that cannot be simulated: where (file, line, key) and what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -189,6 +193,9 @@ pub enum ActorKind {
     Cup,
     /// A person riding a bicycle (class `cyclist`), 1.8 × 0.6 × 1.75 m by default.
     Cyclist,
+    /// A glTF 2.0 / GLB mesh (`mesh`) with a class of its own (`class`), the
+    /// size of its bounding box by default.
+    Mesh,
 }
 
 impl ActorKind {
@@ -200,6 +207,7 @@ impl ActorKind {
             ActorKind::Child => "child",
             ActorKind::Cup => "cup",
             ActorKind::Cyclist => "cyclist",
+            ActorKind::Mesh => "mesh",
         }
     }
 }
@@ -250,6 +258,11 @@ pub struct ActorSpec {
     pub color: Option<[f64; 3]>,
     /// How they move.
     pub behaviour: Behaviour,
+    /// The mesh drawn ([`ActorKind::Mesh`] only), read when the file was.
+    pub mesh: Option<Arc<MeshAsset>>,
+    /// The class name of a mesh ([`ActorKind::Mesh`] only): one of
+    /// [`CLASS_NAMES`] or a new one, appended to the scenario's class table.
+    pub class: Option<String>,
     /// 1-based line of the entry in the file, for messages.
     pub line: usize,
 }
@@ -330,6 +343,33 @@ pub struct Scenario {
     pub randomize: Randomize,
     /// Where it was read from, for messages.
     pub file: PathBuf,
+}
+
+impl Scenario {
+    /// The class table of a run (`ScenarioInfo.class_names`; a segmentation
+    /// pixel is an index into it): [`CLASS_NAMES`], then the classes of the
+    /// scenario's meshes that are not among them, in file order.
+    pub fn class_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = CLASS_NAMES.iter().map(|c| c.to_string()).collect();
+        for c in self.actors.iter().filter_map(|a| a.class.as_ref()) {
+            if !names.contains(c) {
+                names.push(c.clone());
+            }
+        }
+        names
+    }
+
+    /// Every distinct mesh the scenario places, in file order (a mesh's index
+    /// here is its asset id in the world).
+    pub fn meshes(&self) -> Vec<Arc<MeshAsset>> {
+        let mut meshes: Vec<Arc<MeshAsset>> = Vec::new();
+        for m in self.actors.iter().filter_map(|a| a.mesh.as_ref()) {
+            if !meshes.iter().any(|k| Arc::ptr_eq(k, m)) {
+                meshes.push(m.clone());
+            }
+        }
+        meshes
+    }
 }
 
 /// The eight cameras of a surround rig, at a resolution, around a vehicle of
@@ -440,7 +480,8 @@ impl Scenario {
         let world = world_spec(required(&mut top, "world")?)?;
         let environment = environment(required(&mut top, "environment")?)?;
         let ego = ego(required(&mut top, "ego")?, &world)?;
-        let actors = actors(top.list("actors")?.unwrap_or(&[]))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let actors = actors(top.list("actors")?.unwrap_or(&[]), dir)?;
         let sensors = sensors(required(&mut top, "sensors")?, &ego)?;
         let randomize = match top.map("randomize")? {
             Some(r) => randomize(r)?,
@@ -604,24 +645,54 @@ fn trajectory(eg: &mut Fields<'_>) -> Result<Vec<(f64, [f64; 6])>, YamlError> {
     Ok(trajectory)
 }
 
-/// `actors`: every entry in file order.
-fn actors(items: &[Yaml]) -> Result<Vec<ActorSpec>, YamlError> {
-    let mut actors = Vec::new();
+/// `actors`: every entry in file order; mesh paths are relative to `dir`,
+/// and one file placed by several entries is read once.
+fn actors(items: &[Yaml], dir: &Path) -> Result<Vec<ActorSpec>, YamlError> {
+    let mut actors: Vec<ActorSpec> = Vec::new();
     for (i, a) in items.iter().enumerate() {
-        actors.push(actor(a.fields(&format!("actors[{i}]"))?)?);
+        actors.push(actor(a.fields(&format!("actors[{i}]"))?, dir, &actors)?);
     }
     Ok(actors)
 }
 
-/// One entry of `actors`: type, count, start, size (positive), colour, behaviour.
-fn actor(mut af: Fields<'_>) -> Result<ActorSpec, YamlError> {
+/// One entry of `actors`: type, count, start, size (positive), colour,
+/// behaviour, and for a mesh its file and class.
+fn actor(mut af: Fields<'_>, dir: &Path, before: &[ActorSpec]) -> Result<ActorSpec, YamlError> {
     let kind = match af.req_str("type")?.as_str() {
         "vehicle" => ActorKind::Vehicle,
         "adult" => ActorKind::Adult,
         "child" => ActorKind::Child,
         "cup" => ActorKind::Cup,
         "cyclist" => ActorKind::Cyclist,
-        other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cyclist, cup)"))),
+        "mesh" => ActorKind::Mesh,
+        other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cyclist, cup, mesh)"))),
+    };
+    let (mesh, class) = if kind == ActorKind::Mesh {
+        let file = dir.join(af.req_str("mesh")?);
+        let mesh = match before.iter().filter_map(|a| a.mesh.as_ref()).find(|m| m.file == file) {
+            Some(m) => m.clone(),
+            None => Arc::new(MeshAsset::load(&file).map_err(|e| af.err("mesh", e.to_string()))?),
+        };
+        let class = af.req_str("class")?;
+        let valid = !class.is_empty()
+            && class.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && class.starts_with(|c: char| c.is_ascii_lowercase());
+        if !valid {
+            return Err(af.err("class", format!("'{class}' is not a class name (lower-case letters, digits and _, a letter first)")));
+        }
+        // Segmentation images are mono8: 256 classes at most.
+        let mut known: Vec<&str> = CLASS_NAMES.to_vec();
+        for c in before.iter().filter_map(|a| a.class.as_deref()) {
+            if !known.contains(&c) {
+                known.push(c);
+            }
+        }
+        if !known.contains(&class.as_str()) && known.len() >= 256 {
+            return Err(af.err("class", "a scenario has at most 256 classes (segmentation images are mono8)"));
+        }
+        (Some(mesh), Some(class))
+    } else {
+        (None, None)
     };
     let count = af.u32("count")?.unwrap_or(1);
     let start = pose2(&mut af, "start")?;
@@ -637,8 +708,12 @@ fn actor(mut af: Fields<'_>) -> Result<ActorSpec, YamlError> {
         Some(b) => behaviour(b)?,
     };
     let line = af.line();
-    af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
-    Ok(ActorSpec { kind, count, start, size, color, behaviour, line })
+    if kind == ActorKind::Mesh {
+        af.finish(&["type", "count", "start", "size", "color", "behaviour", "mesh", "class"])?;
+    } else {
+        af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
+    }
+    Ok(ActorSpec { kind, count, start, size, color, behaviour, mesh, class, line })
 }
 
 /// `actors[].behaviour`: its kind, with each kind's default speed (m/s,

@@ -67,10 +67,17 @@ fn rotate(q: vec4<f32>, v: vec3<f32>) -> vec3<f32> {
     return v + q.w * t + cross(q.xyz, t);
 }
 
-@vertex
-fn vs_main(v: VertexIn) -> VertexOut {
-    var out: VertexOut;
-    let world = v.translation + rotate(v.rotation, v.position * v.scale);
+// A vertex of a part moved into the world and projected by the camera.
+struct Placed {
+    clip: vec4<f32>,
+    world: vec3<f32>,
+    normal: vec3<f32>,
+    view_z: f32,
+};
+
+fn place(position: vec3<f32>, normal: vec3<f32>, translation: vec3<f32>, rotation: vec4<f32>, scale: vec3<f32>) -> Placed {
+    var out: Placed;
+    let world = translation + rotate(rotation, position * scale);
     let p = cam.rot0.xyz * world.x + cam.rot1.xyz * world.y + cam.rot2.xyz * world.z + cam.trans.xyz;
     let z = p.z;
     let w = cam.size.x;
@@ -82,11 +89,22 @@ fn vs_main(v: VertexIn) -> VertexOut {
     let vz = cam.intr.y * p.y + cam.intr.w * z;
     out.clip = vec4<f32>(2.0 * uz / w - z, z - 2.0 * vz / h, far * (z - near) / (far - near), z);
     out.world = world;
-    out.normal = normalize(rotate(v.rotation, v.normal / v.scale));
+    out.normal = normalize(rotate(rotation, normal / scale));
+    out.view_z = z;
+    return out;
+}
+
+@vertex
+fn vs_main(v: VertexIn) -> VertexOut {
+    var out: VertexOut;
+    let p = place(v.position, v.normal, v.translation, v.rotation, v.scale);
+    out.clip = p.clip;
+    out.world = p.world;
+    out.normal = p.normal;
     out.color = v.color;
     out.lit = v.color * (scene.ambient.rgb + scene.sun_color.rgb * max(dot(out.normal, scene.sun_dir.xyz), 0.0));
     out.ids = v.ids;
-    out.view_z = z;
+    out.view_z = p.view_z;
     return out;
 }
 
@@ -112,34 +130,93 @@ fn spot(pos: vec3<f32>, world: vec3<f32>, n: vec3<f32>, dir: vec3<f32>) -> f32 {
     return vertical * horizontal * facing * 150.0 / (dist2 + 1.0);
 }
 
-@fragment
-fn fs_main(in: VertexOut) -> FragOut {
-    var rgb = in.lit;
+// Point lights and fog over a lit albedo, and the label targets.
+fn shade(lit: vec3<f32>, albedo: vec3<f32>, n: vec3<f32>, world: vec3<f32>, view_z: f32, ids: vec2<u32>) -> FragOut {
+    var rgb = lit;
     if (POINT_LIGHTS) {
-        let n = in.normal;
         var light = vec3<f32>(0.0);
         if (scene.head_pos_l.w > 0.5) {
             let hd = scene.head_dir.xyz;
-            let k = spot(scene.head_pos_l.xyz, in.world, n, hd) + spot(scene.head_pos_r.xyz, in.world, n, hd);
+            let k = spot(scene.head_pos_l.xyz, world, n, hd) + spot(scene.head_pos_r.xyz, world, n, hd);
             light += vec3<f32>(1.0, 0.95, 0.85) * k;
         }
         for (var i = 0u; i < scene.lamp_count.x; i++) {
             let lp = scene.lamps[i].pos;
-            let d = lp.xyz - in.world;
+            let d = lp.xyz - world;
             let dist2 = max(dot(d, d), 0.01);
             let l = d * inverseSqrt(dist2);
             light += vec3<f32>(1.0, 0.78, 0.45) * lp.w * max(dot(n, l), 0.0) * 12.0 / (dist2 + 6.0);
         }
-        rgb += in.color * light;
+        rgb += albedo * light;
     }
     if (FOG) {
-        let dist = length(in.world - cam.eye.xyz);
+        let dist = length(world - cam.eye.xyz);
         rgb = mix(rgb, scene.fog_color.rgb, 1.0 - exp(-scene.fog_color.w * dist));
     }
     var out: FragOut;
     out.color = vec4<f32>(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0);
-    out.depth = in.view_z;
-    out.semantic = in.ids.x;
-    out.instance = in.ids.y;
+    out.depth = view_z;
+    out.semantic = ids.x;
+    out.instance = ids.y;
     return out;
+}
+
+@fragment
+fn fs_main(in: VertexOut) -> FragOut {
+    return shade(in.lit, in.color, in.normal, in.world, in.view_z, in.ids);
+}
+
+// User meshes (glTF): smooth normals, texture coordinates, vertex colours
+// and a base-colour texture (a layer of one array; layer 0 is white).
+
+@group(1) @binding(0) var textures: texture_2d_array<f32>;
+@group(1) @binding(1) var texture_sampler: sampler;
+
+struct MeshIn {
+    @location(0) position: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+    @location(7) uv: vec2<f32>,
+    @location(8) vcolor: vec4<f32>,
+    @location(9) layer: u32,
+    // instance
+    @location(2) translation: vec3<f32>,
+    @location(3) rotation: vec4<f32>,
+    @location(4) scale: vec3<f32>,
+    @location(5) color: vec3<f32>,
+    @location(6) ids: vec2<u32>,
+};
+
+struct MeshOut {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) world: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+    @location(2) uv: vec2<f32>,
+    @location(3) color: vec3<f32>,
+    @location(4) @interpolate(flat) layer: u32,
+    @location(5) @interpolate(flat) ids: vec2<u32>,
+    @location(6) view_z: f32,
+};
+
+@vertex
+fn vs_mesh(v: MeshIn) -> MeshOut {
+    let p = place(v.position, v.normal, v.translation, v.rotation, v.scale);
+    var out: MeshOut;
+    out.clip = p.clip;
+    out.world = p.world;
+    out.normal = p.normal;
+    out.uv = v.uv;
+    out.color = v.vcolor.rgb * v.color;
+    out.layer = v.layer;
+    out.ids = v.ids;
+    out.view_z = p.view_z;
+    return out;
+}
+
+@fragment
+fn fs_mesh(in: MeshOut) -> FragOut {
+    let texel = textureSample(textures, texture_sampler, in.uv, in.layer);
+    let albedo = in.color * texel.rgb;
+    let n = normalize(in.normal);
+    let lit = albedo * (scene.ambient.rgb + scene.sun_color.rgb * max(dot(n, scene.sun_dir.xyz), 0.0));
+    return shade(lit, albedo, n, in.world, in.view_z, in.ids);
 }

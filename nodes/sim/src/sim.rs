@@ -33,7 +33,7 @@ use crate::labels::{mask_boxes, silhouette_area};
 use crate::physics::{Physics, GRAVITY, MAX_REVERSE, STEPS_PER_SECOND};
 use crate::render::{instances, scene_uniform, CameraModel, Features, Images, RenderError, Renderer};
 use crate::scenario::Scenario;
-use crate::world::{class, World, CLASS_NAMES};
+use crate::world::{class, World};
 
 /// How far (m) from the ego an object still appears in Detection3DArray.
 const DETECTION_RANGE: f32 = 150.0;
@@ -253,7 +253,7 @@ impl Sim {
             })
             .collect();
         let renderer = if options.render {
-            Some(Renderer::new(&mounts.iter().map(|m| m.model.clone()).collect::<Vec<_>>(), Features::of(&world))?)
+            Some(Renderer::new(&mounts.iter().map(|m| m.model.clone()).collect::<Vec<_>>(), Features::of(&world), &world.meshes)?)
         } else {
             None
         };
@@ -410,7 +410,7 @@ impl Sim {
             .instances()
             .map(|o| ActorInfo {
                 instance_id: o.instance,
-                class_name: CLASS_NAMES[o.class as usize].into(),
+                class_name: self.world.class_names[o.class as usize].clone(),
                 behaviour: o.behaviour.into(),
                 start_pose: pose_msg(&o.pose),
                 size: vec_msg(&(o.half * 2.0)),
@@ -427,7 +427,7 @@ impl Sim {
             tags: s.tags.clone(),
             description: s.description.clone(),
             edge_case: s.edge_case,
-            class_names: CLASS_NAMES.iter().map(|c| c.to_string()).collect(),
+            class_names: self.world.class_names.clone(),
             actors,
         }
     }
@@ -450,8 +450,8 @@ impl Sim {
                     header: header(&stamp, "map"),
                     instance_a: a.instance,
                     instance_b: b.instance,
-                    class_a: CLASS_NAMES[a.class as usize].into(),
-                    class_b: CLASS_NAMES[b.class as usize].into(),
+                    class_a: self.world.class_names[a.class as usize].clone(),
+                    class_b: self.world.class_names[b.class as usize].clone(),
                     relative_speed: c.relative_speed as f64,
                 }
             })
@@ -585,13 +585,13 @@ impl Sim {
         let gaits: Vec<Gait> = self.walked.iter().map(|w| w.2).collect();
         let cams: Vec<Isometry3<f32>> = self.mounts.iter().map(|m| base * m.optical_in_base).collect();
         let eyes: Vec<nalgebra::Point3<f32>> = cams.iter().map(|c| c.translation.vector.into()).collect();
-        let (inst, split) = instances(&self.world, &poses, &gaits, &eyes);
+        let (inst, groups) = instances(&self.world, &poses, &gaits, &eyes);
         let ego = self.world.ego.map(|i| (poses[i], self.world.objects[i].half));
         let scene = scene_uniform(&self.world, ego);
         let sky =
             if self.world.light.fog > 0.0 { mix(self.world.light.sky, self.world.light.fog_color, 0.8) } else { self.world.light.sky };
         let r = self.renderer.as_mut().ok_or(RenderError::Off)?;
-        r.draw(&inst, split, &cams, &scene, sky);
+        r.draw(&inst, &groups, &cams, &scene, sky);
         let t1 = Instant::now();
         self.timings.render += t1 - t0;
         let images = r.read()?;
@@ -613,13 +613,13 @@ impl Sim {
             }
             let in_optical = to_optical * poses[*oi];
             let gait = self.walked.get(*oi).map_or(Gait::default(), |w| w.2);
-            let silhouette = silhouette_area(o, gait, &in_optical, &m.model);
+            let silhouette = silhouette_area(o, gait, &self.world.meshes, &in_optical, &m.model);
             let visible = if silhouette > 0.0 { (b.pixels as f64 / silhouette).min(1.0) } else { 1.0 };
             let (cx, cy, sx, sy) = b.center_size();
             detections.push(Detection2D {
                 header: header(stamp, &frame),
                 results: vec![ObjectHypothesisWithPose {
-                    hypothesis: ObjectHypothesis { class_id: CLASS_NAMES[o.class as usize].into(), score: visible },
+                    hypothesis: ObjectHypothesis { class_id: self.world.class_names[o.class as usize].clone(), score: visible },
                     pose: PoseWithCovariance { pose: pose_msg(&in_optical), covariance: [0.0; 36] },
                 }],
                 bbox: BoundingBox2D { center: Pose2D { position: Point2D { x: cx, y: cy }, theta: 0.0 }, size_x: sx, size_y: sy },
@@ -652,7 +652,7 @@ impl Sim {
                 (p.translation.vector.norm() <= DETECTION_RANGE).then(|| Detection3D {
                     header: header(stamp, "base_link"),
                     results: vec![ObjectHypothesisWithPose {
-                        hypothesis: ObjectHypothesis { class_id: CLASS_NAMES[o.class as usize].into(), score: 1.0 },
+                        hypothesis: ObjectHypothesis { class_id: self.world.class_names[o.class as usize].clone(), score: 1.0 },
                         pose: PoseWithCovariance { pose: pose_msg(&p), covariance: [0.0; 36] },
                     }],
                     bbox: BoundingBox3D { center: pose_msg(&p), size: vec_msg(&(o.half * 2.0)) },

@@ -89,6 +89,13 @@ pub enum Shape {
         /// Metres, along z.
         height: f32,
     },
+    /// A user mesh ([`World::meshes`]) stretched to fill a box.
+    Mesh {
+        /// Index in [`World::meshes`].
+        asset: u16,
+        /// Full size along x, y, z, metres.
+        size: [f32; 3],
+    },
 }
 
 /// A piece of an object's look: a shape at an offset in the object frame.
@@ -240,6 +247,10 @@ pub struct World {
     pub road_half_width: f32,
     /// The seed the world was drawn with (ScenarioInfo.seed).
     pub seed: u64,
+    /// The class table ([`Scenario::class_names`]): `Object::class` indexes it.
+    pub class_names: Vec<String>,
+    /// The meshes `Shape::Mesh` parts draw ([`Scenario::meshes`]).
+    pub meshes: Vec<std::sync::Arc<crate::asset::MeshAsset>>,
 }
 
 fn iso(x: f64, y: f64, z: f64, yaw_deg: f64) -> Isometry3<f32> {
@@ -308,7 +319,18 @@ impl World {
         let root = Rng::new(seed);
         let friction = randomized_friction(s, &mut root.fork(1));
         let light = light_for(s, &mut root.fork(2));
-        let mut w = World { objects: Vec::new(), ego: None, vehicle: None, arm: None, friction, light, road_half_width: 0.0, seed };
+        let mut w = World {
+            objects: Vec::new(),
+            ego: None,
+            vehicle: None,
+            arm: None,
+            friction,
+            light,
+            road_half_width: 0.0,
+            seed,
+            class_names: s.class_names(),
+            meshes: s.meshes(),
+        };
         let mut ids = InstanceIds(1);
         match &s.world {
             WorldSpec::Road(road) => w.place_road(s, road, &root),
@@ -596,17 +618,27 @@ impl World {
     }
 
     /// Every actor of the scenario in file order, each drawing from a stream
-    /// of its own (100 + 1000 × entry + k), named `<kind>_<n>` per kind.
+    /// of its own (100 + 1000 × entry + k), named `<kind>_<n>` per kind (a
+    /// mesh: `<class>_<n>` per class).
     fn place_actors(&mut self, s: &Scenario, root: &Rng, ids: &mut InstanceIds) {
         let site = Site::of(s, self);
-        let mut counters = [0usize; 5];
+        let mut counters: std::collections::HashMap<&str, usize> = Default::default();
         for (ai, spec) in s.actors.iter().enumerate() {
+            let mesh = match (&spec.mesh, &spec.class) {
+                (Some(m), Some(c)) => Some(MeshRef {
+                    asset: self.meshes.iter().position(|k| std::sync::Arc::ptr_eq(k, m)).expect("the scenario's meshes") as u16,
+                    size: m.size,
+                    class: self.class_names.iter().position(|k| k == c).expect("the scenario's classes") as u8,
+                }),
+                _ => None,
+            };
+            let stem = spec.class.as_deref().unwrap_or(spec.kind.name());
             for k in 0..spec.count {
                 let mut rng = root.fork(100 + (ai as u64) * 1000 + k as u64);
-                let kind_idx = spec.kind as usize;
-                let n = counters[kind_idx];
-                counters[kind_idx] += 1;
-                let object = actor(spec, n, ids.next_id(), &site, &mut rng);
+                let n = counters.entry(stem).or_default();
+                let mut object = actor(spec, *n, mesh, ids.next_id(), &site, &mut rng);
+                object.name = format!("{stem}_{n}");
+                *n += 1;
                 self.objects.push(object);
             }
         }
@@ -699,13 +731,22 @@ impl<'a> Site<'a> {
     }
 }
 
-/// One actor of an entry, the `n`-th of its kind: its size, start, script
-/// and colour drawn in this order.
-fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) -> Object {
+/// A mesh entry's asset, natural size and class id.
+#[derive(Clone, Copy)]
+struct MeshRef {
+    asset: u16,
+    size: [f32; 3],
+    class: u8,
+}
+
+/// One actor of an entry, the `n`-th of its kind (named by the caller): its
+/// size, start, script and colour drawn in this order.
+fn actor(spec: &ActorSpec, n: usize, mesh: Option<MeshRef>, instance: u16, site: &Site, rng: &mut Rng) -> Object {
     // The look draws from a stream of its own, so positions and scripts do not depend on it.
     let mut look = rng.fork(0x100C);
     let body = (spec.kind == ActorKind::Vehicle && spec.size.is_none()).then(|| Body::draw(&mut look));
-    let base = spec.size.or(body.map(|b| b.1)).unwrap_or(default_size(spec.kind));
+    let natural = mesh.map(|m| m.size.map(|x| x as f64));
+    let base = spec.size.or(body.map(|b| b.1)).or(natural).unwrap_or(default_size(spec.kind));
     let scale = rng.jitter(1.0, site.randomize.sizes).max(0.3);
     let scaled = [base[0] * scale, base[1] * scale, base[2] * scale];
     let size = [scaled[0] as f32, scaled[1] as f32, scaled[2] as f32];
@@ -744,9 +785,17 @@ fn actor(spec: &ActorSpec, n: usize, instance: u16, site: &Site, rng: &mut Rng) 
             }],
             Motion::Dynamic { mass: 0.25 },
         ),
+        ActorKind::Mesh => {
+            let m = mesh.expect("a mesh entry has its mesh");
+            // The file's colours, tinted by the entry's `color` when it gives one.
+            let tint = spec.color.map_or([1.0; 3], |c| c.map(|x| x as f32));
+            let part =
+                Part { shape: Shape::Mesh { asset: m.asset, size }, offset: Isometry3::identity(), color: tint, joints: [None, None] };
+            (m.class, vec![part], Motion::Scripted(script))
+        }
     };
     Object {
-        name: format!("{}_{n}", spec.kind.name()),
+        name: String::new(),
         class,
         instance,
         half: Vector3::new(size[0], size[1], size[2]) / 2.0,
@@ -768,6 +817,8 @@ fn default_size(kind: ActorKind) -> [f64; 3] {
         ActorKind::Child => [0.6, 0.3, 1.15],
         ActorKind::Cyclist => [1.8, 0.6, 1.75],
         ActorKind::Cup => [0.08, 0.08, 0.10],
+        // Its bounding box, unless the entry gives a size.
+        ActorKind::Mesh => [1.0, 1.0, 1.0],
     }
 }
 
@@ -800,7 +851,10 @@ fn actor_start(spec: &ActorSpec, width: f64, site: &Site, rng: &mut Rng) -> (f64
                 let x = rng.uniform(-road_len / 2.0 + 10.0, road_len / 2.0 - 10.0);
                 (x, y, if y < 0.0 { 0.0 } else { 180.0 })
             }
-            ActorKind::Adult | ActorKind::Child => {
+            ActorKind::Mesh if table[2] > 0.0 => {
+                (rng.uniform(-table[0] / 3.0, table[0] / 3.0), rng.uniform(-table[1] / 3.0, table[1] / 3.0), 0.0)
+            }
+            ActorKind::Adult | ActorKind::Child | ActorKind::Mesh => {
                 let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
                 let y = side * (half_w + site.sidewalk * rng.uniform(0.25, 0.75));
                 let x = rng.uniform(-road_len / 2.0 + 5.0, road_len / 2.0 - 5.0);
@@ -822,6 +876,7 @@ fn actor_start(spec: &ActorSpec, width: f64, site: &Site, rng: &mut Rng) -> (f64
 fn ground_under(kind: ActorKind, y: f64, site: &Site) -> f64 {
     match kind {
         ActorKind::Cup => site.table[2],
+        ActorKind::Mesh if site.table[2] > 0.0 => site.table[2],
         _ if site.sidewalk > 0.0 && y.abs() > site.half_w => 0.15,
         _ => 0.0,
     }
@@ -868,6 +923,7 @@ fn actor_color(spec: &ActorSpec, n: usize, randomize: bool, rng: &mut Rng) -> [f
         ActorKind::Child => CHILD_CLOTHES,
         ActorKind::Cyclist => figures::TOPS,
         ActorKind::Cup => CUPS,
+        ActorKind::Mesh => return [1.0; 3],
     };
     pick(rng, palette, randomize, n)
 }
