@@ -23,7 +23,7 @@ fn s2r_fails(args: &[&str]) -> String {
 fn sweep(dir: &Path, duration: f64) -> PathBuf {
     let p = dir.join("sweep.yaml");
     let text = format!(
-        "name: tiny\nscenarios: [icy_night_crossing, dry_day_urban]\nseeds: [1, 2]\nlooks:\n  prompts: [\"icy road, night, wet reflections\", \"noon, dry\"]\nduration: {duration}\ncameras: [front]\nimage_scale: 0.25\ncuration:\n  camera: front\n  clip_seconds: 0.5\n  min_classes: 0\n"
+        "name: tiny\nscenarios: [icy_night_crossing, dry_day_urban]\nseeds: [1, 2]\nlooks:\n  prompts: [\"icy road, night, wet reflections\", \"noon, dry\"]\nduration: {duration}\ncameras: [front]\nimage_scale: 0.25\ncuration:\n  camera: front\n  clip_seconds: 0.5\n  min_classes: 0\nsplit: {{val: 0.0, test: 0.5}}\n"
     );
     std::fs::write(&p, text).unwrap();
     p
@@ -62,6 +62,8 @@ fn a_sweep_gives_the_same_dataset_twice_and_as_merged_shards() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let out = s2r(&["generate", sw.to_str().unwrap(), "-o", a.to_str().unwrap(), "--no-progress"]);
     assert!(out.contains("8 of 8 episode(s) (8 run now), 80 frames"), "{out}");
+    // Generated, curated and split in one command.
+    assert!(out.contains("split by seed: train 1 seed(s)") && a.join("splits.yaml").exists(), "{out}");
     s2r(&["generate", sw.to_str().unwrap(), "-o", b.to_str().unwrap(), "--no-progress"]);
     same_dataset(&a, &b);
 
@@ -94,6 +96,7 @@ fn a_sweep_gives_the_same_dataset_twice_and_as_merged_shards() {
     let shards: Vec<PathBuf> = (0..3).map(|i| tmp.path().join(format!("shard{i}"))).collect();
     for (i, d) in shards.iter().enumerate() {
         s2r(&["generate", sw.to_str().unwrap(), "-o", d.to_str().unwrap(), "--shard", &format!("{i}/3"), "--no-progress"]);
+        assert!(!d.join("splits.yaml").exists(), "a shard is not split; the merge is");
     }
     let merged = tmp.path().join("merged");
     let mut args = vec!["dataset", "merge"];
@@ -187,6 +190,10 @@ fn bad_input_is_refused_by_name() {
     std::fs::write(&bad, text).unwrap();
     let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(e.contains(&format!("{}:", bad.display())) && e.contains("duplicate"), "{e}");
+    let text = std::fs::read_to_string(&sw).unwrap().replace("test: 0.5", "test: 1.5");
+    std::fs::write(&bad, text).unwrap();
+    let e = s2r_fails(&["generate", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(e.contains(":13: split: val 0 and test 1.5 must be fractions"), "{e}");
     // A folder made by another sweep is not overwritten.
     s2r(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--no-progress"]);
     let other = std::fs::read_to_string(&sw).unwrap().replace("seeds: [1, 2]", "seeds: [1, 3]");

@@ -39,6 +39,7 @@ fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
         randomize: Randomize::default(),
         keep: vec![Output::Flat, Output::Restyled, Output::Depth, Output::Segmentation, Output::Instances, Output::Boxes, Output::Odometry],
         curation: Params::default(),
+        split: None,
     }
 }
 

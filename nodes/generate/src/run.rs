@@ -177,6 +177,10 @@ pub fn generate(
         let m = dataset::curate(out, &finished, &sweep.curation, log)?;
         write_dataset(out, sweep, shard, mine.len(), &entries, Some(&m))?
     };
+    let complete = shard.count == 1 && finished.len() == mine.len();
+    if complete {
+        split_as_asked(out, sweep, log)?;
+    }
     Ok(Summary { dataset, ran, interrupted })
 }
 
@@ -245,7 +249,26 @@ pub fn merge(shards: &[&Path], out: &Path, log: &mut dyn FnMut(String)) -> Resul
         episodes,
     };
     d.write(out)?;
+    split_as_asked(out, &d.sweep, log)?;
     Ok(d)
+}
+
+/// Writes `splits.yaml` when the sweep asks for a split.
+fn split_as_asked(out: &Path, sweep: &Sweep, log: &mut dyn FnMut(String)) -> Result<(), GenerateError> {
+    if let Some(sp) = sweep.split {
+        let s = dataset::split(out, sp.val, sp.test)?;
+        log(format!(
+            "split by seed: train {} seed(s) ({} clips), val {} ({}), test {} ({}): {}",
+            s.train.seeds.len(),
+            s.train.clips.len(),
+            s.val.seeds.len(),
+            s.val.clips.len(),
+            s.test.seeds.len(),
+            s.test.clips.len(),
+            out.join("splits.yaml").display()
+        ));
+    }
+    Ok(())
 }
 
 /// Copies a bag folder (hard links where the file system allows).

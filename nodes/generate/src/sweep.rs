@@ -147,6 +147,20 @@ pub struct Sweep {
     /// Curation (the keys of config/curator.params.yaml).
     #[serde(default)]
     pub curation: Params,
+    /// The split by seed written once the dataset is complete (an unsharded
+    /// run, or `s2r dataset merge`); none: split later with `s2r dataset split`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSpec>,
+}
+
+/// Fractions of the seeds held out (see `s2r dataset split`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    /// For validation.
+    pub val: f64,
+    /// For testing.
+    pub test: f64,
 }
 
 /// One run of one scenario with one seed and one look.
@@ -235,6 +249,11 @@ impl Sweep {
             return Err(bad("keep", "keeps no camera frames: list flat, restyled or both".into()));
         }
         sweep.curation.check().map_err(|e| bad("curation", e.to_string()))?;
+        if let Some(SplitSpec { val, test }) = sweep.split {
+            if !(0.0..1.0).contains(&val) || !(0.0..1.0).contains(&test) || val + test >= 1.0 {
+                return Err(bad("split", format!("val {val} and test {test} must be fractions in [0, 1) with val + test < 1")));
+            }
+        }
         if !sweep.cameras.is_empty() && !sweep.cameras.contains(&sweep.curation.camera) {
             return Err(bad(
                 "curation",
