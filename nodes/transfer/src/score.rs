@@ -9,6 +9,8 @@
 //! gradient away from boundaries (so a heavily textured or noisy output does
 //! not pass by having edges everywhere). The score is the kept fraction.
 
+use rayon::prelude::*;
+
 /// The share of a boundary's input gradient the output must keep: a sharp
 /// step blurred over 9 pixels keeps about a third of its Sobel response.
 const KEEP: f32 = 0.4;
@@ -24,20 +26,25 @@ pub struct Score {
 
 /// Luma (BT.601 weights) of an rgb8 image, 0..1.
 pub fn luma(rgb: &[u8]) -> Vec<f32> {
-    rgb.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0).collect()
+    rgb.par_chunks(3 * 1024)
+        .flat_map_iter(|px| px.chunks_exact(3).map(|c| (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0))
+        .collect()
 }
 
 /// Sobel gradient magnitude (0 at the border).
 pub fn gradient(l: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut g = vec![0.0f32; w * h];
-    for v in 1..h.saturating_sub(1) {
+    if w < 3 || h < 3 {
+        return g;
+    }
+    g.par_chunks_mut(w).enumerate().skip(1).take(h - 2).for_each(|(v, row)| {
         for u in 1..w - 1 {
             let p = |du: isize, dv: isize| l[(v as isize + dv) as usize * w + (u as isize + du) as usize];
             let gx = p(1, -1) + 2.0 * p(1, 0) + p(1, 1) - p(-1, -1) - 2.0 * p(-1, 0) - p(-1, 1);
             let gy = p(-1, 1) + 2.0 * p(0, 1) + p(1, 1) - p(-1, -1) - 2.0 * p(0, -1) - p(1, -1);
-            g[v * w + u] = (gx * gx + gy * gy).sqrt() / 4.0;
+            row[u] = (gx * gx + gy * gy).sqrt() / 4.0;
         }
-    }
+    });
     g
 }
 
@@ -66,11 +73,15 @@ pub fn score(
         }
         _ => 1.0,
     };
-    let gi = gradient(&luma(input), w, h);
-    let go = gradient(&luma(output), w, h);
+    let (li, lo) = rayon::join(|| luma(input), || luma(output));
+    let (gi, go) = rayon::join(|| gradient(&li, w, h), || gradient(&lo, w, h));
+    if w < 3 || h < 3 {
+        return Score { boundary_recall: 1.0, boundary_pixels: 0 };
+    }
+    // Per pixel: whether it is a boundary, and the output gradient it should keep there.
     let mut boundary = vec![false; w * h];
     let mut expected = vec![0.0f32; w * h];
-    for v in 1..h.saturating_sub(1) {
+    boundary.par_chunks_mut(w).zip(expected.par_chunks_mut(w)).enumerate().skip(1).take(h - 2).for_each(|(v, (brow, erow))| {
         for u in 1..w - 1 {
             let i = v * w + u;
             let mut b = false;
@@ -90,40 +101,56 @@ pub fn score(
             }
             // Fog between: the nearer side of a boundary decides what can be seen of it.
             let t = if b { transmittance(i).max(transmittance(i + 1)).max(transmittance(i + w)) } else { 1.0 };
-            boundary[i] = b && gi[i] > 0.04 && t >= 0.25;
-            if boundary[i] {
-                expected[i] = KEEP * gi[i] * t;
+            brow[u] = b && gi[i] > 0.04 && t >= 0.25;
+            if brow[u] {
+                erow[u] = KEEP * gi[i] * t;
             }
         }
-    }
-    // The output's texture level: mean gradient two pixels or more from any boundary.
-    let near = |i: usize| {
-        let (u, v) = (i % w, i / w);
-        (v.saturating_sub(2)..(v + 3).min(h)).any(|y| (u.saturating_sub(2)..(u + 3).min(w)).any(|x| boundary[y * w + x]))
-    };
+    });
+    // Within two pixels of a boundary: the 5×5 dilation of the boundaries
+    // (rows, then columns).
+    let mut across = vec![false; w * h];
+    across.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
+        let b = &boundary[v * w..(v + 1) * w];
+        for (u, x) in row.iter_mut().enumerate() {
+            *x = b[u.saturating_sub(2)..(u + 3).min(w)].iter().any(|&k| k);
+        }
+    });
+    let mut near = vec![false; w * h];
+    near.par_chunks_mut(w).enumerate().for_each(|(v, row)| {
+        for (u, x) in row.iter_mut().enumerate() {
+            *x = (v.saturating_sub(2)..(v + 3).min(h)).any(|y| across[y * w + u]);
+        }
+    });
+    // The output's texture level: mean gradient two pixels or more from any
+    // boundary (summed in pixel order, so the score does not depend on the threads).
     let (mut sum, mut cnt) = (0.0f64, 0u64);
     for i in (0..w * h).step_by(3) {
-        if !near(i) {
+        if !near[i] {
             sum += go[i] as f64;
             cnt += 1;
         }
     }
     let texture = if cnt > 0 { (sum / cnt as f64) as f32 } else { 0.0 };
     let tau = (2.0 * texture).max(0.03);
-    let (mut kept, mut total) = (0u32, 0u32);
-    for v in 1..h.saturating_sub(1) {
-        for u in 1..w - 1 {
-            let i = v * w + u;
-            if !boundary[i] {
-                continue;
+    let (kept, total) = (1..h - 1)
+        .into_par_iter()
+        .map(|v| {
+            let (mut kept, mut total) = (0u32, 0u32);
+            for u in 1..w - 1 {
+                let i = v * w + u;
+                if !boundary[i] {
+                    continue;
+                }
+                total += 1;
+                let m = (v - 1..=v + 1).flat_map(|y| (u - 1..=u + 1).map(move |x| y * w + x)).map(|j| go[j]).fold(0.0f32, f32::max);
+                // Kept: an edge above the texture level, with a good part of the input's contrast.
+                if m >= tau && m >= expected[i] {
+                    kept += 1;
+                }
             }
-            total += 1;
-            let m = (v - 1..=v + 1).flat_map(|y| (u - 1..=u + 1).map(move |x| y * w + x)).map(|j| go[j]).fold(0.0f32, f32::max);
-            // Kept: an edge above the texture level, with a good part of the input's contrast.
-            if m >= tau && m >= expected[i] {
-                kept += 1;
-            }
-        }
-    }
+            (kept, total)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     Score { boundary_recall: if total > 0 { kept as f32 / total as f32 } else { 1.0 }, boundary_pixels: total }
 }
