@@ -482,34 +482,9 @@ impl Renderer {
         ]
         .into_iter()
         .collect();
-        let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("sim"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                buffers: &[vertex_layout, instance_layout.clone()],
-                compilation_options: Default::default(),
-            },
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
-                compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
-            }),
-            primitive: wgpu::PrimitiveState { cull_mode: Some(wgpu::Face::Back), front_face: wgpu::FrontFace::Ccw, ..Default::default() },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: ZBUF,
-                depth_write_enabled: true,
-                depth_compare: wgpu::CompareFunction::Less,
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            multiview: None,
-            cache: None,
-        });
+        let stage = Stage { shader: &shader, vertex: "vs_main", fragment: "fs_main", constants: &constants };
+        let pipeline =
+            label_pipeline(&device, "sim", &pipeline_layout, stage, &[vertex_layout, instance_layout.clone()], Some(wgpu::Face::Back));
 
         let mesh_pipeline = if meshes.is_empty() {
             None
@@ -760,6 +735,54 @@ impl Renderer {
     }
 }
 
+/// The shader entry points of a pipeline and its override constants.
+struct Stage<'a> {
+    shader: &'a wgpu::ShaderModule,
+    vertex: &'a str,
+    fragment: &'a str,
+    constants: &'a std::collections::HashMap<String, f64>,
+}
+
+/// A pipeline writing the four targets (colour, depth, class, instance)
+/// with a z-buffer, culling `cull` faces.
+fn label_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::PipelineLayout,
+    stage: Stage<'_>,
+    buffers: &[wgpu::VertexBufferLayout<'_>],
+    cull: Option<wgpu::Face>,
+) -> wgpu::RenderPipeline {
+    let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module: stage.shader,
+            entry_point: Some(stage.vertex),
+            buffers,
+            compilation_options: Default::default(),
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: stage.shader,
+            entry_point: Some(stage.fragment),
+            targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
+            compilation_options: wgpu::PipelineCompilationOptions { constants: stage.constants, zero_initialize_workgroup_memory: false },
+        }),
+        primitive: wgpu::PrimitiveState { cull_mode: cull, front_face: wgpu::FrontFace::Ccw, ..Default::default() },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: ZBUF,
+            depth_write_enabled: true,
+            depth_compare: wgpu::CompareFunction::Less,
+            stencil: Default::default(),
+            bias: Default::default(),
+        }),
+        multisample: Default::default(),
+        multiview: None,
+        cache: None,
+    })
+}
+
 /// The pipeline, vertex buffers and texture array of the world's meshes.
 fn mesh_pipeline(
     device: &wgpu::Device,
@@ -843,35 +866,9 @@ fn mesh_pipeline(
         step_mode: wgpu::VertexStepMode::Vertex,
         attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 7 => Float32x2, 8 => Float32x4, 9 => Uint32],
     };
-    let target = |format| Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL });
-    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("meshes"),
-        layout: Some(&pipeline_layout),
-        vertex: wgpu::VertexState {
-            module: shader,
-            entry_point: Some("vs_mesh"),
-            buffers: &[vertex_layout, instance_layout],
-            compilation_options: Default::default(),
-        },
-        fragment: Some(wgpu::FragmentState {
-            module: shader,
-            entry_point: Some("fs_mesh"),
-            targets: &[target(COLOR), target(DEPTH), target(CLASS), target(INSTANCE)],
-            compilation_options: wgpu::PipelineCompilationOptions { constants, zero_initialize_workgroup_memory: false },
-        }),
-        // Both faces: user meshes are often open or wound either way.
-        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
-        depth_stencil: Some(wgpu::DepthStencilState {
-            format: ZBUF,
-            depth_write_enabled: true,
-            depth_compare: wgpu::CompareFunction::Less,
-            stencil: Default::default(),
-            bias: Default::default(),
-        }),
-        multisample: Default::default(),
-        multiview: None,
-        cache: None,
-    });
+    // Both faces: user meshes are often open or wound either way.
+    let stage = Stage { shader, vertex: "vs_mesh", fragment: "fs_mesh", constants };
+    let pipeline = label_pipeline(device, "meshes", &pipeline_layout, stage, &[vertex_layout, instance_layout], None);
     let mut base = 1u32;
     let meshes = meshes
         .iter()
