@@ -119,6 +119,20 @@ impl TopicSpec {
     }
 }
 
+impl From<&crate::Connection> for TopicSpec {
+    /// The topic of a bag being read, as it was recorded (name, type, schema,
+    /// hash, offered QoS), to write it into another bag.
+    fn from(c: &crate::Connection) -> TopicSpec {
+        TopicSpec {
+            name: c.topic.clone(),
+            type_name: c.type_name.clone(),
+            schema: c.schema.clone(),
+            type_hash: c.type_hash.clone(),
+            qos: c.qos.clone(),
+        }
+    }
+}
+
 /// Handle of a topic added to a [`BagWriter`], meaningful to that writer
 /// only: another writer panics on it or writes to a different topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -283,13 +283,7 @@ fn topic(
         return Ok(*id);
     }
     let c = &r.connections[ci];
-    let id = w.add_topic(TopicSpec {
-        name: c.topic.clone(),
-        type_name: c.type_name.clone(),
-        schema: c.schema.clone(),
-        type_hash: c.type_hash.clone(),
-        qos: c.qos.clone(),
-    })?;
+    let id = w.add_topic(TopicSpec::from(c))?;
     topics.insert(ci, id);
     Ok(id)
 }

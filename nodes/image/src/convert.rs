@@ -253,13 +253,7 @@ fn convert_one(plan: &Plan, c: &Connection, msg: Serialized) -> Option<Result<Ve
 
 fn spec_for(plan: &Plan, c: &Connection, to: &str) -> TopicSpec {
     match plan {
-        Plan::Copy => TopicSpec {
-            name: c.topic.clone(),
-            type_name: c.type_name.clone(),
-            schema: c.schema.clone(),
-            type_hash: c.type_hash.clone(),
-            qos: c.qos.clone(),
-        },
+        Plan::Copy => TopicSpec::from(c),
         Plan::Compress(_) => TopicSpec::of::<CompressedImage>(to, c.qos.clone()),
         Plan::Decompress => TopicSpec::of::<Image>(to, c.qos.clone()),
     }
