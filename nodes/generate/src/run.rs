@@ -177,8 +177,8 @@ pub fn generate(
         let m = dataset::curate(out, &finished, &sweep.curation, log)?;
         write_dataset(out, sweep, shard, mine.len(), &entries, Some(&m))?
     };
-    let complete = shard.count == 1 && finished.len() == mine.len();
-    if complete {
+    // A complete dataset is split; a shard's is split by the merge.
+    if shard.count == 1 && finished.len() == mine.len() {
         split_as_asked(out, sweep, log)?;
     }
     Ok(Summary { dataset, ran, interrupted })

@@ -222,6 +222,19 @@ struct Mesh {
     count: u32,
 }
 
+impl Mesh {
+    /// A vertex buffer holding `v`, a triangle list.
+    fn new<V: Pod>(device: &wgpu::Device, v: &[V]) -> Mesh {
+        use wgpu::util::DeviceExt;
+        let vertices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(v),
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+        Mesh { vertices, count: v.len() as u32 }
+    }
+}
+
 /// The second pipeline, for user meshes: their vertex buffers and their
 /// textures as the layers of one array (layer 0 white).
 struct MeshPipeline {
@@ -489,32 +502,14 @@ impl Renderer {
         let mesh_pipeline = if meshes.is_empty() {
             None
         } else {
-            let layers = 1 + meshes.iter().map(|m| m.textures.len()).sum::<usize>();
-            let max = device.limits().max_texture_array_layers as usize;
-            if layers > max {
-                return Err(RenderError::Pipeline {
-                    adapter: adapter_name,
-                    reason: format!("the scenario's meshes have {} textures; this adapter takes {}", layers - 1, max - 1),
-                });
-            }
-            Some(mesh_pipeline(&device, &queue, &shader, &layout, instance_layout.clone(), meshes, &constants))
+            let made = mesh_pipeline(&device, &queue, &shader, &layout, instance_layout.clone(), meshes, &constants);
+            Some(made.map_err(|reason| RenderError::Pipeline { adapter: adapter_name.clone(), reason })?)
         };
         if let Some(e) = pollster::block_on(device.pop_error_scope()) {
             return Err(RenderError::Pipeline { adapter: adapter_name, reason: e.to_string() });
         }
-        let mesh = |v: Vec<Vertex>| {
-            use wgpu::util::DeviceExt;
-            Mesh {
-                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: None,
-                    contents: bytemuck::cast_slice(&v),
-                    usage: wgpu::BufferUsages::VERTEX,
-                }),
-                count: v.len() as u32,
-            }
-        };
-        let box_mesh = mesh(box_vertices());
-        let cylinder_mesh = mesh(cylinder_vertices());
+        let box_mesh = Mesh::new(&device, &box_vertices());
+        let cylinder_mesh = Mesh::new(&device, &cylinder_vertices());
 
         let mut targets = Vec::new();
         let mut offset = 0u64;
@@ -783,7 +778,8 @@ fn label_pipeline(
     })
 }
 
-/// The pipeline, vertex buffers and texture array of the world's meshes.
+/// The pipeline, vertex buffers and texture array of the world's meshes;
+/// fails when their textures are more than the adapter's array takes.
 fn mesh_pipeline(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
@@ -792,9 +788,13 @@ fn mesh_pipeline(
     instance_layout: wgpu::VertexBufferLayout<'_>,
     meshes: &[Arc<MeshAsset>],
     constants: &std::collections::HashMap<String, f64>,
-) -> MeshPipeline {
+) -> Result<MeshPipeline, String> {
     use wgpu::util::DeviceExt;
-    let layers = 1 + meshes.iter().map(|m| m.textures.len()).sum::<usize>() as u32;
+    let layers = 1 + meshes.iter().map(|m| m.textures.len() as u32).sum::<u32>();
+    let max = device.limits().max_texture_array_layers;
+    if layers > max {
+        return Err(format!("the scenario's meshes have {} textures; this adapter takes {}", layers - 1, max - 1));
+    }
     let texel_bytes = (TEXTURE_SIZE * TEXTURE_SIZE * 4) as usize;
     let mut texels = vec![255u8; texel_bytes];
     for m in meshes {
@@ -885,17 +885,10 @@ fn mesh_pipeline(
                 })
                 .collect();
             base += m.textures.len() as u32;
-            Mesh {
-                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("mesh"),
-                    contents: bytemuck::cast_slice(&v),
-                    usage: wgpu::BufferUsages::VERTEX,
-                }),
-                count: v.len() as u32,
-            }
+            Mesh::new(device, &v)
         })
         .collect();
-    MeshPipeline { pipeline, bind_group, meshes }
+    Ok(MeshPipeline { pipeline, bind_group, meshes })
 }
 
 /// The lighting uniform of a world, with the headlights of a vehicle at `ego`

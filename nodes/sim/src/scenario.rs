@@ -258,13 +258,32 @@ pub struct ActorSpec {
     pub color: Option<[f64; 3]>,
     /// How they move.
     pub behaviour: Behaviour,
-    /// The mesh drawn ([`ActorKind::Mesh`] only), read when the file was.
-    pub mesh: Option<Arc<MeshAsset>>,
-    /// The class name of a mesh ([`ActorKind::Mesh`] only): one of
-    /// [`CLASS_NAMES`] or a new one, appended to the scenario's class table.
-    pub class: Option<String>,
+    /// The mesh and its class ([`ActorKind::Mesh`] only).
+    pub mesh: Option<MeshActor>,
     /// 1-based line of the entry in the file, for messages.
     pub line: usize,
+}
+
+/// What a `mesh` entry places.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshActor {
+    /// The mesh drawn, read when the scenario file was.
+    pub asset: Arc<MeshAsset>,
+    /// Its class name: one of [`CLASS_NAMES`] or a new one, appended to the
+    /// scenario's class table.
+    pub class: String,
+}
+
+/// The class table of actors: [`CLASS_NAMES`], then their meshes' classes
+/// that are not among them, in order.
+fn class_table(actors: &[ActorSpec]) -> Vec<&str> {
+    let mut names: Vec<&str> = CLASS_NAMES.to_vec();
+    for m in actors.iter().filter_map(|a| a.mesh.as_ref()) {
+        if !names.contains(&m.class.as_str()) {
+            names.push(&m.class);
+        }
+    }
+    names
 }
 
 /// A camera as the file describes it (pinhole, square pixels, principal
@@ -350,13 +369,7 @@ impl Scenario {
     /// pixel is an index into it): [`CLASS_NAMES`], then the classes of the
     /// scenario's meshes that are not among them, in file order.
     pub fn class_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = CLASS_NAMES.iter().map(|c| c.to_string()).collect();
-        for c in self.actors.iter().filter_map(|a| a.class.as_ref()) {
-            if !names.contains(c) {
-                names.push(c.clone());
-            }
-        }
-        names
+        class_table(&self.actors).into_iter().map(String::from).collect()
     }
 
     /// Every distinct mesh the scenario places, in file order (a mesh's index
@@ -364,8 +377,8 @@ impl Scenario {
     pub fn meshes(&self) -> Vec<Arc<MeshAsset>> {
         let mut meshes: Vec<Arc<MeshAsset>> = Vec::new();
         for m in self.actors.iter().filter_map(|a| a.mesh.as_ref()) {
-            if !meshes.iter().any(|k| Arc::ptr_eq(k, m)) {
-                meshes.push(m.clone());
+            if !meshes.iter().any(|k| Arc::ptr_eq(k, &m.asset)) {
+                meshes.push(m.asset.clone());
             }
         }
         meshes
@@ -667,10 +680,10 @@ fn actor(mut af: Fields<'_>, dir: &Path, before: &[ActorSpec]) -> Result<ActorSp
         "mesh" => ActorKind::Mesh,
         other => return Err(af.err("type", format!("unknown actor type '{other}' (vehicle, adult, child, cyclist, cup, mesh)"))),
     };
-    let (mesh, class) = if kind == ActorKind::Mesh {
+    let mesh = if kind == ActorKind::Mesh {
         let file = dir.join(af.req_str("mesh")?);
-        let mesh = match before.iter().filter_map(|a| a.mesh.as_ref()).find(|m| m.file == file) {
-            Some(m) => m.clone(),
+        let asset = match before.iter().filter_map(|a| a.mesh.as_ref()).find(|m| m.asset.file == file) {
+            Some(m) => m.asset.clone(),
             None => Arc::new(MeshAsset::load(&file).map_err(|e| af.err("mesh", e.to_string()))?),
         };
         let class = af.req_str("class")?;
@@ -681,18 +694,13 @@ fn actor(mut af: Fields<'_>, dir: &Path, before: &[ActorSpec]) -> Result<ActorSp
             return Err(af.err("class", format!("'{class}' is not a class name (lower-case letters, digits and _, a letter first)")));
         }
         // Segmentation images are mono8: 256 classes at most.
-        let mut known: Vec<&str> = CLASS_NAMES.to_vec();
-        for c in before.iter().filter_map(|a| a.class.as_deref()) {
-            if !known.contains(&c) {
-                known.push(c);
-            }
-        }
+        let known = class_table(before);
         if !known.contains(&class.as_str()) && known.len() >= 256 {
             return Err(af.err("class", "a scenario has at most 256 classes (segmentation images are mono8)"));
         }
-        (Some(mesh), Some(class))
+        Some(MeshActor { asset, class })
     } else {
-        (None, None)
+        None
     };
     let count = af.u32("count")?.unwrap_or(1);
     let start = pose2(&mut af, "start")?;
@@ -713,7 +721,7 @@ fn actor(mut af: Fields<'_>, dir: &Path, before: &[ActorSpec]) -> Result<ActorSp
     } else {
         af.finish(&["type", "count", "start", "size", "color", "behaviour"])?;
     }
-    Ok(ActorSpec { kind, count, start, size, color, behaviour, mesh, class, line })
+    Ok(ActorSpec { kind, count, start, size, color, behaviour, mesh, line })
 }
 
 /// `actors[].behaviour`: its kind, with each kind's default speed (m/s,

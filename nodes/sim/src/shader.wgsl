@@ -94,6 +94,11 @@ fn place(position: vec3<f32>, normal: vec3<f32>, translation: vec3<f32>, rotatio
     return out;
 }
 
+// An albedo lit by the ambient light and the sun.
+fn sunlit(albedo: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
+    return albedo * (scene.ambient.rgb + scene.sun_color.rgb * max(dot(n, scene.sun_dir.xyz), 0.0));
+}
+
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
     var out: VertexOut;
@@ -102,7 +107,7 @@ fn vs_main(v: VertexIn) -> VertexOut {
     out.world = p.world;
     out.normal = p.normal;
     out.color = v.color;
-    out.lit = v.color * (scene.ambient.rgb + scene.sun_color.rgb * max(dot(out.normal, scene.sun_dir.xyz), 0.0));
+    out.lit = sunlit(v.color, out.normal);
     out.ids = v.ids;
     out.view_z = p.view_z;
     return out;
@@ -217,6 +222,5 @@ fn fs_mesh(in: MeshOut) -> FragOut {
     let texel = textureSample(textures, texture_sampler, in.uv, in.layer);
     let albedo = in.color * texel.rgb;
     let n = normalize(in.normal);
-    let lit = albedo * (scene.ambient.rgb + scene.sun_color.rgb * max(dot(n, scene.sun_dir.xyz), 0.0));
-    return shade(lit, albedo, n, in.world, in.view_z, in.ids);
+    return shade(sunlit(albedo, n), albedo, n, in.world, in.view_z, in.ids);
 }

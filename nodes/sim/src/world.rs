@@ -624,15 +624,12 @@ impl World {
         let site = Site::of(s, self);
         let mut counters: std::collections::HashMap<&str, usize> = Default::default();
         for (ai, spec) in s.actors.iter().enumerate() {
-            let mesh = match (&spec.mesh, &spec.class) {
-                (Some(m), Some(c)) => Some(MeshRef {
-                    asset: self.meshes.iter().position(|k| std::sync::Arc::ptr_eq(k, m)).expect("the scenario's meshes") as u16,
-                    size: m.size,
-                    class: self.class_names.iter().position(|k| k == c).expect("the scenario's classes") as u8,
-                }),
-                _ => None,
-            };
-            let stem = spec.class.as_deref().unwrap_or(spec.kind.name());
+            let mesh = spec.mesh.as_ref().map(|m| MeshRef {
+                asset: self.meshes.iter().position(|k| std::sync::Arc::ptr_eq(k, &m.asset)).expect("the scenario's meshes") as u16,
+                size: m.asset.size,
+                class: self.class_names.iter().position(|k| *k == m.class).expect("the scenario's classes") as u8,
+            });
+            let stem = spec.mesh.as_ref().map_or(spec.kind.name(), |m| m.class.as_str());
             for k in 0..spec.count {
                 let mut rng = root.fork(100 + (ai as u64) * 1000 + k as u64);
                 let n = counters.entry(stem).or_default();
@@ -817,7 +814,7 @@ fn default_size(kind: ActorKind) -> [f64; 3] {
         ActorKind::Child => [0.6, 0.3, 1.15],
         ActorKind::Cyclist => [1.8, 0.6, 1.75],
         ActorKind::Cup => [0.08, 0.08, 0.10],
-        // Its bounding box, unless the entry gives a size.
+        // Not used: a mesh's size is its bounding box (`MeshRef::size`) unless the entry gives one.
         ActorKind::Mesh => [1.0, 1.0, 1.0],
     }
 }

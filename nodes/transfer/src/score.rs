@@ -73,11 +73,11 @@ pub fn score(
         }
         _ => 1.0,
     };
-    let (li, lo) = rayon::join(|| luma(input), || luma(output));
-    let (gi, go) = rayon::join(|| gradient(&li, w, h), || gradient(&lo, w, h));
     if w < 3 || h < 3 {
         return Score { boundary_recall: 1.0, boundary_pixels: 0 };
     }
+    let (li, lo) = rayon::join(|| luma(input), || luma(output));
+    let (gi, go) = rayon::join(|| gradient(&li, w, h), || gradient(&lo, w, h));
     // Per pixel: whether it is a boundary, and the output gradient it should keep there.
     let mut boundary = vec![false; w * h];
     let mut expected = vec![0.0f32; w * h];
