@@ -13,6 +13,47 @@ use s2r_tokenizer::eval::{evaluate, CheckpointEval, EvalOptions, Progress};
 pub enum EvalCmd {
     /// Tokenizer reconstruction quality beside x264 and JPEG at the same bits.
     Tokenizer(TokenizerEvalArgs),
+    /// Perception: detection AP (COCO), depth AbsRel and δ<1.25, segmentation mIoU.
+    Perception(PerceptionEvalArgs),
+}
+
+#[derive(Args)]
+pub struct PerceptionEvalArgs {
+    /// The checkpoint (from `s2r train perception`).
+    model: PathBuf,
+    /// Datasets from `s2r generate` (the split chosen by --split), curated folders or bags.
+    #[arg(required = true)]
+    data: Vec<PathBuf>,
+    /// The split of datasets that have splits.yaml: train, val, test or all.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Renderings to evaluate on: flat, restyled or both.
+    #[arg(long, default_value = "restyled")]
+    frames: String,
+    /// Cameras (default: every camera with labels).
+    #[arg(long, value_delimiter = ',')]
+    camera: Vec<String>,
+    /// Use every n-th frame.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Frames per network batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Write a PNG contact sheet: predictions, truth, segmentation and depth for a few frames.
+    #[arg(long)]
+    sheet: Option<PathBuf>,
+    /// Frames on the sheet (spread over the data).
+    #[arg(long, default_value_t = 6)]
+    sheet_frames: usize,
+    /// Write the figures as JSON too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the truth and the detections as scored, boxes [x, y, w, h] (for other COCO evaluators).
+    #[arg(long)]
+    coco: Option<PathBuf>,
+    /// cpu, or cuda / cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -47,6 +88,7 @@ pub struct TokenizerEvalArgs {
 pub fn run(c: EvalCmd) -> Result<()> {
     match c {
         EvalCmd::Tokenizer(a) => tokenizer(a),
+        EvalCmd::Perception(a) => perception(a),
     }
 }
 
@@ -110,6 +152,63 @@ fn tokenizer(a: TokenizerEvalArgs) -> Result<()> {
     println!();
     for c in &evaluation.checkpoints {
         println!("{}", verdict(c));
+    }
+    Ok(())
+}
+
+fn perception(a: PerceptionEvalArgs) -> Result<()> {
+    use s2r_perception::data::{self, Frames, LoadOptions, Split};
+    use s2r_perception::{checkpoint, eval, predict::Predictor};
+    s2r_runtime::tune_allocator();
+    let device = s2r_perception::device(&a.device)?;
+    let ck = checkpoint::read(&a.model)?;
+    let cfg = ck.meta.config.clone();
+    let split = Split::parse(&a.split).ok_or_else(|| anyhow::anyhow!("--split {}: expected train, val, test or all", a.split))?;
+    let frames = Frames::parse(&a.frames).ok_or_else(|| anyhow::anyhow!("--frames {}: expected flat, restyled or both", a.frames))?;
+    let mut bags = Vec::new();
+    for d in &a.data {
+        if !d.exists() {
+            anyhow::bail!("{}: no such file or folder", d.display());
+        }
+        bags.extend(data::bags_of(d, split)?);
+    }
+    let ds = data::load(
+        &bags,
+        &LoadOptions {
+            frames,
+            cameras: a.camera,
+            every: a.every.max(1),
+            det_classes: Some(cfg.det_classes.clone()),
+            seg_classes: Some(cfg.seg_classes.clone()),
+        },
+    )?;
+    if ds.samples.is_empty() {
+        anyhow::bail!("no labelled {} frames in the {} split of {}", a.frames, a.split, a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let pred = Predictor { net: ck.net(&device)?, device, threshold: 0.01, max_detections: 100 };
+    let n = ds.samples.len();
+    let pick = a.sheet_frames.max(1).min(n);
+    let chosen: Vec<usize> = (0..pick).map(|i| i * n / pick).collect();
+    let mut rows = Vec::new();
+    let mut index = 0;
+    let scorer = eval::score(&pred, &ds, a.batch, true, |s, p| {
+        if a.sheet.is_some() && chosen.contains(&index) {
+            rows.push(eval::sheet_row(s, p, &cfg.det_classes, &cfg.seg_classes));
+        }
+        index += 1;
+    })?;
+    let report = scorer.report();
+    print!("{}: {}\n{}", a.model.display(), ck.meta.training.frames, eval::format(&report));
+    if let Some(path) = &a.sheet {
+        s2r_image::write_png(path, &s2r_image::grid(&rows, 4))?;
+        eprintln!("wrote {} (columns: predictions, truth, predicted segmentation, predicted depth)", path.display());
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(path) = &a.coco {
+        std::fs::write(path, serde_json::to_string(&scorer.coco_case())?)?;
+        eprintln!("wrote {} (COCO truth and results)", path.display());
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `s2r train tokenizer DATASET…`: trains a tokenizer variant on curated
-//! clips, with held-out evaluation and resumable safetensors checkpoints
-//! (s2r_tokenizer::fit trains; this shows the progress).
+//! clips; `s2r train perception DATASET…` the perception network on the
+//! simulator's labelled frames. Both evaluate on held-out data as they go and
+//! write resumable safetensors checkpoints (the crates' `fit` modules train;
+//! this parses and shows the progress).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +15,56 @@ use s2r_tokenizer::fit::{fit, FitOptions, FitProgress};
 pub enum TrainCmd {
     /// The causal video tokenizer (continuous cv4x8x8 or discrete dv8x16x16).
     Tokenizer(TokenizerArgs),
+    /// The perception network: detection, metric depth and segmentation.
+    Perception(PerceptionArgs),
+}
+
+#[derive(Args)]
+pub struct PerceptionArgs {
+    /// Datasets from `s2r generate` (their training split), curated folders or bags.
+    #[arg(required = true)]
+    datasets: Vec<PathBuf>,
+    /// The checkpoint to write; when it exists, training resumes from it (see --fresh).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Held-out data for the evaluations during training (default: the datasets' `val` split).
+    #[arg(long)]
+    val: Vec<PathBuf>,
+    /// Renderings to train on: flat, restyled or both.
+    #[arg(long, default_value = "both")]
+    frames: String,
+    /// Cameras (default: every camera with labels).
+    #[arg(long, value_delimiter = ',')]
+    camera: Vec<String>,
+    /// Use every n-th frame of each camera.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    #[arg(long, default_value_t = 20_000)]
+    steps: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Peak learning rate (warm-up, then cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Training crop, WIDTHxHEIGHT (multiples of 16).
+    #[arg(long, default_value = "256x192")]
+    crop: String,
+    /// No augmentation (the letterboxed frames as they are).
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long, default_value_t = 500)]
+    eval_every: usize,
+    /// Held-out frames per evaluation.
+    #[arg(long, default_value_t = 200)]
+    eval_frames: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Start from scratch even if the output exists.
+    #[arg(long)]
+    fresh: bool,
+    /// cpu, or cuda / cuda:N (a build with `--features s2r-perception/cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -61,6 +113,7 @@ pub struct TokenizerArgs {
 pub fn run(cmd: TrainCmd) -> Result<()> {
     match cmd {
         TrainCmd::Tokenizer(a) => tokenizer(a),
+        TrainCmd::Perception(a) => perception(a),
     }
 }
 
@@ -104,5 +157,47 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
             eprintln!("\nstep {step}: held-out PSNR {psnr:.2} dB; checkpoint {}", path.display())
         }
     })?;
+    Ok(())
+}
+
+/// `WIDTHxHEIGHT`.
+fn parse_size(s: &str, what: &str) -> Result<(usize, usize)> {
+    let (w, h) = s.split_once('x').ok_or_else(|| anyhow::anyhow!("{what} {s}: expected WIDTHxHEIGHT"))?;
+    Ok((w.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad width"))?, h.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad height"))?))
+}
+
+fn perception(a: PerceptionArgs) -> Result<()> {
+    use s2r_perception::{augment::Augment, data::Frames, fit};
+    s2r_runtime::tune_allocator();
+    let mut opts = fit::FitOptions::new(a.datasets, a.output);
+    opts.val = a.val;
+    opts.frames = Frames::parse(&a.frames).ok_or_else(|| anyhow::anyhow!("--frames {}: expected flat, restyled or both", a.frames))?;
+    opts.cameras = a.camera;
+    opts.every = a.every.max(1);
+    opts.steps = a.steps;
+    opts.batch = a.batch.max(1);
+    opts.lr = a.lr;
+    opts.crop = parse_size(&a.crop, "--crop")?;
+    opts.augment = if a.no_augment { Augment::NONE } else { Augment::DEFAULT };
+    opts.eval_every = a.eval_every;
+    opts.eval_frames = a.eval_frames;
+    opts.seed = a.seed;
+    opts.fresh = a.fresh;
+    opts.device = s2r_perception::device(&a.device)?;
+    let output = opts.output.clone();
+    let r = fit::fit(&opts, |m| eprintln!("{m}"))?;
+    eprintln!(
+        "trained steps {}..{} on {} images ({:.1} images/s): loss {:.3} -> {:.3}; wrote {}",
+        r.start,
+        r.steps,
+        r.samples,
+        r.images_per_second,
+        r.first_loss.total,
+        r.last_loss.total,
+        output.display()
+    );
+    if let Some(h) = &r.held_out {
+        eprint!("held out:\n{}", s2r_perception::eval::format(h));
+    }
     Ok(())
 }

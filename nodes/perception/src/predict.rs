@@ -1,0 +1,219 @@
+//! Inference: frames of any size in, detections (source pixels), metric
+//! depth and a class per pixel (at the frame's resolution) out. What
+//! perception_node, `s2r eval perception` and the held-out evaluation of
+//! training all run.
+
+use candle_core::{Device, Tensor};
+
+use crate::frame::{depth_scale, normalise, View};
+use crate::model::{Net, Outputs, STRIDE};
+use crate::PerceptionError;
+
+/// One detected object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// Index into the model's detected classes.
+    pub class: usize,
+    /// Confidence in [0, 1].
+    pub score: f32,
+    /// [x0, y0, x1, y1] in the frame's pixels.
+    pub bbox: [f32; 4],
+}
+
+/// A camera frame to look at.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    /// Interleaved RGB.
+    pub rgb: &'a [u8],
+    /// Width.
+    pub w: usize,
+    /// Height.
+    pub h: usize,
+    /// Horizontal focal length in pixels, when known (camera_info's K[0]);
+    /// without it the depth assumes the canonical camera's field of view.
+    pub fx: Option<f32>,
+}
+
+/// What the network sees in a frame.
+#[derive(Clone, Debug, Default)]
+pub struct Prediction {
+    /// Detections, best first.
+    pub detections: Vec<Detection>,
+    /// Metres per frame pixel (empty unless dense outputs were asked for).
+    pub depth: Vec<f32>,
+    /// Segmentation class per frame pixel (empty unless asked for).
+    pub seg: Vec<u8>,
+}
+
+/// A loaded network and its decoding settings.
+pub struct Predictor {
+    /// The network (batch norms folded).
+    pub net: Net,
+    /// Where it runs.
+    pub device: Device,
+    /// Detections below this confidence are dropped.
+    pub threshold: f32,
+    /// At most this many detections per frame.
+    pub max_detections: usize,
+}
+
+impl Predictor {
+    /// Runs `frames` as one batch; `dense` also resamples depth and
+    /// segmentation to each frame's resolution.
+    pub fn predict(&self, frames: &[FrameRef], dense: bool) -> Result<Vec<Prediction>, PerceptionError> {
+        let cfg = &self.net.cfg;
+        let (w, h) = (cfg.width, cfg.height);
+        let candle = |e: candle_core::Error| PerceptionError::Candle { context: "running the perception network".into(), source: e };
+        let views: Vec<View> = frames.iter().map(|f| View::letterbox(f.w, f.h, w, h)).collect();
+        let mut input = Vec::with_capacity(frames.len() * 3 * w * h);
+        for (f, v) in frames.iter().zip(&views) {
+            input.extend(normalise(&v.sample_rgb(f.rgb, f.w, f.h), w, h));
+        }
+        let x = Tensor::from_vec(input, (frames.len(), 3, h, w), &self.device).map_err(candle)?;
+        let out = self.net.forward(&x, false).map_err(candle)?;
+        let grids = Grids::of(&out).map_err(candle)?;
+        let mut preds = Vec::with_capacity(frames.len());
+        for (i, (f, v)) in frames.iter().zip(&views).enumerate() {
+            let mut p = Prediction { detections: grids.detections(i, v, f, self.threshold, self.max_detections), ..Default::default() };
+            if dense {
+                let fx_input = f.fx.map_or(cfg.focal, |fx| fx / v.k);
+                p.depth = grids.depth(i, v, f, depth_scale(fx_input, cfg.focal));
+                p.seg = grids.segmentation(i, v, f);
+            }
+            preds.push(p);
+        }
+        Ok(preds)
+    }
+}
+
+/// The heads' outputs of a batch as plain numbers.
+struct Grids {
+    heat: Vec<f32>,
+    ltrb: Vec<f32>,
+    log_depth: Vec<f32>,
+    seg: Vec<f32>,
+    det: usize,
+    classes: usize,
+    gw: usize,
+    gh: usize,
+}
+
+impl Grids {
+    fn of(out: &Outputs) -> candle_core::Result<Grids> {
+        let (_, det, gh, gw) = out.heat.dims4()?;
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        Ok(Grids {
+            heat: flat(&candle_nn::ops::sigmoid(&out.heat)?)?,
+            ltrb: flat(&out.ltrb)?,
+            log_depth: flat(&out.log_depth)?,
+            seg: flat(&out.seg)?,
+            det,
+            classes: out.seg.dim(1)?,
+            gw,
+            gh,
+        })
+    }
+
+    /// Heat-map peaks (a cell no lower than its 8 neighbours) above `threshold`, best first.
+    fn detections(&self, n: usize, view: &View, f: &FrameRef, threshold: f32, max: usize) -> Vec<Detection> {
+        let (gw, gh) = (self.gw, self.gh);
+        let cells = gw * gh;
+        let mut found = Vec::new();
+        for k in 0..self.det {
+            let map = &self.heat[(n * self.det + k) * cells..(n * self.det + k + 1) * cells];
+            for j in 0..gh {
+                for i in 0..gw {
+                    let s = map[j * gw + i];
+                    if s < threshold {
+                        continue;
+                    }
+                    let mut peak = true;
+                    'n: for dj in -1i32..=1 {
+                        for di in -1i32..=1 {
+                            let (x, y) = (i as i32 + di, j as i32 + dj);
+                            if (di, dj) != (0, 0) && x >= 0 && y >= 0 && x < gw as i32 && y < gh as i32 {
+                                let o = map[y as usize * gw + x as usize];
+                                // Ties go to the first cell in scan order.
+                                if o > s || (o == s && (dj < 0 || (dj == 0 && di < 0))) {
+                                    peak = false;
+                                    break 'n;
+                                }
+                            }
+                        }
+                    }
+                    if peak {
+                        found.push((s, k, j * gw + i));
+                    }
+                }
+            }
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        found.truncate(max);
+        found
+            .into_iter()
+            .map(|(score, class, cell)| {
+                let (i, j) = (cell % gw, cell / gw);
+                let (cx, cy) = ((i as f32 + 0.5) * STRIDE as f32, (j as f32 + 0.5) * STRIDE as f32);
+                let e = |c: usize| self.ltrb[(n * 4 + c) * cells + cell];
+                let b = view.box_to_source([cx - e(0), cy - e(1), cx + e(2), cy + e(3)]);
+                let bbox = [b[0].clamp(0.0, f.w as f32), b[1].clamp(0.0, f.h as f32), b[2].clamp(0.0, f.w as f32), b[3].clamp(0.0, f.h as f32)];
+                Detection { class, score, bbox }
+            })
+            .collect()
+    }
+
+    /// For frame pixel (x, y): the four grid cells around it and their bilinear weights.
+    fn taps(&self, view: &View, x: usize, y: usize) -> [(usize, f32); 4] {
+        let (u, v) = view.to_input(x as f32 + 0.5, y as f32 + 0.5);
+        let gu = (u / STRIDE as f32 - 0.5).clamp(0.0, (self.gw - 1) as f32);
+        let gv = (v / STRIDE as f32 - 0.5).clamp(0.0, (self.gh - 1) as f32);
+        let (i0, j0) = (gu as usize, gv as usize);
+        let (i1, j1) = ((i0 + 1).min(self.gw - 1), (j0 + 1).min(self.gh - 1));
+        let (fx, fy) = (gu - i0 as f32, gv - j0 as f32);
+        [
+            (j0 * self.gw + i0, (1.0 - fx) * (1.0 - fy)),
+            (j0 * self.gw + i1, fx * (1.0 - fy)),
+            (j1 * self.gw + i0, (1.0 - fx) * fy),
+            (j1 * self.gw + i1, fx * fy),
+        ]
+    }
+
+    /// Metres per frame pixel: bilinear in log depth.
+    fn depth(&self, n: usize, view: &View, f: &FrameRef, scale: f32) -> Vec<f32> {
+        let cells = self.gw * self.gh;
+        let d = &self.log_depth[n * cells..(n + 1) * cells];
+        let mut out = Vec::with_capacity(f.w * f.h);
+        for y in 0..f.h {
+            for x in 0..f.w {
+                let l: f32 = self.taps(view, x, y).iter().map(|&(c, wt)| d[c] * wt).sum();
+                out.push(l.exp() * scale);
+            }
+        }
+        out
+    }
+
+    /// The class per frame pixel: where the four cells around a pixel agree,
+    /// theirs; elsewhere the argmax of the bilinearly interpolated logits.
+    fn segmentation(&self, n: usize, view: &View, f: &FrameRef) -> Vec<u8> {
+        let (cells, k) = (self.gw * self.gh, self.classes);
+        let logits = &self.seg[n * k * cells..(n + 1) * k * cells];
+        let best: Vec<u8> = (0..cells)
+            .map(|c| (0..k).max_by(|&a, &b| logits[a * cells + c].total_cmp(&logits[b * cells + c])).unwrap_or(0) as u8)
+            .collect();
+        let mut out = Vec::with_capacity(f.w * f.h);
+        for y in 0..f.h {
+            for x in 0..f.w {
+                let taps = self.taps(view, x, y);
+                let first = best[taps[0].0];
+                if taps.iter().all(|&(c, _)| best[c] == first) {
+                    out.push(first);
+                    continue;
+                }
+                let score = |class: usize| -> f32 { taps.iter().map(|&(c, wt)| logits[class * cells + c] * wt).sum() };
+                let class = taps.iter().map(|&(c, _)| best[c] as usize).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
+                out.push(class as u8);
+            }
+        }
+        out
+    }
+}
