@@ -16,6 +16,7 @@ pub fn all() -> Vec<&'static Component> {
         &s2r_transfer::node::TRANSFER_NODE,
         &s2r_curator::node::CURATOR_NODE,
         &s2r_tokenizer::node::TOKENIZER_NODE,
+        &s2r_perception::node::PERCEPTION_NODE,
     ]
 }
 

@@ -183,7 +183,12 @@ fn perception(a: PerceptionEvalArgs) -> Result<()> {
         },
     )?;
     if ds.samples.is_empty() {
-        anyhow::bail!("no labelled {} frames in the {} split of {}", a.frames, a.split, a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no labelled {} frames in the {} split of {}",
+            a.frames,
+            a.split,
+            a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let pred = Predictor { net: ck.net(&device)?, device, threshold: 0.01, max_detections: 100 };
     let n = ds.samples.len();

@@ -163,7 +163,10 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
 /// `WIDTHxHEIGHT`.
 fn parse_size(s: &str, what: &str) -> Result<(usize, usize)> {
     let (w, h) = s.split_once('x').ok_or_else(|| anyhow::anyhow!("{what} {s}: expected WIDTHxHEIGHT"))?;
-    Ok((w.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad width"))?, h.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad height"))?))
+    Ok((
+        w.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad width"))?,
+        h.parse().map_err(|_| anyhow::anyhow!("{what} {s}: bad height"))?,
+    ))
 }
 
 fn perception(a: PerceptionArgs) -> Result<()> {
@@ -186,16 +189,30 @@ fn perception(a: PerceptionArgs) -> Result<()> {
     opts.device = s2r_perception::device(&a.device)?;
     let output = opts.output.clone();
     let r = fit::fit(&opts, |m| eprintln!("{m}"))?;
-    eprintln!(
-        "trained steps {}..{} on {} images ({:.1} images/s): loss {:.3} -> {:.3}; wrote {}",
-        r.start,
-        r.steps,
-        r.samples,
-        r.images_per_second,
-        r.first_loss.total,
-        r.last_loss.total,
-        output.display()
-    );
+    if r.steps > r.start {
+        let (a, b) = (r.first_loss, r.last_loss);
+        eprintln!(
+            "trained steps {}..{} on {} images ({:.1} images/s): loss {:.3} -> {:.3}; heat {:.3} -> {:.3}, box {:.3} -> {:.3}, \
+             depth {:.3} -> {:.3}, segmentation {:.3} -> {:.3}; wrote {}",
+            r.start,
+            r.steps,
+            r.samples,
+            r.images_per_second,
+            a.total,
+            b.total,
+            a.heat,
+            b.heat,
+            a.boxes,
+            b.boxes,
+            a.depth,
+            b.depth,
+            a.seg,
+            b.seg,
+            output.display()
+        );
+    } else {
+        eprintln!("wrote {} (step {})", output.display(), r.steps);
+    }
     if let Some(h) = &r.held_out {
         eprint!("held out:\n{}", s2r_perception::eval::format(h));
     }

@@ -56,10 +56,11 @@ impl Augment {
     pub const NONE: Augment = Augment { zoom: (1.0, 1.0), flip: false, color: 0.0, blur: 0.0, noise: 0.0, jpeg: 0.0, cutout: 0.0 };
 }
 
-/// The view of a training example: the letterbox zoomed by a random factor
-/// in `aug.zoom` about a random point, mirrored at random.
-pub fn random_view(sw: usize, sh: usize, w: usize, h: usize, aug: &Augment, rng: &mut StdRng) -> View {
-    let base = View::letterbox(sw, sh, w, h);
+/// The view of a training example: a `w`×`h` window of the frame at the
+/// scale the network sees it at inference (letterboxed into `net`), zoomed
+/// by a random factor in `aug.zoom`, at a random place, mirrored at random.
+pub fn random_view(sw: usize, sh: usize, net: (usize, usize), w: usize, h: usize, aug: &Augment, rng: &mut StdRng) -> View {
+    let base = View::letterbox(sw, sh, net.0, net.1);
     let z = if aug.zoom.1 > aug.zoom.0 { rng.random_range(aug.zoom.0..aug.zoom.1) } else { aug.zoom.0 };
     let k = base.k / z;
     // The crop's top-left corner: anywhere that keeps the crop inside the
@@ -185,9 +186,9 @@ mod tests {
     fn random_views_stay_on_the_frame_and_augmentations_change_pixels() {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..200 {
-            let v = random_view(320, 240, 320, 240, &Augment::DEFAULT, &mut rng);
+            let v = random_view(320, 240, (320, 240), 160, 128, &Augment::DEFAULT, &mut rng);
             let (x0, y0) = v.to_source(0.0, 0.0);
-            let (x1, y1) = v.to_source(320.0, 240.0);
+            let (x1, y1) = v.to_source(160.0, 128.0);
             let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
             assert!((0.0..=320.0).contains(&cx) && (0.0..=240.0).contains(&cy), "{v:?}");
         }

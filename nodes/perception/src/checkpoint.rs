@@ -68,10 +68,8 @@ impl AdamW {
     /// running statistics are variables without gradients and are left alone).
     pub fn new(varmap: &VarMap, lr: f64, weight_decay: f64) -> candle_core::Result<AdamW> {
         let data = varmap.data().lock().expect("varmap lock");
-        let mut vars: Vec<(String, Var, Tensor, Tensor)> = data
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.clone(), v.zeros_like()?, v.zeros_like()?)))
-            .collect::<candle_core::Result<_>>()?;
+        let mut vars: Vec<(String, Var, Tensor, Tensor)> =
+            data.iter().map(|(k, v)| Ok((k.clone(), v.clone(), v.zeros_like()?, v.zeros_like()?))).collect::<candle_core::Result<_>>()?;
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(AdamW { vars, t: 0, lr, weight_decay })
     }
@@ -121,7 +119,10 @@ pub fn save(path: &Path, t: &Trainable, opt: Option<&AdamW>, meta: &Meta) -> Res
     let candle = |e: candle_core::Error| PerceptionError::Candle { context: format!("saving {}", path.display()), source: e };
     let mut tensors: Vec<(String, Tensor)> = {
         let data = t.varmap.data().lock().expect("varmap lock");
-        data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?))).collect::<candle_core::Result<_>>().map_err(candle)?
+        data.iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(candle)?
     };
     if let Some(o) = opt {
         for (name, _, m, v) in &o.vars {

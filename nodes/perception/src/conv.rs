@@ -172,7 +172,15 @@ impl CustomOp3 for BatchNorm {
         "s2r-batch-norm"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (z, gamma, beta) = (f32s(s1, l1, self.name())?, f32s(s2, l2, self.name())?, f32s(s3, l3, self.name())?);
         let d = l1.dims();
         let (b, c, hw) = (d[0], d[1], d[2..].iter().product::<usize>());
@@ -194,7 +202,14 @@ impl CustomOp3 for BatchNorm {
         Ok((CpuStorage::F32(out), Shape::from(d)))
     }
 
-    fn bwd(&self, z: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        z: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = z.dims().to_vec();
         let (b, c, hw) = (d[0], d[1], d[2..].iter().product::<usize>());
         let zv = z.flatten_all()?.to_vec1::<f32>()?;

@@ -211,6 +211,14 @@ pub struct LoadOptions {
     pub seg_classes: Option<Vec<String>>,
 }
 
+/// A decoded message of a camera.
+enum Part {
+    Dets(Detection2DArray),
+    Info(Box<CameraInfo>),
+    /// An image and which (`depth`, `seg`, `flat`, `restyled`).
+    Image(&'static str, Image),
+}
+
 /// One frame's messages gathered by stamp.
 #[derive(Default)]
 struct Pending {
@@ -235,8 +243,7 @@ pub fn load(bags: &[PathBuf], opts: &LoadOptions) -> Result<Dataset, PerceptionE
     }
     if opts.det_classes.is_none() {
         // The classes with boxes in the data, in the order of the segmentation table.
-        let seen: std::collections::BTreeSet<usize> =
-            ds.samples.iter().flat_map(|s| s.labels.objects.iter().map(|o| o.class)).collect();
+        let seen: std::collections::BTreeSet<usize> = ds.samples.iter().flat_map(|s| s.labels.objects.iter().map(|o| o.class)).collect();
         ds.det_classes = seen.into_iter().map(|i| ds.seg_classes[i].clone()).collect();
     }
     Ok(ds)
@@ -269,13 +276,9 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
     let mut pending: BTreeMap<(usize, i64), Pending> = BTreeMap::new();
     let cam_of = |topic: &str| -> Option<(usize, &'static str)> {
         for (i, c) in cams.iter().enumerate() {
-            for (suffix, kind) in [
-                ("depth", "depth"),
-                ("segmentation", "seg"),
-                ("detections", "dets"),
-                ("camera_info", "info"),
-                ("image_raw", "flat"),
-            ] {
+            for (suffix, kind) in
+                [("depth", "depth"), ("segmentation", "seg"), ("detections", "dets"), ("camera_info", "info"), ("image_raw", "flat")]
+            {
                 if topic == format!("/sim/{c}/{suffix}") {
                     return Some((i, kind));
                 }
@@ -319,31 +322,25 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             }
         };
         let stamp_of = |s: &sim2real_msgs::builtin_interfaces::msg::Time| s.sec as i64 * 1_000_000_000 + s.nanosec as i64;
-        let (stamp, fill): (i64, Box<dyn FnOnce(&mut Pending)>) = match kind {
-            "dets" => {
-                let d: Detection2DArray = data.decode().map_err(|e| msg_err(e.to_string()))?;
-                (stamp_of(&d.header.stamp), Box::new(move |p| p.dets = Some(d)))
-            }
-            "info" => {
-                let d: CameraInfo = data.decode().map_err(|e| msg_err(e.to_string()))?;
-                (stamp_of(&d.header.stamp), Box::new(move |p| p.info = Some(d)))
-            }
-            _ => {
-                let img = image(&data)?;
-                let s = stamp_of(&img.header.stamp);
-                (
-                    s,
-                    Box::new(move |p: &mut Pending| match kind {
-                        "depth" => p.depth = Some(img),
-                        "seg" => p.seg = Some(img),
-                        "flat" => p.flat = Some(img),
-                        _ => p.restyled = Some(img),
-                    }),
-                )
-            }
+        let part = match kind {
+            "dets" => Part::Dets(data.decode().map_err(|e| msg_err(e.to_string()))?),
+            "info" => Part::Info(Box::new(data.decode().map_err(|e| msg_err(e.to_string()))?)),
+            _ => Part::Image(kind, image(&data)?),
+        };
+        let stamp = match &part {
+            Part::Dets(d) => stamp_of(&d.header.stamp),
+            Part::Info(i) => stamp_of(&i.header.stamp),
+            Part::Image(_, i) => stamp_of(&i.header.stamp),
         };
         let p = pending.entry((ci, stamp)).or_default();
-        fill(p);
+        match part {
+            Part::Dets(d) => p.dets = Some(d),
+            Part::Info(i) => p.info = Some(*i),
+            Part::Image("depth", i) => p.depth = Some(i),
+            Part::Image("seg", i) => p.seg = Some(i),
+            Part::Image("flat", i) => p.flat = Some(i),
+            Part::Image(_, i) => p.restyled = Some(i),
+        }
         let complete = p.depth.is_some()
             && p.seg.is_some()
             && p.dets.is_some()
@@ -353,7 +350,7 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
         if complete {
             let p = pending.remove(&(ci, stamp)).expect("just filled");
             count[ci] += 1;
-            if (count[ci] - 1) % opts.every.max(1) == 0 {
+            if (count[ci] - 1).is_multiple_of(opts.every.max(1)) {
                 let source = format!("{name}@{stamp}");
                 add_frame(p, &source, bag, &seg_map, ds, opts)?;
             }
@@ -364,7 +361,8 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
 
 fn add_frame(p: Pending, source: &str, bag: &Path, seg_map: &[u8], ds: &mut Dataset, opts: &LoadOptions) -> Result<(), PerceptionError> {
     let frame_err = |source| PerceptionError::Frame { path: bag.to_path_buf(), source };
-    let (depth, seg, dets, info) = (p.depth.expect("complete"), p.seg.expect("complete"), p.dets.expect("complete"), p.info.expect("complete"));
+    let (depth, seg, dets, info) =
+        (p.depth.expect("complete"), p.seg.expect("complete"), p.dets.expect("complete"), p.info.expect("complete"));
     let (w, h) = (seg.width as usize, seg.height as usize);
     let depth_m = s2r_image::depth_m(&depth, "depth").map_err(frame_err)?;
     let classes = s2r_image::classes(&seg, "segmentation").map_err(frame_err)?;

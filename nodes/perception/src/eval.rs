@@ -12,6 +12,12 @@ use crate::loss::{clip_box, taught};
 use crate::predict::{FrameRef, Prediction, Predictor};
 use crate::PerceptionError;
 
+/// Objects count in the detection figures when at least this tall at the
+/// network's input (12 px of 240, i.e. 24 px at 640×480: KITTI's
+/// "moderate" objects are ≥ 25 px tall at 1242×375), taught (visible enough)
+/// and not cut by the frame's edge; the others are ignore regions.
+pub const MIN_HEIGHT: f32 = 12.0;
+
 /// Depth is scored where the truth is nearer than this (metres); the sky and the far distance are left out.
 pub const MAX_DEPTH: f32 = 80.0;
 
@@ -103,8 +109,9 @@ impl Scorer {
     }
 
     /// Adds one frame. The truth's boxes that detection should find count;
-    /// the others (mostly hidden, tiny at the network's input, cut by the
-    /// frame's edge) are ignore regions (COCO's crowd): finding them is neither rewarded nor punished.
+    /// the others (mostly hidden, shorter than [`MIN_HEIGHT`] at the network's
+    /// input, cut by the frame's edge) are ignore regions (COCO's crowd):
+    /// finding them is neither rewarded nor punished.
     pub fn add(&mut self, sample: &Sample, pred: &Prediction, net_size: (usize, usize)) {
         let l = &sample.labels;
         let image = self.frames;
@@ -113,7 +120,7 @@ impl Scorer {
         for o in &l.objects {
             let Some(class) = self.det_lut.get(o.class).copied().flatten() else { continue };
             let in_net = view.box_to_input(o.bbox);
-            let counts = clip_box(in_net, net_size.0, net_size.1).is_some_and(|c| taught(c, o.visible));
+            let counts = clip_box(in_net, net_size.0, net_size.1).is_some_and(|c| taught(c, o.visible) && c[3] - c[1] >= MIN_HEIGHT);
             let b = o.bbox;
             self.gts.push(GtBox { image, class, bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]], crowd: !counts });
         }
@@ -152,16 +159,10 @@ impl Scorer {
     /// The detection problem as scored, in the form other COCO evaluators take
     /// (`tests/peers/coco_peer.py` runs pycocotools on it): `{"classes", "gts", "dets"}`, boxes [x, y, w, h].
     pub fn coco_case(&self) -> serde_json::Value {
-        let gts: Vec<_> = self
-            .gts
-            .iter()
-            .map(|g| serde_json::json!({"image": g.image, "class": g.class, "bbox": g.bbox, "crowd": g.crowd}))
-            .collect();
-        let dets: Vec<_> = self
-            .dets
-            .iter()
-            .map(|d| serde_json::json!({"image": d.image, "class": d.class, "bbox": d.bbox, "score": d.score}))
-            .collect();
+        let gts: Vec<_> =
+            self.gts.iter().map(|g| serde_json::json!({"image": g.image, "class": g.class, "bbox": g.bbox, "crowd": g.crowd})).collect();
+        let dets: Vec<_> =
+            self.dets.iter().map(|d| serde_json::json!({"image": d.image, "class": d.class, "bbox": d.bbox, "score": d.score})).collect();
         serde_json::json!({"classes": self.det_classes.len(), "names": self.det_classes, "gts": gts, "dets": dets})
     }
 
@@ -179,7 +180,8 @@ impl Scorer {
             .enumerate()
             .map(|(i, name)| (name.clone(), (self.union[i] > 0).then(|| self.inter[i] as f64 / self.union[i] as f64)))
             .collect();
-        let present: Vec<f64> = iou.iter().enumerate().filter(|(i, _)| *i != 0 && self.truth[*i] > 0).filter_map(|(_, (_, v))| *v).collect();
+        let present: Vec<f64> =
+            iou.iter().enumerate().filter(|(i, _)| *i != 0 && self.truth[*i] > 0).filter_map(|(_, (_, v))| *v).collect();
         let dense = self.dense && self.depth_pixels > 0;
         Report {
             frames: self.frames,
@@ -261,8 +263,12 @@ pub fn sheet_row(sample: &Sample, pred: &Prediction, det_classes: &[String], seg
         s2r_image::Rgb { width: w, height: h, data: rgb }
     };
     let predicted = tile(&|c| {
-        let boxes: Vec<_> =
-            pred.detections.iter().filter(|d| d.score >= 0.3).map(|d| (d.class, det_classes[d.class].as_str(), Some(d.score), d.bbox)).collect();
+        let boxes: Vec<_> = pred
+            .detections
+            .iter()
+            .filter(|d| d.score >= 0.3)
+            .map(|d| (d.class, det_classes[d.class].as_str(), Some(d.score), d.bbox))
+            .collect();
         draw_detections(c, &boxes);
     });
     let truth = tile(&|c| {

@@ -41,7 +41,8 @@ pub struct FitOptions {
     pub batch: usize,
     /// Peak learning rate (linear warm-up, cosine decay).
     pub lr: f64,
-    /// Training crop size (width, height), multiples of 16.
+    /// Training crop size (width, height), multiples of 16: a window of the
+    /// frame at the scale of the network's input.
     pub crop: (usize, usize),
     /// Augmentation.
     pub augment: Augment,
@@ -127,7 +128,7 @@ fn rate(peak: f64, step: usize, total: usize) -> f64 {
 
 /// A batch of examples for `step`: samples and augmentation drawn from a
 /// generator seeded by (seed, step), so a resumed run sees what an uninterrupted one would.
-fn batch(ds: &Dataset, opts: &FitOptions, step: usize) -> Vec<Example> {
+fn batch(ds: &Dataset, opts: &FitOptions, net: (usize, usize), step: usize) -> Vec<Example> {
     let mut rng = StdRng::seed_from_u64(opts.seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let picks: Vec<(usize, u64)> = (0..opts.batch).map(|_| (rng.random_range(0..ds.samples.len()), rng.random())).collect();
     picks
@@ -135,7 +136,7 @@ fn batch(ds: &Dataset, opts: &FitOptions, step: usize) -> Vec<Example> {
         .map(|&(i, seed)| {
             let mut rng = StdRng::seed_from_u64(seed);
             let s = &ds.samples[i];
-            let v = random_view(s.labels.w, s.labels.h, opts.crop.0, opts.crop.1, &opts.augment, &mut rng);
+            let v = random_view(s.labels.w, s.labels.h, net, opts.crop.0, opts.crop.1, &opts.augment, &mut rng);
             example(s, &v, &opts.augment, &mut rng)
         })
         .collect()
@@ -143,7 +144,7 @@ fn batch(ds: &Dataset, opts: &FitOptions, step: usize) -> Vec<Example> {
 
 /// Trains; returns what happened. Writes `opts.output` at every evaluation and at the end.
 pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, PerceptionError> {
-    if opts.crop.0 % 16 != 0 || opts.crop.1 % 16 != 0 || opts.crop.0 == 0 || opts.crop.1 == 0 {
+    if !opts.crop.0.is_multiple_of(16) || !opts.crop.1.is_multiple_of(16) || opts.crop.0 == 0 || opts.crop.1 == 0 {
         return Err(PerceptionError::Data(format!("--crop {}x{}: both sides must be positive multiples of 16", opts.crop.0, opts.crop.1)));
     }
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
@@ -184,6 +185,21 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         load(&val_paths, val_split, Some(&cfg))?
     };
     val.samples.truncate(opts.eval_frames);
+    if !val.samples.is_empty() {
+        let lut = val.det_lut();
+        let mut seen = vec![false; cfg.det_classes.len()];
+        for s in &val.samples {
+            for o in &s.labels.objects {
+                if let Some(k) = lut.get(o.class).copied().flatten() {
+                    seen[k] = true;
+                }
+            }
+        }
+        let missing: Vec<&str> = cfg.det_classes.iter().zip(&seen).filter(|(_, s)| !**s).map(|(c, _)| c.as_str()).collect();
+        if !missing.is_empty() {
+            log(&format!("the held-out frames have no objects of class {}: no AP for them", missing.join(", ")));
+        }
+    }
     log(&format!(
         "{} training images ({}), {} held out, {} detected classes ({}), {} segmentation classes; read in {:.1} s",
         train.samples.len(),
@@ -236,12 +252,15 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     let mut recent: Vec<Losses> = Vec::new();
     let mut first: Vec<Losses> = Vec::new();
     let mut held_out = None;
+    if step >= opts.steps {
+        log(&format!("{} is already trained to step {step} (asked for {}); give more --steps to go on", opts.output.display(), opts.steps));
+    }
     let mut saved_step = step;
     let started = Instant::now();
     let mut images = 0usize;
     let lut = train.det_lut();
     while step < opts.steps {
-        let examples = batch(&train, opts, step);
+        let examples = batch(&train, opts, (cfg.width, cfg.height), step);
         let targets = Targets::new(&examples, &lut, cfg.det_classes.len(), cfg.focal, &opts.device).map_err(candle("building targets"))?;
         let (w, h) = (opts.crop.0, opts.crop.1);
         let input: Vec<f32> = examples.iter().flat_map(|e| normalise(&e.rgb, w, h)).collect();
@@ -269,7 +288,12 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         bar.set_position(step as u64);
         if step % opts.eval_every.max(1) == 0 || step == opts.steps {
             if !val.samples.is_empty() {
-                let p = Predictor { net: model.net.fold().map_err(candle("folding"))?, device: opts.device.clone(), threshold: 0.01, max_detections: 100 };
+                let p = Predictor {
+                    net: model.net.fold().map_err(candle("folding"))?,
+                    device: opts.device.clone(),
+                    threshold: 0.01,
+                    max_detections: 100,
+                };
                 let r = eval::evaluate(&p, &val, 8, true, |_, _| {})?;
                 meta.training.held_out = vec![
                     ("ap50".into(), r.detection.ap50),
@@ -293,6 +317,10 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
             checkpoint::save(&opts.output, &model, Some(&opt), &meta)?;
             saved_step = step;
         }
+    }
+    if saved_step != step || !opts.output.is_file() {
+        meta.step = step;
+        checkpoint::save(&opts.output, &model, Some(&opt), &meta)?;
     }
     bar.finish_and_clear();
     Ok(FitReport {

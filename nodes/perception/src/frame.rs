@@ -104,11 +104,7 @@ impl View {
         for v in 0..self.h {
             for u in 0..self.w {
                 let (x, y) = self.to_source(u as f32 + 0.5, v as f32 + 0.5);
-                out.push(if x < 0.0 || y < 0.0 || x >= sw as f32 || y >= sh as f32 {
-                    fill
-                } else {
-                    src[y as usize * sw + x as usize]
-                });
+                out.push(if x < 0.0 || y < 0.0 || x >= sw as f32 || y >= sh as f32 { fill } else { src[y as usize * sw + x as usize] });
             }
         }
         out

@@ -16,6 +16,7 @@ pub mod fit;
 pub mod frame;
 pub mod loss;
 pub mod model;
+pub mod node;
 pub mod overlay;
 pub mod predict;
 

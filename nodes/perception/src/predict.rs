@@ -156,7 +156,8 @@ impl Grids {
                 let (cx, cy) = ((i as f32 + 0.5) * STRIDE as f32, (j as f32 + 0.5) * STRIDE as f32);
                 let e = |c: usize| self.ltrb[(n * 4 + c) * cells + cell];
                 let b = view.box_to_source([cx - e(0), cy - e(1), cx + e(2), cy + e(3)]);
-                let bbox = [b[0].clamp(0.0, f.w as f32), b[1].clamp(0.0, f.h as f32), b[2].clamp(0.0, f.w as f32), b[3].clamp(0.0, f.h as f32)];
+                let bbox =
+                    [b[0].clamp(0.0, f.w as f32), b[1].clamp(0.0, f.h as f32), b[2].clamp(0.0, f.w as f32), b[3].clamp(0.0, f.h as f32)];
                 Detection { class, score, bbox }
             })
             .collect()

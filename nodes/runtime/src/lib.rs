@@ -71,4 +71,3 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, LIMIT);
     }
 }
-
