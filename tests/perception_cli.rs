@@ -2,6 +2,7 @@
 //! recordings: a short run on that small fixed set lowers the loss and finds
 //! the objects far better than the untrained network; training resumes from
 //! its checkpoint; the evaluator's AP equals pycocotools' on the same boxes;
+//! the network exports to ONNX;
 //! a diverging run stops naming the step and keeps the last good checkpoint;
 //! bad inputs are refused naming them.
 
@@ -127,6 +128,12 @@ fn training_learns_resumes_and_scores_like_pycocotools() {
             }
         }
     }
+
+    // Exported for ONNX Runtime (nodes/perception/tests/onnx.rs checks the outputs).
+    let onnx = tmp.path().join("p.onnx");
+    let o = s2r(&["export", "perception", &model.display().to_string(), "--onnx", &onnx.display().to_string()]);
+    assert!(o.status.success() && text(&o).contains("outputs heat, ltrb, log_depth, seg"), "{}", text(&o));
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 1_000_000, "the weights are in the file");
 
     // The same command with more steps resumes where it stopped.
     let o = train(&model, 160, "3e-3", &["--no-augment"]);

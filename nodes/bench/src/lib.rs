@@ -14,6 +14,7 @@ mod bag;
 mod curator;
 mod generate;
 mod images;
+mod perception;
 mod sim;
 mod tokenizer;
 mod transfer;
@@ -26,6 +27,7 @@ pub use bag::BagBenchArgs;
 pub use curator::CuratorBenchArgs;
 pub use generate::GenerateBenchArgs;
 pub use images::ImagesBenchArgs;
+pub use perception::PerceptionBenchArgs;
 pub use sim::{SimBenchArgs, SinkArgs};
 pub use tokenizer::TokenizerBenchArgs;
 pub use transfer::TransferBenchArgs;
@@ -56,6 +58,8 @@ pub enum BenchCmd {
     Images(ImagesBenchArgs),
     /// The data factory: labelled restyled frames per second for 1 camera and the 8-camera rig.
     Generate(GenerateBenchArgs),
+    /// perception_node's step (frames/s, p50/p99 latency, memory) and training images/s.
+    Perception(PerceptionBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -72,5 +76,6 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Tokenizer(a) => tokio::task::block_in_place(|| tokenizer::run(a)),
         BenchCmd::Images(a) => tokio::task::block_in_place(|| images::run(a)),
         BenchCmd::Generate(a) => tokio::task::block_in_place(|| generate::run(a)),
+        BenchCmd::Perception(a) => tokio::task::block_in_place(|| perception::run(a)),
     }
 }

@@ -9,6 +9,7 @@ mod components;
 mod curate_cmd;
 mod discovery;
 mod eval_cmd;
+mod export_cmd;
 mod generate_cmd;
 mod interface;
 mod keyboard;
@@ -67,7 +68,10 @@ enum Command {
     /// Generated datasets: info, split by seed, merge shards.
     #[command(subcommand)]
     Dataset(generate_cmd::DatasetCmd),
-    /// Train models on curated data: tokenizer.
+    /// Export trained models for other runtimes: perception as ONNX.
+    #[command(subcommand)]
+    Export(export_cmd::ExportCmd),
+    /// Train models on curated data: tokenizer, perception.
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
     /// Tokens: decode a tokenized recording back into images.
@@ -75,7 +79,7 @@ enum Command {
     Tokens(tokens_cmd::TokensCmd),
     /// Install what the nodes need from the system (a Vulkan driver), as package.xml declares it.
     Setup(setup_cmd::SetupArgs),
-    /// Evaluate models on held-out data: tokenizer (beside x264 and JPEG).
+    /// Evaluate models on held-out data: tokenizer (beside x264 and JPEG), perception (COCO AP, depth, mIoU).
     #[command(subcommand)]
     Eval(eval_cmd::EvalCmd),
 }
@@ -99,6 +103,7 @@ pub fn main() {
         Command::Generate(a) => generate_cmd::generate(a),
         Command::Dataset(c) => generate_cmd::dataset(c),
         Command::Train(c) => train_cmd::run(c),
+        Command::Export(c) => export_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),
         Command::Setup(a) => setup_cmd::run(a),

@@ -17,6 +17,7 @@ pub mod frame;
 pub mod loss;
 pub mod model;
 pub mod node;
+pub mod onnx;
 pub mod overlay;
 pub mod predict;
 

@@ -140,8 +140,8 @@ impl Norm {
 
 /// A convolution followed by batch norm (folded away for inference).
 #[derive(Clone, Debug)]
-struct ConvBn {
-    conv: Conv2d,
+pub(crate) struct ConvBn {
+    pub(crate) conv: Conv2d,
     bn: Option<Norm>,
 }
 
@@ -160,6 +160,11 @@ impl ConvBn {
         }
     }
 
+    /// Whether batch norm is folded in (inference form).
+    pub(crate) fn folded(&self) -> bool {
+        self.bn.is_none()
+    }
+
     /// The same layer as one convolution with a bias: w' = w·a, b' = b (the running statistics' scale and shift).
     fn fold(&self) -> Result<ConvBn> {
         let Some(bn) = &self.bn else { return Ok(self.clone()) };
@@ -174,9 +179,9 @@ impl ConvBn {
 
 /// Two 3×3 convolutions with a skip connection.
 #[derive(Clone, Debug)]
-struct Residual {
-    a: ConvBn,
-    b: ConvBn,
+pub(crate) struct Residual {
+    pub(crate) a: ConvBn,
+    pub(crate) b: ConvBn,
 }
 
 impl Residual {
@@ -196,9 +201,9 @@ impl Residual {
 
 /// A strided convolution and residual blocks.
 #[derive(Clone, Debug)]
-struct Stage {
-    down: ConvBn,
-    blocks: Vec<Residual>,
+pub(crate) struct Stage {
+    pub(crate) down: ConvBn,
+    pub(crate) blocks: Vec<Residual>,
 }
 
 impl Stage {
@@ -223,9 +228,9 @@ impl Stage {
 
 /// A 3×3 trunk and a 1×1 output layer (with bias).
 #[derive(Clone, Debug)]
-struct Head {
-    trunk: ConvBn,
-    out: Conv2d,
+pub(crate) struct Head {
+    pub(crate) trunk: ConvBn,
+    pub(crate) out: Conv2d,
 }
 
 impl Head {
@@ -264,20 +269,20 @@ pub struct Outputs {
 pub struct Net {
     /// Its configuration.
     pub cfg: Config,
-    stem: ConvBn,
-    stages: Vec<Stage>,
-    lat16: ConvBn,
-    lat8: ConvBn,
-    fuse8: ConvBn,
-    lat4: ConvBn,
-    top4: ConvBn,
-    fuse4: ConvBn,
-    det: Head,
-    dense: Head,
+    pub(crate) stem: ConvBn,
+    pub(crate) stages: Vec<Stage>,
+    pub(crate) lat16: ConvBn,
+    pub(crate) lat8: ConvBn,
+    pub(crate) fuse8: ConvBn,
+    pub(crate) lat4: ConvBn,
+    pub(crate) top4: ConvBn,
+    pub(crate) fuse4: ConvBn,
+    pub(crate) det: Head,
+    pub(crate) dense: Head,
 }
 
 /// The largest log-distance the box head may output (e^6 strides ≈ 1600 px).
-const MAX_LOG_EDGE: f64 = 6.0;
+pub(crate) const MAX_LOG_EDGE: f64 = 6.0;
 
 impl Net {
     /// The network with the variables of `vb` (fresh ones from a `VarMap`, or a checkpoint's).
