@@ -55,11 +55,18 @@ impl Geometry {
         ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
     }
 
-    /// For column row (ky, kx) and output (i, j): the input pixel, if inside.
-    fn source(&self, ky: usize, kx: usize, i: usize, j: usize) -> Option<usize> {
-        let y = (i * self.stride + ky).checked_sub(self.pad)?;
-        let x = (j * self.stride + kx).checked_sub(self.pad)?;
-        (y < self.h && x < self.w).then_some(y * self.w + x)
+    /// For kernel row ky and output row i: the input row, if inside.
+    fn row(&self, ky: usize, i: usize) -> Option<usize> {
+        (i * self.stride + ky).checked_sub(self.pad).filter(|&y| y < self.h)
+    }
+
+    /// For kernel column kx: the output columns [j0, j1) whose input column
+    /// x = j·stride + kx − pad is inside, and x at j0.
+    fn columns(&self, kx: usize, wo: usize) -> (usize, usize, usize) {
+        let s = self.stride;
+        let j0 = if kx >= self.pad { 0 } else { (self.pad - kx).div_ceil(s) };
+        let j1 = if self.w + self.pad > kx { ((self.w - 1 + self.pad - kx) / s + 1).min(wo) } else { 0 };
+        (j0, j1.max(j0), (j0 * s + kx).saturating_sub(self.pad))
     }
 }
 
@@ -90,10 +97,15 @@ impl CustomOp1 for Unfold {
             for ky in 0..g.k {
                 for kx in 0..g.k {
                     let row = &mut rows[(ky * g.k + kx) * ho * wo..(ky * g.k + kx + 1) * ho * wo];
+                    let (j0, j1, x0) = g.columns(kx, wo);
                     for i in 0..ho {
-                        for j in 0..wo {
-                            if let Some(p) = g.source(ky, kx, i, j) {
-                                row[i * wo + j] = plane[p];
+                        let Some(y) = g.row(ky, i) else { continue };
+                        let (src, dst) = (&plane[y * g.w..(y + 1) * g.w], &mut row[i * wo..(i + 1) * wo]);
+                        if g.stride == 1 {
+                            dst[j0..j1].copy_from_slice(&src[x0..x0 + (j1 - j0)]);
+                        } else {
+                            for (n, d) in dst[j0..j1].iter_mut().enumerate() {
+                                *d = src[x0 + n * g.stride];
                             }
                         }
                     }
@@ -128,11 +140,12 @@ impl CustomOp1 for Fold {
             for ky in 0..g.k {
                 for kx in 0..g.k {
                     let row = &rows[(ky * g.k + kx) * ho * wo..(ky * g.k + kx + 1) * ho * wo];
+                    let (j0, j1, x0) = g.columns(kx, wo);
                     for i in 0..ho {
-                        for j in 0..wo {
-                            if let Some(p) = g.source(ky, kx, i, j) {
-                                plane[p] += row[i * wo + j];
-                            }
+                        let Some(y) = g.row(ky, i) else { continue };
+                        let (dst, src) = (&mut plane[y * g.w..(y + 1) * g.w], &row[i * wo..(i + 1) * wo]);
+                        for (n, v) in src[j0..j1].iter().enumerate() {
+                            dst[x0 + n * g.stride] += v;
                         }
                     }
                 }

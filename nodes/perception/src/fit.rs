@@ -48,7 +48,7 @@ pub struct FitOptions {
     pub augment: Augment,
     /// Evaluate and checkpoint every this many steps.
     pub eval_every: usize,
-    /// Held-out frames per evaluation (the first ones, always the same).
+    /// Held-out frames per evaluation (spread evenly over the held-out data, always the same).
     pub eval_frames: usize,
     /// Seed of the sampling and augmentation.
     pub seed: u64,
@@ -184,7 +184,13 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     } else {
         load(&val_paths, val_split, Some(&cfg))?
     };
-    val.samples.truncate(opts.eval_frames);
+    // Evenly spread over the held-out data (its bags are in scenario order).
+    if val.samples.len() > opts.eval_frames {
+        let n = val.samples.len();
+        let keep: Vec<usize> = (0..opts.eval_frames).map(|i| i * n / opts.eval_frames.max(1)).collect();
+        let all = std::mem::take(&mut val.samples);
+        val.samples = all.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, s)| s).collect();
+    }
     if !val.samples.is_empty() {
         let lut = val.det_lut();
         let mut seen = vec![false; cfg.det_classes.len()];

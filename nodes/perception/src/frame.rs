@@ -63,38 +63,53 @@ impl View {
     /// Interleaved RGB resampled to the input: bilinear, averaged over
     /// ⌈k⌉² sub-samples per pixel when shrinking (no aliasing); [`PAD`] outside the source.
     pub fn sample_rgb(&self, rgb: &[u8], sw: usize, sh: usize) -> Vec<u8> {
+        use rayon::prelude::*;
         let n = (self.k.ceil() as usize).clamp(1, 4);
-        let mut out = vec![PAD; self.w * self.h * 3];
-        let at = |x: f32, y: f32, c: usize| -> f32 {
-            let (x, y) = (x.clamp(0.0, sw as f32 - 1.0), y.clamp(0.0, sh as f32 - 1.0));
-            let (xi, yi) = (x as usize, y as usize);
-            let (x1, y1) = ((xi + 1).min(sw - 1), (yi + 1).min(sh - 1));
-            let (fx, fy) = (x - xi as f32, y - yi as f32);
-            let p = |xx: usize, yy: usize| rgb[(yy * sw + xx) * 3 + c] as f32;
-            let top = p(xi, yi) * (1.0 - fx) + p(x1, yi) * fx;
-            let bot = p(xi, y1) * (1.0 - fx) + p(x1, y1) * fx;
-            top * (1.0 - fy) + bot * fy
-        };
-        for v in 0..self.h {
-            for u in 0..self.w {
-                let (cx, cy) = self.to_source(u as f32 + 0.5, v as f32 + 0.5);
-                if cx < 0.0 || cy < 0.0 || cx >= sw as f32 || cy >= sh as f32 {
-                    continue;
-                }
-                for c in 0..3 {
-                    let mut s = 0.0;
-                    for j in 0..n {
-                        for i in 0..n {
-                            let du = (i as f32 + 0.5) / n as f32 - 0.5;
-                            let dv = (j as f32 + 0.5) / n as f32 - 0.5;
-                            let (x, y) = self.to_source(u as f32 + 0.5 + du, v as f32 + 0.5 + dv);
-                            s += at(x - 0.5, y - 0.5, c);
-                        }
-                    }
-                    out[(v * self.w + u) * 3 + c] = (s / (n * n) as f32).round() as u8;
+        // The map is separable: bilinear taps per output column and per
+        // output row (for each sub-sample), computed once.
+        let taps = |len: usize, src: usize, pos: &dyn Fn(f32) -> f32| -> (Vec<(usize, usize, f32)>, Vec<bool>) {
+            let mut t = Vec::with_capacity(len * n);
+            let mut inside = Vec::with_capacity(len);
+            for o in 0..len {
+                let c = pos(o as f32 + 0.5);
+                inside.push(c >= 0.0 && c < src as f32);
+                for i in 0..n {
+                    let d = (i as f32 + 0.5) / n as f32 - 0.5;
+                    let x = (pos(o as f32 + 0.5 + d) - 0.5).clamp(0.0, src as f32 - 1.0);
+                    let x0 = x as usize;
+                    t.push((x0, (x0 + 1).min(src - 1), x - x0 as f32));
                 }
             }
-        }
+            (t, inside)
+        };
+        let (cols, in_x) = taps(self.w, sw, &|u| self.to_source(u, 0.0).0);
+        let (rows, in_y) = taps(self.h, sh, &|v| self.to_source(0.0, v).1);
+        let mut out = vec![PAD; self.w * self.h * 3];
+        let norm = 1.0 / (n * n) as f32;
+        out.par_chunks_mut(self.w * 3).enumerate().for_each(|(v, line)| {
+            if !in_y[v] {
+                return;
+            }
+            for u in 0..self.w {
+                if !in_x[u] {
+                    continue;
+                }
+                let mut acc = [0f32; 3];
+                for &(y0, y1, fy) in &rows[v * n..(v + 1) * n] {
+                    let (r0, r1) = (&rgb[y0 * sw * 3..(y0 + 1) * sw * 3], &rgb[y1 * sw * 3..(y1 + 1) * sw * 3]);
+                    for &(x0, x1, fx) in &cols[u * n..(u + 1) * n] {
+                        for (c, a) in acc.iter_mut().enumerate() {
+                            let top = r0[x0 * 3 + c] as f32 * (1.0 - fx) + r0[x1 * 3 + c] as f32 * fx;
+                            let bot = r1[x0 * 3 + c] as f32 * (1.0 - fx) + r1[x1 * 3 + c] as f32 * fx;
+                            *a += top * (1.0 - fy) + bot * fy;
+                        }
+                    }
+                }
+                for c in 0..3 {
+                    line[u * 3 + c] = (acc[c] * norm).round() as u8;
+                }
+            }
+        });
         out
     }
 

@@ -76,7 +76,7 @@ impl Config {
 /// A convolution layer applied: through [`crate::conv`] when training (fast
 /// gradients), candle's own otherwise.
 fn conv(layer: &Conv2d, x: &Tensor, train: bool) -> Result<Tensor> {
-    if train {
+    if train || x.device().is_cpu() {
         crate::conv::conv2d(x, layer.weight(), layer.bias(), layer.config().stride)
     } else {
         layer.forward(x)

@@ -4,6 +4,7 @@
 //! training all run.
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::frame::{depth_scale, normalise, View};
 use crate::model::{Net, Outputs, STRIDE};
@@ -183,13 +184,13 @@ impl Grids {
     fn depth(&self, n: usize, view: &View, f: &FrameRef, scale: f32) -> Vec<f32> {
         let cells = self.gw * self.gh;
         let d = &self.log_depth[n * cells..(n + 1) * cells];
-        let mut out = Vec::with_capacity(f.w * f.h);
-        for y in 0..f.h {
-            for x in 0..f.w {
+        let mut out = vec![0f32; f.w * f.h];
+        out.par_chunks_mut(f.w).enumerate().for_each(|(y, line)| {
+            for (x, o) in line.iter_mut().enumerate() {
                 let l: f32 = self.taps(view, x, y).iter().map(|&(c, wt)| d[c] * wt).sum();
-                out.push(l.exp() * scale);
+                *o = l.exp() * scale;
             }
-        }
+        });
         out
     }
 
@@ -201,20 +202,19 @@ impl Grids {
         let best: Vec<u8> = (0..cells)
             .map(|c| (0..k).max_by(|&a, &b| logits[a * cells + c].total_cmp(&logits[b * cells + c])).unwrap_or(0) as u8)
             .collect();
-        let mut out = Vec::with_capacity(f.w * f.h);
-        for y in 0..f.h {
-            for x in 0..f.w {
+        let mut out = vec![0u8; f.w * f.h];
+        out.par_chunks_mut(f.w).enumerate().for_each(|(y, line)| {
+            for (x, o) in line.iter_mut().enumerate() {
                 let taps = self.taps(view, x, y);
                 let first = best[taps[0].0];
                 if taps.iter().all(|&(c, _)| best[c] == first) {
-                    out.push(first);
+                    *o = first;
                     continue;
                 }
                 let score = |class: usize| -> f32 { taps.iter().map(|&(c, wt)| logits[class * cells + c] * wt).sum() };
-                let class = taps.iter().map(|&(c, _)| best[c] as usize).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
-                out.push(class as u8);
+                *o = taps.iter().map(|&(c, _)| best[c] as usize).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0) as u8;
             }
-        }
+        });
         out
     }
 }
