@@ -1,7 +1,8 @@
 //! perception_node over DDS: simulated camera frames in (bgr8 at the
 //! recording's resolution, after one frame of an encoding it must refuse by
 //! topic), detections, depth, segmentation and an overlay out with each
-//! frame's stamp, the class table on a transient-local topic; a replaced
+//! frame's stamp, the class table on a transient-local topic; a burst of
+//! frames is met by working on the newest and counting the rest; a replaced
 //! checkpoint is loaded without a restart; a missing checkpoint stops the node
 //! naming the path and the command that trains one.
 
@@ -167,6 +168,8 @@ async fn frames_in_predictions_out_with_their_stamps() {
     }
     let t = Instant::now();
     let (mut n_depth, mut n_seg, mut n_overlay) = (0, 0, 0);
+    // (Counted below: one of each per frame, before the burst.)
+    let expect = frames.len();
     while (n_depth < frames.len() || n_seg < frames.len() || n_overlay < frames.len()) && t.elapsed() < Duration::from_secs(10) {
         while let Some(d) = depth.try_recv() {
             assert_eq!((d.encoding.as_str(), d.width, d.height), ("32FC1", frames[0].width, frames[0].height));
@@ -185,7 +188,37 @@ async fn frames_in_predictions_out_with_their_stamps() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!((n_depth, n_seg, n_overlay), (frames.len(), frames.len(), frames.len()));
+    assert_eq!((n_depth, n_seg, n_overlay), (expect, expect, expect));
+
+    // A burst faster than the network: the node works on the newest frame and counts the others as dropped.
+    while dets.try_recv().is_some() {}
+    for k in 0..12 {
+        let f = &frames[k % frames.len()];
+        img.publish(Image {
+            header: Header { stamp: Time { sec: 200 + k as i32, nanosec: 0 }, frame_id: "cam_optical".into() },
+            width: f.width,
+            height: f.height,
+            encoding: "rgb8".into(),
+            step: f.width * 3,
+            data: f.data.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    // The node reports every 10 s; wait for a report that counts drops.
+    let t = Instant::now();
+    let counted = |log: &str| log.lines().any(|l| l.contains("dropped behind") && !l.contains(" 0 dropped behind"));
+    while !counted(&node_proc.text()) {
+        assert!(t.elapsed() < Duration::from_secs(25), "no drops reported:\n{}", node_proc.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut processed = 0;
+    while let Some(d) = dets.try_recv() {
+        assert!(d.header.stamp.sec >= 200);
+        processed += 1;
+    }
+    assert!(processed < 12, "{processed} of a 12-frame burst processed: the node did not skip to the newest");
+
     let l = labels.try_recv().expect("the class table, transient local");
     assert!(l.class_map.iter().any(|c| c.class_name == "road"));
 

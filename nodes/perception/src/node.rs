@@ -105,7 +105,7 @@ impl Camera {
         let o = |k: &str| format!("{out}/{name}/{k}");
         Ok(Camera {
             name: name.to_string(),
-            image: ImageSubscription::new(node, &format!("{name}/image_raw"), transport, Qos::sensor_data().depth(2))?,
+            image: ImageSubscription::new(node, &format!("{name}/image_raw"), transport, Qos::sensor_data().depth(10))?,
             info: node.create_subscription(&format!("{name}/camera_info"), Qos::sensor_data().depth(2))?,
             fx: None,
             detections: node.create_publisher(&o("detections"), Qos::reliable().depth(10))?,
