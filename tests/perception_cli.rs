@@ -172,6 +172,26 @@ fn bad_inputs_are_named() {
     let t = text(&o);
     assert!(!o.status.success() && t.contains("chatter") && t.contains("no labelled camera"), "{t}");
 
+    // Labelled frames without the class table (/scenario) that says what the segmentation ids mean.
+    let src = s2r_bag::BagReader::open(Path::new(&b[2])).unwrap();
+    let no_table = tmp.path().join("no_table");
+    let mut w = s2r_bag::BagWriter::create(&no_table, Default::default()).unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for (i, c) in src.connections.iter().enumerate() {
+        if c.topic != "/scenario" {
+            ids.insert(i, w.add_topic(s2r_bag::TopicSpec::from(c)).unwrap());
+        }
+    }
+    for m in src.messages() {
+        if let Some(id) = ids.get(&m.connection) {
+            w.write(*id, m.log_time, m.publish_time, &m.data).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let o = s2r(&["train", "perception", &no_table.display().to_string(), "-o", &out, "--steps", "1", "--frames", "flat"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("no_table") && t.contains("no /scenario message"), "{t}");
+
     // A dataset whose training split is empty.
     let ds = tmp.path().join("dataset");
     std::fs::create_dir_all(ds.join("clips")).unwrap();
@@ -180,6 +200,11 @@ fn bad_inputs_are_named() {
     let o = s2r(&["train", "perception", &ds.display().to_string(), "-o", &out, "--steps", "1"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("no labelled frames") && t.contains("dataset"), "{t}");
+
+    // Flat renders only, asked for restyled ones too: named, with the way out.
+    let o = s2r(&["train", "perception", &b[0], "-o", &out, "--steps", "1"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("no labelled frames") && t.contains("--frames flat"), "{t}");
 
     // Bad option values.
     let o = s2r(&["train", "perception", &b[0], "-o", &out, "--frames", "sepia"]);

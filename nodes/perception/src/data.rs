@@ -32,6 +32,15 @@ pub enum Frames {
 }
 
 impl Frames {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Frames::Flat => "flat",
+            Frames::Restyled => "restyled",
+            Frames::Both => "both",
+        }
+    }
+
     /// `flat`, `restyled` or `both`.
     pub fn parse(s: &str) -> Option<Frames> {
         match s {
@@ -273,6 +282,7 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
     }
     // Local class id → dataset class id.
     let mut seg_map: Vec<u8> = (0..=255).collect();
+    let mut have_table = false;
     let mut pending: BTreeMap<(usize, i64), Pending> = BTreeMap::new();
     let cam_of = |topic: &str| -> Option<(usize, &'static str)> {
         for (i, c) in cams.iter().enumerate() {
@@ -311,6 +321,7 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
                 };
                 seg_map[local] = id as u8;
             }
+            have_table = true;
             continue;
         }
         let Some((ci, kind)) = cam_of(topic) else { continue };
@@ -348,6 +359,14 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             && (opts.frames == Frames::Restyled || p.flat.is_some())
             && (opts.frames == Frames::Flat || p.restyled.is_some());
         if complete {
+            if !have_table {
+                return Err(PerceptionError::Input {
+                    path: bag.to_path_buf(),
+                    problem:
+                        "no /scenario message before its frames: the class table of its segmentation (ScenarioInfo.class_names) is unknown"
+                            .into(),
+                });
+            }
             let p = pending.remove(&(ci, stamp)).expect("just filled");
             count[ci] += 1;
             if (count[ci] - 1).is_multiple_of(opts.every.max(1)) {

@@ -164,10 +164,15 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     let t0 = Instant::now();
     let train = load(&opts.data, Split::Train, resume.as_ref().map(|r| &r.meta.config))?;
     if train.samples.is_empty() {
+        let hint = if opts.frames == Frames::Flat {
+            ""
+        } else {
+            "; restyled frames are /<camera>/image_raw beside the simulator's /sim/<camera>/image_raw (`--frames flat` trains on the flat renders alone)"
+        };
         return Err(PerceptionError::Data(format!(
-            "no labelled frames in {} (training split, {} frames)",
+            "no labelled frames in {} (training split, {} frames){hint}",
             opts.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-            frames_name(opts.frames)
+            opts.frames.name()
         )));
     }
     if train.det_classes.is_empty() {
@@ -209,7 +214,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     log(&format!(
         "{} training images ({}), {} held out, {} detected classes ({}), {} segmentation classes; read in {:.1} s",
         train.samples.len(),
-        frames_name(opts.frames),
+        opts.frames.name(),
         val.samples.len(),
         cfg.det_classes.len(),
         cfg.det_classes.join(", "),
@@ -234,7 +239,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         step,
         training: Training {
             data: opts.data.iter().map(|p| p.display().to_string()).collect(),
-            frames: frames_name(opts.frames).into(),
+            frames: opts.frames.name().into(),
             samples: train.samples.len(),
             steps: opts.steps,
             batch: opts.batch,
@@ -338,14 +343,6 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         held_out,
         images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
     })
-}
-
-fn frames_name(f: Frames) -> &'static str {
-    match f {
-        Frames::Flat => "flat",
-        Frames::Restyled => "restyled",
-        Frames::Both => "both",
-    }
 }
 
 fn mean(v: &[Losses]) -> Losses {
