@@ -235,15 +235,7 @@ pub fn decompress(msg: &CompressedImage, topic: &str) -> Result<Image, ImageErro
         Layout::Gray => decoded.into_luma8().into_raw(),
         Layout::Gray16 => decoded.into_luma16().into_raw().into_iter().flat_map(u16::to_le_bytes).collect(),
     };
-    Ok(Image {
-        header: msg.header.clone(),
-        height: h,
-        width: w,
-        encoding,
-        is_bigendian: 0,
-        step: w * want.channels() as u32,
-        data: data.into(),
-    })
+    Ok(crate::image_msg(msg.header.clone(), w as usize, h as usize, &encoding, want.channels(), data))
 }
 
 fn rgb_of(img: DynamicImage) -> Vec<u8> {

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 pub use codec::{compress, decompress, Compression};
 pub use png_io::{encode_png, read_png, write_png};
 pub use rgb::{grid, Rgb};
-pub use ros::{classes, depth_m, rgb8, rgb8_msg};
+pub use ros::{classes, depth_m, image_msg, rgb8, rgb8_msg};
 
 /// What was wrong with an image.
 #[derive(Debug, thiserror::Error)]

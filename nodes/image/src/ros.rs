@@ -82,17 +82,23 @@ pub fn classes(img: &Image, topic: &str) -> Result<Vec<u8>, ImageError> {
     }
 }
 
-/// An rgb8 `sensor_msgs/Image` of `rgb` (row-major, no padding).
-pub fn rgb8_msg(header: Header, width: usize, height: usize, rgb: Vec<u8>) -> Image {
+/// A `sensor_msgs/Image` of row-major, unpadded, little-endian pixels of
+/// `bytes_per_pixel` bytes in `encoding`.
+pub fn image_msg(header: Header, width: usize, height: usize, encoding: &str, bytes_per_pixel: usize, data: Vec<u8>) -> Image {
     Image {
         header,
         height: height as u32,
         width: width as u32,
-        encoding: "rgb8".into(),
+        encoding: encoding.into(),
         is_bigendian: 0,
-        step: width as u32 * 3,
-        data: rgb.into(),
+        step: (width * bytes_per_pixel) as u32,
+        data: data.into(),
     }
+}
+
+/// An rgb8 `sensor_msgs/Image` of `rgb` (row-major, no padding).
+pub fn rgb8_msg(header: Header, width: usize, height: usize, rgb: Vec<u8>) -> Image {
+    image_msg(header, width, height, "rgb8", 3, rgb)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use s2r_image::image_msg;
 use s2r_image::transport::{ImageSubscription, Transport};
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Logger, Node, Publisher, Qos, RosArgs, Subscription};
@@ -172,18 +173,6 @@ pub fn detections_msg(header: &Header, pred: &Prediction, classes: &[String]) ->
     Detection2DArray { header: header.clone(), detections }
 }
 
-fn image_msg(header: &Header, w: usize, h: usize, encoding: &str, bytes_per_pixel: usize, data: Vec<u8>) -> Image {
-    Image {
-        header: header.clone(),
-        height: h as u32,
-        width: w as u32,
-        encoding: encoding.into(),
-        is_bigendian: 0,
-        step: (w * bytes_per_pixel) as u32,
-        data: data.into(),
-    }
-}
-
 fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
         s2r_runtime::tune_allocator();
@@ -303,7 +292,7 @@ fn step(cam: &mut Camera, img: &Image, model: &Model, outputs: Outputs, log: &Lo
     let (w, h) = (img.width as usize, img.height as usize);
     let dense = outputs.depth || outputs.segmentation;
     let frame = FrameRef { rgb: &rgb, w, h, fx: cam.fx };
-    let pred = match model.predictor.predict(&[frame], dense) {
+    let mut pred = match model.predictor.predict(&[frame], dense) {
         Ok(mut p) => p.remove(0),
         Err(e) => {
             warn!(log, "{}: {e}", cam.name);
@@ -321,15 +310,15 @@ fn step(cam: &mut Camera, img: &Image, model: &Model, outputs: Outputs, log: &Lo
     publish(cam.detections.publish(detections_msg(header, &pred, &cfg.det_classes)), "detections");
     if outputs.depth {
         let data: Vec<u8> = pred.depth.iter().flat_map(|d| d.to_le_bytes()).collect();
-        publish(cam.depth.publish(image_msg(header, w, h, "32FC1", 4, data)), "depth");
+        publish(cam.depth.publish(image_msg(header.clone(), w, h, "32FC1", 4, data)), "depth");
     }
     if outputs.segmentation {
-        publish(cam.segmentation.publish(image_msg(header, w, h, "mono8", 1, pred.seg.clone())), "segmentation");
+        publish(cam.segmentation.publish(image_msg(header.clone(), w, h, "mono8", 1, std::mem::take(&mut pred.seg))), "segmentation");
     }
     if outputs.overlay {
         let mut canvas_rgb = rgb;
         let boxes: Vec<_> = pred.detections.iter().map(|d| (d.class, cfg.det_classes[d.class].as_str(), Some(d.score), d.bbox)).collect();
         draw_detections(&mut Canvas { rgb: &mut canvas_rgb, w, h }, &boxes);
-        publish(cam.overlay.publish(image_msg(header, w, h, "rgb8", 3, canvas_rgb)), "overlay");
+        publish(cam.overlay.publish(s2r_image::rgb8_msg(header.clone(), w, h, canvas_rgb)), "overlay");
     }
 }

@@ -202,15 +202,7 @@ fn optical_rotation() -> UnitQuaternion<f32> {
 }
 
 fn image(stamp: &Time, frame: &str, w: u32, h: u32, encoding: &str, bytes_per_pixel: u32, data: Vec<u8>) -> Image {
-    Image {
-        header: header(stamp, frame),
-        height: h,
-        width: w,
-        encoding: encoding.into(),
-        is_bigendian: 0,
-        step: w * bytes_per_pixel,
-        data: data.into(),
-    }
+    s2r_image::image_msg(header(stamp, frame), w as usize, h as usize, encoding, bytes_per_pixel as usize, data)
 }
 
 fn camera_info(stamp: &Time, frame: &str, m: &CameraModel) -> CameraInfo {
