@@ -13,6 +13,8 @@ use s2r_sim::node::resolve_scenario;
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
 
+use crate::status_mb;
+
 /// Options of `s2r bench curator`.
 #[derive(Args, Clone)]
 pub struct CuratorBenchArgs {
@@ -24,15 +26,6 @@ pub struct CuratorBenchArgs {
     distinct: usize,
     #[arg(long, default_value = "dry_day_urban")]
     scenario: String,
-}
-
-/// A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB.
-fn status_mb(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 fn rss_mb() -> f64 {

@@ -20,7 +20,7 @@ mod tokenizer;
 mod transfer;
 mod transport;
 
-use anyhow::Result;
+use anyhow::{anyhow, Context as _, Result};
 use clap::Subcommand;
 
 pub use bag::BagBenchArgs;
@@ -78,4 +78,28 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Generate(a) => tokio::task::block_in_place(|| generate::run(a)),
         BenchCmd::Perception(a) => tokio::task::block_in_place(|| perception::run(a)),
     }
+}
+
+/// `WIDTHxHEIGHT` as numbers.
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s.split_once('x').ok_or_else(|| anyhow!("size '{s}' is not WIDTHxHEIGHT"))?;
+    Ok((w.parse().context(format!("width of '{s}'"))?, h.parse().context(format!("height of '{s}'"))?))
+}
+
+/// The value at fraction `p` (0–1) of sorted values; NaN for none.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+/// A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB; NaN where unreadable.
+pub(crate) fn status_mb(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
 }

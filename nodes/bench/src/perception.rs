@@ -6,9 +6,9 @@
 //! this machine's CPU cores.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use candle_core::{Device, Tensor};
 use clap::Args;
 use s2r_perception::checkpoint::{self, AdamW, Trainable};
@@ -17,6 +17,8 @@ use s2r_perception::node::detections_msg;
 use s2r_perception::overlay::{draw_detections, Canvas};
 use s2r_perception::predict::{FrameRef, Predictor};
 use sim2real_msgs::std_msgs::msg::Header;
+
+use crate::{percentile, status_mb};
 
 /// Options of `s2r bench perception`.
 #[derive(Args, Clone)]
@@ -36,13 +38,6 @@ pub struct PerceptionBenchArgs {
     train_steps: usize,
 }
 
-/// The peak resident memory of this process (VmHWM), MiB.
-fn peak_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// A frame with edges, gradients and a few box-like shapes, as a camera's bgr8 bytes.
 fn frame(w: usize, h: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(w * h * 3);
@@ -55,18 +50,11 @@ fn frame(w: usize, h: usize) -> Vec<u8> {
     v
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
-
 /// Measures and prints a table.
 pub(crate) fn run(a: PerceptionBenchArgs) -> Result<()> {
     s2r_runtime::tune_allocator();
-    let (w, h) = a
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
-        .ok_or_else(|| anyhow!("--size {}: expected WIDTHxHEIGHT", a.size))?;
+    let (w, h) = crate::parse_size(&a.size)?;
+    let (w, h) = (w as usize, h as usize);
     let path = a.checkpoint.clone().or_else(s2r_perception::node::shipped_checkpoint);
     let (net, what): (Net, String) = match &path {
         Some(p) => (checkpoint::read(p)?.net(&Device::Cpu)?, p.display().to_string()),
@@ -105,16 +93,16 @@ pub(crate) fn run(a: PerceptionBenchArgs) -> Result<()> {
         for _ in 0..3 {
             step()?;
         }
-        let mut times = Vec::new();
+        let mut ms = Vec::new();
         let t0 = Instant::now();
         while t0.elapsed().as_secs_f64() < a.seconds {
             let t = Instant::now();
             step()?;
-            times.push(t.elapsed());
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let fps = times.len() as f64 / t0.elapsed().as_secs_f64();
-        times.sort();
-        println!("| {name} | {fps:.1} | {:.1} | {:.1} |", percentile(&times, 0.5), percentile(&times, 0.99));
+        let fps = ms.len() as f64 / t0.elapsed().as_secs_f64();
+        ms.sort_by(f64::total_cmp);
+        println!("| {name} | {fps:.1} | {:.1} | {:.1} |", percentile(&ms, 0.5), percentile(&ms, 0.99));
     }
     if a.train_steps > 0 {
         let cfg = cfg.clone();
@@ -136,8 +124,6 @@ pub(crate) fn run(a: PerceptionBenchArgs) -> Result<()> {
         let ips = (8 * a.train_steps) as f64 / t0.elapsed().as_secs_f64();
         println!("training: {ips:.1} images/s (batch 8, 256x192 crops, forward + backward + AdamW; the network only, not data loading)");
     }
-    if let Some(m) = peak_mib() {
-        println!("peak memory: {m:.0} MiB");
-    }
+    println!("peak memory: {:.0} MB", status_mb("VmHWM:"));
     Ok(())
 }

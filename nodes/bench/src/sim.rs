@@ -73,8 +73,7 @@ struct Row {
 /// Measures every camera count, without and with a subscribing process, and
 /// prints a row each.
 pub(crate) async fn run(a: SimBenchArgs) -> Result<()> {
-    let (w, h) = a.size.split_once('x').ok_or_else(|| anyhow!("size '{}' is not WIDTHxHEIGHT", a.size))?;
-    let (w, h): (u32, u32) = (w.parse().context("width")?, h.parse().context("height")?);
+    let (w, h) = crate::parse_size(&a.size)?;
     let path = resolve_scenario(&a.scenario).map_err(|e| anyhow!(e))?;
     let base = Scenario::load(&path)?;
     let mut rows = Vec::new();

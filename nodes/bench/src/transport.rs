@@ -14,6 +14,8 @@ use s2r_runtime::clock::system_now;
 use s2r_runtime::{Context, ContextOptions, DiscoveryRange, Node, Qos, RosArgs};
 use sim2real_msgs::sensor_msgs::msg::Image;
 
+use crate::{parse_size, percentile};
+
 /// Options of `s2r bench transport`.
 #[derive(Args, Clone)]
 pub struct TransportArgs {
@@ -70,19 +72,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     // Linux reports in USER_HZ, 100 per second on every mainstream architecture.
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.split_once('x').ok_or_else(|| anyhow!("size '{s}' is not WIDTHxHEIGHT"))?;
-    Ok((w.parse().context(format!("width of '{s}'"))?, h.parse().context(format!("height of '{s}'"))?))
 }
 
 fn frame(w: u32, h: u32, seq: u64) -> Image {
