@@ -165,13 +165,7 @@ fn perception(a: PerceptionEvalArgs) -> Result<()> {
     let cfg = ck.meta.config.clone();
     let split = Split::parse(&a.split).ok_or_else(|| anyhow::anyhow!("--split {}: expected train, val, test or all", a.split))?;
     let frames = Frames::parse(&a.frames).ok_or_else(|| anyhow::anyhow!("--frames {}: expected flat, restyled or both", a.frames))?;
-    let mut bags = Vec::new();
-    for d in &a.data {
-        if !d.exists() {
-            anyhow::bail!("{}: no such file or folder", d.display());
-        }
-        bags.extend(data::bags_of(d, split)?);
-    }
+    let bags = data::bags_of(&a.data, split)?;
     let ds = data::load(
         &bags,
         &LoadOptions {

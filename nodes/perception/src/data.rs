@@ -6,13 +6,13 @@
 //! `/sim/<cam>/{depth,segmentation,detections,camera_info}`, and the class
 //! table of `/scenario`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use s2r_bag::BagReader;
 use s2r_image::stored;
-use s2r_runtime::Serialized;
+use s2r_runtime::{stamp_ns, Serialized};
 use serde::Deserialize;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
@@ -173,10 +173,22 @@ struct SplitClips {
     clips: Vec<String>,
 }
 
+/// The bags under `paths` for `split`; a path that does not exist is refused by name.
+pub fn bags_of(paths: &[PathBuf], split: Split) -> Result<Vec<PathBuf>, PerceptionError> {
+    let mut v = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(PerceptionError::Input { path: p.clone(), problem: "no such file or folder".into() });
+        }
+        v.extend(bags_in(p, split)?);
+    }
+    Ok(v)
+}
+
 /// The bags under `path` for `split`: a dataset's clips of that split (all
 /// of `clips/` without `splits.yaml`, or for [`Split::All`]), a folder of
 /// bag folders, or one bag.
-pub fn bags_of(path: &Path, split: Split) -> Result<Vec<PathBuf>, PerceptionError> {
+fn bags_in(path: &Path, split: Split) -> Result<Vec<PathBuf>, PerceptionError> {
     let clips = path.join("clips");
     let splits = path.join("splits.yaml");
     if clips.is_dir() && splits.is_file() && split != Split::All {
@@ -220,12 +232,15 @@ pub struct LoadOptions {
     pub seg_classes: Option<Vec<String>>,
 }
 
-/// A decoded message of a camera.
-enum Part {
-    Dets(Detection2DArray),
-    Info(Box<CameraInfo>),
-    /// An image and which (`depth`, `seg`, `flat`, `restyled`).
-    Image(&'static str, Image),
+/// What a camera topic of a recording carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Flat,
+    Restyled,
+    Depth,
+    Seg,
+    Dets,
+    Info,
 }
 
 /// One frame's messages gathered by stamp.
@@ -284,24 +299,20 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
     let mut seg_map: Vec<u8> = (0..=255).collect();
     let mut have_table = false;
     let mut pending: BTreeMap<(usize, i64), Pending> = BTreeMap::new();
-    let cam_of = |topic: &str| -> Option<(usize, &'static str)> {
-        for (i, c) in cams.iter().enumerate() {
-            for (suffix, kind) in
-                [("depth", "depth"), ("segmentation", "seg"), ("detections", "dets"), ("camera_info", "info"), ("image_raw", "flat")]
-            {
-                if topic == format!("/sim/{c}/{suffix}") {
-                    return Some((i, kind));
-                }
-            }
-            if stored_cams.iter().any(|s| s.raw == format!("/{c}/image_raw") && s.topic == topic) {
-                return Some((i, "restyled"));
-            }
-            if stored_cams.iter().any(|s| s.raw == format!("/sim/{c}/image_raw") && s.topic == topic && s.compressed) {
-                return Some((i, "flat"));
+    // Every topic of a labelled camera: (camera index, what it carries).
+    let mut kinds: HashMap<String, (usize, Kind)> = HashMap::new();
+    for (i, c) in cams.iter().enumerate() {
+        for (suffix, kind) in [("depth", Kind::Depth), ("segmentation", Kind::Seg), ("detections", Kind::Dets), ("camera_info", Kind::Info)]
+        {
+            kinds.insert(format!("/sim/{c}/{suffix}"), (i, kind));
+        }
+        // The colour images raw, or compressed where only that is stored.
+        for (raw, kind) in [(format!("/sim/{c}/image_raw"), Kind::Flat), (format!("/{c}/image_raw"), Kind::Restyled)] {
+            if let Some(s) = stored_cams.iter().find(|s| s.raw == raw) {
+                kinds.insert(s.topic.clone(), (i, kind));
             }
         }
-        None
-    };
+    }
     let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();
     let mut count = vec![0usize; cams.len()];
     for m in r.messages() {
@@ -324,34 +335,44 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             have_table = true;
             continue;
         }
-        let Some((ci, kind)) = cam_of(topic) else { continue };
-        let image = |d: &Serialized| -> Result<Image, PerceptionError> {
-            let cam = stored_cams.iter().find(|s| s.topic == topic);
-            match cam {
-                Some(c) => c.decode(d).map_err(|source| PerceptionError::Frame { path: bag.to_path_buf(), source }),
-                None => d.decode::<Image>().map_err(|e| msg_err(e.to_string())),
+        let Some(&(ci, kind)) = kinds.get(topic) else { continue };
+        let decode_err = |e: s2r_runtime::raw::CdrError| msg_err(e.to_string());
+        let image = || -> Result<Image, PerceptionError> {
+            match stored_cams.iter().find(|s| s.topic == topic) {
+                Some(c) => c.decode(&data).map_err(|source| PerceptionError::Frame { path: bag.to_path_buf(), source }),
+                None => data.decode::<Image>().map_err(decode_err),
             }
         };
-        let stamp_of = |s: &sim2real_msgs::builtin_interfaces::msg::Time| s.sec as i64 * 1_000_000_000 + s.nanosec as i64;
-        let part = match kind {
-            "dets" => Part::Dets(data.decode().map_err(|e| msg_err(e.to_string()))?),
-            "info" => Part::Info(Box::new(data.decode().map_err(|e| msg_err(e.to_string()))?)),
-            _ => Part::Image(kind, image(&data)?),
+        // Each message goes to its frame, found by its stamp.
+        let (stamp, p) = match kind {
+            Kind::Dets => {
+                let d: Detection2DArray = data.decode().map_err(decode_err)?;
+                let stamp = stamp_ns(&d.header.stamp);
+                let p = pending.entry((ci, stamp)).or_default();
+                p.dets = Some(d);
+                (stamp, p)
+            }
+            Kind::Info => {
+                let i: CameraInfo = data.decode().map_err(decode_err)?;
+                let stamp = stamp_ns(&i.header.stamp);
+                let p = pending.entry((ci, stamp)).or_default();
+                p.info = Some(i);
+                (stamp, p)
+            }
+            _ => {
+                let img = image()?;
+                let stamp = stamp_ns(&img.header.stamp);
+                let p = pending.entry((ci, stamp)).or_default();
+                let slot = match kind {
+                    Kind::Depth => &mut p.depth,
+                    Kind::Seg => &mut p.seg,
+                    Kind::Flat => &mut p.flat,
+                    _ => &mut p.restyled,
+                };
+                *slot = Some(img);
+                (stamp, p)
+            }
         };
-        let stamp = match &part {
-            Part::Dets(d) => stamp_of(&d.header.stamp),
-            Part::Info(i) => stamp_of(&i.header.stamp),
-            Part::Image(_, i) => stamp_of(&i.header.stamp),
-        };
-        let p = pending.entry((ci, stamp)).or_default();
-        match part {
-            Part::Dets(d) => p.dets = Some(d),
-            Part::Info(i) => p.info = Some(*i),
-            Part::Image("depth", i) => p.depth = Some(i),
-            Part::Image("seg", i) => p.seg = Some(i),
-            Part::Image("flat", i) => p.flat = Some(i),
-            Part::Image(_, i) => p.restyled = Some(i),
-        }
         let complete = p.depth.is_some()
             && p.seg.is_some()
             && p.dets.is_some()

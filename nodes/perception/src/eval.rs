@@ -143,14 +143,11 @@ impl Scorer {
                     continue;
                 }
                 self.truth[t] += 1;
+                self.union[t] += 1;
                 if t == p {
                     self.inter[t] += 1;
-                    self.union[t] += 1;
-                } else {
-                    self.union[t] += 1;
-                    if p < self.union.len() {
-                        self.union[p] += 1;
-                    }
+                } else if p < self.union.len() {
+                    self.union[p] += 1;
                 }
             }
         }

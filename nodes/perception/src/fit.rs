@@ -104,18 +104,6 @@ pub struct FitReport {
     pub images_per_second: f64,
 }
 
-/// The datasets' bags of `split` (their `splits.yaml`), or all of theirs when they have none.
-fn bags(paths: &[PathBuf], split: Split) -> Result<Vec<PathBuf>, PerceptionError> {
-    let mut v = Vec::new();
-    for p in paths {
-        if !p.exists() {
-            return Err(PerceptionError::Input { path: p.clone(), problem: "no such file or folder".into() });
-        }
-        v.extend(data::bags_of(p, split)?);
-    }
-    Ok(v)
-}
-
 /// Learning rate at `step`: linear warm-up over the first 300 steps, then cosine to 5% of the peak.
 fn rate(peak: f64, step: usize, total: usize) -> f64 {
     let warm = 300.min(total / 10).max(1);
@@ -149,7 +137,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     }
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
     let load = |paths: &[PathBuf], split: Split, fixed: Option<&Config>| -> Result<Dataset, PerceptionError> {
-        let b = bags(paths, split)?;
+        let b = data::bags_of(paths, split)?;
         data::load(
             &b,
             &LoadOptions {
@@ -182,19 +170,22 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         Some(r) => r.meta.config.clone(),
         None => Config::small(train.det_classes.clone(), train.seg_classes.clone()),
     };
-    let val_paths = if opts.val.is_empty() { opts.data.clone() } else { opts.val.clone() };
-    let val_split = if opts.val.is_empty() { Split::Val } else { Split::All };
-    let mut val = if opts.val.is_empty() && !opts.data.iter().any(|p| p.join("splits.yaml").is_file()) {
-        Dataset::default()
+    // Held out: --val as given, else the `val` split of the datasets that
+    // have one (a bag or folder without splits.yaml is all training data).
+    let mut val = if !opts.val.is_empty() {
+        load(&opts.val, Split::All, Some(&cfg))?
     } else {
-        load(&val_paths, val_split, Some(&cfg))?
+        let split: Vec<PathBuf> = opts.data.iter().filter(|p| p.join("splits.yaml").is_file()).cloned().collect();
+        if split.is_empty() {
+            Dataset::default()
+        } else {
+            load(&split, Split::Val, Some(&cfg))?
+        }
     };
     // Evenly spread over the held-out data (its bags are in scenario order).
-    if val.samples.len() > opts.eval_frames {
-        let n = val.samples.len();
-        let keep: Vec<usize> = (0..opts.eval_frames).map(|i| i * n / opts.eval_frames.max(1)).collect();
-        let all = std::mem::take(&mut val.samples);
-        val.samples = all.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, s)| s).collect();
+    let n = val.samples.len();
+    if n > opts.eval_frames {
+        val.samples = (0..opts.eval_frames).map(|i| val.samples[i * n / opts.eval_frames].clone()).collect();
     }
     if !val.samples.is_empty() {
         let lut = val.det_lut();
@@ -306,12 +297,12 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
                     max_detections: 100,
                 };
                 let r = eval::evaluate(&p, &val, 8, true, |_, _| {})?;
-                meta.training.held_out = vec![
-                    ("ap50".into(), r.detection.ap50),
-                    ("ap".into(), r.detection.ap),
-                    ("depth_abs_rel".into(), r.depth_abs_rel.unwrap_or(f64::NAN)),
-                    ("miou".into(), r.miou.unwrap_or(f64::NAN)),
-                ];
+                // Figures the data cannot give (no depth, no classes) are left out: JSON has no NaN.
+                meta.training.held_out =
+                    [("ap50", Some(r.detection.ap50)), ("ap", Some(r.detection.ap)), ("depth_abs_rel", r.depth_abs_rel), ("miou", r.miou)]
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                        .collect();
                 bar.suspend(|| {
                     log(&format!(
                         "step {step}: loss {:.3}; held-out AP@0.5 {:.3}, AP {:.3}, depth AbsRel {:.3}, mIoU {:.3}",

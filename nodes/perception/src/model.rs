@@ -112,13 +112,20 @@ impl Norm {
         })
     }
 
+    /// The per-channel scale and shift [C] of the running statistics:
+    /// γ/√(σ² + ε) and β − μ·γ/√(σ² + ε) (inference, and the fold into a convolution).
+    fn scale_shift(&self) -> Result<(Tensor, Tensor)> {
+        let a = (&self.gamma * (self.var.as_tensor() + NORM_EPS)?.sqrt()?.recip()?)?;
+        let b = (&self.beta - (self.mean.as_tensor() * &a)?)?;
+        Ok((a, b))
+    }
+
     fn forward(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let c = self.gamma.dim(0)?;
         let shape = (1, c, 1, 1);
         if !train {
-            let a = self.gamma.reshape(shape)?.broadcast_div(&(self.var.as_tensor().reshape(shape)? + NORM_EPS)?.sqrt()?)?;
-            let b = (self.beta.reshape(shape)? - self.mean.as_tensor().reshape(shape)?.broadcast_mul(&a)?)?;
-            return z.broadcast_mul(&a)?.broadcast_add(&b);
+            let (a, b) = self.scale_shift()?;
+            return z.broadcast_mul(&a.reshape(shape)?)?.broadcast_add(&b.reshape(shape)?);
         }
         let n = (z.elem_count() / c) as f64;
         let (y, mean, var) = if z.device().is_cpu() {
@@ -165,14 +172,11 @@ impl ConvBn {
         self.bn.is_none()
     }
 
-    /// The same layer as one convolution with a bias: w' = w·a, b' = b (the running statistics' scale and shift).
+    /// The same layer as one convolution with a bias: w' = w·a, b' = b (the running statistics' [`Norm::scale_shift`]).
     fn fold(&self) -> Result<ConvBn> {
         let Some(bn) = &self.bn else { return Ok(self.clone()) };
-        let c = bn.gamma.dim(0)?;
-        let inv = (bn.var.as_tensor() + NORM_EPS)?.sqrt()?.recip()?;
-        let scale = (&bn.gamma * &inv)?;
-        let w = self.conv.weight().broadcast_mul(&scale.reshape((c, 1, 1, 1))?)?;
-        let b = (&bn.beta - (bn.mean.as_tensor() * &scale)?)?;
+        let (a, b) = bn.scale_shift()?;
+        let w = self.conv.weight().broadcast_mul(&a.reshape(((), 1, 1, 1))?)?;
         Ok(ConvBn { conv: Conv2d::new(w, Some(b), *self.conv.config()), bn: None })
     }
 }
