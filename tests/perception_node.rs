@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fresh_domain, loopback, loopback_env};
+use common::{as_bgr8, depth_frame, fresh_domain, loopback, loopback_env};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::builtin_interfaces::msg::Time;
@@ -122,32 +122,13 @@ async fn frames_in_predictions_out_with_their_stamps() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     cam_info.publish(info.clone()).unwrap();
     // A depth image on the camera topic: refused by name, the node carries on.
-    img.publish(Image {
-        header: Header { stamp: Time { sec: 0, nanosec: 0 }, frame_id: "cam".into() },
-        width: 4,
-        height: 2,
-        encoding: "32FC1".into(),
-        step: 16,
-        data: vec![0u8; 32].into(),
-        ..Default::default()
-    })
-    .unwrap();
+    img.publish(depth_frame("cam")).unwrap();
     node_proc.wait_for("32FC1", Duration::from_secs(10)).await;
     let mut sent = Vec::new();
     for (i, f) in frames.iter().enumerate() {
-        let bgr: Vec<u8> = f.data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
         let stamp = Time { sec: 100 + i as i32, nanosec: 5 };
         sent.push(stamp.clone());
-        img.publish(Image {
-            header: Header { stamp, frame_id: "cam_optical".into() },
-            width: f.width,
-            height: f.height,
-            encoding: "bgr8".into(),
-            step: f.width * 3,
-            data: bgr.into(),
-            ..Default::default()
-        })
-        .unwrap();
+        img.publish(as_bgr8(f, stamp, "cam_optical")).unwrap();
         // One frame at a time: this test is about each frame's outputs, not about dropping when behind.
         let t = Instant::now();
         loop {

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fresh_domain, loopback, loopback_env};
+use common::{as_bgr8, depth_frame, fresh_domain, loopback, loopback_env};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use s2r_tokenizer::data::square;
@@ -17,7 +17,6 @@ use s2r_tokenizer::metrics::{psnr, to_rgb8, Rgb8};
 use sim2real_msgs::builtin_interfaces::msg::Time;
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::TokenFrame;
-use sim2real_msgs::std_msgs::msg::Header;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_become_token_chunks_and_decode_back() {
@@ -53,30 +52,10 @@ async fn frames_become_token_chunks_and_decode_back() {
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     // A depth image first: refused (named by topic), the node carries on.
-    img.publish(Image {
-        header: Header { stamp: Time { sec: 0, nanosec: 0 }, frame_id: "cam".into() },
-        width: 4,
-        height: 2,
-        encoding: "32FC1".into(),
-        step: 16,
-        data: vec![0u8; 32].into(),
-        ..Default::default()
-    })
-    .unwrap();
+    img.publish(depth_frame("cam")).unwrap();
     for (i, f) in frames.iter().enumerate() {
         // As bgr8, which the node converts.
-        let bgr: Vec<u8> = f.data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
-        let i = i as i32 + 1;
-        img.publish(Image {
-            header: Header { stamp: Time { sec: i, nanosec: 0 }, frame_id: "cam".into() },
-            width: f.width,
-            height: f.height,
-            encoding: "bgr8".into(),
-            step: f.width * 3,
-            data: bgr.into(),
-            ..Default::default()
-        })
-        .unwrap();
+        img.publish(as_bgr8(f, Time { sec: i as i32 + 1, nanosec: 0 }, "cam")).unwrap();
     }
     let mut got = Vec::new();
     let t1 = Instant::now();

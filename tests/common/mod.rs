@@ -61,6 +61,33 @@ pub fn image(k: i32) -> Image {
     }
 }
 
+/// A 4×2 depth image (32FC1) at time 0: what a node reading colour frames must refuse, naming the topic.
+pub fn depth_frame(frame_id: &str) -> Image {
+    Image {
+        header: Header { stamp: Time { sec: 0, nanosec: 0 }, frame_id: frame_id.into() },
+        width: 4,
+        height: 2,
+        encoding: "32FC1".into(),
+        step: 16,
+        data: vec![0u8; 32].into(),
+        ..Default::default()
+    }
+}
+
+/// An rgb8 frame as a camera driver sends it in bgr8, with a new stamp and frame.
+pub fn as_bgr8(rgb: &Image, stamp: Time, frame_id: &str) -> Image {
+    let bgr: Vec<u8> = rgb.data.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    Image {
+        header: Header { stamp, frame_id: frame_id.into() },
+        width: rgb.width,
+        height: rgb.height,
+        encoding: "bgr8".into(),
+        step: rgb.width * 3,
+        data: bgr.into(),
+        ..Default::default()
+    }
+}
+
 pub fn odometry(k: i32) -> Odometry {
     let mut o = Odometry { header: header(k, "odom"), child_frame_id: "base_link".into(), ..Default::default() };
     o.pose.pose.position = geo::Point { x: k as f64, y: 2.0 * k as f64, z: 3.5 };
