@@ -288,6 +288,12 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         let ap = held_out.as_ref().map_or(String::new(), |r: &Report| format!(" | held-out AP@0.5 {:.3}", r.detection.ap50));
         bar.set_message(format!("loss {:.3} (heat {:.3} box {:.3} depth {:.3} seg {:.3}){ap}", m.total, m.heat, m.boxes, m.depth, m.seg));
         bar.set_position(step as u64);
+        // Without a terminal (nohup, CI, a launch file's log) the bar draws nothing: a line every
+        // 100 steps says how far training is and how fast it goes.
+        if opts.progress && bar.is_hidden() && step % 100 == 0 {
+            let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            log(&format!("step {step}/{}: loss {:.3}, {rate:.1} images/s", opts.steps, m.total));
+        }
         if step % opts.eval_every.max(1) == 0 || step == opts.steps {
             if !val.samples.is_empty() {
                 let p = Predictor {
