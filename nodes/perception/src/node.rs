@@ -18,7 +18,7 @@
 //!
 //! Behind a camera it takes the newest frame and counts the ones it drops.
 //! Parameters: `checkpoint` (a file from `s2r train perception`; default the
-//! shipped `models/perception/perception.safetensors`), `threshold` (0.3),
+//! shipped `models/perception/perception.safetensors`, also when empty), `threshold` (0.3),
 //! `max_detections` (100), `depth`, `segmentation`, `overlay` (publish those
 //! outputs; true), `device` (`cpu`, `cuda:N`). A new checkpoint is loaded
 //! without a restart when the `checkpoint` parameter changes or the file is
@@ -178,8 +178,10 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         s2r_runtime::tune_allocator();
         let node = Node::new(&ctx, "perception_node", &args)?;
         let log = node.logger().clone();
-        let default_ck = shipped_checkpoint().map(|p| p.display().to_string()).unwrap_or_default();
-        let ck_param: String = node.declare_parameter("checkpoint", default_ck)?;
+        // Empty (the default, and what launch files pass when not told) is the shipped checkpoint.
+        let shipped = || shipped_checkpoint().map(|p| p.display().to_string()).unwrap_or_default();
+        let or_shipped = |p: String| if p.is_empty() { shipped() } else { p };
+        let ck_param = or_shipped(node.declare_parameter("checkpoint", String::new())?);
         let cameras: String = node.declare_parameter("cameras", "front".to_string())?;
         let output: String = node.declare_parameter("output", "perception".to_string())?;
         let threshold: f64 = node.declare_parameter("threshold", 0.3)?;
@@ -233,7 +235,7 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         loop {
             if checked.elapsed() > Duration::from_secs(1) {
                 checked = Instant::now();
-                let wanted = node.parameter::<String>("checkpoint").unwrap_or_else(|| ck_now.clone());
+                let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| ck_now.clone());
                 let changed = wanted != ck_now || modified(Path::new(&wanted)) != model.modified;
                 if changed {
                     match load(Path::new(&wanted), &device, threshold as f32, max as usize) {
