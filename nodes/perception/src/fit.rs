@@ -216,7 +216,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         let context = context.to_string();
         move |source| PerceptionError::Candle { context: context.clone(), source }
     };
-    let model = Trainable::new(cfg.clone(), &opts.device).map_err(candle("building the network"))?;
+    let model = Trainable::seeded(cfg.clone(), &opts.device, opts.seed).map_err(candle("building the network"))?;
     let mut opt = AdamW::new(&model.varmap, opts.lr, 1e-4).map_err(candle("building the optimiser"))?;
     let mut step = 0;
     if let Some(r) = &resume {
