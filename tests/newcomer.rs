@@ -19,10 +19,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{fresh_domain, loopback, loopback_env};
+use common::{finish, fresh_domain, loopback, loopback_env};
 use s2r_runtime::{Node, Qos, RosArgs};
 use sim2real_msgs::sensor_msgs::msg::Image;
 
@@ -34,27 +34,6 @@ fn s2r(args: &[&str], domain: u16) -> Command {
     c.args(args).current_dir(REPO).env("S2R_BUILD_PROFILE", "dev");
     loopback_env(&mut c, domain);
     c
-}
-
-/// Runs `cmd` to its end, killing it after `limit`.
-fn finish(mut cmd: Command, limit: Duration) -> (Output, Duration) {
-    let t0 = Instant::now();
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        while t0.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(100));
-            if Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().is_ok_and(|s| !s.success()) {
-                return;
-            }
-        }
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-    });
-    let out = child.wait_with_output().unwrap();
-    let took = t0.elapsed();
-    watchdog.join().unwrap();
-    assert!(took < limit, "still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
-    (out, took)
 }
 
 fn text(o: &Output) -> String {

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{as_bgr8, depth_frame, fresh_domain, loopback, loopback_env};
+use common::{as_bgr8, depth_frame, finish, fresh_domain, loopback, loopback_env};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::builtin_interfaces::msg::Time;
@@ -225,7 +225,7 @@ fn a_missing_checkpoint_stops_the_node_with_the_fix() {
 /// `s2r launch launch/perception.launch.yaml`: the simulator, transfer_node
 /// and perception_node with the shipped checkpoint (the launch passes an
 /// empty `checkpoint`), detections of the restyled front camera on
-/// `/perception/front/detections` with the frames' stamps, and the launch
+/// `/perception/front/detections` in the camera's frame, and the launch
 /// ending by itself when the simulation's duration is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_launch_file_runs_the_shipped_checkpoint_on_restyled_frames() {
@@ -236,23 +236,7 @@ async fn the_launch_file_runs_the_shipped_checkpoint_on_restyled_frames() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
     c.args(["launch", "launch/perception.launch.yaml", "duration:=3.0"]).current_dir(env!("CARGO_MANIFEST_DIR"));
     loopback_env(&mut c, domain);
-    let out = tokio::task::spawn_blocking(move || {
-        let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // A watchdog, while the pipes are read to the end.
-        let pid = child.id().to_string();
-        let (done, ended) = std::sync::mpsc::channel::<()>();
-        let watchdog = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(Duration::from_secs(240)) {
-                let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            }
-        });
-        let out = child.wait_with_output().unwrap();
-        drop(done);
-        watchdog.join().unwrap();
-        out
-    })
-    .await
-    .unwrap();
+    let (out, _) = tokio::task::spawn_blocking(move || finish(c, Duration::from_secs(240))).await.unwrap();
     let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the launch ends by itself: {t}");
     assert!(t.contains("models/perception/perception.safetensors"), "the shipped checkpoint is loaded: {t}");

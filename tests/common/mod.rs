@@ -61,6 +61,26 @@ pub fn image(k: i32) -> Image {
     }
 }
 
+/// Runs `cmd` to its end, reading its output, killing it after `limit`
+/// (which fails the test, with its stderr); returns the output and how long it ran.
+pub fn finish(mut cmd: Command, limit: Duration) -> (std::process::Output, Duration) {
+    let t0 = Instant::now();
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id().to_string();
+    let (done, ended) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(limit) {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let took = t0.elapsed();
+    drop(done);
+    watchdog.join().unwrap();
+    assert!(took < limit, "still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    (out, took)
+}
+
 /// A 4×2 depth image (32FC1) at time 0: what a node reading colour frames must refuse, naming the topic.
 pub fn depth_frame(frame_id: &str) -> Image {
     Image {

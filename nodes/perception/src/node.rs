@@ -179,8 +179,8 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let node = Node::new(&ctx, "perception_node", &args)?;
         let log = node.logger().clone();
         // Empty (the default, and what launch files pass when not told) is the shipped checkpoint.
-        let shipped = || shipped_checkpoint().map(|p| p.display().to_string()).unwrap_or_default();
-        let or_shipped = |p: String| if p.is_empty() { shipped() } else { p };
+        let shipped = shipped_checkpoint().map(|p| p.display().to_string()).unwrap_or_default();
+        let or_shipped = |p: String| if p.is_empty() { shipped.clone() } else { p };
         let ck_param = or_shipped(node.declare_parameter("checkpoint", String::new())?);
         let cameras: String = node.declare_parameter("cameras", "front".to_string())?;
         let output: String = node.declare_parameter("output", "perception".to_string())?;
