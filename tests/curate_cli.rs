@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn s2r(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_s2r")).args(args).output().unwrap()
 }
@@ -62,19 +64,8 @@ fn balances_the_sample_bags_and_writes_a_readable_report() {
     let report = out.join("report.html");
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("Distributions before and after") && html.contains("<svg") && html.contains("data:image/png;base64,"));
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
-    let chromium = chromium.expect("headless Chromium is needed to look at the report (tests/run installs Debian's chromium)");
     let shot = artifacts().join("report.png");
-    let _ = std::fs::remove_file(&shot);
-    let o = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,2400"])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", report.display()))
-        .output()
-        .unwrap();
-    assert!(shot.is_file(), "no screenshot: {}", text(&o.stderr));
+    common::screenshot(&report, &shot, "1200,2400");
     assert!(std::fs::metadata(&shot).unwrap().len() > 20_000, "the screenshot is blank");
 }
 

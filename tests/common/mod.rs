@@ -333,3 +333,21 @@ pub fn bytes_as_rosbags_signs(type_name: &str, want: &serde_json::Value) -> serd
     }
     out
 }
+
+/// Looks at an HTML page in headless Chromium: a screenshot of `size`
+/// ("1200,2400") at `shot`; panics when there is no Chromium or no picture.
+pub fn screenshot(page: &Path, shot: &Path, size: &str) {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let chromium = chromium.expect("headless Chromium is needed to look at the report (tests/run installs Debian's chromium)");
+    let _ = std::fs::remove_file(shot);
+    let o = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .arg(format!("--window-size={size}"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(shot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+}

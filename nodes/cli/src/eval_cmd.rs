@@ -15,6 +15,9 @@ pub enum EvalCmd {
     Tokenizer(TokenizerEvalArgs),
     /// Perception: detection AP (COCO), depth AbsRel and δ<1.25, segmentation mIoU.
     Perception(PerceptionEvalArgs),
+    /// Drivers in the loop with the simulator: driving score, collisions, TTC; HTML report.
+    #[command(name = "closed-loop")]
+    ClosedLoop(crate::closedloop_cmd::ClosedLoopArgs),
 }
 
 #[derive(Args)]
@@ -89,6 +92,7 @@ pub fn run(c: EvalCmd) -> Result<()> {
     match c {
         EvalCmd::Tokenizer(a) => tokenizer(a),
         EvalCmd::Perception(a) => perception(a),
+        EvalCmd::ClosedLoop(a) => crate::closedloop_cmd::run(a),
     }
 }
 

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod bag_cmd;
+mod closedloop_cmd;
 mod components;
 mod curate_cmd;
 mod discovery;
@@ -79,7 +80,7 @@ enum Command {
     Tokens(tokens_cmd::TokensCmd),
     /// Install what the nodes need from the system (a Vulkan driver), as package.xml declares it.
     Setup(setup_cmd::SetupArgs),
-    /// Evaluate models on held-out data: tokenizer (beside x264 and JPEG), perception (COCO AP, depth, mIoU).
+    /// Evaluate on held-out data: tokenizer (beside x264 and JPEG), perception (COCO AP, depth, mIoU), drivers in closed loop.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCmd),
 }

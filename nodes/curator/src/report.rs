@@ -3,20 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-
 use crate::clips::{Clip, Curated, Reason};
 use crate::offline::Source;
 use crate::params::Params;
 use s2r_image::Rgb;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn png_data_uri(t: &Rgb) -> String {
-    format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(s2r_image::encode_png(t)))
-}
+use s2r_image::html::{escape as esc, png_data_uri};
 
 fn img(t: &Rgb, caption: &str) -> String {
     format!(

@@ -14,6 +14,7 @@
 
 mod codec;
 pub mod convert;
+pub mod html;
 mod png_io;
 mod rgb;
 mod ros;

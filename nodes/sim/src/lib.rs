@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod asset;
+pub mod expert;
 pub mod figures;
 pub mod labels;
 pub mod node;

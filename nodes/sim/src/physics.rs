@@ -36,7 +36,7 @@ const KERB: f32 = 0.15;
 /// Braking the brakes can give (m/s²) before the tyres limit it: ~1.1 g.
 const MAX_BRAKE: f32 = 11.0;
 /// Gain of the speed controller (1/s).
-const SPEED_GAIN: f32 = 12.0;
+pub(crate) const SPEED_GAIN: f32 = 12.0;
 /// Reverse speed limit, m/s.
 pub(crate) const MAX_REVERSE: f32 = 5.0;
 /// Tightest turn the steering allows, metres.

@@ -360,11 +360,40 @@ pub struct Scenario {
     pub sensors: Sensors,
     /// How far the seed moves things.
     pub randomize: Randomize,
+    /// The route closed-loop evaluation drives (driving scenarios).
+    pub route: Option<Route>,
     /// Where it was read from, for messages.
     pub file: PathBuf,
 }
 
+/// What closed-loop evaluation (`s2r eval closed-loop`) asks of a driver:
+/// start here, cover `length` metres along the lane within `timeout`.
+/// Datasets start the ego at `ego.start`; a route may start further back so
+/// that a careful driver has room to slow down before the scenario's event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    /// Where base_link starts, map frame.
+    pub start: Pose2,
+    /// Metres along the start heading.
+    pub length: f64,
+    /// Sim seconds.
+    pub timeout: f64,
+    /// m/s at the start.
+    pub speed: f64,
+}
+
 impl Scenario {
+    /// The scenario as closed-loop evaluation runs it: the vehicle at its
+    /// route's start and speed (an arm scenario as it is).
+    pub fn on_route(&self) -> Scenario {
+        let mut s = self.clone();
+        if let (EgoSpec::Vehicle(v), Some(r)) = (&mut s.ego, &self.route) {
+            v.start = r.start;
+            v.speed = r.speed;
+        }
+        s
+    }
+
     /// The class table of a run (`ScenarioInfo.class_names`; a segmentation
     /// pixel is an index into it): [`CLASS_NAMES`], then the classes of the
     /// scenario's meshes that are not among them, in file order.
@@ -500,8 +529,26 @@ impl Scenario {
             Some(r) => randomize(r)?,
             None => Randomize { poses: 0.0, sizes: 0.0, colors: false, light: 0.0, friction: 0.0, timing: 0.0 },
         };
-        top.finish(&["scenario", "description", "edge_case", "tags", "world", "environment", "ego", "actors", "sensors", "randomize"])?;
-        Ok(Scenario { name, description, edge_case, tags, world, environment, ego, actors, sensors, randomize, file: path.into() })
+        let route = match (top.map("route")?, &ego) {
+            (Some(r), EgoSpec::Vehicle(v)) => Some(route(r, v)?),
+            (Some(_), EgoSpec::Arm(_)) => return Err(top.err("route", "a route is driven by a vehicle; an arm scenario has none")),
+            (None, EgoSpec::Vehicle(v)) => Some(Route { start: v.start, length: 150.0, timeout: 60.0, speed: v.speed }),
+            (None, EgoSpec::Arm(_)) => None,
+        };
+        top.finish(&[
+            "scenario",
+            "description",
+            "edge_case",
+            "tags",
+            "world",
+            "environment",
+            "ego",
+            "actors",
+            "sensors",
+            "randomize",
+            "route",
+        ])?;
+        Ok(Scenario { name, description, edge_case, tags, world, environment, ego, actors, sensors, randomize, route, file: path.into() })
     }
 }
 
@@ -592,6 +639,18 @@ fn ego(mut eg: Fields<'_>, world: &WorldSpec) -> Result<EgoSpec, YamlError> {
         "arm" => Ok(EgoSpec::Arm(arm(eg)?)),
         other => Err(eg.err("kind", format!("unknown ego kind '{other}' (vehicle or arm)"))),
     }
+}
+
+/// `route`: start (default the ego's), length (150 m), timeout (60 s), speed (the ego's).
+fn route(mut r: Fields<'_>, v: &VehicleEgo) -> Result<Route, YamlError> {
+    let route = Route {
+        start: pose2(&mut r, "start")?.unwrap_or(v.start),
+        length: pos(&mut r, "length", 150.0)?,
+        timeout: pos(&mut r, "timeout", 60.0)?,
+        speed: nonneg(&mut r, "speed", v.speed)?,
+    };
+    r.finish(&["start", "length", "timeout", "speed"])?;
+    Ok(route)
 }
 
 /// A vehicle ego, with the format's defaults (a 1500 kg car).

@@ -156,6 +156,8 @@ pub struct Sim {
     walked: Vec<(f32, Option<Vector3<f32>>, Gait)>,
     /// Where the time went since `new`.
     pub timings: Timings,
+    /// Whether `tick` renders the cameras at their instants (`set_cameras`).
+    cameras_on: bool,
 }
 
 /// A rate (Hz) as a whole number of physics steps.
@@ -270,7 +272,25 @@ impl Sim {
             by_instance,
             walked: Vec::new(),
             timings: Timings::default(),
+            cameras_on: true,
         })
+    }
+
+    /// Turns the cameras of `tick` on or off (on by default when rendering):
+    /// a run that looks only now and then (a thumbnail) keeps its renderer
+    /// and calls `snapshot`.
+    pub fn set_cameras(&mut self, on: bool) {
+        self.cameras_on = on;
+    }
+
+    /// Every camera's frame at this instant, whatever the camera schedule;
+    /// fails when the run does not render (`SimOptions::render` off).
+    pub fn snapshot(&mut self) -> Result<Vec<CameraFrame>, RenderError> {
+        if self.renderer.is_none() {
+            return Err(RenderError::Off);
+        }
+        let base = self.base_pose();
+        self.render(&self.time(), &base)
     }
 
     /// The graphics adapter in use, if rendering.
@@ -456,7 +476,7 @@ impl Sim {
             out.imu = Some(self.imu(&stamp, &base));
         }
         if self.tick.is_multiple_of(self.camera_every) {
-            if self.renderer.is_some() {
+            if self.renderer.is_some() && self.cameras_on {
                 out.cameras = self.render(&stamp, &base)?;
             }
             out.detections3d = Some(self.detections3d(&stamp, &base));

@@ -1,0 +1,87 @@
+//! Who drives: the scenario's own script, the privileged expert, or
+//! anything else behind [`Driver`] (a learned policy, a node over DDS).
+
+use s2r_sim::expert::{self, DrivingView};
+use s2r_sim::sim::{Sim, Tick};
+use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
+use sim2real_msgs::sensor_msgs::msg::JointState;
+
+use crate::ClosedLoopError;
+
+/// A command for the ego, as the robot's topics carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// /cmd_vel: linear.x the speed asked for, angular.z the yaw rate.
+    Velocity(Twist),
+    /// /joint_commands: joint position targets.
+    Joints(JointState),
+}
+
+/// A /cmd_vel from a speed (m/s) and a yaw rate (rad/s).
+pub fn twist(speed: f64, yaw_rate: f64) -> Twist {
+    Twist { linear: Vector3 { x: speed, ..Default::default() }, angular: Vector3 { z: yaw_rate, ..Default::default() } }
+}
+
+/// Drives the ego of an episode. Called after every simulator step with what
+/// the step produced; a driver answers at its own rate (None keeps the last
+/// command, as a robot's controller holds it).
+pub trait Driver {
+    /// For reports: "scripted", "expert", "policy".
+    fn name(&self) -> &str;
+    /// Whether it looks through the cameras (the episode renders them then).
+    fn needs_cameras(&self) -> bool {
+        false
+    }
+    /// A new episode begins (forget the last one's state).
+    fn reset(&mut self, _sim: &Sim) {}
+    /// The command for this instant, if any.
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError>;
+}
+
+/// The scenario's own behaviour: the vehicle holds its start speed straight
+/// ahead, the arm follows its scripted trajectory. Commands nothing.
+#[derive(Debug, Default)]
+pub struct Scripted;
+
+impl Driver for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    fn act(&mut self, _sim: &Sim, _tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        Ok(None)
+    }
+}
+
+/// The privileged expert ([`s2r_sim::expert`]), deciding at the odometry
+/// rate (50 Hz in the shipped scenarios).
+#[derive(Debug, Default)]
+pub struct Expert {
+    /// The last decision, for traces.
+    pub last: Option<expert::Decision>,
+}
+
+impl Driver for Expert {
+    fn name(&self) -> &str {
+        "expert"
+    }
+
+    fn reset(&mut self, _sim: &Sim) {
+        self.last = None;
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        if tick.odom.is_none() && self.last.is_some() {
+            return Ok(None);
+        }
+        let Some(view) = DrivingView::of(sim) else {
+            return Err(ClosedLoopError::Scenario(format!(
+                "the expert drives vehicles; {} has an arm (its expert needs the gripper)",
+                sim.scenario.name
+            )));
+        };
+        let d = expert::drive(&view);
+        self.last = Some(d);
+        Ok(Some(Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))))
+    }
+}
