@@ -1,12 +1,13 @@
 //! `s2r eval closed-loop`: drivers in the loop with the simulator on held-out
-//! seeds, scored per episode and in aggregate, with an HTML report
+//! seeds, scored per episode and in aggregate, with an HTML report; and
+//! `s2r demos`: the expert's episodes recorded for behaviour cloning
 //! (s2r_closedloop runs and measures; this picks the drivers and prints).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use s2r_closedloop::driver::{Driver, Expert, Scripted};
+use s2r_closedloop::driver::{Driver, Expert, Policy, Scripted};
 use s2r_closedloop::episode::EpisodeOptions;
 use s2r_closedloop::score::Summary;
 use s2r_closedloop::{evaluate, report, EvalOptions};
@@ -20,9 +21,12 @@ pub struct ClosedLoopArgs {
     /// Seeds, A..B inclusive (held out from training: demonstrations use lower seeds).
     #[arg(long, default_value = "1000..1099")]
     seeds: String,
-    /// Drivers: scripted (the scenario's constant speed), expert (privileged).
+    /// Drivers: scripted (the scenario's constant speed), expert (privileged), policy (--policy).
     #[arg(long, value_delimiter = ',', default_value = "scripted,expert")]
     driver: Vec<String>,
+    /// The policy checkpoint the `policy` driver runs (from `s2r train policy`).
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// Report folder: report.html, results.json, bags of failed episodes.
     #[arg(short, long, default_value = "closed_loop")]
     out: PathBuf,
@@ -35,6 +39,21 @@ pub struct ClosedLoopArgs {
     /// Camera resolution factor for thumbnails, recordings and drivers that look.
     #[arg(long, default_value_t = 0.25)]
     image_scale: f64,
+    /// Cameras to render (the rest of the rig is left out: faster).
+    #[arg(long, value_delimiter = ',', default_value = "front")]
+    cameras: Vec<String>,
+}
+
+/// Loads a scenario by name or path with only `cameras` of its rig.
+fn load(name: &str, cameras: &[String]) -> Result<Scenario> {
+    let file = s2r_sim::node::resolve_scenario(name)?;
+    let mut s = Scenario::load(&file)?;
+    let have: Vec<String> = s.sensors.cameras.iter().map(|c| c.name.clone()).collect();
+    if let Some(missing) = cameras.iter().find(|c| !have.contains(c)) {
+        bail!("--cameras: {} has no camera '{missing}' (it has {})", s.name, have.join(", "));
+    }
+    s.sensors.cameras.retain(|c| cameras.contains(&c.name));
+    Ok(s)
 }
 
 /// Parses "A..B" (inclusive) or a single seed.
@@ -49,17 +68,21 @@ fn seeds(s: &str) -> Result<Vec<u64>> {
     }
 }
 
-fn driver(name: &str) -> Result<Box<dyn Driver>> {
+fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
     Ok(match name {
         "scripted" => Box::new(Scripted),
         "expert" => Box::new(Expert::default()),
-        other => bail!("--driver '{other}': known drivers are scripted and expert"),
+        "policy" => match policy {
+            Some(p) => Box::new(Policy::load(p)?),
+            None => bail!("--driver policy needs --policy CHECKPOINT (train one with s2r train policy)"),
+        },
+        other => bail!("--driver '{other}': known drivers are scripted, expert and policy"),
     })
 }
 
 pub fn run(a: ClosedLoopArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
-    let mut drivers: Vec<Box<dyn Driver>> = a.driver.iter().map(|d| driver(d)).collect::<Result<_>>()?;
+    let mut drivers: Vec<Box<dyn Driver>> = a.driver.iter().map(|d| driver(d, a.policy.as_ref())).collect::<Result<_>>()?;
     s2r_sim::render::quiet_headless_vulkan();
     let opts = EvalOptions {
         episode: EpisodeOptions { image_scale: a.image_scale, thumbnail: !a.no_thumbnails, record: None },
@@ -69,8 +92,7 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
     let mut summaries = Vec::new();
     let mut all = Vec::new();
     for name in &a.scenario {
-        let file = s2r_sim::node::resolve_scenario(name)?;
-        let scenario = Scenario::load(&file)?;
+        let scenario = load(name, &a.cameras)?;
         for d in drivers.iter_mut() {
             let total = seeds.len();
             let mut n = 0;
@@ -99,5 +121,51 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
         println!("{} {}: {:.1} episodes/min", m.scenario, m.driver, m.episodes_per_minute);
     }
     println!("report: {}", a.out.join("report.html").display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DemosArgs {
+    /// Scenarios (shipped names or files) with a route.
+    #[arg(long, required = true, value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Seeds, A..B inclusive (keep them apart from the evaluation's, 1000 and up).
+    #[arg(long, default_value = "1..100")]
+    seeds: String,
+    /// Who demonstrates: expert (or scripted, as a baseline's data).
+    #[arg(long, default_value = "expert")]
+    driver: String,
+    /// Output folder: one bag per episode and manifest.yaml.
+    #[arg(short, long, default_value = "demos")]
+    out: PathBuf,
+    /// Camera resolution factor of the recorded frames (0.25: 160×120 from 640×480).
+    #[arg(long, default_value_t = 0.25)]
+    image_scale: f64,
+    /// Cameras to record (the rest of the rig is left out).
+    #[arg(long, value_delimiter = ',', default_value = "front")]
+    cameras: Vec<String>,
+}
+
+pub fn demos(a: DemosArgs) -> Result<()> {
+    let seeds = seeds(&a.seeds)?;
+    let mut d = driver(&a.driver, None)?;
+    let scenarios: Vec<Scenario> =
+        a.scenario.iter().map(|n| Ok(Scenario::load(&s2r_sim::node::resolve_scenario(n)?)?)).collect::<Result<_>>()?;
+    let total = seeds.len() * scenarios.len();
+    let mut n = 0;
+    let m = s2r_closedloop::demos::record(&scenarios, &seeds, d.as_mut(), &a.out, a.image_scale, &mut |e| {
+        n += 1;
+        println!(
+            "{} seed {} ({n}/{total}): {:?}, {:.1} s, route {:.0} %{}",
+            e.scenario,
+            e.seed,
+            e.outcome,
+            e.seconds,
+            e.route_completion * 100.0,
+            if e.collisions > 0 { format!(", {} collisions", e.collisions) } else { String::new() }
+        );
+    })?;
+    let clean = m.episodes.iter().filter(|e| e.collisions == 0).count();
+    println!("{} episodes ({clean} without a collision) in {}", m.episodes.len(), a.out.join("manifest.yaml").display());
     Ok(())
 }

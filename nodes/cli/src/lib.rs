@@ -22,6 +22,7 @@ mod setup_cmd;
 mod tokens_cmd;
 mod topic;
 mod train_cmd;
+mod train_policy_cmd;
 mod transfer_cmd;
 
 use clap::{Parser, Subcommand};
@@ -66,13 +67,15 @@ enum Command {
     Curate(curate_cmd::CurateArgs),
     /// Generate a dataset from a sweep: sim → transfer → curator in one process, sharded, resumable.
     Generate(generate_cmd::GenerateArgs),
+    /// Record demonstrations: the privileged expert driving a scenario's seeds, one bag per episode, with a manifest.
+    Demos(closedloop_cmd::DemosArgs),
     /// Generated datasets: info, split by seed, merge shards.
     #[command(subcommand)]
     Dataset(generate_cmd::DatasetCmd),
     /// Export trained models for other runtimes: perception as ONNX.
     #[command(subcommand)]
     Export(export_cmd::ExportCmd),
-    /// Train models on curated data: tokenizer, perception.
+    /// Train models: tokenizer, perception (on curated data), policy (on demonstrations).
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
     /// Tokens: decode a tokenized recording back into images.
@@ -103,6 +106,7 @@ pub fn main() {
         Command::Curate(a) => curate_cmd::run(a),
         Command::Generate(a) => generate_cmd::generate(a),
         Command::Dataset(c) => generate_cmd::dataset(c),
+        Command::Demos(a) => closedloop_cmd::demos(a),
         Command::Train(c) => train_cmd::run(c),
         Command::Export(c) => export_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),

@@ -17,6 +17,8 @@ pub enum TrainCmd {
     Tokenizer(TokenizerArgs),
     /// The perception network: detection, metric depth and segmentation.
     Perception(PerceptionArgs),
+    /// The driving policy: behaviour cloning on the expert's demonstrations (s2r demos).
+    Policy(crate::train_policy_cmd::PolicyArgs),
 }
 
 #[derive(Args)]
@@ -114,6 +116,7 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
     match cmd {
         TrainCmd::Tokenizer(a) => tokenizer(a),
         TrainCmd::Perception(a) => perception(a),
+        TrainCmd::Policy(a) => crate::train_policy_cmd::run(a),
     }
 }
 

@@ -85,3 +85,58 @@ impl Driver for Expert {
         Ok(Some(Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))))
     }
 }
+
+/// A learned policy ([`s2r_policy::pilot::Pilot`]) driving from the camera
+/// it was trained on and odometry, as policy_node does on a robot: a
+/// command per camera frame.
+pub struct Policy {
+    pilot: s2r_policy::pilot::Pilot,
+    /// Speed and yaw rate from the last odometry.
+    state: (f32, f32),
+}
+
+impl Policy {
+    /// Loads a checkpoint (from `s2r train policy`).
+    pub fn load(path: &std::path::Path) -> Result<Policy, ClosedLoopError> {
+        let pilot = s2r_policy::pilot::Pilot::load(path)
+            .map_err(|e| ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() })?;
+        Ok(Policy { pilot, state: (0.0, 0.0) })
+    }
+}
+
+impl Driver for Policy {
+    fn name(&self) -> &str {
+        "policy"
+    }
+
+    fn needs_cameras(&self) -> bool {
+        true
+    }
+
+    fn reset(&mut self, _sim: &Sim) {
+        self.pilot.reset();
+        self.state = (0.0, 0.0);
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        if let Some(o) = &tick.odom {
+            self.state = (o.twist.twist.linear.x as f32, o.twist.twist.angular.z as f32);
+        }
+        let camera = &self.pilot.config().camera;
+        let Some(frame) = tick.cameras.iter().find(|c| &c.name == camera) else {
+            if !tick.cameras.is_empty() {
+                return Err(ClosedLoopError::Driver {
+                    driver: "policy".into(),
+                    message: format!("it looks through camera '{camera}', which {} does not have", sim.scenario.name),
+                });
+            }
+            return Ok(None);
+        };
+        let topic = format!("/sim/{camera}/image_raw");
+        let (speed, yaw) = self
+            .pilot
+            .act(sim.seconds(), &frame.image, &topic, self.state.0, self.state.1)
+            .map_err(|e| ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() })?;
+        Ok(Some(Command::Velocity(twist(speed as f64, yaw as f64))))
+    }
+}

@@ -23,6 +23,36 @@ impl Rgb {
         shrink(&self.data, self.width, self.height, factor)
     }
 
+    /// Resized to exactly `width`×`height`: box-filtered down by the largest
+    /// whole factor that keeps it at least that size, then bilinear (a
+    /// camera of any resolution into a network's input).
+    pub fn resize(&self, width: usize, height: usize) -> Rgb {
+        let f = (self.width / width.max(1)).min(self.height / height.max(1)).max(1);
+        let src = shrink(&self.data, self.width, self.height, f);
+        if src.width == width && src.height == height {
+            return src;
+        }
+        let mut data = vec![0u8; width * height * 3];
+        let (sx, sy) = (src.width as f32 / width as f32, src.height as f32 / height as f32);
+        for y in 0..height {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (src.height - 1) as f32);
+            let (y0, ty) = (fy as usize, fy.fract());
+            let y1 = (y0 + 1).min(src.height - 1);
+            for x in 0..width {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (src.width - 1) as f32);
+                let (x0, tx) = (fx as usize, fx.fract());
+                let x1 = (x0 + 1).min(src.width - 1);
+                for c in 0..3 {
+                    let p = |xx: usize, yy: usize| src.data[(yy * src.width + xx) * 3 + c] as f32;
+                    let top = p(x0, y0) * (1.0 - tx) + p(x1, y0) * tx;
+                    let bottom = p(x0, y1) * (1.0 - tx) + p(x1, y1) * tx;
+                    data[(y * width + x) * 3 + c] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+                }
+            }
+        }
+        Rgb { width, height, data }
+    }
+
     /// A thumbnail about `target_width` wide of an rgb8 frame (the largest
     /// integer downscale that keeps it at least that wide, box-filtered).
     pub fn thumbnail(rgb: &[u8], width: usize, height: usize, target_width: usize) -> Rgb {
@@ -89,5 +119,25 @@ mod tests {
         assert_eq!(px(1, 1), &[0, 0, 0]);
         assert_eq!(px(5, 2), &[30, 30, 30], "the second tile's last pixel");
         assert_eq!(sheet.data[0], 24, "the gap is dark grey");
+    }
+
+    #[test]
+    fn resize_keeps_a_ramp_a_ramp_at_any_size() {
+        let (w, h) = (640, 480);
+        let data: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let x = (i % w) as f32 / (w - 1) as f32 * 255.0;
+                [x as u8, 0, 200]
+            })
+            .collect();
+        let img = Rgb { width: w, height: h, data };
+        for (tw, th) in [(128, 96), (160, 120), (100, 70)] {
+            let r = img.resize(tw, th);
+            assert_eq!((r.width, r.height, r.data.len()), (tw, th, tw * th * 3));
+            let row: Vec<u8> = (0..tw).map(|x| r.data[(th / 2 * tw + x) * 3]).collect();
+            assert!(row.windows(2).all(|p| p[1] >= p[0]), "monotone: {row:?}");
+            assert!(row[0] < 5 && row[tw - 1] > 250, "{} {}", row[0], row[tw - 1]);
+            assert!(r.data.chunks(3).all(|p| p[2] == 200));
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
@@ -48,52 +48,8 @@ pub struct Training {
     pub held_out: Vec<(String, f64)>,
 }
 
-/// AdamW with decoupled weight decay on convolution weights only; its
-/// moments are saved with the weights.
-pub struct AdamW {
-    vars: Vec<(String, Var, Tensor, Tensor)>,
-    /// Steps taken (bias correction).
-    pub t: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
-}
-
-const BETAS: (f64, f64) = (0.9, 0.999);
-const EPS: f64 = 1e-8;
-
-impl AdamW {
-    /// An optimiser for every trainable variable of `varmap` (batch-norm
-    /// running statistics are variables without gradients and are left alone).
-    pub fn new(varmap: &VarMap, lr: f64, weight_decay: f64) -> candle_core::Result<AdamW> {
-        let data = varmap.data().lock().expect("varmap lock");
-        let mut vars: Vec<(String, Var, Tensor, Tensor)> =
-            data.iter().map(|(k, v)| Ok((k.clone(), v.clone(), v.zeros_like()?, v.zeros_like()?))).collect::<candle_core::Result<_>>()?;
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(AdamW { vars, t: 0, lr, weight_decay })
-    }
-
-    /// One step from the gradients of `loss`.
-    pub fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
-        let grads = loss.backward()?;
-        self.t += 1;
-        let (b1, b2) = BETAS;
-        let c1 = 1.0 - b1.powi(self.t as i32);
-        let c2 = 1.0 - b2.powi(self.t as i32);
-        for (name, var, m, v) in &mut self.vars {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
-            *m = ((&*m * b1)? + (g * (1.0 - b1))?)?;
-            *v = ((&*v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-            let step = ((&*m / c1)? / ((&*v / c2)?.sqrt()? + EPS)?)?;
-            let decay = if name.ends_with(".weight") && !name.contains(".bn.") { self.weight_decay } else { 0.0 };
-            let w = var.as_tensor();
-            let next = ((w * (1.0 - self.lr * decay))? - (step * self.lr)?)?;
-            var.set(&next)?;
-        }
-        Ok(())
-    }
-}
+/// The optimiser: AdamW with decay on convolution weights, its moments saved with them.
+pub use s2r_train::AdamW;
 
 /// A network and its variables, for training and saving.
 pub struct Trainable {
@@ -117,30 +73,8 @@ impl Trainable {
     /// same distributions as candle's layers: convolution weights Kaiming
     /// normal (std √(2 / fan-in)), their biases uniform in ±1/√fan-in.
     pub fn seeded(cfg: Config, device: &Device, seed: u64) -> candle_core::Result<Trainable> {
-        use rand::{Rng, SeedableRng};
-        use rand_distr::{Distribution, Normal};
         let t = Trainable::new(cfg, device)?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let vars = t.varmap.data().lock().expect("the variables' lock").clone();
-        let mut names: Vec<&String> = vars.keys().collect();
-        names.sort();
-        let fan_in = |w: &str| vars.get(w).map(|v| v.dims()[1..].iter().product::<usize>());
-        for name in names {
-            let v = &vars[name];
-            let n = v.elem_count();
-            let values: Vec<f32> = if let (Some(f), true) = (fan_in(name), v.rank() == 4) {
-                let normal = Normal::new(0.0, (2.0 / f as f64).sqrt()).expect("a positive std");
-                (0..n).map(|_| normal.sample(&mut rng) as f32).collect()
-            } else if let Some(f) =
-                name.strip_suffix(".bias").and_then(|layer| fan_in(&format!("{layer}.weight"))).filter(|_| !name.contains(".bn."))
-            {
-                let b = 1.0 / (f as f64).sqrt();
-                (0..n).map(|_| rng.random_range(-b..b) as f32).collect()
-            } else {
-                continue;
-            };
-            v.set(&Tensor::from_vec(values, v.shape(), device)?)?;
-        }
+        s2r_train::seeded_init(&t.varmap, seed)?;
         t.net.init_biases()?;
         Ok(t)
     }
@@ -149,31 +83,8 @@ impl Trainable {
 /// Writes weights, optimiser state and `meta` to `path` atomically (a
 /// temporary file renamed over it: an interrupted save leaves the last one).
 pub fn save(path: &Path, t: &Trainable, opt: Option<&AdamW>, meta: &Meta) -> Result<(), PerceptionError> {
-    let candle = |e: candle_core::Error| PerceptionError::Candle { context: format!("saving {}", path.display()), source: e };
-    let mut tensors: Vec<(String, Tensor)> = {
-        let data = t.varmap.data().lock().expect("varmap lock");
-        data.iter()
-            .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
-            .collect::<candle_core::Result<_>>()
-            .map_err(candle)?
-    };
-    if let Some(o) = opt {
-        for (name, _, m, v) in &o.vars {
-            tensors.push((format!("optim.m.{name}"), m.to_device(&Device::Cpu).map_err(candle)?));
-            tensors.push((format!("optim.v.{name}"), v.to_device(&Device::Cpu).map_err(candle)?));
-        }
-        tensors.push(("optim.t".into(), Tensor::new(&[o.t as u32], &Device::Cpu).map_err(candle)?));
-    }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let json = serde_json::to_string(meta).expect("Meta serialises");
-    let info: HashMap<String, String> = [(META_KEY.to_string(), json)].into();
-    let tmp = path.with_extension("safetensors.partial");
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| PerceptionError::Io { path: dir.to_path_buf(), source })?;
-    }
-    safetensors::serialize_to_file(tensors.iter().map(|(k, v)| (k.as_str(), v)), Some(info), &tmp)
-        .map_err(|e| PerceptionError::Input { path: tmp.clone(), problem: format!("cannot write: {e}") })?;
-    std::fs::rename(&tmp, path).map_err(|source| PerceptionError::Io { path: path.to_path_buf(), source })
+    Ok(s2r_train::save(path, &t.varmap, opt, META_KEY, &json)?)
 }
 
 /// A checkpoint read back: its record and tensors.
@@ -189,20 +100,12 @@ pub struct Loaded {
 /// Reads `path`, refusing anything that is not a perception checkpoint with
 /// a message that says how to get one.
 pub fn read(path: &Path) -> Result<Loaded, PerceptionError> {
-    if !path.is_file() {
-        return Err(PerceptionError::MissingCheckpoint { path: path.to_path_buf() });
-    }
-    let bytes = std::fs::read(path).map_err(|source| PerceptionError::Io { path: path.to_path_buf(), source })?;
-    let bad = |problem: String| PerceptionError::BadCheckpoint { path: path.to_path_buf(), problem };
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let json = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(META_KEY))
-        .ok_or_else(|| bad(format!("a safetensors file without the `{META_KEY}` record: not a perception checkpoint")))?;
-    let meta: Meta = serde_json::from_str(json).map_err(|e| bad(format!("its `{META_KEY}` record does not parse: {e}")))?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
-    Ok(Loaded { meta, tensors, path: path.to_path_buf() })
+    let c = s2r_train::read(path, META_KEY, "a perception checkpoint")?;
+    let meta: Meta = serde_json::from_str(&c.record).map_err(|e| PerceptionError::BadCheckpoint {
+        path: path.to_path_buf(),
+        problem: format!("its `{META_KEY}` record does not parse: {e}"),
+    })?;
+    Ok(Loaded { meta, tensors: c.tensors, path: c.path })
 }
 
 impl Loaded {
@@ -218,22 +121,8 @@ impl Loaded {
 
     /// Copies the weights into `t` and the optimiser state into `opt` (to resume training).
     pub fn restore(&self, t: &Trainable, opt: &mut AdamW) -> Result<(), PerceptionError> {
-        let bad = |problem: String| PerceptionError::BadCheckpoint { path: self.path.clone(), problem };
-        let data = t.varmap.data().lock().expect("varmap lock");
-        for (name, var) in data.iter() {
-            let w = self.tensors.get(name).ok_or_else(|| bad(format!("no tensor `{name}`")))?;
-            var.set(&w.to_device(var.device()).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(format!("`{name}`: {e}")))?;
-        }
-        for (name, var, m, v) in &mut opt.vars {
-            if let (Some(a), Some(b)) = (self.tensors.get(&format!("optim.m.{name}")), self.tensors.get(&format!("optim.v.{name}"))) {
-                *m = a.to_device(var.device()).map_err(|e| bad(e.to_string()))?;
-                *v = b.to_device(var.device()).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        if let Some(s) = self.tensors.get("optim.t") {
-            opt.t = s.to_vec1::<u32>().map_err(|e| bad(e.to_string()))?[0] as usize;
-        }
-        Ok(())
+        let c = s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() };
+        Ok(s2r_train::restore(&c, &t.varmap, opt)?)
     }
 }
 

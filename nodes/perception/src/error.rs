@@ -75,3 +75,15 @@ pub enum PerceptionError {
         source: candle_core::Error,
     },
 }
+
+impl From<s2r_train::TrainError> for PerceptionError {
+    fn from(e: s2r_train::TrainError) -> Self {
+        use s2r_train::TrainError as T;
+        match e {
+            T::Missing { path } => PerceptionError::MissingCheckpoint { path },
+            T::Bad { path, problem } => PerceptionError::BadCheckpoint { path, problem },
+            T::Io { path, source } => PerceptionError::Io { path, source },
+            T::Candle { context, source } => PerceptionError::Candle { context, source },
+        }
+    }
+}

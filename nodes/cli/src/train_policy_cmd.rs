@@ -1,0 +1,89 @@
+//! `s2r train policy DEMOS… -o policy.safetensors`: behaviour cloning on the
+//! expert's demonstrations (s2r_policy::fit trains; this prints progress).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use s2r_policy::fit::{fit, FitOptions, Progress};
+
+#[derive(Args)]
+pub struct PolicyArgs {
+    /// Demonstration sets from `s2r demos` (folders with manifest.yaml).
+    #[arg(required = true)]
+    demos: Vec<PathBuf>,
+    /// The checkpoint to write; when it exists, training resumes from it (see --fresh).
+    #[arg(short, long, default_value = "policy.safetensors")]
+    output: PathBuf,
+    /// Optimisation steps in all.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Draws the initial weights, batches and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use every n-th camera frame of the demonstrations.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Score the held-out seeds and save every this many steps.
+    #[arg(long, default_value_t = 250)]
+    eval_every: usize,
+    /// The camera the policy looks through.
+    #[arg(long, default_value = "front")]
+    camera: String,
+    /// Start afresh even when the output exists.
+    #[arg(long)]
+    fresh: bool,
+}
+
+pub fn run(a: PolicyArgs) -> Result<()> {
+    let opts = FitOptions {
+        data: a.demos,
+        output: a.output.clone(),
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        every: a.every,
+        eval_every: a.eval_every,
+        fresh: a.fresh,
+        camera: a.camera,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let mut running = 0f32;
+    let meta = fit(&opts, &mut |p| {
+        match p {
+        Progress::Data { train, held_out, episodes, skipped } => println!(
+            "{train} training and {held_out} held-out frames (seeds ending in 9) from {episodes} episodes ({skipped} left out: the demonstrator hit someone)"
+        ),
+        Progress::Resumed(step) => println!("resuming {} at step {step}", a.output.display()),
+        Progress::Step { step, loss } => {
+            running = if *step == 1 { *loss } else { 0.98 * running + 0.02 * loss };
+            if step % 100 == 0 {
+                let line = format!("step {step}/{}: loss {running:.4}", opts.steps);
+                if tty {
+                    eprint!("\r{line}   ");
+                } else {
+                    println!("{line}");
+                }
+            }
+        }
+        Progress::HeldOut { step, mae, chunk_mae } => println!(
+            "{}step {step}: held-out error of the next command {:.3} m/s, {:.4} rad/s (whole chunk {:.3} m/s, {:.4} rad/s)",
+            if tty { "\n" } else { "" },
+            mae.0,
+            mae.1,
+            chunk_mae.0,
+            chunk_mae.1
+        ),
+    }
+    })?;
+    println!("wrote {} (step {})", a.output.display(), meta.step);
+    Ok(())
+}

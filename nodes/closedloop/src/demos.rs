@@ -1,0 +1,102 @@
+//! Demonstrations (`s2r demos`): episodes of a driver (the privileged
+//! expert) recorded as rosbag2 bags — camera frames, odometry, TF, the
+//! driver's commands on /cmd_vel, collisions — with a manifest that says per
+//! episode how it ended, for behaviour cloning.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::driver::Driver;
+use crate::episode::{self, EpisodeOptions, Outcome};
+use crate::ClosedLoopError;
+
+/// The manifest's format tag.
+pub const FORMAT: &str = "sim2real.demos/1";
+
+/// One recorded episode.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoEpisode {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The bag folder, relative to the manifest.
+    pub bag: String,
+    /// Completed or timed out.
+    pub outcome: Outcome,
+    /// Share of the route covered.
+    pub route_completion: f64,
+    /// Objects the ego hit.
+    pub collisions: usize,
+    /// Whether a pedestrian, child or cyclist was among them (such an episode is no demonstration to copy).
+    pub hit_vulnerable: bool,
+    /// The episode's driving score.
+    pub driving_score: f64,
+    /// Sim seconds recorded.
+    pub seconds: f64,
+}
+
+/// `manifest.yaml` of a demonstration set.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoManifest {
+    /// [`FORMAT`].
+    pub format: String,
+    /// Who drove.
+    pub driver: String,
+    /// The robot's command topic and type: what a policy learns to publish.
+    pub action: String,
+    /// Camera resolution factor the frames were rendered at.
+    pub image_scale: f64,
+    /// The episodes, in the order recorded.
+    pub episodes: Vec<DemoEpisode>,
+}
+
+/// Records `driver` on `scenario` for every seed into `out`, one bag per
+/// episode, and writes (rewrites) `out/manifest.yaml` after each.
+pub fn record(
+    scenarios: &[s2r_sim::scenario::Scenario],
+    seeds: &[u64],
+    driver: &mut dyn Driver,
+    out: &Path,
+    image_scale: f64,
+    done: &mut dyn FnMut(&DemoEpisode),
+) -> Result<DemoManifest, ClosedLoopError> {
+    let write_err = |path: &Path, e: &dyn std::fmt::Display| ClosedLoopError::Write { path: path.into(), message: e.to_string() };
+    std::fs::create_dir_all(out).map_err(|e| write_err(out, &e))?;
+    let mut manifest = DemoManifest {
+        format: FORMAT.into(),
+        driver: driver.name().into(),
+        action: "/cmd_vel geometry_msgs/msg/Twist".into(),
+        image_scale,
+        episodes: Vec::new(),
+    };
+    for scenario in scenarios {
+        for &seed in seeds {
+            let name = format!("{}_seed{seed}", scenario.name);
+            let bag: PathBuf = out.join(&name);
+            if bag.exists() {
+                std::fs::remove_dir_all(&bag).map_err(|e| write_err(&bag, &e))?;
+            }
+            let opts = EpisodeOptions { image_scale, thumbnail: false, record: Some(bag) };
+            let e = episode::run(scenario, seed, driver, &opts)?;
+            let d = DemoEpisode {
+                scenario: e.scenario.clone(),
+                seed,
+                bag: name,
+                outcome: e.outcome,
+                route_completion: e.route_completion,
+                collisions: e.collisions.len(),
+                hit_vulnerable: e.hit_vulnerable(),
+                driving_score: e.driving_score,
+                seconds: e.sim_seconds,
+            };
+            done(&d);
+            manifest.episodes.push(d);
+            let path = out.join("manifest.yaml");
+            let text = serde_yaml_ng::to_string(&manifest).map_err(|e| write_err(&path, &e))?;
+            std::fs::write(&path, text).map_err(|e| write_err(&path, &e))?;
+        }
+    }
+    Ok(manifest)
+}

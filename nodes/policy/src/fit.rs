@@ -1,0 +1,209 @@
+//! Behaviour cloning: L1 between the network's chunk and the demonstrator's
+//! next commands, AdamW with warm-up and cosine decay, photometric
+//! augmentation (the policy must not key on the simulator's exact colours),
+//! held-out seeds scored as it goes, resumable checkpoints.
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+use crate::checkpoint::{self, Meta, Trainable};
+use crate::data::{self, Sample};
+use crate::model::{Config, Net, SPEED_SCALE, YAW_SCALE};
+use crate::{candle, PolicyError};
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Demonstration sets.
+    pub data: Vec<PathBuf>,
+    /// The checkpoint to write (and to resume from when it exists).
+    pub output: PathBuf,
+    /// Optimisation steps in all.
+    pub steps: usize,
+    /// Examples per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Draws the initial weights, the batches and the augmentation.
+    pub seed: u64,
+    /// Use every n-th camera frame.
+    pub every: usize,
+    /// Score the held-out seeds (and save) every this many steps.
+    pub eval_every: usize,
+    /// Start afresh even when the output exists.
+    pub fresh: bool,
+    /// The camera the policy looks through.
+    pub camera: String,
+}
+
+/// What training reports as it goes.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The data is read.
+    Data {
+        /// Training examples.
+        train: usize,
+        /// Held-out examples.
+        held_out: usize,
+        /// Episodes read.
+        episodes: usize,
+        /// Episodes left out (the demonstrator hit someone).
+        skipped: usize,
+    },
+    /// Resuming a checkpoint at this step.
+    Resumed(usize),
+    /// After a step.
+    Step {
+        /// The step.
+        step: usize,
+        /// Its loss.
+        loss: f32,
+    },
+    /// After a held-out evaluation.
+    HeldOut {
+        /// The step.
+        step: usize,
+        /// Mean absolute error of the first command's speed (m/s) and yaw rate (rad/s).
+        mae: Mae,
+        /// The same over the whole chunk.
+        chunk_mae: Mae,
+    },
+}
+
+/// A batch as tensors: images `[B,3,H,W]`, states `[B,2]`, actions `[B,chunk,2]` (scaled).
+fn batch(
+    samples: &[&Sample],
+    cfg: &Config,
+    device: &Device,
+    rng: Option<&mut rand::rngs::StdRng>,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let (w, h) = (cfg.width, cfg.height);
+    let mut images = vec![0f32; samples.len() * 3 * w * h];
+    let mut rng = rng;
+    for (b, s) in samples.iter().enumerate() {
+        // Photometric augmentation: gain, bias and colour cast per image, pixel noise.
+        let (gain, bias, cast, noise) = match rng.as_deref_mut() {
+            Some(r) => (
+                r.random_range(0.6..1.5f32),
+                r.random_range(-0.08..0.08f32),
+                [r.random_range(0.85..1.15f32), r.random_range(0.85..1.15f32), r.random_range(0.85..1.15f32)],
+                r.random_range(0.0..0.04f32),
+            ),
+            None => (1.0, 0.0, [1.0; 3], 0.0),
+        };
+        let base = b * 3 * w * h;
+        for i in 0..w * h {
+            for c in 0..3 {
+                let mut v = s.image[i * 3 + c] as f32 / 255.0 * gain * cast[c] + bias;
+                if noise > 0.0 {
+                    if let Some(r) = rng.as_deref_mut() {
+                        v += r.random_range(-noise..noise);
+                    }
+                }
+                images[base + c * w * h + i] = v.clamp(0.0, 1.0);
+            }
+        }
+    }
+    let images = Tensor::from_vec(images, (samples.len(), 3, h, w), device)?;
+    let state: Vec<f32> = samples.iter().flat_map(|s| [s.state[0] / SPEED_SCALE, s.state[1] / YAW_SCALE]).collect();
+    let state = Tensor::from_vec(state, (samples.len(), 2), device)?;
+    let actions: Vec<f32> = samples.iter().flat_map(|s| s.actions.iter().flat_map(|a| [a[0] / SPEED_SCALE, a[1] / YAW_SCALE])).collect();
+    let actions = Tensor::from_vec(actions, (samples.len(), cfg.chunk, 2), device)?;
+    Ok((images, state, actions))
+}
+
+/// Mean absolute error of speed (m/s) and yaw rate (rad/s).
+pub type Mae = (f32, f32);
+
+/// Mean absolute errors (first command, whole chunk) over `samples`.
+pub fn held_out_error(net: &Net, samples: &[&Sample], device: &Device) -> Result<(Mae, Mae), PolicyError> {
+    let mut first = (0f64, 0f64);
+    let mut all = (0f64, 0f64);
+    for chunk in samples.chunks(64) {
+        let (x, s, y) = batch(chunk, &net.config, device, None).map_err(candle("held-out batch"))?;
+        let p = net.forward(&x, &s).map_err(candle("held-out forward"))?;
+        let d = (p - y).and_then(|d| d.abs()).and_then(|d| d.to_vec3::<f32>()).map_err(candle("held-out error"))?;
+        for e in d {
+            first.0 += (e[0][0] * SPEED_SCALE) as f64;
+            first.1 += (e[0][1] * YAW_SCALE) as f64;
+            for a in &e {
+                all.0 += (a[0] * SPEED_SCALE) as f64;
+                all.1 += (a[1] * YAW_SCALE) as f64;
+            }
+        }
+    }
+    let n = samples.len().max(1) as f64;
+    let k = n * net.config.chunk as f64;
+    Ok((((first.0 / n) as f32, (first.1 / n) as f32), ((all.0 / k) as f32, (all.1 / k) as f32)))
+}
+
+/// Trains (or resumes) and writes the checkpoint; returns its record.
+pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Meta, PolicyError> {
+    let device = Device::Cpu;
+    let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
+    let config = resume.as_ref().map_or_else(|| Config::small(&opts.camera), |r| r.meta.config.clone());
+    let demos = data::read(&opts.data, &config, opts.every)?;
+    let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| data::held_out(s.seed));
+    if train.is_empty() {
+        return Err(PolicyError::Demos {
+            path: opts.data[0].clone(),
+            problem: "every episode's seed is a held-out one (seed % 10 == 9): record more seeds".into(),
+        });
+    }
+    progress(&Progress::Data { train: train.len(), held_out: held.len(), episodes: demos.episodes, skipped: demos.skipped });
+    let model = Trainable::new(config.clone(), &device, opts.seed)?;
+    let mut opt = s2r_train::AdamW::new(&model.varmap, opts.lr, 1e-4).map_err(candle("building the optimiser"))?;
+    let mut step = 0;
+    if let Some(r) = &resume {
+        s2r_train::restore(&r.checkpoint, &model.varmap, &mut opt)?;
+        step = r.meta.step;
+        progress(&Progress::Resumed(step));
+    }
+    let mut meta = Meta {
+        config: config.clone(),
+        step,
+        data: opts.data.iter().map(|p| p.display().to_string()).collect(),
+        samples: (train.len(), held.len()),
+        schedule: (opts.steps, opts.batch, opts.lr),
+        held_out: resume.as_ref().and_then(|r| r.meta.held_out),
+        software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
+    };
+    if step == 0 && !held.is_empty() {
+        // The untrained network's error: what training has to beat.
+        let (mae, chunk_mae) = held_out_error(&model.net, &held, &device)?;
+        progress(&Progress::HeldOut { step, mae, chunk_mae });
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(step as u64));
+    let warmup = 100.min(opts.steps / 10).max(1);
+    while step < opts.steps {
+        let k = step as f64;
+        opt.lr = if step < warmup {
+            opts.lr * (k + 1.0) / warmup as f64
+        } else {
+            let p = (k - warmup as f64) / (opts.steps - warmup).max(1) as f64;
+            opts.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+        };
+        let picks: Vec<&Sample> = (0..opts.batch).map(|_| train[rng.random_range(0..train.len())]).collect();
+        let (x, s, y) = batch(&picks, &config, &device, Some(&mut rng)).map_err(candle("building a batch"))?;
+        let loss = model.net.forward(&x, &s).and_then(|p| (p - y)?.abs()?.mean_all()).map_err(candle("forward"))?;
+        let l = loss.to_scalar::<f32>().map_err(candle("reading the loss"))?;
+        if !l.is_finite() {
+            return Err(PolicyError::Diverged { step, loss: l });
+        }
+        opt.backward_step(&loss).map_err(candle("backward"))?;
+        step += 1;
+        progress(&Progress::Step { step, loss: l });
+        if step % opts.eval_every.max(1) == 0 || step == opts.steps {
+            if !held.is_empty() {
+                let (mae, chunk_mae) = held_out_error(&model.net, &held, &device)?;
+                meta.held_out = Some(mae);
+                progress(&Progress::HeldOut { step, mae, chunk_mae });
+            }
+            meta.step = step;
+            checkpoint::save(&opts.output, &model, Some(&opt), &meta)?;
+        }
+    }
+    Ok(meta)
+}

@@ -1,0 +1,136 @@
+//! The policy at run time: a frame and the odometry in, a command out, with
+//! temporal ensembling over the recent action chunks (each command is the
+//! weighted mean of what every chunk still covering this instant predicted
+//! for it, newer chunks weighing more), which smooths the commands without
+//! delaying them.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use sim2real_msgs::sensor_msgs::msg::Image;
+
+use crate::model::{Config, Net, SPEED_SCALE, YAW_SCALE};
+use crate::{candle, checkpoint, data, PolicyError};
+
+/// How much less a chunk counts per camera period of age (exp(−k·age)).
+const ENSEMBLE_DECAY: f32 = 0.3;
+
+/// A loaded policy and its recent chunks.
+pub struct Pilot {
+    net: Net,
+    device: Device,
+    /// (time, chunk) of the recent predictions, newest last.
+    history: VecDeque<(f64, Vec<[f32; 2]>)>,
+}
+
+impl Pilot {
+    /// Loads a checkpoint for inference on the CPU.
+    pub fn load(path: &Path) -> Result<Pilot, PolicyError> {
+        let device = Device::Cpu;
+        let net = checkpoint::read(path)?.net(&device)?;
+        Ok(Pilot { net, device, history: VecDeque::new() })
+    }
+
+    /// The network's config (its camera, input size, chunk).
+    pub fn config(&self) -> &Config {
+        &self.net.config
+    }
+
+    /// Forgets the recent chunks (a new episode, a stale input).
+    pub fn reset(&mut self) {
+        self.history.clear();
+    }
+
+    /// The network's raw chunk for one frame and state: speed (m/s) and yaw
+    /// rate (rad/s) per camera period ahead.
+    pub fn chunk(&self, image: &Image, topic: &str, speed: f32, yaw_rate: f32) -> Result<Vec<[f32; 2]>, PolicyError> {
+        let cfg = &self.net.config;
+        let rgb = data::frame(image, topic, cfg)?;
+        let (w, h) = (cfg.width, cfg.height);
+        let mut x = vec![0f32; 3 * w * h];
+        for i in 0..w * h {
+            for c in 0..3 {
+                x[c * w * h + i] = rgb[i * 3 + c] as f32 / 255.0;
+            }
+        }
+        let x = Tensor::from_vec(x, (1, 3, h, w), &self.device).map_err(candle("the frame"))?;
+        let s = Tensor::from_vec(vec![speed / SPEED_SCALE, yaw_rate / YAW_SCALE], (1, 2), &self.device).map_err(candle("the state"))?;
+        let y = self.net.forward(&x, &s).and_then(|y| y.to_vec3::<f32>()).map_err(candle("the policy's forward pass"))?;
+        Ok(y[0].iter().map(|a| [a[0] * SPEED_SCALE, a[1] * YAW_SCALE]).collect())
+    }
+
+    /// The command for a frame taken at `time` (seconds): the ensembled
+    /// speed (m/s, never negative) and yaw rate (rad/s).
+    pub fn act(&mut self, time: f64, image: &Image, topic: &str, speed: f32, yaw_rate: f32) -> Result<(f32, f32), PolicyError> {
+        let chunk = self.chunk(image, topic, speed, yaw_rate)?;
+        let period = self.net.config.period as f64;
+        let n = self.net.config.chunk;
+        self.history.push_back((time, chunk));
+        while self.history.front().is_some_and(|(t, _)| time - t > period * (n as f64 - 0.5)) {
+            self.history.pop_front();
+        }
+        let (mut sum, mut weight) = ([0f32; 2], 0f32);
+        for (t, c) in &self.history {
+            let age = ((time - t) / period).round().max(0.0) as usize;
+            if let Some(a) = c.get(age) {
+                let w = (-ENSEMBLE_DECAY * age as f32).exp();
+                sum[0] += w * a[0];
+                sum[1] += w * a[1];
+                weight += w;
+            }
+        }
+        Ok(((sum[0] / weight).max(0.0), sum[1] / weight))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{save, Meta, Trainable};
+    use sim2real_msgs::std_msgs::msg::Header;
+
+    fn pilot(dir: &Path) -> Pilot {
+        let cfg = Config::small("front");
+        let t = Trainable::new(cfg.clone(), &Device::Cpu, 1).unwrap();
+        let meta =
+            Meta { config: cfg, step: 0, data: vec![], samples: (0, 0), schedule: (0, 0, 0.0), held_out: None, software: String::new() };
+        let path = dir.join("p.safetensors");
+        save(&path, &t, None, &meta).unwrap();
+        Pilot::load(&path).unwrap()
+    }
+
+    #[test]
+    fn ensembled_commands_mix_the_chunks_covering_this_instant() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pilot(tmp.path());
+        let img = s2r_image::rgb8_msg(Header::default(), 320, 240, vec![90; 320 * 240 * 3]);
+        let first = p.chunk(&img, "/front/image_raw", 5.0, 0.0).unwrap();
+        assert_eq!(first.len(), 10);
+        // The first command is the first chunk's first entry.
+        let (v0, w0) = p.act(0.0, &img, "/front/image_raw", 5.0, 0.0).unwrap();
+        assert!((v0 - first[0][0].max(0.0)).abs() < 1e-5 && (w0 - first[0][1]).abs() < 1e-5);
+        // A period later: the new chunk's first entry and the old chunk's second, weighted.
+        let (v1, _) = p.act(0.1, &img, "/front/image_raw", 5.0, 0.0).unwrap();
+        let w = (-ENSEMBLE_DECAY).exp();
+        let want = (first[0][0] + w * first[1][0]) / (1.0 + w);
+        assert!((v1 - want.max(0.0)).abs() < 1e-4, "{v1} vs {want}");
+        // Chunks older than the chunk's span drop out; reset forgets them all.
+        p.act(5.0, &img, "/front/image_raw", 5.0, 0.0).unwrap();
+        assert_eq!(p.history.len(), 1);
+        p.reset();
+        assert!(p.history.is_empty());
+    }
+
+    #[test]
+    fn frames_it_cannot_read_are_refused_by_topic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pilot(tmp.path());
+        let mut img = s2r_image::rgb8_msg(Header::default(), 64, 48, vec![0; 64 * 48 * 3]);
+        img.encoding = "32FC1".into();
+        let e = p.act(0.0, &img, "/robot/cam/image_raw", 0.0, 0.0).unwrap_err().to_string();
+        assert!(e.starts_with("/robot/cam/image_raw"), "{e}");
+        let e = Pilot::load(&tmp.path().join("none.safetensors")).err().unwrap().to_string();
+        assert!(e.contains("none.safetensors") && e.contains("s2r train policy"), "{e}");
+    }
+}

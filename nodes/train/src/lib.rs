@@ -1,0 +1,52 @@
+//! The pieces of training every model shares (perception, policy, …):
+//! [`AdamW`] whose moments go into the checkpoint so that training resumes
+//! where it stopped, [`seeded_init`] (the same seed, the same run), and
+//! checkpoints as one safetensors file whose metadata holds the model's own
+//! record under a key of its own ([`save`], [`read`], [`restore`]).
+
+#![warn(missing_docs)]
+
+mod adamw;
+mod checkpoint;
+mod init;
+
+use std::path::PathBuf;
+
+pub use adamw::AdamW;
+pub use checkpoint::{read, restore, save, Checkpoint};
+pub use init::seeded_init;
+
+/// A checkpoint that cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// No file there.
+    #[error("{}: no such checkpoint", .path.display())]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file that is not this model's checkpoint, or is damaged.
+    #[error("{}: {problem}", .path.display())]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Reading or writing failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A tensor operation failed.
+    #[error("{context}: {source}")]
+    Candle {
+        /// What was being done.
+        context: String,
+        /// candle's error.
+        source: candle_core::Error,
+    },
+}

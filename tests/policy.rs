@@ -1,0 +1,95 @@
+//! The driving policy end to end on the command line: the expert's
+//! demonstrations recorded, a short behaviour-cloning run that lowers the
+//! held-out action error below the untrained network's, the policy driving
+//! in closed loop, and bad input refused by name.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn s2r(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_s2r")).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The speed errors of the held-out lines, in order.
+fn held_out_errors(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter_map(|l| l.split("held-out error of the next command ").nth(1))
+        .map(|r| r.split(" m/s").next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    // Seeds 8 and 9: 9 is held out (seed % 10 == 9).
+    let o = s2r(&["demos", "--scenario", "icy_night_crossing", "--seeds", "8..9", "-o", &p("demos")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(Path::new(&p("demos/icy_night_crossing_seed9/metadata.yaml")).is_file());
+    let manifest = std::fs::read_to_string(p("demos/manifest.yaml")).unwrap();
+    assert!(manifest.contains("format: sim2real.demos/1") && manifest.contains("hit_vulnerable: false"), "{manifest}");
+
+    let o = s2r(&["train", "policy", &p("demos"), "-o", &p("policy.safetensors"), "--steps", "200", "--eval-every", "200", "--every", "2"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let errors = held_out_errors(&out);
+    assert_eq!(errors.len(), 2, "step 0 and step 200: {out}");
+    assert!(errors[1] < 0.6 * errors[0], "training lowers the held-out speed error: {errors:?}\n{out}");
+
+    let o = s2r(&["eval", "closed-loop", "--scenario", "icy_night_crossing", "--seeds", "1000", "--driver", "policy"]);
+    assert!(!o.status.success() && text(&o).contains("--driver policy needs --policy"), "{}", text(&o));
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "icy_night_crossing",
+        "--seeds",
+        "1000",
+        "--driver",
+        "policy",
+        "--policy",
+        &p("policy.safetensors"),
+        "--failed-bags",
+        "0",
+        "-o",
+        &p("report"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("report/results.json")).unwrap()).unwrap();
+    let e = &r["episodes"][0];
+    assert_eq!(e["driver"], "policy");
+    assert!(e["distance"].as_f64().unwrap() > 5.0, "the policy drives: {e}");
+}
+
+#[test]
+fn missing_checkpoints_and_demonstrations_without_actions_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "icy_night_crossing",
+        "--seeds",
+        "1000",
+        "--driver",
+        "policy",
+        "--policy",
+        &p("nope.safetensors"),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nope.safetensors") && text(&o).contains("s2r train policy"), "{}", text(&o));
+    // The scripted drive commands nothing: no actions to learn from.
+    let o = s2r(&["demos", "--scenario", "dry_day_urban", "--seeds", "1000", "--driver", "scripted", "-o", &p("scripted")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s2r(&["train", "policy", &p("scripted"), "-o", &p("x.safetensors"), "--steps", "1"]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("no /cmd_vel") && t.contains("dry_day_urban_seed1000"), "{t}");
+    let o = s2r(&["train", "policy", &p("empty"), "-o", &p("x.safetensors")]);
+    assert!(text(&o).contains("manifest.yaml") && text(&o).contains("s2r demos"), "{}", text(&o));
+}
