@@ -33,11 +33,11 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
     let manifest = std::fs::read_to_string(p("demos/manifest.yaml")).unwrap();
     assert!(manifest.contains("format: sim2real.demos/1") && manifest.contains("hit_vulnerable: false"), "{manifest}");
 
-    let o = s2r(&["train", "policy", &p("demos"), "-o", &p("policy.safetensors"), "--steps", "200", "--eval-every", "200", "--every", "2"]);
+    let o = s2r(&["train", "policy", &p("demos"), "-o", &p("policy.safetensors"), "--steps", "150", "--batch", "16", "--eval-every", "150", "--every", "2"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let errors = held_out_errors(&out);
-    assert_eq!(errors.len(), 2, "step 0 and step 200: {out}");
+    assert_eq!(errors.len(), 2, "step 0 and step 150: {out}");
     assert!(errors[1] < 0.6 * errors[0], "training lowers the held-out speed error: {errors:?}\n{out}");
 
     let o = s2r(&["eval", "closed-loop", "--scenario", "icy_night_crossing", "--seeds", "1000", "--driver", "policy"]);

@@ -17,6 +17,7 @@ pub fn all() -> Vec<&'static Component> {
         &s2r_curator::node::CURATOR_NODE,
         &s2r_tokenizer::node::TOKENIZER_NODE,
         &s2r_perception::node::PERCEPTION_NODE,
+        &s2r_policy::node::POLICY_NODE,
     ]
 }
 

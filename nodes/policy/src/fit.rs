@@ -94,13 +94,17 @@ fn batch(
             None => (1.0, 0.0, [1.0; 3], 0.0),
         };
         let base = b * 3 * w * h;
+        // Pixel noise from a xorshift seeded per image (a generator call per
+        // pixel would cost more than the network).
+        let mut x = rng.as_deref_mut().map_or(1u32, |r| r.random::<u32>() | 1);
         for i in 0..w * h {
             for c in 0..3 {
                 let mut v = s.image[i * 3 + c] as f32 / 255.0 * gain * cast[c] + bias;
                 if noise > 0.0 {
-                    if let Some(r) = rng.as_deref_mut() {
-                        v += r.random_range(-noise..noise);
-                    }
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    v += noise * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0);
                 }
                 images[base + c * w * h + i] = v.clamp(0.0, 1.0);
             }

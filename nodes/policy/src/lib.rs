@@ -18,6 +18,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod fit;
 pub mod model;
+pub mod node;
 pub mod pilot;
 
 /// What can go wrong, naming the input.

@@ -1,0 +1,118 @@
+//! policy_node over DDS: simulator frames (from the icy night's recording)
+//! and odometry in, cmd_vel out at its rate and within its limits (what it
+//! clamps logged); a frame it cannot read refused by topic; no frames for
+//! 300 ms and it commands a stop; a missing checkpoint stops it naming the
+//! path and the command that trains one.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry};
+use s2r_bag::BagReader;
+use s2r_runtime::{Node, Qos, RosArgs, Serialized};
+use sim2real_msgs::geometry_msgs::msg::Twist;
+use sim2real_msgs::sensor_msgs::msg::Image;
+
+/// An untrained checkpoint: the node's behaviour is under test, not its driving.
+fn checkpoint(dir: &Path) -> std::path::PathBuf {
+    use s2r_policy::checkpoint::{save, Meta, Trainable};
+    let cfg = s2r_policy::model::Config::small("front");
+    let t = Trainable::new(cfg.clone(), &candle_core::Device::Cpu, 7).unwrap();
+    let meta = Meta { config: cfg, step: 0, data: vec![], samples: (0, 0), schedule: (0, 0, 0.0), held_out: None, software: "test".into() };
+    let path = dir.join("policy.safetensors");
+    save(&path, &t, None, &meta).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_frames_and_odometry_in_cmd_vel_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let bag = BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/icy_night_crossing")).unwrap();
+    let frames: Vec<Image> = bag
+        .messages()
+        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
+        .map(|m| Serialized(m.data.clone()).decode::<Image>().unwrap())
+        .take(10)
+        .collect();
+    assert!(!frames.is_empty());
+    let domain = fresh_domain();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
+    loopback_env(&mut c, domain);
+    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "max_yaw_rate:=0.0", "-p", "rate:=20.0"]);
+    c.args(["-r", "__ns:=/robot"]);
+    let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let text = || log.lock().unwrap().clone();
+
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "robot_driver", &RosArgs::default()).unwrap();
+    let img = node.create_publisher::<Image>("/robot/front/image_raw", Qos::reliable().depth(10)).unwrap();
+    let odom = node.create_publisher("/robot/odom", Qos::reliable().depth(10)).unwrap();
+    let cmd = node.create_subscription::<Twist>("/robot/cmd_vel", Qos::reliable().depth(200)).unwrap();
+    let t0 = Instant::now();
+    while img.subscription_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "policy_node did not come up:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Before any frame: stopped.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(!before.is_empty(), "it publishes at its rate even without input");
+    assert!(before.iter().all(|t| t.linear.x == 0.0 && t.angular.z == 0.0), "no input, no motion");
+
+    // A depth image on the camera topic: refused by name, the node carries on.
+    img.publish(depth_frame("front_optical_frame")).unwrap();
+    let t = Instant::now();
+    while !text().contains("/robot/front/image_raw") || !text().contains("refused") {
+        assert!(t.elapsed() < Duration::from_secs(10), "the bad frame is not reported:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Ten frames at 10 Hz with odometry: commands within the limits.
+    for (k, f) in frames.iter().enumerate() {
+        odom.publish(odometry(k as i32)).unwrap();
+        img.publish(f.clone()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let driving: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(driving.len() >= 12, "about 20 Hz over a second: {}", driving.len());
+    assert!(driving.iter().all(|t| t.linear.x >= 0.0 && t.linear.x <= 15.0 && t.angular.z == 0.0), "clamped to max_yaw_rate 0");
+    assert!(text().contains("driving: camera and odometry are live"), "{}", text());
+    assert!(text().contains("clamped"), "the clamping is logged:\n{}", text());
+
+    // The camera goes quiet: a stop within the stale time (and a rate's slack).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let _: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(!after.is_empty() && after.iter().all(|t| t.linear.x == 0.0 && t.angular.z == 0.0), "stale input, stop: {after:?}");
+    assert!(text().contains("commanding a stop"), "{}", text());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_missing_checkpoint_stops_the_node_naming_it() {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
+    loopback_env(&mut c, fresh_domain());
+    c.args(["--ros-args", "-p", "checkpoint:=/nonexistent/policy.safetensors"]);
+    let (o, _) = finish(c, Duration::from_secs(30));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/policy.safetensors") && err.contains("s2r train policy"), "{err}");
+}
