@@ -33,7 +33,21 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
     let manifest = std::fs::read_to_string(p("demos/manifest.yaml")).unwrap();
     assert!(manifest.contains("format: sim2real.demos/1") && manifest.contains("hit_vulnerable: false"), "{manifest}");
 
-    let o = s2r(&["train", "policy", &p("demos"), "-o", &p("policy.safetensors"), "--steps", "150", "--batch", "16", "--eval-every", "150", "--every", "2"]);
+    let o = s2r(&[
+        "train",
+        "policy",
+        &p("demos"),
+        "-o",
+        &p("policy.safetensors"),
+        "--steps",
+        "150",
+        "--batch",
+        "16",
+        "--eval-every",
+        "150",
+        "--every",
+        "2",
+    ]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let errors = held_out_errors(&out);
