@@ -116,3 +116,26 @@ fn a_missing_checkpoint_stops_the_node_naming_it() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/policy.safetensors") && err.contains("s2r train policy"), "{err}");
 }
+
+/// `s2r launch launch/drive.launch.yaml`: the simulator and policy_node
+/// over DDS; the policy sees the simulator's camera and odometry and its
+/// /cmd_vel reaches the simulator; the launch ends with the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drive_launch_file_closes_the_loop_over_dds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let domain = fresh_domain();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "drive_launch_test", &RosArgs::default()).unwrap();
+    let cmd = node.create_subscription::<Twist>("/cmd_vel", Qos::reliable().depth(1000)).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+    c.args(["launch", "launch/drive.launch.yaml", "duration:=4.0", &format!("checkpoint:={}", ck.display())]);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    loopback_env(&mut c, domain);
+    let (out, _) = tokio::task::spawn_blocking(move || finish(c, Duration::from_secs(240))).await.unwrap();
+    let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the launch ends by itself: {t}");
+    assert!(t.contains("driving: camera and odometry are live"), "the policy saw frames and odometry: {t}");
+    let sent: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(sent.iter().any(|c| c.linear.x != 0.0 || c.angular.z != 0.0), "the policy commanded the car: {} commands\n{t}", sent.len());
+}

@@ -15,6 +15,7 @@ mod curator;
 mod generate;
 mod images;
 mod perception;
+mod policy;
 mod sim;
 mod tokenizer;
 mod transfer;
@@ -60,6 +61,8 @@ pub enum BenchCmd {
     Generate(GenerateBenchArgs),
     /// perception_node's step (frames/s, p50/p99 latency, memory) and training images/s.
     Perception(PerceptionBenchArgs),
+    /// policy_node's step (p50/p99 latency), training examples/s, closed-loop episodes per minute.
+    Policy(policy::PolicyBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -77,6 +80,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Images(a) => tokio::task::block_in_place(|| images::run(a)),
         BenchCmd::Generate(a) => tokio::task::block_in_place(|| generate::run(a)),
         BenchCmd::Perception(a) => tokio::task::block_in_place(|| perception::run(a)),
+        BenchCmd::Policy(a) => tokio::task::block_in_place(|| policy::run(a)),
     }
 }
 

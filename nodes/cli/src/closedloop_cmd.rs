@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use s2r_closedloop::driver::{Driver, Expert, Policy, Scripted};
+use s2r_closedloop::driver::{Dagger, Driver, Expert, Policy, Scripted};
 use s2r_closedloop::episode::EpisodeOptions;
 use s2r_closedloop::score::Summary;
 use s2r_closedloop::{evaluate, report, EvalOptions};
@@ -45,7 +45,7 @@ pub struct ClosedLoopArgs {
 }
 
 /// Loads a scenario by name or path with only `cameras` of its rig.
-fn load(name: &str, cameras: &[String]) -> Result<Scenario> {
+pub(crate) fn load(name: &str, cameras: &[String]) -> Result<Scenario> {
     let file = s2r_sim::node::resolve_scenario(name)?;
     let mut s = Scenario::load(&file)?;
     let have: Vec<String> = s.sensors.cameras.iter().map(|c| c.name.clone()).collect();
@@ -57,7 +57,7 @@ fn load(name: &str, cameras: &[String]) -> Result<Scenario> {
 }
 
 /// Parses "A..B" (inclusive) or a single seed.
-fn seeds(s: &str) -> Result<Vec<u64>> {
+pub(crate) fn seeds(s: &str) -> Result<Vec<u64>> {
     let (a, b) = match s.split_once("..") {
         Some((a, b)) => (a.trim().parse::<u64>(), b.trim().trim_start_matches('=').parse::<u64>()),
         None => (s.trim().parse::<u64>(), s.trim().parse::<u64>()),
@@ -76,7 +76,11 @@ fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
             Some(p) => Box::new(Policy::load(p)?),
             None => bail!("--driver policy needs --policy CHECKPOINT (train one with s2r train policy)"),
         },
-        other => bail!("--driver '{other}': known drivers are scripted, expert and policy"),
+        "dagger" => match policy {
+            Some(p) => Box::new(Dagger::load(p)?),
+            None => bail!("--driver dagger needs --policy CHECKPOINT: the policy drives, the expert labels"),
+        },
+        other => bail!("--driver '{other}': known drivers are scripted, expert, policy and dagger"),
     })
 }
 
@@ -132,9 +136,13 @@ pub struct DemosArgs {
     /// Seeds, A..B inclusive (keep them apart from the evaluation's, 1000 and up).
     #[arg(long, default_value = "1..100")]
     seeds: String,
-    /// Who demonstrates: expert (or scripted, as a baseline's data).
+    /// Who demonstrates: expert; dagger (--policy drives, the expert's commands are recorded as
+    /// the labels: a DAgger round); scripted (no commands: a baseline's data).
     #[arg(long, default_value = "expert")]
     driver: String,
+    /// The policy a `dagger` round runs.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// Output folder: one bag per episode and manifest.yaml.
     #[arg(short, long, default_value = "demos")]
     out: PathBuf,
@@ -148,7 +156,7 @@ pub struct DemosArgs {
 
 pub fn demos(a: DemosArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
-    let mut d = driver(&a.driver, None)?;
+    let mut d = driver(&a.driver, a.policy.as_ref())?;
     let scenarios: Vec<Scenario> =
         a.scenario.iter().map(|n| Ok(Scenario::load(&s2r_sim::node::resolve_scenario(n)?)?)).collect::<Result<_>>()?;
     let total = seeds.len() * scenarios.len();

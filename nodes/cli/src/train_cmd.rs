@@ -17,7 +17,7 @@ pub enum TrainCmd {
     Tokenizer(TokenizerArgs),
     /// The perception network: detection, metric depth and segmentation.
     Perception(PerceptionArgs),
-    /// The driving policy: behaviour cloning on the expert's demonstrations (s2r demos).
+    /// The driving policy: behaviour cloning on the expert's demonstrations (s2r demos), then DAgger rounds.
     Policy(crate::train_policy_cmd::PolicyArgs),
 }
 

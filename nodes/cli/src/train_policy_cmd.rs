@@ -40,10 +40,24 @@ pub struct PolicyArgs {
     /// Start afresh even when the output exists.
     #[arg(long)]
     fresh: bool,
+    /// DAgger rounds after training: each lets the policy drive --dagger-scenario on
+    /// --dagger-seeds with the expert labelling every state it visits (recorded beside the
+    /// output as <output>_daggerN/), then trains --dagger-steps more on everything so far.
+    #[arg(long, default_value_t = 0)]
+    dagger: usize,
+    /// Scenarios of the DAgger rounds.
+    #[arg(long, value_delimiter = ',', default_value = "icy_night_crossing,dry_day_urban")]
+    dagger_scenario: Vec<String>,
+    /// Seeds of each DAgger round, A..B (apart from the demonstrations' and the evaluation's).
+    #[arg(long, default_value = "200..229")]
+    dagger_seeds: String,
+    /// Training steps after each DAgger round.
+    #[arg(long, default_value_t = 1000)]
+    dagger_steps: usize,
 }
 
 pub fn run(a: PolicyArgs) -> Result<()> {
-    let opts = FitOptions {
+    let mut opts = FitOptions {
         data: a.demos,
         output: a.output.clone(),
         steps: a.steps,
@@ -55,14 +69,49 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         fresh: a.fresh,
         camera: a.camera,
     };
+    let mut meta = train(&opts)?;
+    for round in 1..=a.dagger {
+        let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("policy");
+        let dir = a.output.with_file_name(format!("{stem}_dagger{round}"));
+        println!("DAgger round {round}: the policy drives, the expert labels, into {}", dir.display());
+        let seeds = crate::closedloop_cmd::seeds(&a.dagger_seeds)?;
+        let scenarios = a
+            .dagger_scenario
+            .iter()
+            .map(|n| crate::closedloop_cmd::load(n, std::slice::from_ref(&meta.config.camera)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut driver = s2r_closedloop::driver::Dagger::load(&a.output)?;
+        let m = s2r_closedloop::demos::record(&scenarios, &seeds, &mut driver, &dir, 0.25, &mut |e| {
+            println!(
+                "  {} seed {}: {:?}, route {:.0} %{}",
+                e.scenario,
+                e.seed,
+                e.outcome,
+                e.route_completion * 100.0,
+                if e.hit_vulnerable { ", hit someone" } else { "" }
+            )
+        })?;
+        let hits = m.episodes.iter().filter(|e| e.hit_vulnerable).count();
+        println!("round {round}: the policy hit a pedestrian, child or cyclist in {hits} of {} episodes", m.episodes.len());
+        opts.data.push(dir);
+        opts.steps = meta.step + a.dagger_steps;
+        opts.fresh = false;
+        meta = train(&opts)?;
+    }
+    println!("wrote {} (step {})", a.output.display(), meta.step);
+    Ok(())
+}
+
+/// One training run with its progress printed.
+fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
     let tty = std::io::stderr().is_terminal();
     let mut running = 0f32;
-    let meta = fit(&opts, &mut |p| {
+    let meta = fit(opts, &mut |p| {
         match p {
         Progress::Data { train, held_out, episodes, skipped } => println!(
             "{train} training and {held_out} held-out frames (seeds ending in 9) from {episodes} episodes ({skipped} left out: the demonstrator hit someone)"
         ),
-        Progress::Resumed(step) => println!("resuming {} at step {step}", a.output.display()),
+        Progress::Resumed(step) => println!("resuming {} at step {step}", opts.output.display()),
         Progress::Step { step, loss } => {
             running = if *step == 1 { *loss } else { 0.98 * running + 0.02 * loss };
             if step % 100 == 0 {
@@ -84,6 +133,5 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         ),
     }
     })?;
-    println!("wrote {} (step {})", a.output.display(), meta.step);
-    Ok(())
+    Ok(meta)
 }

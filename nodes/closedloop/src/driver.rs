@@ -36,6 +36,11 @@ pub trait Driver {
     fn reset(&mut self, _sim: &Sim) {}
     /// The command for this instant, if any.
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError>;
+    /// What a teacher would have commanded at this instant, where that is
+    /// not what was executed (DAgger): recordings keep it as the label.
+    fn label(&self) -> Option<Command> {
+        None
+    }
 }
 
 /// The scenario's own behaviour: the vehicle holds its start speed straight
@@ -138,5 +143,44 @@ impl Driver for Policy {
             .act(sim.seconds(), &frame.image, &topic, self.state.0, self.state.1)
             .map_err(|e| ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() })?;
         Ok(Some(Command::Velocity(twist(speed as f64, yaw as f64))))
+    }
+}
+
+/// DAgger's driver: the policy drives, the expert labels every state the
+/// policy visits with what it would have done (recorded as /cmd_vel), so the
+/// next round of training sees the policy's own mistakes and their fixes.
+pub struct Dagger {
+    policy: Policy,
+    expert: Expert,
+}
+
+impl Dagger {
+    /// The policy from a checkpoint, labelled by the privileged expert.
+    pub fn load(path: &std::path::Path) -> Result<Dagger, ClosedLoopError> {
+        Ok(Dagger { policy: Policy::load(path)?, expert: Expert::default() })
+    }
+}
+
+impl Driver for Dagger {
+    fn name(&self) -> &str {
+        "dagger"
+    }
+
+    fn needs_cameras(&self) -> bool {
+        true
+    }
+
+    fn reset(&mut self, sim: &Sim) {
+        self.policy.reset(sim);
+        self.expert.reset(sim);
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        self.expert.act(sim, tick)?;
+        self.policy.act(sim, tick)
+    }
+
+    fn label(&self) -> Option<Command> {
+        self.expert.last.map(|d| Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64)))
     }
 }

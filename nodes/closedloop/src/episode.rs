@@ -341,7 +341,9 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
             clamped += apply(&mut sim, c) as u32;
         }
         if let Some(b) = bag.as_mut() {
-            b.write_tick(&tick, command.as_ref())?;
+            // The teacher's label where there is one (DAgger), else what was executed.
+            let label = driver.label().or_else(|| command.clone());
+            b.write_tick(&tick, label.as_ref())?;
         }
         if tick.odom.is_some() {
             odom_ticks += 1;

@@ -22,6 +22,7 @@ const FORMAT: &str = "sim2real.demos/1";
 #[derive(Deserialize)]
 struct Manifest {
     format: String,
+    driver: String,
     episodes: Vec<ManifestEpisode>,
 }
 
@@ -78,7 +79,10 @@ pub fn read(dirs: &[PathBuf], config: &Config, every: usize) -> Result<Demos, Po
             return Err(PolicyError::Demos { path, problem: format!("format '{}', this reader knows '{FORMAT}'", m.format) });
         }
         for e in &m.episodes {
-            if e.hit_vulnerable {
+            // A demonstrator's crash is nothing to copy; in a DAgger round the
+            // labels are the expert's, and the states before a crash are the
+            // ones the policy most needs to learn from.
+            if e.hit_vulnerable && m.driver != "dagger" {
                 demos.skipped += 1;
                 continue;
             }

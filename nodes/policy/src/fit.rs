@@ -72,7 +72,7 @@ pub enum Progress {
     },
 }
 
-/// A batch as tensors: images `[B,3,H,W]`, states `[B,2]`, actions `[B,chunk,2]` (scaled).
+/// A batch as tensors: images `[B,H,W,3]`, states `[B,2]`, actions `[B,chunk,2]` (scaled).
 fn batch(
     samples: &[&Sample],
     cfg: &Config,
@@ -106,11 +106,11 @@ fn batch(
                     x ^= x << 5;
                     v += noise * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0);
                 }
-                images[base + c * w * h + i] = v.clamp(0.0, 1.0);
+                images[base + i * 3 + c] = v.clamp(0.0, 1.0);
             }
         }
     }
-    let images = Tensor::from_vec(images, (samples.len(), 3, h, w), device)?;
+    let images = Tensor::from_vec(images, (samples.len(), h, w, 3), device)?;
     let state: Vec<f32> = samples.iter().flat_map(|s| [s.state[0] / SPEED_SCALE, s.state[1] / YAW_SCALE]).collect();
     let state = Tensor::from_vec(state, (samples.len(), 2), device)?;
     let actions: Vec<f32> = samples.iter().flat_map(|s| s.actions.iter().flat_map(|a| [a[0] / SPEED_SCALE, a[1] / YAW_SCALE])).collect();

@@ -1,9 +1,15 @@
-//! The network: a small convolutional encoder of the camera frame, the
-//! vehicle's speed and yaw rate joined in, and an MLP that predicts the next
-//! `chunk` commands (speed asked for, yaw rate).
+//! The network: the camera frame cut into patches stage by stage (2×2
+//! space-to-depth, then a per-position linear layer and ReLU, four times:
+//! each feature sees a 16×16 patch), the vehicle's speed and yaw rate joined
+//! in, and an MLP over the whole feature map that predicts the next `chunk`
+//! commands (speed asked for, yaw rate).
+//!
+//! Every layer is a matrix product on a reshaped tensor: candle's CPU
+//! convolutions train slowly (their input gradients go through its
+//! transposed convolution), matrix products do not.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Metres per second per unit of the network's speed outputs and inputs.
@@ -14,9 +20,9 @@ pub const YAW_SCALE: f32 = 0.5;
 /// The network's shape and what it reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
-    /// Input width, pixels (frames of any size are resized to it).
+    /// Input width, pixels (a multiple of 16; frames of any size are resized to it).
     pub width: usize,
-    /// Input height.
+    /// Input height (a multiple of 16).
     pub height: usize,
     /// The camera it looks through (`<camera>/image_raw`).
     pub camera: String,
@@ -24,7 +30,7 @@ pub struct Config {
     pub chunk: usize,
     /// Seconds between two commands of a chunk (the camera period it was trained at).
     pub period: f32,
-    /// Channels of the four stride-2 convolutions.
+    /// Channels after each of the four patch stages.
     pub channels: [usize; 4],
     /// Width of the hidden layer.
     pub hidden: usize,
@@ -33,7 +39,7 @@ pub struct Config {
 impl Config {
     /// The default: 128×96 input, chunks of 10 commands 0.1 s apart.
     pub fn small(camera: &str) -> Config {
-        Config { width: 128, height: 96, camera: camera.into(), chunk: 10, period: 0.1, channels: [16, 32, 64, 64], hidden: 256 }
+        Config { width: 128, height: 96, camera: camera.into(), chunk: 10, period: 0.1, channels: [24, 48, 64, 64], hidden: 256 }
     }
 }
 
@@ -41,36 +47,44 @@ impl Config {
 pub struct Net {
     /// Its config.
     pub config: Config,
-    convs: Vec<Conv2d>,
-    squeeze: Conv2d,
+    stages: Vec<Linear>,
+    squeeze: Linear,
     fc1: Linear,
     fc2: Linear,
+}
+
+/// `[B, H, W, C]` → `[B, H/2, W/2, 4C]`: each 2×2 block of positions side by side.
+fn space_to_depth(x: &Tensor) -> Result<Tensor> {
+    let (b, h, w, c) = x.dims4()?;
+    x.reshape((b, h / 2, 2, w / 2, 2 * c))?.permute((0, 1, 3, 2, 4))?.contiguous()?.reshape((b, h / 2, w / 2, 4 * c))
 }
 
 impl Net {
     /// The network with weights from `vb` (fresh or loaded).
     pub fn new(config: Config, vb: VarBuilder) -> Result<Net> {
-        let mut convs = Vec::new();
+        if !config.width.is_multiple_of(16) || !config.height.is_multiple_of(16) {
+            candle_core::bail!("the input {}x{} is not a multiple of 16 each way", config.width, config.height);
+        }
+        let mut stages = Vec::new();
         let mut c_in = 3;
         for (i, &c) in config.channels.iter().enumerate() {
-            let k = if i == 0 { 5 } else { 3 };
-            let cfg = Conv2dConfig { stride: 2, padding: k / 2, ..Default::default() };
-            convs.push(conv2d(c_in, c, k, cfg, vb.pp(format!("conv{i}")))?);
+            stages.push(linear(4 * c_in, c, vb.pp(format!("stage{i}")))?);
             c_in = c;
         }
-        let squeeze = conv2d(c_in, 32, 1, Conv2dConfig::default(), vb.pp("squeeze"))?;
-        let (fw, fh) = feature_size(&config);
-        let fc1 = linear(32 * fw * fh + 2, config.hidden, vb.pp("fc1"))?;
+        let squeeze = linear(c_in, 16, vb.pp("squeeze"))?;
+        let cells = (config.width / 16) * (config.height / 16);
+        let fc1 = linear(16 * cells + 2, config.hidden, vb.pp("fc1"))?;
         let fc2 = linear(config.hidden, 2 * config.chunk, vb.pp("fc2"))?;
-        Ok(Net { config, convs, squeeze, fc1, fc2 })
+        Ok(Net { config, stages, squeeze, fc1, fc2 })
     }
 
-    /// Images `[B, 3, H, W]` (0 to 1) and states `[B, 2]` (speed / SPEED_SCALE,
-    /// yaw rate / YAW_SCALE) → commands `[B, chunk, 2]` in the same units.
+    /// Images `[B, H, W, 3]` (0 to 1, channels last) and states `[B, 2]`
+    /// (speed / SPEED_SCALE, yaw rate / YAW_SCALE) → commands `[B, chunk, 2]`
+    /// in the same units.
     pub fn forward(&self, images: &Tensor, state: &Tensor) -> Result<Tensor> {
         let mut x = (images - 0.5)?;
-        for c in &self.convs {
-            x = c.forward(&x)?.relu()?;
+        for s in &self.stages {
+            x = s.forward(&space_to_depth(&x)?)?.relu()?;
         }
         let x = self.squeeze.forward(&x)?.relu()?.flatten_from(1)?;
         let x = Tensor::cat(&[&x, state], D::Minus1)?;
@@ -80,13 +94,19 @@ impl Net {
     }
 }
 
-/// The encoder's output size (after four stride-2 convolutions).
-fn feature_size(c: &Config) -> (usize, usize) {
-    let down = |mut n: usize| {
-        for _ in 0..4 {
-            n = n.div_ceil(2);
-        }
-        n
-    };
-    (down(c.width), down(c.height))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn space_to_depth_keeps_each_block_together() {
+        // One image 2x4, one channel: values 0..8 row by row.
+        let x = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((1, 2, 4, 1)).unwrap();
+        let y = space_to_depth(&x).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 2, 4]);
+        let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        // Block (0,0): pixels 0, 1 (top row) and 4, 5 (bottom row).
+        assert_eq!(v, [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]);
+    }
 }

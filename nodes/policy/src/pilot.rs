@@ -48,13 +48,8 @@ impl Pilot {
         let cfg = &self.net.config;
         let rgb = data::frame(image, topic, cfg)?;
         let (w, h) = (cfg.width, cfg.height);
-        let mut x = vec![0f32; 3 * w * h];
-        for i in 0..w * h {
-            for c in 0..3 {
-                x[c * w * h + i] = rgb[i * 3 + c] as f32 / 255.0;
-            }
-        }
-        let x = Tensor::from_vec(x, (1, 3, h, w), &self.device).map_err(candle("the frame"))?;
+        let x: Vec<f32> = rgb.iter().map(|v| *v as f32 / 255.0).collect();
+        let x = Tensor::from_vec(x, (1, h, w, 3), &self.device).map_err(candle("the frame"))?;
         let s = Tensor::from_vec(vec![speed / SPEED_SCALE, yaw_rate / YAW_SCALE], (1, 2), &self.device).map_err(candle("the state"))?;
         let y = self.net.forward(&x, &s).and_then(|y| y.to_vec3::<f32>()).map_err(candle("the policy's forward pass"))?;
         Ok(y[0].iter().map(|a| [a[0] * SPEED_SCALE, a[1] * YAW_SCALE]).collect())
