@@ -22,7 +22,10 @@ cargo ament-build --help >/dev/null \
   || { echo "colcon.sh: cargo-ament-build (a dependency of colcon-ros-cargo) does not run" >&2; exit 1; }
 
 mkdir -p "$ws" && cd "$ws"
-colcon build --base-paths "$repo" --event-handlers console_cohesion+
+# colcon-core reads `cargo metadata` (one line, over 64 KiB for this workspace)
+# through asyncio streams limited to 64 KiB a line: raise the limit.
+PYTHONPATH="$repo/tests/peers/colcon_limit${PYTHONPATH:+:$PYTHONPATH}" \
+  colcon build --base-paths "$repo" --event-handlers console_cohesion+
 prefix="$ws/install/sim2real"
 [ -x "$prefix/lib/sim2real/s2r" ] || { echo "colcon.sh: $prefix/lib/sim2real/s2r is missing" >&2; exit 1; }
 # Every executable of the node registry (as the installed s2r lists them),

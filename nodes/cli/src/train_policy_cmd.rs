@@ -42,7 +42,8 @@ pub struct PolicyArgs {
     fresh: bool,
     /// DAgger rounds after training: each lets the policy drive --dagger-scenario on
     /// --dagger-seeds with the expert labelling every state it visits (recorded beside the
-    /// output as <output>_daggerN/), then trains --dagger-steps more on everything so far.
+    /// output as <output>_daggerN/, N the next free number), then trains --dagger-steps more
+    /// on the demonstrations given and this run's rounds (give earlier rounds' folders as DEMOS).
     #[arg(long, default_value_t = 0)]
     dagger: usize,
     /// Scenarios of the DAgger rounds.
@@ -71,8 +72,9 @@ pub fn run(a: PolicyArgs) -> Result<()> {
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {
+        // Rounds of earlier runs are kept: this one takes the next free number.
         let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("policy");
-        let dir = a.output.with_file_name(format!("{stem}_dagger{round}"));
+        let dir = (1..).map(|k| a.output.with_file_name(format!("{stem}_dagger{k}"))).find(|d| !d.exists()).expect("a free name");
         println!("DAgger round {round}: the policy drives, the expert labels, into {}", dir.display());
         let seeds = crate::closedloop_cmd::seeds(&a.dagger_seeds)?;
         let scenarios = a
