@@ -20,12 +20,8 @@ use sim2real_msgs::sensor_msgs::msg::Image;
 
 /// An untrained checkpoint: the node's behaviour is under test, not its driving.
 fn checkpoint(dir: &Path) -> std::path::PathBuf {
-    use s2r_policy::checkpoint::{save, Meta, Trainable};
-    let cfg = s2r_policy::model::Config::small("front");
-    let t = Trainable::new(cfg.clone(), &candle_core::Device::Cpu, 7).unwrap();
-    let meta = Meta { config: cfg, step: 0, data: vec![], samples: (0, 0), schedule: (0, 0, 0.0), held_out: None, software: "test".into() };
     let path = dir.join("policy.safetensors");
-    save(&path, &t, None, &meta).unwrap();
+    s2r_policy::checkpoint::save_untrained(&path, s2r_policy::model::Config::small("front"), 7).unwrap();
     path
 }
 

@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 use clap::Args;
 use s2r_closedloop::driver::{Expert, Policy};
 use s2r_closedloop::episode::{self, EpisodeOptions};
-use s2r_policy::checkpoint::{self, Meta, Trainable};
+use s2r_policy::checkpoint::{self, Trainable};
 use s2r_policy::model::Config;
 use s2r_policy::pilot::Pilot;
 use sim2real_msgs::std_msgs::msg::Header;
@@ -44,18 +44,7 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let path = match &a.checkpoint {
         Some(p) => p.clone(),
         None => {
-            let cfg = Config::small("front");
-            let t = Trainable::new(cfg.clone(), &Device::Cpu, 0)?;
-            let meta = Meta {
-                config: cfg,
-                step: 0,
-                data: vec![],
-                samples: (0, 0),
-                schedule: (0, 0, 0.0),
-                held_out: None,
-                software: String::new(),
-            };
-            checkpoint::save(&tmp, &t, None, &meta)?;
+            checkpoint::save_untrained(&tmp, Config::small("front"), 0)?;
             tmp.clone()
         }
     };

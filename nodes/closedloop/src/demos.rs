@@ -3,7 +3,7 @@
 //! driver's commands on /cmd_vel, collisions — with a manifest that says per
 //! episode how it ended, for behaviour cloning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -74,11 +74,7 @@ pub fn record(
     for scenario in scenarios {
         for &seed in seeds {
             let name = format!("{}_seed{seed}", scenario.name);
-            let bag: PathBuf = out.join(&name);
-            if bag.exists() {
-                std::fs::remove_dir_all(&bag).map_err(|e| write_err(&bag, &e))?;
-            }
-            let opts = EpisodeOptions { image_scale, thumbnail: false, record: Some(bag) };
+            let opts = EpisodeOptions { image_scale, thumbnail: false, record: Some(out.join(&name)) };
             let e = episode::run(scenario, seed, driver, &opts)?;
             let d = DemoEpisode {
                 scenario: e.scenario.clone(),

@@ -22,6 +22,16 @@ pub fn twist(speed: f64, yaw_rate: f64) -> Twist {
     Twist { linear: Vector3 { x: speed, ..Default::default() }, angular: Vector3 { z: yaw_rate, ..Default::default() } }
 }
 
+/// The /cmd_vel of an expert's decision.
+fn velocity(d: &expert::Decision) -> Command {
+    Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))
+}
+
+/// A policy's failure as the evaluation's error.
+fn policy_err(e: s2r_policy::PolicyError) -> ClosedLoopError {
+    ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() }
+}
+
 /// Drives the ego of an episode. Called after every simulator step with what
 /// the step produced; a driver answers at its own rate (None keeps the last
 /// command, as a robot's controller holds it).
@@ -87,7 +97,7 @@ impl Driver for Expert {
         };
         let d = expert::drive(&view);
         self.last = Some(d);
-        Ok(Some(Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))))
+        Ok(Some(velocity(&d)))
     }
 }
 
@@ -103,8 +113,7 @@ pub struct Policy {
 impl Policy {
     /// Loads a checkpoint (from `s2r train policy`).
     pub fn load(path: &std::path::Path) -> Result<Policy, ClosedLoopError> {
-        let pilot = s2r_policy::pilot::Pilot::load(path)
-            .map_err(|e| ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() })?;
+        let pilot = s2r_policy::pilot::Pilot::load(path).map_err(policy_err)?;
         Ok(Policy { pilot, state: (0.0, 0.0) })
     }
 }
@@ -138,10 +147,7 @@ impl Driver for Policy {
             return Ok(None);
         };
         let topic = format!("/sim/{camera}/image_raw");
-        let (speed, yaw) = self
-            .pilot
-            .act(sim.seconds(), &frame.image, &topic, self.state.0, self.state.1)
-            .map_err(|e| ClosedLoopError::Driver { driver: "policy".into(), message: e.to_string() })?;
+        let (speed, yaw) = self.pilot.act(sim.seconds(), &frame.image, &topic, self.state.0, self.state.1).map_err(policy_err)?;
         Ok(Some(Command::Velocity(twist(speed as f64, yaw as f64))))
     }
 }
@@ -181,6 +187,6 @@ impl Driver for Dagger {
     }
 
     fn label(&self) -> Option<Command> {
-        self.expert.last.map(|d| Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64)))
+        self.expert.last.as_ref().map(velocity)
     }
 }

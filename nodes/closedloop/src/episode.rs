@@ -180,8 +180,6 @@ fn box_gap(p: Vector2<f32>, h: Vector2<f32>) -> f32 {
 
 /// What the evaluator measures from the ground truth at each odometry instant.
 struct Meter {
-    lane_point: Vector2<f32>,
-    dir: Vector2<f32>,
     last: Option<(f32, f32, f32)>, // t, s, speed
     braking: bool,
     /// Some of the car is over the centre line or the kerb.
@@ -204,22 +202,12 @@ struct Measures {
 }
 
 impl Meter {
-    fn new(view: &DrivingView) -> Meter {
-        Meter {
-            lane_point: view.lane_point,
-            dir: view.lane_dir,
-            last: None,
-            braking: false,
-            over: false,
-            off: false,
-            m: Measures::default(),
-        }
+    fn new() -> Meter {
+        Meter { last: None, braking: false, over: false, off: false, m: Measures::default() }
     }
 
     fn measure(&mut self, v: &DrivingView, sample: bool, collided: bool) {
-        let normal = Vector2::new(-self.dir.y, self.dir.x);
-        let r = v.position - self.lane_point;
-        let (s, l) = (r.dot(&self.dir), r.dot(&normal));
+        let (s, l) = v.to_lane(v.position);
         let m = &mut self.m;
         m.max_speed = m.max_speed.max(v.speed);
         if let Some((t0, s0, v0)) = self.last {
@@ -245,23 +233,19 @@ impl Meter {
         // Off the road counts from the centre (CARLA: route completion off-road is lost).
         self.off = l > left || l < right;
 
-        let yaw_rel = v.yaw - self.dir.y.atan2(self.dir.x);
+        let yaw_rel = v.yaw - v.lane_dir.y.atan2(v.lane_dir.x);
         let ego_v = Vector2::new(v.speed * yaw_rel.cos(), v.speed * yaw_rel.sin());
         let mut ttc: Option<f32> = None;
         let mut vru: Option<f32> = None;
         for a in &v.actors {
-            let ra = a.position - self.lane_point;
-            let p = Vector2::new(ra.dot(&self.dir) - s, ra.dot(&normal) - l);
-            let half = Vector2::new(
-                (a.half.x * self.dir.x).abs() + (a.half.y * self.dir.y).abs(),
-                (a.half.x * normal.x).abs() + (a.half.y * normal.y).abs(),
-            );
-            let h = half + v.half;
+            let a_lane = v.in_lane(a);
+            let p = Vector2::new(a_lane.s - s, a_lane.l - l);
+            let h = Vector2::new(a_lane.half_s, a_lane.half_l) + v.half;
             if matches!(a.class, class::PEDESTRIAN | class::CHILD | class::CYCLIST) {
                 let g = box_gap(p, h);
                 vru = Some(vru.map_or(g, |x| x.min(g)));
             }
-            let av = Vector2::new(a.velocity.dot(&self.dir), a.velocity.dot(&normal));
+            let av = Vector2::new(a_lane.vs, a_lane.vl);
             if let Some(t) = time_to_collision(p, av - ego_v, h, TTC_HORIZON) {
                 ttc = Some(ttc.map_or(t, |x| x.min(t)));
             }
@@ -305,8 +289,7 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
     sim.set_cameras(looks);
     let ego = sim.world.ego.ok_or_else(|| ClosedLoopError::Scenario(format!("{name} has no vehicle")))?;
     let ego_instance = sim.world.objects[ego].instance;
-    let view = DrivingView::of(&sim).ok_or_else(|| ClosedLoopError::Scenario(format!("{name} has no vehicle")))?;
-    let mut meter = Meter::new(&view);
+    let mut meter = Meter::new();
     driver.reset(&sim);
     let mut bag = match &opts.record {
         Some(dir) => Some(Recorder::create(dir, &sim)?),
@@ -407,7 +390,11 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A new recording at `dir`, replacing an older one there (an episode run again).
     fn create(dir: &Path, sim: &Sim) -> Result<Recorder, ClosedLoopError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| ClosedLoopError::Write { path: dir.into(), message: e.to_string() })?;
+        }
         let writer = BagWriter::create(dir, WriterOptions { compression: Compression::Zstd, ..Default::default() })
             .map_err(|e| ClosedLoopError::Write { path: dir.into(), message: e.to_string() })?;
         let mut r = Recorder { dir: dir.into(), writer, topics: Vec::new() };

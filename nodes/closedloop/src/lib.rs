@@ -82,9 +82,6 @@ pub fn evaluate(
         if let (true, Some(dir)) = (e.failed() && recorded < opts.failed_bags, &opts.bags) {
             recorded += 1;
             let bag = dir.join(format!("{}_{}_seed{seed}", scenario.name, driver.name()));
-            if bag.exists() {
-                std::fs::remove_dir_all(&bag).map_err(|e| ClosedLoopError::Write { path: bag.clone(), message: e.to_string() })?;
-            }
             let again = episode::EpisodeOptions { record: Some(bag), thumbnail: false, ..opts.episode.clone() };
             episode::run(scenario, seed, driver, &again)?;
         }

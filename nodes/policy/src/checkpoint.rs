@@ -56,6 +56,22 @@ pub fn save(path: &Path, t: &Trainable, opt: Option<&s2r_train::AdamW>, meta: &M
     Ok(s2r_train::save(path, &t.varmap, opt, META_KEY, &json)?)
 }
 
+/// Writes a checkpoint of an untrained network drawn from `seed` (for
+/// benchmarks and tests of the node's behaviour, where the weights do not matter).
+pub fn save_untrained(path: &Path, config: Config, seed: u64) -> Result<(), PolicyError> {
+    let t = Trainable::new(config.clone(), &Device::Cpu, seed)?;
+    let meta = Meta {
+        config,
+        step: 0,
+        data: vec![],
+        samples: (0, 0),
+        schedule: (0, 0, 0.0),
+        held_out: None,
+        software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
+    };
+    save(path, &t, None, &meta)
+}
+
 /// A checkpoint read back.
 pub struct Loaded {
     /// Its record.

@@ -82,16 +82,11 @@ impl Pilot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{save, Meta, Trainable};
     use sim2real_msgs::std_msgs::msg::Header;
 
     fn pilot(dir: &Path) -> Pilot {
-        let cfg = Config::small("front");
-        let t = Trainable::new(cfg.clone(), &Device::Cpu, 1).unwrap();
-        let meta =
-            Meta { config: cfg, step: 0, data: vec![], samples: (0, 0), schedule: (0, 0, 0.0), held_out: None, software: String::new() };
         let path = dir.join("p.safetensors");
-        save(&path, &t, None, &meta).unwrap();
+        checkpoint::save_untrained(&path, Config::small("front"), 1).unwrap();
         Pilot::load(&path).unwrap()
     }
 

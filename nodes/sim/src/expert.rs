@@ -200,28 +200,55 @@ pub struct Decision {
 
 /// An actor in lane coordinates: `s` along the lane, `l` to its left (of
 /// its centre), its half extents along and across, its velocity likewise.
-struct InLane {
-    s: f32,
-    l: f32,
-    half_s: f32,
-    half_l: f32,
-    vs: f32,
-    vl: f32,
-    moving: bool,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InLane {
+    /// Metres along the lane from its start point.
+    pub s: f32,
+    /// Metres to the left of the lane's centre line.
+    pub l: f32,
+    /// Half extent along the lane.
+    pub half_s: f32,
+    /// Half extent across the lane.
+    pub half_l: f32,
+    /// Velocity along the lane, m/s.
+    pub vs: f32,
+    /// Velocity across the lane (to the left), m/s.
+    pub vl: f32,
+    /// Faster than 0.2 m/s.
+    pub moving: bool,
+    /// Its instance id.
+    pub instance: u16,
+    /// A vehicle parked at the kerb (it may hide someone).
+    pub parked: bool,
 }
 
-fn in_lane(view: &DrivingView, a: &SeenActor) -> InLane {
-    let dir = view.lane_dir;
-    let normal = Vector2::new(-dir.y, dir.x);
-    let r = a.position - view.lane_point;
-    InLane {
-        s: r.dot(&dir),
-        l: r.dot(&normal),
-        half_s: (a.half.x * dir.x).abs() + (a.half.y * dir.y).abs(),
-        half_l: (a.half.x * normal.x).abs() + (a.half.y * normal.y).abs(),
-        vs: a.velocity.dot(&dir),
-        vl: a.velocity.dot(&normal),
-        moving: a.velocity.norm() > 0.2,
+impl DrivingView {
+    /// The unit vector to the left of the lane's direction.
+    pub fn lane_left(&self) -> Vector2<f32> {
+        Vector2::new(-self.lane_dir.y, self.lane_dir.x)
+    }
+
+    /// A map point in lane coordinates: (along, to the left of the centre line).
+    pub fn to_lane(&self, p: Vector2<f32>) -> (f32, f32) {
+        let r = p - self.lane_point;
+        (r.dot(&self.lane_dir), r.dot(&self.lane_left()))
+    }
+
+    /// An actor in lane coordinates.
+    pub fn in_lane(&self, a: &SeenActor) -> InLane {
+        let (dir, normal) = (self.lane_dir, self.lane_left());
+        let (s, l) = self.to_lane(a.position);
+        InLane {
+            s,
+            l,
+            half_s: (a.half.x * dir.x).abs() + (a.half.y * dir.y).abs(),
+            half_l: (a.half.x * normal.x).abs() + (a.half.y * normal.y).abs(),
+            vs: a.velocity.dot(&dir),
+            vl: a.velocity.dot(&normal),
+            moving: a.velocity.norm() > 0.2,
+            instance: a.instance,
+            parked: a.parked,
+        }
     }
 }
 
@@ -258,21 +285,17 @@ fn lateral_target(view: &DrivingView, s_ego: f32, actors: &[InLane]) -> Option<f
 /// The driving expert's decision for a view (stateless: the same view gives
 /// the same command).
 pub fn drive(view: &DrivingView) -> Decision {
-    let dir = view.lane_dir;
-    let normal = Vector2::new(-dir.y, dir.x);
-    // Lane coordinates of the ego's centre.
-    let rel = view.position - view.lane_point;
-    let (s_ego, l_ego) = (rel.dot(&dir), rel.dot(&normal));
+    let (dir, normal) = (view.lane_dir, view.lane_left());
+    let (s_ego, l_ego) = view.to_lane(view.position);
     let front = s_ego + view.half.x;
     let brake = PLAN_GRIP * view.mu * GRAVITY;
-    let actors: Vec<(u16, bool, InLane)> = view.actors.iter().map(|a| (a.instance, a.parked, in_lane(view, a))).collect();
-    let lanes: Vec<InLane> = actors.iter().map(|(_, _, a)| InLane { ..*a }).collect();
-    let target_l = lateral_target(view, s_ego, &lanes).unwrap_or(0.0);
+    let actors: Vec<InLane> = view.actors.iter().map(|a| view.in_lane(a)).collect();
+    let target_l = lateral_target(view, s_ego, &actors).unwrap_or(0.0);
 
     let mut free = view.sight;
     let mut because = Because::Sight;
     let mut hidden: Option<(f32, u16)> = None;
-    for (instance, parked, a) in &actors {
+    for a in &actors {
         if a.s + a.half_s < s_ego - view.half.x {
             continue; // behind
         }
@@ -293,13 +316,13 @@ pub fn drive(view: &DrivingView) -> Decision {
             let d = gap + lead - STOP_GAP;
             if d < free {
                 free = d;
-                because = Because::Obstacle(*instance);
+                because = Because::Obstacle(a.instance);
             }
-        } else if *parked && (a.l.abs() - a.half_l - view.half.y) < OCCLUSION_REACH {
+        } else if a.parked && (a.l.abs() - a.half_l - view.half.y) < OCCLUSION_REACH {
             // Someone hidden behind it steps out at its far end at the latest.
             let far = a.s + a.half_s - front;
             if far > 0.0 && hidden.is_none_or(|(d, _)| far < d) {
-                hidden = Some((far, *instance));
+                hidden = Some((far, a.instance));
             }
         }
     }
