@@ -20,6 +20,7 @@ use s2r_transfer::restyle::Restyler;
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
+use sim2real_msgs::std_msgs::msg::Bool;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
@@ -184,6 +185,9 @@ pub fn run_episode(
             }
             if let Some(m) = &tick.joint_states {
                 bag.write::<JointState>("/joint_states", t, m).map_err(bag_err)?;
+            }
+            if let Some(m) = &tick.grasped {
+                bag.write::<Bool>("/gripper/grasped", t, m).map_err(bag_err)?;
             }
         }
         if let Some(d) = &tick.detections3d {

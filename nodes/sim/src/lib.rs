@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arm_expert;
 pub mod asset;
 pub mod expert;
 pub mod figures;

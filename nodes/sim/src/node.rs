@@ -15,7 +15,7 @@
 //!
 //! Topics (relative names take the node's namespace):
 //! `sim/<camera>/{image_raw,depth,segmentation,instances,camera_info,detections}`,
-//! `sim/detections3d`, `sim/collisions`, `odom`, `imu`, `joint_states`,
+//! `sim/detections3d`, `sim/collisions`, `odom`, `imu`, `joint_states`, `gripper/grasped`,
 //! `scenario` (transient local), `/tf`, `/tf_static` (transient local),
 //! `/clock`; it listens on `cmd_vel` (vehicle) and `joint_commands` (arm).
 
@@ -31,6 +31,7 @@ use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::rosgraph_msgs::msg::Clock;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{CollisionEvent, ScenarioInfo};
+use sim2real_msgs::std_msgs::msg::Bool;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
@@ -101,6 +102,7 @@ pub struct Pubs {
     odom: Publisher<Odometry>,
     imu: Publisher<Imu>,
     joint_states: Publisher<JointState>,
+    grasped: Publisher<Bool>,
     tf: Publisher<TFMessage>,
     clock: Publisher<Clock>,
 }
@@ -128,6 +130,7 @@ impl Pubs {
             odom: node.create_publisher_with("odom", Qos::reliable().depth(50), writer)?,
             imu: node.create_publisher_with("imu", Qos::reliable().depth(100), writer)?,
             joint_states: node.create_publisher_with("joint_states", Qos::reliable().depth(50), writer)?,
+            grasped: node.create_publisher_with("gripper/grasped", Qos::reliable().depth(50), writer)?,
             tf: node.create_publisher_with("/tf", Qos::reliable().depth(100), writer)?,
             clock: node.create_publisher_with("/clock", Qos::reliable().depth(10), writer)?,
         })
@@ -169,6 +172,7 @@ impl Pubs {
         all &= self.odom.wait_for_acknowledgments(left())?;
         all &= self.imu.wait_for_acknowledgments(left())?;
         all &= self.joint_states.wait_for_acknowledgments(left())?;
+        all &= self.grasped.wait_for_acknowledgments(left())?;
         all &= self.tf.wait_for_acknowledgments(left())?;
         all &= self.clock.wait_for_acknowledgments(left())?;
         Ok(all)
@@ -188,6 +192,9 @@ impl Pubs {
         }
         if let Some(m) = tick.joint_states {
             self.joint_states.publish(m)?;
+        }
+        if let Some(m) = tick.grasped {
+            self.grasped.publish(m)?;
         }
         for (f, p) in tick.cameras.into_iter().zip(&self.cameras) {
             p.info.publish(f.info)?;

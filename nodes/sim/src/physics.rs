@@ -11,8 +11,11 @@
 //!   between the cup and the floor) are reported as collision events.
 //! - The arm is a multibody (reduced coordinates) of six revolute joints with
 //!   limits and position motors, gravity-compensated like a real arm's
-//!   controller; the cup is a free rigid body that stands on the table, can be
-//!   pushed by the arm and falls off the edge.
+//!   controller, with a parallel-jaw gripper on its flange (two fingers on
+//!   prismatic joints whose motors squeeze with at most [`GRIP_FORCE`]; what
+//!   they hold, they hold by contact friction); the cup is a free rigid body
+//!   that stands on the table, can be pushed, grasped and lifted by the arm and
+//!   falls off the edge.
 
 use std::collections::HashSet;
 use std::f32::consts::FRAC_PI_2;
@@ -21,7 +24,7 @@ use nalgebra::{Isometry3, Point3, UnitQuaternion, Vector2, Vector3};
 use rapier3d::prelude::*;
 
 use crate::scenario::{ArmEgo, VehicleEgo};
-use crate::world::{class, Motion, Object, Script, Shape, World};
+use crate::world::{class, Motion, Object, Script, Shape, World, FINGER_HALF, GRIPPER_MAX_OPENING};
 
 /// The physics step, seconds.
 pub(crate) const DT: f32 = 0.005;
@@ -82,6 +85,15 @@ struct ArmState {
     /// Joint positions and velocities after the last step.
     q: [f32; 6],
     qd: [f32; 6],
+    /// The gripper's fingers (+x side, −x side of the flange) and their prismatic joints.
+    fingers: [RigidBodyHandle; 2],
+    finger_joints: [MultibodyJointHandle; 2],
+    /// Object indices of the fingers.
+    finger_objects: [usize; 2],
+    /// The opening the gripper is asked for, and the one it has, metres between the pads.
+    gripper_target: f32,
+    opening: f32,
+    opening_rate: f32,
 }
 
 struct EgoState {
@@ -181,6 +193,7 @@ impl Physics {
             steps: 0,
         };
         let mut arm_links: Vec<(usize, RigidBodyHandle)> = Vec::new();
+        let mut fingers: Vec<(usize, RigidBodyHandle)> = Vec::new();
         for (i, o) in world.objects.iter().enumerate() {
             let handle = match &o.motion {
                 Motion::Fixed if !o.solid => None,
@@ -245,24 +258,28 @@ impl Physics {
                     p.colliders.insert_with_parent(c, body, &mut p.bodies);
                     Some(body)
                 }
-                Motion::ArmLink(_) => {
+                Motion::ArmLink(_) | Motion::ArmFinger(_) => {
                     let body = p.bodies.insert(RigidBodyBuilder::dynamic().pose(o.pose).gravity_scale(0.0).can_sleep(false));
                     let c = collider_for(o, i).density(800.0).collision_groups(InteractionGroups::new(G_ARM, G_PROP));
                     p.colliders.insert_with_parent(c, body, &mut p.bodies);
-                    arm_links.push((i, body));
+                    match o.motion {
+                        Motion::ArmFinger(_) => fingers.push((i, body)),
+                        _ => arm_links.push((i, body)),
+                    }
                     Some(body)
                 }
             };
             p.handles.push(handle);
         }
         if let Some(spec) = world.arm.clone() {
-            p.build_arm(spec, world, &arm_links);
+            p.build_arm(spec, world, &arm_links, &fingers);
         }
         p
     }
 
-    fn build_arm(&mut self, spec: ArmEgo, world: &World, links: &[(usize, RigidBodyHandle)]) {
+    fn build_arm(&mut self, spec: ArmEgo, world: &World, links: &[(usize, RigidBodyHandle)], fingers: &[(usize, RigidBodyHandle)]) {
         assert_eq!(links.len(), 6, "an arm has six links");
+        assert_eq!(fingers.len(), 2, "an arm's gripper has two fingers");
         let base = self.bodies.insert(RigidBodyBuilder::fixed().translation(Vector3::new(
             spec.base[0] as f32,
             spec.base[1] as f32,
@@ -285,9 +302,39 @@ impl Physics {
             parent = *body;
             parent_half = half;
         }
+        // Each finger slides along the flange's x (outwards from its centre
+        // for the +x finger, along −x for the other): the joint's position is
+        // how far the finger's centre is from the flange's axis.
+        let mut finger_joints = [MultibodyJointHandle::invalid(); 2];
+        let finger_offset = |opening: f32| opening / 2.0 + FINGER_HALF[0];
+        for (k, (_, body)) in fingers.iter().enumerate() {
+            let axis = if k == 0 { Vector3::x_axis() } else { -Vector3::x_axis() };
+            let joint = PrismaticJointBuilder::new(axis)
+                .local_anchor1(Point3::new(0.0, 0.0, parent_half))
+                .local_anchor2(Point3::new(-axis.x * finger_offset(GRIPPER_MAX_OPENING), 0.0, -FINGER_HALF[2]))
+                .limits([finger_offset(0.0) - finger_offset(GRIPPER_MAX_OPENING), 0.0])
+                .motor_position(0.0, GRIPPER_STIFFNESS, GRIPPER_DAMPING)
+                .motor_max_force(GRIP_FORCE)
+                .contacts_enabled(false);
+            finger_joints[k] = self.multibody_joints.insert(parent, *body, joint, true).expect("the arm is a tree");
+        }
         let link_handles = [links[0].1, links[1].1, links[2].1, links[3].1, links[4].1, links[5].1];
         let initial = spec.initial.map(|x| x as f32);
-        self.arm = Some(ArmState { spec, base, links: link_handles, joints, targets: initial, q: [0.0; 6], qd: [0.0; 6] });
+        self.arm = Some(ArmState {
+            spec,
+            base,
+            links: link_handles,
+            joints,
+            targets: initial,
+            q: [0.0; 6],
+            qd: [0.0; 6],
+            fingers: [fingers[0].1, fingers[1].1],
+            finger_joints,
+            finger_objects: [fingers[0].0, fingers[1].0],
+            gripper_target: GRIPPER_MAX_OPENING,
+            opening: GRIPPER_MAX_OPENING,
+            opening_rate: 0.0,
+        });
         // Start in the initial pose rather than swinging into it.
         self.place_arm(&initial);
     }
@@ -321,6 +368,42 @@ impl Physics {
         if let Some(a) = &mut self.arm {
             a.targets = q;
         }
+    }
+
+    /// The opening the gripper closes or opens to (metres between the
+    /// pads, already within 0..GRIPPER_MAX_OPENING); closing on something
+    /// squeezes it with at most GRIP_FORCE per finger.
+    pub(crate) fn set_gripper(&mut self, opening: f32) {
+        if let Some(a) = &mut self.arm {
+            a.gripper_target = opening;
+        }
+    }
+
+    /// The gripper's opening (m between the pads) and its rate (m/s) after
+    /// the last step; None without an arm.
+    pub(crate) fn gripper(&self) -> Option<(f32, f32)> {
+        self.arm.as_ref().map(|a| (a.opening, a.opening_rate))
+    }
+
+    /// The object both fingers touch, when they do: what the gripper holds.
+    pub(crate) fn grasped(&self) -> Option<usize> {
+        let arm = self.arm.as_ref()?;
+        let mut touched: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        for pair in self.narrow_phase.contact_pairs() {
+            if !pair.manifolds.iter().any(|m| m.points.iter().any(|p| p.dist <= 0.002)) {
+                continue;
+            }
+            let a = self.colliders[pair.collider1].user_data as usize;
+            let b = self.colliders[pair.collider2].user_data as usize;
+            for (k, f) in arm.finger_objects.iter().enumerate() {
+                if a == *f {
+                    touched[k].push(b);
+                } else if b == *f {
+                    touched[k].push(a);
+                }
+            }
+        }
+        touched[0].iter().copied().find(|o| touched[1].contains(o))
     }
 
     /// The arm's joint angles (rad) and velocities (rad/s) after the last
@@ -544,6 +627,14 @@ impl Physics {
         let Some(arm) = &self.arm else { return };
         let targets = if arm.spec.trajectory.is_empty() { arm.targets } else { trajectory_at(&arm.spec, &arm.targets, t) };
         let handles = arm.joints;
+        let finger_target = (arm.gripper_target.clamp(0.0, GRIPPER_MAX_OPENING) - GRIPPER_MAX_OPENING) / 2.0;
+        for h in arm.finger_joints {
+            if let Some((mb, link)) = self.multibody_joints.get_mut(h) {
+                if let Some(l) = mb.link_mut(link) {
+                    l.joint.data.set_motor_position(JointAxis::LinX, finger_target, GRIPPER_STIFFNESS, GRIPPER_DAMPING);
+                }
+            }
+        }
         for j in 0..6 {
             if let Some((mb, link)) = self.multibody_joints.get_mut(handles[j]) {
                 if let Some(l) = mb.link_mut(link) {
@@ -566,11 +657,18 @@ impl Physics {
             }
             parent_rot = child_rot;
         }
+        // The opening: the distance between the fingers' centres along the
+        // flange's x, less a finger's thickness.
+        let flange = self.bodies[arm.links[5]].position();
+        let [l, r] = arm.fingers.map(|f| (flange.inverse() * self.bodies[f].translation()).x);
+        let opening = (l - r - 2.0 * FINGER_HALF[0]).max(0.0);
         let arm = self.arm.as_mut().expect("checked above");
         for ((qd, new), old) in arm.qd.iter_mut().zip(&q).zip(&arm.q) {
             *qd = (new - old) / DT;
         }
         arm.q = q;
+        arm.opening_rate = (opening - arm.opening) / DT;
+        arm.opening = opening;
     }
 
     /// Drops the arm's scripted trajectory: from now on it follows
@@ -611,6 +709,10 @@ impl Physics {
 
 const ARM_STIFFNESS: f32 = 900.0;
 const ARM_DAMPING: f32 = 60.0;
+const GRIPPER_STIFFNESS: f32 = 400.0;
+const GRIPPER_DAMPING: f32 = 40.0;
+/// The most a finger pushes with, newtons (a small parallel gripper's).
+pub(crate) const GRIP_FORCE: f32 = 20.0;
 
 /// The joint axes of the arm: base yaw, shoulder pitch, elbow pitch, wrist
 /// roll, wrist pitch, flange roll (link frames: z along the link).

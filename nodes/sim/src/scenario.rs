@@ -362,6 +362,8 @@ pub struct Scenario {
     pub randomize: Randomize,
     /// The route closed-loop evaluation drives (driving scenarios).
     pub route: Option<Route>,
+    /// What closed-loop evaluation asks of the arm (arm scenarios).
+    pub task: Option<ArmTask>,
     /// Where it was read from, for messages.
     pub file: PathBuf,
 }
@@ -380,6 +382,20 @@ pub struct Route {
     pub timeout: f64,
     /// m/s at the start.
     pub speed: f64,
+}
+
+/// What closed-loop evaluation (`s2r eval closed-loop`) asks of an arm:
+/// pick up a cup and put it down, upright, at a spot on the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmTask {
+    /// Which cup, counting the scenario's cups from 0 in file order.
+    pub pick: u32,
+    /// Where it goes: x, y on the table top (map frame), metres.
+    pub place: [f64; 2],
+    /// How close (m, on the table top) counts as placed there.
+    pub tolerance: f64,
+    /// Sim seconds.
+    pub timeout: f64,
 }
 
 impl Scenario {
@@ -535,6 +551,14 @@ impl Scenario {
             (None, EgoSpec::Vehicle(v)) => Some(Route { start: v.start, length: 150.0, timeout: 60.0, speed: v.speed }),
             (None, EgoSpec::Arm(_)) => None,
         };
+        let task = match (top.map("task")?, &ego) {
+            (Some(t), EgoSpec::Arm(_)) => Some(task(t, &actors)?),
+            (Some(_), EgoSpec::Vehicle(_)) => return Err(top.err("task", "a task is for an arm; a vehicle scenario has a route")),
+            (None, EgoSpec::Arm(_)) => {
+                Some(ArmTask { pick: 0, place: [0.0, 0.0], tolerance: DEFAULT_PLACE_TOLERANCE, timeout: DEFAULT_TASK_TIMEOUT })
+            }
+            (None, EgoSpec::Vehicle(_)) => None,
+        };
         top.finish(&[
             "scenario",
             "description",
@@ -547,8 +571,23 @@ impl Scenario {
             "sensors",
             "randomize",
             "route",
+            "task",
         ])?;
-        Ok(Scenario { name, description, edge_case, tags, world, environment, ego, actors, sensors, randomize, route, file: path.into() })
+        Ok(Scenario {
+            name,
+            description,
+            edge_case,
+            tags,
+            world,
+            environment,
+            ego,
+            actors,
+            sensors,
+            randomize,
+            route,
+            task,
+            file: path.into(),
+        })
     }
 }
 
@@ -651,6 +690,27 @@ fn route(mut r: Fields<'_>, v: &VehicleEgo) -> Result<Route, YamlError> {
     };
     r.finish(&["start", "length", "timeout", "speed"])?;
     Ok(route)
+}
+
+const DEFAULT_PLACE_TOLERANCE: f64 = 0.04;
+const DEFAULT_TASK_TIMEOUT: f64 = 20.0;
+
+/// `task`: pick (the first cup), place ([0, 0]), tolerance (0.04 m), timeout (20 s).
+fn task(mut t: Fields<'_>, actors: &[ActorSpec]) -> Result<ArmTask, YamlError> {
+    let cups: u32 = actors.iter().filter(|a| a.kind == ActorKind::Cup).map(|a| a.count).sum();
+    let pick = t.u32("pick")?.unwrap_or(0);
+    if pick >= cups {
+        return Err(t.err("pick", format!("cup {pick} does not exist: the scenario has {cups} cup(s), counted from 0")));
+    }
+    let place = t.f64_list("place", Some(2))?.map(|v| [v[0], v[1]]).unwrap_or([0.0, 0.0]);
+    let task = ArmTask {
+        pick,
+        place,
+        tolerance: pos(&mut t, "tolerance", DEFAULT_PLACE_TOLERANCE)?,
+        timeout: pos(&mut t, "timeout", DEFAULT_TASK_TIMEOUT)?,
+    };
+    t.finish(&["pick", "place", "tolerance", "timeout"])?;
+    Ok(task)
 }
 
 /// A vehicle ego, with the format's defaults (a 1500 kg car).

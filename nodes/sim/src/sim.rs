@@ -21,7 +21,7 @@ use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::rosgraph_msgs::msg::Clock;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{ActorInfo, CollisionEvent, ScenarioInfo};
-use sim2real_msgs::std_msgs::msg::Header;
+use sim2real_msgs::std_msgs::msg::{Bool, Header};
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{
     BoundingBox2D, BoundingBox3D, Detection2D, Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesis, ObjectHypothesisWithPose,
@@ -33,7 +33,7 @@ use crate::labels::{mask_boxes, silhouette_area};
 use crate::physics::{Physics, GRAVITY, MAX_REVERSE, STEPS_PER_SECOND};
 use crate::render::{instances, scene_uniform, CameraModel, Features, Images, RenderError, Renderer};
 use crate::scenario::Scenario;
-use crate::world::{class, World};
+use crate::world::{class, World, GRIPPER_MAX_OPENING};
 
 /// How far (m) from the ego an object still appears in Detection3DArray.
 const DETECTION_RANGE: f32 = 150.0;
@@ -110,8 +110,12 @@ pub struct Tick {
     /// At the odometry rate: odom → base_link for a vehicle, base_link → each
     /// arm link for an arm.
     pub tf: Option<TFMessage>,
-    /// joint1..joint6 positions (rad) and velocities (rad/s), at the odometry rate; arms only.
+    /// joint1..joint6 positions (rad) and velocities (rad/s), then the
+    /// gripper's opening (m) and its rate (m/s), at the odometry rate; arms only.
     pub joint_states: Option<JointState>,
+    /// Whether the gripper holds something (both fingers touch the same
+    /// object), at the odometry rate; arms only (`gripper/grasped`).
+    pub grasped: Option<Bool>,
     /// Contacts that began in this step between objects with an instance id
     /// (and the floor).
     pub collisions: Vec<CollisionEvent>,
@@ -347,33 +351,52 @@ impl Sim {
     }
 
     /// Applies a /joint_commands message: target positions by joint name
-    /// (joint1..joint6), or in order when it names none. Returns what was
-    /// clamped to the limits, or why the whole command was refused.
+    /// (joint1..joint6 in radians, `gripper` as the opening between the
+    /// finger pads in metres), or in that order when it names none (six
+    /// positions, or seven with the gripper). Returns what was clamped to the
+    /// limits, or why the whole command was refused.
     pub fn command_joints(&mut self, cmd: &JointState) -> Result<Vec<String>, JointCommandError> {
         let Some(spec) = self.physics.arm_spec().cloned() else {
             return Err(JointCommandError::NoArm);
         };
         let (mut q, _) = self.physics.joint_positions().unwrap_or(([0.0; 6], [0.0; 6]));
         let mut set = [false; 6];
+        let mut gripper = None;
         if cmd.name.is_empty() {
-            if cmd.position.len() != 6 {
+            if cmd.position.len() != 6 && cmd.position.len() != 7 {
                 return Err(JointCommandError::Unnamed(cmd.position.len()));
             }
-            for (j, x) in cmd.position.iter().enumerate() {
+            for (j, x) in cmd.position.iter().take(6).enumerate() {
                 q[j] = *x as f32;
                 set[j] = true;
             }
+            gripper = cmd.position.get(6).copied();
         } else {
             if cmd.name.len() != cmd.position.len() {
                 return Err(JointCommandError::Lengths { names: cmd.name.len(), positions: cmd.position.len() });
             }
             for (n, x) in cmd.name.iter().zip(&cmd.position) {
+                if n == GRIPPER_JOINT {
+                    gripper = Some(*x);
+                    continue;
+                }
                 let j = JOINT_NAMES.iter().position(|k| k == n).ok_or_else(|| JointCommandError::UnknownJoint(n.clone()))?;
                 q[j] = *x as f32;
                 set[j] = true;
             }
         }
         let mut notes = Vec::new();
+        if let Some(g) = gripper {
+            if !g.is_finite() {
+                return Err(JointCommandError::NotANumber(GRIPPER_JOINT));
+            }
+            let max = GRIPPER_MAX_OPENING as f64;
+            let c = g.clamp(0.0, max);
+            if c != g {
+                notes.push(format!("{GRIPPER_JOINT} opening {g} m is outside [0, {max:.3}]; clamped to {c:.3}"));
+            }
+            self.physics.set_gripper(c as f32);
+        }
         for j in 0..6 {
             if !set[j] {
                 continue;
@@ -500,14 +523,15 @@ impl Sim {
             });
             out.tf = Some(TFMessage { transforms: vec![transform(stamp, "odom", "base_link", base)] });
         }
-        if let Some((q, qd)) = self.physics.joint_positions() {
+        if let (Some((q, qd)), Some((opening, rate))) = (self.physics.joint_positions(), self.physics.gripper()) {
             out.joint_states = Some(JointState {
                 header: header(stamp, "base_link"),
-                name: JOINT_NAMES.iter().map(|s| s.to_string()).collect(),
-                position: q.iter().map(|x| *x as f64).collect(),
-                velocity: qd.iter().map(|x| *x as f64).collect(),
+                name: JOINT_NAMES.iter().chain([&GRIPPER_JOINT]).map(|s| s.to_string()).collect(),
+                position: q.iter().chain([&opening]).map(|x| *x as f64).collect(),
+                velocity: qd.iter().chain([&rate]).map(|x| *x as f64).collect(),
                 effort: vec![],
             });
+            out.grasped = Some(Bool { data: self.physics.grasped().is_some() });
             let inv = base.inverse();
             let transforms = self
                 .world
@@ -681,7 +705,10 @@ fn mix(a: [f32; 3], b: [f32; 3], k: f32) -> [f32; 3] {
 }
 
 /// Names of the arm's joints in /joint_states and /joint_commands.
-const JOINT_NAMES: [&str; 6] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"];
+pub const JOINT_NAMES: [&str; 6] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"];
+/// The gripper's entry in /joint_states and /joint_commands: its opening,
+/// metres between the finger pads (0..[`GRIPPER_MAX_OPENING`]).
+pub const GRIPPER_JOINT: &str = "gripper";
 
 /// A `/joint_commands` message the arm cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -690,7 +717,7 @@ pub enum JointCommandError {
     #[error("/joint_commands ignored: the ego of this scenario is a vehicle (use /cmd_vel)")]
     NoArm,
     /// Positions without names, and not one per joint.
-    #[error("a command without names needs 6 positions, got {0}")]
+    #[error("a command without names needs 6 positions (7 with the gripper's opening), got {0}")]
     Unnamed(usize),
     /// Names and positions of different lengths.
     #[error("{names} names but {positions} positions")]
@@ -701,7 +728,7 @@ pub enum JointCommandError {
         positions: usize,
     },
     /// A joint the arm does not have.
-    #[error("unknown joint '{0}' (joint1..joint6)")]
+    #[error("unknown joint '{0}' (joint1..joint6, gripper)")]
     UnknownJoint(String),
     /// A position that is NaN or infinite.
     #[error("{0} position is not a number")]

@@ -61,7 +61,7 @@ pub mod class {
     pub const FLOOR: u8 = 10;
     /// The table the arm and the cups stand on.
     pub const TABLE: u8 = 11;
-    /// Every link of the arm (one instance id for all six); left out of the detections.
+    /// Every link of the arm and its gripper's fingers (one instance id); left out of the detections.
     pub const ROBOT_ARM: u8 = 12;
     /// A free rigid body the arm can push off the table.
     pub const CUP: u8 = 13;
@@ -128,7 +128,15 @@ pub enum Motion {
     },
     /// Link `i` (0-based) of the arm.
     ArmLink(usize),
+    /// A finger of the arm's parallel-jaw gripper on its last link: 0 on
+    /// the flange's +x side, 1 on its −x side.
+    ArmFinger(usize),
 }
+
+/// Half extents of a gripper finger (closing along x, hanging along z), metres.
+pub const FINGER_HALF: [f32; 3] = [0.008, 0.012, 0.035];
+/// The widest the gripper opens: the gap between its finger pads, metres.
+pub const GRIPPER_MAX_OPENING: f32 = 0.12;
 
 /// A scripted actor's behaviour with its random draws made.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,7 +238,7 @@ pub struct Light {
 #[derive(Debug, Clone, PartialEq)]
 pub struct World {
     /// Road, markings and buildings (or floor and table) first, then the ego
-    /// (or the arm's six links), then the actors in file order.
+    /// (or the arm's six links and its two fingers), then the actors in file order.
     pub objects: Vec<Object>,
     /// Index of the ego vehicle in `objects` (driving worlds).
     pub ego: Option<usize>,
@@ -582,8 +590,9 @@ impl World {
         self.vehicle = Some(v.clone());
     }
 
-    /// The arm's six links (one instance id), standing straight up from its
-    /// base on the table top; physics bends them into the initial joint angles.
+    /// The arm's six links and the gripper's two fingers (one instance id),
+    /// standing straight up from its base on the table top; physics bends
+    /// them into the initial joint angles.
     fn place_arm(&mut self, s: &Scenario, a: &ArmEgo, ids: &mut InstanceIds) {
         let arm_instance = ids.next_id();
         let table_top = match &s.world {
@@ -609,6 +618,23 @@ impl World {
                 motion: Motion::ArmLink(i),
                 solid: true,
                 friction: 0.8,
+                behaviour: "arm",
+            });
+        }
+        // The gripper's fingers stand on the flange, wide open.
+        let flange = table_top as f32 + a.base[2] as f32 + a.links.iter().sum::<f64>() as f32;
+        let h = FINGER_HALF;
+        for (k, side) in [1.0f32, -1.0].into_iter().enumerate() {
+            self.objects.push(Object {
+                name: format!("arm_finger_{}", ["left", "right"][k]),
+                class: class::ROBOT_ARM,
+                instance: arm_instance,
+                half: Vector3::new(h[0], h[1], h[2]),
+                parts: vec![boxed([2.0 * h[0], 2.0 * h[1], 2.0 * h[2]], [0.12, 0.12, 0.13])],
+                pose: Isometry3::translation(a.base[0] as f32 + side * (GRIPPER_MAX_OPENING / 2.0 + h[0]), a.base[1] as f32, flange + h[2]),
+                motion: Motion::ArmFinger(k),
+                solid: true,
+                friction: 1.0,
                 behaviour: "arm",
             });
         }

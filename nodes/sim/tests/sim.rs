@@ -209,18 +209,21 @@ fn the_arm_sweeps_the_cup_off_in_cup_near_edge() {
 #[test]
 fn joint_commands_are_clamped_to_the_limits_and_followed() {
     let mut s = sim(table_scenario(-0.2), 0, 1.0, false);
-    let cmd = JointState { name: vec!["joint1".into(), "joint2".into()], position: vec![0.5, 5.0], ..Default::default() };
+    let cmd =
+        JointState { name: vec!["joint1".into(), "joint2".into(), "gripper".into()], position: vec![0.5, 5.0, 0.5], ..Default::default() };
     let notes = s.command_joints(&cmd).unwrap();
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].contains("joint2") && notes[0].contains("clamped to 1.9"), "{notes:?}");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("gripper") && notes[0].contains("clamped to 0.12"), "{notes:?}");
+    assert!(notes[1].contains("joint2") && notes[1].contains("clamped to 1.9"), "{notes:?}");
     let mut last = None;
     while s.seconds() < 2.0 {
         if let Some(j) = s.tick().unwrap().joint_states {
             last = Some(j);
         }
     }
-    let j = last.unwrap();
-    assert_eq!(j.name, ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"]);
+    let j = last.take().unwrap();
+    assert_eq!(j.name, ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"]);
+    assert!((j.position[6] - 0.12).abs() < 0.003, "the gripper stays wide open: {:?}", j.position);
     assert!((j.position[0] - 0.5).abs() < 0.02, "{:?}", j.position);
     assert!((j.position[1] - 1.9).abs() < 0.03, "{:?}", j.position);
     assert!(j.position[1] <= 1.9 + 0.02);
@@ -231,6 +234,20 @@ fn joint_commands_are_clamped_to_the_limits_and_followed() {
         .to_string()
         .contains("elbow"));
     assert!(s.command_joints(&JointState { position: vec![0.0; 3], ..Default::default() }).is_err());
+    assert!(s
+        .command_joints(&JointState { name: vec!["gripper".into()], position: vec![f64::NAN], ..Default::default() })
+        .unwrap_err()
+        .to_string()
+        .contains("gripper"));
+    // Seven unnamed positions: the gripper closes.
+    s.command_joints(&JointState { position: vec![0.5, 1.0, 0.5, 0.0, 0.0, 0.0, 0.02], ..Default::default() }).unwrap();
+    while s.seconds() < 3.5 {
+        if let Some(j) = s.tick().unwrap().joint_states {
+            last = Some(j);
+        }
+    }
+    let j = last.unwrap();
+    assert!((j.position[6] - 0.02).abs() < 0.003, "the gripper closes to 0.02 m: {:?}", j.position);
 }
 
 #[test]
