@@ -67,8 +67,8 @@ fn forward_kinematics_match_the_physics() {
         sim.tick().unwrap();
     }
     let v = ArmView::of(&sim).unwrap();
-    for j in 0..6 {
-        assert!((v.q[j] - q[j]).abs() < 0.02, "joint {j}: {} for {}", v.q[j], q[j]);
+    for (j, (got, want)) in v.q.iter().zip(&q).enumerate() {
+        assert!((got - want).abs() < 0.02, "joint {j}: {got} for {want}");
     }
     assert!((v.opening - 0.05).abs() < 0.003, "gripper opening {}", v.opening);
     let flange = forward(&v.arm, &v.q)[5];
