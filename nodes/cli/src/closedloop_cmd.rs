@@ -15,13 +15,13 @@ use s2r_sim::scenario::Scenario;
 
 #[derive(Args)]
 pub struct ClosedLoopArgs {
-    /// Scenarios (shipped names or files) with a route: each is driven by every driver.
+    /// Scenarios (shipped names or files) with a route or an arm's task: each is run by every driver.
     #[arg(long, required = true, value_delimiter = ',')]
     scenario: Vec<String>,
     /// Seeds, A..B inclusive (held out from training: demonstrations use lower seeds).
     #[arg(long, default_value = "1000..1099")]
     seeds: String,
-    /// Drivers: scripted (the scenario's constant speed), expert (privileged), policy (--policy).
+    /// Drivers: scripted (the scenario's constant speed or the arm's scripted sweep), expert (privileged), policy (--policy).
     #[arg(long, value_delimiter = ',', default_value = "scripted,expert")]
     driver: Vec<String>,
     /// The policy checkpoint the `policy` driver runs (from `s2r train policy`).
@@ -102,6 +102,21 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
             let mut n = 0;
             let episodes = evaluate(&scenario, &seeds, d.as_mut(), &opts, &mut |e| {
                 n += 1;
+                if let Some(arm) = &e.arm {
+                    println!(
+                        "{} {} seed {} ({n}/{total}): {:?}, reached {:?}, score {:.3}, cup {:.1} cm from the spot{}{}",
+                        e.scenario,
+                        e.driver,
+                        e.seed,
+                        e.outcome,
+                        arm.stage,
+                        e.driving_score,
+                        arm.place_error_m * 100.0,
+                        if arm.cups_dropped > 0 { format!(", {} cup(s) off the table", arm.cups_dropped) } else { String::new() },
+                        if arm.cups_knocked_over > 0 { format!(", {} knocked over", arm.cups_knocked_over) } else { String::new() },
+                    );
+                    return;
+                }
                 let hits: Vec<String> = e.collisions.iter().map(|h| format!("{} {:.1} m/s", h.class, h.speed)).collect();
                 println!(
                     "{} {} seed {} ({n}/{total}): {:?}, route {:.0} %, score {:.3}{}",

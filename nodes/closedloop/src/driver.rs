@@ -1,8 +1,9 @@
 //! Who drives: the scenario's own script, the privileged expert, or
 //! anything else behind [`Driver`] (a learned policy, a node over DDS).
 
+use s2r_sim::arm_expert::{ArmCommand, ArmExpert, ArmView};
 use s2r_sim::expert::{self, DrivingView};
-use s2r_sim::sim::{Sim, Tick};
+use s2r_sim::sim::{Sim, Tick, GRIPPER_JOINT, JOINT_NAMES};
 use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
 use sim2real_msgs::sensor_msgs::msg::JointState;
 
@@ -25,6 +26,19 @@ pub fn twist(speed: f64, yaw_rate: f64) -> Twist {
 /// The /cmd_vel of an expert's decision.
 fn velocity(d: &expert::Decision) -> Command {
     Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))
+}
+
+/// The /joint_commands of joint targets and a gripper opening (named, joint1..joint6 then the gripper).
+pub fn joint_command(q: &[f32; 6], gripper: f32) -> JointState {
+    JointState {
+        name: JOINT_NAMES.iter().chain([&GRIPPER_JOINT]).map(|s| s.to_string()).collect(),
+        position: q.iter().chain([&gripper]).map(|x| *x as f64).collect(),
+        ..Default::default()
+    }
+}
+
+fn joints(c: &ArmCommand) -> Command {
+    Command::Joints(joint_command(&c.q, c.gripper))
 }
 
 /// A policy's failure as the evaluation's error.
@@ -68,12 +82,16 @@ impl Driver for Scripted {
     }
 }
 
-/// The privileged expert ([`s2r_sim::expert`]), deciding at the odometry
-/// rate (50 Hz in the shipped scenarios).
+/// The privileged experts: [`s2r_sim::expert`] drives a vehicle,
+/// [`s2r_sim::arm_expert`] moves an arm; each decides at the odometry
+/// (joint states) rate, 50 Hz in the shipped scenarios.
 #[derive(Debug, Default)]
 pub struct Expert {
-    /// The last decision, for traces.
+    /// The last driving decision, for traces.
     pub last: Option<expert::Decision>,
+    /// The arm's expert (its plan has state) and its last command.
+    arm: Option<ArmExpert>,
+    last_arm: Option<ArmCommand>,
 }
 
 impl Driver for Expert {
@@ -81,23 +99,41 @@ impl Driver for Expert {
         "expert"
     }
 
-    fn reset(&mut self, _sim: &Sim) {
+    fn reset(&mut self, sim: &Sim) {
         self.last = None;
+        self.last_arm = None;
+        self.arm = sim.world.arm.as_ref().map(|_| ArmExpert::default());
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        if let Some(arm) = &mut self.arm {
+            if tick.joint_states.is_none() && self.last_arm.is_some() {
+                return Ok(None);
+            }
+            let view =
+                ArmView::of(sim).ok_or_else(|| ClosedLoopError::Scenario(format!("{} has an arm but no task", sim.scenario.name)))?;
+            let c = arm.act(&view);
+            self.last_arm = Some(c);
+            return Ok(Some(joints(&c)));
+        }
         if tick.odom.is_none() && self.last.is_some() {
             return Ok(None);
         }
-        let Some(view) = DrivingView::of(sim) else {
-            return Err(ClosedLoopError::Scenario(format!(
-                "the expert drives vehicles; {} has an arm (its expert needs the gripper)",
-                sim.scenario.name
-            )));
-        };
+        let view = DrivingView::of(sim).ok_or_else(|| ClosedLoopError::Scenario(format!("{} has no vehicle", sim.scenario.name)))?;
         let d = expert::drive(&view);
         self.last = Some(d);
         Ok(Some(velocity(&d)))
+    }
+}
+
+impl Expert {
+    /// What it commanded last (the label a DAgger round records).
+    fn last_command(&self) -> Option<Command> {
+        match (&self.last_arm, &self.last) {
+            (Some(c), _) => Some(joints(c)),
+            (None, Some(d)) => Some(velocity(d)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -187,6 +223,6 @@ impl Driver for Dagger {
     }
 
     fn label(&self) -> Option<Command> {
-        self.expert.last.as_ref().map(velocity)
+        self.expert.last_command()
     }
 }

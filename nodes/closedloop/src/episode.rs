@@ -10,15 +10,17 @@ use nalgebra::Vector2;
 use s2r_bag::{BagWriter, Compression, TopicId, TopicSpec, WriterOptions};
 use s2r_idl::Message;
 use s2r_image::Rgb;
+use s2r_sim::arm_expert::ArmView;
 use s2r_sim::expert::DrivingView;
-use s2r_sim::scenario::Scenario;
-use s2r_sim::sim::{CameraFrame, Sim, SimOptions};
+use s2r_sim::scenario::{ArmTask, Scenario};
+use s2r_sim::sim::{CameraFrame, Sim, SimOptions, GRIPPER_JOINT};
 use s2r_sim::world::class;
 use serde::Serialize;
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
-use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{CollisionEvent, ScenarioInfo};
+use sim2real_msgs::std_msgs::msg::Bool;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
@@ -54,11 +56,62 @@ impl Default for EpisodeOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The route's length covered.
+    /// The route's length covered; for an arm, the cup placed.
     Completed,
     /// Time ran out first.
     Timeout,
+    /// A cup fell off the table (arms).
+    Dropped,
 }
+
+/// How far an arm got with its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The cup not held yet.
+    None,
+    /// Both fingers on the cup.
+    Grasped,
+    /// Held clear of the table.
+    Lifted,
+    /// Held over the spot.
+    OverSpot,
+    /// Standing upright on the spot, let go.
+    Placed,
+}
+
+impl Stage {
+    /// Share of the task done: 0, ¼, ½, ¾, 1.
+    pub fn progress(self) -> f64 {
+        match self {
+            Stage::None => 0.0,
+            Stage::Grasped => 0.25,
+            Stage::Lifted => 0.5,
+            Stage::OverSpot => 0.75,
+            Stage::Placed => 1.0,
+        }
+    }
+}
+
+/// What an arm episode measures on top of the common figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmMeasures {
+    /// The furthest stage reached.
+    pub stage: Stage,
+    /// The task's cup's distance from the spot at the end, metres (on the table top).
+    pub place_error_m: f64,
+    /// Cups that fell off the table.
+    pub cups_dropped: u32,
+    /// Cups knocked over (lying on the table).
+    pub cups_knocked_over: u32,
+    /// Grasps that closed on nothing (the gripper closed, nothing held).
+    pub missed_grasps: u32,
+}
+
+/// A cup counts as standing upright within this angle of vertical (cos of 15°).
+const UPRIGHT_COS: f32 = 0.966;
+/// A cup counts as knocked over beyond this angle of vertical (cos of 60°).
+const KNOCKED_COS: f32 = 0.5;
 
 /// A collision of the ego with something.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,6 +144,8 @@ pub struct Sample {
     pub vru_gap: Option<f32>,
     /// Time-to-collision with anything at constant velocities, seconds.
     pub ttc: Option<f32>,
+    /// Arms: the task's cup's distance from the spot, metres.
+    pub cup_to_spot: Option<f32>,
 }
 
 /// One episode, measured.
@@ -138,6 +193,9 @@ pub struct Episode {
     /// The front camera at the first collision, or at the end.
     #[serde(skip)]
     pub thumbnail: Option<Rgb>,
+    /// Arm episodes: the task's stages, the cup's placement, cups dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmMeasures>,
 }
 
 impl Episode {
@@ -146,9 +204,11 @@ impl Episode {
         self.collisions.iter().any(Hit::vulnerable)
     }
 
-    /// Failed: something hit, or the route not completed.
+    /// Failed: something hit, or the route not completed (for an arm: the
+    /// cup not placed, or any cup dropped or knocked over).
     pub fn failed(&self) -> bool {
-        !self.collisions.is_empty() || self.outcome != Outcome::Completed
+        let arm_fault = self.arm.as_ref().is_some_and(|a| a.cups_dropped + a.cups_knocked_over > 0);
+        !self.collisions.is_empty() || self.outcome != Outcome::Completed || arm_fault
     }
 }
 
@@ -259,7 +319,7 @@ impl Meter {
             }
         }
         if sample {
-            m.trace.push(Sample { t: v.time, speed: v.speed, vru_gap: vru, ttc });
+            m.trace.push(Sample { t: v.time, speed: v.speed, vru_gap: vru, ttc, cup_to_spot: None });
         }
     }
 }
@@ -275,11 +335,11 @@ fn picture(frames: &[CameraFrame]) -> Option<Rgb> {
 /// completed or its timeout passes.
 pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &EpisodeOptions) -> Result<Episode, ClosedLoopError> {
     let started = Instant::now();
+    if let Some(task) = scenario.task {
+        return run_arm(scenario, task, seed, driver, opts, started);
+    }
     let Some(route) = scenario.route else {
-        return Err(ClosedLoopError::Scenario(format!(
-            "{} has an arm: closed-loop evaluation drives vehicle scenarios (the arm's needs the gripper)",
-            scenario.name
-        )));
+        return Err(ClosedLoopError::Scenario(format!("{} has neither a route nor an arm's task", scenario.name)));
     };
     let name = scenario.name.clone();
     let render_err = |source| ClosedLoopError::Render { scenario: name.clone(), seed, source };
@@ -370,6 +430,160 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
         wall_seconds: started.elapsed().as_secs_f64(),
         trace: m.trace,
         thumbnail,
+        arm: None,
+    })
+}
+
+/// An arm's episode: the task's cup picked up and put down upright on the
+/// spot ends it (completed), a cup off the table ends it (dropped), else the
+/// task's timeout. Its score is the task's progress (¼ per stage) times a
+/// penalty of 0.5 per cup dropped and 0.65 per cup knocked over.
+fn run_arm(
+    scenario: &Scenario,
+    task: ArmTask,
+    seed: u64,
+    driver: &mut dyn Driver,
+    opts: &EpisodeOptions,
+    started: Instant,
+) -> Result<Episode, ClosedLoopError> {
+    let name = scenario.name.clone();
+    let render_err = |source| ClosedLoopError::Render { scenario: name.clone(), seed, source };
+    let looks = driver.needs_cameras() || opts.record.is_some();
+    let render = looks || opts.thumbnail;
+    let mut sim = Sim::new(scenario.clone(), &SimOptions { seed, image_scale: opts.image_scale, render }).map_err(render_err)?;
+    sim.set_cameras(looks);
+    driver.reset(&sim);
+    let mut bag = match &opts.record {
+        Some(dir) => Some(Recorder::create(dir, &sim)?),
+        None => None,
+    };
+    let spot = Vector2::new(task.place[0] as f32, task.place[1] as f32);
+    let mut stage = Stage::None;
+    let mut dropped = BTreeSet::new();
+    let mut knocked = BTreeSet::new();
+    let mut missed = 0u32;
+    let mut closing = false;
+    let mut held_while_closed = false;
+    let mut clamped = 0u32;
+    let mut outcome = Outcome::Timeout;
+    let mut trace = Vec::new();
+    let mut last_tool: Option<(f32, nalgebra::Point3<f32>)> = None;
+    let mut max_speed = 0f32;
+    let mut error = f32::NAN;
+    let mut ticks = 0u64;
+    while sim.seconds() < task.timeout {
+        let tick = sim.tick().map_err(render_err)?;
+        let command = driver.act(&sim, &tick)?;
+        if let Some(c) = &command {
+            clamped += apply(&mut sim, c) as u32;
+            if let Command::Joints(j) = c {
+                // A gripper told to close (under a cup's width) that holds nothing is a missed grasp.
+                if let Some(g) = j.name.iter().zip(&j.position).find(|(n, _)| *n == GRIPPER_JOINT).map(|(_, x)| *x) {
+                    let wants_closed = g < 0.05;
+                    if closing && !wants_closed && !held_while_closed {
+                        missed += 1;
+                    }
+                    if wants_closed && !closing {
+                        held_while_closed = false;
+                    }
+                    closing = wants_closed;
+                }
+            }
+        }
+        if let Some(b) = bag.as_mut() {
+            let label = driver.label().or_else(|| command.clone());
+            b.write_tick(&tick, label.as_ref())?;
+        }
+        if tick.joint_states.is_none() {
+            continue;
+        }
+        ticks += 1;
+        let Some(v) = ArmView::of(&sim) else {
+            return Err(ClosedLoopError::Scenario(format!("{name} has a task but no arm")));
+        };
+        let Some(cup) = v.target() else {
+            return Err(ClosedLoopError::Scenario(format!("{name}: the task's cup {} is not in the world", task.pick)));
+        };
+        let held = v.grasped == Some(cup.object);
+        let at = cup.pose.translation.vector;
+        let up = (cup.pose.rotation * nalgebra::Vector3::z()).z;
+        error = (at.xy() - spot).norm();
+        let on_table = (at.z - v.table_top - cup.half.z).abs() < 0.01;
+        let resting = sim.physics.velocity(cup.object).0.norm() < 0.02;
+        let reached = if held && at.z > v.table_top + cup.half.z + 0.03 && error < 2.0 * task.tolerance as f32 {
+            Stage::OverSpot
+        } else if held && at.z > v.table_top + cup.half.z + 0.03 {
+            Stage::Lifted
+        } else if held {
+            Stage::Grasped
+        } else if stage >= Stage::Grasped && on_table && resting && up > UPRIGHT_COS && error < task.tolerance as f32 {
+            Stage::Placed
+        } else {
+            Stage::None
+        };
+        stage = stage.max(reached);
+        held_while_closed |= closing && held;
+        for c in &v.cups {
+            let z = c.pose.translation.z;
+            if z < v.table_top - 0.05 {
+                dropped.insert(c.object);
+            } else if (c.pose.rotation * nalgebra::Vector3::z()).z < KNOCKED_COS && z < v.table_top + c.half.z + 0.02 {
+                knocked.insert(c.object);
+            }
+        }
+        let tool = s2r_sim::arm_expert::grasp_point(&v.arm, &v.q);
+        let speed = last_tool.map_or(0.0, |(t, p)| (tool - p).norm() / (v.time - t).max(1e-6));
+        last_tool = Some((v.time, tool));
+        max_speed = max_speed.max(speed);
+        if ticks.is_multiple_of(5) {
+            trace.push(Sample { t: v.time, speed, vru_gap: None, ttc: None, cup_to_spot: Some(error) });
+        }
+        if !dropped.is_empty() {
+            outcome = Outcome::Dropped;
+            break;
+        }
+        if stage == Stage::Placed {
+            outcome = Outcome::Completed;
+            break;
+        }
+    }
+    if closing && !held_while_closed {
+        missed += 1;
+    }
+    let thumbnail = if opts.thumbnail { picture(&sim.snapshot().map_err(render_err)?) } else { None };
+    if let Some(b) = bag {
+        b.finish()?;
+    }
+    let penalty = 0.5f64.powi(dropped.len() as i32) * 0.65f64.powi(knocked.len() as i32);
+    let progress = stage.progress();
+    Ok(Episode {
+        scenario: name,
+        seed,
+        driver: driver.name().to_string(),
+        outcome,
+        route_completion: progress,
+        collisions: Vec::new(),
+        min_ttc: None,
+        hard_brakes: 0,
+        lane_infractions: 0,
+        offroad_m: 0.0,
+        penalty,
+        driving_score: score::driving_score(progress, penalty),
+        sim_seconds: sim.seconds(),
+        distance: 0.0,
+        max_speed: max_speed as f64,
+        min_vru_gap: None,
+        clamped,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        trace,
+        thumbnail,
+        arm: Some(ArmMeasures {
+            stage,
+            place_error_m: error as f64,
+            cups_dropped: dropped.len() as u32,
+            cups_knocked_over: knocked.len() as u32,
+            missed_grasps: missed,
+        }),
     })
 }
 
@@ -382,7 +596,8 @@ fn apply(sim: &mut Sim, c: &Command) -> bool {
 }
 
 /// An episode's recording: the topics sim_node would publish (front camera
-/// at the evaluation's resolution), plus /cmd_vel as the driver sent it.
+/// at the evaluation's resolution), plus /cmd_vel or /joint_commands as the
+/// driver sent it (or, in a DAgger round, as the teacher would have).
 struct Recorder {
     dir: PathBuf,
     writer: BagWriter,
@@ -434,8 +649,16 @@ impl Recorder {
             self.write::<Image>(&format!("/sim/{}/image_raw", cam.name), t, &cam.image)?;
             self.write::<CameraInfo>(&format!("/sim/{}/camera_info", cam.name), t, &cam.info)?;
         }
-        if let Some(Command::Velocity(tw)) = command {
-            self.write::<Twist>("/cmd_vel", t, tw)?;
+        if let Some(m) = &tick.joint_states {
+            self.write::<JointState>("/joint_states", t, m)?;
+        }
+        if let Some(m) = &tick.grasped {
+            self.write::<Bool>("/gripper/grasped", t, m)?;
+        }
+        match command {
+            Some(Command::Velocity(tw)) => self.write::<Twist>("/cmd_vel", t, tw)?,
+            Some(Command::Joints(j)) => self.write::<JointState>("/joint_commands", t, j)?,
+            None => {}
         }
         Ok(())
     }

@@ -31,8 +31,48 @@ fn est(e: &Estimate, percent: bool) -> String {
     }
 }
 
-/// The Markdown table of summaries (for the README and the terminal).
+/// The Markdown tables of summaries (for the README and the terminal):
+/// driving scenarios in one, arm scenarios in another.
 pub fn markdown(summaries: &[Summary]) -> String {
+    let (arms, drives): (Vec<&Summary>, Vec<&Summary>) = summaries.iter().partition(|m| m.arm.is_some());
+    let mut s = String::new();
+    if !drives.is_empty() {
+        s.push_str(&driving_table(&drives));
+    }
+    if !arms.is_empty() {
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        s.push_str(&arm_table(&arms));
+    }
+    s
+}
+
+fn arm_table(summaries: &[&Summary]) -> String {
+    let mut s = String::from(
+        "| scenario | driver | episodes | task score | cup placed | cup off the table | cup knocked over | grasped | median place error | missed grasps / ep. |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for m in summaries {
+        let Some(a) = &m.arm else { continue };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            m.scenario,
+            m.driver,
+            m.episodes,
+            est(&m.driving_score, false),
+            est(&a.placed, true),
+            est(&a.dropped, true),
+            est(&a.knocked_over, true),
+            est(&a.grasped, true),
+            a.median_place_error_m.map_or("–".into(), |v| format!("{:.1} cm", v * 100.0)),
+            a.missed_grasps,
+        );
+    }
+    s
+}
+
+fn driving_table(summaries: &[&Summary]) -> String {
     let mut s = String::from(
         "| scenario | driver | episodes | driving score | route completion | pedestrian collisions | any collision | VRU impact speed | median min TTC | hard brakes / ep. | lane infr. / ep. |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
@@ -113,7 +153,7 @@ pub fn write(dir: &Path, summaries: &[Summary], episodes: &[Episode]) -> Result<
          td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;text-align:left;vertical-align:top}\
          .fail{background:#fdecea}.ok{background:#edf7ed}img{display:block}</style></head><body>\
          <h1>Closed-loop evaluation</h1><p>Driving score = route completion × penalties (pedestrians, children and cyclists 0.50, \
-         vehicles 0.60, other objects 0.65, lane infractions 0.80 each); 95 % intervals in brackets (normal approximation for means, \
+         vehicles 0.60, other objects 0.65, lane infractions 0.80 each); for an arm, task score = progress (¼ each: grasped, lifted,          over the spot, placed upright) × 0.50 per cup off the table × 0.65 per cup knocked over; 95 % intervals in brackets (normal approximation for means, \
          Wilson for rates).</p><h2>Summary</h2><table><tr><th>scenario</th><th>driver</th><th>episodes</th><th>driving score</th>\
          <th>route completion</th><th>pedestrian collisions</th><th>any collision</th><th>median min TTC</th><th>episodes/min</th></tr>",
     );
@@ -132,8 +172,34 @@ pub fn write(dir: &Path, summaries: &[Summary], episodes: &[Episode]) -> Result<
             m.episodes_per_minute
         );
     }
-    h.push_str("</table><h2>Episodes</h2><table><tr><th>scenario / driver / seed</th><th>outcome</th><th>picture</th><th>speed</th><th>nearest pedestrian</th></tr>");
+    h.push_str("</table><pre>");
+    h.push_str(&escape(&markdown(summaries)));
+    h.push_str("</pre><h2>Episodes</h2><table><tr><th>scenario / driver / seed</th><th>outcome</th><th>picture</th><th>speed</th><th>nearest pedestrian / cup to its spot</th></tr>");
     for e in episodes {
+        if let Some(a) = &e.arm {
+            let picture = e.thumbnail.as_ref().map_or(String::new(), |t| {
+                format!("<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"seed {}\">", png_data_uri(t), t.width, t.height, e.seed)
+            });
+            let _ = write!(
+                h,
+                "<tr class=\"{}\"><td>{} / {} / seed {}</td><td>{:?}, reached {:?}, score {:.3}<br>cup {:.1} cm from the spot; {} dropped, {} knocked over, {} missed grasps</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if e.failed() { "fail" } else { "ok" },
+                escape(&e.scenario),
+                escape(&e.driver),
+                e.seed,
+                e.outcome,
+                a.stage,
+                e.driving_score,
+                a.place_error_m * 100.0,
+                a.cups_dropped,
+                a.cups_knocked_over,
+                a.missed_grasps,
+                picture,
+                plot("tool speed", "m/s", &e.trace, |s| Some(s.speed), &[]),
+                plot("cup to its spot", "m", &e.trace, |s| s.cup_to_spot, &[]),
+            );
+            continue;
+        }
         let hits: Vec<String> = e.collisions.iter().map(|c| format!("{} at {:.1} m/s (t = {:.1} s)", c.class, c.speed, c.time)).collect();
         let marks: Vec<f64> = e.collisions.iter().map(|c| c.time).collect();
         let picture = e.thumbnail.as_ref().map_or(String::new(), |t| {

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::episode::{Episode, Hit, Outcome};
+use crate::episode::{ArmMeasures, Episode, Hit, Outcome, Stage};
 
 /// Penalty coefficients per infraction (each multiplies the score once per occurrence).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,6 +125,26 @@ pub struct Summary {
     pub lane_infractions: f64,
     /// Episodes simulated per minute of wall-clock time.
     pub episodes_per_minute: f64,
+    /// Arm scenarios: placement, drops, grasps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmSummary>,
+}
+
+/// An arm's episodes aggregated.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmSummary {
+    /// Share of episodes that put the cup down upright on the spot.
+    pub placed: Estimate,
+    /// Share of episodes with a cup off the table.
+    pub dropped: Estimate,
+    /// Share with a cup knocked over on the table.
+    pub knocked_over: Estimate,
+    /// Share in which the gripper held the task's cup at some point.
+    pub grasped: Estimate,
+    /// Median distance of the cup from the spot at the end, metres.
+    pub median_place_error_m: Option<f64>,
+    /// Grasps that closed on nothing, per episode.
+    pub missed_grasps: f64,
 }
 
 impl Summary {
@@ -151,7 +171,30 @@ impl Summary {
             hard_brakes: per(&|e| e.hard_brakes as f64),
             lane_infractions: per(&|e| e.lane_infractions as f64),
             episodes_per_minute: if wall > 0.0 { n as f64 * 60.0 / wall } else { 0.0 },
+            arm: ArmSummary::of(episodes),
         }
+    }
+}
+
+impl ArmSummary {
+    /// None unless every episode is an arm's.
+    fn of(episodes: &[Episode]) -> Option<ArmSummary> {
+        let arms: Vec<&ArmMeasures> = episodes.iter().map(|e| e.arm.as_ref()).collect::<Option<Vec<_>>>()?;
+        if arms.is_empty() {
+            return None;
+        }
+        let n = arms.len();
+        let count = |f: &dyn Fn(&ArmMeasures) -> bool| arms.iter().filter(|a| f(a)).count();
+        let mut errors: Vec<f64> = arms.iter().map(|a| a.place_error_m).filter(|x| x.is_finite()).collect();
+        errors.sort_by(f64::total_cmp);
+        Some(ArmSummary {
+            placed: Estimate::rate(count(&|a| a.stage == Stage::Placed), n),
+            dropped: Estimate::rate(count(&|a| a.cups_dropped > 0), n),
+            knocked_over: Estimate::rate(count(&|a| a.cups_knocked_over > 0), n),
+            grasped: Estimate::rate(count(&|a| a.stage >= Stage::Grasped), n),
+            median_place_error_m: errors.get(errors.len() / 2).copied(),
+            missed_grasps: arms.iter().map(|a| a.missed_grasps as f64).sum::<f64>() / n as f64,
+        })
     }
 }
 

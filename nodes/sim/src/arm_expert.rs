@@ -36,8 +36,10 @@ const SLOW: f32 = 0.08;
 const GRIP_TIME: f32 = 0.6;
 /// Tilts of the tool from straight down the expert tries, radians, least first.
 const TILTS: [f32; 13] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2];
-/// Share of the arm's reach it plans within.
-const REACH_MARGIN: f32 = 0.98;
+/// Share of the arm's reach it plans within, and that it moves within (the
+/// difference is room for where the cup and the fingers really are).
+const PLAN_REACH: f32 = 0.95;
+const EXECUTE_REACH: f32 = 0.995;
 /// Grasps it tries before it gives up.
 const ATTEMPTS: u32 = 3;
 
@@ -155,6 +157,11 @@ pub fn grasp_point(arm: &ArmEgo, q: &[f32; 6]) -> Point3<f32> {
 /// the flange roll turns the fingers to close across the line from the
 /// base. None when the point is out of reach or a joint out of its limits.
 pub fn inverse(arm: &ArmEgo, tool: &ToolPose) -> Option<[f32; 6]> {
+    solve(arm, tool, EXECUTE_REACH)
+}
+
+/// [`inverse`] within a share `margin` of the arm's reach.
+fn solve(arm: &ArmEgo, tool: &ToolPose, margin: f32) -> Option<[f32; 6]> {
     let l: Vec<f32> = arm.links.iter().map(|x| *x as f32).collect();
     let d = tool.point - Point3::new(arm.base[0] as f32, arm.base[1] as f32, arm.base[2] as f32);
     let yaw = d.y.atan2(d.x);
@@ -167,7 +174,7 @@ pub fn inverse(arm: &ArmEgo, tool: &ToolPose) -> Option<[f32; 6]> {
     let (wr, wz) = (r - reach * theta.sin(), z - reach * theta.cos());
     let (a, b) = (l[1], l[2] + l[3]);
     let dist = (wr * wr + wz * wz).sqrt();
-    if dist > REACH_MARGIN * (a + b) || dist < (a - b).abs() + 1e-3 {
+    if dist > margin * (a + b) || dist < (a - b).abs() + 1e-3 {
         return None;
     }
     let c2 = ((dist * dist - a * a - b * b) / (2.0 * a * b)).clamp(-1.0, 1.0);
@@ -182,7 +189,7 @@ pub fn inverse(arm: &ArmEgo, tool: &ToolPose) -> Option<[f32; 6]> {
 /// The least tilt from straight down (from [`TILTS`]) at which every point
 /// can be reached, with the joint angles at the first.
 fn tilt_for(arm: &ArmEgo, points: impl Fn(f32) -> Vec<Point3<f32>>) -> Option<f32> {
-    TILTS.iter().copied().find(|t| points(*t).iter().all(|p| inverse(arm, &ToolPose { point: *p, tilt: *t }).is_some()))
+    TILTS.iter().copied().find(|t| points(*t).iter().all(|p| solve(arm, &ToolPose { point: *p, tilt: *t }, PLAN_REACH).is_some()))
 }
 
 /// Where the expert is in its task.
