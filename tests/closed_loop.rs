@@ -1,6 +1,8 @@
 //! `s2r eval closed-loop` end to end: on held-out seeds of the icy night the
 //! scripted 50 km/h drive hits the child and the privileged expert does not;
-//! the failed episode's bag is readable; the report opens in headless Chromium.
+//! on the table the scripted sweep knocks the cup off and the expert puts it
+//! down on its spot; the failed episode's bag is readable; the report opens
+//! in headless Chromium.
 
 use std::path::Path;
 use std::process::Command;
@@ -65,7 +67,50 @@ fn unknown_drivers_and_bad_seed_ranges_are_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--driver 'autopilot'"));
     let o = run(&["--scenario", "icy_night_crossing", "--seeds", "9..3"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--seeds '9..3'"));
-    let o = run(&["--scenario", "cup_near_edge", "--seeds", "1", "--driver", "expert"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cup_near_edge has an arm"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_scripted_sweep_knocks_the_cup_off_and_the_expert_places_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["eval", "closed-loop", "--scenario", "cup_near_edge", "--seeds", "1000..1002", "--driver", "scripted,expert"])
+        .args(["--failed-bags", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("| cup_near_edge | expert | 3 |") && stdout.contains("cup placed"), "{stdout}");
+
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let summary = |driver: &str| r["summaries"].as_array().unwrap().iter().find(|s| s["driver"] == driver).unwrap().clone();
+    let (scripted, expert) = (summary("scripted"), summary("expert"));
+    assert_eq!(scripted["arm"]["dropped"]["value"], 1.0, "the sweep knocks the cup off every time: {scripted}");
+    assert_eq!(scripted["arm"]["placed"]["value"], 0.0, "{scripted}");
+    assert_eq!(expert["arm"]["placed"]["value"], 1.0, "the expert places the cup every time: {expert}");
+    assert_eq!(expert["arm"]["dropped"]["value"], 0.0, "{expert}");
+    assert!(expert["arm"]["median_place_error_m"].as_f64().unwrap() < 0.04, "{expert}");
+    for e in r["episodes"].as_array().unwrap() {
+        let arm = &e["arm"];
+        match e["driver"].as_str().unwrap() {
+            "expert" => {
+                assert_eq!(e["outcome"], "completed", "{e}");
+                assert_eq!(arm["stage"], "placed", "{e}");
+                assert!(e["sim_seconds"].as_f64().unwrap() < 15.0, "placed before the timeout: {e}");
+            }
+            _ => {
+                assert_eq!(e["outcome"], "dropped", "{e}");
+                assert_eq!(arm["cups_dropped"], 1, "{e}");
+            }
+        }
+    }
+    // The failed sweep, recorded: joint states, the gripper, the camera.
+    let reader = BagReader::open(&out.join("failed/cup_near_edge_scripted_seed1000")).unwrap();
+    let topics: Vec<&str> = reader.connections.iter().map(|c| c.topic.as_str()).collect();
+    for t in ["/sim/front/image_raw", "/joint_states", "/gripper/grasped", "/sim/collisions"] {
+        assert!(topics.contains(&t), "{t} missing from the failed episode's bag: {topics:?}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("cup to its spot") && html.contains("cup placed"), "the report has the arm's rows");
 }

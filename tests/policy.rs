@@ -1,7 +1,8 @@
-//! The driving policy end to end on the command line: the expert's
-//! demonstrations recorded, a short behaviour-cloning run that lowers the
-//! held-out action error below the untrained network's, the policy driving
-//! in closed loop, and bad input refused by name.
+//! The policies end to end on the command line: the expert's
+//! demonstrations recorded (driving and the arm's pick-and-place), a short
+//! behaviour-cloning run that lowers the held-out action error below the
+//! untrained network's, the policy in closed loop, and bad input (no
+//! actions, another robot's action space) refused by name.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -106,4 +107,87 @@ fn missing_checkpoints_and_demonstrations_without_actions_are_named() {
     assert!(t.contains("no /cmd_vel") && t.contains("dry_day_urban_seed1000"), "{t}");
     let o = s2r(&["train", "policy", &p("empty"), "-o", &p("x.safetensors")]);
     assert!(text(&o).contains("manifest.yaml") && text(&o).contains("s2r demos"), "{}", text(&o));
+}
+
+#[test]
+fn arm_demonstrations_train_a_joint_command_policy_and_robots_do_not_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let o = s2r(&["demos", "--scenario", "cup_near_edge", "--seeds", "8..9", "-o", &p("arm")]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("reached Placed"), "the expert places the cup: {out}");
+    let manifest = std::fs::read_to_string(p("arm/manifest.yaml")).unwrap();
+    assert!(manifest.contains("action: /joint_commands sensor_msgs/msg/JointState") && manifest.contains("stage: placed"), "{manifest}");
+
+    let o = s2r(&[
+        "train",
+        "policy",
+        &p("arm"),
+        "-o",
+        &p("arm.safetensors"),
+        "--steps",
+        "150",
+        "--batch",
+        "16",
+        "--eval-every",
+        "150",
+        "--every",
+        "2",
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("of Arm demonstrations"), "{out}");
+    let errors: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("held-out error of the next command ").nth(1))
+        .map(|r| r.split(" rad").next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "step 0 and step 150: {out}");
+    assert!(errors[1] < 0.6 * errors[0], "training lowers the held-out joint error: {errors:?}\n{out}");
+
+    // The arm's policy in the loop: it commands the joints (and says how far it got).
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "cup_near_edge",
+        "--seeds",
+        "1000",
+        "--driver",
+        "policy",
+        "--policy",
+        &p("arm.safetensors"),
+        "--failed-bags",
+        "0",
+        "-o",
+        &p("report"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("report/results.json")).unwrap()).unwrap();
+    let e = &r["episodes"][0];
+    assert_eq!(e["driver"], "policy");
+    assert!(e["max_speed"].as_f64().unwrap() > 0.05, "the arm moves under the policy: {e}");
+    // An arm's policy on a road, and a vehicle's set mixed with an arm's, are refused by name.
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "dry_day_urban",
+        "--seeds",
+        "1000",
+        "--driver",
+        "policy",
+        "--policy",
+        &p("arm.safetensors"),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("it drives Arm; dry_day_urban has a vehicle"), "{}", text(&o));
+    let o = s2r(&["demos", "--scenario", "dry_day_urban", "--seeds", "1", "-o", &p("car")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s2r(&["train", "policy", &p("arm"), &p("car"), "-o", &p("mixed.safetensors"), "--steps", "1"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("car/manifest.yaml") && t.contains("one policy drives one robot"), "{t}");
+    let o = s2r(&["train", "policy", &p("car"), "-o", &p("arm.safetensors"), "--steps", "200"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("another robot's action space"), "{t}");
 }

@@ -16,12 +16,12 @@ use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::geometry_msgs::msg::Twist;
-use sim2real_msgs::sensor_msgs::msg::Image;
+use sim2real_msgs::sensor_msgs::msg::{Image, JointState};
 
 /// An untrained checkpoint: the node's behaviour is under test, not its driving.
 fn checkpoint(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("policy.safetensors");
-    s2r_policy::checkpoint::save_untrained(&path, s2r_policy::model::Config::small("front"), 7).unwrap();
+    s2r_policy::checkpoint::save_untrained(&path, s2r_policy::model::Config::small("front", s2r_policy::model::Robot::Vehicle), 7).unwrap();
     path
 }
 
@@ -134,4 +134,35 @@ async fn the_drive_launch_file_closes_the_loop_over_dds() {
     assert!(t.contains("driving: camera and odometry are live"), "the policy saw frames and odometry: {t}");
     let sent: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
     assert!(sent.iter().any(|c| c.linear.x != 0.0 || c.angular.z != 0.0), "the policy commanded the car: {} commands\n{t}", sent.len());
+}
+
+/// The same launch with an arm: policy_node sees the table camera, the
+/// joint states and the grasp, and its /joint_commands (joint1..joint6 and
+/// the gripper, within the limits) reach the simulator's arm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_policy_commands_the_joints_over_dds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("arm.safetensors");
+    s2r_policy::checkpoint::save_untrained(&ck, s2r_policy::model::Config::small("front", s2r_policy::model::Robot::Arm), 7).unwrap();
+    let domain = fresh_domain();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "arm_launch_test", &RosArgs::default()).unwrap();
+    let cmd = node.create_subscription::<JointState>("/joint_commands", Qos::reliable().depth(1000)).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+    c.args(["launch", "launch/drive.launch.yaml", "scenario:=cup_near_edge", "duration:=4.0", &format!("checkpoint:={}", ck.display())]);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    loopback_env(&mut c, domain);
+    let (out, _) = tokio::task::spawn_blocking(move || finish(c, Duration::from_secs(240))).await.unwrap();
+    let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the launch ends by itself: {t}");
+    assert!(t.contains("(Arm, 128x96 input") && t.contains("-> /joint_commands"), "{t}");
+    assert!(t.contains("driving: camera and joint states are live"), "the policy saw frames and joint states: {t}");
+    let sent: Vec<Arc<JointState>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(sent.len() > 10, "the policy commanded the arm: {} commands\n{t}", sent.len());
+    let limits = [3.1, 1.9, 2.6, 3.1, 2.0, 3.1, 0.12];
+    for c in &sent {
+        assert_eq!(c.name, ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"]);
+        assert!(c.position.iter().zip(limits).all(|(x, l)| x.abs() <= l + 1e-6), "within the limits: {:?}", c.position);
+        assert!(c.position[6] >= 0.0);
+    }
 }

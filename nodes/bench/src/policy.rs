@@ -14,7 +14,7 @@ use clap::Args;
 use s2r_closedloop::driver::{Expert, Policy};
 use s2r_closedloop::episode::{self, EpisodeOptions};
 use s2r_policy::checkpoint::{self, Trainable};
-use s2r_policy::model::Config;
+use s2r_policy::model::{Config, Robot};
 use s2r_policy::pilot::Pilot;
 use sim2real_msgs::std_msgs::msg::Header;
 
@@ -44,7 +44,7 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let path = match &a.checkpoint {
         Some(p) => p.clone(),
         None => {
-            checkpoint::save_untrained(&tmp, Config::small("front"), 0)?;
+            checkpoint::save_untrained(&tmp, Config::small("front", Robot::Vehicle), 0)?;
             tmp.clone()
         }
     };
@@ -61,12 +61,12 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let data: Vec<u8> = (0..(w * h) as usize).flat_map(|i| [(i % 251) as u8, (i / 640 % 200) as u8, 90]).collect();
     let img = s2r_image::image_msg(Header::default(), w as usize, h as usize, "bgr8", 3, data);
     for k in 0..10 {
-        pilot.act(k as f64 * 0.1, &img, "bench", 5.0, 0.0)?;
+        pilot.act(k as f64 * 0.1, &img, "bench", &[5.0, 0.0])?;
     }
     let mut times = Vec::with_capacity(a.steps);
     for k in 0..a.steps {
         let t = Instant::now();
-        std::hint::black_box(pilot.act(1.0 + k as f64 * 0.1, &img, "bench", 5.0, 0.0)?);
+        std::hint::black_box(pilot.act(1.0 + k as f64 * 0.1, &img, "bench", &[5.0, 0.0])?);
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);

@@ -145,7 +145,7 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct DemosArgs {
-    /// Scenarios (shipped names or files) with a route.
+    /// Scenarios (shipped names or files) with a route, or arm scenarios with a task (one kind per set).
     #[arg(long, required = true, value_delimiter = ',')]
     scenario: Vec<String>,
     /// Seeds, A..B inclusive (keep them apart from the evaluation's, 1000 and up).
@@ -172,19 +172,21 @@ pub struct DemosArgs {
 pub fn demos(a: DemosArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
     let mut d = driver(&a.driver, a.policy.as_ref())?;
-    let scenarios: Vec<Scenario> =
-        a.scenario.iter().map(|n| Ok(Scenario::load(&s2r_sim::node::resolve_scenario(n)?)?)).collect::<Result<_>>()?;
+    let scenarios: Vec<Scenario> = a.scenario.iter().map(|n| load(n, &a.cameras)).collect::<Result<_>>()?;
     let total = seeds.len() * scenarios.len();
     let mut n = 0;
     let m = s2r_closedloop::demos::record(&scenarios, &seeds, d.as_mut(), &a.out, a.image_scale, &mut |e| {
         n += 1;
+        let progress = match e.stage {
+            Some(stage) => format!("reached {stage:?}"),
+            None => format!("route {:.0} %", e.route_completion * 100.0),
+        };
         println!(
-            "{} seed {} ({n}/{total}): {:?}, {:.1} s, route {:.0} %{}",
+            "{} seed {} ({n}/{total}): {:?}, {:.1} s, {progress}{}",
             e.scenario,
             e.seed,
             e.outcome,
             e.seconds,
-            e.route_completion * 100.0,
             if e.collisions > 0 { format!(", {} collisions", e.collisions) } else { String::new() }
         );
     })?;

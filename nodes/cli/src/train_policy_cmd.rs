@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use s2r_policy::fit::{fit, FitOptions, Progress};
+use s2r_policy::model::Robot;
 
 #[derive(Args)]
 pub struct PolicyArgs {
@@ -49,7 +50,8 @@ pub struct PolicyArgs {
     /// Scenarios of the DAgger rounds.
     #[arg(long, value_delimiter = ',', default_value = "icy_night_crossing,dry_day_urban")]
     dagger_scenario: Vec<String>,
-    /// Seeds of each DAgger round, A..B (apart from the demonstrations' and the evaluation's).
+    /// Seeds of the first DAgger round, A..B (apart from the demonstrations' and the
+    /// evaluation's); each later round takes the next as many seeds.
     #[arg(long, default_value = "200..229")]
     dagger_seeds: String,
     /// Training steps after each DAgger round.
@@ -76,7 +78,9 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("policy");
         let dir = (1..).map(|k| a.output.with_file_name(format!("{stem}_dagger{k}"))).find(|d| !d.exists()).expect("a free name");
         println!("DAgger round {round}: the policy drives, the expert labels, into {}", dir.display());
-        let seeds = crate::closedloop_cmd::seeds(&a.dagger_seeds)?;
+        let first = crate::closedloop_cmd::seeds(&a.dagger_seeds)?;
+        let shift = (round as u64 - 1) * first.len() as u64;
+        let seeds: Vec<u64> = first.iter().map(|s| s + shift).collect();
         let scenarios = a
             .dagger_scenario
             .iter()
@@ -108,11 +112,14 @@ pub fn run(a: PolicyArgs) -> Result<()> {
 fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
     let tty = std::io::stderr().is_terminal();
     let mut running = 0f32;
-    let meta = fit(opts, &mut |p| {
-        match p {
-        Progress::Data { train, held_out, episodes, skipped } => println!(
-            "{train} training and {held_out} held-out frames (seeds ending in 9) from {episodes} episodes ({skipped} left out: the demonstrator hit someone)"
-        ),
+    let mut robot = Robot::Vehicle;
+    let meta = fit(opts, &mut |p| match p {
+        Progress::Data { train, held_out, episodes, skipped, robot: r } => {
+            robot = *r;
+            println!(
+                "{train} training and {held_out} held-out frames (seeds ending in 9) from {episodes} episodes of {r:?} demonstrations ({skipped} left out: the demonstrator hit someone or dropped a cup)"
+            )
+        }
         Progress::Resumed(step) => println!("resuming {} at step {step}", opts.output.display()),
         Progress::Step { step, loss } => {
             running = if *step == 1 { *loss } else { 0.98 * running + 0.02 * loss };
@@ -125,15 +132,22 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
                 }
             }
         }
-        Progress::HeldOut { step, mae, chunk_mae } => println!(
-            "{}step {step}: held-out error of the next command {:.3} m/s, {:.4} rad/s (whole chunk {:.3} m/s, {:.4} rad/s)",
-            if tty { "\n" } else { "" },
-            mae.0,
-            mae.1,
-            chunk_mae.0,
-            chunk_mae.1
-        ),
-    }
+        Progress::HeldOut { step, mae, chunk_mae } => {
+            let units = match robot {
+                Robot::Vehicle => ("m/s", "rad/s"),
+                Robot::Arm => ("rad (joints)", "m (gripper)"),
+            };
+            println!(
+                "{}step {step}: held-out error of the next command {:.3} {}, {:.4} {} (whole chunk {:.3}, {:.4})",
+                if tty { "\n" } else { "" },
+                mae.0,
+                units.0,
+                mae.1,
+                units.1,
+                chunk_mae.0,
+                chunk_mae.1
+            )
+        }
     })?;
     Ok(meta)
 }

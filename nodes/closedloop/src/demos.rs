@@ -1,14 +1,15 @@
 //! Demonstrations (`s2r demos`): episodes of a driver (the privileged
-//! expert) recorded as rosbag2 bags — camera frames, odometry, TF, the
-//! driver's commands on /cmd_vel, collisions — with a manifest that says per
-//! episode how it ended, for behaviour cloning.
+//! expert) recorded as rosbag2 bags — camera frames, odometry or joint
+//! states, TF, the driver's commands on /cmd_vel or /joint_commands,
+//! collisions — with a manifest that says per episode how it ended, for
+//! behaviour cloning.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::driver::Driver;
-use crate::episode::{self, EpisodeOptions, Outcome};
+use crate::episode::{self, EpisodeOptions, Outcome, Stage};
 use crate::ClosedLoopError;
 
 /// The manifest's format tag.
@@ -23,7 +24,7 @@ pub struct DemoEpisode {
     pub seed: u64,
     /// The bag folder, relative to the manifest.
     pub bag: String,
-    /// Completed or timed out.
+    /// Completed (route driven, cup placed), timed out, or dropped (a cup off the table).
     pub outcome: Outcome,
     /// Share of the route covered.
     pub route_completion: f64,
@@ -35,6 +36,9 @@ pub struct DemoEpisode {
     pub driving_score: f64,
     /// Sim seconds recorded.
     pub seconds: f64,
+    /// Arms: how far the task got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
 }
 
 /// `manifest.yaml` of a demonstration set.
@@ -64,10 +68,16 @@ pub fn record(
 ) -> Result<DemoManifest, ClosedLoopError> {
     let write_err = |path: &Path, e: &dyn std::fmt::Display| ClosedLoopError::Write { path: path.into(), message: e.to_string() };
     std::fs::create_dir_all(out).map_err(|e| write_err(out, &e))?;
+    let arms = scenarios.iter().filter(|s| s.task.is_some()).count();
+    if arms != 0 && arms != scenarios.len() {
+        return Err(ClosedLoopError::Scenario(
+            "a demonstration set is of one robot: give arm scenarios and driving scenarios to separate sets".into(),
+        ));
+    }
     let mut manifest = DemoManifest {
         format: FORMAT.into(),
         driver: driver.name().into(),
-        action: "/cmd_vel geometry_msgs/msg/Twist".into(),
+        action: if arms > 0 { "/joint_commands sensor_msgs/msg/JointState" } else { "/cmd_vel geometry_msgs/msg/Twist" }.into(),
         image_scale,
         episodes: Vec::new(),
     };
@@ -86,6 +96,7 @@ pub fn record(
                 hit_vulnerable: e.hit_vulnerable(),
                 driving_score: e.driving_score,
                 seconds: e.sim_seconds,
+                stage: e.arm.as_ref().map(|a| a.stage),
             };
             done(&d);
             manifest.episodes.push(d);

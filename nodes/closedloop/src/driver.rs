@@ -1,6 +1,7 @@
 //! Who drives: the scenario's own script, the privileged expert, or
 //! anything else behind [`Driver`] (a learned policy, a node over DDS).
 
+use s2r_policy::model::Robot;
 use s2r_sim::arm_expert::{ArmCommand, ArmExpert, ArmView};
 use s2r_sim::expert::{self, DrivingView};
 use s2r_sim::sim::{Sim, Tick, GRIPPER_JOINT, JOINT_NAMES};
@@ -138,19 +139,21 @@ impl Expert {
 }
 
 /// A learned policy ([`s2r_policy::pilot::Pilot`]) driving from the camera
-/// it was trained on and odometry, as policy_node does on a robot: a
-/// command per camera frame.
+/// it was trained on and the robot's state (odometry, or joint states and
+/// the gripper's grasp), as policy_node does on a robot: a command per
+/// camera frame.
 pub struct Policy {
     pilot: s2r_policy::pilot::Pilot,
-    /// Speed and yaw rate from the last odometry.
-    state: (f32, f32),
+    /// The robot's state from the last odometry or joint states.
+    state: Vec<f32>,
 }
 
 impl Policy {
     /// Loads a checkpoint (from `s2r train policy`).
     pub fn load(path: &std::path::Path) -> Result<Policy, ClosedLoopError> {
         let pilot = s2r_policy::pilot::Pilot::load(path).map_err(policy_err)?;
-        Ok(Policy { pilot, state: (0.0, 0.0) })
+        let state = vec![0.0; pilot.config().robot.state_scale().len()];
+        Ok(Policy { pilot, state })
     }
 }
 
@@ -165,12 +168,28 @@ impl Driver for Policy {
 
     fn reset(&mut self, _sim: &Sim) {
         self.pilot.reset();
-        self.state = (0.0, 0.0);
+        self.state.iter_mut().for_each(|x| *x = 0.0);
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        let robot = self.pilot.config().robot;
+        let wrong_robot = |has: &str| ClosedLoopError::Driver {
+            driver: "policy".into(),
+            message: format!("it drives {robot:?}; {} has {has}", sim.scenario.name),
+        };
+        match robot {
+            Robot::Vehicle if sim.world.arm.is_some() => return Err(wrong_robot("an arm")),
+            Robot::Arm if sim.world.arm.is_none() => return Err(wrong_robot("a vehicle")),
+            _ => {}
+        }
         if let Some(o) = &tick.odom {
-            self.state = (o.twist.twist.linear.x as f32, o.twist.twist.angular.z as f32);
+            self.state = vec![o.twist.twist.linear.x as f32, o.twist.twist.angular.z as f32];
+        }
+        if let Some(q) = tick.joint_states.as_ref().and_then(s2r_policy::data::arm_joints) {
+            self.state[..7].copy_from_slice(&q);
+        }
+        if let Some(g) = &tick.grasped {
+            self.state[7] = if g.data { 1.0 } else { 0.0 };
         }
         let camera = &self.pilot.config().camera;
         let Some(frame) = tick.cameras.iter().find(|c| &c.name == camera) else {
@@ -183,8 +202,11 @@ impl Driver for Policy {
             return Ok(None);
         };
         let topic = format!("/sim/{camera}/image_raw");
-        let (speed, yaw) = self.pilot.act(sim.seconds(), &frame.image, &topic, self.state.0, self.state.1).map_err(policy_err)?;
-        Ok(Some(Command::Velocity(twist(speed as f64, yaw as f64))))
+        let c = self.pilot.act(sim.seconds(), &frame.image, &topic, &self.state).map_err(policy_err)?;
+        Ok(Some(match robot {
+            Robot::Vehicle => Command::Velocity(twist(c[0] as f64, c[1] as f64)),
+            Robot::Arm => Command::Joints(joint_command(&[c[0], c[1], c[2], c[3], c[4], c[5]], c[6])),
+        }))
     }
 }
 

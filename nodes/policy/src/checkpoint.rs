@@ -26,7 +26,9 @@ pub struct Meta {
     pub samples: (usize, usize),
     /// Steps planned, images per step, peak learning rate.
     pub schedule: (usize, usize, f64),
-    /// Held-out mean absolute error of the first command: speed (m/s), yaw rate (rad/s).
+    /// Held-out mean absolute error of the first command: a vehicle's speed
+    /// (m/s) and yaw rate (rad/s); an arm's joint targets (rad, mean of six)
+    /// and gripper opening (m).
     pub held_out: Option<(f32, f32)>,
     /// The software version that trained it.
     pub software: String,

@@ -1,7 +1,8 @@
 //! Demonstration sets (`s2r demos`): per camera frame of each episode, the
-//! frame resized to the network's input, the vehicle's speed and yaw rate at
-//! that instant (odometry), and the next `chunk` commands the demonstrator
-//! gave (/cmd_vel), one per camera period.
+//! frame resized to the network's input, the robot's state at that instant
+//! (a vehicle's speed and yaw rate from /odom; an arm's joints and gripper
+//! from /joint_states and /gripper/grasped), and the next `chunk` commands
+//! the demonstrator gave (/cmd_vel or /joint_commands), one per camera period.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +12,10 @@ use s2r_runtime::{stamp_ns, Serialized};
 use serde::Deserialize;
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
-use sim2real_msgs::sensor_msgs::msg::Image;
+use sim2real_msgs::sensor_msgs::msg::{Image, JointState};
+use sim2real_msgs::std_msgs::msg::Bool;
 
-use crate::model::Config;
+use crate::model::{Config, Robot};
 use crate::PolicyError;
 
 /// The manifest's format tag this reader knows.
@@ -23,6 +25,7 @@ const FORMAT: &str = "sim2real.demos/1";
 struct Manifest {
     format: String,
     driver: String,
+    action: String,
     episodes: Vec<ManifestEpisode>,
 }
 
@@ -32,6 +35,7 @@ struct ManifestEpisode {
     seed: u64,
     bag: String,
     hit_vulnerable: bool,
+    outcome: String,
 }
 
 /// One training example.
@@ -39,10 +43,10 @@ struct ManifestEpisode {
 pub struct Sample {
     /// The frame, rgb8 at the network's input size.
     pub image: Vec<u8>,
-    /// Speed (m/s) and yaw rate (rad/s) from odometry at the frame's instant.
-    pub state: [f32; 2],
-    /// The demonstrator's next `chunk` commands: speed asked for, yaw rate.
-    pub actions: Vec<[f32; 2]>,
+    /// The robot's state at the frame's instant, in its units (see [`Robot::state_scale`]).
+    pub state: Vec<f32>,
+    /// The demonstrator's next `chunk` commands, in their units (see [`Robot::action_scale`]).
+    pub actions: Vec<Vec<f32>>,
     /// The episode's seed (splits are by seed).
     pub seed: u64,
 }
@@ -63,31 +67,81 @@ pub fn held_out(seed: u64) -> bool {
     seed % 10 == 9
 }
 
+fn manifest(dir: &Path) -> Result<Manifest, PolicyError> {
+    let path = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| PolicyError::Demos {
+        path: path.clone(),
+        problem: format!("cannot read the demonstrations' manifest ({e}); record some with s2r demos"),
+    })?;
+    let m: Manifest = serde_yaml_ng::from_str(&text)
+        .map_err(|e| PolicyError::Demos { path: path.clone(), problem: format!("not a demos manifest: {e}") })?;
+    if m.format != FORMAT {
+        return Err(PolicyError::Demos { path, problem: format!("format '{}', this reader knows '{FORMAT}'", m.format) });
+    }
+    if Robot::of_action(&m.action).is_none() {
+        return Err(PolicyError::Demos {
+            path,
+            problem: format!("action '{}': a policy learns '{}' or '{}'", m.action, Robot::Vehicle.action(), Robot::Arm.action()),
+        });
+    }
+    Ok(m)
+}
+
+/// The robot demonstration sets were recorded with (their manifests'
+/// `action`); sets of different robots are refused, naming the first that differs.
+pub fn robot_of(dirs: &[PathBuf]) -> Result<Robot, PolicyError> {
+    let mut robot = None;
+    for dir in dirs {
+        let m = manifest(dir)?;
+        let r = Robot::of_action(&m.action).expect("checked by manifest()");
+        match robot {
+            None => robot = Some((r, dir)),
+            Some((first, first_dir)) if first != r => {
+                return Err(PolicyError::Demos {
+                    path: dir.join("manifest.yaml"),
+                    problem: format!(
+                        "its action is '{}' but {} has '{}': one policy drives one robot",
+                        m.action,
+                        first_dir.display(),
+                        first.action()
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    robot.map(|(r, _)| r).ok_or_else(|| PolicyError::Demos { path: PathBuf::new(), problem: "no demonstration sets given".into() })
+}
+
 /// Reads demonstration sets (folders with `manifest.yaml`), every `every`-th
-/// camera frame, for the network `config`.
+/// camera frame, for the network `config` (whose robot they must be of).
 pub fn read(dirs: &[PathBuf], config: &Config, every: usize) -> Result<Demos, PolicyError> {
     let mut demos = Demos::default();
     for dir in dirs {
-        let path = dir.join("manifest.yaml");
-        let text = std::fs::read_to_string(&path).map_err(|e| PolicyError::Demos {
-            path: path.clone(),
-            problem: format!("cannot read the demonstrations' manifest ({e}); record some with s2r demos"),
-        })?;
-        let m: Manifest = serde_yaml_ng::from_str(&text)
-            .map_err(|e| PolicyError::Demos { path: path.clone(), problem: format!("not a demos manifest: {e}") })?;
-        if m.format != FORMAT {
-            return Err(PolicyError::Demos { path, problem: format!("format '{}', this reader knows '{FORMAT}'", m.format) });
+        let m = manifest(dir)?;
+        if m.action != config.robot.action() {
+            return Err(PolicyError::Demos {
+                path: dir.join("manifest.yaml"),
+                problem: format!(
+                    "its action is '{}'; this policy publishes '{}' (another robot's action space)",
+                    m.action,
+                    config.robot.action()
+                ),
+            });
         }
         for e in &m.episodes {
-            // A demonstrator's crash is nothing to copy; in a DAgger round the
-            // labels are the expert's, and the states before a crash are the
-            // ones the policy most needs to learn from.
-            if e.hit_vulnerable && m.driver != "dagger" {
+            // A demonstrator's crash (or a cup it dropped) is nothing to copy;
+            // in a DAgger round the labels are the expert's, and the states
+            // before a crash are the ones the policy most needs to learn from.
+            if (e.hit_vulnerable || e.outcome == "dropped") && m.driver != "dagger" {
                 demos.skipped += 1;
                 continue;
             }
             let before = demos.samples.len();
-            episode(&dir.join(&e.bag), e.seed, config, every, &mut demos.samples)?;
+            match config.robot {
+                Robot::Vehicle => vehicle_episode(&dir.join(&e.bag), e.seed, config, every, &mut demos.samples)?,
+                Robot::Arm => arm_episode(&dir.join(&e.bag), e.seed, config, every, &mut demos.samples)?,
+            }
             if demos.samples.len() == before {
                 return Err(PolicyError::Demos {
                     path: dir.join(&e.bag),
@@ -100,7 +154,7 @@ pub fn read(dirs: &[PathBuf], config: &Config, every: usize) -> Result<Demos, Po
     if demos.samples.is_empty() {
         return Err(PolicyError::Demos {
             path: dirs.first().cloned().unwrap_or_default(),
-            problem: "no usable episodes (every one hit a pedestrian, or none recorded)".into(),
+            problem: "no usable episodes (in every one the demonstrator hit someone or dropped a cup, or none recorded)".into(),
         });
     }
     Ok(demos)
@@ -112,7 +166,7 @@ fn at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
     series.get(i.saturating_sub(1)).map(|(_, v)| *v)
 }
 
-fn episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<Sample>) -> Result<(), PolicyError> {
+fn vehicle_episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<Sample>) -> Result<(), PolicyError> {
     let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
     let image_topic = format!("/sim/{}/image_raw", config.camera);
     let mut frames: Vec<(i64, Image)> = Vec::new();
@@ -142,7 +196,75 @@ fn episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<S
     let period = (config.period as f64 * 1e9) as i64;
     for (t, img) in frames.iter().step_by(every.max(1)) {
         let Some(state) = at(&odom, *t) else { continue };
-        let actions: Vec<[f32; 2]> = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or([state[0], 0.0])).collect();
+        let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or([state[0], 0.0]).to_vec()).collect();
+        out.push(Sample { image: frame(img, &image_topic, config)?, state: state.to_vec(), actions, seed });
+    }
+    Ok(())
+}
+
+/// Names of an arm's joints in /joint_states and /joint_commands, in the network's order.
+pub const ARM_JOINTS: [&str; 7] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"];
+
+/// An arm's JointState as the network's seven entries (by name; in order
+/// when it names none); None when one is missing.
+pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
+    let mut out = [0f32; 7];
+    if j.name.is_empty() {
+        if j.position.len() < 7 {
+            return None;
+        }
+        for (o, x) in out.iter_mut().zip(&j.position) {
+            *o = *x as f32;
+        }
+        return Some(out);
+    }
+    for (o, want) in out.iter_mut().zip(ARM_JOINTS) {
+        let i = j.name.iter().position(|n| n == want)?;
+        *o = *j.position.get(i)? as f32;
+    }
+    Some(out)
+}
+
+fn arm_episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<Sample>) -> Result<(), PolicyError> {
+    let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
+    let image_topic = format!("/sim/{}/image_raw", config.camera);
+    let mut frames: Vec<(i64, Image)> = Vec::new();
+    let mut joints: Vec<(i64, [f32; 7])> = Vec::new();
+    let mut grasped: Vec<(i64, f32)> = Vec::new();
+    let mut cmds: Vec<(i64, [f32; 7])> = Vec::new();
+    for m in r.messages() {
+        let topic = r.connections[m.connection].topic.as_str();
+        let data = Serialized(m.data.clone());
+        let bad = |e: s2r_runtime::raw::CdrError| PolicyError::Demos { path: bag.into(), problem: format!("{topic}: {e}") };
+        let missing =
+            || PolicyError::Demos { path: bag.into(), problem: format!("{topic}: a message without all of {}", ARM_JOINTS.join(", ")) };
+        if topic == image_topic {
+            let img: Image = data.decode().map_err(bad)?;
+            frames.push((stamp_ns(&img.header.stamp), img));
+        } else if topic == "/joint_states" {
+            let j: JointState = data.decode().map_err(bad)?;
+            joints.push((stamp_ns(&j.header.stamp), arm_joints(&j).ok_or_else(missing)?));
+        } else if topic == "/gripper/grasped" {
+            let g: Bool = data.decode().map_err(bad)?;
+            grasped.push((m.log_time as i64, if g.data { 1.0 } else { 0.0 }));
+        } else if topic == "/joint_commands" {
+            let c: JointState = data.decode().map_err(bad)?;
+            cmds.push((m.log_time as i64, arm_joints(&c).ok_or_else(missing)?));
+        }
+    }
+    if cmds.is_empty() {
+        return Err(PolicyError::Demos { path: bag.into(), problem: "no /joint_commands: not a demonstration (no actions)".into() });
+    }
+    joints.sort_by_key(|o| o.0);
+    grasped.sort_by_key(|o| o.0);
+    cmds.sort_by_key(|c| c.0);
+    let period = (config.period as f64 * 1e9) as i64;
+    for (t, img) in frames.iter().step_by(every.max(1)) {
+        let Some(q) = at(&joints, *t) else { continue };
+        let mut state = q.to_vec();
+        state.push(at(&grasped, *t).unwrap_or(0.0));
+        // Before the first command the arm holds where it is.
+        let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or(q).to_vec()).collect();
         out.push(Sample { image: frame(img, &image_topic, config)?, state, actions, seed });
     }
     Ok(())

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::checkpoint::{self, Meta, Trainable};
 use crate::data::{self, Sample};
-use crate::model::{Config, Net, SPEED_SCALE, YAW_SCALE};
+use crate::model::{Config, Net, Robot};
 use crate::{candle, PolicyError};
 
 /// How to train.
@@ -49,8 +49,10 @@ pub enum Progress {
         held_out: usize,
         /// Episodes read.
         episodes: usize,
-        /// Episodes left out (the demonstrator hit someone).
+        /// Episodes left out (the demonstrator hit someone or dropped a cup).
         skipped: usize,
+        /// What the demonstrations drive.
+        robot: Robot,
     },
     /// Resuming a checkpoint at this step.
     Resumed(usize),
@@ -65,7 +67,7 @@ pub enum Progress {
     HeldOut {
         /// The step.
         step: usize,
-        /// Mean absolute error of the first command's speed (m/s) and yaw rate (rad/s).
+        /// Mean absolute error of the first command (see [`Mae`]).
         mae: Mae,
         /// The same over the whole chunk.
         chunk_mae: Mae,
@@ -111,43 +113,62 @@ fn batch(
         }
     }
     let images = Tensor::from_vec(images, (samples.len(), h, w, 3), device)?;
-    let state: Vec<f32> = samples.iter().flat_map(|s| [s.state[0] / SPEED_SCALE, s.state[1] / YAW_SCALE]).collect();
-    let state = Tensor::from_vec(state, (samples.len(), 2), device)?;
-    let actions: Vec<f32> = samples.iter().flat_map(|s| s.actions.iter().flat_map(|a| [a[0] / SPEED_SCALE, a[1] / YAW_SCALE])).collect();
-    let actions = Tensor::from_vec(actions, (samples.len(), cfg.chunk, 2), device)?;
+    let (ss, asc) = (cfg.robot.state_scale(), cfg.robot.action_scale());
+    let state: Vec<f32> = samples.iter().flat_map(|s| s.state.iter().zip(ss).map(|(x, k)| x / k)).collect();
+    let state = Tensor::from_vec(state, (samples.len(), ss.len()), device)?;
+    let actions: Vec<f32> = samples.iter().flat_map(|s| s.actions.iter().flat_map(|a| a.iter().zip(asc).map(|(x, k)| x / k))).collect();
+    let actions = Tensor::from_vec(actions, (samples.len(), cfg.chunk, asc.len()), device)?;
     Ok((images, state, actions))
 }
 
-/// Mean absolute error of speed (m/s) and yaw rate (rad/s).
+/// Mean absolute error of the commands in two figures: a vehicle's speed
+/// (m/s) and yaw rate (rad/s); an arm's joint targets (rad, mean over the
+/// six) and gripper opening (m).
 pub type Mae = (f32, f32);
+
+/// The two figures of [`Mae`] from per-entry absolute errors in their units.
+fn figures(robot: Robot, per_entry: &[f64]) -> Mae {
+    match robot {
+        Robot::Vehicle => (per_entry[0] as f32, per_entry[1] as f32),
+        Robot::Arm => ((per_entry[..6].iter().sum::<f64>() / 6.0) as f32, per_entry[6] as f32),
+    }
+}
 
 /// Mean absolute errors (first command, whole chunk) over `samples`.
 pub fn held_out_error(net: &Net, samples: &[&Sample], device: &Device) -> Result<(Mae, Mae), PolicyError> {
-    let mut first = (0f64, 0f64);
-    let mut all = (0f64, 0f64);
+    let scale = net.config.robot.action_scale();
+    let mut first = vec![0f64; scale.len()];
+    let mut all = vec![0f64; scale.len()];
     for chunk in samples.chunks(64) {
         let (x, s, y) = batch(chunk, &net.config, device, None).map_err(candle("held-out batch"))?;
         let p = net.forward(&x, &s).map_err(candle("held-out forward"))?;
         let d = (p - y).and_then(|d| d.abs()).and_then(|d| d.to_vec3::<f32>()).map_err(candle("held-out error"))?;
         for e in d {
-            first.0 += (e[0][0] * SPEED_SCALE) as f64;
-            first.1 += (e[0][1] * YAW_SCALE) as f64;
+            for (k, (v, sc)) in e[0].iter().zip(scale).enumerate() {
+                first[k] += (v * sc) as f64;
+            }
             for a in &e {
-                all.0 += (a[0] * SPEED_SCALE) as f64;
-                all.1 += (a[1] * YAW_SCALE) as f64;
+                for (k, (v, sc)) in a.iter().zip(scale).enumerate() {
+                    all[k] += (v * sc) as f64;
+                }
             }
         }
     }
     let n = samples.len().max(1) as f64;
     let k = n * net.config.chunk as f64;
-    Ok((((first.0 / n) as f32, (first.1 / n) as f32), ((all.0 / k) as f32, (all.1 / k) as f32)))
+    let first: Vec<f64> = first.iter().map(|x| x / n).collect();
+    let all: Vec<f64> = all.iter().map(|x| x / k).collect();
+    Ok((figures(net.config.robot, &first), figures(net.config.robot, &all)))
 }
 
 /// Trains (or resumes) and writes the checkpoint; returns its record.
 pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Meta, PolicyError> {
     let device = Device::Cpu;
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
-    let config = resume.as_ref().map_or_else(|| Config::small(&opts.camera), |r| r.meta.config.clone());
+    let config = match &resume {
+        Some(r) => r.meta.config.clone(),
+        None => Config::small(&opts.camera, data::robot_of(&opts.data)?),
+    };
     let demos = data::read(&opts.data, &config, opts.every)?;
     let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| data::held_out(s.seed));
     if train.is_empty() {
@@ -156,7 +177,13 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
             problem: "every episode's seed is a held-out one (seed % 10 == 9): record more seeds".into(),
         });
     }
-    progress(&Progress::Data { train: train.len(), held_out: held.len(), episodes: demos.episodes, skipped: demos.skipped });
+    progress(&Progress::Data {
+        train: train.len(),
+        held_out: held.len(),
+        episodes: demos.episodes,
+        skipped: demos.skipped,
+        robot: config.robot,
+    });
     let model = Trainable::new(config.clone(), &device, opts.seed)?;
     let mut opt = s2r_train::AdamW::new(&model.varmap, opts.lr, 1e-4).map_err(candle("building the optimiser"))?;
     let mut step = 0;

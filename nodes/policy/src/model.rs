@@ -1,8 +1,10 @@
 //! The network: the camera frame cut into patches stage by stage (2×2
 //! space-to-depth, then a per-position linear layer and ReLU, four times:
-//! each feature sees a 16×16 patch), the vehicle's speed and yaw rate joined
-//! in, and an MLP over the whole feature map that predicts the next `chunk`
-//! commands (speed asked for, yaw rate).
+//! each feature sees a 16×16 patch), the robot's state joined in (a
+//! vehicle's speed and yaw rate; an arm's joint angles, gripper opening and
+//! whether it holds something), and an MLP over the whole feature map that
+//! predicts the next `chunk` commands (a vehicle's speed and yaw rate; an
+//! arm's joint targets and gripper opening).
 //!
 //! Every layer is a matrix product on a reshaped tensor: candle's CPU
 //! convolutions train slowly (their input gradients go through its
@@ -16,6 +18,53 @@ use serde::{Deserialize, Serialize};
 pub const SPEED_SCALE: f32 = 10.0;
 /// Radians per second per unit of its yaw-rate outputs and inputs.
 pub const YAW_SCALE: f32 = 0.5;
+/// Metres per unit of an arm's gripper opening.
+pub const GRIPPER_SCALE: f32 = 0.1;
+
+/// What the policy drives: its state in, its commands out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Robot {
+    /// A car: odometry's speed and yaw rate in, /cmd_vel out.
+    #[default]
+    Vehicle,
+    /// A 6-joint arm with a parallel gripper: /joint_states (joint1..joint6,
+    /// gripper) and /gripper/grasped in, /joint_commands out.
+    Arm,
+}
+
+impl Robot {
+    /// The demonstration manifests' `action` of this robot.
+    pub fn action(self) -> &'static str {
+        match self {
+            Robot::Vehicle => "/cmd_vel geometry_msgs/msg/Twist",
+            Robot::Arm => "/joint_commands sensor_msgs/msg/JointState",
+        }
+    }
+
+    /// The robot a manifest's `action` belongs to.
+    pub fn of_action(action: &str) -> Option<Robot> {
+        [Robot::Vehicle, Robot::Arm].into_iter().find(|r| r.action() == action)
+    }
+
+    /// Units per network unit of each state entry (vehicle: speed, yaw rate;
+    /// arm: six joint angles, gripper opening, grasped 0/1).
+    pub fn state_scale(self) -> &'static [f32] {
+        match self {
+            Robot::Vehicle => &[SPEED_SCALE, YAW_SCALE],
+            Robot::Arm => &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, GRIPPER_SCALE, 1.0],
+        }
+    }
+
+    /// Units per network unit of each command entry (vehicle: speed, yaw
+    /// rate; arm: six joint targets in radians, gripper opening in metres).
+    pub fn action_scale(self) -> &'static [f32] {
+        match self {
+            Robot::Vehicle => &[SPEED_SCALE, YAW_SCALE],
+            Robot::Arm => &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, GRIPPER_SCALE],
+        }
+    }
+}
 
 /// The network's shape and what it reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,12 +83,15 @@ pub struct Config {
     pub channels: [usize; 4],
     /// Width of the hidden layer.
     pub hidden: usize,
+    /// What it drives (checkpoints from before arms drove vehicles).
+    #[serde(default)]
+    pub robot: Robot,
 }
 
 impl Config {
     /// The default: 128×96 input, chunks of 10 commands 0.1 s apart.
-    pub fn small(camera: &str) -> Config {
-        Config { width: 128, height: 96, camera: camera.into(), chunk: 10, period: 0.1, channels: [24, 48, 64, 64], hidden: 256 }
+    pub fn small(camera: &str, robot: Robot) -> Config {
+        Config { width: 128, height: 96, camera: camera.into(), chunk: 10, period: 0.1, channels: [24, 48, 64, 64], hidden: 256, robot }
     }
 }
 
@@ -73,14 +125,14 @@ impl Net {
         }
         let squeeze = linear(c_in, 16, vb.pp("squeeze"))?;
         let cells = (config.width / 16) * (config.height / 16);
-        let fc1 = linear(16 * cells + 2, config.hidden, vb.pp("fc1"))?;
-        let fc2 = linear(config.hidden, 2 * config.chunk, vb.pp("fc2"))?;
+        let fc1 = linear(16 * cells + config.robot.state_scale().len(), config.hidden, vb.pp("fc1"))?;
+        let fc2 = linear(config.hidden, config.robot.action_scale().len() * config.chunk, vb.pp("fc2"))?;
         Ok(Net { config, stages, squeeze, fc1, fc2 })
     }
 
-    /// Images `[B, H, W, 3]` (0 to 1, channels last) and states `[B, 2]`
-    /// (speed / SPEED_SCALE, yaw rate / YAW_SCALE) → commands `[B, chunk, 2]`
-    /// in the same units.
+    /// Images `[B, H, W, 3]` (0 to 1, channels last) and states `[B, S]`
+    /// (each entry over its [`Robot::state_scale`]) → commands `[B, chunk, A]`
+    /// (each over its [`Robot::action_scale`]).
     pub fn forward(&self, images: &Tensor, state: &Tensor) -> Result<Tensor> {
         let mut x = (images - 0.5)?;
         for s in &self.stages {
@@ -90,7 +142,7 @@ impl Net {
         let x = Tensor::cat(&[&x, state], D::Minus1)?;
         let x = self.fc1.forward(&x)?.relu()?;
         let b = x.dim(0)?;
-        self.fc2.forward(&x)?.reshape((b, self.config.chunk, 2))
+        self.fc2.forward(&x)?.reshape((b, self.config.chunk, self.config.robot.action_scale().len()))
     }
 }
 

@@ -1,36 +1,50 @@
-//! The `policy_node` executable: a robot's camera and odometry in, velocity
-//! commands out, at a fixed rate.
+//! The `policy_node` executable: a robot's camera and state in, commands
+//! out, at a fixed rate.
 //!
 //! It subscribes `<camera>/image_raw` (parameter `camera`, default `front`;
 //! relative, so the namespace and remapping apply; any colour encoding and
-//! resolution, or its `/compressed` sibling: parameter `transport`) and
-//! `odom` (nav_msgs/Odometry: speed and yaw rate), runs the policy on each
-//! new frame, and publishes `cmd_vel` (geometry_msgs/Twist, reliable) at
-//! `rate` Hz (default 20): the ensembled command, clamped to `max_speed`
-//! (m/s) and `max_yaw_rate` (rad/s), what was clamped logged with a count.
-//! When no frame or no odometry arrived for `stale_ms` (300) it commands a
-//! stop, and says so once per stale spell.
+//! resolution, or its `/compressed` sibling: parameter `transport`) and the
+//! robot's state, runs the policy on each new frame, and publishes at `rate`
+//! Hz (default 20) the ensembled command, clamped to the robot's limits,
+//! what was clamped logged with a count. What the checkpoint drives decides
+//! the topics:
+//! - a vehicle: `odom` (nav_msgs/Odometry: speed and yaw rate) in,
+//!   `cmd_vel` (geometry_msgs/Twist, reliable) out, within `max_speed` (m/s)
+//!   and `max_yaw_rate` (rad/s); a stale input commands a stop;
+//! - an arm: `joint_states` (sensor_msgs/JointState with joint1..joint6 and
+//!   `gripper`, the opening in metres) and `gripper/grasped` (std_msgs/Bool)
+//!   in, `joint_commands` (sensor_msgs/JointState, the same names) out,
+//!   within `joint_lower`/`joint_upper` (rad, six each) and `max_gripper`
+//!   (m); a stale input holds the arm where it is.
+//!
+//! When no frame or no state arrived for `stale_ms` (300) it says so once per
+//! stale spell.
 //!
 //! Parameters: `checkpoint` (from `s2r train policy`; empty: the shipped
 //! `models/policy/policy.safetensors` when there is one). A new checkpoint
 //! is loaded without a restart when the parameter changes or the file is
-//! replaced (as `s2r train policy` does at every evaluation).
+//! replaced (as `s2r train policy` does at every evaluation); one for another
+//! robot is refused and the running one kept.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use s2r_image::transport::ImageSubscription;
 use s2r_runtime::component::{Component, NodeFuture};
-use s2r_runtime::{info, warn, Context, Node, Qos, RosArgs};
+use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs, Subscription};
 use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
 use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::sensor_msgs::msg::JointState;
+use sim2real_msgs::std_msgs::msg::Bool;
 
+use crate::data;
+use crate::model::Robot;
 use crate::pilot::Pilot;
 
 /// The node as a component (`policy_node`, `s2r run`, `s2r launch --compose`).
 pub const POLICY_NODE: Component = Component {
     exec: "policy_node",
-    about: "drives the robot from its camera and odometry with a policy learned from the expert's demonstrations",
+    about: "drives the robot (a vehicle or an arm) from its camera and state with a policy learned from the expert's demonstrations",
     main: policy_node,
     graceful: false,
 };
@@ -52,6 +66,28 @@ pub fn clamp(speed: f32, yaw_rate: f32, max_speed: f32, max_yaw_rate: f32) -> (T
     (twist, s != speed || w != yaw_rate)
 }
 
+/// An arm's command within the limits (`lower`/`upper`: six joints then the
+/// gripper's opening), and whether it had to be clamped. NaN entries hold
+/// `hold` (the arm's measured position).
+pub fn clamp_joints(cmd: &[f32], hold: &[f32; 7], lower: &[f32; 7], upper: &[f32; 7]) -> (JointState, bool) {
+    let mut clamped = false;
+    let mut position = Vec::with_capacity(7);
+    for k in 0..7 {
+        let x = cmd.get(k).copied().unwrap_or(f32::NAN);
+        let c = if x.is_finite() { x.clamp(lower[k], upper[k]) } else { hold[k] };
+        clamped |= c != x;
+        position.push(c as f64);
+    }
+    let names = data::ARM_JOINTS.iter().map(|s| s.to_string()).collect();
+    (JointState { name: names, position, ..Default::default() }, clamped)
+}
+
+/// The robot's side of the node: its state subscription(s) and its command publisher.
+enum Io {
+    Vehicle { odom: Subscription<Odometry>, cmd: Publisher<Twist>, max_speed: f32, max_yaw_rate: f32 },
+    Arm { joints: Subscription<JointState>, grasped: Subscription<Bool>, cmd: Publisher<JointState>, lower: [f32; 7], upper: [f32; 7] },
+}
+
 fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
         let node = Node::new(&ctx, "policy_node", &args)?;
@@ -63,13 +99,22 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let rate: f64 = node.declare_parameter("rate", 20.0)?;
         let max_speed: f64 = node.declare_parameter("max_speed", 15.0)?;
         let max_yaw_rate: f64 = node.declare_parameter("max_yaw_rate", 0.8)?;
+        let joint_lower: Vec<f64> = node.declare_parameter("joint_lower", vec![-3.1, -1.9, -2.6, -3.1, -2.0, -3.1])?;
+        let joint_upper: Vec<f64> = node.declare_parameter("joint_upper", vec![3.1, 1.9, 2.6, 3.1, 2.0, 3.1])?;
+        let max_gripper: f64 = node.declare_parameter("max_gripper", 0.12)?;
         let stale_ms: i64 = node.declare_parameter("stale_ms", 300)?;
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
         }
-        if !(max_speed >= 0.0 && max_yaw_rate >= 0.0) || stale_ms < 1 {
-            return Err("parameters 'max_speed' and 'max_yaw_rate' must not be negative, 'stale_ms' at least 1".into());
+        if !(max_speed >= 0.0 && max_yaw_rate >= 0.0 && max_gripper >= 0.0) || stale_ms < 1 {
+            return Err("parameters 'max_speed', 'max_yaw_rate' and 'max_gripper' must not be negative, 'stale_ms' at least 1".into());
+        }
+        if joint_lower.len() != 6 || joint_upper.len() != 6 || joint_lower.iter().zip(&joint_upper).any(|(l, u)| !(l <= u)) {
+            return Err(format!(
+                "parameters 'joint_lower' and 'joint_upper' must be six radians each, lower ≤ upper; got {joint_lower:?} and {joint_upper:?}"
+            )
+            .into());
         }
         if ck_param.is_empty() {
             return Err("parameter 'checkpoint' is empty and no shipped policy was found (models/policy/policy.safetensors); \
@@ -77,30 +122,59 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 .into());
         }
         let mut pilot = Pilot::load(Path::new(&ck_param)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
+        let robot = pilot.config().robot;
         let mut ck_now = ck_param.clone();
         let mut ck_time = modified(Path::new(&ck_now));
         let mut image = ImageSubscription::new(&node, &format!("{camera}/image_raw"), transport, Qos::sensor_data().depth(5))?;
-        let odom = node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(10))?;
-        let cmd = node.create_publisher::<Twist>("cmd_vel", Qos::reliable().depth(10))?;
+        let io = match robot {
+            Robot::Vehicle => Io::Vehicle {
+                odom: node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(10))?,
+                cmd: node.create_publisher::<Twist>("cmd_vel", Qos::reliable().depth(10))?,
+                max_speed: max_speed as f32,
+                max_yaw_rate: max_yaw_rate as f32,
+            },
+            Robot::Arm => {
+                let mut lower = [0f32; 7];
+                let mut upper = [0f32; 7];
+                for k in 0..6 {
+                    lower[k] = joint_lower[k] as f32;
+                    upper[k] = joint_upper[k] as f32;
+                }
+                upper[6] = max_gripper as f32;
+                Io::Arm {
+                    joints: node.create_subscription::<JointState>("joint_states", Qos::sensor_data().depth(10))?,
+                    grasped: node.create_subscription::<Bool>("gripper/grasped", Qos::sensor_data().depth(10))?,
+                    cmd: node.create_publisher::<JointState>("joint_commands", Qos::reliable().depth(10))?,
+                    lower,
+                    upper,
+                }
+            }
+        };
+        let (state_topic, cmd_topic, state_what) = match robot {
+            Robot::Vehicle => ("odom", "cmd_vel", "odometry"),
+            Robot::Arm => ("joint_states", "joint_commands", "joint states"),
+        };
         info!(
             log,
-            "{} ({}x{} input, camera '{}'): {} + {} -> {} at {rate} Hz",
+            "{} ({:?}, {}x{} input, camera '{}'): {} + {} -> {} at {rate} Hz",
             ck_now,
+            robot,
             pilot.config().width,
             pilot.config().height,
             pilot.config().camera,
             image.topic(),
-            node.resolve_topic("odom").unwrap_or_default(),
-            node.resolve_topic("cmd_vel").unwrap_or_default()
+            node.resolve_topic(state_topic).unwrap_or_default(),
+            node.resolve_topic(cmd_topic).unwrap_or_default()
         );
         let stale = Duration::from_millis(stale_ms as u64);
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
-        let (mut last_frame, mut last_odom): (Option<Instant>, Option<Instant>) = (None, None);
-        let mut state = (0f32, 0f32);
-        let mut command: (f32, f32) = (0.0, 0.0);
-        let (mut frames, mut refused, mut clamped, mut dropped) = (0u64, 0u64, 0u64, 0u64);
+        let (mut last_frame, mut last_state): (Option<Instant>, Option<Instant>) = (None, None);
+        let mut state: Vec<f32> = vec![0.0; robot.state_scale().len()];
+        let mut measured = [0f32; 7];
+        let mut command: Vec<f32> = vec![0.0; robot.action_scale().len()];
+        let (mut frames, mut refused, mut clamped, mut dropped, mut bad_states) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut was_stale = true;
         let mut checked = Instant::now();
         loop {
@@ -113,6 +187,13 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| ck_now.clone());
                 if wanted != ck_now || modified(Path::new(&wanted)) != ck_time {
                     match Pilot::load(Path::new(&wanted)) {
+                        Ok(p) if p.config().robot != robot => {
+                            warn!(
+                                log,
+                                "checkpoint {wanted} drives {:?}, this node {robot:?}: not loaded, keeping {ck_now}",
+                                p.config().robot
+                            )
+                        }
                         Ok(p) => {
                             info!(log, "loaded checkpoint {wanted}");
                             pilot = p;
@@ -123,9 +204,37 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     ck_time = modified(Path::new(&ck_now));
                 }
             }
-            while let Some(o) = odom.try_recv() {
-                state = (o.twist.twist.linear.x as f32, o.twist.twist.angular.z as f32);
-                last_odom = Some(Instant::now());
+            match &io {
+                Io::Vehicle { odom, .. } => {
+                    while let Some(o) = odom.try_recv() {
+                        state = vec![o.twist.twist.linear.x as f32, o.twist.twist.angular.z as f32];
+                        last_state = Some(Instant::now());
+                    }
+                }
+                Io::Arm { joints, grasped, .. } => {
+                    while let Some(j) = joints.try_recv() {
+                        match data::arm_joints(&j) {
+                            Some(q) => {
+                                measured = q;
+                                state[..7].copy_from_slice(&q);
+                                last_state = Some(Instant::now());
+                            }
+                            None => {
+                                bad_states += 1;
+                                if s2r_runtime::log::worth_logging(bad_states) {
+                                    warn!(
+                                        log,
+                                        "joint_states without all of {}: ignored ({bad_states} so far)",
+                                        data::ARM_JOINTS.join(", ")
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    while let Some(g) = grasped.try_recv() {
+                        state[7] = if g.data { 1.0 } else { 0.0 };
+                    }
+                }
             }
             let mut newest = None;
             while let Some(f) = image.try_recv() {
@@ -137,7 +246,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
             if let Some(img) = newest {
                 let t = s2r_runtime::stamp_ns(&img.header.stamp) as f64 * 1e-9;
                 let topic = image.topic();
-                match tokio::task::block_in_place(|| pilot.act(t, &img, &topic, state.0, state.1)) {
+                match tokio::task::block_in_place(|| pilot.act(t, &img, &topic, &state)) {
                     Ok(c) => {
                         command = c;
                         frames += 1;
@@ -152,29 +261,59 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
             }
             let fresh = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() <= stale);
-            let out = if fresh(last_frame) && fresh(last_odom) {
-                if was_stale {
-                    info!(log, "driving: camera and odometry are live");
-                    was_stale = false;
-                }
-                let (twist, c) = clamp(command.0, command.1, max_speed as f32, max_yaw_rate as f32);
+            let live = fresh(last_frame) && fresh(last_state);
+            if live && was_stale {
+                info!(log, "driving: camera and {state_what} are live");
+                was_stale = false;
+            } else if !live && !was_stale {
+                warn!(
+                    log,
+                    "no camera frame or {state_what} for {stale_ms} ms: {} ({frames} frames driven, {dropped} dropped behind)",
+                    match robot {
+                        Robot::Vehicle => "commanding a stop",
+                        Robot::Arm => "holding the arm where it is",
+                    }
+                );
+                was_stale = true;
+                pilot.reset();
+            }
+            let mut note_clamp = |c: bool| {
                 if c {
                     clamped += 1;
                     if s2r_runtime::log::worth_logging(clamped) {
-                        warn!(log, "command ({:.2} m/s, {:.3} rad/s) outside the limits, clamped ({clamped} so far)", command.0, command.1);
+                        warn!(log, "command {command:?} outside the limits, clamped ({clamped} so far)");
                     }
                 }
-                twist
-            } else {
-                if !was_stale {
-                    warn!(log, "no camera frame or odometry for {stale_ms} ms: commanding a stop ({frames} frames driven, {dropped} dropped behind)");
-                    was_stale = true;
-                    pilot.reset();
-                }
-                Twist::default()
             };
-            if let Err(e) = cmd.publish(out) {
-                warn!(log, "cmd_vel: {e}");
+            match &io {
+                Io::Vehicle { cmd, max_speed, max_yaw_rate, .. } => {
+                    let out = if live {
+                        let (twist, c) = clamp(command[0], command[1], *max_speed, *max_yaw_rate);
+                        note_clamp(c);
+                        twist
+                    } else {
+                        Twist::default()
+                    };
+                    if let Err(e) = cmd.publish(out) {
+                        warn!(log, "cmd_vel: {e}");
+                    }
+                }
+                Io::Arm { cmd, lower, upper, .. } => {
+                    // Nothing to hold before the first joint state.
+                    if last_state.is_none() {
+                        continue;
+                    }
+                    let out = if live {
+                        let (j, c) = clamp_joints(&command, &measured, lower, upper);
+                        note_clamp(c);
+                        j
+                    } else {
+                        clamp_joints(&measured, &measured, lower, upper).0
+                    };
+                    if let Err(e) = cmd.publish(out) {
+                        warn!(log, "joint_commands: {e}");
+                    }
+                }
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use sim2real_msgs::sensor_msgs::msg::Image;
 
-use crate::model::{Config, Net, SPEED_SCALE, YAW_SCALE};
+use crate::model::{Config, Net, Robot};
 use crate::{candle, checkpoint, data, PolicyError};
 
 /// How much less a chunk counts per camera period of age (exp(−k·age)).
@@ -21,7 +21,7 @@ pub struct Pilot {
     net: Net,
     device: Device,
     /// (time, chunk) of the recent predictions, newest last.
-    history: VecDeque<(f64, Vec<[f32; 2]>)>,
+    history: VecDeque<(f64, Vec<Vec<f32>>)>,
 }
 
 impl Pilot {
@@ -42,40 +42,60 @@ impl Pilot {
         self.history.clear();
     }
 
-    /// The network's raw chunk for one frame and state: speed (m/s) and yaw
-    /// rate (rad/s) per camera period ahead.
-    pub fn chunk(&self, image: &Image, topic: &str, speed: f32, yaw_rate: f32) -> Result<Vec<[f32; 2]>, PolicyError> {
+    /// The network's raw chunk for one frame and the robot's state (see
+    /// [`Robot::state_scale`] for its entries): one command per camera
+    /// period ahead (see [`Robot::action_scale`]).
+    pub fn chunk(&self, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<Vec<f32>>, PolicyError> {
         let cfg = &self.net.config;
+        let scale = cfg.robot.state_scale();
+        if state.len() != scale.len() {
+            return Err(PolicyError::Frame {
+                topic: topic.into(),
+                problem: format!("a state of {} entries; this {:?} policy reads {}", state.len(), cfg.robot, scale.len()),
+            });
+        }
         let rgb = data::frame(image, topic, cfg)?;
         let (w, h) = (cfg.width, cfg.height);
         let x: Vec<f32> = rgb.iter().map(|v| *v as f32 / 255.0).collect();
         let x = Tensor::from_vec(x, (1, h, w, 3), &self.device).map_err(candle("the frame"))?;
-        let s = Tensor::from_vec(vec![speed / SPEED_SCALE, yaw_rate / YAW_SCALE], (1, 2), &self.device).map_err(candle("the state"))?;
+        let s: Vec<f32> = state.iter().zip(scale).map(|(v, k)| v / k).collect();
+        let s = Tensor::from_vec(s, (1, scale.len()), &self.device).map_err(candle("the state"))?;
         let y = self.net.forward(&x, &s).and_then(|y| y.to_vec3::<f32>()).map_err(candle("the policy's forward pass"))?;
-        Ok(y[0].iter().map(|a| [a[0] * SPEED_SCALE, a[1] * YAW_SCALE]).collect())
+        let out = cfg.robot.action_scale();
+        Ok(y[0].iter().map(|a| a.iter().zip(out).map(|(v, k)| v * k).collect()).collect())
     }
 
-    /// The command for a frame taken at `time` (seconds): the ensembled
-    /// speed (m/s, never negative) and yaw rate (rad/s).
-    pub fn act(&mut self, time: f64, image: &Image, topic: &str, speed: f32, yaw_rate: f32) -> Result<(f32, f32), PolicyError> {
-        let chunk = self.chunk(image, topic, speed, yaw_rate)?;
+    /// The command for a frame taken at `time` (seconds), ensembled: a
+    /// vehicle's speed (m/s, never negative) and yaw rate (rad/s); an arm's
+    /// six joint targets (rad) and gripper opening (m, never negative).
+    pub fn act(&mut self, time: f64, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<f32>, PolicyError> {
+        let chunk = self.chunk(image, topic, state)?;
         let period = self.net.config.period as f64;
         let n = self.net.config.chunk;
+        let dims = self.net.config.robot.action_scale().len();
         self.history.push_back((time, chunk));
         while self.history.front().is_some_and(|(t, _)| time - t > period * (n as f64 - 0.5)) {
             self.history.pop_front();
         }
-        let (mut sum, mut weight) = ([0f32; 2], 0f32);
+        let (mut sum, mut weight) = (vec![0f32; dims], 0f32);
         for (t, c) in &self.history {
             let age = ((time - t) / period).round().max(0.0) as usize;
             if let Some(a) = c.get(age) {
                 let w = (-ENSEMBLE_DECAY * age as f32).exp();
-                sum[0] += w * a[0];
-                sum[1] += w * a[1];
+                for (s, v) in sum.iter_mut().zip(a) {
+                    *s += w * v;
+                }
                 weight += w;
             }
         }
-        Ok(((sum[0] / weight).max(0.0), sum[1] / weight))
+        let mut out: Vec<f32> = sum.iter().map(|s| s / weight).collect();
+        // Speeds and openings are not negative.
+        let last = match self.net.config.robot {
+            Robot::Vehicle => 0,
+            Robot::Arm => 6,
+        };
+        out[last] = out[last].max(0.0);
+        Ok(out)
     }
 }
 
@@ -86,7 +106,7 @@ mod tests {
 
     fn pilot(dir: &Path) -> Pilot {
         let path = dir.join("p.safetensors");
-        checkpoint::save_untrained(&path, Config::small("front"), 1).unwrap();
+        checkpoint::save_untrained(&path, Config::small("front", Robot::Vehicle), 1).unwrap();
         Pilot::load(&path).unwrap()
     }
 
@@ -95,18 +115,20 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = pilot(tmp.path());
         let img = s2r_image::rgb8_msg(Header::default(), 320, 240, vec![90; 320 * 240 * 3]);
-        let first = p.chunk(&img, "/front/image_raw", 5.0, 0.0).unwrap();
+        let first = p.chunk(&img, "/front/image_raw", &[5.0, 0.0]).unwrap();
         assert_eq!(first.len(), 10);
         // The first command is the first chunk's first entry.
-        let (v0, w0) = p.act(0.0, &img, "/front/image_raw", 5.0, 0.0).unwrap();
-        assert!((v0 - first[0][0].max(0.0)).abs() < 1e-5 && (w0 - first[0][1]).abs() < 1e-5);
+        let c0 = p.act(0.0, &img, "/front/image_raw", &[5.0, 0.0]).unwrap();
+        assert!((c0[0] - first[0][0].max(0.0)).abs() < 1e-5 && (c0[1] - first[0][1]).abs() < 1e-5);
         // A period later: the new chunk's first entry and the old chunk's second, weighted.
-        let (v1, _) = p.act(0.1, &img, "/front/image_raw", 5.0, 0.0).unwrap();
+        let v1 = p.act(0.1, &img, "/front/image_raw", &[5.0, 0.0]).unwrap()[0];
         let w = (-ENSEMBLE_DECAY).exp();
         let want = (first[0][0] + w * first[1][0]) / (1.0 + w);
         assert!((v1 - want.max(0.0)).abs() < 1e-4, "{v1} vs {want}");
+        // A state of the wrong robot is refused.
+        assert!(p.act(0.2, &img, "/front/image_raw", &[0.0; 8]).unwrap_err().to_string().contains("8 entries"));
         // Chunks older than the chunk's span drop out; reset forgets them all.
-        p.act(5.0, &img, "/front/image_raw", 5.0, 0.0).unwrap();
+        p.act(5.0, &img, "/front/image_raw", &[5.0, 0.0]).unwrap();
         assert_eq!(p.history.len(), 1);
         p.reset();
         assert!(p.history.is_empty());
@@ -118,7 +140,7 @@ mod tests {
         let mut p = pilot(tmp.path());
         let mut img = s2r_image::rgb8_msg(Header::default(), 64, 48, vec![0; 64 * 48 * 3]);
         img.encoding = "32FC1".into();
-        let e = p.act(0.0, &img, "/robot/cam/image_raw", 0.0, 0.0).unwrap_err().to_string();
+        let e = p.act(0.0, &img, "/robot/cam/image_raw", &[0.0, 0.0]).unwrap_err().to_string();
         assert!(e.starts_with("/robot/cam/image_raw"), "{e}");
         let e = Pilot::load(&tmp.path().join("none.safetensors")).err().unwrap().to_string();
         assert!(e.contains("none.safetensors") && e.contains("s2r train policy"), "{e}");
