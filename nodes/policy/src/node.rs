@@ -110,7 +110,10 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         if !(max_speed >= 0.0 && max_yaw_rate >= 0.0 && max_gripper >= 0.0) || stale_ms < 1 {
             return Err("parameters 'max_speed', 'max_yaw_rate' and 'max_gripper' must not be negative, 'stale_ms' at least 1".into());
         }
-        if joint_lower.len() != 6 || joint_upper.len() != 6 || joint_lower.iter().zip(&joint_upper).any(|(l, u)| l.partial_cmp(u).is_none_or(|o| o.is_gt())) {
+        if joint_lower.len() != 6
+            || joint_upper.len() != 6
+            || joint_lower.iter().zip(&joint_upper).any(|(l, u)| l.partial_cmp(u).is_none_or(|o| o.is_gt()))
+        {
             return Err(format!(
                 "parameters 'joint_lower' and 'joint_upper' must be six radians each, lower ≤ upper; got {joint_lower:?} and {joint_upper:?}"
             )
