@@ -166,3 +166,46 @@ async fn an_arm_policy_commands_the_joints_over_dds() {
         assert!(c.position[6] >= 0.0);
     }
 }
+
+/// `s2r eval closed-loop --driver node`: the evaluation scores policy_node
+/// itself, its commands crossing DDS (loopback, a domain of its own), for a
+/// vehicle and for an arm.
+#[test]
+fn closed_loop_evaluation_scores_the_node_over_dds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arm = tmp.path().join("arm.safetensors");
+    s2r_policy::checkpoint::save_untrained(&arm, s2r_policy::model::Config::small("front", s2r_policy::model::Robot::Arm), 7).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy/policy.safetensors");
+    for (scenario, ck) in [("dry_day_urban", shipped), ("cup_near_edge", arm)] {
+        let out = tmp.path().join(scenario);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+        c.args([
+            "eval",
+            "closed-loop",
+            "--scenario",
+            scenario,
+            "--seeds",
+            "1000",
+            "--driver",
+            "node",
+            "--failed-bags",
+            "0",
+            "--no-thumbnails",
+        ]);
+        c.arg("--policy").arg(&ck).arg("-o").arg(&out);
+        loopback_env(&mut c, fresh_domain());
+        let (o, _) = finish(c, Duration::from_secs(300));
+        let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("[s2r_eval.policy_node]: driving: camera and"), "policy_node ran and saw its inputs: {t}");
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        let e = &r["episodes"][0];
+        assert_eq!(e["driver"], "node", "{e}");
+        assert!(e["max_speed"].as_f64().unwrap() > 0.05, "the node's commands moved the robot: {e}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["eval", "closed-loop", "--scenario", "dry_day_urban", "--seeds", "1000", "--driver", "node"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--driver node needs --policy"));
+}

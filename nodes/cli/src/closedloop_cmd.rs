@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use s2r_closedloop::driver::{Dagger, Driver, Expert, Policy, Scripted};
 use s2r_closedloop::episode::EpisodeOptions;
+use s2r_closedloop::node_driver::NodeDriver;
 use s2r_closedloop::score::Summary;
 use s2r_closedloop::{evaluate, report, EvalOptions};
 use s2r_sim::scenario::Scenario;
@@ -21,10 +22,12 @@ pub struct ClosedLoopArgs {
     /// Seeds, A..B inclusive (held out from training: demonstrations use lower seeds).
     #[arg(long, default_value = "1000..1099")]
     seeds: String,
-    /// Drivers: scripted (the scenario's constant speed or the arm's scripted sweep), expert (privileged), policy (--policy).
+    /// Drivers: scripted (the scenario's constant speed or the arm's scripted sweep), expert
+    /// (privileged), policy (--policy, in process), node (policy_node with --policy over DDS,
+    /// loopback only, on $ROS_DOMAIN_ID: what a robot runs, at the node's pace).
     #[arg(long, value_delimiter = ',', default_value = "scripted,expert")]
     driver: Vec<String>,
-    /// The policy checkpoint the `policy` driver runs (from `s2r train policy`).
+    /// The policy checkpoint the `policy` and `node` drivers run (from `s2r train policy`).
     #[arg(long)]
     policy: Option<PathBuf>,
     /// Report folder: report.html, results.json, bags of failed episodes.
@@ -80,7 +83,15 @@ fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
             Some(p) => Box::new(Dagger::load(p)?),
             None => bail!("--driver dagger needs --policy CHECKPOINT: the policy drives, the expert labels"),
         },
-        other => bail!("--driver '{other}': known drivers are scripted, expert, policy and dagger"),
+        "node" => match policy {
+            Some(p) => {
+                // Loopback only, on the environment's domain (0 without one).
+                let domain = std::env::var("ROS_DOMAIN_ID").ok().and_then(|d| d.trim().parse::<u16>().ok()).unwrap_or(0);
+                Box::new(NodeDriver::start(p, domain)?)
+            }
+            None => bail!("--driver node needs --policy CHECKPOINT: the policy_node it runs over DDS loads it"),
+        },
+        other => bail!("--driver '{other}': known drivers are scripted, expert, policy, dagger and node"),
     })
 }
 

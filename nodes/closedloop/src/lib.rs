@@ -17,6 +17,7 @@ use std::path::PathBuf;
 pub mod demos;
 pub mod driver;
 pub mod episode;
+pub mod node_driver;
 pub mod report;
 pub mod score;
 
