@@ -35,6 +35,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the node has to come up and match the evaluator's topics.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+// One per driver: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Topics {
     Vehicle { odom: Publisher<Odometry>, cmd: Subscription<Twist> },
     Arm { joints: Publisher<JointState>, grasped: Publisher<Bool>, cmd: Subscription<JointState> },
