@@ -298,3 +298,40 @@ fn the_example_sweep_in_one_command_and_in_four_merged_shards() {
     assert!(val.iter().chain(&test).all(|x| !train.contains(x)) && val.iter().all(|x| !test.contains(x)));
     eprintln!("one command: {one:.0} s; 4 shards + merge: {four:.0} s; {} files, {:.2} GB, identical", fa.len(), bytes as f64 / 1e9);
 }
+
+/// `driver: expert`: the privileged expert drives every episode from
+/// inside the simulator and its commands are recorded beside the odometry
+/// (the data factory's demonstrations): the car's /expert/cmd_vel, the arm's
+/// /expert/joint_commands with the gripper.
+#[test]
+fn an_expert_driven_sweep_records_the_experts_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = tmp.path().join("sweep.yaml");
+    std::fs::write(
+        &sw,
+        "name: expert\nscenarios: [icy_night_crossing, cup_near_edge]\nseeds: [1]\nlooks:\n  prompts: [\"noon, dry\"]\nduration: 5.0\ncameras: [front]\nimage_scale: 0.1\ndriver: expert\nkeep: [flat, odometry]\ncuration:\n  camera: front\n  clip_seconds: 1.0\n  min_classes: 0\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    s2r(&["generate", sw.to_str().unwrap(), "-o", out.to_str().unwrap(), "--no-progress"]);
+    for (episode, topic, n) in [("icy_night_crossing_s1_l0", "/expert/cmd_vel", 2), ("cup_near_edge_s1_l0", "/expert/joint_commands", 7)] {
+        let r = s2r_bag::BagReader::open(&out.join("episodes").join(episode)).unwrap();
+        let id = r.connections.iter().position(|c| c.topic == topic).unwrap_or_else(|| panic!("{topic} in {episode}"));
+        let msgs: Vec<s2r_runtime::Serialized> =
+            r.messages().filter(|m| m.connection == id).map(|m| s2r_runtime::Serialized(m.data.clone())).collect();
+        assert!(msgs.len() > 200, "the expert decides at the odometry rate: {} in {episode}", msgs.len());
+        if n == 7 {
+            let j: sim2real_msgs::sensor_msgs::msg::JointState = msgs[100].decode().unwrap();
+            assert_eq!(j.name.len(), 7, "{:?}", j.name);
+            assert_eq!(j.name[6], "gripper");
+        } else {
+            // At 50 km/h on ice at night the expert slows down: its commands say so.
+            let last: sim2real_msgs::geometry_msgs::msg::Twist = msgs.last().unwrap().decode().unwrap();
+            assert!(last.linear.x < 13.0, "{last:?}");
+        }
+    }
+    let text = std::fs::read_to_string(&sw).unwrap().replace("driver: expert", "driver: autopilot");
+    std::fs::write(&sw, text).unwrap();
+    let err = s2r_fails(&["generate", sw.to_str().unwrap(), "-o", tmp.path().join("bad").to_str().unwrap(), "--no-progress"]);
+    assert!(err.contains("driver") && err.contains("autopilot"), "{err}");
+}

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::rosgraph_msgs::msg::Clock;
-use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, JointState};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
@@ -282,4 +282,35 @@ fn sample_bags_are_read_by_rosbags_and_mcap() {
             assert_eq!(theirs.get(reader), Some(&ours), "{name}: {reader} reads other messages than we do");
         }
     }
+}
+
+/// `driver:=expert`: the privileged expert picks the cup up from inside the
+/// simulator, and what it commands goes out on expert/joint_commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expert_drives_the_arm_from_inside_and_publishes_its_commands() {
+    let domain = fresh_domain();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "expert_listener", &RosArgs::default()).unwrap();
+    let cmds = node.create_subscription::<JointState>("/expert/joint_commands", Qos::reliable().depth(1000)).unwrap();
+    let grasped = node.create_subscription::<sim2real_msgs::std_msgs::msg::Bool>("/gripper/grasped", Qos::reliable().depth(1000)).unwrap();
+    // sim_node waits for a subscriber on its first camera.
+    let _camera = node.create_subscription::<Image>("/sim/front/image_raw", Qos::sensor_data()).unwrap();
+    let out = sim_node(
+        domain,
+        &["scenario:=cup_near_edge", "image_scale:=0.1", "duration:=9.0", "mode:=lockstep", "driver:=expert", "wait_for_subscribers:=true"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("the privileged expert drives"), "{stderr}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent: Vec<_> = std::iter::from_fn(|| cmds.try_recv()).collect();
+    assert!(sent.len() > 100, "{} expert commands", sent.len());
+    assert_eq!(sent[0].name.last().map(String::as_str), Some("gripper"));
+    let min = sent.iter().map(|c| c.position[6]).fold(f64::INFINITY, f64::min);
+    assert!(min < 0.01, "the expert closes the gripper: {} commands, narrowest {min}\n{stderr}", sent.len());
+    assert!(std::iter::from_fn(|| grasped.try_recv()).any(|g| g.data), "and holds the cup by 9 s");
+    let bad = sim_node(domain, &["scenario:=cup_near_edge", "driver:=autopilot", "duration:=0.1"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("'driver' is 'autopilot'"));
 }

@@ -36,6 +36,7 @@ fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
         cameras,
         image_scale: 1.0,
         preset: a.preset.clone(),
+        driver: Default::default(),
         randomize: Randomize::default(),
         keep: vec![Output::Flat, Output::Restyled, Output::Depth, Output::Segmentation, Output::Instances, Output::Boxes, Output::Odometry],
         curation: Params::default(),

@@ -2,45 +2,12 @@
 //! anything else behind [`Driver`] (a learned policy, a node over DDS).
 
 use s2r_policy::model::Robot;
-use s2r_sim::arm_expert::{ArmCommand, ArmExpert, ArmView};
-use s2r_sim::expert::{self, DrivingView};
-use s2r_sim::sim::{Sim, Tick, GRIPPER_JOINT, JOINT_NAMES};
-use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
-use sim2real_msgs::sensor_msgs::msg::JointState;
+use s2r_sim::autopilot::Autopilot;
+use s2r_sim::sim::{Sim, Tick};
 
 use crate::ClosedLoopError;
 
-/// A command for the ego, as the robot's topics carry it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// /cmd_vel: linear.x the speed asked for, angular.z the yaw rate.
-    Velocity(Twist),
-    /// /joint_commands: joint position targets.
-    Joints(JointState),
-}
-
-/// A /cmd_vel from a speed (m/s) and a yaw rate (rad/s).
-pub fn twist(speed: f64, yaw_rate: f64) -> Twist {
-    Twist { linear: Vector3 { x: speed, ..Default::default() }, angular: Vector3 { z: yaw_rate, ..Default::default() } }
-}
-
-/// The /cmd_vel of an expert's decision.
-fn velocity(d: &expert::Decision) -> Command {
-    Command::Velocity(twist(d.speed as f64, d.yaw_rate as f64))
-}
-
-/// The /joint_commands of joint targets and a gripper opening (named, joint1..joint6 then the gripper).
-pub fn joint_command(q: &[f32; 6], gripper: f32) -> JointState {
-    JointState {
-        name: JOINT_NAMES.iter().chain([&GRIPPER_JOINT]).map(|s| s.to_string()).collect(),
-        position: q.iter().chain([&gripper]).map(|x| *x as f64).collect(),
-        ..Default::default()
-    }
-}
-
-fn joints(c: &ArmCommand) -> Command {
-    Command::Joints(joint_command(&c.q, c.gripper))
-}
+pub use s2r_sim::autopilot::{joint_command, twist, RobotCommand as Command};
 
 /// A policy's failure as the evaluation's error.
 fn policy_err(e: s2r_policy::PolicyError) -> ClosedLoopError {
@@ -83,16 +50,12 @@ impl Driver for Scripted {
     }
 }
 
-/// The privileged experts: [`s2r_sim::expert`] drives a vehicle,
-/// [`s2r_sim::arm_expert`] moves an arm; each decides at the odometry
-/// (joint states) rate, 50 Hz in the shipped scenarios.
+/// The privileged experts ([`s2r_sim::autopilot`]): the driving expert
+/// for a vehicle, the manipulation expert for an arm, each deciding at the
+/// odometry (joint states) rate, 50 Hz in the shipped scenarios.
 #[derive(Debug, Default)]
 pub struct Expert {
-    /// The last driving decision, for traces.
-    pub last: Option<expert::Decision>,
-    /// The arm's expert (its plan has state) and its last command.
-    arm: Option<ArmExpert>,
-    last_arm: Option<ArmCommand>,
+    autopilot: Autopilot,
 }
 
 impl Driver for Expert {
@@ -101,40 +64,14 @@ impl Driver for Expert {
     }
 
     fn reset(&mut self, sim: &Sim) {
-        self.last = None;
-        self.last_arm = None;
-        self.arm = sim.world.arm.as_ref().map(|_| ArmExpert::default());
+        self.autopilot = Autopilot::new(sim);
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
-        if let Some(arm) = &mut self.arm {
-            if tick.joint_states.is_none() && self.last_arm.is_some() {
-                return Ok(None);
-            }
-            let view =
-                ArmView::of(sim).ok_or_else(|| ClosedLoopError::Scenario(format!("{} has an arm but no task", sim.scenario.name)))?;
-            let c = arm.act(&view);
-            self.last_arm = Some(c);
-            return Ok(Some(joints(&c)));
+        if sim.world.arm.is_some() && sim.scenario.task.is_none() {
+            return Err(ClosedLoopError::Scenario(format!("{} has an arm but no task", sim.scenario.name)));
         }
-        if tick.odom.is_none() && self.last.is_some() {
-            return Ok(None);
-        }
-        let view = DrivingView::of(sim).ok_or_else(|| ClosedLoopError::Scenario(format!("{} has no vehicle", sim.scenario.name)))?;
-        let d = expert::drive(&view);
-        self.last = Some(d);
-        Ok(Some(velocity(&d)))
-    }
-}
-
-impl Expert {
-    /// What it commanded last (the label a DAgger round records).
-    fn last_command(&self) -> Option<Command> {
-        match (&self.last_arm, &self.last) {
-            (Some(c), _) => Some(joints(c)),
-            (None, Some(d)) => Some(velocity(d)),
-            (None, None) => None,
-        }
+        Ok(self.autopilot.decide(sim, tick))
     }
 }
 
@@ -245,6 +182,6 @@ impl Driver for Dagger {
     }
 
     fn label(&self) -> Option<Command> {
-        self.expert.last_command()
+        self.expert.autopilot.last().cloned()
     }
 }

@@ -12,11 +12,13 @@ use std::thread::JoinHandle;
 
 use s2r_bag::{BagError, BagWriter, TopicSpec, WriterOptions};
 use s2r_idl::Message;
+use s2r_sim::autopilot::{Autopilot, RobotCommand};
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
 use s2r_transfer::builtin::{Builtin, Preset};
 use s2r_transfer::input::{CameraMsgs, Scene, Topics};
 use s2r_transfer::restyle::Restyler;
+use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
@@ -24,7 +26,7 @@ use sim2real_msgs::std_msgs::msg::Bool;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
-use crate::sweep::{Episode, Output, Sweep};
+use crate::sweep::{Episode, Output, Sweep, SweepDriver};
 use crate::GenerateError;
 
 /// What an episode produced, and where its time went (wall clock; the
@@ -158,6 +160,7 @@ pub fn run_episode(
     scene.scenario = Some(info.clone());
     scene.tf(&tf_static, true);
     let mut stats = EpisodeStats::default();
+    let mut autopilot = (sweep.driver == SweepDriver::Expert).then(|| Autopilot::new(&sim));
     bag.write::<ScenarioInfo>("/scenario", 0, &info).map_err(bag_err)?;
     bag.write::<TFMessage>("/tf_static", 0, &tf_static).map_err(bag_err)?;
     while sim.seconds() < sweep.duration {
@@ -166,6 +169,7 @@ pub fn run_episode(
         }
         let started = Instant::now();
         let tick = sim.tick()?;
+        let command = autopilot.as_mut().and_then(|a| a.drive(&mut sim, &tick));
         let simulated = started.elapsed();
         stats.sim += simulated;
         let mut restyling = Duration::ZERO;
@@ -188,6 +192,11 @@ pub fn run_episode(
             }
             if let Some(m) = &tick.grasped {
                 bag.write::<Bool>("/gripper/grasped", t, m).map_err(bag_err)?;
+            }
+            match &command {
+                Some(RobotCommand::Velocity(c)) => bag.write::<Twist>("/expert/cmd_vel", t, c).map_err(bag_err)?,
+                Some(RobotCommand::Joints(c)) => bag.write::<JointState>("/expert/joint_commands", t, c).map_err(bag_err)?,
+                None => {}
             }
         }
         if let Some(d) = &tick.detections3d {

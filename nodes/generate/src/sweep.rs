@@ -78,6 +78,17 @@ pub enum Output {
     Odometry,
 }
 
+/// `driver:` of a sweep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepDriver {
+    /// The scenario's behaviour (a car at its start speed, the arm's scripted trajectory).
+    #[default]
+    Scripted,
+    /// The privileged expert (`s2r_sim::autopilot`).
+    Expert,
+}
+
 fn default_keep() -> Vec<Output> {
     vec![Output::Flat, Output::Restyled, Output::Depth, Output::Segmentation, Output::Instances, Output::Boxes, Output::Odometry]
 }
@@ -138,6 +149,11 @@ pub struct Sweep {
     /// The transfer preset: `fast` or `full`.
     #[serde(default = "default_preset")]
     pub preset: String,
+    /// Who drives the robot: the scenario's own script, or the privileged
+    /// expert (its commands recorded on `/expert/cmd_vel` or
+    /// `/expert/joint_commands` with the odometry).
+    #[serde(default)]
+    pub driver: SweepDriver,
     /// Randomisation ranges overriding the scenarios'.
     #[serde(default)]
     pub randomize: Randomize,

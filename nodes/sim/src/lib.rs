@@ -8,6 +8,7 @@
 
 pub mod arm_expert;
 pub mod asset;
+pub mod autopilot;
 pub mod expert;
 pub mod figures;
 pub mod labels;

@@ -18,6 +18,9 @@
 //! `sim/detections3d`, `sim/collisions`, `odom`, `imu`, `joint_states`, `gripper/grasped`,
 //! `scenario` (transient local), `/tf`, `/tf_static` (transient local),
 //! `/clock`; it listens on `cmd_vel` (vehicle) and `joint_commands` (arm).
+//! With `driver:=expert` the privileged expert (`autopilot`) drives the
+//! robot from inside and publishes what it commands on `expert/cmd_vel` or
+//! `expert/joint_commands` (demonstrations recorded over DDS).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,6 +38,7 @@ use sim2real_msgs::std_msgs::msg::Bool;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
+use crate::autopilot::{Autopilot, RobotCommand};
 use crate::scenario::Scenario;
 use crate::sim::{Sim, SimOptions, Tick};
 
@@ -254,6 +258,12 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let image_scale: f64 = node.declare_parameter("image_scale", 1.0)?;
         let wait: bool = node.declare_parameter("wait_for_subscribers", false)?;
         let pace: String = node.declare_parameter("lockstep_pace", "free".to_string())?;
+        let driver: String = node.declare_parameter("driver", "external".to_string())?;
+        let expert = match driver.as_str() {
+            "external" => false,
+            "expert" => true,
+            other => return Err(format!("parameter 'driver' is '{other}'; it is external (cmd_vel / joint_commands) or expert").into()),
+        };
         let (publish, how) = s2r_image::transport::declare_output(&node)?;
         let lockstep = match mode.as_str() {
             "realtime" => false,
@@ -301,6 +311,13 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let joint_cmd = node.create_subscription::<JointState>("joint_commands", Qos::reliable())?;
         tf_static.publish(sim.tf_static())?;
         scenario_pub.publish(sim.scenario_info())?;
+        // driver:=expert: the privileged expert drives from inside and says what it commanded.
+        let mut autopilot = expert.then(|| Autopilot::new(&sim));
+        let expert_cmd_vel = node.create_publisher::<Twist>("expert/cmd_vel", Qos::reliable().depth(50))?;
+        let expert_joints = node.create_publisher::<JointState>("expert/joint_commands", Qos::reliable().depth(50))?;
+        if expert {
+            info!(log, "the privileged expert drives (its commands on expert/cmd_vel or expert/joint_commands)");
+        }
 
         if wait {
             info!(log, "waiting for a subscriber on {}", if pubs.cameras.is_empty() { "odom" } else { "the first camera" });
@@ -355,6 +372,18 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             let tick = tokio::task::block_in_place(|| sim.tick())?;
             ticks += 1;
+            if let Some(a) = autopilot.as_mut() {
+                let before = a.phase();
+                let command = a.drive(&mut sim, &tick);
+                if a.phase() != before {
+                    info!(log, "expert at {:.2} s: {} -> {}", sim.seconds(), before.unwrap_or(""), a.phase().unwrap_or(""));
+                }
+                match command {
+                    Some(RobotCommand::Velocity(t)) => expert_cmd_vel.publish(t)?,
+                    Some(RobotCommand::Joints(j)) => expert_joints.publish(j)?,
+                    None => {}
+                }
+            }
             for c in &tick.collisions {
                 collisions += 1;
                 info!(
