@@ -344,6 +344,9 @@ impl Physics {
     fn place_arm(&mut self, q: &[f32; 6]) {
         let Some(arm) = &mut self.arm else { return };
         if let Some((mb, _)) = self.multibody_joints.get_mut(arm.joints[0]) {
+            // A new multibody takes its (fixed) root for a free one, six more
+            // degrees of freedom, until forward kinematics looks at the root's body.
+            mb.forward_kinematics(&self.bodies, true);
             let mut disp = vec![0.0; mb.ndofs()];
             for (d, x) in disp.iter_mut().zip(q) {
                 *d = *x;
