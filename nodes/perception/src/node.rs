@@ -26,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use s2r_image::image_msg;
 use s2r_image::transport::{ImageSubscription, Transport};
@@ -61,21 +61,12 @@ pub fn shipped_checkpoint() -> Option<PathBuf> {
 struct Model {
     predictor: Predictor,
     path: PathBuf,
-    modified: Option<SystemTime>,
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn load(path: &Path, device: &candle_core::Device, threshold: f32, max: usize) -> Result<Model, PerceptionError> {
     let ck = checkpoint::read(path)?;
     let net = ck.net(device)?;
-    Ok(Model {
-        predictor: Predictor { net, device: device.clone(), threshold, max_detections: max },
-        path: path.to_path_buf(),
-        modified: modified(path),
-    })
+    Ok(Model { predictor: Predictor { net, device: device.clone(), threshold, max_detections: max }, path: path.to_path_buf() })
 }
 
 struct Camera {
@@ -207,7 +198,7 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let device = crate::device(&device).map_err(|e| format!("parameter 'device': {e}"))?;
         let mut model =
             load(Path::new(&ck_param), &device, threshold as f32, max as usize).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
-        let mut ck_now = ck_param.clone();
+        let mut watch = s2r_train::CheckpointWatch::new(&ck_param);
         let names: Vec<String> = cameras.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect();
         if names.is_empty() {
             return Err("parameter 'cameras' names no camera".into());
@@ -231,26 +222,18 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         );
         let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
         let mut report = Instant::now();
-        let mut checked = Instant::now();
         loop {
-            if checked.elapsed() > Duration::from_secs(1) {
-                checked = Instant::now();
-                let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| ck_now.clone());
-                let changed = wanted != ck_now || modified(Path::new(&wanted)) != model.modified;
-                if changed {
-                    match load(Path::new(&wanted), &device, threshold as f32, max as usize) {
-                        Ok(m) => {
-                            info!(log, "loaded checkpoint {}", m.path.display());
-                            model = m;
-                            for c in &cams {
-                                c.publish_labels(&model, &log);
-                            }
+            let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| watch.current().to_string());
+            if let Some(path) = watch.due(&wanted) {
+                match load(Path::new(&path), &device, threshold as f32, max as usize) {
+                    Ok(m) => {
+                        info!(log, "loaded checkpoint {}", m.path.display());
+                        model = m;
+                        for c in &cams {
+                            c.publish_labels(&model, &log);
                         }
-                        Err(e) => warn!(log, "checkpoint not reloaded, keeping {}: {e}", model.path.display()),
                     }
-                    // Either way, do not retry the same file until it changes again.
-                    ck_now = wanted;
-                    model.modified = modified(Path::new(&ck_now)).or(model.modified);
+                    Err(e) => warn!(log, "checkpoint not reloaded, keeping {}: {e}", model.path.display()),
                 }
             }
             let mut busy = false;

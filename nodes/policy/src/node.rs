@@ -27,7 +27,7 @@
 //! robot is refused and the running one kept.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use s2r_image::transport::ImageSubscription;
 use s2r_runtime::component::{Component, NodeFuture};
@@ -52,10 +52,6 @@ pub const POLICY_NODE: Component = Component {
 /// The shipped checkpoint, when the package has one.
 pub fn shipped_checkpoint() -> Option<PathBuf> {
     s2r_runtime::share::find_shared("models/policy", "policy.safetensors")
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// A command within the limits, and whether it had to be clamped.
@@ -126,8 +122,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         }
         let mut pilot = Pilot::load(Path::new(&ck_param)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let robot = pilot.config().robot;
-        let mut ck_now = ck_param.clone();
-        let mut ck_time = modified(Path::new(&ck_now));
+        let mut watch = s2r_train::CheckpointWatch::new(&ck_param);
         let mut image = ImageSubscription::new(&node, &format!("{camera}/image_raw"), transport, Qos::sensor_data().depth(5))?;
         let io = match robot {
             Robot::Vehicle => Io::Vehicle {
@@ -160,7 +155,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         info!(
             log,
             "{} ({:?}, {}x{} input, camera '{}'): {} + {} -> {} at {rate} Hz",
-            ck_now,
+            ck_param,
             robot,
             pilot.config().width,
             pilot.config().height,
@@ -179,32 +174,23 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut command: Vec<f32> = vec![0.0; robot.action_scale().len()];
         let (mut frames, mut refused, mut clamped, mut dropped, mut bad_states) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut was_stale = true;
-        let mut checked = Instant::now();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = &mut shutdown => break,
             }
-            if checked.elapsed() > Duration::from_secs(1) {
-                checked = Instant::now();
-                let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| ck_now.clone());
-                if wanted != ck_now || modified(Path::new(&wanted)) != ck_time {
-                    match Pilot::load(Path::new(&wanted)) {
-                        Ok(p) if p.config().robot != robot => {
-                            warn!(
-                                log,
-                                "checkpoint {wanted} drives {:?}, this node {robot:?}: not loaded, keeping {ck_now}",
-                                p.config().robot
-                            )
-                        }
-                        Ok(p) => {
-                            info!(log, "loaded checkpoint {wanted}");
-                            pilot = p;
-                        }
-                        Err(e) => warn!(log, "checkpoint not reloaded, keeping {ck_now}: {e}"),
+            let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| watch.current().to_string());
+            let before = watch.current().to_string();
+            if let Some(path) = watch.due(&wanted) {
+                match Pilot::load(Path::new(&path)) {
+                    Ok(p) if p.config().robot != robot => {
+                        warn!(log, "checkpoint {path} drives {:?}, this node {robot:?}: not loaded, keeping {before}", p.config().robot)
                     }
-                    ck_now = wanted;
-                    ck_time = modified(Path::new(&ck_now));
+                    Ok(p) => {
+                        info!(log, "loaded checkpoint {path}");
+                        pilot = p;
+                    }
+                    Err(e) => warn!(log, "checkpoint not reloaded, keeping {before}: {e}"),
                 }
             }
             match &io {

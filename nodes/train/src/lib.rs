@@ -9,12 +9,14 @@
 mod adamw;
 mod checkpoint;
 mod init;
+mod watch;
 
 use std::path::PathBuf;
 
 pub use adamw::AdamW;
 pub use checkpoint::{read, restore, save, Checkpoint};
 pub use init::seeded_init;
+pub use watch::{CheckpointWatch, WATCH_PERIOD};
 
 /// A checkpoint that cannot be written or read.
 #[derive(Debug, thiserror::Error)]
