@@ -33,9 +33,13 @@ pub struct PolicyBenchArgs {
     /// Steps timed.
     #[arg(long, default_value_t = 300)]
     steps: usize,
-    /// Closed-loop episodes per driver to time (icy_night_crossing; 0 to skip).
+    /// Closed-loop episodes per driver to time (icy_night_crossing, or
+    /// cup_near_edge for an arm; 0 to skip).
     #[arg(long, default_value_t = 3)]
     episodes: usize,
+    /// The robot of the untrained default network: vehicle or arm.
+    #[arg(long, default_value = "vehicle")]
+    robot: String,
 }
 
 pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
@@ -44,7 +48,12 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let path = match &a.checkpoint {
         Some(p) => p.clone(),
         None => {
-            checkpoint::save_untrained(&tmp, Config::small("front", Robot::Vehicle), 0)?;
+            let robot = match a.robot.as_str() {
+                "vehicle" => Robot::Vehicle,
+                "arm" => Robot::Arm,
+                other => anyhow::bail!("--robot '{other}': vehicle or arm"),
+            };
+            checkpoint::save_untrained(&tmp, Config::small("front", robot), 0)?;
             tmp.clone()
         }
     };
@@ -52,21 +61,25 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let cfg = pilot.config().clone();
     println!(
-        "policy benchmark: {w}x{h} bgr8 frames, {} ({}x{} input, chunks of {}), candle CPU, {threads} cores",
+        "policy benchmark: {w}x{h} bgr8 frames, {} ({:?}, {}x{} input, chunks of {}), candle CPU, {threads} cores",
         path.display(),
+        cfg.robot,
         cfg.width,
         cfg.height,
         cfg.chunk
     );
     let data: Vec<u8> = (0..(w * h) as usize).flat_map(|i| [(i % 251) as u8, (i / 640 % 200) as u8, 90]).collect();
     let img = s2r_image::image_msg(Header::default(), w as usize, h as usize, "bgr8", 3, data);
+    // A car at 5 m/s, or an arm at rest.
+    let mut state = vec![0f32; cfg.robot.state_scale().len()];
+    state[0] = if cfg.robot == Robot::Vehicle { 5.0 } else { 0.0 };
     for k in 0..10 {
-        pilot.act(k as f64 * 0.1, &img, "bench", &[5.0, 0.0])?;
+        pilot.act(k as f64 * 0.1, &img, "bench", &state)?;
     }
     let mut times = Vec::with_capacity(a.steps);
     for k in 0..a.steps {
         let t = Instant::now();
-        std::hint::black_box(pilot.act(1.0 + k as f64 * 0.1, &img, "bench", &[5.0, 0.0])?);
+        std::hint::black_box(pilot.act(1.0 + k as f64 * 0.1, &img, "bench", &state)?);
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
@@ -79,8 +92,8 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let t = Trainable::new(cfg.clone(), &Device::Cpu, 1)?;
     let mut opt = s2r_train::AdamW::new(&t.varmap, 1e-3, 1e-4)?;
     let x = Tensor::rand(0f32, 1f32, (32, cfg.height, cfg.width, 3), &Device::Cpu)?;
-    let s = Tensor::zeros((32, 2), candle_core::DType::F32, &Device::Cpu)?;
-    let y = Tensor::zeros((32, cfg.chunk, 2), candle_core::DType::F32, &Device::Cpu)?;
+    let s = Tensor::zeros((32, cfg.robot.state_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
+    let y = Tensor::zeros((32, cfg.chunk, cfg.robot.action_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
     let started = Instant::now();
     let n = 10;
     for _ in 0..n {
@@ -90,7 +103,8 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     println!("training: {:.0} examples/s (batch 32, forward + backward + AdamW)", (n * 32) as f64 / started.elapsed().as_secs_f64());
 
     if a.episodes > 0 {
-        let file = s2r_sim::node::resolve_scenario("icy_night_crossing")?;
+        let name = if cfg.robot == Robot::Arm { "cup_near_edge" } else { "icy_night_crossing" };
+        let file = s2r_sim::node::resolve_scenario(name)?;
         let mut scenario = s2r_sim::scenario::Scenario::load(&file)?;
         scenario.sensors.cameras.retain(|c| c.name == cfg.camera);
         let opts = EpisodeOptions::default();
@@ -99,7 +113,7 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
         for seed in 0..a.episodes as u64 {
             episode::run(&scenario, 1000 + seed, &mut expert, &opts)?;
         }
-        println!("closed loop, expert (no cameras): {:.1} episodes/min", a.episodes as f64 * 60.0 / t.elapsed().as_secs_f64());
+        println!("closed loop on {name}, expert (no cameras): {:.1} episodes/min", a.episodes as f64 * 60.0 / t.elapsed().as_secs_f64());
         let mut policy = Policy::load(&path)?;
         let t = Instant::now();
         let mut sim_s = 0.0;
@@ -108,7 +122,7 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
         }
         let wall = t.elapsed().as_secs_f64();
         println!(
-            "closed loop, policy (front camera at 160x120): {:.1} episodes/min, {:.1}× real time",
+            "closed loop on {name}, policy (front camera at 160x120): {:.1} episodes/min, {:.1}× real time",
             a.episodes as f64 * 60.0 / wall,
             sim_s / wall
         );
