@@ -32,6 +32,8 @@ const CARRY: f32 = 0.12;
 /// Tool speeds, m/s: moving in free space, and the last centimetres down.
 const FAST: f32 = 0.25;
 const SLOW: f32 = 0.08;
+/// Seconds the closed fingers get to settle on the cup before it is lifted.
+const SETTLE: f32 = 0.2;
 /// Seconds the fingers get to close or open.
 const GRIP_TIME: f32 = 0.6;
 /// Tilts of the tool from straight down the expert tries, radians, least first.
@@ -322,12 +324,15 @@ impl ArmExpert {
                 }
                 Phase::Close => {
                     let q = self.last.map_or(v.q, |c| c.q);
-                    if elapsed < GRIP_TIME {
-                        break ArmCommand { q, gripper: 0.0 };
-                    }
-                    if v.grasped == Some(cup.object) {
+                    // Up as soon as the fingers hold (and have settled): a
+                    // demonstration that waits where nothing changes teaches a
+                    // policy without memory to wait for ever.
+                    if v.grasped == Some(cup.object) && elapsed >= SETTLE {
                         self.begin(Phase::Lift, now, here, v.q);
                         continue;
+                    }
+                    if elapsed < GRIP_TIME {
+                        break ArmCommand { q, gripper: 0.0 };
                     }
                     // Missed: open, back up, try again from the cup's pose now.
                     self.attempts += 1;
@@ -347,8 +352,10 @@ impl ArmExpert {
                 },
                 Phase::Carry => {
                     let to = place + up;
+                    let t_line = (to - self.from).norm() / FAST;
+                    let arrived = elapsed >= t_line && (here - to).norm() < 0.01 || elapsed >= t_line + 1.0;
                     match self.line(v, self.from, to, FAST, elapsed, 0.0) {
-                        Some(c) if elapsed * FAST < (to - self.from).norm() + 0.3 => break c,
+                        Some(c) if !arrived => break c,
                         Some(_) => self.begin(Phase::Lower, now, to, v.q),
                         None => {
                             self.phase = Phase::Done;
