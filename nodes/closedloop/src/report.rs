@@ -176,10 +176,10 @@ pub fn write(dir: &Path, summaries: &[Summary], episodes: &[Episode]) -> Result<
     h.push_str(&escape(&markdown(summaries)));
     h.push_str("</pre><h2>Episodes</h2><table><tr><th>scenario / driver / seed</th><th>outcome</th><th>picture</th><th>speed</th><th>nearest pedestrian / cup to its spot</th></tr>");
     for e in episodes {
+        let picture = e.thumbnail.as_ref().map_or(String::new(), |t| {
+            format!("<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"seed {}\">", png_data_uri(t), t.width, t.height, e.seed)
+        });
         if let Some(a) = &e.arm {
-            let picture = e.thumbnail.as_ref().map_or(String::new(), |t| {
-                format!("<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"seed {}\">", png_data_uri(t), t.width, t.height, e.seed)
-            });
             let _ = write!(
                 h,
                 "<tr class=\"{}\"><td>{} / {} / seed {}</td><td>{:?}, reached {:?}, score {:.3}<br>cup {:.1} cm from the spot; {} dropped, {} knocked over, {} missed grasps</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -202,9 +202,6 @@ pub fn write(dir: &Path, summaries: &[Summary], episodes: &[Episode]) -> Result<
         }
         let hits: Vec<String> = e.collisions.iter().map(|c| format!("{} at {:.1} m/s (t = {:.1} s)", c.class, c.speed, c.time)).collect();
         let marks: Vec<f64> = e.collisions.iter().map(|c| c.time).collect();
-        let picture = e.thumbnail.as_ref().map_or(String::new(), |t| {
-            format!("<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"seed {}\">", png_data_uri(t), t.width, t.height, e.seed)
-        });
         let _ = write!(
             h,
             "<tr class=\"{}\"><td>{} / {} / seed {}</td><td>{:?}, route {:.0} %, score {:.3}<br>{}<br>min TTC {}, hard brakes {}, lane infractions {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
