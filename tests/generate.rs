@@ -309,7 +309,7 @@ fn an_expert_driven_sweep_records_the_experts_commands() {
     let sw = tmp.path().join("sweep.yaml");
     std::fs::write(
         &sw,
-        "name: expert\nscenarios: [icy_night_crossing, cup_near_edge]\nseeds: [1]\nlooks:\n  prompts: [\"noon, dry\"]\nduration: 5.0\ncameras: [front]\nimage_scale: 0.1\ndriver: expert\nkeep: [flat, odometry]\ncuration:\n  camera: front\n  clip_seconds: 1.0\n  min_classes: 0\n",
+        "name: expert\nscenarios: [icy_night_crossing, cup_near_edge]\nseeds: [1]\nlooks:\n  prompts: [\"noon, dry\"]\nduration: 5.0\ncameras: [front]\nimage_scale: 0.1\ndriver: expert\nkeep: [flat, restyled, odometry]\ncuration:\n  camera: front\n  clip_seconds: 1.0\n  min_classes: 0\n",
     )
     .unwrap();
     let out = tmp.path().join("out");
@@ -330,8 +330,27 @@ fn an_expert_driven_sweep_records_the_experts_commands() {
             assert!(last.linear.x < 13.0, "{last:?}");
         }
     }
+    // The dataset is a demonstration set: a driving policy learns from its car's
+    // episodes (the arm's left out), flat and restyled frames alike.
+    let ck = tmp.path().join("policy.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["train", "policy", out.to_str().unwrap(), "-o", ck.to_str().unwrap(), "--steps", "2", "--batch", "4", "--frames", "both"])
+        .output()
+        .unwrap();
+    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success() && t.contains("from 1 episodes of Vehicle demonstrations"), "{t}");
+    // 5 s at 10 Hz, flat and restyled.
+    let frames: usize = t.split(" training and").next().unwrap().trim().parse().unwrap();
+    assert!(frames >= 90, "both kinds of frame: {t}");
     let text = std::fs::read_to_string(&sw).unwrap().replace("driver: expert", "driver: autopilot");
     std::fs::write(&sw, text).unwrap();
     let err = s2r_fails(&["generate", sw.to_str().unwrap(), "-o", tmp.path().join("bad").to_str().unwrap(), "--no-progress"]);
     assert!(err.contains("driver") && err.contains("autopilot"), "{err}");
+    // A sweep its scripts drove has nothing to learn from.
+    let text = std::fs::read_to_string(&sw).unwrap().replace("driver: autopilot\n", "");
+    std::fs::write(&sw, text).unwrap();
+    let scripted = tmp.path().join("scripted");
+    s2r(&["generate", sw.to_str().unwrap(), "-o", scripted.to_str().unwrap(), "--no-progress"]);
+    let err = s2r_fails(&["train", "policy", scripted.to_str().unwrap(), "-o", ck.to_str().unwrap(), "--steps", "1"]);
+    assert!(err.contains("dataset.yaml") && err.contains("driver: expert"), "{err}");
 }

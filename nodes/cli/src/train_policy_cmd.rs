@@ -11,7 +11,8 @@ use s2r_policy::model::Robot;
 
 #[derive(Args)]
 pub struct PolicyArgs {
-    /// Demonstration sets from `s2r demos` (folders with manifest.yaml).
+    /// Demonstration sets: `s2r demos` folders (manifest.yaml) or `s2r generate` datasets of
+    /// sweeps the expert drove (dataset.yaml with `driver: expert`).
     #[arg(required = true)]
     demos: Vec<PathBuf>,
     /// The checkpoint to write; when it exists, training resumes from it (see --fresh).
@@ -38,6 +39,10 @@ pub struct PolicyArgs {
     /// The camera the policy looks through.
     #[arg(long, default_value = "front")]
     camera: String,
+    /// Its frames to learn from: flat (the simulator's), restyled (transfer_node's, in
+    /// `s2r generate` datasets) or both.
+    #[arg(long, default_value = "flat")]
+    frames: s2r_policy::data::Frames,
     /// Start afresh even when the output exists.
     #[arg(long)]
     fresh: bool,
@@ -71,6 +76,7 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         eval_every: a.eval_every,
         fresh: a.fresh,
         camera: a.camera,
+        frames: a.frames,
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {

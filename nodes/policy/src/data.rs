@@ -1,8 +1,12 @@
-//! Demonstration sets (`s2r demos`): per camera frame of each episode, the
-//! frame resized to the network's input, the robot's state at that instant
-//! (a vehicle's speed and yaw rate from /odom; an arm's joints and gripper
-//! from /joint_states and /gripper/grasped), and the next `chunk` commands
-//! the demonstrator gave (/cmd_vel or /joint_commands), one per camera period.
+//! Demonstration sets: per camera frame of each episode, the frame resized
+//! to the network's input, the robot's state at that instant (a vehicle's
+//! speed and yaw rate from /odom; an arm's joints and gripper from
+//! /joint_states and /gripper/grasped), and the next `chunk` commands the
+//! demonstrator gave, one per camera period. A set is either `s2r demos`'
+//! folder (`manifest.yaml`; commands on /cmd_vel or /joint_commands, flat
+//! frames) or an `s2r generate` dataset of a sweep the expert drove
+//! (`dataset.yaml` with `driver: expert`; commands on /expert/cmd_vel or
+//! /expert/joint_commands, flat and restyled frames).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +42,147 @@ struct ManifestEpisode {
     outcome: String,
 }
 
+/// Which camera frames a policy learns from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frames {
+    /// The simulator's own renders (`/sim/<camera>/image_raw`).
+    Flat,
+    /// transfer_node's photoreal restyling (`/<camera>/image_raw`; datasets of `s2r generate`).
+    Restyled,
+    /// Both, each frame an example of its own.
+    Both,
+}
+
+impl std::str::FromStr for Frames {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Frames, String> {
+        match s {
+            "flat" => Ok(Frames::Flat),
+            "restyled" => Ok(Frames::Restyled),
+            "both" => Ok(Frames::Both),
+            other => Err(format!("'{other}': flat, restyled or both")),
+        }
+    }
+}
+
+impl Frames {
+    fn topics(self, camera: &str) -> Vec<String> {
+        let flat = format!("/sim/{camera}/image_raw");
+        let restyled = format!("/{camera}/image_raw");
+        match self {
+            Frames::Flat => vec![flat],
+            Frames::Restyled => vec![restyled],
+            Frames::Both => vec![flat, restyled],
+        }
+    }
+}
+
+/// `dataset.yaml` of `s2r generate`, the parts a policy needs.
+#[derive(Deserialize)]
+struct Dataset {
+    sweep: DatasetSweep,
+    episodes: Vec<DatasetEpisode>,
+}
+
+#[derive(Deserialize)]
+struct DatasetSweep {
+    #[serde(default)]
+    driver: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DatasetEpisode {
+    name: String,
+    scenario: String,
+    seed: u64,
+}
+
+/// A demonstration set of either kind, as episodes to read.
+struct DemoSet {
+    /// Its manifest or dataset file, for messages.
+    file: PathBuf,
+    /// The robot, when the set says (demos); a dataset's comes from its bags.
+    robot: Option<Robot>,
+    /// Where the demonstrator's commands are: "" (/cmd_vel) or "/expert" (/expert/cmd_vel).
+    prefix: &'static str,
+    /// Whether it has restyled frames.
+    restyled: bool,
+    episodes: Vec<SetEpisode>,
+}
+
+struct SetEpisode {
+    scenario: String,
+    seed: u64,
+    bag: PathBuf,
+    /// Nothing to copy: the demonstrator hit someone or dropped a cup.
+    skip: bool,
+}
+
+/// The command topic of `robot` under `prefix`.
+fn command_topic(robot: Robot, prefix: &str) -> String {
+    match robot {
+        Robot::Vehicle => format!("{prefix}/cmd_vel"),
+        Robot::Arm => format!("{prefix}/joint_commands"),
+    }
+}
+
+fn set(dir: &Path) -> Result<DemoSet, PolicyError> {
+    let dataset = dir.join("dataset.yaml");
+    // A dataset also holds its curation's manifest.yaml: dataset.yaml decides.
+    if dataset.exists() {
+        let text = std::fs::read_to_string(&dataset).map_err(|e| PolicyError::Demos { path: dataset.clone(), problem: e.to_string() })?;
+        let d: Dataset = serde_yaml_ng::from_str(&text)
+            .map_err(|e| PolicyError::Demos { path: dataset.clone(), problem: format!("not an s2r generate dataset: {e}") })?;
+        if d.sweep.driver.as_deref() != Some("expert") {
+            return Err(PolicyError::Demos {
+                path: dataset,
+                problem: "its sweep was driven by the scenarios' scripts: no commands to learn from (generate it with `driver: expert`)"
+                    .into(),
+            });
+        }
+        let episodes = d
+            .episodes
+            .into_iter()
+            .map(|e| SetEpisode { scenario: e.scenario, seed: e.seed, bag: dir.join("episodes").join(e.name), skip: false })
+            .collect();
+        return Ok(DemoSet { file: dataset, robot: None, prefix: "/expert", restyled: true, episodes });
+    }
+    let m = manifest(dir)?;
+    let skip_crashes = m.driver != "dagger";
+    let episodes = m
+        .episodes
+        .into_iter()
+        .map(|e| SetEpisode {
+            // A demonstrator's crash (or a cup it dropped) is nothing to copy;
+            // in a DAgger round the labels are the expert's, and the states
+            // before a crash are the ones the policy most needs to learn from.
+            skip: skip_crashes && (e.hit_vulnerable || e.outcome == "dropped"),
+            scenario: e.scenario,
+            seed: e.seed,
+            bag: dir.join(e.bag),
+        })
+        .collect();
+    Ok(DemoSet { file: dir.join("manifest.yaml"), robot: Robot::of_action(&m.action), prefix: "", restyled: false, episodes })
+}
+
+/// The robot an episode's bag demonstrates (by its command topic under `prefix`).
+fn bag_robot(bag: &Path, prefix: &str) -> Result<Option<Robot>, PolicyError> {
+    let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
+    Ok([Robot::Vehicle, Robot::Arm].into_iter().find(|robot| r.connections.iter().any(|c| c.topic == command_topic(*robot, prefix))))
+}
+
+/// The robot of a set: its manifest's, or its first episode's.
+fn set_robot(s: &DemoSet) -> Result<Robot, PolicyError> {
+    if let Some(r) = s.robot {
+        return Ok(r);
+    }
+    let first = s.episodes.first().ok_or_else(|| PolicyError::Demos { path: s.file.clone(), problem: "no episodes".into() })?;
+    bag_robot(&first.bag, s.prefix)?.ok_or_else(|| PolicyError::Demos {
+        path: first.bag.clone(),
+        problem: format!("no {}/cmd_vel or {}/joint_commands: not a demonstration (no actions)", s.prefix, s.prefix),
+    })
+}
+
 /// One training example.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -60,6 +205,8 @@ pub struct Demos {
     pub episodes: usize,
     /// Left out.
     pub skipped: usize,
+    /// Episodes of another robot in a dataset, left out.
+    pub other_robot: usize,
 }
 
 /// Whether a seed belongs to the held-out split: every tenth (seed % 10 == 9).
@@ -88,20 +235,21 @@ fn manifest(dir: &Path) -> Result<Manifest, PolicyError> {
 }
 
 /// The robot demonstration sets were recorded with (their manifests'
-/// `action`); sets of different robots are refused, naming the first that differs.
+/// `action`, a dataset's first episode); sets of different robots are
+/// refused, naming the first that differs.
 pub fn robot_of(dirs: &[PathBuf]) -> Result<Robot, PolicyError> {
     let mut robot = None;
     for dir in dirs {
-        let m = manifest(dir)?;
-        let r = Robot::of_action(&m.action).expect("checked by manifest()");
+        let s = set(dir)?;
+        let r = set_robot(&s)?;
         match robot {
             None => robot = Some((r, dir)),
             Some((first, first_dir)) if first != r => {
                 return Err(PolicyError::Demos {
-                    path: dir.join("manifest.yaml"),
+                    path: s.file,
                     problem: format!(
                         "its action is '{}' but {} has '{}': one policy drives one robot",
-                        m.action,
+                        r.action(),
                         first_dir.display(),
                         first.action()
                     ),
@@ -113,39 +261,51 @@ pub fn robot_of(dirs: &[PathBuf]) -> Result<Robot, PolicyError> {
     robot.map(|(r, _)| r).ok_or_else(|| PolicyError::Demos { path: PathBuf::new(), problem: "no demonstration sets given".into() })
 }
 
-/// Reads demonstration sets (folders with `manifest.yaml`), every `every`-th
-/// camera frame, for the network `config` (whose robot they must be of).
-pub fn read(dirs: &[PathBuf], config: &Config, every: usize) -> Result<Demos, PolicyError> {
+/// Reads demonstration sets (`s2r demos` folders or expert-driven `s2r
+/// generate` datasets), every `every`-th camera frame of `frames`, for the
+/// network `config` (whose robot they must be of; a dataset's episodes of
+/// another robot are left out).
+pub fn read(dirs: &[PathBuf], config: &Config, every: usize, frames: Frames) -> Result<Demos, PolicyError> {
     let mut demos = Demos::default();
     for dir in dirs {
-        let m = manifest(dir)?;
-        if m.action != config.robot.action() {
+        let set = set(dir)?;
+        if let Some(r) = set.robot.filter(|r| *r != config.robot) {
             return Err(PolicyError::Demos {
-                path: dir.join("manifest.yaml"),
+                path: set.file,
                 problem: format!(
                     "its action is '{}'; this policy publishes '{}' (another robot's action space)",
-                    m.action,
+                    r.action(),
                     config.robot.action()
                 ),
             });
         }
-        for e in &m.episodes {
-            // A demonstrator's crash (or a cup it dropped) is nothing to copy;
-            // in a DAgger round the labels are the expert's, and the states
-            // before a crash are the ones the policy most needs to learn from.
-            if (e.hit_vulnerable || e.outcome == "dropped") && m.driver != "dagger" {
+        if frames != Frames::Flat && !set.restyled {
+            return Err(PolicyError::Demos {
+                path: set.file,
+                problem: "s2r demos records flat frames only: train with --frames flat, or on an s2r generate dataset for restyled ones"
+                    .into(),
+            });
+        }
+        let topics = frames.topics(&config.camera);
+        let cmd = command_topic(config.robot, set.prefix);
+        for e in &set.episodes {
+            if e.skip {
                 demos.skipped += 1;
+                continue;
+            }
+            if set.robot.is_none() && bag_robot(&e.bag, set.prefix)? != Some(config.robot) {
+                demos.other_robot += 1;
                 continue;
             }
             let before = demos.samples.len();
             match config.robot {
-                Robot::Vehicle => vehicle_episode(&dir.join(&e.bag), e.seed, config, every, &mut demos.samples)?,
-                Robot::Arm => arm_episode(&dir.join(&e.bag), e.seed, config, every, &mut demos.samples)?,
+                Robot::Vehicle => vehicle_episode(&e.bag, e.seed, config, every, &topics, &cmd, &mut demos.samples)?,
+                Robot::Arm => arm_episode(&e.bag, e.seed, config, every, &topics, &cmd, &mut demos.samples)?,
             }
             if demos.samples.len() == before {
                 return Err(PolicyError::Demos {
-                    path: dir.join(&e.bag),
-                    problem: format!("{} seed {}: no frames of camera '{}' with commands", e.scenario, e.seed, config.camera),
+                    path: e.bag.clone(),
+                    problem: format!("{} seed {}: no frames on {} with commands", e.scenario, e.seed, topics.join(" or ")),
                 });
             }
             demos.episodes += 1;
@@ -166,38 +326,45 @@ fn at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
     series.get(i.saturating_sub(1)).map(|(_, v)| *v)
 }
 
-fn vehicle_episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<Sample>) -> Result<(), PolicyError> {
+fn vehicle_episode(
+    bag: &Path,
+    seed: u64,
+    config: &Config,
+    every: usize,
+    image_topics: &[String],
+    cmd_topic: &str,
+    out: &mut Vec<Sample>,
+) -> Result<(), PolicyError> {
     let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
-    let image_topic = format!("/sim/{}/image_raw", config.camera);
-    let mut frames: Vec<(i64, Image)> = Vec::new();
+    let mut frames: Vec<(i64, Image, usize)> = Vec::new();
     let mut odom: Vec<(i64, [f32; 2])> = Vec::new();
     let mut cmds: Vec<(i64, [f32; 2])> = Vec::new();
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
         let data = Serialized(m.data.clone());
         let bad = |e: s2r_runtime::raw::CdrError| PolicyError::Demos { path: bag.into(), problem: format!("{topic}: {e}") };
-        if topic == image_topic {
+        if let Some(k) = image_topics.iter().position(|t| t == topic) {
             let img: Image = data.decode().map_err(bad)?;
-            frames.push((stamp_ns(&img.header.stamp), img));
+            frames.push((stamp_ns(&img.header.stamp), img, k));
         } else if topic == "/odom" {
             let o: Odometry = data.decode().map_err(bad)?;
             let t = &o.twist.twist;
             odom.push((stamp_ns(&o.header.stamp), [t.linear.x as f32, t.angular.z as f32]));
-        } else if topic == "/cmd_vel" {
+        } else if topic == cmd_topic {
             let c: Twist = data.decode().map_err(bad)?;
             cmds.push((m.log_time as i64, [c.linear.x as f32, c.angular.z as f32]));
         }
     }
     if cmds.is_empty() {
-        return Err(PolicyError::Demos { path: bag.into(), problem: "no /cmd_vel: not a demonstration (no actions)".into() });
+        return Err(PolicyError::Demos { path: bag.into(), problem: format!("no {cmd_topic}: not a demonstration (no actions)") });
     }
     odom.sort_by_key(|o| o.0);
     cmds.sort_by_key(|c| c.0);
     let period = (config.period as f64 * 1e9) as i64;
-    for (t, img) in frames.iter().step_by(every.max(1)) {
+    for (t, img, k) in every_nth(&frames, image_topics.len(), every) {
         let Some(state) = at(&odom, *t) else { continue };
         let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or([state[0], 0.0]).to_vec()).collect();
-        out.push(Sample { image: frame(img, &image_topic, config)?, state: state.to_vec(), actions, seed });
+        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state: state.to_vec(), actions, seed });
     }
     Ok(())
 }
@@ -225,10 +392,17 @@ pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
     Some(out)
 }
 
-fn arm_episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut Vec<Sample>) -> Result<(), PolicyError> {
+fn arm_episode(
+    bag: &Path,
+    seed: u64,
+    config: &Config,
+    every: usize,
+    image_topics: &[String],
+    cmd_topic: &str,
+    out: &mut Vec<Sample>,
+) -> Result<(), PolicyError> {
     let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
-    let image_topic = format!("/sim/{}/image_raw", config.camera);
-    let mut frames: Vec<(i64, Image)> = Vec::new();
+    let mut frames: Vec<(i64, Image, usize)> = Vec::new();
     let mut joints: Vec<(i64, [f32; 7])> = Vec::new();
     let mut grasped: Vec<(i64, f32)> = Vec::new();
     let mut cmds: Vec<(i64, [f32; 7])> = Vec::new();
@@ -238,36 +412,45 @@ fn arm_episode(bag: &Path, seed: u64, config: &Config, every: usize, out: &mut V
         let bad = |e: s2r_runtime::raw::CdrError| PolicyError::Demos { path: bag.into(), problem: format!("{topic}: {e}") };
         let missing =
             || PolicyError::Demos { path: bag.into(), problem: format!("{topic}: a message without all of {}", ARM_JOINTS.join(", ")) };
-        if topic == image_topic {
+        if let Some(k) = image_topics.iter().position(|t| t == topic) {
             let img: Image = data.decode().map_err(bad)?;
-            frames.push((stamp_ns(&img.header.stamp), img));
+            frames.push((stamp_ns(&img.header.stamp), img, k));
         } else if topic == "/joint_states" {
             let j: JointState = data.decode().map_err(bad)?;
             joints.push((stamp_ns(&j.header.stamp), arm_joints(&j).ok_or_else(missing)?));
         } else if topic == "/gripper/grasped" {
             let g: Bool = data.decode().map_err(bad)?;
             grasped.push((m.log_time as i64, if g.data { 1.0 } else { 0.0 }));
-        } else if topic == "/joint_commands" {
+        } else if topic == cmd_topic {
             let c: JointState = data.decode().map_err(bad)?;
             cmds.push((m.log_time as i64, arm_joints(&c).ok_or_else(missing)?));
         }
     }
     if cmds.is_empty() {
-        return Err(PolicyError::Demos { path: bag.into(), problem: "no /joint_commands: not a demonstration (no actions)".into() });
+        return Err(PolicyError::Demos { path: bag.into(), problem: format!("no {cmd_topic}: not a demonstration (no actions)") });
     }
     joints.sort_by_key(|o| o.0);
     grasped.sort_by_key(|o| o.0);
     cmds.sort_by_key(|c| c.0);
     let period = (config.period as f64 * 1e9) as i64;
-    for (t, img) in frames.iter().step_by(every.max(1)) {
+    for (t, img, k) in every_nth(&frames, image_topics.len(), every) {
         let Some(q) = at(&joints, *t) else { continue };
         let mut state = q.to_vec();
         state.push(at(&grasped, *t).unwrap_or(0.0));
         // Before the first command the arm holds where it is.
         let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or(q).to_vec()).collect();
-        out.push(Sample { image: frame(img, &image_topic, config)?, state, actions, seed });
+        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state, actions, seed });
     }
     Ok(())
+}
+
+/// Every `every`-th frame of each of `topics` camera streams.
+fn every_nth(frames: &[(i64, Image, usize)], topics: usize, every: usize) -> impl Iterator<Item = &(i64, Image, usize)> {
+    let mut seen = vec![0usize; topics];
+    frames.iter().filter(move |(_, _, k)| {
+        seen[*k] += 1;
+        (seen[*k] - 1).is_multiple_of(every.max(1))
+    })
 }
 
 /// A camera frame as rgb8 at the network's input size; any colour encoding

@@ -36,6 +36,8 @@ pub struct FitOptions {
     pub fresh: bool,
     /// The camera the policy looks through.
     pub camera: String,
+    /// Which of its frames it learns from.
+    pub frames: data::Frames,
 }
 
 /// What training reports as it goes.
@@ -169,7 +171,7 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         Some(r) => r.meta.config.clone(),
         None => Config::small(&opts.camera, data::robot_of(&opts.data)?),
     };
-    let demos = data::read(&opts.data, &config, opts.every)?;
+    let demos = data::read(&opts.data, &config, opts.every, opts.frames)?;
     let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| data::held_out(s.seed));
     if train.is_empty() {
         return Err(PolicyError::Demos {
