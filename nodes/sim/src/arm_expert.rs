@@ -32,6 +32,10 @@ const CARRY: f32 = 0.12;
 /// Tool speeds, m/s: moving in free space, and the last centimetres down.
 const FAST: f32 = 0.25;
 const SLOW: f32 = 0.08;
+/// Speed of the cup's way down onto its spot, m/s (no stop between the
+/// carry and the descent: a demonstration that rests where nothing changes
+/// teaches a memoryless policy to rest there for ever).
+const PLACE_SPEED: f32 = 0.12;
 /// Seconds the closed fingers get to settle on the cup before it is lifted.
 const SETTLE: f32 = 0.2;
 /// Seconds the fingers get to close or open.
@@ -313,7 +317,7 @@ impl ArmExpert {
                     let g = grasp_at(&cup);
                     let t_line = (g - self.from).norm() / SLOW;
                     let arrived = elapsed >= t_line && (here - g).norm() < 0.008 || elapsed >= t_line + 1.0;
-                    match self.line(v, self.from, g, SLOW, elapsed, GRIPPER_MAX_OPENING) {
+                    match self.line(v, self.from, g, SLOW, true, elapsed, GRIPPER_MAX_OPENING) {
                         Some(c) if !arrived => break c,
                         Some(_) => self.begin(Phase::Close, now, g, v.q),
                         None => {
@@ -342,7 +346,7 @@ impl ArmExpert {
                         break ArmCommand { q, gripper: GRIPPER_MAX_OPENING };
                     }
                 }
-                Phase::Lift => match self.line(v, self.from, self.from + up, FAST, elapsed, 0.0) {
+                Phase::Lift => match self.line(v, self.from, self.from + up, FAST, true, elapsed, 0.0) {
                     Some(c) if elapsed * FAST < CARRY => break c,
                     Some(_) => self.begin(Phase::Carry, now, self.from + up, v.q),
                     None => {
@@ -354,7 +358,7 @@ impl ArmExpert {
                     let to = place + up;
                     let t_line = (to - self.from).norm() / FAST;
                     let arrived = elapsed >= t_line && (here - to).norm() < 0.01 || elapsed >= t_line + 1.0;
-                    match self.line(v, self.from, to, FAST, elapsed, 0.0) {
+                    match self.line(v, self.from, to, FAST, false, elapsed, 0.0) {
                         Some(c) if !arrived => break c,
                         Some(_) => self.begin(Phase::Lower, now, to, v.q),
                         None => {
@@ -364,9 +368,9 @@ impl ArmExpert {
                     }
                 }
                 Phase::Lower => {
-                    let t_line = (place - self.from).norm() / SLOW;
+                    let t_line = (place - self.from).norm() / PLACE_SPEED;
                     let arrived = elapsed >= t_line && (here - place).norm() < 0.008 || elapsed >= t_line + 1.0;
-                    match self.line(v, self.from, place, SLOW, elapsed, 0.0) {
+                    match self.line(v, self.from, place, PLACE_SPEED, false, elapsed, 0.0) {
                         Some(c) if !arrived => break c,
                         Some(_) => self.begin(Phase::Release, now, place, v.q),
                         None => {
@@ -385,7 +389,7 @@ impl ArmExpert {
                 }
                 Phase::Retreat => {
                     let to = self.from + hover_dir(v, self.from, self.tilt);
-                    match self.line(v, self.from, to, FAST, elapsed, GRIPPER_MAX_OPENING) {
+                    match self.line(v, self.from, to, FAST, true, elapsed, GRIPPER_MAX_OPENING) {
                         Some(c) if elapsed * FAST < HOVER + 0.2 => break c,
                         _ => {
                             self.phase = Phase::Done;
@@ -408,9 +412,13 @@ impl ArmExpert {
     }
 
     /// The joint angles `elapsed` seconds along the line from `a` to `b` at `speed`.
-    fn line(&self, v: &ArmView, a: Point3<f32>, b: Point3<f32>, speed: f32, elapsed: f32, gripper: f32) -> Option<ArmCommand> {
+    /// Eased lines start and stop at rest; the others keep `speed`
+    /// throughout, so that the carry runs straight on into the descent.
+    #[allow(clippy::too_many_arguments)]
+    fn line(&self, v: &ArmView, a: Point3<f32>, b: Point3<f32>, speed: f32, eased: bool, elapsed: f32, gripper: f32) -> Option<ArmCommand> {
         let len = (b - a).norm();
-        let k = if len < 1e-6 { 1.0 } else { smooth((elapsed * speed / len).clamp(0.0, 1.0)) };
+        let k = if len < 1e-6 { 1.0 } else { (elapsed * speed / len).clamp(0.0, 1.0) };
+        let k = if eased { smooth(k) } else { k };
         let p = a + (b - a) * k;
         inverse(&v.arm, &ToolPose { point: p, tilt: self.tilt }).map(|q| ArmCommand { q, gripper })
     }
