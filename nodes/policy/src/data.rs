@@ -437,8 +437,14 @@ fn arm_episode(
         let Some(q) = at(&joints, *t) else { continue };
         let mut state = q.to_vec();
         state.push(at(&grasped, *t).unwrap_or(0.0));
-        // Before the first command the arm holds where it is.
-        let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or(q).to_vec()).collect();
+        // Before the first command the arm holds where it is. Joint
+        // commands relative to the joint angles at the frame (the gripper's opening as is).
+        let actions = (0..config.chunk)
+            .map(|j| {
+                let c = at(&cmds, t + j as i64 * period).unwrap_or(q);
+                (0..7).map(|k| if k < 6 { c[k] - q[k] } else { c[k] }).collect()
+            })
+            .collect();
         out.push(Sample { image: frame(img, &image_topics[*k], config)?, state, actions, seed });
     }
     Ok(())

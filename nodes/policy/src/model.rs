@@ -20,6 +20,8 @@ pub const SPEED_SCALE: f32 = 10.0;
 pub const YAW_SCALE: f32 = 0.5;
 /// Metres per unit of an arm's gripper opening.
 pub const GRIPPER_SCALE: f32 = 0.1;
+/// Radians per unit of an arm's joint command relative to its joint angle.
+pub const JOINT_STEP: f32 = 0.25;
 
 /// What the policy drives: its state in, its commands out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,11 +59,14 @@ impl Robot {
     }
 
     /// Units per network unit of each command entry (vehicle: speed, yaw
-    /// rate; arm: six joint targets in radians, gripper opening in metres).
+    /// rate; arm: six joint targets in radians *relative to the joint
+    /// angles at the frame* — the network predicts motion, not where the arm
+    /// already is, whose copy error would drown the motion —, then the
+    /// gripper's opening in metres).
     pub fn action_scale(self) -> &'static [f32] {
         match self {
             Robot::Vehicle => &[SPEED_SCALE, YAW_SCALE],
-            Robot::Arm => &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, GRIPPER_SCALE],
+            Robot::Arm => &[JOINT_STEP, JOINT_STEP, JOINT_STEP, JOINT_STEP, JOINT_STEP, JOINT_STEP, GRIPPER_SCALE],
         }
     }
 }

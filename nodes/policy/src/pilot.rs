@@ -44,7 +44,7 @@ impl Pilot {
 
     /// The network's raw chunk for one frame and the robot's state (see
     /// [`Robot::state_scale`] for its entries): one command per camera
-    /// period ahead (see [`Robot::action_scale`]).
+    /// period ahead (see [`Robot::action_scale`]; an arm's joint targets made absolute again).
     pub fn chunk(&self, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<Vec<f32>>, PolicyError> {
         let cfg = &self.net.config;
         let scale = cfg.robot.state_scale();
@@ -62,7 +62,19 @@ impl Pilot {
         let s = Tensor::from_vec(s, (1, scale.len()), &self.device).map_err(candle("the state"))?;
         let y = self.net.forward(&x, &s).and_then(|y| y.to_vec3::<f32>()).map_err(candle("the policy's forward pass"))?;
         let out = cfg.robot.action_scale();
-        Ok(y[0].iter().map(|a| a.iter().zip(out).map(|(v, k)| v * k).collect()).collect())
+        let chunk = y[0].iter().map(|a| a.iter().zip(out).map(|(v, k)| v * k).collect::<Vec<f32>>());
+        Ok(match cfg.robot {
+            Robot::Vehicle => chunk.collect(),
+            // An arm's joint commands come relative to its joint angles now.
+            Robot::Arm => chunk
+                .map(|mut a| {
+                    for (x, q) in a.iter_mut().zip(&state[..6]) {
+                        *x += q;
+                    }
+                    a
+                })
+                .collect(),
+        })
     }
 
     /// The command for a frame taken at `time` (seconds), ensembled: a
