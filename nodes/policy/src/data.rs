@@ -298,10 +298,7 @@ pub fn read(dirs: &[PathBuf], config: &Config, every: usize, frames: Frames) -> 
                 continue;
             }
             let before = demos.samples.len();
-            match config.robot {
-                Robot::Vehicle => vehicle_episode(&e.bag, e.seed, config, every, &topics, &cmd, &mut demos.samples)?,
-                Robot::Arm => arm_episode(&e.bag, e.seed, config, every, &topics, &cmd, &mut demos.samples)?,
-            }
+            episode(&e.bag, e.seed, config, every, &topics, &cmd, &mut demos.samples)?;
             if demos.samples.len() == before {
                 return Err(PolicyError::Demos {
                     path: e.bag.clone(),
@@ -321,12 +318,14 @@ pub fn read(dirs: &[PathBuf], config: &Config, every: usize, frames: Frames) -> 
 }
 
 /// The latest value at or before `t` of a time-sorted series (the first when none is).
-fn at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
+fn at<T>(series: &[(i64, T)], t: i64) -> Option<&T> {
     let i = series.partition_point(|(s, _)| *s <= t);
-    series.get(i.saturating_sub(1)).map(|(_, v)| *v)
+    series.get(i.saturating_sub(1)).map(|(_, v)| v)
 }
 
-fn vehicle_episode(
+/// One episode's examples: every `every`-th frame of `image_topics`, the
+/// robot's state at its stamp, and the next `chunk` commands on `cmd_topic`.
+fn episode(
     bag: &Path,
     seed: u64,
     config: &Config,
@@ -335,36 +334,82 @@ fn vehicle_episode(
     cmd_topic: &str,
     out: &mut Vec<Sample>,
 ) -> Result<(), PolicyError> {
+    let robot = config.robot;
     let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
+    let state_topic = match robot {
+        Robot::Vehicle => "/odom",
+        Robot::Arm => "/joint_states",
+    };
     let mut frames: Vec<(i64, Image, usize)> = Vec::new();
-    let mut odom: Vec<(i64, [f32; 2])> = Vec::new();
-    let mut cmds: Vec<(i64, [f32; 2])> = Vec::new();
+    // A vehicle's speed and yaw rate, or an arm's seven joints; the arm's grasp apart.
+    let mut states: Vec<(i64, Vec<f32>)> = Vec::new();
+    let mut grasped: Vec<(i64, f32)> = Vec::new();
+    let mut cmds: Vec<(i64, Vec<f32>)> = Vec::new();
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
         let data = Serialized(m.data.clone());
         let bad = |e: s2r_runtime::raw::CdrError| PolicyError::Demos { path: bag.into(), problem: format!("{topic}: {e}") };
+        let missing =
+            || PolicyError::Demos { path: bag.into(), problem: format!("{topic}: a message without all of {}", ARM_JOINTS.join(", ")) };
         if let Some(k) = image_topics.iter().position(|t| t == topic) {
             let img: Image = data.decode().map_err(bad)?;
             frames.push((stamp_ns(&img.header.stamp), img, k));
-        } else if topic == "/odom" {
-            let o: Odometry = data.decode().map_err(bad)?;
-            let t = &o.twist.twist;
-            odom.push((stamp_ns(&o.header.stamp), [t.linear.x as f32, t.angular.z as f32]));
+        } else if topic == state_topic {
+            let (stamp, state) = match robot {
+                Robot::Vehicle => {
+                    let o: Odometry = data.decode().map_err(bad)?;
+                    let t = &o.twist.twist;
+                    (stamp_ns(&o.header.stamp), vec![t.linear.x as f32, t.angular.z as f32])
+                }
+                Robot::Arm => {
+                    let j: JointState = data.decode().map_err(bad)?;
+                    (stamp_ns(&j.header.stamp), arm_joints(&j).ok_or_else(missing)?.to_vec())
+                }
+            };
+            states.push((stamp, state));
+        } else if topic == "/gripper/grasped" && robot == Robot::Arm {
+            let g: Bool = data.decode().map_err(bad)?;
+            grasped.push((m.log_time as i64, if g.data { 1.0 } else { 0.0 }));
         } else if topic == cmd_topic {
-            let c: Twist = data.decode().map_err(bad)?;
-            cmds.push((m.log_time as i64, [c.linear.x as f32, c.angular.z as f32]));
+            let c = match robot {
+                Robot::Vehicle => {
+                    let c: Twist = data.decode().map_err(bad)?;
+                    vec![c.linear.x as f32, c.angular.z as f32]
+                }
+                Robot::Arm => {
+                    let c: JointState = data.decode().map_err(bad)?;
+                    arm_joints(&c).ok_or_else(missing)?.to_vec()
+                }
+            };
+            cmds.push((m.log_time as i64, c));
         }
     }
     if cmds.is_empty() {
         return Err(PolicyError::Demos { path: bag.into(), problem: format!("no {cmd_topic}: not a demonstration (no actions)") });
     }
-    odom.sort_by_key(|o| o.0);
+    states.sort_by_key(|o| o.0);
+    grasped.sort_by_key(|o| o.0);
     cmds.sort_by_key(|c| c.0);
     let period = (config.period as f64 * 1e9) as i64;
     for (t, img, k) in every_nth(&frames, image_topics.len(), every) {
-        let Some(state) = at(&odom, *t) else { continue };
-        let actions = (0..config.chunk).map(|j| at(&cmds, t + j as i64 * period).unwrap_or([state[0], 0.0]).to_vec()).collect();
-        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state: state.to_vec(), actions, seed });
+        let Some(now) = at(&states, *t) else { continue };
+        let (state, hold) = match robot {
+            // Before the first command a car keeps its speed straight on.
+            Robot::Vehicle => (now.clone(), vec![now[0], 0.0]),
+            // An arm's state adds its grasp; before the first command it holds where it is.
+            Robot::Arm => (now.iter().copied().chain([at(&grasped, *t).copied().unwrap_or(0.0)]).collect(), now.clone()),
+        };
+        let actions = (0..config.chunk)
+            .map(|j| {
+                let c = at(&cmds, t + j as i64 * period).unwrap_or(&hold);
+                match robot {
+                    Robot::Vehicle => c.clone(),
+                    // Joint commands relative to the joint angles at the frame (the gripper's opening as is).
+                    Robot::Arm => c.iter().zip(now).enumerate().map(|(k, (c, q))| if k < 6 { c - q } else { *c }).collect(),
+                }
+            })
+            .collect();
+        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state, actions, seed });
     }
     Ok(())
 }
@@ -390,64 +435,6 @@ pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
         *o = *j.position.get(i)? as f32;
     }
     Some(out)
-}
-
-fn arm_episode(
-    bag: &Path,
-    seed: u64,
-    config: &Config,
-    every: usize,
-    image_topics: &[String],
-    cmd_topic: &str,
-    out: &mut Vec<Sample>,
-) -> Result<(), PolicyError> {
-    let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.into(), problem: e.to_string() })?;
-    let mut frames: Vec<(i64, Image, usize)> = Vec::new();
-    let mut joints: Vec<(i64, [f32; 7])> = Vec::new();
-    let mut grasped: Vec<(i64, f32)> = Vec::new();
-    let mut cmds: Vec<(i64, [f32; 7])> = Vec::new();
-    for m in r.messages() {
-        let topic = r.connections[m.connection].topic.as_str();
-        let data = Serialized(m.data.clone());
-        let bad = |e: s2r_runtime::raw::CdrError| PolicyError::Demos { path: bag.into(), problem: format!("{topic}: {e}") };
-        let missing =
-            || PolicyError::Demos { path: bag.into(), problem: format!("{topic}: a message without all of {}", ARM_JOINTS.join(", ")) };
-        if let Some(k) = image_topics.iter().position(|t| t == topic) {
-            let img: Image = data.decode().map_err(bad)?;
-            frames.push((stamp_ns(&img.header.stamp), img, k));
-        } else if topic == "/joint_states" {
-            let j: JointState = data.decode().map_err(bad)?;
-            joints.push((stamp_ns(&j.header.stamp), arm_joints(&j).ok_or_else(missing)?));
-        } else if topic == "/gripper/grasped" {
-            let g: Bool = data.decode().map_err(bad)?;
-            grasped.push((m.log_time as i64, if g.data { 1.0 } else { 0.0 }));
-        } else if topic == cmd_topic {
-            let c: JointState = data.decode().map_err(bad)?;
-            cmds.push((m.log_time as i64, arm_joints(&c).ok_or_else(missing)?));
-        }
-    }
-    if cmds.is_empty() {
-        return Err(PolicyError::Demos { path: bag.into(), problem: format!("no {cmd_topic}: not a demonstration (no actions)") });
-    }
-    joints.sort_by_key(|o| o.0);
-    grasped.sort_by_key(|o| o.0);
-    cmds.sort_by_key(|c| c.0);
-    let period = (config.period as f64 * 1e9) as i64;
-    for (t, img, k) in every_nth(&frames, image_topics.len(), every) {
-        let Some(q) = at(&joints, *t) else { continue };
-        let mut state = q.to_vec();
-        state.push(at(&grasped, *t).unwrap_or(0.0));
-        // Before the first command the arm holds where it is. Joint
-        // commands relative to the joint angles at the frame (the gripper's opening as is).
-        let actions = (0..config.chunk)
-            .map(|j| {
-                let c = at(&cmds, t + j as i64 * period).unwrap_or(q);
-                (0..7).map(|k| if k < 6 { c[k] - q[k] } else { c[k] }).collect()
-            })
-            .collect();
-        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state, actions, seed });
-    }
-    Ok(())
 }
 
 /// Every `every`-th frame of each of `topics` camera streams.

@@ -7,21 +7,13 @@ use std::path::Path;
 
 use nalgebra::{Point3, Vector3};
 use s2r_sim::arm_expert::{forward, ArmExpert, ArmView};
+use s2r_sim::autopilot::joint_command;
 use s2r_sim::scenario::Scenario;
-use s2r_sim::sim::{Sim, SimOptions, GRIPPER_JOINT, JOINT_NAMES};
-use sim2real_msgs::sensor_msgs::msg::JointState;
+use s2r_sim::sim::{Sim, SimOptions};
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/scenarios").join(format!("{name}.yaml"));
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn command(q: &[f32; 6], gripper: f32) -> JointState {
-    JointState {
-        name: JOINT_NAMES.iter().chain([&GRIPPER_JOINT]).map(|s| s.to_string()).collect(),
-        position: q.iter().chain([&gripper]).map(|x| *x as f64).collect(),
-        ..Default::default()
-    }
 }
 
 /// Runs the expert at 20 Hz for up to `seconds`; returns the run and
@@ -50,7 +42,7 @@ fn run_expert(seed: u64, seconds: f64) -> (Sim, bool, ArmExpert) {
                     v.opening
                 );
             }
-            sim.command_joints(&command(&c.q, c.gripper)).unwrap();
+            sim.command_joints(&joint_command(&c.q, c.gripper)).unwrap();
         }
         k += 1;
         sim.tick().unwrap();
@@ -62,7 +54,7 @@ fn run_expert(seed: u64, seconds: f64) -> (Sim, bool, ArmExpert) {
 fn forward_kinematics_match_the_physics() {
     let mut sim = Sim::new(shipped("cup_near_edge"), &SimOptions { seed: 0, image_scale: 1.0, render: false }).unwrap();
     let q = [0.4f32, 0.7, 1.1, 0.0, 1.0, 1.2];
-    sim.command_joints(&command(&q, 0.05)).unwrap();
+    sim.command_joints(&joint_command(&q, 0.05)).unwrap();
     while sim.seconds() < 3.0 {
         sim.tick().unwrap();
     }
