@@ -260,7 +260,7 @@ fn a_compressed_bag_plays_into_tokenizer_and_records_unchanged() {
         .unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
     loopback_env(&mut c, domain);
-    let o = c.args(["bag", "play", robot.to_str().unwrap(), "--delay", "3", "--rate", "2"]).output().unwrap();
+    let o = c.args(["bag", "play", robot.to_str().unwrap(), "--delay", "5", "--rate", "2"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::thread::sleep(Duration::from_secs(2));
     interrupt(recorder);
