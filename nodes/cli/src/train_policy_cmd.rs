@@ -43,6 +43,13 @@ pub struct PolicyArgs {
     /// `s2r generate` datasets) or both.
     #[arg(long, default_value = "flat")]
     frames: s2r_policy::data::Frames,
+    /// A fresh network's input, WIDTHxHEIGHT (multiples of 16; frames of any size are resized to it).
+    #[arg(long, value_parser = parse_input)]
+    input: Option<(usize, usize)>,
+    /// A fresh network's band of the frame, TOP..BOTTOM as fractions of its height (0.25..0.75:
+    /// the middle half around the horizon, read at twice the detail for the same input).
+    #[arg(long, value_parser = parse_rows)]
+    rows: Option<[f32; 2]>,
     /// Start afresh even when the output exists.
     #[arg(long)]
     fresh: bool,
@@ -77,6 +84,8 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         fresh: a.fresh,
         camera: a.camera,
         frames: a.frames,
+        input: a.input,
+        rows: a.rows,
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {
@@ -93,6 +102,7 @@ pub fn run(a: PolicyArgs) -> Result<()> {
             .map(|n| crate::closedloop_cmd::load(n, std::slice::from_ref(&meta.config.camera)))
             .collect::<Result<Vec<_>>>()?;
         let mut driver = s2r_closedloop::driver::Dagger::load(&a.output)?;
+        // The camera is rendered as large as the policy reads (Driver::image_scale).
         let m = s2r_closedloop::demos::record(&scenarios, &seeds, &mut driver, &dir, 0.25, &mut |e| {
             println!(
                 "  {} seed {}: {:?}, route {:.0} %{}",
@@ -156,4 +166,22 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
         }
     })?;
     Ok(meta)
+}
+
+/// "256x96" → (256, 96).
+fn parse_input(s: &str) -> Result<(usize, usize), String> {
+    let parsed = s.split_once(['x', 'X']).and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)));
+    match parsed {
+        Some((w, h)) if w > 0 && h > 0 && w % 16 == 0 && h % 16 == 0 => Ok((w, h)),
+        _ => Err(format!("'{s}': expected WIDTHxHEIGHT, multiples of 16 (e.g. 256x96)")),
+    }
+}
+
+/// "0.25..0.75" → [0.25, 0.75].
+fn parse_rows(s: &str) -> Result<[f32; 2], String> {
+    let parsed = s.split_once("..").and_then(|(a, b)| Some([a.trim().parse::<f32>().ok()?, b.trim().parse::<f32>().ok()?]));
+    match parsed {
+        Some([a, b]) if (0.0..1.0).contains(&a) && b > a + 0.05 && b <= 1.0 => Ok([a, b]),
+        _ => Err(format!("'{s}': expected TOP..BOTTOM, fractions of the frame's height with 0 <= TOP < BOTTOM <= 1 (e.g. 0.25..0.75)")),
+    }
 }

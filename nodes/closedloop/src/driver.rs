@@ -24,6 +24,12 @@ pub trait Driver {
     fn needs_cameras(&self) -> bool {
         false
     }
+    /// The camera resolution factor it must see a `camera_width`×`camera_height`
+    /// camera at, where it has one (a policy: what its input needs); the
+    /// episode's own otherwise.
+    fn image_scale(&self, _camera_width: u32, _camera_height: u32) -> Option<f64> {
+        None
+    }
     /// A new episode begins (forget the last one's state).
     fn reset(&mut self, _sim: &Sim) {}
     /// The command for this instant, if any.
@@ -103,6 +109,10 @@ impl Driver for Policy {
         true
     }
 
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        Some(self.pilot.config().image_scale(camera_width, camera_height))
+    }
+
     fn reset(&mut self, _sim: &Sim) {
         self.pilot.reset();
         self.state.iter_mut().for_each(|x| *x = 0.0);
@@ -169,6 +179,10 @@ impl Driver for Dagger {
 
     fn needs_cameras(&self) -> bool {
         true
+    }
+
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        self.policy.image_scale(camera_width, camera_height)
     }
 
     fn reset(&mut self, sim: &Sim) {

@@ -325,6 +325,12 @@ impl Meter {
 }
 
 /// The front camera's (or the first camera's) picture as RGB.
+/// The driver's camera resolution factor (a policy's input), else the episode's.
+fn scale_for(driver: &dyn Driver, scenario: &Scenario, opts: &EpisodeOptions) -> f64 {
+    let camera = scenario.sensors.cameras.first();
+    camera.and_then(|c| driver.image_scale(c.width, c.height)).unwrap_or(opts.image_scale)
+}
+
 fn picture(frames: &[CameraFrame]) -> Option<Rgb> {
     let f = frames.iter().find(|f| f.name == "front").or(frames.first())?;
     let data = s2r_image::rgb8(&f.image, "thumbnail").ok()?;
@@ -345,7 +351,8 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
     let render_err = |source| ClosedLoopError::Render { scenario: name.clone(), seed, source };
     let looks = driver.needs_cameras() || opts.record.is_some();
     let render = looks || opts.thumbnail;
-    let mut sim = Sim::new(scenario.on_route(), &SimOptions { seed, image_scale: opts.image_scale, render }).map_err(render_err)?;
+    let image_scale = scale_for(driver, scenario, opts);
+    let mut sim = Sim::new(scenario.on_route(), &SimOptions { seed, image_scale, render }).map_err(render_err)?;
     sim.set_cameras(looks);
     let ego = sim.world.ego.ok_or_else(|| ClosedLoopError::Scenario(format!("{name} has no vehicle")))?;
     let ego_instance = sim.world.objects[ego].instance;
@@ -450,7 +457,8 @@ fn run_arm(
     let render_err = |source| ClosedLoopError::Render { scenario: name.clone(), seed, source };
     let looks = driver.needs_cameras() || opts.record.is_some();
     let render = looks || opts.thumbnail;
-    let mut sim = Sim::new(scenario.clone(), &SimOptions { seed, image_scale: opts.image_scale, render }).map_err(render_err)?;
+    let image_scale = scale_for(driver, scenario, opts);
+    let mut sim = Sim::new(scenario.clone(), &SimOptions { seed, image_scale, render }).map_err(render_err)?;
     sim.set_cameras(looks);
     driver.reset(&sim);
     let mut bag = match &opts.record {

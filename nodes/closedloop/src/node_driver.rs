@@ -46,6 +46,8 @@ enum Topics {
 pub struct NodeDriver {
     checkpoint: PathBuf,
     camera: String,
+    /// The checkpoint's network config (what its input needs rendered).
+    config: s2r_policy::model::Config,
     // Dropped in this order: the evaluator's endpoints, the node's task, the runtime.
     topics: Topics,
     image: Publisher<Image>,
@@ -107,7 +109,8 @@ impl NodeDriver {
                 cmd: eval.create_subscription(&t("joint_commands"), Qos::reliable().depth(100)).map_err(e)?,
             },
         };
-        let d = NodeDriver { checkpoint: checkpoint.into(), camera, topics, image, _eval: eval, node_task, rt, last: None };
+        let config = loaded.meta.config.clone();
+        let d = NodeDriver { checkpoint: checkpoint.into(), camera, config, topics, image, _eval: eval, node_task, rt, last: None };
         d.wait_for_node()?;
         Ok(d)
     }
@@ -165,6 +168,10 @@ impl Driver for NodeDriver {
 
     fn needs_cameras(&self) -> bool {
         true
+    }
+
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        Some(self.config.image_scale(camera_width, camera_height))
     }
 
     fn reset(&mut self, _sim: &Sim) {

@@ -446,13 +446,53 @@ fn every_nth(frames: &[(i64, Image, usize)], topics: usize, every: usize) -> imp
     })
 }
 
-/// A camera frame as rgb8 at the network's input size; any colour encoding
+/// A camera frame as rgb8 at the network's input size: its band of rows
+/// ([`Config::rows`]) cropped, then resized; any colour encoding
 /// `s2r_image::rgb8` reads, any resolution.
 pub fn frame(img: &Image, topic: &str, config: &Config) -> Result<Vec<u8>, PolicyError> {
     let data = s2r_image::rgb8(img, topic).map_err(|e| PolicyError::Frame { topic: topic.into(), problem: e.to_string() })?;
-    let rgb = Rgb { width: img.width as usize, height: img.height as usize, data };
-    if rgb.width < 8 || rgb.height < 8 {
-        return Err(PolicyError::Frame { topic: topic.into(), problem: format!("a {}×{} frame is too small", rgb.width, rgb.height) });
+    let (width, height) = (img.width as usize, img.height as usize);
+    let [top, bottom] = config.rows;
+    let (y0, y1) = ((top * height as f32).round() as usize, ((bottom * height as f32).round() as usize).min(height));
+    if width < 8 || y1 < y0 + 8 {
+        return Err(PolicyError::Frame {
+            topic: topic.into(),
+            problem: format!("a {width}×{height} frame is too small (rows {top}..{bottom} of it are read)"),
+        });
     }
+    let rgb = Rgb { width, height: y1 - y0, data: data[y0 * width * 3..y1 * width * 3].to_vec() };
     Ok(rgb.resize(config.width, config.height).data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_of_rows_is_cropped_before_resizing() {
+        // 32x32: the top half red, the bottom half blue.
+        let (w, h) = (32usize, 32usize);
+        let data: Vec<u8> = (0..w * h).flat_map(|i| if i / w < h / 2 { [255, 0, 0] } else { [0, 0, 255] }).collect();
+        let img = Image {
+            width: w as u32,
+            height: h as u32,
+            encoding: "rgb8".into(),
+            step: 3 * w as u32,
+            data: data.into(),
+            ..Default::default()
+        };
+        let mut c = Config::small("front", Robot::Vehicle);
+        (c.width, c.height) = (16, 16);
+        c.rows = [0.5, 1.0];
+        let px = frame(&img, "/front/image_raw", &c).unwrap();
+        assert_eq!(px.len(), 16 * 16 * 3);
+        assert!(px.chunks(3).all(|p| p == [0, 0, 255]), "the top half leaked in");
+        c.rows = [0.0, 1.0];
+        let px = frame(&img, "/front/image_raw", &c).unwrap();
+        assert_eq!(&px[..3], &[255, 0, 0]);
+        // A band too thin to read is refused by topic.
+        c.rows = [0.9, 1.0];
+        let e = frame(&img, "/front/image_raw", &c).unwrap_err().to_string();
+        assert!(e.contains("/front/image_raw") && e.contains("too small"), "{e}");
+    }
 }

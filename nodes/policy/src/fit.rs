@@ -38,6 +38,10 @@ pub struct FitOptions {
     pub camera: String,
     /// Which of its frames it learns from.
     pub frames: data::Frames,
+    /// A fresh network's input, width × height (None: 128×96).
+    pub input: Option<(usize, usize)>,
+    /// A fresh network's band of the frame's rows (None: the whole frame; see [`Config::rows`]).
+    pub rows: Option<[f32; 2]>,
 }
 
 /// What training reports as it goes.
@@ -168,8 +172,31 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
     let device = Device::Cpu;
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
     let config = match &resume {
-        Some(r) => r.meta.config.clone(),
-        None => Config::small(&opts.camera, data::robot_of(&opts.data)?),
+        Some(r) => {
+            let c = &r.meta.config;
+            let asked = (opts.input.is_some_and(|i| i != (c.width, c.height))) || opts.rows.is_some_and(|rows| rows != c.rows);
+            if asked {
+                return Err(PolicyError::BadCheckpoint {
+                    path: opts.output.clone(),
+                    problem: format!(
+                        "it reads {}x{} inputs from rows {}..{} of the frame; resuming keeps its network (leave the input and rows out, or start afresh)",
+                        c.width, c.height, c.rows[0], c.rows[1]
+                    ),
+                });
+            }
+            c.clone()
+        }
+        None => {
+            let mut c = Config::small(&opts.camera, data::robot_of(&opts.data)?);
+            if let Some((w, h)) = opts.input {
+                (c.width, c.height) = (w, h);
+            }
+            if let Some(rows) = opts.rows {
+                c.rows = rows;
+            }
+            c.check().map_err(|problem| PolicyError::BadCheckpoint { path: opts.output.clone(), problem })?;
+            c
+        }
     };
     let demos = data::read(&opts.data, &config, opts.every, opts.frames)?;
     let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| data::held_out(s.seed));

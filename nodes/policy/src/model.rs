@@ -91,12 +91,56 @@ pub struct Config {
     /// What it drives (checkpoints from before arms drove vehicles).
     #[serde(default)]
     pub robot: Robot,
+    /// The band of the camera frame it reads, as fractions of the frame's
+    /// height from the top: `[0.25, 0.75]` keeps the middle half around the
+    /// horizon and spends the input's pixels there (cropped, then resized).
+    #[serde(default = "whole_frame")]
+    pub rows: [f32; 2],
+}
+
+fn whole_frame() -> [f32; 2] {
+    [0.0, 1.0]
 }
 
 impl Config {
     /// The default: 128×96 input, chunks of 10 commands 0.1 s apart.
     pub fn small(camera: &str, robot: Robot) -> Config {
-        Config { width: 128, height: 96, camera: camera.into(), chunk: 10, period: 0.1, channels: [24, 48, 64, 64], hidden: 256, robot }
+        Config {
+            width: 128,
+            height: 96,
+            camera: camera.into(),
+            chunk: 10,
+            period: 0.1,
+            channels: [24, 48, 64, 64],
+            hidden: 256,
+            robot,
+            rows: whole_frame(),
+        }
+    }
+
+    /// Checks what a user may set: the input a multiple of 16 each way, the
+    /// band of rows inside the frame and not empty.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.width == 0 || self.height == 0 || !self.width.is_multiple_of(16) || !self.height.is_multiple_of(16) {
+            return Err(format!("the input {}x{} is not a multiple of 16 each way", self.width, self.height));
+        }
+        let [top, bottom] = self.rows;
+        if !(0.0..1.0).contains(&top) || !(top..=1.0).contains(&bottom) || bottom - top < 0.05 {
+            return Err(format!("rows {top}..{bottom}: expected 0 <= top < bottom <= 1 (fractions of the frame's height)"));
+        }
+        Ok(())
+    }
+
+    /// What a simulated `camera_width`×`camera_height` camera should be
+    /// rendered at for this policy: the smallest of the resolution factors
+    /// 1/4, 1/2 and 1 (those `s2r demos --image-scale` records at) at which
+    /// its band of rows is at least the input's size, else 1.
+    pub fn image_scale(&self, camera_width: u32, camera_height: u32) -> f64 {
+        let band = f64::from(self.rows[1] - self.rows[0]);
+        let fits = |k: f64| {
+            f64::from(camera_width) * k >= self.width as f64 - 0.5 && f64::from(camera_height) * k * band >= self.height as f64 - 0.5
+        };
+        [0.25, 0.5].into_iter().find(|&k| fits(k)).unwrap_or(1.0)
     }
 }
 
@@ -119,8 +163,8 @@ fn space_to_depth(x: &Tensor) -> Result<Tensor> {
 impl Net {
     /// The network with weights from `vb` (fresh or loaded).
     pub fn new(config: Config, vb: VarBuilder) -> Result<Net> {
-        if !config.width.is_multiple_of(16) || !config.height.is_multiple_of(16) {
-            candle_core::bail!("the input {}x{} is not a multiple of 16 each way", config.width, config.height);
+        if let Err(problem) = config.check() {
+            candle_core::bail!("{problem}");
         }
         let mut stages = Vec::new();
         let mut c_in = 3;
@@ -165,5 +209,40 @@ mod tests {
         let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
         // Block (0,0): pixels 0, 1 (top row) and 4, 5 (bottom row).
         assert_eq!(v, [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]);
+    }
+
+    #[test]
+    fn configs_from_before_rows_read_the_whole_frame() {
+        let mut old = serde_json::to_value(Config::small("front", Robot::Vehicle)).unwrap();
+        old.as_object_mut().unwrap().remove("rows");
+        let c: Config = serde_json::from_value(old).unwrap();
+        assert_eq!(c.rows, [0.0, 1.0]);
+        assert_eq!(c, Config::small("front", Robot::Vehicle));
+    }
+
+    #[test]
+    fn the_render_scale_is_the_least_that_feeds_the_input() {
+        let mut c = Config::small("front", Robot::Vehicle);
+        // 128x96 from a 640x480 camera: a quarter (160x120) suffices.
+        assert_eq!(c.image_scale(640, 480), 0.25);
+        // 256x96 from the middle half of the rows: 320x120 at a half.
+        (c.width, c.height, c.rows) = (256, 96, [0.25, 0.75]);
+        assert_eq!(c.image_scale(640, 480), 0.5);
+        // More than the camera has: its full resolution.
+        c.width = 1024;
+        assert_eq!(c.image_scale(640, 480), 1.0);
+    }
+
+    #[test]
+    fn bad_inputs_and_bands_are_refused() {
+        let mut c = Config::small("front", Robot::Vehicle);
+        assert!(c.check().is_ok());
+        c.width = 100;
+        assert!(c.check().unwrap_err().contains("multiple of 16"));
+        c.width = 128;
+        for rows in [[0.5, 0.5], [0.6, 0.4], [-0.1, 0.5], [0.2, 1.2]] {
+            c.rows = rows;
+            assert!(c.check().unwrap_err().contains("rows"), "{rows:?} accepted");
+        }
     }
 }
