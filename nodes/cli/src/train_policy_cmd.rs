@@ -50,6 +50,10 @@ pub struct PolicyArgs {
     /// the middle half around the horizon, read at twice the detail for the same input).
     #[arg(long, value_parser = parse_rows)]
     rows: Option<[f32; 2]>,
+    /// A fresh network also reads the frame this many seconds before each one (motion: who
+    /// crosses, how fast the gap closes).
+    #[arg(long)]
+    past: Option<f32>,
     /// Start afresh even when the output exists.
     #[arg(long)]
     fresh: bool,
@@ -86,6 +90,7 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         frames: a.frames,
         input: a.input,
         rows: a.rows,
+        past: a.past,
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {

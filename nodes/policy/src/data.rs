@@ -186,7 +186,8 @@ fn set_robot(s: &DemoSet) -> Result<Robot, PolicyError> {
 /// One training example.
 #[derive(Clone, Debug)]
 pub struct Sample {
-    /// The frame, rgb8 at the network's input size.
+    /// The frame, rgb8 at the network's input size; with a past frame
+    /// ([`Config::past`]) both, pixel by pixel (see [`stack`]).
     pub image: Vec<u8>,
     /// The robot's state at the frame's instant, in its units (see [`Robot::state_scale`]).
     pub state: Vec<f32>,
@@ -391,6 +392,14 @@ fn episode(
     grasped.sort_by_key(|o| o.0);
     cmds.sort_by_key(|c| c.0);
     let period = (config.period as f64 * 1e9) as i64;
+    // Each camera stream's stamps in order, for the past frames.
+    let streams: Vec<Vec<(i64, &Image)>> = (0..image_topics.len())
+        .map(|k| {
+            let mut v: Vec<(i64, &Image)> = frames.iter().filter(|f| f.2 == k).map(|(t, img, _)| (*t, img)).collect();
+            v.sort_by_key(|f| f.0);
+            v
+        })
+        .collect();
     for (t, img, k) in every_nth(&frames, image_topics.len(), every) {
         let Some(now) = at(&states, *t) else { continue };
         let (state, hold) = match robot {
@@ -409,9 +418,43 @@ fn episode(
                 }
             })
             .collect();
-        out.push(Sample { image: frame(img, &image_topics[*k], config)?, state, actions, seed });
+        let topic = &image_topics[*k];
+        let image = match config.past {
+            None => frame(img, topic, config)?,
+            Some(past) => {
+                let before = past_frame(&streams[*k], *t, past).copied().unwrap_or(img);
+                stack(&[frame(img, topic, config)?, frame(before, topic, config)?])
+            }
+        };
+        out.push(Sample { image, state, actions, seed });
     }
     Ok(())
+}
+
+/// The frame of a time-sorted stream taken `past` seconds before `t` (the
+/// latest at or before that instant, give or take 10 ms); None before the
+/// stream has one (the first frames of an episode read themselves twice,
+/// as the robot does at start).
+pub fn past_frame<T>(stream: &[(i64, T)], t: i64, past: f32) -> Option<&T> {
+    let want = t - (past as f64 * 1e9) as i64 + 10_000_000;
+    let i = stream.partition_point(|(s, _)| *s <= want);
+    if i == 0 {
+        return None;
+    }
+    Some(&stream[i - 1].1)
+}
+
+/// Frames of the same size side by side per pixel: RGB of the first, RGB
+/// of the second, … (the network's channels-last input).
+pub fn stack(frames: &[Vec<u8>]) -> Vec<u8> {
+    let n = frames.first().map_or(0, |f| f.len() / 3);
+    let mut out = Vec::with_capacity(n * 3 * frames.len());
+    for i in 0..n {
+        for f in frames {
+            out.extend_from_slice(&f[i * 3..i * 3 + 3]);
+        }
+    }
+    out
 }
 
 /// Names of an arm's joints in /joint_states and /joint_commands, in the network's order.
@@ -494,5 +537,25 @@ mod tests {
         c.rows = [0.9, 1.0];
         let e = frame(&img, "/front/image_raw", &c).unwrap_err().to_string();
         assert!(e.contains("/front/image_raw") && e.contains("too small"), "{e}");
+    }
+
+    #[test]
+    fn past_frames_are_the_latest_at_or_before_the_instant_asked() {
+        let ms = 1_000_000i64;
+        let stream: Vec<(i64, u32)> = (0..10).map(|k| (k * 100 * ms, k as u32)).collect();
+        // 0.2 s before 0.5 s: the frame of 0.3 s; 0.25 s before: 0.2 s's (0.25 is not there yet).
+        assert_eq!(past_frame(&stream, 500 * ms, 0.2), Some(&3));
+        assert_eq!(past_frame(&stream, 500 * ms, 0.25), Some(&2));
+        // A stamp a few ms late still counts as the frame asked for.
+        assert_eq!(past_frame(&stream, 505 * ms, 0.2), Some(&3));
+        // Before the stream has one.
+        assert_eq!(past_frame(&stream, 100 * ms, 0.2), None);
+    }
+
+    #[test]
+    fn stacked_frames_sit_side_by_side_per_pixel() {
+        let a = vec![1, 2, 3, 4, 5, 6];
+        let b = vec![11, 12, 13, 14, 15, 16];
+        assert_eq!(stack(&[a, b]), [1, 2, 3, 11, 12, 13, 4, 5, 6, 14, 15, 16]);
     }
 }

@@ -42,6 +42,8 @@ pub struct FitOptions {
     pub input: Option<(usize, usize)>,
     /// A fresh network's band of the frame's rows (None: the whole frame; see [`Config::rows`]).
     pub rows: Option<[f32; 2]>,
+    /// A fresh network's past frame, seconds before each frame (see [`Config::past`]).
+    pub past: Option<f32>,
 }
 
 /// What training reports as it goes.
@@ -80,15 +82,15 @@ pub enum Progress {
     },
 }
 
-/// A batch as tensors: images `[B,H,W,3]`, states `[B,2]`, actions `[B,chunk,2]` (scaled).
+/// A batch as tensors: images `[B,H,W,C]`, states `[B,2]`, actions `[B,chunk,2]` (scaled).
 fn batch(
     samples: &[&Sample],
     cfg: &Config,
     device: &Device,
     rng: Option<&mut rand::rngs::StdRng>,
 ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let (w, h) = (cfg.width, cfg.height);
-    let mut images = vec![0f32; samples.len() * 3 * w * h];
+    let (w, h, ch) = (cfg.width, cfg.height, cfg.channels_in());
+    let mut images = vec![0f32; samples.len() * ch * w * h];
     let mut rng = rng;
     for (b, s) in samples.iter().enumerate() {
         // Photometric augmentation: gain, bias and colour cast per image, pixel noise.
@@ -101,24 +103,25 @@ fn batch(
             ),
             None => (1.0, 0.0, [1.0; 3], 0.0),
         };
-        let base = b * 3 * w * h;
+        // The same for every frame of an example (a past frame must differ from the current one only by what moved).
+        let base = b * ch * w * h;
         // Pixel noise from a xorshift seeded per image (a generator call per
         // pixel would cost more than the network).
         let mut x = rng.as_deref_mut().map_or(1u32, |r| r.random::<u32>() | 1);
         for i in 0..w * h {
-            for c in 0..3 {
-                let mut v = s.image[i * 3 + c] as f32 / 255.0 * gain * cast[c] + bias;
+            for c in 0..ch {
+                let mut v = s.image[i * ch + c] as f32 / 255.0 * gain * cast[c % 3] + bias;
                 if noise > 0.0 {
                     x ^= x << 13;
                     x ^= x >> 17;
                     x ^= x << 5;
                     v += noise * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0);
                 }
-                images[base + i * 3 + c] = v.clamp(0.0, 1.0);
+                images[base + i * ch + c] = v.clamp(0.0, 1.0);
             }
         }
     }
-    let images = Tensor::from_vec(images, (samples.len(), h, w, 3), device)?;
+    let images = Tensor::from_vec(images, (samples.len(), h, w, ch), device)?;
     let (ss, asc) = (cfg.robot.state_scale(), cfg.robot.action_scale());
     let state: Vec<f32> = samples.iter().flat_map(|s| s.state.iter().zip(ss).map(|(x, k)| x / k)).collect();
     let state = Tensor::from_vec(state, (samples.len(), ss.len()), device)?;
@@ -174,12 +177,15 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
     let config = match &resume {
         Some(r) => {
             let c = &r.meta.config;
-            let asked = (opts.input.is_some_and(|i| i != (c.width, c.height))) || opts.rows.is_some_and(|rows| rows != c.rows);
+            let asked = opts.input.is_some_and(|i| i != (c.width, c.height))
+                || opts.rows.is_some_and(|rows| rows != c.rows)
+                || opts.past.is_some_and(|p| Some(p) != c.past);
             if asked {
+                let past = c.past.map_or("no past frame".to_string(), |p| format!("a frame {p} s before"));
                 return Err(PolicyError::BadCheckpoint {
                     path: opts.output.clone(),
                     problem: format!(
-                        "it reads {}x{} inputs from rows {}..{} of the frame; resuming keeps its network (leave the input and rows out, or start afresh)",
+                        "it reads {}x{} inputs from rows {}..{} of the frame and {past}; resuming keeps its network (leave the input, rows and past out, or start afresh)",
                         c.width, c.height, c.rows[0], c.rows[1]
                     ),
                 });
@@ -194,6 +200,7 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
             if let Some(rows) = opts.rows {
                 c.rows = rows;
             }
+            c.past = opts.past;
             c.check().map_err(|problem| PolicyError::BadCheckpoint { path: opts.output.clone(), problem })?;
             c
         }

@@ -96,6 +96,11 @@ pub struct Config {
     /// horizon and spends the input's pixels there (cropped, then resized).
     #[serde(default = "whole_frame")]
     pub rows: [f32; 2],
+    /// Seconds before each frame of a second, earlier frame of the same
+    /// camera it reads beside it (what moves, and how fast it closes in);
+    /// None: the one frame.
+    #[serde(default)]
+    pub past: Option<f32>,
 }
 
 fn whole_frame() -> [f32; 2] {
@@ -115,7 +120,18 @@ impl Config {
             hidden: 256,
             robot,
             rows: whole_frame(),
+            past: None,
         }
+    }
+
+    /// Frames it reads per step: the current one, and an earlier one with [`Config::past`].
+    pub fn frames(&self) -> usize {
+        1 + usize::from(self.past.is_some())
+    }
+
+    /// Input channels: RGB of each frame it reads, the current one first.
+    pub fn channels_in(&self) -> usize {
+        3 * self.frames()
     }
 
     /// Checks what a user may set: the input a multiple of 16 each way, the
@@ -127,6 +143,9 @@ impl Config {
         let [top, bottom] = self.rows;
         if !(0.0..1.0).contains(&top) || !(top..=1.0).contains(&bottom) || bottom - top < 0.05 {
             return Err(format!("rows {top}..{bottom}: expected 0 <= top < bottom <= 1 (fractions of the frame's height)"));
+        }
+        if let Some(p) = self.past.filter(|p| !(p.is_finite() && *p > 0.0 && *p <= 2.0)) {
+            return Err(format!("a past frame {p} s before: expected more than 0 and at most 2 s"));
         }
         Ok(())
     }
@@ -167,7 +186,7 @@ impl Net {
             candle_core::bail!("{problem}");
         }
         let mut stages = Vec::new();
-        let mut c_in = 3;
+        let mut c_in = config.channels_in();
         for (i, &c) in config.channels.iter().enumerate() {
             stages.push(linear(4 * c_in, c, vb.pp(format!("stage{i}")))?);
             c_in = c;
@@ -179,7 +198,7 @@ impl Net {
         Ok(Net { config, stages, squeeze, fc1, fc2 })
     }
 
-    /// Images `[B, H, W, 3]` (0 to 1, channels last) and states `[B, S]`
+    /// Images `[B, H, W, C]` (0 to 1, channels last: [`Config::channels_in`]) and states `[B, S]`
     /// (each entry over its [`Robot::state_scale`]) → commands `[B, chunk, A]`
     /// (each over its [`Robot::action_scale`]).
     pub fn forward(&self, images: &Tensor, state: &Tensor) -> Result<Tensor> {

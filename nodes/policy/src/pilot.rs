@@ -22,6 +22,9 @@ pub struct Pilot {
     device: Device,
     /// (time, chunk) of the recent predictions, newest last.
     history: VecDeque<(f64, Vec<Vec<f32>>)>,
+    /// (time in ns, frame at the input size) of the recent frames, for a
+    /// policy that reads a past frame too ([`Config::past`]).
+    frames: VecDeque<(i64, Vec<u8>)>,
 }
 
 impl Pilot {
@@ -29,7 +32,7 @@ impl Pilot {
     pub fn load(path: &Path) -> Result<Pilot, PolicyError> {
         let device = Device::Cpu;
         let net = checkpoint::read(path)?.net(&device)?;
-        Ok(Pilot { net, device, history: VecDeque::new() })
+        Ok(Pilot { net, device, history: VecDeque::new(), frames: VecDeque::new() })
     }
 
     /// The network's config (its camera, input size, chunk).
@@ -40,12 +43,15 @@ impl Pilot {
     /// Forgets the recent chunks (a new episode, a stale input).
     pub fn reset(&mut self) {
         self.history.clear();
+        self.frames.clear();
     }
 
-    /// The network's raw chunk for one frame and the robot's state (see
-    /// [`Robot::state_scale`] for its entries): one command per camera
-    /// period ahead (see [`Robot::action_scale`]; an arm's joint targets made absolute again).
-    pub fn chunk(&self, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<Vec<f32>>, PolicyError> {
+    /// The network's raw chunk for the frame taken at `time` (seconds) and
+    /// the robot's state (see [`Robot::state_scale`] for its entries): one
+    /// command per camera period ahead (see [`Robot::action_scale`]; an
+    /// arm's joint targets made absolute again). The frame is kept for a
+    /// policy that reads a past one too.
+    pub fn chunk(&mut self, time: f64, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<Vec<f32>>, PolicyError> {
         let cfg = &self.net.config;
         let scale = cfg.robot.state_scale();
         if state.len() != scale.len() {
@@ -55,9 +61,28 @@ impl Pilot {
             });
         }
         let rgb = data::frame(image, topic, cfg)?;
+        let input = match cfg.past {
+            None => rgb,
+            Some(past) => {
+                let t = (time * 1e9) as i64;
+                // Frames from another episode (time went back) are forgotten.
+                if self.frames.back().is_some_and(|(s, _)| *s > t) {
+                    self.frames.clear();
+                }
+                self.frames.push_back((t, rgb));
+                let keep = t - (f64::from(past) * 1e9) as i64 - 1_000_000_000;
+                while self.frames.front().is_some_and(|(s, _)| *s < keep) {
+                    self.frames.pop_front();
+                }
+                let stream = self.frames.make_contiguous();
+                let now = &stream[stream.len() - 1].1;
+                let before = data::past_frame(stream, t, past).unwrap_or(now);
+                data::stack(&[now.clone(), before.clone()])
+            }
+        };
         let (w, h) = (cfg.width, cfg.height);
-        let x: Vec<f32> = rgb.iter().map(|v| *v as f32 / 255.0).collect();
-        let x = Tensor::from_vec(x, (1, h, w, 3), &self.device).map_err(candle("the frame"))?;
+        let x: Vec<f32> = input.iter().map(|v| *v as f32 / 255.0).collect();
+        let x = Tensor::from_vec(x, (1, h, w, cfg.channels_in()), &self.device).map_err(candle("the frame"))?;
         let s: Vec<f32> = state.iter().zip(scale).map(|(v, k)| v / k).collect();
         let s = Tensor::from_vec(s, (1, scale.len()), &self.device).map_err(candle("the state"))?;
         let y = self.net.forward(&x, &s).and_then(|y| y.to_vec3::<f32>()).map_err(candle("the policy's forward pass"))?;
@@ -81,7 +106,7 @@ impl Pilot {
     /// vehicle's speed (m/s, never negative) and yaw rate (rad/s); an arm's
     /// six joint targets (rad) and gripper opening (m, never negative).
     pub fn act(&mut self, time: f64, image: &Image, topic: &str, state: &[f32]) -> Result<Vec<f32>, PolicyError> {
-        let chunk = self.chunk(image, topic, state)?;
+        let chunk = self.chunk(time, image, topic, state)?;
         let period = self.net.config.period as f64;
         let n = self.net.config.chunk;
         let dims = self.net.config.robot.action_scale().len();
@@ -127,7 +152,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = pilot(tmp.path());
         let img = s2r_image::rgb8_msg(Header::default(), 320, 240, vec![90; 320 * 240 * 3]);
-        let first = p.chunk(&img, "/front/image_raw", &[5.0, 0.0]).unwrap();
+        let first = p.chunk(0.0, &img, "/front/image_raw", &[5.0, 0.0]).unwrap();
         assert_eq!(first.len(), 10);
         // The first command is the first chunk's first entry.
         let c0 = p.act(0.0, &img, "/front/image_raw", &[5.0, 0.0]).unwrap();
@@ -144,6 +169,33 @@ mod tests {
         assert_eq!(p.history.len(), 1);
         p.reset();
         assert!(p.history.is_empty());
+    }
+
+    #[test]
+    fn a_policy_with_a_past_frame_reads_the_one_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("p.safetensors");
+        let mut c = Config::small("front", Robot::Vehicle);
+        (c.width, c.height, c.rows, c.past) = (64, 32, [0.25, 0.75], Some(0.2));
+        checkpoint::save_untrained(&path, c, 1).unwrap();
+        let mut p = Pilot::load(&path).unwrap();
+        let dark = s2r_image::rgb8_msg(Header::default(), 320, 240, vec![20; 320 * 240 * 3]);
+        let light = s2r_image::rgb8_msg(Header::default(), 320, 240, vec![220; 320 * 240 * 3]);
+        let topic = "/front/image_raw";
+        // At start the frame reads itself as its past.
+        let alone = p.chunk(0.2, &light, topic, &[5.0, 0.0]).unwrap();
+        p.reset();
+        p.chunk(0.0, &dark, topic, &[5.0, 0.0]).unwrap();
+        p.chunk(0.1, &light, topic, &[5.0, 0.0]).unwrap();
+        let after_dark = p.chunk(0.2, &light, topic, &[5.0, 0.0]).unwrap();
+        assert_ne!(alone, after_dark, "the past frame made no difference");
+        // 0.1 s after the light frames, the frame 0.2 s before is light too.
+        let after_light = p.chunk(0.3, &light, topic, &[5.0, 0.0]).unwrap();
+        assert_eq!(alone, after_light);
+        // Time going back (a new episode) forgets the old frames.
+        let again = p.chunk(0.2, &light, topic, &[5.0, 0.0]).unwrap();
+        assert_eq!(again, alone);
+        assert_eq!(p.frames.len(), 1);
     }
 
     #[test]
