@@ -78,6 +78,40 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
     let e = &r["episodes"][0];
     assert_eq!(e["driver"], "policy");
     assert!(e["distance"].as_f64().unwrap() > 5.0, "the policy drives: {e}");
+
+    // A network of another shape: a band of the rows, a past frame beside each frame.
+    let (shaped, demos) = (p("shaped.safetensors"), p("demos"));
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "policy", &demos, "-o", &shaped, "--steps", "10", "--batch", "8", "--every", "4"];
+        args.extend_from_slice(extra);
+        s2r(&args)
+    };
+    let o = train(&["--input", "64x32", "--rows", "0.25..0.75", "--past", "0.2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "icy_night_crossing",
+        "--seeds",
+        "1000",
+        "--driver",
+        "policy",
+        "--policy",
+        &shaped,
+        "--failed-bags",
+        "0",
+        "-o",
+        &p("report2"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Resuming keeps the network's shape; asking for another is refused by name.
+    let o = train(&["--input", "128x96"]);
+    assert!(!o.status.success() && text(&o).contains("shaped.safetensors") && text(&o).contains("64x32"), "{}", text(&o));
+    let o = train(&["--fresh", "--rows", "0.8..0.2"]);
+    assert!(!o.status.success() && text(&o).contains("TOP..BOTTOM"), "{}", text(&o));
+    let o = train(&["--fresh", "--input", "100x30"]);
+    assert!(!o.status.success() && text(&o).contains("multiples of 16"), "{}", text(&o));
 }
 
 #[test]

@@ -61,11 +61,14 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let cfg = pilot.config().clone();
     println!(
-        "policy benchmark: {w}x{h} bgr8 frames, {} ({:?}, {}x{} input, chunks of {}), candle CPU, {threads} cores",
+        "policy benchmark: {w}x{h} bgr8 frames, {} ({:?}, {}x{} input from rows {}..{}, {} frame(s), chunks of {}), candle CPU, {threads} cores",
         path.display(),
         cfg.robot,
         cfg.width,
         cfg.height,
+        cfg.rows[0],
+        cfg.rows[1],
+        cfg.frames(),
         cfg.chunk
     );
     let data: Vec<u8> = (0..(w * h) as usize).flat_map(|i| [(i % 251) as u8, (i / 640 % 200) as u8, 90]).collect();
@@ -91,7 +94,7 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     // Training throughput at batch 32.
     let t = Trainable::new(cfg.clone(), &Device::Cpu, 1)?;
     let mut opt = s2r_train::AdamW::new(&t.varmap, 1e-3, 1e-4)?;
-    let x = Tensor::rand(0f32, 1f32, (32, cfg.height, cfg.width, 3), &Device::Cpu)?;
+    let x = Tensor::rand(0f32, 1f32, (32, cfg.height, cfg.width, cfg.channels_in()), &Device::Cpu)?;
     let s = Tensor::zeros((32, cfg.robot.state_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
     let y = Tensor::zeros((32, cfg.chunk, cfg.robot.action_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
     let started = Instant::now();
@@ -115,6 +118,10 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
         }
         println!("closed loop on {name}, expert (no cameras): {:.1} episodes/min", a.episodes as f64 * 60.0 / t.elapsed().as_secs_f64());
         let mut policy = Policy::load(&path)?;
+        let camera = scenario.sensors.cameras.first().map_or((0, 0), |c| {
+            let k = cfg.image_scale(c.width, c.height);
+            ((f64::from(c.width) * k).round() as u32, (f64::from(c.height) * k).round() as u32)
+        });
         let t = Instant::now();
         let mut sim_s = 0.0;
         for seed in 0..a.episodes as u64 {
@@ -122,7 +129,9 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
         }
         let wall = t.elapsed().as_secs_f64();
         println!(
-            "closed loop on {name}, policy (front camera at 160x120): {:.1} episodes/min, {:.1}× real time",
+            "closed loop on {name}, policy (front camera at {}x{}): {:.1} episodes/min, {:.1}× real time",
+            camera.0,
+            camera.1,
             a.episodes as f64 * 60.0 / wall,
             sim_s / wall
         );
