@@ -57,25 +57,29 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
 
     let o = s2r(&["eval", "closed-loop", "--scenario", "icy_night_crossing", "--seeds", "1000", "--driver", "policy"]);
     assert!(!o.status.success() && text(&o).contains("--driver policy needs --policy"), "{}", text(&o));
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "icy_night_crossing",
-        "--seeds",
-        "1000",
-        "--driver",
-        "policy",
-        "--policy",
-        &p("policy.safetensors"),
-        "--failed-bags",
-        "0",
-        "-o",
-        &p("report"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p("report/results.json")).unwrap()).unwrap();
-    let e = &r["episodes"][0];
+    // One held-out episode driven by a checkpoint: its record in results.json.
+    let drive = |policy: &str, report: &str| {
+        let o = s2r(&[
+            "eval",
+            "closed-loop",
+            "--scenario",
+            "icy_night_crossing",
+            "--seeds",
+            "1000",
+            "--driver",
+            "policy",
+            "--policy",
+            policy,
+            "--failed-bags",
+            "0",
+            "-o",
+            report,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(report).join("results.json")).unwrap()).unwrap();
+        r["episodes"][0].clone()
+    };
+    let e = drive(&p("policy.safetensors"), &p("report"));
     assert_eq!(e["driver"], "policy");
     assert!(e["distance"].as_f64().unwrap() > 5.0, "the policy drives: {e}");
 
@@ -88,23 +92,7 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
     };
     let o = train(&["--input", "64x32", "--rows", "0.25..0.75", "--past", "0.2"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "icy_night_crossing",
-        "--seeds",
-        "1000",
-        "--driver",
-        "policy",
-        "--policy",
-        &shaped,
-        "--failed-bags",
-        "0",
-        "-o",
-        &p("report2"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(drive(&shaped, &p("report2"))["driver"], "policy");
     // Resuming keeps the network's shape; asking for another is refused by name.
     let o = train(&["--input", "128x96"]);
     assert!(!o.status.success() && text(&o).contains("shaped.safetensors") && text(&o).contains("64x32"), "{}", text(&o));
