@@ -15,6 +15,14 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// `s2r eval closed-loop` of held-out seed 1000 of the icy night driven by `policy`, with `extra` arguments.
+fn closed_loop(policy: &str, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["eval", "closed-loop", "--scenario", "icy_night_crossing", "--seeds", "1000", "--driver", "policy", "--policy", policy];
+    args.extend_from_slice(extra);
+    s2r(&args)
+}
+
 /// The speed errors of the held-out lines, in order.
 fn held_out_errors(out: &str) -> Vec<f64> {
     out.lines()
@@ -59,22 +67,7 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
     assert!(!o.status.success() && text(&o).contains("--driver policy needs --policy"), "{}", text(&o));
     // One held-out episode driven by a checkpoint: its record in results.json.
     let drive = |policy: &str, report: &str| {
-        let o = s2r(&[
-            "eval",
-            "closed-loop",
-            "--scenario",
-            "icy_night_crossing",
-            "--seeds",
-            "1000",
-            "--driver",
-            "policy",
-            "--policy",
-            policy,
-            "--failed-bags",
-            "0",
-            "-o",
-            report,
-        ]);
+        let o = closed_loop(policy, &["--failed-bags", "0", "-o", report]);
         assert!(o.status.success(), "{}", text(&o));
         let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(report).join("results.json")).unwrap()).unwrap();
         r["episodes"][0].clone()
@@ -106,18 +99,7 @@ fn demonstrations_train_a_policy_that_drives_in_closed_loop() {
 fn missing_checkpoints_and_demonstrations_without_actions_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "icy_night_crossing",
-        "--seeds",
-        "1000",
-        "--driver",
-        "policy",
-        "--policy",
-        &p("nope.safetensors"),
-    ]);
+    let o = closed_loop(&p("nope.safetensors"), &[]);
     assert!(!o.status.success());
     assert!(text(&o).contains("nope.safetensors") && text(&o).contains("s2r train policy"), "{}", text(&o));
     // The scripted drive commands nothing: no actions to learn from.

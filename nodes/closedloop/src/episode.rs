@@ -324,13 +324,13 @@ impl Meter {
     }
 }
 
-/// The front camera's (or the first camera's) picture as RGB.
 /// The driver's camera resolution factor (a policy's input), else the episode's.
 fn scale_for(driver: &dyn Driver, scenario: &Scenario, opts: &EpisodeOptions) -> f64 {
     let camera = scenario.sensors.cameras.first();
     camera.and_then(|c| driver.image_scale(c.width, c.height)).unwrap_or(opts.image_scale)
 }
 
+/// The front camera's (or the first camera's) picture as RGB.
 fn picture(frames: &[CameraFrame]) -> Option<Rgb> {
     let f = frames.iter().find(|f| f.name == "front").or(frames.first())?;
     let data = s2r_image::rgb8(&f.image, "thumbnail").ok()?;

@@ -45,8 +45,7 @@ enum Topics {
 /// policy_node over DDS as a [`Driver`].
 pub struct NodeDriver {
     checkpoint: PathBuf,
-    camera: String,
-    /// The checkpoint's network config (what its input needs rendered).
+    /// The checkpoint's network config (its camera; what its input needs rendered).
     config: s2r_policy::model::Config,
     // Dropped in this order: the evaluator's endpoints, the node's task, the runtime.
     topics: Topics,
@@ -109,8 +108,8 @@ impl NodeDriver {
                 cmd: eval.create_subscription(&t("joint_commands"), Qos::reliable().depth(100)).map_err(e)?,
             },
         };
-        let config = loaded.meta.config.clone();
-        let d = NodeDriver { checkpoint: checkpoint.into(), camera, config, topics, image, _eval: eval, node_task, rt, last: None };
+        let config = loaded.meta.config;
+        let d = NodeDriver { checkpoint: checkpoint.into(), config, topics, image, _eval: eval, node_task, rt, last: None };
         d.wait_for_node()?;
         Ok(d)
     }
@@ -203,7 +202,7 @@ impl Driver for NodeDriver {
                 }
             }
         }
-        let Some(frame) = tick.cameras.iter().find(|c| c.name == self.camera) else {
+        let Some(frame) = tick.cameras.iter().find(|c| c.name == self.config.camera) else {
             self.drain();
             return Ok(self.last.clone());
         };

@@ -423,7 +423,7 @@ fn episode(
             None => frame(img, topic, config)?,
             Some(past) => {
                 let before = past_frame(&streams[*k], *t, past).copied().unwrap_or(img);
-                stack(&[frame(img, topic, config)?, frame(before, topic, config)?])
+                stack(&[&frame(img, topic, config)?, &frame(before, topic, config)?])
             }
         };
         out.push(Sample { image, state, actions, seed });
@@ -446,7 +446,7 @@ pub fn past_frame<T>(stream: &[(i64, T)], t: i64, past: f32) -> Option<&T> {
 
 /// Frames of the same size side by side per pixel: RGB of the first, RGB
 /// of the second, … (the network's channels-last input).
-pub fn stack(frames: &[Vec<u8>]) -> Vec<u8> {
+pub fn stack(frames: &[&[u8]]) -> Vec<u8> {
     let n = frames.first().map_or(0, |f| f.len() / 3);
     let mut out = Vec::with_capacity(n * 3 * frames.len());
     for i in 0..n {
@@ -556,6 +556,6 @@ mod tests {
     fn stacked_frames_sit_side_by_side_per_pixel() {
         let a = vec![1, 2, 3, 4, 5, 6];
         let b = vec![11, 12, 13, 14, 15, 16];
-        assert_eq!(stack(&[a, b]), [1, 2, 3, 11, 12, 13, 4, 5, 6, 14, 15, 16]);
+        assert_eq!(stack(&[&a, &b]), [1, 2, 3, 11, 12, 13, 4, 5, 6, 14, 15, 16]);
     }
 }

@@ -77,7 +77,7 @@ impl Pilot {
                 let stream = self.frames.make_contiguous();
                 let now = &stream[stream.len() - 1].1;
                 let before = data::past_frame(stream, t, past).unwrap_or(now);
-                data::stack(&[now.clone(), before.clone()])
+                data::stack(&[now, before])
             }
         };
         let (w, h) = (cfg.width, cfg.height);
