@@ -141,7 +141,11 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
                 "{train} training and {held_out} held-out frames (seeds ending in 9) from {episodes} episodes of {r:?} demonstrations ({skipped} left out: the demonstrator hit someone or dropped a cup)"
             )
         }
-        Progress::Resumed(step) => println!("resuming {} at step {step}", opts.output.display()),
+        Progress::Resumed(step) => {
+            // With DAgger rounds to follow, a resumed behaviour-cloning run first trains on to --steps.
+            let until = if *step < opts.steps { format!(", training on to step {}", opts.steps) } else { String::new() };
+            println!("resuming {} at step {step}{until}", opts.output.display())
+        }
         Progress::Step { step, loss } => {
             running = if *step == 1 { *loss } else { 0.98 * running + 0.02 * loss };
             if step % 100 == 0 {
