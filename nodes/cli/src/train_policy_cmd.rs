@@ -54,6 +54,12 @@ pub struct PolicyArgs {
     /// crosses, how fast the gap closes).
     #[arg(long)]
     past: Option<f32>,
+    /// The quantile of the expert's speed to learn, 0..1 (a vehicle's policy; yaw rates keep the
+    /// median): below 0.5 the policy drives at the cautious end of what the expert would where
+    /// its camera cannot tell what the expert knew. Default: the checkpoint's own when resuming,
+    /// else 0.5 (the median).
+    #[arg(long)]
+    speed_quantile: Option<f32>,
     /// Start afresh even when the output exists.
     #[arg(long)]
     fresh: bool,
@@ -91,6 +97,7 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         input: a.input,
         rows: a.rows,
         past: a.past,
+        speed_quantile: a.speed_quantile,
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {

@@ -30,6 +30,10 @@ pub struct Meta {
     /// (m/s) and yaw rate (rad/s); an arm's joint targets (rad, mean of six)
     /// and gripper opening (m).
     pub held_out: Option<(f32, f32)>,
+    /// The quantile of the demonstrator's speed it learnt (None: the median;
+    /// see [`crate::fit::FitOptions::speed_quantile`]).
+    #[serde(default)]
+    pub speed_quantile: Option<f32>,
     /// The software version that trained it.
     pub software: String,
 }
@@ -69,6 +73,7 @@ pub fn save_untrained(path: &Path, config: Config, seed: u64) -> Result<(), Poli
         samples: (0, 0),
         schedule: (0, 0, 0.0),
         held_out: None,
+        speed_quantile: None,
         software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
     };
     save(path, &t, None, &meta)

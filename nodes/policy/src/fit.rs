@@ -44,6 +44,13 @@ pub struct FitOptions {
     pub rows: Option<[f32; 2]>,
     /// A fresh network's past frame, seconds before each frame (see [`Config::past`]).
     pub past: Option<f32>,
+    /// The quantile of the demonstrator's speed a vehicle's policy learns
+    /// (pinball loss on the speed commands; yaw rates keep the median). Below
+    /// 0.5 it takes the cautious end of what the demonstrator would do where
+    /// its camera cannot tell what the demonstrator knew (a pedestrian about
+    /// to cross, far and small). None: the checkpoint's own when resuming,
+    /// else the median (L1 on every command).
+    pub speed_quantile: Option<f32>,
 }
 
 /// What training reports as it goes.
@@ -170,6 +177,31 @@ pub fn held_out_error(net: &Net, samples: &[&Sample], device: &Device) -> Result
     Ok((figures(net.config.robot, &first), figures(net.config.robot, &all)))
 }
 
+/// The speed (m/s) from which the policy learns the whole of its speed
+/// quantile: below it the quantile rises linearly to the median at a
+/// standstill, where stopping takes no distance and caution would only keep
+/// a car waiting that the demonstrator would drive on.
+pub const CAUTION_SPEED: f32 = 5.0;
+
+/// The quantile a vehicle's speed commands are learnt at from a state
+/// driving at `speed` m/s (see [`FitOptions::speed_quantile`], [`CAUTION_SPEED`]).
+pub fn speed_tau(quantile: Option<f32>, speed: f32) -> f32 {
+    match quantile {
+        Some(q) => 0.5 - (0.5 - q) * (speed / CAUTION_SPEED).clamp(0.0, 1.0),
+        None => 0.5,
+    }
+}
+
+/// Twice the mean pinball loss of the errors `e` (target − prediction,
+/// `[B, chunk, components]`) at each component's quantile `taus`
+/// (`[1, 1, components]`): at 0.5 the mean absolute error; below it, a
+/// prediction above the target costs more than one below it.
+fn pinball(e: &Tensor, taus: &Tensor) -> candle_core::Result<Tensor> {
+    let under = e.broadcast_mul(taus)?;
+    let over = e.broadcast_mul(&(taus - 1.0)?)?;
+    (under.maximum(&over)? * 2.0)?.mean_all()
+}
+
 /// Trains (or resumes) and writes the checkpoint; returns its record.
 pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Meta, PolicyError> {
     let device = Device::Cpu;
@@ -220,6 +252,20 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         skipped: demos.skipped,
         robot: config.robot,
     });
+    let quantile = opts.speed_quantile.or(resume.as_ref().and_then(|r| r.meta.speed_quantile));
+    if let Some(q) = quantile {
+        let problem = if config.robot != Robot::Vehicle {
+            Some("a speed quantile is for a vehicle's policy; an arm's commands are learnt at the median".to_string())
+        } else if !(q > 0.0 && q < 1.0) {
+            Some(format!("the speed quantile {q} is not between 0 and 1"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(PolicyError::BadCheckpoint { path: opts.output.clone(), problem });
+        }
+    }
+    let components = config.robot.action_scale().len();
     let model = Trainable::new(config.clone(), &device, opts.seed)?;
     let mut opt = s2r_train::AdamW::new(&model.varmap, opts.lr, 1e-4).map_err(candle("building the optimiser"))?;
     let mut step = 0;
@@ -235,6 +281,7 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         samples: (train.len(), held.len()),
         schedule: (opts.steps, opts.batch, opts.lr),
         held_out: resume.as_ref().and_then(|r| r.meta.held_out),
+        speed_quantile: quantile,
         software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
     };
     if step == 0 && !held.is_empty() {
@@ -254,7 +301,11 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         };
         let picks: Vec<&Sample> = (0..opts.batch).map(|_| train[rng.random_range(0..train.len())]).collect();
         let (x, s, y) = batch(&picks, &config, &device, Some(&mut rng)).map_err(candle("building a batch"))?;
-        let loss = model.net.forward(&x, &s).and_then(|p| (p - y)?.abs()?.mean_all()).map_err(candle("forward"))?;
+        // Per example and command component, the quantile it is learnt at: [B, 1, components].
+        let taus: Vec<f32> =
+            picks.iter().flat_map(|p| (0..components).map(move |k| if k == 0 { speed_tau(quantile, p.state[0]) } else { 0.5 })).collect();
+        let taus = Tensor::from_vec(taus, (picks.len(), 1, components), &device).map_err(candle("the loss's quantiles"))?;
+        let loss = model.net.forward(&x, &s).and_then(|p| pinball(&(y - p)?, &taus)).map_err(candle("forward"))?;
         let l = loss.to_scalar::<f32>().map_err(candle("reading the loss"))?;
         if !l.is_finite() {
             return Err(PolicyError::Diverged { step, loss: l });
@@ -273,4 +324,29 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         }
     }
     Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinball_is_l1_at_the_median_and_leans_below_it() {
+        let d = Device::Cpu;
+        // Errors (target − prediction) of one speed and one yaw-rate command.
+        let e = Tensor::from_vec(vec![1.0f32, -2.0, -1.0, 2.0], (2, 1, 2), &d).unwrap();
+        let at = |speed: f32| {
+            let taus = Tensor::from_vec(vec![speed, 0.5], (1, 1, 2), &d).unwrap();
+            pinball(&e, &taus).unwrap().to_scalar::<f32>().unwrap()
+        };
+        assert!((at(0.5) - 1.5).abs() < 1e-6, "the median's loss is the mean absolute error");
+        // At 0.25 a speed predicted 1 m/s too high (error −1) costs 1.5, one
+        // 1 m/s too low costs 0.5; the yaw rates still cost |e|.
+        assert!((at(0.25) - (0.5 + 2.0 + 1.5 + 2.0) / 4.0).abs() < 1e-6);
+        // Caution fades to the median at a standstill.
+        assert_eq!(speed_tau(Some(0.25), 11.0), 0.25);
+        assert_eq!(speed_tau(Some(0.25), 0.0), 0.5);
+        assert!((speed_tau(Some(0.25), CAUTION_SPEED / 2.0) - 0.375).abs() < 1e-6);
+        assert_eq!(speed_tau(None, 11.0), 0.5);
+    }
 }
