@@ -18,6 +18,8 @@ pub enum EvalCmd {
     /// Drivers in the loop with the simulator: driving score, collisions, TTC; HTML report.
     #[command(name = "closed-loop")]
     ClosedLoop(crate::closedloop_cmd::ClosedLoopArgs),
+    /// Reasoning: the held-out braking questions, beside a baseline that assumes a dry road.
+    Reason(crate::reason_cmd::EvalReasonArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +95,7 @@ pub fn run(c: EvalCmd) -> Result<()> {
         EvalCmd::Tokenizer(a) => tokenizer(a),
         EvalCmd::Perception(a) => perception(a),
         EvalCmd::ClosedLoop(a) => crate::closedloop_cmd::run(a),
+        EvalCmd::Reason(a) => crate::reason_cmd::eval(a),
     }
 }
 

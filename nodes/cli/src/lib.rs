@@ -18,6 +18,7 @@ mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
 mod pkg_cmd;
+mod reason_cmd;
 mod setup_cmd;
 mod tokens_cmd;
 mod topic;

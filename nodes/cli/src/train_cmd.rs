@@ -19,6 +19,8 @@ pub enum TrainCmd {
     Perception(PerceptionArgs),
     /// The driving policy: behaviour cloning on the expert's demonstrations (s2r demos), then DAgger rounds.
     Policy(crate::train_policy_cmd::PolicyArgs),
+    /// The reasoning predictors, fitted to the simulator's braking trials.
+    Reason(crate::reason_cmd::TrainReasonArgs),
 }
 
 #[derive(Args)]
@@ -117,6 +119,7 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
         TrainCmd::Tokenizer(a) => tokenizer(a),
         TrainCmd::Perception(a) => perception(a),
         TrainCmd::Policy(a) => crate::train_policy_cmd::run(a),
+        TrainCmd::Reason(a) => crate::reason_cmd::train(a),
     }
 }
 

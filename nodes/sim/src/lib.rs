@@ -9,6 +9,7 @@
 pub mod arm_expert;
 pub mod asset;
 pub mod autopilot;
+pub mod consequences;
 pub mod expert;
 pub mod figures;
 pub mod labels;

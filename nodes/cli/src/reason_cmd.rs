@@ -1,0 +1,141 @@
+//! `s2r train reason` and `s2r eval reason`: the reasoning predictors fitted
+//! to the simulator's braking trials (s2r_sim::consequences runs them), and
+//! the held-out question set scored beside a baseline that assumes a dry road.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use s2r_reason::model::{ReasonModel, FORMAT};
+use s2r_reason::questions::{self, Scores, DRY_MU};
+use s2r_reason::stopping::{Braking, StoppingModel};
+use s2r_sim::consequences::{braking_situation, braking_trial};
+
+/// Seeds of the held-out question set (training uses lower ones).
+const HELD_OUT: &str = "1000..1199";
+
+#[derive(Args)]
+pub struct TrainReasonArgs {
+    /// The model file to write (JSON).
+    #[arg(short, long, default_value = "reason.json")]
+    output: PathBuf,
+    /// The scenario whose car brakes in the trials (shipped name or file).
+    #[arg(long, default_value = "icy_night_crossing")]
+    scenario: String,
+    /// Trial seeds, A..B: each draws a friction (0.08–0.9), a speed (2–20 m/s) and a reaction time (0.05–0.5 s).
+    #[arg(long, default_value = "0..399")]
+    seeds: String,
+    /// Seeds of the held-out question set scored at the end (never trained on).
+    #[arg(long, default_value = HELD_OUT)]
+    held_out: String,
+}
+
+#[derive(Args)]
+pub struct EvalReasonArgs {
+    /// The model file (from `s2r train reason`).
+    model: PathBuf,
+    /// Seeds of the question set, A..B (held out: training uses lower ones).
+    #[arg(long, default_value = HELD_OUT)]
+    seeds: String,
+    /// The scenario whose car brakes (shipped name or file; default: the model's).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Also write the questions, the simulator's answers and both reasoners' scores as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The braking trials of `seeds` in `scenario`'s physics.
+fn trials(scenario: &str, seeds: &[u64]) -> Result<Vec<Braking>> {
+    let s = crate::closedloop_cmd::load(scenario, &[])?;
+    seeds
+        .iter()
+        .map(|&seed| {
+            let (mu, speed, reaction) = braking_situation(seed);
+            let t = braking_trial(&s, seed, mu, speed, reaction)?;
+            Ok(Braking { mu: t.mu, speed: t.speed, reaction: t.reaction, distance: t.distance, time: t.time })
+        })
+        .collect()
+}
+
+pub fn train(a: TrainReasonArgs) -> Result<()> {
+    let seeds = crate::closedloop_cmd::seeds(&a.seeds).context("--seeds")?;
+    let held = crate::closedloop_cmd::seeds(&a.held_out).context("--held-out")?;
+    if let Some(s) = seeds.iter().find(|s| held.contains(s)) {
+        anyhow::bail!("--seeds and --held-out share seed {s}: the question set must be held out");
+    }
+    let started = std::time::Instant::now();
+    let records = trials(&a.scenario, &seeds)?;
+    println!("{} braking trials of {} in {:.1} s", records.len(), a.scenario, started.elapsed().as_secs_f32());
+    let stopping = StoppingModel::fit(&records)?;
+    let c = stopping.coef;
+    println!(
+        "stopping distance ≈ {:.4}·v²/μ + {:.3}·v·reaction + {:.3}·v + {:.3} m (rms {:.3} m): a braking car reaches {:.2} m/s² per unit of friction",
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        stopping.rms,
+        stopping.deceleration(1.0)
+    );
+    let questions = questions::from_trials(&trials(&a.scenario, &held)?);
+    let scores = questions::score(&questions, &stopping, |mu| mu);
+    let model = ReasonModel {
+        format: FORMAT.into(),
+        stopping,
+        scenario: a.scenario.clone(),
+        seeds: (seeds[0], *seeds.last().expect("seeds are not empty")),
+        held_out: Some(scores.clone()),
+        software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
+    };
+    model.save(&a.output)?;
+    println!(
+        "held-out seeds {}: stopping distance within 15 % in {:.1} % of {} questions; stop-or-not right in {:.1} %",
+        a.held_out,
+        100.0 * scores.within_15,
+        scores.distance_questions,
+        100.0 * scores.stop_accuracy
+    );
+    println!("wrote {}", a.output.display());
+    Ok(())
+}
+
+pub fn eval(a: EvalReasonArgs) -> Result<()> {
+    let model = ReasonModel::load(&a.model)?;
+    let seeds = crate::closedloop_cmd::seeds(&a.seeds).context("--seeds")?;
+    if model.seeds.0 <= *seeds.last().expect("seeds") && seeds[0] <= model.seeds.1 {
+        eprintln!("warning: seeds {} overlap the model's training trials {}..{}", a.seeds, model.seeds.0, model.seeds.1);
+    }
+    let scenario = a.scenario.clone().unwrap_or_else(|| model.scenario.clone());
+    let qs = questions::from_trials(&trials(&scenario, &seeds)?);
+    let reasoner = questions::score(&qs, &model.stopping, |mu| mu);
+    let dry = questions::score(&qs, &model.stopping, |_| DRY_MU);
+    println!("Held-out braking questions ({scenario}, seeds {}; friction 0.08–0.9, 2–20 m/s):\n", a.seeds);
+    println!("| reasoner | stopping distance within 15 % | median error | stops before the pedestrian? | says it stops when it does not |");
+    println!("| --- | --- | --- | --- | --- |");
+    let row = |name: &str, s: &Scores| {
+        println!(
+            "| {name} | {:.1} % of {} | {:.1} % | {:.1} % of {} | {:.1} % |",
+            100.0 * s.within_15,
+            s.distance_questions,
+            100.0 * s.median_error,
+            100.0 * s.stop_accuracy,
+            s.stop_questions,
+            100.0 * s.false_stops
+        )
+    };
+    row("learned stopping model, road's friction", &reasoner);
+    row(&format!("the same, assuming a dry road (μ {DRY_MU})"), &dry);
+    if let Some(path) = &a.json {
+        let out = serde_json::json!({
+            "scenario": scenario,
+            "seeds": a.seeds,
+            "questions": qs.iter().map(|q| serde_json::json!({"text": q.text(), "question": q})).collect::<Vec<_>>(),
+            "reasoner": reasoner,
+            "dry_road_baseline": dry,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The reasoning chain for a car that may have to stop: each step a sentence
+//! whose number is a predictor's output (the step's `value`), and the
+//! constraints they set (`sim2real_msgs/Reasoning`).
+
+use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning, ReasoningStep};
+use sim2real_msgs::std_msgs::msg::Header;
+
+use crate::questions::surface;
+use crate::stopping::StoppingModel;
+
+/// Metres the car should keep between its bumper and what it stops for.
+pub const STOP_MARGIN: f32 = 2.5;
+
+/// What the car knows when it reasons about braking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Braking {
+    /// Its speed, m/s.
+    pub speed: f32,
+    /// The road's friction as estimated, and how sure of it.
+    pub mu: (f32, f32),
+    /// Seconds until a command reaches the brakes (its control period).
+    pub reaction: f32,
+    /// Metres ahead that are known to be free (sight, or the nearest obstacle),
+    /// with what bounds them ("a pedestrian", "the headlights' reach").
+    pub free: (f32, String),
+}
+
+fn step(text: String, quantity: &str, value: f32, unit: &str, confidence: f32) -> ReasoningStep {
+    ReasoningStep { text, quantity: quantity.into(), value, unit: unit.into(), confidence }
+}
+
+/// The chain and its constraints: the surface, the stopping distance from
+/// the current speed, whether that stops short of what bounds the free
+/// distance (and how fast it would hit it), the speed limit it implies.
+pub fn braking(model: &StoppingModel, b: &Braking, header: Header) -> Reasoning {
+    let (mu, p) = b.mu;
+    let (free, what) = (&b.free.0, b.free.1.as_str());
+    let stop = model.distance(b.speed, mu, b.reaction);
+    let room = (free - STOP_MARGIN).max(0.0);
+    let limit = model.max_speed(room, mu, b.reaction);
+    let mut steps = vec![
+        step(format!("the road looks like {}: μ ≈ {mu:.2} (p {p:.2})", surface(mu)), "surface_mu", mu, "", p),
+        step(format!("stopping from {:.1} m/s needs {stop:.1} m", b.speed, stop = stop), "stopping_distance", stop, "m", p),
+    ];
+    if stop <= room {
+        steps.push(step(
+            format!("{what} is {free:.1} m ahead: the car stops {:.1} m short of it", free - stop),
+            "stop_margin",
+            free - stop,
+            "m",
+            p,
+        ));
+    } else {
+        let hit = model.speed_at(b.speed, mu, b.reaction, *free);
+        steps.push(step(
+            format!("{what} is {free:.1} m ahead: braking now, the car would reach it at {hit:.1} m/s"),
+            "impact_speed",
+            hit,
+            "m/s",
+            p,
+        ));
+    }
+    steps.push(step(format!("limit speed to {limit:.1} m/s"), "max_speed", limit, "m/s", p));
+    let situation = if stop <= room { format!("driving on {}", surface(mu)) } else { format!("braking for {what} on {}", surface(mu)) };
+    Reasoning {
+        header,
+        situation,
+        steps,
+        constraints: vec![
+            Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: p, region: vec![] },
+            Constraint { name: "stop_distance".into(), value: room, unit: "m".into(), confidence: p, region: vec![] },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stopping::Braking as Trial;
+
+    fn model() -> StoppingModel {
+        let trials: Vec<Trial> = (0..30)
+            .map(|i| {
+                let mu = 0.1 + 0.025 * i as f32;
+                let speed = 3.0 + (i % 7) as f32 * 2.5;
+                let reaction = 0.1 + 0.02 * (i % 5) as f32;
+                Trial { mu, speed, reaction, distance: speed * reaction + speed * speed / (2.0 * mu * 9.81), time: 0.0 }
+            })
+            .collect();
+        StoppingModel::fit(&trials).unwrap()
+    }
+
+    /// The numbers of a sentence, in order.
+    fn numbers(text: &str) -> Vec<f32> {
+        text.split(|c: char| !(c.is_ascii_digit() || c == '.')).filter_map(|w| w.trim_matches('.').parse().ok()).collect()
+    }
+
+    #[test]
+    fn every_number_in_the_text_is_the_value_it_states() {
+        let m = model();
+        let icy = Braking { speed: 13.9, mu: (0.12, 0.81), reaction: 0.1, free: (40.0, "a pedestrian".into()) };
+        let r = braking(&m, &icy, Header::default());
+        assert_eq!(r.steps.len(), 4);
+        for s in &r.steps {
+            // The step's value appears in its sentence, at the sentence's precision.
+            let shown = numbers(&s.text);
+            let precision = if s.quantity == "surface_mu" { 0.005 } else { 0.05 };
+            assert!(shown.iter().any(|x| (x - s.value).abs() <= precision + 1e-4), "{}: {} not in {shown:?}", s.text, s.value);
+        }
+        // On ice from 13.9 m/s the car does not stop within 40 m: it says how fast it hits, and limits speed.
+        assert_eq!(r.steps[2].quantity, "impact_speed");
+        assert!(r.steps[2].value > 5.0, "{:?}", r.steps[2]);
+        let limit = r.constraints.iter().find(|c| c.name == "max_speed").unwrap().value;
+        assert!(limit < 13.9 && limit > 3.0, "{limit}");
+        assert!((m.distance(limit, 0.12, 0.1) - (40.0 - STOP_MARGIN)).abs() < 0.1);
+        assert!(r.situation.contains("braking for a pedestrian on ice"), "{}", r.situation);
+        // On dry asphalt the same gap is enough.
+        let dry = braking(&m, &Braking { mu: (0.8, 0.9), ..icy }, Header::default());
+        assert_eq!(dry.steps[2].quantity, "stop_margin");
+        assert!(dry.constraints[0].value > 13.9);
+    }
+}

@@ -1,0 +1,81 @@
+//! The reason model file: the predictors and how they were trained, as JSON
+//! (`s2r train reason` writes it; reason_node and `s2r eval reason` read it).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::questions::Scores;
+use crate::stopping::StoppingModel;
+use crate::ReasonError;
+
+/// What the file says it is.
+pub const FORMAT: &str = "sim2real.reason/1";
+
+/// The predictors and their record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReasonModel {
+    /// [`FORMAT`].
+    pub format: String,
+    /// How far a car travels before it stops.
+    pub stopping: StoppingModel,
+    /// The scenario whose car the trials braked.
+    pub scenario: String,
+    /// The trials' seeds, first and last.
+    pub seeds: (u64, u64),
+    /// Scores on the held-out question set when it was trained, with the true friction.
+    pub held_out: Option<Scores>,
+    /// The software that trained it.
+    pub software: String,
+}
+
+impl ReasonModel {
+    /// Writes the file (pretty JSON), atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ReasonError> {
+        let io = |source| ReasonError::Io { path: path.into(), source };
+        let text = serde_json::to_string_pretty(self).expect("a ReasonModel serialises");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n").map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Reads a model file, naming the path and the problem.
+    pub fn load(path: &Path) -> Result<ReasonModel, ReasonError> {
+        let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let m: ReasonModel = serde_json::from_str(&text).map_err(|e| bad(format!("it does not parse: {e}")))?;
+        if m.format != FORMAT {
+            return Err(bad(format!("its format is `{}`, this software reads `{FORMAT}`", m.format)));
+        }
+        if !m.stopping.coef.iter().all(|c| c.is_finite()) || m.stopping.coef[0] <= 0.0 {
+            return Err(bad(format!("its stopping predictor's coefficients {:?} are not a braking car's", m.stopping.coef)));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_loads_and_refuses_junk_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reason.json");
+        let m = ReasonModel {
+            format: FORMAT.into(),
+            stopping: StoppingModel { coef: [0.05, 1.0, 0.0, 0.2], records: 10, rms: 0.1 },
+            scenario: "icy_night_crossing".into(),
+            seeds: (0, 9),
+            held_out: None,
+            software: "test".into(),
+        };
+        m.save(&path).unwrap();
+        assert_eq!(ReasonModel::load(&path).unwrap(), m);
+        std::fs::write(&path, "{\"format\": 3}").unwrap();
+        let e = ReasonModel::load(&path).unwrap_err().to_string();
+        assert!(e.contains("reason.json") && e.contains("does not parse") && e.contains("s2r train reason"), "{e}");
+        let e = ReasonModel::load(&dir.path().join("missing.json")).unwrap_err().to_string();
+        assert!(e.contains("missing.json") && e.contains("cannot read"), "{e}");
+    }
+}
