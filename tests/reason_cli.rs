@@ -42,3 +42,54 @@ fn train_then_eval_beats_the_dry_road_baseline_and_junk_is_refused() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("reason.json") && e.contains("s2r train reason"), "{e}");
 }
+
+#[test]
+fn the_surface_predictor_learns_from_a_sweep_whose_friction_follows_the_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("surface.yaml");
+    let text = "name: surface_test\nscenarios: [icy_night_crossing]\nseeds: {from: 1, to: 3}\nlooks:\n  prompts: [\"icy, noon\", \"wet, noon\", \"snowy, noon\", \"dry, noon\"]\nduration: 0.6\ncameras: [front]\nimage_scale: 0.25\npreset: fast\nfriction_from_look: true\nkeep: [restyled]\n";
+    std::fs::write(&sweep, text).unwrap();
+    let data = dir.path().join("data");
+    let o = s2r(&["generate", sweep.to_str().unwrap(), "-o", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let model = dir.path().join("reason.json");
+    let m = model.to_str().unwrap();
+    let d = data.to_str().unwrap();
+    let o = s2r(&[
+        "train",
+        "reason",
+        "-o",
+        m,
+        "--seeds",
+        "0..19",
+        "--held-out",
+        "1000..1009",
+        "--surface",
+        d,
+        "--every",
+        "1",
+        "--surface-steps",
+        "150",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("reason.surface.safetensors").is_file());
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(record["surface"]["weights"], "reason.surface.safetensors");
+
+    let json = dir.path().join("eval.json");
+    let o = s2r(&["eval", "reason", m, "--seeds", "1000..1009", "--surface", d, "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let s = &r["surface"];
+    // Four surfaces in equal shares: a dry-road guess is right a quarter of the time.
+    assert!((s["dry_road_baseline"].as_f64().unwrap() - 0.25).abs() < 1e-6, "{s}");
+    assert!(s["accuracy"].as_f64().unwrap() > 0.5, "{s}");
+
+    // A dataset whose bags lack /scenario cannot be labelled, and says so.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let o = s2r(&["train", "reason", "-o", m, "--surface", bare.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no MCAP bags"), "{}", String::from_utf8_lossy(&o.stderr));
+}

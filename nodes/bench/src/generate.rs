@@ -38,6 +38,7 @@ fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
         preset: a.preset.clone(),
         driver: Default::default(),
         randomize: Randomize::default(),
+        friction_from_look: false,
         keep: vec![Output::Flat, Output::Restyled, Output::Depth, Output::Segmentation, Output::Instances, Output::Boxes, Output::Odometry],
         curation: Params::default(),
         split: None,

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use s2r_reason::model::{ReasonModel, FORMAT};
+use s2r_reason::model::{ReasonModel, SurfaceRecord, FORMAT};
 use s2r_reason::questions::{self, Scores, DRY_MU};
 use s2r_reason::stopping::{Braking, StoppingModel};
+use s2r_reason::surface;
 use s2r_sim::consequences::{braking_situation, braking_trial};
 
 /// Seeds of the held-out question set (training uses lower ones).
@@ -28,6 +29,20 @@ pub struct TrainReasonArgs {
     /// Seeds of the held-out question set scored at the end (never trained on).
     #[arg(long, default_value = HELD_OUT)]
     held_out: String,
+    /// Also train the surface predictor on these datasets (`s2r generate` sweeps with
+    /// `friction_from_look: true`, e.g. config/sweeps/surface_train.yaml): its weights go
+    /// beside the output as <output stem>.surface.safetensors. Seeds ending in 9 are held out.
+    #[arg(long, num_args = 1..)]
+    surface: Vec<PathBuf>,
+    /// The camera topic the surface predictor reads (restyled frames in a dataset).
+    #[arg(long, default_value = "/front/image_raw")]
+    topic: String,
+    /// Use every n-th frame of the surface datasets.
+    #[arg(long, default_value_t = 2)]
+    every: usize,
+    /// Surface predictor training steps.
+    #[arg(long, default_value_t = 1500)]
+    surface_steps: usize,
 }
 
 #[derive(Args)]
@@ -43,6 +58,10 @@ pub struct EvalReasonArgs {
     /// Also write the questions, the simulator's answers and both reasoners' scores as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also score the surface predictor on these datasets (every frame of the model's topic;
+    /// e.g. config/sweeps/surface_eval_looks.yaml: looks training never saw).
+    #[arg(long, num_args = 1..)]
+    surface: Vec<PathBuf>,
 }
 
 /// The braking trials of `seeds` in `scenario`'s physics.
@@ -80,9 +99,11 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     );
     let questions = questions::from_trials(&trials(&a.scenario, &held)?);
     let scores = questions::score(&questions, &stopping, |mu| mu);
+    let surface = if a.surface.is_empty() { None } else { Some(train_surface(&a)?) };
     let model = ReasonModel {
         format: FORMAT.into(),
         stopping,
+        surface,
         scenario: a.scenario.clone(),
         seeds: (seeds[0], *seeds.last().expect("seeds are not empty")),
         held_out: Some(scores.clone()),
@@ -98,6 +119,55 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     );
     println!("wrote {}", a.output.display());
     Ok(())
+}
+
+/// Trains the surface predictor and writes its weights beside the model file.
+fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
+    let started = std::time::Instant::now();
+    let all = surface::read(&a.surface, &a.topic, a.every)?;
+    let (held, train): (Vec<surface::Sample>, Vec<surface::Sample>) = all.into_iter().partition(|s| s.seed % 10 == 9);
+    let counts: Vec<String> =
+        surface::CLASSES.iter().enumerate().map(|(k, c)| format!("{c} {}", train.iter().filter(|s| s.class == k).count())).collect();
+    println!(
+        "surface: {} training frames ({}) and {} held-out (seeds ending in 9), read in {:.1} s",
+        train.len(),
+        counts.join(", "),
+        held.len(),
+        started.elapsed().as_secs_f32()
+    );
+    let opts = surface::FitOptions { steps: a.surface_steps, ..Default::default() };
+    let mut running = 0f32;
+    let t = surface::fit(&train, &opts, &mut |step, loss| {
+        running = if step == 1 { loss } else { 0.98 * running + 0.02 * loss };
+        if step % 250 == 0 {
+            println!("surface step {step}/{}: loss {running:.4}", opts.steps);
+        }
+    })?;
+    let held_out_accuracy = if held.is_empty() {
+        None
+    } else {
+        let (acc, confusion) = surface::evaluate(&t.net, &held)?;
+        println!(
+            "surface held-out accuracy {:.1} % of {} frames; confusion (rows truth, columns predicted, {}): {confusion:?}",
+            100.0 * acc,
+            held.len(),
+            surface::CLASSES.join("/")
+        );
+        Some(acc)
+    };
+    let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
+    let weights = format!("{stem}.surface.safetensors");
+    let record = SurfaceRecord {
+        weights: weights.clone(),
+        topic: a.topic.clone(),
+        data: a.surface.iter().map(|p| p.display().to_string()).collect(),
+        frames: train.len(),
+        steps: opts.steps,
+        held_out_accuracy,
+    };
+    surface::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
+    println!("surface predictor trained in {:.0} s", started.elapsed().as_secs_f32());
+    Ok(record)
 }
 
 pub fn eval(a: EvalReasonArgs) -> Result<()> {
@@ -126,6 +196,32 @@ pub fn eval(a: EvalReasonArgs) -> Result<()> {
     };
     row("learned stopping model, road's friction", &reasoner);
     row(&format!("the same, assuming a dry road (μ {DRY_MU})"), &dry);
+    let mut surface_scores = None;
+    if !a.surface.is_empty() {
+        let (Some(rec), Some(weights)) = (&model.surface, model.surface_weights(&a.model)) else {
+            anyhow::bail!("{} has no surface predictor: train one with `s2r train reason --surface DATASET`", a.model.display());
+        };
+        let net = surface::load(&weights)?;
+        let samples = surface::read(&a.surface, &rec.topic, 1)?;
+        let (acc, confusion) = surface::evaluate(&net, &samples)?;
+        // The baseline that assumes a dry road is right on the dry frames only.
+        let dry = samples.iter().filter(|s| s.class == 0).count() as f32 / samples.len().max(1) as f32;
+        println!(
+            "\nSurface from the camera ({} frames of {}):\n",
+            samples.len(),
+            a.surface.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        println!("| reasoner | surface class right | {} |", surface::CLASSES.map(|c| format!("{c}: right / frames")).join(" | "));
+        println!("| --- | --- |{}", " --- |".repeat(4));
+        let cells: Vec<String> = (0..4).map(|k| format!("{} / {}", confusion[k][k], confusion[k].iter().sum::<usize>())).collect();
+        println!("| surface predictor | {:.1} % | {} |", 100.0 * acc, cells.join(" | "));
+        let dry_cells: Vec<String> = (0..4)
+            .map(|k| format!("{} / {}", if k == 0 { confusion[0].iter().sum::<usize>() } else { 0 }, confusion[k].iter().sum::<usize>()))
+            .collect();
+        println!("| assuming a dry road | {:.1} % | {} |", 100.0 * dry, dry_cells.join(" | "));
+        surface_scores =
+            Some(serde_json::json!({"frames": samples.len(), "accuracy": acc, "confusion": confusion, "dry_road_baseline": dry}));
+    }
     if let Some(path) = &a.json {
         let out = serde_json::json!({
             "scenario": scenario,
@@ -133,6 +229,7 @@ pub fn eval(a: EvalReasonArgs) -> Result<()> {
             "questions": qs.iter().map(|q| serde_json::json!({"text": q.text(), "question": q})).collect::<Vec<_>>(),
             "reasoner": reasoner,
             "dry_road_baseline": dry,
+            "surface": surface_scores,
         });
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n").with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());

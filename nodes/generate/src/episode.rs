@@ -134,6 +134,9 @@ pub(crate) fn scenario_of(ep: &Episode, sweep: &Sweep) -> Result<Scenario, Gener
     d.light = r.light.unwrap_or(d.light);
     d.friction = r.friction.unwrap_or(d.friction);
     d.timing = r.timing.unwrap_or(d.timing);
+    if sweep.friction_from_look {
+        scenario.environment.friction.road = s2r_look::parse(&ep.prompt).look.surface.friction();
+    }
     Ok(scenario)
 }
 

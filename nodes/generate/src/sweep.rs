@@ -157,6 +157,12 @@ pub struct Sweep {
     /// Randomisation ranges overriding the scenarios'.
     #[serde(default)]
     pub randomize: Randomize,
+    /// The road's friction follows each look's surface (dry 0.8, wet 0.5,
+    /// snowy 0.3, icy 0.1; then ± `randomize.friction`) instead of the
+    /// scenario's: data in which what the road looks like and how it grips
+    /// agree, to learn the surface from the camera.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub friction_from_look: bool,
     /// What the bags keep.
     #[serde(default = "default_keep")]
     pub keep: Vec<Output>,
@@ -355,6 +361,19 @@ fn check_words(prompt: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_roads_friction_follows_the_looks_surface_when_asked() {
+        let text = "name: t\nscenarios: [icy_night_crossing]\nseeds: {from: 1, to: 1}\nlooks:\n  prompts: [\"icy road, night\", \"noon, dry\", \"heavy rain\", \"snowy\"]\nduration: 1.0\nfriction_from_look: true\n";
+        let sweep = parse(text).unwrap();
+        let roads: Vec<f64> =
+            sweep.episodes().iter().map(|e| crate::episode::scenario_of(e, &sweep).unwrap().environment.friction.road).collect();
+        assert_eq!(roads, [0.1, 0.8, 0.5, 0.3], "rain wets the road; each surface has its grip");
+        // Without the key the scenario keeps its own friction.
+        let own = parse(&text.replace("friction_from_look: true\n", "")).unwrap();
+        let e = &own.episodes()[1];
+        assert_eq!(crate::episode::scenario_of(e, &own).unwrap().environment.friction.road, 0.1, "icy_night_crossing's own ice");
+    }
+
     use super::*;
 
     const SWEEP: &str = "name: t\nscenarios: [icy_night_crossing, cup_near_edge]\nseeds: {from: 3, to: 5}\nlooks:\n  sample: 4\n  from:\n    time: {night: 1, noon: 1}\n    weather: {\"light snowfall\": 1, \"\": 1}\nduration: 1.0\n";

@@ -76,6 +76,21 @@ pub enum Surface {
     Snowy,
 }
 
+impl Surface {
+    /// The road friction coefficient a surface that looks like this has in
+    /// the data factory's sweeps with `friction_from_look` (typical tyre-road
+    /// values: dry asphalt 0.8, wet 0.5, packed snow 0.3, ice 0.1), so that
+    /// how the road looks and how it grips agree in the data.
+    pub fn friction(self) -> f64 {
+        match self {
+            Surface::Dry => 0.8,
+            Surface::Wet => 0.5,
+            Surface::Snowy => 0.3,
+            Surface::Icy => 0.1,
+        }
+    }
+}
+
 /// The appearance a prompt asks for. Intensities run from 0 (off) to 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Look {

@@ -6,6 +6,8 @@
 //!
 //! - [`stopping`]: how far a car travels before it stops, from its speed, the
 //!   road's friction and its reaction time, fitted to braking trials.
+//! - [`surface`]: which surface the camera sees (dry, wet, snow, ice), so
+//!   the friction the stopping predictor needs, learned from restyled frames.
 //! - [`questions`]: the held-out questions and their scores.
 //! - [`chain`]: the reasoning chain and constraints for a car braking.
 //! - [`model`]: the model file.
@@ -18,6 +20,7 @@ pub mod chain;
 pub mod model;
 pub mod questions;
 pub mod stopping;
+pub mod surface;
 
 /// What can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,30 @@ pub enum ReasonError {
         /// What is wrong.
         problem: String,
     },
+    /// A dataset or bag that cannot be learned from.
+    #[error("{path}: {problem}")]
+    Data {
+        /// The dataset or bag.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A camera frame that cannot be read.
+    #[error("{topic}: {problem}")]
+    Frame {
+        /// Its topic.
+        topic: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The tensor library failed.
+    #[error("{what}: {source}")]
+    Candle {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: candle_core::Error,
+    },
     /// Training records that cannot fit a model.
     #[error("the training records cannot fit the {what} predictor: {problem}")]
     Records {
@@ -46,4 +73,9 @@ pub enum ReasonError {
         /// What is wrong with them.
         problem: String,
     },
+}
+
+/// Maps a candle error to [`ReasonError::Candle`] with what was being done.
+pub(crate) fn candle(what: &'static str) -> impl Fn(candle_core::Error) -> ReasonError {
+    move |source| ReasonError::Candle { what, source }
 }

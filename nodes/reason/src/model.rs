@@ -23,13 +23,38 @@ pub struct ReasonModel {
     pub scenario: String,
     /// The trials' seeds, first and last.
     pub seeds: (u64, u64),
+    /// The surface predictor, when trained (`--surface`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surface: Option<SurfaceRecord>,
     /// Scores on the held-out question set when it was trained, with the true friction.
     pub held_out: Option<Scores>,
     /// The software that trained it.
     pub software: String,
 }
 
+/// The surface predictor's weights file and record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceRecord {
+    /// The weights (safetensors), relative to the model file's folder.
+    pub weights: String,
+    /// The camera topic it learned from.
+    pub topic: String,
+    /// The datasets it learned from (as given).
+    pub data: Vec<String>,
+    /// Training frames.
+    pub frames: usize,
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Accuracy on the held-out seeds of its datasets (seeds ending in 9), if any.
+    pub held_out_accuracy: Option<f32>,
+}
+
 impl ReasonModel {
+    /// The surface predictor's weights file, when it has one.
+    pub fn surface_weights(&self, model_path: &Path) -> Option<std::path::PathBuf> {
+        self.surface.as_ref().map(|s| model_path.parent().unwrap_or(Path::new(".")).join(&s.weights))
+    }
+
     /// Writes the file (pretty JSON), atomically.
     pub fn save(&self, path: &Path) -> Result<(), ReasonError> {
         let io = |source| ReasonError::Io { path: path.into(), source };
@@ -67,6 +92,7 @@ mod tests {
             stopping: StoppingModel { coef: [0.05, 1.0, 0.0, 0.2], records: 10, rms: 0.1 },
             scenario: "icy_night_crossing".into(),
             seeds: (0, 9),
+            surface: None,
             held_out: None,
             software: "test".into(),
         };
