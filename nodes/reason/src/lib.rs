@@ -11,6 +11,7 @@
 //! - [`questions`]: the held-out questions and their scores.
 //! - [`chain`]: the reasoning chain and constraints for a car braking.
 //! - [`model`]: the model file.
+//! - [`node`]: reason_node, which publishes the chain live from a robot's camera and odometry.
 
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 pub mod chain;
 pub mod model;
+pub mod node;
 pub mod questions;
 pub mod stopping;
 pub mod surface;
