@@ -50,6 +50,7 @@ pub fn shipped_model() -> Option<PathBuf> {
 pub struct Reasoner {
     /// The model's record and stopping predictor.
     pub model: ReasonModel,
+    path: PathBuf,
     surface: Option<SurfaceNet>,
 }
 
@@ -61,14 +62,14 @@ impl Reasoner {
             Some(w) => Some(surface::load(&w)?),
             None => None,
         };
-        Ok(Reasoner { model, surface })
+        Ok(Reasoner { model, path: path.into(), surface })
     }
 
     /// The surface class and its probability for a camera frame.
     pub fn surface_of(&self, img: &Image, topic: &str) -> Result<(usize, f32), ReasonError> {
         let Some(net) = &self.surface else {
             return Err(ReasonError::BadModel {
-                path: PathBuf::from("reason.json"),
+                path: self.path.clone(),
                 problem: "it has no surface predictor: train one with `s2r train reason --surface DATASET`, or fix the surface with the parameter `surface`".into(),
             });
         };
