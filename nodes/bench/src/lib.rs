@@ -16,6 +16,7 @@ mod generate;
 mod images;
 mod perception;
 mod policy;
+mod reason;
 mod sim;
 mod tokenizer;
 mod transfer;
@@ -63,6 +64,8 @@ pub enum BenchCmd {
     Perception(PerceptionBenchArgs),
     /// policy_node's step (p50/p99 latency), training examples/s, closed-loop episodes per minute.
     Policy(policy::PolicyBenchArgs),
+    /// reason_node's step (p50/p99 latency) and the braking trials per second.
+    Reason(reason::ReasonBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -81,6 +84,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Generate(a) => tokio::task::block_in_place(|| generate::run(a)),
         BenchCmd::Perception(a) => tokio::task::block_in_place(|| perception::run(a)),
         BenchCmd::Policy(a) => tokio::task::block_in_place(|| policy::run(a)),
+        BenchCmd::Reason(a) => tokio::task::block_in_place(|| reason::run(a)),
     }
 }
 
