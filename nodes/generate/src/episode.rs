@@ -116,6 +116,19 @@ impl EpisodeBag {
     }
 }
 
+/// An episode given up (interrupted, or failed) still waits for its writer
+/// thread: the caller removes the partial bag next, and a writer still
+/// finishing its file in that folder would race the removal and leave it
+/// half-deleted.
+impl Drop for EpisodeBag {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The scenario of an episode with the sweep's cameras and randomisation.
 pub(crate) fn scenario_of(ep: &Episode, sweep: &Sweep) -> Result<Scenario, GenerateError> {
     let mut scenario = Scenario::load(&ep.scenario_file)?;
