@@ -125,7 +125,7 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
 fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
     let started = std::time::Instant::now();
     let all = surface::read(&a.surface, &a.topic, a.every)?;
-    let (held, train): (Vec<surface::Sample>, Vec<surface::Sample>) = all.into_iter().partition(|s| s.seed % 10 == 9);
+    let (held, train): (Vec<surface::Sample>, Vec<surface::Sample>) = all.into_iter().partition(|s| s2r_train::held_out(s.seed));
     let counts: Vec<String> =
         surface::CLASSES.iter().enumerate().map(|(k, c)| format!("{c} {}", train.iter().filter(|s| s.class == k).count())).collect();
     println!(

@@ -81,7 +81,7 @@ impl Surface {
     /// the data factory's sweeps with `friction_from_look` (typical tyre-road
     /// values: dry asphalt 0.8, wet 0.5, packed snow 0.3, ice 0.1), so that
     /// how the road looks and how it grips agree in the data.
-    pub fn friction(self) -> f64 {
+    pub const fn friction(self) -> f64 {
         match self {
             Surface::Dry => 0.8,
             Surface::Wet => 0.5,

@@ -210,11 +210,6 @@ pub struct Demos {
     pub other_robot: usize,
 }
 
-/// Whether a seed belongs to the held-out split: every tenth (seed % 10 == 9).
-pub fn held_out(seed: u64) -> bool {
-    seed % 10 == 9
-}
-
 fn manifest(dir: &Path) -> Result<Manifest, PolicyError> {
     let path = dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| PolicyError::Demos {

@@ -238,7 +238,7 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
         }
     };
     let demos = data::read(&opts.data, &config, opts.every, opts.frames)?;
-    let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| data::held_out(s.seed));
+    let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| s2r_train::held_out(s.seed));
     if train.is_empty() {
         return Err(PolicyError::Demos {
             path: opts.data[0].clone(),

@@ -6,12 +6,12 @@
 //! predicts the next `chunk` commands (a vehicle's speed and yaw rate; an
 //! arm's joint targets and gripper opening).
 //!
-//! Every layer is a matrix product on a reshaped tensor: candle's CPU
-//! convolutions train slowly (their input gradients go through its
-//! transposed convolution), matrix products do not.
+//! The stages are [`s2r_train::PatchStages`]: every layer a matrix product
+//! on a reshaped tensor, which candle trains fast on a CPU.
 
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
+use s2r_train::PatchStages;
 use serde::{Deserialize, Serialize};
 
 /// Metres per second per unit of the network's speed outputs and inputs.
@@ -167,16 +167,10 @@ impl Config {
 pub struct Net {
     /// Its config.
     pub config: Config,
-    stages: Vec<Linear>,
+    stages: PatchStages,
     squeeze: Linear,
     fc1: Linear,
     fc2: Linear,
-}
-
-/// `[B, H, W, C]` → `[B, H/2, W/2, 4C]`: each 2×2 block of positions side by side.
-fn space_to_depth(x: &Tensor) -> Result<Tensor> {
-    let (b, h, w, c) = x.dims4()?;
-    x.reshape((b, h / 2, 2, w / 2, 2 * c))?.permute((0, 1, 3, 2, 4))?.contiguous()?.reshape((b, h / 2, w / 2, 4 * c))
 }
 
 impl Net {
@@ -185,13 +179,8 @@ impl Net {
         if let Err(problem) = config.check() {
             candle_core::bail!("{problem}");
         }
-        let mut stages = Vec::new();
-        let mut c_in = config.channels_in();
-        for (i, &c) in config.channels.iter().enumerate() {
-            stages.push(linear(4 * c_in, c, vb.pp(format!("stage{i}")))?);
-            c_in = c;
-        }
-        let squeeze = linear(c_in, 16, vb.pp("squeeze"))?;
+        let stages = PatchStages::new(config.channels_in(), &config.channels, &vb)?;
+        let squeeze = linear(config.channels[3], 16, vb.pp("squeeze"))?;
         let cells = (config.width / 16) * (config.height / 16);
         let fc1 = linear(16 * cells + config.robot.state_scale().len(), config.hidden, vb.pp("fc1"))?;
         let fc2 = linear(config.hidden, config.robot.action_scale().len() * config.chunk, vb.pp("fc2"))?;
@@ -202,10 +191,7 @@ impl Net {
     /// (each entry over its [`Robot::state_scale`]) → commands `[B, chunk, A]`
     /// (each over its [`Robot::action_scale`]).
     pub fn forward(&self, images: &Tensor, state: &Tensor) -> Result<Tensor> {
-        let mut x = (images - 0.5)?;
-        for s in &self.stages {
-            x = s.forward(&space_to_depth(&x)?)?.relu()?;
-        }
+        let x = self.stages.forward(&(images - 0.5)?)?;
         let x = self.squeeze.forward(&x)?.relu()?.flatten_from(1)?;
         let x = Tensor::cat(&[&x, state], D::Minus1)?;
         let x = self.fc1.forward(&x)?.relu()?;
@@ -217,18 +203,6 @@ impl Net {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
-
-    #[test]
-    fn space_to_depth_keeps_each_block_together() {
-        // One image 2x4, one channel: values 0..8 row by row.
-        let x = Tensor::arange(0f32, 8.0, &Device::Cpu).unwrap().reshape((1, 2, 4, 1)).unwrap();
-        let y = space_to_depth(&x).unwrap();
-        assert_eq!(y.dims(), &[1, 1, 2, 4]);
-        let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
-        // Block (0,0): pixels 0, 1 (top row) and 4, 5 (bottom row).
-        assert_eq!(v, [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]);
-    }
 
     #[test]
     fn configs_from_before_rows_read_the_whole_frame() {

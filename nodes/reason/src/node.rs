@@ -74,9 +74,7 @@ impl Reasoner {
             });
         };
         let x = surface::input(img, topic)?;
-        let p = net.probabilities(&[x.as_slice()], &candle_core::Device::Cpu)?[0];
-        let k = (0..CLASSES.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).expect("four classes");
-        Ok((k, p[k]))
+        Ok(net.classify(&[x.as_slice()], &candle_core::Device::Cpu)?[0])
     }
 
     /// The chain for a frame's header, a surface (class, probability), the

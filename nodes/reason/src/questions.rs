@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::stopping::{Braking, StoppingModel};
+use crate::surface::{class_of, CLASS_PHRASES};
 
 /// The friction a driver who assumes a dry road plans with.
 pub const DRY_MU: f32 = 0.8;
@@ -46,14 +47,9 @@ pub struct Situation {
     pub reaction: f32,
 }
 
-/// A surface's name for a friction coefficient.
+/// A surface's name for a friction coefficient (its [`class_of`]).
 pub fn surface(mu: f32) -> &'static str {
-    match mu {
-        m if m >= 0.65 => "dry asphalt",
-        m if m >= 0.4 => "a wet road",
-        m if m >= 0.2 => "a snowy road",
-        _ => "ice",
-    }
+    CLASS_PHRASES[class_of(mu)]
 }
 
 impl Question {

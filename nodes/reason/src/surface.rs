@@ -6,8 +6,8 @@
 //!
 //! The network reads the road ahead (rows 45–85 % of the frame: below the
 //! horizon, above a car's bonnet), resized
-//! to 192×96, through four 2×2 patch stages (a per-position linear layer and
-//! ReLU each; matrix products, which candle trains fast on a CPU), pools the
+//! to 192×96, through four 2×2 patch stages ([`s2r_train::PatchStages`], as
+//! the policy's network), pools the
 //! feature map by mean and max (a surface is a texture, wherever it is) and
 //! classifies. Colour, gain, haze, noise and mirror augmentation keep it
 //! from keying on one look's exact tint and contrast.
@@ -19,7 +19,9 @@ use candle_nn::{linear, Linear, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use s2r_bag::BagReader;
 use s2r_image::Rgb;
+use s2r_look::Surface;
 use s2r_runtime::Serialized;
+use s2r_train::PatchStages;
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
 
@@ -27,15 +29,19 @@ use crate::ReasonError;
 
 /// The classes, in the network's output order.
 pub const CLASSES: [&str; 4] = ["dry", "wet", "snow", "ice"];
-/// Each class's typical friction (the data factory's: `s2r_look::Surface::friction`).
-pub const CLASS_MU: [f32; 4] = [0.8, 0.5, 0.3, 0.1];
+/// Each class's typical friction: the data factory's ([`Surface::friction`]).
+pub const CLASS_MU: [f32; 4] =
+    [Surface::Dry.friction() as f32, Surface::Wet.friction() as f32, Surface::Snowy.friction() as f32, Surface::Icy.friction() as f32];
+/// Each class's name in a sentence.
+pub const CLASS_PHRASES: [&str; 4] = ["dry asphalt", "a wet road", "a snowy road", "ice"];
 /// Input width and height.
 pub const INPUT: (usize, usize) = (192, 96);
 /// The band of the frame's rows it reads (fractions of its height from the top).
 pub const ROWS: [f32; 2] = [0.45, 0.85];
 const CHANNELS: [usize; 4] = [16, 32, 64, 96];
 
-/// The class of a friction coefficient (the thresholds of [`crate::questions::surface`]).
+/// The class of a friction coefficient: thresholds (0.65, 0.4, 0.2) between the
+/// classes' frictions, so that each class's ± 10 % stays inside it.
 pub fn class_of(mu: f32) -> usize {
     match mu {
         m if m >= 0.65 => 0,
@@ -135,37 +141,29 @@ pub fn read(dirs: &[PathBuf], topic: &str, every: usize) -> Result<Vec<Sample>, 
 
 /// The classifier.
 pub struct SurfaceNet {
-    stages: Vec<Linear>,
+    stages: PatchStages,
     fc1: Linear,
     fc2: Linear,
-}
-
-fn space_to_depth(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, h, w, c) = x.dims4()?;
-    x.reshape((b, h / 2, 2, w / 2, 2 * c))?.permute((0, 1, 3, 2, 4))?.contiguous()?.reshape((b, h / 2, w / 2, 4 * c))
 }
 
 impl SurfaceNet {
     /// The network over `vb`'s weights.
     pub fn new(vb: VarBuilder) -> candle_core::Result<SurfaceNet> {
-        let mut stages = Vec::new();
-        let mut c_in = 3;
-        for (i, &c) in CHANNELS.iter().enumerate() {
-            stages.push(linear(4 * c_in, c, vb.pp(format!("stage{i}")))?);
-            c_in = c;
-        }
-        Ok(SurfaceNet { stages, fc1: linear(2 * c_in, 64, vb.pp("fc1"))?, fc2: linear(64, CLASSES.len(), vb.pp("fc2"))? })
+        let stages = PatchStages::new(3, &CHANNELS, &vb)?;
+        Ok(SurfaceNet { stages, fc1: linear(2 * CHANNELS[3], 64, vb.pp("fc1"))?, fc2: linear(64, CLASSES.len(), vb.pp("fc2"))? })
     }
 
     /// Images `[B, H, W, 3]` (0 to 1) → logits `[B, classes]`.
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = (images - 0.5)?;
-        for s in &self.stages {
-            x = s.forward(&space_to_depth(&x)?)?.relu()?;
-        }
-        let x = x.flatten(1, 2)?;
+        let x = self.stages.forward(&(images - 0.5)?)?.flatten(1, 2)?;
         let pooled = Tensor::cat(&[x.mean(1)?, x.max(1)?], D::Minus1)?;
         self.fc2.forward(&self.fc1.forward(&pooled)?.relu()?)
+    }
+
+    /// The most likely class of each network input and its probability.
+    pub fn classify(&self, images: &[&[u8]], device: &Device) -> Result<Vec<(usize, f32)>, ReasonError> {
+        let p = self.probabilities(images, device)?;
+        Ok(p.iter().map(|p| (0..CLASSES.len()).map(|k| (k, p[k])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("four classes")).collect())
     }
 
     /// Class probabilities of network inputs (RGB bytes of [`INPUT`] size).
@@ -303,8 +301,7 @@ pub fn evaluate(net: &SurfaceNet, samples: &[Sample]) -> Result<(f32, [[usize; 4
     let mut confusion = [[0usize; 4]; 4];
     for chunk in samples.chunks(64) {
         let images: Vec<&[u8]> = chunk.iter().map(|s| s.image.as_slice()).collect();
-        for (s, p) in chunk.iter().zip(net.probabilities(&images, &Device::Cpu)?) {
-            let k = (0..4).max_by(|&a, &b| p[a].total_cmp(&p[b])).expect("four classes");
+        for (s, (k, _)) in chunk.iter().zip(net.classify(&images, &Device::Cpu)?) {
             confusion[s.class][k] += 1;
         }
     }

@@ -2,13 +2,16 @@
 //! [`AdamW`] whose moments go into the checkpoint so that training resumes
 //! where it stopped, [`seeded_init`] (the same seed, the same run), and
 //! checkpoints as one safetensors file whose metadata holds the model's own
-//! record under a key of its own ([`save`], [`read`], [`restore`]).
+//! record under a key of its own ([`save`], [`read`], [`restore`]); the
+//! patch stages networks see camera frames through ([`PatchStages`]); the
+//! held-out split by seed ([`held_out`]).
 
 #![warn(missing_docs)]
 
 mod adamw;
 mod checkpoint;
 mod init;
+mod patches;
 mod watch;
 
 use std::path::PathBuf;
@@ -16,7 +19,14 @@ use std::path::PathBuf;
 pub use adamw::AdamW;
 pub use checkpoint::{read, restore, save, Checkpoint};
 pub use init::seeded_init;
+pub use patches::{space_to_depth, PatchStages};
 pub use watch::{CheckpointWatch, WATCH_PERIOD};
+
+/// Whether a seed belongs to the held-out split of a demonstration set or
+/// dataset: every tenth (seed % 10 == 9), never trained on.
+pub fn held_out(seed: u64) -> bool {
+    seed % 10 == 9
+}
 
 /// A checkpoint that cannot be written or read.
 #[derive(Debug, thiserror::Error)]
