@@ -8,13 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{as_bgr8, depth_frame, finish, fresh_domain, loopback, loopback_env};
+use common::{as_bgr8, depth_frame, finish, fresh_domain, loopback, loopback_env, Logged};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::builtin_interfaces::msg::Time;
@@ -34,49 +32,6 @@ fn checkpoint(dir: &Path, name: &str, steps: usize) -> std::path::PathBuf {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
-}
-
-/// A node process whose log (stderr) is collected as it runs.
-struct Logged {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Logged {
-    fn spawn(mut cmd: Command) -> Logged {
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let err = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        Logged { child, log }
-    }
-
-    fn text(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until the log contains `what`.
-    async fn wait_for(&self, what: &str, timeout: Duration) {
-        let t = Instant::now();
-        while !self.text().contains(what) {
-            assert!(t.elapsed() < timeout, "no '{what}' in the node's log within {timeout:?}:\n{}", self.text());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

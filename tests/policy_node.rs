@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry};
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, Logged};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::geometry_msgs::msg::Twist;
@@ -42,18 +41,8 @@ async fn simulator_frames_and_odometry_in_cmd_vel_out() {
     loopback_env(&mut c, domain);
     c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "max_yaw_rate:=0.0", "-p", "rate:=20.0"]);
     c.args(["-r", "__ns:=/robot"]);
-    let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut l = sink.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let text = || log.lock().unwrap().clone();
+    let node_proc = Logged::spawn(c);
+    let text = || node_proc.text();
 
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "robot_driver", &RosArgs::default()).unwrap();
@@ -98,8 +87,6 @@ async fn simulator_frames_and_odometry_in_cmd_vel_out() {
     let after: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
     assert!(!after.is_empty() && after.iter().all(|t| t.linear.x == 0.0 && t.angular.z == 0.0), "stale input, stop: {after:?}");
     assert!(text().contains("commanding a stop"), "{}", text());
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry};
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, Logged};
 use s2r_bag::BagReader;
 use s2r_runtime::{Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::sensor_msgs::msg::Image;
@@ -40,18 +39,8 @@ async fn frames_and_odometry_in_a_reasoning_chain_out() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_reason_node"));
     loopback_env(&mut c, domain);
     c.args(["--ros-args", "-p", &format!("model:={}", shipped().display()), "-p", "sight:=40.0", "-r", "__ns:=/robot"]);
-    let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut l = sink.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let text = || log.lock().unwrap().clone();
+    let node_proc = Logged::spawn(c);
+    let text = || node_proc.text();
 
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "robot_camera", &RosArgs::default()).unwrap();
@@ -107,8 +96,6 @@ async fn frames_and_odometry_in_a_reasoning_chain_out() {
         assert!(r.steps[0].text.contains("no camera frame for 300 ms"), "{r:?}");
         assert_eq!(r.constraints[0].value, 0.0);
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use s2r_runtime::{Context, ContextOptions, DiscoveryRange};
@@ -350,4 +350,50 @@ pub fn screenshot(page: &Path, shot: &Path, size: &str) {
         .output()
         .unwrap();
     assert!(shot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A node process whose log (stderr) is collected as it runs; killed when dropped.
+pub struct Logged {
+    /// The process.
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Logged {
+    /// Starts `cmd` (stdout discarded), collecting its stderr.
+    pub fn spawn(mut cmd: Command) -> Logged {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let err = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Logged { child, log }
+    }
+
+    /// The log so far.
+    pub fn text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `what`.
+    pub async fn wait_for(&self, what: &str, timeout: Duration) {
+        let t = Instant::now();
+        while !self.text().contains(what) {
+            assert!(t.elapsed() < timeout, "no '{what}' in the node's log within {timeout:?}:\n{}", self.text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
