@@ -196,3 +196,81 @@ fn closed_loop_evaluation_scores_the_node_over_dds() {
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--driver node needs --policy"));
 }
+
+/// A chain as reason_node publishes it, limiting the speed to `limit`.
+fn chain(k: i32, limit: f32) -> sim2real_msgs::sim2real_msgs::msg::Reasoning {
+    use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning, ReasoningStep};
+    let mut h = odometry(k).header;
+    h.frame_id = "base_link".into();
+    Reasoning {
+        header: h,
+        situation: "creeping past a parked car on ice".into(),
+        steps: vec![ReasoningStep {
+            text: format!("limit speed to {limit:.1} m/s"),
+            quantity: "max_speed".into(),
+            value: limit,
+            unit: "m/s".into(),
+            confidence: 0.9,
+        }],
+        constraints: vec![Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: 0.9, region: vec![] }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_reasoning_the_commands_keep_to_the_chains_limit_and_stop_without_one() {
+    use sim2real_msgs::sim2real_msgs::msg::Reasoning;
+    let ck = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy/policy.safetensors");
+    let bag = BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/icy_night_crossing")).unwrap();
+    let frames: Vec<Image> = bag
+        .messages()
+        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
+        .map(|m| Serialized(m.data.clone()).decode::<Image>().unwrap())
+        .take(20)
+        .collect();
+    let domain = fresh_domain();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
+    loopback_env(&mut c, domain);
+    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "reasoning:=true", "-p", "rate:=20.0"]);
+    let node_proc = Logged::spawn(c);
+    let text = || node_proc.text();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "robot_driver", &RosArgs::default()).unwrap();
+    let img = node.create_publisher::<Image>("/front/image_raw", Qos::reliable().depth(10)).unwrap();
+    let odom = node.create_publisher("/odom", Qos::reliable().depth(10)).unwrap();
+    let reasoning = node.create_publisher::<Reasoning>("/reasoning", Qos::reliable().depth(10)).unwrap();
+    let cmd = node.create_subscription::<Twist>("/cmd_vel", Qos::reliable().depth(200)).unwrap();
+    let changed = node.create_subscription::<Reasoning>("/safety_filter", Qos::reliable().depth(50)).unwrap();
+    let t0 = Instant::now();
+    while img.subscription_count() == 0 || reasoning.subscription_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "policy_node did not come up:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Camera and odometry but no reasoning: the conservative side, a stop.
+    for (k, f) in frames[..10].iter().enumerate() {
+        odom.publish(odometry(k as i32)).unwrap();
+        img.publish(f.clone()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let blind: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(blind.len() >= 10 && blind.iter().all(|t| t.linear.x == 0.0), "no reasoning, no motion: {blind:?}");
+    // Chains limiting the car to 0.5 m/s: the policy's speed comes down to it.
+    for (k, f) in frames[10..].iter().enumerate() {
+        let k = 10 + k as i32;
+        reasoning.publish(chain(k, 0.5)).unwrap();
+        odom.publish(odometry(k)).unwrap();
+        img.publish(f.clone()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let filtered: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    assert!(filtered.iter().all(|t| t.linear.x <= 0.5 + 1e-9), "within the chain's limit: {filtered:?}");
+    assert!(filtered.iter().any(|t| (t.linear.x - 0.5).abs() < 1e-9), "the policy asks for more and gets the limit: {filtered:?}");
+    let t = Instant::now();
+    let mut published = Vec::new();
+    while published.is_empty() {
+        published.extend(std::iter::from_fn(|| changed.try_recv()));
+        assert!(t.elapsed() < Duration::from_secs(5), "no chain on /safety_filter:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(published[0].situation, "creeping past a parked car on ice");
+    assert!(text().contains("safety filter: ") && text().contains("-> 0.5 m/s (creeping past a parked car on ice"), "{}", text());
+}

@@ -1,8 +1,13 @@
 //! `s2r train reason` fits the stopping predictor to braking trials run in the
 //! simulator's physics, and `s2r eval reason` scores it on held-out seeds
-//! beside a reasoner that assumes a dry road.
+//! beside a reasoner that assumes a dry road; the hazard predictor learns
+//! from driven episodes; in closed loop the reasoning's constraints keep a car
+//! from the collision it has without them.
 
 use std::process::Command;
+
+/// A held-out seed of the icy night on which the scripted car hits the child.
+const SEED: &str = "1000";
 
 fn s2r(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_s2r")).args(args).output().unwrap()
@@ -92,4 +97,98 @@ fn the_surface_predictor_learns_from_a_sweep_whose_friction_follows_the_look() {
     let o = s2r(&["train", "reason", "-o", m, "--surface", bare.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no MCAP bags"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_hazard_predictor_learns_from_driven_episodes_and_keeps_the_surface_predictor_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("r.json");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/models/reason/reason.json");
+    let o = s2r(&[
+        "train",
+        "reason",
+        "-o",
+        model.to_str().unwrap(),
+        "--seeds",
+        "0..19",
+        "--held-out",
+        "1000..1009",
+        "--from",
+        shipped,
+        "--hazard-seeds",
+        "8..9",
+        "--hazard-scenarios",
+        "icy_night_crossing",
+        "--hazard-drivers",
+        "scripted",
+        "--hazard-every",
+        "4",
+        "--hazard-steps",
+        "20",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}{}", out, String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("surface predictor kept from"), "{out}");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(record["surface"]["weights"], "r.surface.safetensors");
+    assert!(dir.path().join("r.surface.safetensors").is_file() && dir.path().join("r.hazard.safetensors").is_file());
+    let h = &record["hazard"];
+    assert_eq!(h["weights"], "r.hazard.safetensors");
+    assert_eq!(h["camera"], serde_json::json!(["front", 320, 240]));
+    // Seed 9 is held out, seed 8 trained on; the parked cars are ahead in the held-out frames.
+    assert!(h["frames"].as_u64().unwrap() > 10, "{h}");
+    assert!(h["held_out"]["frames"].as_u64().unwrap() > 10, "{h}");
+    assert!(h["held_out"]["occlusion_seen"].is_number(), "{h}");
+    // The evaluation's seeds stay out of training.
+    let o = s2r(&["train", "reason", "-o", model.to_str().unwrap(), "--hazard-seeds", "990..1001"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("held out"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The episodes of a closed-loop run's results.json.
+fn episodes(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    r["episodes"].as_array().unwrap().clone()
+}
+
+#[test]
+fn reasoning_in_the_loop_avoids_the_child_the_scripted_drive_hits() {
+    // The shipped reason model reads the front camera (hazards and surface) at 10 Hz and its
+    // constraints filter the scripted car's cruise speed; the same seed without it hits the child.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cl");
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "icy_night_crossing",
+        "--seeds",
+        SEED,
+        "--driver",
+        "scripted",
+        "--reason",
+        "both",
+        "--no-thumbnails",
+        "--failed-bags",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let eps = episodes(&out);
+    let by = |d: &str| eps.iter().find(|e| e["driver"] == d).unwrap_or_else(|| panic!("no {d} episode:\n{text}")).clone();
+    let (plain, reasoned) = (by("scripted"), by("scripted+reason"));
+    let hit_people = |e: &serde_json::Value| {
+        e["collisions"].as_array().unwrap().iter().filter(|h| h["class"] == "child" || h["class"] == "pedestrian").count()
+    };
+    assert!(hit_people(&plain) > 0, "without reasoning the scripted car hits the child: {plain}");
+    assert_eq!(hit_people(&reasoned), 0, "with reasoning it does not: {reasoned}");
+    assert!(plain.get("filter").is_none());
+    let f = &reasoned["filter"];
+    assert!(f["changed"].as_u64().unwrap() > 0 && f["lowest_limit"].as_f64().unwrap() < 8.0, "{f}");
+    assert!(f["first_change"].as_str().unwrap().contains("limit speed to"), "{f}");
+    assert!(text.contains("scripted+reason") && text.contains("the filter changed"), "{text}");
+    // No needless crawl: it still gets well along the route.
+    assert!(reasoned["route_completion"].as_f64().unwrap() > 0.5, "{reasoned}");
 }

@@ -17,6 +17,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use s2r_idl::{Bytes, Message, Registry};
 
+pub mod safety;
+
 include!(concat!(env!("OUT_DIR"), "/generated.rs"));
 
 /// Every interface compiled in, parsed: for `interface show`, dynamic decoding

@@ -41,8 +41,8 @@ pub(crate) fn run(a: ReasonBenchArgs) -> Result<()> {
     let data: Vec<u8> = (0..(w * h) as usize).flat_map(|i| [(i % 251) as u8, (i / 640 % 200) as u8, 90]).collect();
     let img = s2r_image::image_msg(Header::default(), w as usize, h as usize, "bgr8", 3, data);
     let step = || -> Result<()> {
-        let s = reasoner.surface_of(&img, "bench")?;
-        std::hint::black_box(reasoner.reason(img.header.clone(), s, 12.0, 0.1, 60.0));
+        let reading = reasoner.read(&img, "bench", None)?;
+        std::hint::black_box(reasoner.reason(img.header.clone(), &reading, 12.0, 0.1, 60.0));
         Ok(())
     };
     for _ in 0..10 {

@@ -10,6 +10,7 @@ use clap::Args;
 use s2r_closedloop::driver::{Dagger, Driver, Expert, Policy, Scripted};
 use s2r_closedloop::episode::EpisodeOptions;
 use s2r_closedloop::node_driver::NodeDriver;
+use s2r_closedloop::reason::Reasoned;
 use s2r_closedloop::score::Summary;
 use s2r_closedloop::{evaluate, report, EvalOptions};
 use s2r_sim::scenario::Scenario;
@@ -45,6 +46,48 @@ pub struct ClosedLoopArgs {
     /// Cameras to render (the rest of the rig is left out: faster).
     #[arg(long, value_delimiter = ',', default_value = "front")]
     cameras: Vec<String>,
+    /// Reasoning as a safety filter: off (the drivers as they are), on (every driver's commands
+    /// through the constraints reason_node writes from the front camera and odometry at 10 Hz),
+    /// both (each driver twice, without and with).
+    #[arg(long, default_value = "off")]
+    reason: String,
+    /// The reason model for --reason (default: the shipped models/reason/reason.json).
+    #[arg(long)]
+    reason_model: Option<PathBuf>,
+    /// Metres the reasoner counts on seeing (reason_node's `sight`: a car's low beams).
+    #[arg(long, default_value_t = 60.0)]
+    sight: f32,
+}
+
+/// The drivers `names` as --reason asks: plain, filtered by reasoning, or both.
+fn drivers(a: &ClosedLoopArgs) -> Result<Vec<Box<dyn Driver>>> {
+    let (plain, reasoned) = match a.reason.as_str() {
+        "off" => (true, false),
+        "on" => (false, true),
+        "both" => (true, true),
+        other => bail!("--reason '{other}': off, on or both"),
+    };
+    let reasoner = || -> Result<s2r_reason::node::Reasoner> {
+        let path = a
+            .reason_model
+            .clone()
+            .or_else(s2r_reason::node::shipped_model)
+            .context("--reason: no --reason-model and no shipped models/reason/reason.json")?;
+        Ok(s2r_reason::node::Reasoner::load(&path)?)
+    };
+    if reasoned && (a.sight.is_nan() || a.sight <= 0.0) {
+        bail!("--sight must be positive metres, got {}", a.sight);
+    }
+    let mut out: Vec<Box<dyn Driver>> = Vec::new();
+    for name in &a.driver {
+        if plain {
+            out.push(driver(name, a.policy.as_ref())?);
+        }
+        if reasoned {
+            out.push(Box::new(Reasoned::new(driver(name, a.policy.as_ref())?, reasoner()?, a.sight, 0.1)));
+        }
+    }
+    Ok(out)
 }
 
 /// Loads a scenario by name or path with only `cameras` of its rig.
@@ -71,7 +114,7 @@ pub(crate) fn seeds(s: &str) -> Result<Vec<u64>> {
     }
 }
 
-fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
+pub(crate) fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
     Ok(match name {
         "scripted" => Box::new(Scripted),
         "expert" => Box::new(Expert::default()),
@@ -97,7 +140,7 @@ fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Driver>> {
 
 pub fn run(a: ClosedLoopArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
-    let mut drivers: Vec<Box<dyn Driver>> = a.driver.iter().map(|d| driver(d, a.policy.as_ref())).collect::<Result<_>>()?;
+    let mut drivers = drivers(&a)?;
     s2r_sim::render::quiet_headless_vulkan();
     let opts = EvalOptions {
         episode: EpisodeOptions { image_scale: a.image_scale, thumbnail: !a.no_thumbnails, record: None },
@@ -129,8 +172,16 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
                     return;
                 }
                 let hits: Vec<String> = e.collisions.iter().map(|h| format!("{} {:.1} m/s", h.class, h.speed)).collect();
+                let filter = e.filter.as_ref().map_or(String::new(), |f| {
+                    format!(
+                        "; the filter changed {} of {} commands{}",
+                        f.changed,
+                        f.steps,
+                        f.lowest_limit.map_or(String::new(), |l| format!(", lowest limit {l:.1} m/s"))
+                    )
+                });
                 println!(
-                    "{} {} seed {} ({n}/{total}): {:?}, route {:.0} %, score {:.3}{}",
+                    "{} {} seed {} ({n}/{total}): {:?}, route {:.0} %, score {:.3}{}{filter}",
                     e.scenario,
                     e.driver,
                     e.seed,

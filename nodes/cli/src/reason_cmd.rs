@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use s2r_reason::model::{ReasonModel, SurfaceRecord, FORMAT};
+use s2r_closedloop::reason::HazardFrames;
+use s2r_reason::hazard;
+use s2r_reason::model::{HazardRecord, ReasonModel, SurfaceRecord, FORMAT};
 use s2r_reason::questions::{self, Scores, DRY_MU};
 use s2r_reason::stopping::{Braking, StoppingModel};
 use s2r_reason::surface;
@@ -43,6 +45,29 @@ pub struct TrainReasonArgs {
     /// Surface predictor training steps.
     #[arg(long, default_value_t = 1500)]
     surface_steps: usize,
+    /// Also train the hazard predictor on episodes of these seeds, A..B, driven in the simulator
+    /// by --hazard-drivers and labelled by the driving expert's ground truth (seeds ending in 9 held
+    /// out): its weights go beside the output as <output stem>.hazard.safetensors.
+    #[arg(long)]
+    hazard_seeds: Option<String>,
+    /// The scenarios of the hazard predictor's episodes.
+    #[arg(long, value_delimiter = ',', default_value = "icy_night_crossing,dry_day_urban")]
+    hazard_scenarios: Vec<String>,
+    /// Who drives them: scripted (cruise speed, into what it meets) and expert (careful, close to
+    /// parked cars at low speed) see the situations from both sides.
+    #[arg(long, value_delimiter = ',', default_value = "scripted,expert")]
+    hazard_drivers: Vec<String>,
+    /// Record every n-th camera frame (10 Hz) of those episodes.
+    #[arg(long, default_value_t = 2)]
+    hazard_every: usize,
+    /// Hazard predictor training steps.
+    #[arg(long, default_value_t = 3000)]
+    hazard_steps: usize,
+    /// Keep the predictors of this model file that are not retrained (its surface predictor
+    /// without --surface, its hazard predictor without --hazard-seeds); the stopping model is
+    /// always refitted (seconds).
+    #[arg(long)]
+    from: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -99,11 +124,30 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     );
     let questions = questions::from_trials(&trials(&a.scenario, &held)?);
     let scores = questions::score(&questions, &stopping, |mu| mu);
-    let surface = if a.surface.is_empty() { None } else { Some(train_surface(&a)?) };
+    let from = match &a.from {
+        Some(p) => Some((p.clone(), ReasonModel::load(p)?)),
+        None => None,
+    };
+    let surface = if a.surface.is_empty() {
+        match &from {
+            Some((p, m)) => keep(p, m.surface.clone().map(|r| (r.weights.clone(), r)), &a.output, "surface")?,
+            None => None,
+        }
+    } else {
+        Some(train_surface(&a)?)
+    };
+    let hazard = match &a.hazard_seeds {
+        Some(seeds) => Some(train_hazard(&a, seeds)?),
+        None => match &from {
+            Some((p, m)) => keep(p, m.hazard.clone().map(|r| (r.weights.clone(), r)), &a.output, "hazard")?,
+            None => None,
+        },
+    };
     let model = ReasonModel {
         format: FORMAT.into(),
         stopping,
         surface,
+        hazard,
         scenario: a.scenario.clone(),
         seeds: (seeds[0], *seeds.last().expect("seeds are not empty")),
         held_out: Some(scores.clone()),
@@ -119,6 +163,115 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     );
     println!("wrote {}", a.output.display());
     Ok(())
+}
+
+/// A predictor kept from the model file at `from`: its weights file copied
+/// beside `output` under the output's stem, its record renamed to match.
+fn keep<R>(from: &std::path::Path, record: Option<(String, R)>, output: &std::path::Path, what: &str) -> Result<Option<R>>
+where
+    R: WithWeights,
+{
+    let Some((weights, mut r)) = record else {
+        return Ok(None);
+    };
+    let src = from.parent().unwrap_or(std::path::Path::new(".")).join(&weights);
+    let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
+    let name = format!("{stem}.{what}.safetensors");
+    let dst = output.with_file_name(&name);
+    if std::fs::canonicalize(&src).ok() != std::fs::canonicalize(&dst).ok() {
+        std::fs::copy(&src, &dst).with_context(|| format!("--from: copying {} to {}", src.display(), dst.display()))?;
+    }
+    r.set_weights(name);
+    println!("{what} predictor kept from {}", from.display());
+    Ok(Some(r))
+}
+
+/// A predictor's record that names its weights file.
+trait WithWeights {
+    fn set_weights(&mut self, name: String);
+}
+
+impl WithWeights for SurfaceRecord {
+    fn set_weights(&mut self, name: String) {
+        self.weights = name;
+    }
+}
+
+impl WithWeights for HazardRecord {
+    fn set_weights(&mut self, name: String) {
+        self.weights = name;
+    }
+}
+
+/// Drives the hazard predictor's episodes, trains it and writes its weights beside the model file.
+fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
+    let started = std::time::Instant::now();
+    let seed_list = crate::closedloop_cmd::seeds(seeds).context("--hazard-seeds")?;
+    if seed_list.iter().any(|s| *s >= 1000) {
+        anyhow::bail!("--hazard-seeds {seeds}: seeds from 1000 on are the closed-loop evaluation's, keep them held out");
+    }
+    s2r_sim::render::quiet_headless_vulkan();
+    let opts = s2r_closedloop::EvalOptions {
+        episode: s2r_closedloop::episode::EpisodeOptions { image_scale: 0.5, thumbnail: false, record: None },
+        failed_bags: 0,
+        bags: None,
+    };
+    let mut all = Vec::new();
+    let mut camera = None;
+    for name in &a.hazard_scenarios {
+        let scenario = crate::closedloop_cmd::load(name, &[hazard_camera()])?;
+        let c = &scenario.sensors.cameras[0];
+        let scale = (s2r_closedloop::reason::WIDTH as f64 / c.width as f64).min(1.0);
+        camera = Some((c.name.clone(), (c.width as f64 * scale).round() as u32, (c.height as f64 * scale).round() as u32));
+        for d in &a.hazard_drivers {
+            let mut rec = HazardFrames::new(crate::closedloop_cmd::driver(d, None)?, a.hazard_every);
+            let before = all.len();
+            s2r_closedloop::evaluate(&scenario, &seed_list, &mut rec, &opts, &mut |_| {})
+                .with_context(|| format!("driving {name} ({d}) for the hazard predictor's frames"))?;
+            all.append(&mut rec.samples);
+            println!("hazard: {name}, {d}, seeds {seeds}: {} frames ({:.0} s so far)", all.len() - before, started.elapsed().as_secs_f32());
+        }
+    }
+    let (held, train): (Vec<hazard::Sample>, Vec<hazard::Sample>) = all.into_iter().partition(|s| s2r_train::held_out(s.seed));
+    let share = |f: &dyn Fn(&hazard::Sample) -> bool| train.iter().filter(|s| f(s)).count();
+    println!(
+        "hazard: {} training frames ({} with something in the path, {} with a parked car ahead), {} held out",
+        train.len(),
+        share(&|s| s.obstacle.is_some()),
+        share(&|s| s.occlusion.is_some()),
+        held.len()
+    );
+    let opts = hazard::FitOptions { steps: a.hazard_steps, ..Default::default() };
+    let mut running = 0f32;
+    let t = hazard::fit(&train, &opts, &mut |step, loss| {
+        running = if step == 1 { loss } else { 0.98 * running + 0.02 * loss };
+        if step % 250 == 0 {
+            println!("hazard step {step}/{}: loss {running:.4}", opts.steps);
+        }
+    })?;
+    let held_out = if held.is_empty() { None } else { Some(hazard::evaluate(&t.net, &held)?) };
+    if let Some(h) = &held_out {
+        println!("hazard held out ({} frames): {}", h.frames, serde_json::to_string(h)?);
+    }
+    let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
+    let weights = format!("{stem}.hazard.safetensors");
+    let record = HazardRecord {
+        weights: weights.clone(),
+        scenarios: a.hazard_scenarios.clone(),
+        seeds: (seed_list[0], *seed_list.last().expect("seeds are not empty")),
+        drivers: a.hazard_drivers.clone(),
+        camera: camera.expect("at least one scenario"),
+        frames: train.len(),
+        steps: opts.steps,
+        held_out,
+    };
+    hazard::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
+    println!("hazard predictor trained in {:.0} s", started.elapsed().as_secs_f32());
+    Ok(record)
+}
+
+fn hazard_camera() -> String {
+    s2r_closedloop::reason::CAMERA.to_string()
 }
 
 /// Trains the surface predictor and writes its weights beside the model file.

@@ -39,6 +39,10 @@ pub trait Driver {
     fn label(&self) -> Option<Command> {
         None
     }
+    /// What its safety filter did this episode, where it has one.
+    fn filter_log(&self) -> Option<crate::reason::FilterLog> {
+        None
+    }
 }
 
 /// The scenario's own behaviour: the vehicle holds its start speed straight

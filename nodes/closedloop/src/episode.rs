@@ -196,6 +196,9 @@ pub struct Episode {
     /// Arm episodes: the task's stages, the cup's placement, cups dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arm: Option<ArmMeasures>,
+    /// What a safety filter between the driver and the car did (`--reason on`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::reason::FilterLog>,
 }
 
 impl Episode {
@@ -438,6 +441,7 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
         trace: m.trace,
         thumbnail,
         arm: None,
+        filter: driver.filter_log(),
     })
 }
 
@@ -592,6 +596,7 @@ fn run_arm(
             cups_knocked_over: knocked.len() as u32,
             missed_grasps: missed,
         }),
+        filter: None,
     })
 }
 

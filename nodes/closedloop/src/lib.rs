@@ -18,6 +18,7 @@ pub mod demos;
 pub mod driver;
 pub mod episode;
 pub mod node_driver;
+pub mod reason;
 pub mod report;
 pub mod score;
 

@@ -20,6 +20,13 @@
 //! When no frame or no state arrived for `stale_ms` (300) it says so once per
 //! stale spell.
 //!
+//! With the parameter `reasoning` true (a vehicle), the commands pass the
+//! safety filter ([`sim2real_msgs::safety`]) of the newest chain on
+//! `reasoning` (sim2real_msgs/Reasoning, from reason_node): the speed comes
+//! down to its `max_speed`, the yaw rate with it; each chain that changed a
+//! command is published once on `safety_filter` and logged. Without a chain
+//! for `stale_ms` the car is stopped (the conservative side).
+//!
 //! Parameters: `checkpoint` (from `s2r train policy`; empty: the shipped
 //! `models/policy/policy.safetensors` when there is one). A new checkpoint
 //! is loaded without a restart when the parameter changes or the file is
@@ -34,7 +41,9 @@ use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs, Subscription};
 use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
 use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::safety;
 use sim2real_msgs::sensor_msgs::msg::JointState;
+use sim2real_msgs::sim2real_msgs::msg::Reasoning;
 use sim2real_msgs::std_msgs::msg::Bool;
 
 use crate::data;
@@ -78,6 +87,61 @@ pub fn clamp_joints(cmd: &[f32], hold: &[f32; 7], lower: &[f32; 7], upper: &[f32
     (JointState { name: names, position, ..Default::default() }, clamped)
 }
 
+/// The safety filter's side of the node (parameter `reasoning`).
+struct SafetyFilter {
+    chains: Subscription<Reasoning>,
+    changed_by: Publisher<Reasoning>,
+    newest: Option<(std::sync::Arc<Reasoning>, Instant)>,
+    /// The stamp of the last chain published on `safety_filter`.
+    published: Option<sim2real_msgs::builtin_interfaces::msg::Time>,
+    changed: u64,
+    blind: bool,
+}
+
+impl SafetyFilter {
+    /// `out` within the newest chain's constraints; a stop without a fresh chain.
+    fn apply(&mut self, out: Twist, stale: Duration, log: &s2r_runtime::Logger) -> Twist {
+        while let Some(r) = self.chains.try_recv() {
+            self.newest = Some((r, Instant::now()));
+        }
+        let Some((chain, _)) = self.newest.as_ref().filter(|(_, t)| t.elapsed() <= stale) else {
+            if !self.blind {
+                warn!(log, "no reasoning for {} ms: commanding a stop", stale.as_millis());
+                self.blind = true;
+            }
+            return Twist::default();
+        };
+        if self.blind {
+            info!(log, "safety filter: reasoning is live");
+            self.blind = false;
+        }
+        let f = safety::filter_twist(out.linear.x, out.angular.z, chain);
+        if !f.changed {
+            return out;
+        }
+        self.changed += 1;
+        if self.published.as_ref() != Some(&chain.header.stamp) {
+            self.published = Some(chain.header.stamp.clone());
+            if s2r_runtime::log::worth_logging(self.changed) {
+                let why: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
+                info!(
+                    log,
+                    "safety filter: {:.1} -> {:.1} m/s ({}: {}; {} commands changed so far)",
+                    out.linear.x,
+                    f.linear,
+                    chain.situation,
+                    why.join("; "),
+                    self.changed
+                );
+            }
+            if let Err(e) = self.changed_by.publish((**chain).clone()) {
+                warn!(log, "safety_filter: {e}");
+            }
+        }
+        Twist { linear: Vector3 { x: f.linear, ..Default::default() }, angular: Vector3 { z: f.angular, ..Default::default() } }
+    }
+}
+
 /// The robot's side of the node: its state subscription(s) and its command publisher.
 enum Io {
     Vehicle { odom: Subscription<Odometry>, cmd: Publisher<Twist>, max_speed: f32, max_yaw_rate: f32 },
@@ -99,6 +163,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let joint_upper: Vec<f64> = node.declare_parameter("joint_upper", vec![3.1, 1.9, 2.6, 3.1, 2.0, 3.1])?;
         let max_gripper: f64 = node.declare_parameter("max_gripper", 0.12)?;
         let stale_ms: i64 = node.declare_parameter("stale_ms", 300)?;
+        let reasoning_on: bool = node.declare_parameter("reasoning", false)?;
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
@@ -146,6 +211,22 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     lower,
                     upper,
                 }
+            }
+        };
+        let mut filter = match (reasoning_on, robot) {
+            (false, _) => None,
+            (true, Robot::Vehicle) => Some(SafetyFilter {
+                chains: node.create_subscription::<Reasoning>("reasoning", Qos::reliable().depth(10))?,
+                changed_by: node.create_publisher::<Reasoning>("safety_filter", Qos::reliable().depth(10))?,
+                newest: None,
+                published: None,
+                changed: 0,
+                blind: true,
+            }),
+            (true, Robot::Arm) => {
+                return Err(
+                    "parameter 'reasoning': reason_node's constraints are for a vehicle (max_speed); this checkpoint drives an arm".into()
+                )
             }
         };
         let (state_topic, cmd_topic, state_what) = match robot {
@@ -276,13 +357,16 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
             };
             match &io {
                 Io::Vehicle { cmd, max_speed, max_yaw_rate, .. } => {
-                    let out = if live {
+                    let mut out = if live {
                         let (twist, c) = clamp(command[0], command[1], *max_speed, *max_yaw_rate);
                         note_clamp(c);
                         twist
                     } else {
                         Twist::default()
                     };
+                    if let Some(f) = filter.as_mut() {
+                        out = f.apply(out, stale, &log);
+                    }
                     if let Err(e) = cmd.publish(out) {
                         warn!(log, "cmd_vel: {e}");
                     }

@@ -10,6 +10,12 @@ use crate::stopping::StoppingModel;
 
 /// Metres the car should keep between its bumper and what it stops for.
 pub const STOP_MARGIN: f32 = 2.5;
+/// Share of the estimated grip the speed limit is planned with (the
+/// driving expert's): the rest absorbs an estimate on the wrong side, a late
+/// step out and the controller's lag while it tracks a falling limit.
+pub const PLAN_GRIP: f32 = 0.5;
+/// Metres it wants to be able to stop in while creeping past an occlusion.
+pub const CREEP_STOP: f32 = 1.0;
 
 /// What the car knows when it reasons about braking.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +29,9 @@ pub struct Braking {
     /// Metres ahead that are known to be free (sight, or the nearest obstacle),
     /// with what bounds them ("a pedestrian", "the headlights' reach").
     pub free: (f32, String),
+    /// Metres to the far end of a parked vehicle by the kerb that may hide
+    /// someone, when there is one.
+    pub occlusion: Option<f32>,
 }
 
 fn step(text: String, quantity: &str, value: f32, unit: &str, confidence: f32) -> ReasoningStep {
@@ -31,13 +40,15 @@ fn step(text: String, quantity: &str, value: f32, unit: &str, confidence: f32) -
 
 /// The chain and its constraints: the surface, the stopping distance from
 /// the current speed, whether that stops short of what bounds the free
-/// distance (and how fast it would hit it), the speed limit it implies.
+/// distance (and how fast it would hit it), a parked car that may hide
+/// someone and the speed it allows, the speed limit they imply.
 pub fn braking(model: &StoppingModel, b: &Braking, header: Header) -> Reasoning {
     let (mu, p) = b.mu;
+    let plan = mu * PLAN_GRIP;
     let (free, what) = (&b.free.0, b.free.1.as_str());
     let stop = model.distance(b.speed, mu, b.reaction);
     let room = (free - STOP_MARGIN).max(0.0);
-    let limit = model.max_speed(room, mu, b.reaction);
+    let mut limit = model.max_speed(room, plan, b.reaction);
     let mut steps = vec![
         step(format!("the road looks like {}: μ ≈ {mu:.2} (p {p:.2})", surface(mu)), "surface_mu", mu, "", p),
         step(format!("stopping from {:.1} m/s needs {stop:.1} m", b.speed, stop = stop), "stopping_distance", stop, "m", p),
@@ -60,8 +71,24 @@ pub fn braking(model: &StoppingModel, b: &Braking, header: Header) -> Reasoning 
             p,
         ));
     }
+    let mut creeping = false;
+    if let Some(d) = b.occlusion {
+        steps.push(step(format!("a pedestrian can step out from behind the parked car {d:.1} m ahead"), "occlusion_distance", d, "m", p));
+        let v = model.max_speed(d, plan, b.reaction).max(model.max_speed(CREEP_STOP, plan, b.reaction));
+        steps.push(step(format!("to stop before that point with grip to spare: at most {v:.1} m/s"), "occlusion_speed", v, "m/s", p));
+        if v < limit {
+            limit = v;
+            creeping = true;
+        }
+    }
     steps.push(step(format!("limit speed to {limit:.1} m/s"), "max_speed", limit, "m/s", p));
-    let situation = if stop <= room { format!("driving on {}", surface(mu)) } else { format!("braking for {what} on {}", surface(mu)) };
+    let situation = if stop > room {
+        format!("braking for {what} on {}", surface(mu))
+    } else if creeping {
+        format!("creeping past a parked car on {}", surface(mu))
+    } else {
+        format!("driving on {}", surface(mu))
+    };
     Reasoning {
         header,
         situation,
@@ -98,7 +125,7 @@ mod tests {
     #[test]
     fn every_number_in_the_text_is_the_value_it_states() {
         let m = model();
-        let icy = Braking { speed: 13.9, mu: (0.12, 0.81), reaction: 0.1, free: (40.0, "a pedestrian".into()) };
+        let icy = Braking { speed: 13.9, mu: (0.12, 0.81), reaction: 0.1, free: (40.0, "a pedestrian".into()), occlusion: None };
         let r = braking(&m, &icy, Header::default());
         assert_eq!(r.steps.len(), 4);
         for s in &r.steps {
@@ -112,11 +139,30 @@ mod tests {
         assert!(r.steps[2].value > 5.0, "{:?}", r.steps[2]);
         let limit = r.constraints.iter().find(|c| c.name == "max_speed").unwrap().value;
         assert!(limit < 13.9 && limit > 3.0, "{limit}");
-        assert!((m.distance(limit, 0.12, 0.1) - (40.0 - STOP_MARGIN)).abs() < 0.1);
+        // Planned with half the grip: it stops within the room on half the friction.
+        assert!((m.distance(limit, 0.12 * PLAN_GRIP, 0.1) - (40.0 - STOP_MARGIN)).abs() < 0.1);
         assert!(r.situation.contains("braking for a pedestrian on ice"), "{}", r.situation);
         // On dry asphalt the same gap is enough.
         let dry = braking(&m, &Braking { mu: (0.8, 0.9), ..icy }, Header::default());
         assert_eq!(dry.steps[2].quantity, "stop_margin");
         assert!(dry.constraints[0].value > 13.9);
+    }
+
+    #[test]
+    fn a_parked_car_ahead_limits_speed_to_stopping_before_its_far_end_or_a_creep() {
+        let m = model();
+        let open = Braking { speed: 8.0, mu: (0.1, 0.9), reaction: 0.1, free: (60.0, "the headlights' reach".into()), occlusion: None };
+        let free_limit = braking(&m, &open, Header::default()).constraints[0].value;
+        let near = braking(&m, &Braking { occlusion: Some(12.0), ..open.clone() }, Header::default());
+        let limit = near.constraints[0].value;
+        assert!(limit < free_limit, "{limit} vs {free_limit}");
+        assert!((m.distance(limit, 0.1 * PLAN_GRIP, 0.1) - 12.0).abs() < 0.1, "stops at the far end: {limit}");
+        assert!(near.situation.starts_with("creeping past a parked car"), "{}", near.situation);
+        let text: Vec<&str> = near.steps.iter().map(|s| s.quantity.as_str()).collect();
+        assert_eq!(text, ["surface_mu", "stopping_distance", "stop_margin", "occlusion_distance", "occlusion_speed", "max_speed"]);
+        assert!(near.steps[3].text.contains("12.0 m ahead"), "{}", near.steps[3].text);
+        // Right beside it the car still creeps (it may stop within a metre), never stands.
+        let beside = braking(&m, &Braking { occlusion: Some(0.1), ..open }, Header::default()).constraints[0].value;
+        assert!(beside > 0.3 && (m.distance(beside, 0.1 * PLAN_GRIP, 0.1) - CREEP_STOP).abs() < 0.05, "{beside}");
     }
 }

@@ -8,16 +8,23 @@
 //!   road's friction and its reaction time, fitted to braking trials.
 //! - [`surface`]: which surface the camera sees (dry, wet, snow, ice), so
 //!   the friction the stopping predictor needs, learned from restyled frames.
+//! - [`hazard`]: how far the road ahead is free (the nearest thing in the
+//!   path, a parked car that may hide someone), learned from the camera with
+//!   the driving expert's ground truth as labels.
 //! - [`questions`]: the held-out questions and their scores.
 //! - [`chain`]: the reasoning chain and constraints for a car braking.
 //! - [`model`]: the model file.
 //! - [`node`]: reason_node, which publishes the chain live from a robot's camera and odometry.
+//!
+//! The safety filter that applies a chain's constraints to a command is
+//! [`sim2real_msgs::safety`], shared with the drivers.
 
 #![warn(missing_docs)]
 
 use std::path::PathBuf;
 
 pub mod chain;
+pub mod hazard;
 pub mod model;
 pub mod node;
 pub mod questions;

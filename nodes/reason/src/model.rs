@@ -26,6 +26,9 @@ pub struct ReasonModel {
     /// The surface predictor, when trained (`--surface`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surface: Option<SurfaceRecord>,
+    /// The hazard predictor, when trained (`--hazard-seeds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hazard: Option<HazardRecord>,
     /// Scores on the held-out question set when it was trained, with the true friction.
     pub held_out: Option<Scores>,
     /// The software that trained it.
@@ -49,10 +52,36 @@ pub struct SurfaceRecord {
     pub held_out_accuracy: Option<f32>,
 }
 
+/// The hazard predictor's weights file and record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HazardRecord {
+    /// The weights (safetensors), relative to the model file's folder.
+    pub weights: String,
+    /// The scenarios whose episodes it learned from.
+    pub scenarios: Vec<String>,
+    /// Their seeds, first and last (held out: those ending in 9).
+    pub seeds: (u64, u64),
+    /// Who drove the episodes it learned from.
+    pub drivers: Vec<String>,
+    /// The camera and the resolution it saw (width, height).
+    pub camera: (String, u32, u32),
+    /// Training frames.
+    pub frames: usize,
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Its scores on the held-out seeds' frames.
+    pub held_out: Option<crate::hazard::Scores>,
+}
+
 impl ReasonModel {
     /// The surface predictor's weights file, when it has one.
     pub fn surface_weights(&self, model_path: &Path) -> Option<std::path::PathBuf> {
         self.surface.as_ref().map(|s| model_path.parent().unwrap_or(Path::new(".")).join(&s.weights))
+    }
+
+    /// The hazard predictor's weights file, when it has one.
+    pub fn hazard_weights(&self, model_path: &Path) -> Option<std::path::PathBuf> {
+        self.hazard.as_ref().map(|s| model_path.parent().unwrap_or(Path::new(".")).join(&s.weights))
     }
 
     /// Writes the file (pretty JSON), atomically.
@@ -93,6 +122,7 @@ mod tests {
             scenario: "icy_night_crossing".into(),
             seeds: (0, 9),
             surface: None,
+            hazard: None,
             held_out: None,
             software: "test".into(),
         };

@@ -9,7 +9,10 @@
 //! `ice`), the distance the car needs to stop from its speed, whether that
 //! stops short of the end of what it can see (`sight`, metres: 60 by default,
 //! a car's low beams), and the speed limit that follows, as the constraints
-//! `max_speed` and `stop_distance`. With no camera frame or no odometry for
+//! `max_speed` and `stop_distance`. Where the model has a hazard predictor
+//! (`s2r train reason --hazard-seeds`), the free distance is also bounded by
+//! what it reads in the path, and a parked car that may hide someone limits
+//! the speed to one that stops before its far end. With no camera frame or no odometry for
 //! `stale_ms` (300) it cannot judge the road and publishes the conservative
 //! side: a `max_speed` of 0.
 //!
@@ -29,6 +32,7 @@ use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning, ReasoningStep};
 use sim2real_msgs::std_msgs::msg::Header;
 
 use crate::chain::{self, Braking};
+use crate::hazard::{self, HazardNet};
 use crate::model::ReasonModel;
 use crate::surface::{self, SurfaceNet, CLASSES, CLASS_MU};
 use crate::ReasonError;
@@ -52,35 +56,87 @@ pub struct Reasoner {
     pub model: ReasonModel,
     path: PathBuf,
     surface: Option<SurfaceNet>,
+    hazard: Option<HazardNet>,
+}
+
+/// What the predictors read from one camera frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading {
+    /// The surface class and its probability, from the surface predictor
+    /// (or as fixed), or from the hazard predictor where that reads a
+    /// slipperier road: the lower friction is the conservative side.
+    pub surface: (usize, f32),
+    /// The hazard predictor's reading, when the model has one.
+    pub hazards: Option<hazard::Reading>,
 }
 
 impl Reasoner {
-    /// Loads a model file and its surface predictor's weights, if it has one.
+    /// Loads a model file and its predictors' weights, where it has them.
     pub fn load(path: &Path) -> Result<Reasoner, ReasonError> {
         let model = ReasonModel::load(path)?;
         let surface = match model.surface_weights(path) {
             Some(w) => Some(surface::load(&w)?),
             None => None,
         };
-        Ok(Reasoner { model, path: path.into(), surface })
+        let hazard = match model.hazard_weights(path) {
+            Some(w) => Some(hazard::load(&w)?),
+            None => None,
+        };
+        Ok(Reasoner { model, path: path.into(), surface, hazard })
+    }
+
+    /// Whether it can read the road's surface from a camera (else it must be fixed).
+    pub fn reads_surface(&self) -> bool {
+        self.surface.is_some() || self.hazard.is_some()
     }
 
     /// The surface class and its probability for a camera frame.
     pub fn surface_of(&self, img: &Image, topic: &str) -> Result<(usize, f32), ReasonError> {
         let Some(net) = &self.surface else {
-            return Err(ReasonError::BadModel {
-                path: self.path.clone(),
-                problem: "it has no surface predictor: train one with `s2r train reason --surface DATASET`, or fix the surface with the parameter `surface`".into(),
-            });
+            return Err(self.no_surface());
         };
         let x = surface::input(img, topic)?;
         Ok(net.classify(&[x.as_slice()], &candle_core::Device::Cpu)?[0])
     }
 
-    /// The chain for a frame's header, a surface (class, probability), the
-    /// car's speed, its reaction time and how far it sees.
-    pub fn reason(&self, header: Header, surface: (usize, f32), speed: f32, reaction: f32, sight: f32) -> Reasoning {
-        let b = Braking { speed, mu: (CLASS_MU[surface.0], surface.1), reaction, free: (sight, "the end of what the camera sees".into()) };
+    fn no_surface(&self) -> ReasonError {
+        ReasonError::BadModel {
+            path: self.path.clone(),
+            problem: "it has no surface predictor: train one with `s2r train reason --surface DATASET`, or fix the surface with the parameter `surface`".into(),
+        }
+    }
+
+    /// Everything the predictors read from a frame; `fixed` fixes the surface class.
+    pub fn read(&self, img: &Image, topic: &str, fixed: Option<usize>) -> Result<Reading, ReasonError> {
+        let hazards = match &self.hazard {
+            Some(net) => Some(net.read(&[hazard::input(img, topic)?.as_slice()], &candle_core::Device::Cpu)?[0]),
+            None => None,
+        };
+        let surface = match (fixed, &self.surface, hazards) {
+            (Some(k), _, _) => (k, 1.0),
+            (None, Some(_), h) => {
+                let s = self.surface_of(img, topic)?;
+                // Two readers of the road: keep the slipperier (classes run dry → ice).
+                h.map(|h| h.surface).filter(|h| h.0 > s.0).unwrap_or(s)
+            }
+            (None, None, Some(h)) => h.surface,
+            (None, None, None) => return Err(self.no_surface()),
+        };
+        Ok(Reading { surface, hazards })
+    }
+
+    /// The chain for a frame's header, what was read from it, the car's
+    /// speed, its reaction time and how far it sees.
+    pub fn reason(&self, header: Header, reading: &Reading, speed: f32, reaction: f32, sight: f32) -> Reasoning {
+        let mut free = (sight, "the end of what the camera sees".to_string());
+        let mut occlusion = None;
+        if let Some(h) = reading.hazards {
+            if let Some(d) = h.obstacle.filter(|d| *d < sight) {
+                free = (d, "something in the path".into());
+            }
+            occlusion = h.occlusion;
+        }
+        let b = Braking { speed, mu: (CLASS_MU[reading.surface.0], reading.surface.1), reaction, free, occlusion };
         chain::braking(&self.model.stopping, &b, header)
     }
 }
@@ -136,7 +192,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err("parameter 'model' is empty and no shipped model was found (models/reason/reason.json); train one: `s2r train reason -o reason.json`".into());
         }
         let reasoner = Reasoner::load(Path::new(&path)).map_err(|e| format!("parameter 'model': {e}"))?;
-        if fixed.is_none() && reasoner.surface.is_none() {
+        if fixed.is_none() && !reasoner.reads_surface() {
             return Err(format!("parameter 'model': {path} has no surface predictor; train one with `s2r train reason --surface DATASET` or set the parameter 'surface'").into());
         }
         let mut image = ImageSubscription::new(&node, &format!("{camera}/image_raw"), transport, Qos::sensor_data().depth(5))?;
@@ -156,7 +212,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
         let (mut last_frame, mut last_odom): (Option<Instant>, Option<Instant>) = (None, None);
         let mut speed = 0f32;
-        let mut seen: Option<(Header, (usize, f32))> = None;
+        let mut seen: Option<(Header, Reading)> = None;
         let (mut refused, mut was_blind) = (0u64, true);
         loop {
             tokio::select! {
@@ -173,10 +229,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             if let Some(img) = newest {
                 let topic = image.topic();
-                let judged = match fixed {
-                    Some(k) => Ok((k, 1.0)),
-                    None => tokio::task::block_in_place(|| reasoner.surface_of(&img, &topic)),
-                };
+                let judged = tokio::task::block_in_place(|| reasoner.read(&img, &topic, fixed));
                 match judged {
                     Ok(s) => {
                         seen = Some((img.header.clone(), s));
@@ -199,12 +252,12 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 None
             };
             let msg = match (&missing, &seen) {
-                (None, Some((header, s))) => {
+                (None, Some((header, reading))) => {
                     if was_blind {
                         info!(log, "reasoning: camera and odometry are live");
                         was_blind = false;
                     }
-                    reasoner.reason(header.clone(), *s, speed, reaction as f32, sight as f32)
+                    reasoner.reason(header.clone(), reading, speed, reaction as f32, sight as f32)
                 }
                 (m, _) => {
                     let what = m.clone().unwrap_or_else(|| "no camera frame yet".into());

@@ -66,15 +66,20 @@ pub struct Sample {
 
 /// A camera frame as the network reads it: rows [`ROWS`] resized to [`INPUT`].
 pub fn input(img: &Image, topic: &str) -> Result<Vec<u8>, ReasonError> {
+    band(img, topic, ROWS, INPUT)
+}
+
+/// Rows `rows` (fractions of the height from the top) of a frame, resized to `size`, as RGB bytes.
+pub(crate) fn band(img: &Image, topic: &str, rows: [f32; 2], size: (usize, usize)) -> Result<Vec<u8>, ReasonError> {
     let bad = |problem: String| ReasonError::Frame { topic: topic.into(), problem };
     let data = s2r_image::rgb8(img, topic).map_err(|e| bad(e.to_string()))?;
     let (width, height) = (img.width as usize, img.height as usize);
-    let (y0, y1) = ((ROWS[0] * height as f32).round() as usize, ((ROWS[1] * height as f32).round() as usize).min(height));
+    let (y0, y1) = ((rows[0] * height as f32).round() as usize, ((rows[1] * height as f32).round() as usize).min(height));
     if width < 8 || y1 < y0 + 8 {
         return Err(bad(format!("a {width}×{height} frame is too small")));
     }
     let rgb = Rgb { width, height: y1 - y0, data: data[y0 * width * 3..y1 * width * 3].to_vec() };
-    Ok(rgb.resize(INPUT.0, INPUT.1).data)
+    Ok(rgb.resize(size.0, size.1).data)
 }
 
 /// The episode bags of datasets (`s2r generate` folders: `episodes/*/*.mcap`) or bag folders.
@@ -168,7 +173,7 @@ impl SurfaceNet {
 
     /// Class probabilities of network inputs (RGB bytes of [`INPUT`] size).
     pub fn probabilities(&self, images: &[&[u8]], device: &Device) -> Result<Vec<[f32; 4]>, ReasonError> {
-        let x = batch(images, device, None).map_err(crate::candle("a surface batch"))?;
+        let x = batch(images, INPUT, device, None, false).map_err(crate::candle("a surface batch"))?;
         let p = candle_nn::ops::softmax(&self.forward(&x).map_err(crate::candle("the surface network"))?, D::Minus1)
             .and_then(|p| p.to_vec2::<f32>())
             .map_err(crate::candle("the surface probabilities"))?;
@@ -176,11 +181,18 @@ impl SurfaceNet {
     }
 }
 
-/// Images as a `[B, H, W, 3]` tensor, augmented when `rng` is given: gain,
-/// bias, a colour cast, haze (a blend towards a light grey of random tint:
-/// mist, fog, a dirty lens) and a mirror per image, and pixel noise.
-fn batch(images: &[&[u8]], device: &Device, mut rng: Option<&mut rand::rngs::StdRng>) -> candle_core::Result<Tensor> {
-    let (w, h) = INPUT;
+/// Images of `size` (width, height) as a `[B, H, W, 3]` tensor, augmented
+/// when `rng` is given: gain, bias, a colour cast, haze (a blend towards a
+/// light grey of random tint: mist, fog, a dirty lens), a mirror per image
+/// where `mirror` allows it, and pixel noise.
+pub(crate) fn batch(
+    images: &[&[u8]],
+    size: (usize, usize),
+    device: &Device,
+    mut rng: Option<&mut rand::rngs::StdRng>,
+    mirror: bool,
+) -> candle_core::Result<Tensor> {
+    let (w, h) = size;
     let mut out = vec![0f32; images.len() * w * h * 3];
     for (b, img) in images.iter().enumerate() {
         let (gain, bias, cast, haze, veil, noise, mirror) = match rng.as_deref_mut() {
@@ -193,7 +205,7 @@ fn batch(images: &[&[u8]], device: &Device, mut rng: Option<&mut rand::rngs::Std
                     if r.random_bool(0.4) { r.random_range(0.0..0.45f32) } else { 0.0 },
                     [grey * r.random_range(0.93..1.07f32), grey, grey * r.random_range(0.93..1.07f32)],
                     r.random_range(0.0..0.03f32),
-                    r.random_bool(0.5),
+                    mirror && r.random_bool(0.5),
                 )
             }
             None => (1.0, 0.0, [1.0; 3], 0.0, [0.0; 3], 0.0, false),
@@ -278,7 +290,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             .collect();
         let images: Vec<&[u8]> = picks.iter().map(|s| s.image.as_slice()).collect();
         let labels: Vec<u32> = picks.iter().map(|s| s.class as u32).collect();
-        let x = batch(&images, &device, Some(&mut rng)).map_err(crate::candle("a surface batch"))?;
+        let x = batch(&images, INPUT, &device, Some(&mut rng), true).map_err(crate::candle("a surface batch"))?;
         let y = Tensor::new(labels.as_slice(), &device).map_err(crate::candle("labels"))?;
         let loss = net.forward(&x).and_then(|l| candle_nn::loss::cross_entropy(&l, &y)).map_err(crate::candle("the surface loss"))?;
         let l = loss.to_scalar::<f32>().map_err(crate::candle("reading the loss"))?;

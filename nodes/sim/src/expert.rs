@@ -282,20 +282,35 @@ fn lateral_target(view: &DrivingView, s_ego: f32, actors: &[InLane]) -> Option<f
     }
 }
 
-/// The driving expert's decision for a view (stateless: the same view gives
-/// the same command).
-pub fn drive(view: &DrivingView) -> Decision {
-    let (dir, normal) = (view.lane_dir, view.lane_left());
+/// What bounds the distance a car can count on being free, as the expert
+/// sees it: the nearest thing in (or about to enter) its path and the far end
+/// of the nearest parked vehicle that may hide someone. These are also the
+/// labels reason_node's hazard predictor learns to read from the camera.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hazards {
+    /// Metres from the front bumper the car may travel before it reaches the
+    /// nearest actor in its path (a lead vehicle's own stopping distance
+    /// added), and that actor's instance id.
+    pub obstacle: Option<(f32, u16)>,
+    /// Metres from the front bumper to the far end of the nearest parked
+    /// vehicle by the kerb ahead (someone hidden behind it steps out there at
+    /// the latest), and its instance id.
+    pub occlusion: Option<(f32, u16)>,
+}
+
+/// The hazards ahead of the ego in a view.
+pub fn hazards(view: &DrivingView) -> Hazards {
     let (s_ego, l_ego) = view.to_lane(view.position);
-    let front = s_ego + view.half.x;
-    let brake = PLAN_GRIP * view.mu * GRAVITY;
     let actors: Vec<InLane> = view.actors.iter().map(|a| view.in_lane(a)).collect();
     let target_l = lateral_target(view, s_ego, &actors).unwrap_or(0.0);
+    hazards_in_lane(view, s_ego, l_ego, target_l, &actors)
+}
 
-    let mut free = view.sight;
-    let mut because = Because::Sight;
-    let mut hidden: Option<(f32, u16)> = None;
-    for a in &actors {
+fn hazards_in_lane(view: &DrivingView, s_ego: f32, l_ego: f32, target_l: f32, actors: &[InLane]) -> Hazards {
+    let front = s_ego + view.half.x;
+    let brake = PLAN_GRIP * view.mu * GRAVITY;
+    let mut h = Hazards { obstacle: None, occlusion: None };
+    for a in actors {
         if a.s + a.half_s < s_ego - view.half.x {
             continue; // behind
         }
@@ -313,19 +328,40 @@ pub fn drive(view: &DrivingView) -> Decision {
         if in_path {
             // A lead vehicle going our way keeps moving while we brake.
             let lead = if a.vs > 0.0 { a.vs * a.vs / (2.0 * brake) } else { 0.0 };
-            let d = gap + lead - STOP_GAP;
-            if d < free {
-                free = d;
-                because = Because::Obstacle(a.instance);
+            let d = gap + lead;
+            if h.obstacle.is_none_or(|(o, _)| d < o) {
+                h.obstacle = Some((d, a.instance));
             }
         } else if a.parked && (a.l.abs() - a.half_l - view.half.y) < OCCLUSION_REACH {
             // Someone hidden behind it steps out at its far end at the latest.
             let far = a.s + a.half_s - front;
-            if far > 0.0 && hidden.is_none_or(|(d, _)| far < d) {
-                hidden = Some((far, a.instance));
+            if far > 0.0 && h.occlusion.is_none_or(|(d, _)| far < d) {
+                h.occlusion = Some((far, a.instance));
             }
         }
     }
+    h
+}
+
+/// The driving expert's decision for a view (stateless: the same view gives
+/// the same command).
+pub fn drive(view: &DrivingView) -> Decision {
+    let (dir, normal) = (view.lane_dir, view.lane_left());
+    let (s_ego, l_ego) = view.to_lane(view.position);
+    let brake = PLAN_GRIP * view.mu * GRAVITY;
+    let actors: Vec<InLane> = view.actors.iter().map(|a| view.in_lane(a)).collect();
+    let target_l = lateral_target(view, s_ego, &actors).unwrap_or(0.0);
+
+    let mut free = view.sight;
+    let mut because = Because::Sight;
+    let h = hazards_in_lane(view, s_ego, l_ego, target_l, &actors);
+    if let Some((d, i)) = h.obstacle {
+        if d - STOP_GAP < free {
+            free = d - STOP_GAP;
+            because = Because::Obstacle(i);
+        }
+    }
+    let hidden = h.occlusion;
     let v_stop = |d: f32| (2.0 * brake * d.max(0.0)).sqrt();
     let mut speed = v_stop(free);
     if let Some((d, i)) = hidden {

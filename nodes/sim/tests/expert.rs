@@ -56,3 +56,36 @@ fn the_expert_stops_for_the_child_on_ice_where_the_scripted_drive_hits_it() {
         assert!(dist > 60.0, "seed {seed}: the expert drove only {dist:.1} m in 30 s");
     }
 }
+
+#[test]
+fn hazards_name_the_parked_car_hiding_the_child_and_what_steps_into_the_path() {
+    use s2r_sim::expert::hazards;
+    // The route's start: 160 m before the parked cars, nothing in the lane.
+    let mut sim = Sim::new(shipped("icy_night_crossing").on_route(), &SimOptions { seed: 1, image_scale: 1.0, render: false }).unwrap();
+    let v = DrivingView::of(&sim).unwrap();
+    let h = hazards(&v);
+    let (s_ego, _) = v.to_lane(v.position);
+    let front = s_ego + v.half.x;
+    // The first parked car (x ≈ 5, 4.5 m long) ends ≈ 7.25 m along the road: its far end.
+    let (d, id) = h.occlusion.expect("the parked cars are ahead");
+    let car = v.actors.iter().find(|a| a.instance == id).unwrap();
+    assert!(car.parked);
+    let far = v.to_lane(car.position).0 + car.half.x - front;
+    assert!((d - far).abs() < 1e-3 && d > 140.0 && d < 180.0, "{d} vs {far}");
+    assert_eq!(h.obstacle.map(|o| o.1).filter(|i| *i == id), None, "a parked car by the kerb is not in the path");
+    // Driving on at the scenario's speed, the child runs out: it becomes an obstacle ahead before the car reaches it.
+    let child = v.actors.iter().find(|a| a.class == s2r_sim::world::class::CHILD).unwrap().instance;
+    let mut saw = None;
+    while sim.seconds() < 20.0 && saw.is_none() {
+        sim.tick().unwrap();
+        let v = DrivingView::of(&sim).unwrap();
+        if let Some((d, i)) = hazards(&v).obstacle {
+            if i == child {
+                saw = Some(d);
+            }
+        }
+    }
+    let d = saw.expect("the child enters the path");
+    println!("the child is in the path {d:.1} m ahead at {:.2} s", sim.seconds());
+    assert!(d > 0.0 && d < 40.0, "the child is first in the path {d:.1} m ahead");
+}

@@ -1,0 +1,233 @@
+//! Reasoning in the loop: [`Reasoned`] puts reason_node's judgement (a
+//! [`Reasoner`] reading the driver's own camera and odometry at 10 Hz)
+//! between any driver and the car, as the safety filter
+//! ([`sim2real_msgs::safety`]) a robot runs; [`HazardFrames`] records the
+//! frames a driver sees with the expert's ground truth of what bounds the
+//! free road (`s2r_sim::expert::hazards`): the hazard predictor's training data.
+
+use s2r_reason::hazard;
+use s2r_reason::node::{blind, Reasoner};
+use s2r_sim::expert::{self, DrivingView};
+use s2r_sim::sim::{Sim, Tick};
+use sim2real_msgs::safety::filter_twist;
+use sim2real_msgs::sim2real_msgs::msg::Reasoning;
+use sim2real_msgs::std_msgs::msg::Header;
+
+use crate::driver::{twist, Command, Driver};
+use crate::ClosedLoopError;
+
+/// The camera the reasoner reads.
+pub const CAMERA: &str = "front";
+/// The width it wants that camera rendered at (320×240 from 640×480).
+pub const WIDTH: u32 = 320;
+/// Seconds between reasoning steps (reason_node's 10 Hz).
+const PERIOD: f64 = 0.1;
+
+/// The render scale for a camera `width` pixels wide that gives at least [`WIDTH`].
+fn scale_for(width: u32) -> f64 {
+    (WIDTH as f64 / width.max(1) as f64).min(1.0)
+}
+
+/// What the safety filter did in one episode.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct FilterLog {
+    /// Reasoning steps taken.
+    pub steps: u64,
+    /// Of those, the ones whose constraints changed the driver's command.
+    pub changed: u64,
+    /// The lowest speed limit set, m/s.
+    pub lowest_limit: Option<f32>,
+    /// The chain of the first step that changed a command, as text.
+    pub first_change: Option<String>,
+}
+
+/// A driver whose commands pass through the safety filter of a reasoning
+/// chain written from the driver's camera and odometry. A driver that
+/// commands nothing (the scripted car holding its cruise speed) is taken to
+/// command that speed straight ahead. Arm scenarios pass through unchanged.
+pub struct Reasoned {
+    inner: Box<dyn Driver>,
+    reasoner: Reasoner,
+    name: String,
+    reaction: f32,
+    sight: f32,
+    speed: f32,
+    last_step: Option<f64>,
+    chain: Option<Reasoning>,
+    held: Option<Command>,
+    log: FilterLog,
+}
+
+impl Reasoned {
+    /// `inner` filtered by `reasoner`'s chains; `sight` (m) and `reaction` (s) as reason_node's parameters.
+    pub fn new(inner: Box<dyn Driver>, reasoner: Reasoner, sight: f32, reaction: f32) -> Reasoned {
+        let name = format!("{}+reason", inner.name());
+        Reasoned { inner, reasoner, name, reaction, sight, speed: 0.0, last_step: None, chain: None, held: None, log: FilterLog::default() }
+    }
+
+    /// The last episode's log (so far, during one).
+    pub fn log(&self) -> &FilterLog {
+        &self.log
+    }
+
+    /// The chain of the last reasoning step.
+    pub fn chain(&self) -> Option<&Reasoning> {
+        self.chain.as_ref()
+    }
+
+    fn step(&mut self, sim: &Sim, tick: &Tick) -> Result<(), ClosedLoopError> {
+        let now = sim.seconds();
+        if self.last_step.is_some_and(|t| now - t < PERIOD - 1e-6) {
+            return Ok(());
+        }
+        let Some(frame) = tick.cameras.iter().find(|c| c.name == CAMERA) else {
+            return Ok(());
+        };
+        let topic = format!("/sim/{CAMERA}/image_raw");
+        let reading = self
+            .reasoner
+            .read(&frame.image, &topic, None)
+            .map_err(|e| ClosedLoopError::Driver { driver: self.name.clone(), message: e.to_string() })?;
+        let chain = self.reasoner.reason(frame.image.header.clone(), &reading, self.speed, self.reaction, self.sight);
+        self.last_step = Some(now);
+        self.log.steps += 1;
+        if let Some(limit) = sim2real_msgs::safety::max_speed(&chain) {
+            let limit = limit as f32;
+            self.log.lowest_limit = Some(self.log.lowest_limit.map_or(limit, |l| l.min(limit)));
+        }
+        self.chain = Some(chain);
+        Ok(())
+    }
+}
+
+impl Driver for Reasoned {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn needs_cameras(&self) -> bool {
+        true
+    }
+
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        let own = scale_for(camera_width);
+        Some(self.inner.image_scale(camera_width, camera_height).map_or(own, |s| s.max(own)))
+    }
+
+    fn reset(&mut self, sim: &Sim) {
+        self.inner.reset(sim);
+        self.speed = 0.0;
+        self.last_step = None;
+        self.chain = None;
+        self.held = None;
+        self.log = FilterLog::default();
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        let command = self.inner.act(sim, tick)?;
+        if sim.world.arm.is_some() {
+            return Ok(command);
+        }
+        if let Some(o) = &tick.odom {
+            self.speed = o.twist.twist.linear.x as f32;
+        }
+        let stepped = self.log.steps;
+        self.step(sim, tick)?;
+        let fresh_chain = self.log.steps > stepped;
+        let new_command = command.is_some();
+        if new_command {
+            self.held = command;
+        }
+        if !fresh_chain && !new_command {
+            return Ok(None); // the car keeps the last filtered command
+        }
+        // What the driver asks for now: its last command, or its cruise speed straight ahead.
+        let cruise = sim.world.vehicle.as_ref().map_or(0.0, |v| v.speed);
+        let asked = match &self.held {
+            Some(Command::Velocity(t)) => (t.linear.x, t.angular.z),
+            Some(other) => return Ok(Some(other.clone())),
+            None => (cruise, 0.0),
+        };
+        let chain = match &self.chain {
+            Some(c) => c.clone(),
+            None => blind(Header { stamp: tick.time.clone(), frame_id: "base_link".into() }, "no camera frame yet"),
+        };
+        let f = filter_twist(asked.0, asked.1, &chain);
+        if f.changed && fresh_chain {
+            self.log.changed += 1;
+            if self.log.first_change.is_none() {
+                let steps: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
+                self.log.first_change = Some(format!("{:.1} s, {}: {}", sim.seconds(), chain.situation, steps.join("; ")));
+            }
+        }
+        Ok(Some(Command::Velocity(twist(f.linear, f.angular))))
+    }
+
+    fn label(&self) -> Option<Command> {
+        self.inner.label()
+    }
+
+    fn filter_log(&self) -> Option<FilterLog> {
+        Some(self.log.clone())
+    }
+}
+
+/// A driver that records, every `every`-th camera frame, what the hazard
+/// predictor learns from: the frame as it reads it and the driving expert's
+/// ground truth of the hazards ahead and the friction under the tyres.
+pub struct HazardFrames {
+    inner: Box<dyn Driver>,
+    every: usize,
+    seen: usize,
+    seed: u64,
+    /// The frames recorded so far.
+    pub samples: Vec<hazard::Sample>,
+}
+
+impl HazardFrames {
+    /// Records what `inner` sees.
+    pub fn new(inner: Box<dyn Driver>, every: usize) -> HazardFrames {
+        HazardFrames { inner, every: every.max(1), seen: 0, seed: 0, samples: Vec::new() }
+    }
+}
+
+impl Driver for HazardFrames {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn needs_cameras(&self) -> bool {
+        true
+    }
+
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        let own = scale_for(camera_width);
+        Some(self.inner.image_scale(camera_width, camera_height).map_or(own, |s| s.max(own)))
+    }
+
+    fn reset(&mut self, sim: &Sim) {
+        self.inner.reset(sim);
+        self.seed = sim.world.seed;
+        self.seen = 0;
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        if let (Some(frame), Some(view)) = (tick.cameras.iter().find(|c| c.name == CAMERA), DrivingView::of(sim)) {
+            self.seen += 1;
+            if self.seen % self.every == 1 || self.every == 1 {
+                let h = expert::hazards(&view);
+                let within = |d: Option<(f32, u16)>| d.map(|(d, _)| d).filter(|d| *d < hazard::RANGE);
+                let image = hazard::input(&frame.image, CAMERA)
+                    .map_err(|e| ClosedLoopError::Driver { driver: "hazard frames".into(), message: e.to_string() })?;
+                self.samples.push(hazard::Sample {
+                    image,
+                    obstacle: within(h.obstacle),
+                    occlusion: within(h.occlusion),
+                    mu: view.mu,
+                    seed: self.seed,
+                });
+            }
+        }
+        self.inner.act(sim, tick)
+    }
+}

@@ -1,0 +1,378 @@
+//! The hazard predictor: how far ahead the road is free, read from one
+//! camera frame. It answers what the driving expert knows from the
+//! simulator's ground truth ([`s2r_sim`'s `expert::hazards`], the labels):
+//! the distance to the nearest thing in the car's path, and the distance to
+//! the far end of the nearest parked vehicle by the kerb, behind which
+//! someone may step out. With them it reads the road's surface too (a second
+//! reader beside [`crate::surface`], trained on the frames it learns from).
+//!
+//! The network reads the band of the frame from above the horizon to just
+//! above the bonnet (rows 30–78 %, where everything within 60 m stands),
+//! resized to 256×96, through four 2×2 patch stages ([`s2r_train::PatchStages`]),
+//! then a 1×1 squeeze to 16 channels whose 16×6 cells are flattened (where
+//! a thing is in the picture says how far and whether it is in the lane), and
+//! two dense layers. Distances are learned in log space with a pinball loss
+//! at the [`QUANTILE`]: an estimate is nearer than the truth more often than
+//! not, the conservative side. No mirror augmentation: the kerb is on one side.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{linear, Linear, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use s2r_train::PatchStages;
+use sim2real_msgs::sensor_msgs::msg::Image;
+
+use crate::surface::{class_of, CLASSES};
+use crate::ReasonError;
+
+/// Input width and height.
+pub const INPUT: (usize, usize) = (256, 96);
+/// The band of the frame's rows it reads (fractions of its height from the top).
+pub const ROWS: [f32; 2] = [0.30, 0.78];
+/// Metres it judges up to: a distance at or beyond it is "nothing within range".
+pub const RANGE: f32 = 60.0;
+/// Nearest distance it tells apart, metres.
+const NEAREST: f32 = 1.0;
+/// The quantile its distances are trained to (below the median: conservative).
+pub const QUANTILE: f32 = 0.3;
+/// Share of [`RANGE`] from which an estimate counts as "nothing within range".
+const NONE_SHARE: f32 = 0.9;
+const CHANNELS: [usize; 4] = [16, 32, 64, 96];
+const SQUEEZE: usize = 16;
+const HIDDEN: usize = 128;
+/// Outputs: two log distances, then the surface classes' logits.
+const OUTPUTS: usize = 2 + CLASSES.len();
+
+/// One labelled frame.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// RGB, [`INPUT`] in size, rows [`ROWS`] of the frame.
+    pub image: Vec<u8>,
+    /// Metres to the nearest thing in the path (None: nothing within [`RANGE`]).
+    pub obstacle: Option<f32>,
+    /// Metres to the far end of the nearest parked vehicle that may hide someone.
+    pub occlusion: Option<f32>,
+    /// The friction under the tyres.
+    pub mu: f32,
+    /// The episode's seed.
+    pub seed: u64,
+}
+
+/// What the network reads from a frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reading {
+    /// Metres to the nearest thing in the path, if within range.
+    pub obstacle: Option<f32>,
+    /// Metres to the far end of the nearest parked vehicle that may hide someone, if within range.
+    pub occlusion: Option<f32>,
+    /// The surface class and its probability.
+    pub surface: (usize, f32),
+}
+
+/// A camera frame as the network reads it: rows [`ROWS`] resized to [`INPUT`].
+pub fn input(img: &Image, topic: &str) -> Result<Vec<u8>, ReasonError> {
+    crate::surface::band(img, topic, ROWS, INPUT)
+}
+
+/// A distance as the network's target: log-scaled to 0 (≤ 1 m) … 1 (≥ [`RANGE`]).
+fn encode(d: Option<f32>) -> f32 {
+    let d = d.unwrap_or(RANGE).clamp(NEAREST, RANGE);
+    (d / NEAREST).ln() / (RANGE / NEAREST).ln()
+}
+
+/// The network's output as metres, None beyond [`NONE_SHARE`] of the range.
+fn decode(t: f32) -> Option<f32> {
+    let d = NEAREST * ((RANGE / NEAREST).ln() * t.clamp(0.0, 1.0)).exp();
+    (d < NONE_SHARE * RANGE).then_some(d)
+}
+
+/// The network.
+pub struct HazardNet {
+    stages: PatchStages,
+    squeeze: Linear,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl HazardNet {
+    /// The network over `vb`'s weights.
+    pub fn new(vb: VarBuilder) -> candle_core::Result<HazardNet> {
+        let stages = PatchStages::new(3, &CHANNELS, &vb)?;
+        let cells = (INPUT.0 >> CHANNELS.len()) * (INPUT.1 >> CHANNELS.len());
+        Ok(HazardNet {
+            stages,
+            squeeze: linear(CHANNELS[3], SQUEEZE, vb.pp("squeeze"))?,
+            fc1: linear(SQUEEZE * cells, HIDDEN, vb.pp("fc1"))?,
+            fc2: linear(HIDDEN, OUTPUTS, vb.pp("fc2"))?,
+        })
+    }
+
+    /// Images `[B, H, W, 3]` (0 to 1) → `[B, 2 + classes]`: the two encoded distances, the surface logits.
+    pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        let x = self.stages.forward(&(images - 0.5)?)?;
+        let x = self.squeeze.forward(&x)?.relu()?.flatten_from(1)?;
+        self.fc2.forward(&self.fc1.forward(&x)?.relu()?)
+    }
+
+    /// What the network reads from each input (RGB bytes of [`INPUT`] size).
+    pub fn read(&self, images: &[&[u8]], device: &Device) -> Result<Vec<Reading>, ReasonError> {
+        let x = crate::surface::batch(images, INPUT, device, None, false).map_err(crate::candle("a hazard batch"))?;
+        let y = self.forward(&x).map_err(crate::candle("the hazard network"))?;
+        let p = candle_nn::ops::softmax(&y.narrow(1, 2, CLASSES.len()).map_err(crate::candle("the hazard output"))?, D::Minus1)
+            .and_then(|p| p.to_vec2::<f32>())
+            .map_err(crate::candle("the surface probabilities"))?;
+        let d = y.narrow(1, 0, 2).and_then(|d| d.to_vec2::<f32>()).map_err(crate::candle("the hazard distances"))?;
+        Ok(d.iter()
+            .zip(p)
+            .map(|(d, p)| {
+                let surface = (0..CLASSES.len()).map(|k| (k, p[k])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("four classes");
+                Reading { obstacle: decode(d[0]), occlusion: decode(d[1]), surface }
+            })
+            .collect())
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Steps.
+    pub steps: usize,
+    /// Frames per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Draws the weights, the batches and the augmentation.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { steps: 3000, batch: 32, lr: 2e-3, seed: 0 }
+    }
+}
+
+/// A trained network with its variables (to save).
+pub struct Trained {
+    /// The variables.
+    pub varmap: VarMap,
+    /// The network over them.
+    pub net: HazardNet,
+    /// The last 100 steps' mean loss.
+    pub loss: f32,
+}
+
+/// The pinball loss at `q` of predictions `p` against targets `t` (same shape), averaged.
+fn pinball(p: &Tensor, t: &Tensor, q: f32) -> candle_core::Result<Tensor> {
+    // Under-estimates (t > p) cost q per unit, over-estimates 1 − q.
+    let e = (t - p)?;
+    let under = e.relu()?;
+    let over = e.neg()?.relu()?;
+    ((under * q as f64)? + (over * (1.0 - q) as f64)?)?.mean_all()
+}
+
+/// Trains a fresh network on `samples`; `progress` gets (step, loss). Half
+/// of each batch is drawn from frames with a hazard within range.
+pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize, f32)) -> Result<Trained, ReasonError> {
+    let hazardous: Vec<&Sample> = samples.iter().filter(|s| s.obstacle.is_some() || s.occlusion.is_some()).collect();
+    if samples.is_empty() || hazardous.is_empty() {
+        return Err(ReasonError::Records {
+            what: "hazard",
+            problem: format!(
+                "{} frames, {} with anything in the path or a parked car ahead: nothing to learn distances from",
+                samples.len(),
+                hazardous.len()
+            ),
+        });
+    }
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let net =
+        HazardNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(crate::candle("building the hazard network"))?;
+    s2r_train::seeded_init(&varmap, opts.seed).map_err(crate::candle("drawing the initial weights"))?;
+    let mut opt = s2r_train::AdamW::new(&varmap, opts.lr, 1e-4).map_err(crate::candle("building the optimiser"))?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    let mut recent = Vec::new();
+    for step in 0..opts.steps {
+        let p = step as f64 / opts.steps.max(1) as f64;
+        opt.lr = opts.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()));
+        let picks: Vec<&Sample> = (0..opts.batch)
+            .map(
+                |i| if i % 2 == 0 { hazardous[rng.random_range(0..hazardous.len())] } else { &samples[rng.random_range(0..samples.len())] },
+            )
+            .collect();
+        let images: Vec<&[u8]> = picks.iter().map(|s| s.image.as_slice()).collect();
+        let targets: Vec<f32> = picks.iter().flat_map(|s| [encode(s.obstacle), encode(s.occlusion)]).collect();
+        let classes: Vec<u32> = picks.iter().map(|s| class_of(s.mu) as u32).collect();
+        let x = crate::surface::batch(&images, INPUT, &device, Some(&mut rng), false).map_err(crate::candle("a hazard batch"))?;
+        let loss = (|| {
+            let y = net.forward(&x)?;
+            let t = Tensor::from_vec(targets, (picks.len(), 2), &device)?;
+            let k = Tensor::new(classes.as_slice(), &device)?;
+            let distance = pinball(&y.narrow(1, 0, 2)?, &t, QUANTILE)?;
+            let surface = candle_nn::loss::cross_entropy(&y.narrow(1, 2, CLASSES.len())?, &k)?;
+            // The distance loss is ~0.05 where the class loss is ~0.5: weigh them alike.
+            (distance * 10.0)? + surface
+        })()
+        .map_err(crate::candle("the hazard loss"))?;
+        let l = loss.to_scalar::<f32>().map_err(crate::candle("reading the loss"))?;
+        if !l.is_finite() {
+            return Err(ReasonError::Records { what: "hazard", problem: format!("the loss diverged at step {step} ({l})") });
+        }
+        opt.backward_step(&loss).map_err(crate::candle("backward"))?;
+        recent.push(l);
+        if recent.len() > 100 {
+            recent.remove(0);
+        }
+        progress(step + 1, l);
+    }
+    let loss = recent.iter().sum::<f32>() / recent.len().max(1) as f32;
+    Ok(Trained { varmap, net, loss })
+}
+
+/// How well the network reads held-out frames.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scores {
+    /// Frames scored.
+    pub frames: usize,
+    /// Frames with something in the path within range: the share it sees (any estimate within range).
+    pub obstacle_seen: Option<f32>,
+    /// The median of |estimate − truth| / truth where both are within range.
+    pub obstacle_error: Option<f32>,
+    /// Frames with an occluding parked car within range: the share it sees.
+    pub occlusion_seen: Option<f32>,
+    /// The median relative error where both are within range.
+    pub occlusion_error: Option<f32>,
+    /// Of the frames with nothing in the path, the share it says something is (a needless brake).
+    pub obstacle_false: Option<f32>,
+    /// Share of estimates beyond the truth (the unsafe side), both kinds, where both are within range.
+    pub beyond_truth: Option<f32>,
+    /// Surface class accuracy.
+    pub surface_accuracy: Option<f32>,
+}
+
+/// Scores `net` on `samples` (a share or median is None where nothing was there to score).
+pub fn evaluate(net: &HazardNet, samples: &[Sample]) -> Result<Scores, ReasonError> {
+    let mut readings = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(64) {
+        let images: Vec<&[u8]> = chunk.iter().map(|s| s.image.as_slice()).collect();
+        readings.extend(net.read(&images, &Device::Cpu)?);
+    }
+    let within = |d: Option<f32>| d.filter(|d| *d < NONE_SHARE * RANGE);
+    let median = |mut v: Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let share = |n: usize, of: usize| (of > 0).then(|| n as f32 / of as f32);
+    let (mut beyond, mut pairs) = (0usize, 0usize);
+    let mut kind = |truth: &dyn Fn(&Sample) -> Option<f32>, est: &dyn Fn(&Reading) -> Option<f32>| {
+        let (mut present, mut seen, mut errors) = (0usize, 0usize, Vec::new());
+        for (s, r) in samples.iter().zip(&readings) {
+            if let Some(t) = within(truth(s)) {
+                present += 1;
+                if let Some(e) = est(r) {
+                    seen += 1;
+                    errors.push((e - t).abs() / t.max(NEAREST));
+                    pairs += 1;
+                    beyond += (e > t) as usize;
+                }
+            }
+        }
+        (share(seen, present), median(errors))
+    };
+    let (obstacle_seen, obstacle_error) = kind(&|s| s.obstacle, &|r| r.obstacle);
+    let (occlusion_seen, occlusion_error) = kind(&|s| s.occlusion, &|r| r.occlusion);
+    let clear: Vec<&Reading> = samples.iter().zip(&readings).filter(|(s, _)| within(s.obstacle).is_none()).map(|(_, r)| r).collect();
+    let right = samples.iter().zip(&readings).filter(|(s, r)| class_of(s.mu) == r.surface.0).count();
+    Ok(Scores {
+        frames: samples.len(),
+        obstacle_seen,
+        obstacle_error,
+        occlusion_seen,
+        occlusion_error,
+        obstacle_false: share(clear.iter().filter(|r| r.obstacle.is_some()).count(), clear.len()),
+        beyond_truth: share(beyond, pairs),
+        surface_accuracy: share(right, samples.len()),
+    })
+}
+
+/// The metadata key of the weights file's record.
+pub const META_KEY: &str = "sim2real.hazard";
+
+/// Writes the weights (safetensors, with `record` under [`META_KEY`]).
+pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
+    s2r_train::save(path, &t.varmap, None, META_KEY, record)
+        .map_err(|e| ReasonError::BadModel { path: path.into(), problem: e.to_string() })
+}
+
+/// Reads a weights file.
+pub fn load(path: &Path) -> Result<HazardNet, ReasonError> {
+    let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
+    let c = s2r_train::read(path, META_KEY, "a hazard predictor").map_err(|e| bad(e.to_string()))?;
+    let vb = VarBuilder::from_tensors(c.tensors, DType::F32, &Device::Cpu);
+    HazardNet::new(vb).map_err(|e| bad(format!("its weights do not fit the hazard network: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_round_trip_through_the_encoding() {
+        for d in [1.0f32, 2.5, 10.0, 33.0, 50.0] {
+            let back = decode(encode(Some(d))).unwrap();
+            assert!((back - d).abs() < 1e-3 * d, "{d} -> {back}");
+        }
+        assert_eq!(decode(encode(None)), None);
+        assert_eq!(decode(encode(Some(200.0))), None);
+        assert_eq!(decode(encode(Some(0.2))), Some(NEAREST));
+    }
+
+    #[test]
+    fn pinball_costs_under_and_over_estimates_by_the_quantile() {
+        let d = Device::Cpu;
+        let t = Tensor::new(&[1f32, 1.0], &d).unwrap();
+        let low = Tensor::new(&[0f32, 0.0], &d).unwrap();
+        let high = Tensor::new(&[2f32, 2.0], &d).unwrap();
+        let l = |p: &Tensor| pinball(p, &t, 0.3).unwrap().to_scalar::<f32>().unwrap();
+        assert!((l(&low) - 0.3).abs() < 1e-6 && (l(&high) - 0.7).abs() < 1e-6);
+    }
+
+    /// A dark frame with a bright block whose row says how far the obstacle is.
+    fn toy(n: usize) -> Vec<Sample> {
+        (0..n)
+            .map(|i| {
+                let d = 4.0 + (i % 8) as f32 * 6.0;
+                let row = INPUT.1 - 8 - (d as usize) * (INPUT.1 - 16) / 50;
+                let mut image = vec![20u8; INPUT.0 * INPUT.1 * 3];
+                for y in row.saturating_sub(6)..row + 6 {
+                    for x in 100..156 {
+                        image[(y * INPUT.0 + x) * 3..(y * INPUT.0 + x) * 3 + 3].copy_from_slice(&[230, 200, 40]);
+                    }
+                }
+                let mu = if i % 3 == 0 { 0.1 } else { 0.8 };
+                if mu < 0.5 {
+                    image.iter_mut().step_by(3).for_each(|r| *r = r.saturating_add(30));
+                }
+                Sample { image, obstacle: Some(d), occlusion: None, mu, seed: i as u64 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_learns_distances_from_where_things_are_and_saves_and_loads() {
+        let data = toy(48);
+        let t = fit(&data, &FitOptions { steps: 150, batch: 16, lr: 3e-3, seed: 1 }, &mut |_, _| {}).unwrap();
+        let s = evaluate(&t.net, &data).unwrap();
+        assert!(s.obstacle_seen.unwrap() > 0.9 && s.obstacle_error.unwrap() < 0.3, "{s:?}");
+        assert_eq!(s.occlusion_seen, None, "no occlusions in the data: {s:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hazard.safetensors");
+        save(&path, &t, "{}").unwrap();
+        assert_eq!(evaluate(&load(&path).unwrap(), &data).unwrap(), s);
+        // Nothing hazardous to learn from is named.
+        let clear: Vec<Sample> = data.iter().map(|s| Sample { obstacle: None, ..s.clone() }).collect();
+        let e = fit(&clear, &FitOptions::default(), &mut |_, _| {}).err().unwrap().to_string();
+        assert!(e.contains("hazard") && e.contains("nothing to learn"), "{e}");
+    }
+}
