@@ -55,6 +55,7 @@ pub struct Reasoned {
     last_step: Option<f64>,
     chain: Option<Reasoning>,
     held: Option<Command>,
+    steady: hazard::Steady,
     log: FilterLog,
 }
 
@@ -62,7 +63,19 @@ impl Reasoned {
     /// `inner` filtered by `reasoner`'s chains; `sight` (m) and `reaction` (s) as reason_node's parameters.
     pub fn new(inner: Box<dyn Driver>, reasoner: Reasoner, sight: f32, reaction: f32) -> Reasoned {
         let name = format!("{}+reason", inner.name());
-        Reasoned { inner, reasoner, name, reaction, sight, speed: 0.0, last_step: None, chain: None, held: None, log: FilterLog::default() }
+        Reasoned {
+            inner,
+            reasoner,
+            name,
+            reaction,
+            sight,
+            speed: 0.0,
+            last_step: None,
+            chain: None,
+            held: None,
+            steady: hazard::Steady::default(),
+            log: FilterLog::default(),
+        }
     }
 
     /// The last episode's log (so far, during one).
@@ -89,6 +102,16 @@ impl Reasoned {
             .read(&frame.image, &topic, None)
             .map_err(|e| ClosedLoopError::Driver { driver: self.name.clone(), message: e.to_string() })?;
         let chain = self.reasoner.reason(frame.image.header.clone(), &reading, self.speed, self.reaction, self.sight);
+        if std::env::var_os("S2R_REASON_TRACE").is_some() {
+            let truth = DrivingView::of(sim).map(|v| expert::hazards(&v));
+            eprintln!(
+                "trace {now:.1} v {:.1} read {:?} truth {:?} limit {:?}",
+                self.speed,
+                reading.hazards.map(|h| (h.obstacle, h.occlusion)),
+                truth.map(|h| (h.in_path, h.occlusion)),
+                sim2real_msgs::safety::max_speed(&chain)
+            );
+        }
         self.last_step = Some(now);
         self.log.steps += 1;
         if let Some(limit) = sim2real_msgs::safety::max_speed(&chain) {
@@ -120,6 +143,7 @@ impl Driver for Reasoned {
         self.last_step = None;
         self.chain = None;
         self.held = None;
+        self.steady.clear();
         self.log = FilterLog::default();
     }
 
@@ -221,7 +245,7 @@ impl Driver for HazardFrames {
                     .map_err(|e| ClosedLoopError::Driver { driver: "hazard frames".into(), message: e.to_string() })?;
                 self.samples.push(hazard::Sample {
                     image,
-                    obstacle: within(h.obstacle),
+                    obstacle: within(h.in_path),
                     occlusion: within(h.occlusion),
                     mu: view.mu,
                     seed: self.seed,

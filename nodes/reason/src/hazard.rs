@@ -1,9 +1,11 @@
 //! The hazard predictor: how far ahead the road is free, read from one
 //! camera frame. It answers what the driving expert knows from the
-//! simulator's ground truth ([`s2r_sim`'s `expert::hazards`], the labels):
-//! the distance to the nearest thing in the car's path, and the distance to
-//! the far end of the nearest parked vehicle by the kerb, behind which
-//! someone may step out. With them it reads the road's surface too (a second
+//! simulator's ground truth (`s2r_sim::expert::hazards`, the labels): the
+//! distance to the nearest thing inside the car's path now, and the distance
+//! to the far end of the nearest parked vehicle by the kerb, behind which
+//! someone may step out. Both are what one frame shows: who is about to step
+//! in and how fast a lead car goes are not, and labels that held them (the
+//! expert's own free distance) taught it to see obstacles that were not there. With them it reads the road's surface too (a second
 //! reader beside [`crate::surface`], trained on the frames it learns from).
 //!
 //! The network reads the band of the frame from above the horizon to just
@@ -49,7 +51,7 @@ const OUTPUTS: usize = 2 + CLASSES.len();
 pub struct Sample {
     /// RGB, [`INPUT`] in size, rows [`ROWS`] of the frame.
     pub image: Vec<u8>,
-    /// Metres to the nearest thing in the path (None: nothing within [`RANGE`]).
+    /// Metres to the nearest thing inside the path now (None: nothing within [`RANGE`]).
     pub obstacle: Option<f32>,
     /// Metres to the far end of the nearest parked vehicle that may hide someone.
     pub occlusion: Option<f32>,
@@ -68,6 +70,41 @@ pub struct Reading {
     pub occlusion: Option<f32>,
     /// The surface class and its probability.
     pub surface: (usize, f32),
+}
+
+/// Readings of consecutive frames, steadied: each distance is the median of
+/// the last three frames' (one frame's misreading neither stops the car nor
+/// lets it run on; a new hazard counts from its second frame, 0.1 s later at
+/// 10 Hz), "nothing within range" counting as [`RANGE`]; of two frames, the
+/// nearer.
+#[derive(Clone, Debug, Default)]
+pub struct Steady {
+    last: Vec<Reading>,
+}
+
+impl Steady {
+    /// How many frames it looks back over.
+    pub const FRAMES: usize = 3;
+
+    /// Adds a frame's reading; returns the steadied one (its surface the newest frame's).
+    pub fn push(&mut self, r: Reading) -> Reading {
+        if self.last.len() == Self::FRAMES {
+            self.last.remove(0);
+        }
+        self.last.push(r);
+        let median = |f: fn(&Reading) -> Option<f32>| {
+            let mut v: Vec<f32> = self.last.iter().map(|r| f(r).unwrap_or(RANGE)).collect();
+            v.sort_by(f32::total_cmp);
+            let m = v[(v.len() - 1) / 2];
+            (m < RANGE).then_some(m)
+        };
+        Reading { obstacle: median(|r| r.obstacle), occlusion: median(|r| r.occlusion), surface: r.surface }
+    }
+
+    /// Forgets the frames (a new episode, a stale camera).
+    pub fn clear(&mut self) {
+        self.last.clear();
+    }
 }
 
 /// A camera frame as the network reads it: rows [`ROWS`] resized to [`INPUT`].
@@ -326,6 +363,24 @@ mod tests {
         assert_eq!(decode(encode(None)), None);
         assert_eq!(decode(encode(Some(200.0))), None);
         assert_eq!(decode(encode(Some(0.2))), Some(NEAREST));
+    }
+
+    #[test]
+    fn steady_readings_are_the_median_of_three_frames() {
+        let r = |o: Option<f32>| Reading { obstacle: o, occlusion: None, surface: (0, 1.0) };
+        let mut s = Steady::default();
+        // One frame says something is 2 m ahead: outvoted by the two before it.
+        assert_eq!(s.push(r(None)).obstacle, None);
+        assert_eq!(s.push(r(None)).obstacle, None);
+        assert_eq!(s.push(r(Some(2.0))).obstacle, None);
+        assert_eq!(s.push(r(None)).obstacle, None);
+        assert_eq!(s.push(r(None)).obstacle, None);
+        // Something that stays is there from its second frame.
+        assert_eq!(s.push(r(Some(20.0))).obstacle, None);
+        assert_eq!(s.push(r(Some(18.0))).obstacle, Some(20.0));
+        assert_eq!(s.push(r(Some(16.0))).obstacle, Some(18.0));
+        s.clear();
+        assert_eq!(s.push(r(Some(5.0))).obstacle, Some(5.0));
     }
 
     #[test]

@@ -296,6 +296,10 @@ pub struct Hazards {
     /// vehicle by the kerb ahead (someone hidden behind it steps out there at
     /// the latest), and its instance id.
     pub occlusion: Option<(f32, u16)>,
+    /// Metres from the front bumper to the nearest actor inside the car's
+    /// path now (no prediction of who will step in, no lead vehicle's own
+    /// stopping distance), and its id: what one camera frame shows.
+    pub in_path: Option<(f32, u16)>,
 }
 
 /// The hazards ahead of the ego in a view.
@@ -309,7 +313,7 @@ pub fn hazards(view: &DrivingView) -> Hazards {
 fn hazards_in_lane(view: &DrivingView, s_ego: f32, l_ego: f32, target_l: f32, actors: &[InLane]) -> Hazards {
     let front = s_ego + view.half.x;
     let brake = PLAN_GRIP * view.mu * GRAVITY;
-    let mut h = Hazards { obstacle: None, occlusion: None };
+    let mut h = Hazards { obstacle: None, occlusion: None, in_path: None };
     for a in actors {
         if a.s + a.half_s < s_ego - view.half.x {
             continue; // behind
@@ -324,6 +328,9 @@ fn hazards_in_lane(view: &DrivingView, s_ego: f32, l_ego: f32, target_l: f32, ac
         let inside = |l: f32| lo < l && l < hi;
         // In it now, or crossing into it within the horizon (constant velocity).
         let l_then = a.l + a.vl * HORIZON;
+        if inside(a.l) && h.in_path.is_none_or(|(o, _)| gap < o) {
+            h.in_path = Some((gap.max(0.0), a.instance));
+        }
         let in_path = inside(a.l) || (a.moving && a.vl.abs() > 0.2 && a.l.min(l_then) < hi && a.l.max(l_then) > lo);
         if in_path {
             // A lead vehicle going our way keeps moving while we brake.
