@@ -135,6 +135,7 @@ fn the_hazard_predictor_learns_from_driven_episodes_and_keeps_the_surface_predic
     let h = &record["hazard"];
     assert_eq!(h["weights"], "r.hazard.safetensors");
     assert_eq!(h["camera"], serde_json::json!(["front", 320, 240]));
+    assert_eq!(h["labels"], "free");
     // Seed 9 is held out, seed 8 trained on; the parked cars are ahead in the held-out frames.
     assert!(h["frames"].as_u64().unwrap() > 10, "{h}");
     assert!(h["held_out"]["frames"].as_u64().unwrap() > 10, "{h}");

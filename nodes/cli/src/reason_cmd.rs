@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use s2r_closedloop::reason::HazardFrames;
+use s2r_closedloop::reason::{HazardFrames, HazardLabels};
 use s2r_reason::hazard;
 use s2r_reason::model::{HazardRecord, ReasonModel, SurfaceRecord, FORMAT};
 use s2r_reason::questions::{self, Scores, DRY_MU};
@@ -60,6 +60,11 @@ pub struct TrainReasonArgs {
     /// Record every n-th camera frame (10 Hz) of those episodes.
     #[arg(long, default_value_t = 2)]
     hazard_every: usize,
+    /// What counts as something in the path: free (the expert's bound: who is in the path or
+    /// will step in within 6 s at their velocity, a lead car's stopping distance added; the
+    /// shipped model's) or in-path (who is inside the path now, the bare gap).
+    #[arg(long, default_value = "free")]
+    hazard_labels: String,
     /// Hazard predictor training steps.
     #[arg(long, default_value_t = 3000)]
     hazard_steps: usize,
@@ -210,6 +215,11 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     if seed_list.iter().any(|s| *s >= 1000) {
         anyhow::bail!("--hazard-seeds {seeds}: seeds from 1000 on are the closed-loop evaluation's, keep them held out");
     }
+    let labels = match a.hazard_labels.as_str() {
+        "free" => HazardLabels::Free,
+        "in-path" => HazardLabels::InPath,
+        other => anyhow::bail!("--hazard-labels '{other}': free or in-path"),
+    };
     s2r_sim::render::quiet_headless_vulkan();
     let opts = s2r_closedloop::EvalOptions {
         episode: s2r_closedloop::episode::EpisodeOptions { image_scale: 0.5, thumbnail: false, record: None },
@@ -224,7 +234,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         let scale = (s2r_closedloop::reason::WIDTH as f64 / c.width as f64).min(1.0);
         camera = Some((c.name.clone(), (c.width as f64 * scale).round() as u32, (c.height as f64 * scale).round() as u32));
         for d in &a.hazard_drivers {
-            let mut rec = HazardFrames::new(crate::closedloop_cmd::driver(d, None)?, a.hazard_every);
+            let mut rec = HazardFrames::new(crate::closedloop_cmd::driver(d, None)?, a.hazard_every, labels);
             let before = all.len();
             s2r_closedloop::evaluate(&scenario, &seed_list, &mut rec, &opts, &mut |_| {})
                 .with_context(|| format!("driving {name} ({d}) for the hazard predictor's frames"))?;
@@ -260,6 +270,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         scenarios: a.hazard_scenarios.clone(),
         seeds: (seed_list[0], *seed_list.last().expect("seeds are not empty")),
         drivers: a.hazard_drivers.clone(),
+        labels: a.hazard_labels.clone(),
         camera: camera.expect("at least one scenario"),
         frames: train.len(),
         steps: opts.steps,

@@ -102,16 +102,6 @@ impl Reasoned {
             .read(&frame.image, &topic, None)
             .map_err(|e| ClosedLoopError::Driver { driver: self.name.clone(), message: e.to_string() })?;
         let chain = self.reasoner.reason(frame.image.header.clone(), &reading, self.speed, self.reaction, self.sight);
-        if std::env::var_os("S2R_REASON_TRACE").is_some() {
-            let truth = DrivingView::of(sim).map(|v| expert::hazards(&v));
-            eprintln!(
-                "trace {now:.1} v {:.1} read {:?} truth {:?} limit {:?}",
-                self.speed,
-                reading.hazards.map(|h| (h.obstacle, h.occlusion)),
-                truth.map(|h| (h.in_path, h.occlusion)),
-                sim2real_msgs::safety::max_speed(&chain)
-            );
-        }
         self.last_step = Some(now);
         self.log.steps += 1;
         if let Some(limit) = sim2real_msgs::safety::max_speed(&chain) {
@@ -196,11 +186,24 @@ impl Driver for Reasoned {
     }
 }
 
+/// Which of the expert's distances the hazard predictor learns as "something in the path".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HazardLabels {
+    /// The expert's own bound ([`expert::Hazards::obstacle`]): who is in the path or will
+    /// step into it within its horizon at their present velocity, a lead car's stopping
+    /// distance added. What the shipped predictor learned.
+    Free,
+    /// Only who is inside the path now, the bare gap ([`expert::Hazards::in_path`]): what one
+    /// frame shows.
+    InPath,
+}
+
 /// A driver that records, every `every`-th camera frame, what the hazard
 /// predictor learns from: the frame as it reads it and the driving expert's
 /// ground truth of the hazards ahead and the friction under the tyres.
 pub struct HazardFrames {
     inner: Box<dyn Driver>,
+    labels: HazardLabels,
     every: usize,
     seen: usize,
     seed: u64,
@@ -209,9 +212,9 @@ pub struct HazardFrames {
 }
 
 impl HazardFrames {
-    /// Records what `inner` sees.
-    pub fn new(inner: Box<dyn Driver>, every: usize) -> HazardFrames {
-        HazardFrames { inner, every: every.max(1), seen: 0, seed: 0, samples: Vec::new() }
+    /// Records what `inner` sees, labelled by `labels`.
+    pub fn new(inner: Box<dyn Driver>, every: usize, labels: HazardLabels) -> HazardFrames {
+        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, samples: Vec::new() }
     }
 }
 
@@ -245,7 +248,10 @@ impl Driver for HazardFrames {
                     .map_err(|e| ClosedLoopError::Driver { driver: "hazard frames".into(), message: e.to_string() })?;
                 self.samples.push(hazard::Sample {
                     image,
-                    obstacle: within(h.in_path),
+                    obstacle: within(match self.labels {
+                        HazardLabels::Free => h.obstacle,
+                        HazardLabels::InPath => h.in_path,
+                    }),
                     occlusion: within(h.occlusion),
                     mu: view.mu,
                     seed: self.seed,

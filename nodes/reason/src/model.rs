@@ -63,6 +63,9 @@ pub struct HazardRecord {
     pub seeds: (u64, u64),
     /// Who drove the episodes it learned from.
     pub drivers: Vec<String>,
+    /// What counted as something in the path (`free` or `in-path`; see `s2r train reason --help`).
+    #[serde(default = "free_labels")]
+    pub labels: String,
     /// The camera and the resolution it saw (width, height).
     pub camera: (String, u32, u32),
     /// Training frames.
@@ -71,6 +74,10 @@ pub struct HazardRecord {
     pub steps: usize,
     /// Its scores on the held-out seeds' frames.
     pub held_out: Option<crate::hazard::Scores>,
+}
+
+fn free_labels() -> String {
+    "free".into()
 }
 
 impl ReasonModel {
