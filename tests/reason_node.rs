@@ -80,8 +80,18 @@ async fn frames_and_odometry_in_a_reasoning_chain_out() {
         assert!(s2r_reason::surface::CLASS_MU.contains(&mu), "the friction of one of its classes: {mu}");
         let stop = step(r, "stopping_distance");
         assert!((stop - model.stopping.distance(1.5, mu, 0.1)).abs() < 1e-3, "{stop} for 1.5 m/s at μ {mu}");
+        // The limit: stopping short of the free distance (the sight, 40 m, or what the hazard
+        // predictor reads in the path, 2.5 m to spare) on half the grip, and before the far end
+        // of a parked car that may hide someone, when it reads one.
         let limit = r.constraints.iter().find(|c| c.name == "max_speed").unwrap().value;
-        assert!((limit - model.stopping.max_speed(40.0 - 2.5, mu, 0.1)).abs() < 1e-3, "{limit}");
+        let room = r.constraints.iter().find(|c| c.name == "stop_distance").unwrap().value;
+        assert!(room <= 40.0 - 2.5 + 1e-3, "{room}");
+        let mut expected = model.stopping.max_speed(room, mu * s2r_reason::chain::PLAN_GRIP, 0.1);
+        if let Some(s) = r.steps.iter().find(|s| s.quantity == "occlusion_speed") {
+            expected = expected.min(s.value);
+        }
+        assert!((limit - expected).abs() < 1e-3, "{limit} vs {expected}: {r:?}");
+        assert_eq!(step(r, "max_speed"), limit);
         assert!(r.header.frame_id == frames[0].header.frame_id, "the frame's header");
     }
     assert!(text().contains("reasoning: camera and odometry are live"), "{}", text());
