@@ -55,7 +55,6 @@ pub struct Reasoned {
     last_step: Option<f64>,
     chain: Option<Reasoning>,
     held: Option<Command>,
-    steady: hazard::Steady,
     log: FilterLog,
 }
 
@@ -63,19 +62,7 @@ impl Reasoned {
     /// `inner` filtered by `reasoner`'s chains; `sight` (m) and `reaction` (s) as reason_node's parameters.
     pub fn new(inner: Box<dyn Driver>, reasoner: Reasoner, sight: f32, reaction: f32) -> Reasoned {
         let name = format!("{}+reason", inner.name());
-        Reasoned {
-            inner,
-            reasoner,
-            name,
-            reaction,
-            sight,
-            speed: 0.0,
-            last_step: None,
-            chain: None,
-            held: None,
-            steady: hazard::Steady::default(),
-            log: FilterLog::default(),
-        }
+        Reasoned { inner, reasoner, name, reaction, sight, speed: 0.0, last_step: None, chain: None, held: None, log: FilterLog::default() }
     }
 
     /// The last episode's log (so far, during one).
@@ -133,7 +120,6 @@ impl Driver for Reasoned {
         self.last_step = None;
         self.chain = None;
         self.held = None;
-        self.steady.clear();
         self.log = FilterLog::default();
     }
 

@@ -72,41 +72,6 @@ pub struct Reading {
     pub surface: (usize, f32),
 }
 
-/// Readings of consecutive frames, steadied: each distance is the median of
-/// the last three frames' (one frame's misreading neither stops the car nor
-/// lets it run on; a new hazard counts from its second frame, 0.1 s later at
-/// 10 Hz), "nothing within range" counting as [`RANGE`]; of two frames, the
-/// nearer.
-#[derive(Clone, Debug, Default)]
-pub struct Steady {
-    last: Vec<Reading>,
-}
-
-impl Steady {
-    /// How many frames it looks back over.
-    pub const FRAMES: usize = 3;
-
-    /// Adds a frame's reading; returns the steadied one (its surface the newest frame's).
-    pub fn push(&mut self, r: Reading) -> Reading {
-        if self.last.len() == Self::FRAMES {
-            self.last.remove(0);
-        }
-        self.last.push(r);
-        let median = |f: fn(&Reading) -> Option<f32>| {
-            let mut v: Vec<f32> = self.last.iter().map(|r| f(r).unwrap_or(RANGE)).collect();
-            v.sort_by(f32::total_cmp);
-            let m = v[(v.len() - 1) / 2];
-            (m < RANGE).then_some(m)
-        };
-        Reading { obstacle: median(|r| r.obstacle), occlusion: median(|r| r.occlusion), surface: r.surface }
-    }
-
-    /// Forgets the frames (a new episode, a stale camera).
-    pub fn clear(&mut self) {
-        self.last.clear();
-    }
-}
-
 /// A camera frame as the network reads it: rows [`ROWS`] resized to [`INPUT`].
 pub fn input(img: &Image, topic: &str) -> Result<Vec<u8>, ReasonError> {
     crate::surface::band(img, topic, ROWS, INPUT)
@@ -363,24 +328,6 @@ mod tests {
         assert_eq!(decode(encode(None)), None);
         assert_eq!(decode(encode(Some(200.0))), None);
         assert_eq!(decode(encode(Some(0.2))), Some(NEAREST));
-    }
-
-    #[test]
-    fn steady_readings_are_the_median_of_three_frames() {
-        let r = |o: Option<f32>| Reading { obstacle: o, occlusion: None, surface: (0, 1.0) };
-        let mut s = Steady::default();
-        // One frame says something is 2 m ahead: outvoted by the two before it.
-        assert_eq!(s.push(r(None)).obstacle, None);
-        assert_eq!(s.push(r(None)).obstacle, None);
-        assert_eq!(s.push(r(Some(2.0))).obstacle, None);
-        assert_eq!(s.push(r(None)).obstacle, None);
-        assert_eq!(s.push(r(None)).obstacle, None);
-        // Something that stays is there from its second frame.
-        assert_eq!(s.push(r(Some(20.0))).obstacle, None);
-        assert_eq!(s.push(r(Some(18.0))).obstacle, Some(20.0));
-        assert_eq!(s.push(r(Some(16.0))).obstacle, Some(18.0));
-        s.clear();
-        assert_eq!(s.push(r(Some(5.0))).obstacle, Some(5.0));
     }
 
     #[test]

@@ -213,7 +213,6 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let (mut last_frame, mut last_odom): (Option<Instant>, Option<Instant>) = (None, None);
         let mut speed = 0f32;
         let mut seen: Option<(Header, Reading)> = None;
-        let mut steady = hazard::Steady::default();
         let (mut refused, mut was_blind) = (0u64, true);
         loop {
             tokio::select! {
@@ -230,10 +229,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             if let Some(img) = newest {
                 let topic = image.topic();
-                let judged = tokio::task::block_in_place(|| reasoner.read(&img, &topic, fixed)).map(|mut r| {
-                    r.hazards = r.hazards.map(|h| steady.push(h));
-                    r
-                });
+                let judged = tokio::task::block_in_place(|| reasoner.read(&img, &topic, fixed));
                 match judged {
                     Ok(s) => {
                         seen = Some((img.header.clone(), s));
@@ -268,7 +264,6 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     if !was_blind {
                         warn!(log, "{what}: publishing a stop constraint");
                         was_blind = true;
-                        steady.clear();
                     }
                     let header = Header { stamp: node.now().to_msg(), frame_id: "base_link".into() };
                     blind(header, &what)
