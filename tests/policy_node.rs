@@ -11,9 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, Logged};
-use s2r_bag::BagReader;
-use s2r_runtime::{Node, Qos, RosArgs, Serialized};
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, recorded_frames, Logged};
+use s2r_runtime::{Node, Qos, RosArgs};
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::sensor_msgs::msg::{Image, JointState};
 
@@ -28,13 +27,7 @@ fn checkpoint(dir: &Path) -> std::path::PathBuf {
 async fn simulator_frames_and_odometry_in_cmd_vel_out() {
     let tmp = tempfile::tempdir().unwrap();
     let ck = checkpoint(tmp.path());
-    let bag = BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/icy_night_crossing")).unwrap();
-    let frames: Vec<Image> = bag
-        .messages()
-        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
-        .map(|m| Serialized(m.data.clone()).decode::<Image>().unwrap())
-        .take(10)
-        .collect();
+    let frames = recorded_frames("icy_night_crossing", 10);
     assert!(!frames.is_empty());
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
@@ -220,13 +213,7 @@ fn chain(k: i32, limit: f32) -> sim2real_msgs::sim2real_msgs::msg::Reasoning {
 async fn with_reasoning_the_commands_keep_to_the_chains_limit_and_stop_without_one() {
     use sim2real_msgs::sim2real_msgs::msg::Reasoning;
     let ck = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy/policy.safetensors");
-    let bag = BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/icy_night_crossing")).unwrap();
-    let frames: Vec<Image> = bag
-        .messages()
-        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
-        .map(|m| Serialized(m.data.clone()).decode::<Image>().unwrap())
-        .take(20)
-        .collect();
+    let frames = recorded_frames("icy_night_crossing", 20);
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
     loopback_env(&mut c, domain);

@@ -11,9 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, Logged};
-use s2r_bag::BagReader;
-use s2r_runtime::{Node, Qos, RosArgs, Serialized};
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, odometry, recorded_frames, Logged};
+use s2r_runtime::{Node, Qos, RosArgs};
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::Reasoning;
 
@@ -27,13 +26,7 @@ fn step(r: &Reasoning, quantity: &str) -> f32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_and_odometry_in_a_reasoning_chain_out() {
-    let bag = BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/icy_night_crossing")).unwrap();
-    let frames: Vec<Image> = bag
-        .messages()
-        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
-        .map(|m| Serialized(m.data.clone()).decode::<Image>().unwrap())
-        .take(8)
-        .collect();
+    let frames = recorded_frames("icy_night_crossing", 8);
     assert!(!frames.is_empty());
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_reason_node"));

@@ -21,6 +21,19 @@ use sim2real_msgs::vision_msgs::msg as vis;
 pub const W: u32 = 640;
 pub const H: u32 = 480;
 
+/// The first `n` front-camera frames of a shipped recording (`bags/<name>`).
+pub fn recorded_frames(name: &str, n: usize) -> Vec<Image> {
+    let bag = s2r_bag::BagReader::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bags").join(name)).unwrap();
+    let frames: Vec<Image> = bag
+        .messages()
+        .filter(|m| bag.connections[m.connection].topic == "/sim/front/image_raw")
+        .map(|m| s2r_runtime::Serialized(m.data.clone()).decode::<Image>().unwrap())
+        .take(n)
+        .collect();
+    assert!(!frames.is_empty(), "no front camera frames in bags/{name}");
+    frames
+}
+
 /// A domain of its own for each test, so tests running side by side never
 /// hear each other.
 pub fn fresh_domain() -> u16 {

@@ -135,7 +135,10 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     };
     let surface = if a.surface.is_empty() {
         match &from {
-            Some((p, m)) => keep(p, m.surface.clone().map(|r| (r.weights.clone(), r)), &a.output, "surface")?,
+            Some((p, m)) => match m.surface.clone() {
+                Some(r) => Some(SurfaceRecord { weights: keep(p, &r.weights, &a.output, "surface")?, ..r }),
+                None => None,
+            },
             None => None,
         }
     } else {
@@ -144,7 +147,10 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     let hazard = match &a.hazard_seeds {
         Some(seeds) => Some(train_hazard(&a, seeds)?),
         None => match &from {
-            Some((p, m)) => keep(p, m.hazard.clone().map(|r| (r.weights.clone(), r)), &a.output, "hazard")?,
+            Some((p, m)) => match m.hazard.clone() {
+                Some(r) => Some(HazardRecord { weights: keep(p, &r.weights, &a.output, "hazard")?, ..r }),
+                None => None,
+            },
             None => None,
         },
     };
@@ -170,42 +176,34 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
     Ok(())
 }
 
-/// A predictor kept from the model file at `from`: its weights file copied
-/// beside `output` under the output's stem, its record renamed to match.
-fn keep<R>(from: &std::path::Path, record: Option<(String, R)>, output: &std::path::Path, what: &str) -> Result<Option<R>>
-where
-    R: WithWeights,
-{
-    let Some((weights, mut r)) = record else {
-        return Ok(None);
-    };
-    let src = from.parent().unwrap_or(std::path::Path::new(".")).join(&weights);
+/// Prints a training's smoothed loss every 250 steps.
+fn progress(what: &'static str, steps: usize) -> impl FnMut(usize, f32) {
+    let mut running = 0f32;
+    move |step, loss| {
+        running = if step == 1 { loss } else { 0.98 * running + 0.02 * loss };
+        if step % 250 == 0 {
+            println!("{what} step {step}/{steps}: loss {running:.4}");
+        }
+    }
+}
+
+/// The weights file of predictor `what` beside the model file `output`: `<output stem>.<what>.safetensors`.
+fn weights_name(output: &std::path::Path, what: &str) -> String {
     let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
-    let name = format!("{stem}.{what}.safetensors");
+    format!("{stem}.{what}.safetensors")
+}
+
+/// Keeps predictor `what` of the model file at `from`: its weights file
+/// `weights` copied beside `output` under the output's stem; returns the new name.
+fn keep(from: &std::path::Path, weights: &str, output: &std::path::Path, what: &str) -> Result<String> {
+    let src = from.parent().unwrap_or(std::path::Path::new(".")).join(weights);
+    let name = weights_name(output, what);
     let dst = output.with_file_name(&name);
     if std::fs::canonicalize(&src).ok() != std::fs::canonicalize(&dst).ok() {
         std::fs::copy(&src, &dst).with_context(|| format!("--from: copying {} to {}", src.display(), dst.display()))?;
     }
-    r.set_weights(name);
     println!("{what} predictor kept from {}", from.display());
-    Ok(Some(r))
-}
-
-/// A predictor's record that names its weights file.
-trait WithWeights {
-    fn set_weights(&mut self, name: String);
-}
-
-impl WithWeights for SurfaceRecord {
-    fn set_weights(&mut self, name: String) {
-        self.weights = name;
-    }
-}
-
-impl WithWeights for HazardRecord {
-    fn set_weights(&mut self, name: String) {
-        self.weights = name;
-    }
+    Ok(name)
 }
 
 /// Drives the hazard predictor's episodes, trains it and writes its weights beside the model file.
@@ -229,7 +227,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     let mut all = Vec::new();
     let mut camera = None;
     for name in &a.hazard_scenarios {
-        let scenario = crate::closedloop_cmd::load(name, &[hazard_camera()])?;
+        let scenario = crate::closedloop_cmd::load(name, &[s2r_closedloop::reason::CAMERA.to_string()])?;
         let c = &scenario.sensors.cameras[0];
         let scale = (s2r_closedloop::reason::WIDTH as f64 / c.width as f64).min(1.0);
         camera = Some((c.name.clone(), (c.width as f64 * scale).round() as u32, (c.height as f64 * scale).round() as u32));
@@ -252,19 +250,12 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         held.len()
     );
     let opts = hazard::FitOptions { steps: a.hazard_steps, ..Default::default() };
-    let mut running = 0f32;
-    let t = hazard::fit(&train, &opts, &mut |step, loss| {
-        running = if step == 1 { loss } else { 0.98 * running + 0.02 * loss };
-        if step % 250 == 0 {
-            println!("hazard step {step}/{}: loss {running:.4}", opts.steps);
-        }
-    })?;
+    let t = hazard::fit(&train, &opts, &mut progress("hazard", opts.steps))?;
     let held_out = if held.is_empty() { None } else { Some(hazard::evaluate(&t.net, &held)?) };
     if let Some(h) = &held_out {
         println!("hazard held out ({} frames): {}", h.frames, serde_json::to_string(h)?);
     }
-    let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
-    let weights = format!("{stem}.hazard.safetensors");
+    let weights = weights_name(&a.output, "hazard");
     let record = HazardRecord {
         weights: weights.clone(),
         scenarios: a.hazard_scenarios.clone(),
@@ -279,10 +270,6 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     hazard::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
     println!("hazard predictor trained in {:.0} s", started.elapsed().as_secs_f32());
     Ok(record)
-}
-
-fn hazard_camera() -> String {
-    s2r_closedloop::reason::CAMERA.to_string()
 }
 
 /// Trains the surface predictor and writes its weights beside the model file.
@@ -300,13 +287,7 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         started.elapsed().as_secs_f32()
     );
     let opts = surface::FitOptions { steps: a.surface_steps, ..Default::default() };
-    let mut running = 0f32;
-    let t = surface::fit(&train, &opts, &mut |step, loss| {
-        running = if step == 1 { loss } else { 0.98 * running + 0.02 * loss };
-        if step % 250 == 0 {
-            println!("surface step {step}/{}: loss {running:.4}", opts.steps);
-        }
-    })?;
+    let t = surface::fit(&train, &opts, &mut progress("surface", opts.steps))?;
     let held_out_accuracy = if held.is_empty() {
         None
     } else {
@@ -319,8 +300,7 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         );
         Some(acc)
     };
-    let stem = a.output.file_stem().and_then(|s| s.to_str()).unwrap_or("reason");
-    let weights = format!("{stem}.surface.safetensors");
+    let weights = weights_name(&a.output, "surface");
     let record = SurfaceRecord {
         weights: weights.clone(),
         topic: a.topic.clone(),

@@ -23,9 +23,11 @@ pub const WIDTH: u32 = 320;
 /// Seconds between reasoning steps (reason_node's 10 Hz).
 const PERIOD: f64 = 0.1;
 
-/// The render scale for a camera `width` pixels wide that gives at least [`WIDTH`].
-fn scale_for(width: u32) -> f64 {
-    (WIDTH as f64 / width.max(1) as f64).min(1.0)
+/// The render scale for a camera of `width`×`height` that gives at least
+/// [`WIDTH`] pixels across, or what `inner` needs where that is more.
+fn scale_for(inner: &dyn Driver, width: u32, height: u32) -> f64 {
+    let own = (WIDTH as f64 / width.max(1) as f64).min(1.0);
+    inner.image_scale(width, height).map_or(own, |s| s.max(own))
 }
 
 /// What the safety filter did in one episode.
@@ -75,13 +77,14 @@ impl Reasoned {
         self.chain.as_ref()
     }
 
-    fn step(&mut self, sim: &Sim, tick: &Tick) -> Result<(), ClosedLoopError> {
+    /// Reasons on this tick's frame when a step is due; true when it wrote a new chain.
+    fn step(&mut self, sim: &Sim, tick: &Tick) -> Result<bool, ClosedLoopError> {
         let now = sim.seconds();
         if self.last_step.is_some_and(|t| now - t < PERIOD - 1e-6) {
-            return Ok(());
+            return Ok(false);
         }
         let Some(frame) = tick.cameras.iter().find(|c| c.name == CAMERA) else {
-            return Ok(());
+            return Ok(false);
         };
         let topic = format!("/sim/{CAMERA}/image_raw");
         let reading = self
@@ -96,7 +99,7 @@ impl Reasoned {
             self.log.lowest_limit = Some(self.log.lowest_limit.map_or(limit, |l| l.min(limit)));
         }
         self.chain = Some(chain);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -110,8 +113,7 @@ impl Driver for Reasoned {
     }
 
     fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
-        let own = scale_for(camera_width);
-        Some(self.inner.image_scale(camera_width, camera_height).map_or(own, |s| s.max(own)))
+        Some(scale_for(self.inner.as_ref(), camera_width, camera_height))
     }
 
     fn reset(&mut self, sim: &Sim) {
@@ -131,9 +133,7 @@ impl Driver for Reasoned {
         if let Some(o) = &tick.odom {
             self.speed = o.twist.twist.linear.x as f32;
         }
-        let stepped = self.log.steps;
-        self.step(sim, tick)?;
-        let fresh_chain = self.log.steps > stepped;
+        let fresh_chain = self.step(sim, tick)?;
         let new_command = command.is_some();
         if new_command {
             self.held = command;
@@ -148,11 +148,15 @@ impl Driver for Reasoned {
             Some(other) => return Ok(Some(other.clone())),
             None => (cruise, 0.0),
         };
+        let no_chain;
         let chain = match &self.chain {
-            Some(c) => c.clone(),
-            None => blind(Header { stamp: tick.time.clone(), frame_id: "base_link".into() }, "no camera frame yet"),
+            Some(c) => c,
+            None => {
+                no_chain = blind(Header { stamp: tick.time.clone(), frame_id: "base_link".into() }, "no camera frame yet");
+                &no_chain
+            }
         };
-        let f = filter_twist(asked.0, asked.1, &chain);
+        let f = filter_twist(asked.0, asked.1, chain);
         if f.changed && fresh_chain {
             self.log.changed += 1;
             if self.log.first_change.is_none() {
@@ -214,8 +218,7 @@ impl Driver for HazardFrames {
     }
 
     fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
-        let own = scale_for(camera_width);
-        Some(self.inner.image_scale(camera_width, camera_height).map_or(own, |s| s.max(own)))
+        Some(scale_for(self.inner.as_ref(), camera_width, camera_height))
     }
 
     fn reset(&mut self, sim: &Sim) {
@@ -227,7 +230,7 @@ impl Driver for HazardFrames {
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
         if let (Some(frame), Some(view)) = (tick.cameras.iter().find(|c| c.name == CAMERA), DrivingView::of(sim)) {
             self.seen += 1;
-            if self.seen % self.every == 1 || self.every == 1 {
+            if (self.seen - 1).is_multiple_of(self.every) {
                 let h = expert::hazards(&view);
                 let within = |d: Option<(f32, u16)>| d.map(|(d, _)| d).filter(|d| *d < hazard::RANGE);
                 let image = hazard::input(&frame.image, CAMERA)

@@ -20,8 +20,8 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
+use candle_nn::{linear, Linear, VarBuilder};
+use rand::Rng;
 use s2r_train::PatchStages;
 use sim2real_msgs::sensor_msgs::msg::Image;
 
@@ -127,42 +127,15 @@ impl HazardNet {
         let d = y.narrow(1, 0, 2).and_then(|d| d.to_vec2::<f32>()).map_err(crate::candle("the hazard distances"))?;
         Ok(d.iter()
             .zip(p)
-            .map(|(d, p)| {
-                let surface = (0..CLASSES.len()).map(|k| (k, p[k])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("four classes");
-                Reading { obstacle: decode(d[0]), occlusion: decode(d[1]), surface }
-            })
+            .map(|(d, p)| Reading { obstacle: decode(d[0]), occlusion: decode(d[1]), surface: crate::surface::most_likely(&p) })
             .collect())
     }
 }
 
-/// How to train.
-#[derive(Clone, Debug)]
-pub struct FitOptions {
-    /// Steps.
-    pub steps: usize,
-    /// Frames per step.
-    pub batch: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Draws the weights, the batches and the augmentation.
-    pub seed: u64,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions { steps: 3000, batch: 32, lr: 2e-3, seed: 0 }
-    }
-}
+pub use crate::fit::FitOptions;
 
 /// A trained network with its variables (to save).
-pub struct Trained {
-    /// The variables.
-    pub varmap: VarMap,
-    /// The network over them.
-    pub net: HazardNet,
-    /// The last 100 steps' mean loss.
-    pub loss: f32,
-}
+pub type Trained = crate::fit::Trained<HazardNet>;
 
 /// The pinball loss at `q` of predictions `p` against targets `t` (same shape), averaged.
 fn pinball(p: &Tensor, t: &Tensor, q: f32) -> candle_core::Result<Tensor> {
@@ -188,16 +161,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
         });
     }
     let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let net =
-        HazardNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(crate::candle("building the hazard network"))?;
-    s2r_train::seeded_init(&varmap, opts.seed).map_err(crate::candle("drawing the initial weights"))?;
-    let mut opt = s2r_train::AdamW::new(&varmap, opts.lr, 1e-4).map_err(crate::candle("building the optimiser"))?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
-    let mut recent = Vec::new();
-    for step in 0..opts.steps {
-        let p = step as f64 / opts.steps.max(1) as f64;
-        opt.lr = opts.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()));
+    let step = |net: &HazardNet, rng: &mut rand::rngs::StdRng| {
         let picks: Vec<&Sample> = (0..opts.batch)
             .map(
                 |i| if i % 2 == 0 { hazardous[rng.random_range(0..hazardous.len())] } else { &samples[rng.random_range(0..samples.len())] },
@@ -206,8 +170,8 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
         let images: Vec<&[u8]> = picks.iter().map(|s| s.image.as_slice()).collect();
         let targets: Vec<f32> = picks.iter().flat_map(|s| [encode(s.obstacle), encode(s.occlusion)]).collect();
         let classes: Vec<u32> = picks.iter().map(|s| class_of(s.mu) as u32).collect();
-        let x = crate::surface::batch(&images, INPUT, &device, Some(&mut rng), false).map_err(crate::candle("a hazard batch"))?;
-        let loss = (|| {
+        let x = crate::surface::batch(&images, INPUT, &device, Some(rng), false).map_err(crate::candle("a hazard batch"))?;
+        (|| {
             let y = net.forward(&x)?;
             let t = Tensor::from_vec(targets, (picks.len(), 2), &device)?;
             let k = Tensor::new(classes.as_slice(), &device)?;
@@ -216,20 +180,9 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             // The distance loss is ~0.05 where the class loss is ~0.5: weigh them alike.
             (distance * 10.0)? + surface
         })()
-        .map_err(crate::candle("the hazard loss"))?;
-        let l = loss.to_scalar::<f32>().map_err(crate::candle("reading the loss"))?;
-        if !l.is_finite() {
-            return Err(ReasonError::Records { what: "hazard", problem: format!("the loss diverged at step {step} ({l})") });
-        }
-        opt.backward_step(&loss).map_err(crate::candle("backward"))?;
-        recent.push(l);
-        if recent.len() > 100 {
-            recent.remove(0);
-        }
-        progress(step + 1, l);
-    }
-    let loss = recent.iter().sum::<f32>() / recent.len().max(1) as f32;
-    Ok(Trained { varmap, net, loss })
+        .map_err(crate::candle("the hazard loss"))
+    };
+    crate::fit::train("hazard", opts, HazardNet::new, step, progress)
 }
 
 /// How well the network reads held-out frames.

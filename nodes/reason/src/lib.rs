@@ -24,6 +24,7 @@
 use std::path::PathBuf;
 
 pub mod chain;
+mod fit;
 pub mod hazard;
 pub mod model;
 pub mod node;

@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
+use candle_nn::{linear, Linear, VarBuilder};
+use rand::Rng;
 use s2r_bag::BagReader;
 use s2r_image::Rgb;
 use s2r_look::Surface;
@@ -168,7 +168,7 @@ impl SurfaceNet {
     /// The most likely class of each network input and its probability.
     pub fn classify(&self, images: &[&[u8]], device: &Device) -> Result<Vec<(usize, f32)>, ReasonError> {
         let p = self.probabilities(images, device)?;
-        Ok(p.iter().map(|p| (0..CLASSES.len()).map(|k| (k, p[k])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("four classes")).collect())
+        Ok(p.iter().map(|p| most_likely(p)).collect())
     }
 
     /// Class probabilities of network inputs (RGB bytes of [`INPUT`] size).
@@ -179,6 +179,11 @@ impl SurfaceNet {
             .map_err(crate::candle("the surface probabilities"))?;
         Ok(p.into_iter().map(|r| [r[0], r[1], r[2], r[3]]).collect())
     }
+}
+
+/// The most likely class of a probability vector over [`CLASSES`], and its probability.
+pub(crate) fn most_likely(p: &[f32]) -> (usize, f32) {
+    (0..CLASSES.len()).map(|k| (k, p[k])).max_by(|a, b| a.1.total_cmp(&b.1)).expect("four classes")
 }
 
 /// Images of `size` (width, height) as a `[B, H, W, 3]` tensor, augmented
@@ -231,34 +236,10 @@ pub(crate) fn batch(
     Tensor::from_vec(out, (images.len(), h, w, 3), device)
 }
 
-/// How to train.
-#[derive(Clone, Debug)]
-pub struct FitOptions {
-    /// Steps.
-    pub steps: usize,
-    /// Frames per step.
-    pub batch: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Draws the weights, the batches and the augmentation.
-    pub seed: u64,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions { steps: 1500, batch: 32, lr: 2e-3, seed: 0 }
-    }
-}
+pub use crate::fit::FitOptions;
 
 /// A trained classifier with its variables (to save).
-pub struct Trained {
-    /// The variables.
-    pub varmap: VarMap,
-    /// The network over them.
-    pub net: SurfaceNet,
-    /// The last 100 steps' mean loss.
-    pub loss: f32,
-}
+pub type Trained = crate::fit::Trained<SurfaceNet>;
 
 /// Trains a fresh classifier on `samples`; `progress` gets (step, loss).
 pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize, f32)) -> Result<Trained, ReasonError> {
@@ -270,18 +251,9 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
         });
     }
     let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let net =
-        SurfaceNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(crate::candle("building the surface network"))?;
-    s2r_train::seeded_init(&varmap, opts.seed).map_err(crate::candle("drawing the initial weights"))?;
-    let mut opt = s2r_train::AdamW::new(&varmap, opts.lr, 1e-4).map_err(crate::candle("building the optimiser"))?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     // Classes drawn evenly, whatever their share of the frames.
     let by_class: Vec<Vec<&Sample>> = (0..CLASSES.len()).map(|k| samples.iter().filter(|s| s.class == k).collect()).collect();
-    let mut recent = Vec::new();
-    for step in 0..opts.steps {
-        let p = step as f64 / opts.steps.max(1) as f64;
-        opt.lr = opts.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()));
+    let step = |net: &SurfaceNet, rng: &mut rand::rngs::StdRng| {
         let picks: Vec<&Sample> = (0..opts.batch)
             .map(|i| {
                 let pool = &by_class[i % CLASSES.len()];
@@ -290,22 +262,11 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             .collect();
         let images: Vec<&[u8]> = picks.iter().map(|s| s.image.as_slice()).collect();
         let labels: Vec<u32> = picks.iter().map(|s| s.class as u32).collect();
-        let x = batch(&images, INPUT, &device, Some(&mut rng), true).map_err(crate::candle("a surface batch"))?;
+        let x = batch(&images, INPUT, &device, Some(rng), true).map_err(crate::candle("a surface batch"))?;
         let y = Tensor::new(labels.as_slice(), &device).map_err(crate::candle("labels"))?;
-        let loss = net.forward(&x).and_then(|l| candle_nn::loss::cross_entropy(&l, &y)).map_err(crate::candle("the surface loss"))?;
-        let l = loss.to_scalar::<f32>().map_err(crate::candle("reading the loss"))?;
-        if !l.is_finite() {
-            return Err(ReasonError::Records { what: "surface", problem: format!("the loss diverged at step {step} ({l})") });
-        }
-        opt.backward_step(&loss).map_err(crate::candle("backward"))?;
-        recent.push(l);
-        if recent.len() > 100 {
-            recent.remove(0);
-        }
-        progress(step + 1, l);
-    }
-    let loss = recent.iter().sum::<f32>() / recent.len().max(1) as f32;
-    Ok(Trained { varmap, net, loss })
+        net.forward(&x).and_then(|l| candle_nn::loss::cross_entropy(&l, &y)).map_err(crate::candle("the surface loss"))
+    };
+    crate::fit::train("surface", opts, SurfaceNet::new, step, progress)
 }
 
 /// Accuracy and confusion (`[truth][predicted]` counts) of `net` on `samples`.
