@@ -57,10 +57,15 @@ pub struct ClosedLoopArgs {
     /// Metres the reasoner counts on seeing (reason_node's `sight`: a car's low beams).
     #[arg(long, default_value_t = 60.0)]
     sight: f32,
+    /// The perception checkpoint that finds an arm scenario's cups for --reason (default: the
+    /// shipped models/perception/perception.safetensors).
+    #[arg(long)]
+    perception: Option<PathBuf>,
 }
 
-/// The drivers `names` as --reason asks: plain, filtered by reasoning, or both.
-fn drivers(a: &ClosedLoopArgs) -> Result<Vec<Box<dyn Driver>>> {
+/// The drivers `names` as --reason asks: plain, filtered by reasoning, or both
+/// (`arm`: the scenarios have an arm, whose reasoning finds cups with perception).
+fn drivers(a: &ClosedLoopArgs, arm: bool) -> Result<Vec<Box<dyn Driver>>> {
     let (plain, reasoned) = match a.reason.as_str() {
         "off" => (true, false),
         "on" => (false, true),
@@ -84,7 +89,16 @@ fn drivers(a: &ClosedLoopArgs) -> Result<Vec<Box<dyn Driver>>> {
             out.push(driver(name, a.policy.as_ref())?);
         }
         if reasoned {
-            out.push(Box::new(Reasoned::new(driver(name, a.policy.as_ref())?, reasoner()?, a.sight, 0.1)));
+            let mut r = Reasoned::new(driver(name, a.policy.as_ref())?, reasoner()?, a.sight, 0.1);
+            if arm {
+                let path = a
+                    .perception
+                    .clone()
+                    .or_else(s2r_perception::node::shipped_checkpoint)
+                    .context("--reason on an arm: no --perception and no shipped models/perception/perception.safetensors")?;
+                r = r.with_cup_locator(s2r_closedloop::cups::CupLocator::load(&path)?);
+            }
+            out.push(Box::new(r));
         }
     }
     Ok(out)
@@ -140,7 +154,9 @@ pub(crate) fn driver(name: &str, policy: Option<&PathBuf>) -> Result<Box<dyn Dri
 
 pub fn run(a: ClosedLoopArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
-    let mut drivers = drivers(&a)?;
+    let scenarios = a.scenario.iter().map(|n| load(n, &a.cameras)).collect::<Result<Vec<_>>>()?;
+    let arm = scenarios.iter().any(|s| matches!(s.ego, s2r_sim::scenario::EgoSpec::Arm(_)));
+    let mut drivers = drivers(&a, arm)?;
     s2r_sim::render::quiet_headless_vulkan();
     let opts = EvalOptions {
         episode: EpisodeOptions { image_scale: a.image_scale, thumbnail: !a.no_thumbnails, record: None },
@@ -149,16 +165,15 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
     };
     let mut summaries = Vec::new();
     let mut all = Vec::new();
-    for name in &a.scenario {
-        let scenario = load(name, &a.cameras)?;
+    for scenario in &scenarios {
         for d in drivers.iter_mut() {
             let total = seeds.len();
             let mut n = 0;
-            let episodes = evaluate(&scenario, &seeds, d.as_mut(), &opts, &mut |e| {
+            let episodes = evaluate(scenario, &seeds, d.as_mut(), &opts, &mut |e| {
                 n += 1;
                 if let Some(arm) = &e.arm {
                     println!(
-                        "{} {} seed {} ({n}/{total}): {:?}, reached {:?}, score {:.3}, cup {:.1} cm from the spot{}{}",
+                        "{} {} seed {} ({n}/{total}): {:?}, reached {:?}, score {:.3}, cup {:.1} cm from the spot{}{}{}",
                         e.scenario,
                         e.driver,
                         e.seed,
@@ -168,6 +183,9 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
                         arm.place_error_m * 100.0,
                         if arm.cups_dropped > 0 { format!(", {} cup(s) off the table", arm.cups_dropped) } else { String::new() },
                         if arm.cups_knocked_over > 0 { format!(", {} knocked over", arm.cups_knocked_over) } else { String::new() },
+                        e.filter
+                            .as_ref()
+                            .map_or(String::new(), |f| format!("; the filter held {} commands over {} looks", f.changed, f.steps)),
                     );
                     return;
                 }

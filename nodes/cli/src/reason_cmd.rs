@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use s2r_closedloop::reason::{HazardFrames, HazardLabels};
-use s2r_reason::hazard;
-use s2r_reason::model::{HazardRecord, ReasonModel, SurfaceRecord, FORMAT};
+use s2r_reason::model::{CupRecord, HazardRecord, ReasonModel, SurfaceRecord, FORMAT};
 use s2r_reason::questions::{self, Scores, DRY_MU};
 use s2r_reason::stopping::{Braking, StoppingModel};
 use s2r_reason::surface;
-use s2r_sim::consequences::{braking_situation, braking_trial};
+use s2r_reason::{cup, hazard};
+use s2r_sim::consequences::{braking_situation, braking_trial, push_trial, scenario_push, PushTrial, TrialError};
 
 /// Seeds of the held-out question set (training uses lower ones).
 const HELD_OUT: &str = "1000..1199";
@@ -68,6 +68,18 @@ pub struct TrainReasonArgs {
     /// Hazard predictor training steps.
     #[arg(long, default_value_t = 3000)]
     hazard_steps: usize,
+    /// Also train the cup's outcome predictor on push trials of these seeds, A..B (below the
+    /// held-out ones): each puts a cup where the arm reaches and pushes it with the closed fingers
+    /// from a side, at a height, speed and offset, some way past its centre. Its weights go beside
+    /// the output as <output stem>.cup.safetensors.
+    #[arg(long)]
+    cup_seeds: Option<String>,
+    /// The arm scenario of the push trials (shipped name or file).
+    #[arg(long, default_value = "cup_near_edge")]
+    cup_scenario: String,
+    /// Cup outcome predictor training steps.
+    #[arg(long, default_value_t = 3000)]
+    cup_steps: usize,
     /// Keep the predictors of this model file that are not retrained (its surface predictor
     /// without --surface, its hazard predictor without --hazard-seeds); the stopping model is
     /// always refitted (seconds).
@@ -88,6 +100,9 @@ pub struct EvalReasonArgs {
     /// Also write the questions, the simulator's answers and both reasoners' scores as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Seeds of the cup questions, A..B (push trials; the approach-side questions use the first 100).
+    #[arg(long, default_value = HELD_OUT)]
+    cup_seeds: String,
     /// Also score the surface predictor on these datasets (every frame of the model's topic;
     /// e.g. config/sweeps/surface_eval_looks.yaml: looks training never saw).
     #[arg(long, num_args = 1..)]
@@ -154,11 +169,22 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
             None => None,
         },
     };
+    let cup = match &a.cup_seeds {
+        Some(seeds) => Some(train_cup(&a, seeds, &held)?),
+        None => match &from {
+            Some((p, m)) => match m.cup.clone() {
+                Some(r) => Some(CupRecord { weights: keep(p, &r.weights, &a.output, "cup")?, ..r }),
+                None => None,
+            },
+            None => None,
+        },
+    };
     let model = ReasonModel {
         format: FORMAT.into(),
         stopping,
         surface,
         hazard,
+        cup,
         scenario: a.scenario.clone(),
         seeds: (seeds[0], *seeds.last().expect("seeds are not empty")),
         held_out: Some(scores.clone()),
@@ -272,6 +298,74 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     Ok(record)
 }
 
+/// Push trials of `seeds` in `scenario` as the cup predictor's records, and
+/// how many seeds' pushes the arm could not run.
+fn push_records(scenario: &str, seeds: &[u64]) -> Result<(Vec<cup::Record>, usize)> {
+    let s = crate::closedloop_cmd::load(scenario, &[])?;
+    let (mut records, mut skipped) = (Vec::new(), 0);
+    for &seed in seeds {
+        let push = scenario_push(&s, seed)?;
+        match push_trial(&s, seed, &push) {
+            Ok(t) => records.push(record(&t, seed)),
+            Err(TrialError::Unreachable { .. } | TrialError::Disturbed { .. }) => skipped += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((records, skipped))
+}
+
+/// A push trial as a record of the cup predictor.
+fn record(t: &PushTrial, seed: u64) -> cup::Record {
+    let p = &t.push;
+    cup::Record {
+        table: cup::Table { half: t.table_half },
+        cup: cup::Cup { at: t.start, size: t.size },
+        push: cup::Push { heading: p.heading, offset: p.offset, height: p.height, speed: p.speed, travel: p.travel },
+        outcome: t.outcome.index(),
+        seed,
+    }
+}
+
+/// Runs the push trials, trains the cup's outcome predictor, scores it on the
+/// held-out seeds' trials and writes its weights beside the model file.
+fn train_cup(a: &TrainReasonArgs, seeds: &str, held: &[u64]) -> Result<CupRecord> {
+    let started = std::time::Instant::now();
+    let seed_list = crate::closedloop_cmd::seeds(seeds).context("--cup-seeds")?;
+    if let Some(s) = seed_list.iter().find(|s| held.contains(s)) {
+        anyhow::bail!("--cup-seeds and --held-out share seed {s}: the question set must be held out");
+    }
+    let (records, skipped) = push_records(&a.cup_scenario, &seed_list)?;
+    let outcomes: [usize; 3] = std::array::from_fn(|k| records.iter().filter(|r| r.outcome == k).count());
+    println!(
+        "cup: {} push trials of {} ({} stayed, {} tipped, {} fell; {skipped} seeds out of the arm's reach) in {:.0} s",
+        records.len(),
+        a.cup_scenario,
+        outcomes[0],
+        outcomes[1],
+        outcomes[2],
+        started.elapsed().as_secs_f32()
+    );
+    let opts = cup::FitOptions { steps: a.cup_steps, batch: 64, lr: 3e-3, seed: 0 };
+    let t = cup::train(&records, &opts, &mut progress("cup", opts.steps))?;
+    let (held_records, _) = push_records(&a.cup_scenario, held)?;
+    let held_out = cup::score(&t.net, &held_records, false)?;
+    println!("cup held out ({} pushes): {}", held_out.pushes, serde_json::to_string(&held_out)?);
+    let weights = weights_name(&a.output, "cup");
+    let record = CupRecord {
+        weights: weights.clone(),
+        scenario: a.cup_scenario.clone(),
+        seeds: (seed_list[0], *seed_list.last().expect("seeds are not empty")),
+        trials: records.len(),
+        outcomes,
+        skipped,
+        steps: opts.steps,
+        held_out: Some(held_out),
+    };
+    cup::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
+    println!("cup predictor trained in {:.0} s", started.elapsed().as_secs_f32());
+    Ok(record)
+}
+
 /// Trains the surface predictor and writes its weights beside the model file.
 fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
     let started = std::time::Instant::now();
@@ -366,6 +460,10 @@ pub fn eval(a: EvalReasonArgs) -> Result<()> {
         surface_scores =
             Some(serde_json::json!({"frames": samples.len(), "accuracy": acc, "confusion": confusion, "dry_road_baseline": dry}));
     }
+    let cup_scores = match (&model.cup, model.cup_weights(&a.model)) {
+        (Some(rec), Some(weights)) => Some(eval_cup(rec, &weights, &a.cup_seeds)?),
+        _ => None,
+    };
     if let Some(path) = &a.json {
         let out = serde_json::json!({
             "scenario": scenario,
@@ -374,9 +472,97 @@ pub fn eval(a: EvalReasonArgs) -> Result<()> {
             "reasoner": reasoner,
             "dry_road_baseline": dry,
             "surface": surface_scores,
+            "cup": cup_scores,
         });
         std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n").with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+/// The cup questions: every held-out push's outcome (stays, tips, falls?),
+/// and for the first 100 seeds' cups a sweep from every side (will it fall
+/// if pushed from there? from which side should the arm approach?), scored
+/// for the predictor and for the same predictor blind to the table's edge.
+fn eval_cup(rec: &CupRecord, weights: &std::path::Path, seeds: &str) -> Result<serde_json::Value> {
+    let net = cup::load(weights)?;
+    let seeds = crate::closedloop_cmd::seeds(seeds).context("--cup-seeds")?;
+    if rec.seeds.0 <= *seeds.last().expect("seeds") && seeds[0] <= rec.seeds.1 {
+        eprintln!("warning: --cup-seeds overlap the cup predictor's training trials {}..{}", rec.seeds.0, rec.seeds.1);
+    }
+    let (records, skipped) = push_records(&rec.scenario, &seeds)?;
+    let learned = cup::score(&net, &records, false)?;
+    let blind = cup::score(&net, &records, true)?;
+    // A sweep from every side of the first 100 seeds' cups.
+    let s = crate::closedloop_cmd::load(&rec.scenario, &[])?;
+    let (mut sides, mut side_records, mut approach, mut approach_blind, mut cups) = (Vec::new(), Vec::new(), 0usize, 0usize, 0usize);
+    for &seed in seeds.iter().take(100) {
+        let at = scenario_push(&s, seed)?.cup;
+        let mut trials = Vec::new();
+        for (_, heading) in cup::SIDES {
+            let sw = cup::sweep(heading);
+            let push =
+                s2r_sim::consequences::Push { cup: at, heading, offset: sw.offset, height: sw.height, speed: sw.speed, travel: sw.travel };
+            match push_trial(&s, seed, &push) {
+                Ok(t) => trials.push(record(&t, seed)),
+                Err(TrialError::Unreachable { .. } | TrialError::Disturbed { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if trials.len() < cup::SIDES.len() {
+            continue;
+        }
+        cups += 1;
+        let risk = |net_blind: bool| -> Result<usize> {
+            let table = if net_blind { cup::Table { half: [1e3, 1e3] } } else { trials[0].table };
+            let x: Vec<_> = trials
+                .iter()
+                .map(|r| cup::features(&table, &cup::Cup { at: if net_blind { [0.0, 0.0] } else { r.cup.at }, ..r.cup }, &r.push))
+                .collect();
+            let p = net.predict(&x)?;
+            Ok((0..p.len())
+                .min_by(|&i, &j| (p[i][cup::FALLS] + 0.5 * p[i][cup::TIPS]).total_cmp(&(p[j][cup::FALLS] + 0.5 * p[j][cup::TIPS])))
+                .expect("four sides"))
+        };
+        approach += usize::from(trials[risk(false)?].outcome != cup::FALLS);
+        approach_blind += usize::from(trials[risk(true)?].outcome != cup::FALLS);
+        sides.push(trials.iter().map(|r| cup::OUTCOMES[r.outcome]).collect::<Vec<_>>());
+        side_records.extend(trials);
+    }
+    let side_learned = cup::score(&net, &side_records, false)?;
+    let side_blind = cup::score(&net, &side_records, true)?;
+    let dropping = side_records.iter().filter(|r| r.outcome == cup::FALLS).count();
+    println!(
+        "\nCup questions ({}, {} held-out pushes of seeds {}..{}, {skipped} out of the arm's reach; sweeps from all four sides of {cups} cups, {dropping} of {} sweeps drop the cup):\n",
+        rec.scenario,
+        records.len(),
+        seeds[0],
+        seeds.last().expect("seeds"),
+        side_records.len()
+    );
+    println!("| reasoner | what a push does (stays / tips / falls) | will it fall? | falls foreseen | will a sweep from this side drop it? | approach side keeps it on the table |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let pct = |x: f32| format!("{:.1} %", 100.0 * x);
+    let share = |n: usize| format!("{:.1} %", 100.0 * n as f32 / cups.max(1) as f32);
+    println!(
+        "| cup outcome predictor | {} | {} | {} | {} | {} |",
+        pct(learned.outcome_accuracy),
+        pct(learned.falls_accuracy),
+        pct(learned.falls_recall),
+        pct(side_learned.falls_accuracy),
+        share(approach)
+    );
+    println!(
+        "| the same, blind to the table's edge | {} | {} | {} | {} | {} |",
+        pct(blind.outcome_accuracy),
+        pct(blind.falls_accuracy),
+        pct(blind.falls_recall),
+        pct(side_blind.falls_accuracy),
+        share(approach_blind)
+    );
+    Ok(serde_json::json!({
+        "pushes": learned, "edge_blind": blind, "skipped": skipped,
+        "sides": {"cups": cups, "outcomes": sides, "predictor": side_learned, "edge_blind": side_blind,
+                  "approach_right": approach, "approach_right_edge_blind": approach_blind},
+    }))
 }

@@ -596,7 +596,7 @@ fn run_arm(
             cups_knocked_over: knocked.len() as u32,
             missed_grasps: missed,
         }),
-        filter: None,
+        filter: driver.filter_log(),
     })
 }
 

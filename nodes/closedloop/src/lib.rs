@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 
+pub mod cups;
 pub mod demos;
 pub mod driver;
 pub mod episode;

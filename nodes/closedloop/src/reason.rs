@@ -22,6 +22,8 @@ pub const CAMERA: &str = "front";
 pub const WIDTH: u32 = 320;
 /// Seconds between reasoning steps (reason_node's 10 Hz).
 const PERIOD: f64 = 0.1;
+/// Seconds between an arm's looks at the table (cups stand still until touched).
+const ARM_PERIOD: f64 = 0.5;
 
 /// The render scale for a camera of `width`×`height` that gives at least
 /// [`WIDTH`] pixels across, or what `inner` needs where that is more.
@@ -46,7 +48,10 @@ pub struct FilterLog {
 /// A driver whose commands pass through the safety filter of a reasoning
 /// chain written from the driver's camera and odometry. A driver that
 /// commands nothing (the scripted car holding its cruise speed) is taken to
-/// command that speed straight ahead. Arm scenarios pass through unchanged.
+/// command that speed straight ahead. On an arm the chain is about the cups
+/// ([`crate::cups`]) and the filter keeps the fingers out of the side a push
+/// would drop a cup from; a driver that commands nothing (the scripted
+/// sweep) is taken to command its trajectory's targets.
 pub struct Reasoned {
     inner: Box<dyn Driver>,
     reasoner: Reasoner,
@@ -58,13 +63,95 @@ pub struct Reasoned {
     chain: Option<Reasoning>,
     held: Option<Command>,
     log: FilterLog,
+    locator: Option<crate::cups::CupLocator>,
+    arm: crate::cups::ArmReasoning,
 }
 
 impl Reasoned {
     /// `inner` filtered by `reasoner`'s chains; `sight` (m) and `reaction` (s) as reason_node's parameters.
     pub fn new(inner: Box<dyn Driver>, reasoner: Reasoner, sight: f32, reaction: f32) -> Reasoned {
         let name = format!("{}+reason", inner.name());
-        Reasoned { inner, reasoner, name, reaction, sight, speed: 0.0, last_step: None, chain: None, held: None, log: FilterLog::default() }
+        Reasoned {
+            inner,
+            reasoner,
+            name,
+            reaction,
+            sight,
+            speed: 0.0,
+            last_step: None,
+            chain: None,
+            held: None,
+            log: FilterLog::default(),
+            locator: None,
+            arm: Default::default(),
+        }
+    }
+
+    /// Where an arm scenario's cups are found: a perception checkpoint that
+    /// detects cups in the camera [`CAMERA`] (without one, the arm's commands
+    /// pass unfiltered).
+    pub fn with_cup_locator(mut self, locator: crate::cups::CupLocator) -> Reasoned {
+        self.locator = Some(locator);
+        self
+    }
+
+    /// An arm's step: a look at the table through the camera when one is
+    /// due (the cups, and a chain for the one most at risk), then the
+    /// driver's joint targets (or the scenario's scripted ones) through the
+    /// keep-out filter.
+    fn act_arm(&mut self, sim: &Sim, tick: &Tick, command: Option<Command>) -> Result<Option<Command>, ClosedLoopError> {
+        let Some(locator) = &self.locator else { return Ok(command) };
+        let Some(view) = s2r_sim::arm_expert::ArmView::of(sim) else { return Ok(command) };
+        let now = sim.seconds();
+        let due = self.last_step.is_none_or(|t| now - t >= ARM_PERIOD - 1e-6);
+        let mut fresh_chain = false;
+        // A cup in the gripper is not one on the table: no looks while it holds one.
+        let holding = tick.grasped.as_ref().is_some_and(|g| g.data);
+        if let (true, false, Some(frame)) = (due, holding, tick.cameras.iter().find(|c| c.name == CAMERA)) {
+            let pose = crate::cups::optical_in_map(sim, CAMERA).ok_or_else(|| ClosedLoopError::Driver {
+                driver: self.name.clone(),
+                message: format!("{} has no camera '{CAMERA}'", sim.scenario.name),
+            })?;
+            let sightings = locator.locate(frame, &pose, view.table_top)?;
+            if std::env::var_os("S2R_DEBUG_CUPS").is_some() {
+                let truth: Vec<_> = view.cups.iter().map(|c| (c.pose.translation.x, c.pose.translation.y)).collect();
+                eprintln!("{now:.1} s: cups seen {sightings:?}, truth {truth:?}");
+            }
+            let header = Header { stamp: tick.time.clone(), frame_id: "map".into() };
+            if let Some(chain) = self.arm.look(&self.reasoner, &sightings, &view, header)? {
+                self.chain = Some(chain);
+                fresh_chain = true;
+            }
+            self.last_step = Some(now);
+            self.log.steps += 1;
+        }
+        if command.is_some() {
+            self.held = command;
+        }
+        // What the driver asks for: its last command, or the scripted trajectory's targets now.
+        let (asked, gripper) = match &self.held {
+            Some(Command::Joints(j)) => crate::cups::joint_targets(j, &view.q),
+            Some(other) => return Ok(Some(other.clone())),
+            None => match &sim.world.arm {
+                Some(arm) => {
+                    let initial = arm.initial.map(|x| x as f32);
+                    (s2r_sim::physics::trajectory_at(arm, &initial, now as f32), None)
+                }
+                None => return Ok(None),
+            },
+        };
+        let (q, changed) = self.arm.filter(&view, asked);
+        if changed {
+            self.log.changed += 1;
+            if self.log.first_change.is_none() {
+                if let Some(chain) = &self.chain {
+                    let steps: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
+                    self.log.first_change = Some(format!("{:.1} s, {}: {}", now, chain.situation, steps.join("; ")));
+                }
+            }
+        }
+        let _ = fresh_chain;
+        Ok(Some(Command::Joints(crate::driver::joint_command(&q, gripper.unwrap_or(view.opening)))))
     }
 
     /// The last episode's log (so far, during one).
@@ -123,12 +210,13 @@ impl Driver for Reasoned {
         self.chain = None;
         self.held = None;
         self.log = FilterLog::default();
+        self.arm = Default::default();
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
         let command = self.inner.act(sim, tick)?;
         if sim.world.arm.is_some() {
-            return Ok(command);
+            return self.act_arm(sim, tick, command);
         }
         if let Some(o) = &tick.odom {
             self.speed = o.twist.twist.linear.x as f32;

@@ -100,10 +100,115 @@ pub fn braking(model: &StoppingModel, b: &Braking, header: Header) -> Reasoning 
     }
 }
 
+/// Probability of a fall from which a side is kept out of.
+pub const KEEP_OUT_P: f32 = 0.5;
+
+/// What the arm knows when it reasons about a cup on a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CupScene {
+    /// The table.
+    pub table: crate::cup::Table,
+    /// The cup as estimated, and how sure of where it is.
+    pub cup: (crate::cup::Cup, f32),
+    /// Height of the table top in the header's frame, metres (keep-out regions lie on it).
+    pub table_top: f32,
+}
+
+/// The chain for a cup: how far it stands from the table's edge, what a
+/// sweep from the side that drops it would do (and with what probability),
+/// the side to approach from, and the constraints `approach_side` (the
+/// heading to move in towards it, rad in the header's frame) and a
+/// `keep_out` region beside it for every side whose sweep likely drops it.
+pub fn cup(a: &crate::cup::Assessment, scene: &CupScene, header: Header) -> Reasoning {
+    use crate::cup::{keep_out, FALLS, SIDES};
+    let (c, sure) = scene.cup;
+    let (edge, which) = scene.table.nearest_edge(c.at);
+    let gap = (edge - c.size[0]).max(0.0);
+    let worst = a.sides[a.worst][FALLS];
+    let best = a.sides[a.best][FALLS];
+    let mut steps = vec![step(
+        format!("the cup stands {:.0} cm from the table's {which} edge", 100.0 * gap),
+        "edge_distance_cm",
+        (100.0 * gap).round(),
+        "cm",
+        sure,
+    )];
+    if worst >= KEEP_OUT_P {
+        steps.push(step(
+            format!("a sweep from {} pushes it off the edge: p {worst:.2}", SIDES[a.worst].0),
+            "fall_probability",
+            worst,
+            "",
+            sure,
+        ));
+    } else {
+        steps.push(step(
+            format!("a sweep from any side keeps it on the table: p falls at most {worst:.2}"),
+            "fall_probability",
+            worst,
+            "",
+            sure,
+        ));
+    }
+    steps.push(step(
+        format!("approach from {}, where a push keeps it on the table: p falls {best:.2}", SIDES[a.best].0),
+        "approach_fall_probability",
+        best,
+        "",
+        sure,
+    ));
+    let mut constraints = vec![Constraint {
+        name: "approach_side".into(),
+        value: SIDES[a.best].1,
+        unit: "rad".into(),
+        confidence: sure * (1.0 - best),
+        region: vec![],
+    }];
+    for (k, (_, heading)) in SIDES.iter().enumerate() {
+        let p = a.sides[k][FALLS];
+        if p >= KEEP_OUT_P {
+            let region = keep_out(&c, *heading)
+                .iter()
+                .map(|[x, y]| sim2real_msgs::geometry_msgs::msg::Point { x: *x as f64, y: *y as f64, z: scene.table_top as f64 })
+                .collect();
+            constraints.push(Constraint { name: "keep_out".into(), value: p, unit: "".into(), confidence: sure * p, region });
+        }
+    }
+    let situation = if worst >= KEEP_OUT_P {
+        format!("a cup near the table's {which} edge: keep out of {}", SIDES[a.worst].0)
+    } else {
+        "a cup on the table, away from its edges".into()
+    };
+    Reasoning { header, situation, steps, constraints }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stopping::Braking as Trial;
+
+    #[test]
+    fn the_cup_chain_keeps_out_of_the_side_that_drops_it() {
+        use crate::cup::{Assessment, Cup, Table};
+        // Falls if swept from the right (index 2), safe from the near side (index 0).
+        let a = Assessment { sides: [[0.9, 0.05, 0.05], [0.7, 0.1, 0.2], [0.02, 0.01, 0.97], [0.95, 0.05, 0.0]], best: 3, worst: 2 };
+        let scene =
+            CupScene { table: Table { half: [0.6, 0.4] }, cup: (Cup { at: [0.25, 0.30], size: [0.04, 0.1] }, 0.9), table_top: 0.75 };
+        let r = cup(&a, &scene, Header::default());
+        assert_eq!(r.steps[0].text, "the cup stands 6 cm from the table's left edge");
+        assert_eq!(r.steps[0].value, 6.0);
+        assert!(r.steps[1].text.contains("from the right") && r.steps[1].text.contains("0.97"), "{}", r.steps[1].text);
+        assert!(r.steps[2].text.contains("approach from the left"), "{}", r.steps[2].text);
+        let side = r.constraints.iter().find(|c| c.name == "approach_side").unwrap();
+        assert_eq!(side.value, -std::f32::consts::FRAC_PI_2);
+        let keep: Vec<_> = r.constraints.iter().filter(|c| c.name == "keep_out").collect();
+        assert_eq!(keep.len(), 1);
+        // The region lies on the cup's −y side, on the table top.
+        let (ys, zs): (Vec<f64>, Vec<f64>) = keep[0].region.iter().map(|p| (p.y, p.z)).unzip();
+        assert!(ys.iter().all(|y| *y <= 0.30 + 1e-6) && ys.iter().any(|y| *y < 0.2), "{ys:?}");
+        assert!(zs.iter().all(|z| *z == 0.75));
+        assert!(r.situation.contains("left edge"), "{}", r.situation);
+    }
 
     fn model() -> StoppingModel {
         let trials: Vec<Trial> = (0..30)

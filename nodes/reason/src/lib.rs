@@ -11,6 +11,8 @@
 //! - [`hazard`]: how far the road ahead is free (the nearest thing in the
 //!   path, a parked car that may hide someone), learned from the camera with
 //!   the driving expert's ground truth as labels.
+//! - [`cup`]: what a push of the arm's fingers does to a cup on a table
+//!   (stays, tips, falls off the edge), learned from push trials.
 //! - [`questions`]: the held-out questions and their scores.
 //! - [`chain`]: the reasoning chain and constraints for a car braking.
 //! - [`model`]: the model file.
@@ -24,6 +26,7 @@
 use std::path::PathBuf;
 
 pub mod chain;
+pub mod cup;
 mod fit;
 pub mod hazard;
 pub mod model;

@@ -29,6 +29,9 @@ pub struct ReasonModel {
     /// The hazard predictor, when trained (`--hazard-seeds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hazard: Option<HazardRecord>,
+    /// The cup's outcome predictor, when trained (`--cup-seeds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cup: Option<CupRecord>,
     /// Scores on the held-out question set when it was trained, with the true friction.
     pub held_out: Option<Scores>,
     /// The software that trained it.
@@ -76,6 +79,27 @@ pub struct HazardRecord {
     pub held_out: Option<crate::hazard::Scores>,
 }
 
+/// The cup's outcome predictor's weights file and record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CupRecord {
+    /// The weights (safetensors), relative to the model file's folder.
+    pub weights: String,
+    /// The arm scenario whose table, arm and cup the push trials ran with.
+    pub scenario: String,
+    /// The trials' seeds, first and last.
+    pub seeds: (u64, u64),
+    /// Trials it learned from, and how many ended stays, tips, falls.
+    pub trials: usize,
+    /// Per outcome (stays, tips, falls).
+    pub outcomes: [usize; 3],
+    /// Seeds whose push the arm could not run (out of reach, or the cup moved before it).
+    pub skipped: usize,
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Its scores on the held-out seeds' trials.
+    pub held_out: Option<crate::cup::Scores>,
+}
+
 fn free_labels() -> String {
     "free".into()
 }
@@ -89,6 +113,11 @@ impl ReasonModel {
     /// The hazard predictor's weights file, when it has one.
     pub fn hazard_weights(&self, model_path: &Path) -> Option<std::path::PathBuf> {
         self.hazard.as_ref().map(|s| model_path.parent().unwrap_or(Path::new(".")).join(&s.weights))
+    }
+
+    /// The cup's outcome predictor's weights file, when it has one.
+    pub fn cup_weights(&self, model_path: &Path) -> Option<std::path::PathBuf> {
+        self.cup.as_ref().map(|s| model_path.parent().unwrap_or(Path::new(".")).join(&s.weights))
     }
 
     /// Writes the file (pretty JSON), atomically.
@@ -130,6 +159,7 @@ mod tests {
             seeds: (0, 9),
             surface: None,
             hazard: None,
+            cup: None,
             held_out: None,
             software: "test".into(),
         };

@@ -57,6 +57,7 @@ pub struct Reasoner {
     path: PathBuf,
     surface: Option<SurfaceNet>,
     hazard: Option<HazardNet>,
+    cup: Option<crate::cup::CupNet>,
 }
 
 /// What the predictors read from one camera frame.
@@ -82,7 +83,20 @@ impl Reasoner {
             Some(w) => Some(hazard::load(&w)?),
             None => None,
         };
-        Ok(Reasoner { model, path: path.into(), surface, hazard })
+        let cup = match model.cup_weights(path) {
+            Some(w) => Some(crate::cup::load(&w)?),
+            None => None,
+        };
+        Ok(Reasoner { model, path: path.into(), surface, hazard, cup })
+    }
+
+    /// The chain for a cup on a table (None when the model has no cup
+    /// outcome predictor): what a sweep from each side would do to it and
+    /// the side to approach from ([`crate::chain::cup`]).
+    pub fn reason_cup(&self, header: Header, scene: &chain::CupScene) -> Result<Option<(Reasoning, crate::cup::Assessment)>, ReasonError> {
+        let Some(net) = &self.cup else { return Ok(None) };
+        let a = crate::cup::assess(net, &scene.table, &scene.cup.0)?;
+        Ok(Some((chain::cup(&a, scene, header), a)))
     }
 
     /// Whether it can read the road's surface from a camera (else it must be fixed).

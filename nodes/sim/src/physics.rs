@@ -730,7 +730,7 @@ fn e_half_height(colliders: &ColliderSet, rb: &RigidBody) -> f32 {
 /// The scripted joint targets at time t: the last trajectory point reached,
 /// interpolated linearly towards the next (from `initial` at t = 0 towards
 /// the first point); the last point once it has passed.
-fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
+pub fn trajectory_at(spec: &ArmEgo, initial: &[f32; 6], t: f32) -> [f32; 6] {
     let pts = &spec.trajectory;
     let mut prev = (0.0f32, *initial);
     for (tp, q) in pts {

@@ -1,0 +1,325 @@
+//! The arm's reasoning in the loop: where the cups stand, read from the
+//! robot's camera (perception's cup detections, placed on the table top
+//! through the camera's calibration), what a sweep from each side would do
+//! to each of them (reason_node's cup outcome predictor), and a safety
+//! filter that refuses joint commands driving the fingers into a cup from
+//! a side that would push it off the table.
+
+use nalgebra::{Isometry3, Point3, Vector3};
+use s2r_perception::predict::{FrameRef, Predictor};
+use s2r_reason::chain::CupScene;
+use s2r_reason::cup::{self, Cup, Table};
+use s2r_reason::node::Reasoner;
+use s2r_sim::arm_expert::{forward, ArmView, TOOL_DEPTH};
+use s2r_sim::sim::{CameraFrame, Sim, GRIPPER_JOINT, JOINT_NAMES};
+use s2r_sim::world::FINGER_HALF;
+use sim2real_msgs::sensor_msgs::msg::JointState;
+use sim2real_msgs::sim2real_msgs::msg::Reasoning;
+
+use crate::ClosedLoopError;
+
+/// Height above the table top a cup's box centre is taken to lie at (half a 10 cm cup).
+const CUP_MID: f32 = 0.05;
+/// A cup's radius and height as the reasoning assumes them (the scenario's cups, ±10 %).
+const CUP_SIZE: [f32; 2] = [0.04, 0.10];
+/// Detections of a cup below this confidence are not taken.
+const MIN_SCORE: f32 = 0.15;
+/// A sighting within this distance (m, on the table) of the arm's base, a joint or its fingers is the arm.
+const ARM_CLEARANCE: f32 = 0.10;
+/// Two sightings within this distance (m) are the same cup.
+const SAME_CUP: f32 = 0.06;
+/// Finger points below this height above the table top (a cup's top and a margin for the
+/// arm's lag behind its targets) can push a cup.
+const LOW: f32 = CUP_SIZE[1] + 0.005;
+/// A finger's motion counts as a push along a keep-out's heading when at least this share
+/// of it is along the heading (within about 45°): the sweep that drops the cup, not a
+/// grasp coming down beside it from another side.
+const ALONG: f32 = 0.7;
+/// Points along the way from the arm's joints to a command's that the filter checks.
+const PATH_SAMPLES: usize = 6;
+
+fn err(message: String) -> ClosedLoopError {
+    ClosedLoopError::Driver { driver: "reason".into(), message }
+}
+
+/// Finds cups in a camera frame with a perception checkpoint.
+pub struct CupLocator {
+    predictor: Predictor,
+    class: usize,
+}
+
+impl CupLocator {
+    /// Loads a perception checkpoint that detects cups.
+    pub fn load(path: &std::path::Path) -> Result<CupLocator, ClosedLoopError> {
+        let ck = s2r_perception::checkpoint::read(path).map_err(|e| err(e.to_string()))?;
+        let class = ck
+            .meta
+            .config
+            .det_classes
+            .iter()
+            .position(|c| c == "cup")
+            .ok_or_else(|| err(format!("{}: the perception model does not detect cups", path.display())))?;
+        let device = candle_core::Device::Cpu;
+        let net = ck.net(&device).map_err(|e| err(e.to_string()))?;
+        Ok(CupLocator { predictor: Predictor { net, device, threshold: MIN_SCORE, max_detections: 20 }, class })
+    }
+
+    /// The cups a frame shows, in the map frame: each box is cast through
+    /// the camera's intrinsics (its `camera_info`) and pose `optical_in_map`
+    /// to the depth its camera measured there (an RGB-D camera, as arm cells
+    /// have: the nearer part of the box's middle, the cup's front), and a
+    /// cup's radius beyond; without a depth image, onto the plane half a cup
+    /// above the table top `table_top`. Returns (x, y, confidence).
+    pub fn locate(
+        &self,
+        frame: &CameraFrame,
+        optical_in_map: &Isometry3<f32>,
+        table_top: f32,
+    ) -> Result<Vec<([f32; 2], f32)>, ClosedLoopError> {
+        let topic = format!("/sim/{}/image_raw", frame.name);
+        let rgb = s2r_image::rgb8(&frame.image, &topic).map_err(|e| err(e.to_string()))?;
+        let k = &frame.info.k;
+        let (fx, fy, cx, cy) = (k[0] as f32, k[4] as f32, k[2] as f32, k[5] as f32);
+        let (w, h) = (frame.image.width as usize, frame.image.height as usize);
+        let pred = self.predictor.predict(&[FrameRef { rgb: &rgb, w, h, fx: Some(fx) }], false).map_err(|e| err(e.to_string()))?;
+        let depth = depth_image(&frame.depth, w, h);
+        let origin = optical_in_map.translation.vector;
+        let mut out = Vec::new();
+        for d in pred.into_iter().flat_map(|p| p.detections).filter(|d| d.class == self.class) {
+            let (u, v) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
+            let ray = optical_in_map.rotation * Vector3::new((u - cx) / fx, (v - cy) / fy, 1.0);
+            let measured = depth.as_ref().and_then(|z| box_depth(z, w, h, &d.bbox));
+            let p = match measured {
+                Some(z) => {
+                    let front = origin + ray * z;
+                    let across = Vector3::new(ray.x, ray.y, 0.0).try_normalize(1e-6).unwrap_or_else(Vector3::zeros);
+                    front + across * CUP_SIZE[0]
+                }
+                None if ray.z < -1e-4 => origin + ray * ((table_top + CUP_MID - origin.z) / ray.z),
+                None => continue, // at or above the horizon: not on the table
+            };
+            out.push(([p.x, p.y], d.score));
+        }
+        Ok(out)
+    }
+}
+
+/// A 32FC1 depth image of `w`×`h` as metres, if it is one.
+fn depth_image(img: &sim2real_msgs::sensor_msgs::msg::Image, w: usize, h: usize) -> Option<Vec<f32>> {
+    if img.encoding != "32FC1" || img.width as usize != w || img.height as usize != h || img.data.len() < w * h * 4 {
+        return None;
+    }
+    let big = img.is_bigendian != 0;
+    Some(
+        img.data
+            .chunks_exact(4)
+            .take(w * h)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                if big {
+                    f32::from_be_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The depth of what a box shows: the nearer third of its middle half's
+/// finite depths (the object, not what is seen past its sides).
+fn box_depth(z: &[f32], w: usize, h: usize, b: &[f32; 4]) -> Option<f32> {
+    let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
+    let x0 = ((b[0] + bw * 0.25).max(0.0) as usize).min(w.saturating_sub(1));
+    let x1 = ((b[2] - bw * 0.25).max(0.0) as usize).min(w.saturating_sub(1));
+    let y0 = ((b[1] + bh * 0.25).max(0.0) as usize).min(h.saturating_sub(1));
+    let y1 = ((b[3] - bh * 0.25).max(0.0) as usize).min(h.saturating_sub(1));
+    let mut v: Vec<f32> = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| z[y * w + x])).filter(|d| d.is_finite() && *d > 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f32::total_cmp);
+    Some(v[v.len() / 3])
+}
+
+/// A cup as the arm's reasoning knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeenCup {
+    /// Where it stands and how sure the detector was.
+    pub cup: Cup,
+    /// The detector's highest confidence in it.
+    pub score: f32,
+    /// The sum of its sightings' confidences (the weight of the mean position).
+    pub weight: f32,
+    /// Its keep-out regions (table top, map frame) with the heading of the
+    /// push each guards against (radians, map frame).
+    pub keep_out: Vec<(Vec<[f32; 2]>, f32)>,
+}
+
+/// The cups seen so far, the chains written for them and the filter that
+/// applies their keep-out regions to joint commands.
+#[derive(Default)]
+pub struct ArmReasoning {
+    /// The cups, merged over looks.
+    pub cups: Vec<SeenCup>,
+}
+
+impl ArmReasoning {
+    /// Merges a look's sightings into the cups known (a cup not seen this
+    /// time, perhaps behind the arm, is kept where it was last seen) and
+    /// reasons about each; returns the chain of the cup most at risk.
+    pub fn look(
+        &mut self,
+        reasoner: &Reasoner,
+        sightings: &[([f32; 2], f32)],
+        view: &ArmView,
+        header: sim2real_msgs::std_msgs::msg::Header,
+    ) -> Result<Option<Reasoning>, ClosedLoopError> {
+        // Only what stands on the table (a detection cast off it is not a cup on it).
+        let on_table = |at: &[f32; 2]| at[0].abs() <= view.table_half[0] && at[1].abs() <= view.table_half[1];
+        // Nor the arm itself: a sighting beside its base, a joint or its fingers (their
+        // positions from its joint states) is a part of it, or a cup half hidden by it.
+        let base = Point3::new(view.arm.base[0] as f32, view.arm.base[1] as f32, view.arm.base[2] as f32);
+        let frames = forward(&view.arm, &view.q);
+        let tool = [frames[5] * Point3::new(0.0, 0.0, TOOL_DEPTH), frames[5] * Point3::new(0.0, 0.0, TOOL_DEPTH + 0.02)];
+        let joints: Vec<Point3<f32>> = std::iter::once(base).chain(frames.iter().map(|f| f * Point3::origin())).chain(tool).collect();
+        let own = |at: &[f32; 2]| joints.iter().any(|j| dist([j.x, j.y], *at) < ARM_CLEARANCE);
+        for (at, score) in sightings.iter().filter(|(at, _)| on_table(at) && !own(at)) {
+            let cup = Cup { at: *at, size: CUP_SIZE };
+            match self.cups.iter_mut().find(|c| dist(c.cup.at, *at) < SAME_CUP) {
+                // The mean of its sightings (a cup stands still until touched), weighed by confidence.
+                Some(c) => {
+                    let w = c.weight + score;
+                    c.cup.at = [(c.cup.at[0] * c.weight + at[0] * score) / w, (c.cup.at[1] * c.weight + at[1] * score) / w];
+                    c.weight = w;
+                    c.score = c.score.max(*score);
+                }
+                None => self.cups.push(SeenCup { cup, score: *score, weight: *score, keep_out: Vec::new() }),
+            }
+        }
+        let table = Table { half: view.table_half };
+        let mut most: Option<(f32, Reasoning)> = None;
+        for c in &mut self.cups {
+            let scene = CupScene { table, cup: (c.cup, c.score), table_top: view.table_top };
+            let Some((chain, a)) = reasoner.reason_cup(header.clone(), &scene).map_err(|e| err(e.to_string()))? else {
+                return Ok(None);
+            };
+            c.keep_out = cup::SIDES
+                .iter()
+                .zip(&a.sides)
+                .filter(|(_, p)| p[cup::FALLS] >= s2r_reason::chain::KEEP_OUT_P)
+                .map(|((_, heading), _)| (cup::keep_out(&c.cup, *heading).to_vec(), *heading))
+                .collect();
+            let risk = a.sides[a.worst][cup::FALLS];
+            if most.as_ref().is_none_or(|(r, _)| risk > *r) {
+                most = Some((risk, chain));
+            }
+        }
+        Ok(most.map(|(_, c)| c))
+    }
+
+    /// Filters joint targets `q`: refused (the arm held where it is) when,
+    /// on the way from where it is to them, a finger point low over the table
+    /// would move towards a cup inside that cup's keep-out region or its
+    /// footprint: the start of a push from the side that drops it. Coming
+    /// down on a cup from above, and moving away from it, are let be.
+    /// Returns the targets to send and whether they were changed.
+    pub fn filter(&mut self, view: &ArmView, q: [f32; 6]) -> ([f32; 6], bool) {
+        // The fingers: the middle of the pads and their tips, each finger (across the flange's x).
+        let side = view.opening / 2.0 + FINGER_HALF[0];
+        let points = |q: &[f32; 6]| {
+            let flange = forward(&view.arm, q)[5];
+            let tip = 2.0 * FINGER_HALF[2];
+            [-side, side].map(|x| [flange * Point3::new(x, 0.0, TOOL_DEPTH), flange * Point3::new(x, 0.0, tip)])
+        };
+        let points = |q: &[f32; 6]| {
+            let [a, b] = points(q);
+            [a[0], a[1], b[0], b[1]]
+        };
+        let towards = |before: &[Point3<f32>; 4], after: &[Point3<f32>; 4]| {
+            after.iter().zip(before).any(|(p, b)| {
+                let moved = [p.x - b.x, p.y - b.y];
+                let step = (moved[0] * moved[0] + moved[1] * moved[1]).sqrt();
+                p.z < view.table_top + LOW
+                    && step > 0.0005
+                    && self.cups.iter().any(|c| {
+                        let (d, was) = (dist([p.x, p.y], c.cup.at), dist([b.x, b.y], c.cup.at));
+                        let over = |d: f32| d < c.cup.size[0] + 0.01;
+                        // Into the footprint from the side (not from above), or on inside a band.
+                        let into = over(d) && !over(was) && b.z < view.table_top + LOW;
+                        // Where the finger's way, carried on, passes the cup's centre: a push only if it meets the cup.
+                        let dir = [moved[0] / step, moved[1] / step];
+                        let to = [c.cup.at[0] - p.x, c.cup.at[1] - p.y];
+                        let miss = (dir[0] * to[1] - dir[1] * to[0]).abs();
+                        let meets = dir[0] * to[0] + dir[1] * to[1] > 0.0 && miss < c.cup.size[0] + FINGER_HALF[0] + 0.01;
+                        c.keep_out.iter().any(|(r, heading)| {
+                            let along = (moved[0] * heading.cos() + moved[1] * heading.sin()) / step;
+                            let hit = (into || (!over(d) && cup::inside(r, [p.x, p.y]))) && meets && d < was - 0.0005 && along > ALONG;
+                            if hit && std::env::var_os("S2R_DEBUG_CUPS").is_some() {
+                                eprintln!("  push: point {p:?} from {b:?}, heading {heading:.2}, along {along:.2}, into {into}, d {d:.3} was {was:.3}");
+                            }
+                            hit
+                        })
+                    })
+            })
+        };
+        let mut before = points(&view.q);
+        let mut pushes = false;
+        for k in 1..=PATH_SAMPLES {
+            let s = k as f32 / PATH_SAMPLES as f32;
+            let after = points(&std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * s));
+            if towards(&before, &after) {
+                pushes = true;
+                break;
+            }
+            before = after;
+        }
+        if pushes && std::env::var_os("S2R_DEBUG_CUPS").is_some() {
+            let p = points(&view.q)[1];
+            let cups: Vec<[f32; 2]> = self.cups.iter().map(|c| c.cup.at).collect();
+            eprintln!(
+                "{:.2} s: held at fingertip ({:.3}, {:.3}, {:.3} above the table); cups {cups:?}",
+                view.time,
+                p.x,
+                p.y,
+                p.z - view.table_top
+            );
+        }
+        if pushes {
+            (view.q, true)
+        } else {
+            (q, false)
+        }
+    }
+}
+
+fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+/// The joint targets and gripper opening of a /joint_commands message
+/// (named, or six or seven positions in order); None where a joint is missing.
+pub fn joint_targets(cmd: &JointState, current: &[f32; 6]) -> ([f32; 6], Option<f32>) {
+    let mut q = *current;
+    let mut gripper = None;
+    if cmd.name.is_empty() {
+        for (j, x) in cmd.position.iter().take(6).enumerate() {
+            q[j] = *x as f32;
+        }
+        gripper = cmd.position.get(6).map(|x| *x as f32);
+    } else {
+        for (n, x) in cmd.name.iter().zip(&cmd.position) {
+            if n == GRIPPER_JOINT {
+                gripper = Some(*x as f32);
+            } else if let Some(j) = JOINT_NAMES.iter().position(|k| k == n) {
+                q[j] = *x as f32;
+            }
+        }
+    }
+    (q, gripper)
+}
+
+/// Where camera `name`'s optical frame is in the map.
+pub fn optical_in_map(sim: &Sim, name: &str) -> Option<Isometry3<f32>> {
+    sim.mounts.iter().find(|m| m.model.name == name).map(|m| sim.base_pose() * m.optical_in_base)
+}
