@@ -1,8 +1,9 @@
 //! `s2r train reason` fits the stopping predictor to braking trials run in the
 //! simulator's physics, and `s2r eval reason` scores it on held-out seeds
 //! beside a reasoner that assumes a dry road; the hazard predictor learns
-//! from driven episodes; in closed loop the reasoning's constraints keep a car
-//! from the collision it has without them.
+//! from driven episodes and the cup's outcome predictor from push trials; in
+//! closed loop the reasoning's constraints keep a car from the collision, and
+//! an arm's sweep from the dropped cup, it has without them.
 
 use std::process::Command;
 
@@ -192,4 +193,84 @@ fn reasoning_in_the_loop_avoids_the_child_the_scripted_drive_hits() {
     assert!(text.contains("scripted+reason") && text.contains("the filter changed"), "{text}");
     // No needless crawl: it still gets well along the route.
     assert!(reasoned["route_completion"].as_f64().unwrap() > 0.5, "{reasoned}");
+}
+
+#[test]
+fn the_cup_predictor_learns_from_push_trials_and_answers_the_cup_questions() {
+    // Training: push trials in the arm scenario's physics, the predictor and its record.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("r.json");
+    let m = model.to_str().unwrap();
+    let o =
+        s2r(&["train", "reason", "-o", m, "--seeds", "0..19", "--held-out", "1000..1019", "--cup-seeds", "0..149", "--cup-steps", "300"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("push trials of cup_near_edge"), "{out}");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    let c = &record["cup"];
+    assert_eq!(c["weights"], "r.cup.safetensors");
+    assert!(dir.path().join("r.cup.safetensors").is_file());
+    let outcomes: Vec<u64> = c["outcomes"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_eq!(outcomes.iter().sum::<u64>(), c["trials"].as_u64().unwrap());
+    assert!(outcomes[0] > 0 && outcomes[2] > 0, "pushes that leave the cup standing and pushes that drop it: {c}");
+    assert_eq!(c["held_out"]["pushes"], 20);
+    // The question seeds stay out of training.
+    let o = s2r(&["train", "reason", "-o", m, "--held-out", "1000..1019", "--cup-seeds", "990..1005"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("share seed 1000"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The shipped predictor on held-out questions, beside the same predictor blind to the edge.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/models/reason/reason.json");
+    let json = dir.path().join("q.json");
+    let o = s2r(&["eval", "reason", shipped, "--seeds", "1000..1009", "--cup-seeds", "1000..1019", "--json", json.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("Cup questions") && text.contains("approach side keeps it on the table"), "{text}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (ours, blind) = (&r["cup"]["sides"]["predictor"], &r["cup"]["sides"]["edge_blind"]);
+    // A sweep from each side of 20 cups: the predictor knows which drop the cup; blind to the
+    // edge it foresees none of the falls.
+    assert!(ours["falls_accuracy"].as_f64().unwrap() >= 0.9, "{ours}");
+    assert!(ours["falls_recall"].as_f64().unwrap() > 0.8, "{ours}");
+    assert_eq!(blind["falls_recall"].as_f64().unwrap(), 0.0, "{blind}");
+    let s = &r["cup"]["sides"];
+    assert_eq!(s["approach_right"], s["cups"], "every approach side it names keeps the cup on the table: {s}");
+}
+
+#[test]
+fn reasoning_keeps_the_arms_sweep_from_knocking_the_cup_off_the_table() {
+    // The shipped perception model finds the cups in the front camera, the shipped cup predictor
+    // says a sweep from the right drops the one by the edge, and the filter holds the scripted
+    // sweep; the same seed without it knocks the cup off.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cl");
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "cup_near_edge",
+        "--seeds",
+        SEED,
+        "--driver",
+        "scripted",
+        "--reason",
+        "both",
+        "--no-thumbnails",
+        "--failed-bags",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let eps = episodes(&out);
+    let by = |d: &str| eps.iter().find(|e| e["driver"] == d).unwrap_or_else(|| panic!("no {d} episode:\n{text}")).clone();
+    let (plain, reasoned) = (by("scripted"), by("scripted+reason"));
+    assert_eq!(plain["outcome"], "dropped", "{plain}");
+    assert_ne!(reasoned["outcome"], "dropped", "{reasoned}");
+    assert_eq!(reasoned["arm"]["cups_dropped"], 0, "{reasoned}");
+    let f = &reasoned["filter"];
+    assert!(f["changed"].as_u64().unwrap() > 0, "{f}");
+    let chain = f["first_change"].as_str().unwrap();
+    assert!(chain.contains("from the table's left edge") && chain.contains("approach from"), "{chain}");
 }

@@ -30,6 +30,13 @@ pub struct ReasonBenchArgs {
     /// Braking trials to time (0 to skip).
     #[arg(long, default_value_t = 100)]
     trials: usize,
+    /// Arm looks to time (0 to skip): a cup_near_edge frame (front camera, 320×240, with its
+    /// depth) → perception's cup detections placed on the table → the cup predictor's chain.
+    #[arg(long, default_value_t = 50)]
+    looks: usize,
+    /// The perception checkpoint the arm's look runs (default: the shipped one).
+    #[arg(long)]
+    perception: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: ReasonBenchArgs) -> Result<()> {
@@ -69,5 +76,74 @@ pub(crate) fn run(a: ReasonBenchArgs) -> Result<()> {
         }
         println!("braking trials ({}): {:.0} per second", reasoner.model.scenario, a.trials as f64 / t.elapsed().as_secs_f64());
     }
+    if a.looks > 0 {
+        arm_looks(&a, &reasoner)?;
+    }
+    Ok(())
+}
+
+/// The arm's reasoning step (a look at the table) on a rendered cup_near_edge frame, and the
+/// rate of the push trials the cup predictor learns from.
+fn arm_looks(a: &ReasonBenchArgs, reasoner: &Reasoner) -> Result<()> {
+    use s2r_closedloop::cups::{optical_in_map, ArmReasoning, CupLocator};
+    let Some(cup) = &reasoner.model.cup else {
+        println!("arm looks: the model has no cup predictor (s2r train reason --cup-seeds)");
+        return Ok(());
+    };
+    let path = a
+        .perception
+        .clone()
+        .or_else(s2r_perception::node::shipped_checkpoint)
+        .context("no --perception and no shipped perception model")?;
+    let locator = CupLocator::load(&path)?;
+    s2r_sim::render::quiet_headless_vulkan();
+    let mut scenario = s2r_sim::scenario::Scenario::load(&s2r_sim::node::resolve_scenario(&cup.scenario)?)?;
+    scenario.sensors.cameras.retain(|c| c.name == "front");
+    let mut sim = s2r_sim::sim::Sim::new(scenario.clone(), &s2r_sim::sim::SimOptions { seed: 1000, image_scale: 0.5, render: true })?;
+    let frame = sim.snapshot()?.into_iter().next().context("no front camera frame")?;
+    let view = s2r_sim::arm_expert::ArmView::of(&sim).context("not an arm scenario")?;
+    let pose = optical_in_map(&sim, "front").context("no front camera")?;
+    let seen = locator.locate(&frame, &pose, view.table_top)?;
+    let chains = || -> Result<usize> {
+        let mut arm = ArmReasoning::default();
+        std::hint::black_box(arm.look(reasoner, &seen, &view, Header::default())?);
+        Ok(arm.cups.len())
+    };
+    let whole = || -> Result<usize> {
+        let seen = locator.locate(&frame, &pose, view.table_top)?;
+        let mut arm = ArmReasoning::default();
+        std::hint::black_box(arm.look(reasoner, &seen, &view, Header::default())?);
+        Ok(arm.cups.len())
+    };
+    let cups = whole()?;
+    let time = |f: &dyn Fn() -> Result<usize>| -> Result<Vec<f64>> {
+        let mut times = Vec::with_capacity(a.looks);
+        for _ in 0..a.looks {
+            let t = Instant::now();
+            f()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times)
+    };
+    let row = |what: String, times: &[f64]| {
+        let rate = 1e3 * times.len() as f64 / times.iter().sum::<f64>();
+        println!("| {what} | {:.2} | {:.2} | {rate:.1} |", percentile(times, 0.5), percentile(times, 0.99));
+    };
+    row(format!("cups on the table ({cups}) → cup chains and keep-outs"), &time(&chains)?);
+    row(
+        format!("{}x{} frame and depth → perception → cups on the table → cup chains", frame.image.width, frame.image.height),
+        &time(&whole)?,
+    );
+    let t = Instant::now();
+    let n = 50u64;
+    for seed in 0..n {
+        let push = s2r_sim::consequences::scenario_push(&scenario, seed)?;
+        match s2r_sim::consequences::push_trial(&scenario, seed, &push) {
+            Ok(_) | Err(s2r_sim::consequences::TrialError::Unreachable { .. } | s2r_sim::consequences::TrialError::Disturbed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    println!("push trials ({}): {:.0} per second", cup.scenario, n as f64 / t.elapsed().as_secs_f64());
     Ok(())
 }

@@ -318,7 +318,7 @@ fn push_records(scenario: &str, seeds: &[u64]) -> Result<(Vec<cup::Record>, usiz
 fn record(t: &PushTrial, seed: u64) -> cup::Record {
     let p = &t.push;
     cup::Record {
-        table: cup::Table { half: t.table_half },
+        table: cup::Table { half: t.table_half, arm: t.arm, reach: t.reach },
         cup: cup::Cup { at: t.start, size: t.size },
         push: cup::Push { heading: p.heading, offset: p.offset, height: p.height, speed: p.speed, travel: p.travel },
         outcome: t.outcome.index(),
@@ -500,7 +500,8 @@ fn eval_cup(rec: &CupRecord, weights: &std::path::Path, seeds: &str) -> Result<s
         let at = scenario_push(&s, seed)?.cup;
         let mut trials = Vec::new();
         for (_, heading) in cup::SIDES {
-            let sw = cup::sweep(heading);
+            let sw =
+                cup::sweep(&cup::Table { half: [1e3, 1e3], arm: [0.0, 0.0], reach: 1e3 }, &cup::Cup { at, size: [0.04, 0.1] }, heading);
             let push =
                 s2r_sim::consequences::Push { cup: at, heading, offset: sw.offset, height: sw.height, speed: sw.speed, travel: sw.travel };
             match push_trial(&s, seed, &push) {
@@ -514,11 +515,8 @@ fn eval_cup(rec: &CupRecord, weights: &std::path::Path, seeds: &str) -> Result<s
         }
         cups += 1;
         let risk = |net_blind: bool| -> Result<usize> {
-            let table = if net_blind { cup::Table { half: [1e3, 1e3] } } else { trials[0].table };
-            let x: Vec<_> = trials
-                .iter()
-                .map(|r| cup::features(&table, &cup::Cup { at: if net_blind { [0.0, 0.0] } else { r.cup.at }, ..r.cup }, &r.push))
-                .collect();
+            let table = if net_blind { cup::Table { half: [1e3, 1e3], ..trials[0].table } } else { trials[0].table };
+            let x: Vec<_> = trials.iter().map(|r| cup::features(&table, &r.cup, &r.push)).collect();
             let p = net.predict(&x)?;
             Ok((0..p.len())
                 .min_by(|&i, &j| (p[i][cup::FALLS] + 0.5 * p[i][cup::TIPS]).total_cmp(&(p[j][cup::FALLS] + 0.5 * p[j][cup::TIPS])))

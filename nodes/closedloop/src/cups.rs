@@ -30,13 +30,13 @@ const ARM_CLEARANCE: f32 = 0.10;
 const SAME_CUP: f32 = 0.06;
 /// Finger points below this height above the table top (a cup's top and a margin for the
 /// arm's lag behind its targets) can push a cup.
-const LOW: f32 = CUP_SIZE[1] + 0.005;
+const LOW: f32 = CUP_SIZE[1] + 0.03;
 /// A finger's motion counts as a push along a keep-out's heading when at least this share
 /// of it is along the heading (within about 45°): the sweep that drops the cup, not a
 /// grasp coming down beside it from another side.
 const ALONG: f32 = 0.7;
 /// Points along the way from the arm's joints to a command's that the filter checks.
-const PATH_SAMPLES: usize = 6;
+const PATH_SAMPLES: usize = 8;
 
 fn err(message: String) -> ClosedLoopError {
     ClosedLoopError::Driver { driver: "reason".into(), message }
@@ -197,7 +197,8 @@ impl ArmReasoning {
                 None => self.cups.push(SeenCup { cup, score: *score, weight: *score, keep_out: Vec::new() }),
             }
         }
-        let table = Table { half: view.table_half };
+        let reach = s2r_sim::consequences::reach(view, view.table_top + 0.05);
+        let table = Table { half: view.table_half, arm: [view.arm.base[0] as f32, view.arm.base[1] as f32], reach };
         let mut most: Option<(f32, Reasoning)> = None;
         for c in &mut self.cups {
             let scene = CupScene { table, cup: (c.cup, c.score), table_top: view.table_top };
@@ -254,42 +255,42 @@ impl ArmReasoning {
                         let meets = dir[0] * to[0] + dir[1] * to[1] > 0.0 && miss < c.cup.size[0] + FINGER_HALF[0] + 0.01;
                         c.keep_out.iter().any(|(r, heading)| {
                             let along = (moved[0] * heading.cos() + moved[1] * heading.sin()) / step;
-                            let hit = (into || (!over(d) && cup::inside(r, [p.x, p.y]))) && meets && d < was - 0.0005 && along > ALONG;
-                            if hit && std::env::var_os("S2R_DEBUG_CUPS").is_some() {
-                                eprintln!("  push: point {p:?} from {b:?}, heading {heading:.2}, along {along:.2}, into {into}, d {d:.3} was {was:.3}");
-                            }
-                            hit
+                            (into || (!over(d) && cup::inside(r, [p.x, p.y]))) && meets && d < was - 0.0005 && along > ALONG
                         })
                     })
             })
         };
-        let mut before = points(&view.q);
-        let mut pushes = false;
-        for k in 1..=PATH_SAMPLES {
-            let s = k as f32 / PATH_SAMPLES as f32;
-            let after = points(&std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * s));
-            if towards(&before, &after) {
-                pushes = true;
-                break;
-            }
-            before = after;
+        // The arm's joints do not arrive together: the way is checked as a straight line in
+        // joint space and with the base turning first (the arm swinging round low before it
+        // lifts, the way a sweep knocks a cup over).
+        let pushes_to = |q: &[f32; 6]| {
+            let straight = |s: f32| -> [f32; 6] { std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * s) };
+            let base_first = |s: f32| -> [f32; 6] {
+                let (turn, rest) = ((2.0 * s).min(1.0), (2.0 * s - 1.0).max(0.0));
+                std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * if j == 0 { turn } else { rest })
+            };
+            let ways: [&dyn Fn(f32) -> [f32; 6]; 2] = [&straight, &base_first];
+            ways.iter().any(|way| {
+                let mut before = points(&view.q);
+                (1..=PATH_SAMPLES).any(|k| {
+                    let after = points(&way(k as f32 / PATH_SAMPLES as f32));
+                    let hit = towards(&before, &after);
+                    before = after;
+                    hit
+                })
+            })
+        };
+        if !pushes_to(&q) {
+            return (q, false);
         }
-        if pushes && std::env::var_os("S2R_DEBUG_CUPS").is_some() {
-            let p = points(&view.q)[1];
-            let cups: Vec<[f32; 2]> = self.cups.iter().map(|c| c.cup.at).collect();
-            eprintln!(
-                "{:.2} s: held at fingertip ({:.3}, {:.3}, {:.3} above the table); cups {cups:?}",
-                view.time,
-                p.x,
-                p.y,
-                p.z - view.table_top
-            );
+        // Projected: the command without the base's turn (the fingers still come down and
+        // reach out, they do not sweep), else the arm held where it is.
+        let mut unturned = q;
+        unturned[0] = view.q[0];
+        if !pushes_to(&unturned) {
+            return (unturned, true);
         }
-        if pushes {
-            (view.q, true)
-        } else {
-            (q, false)
-        }
+        (view.q, true)
     }
 }
 

@@ -35,9 +35,10 @@ fn scale_for(inner: &dyn Driver, width: u32, height: u32) -> f64 {
 /// What the safety filter did in one episode.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct FilterLog {
-    /// Reasoning steps taken.
+    /// Reasoning steps taken (an arm's: looks at the table).
     pub steps: u64,
-    /// Of those, the ones whose constraints changed the driver's command.
+    /// A car's: the steps whose constraints changed the driver's command; an
+    /// arm's: the joint commands the filter held or turned into others.
     pub changed: u64,
     /// The lowest speed limit set, m/s.
     pub lowest_limit: Option<f32>,
@@ -104,7 +105,6 @@ impl Reasoned {
         let Some(view) = s2r_sim::arm_expert::ArmView::of(sim) else { return Ok(command) };
         let now = sim.seconds();
         let due = self.last_step.is_none_or(|t| now - t >= ARM_PERIOD - 1e-6);
-        let mut fresh_chain = false;
         // A cup in the gripper is not one on the table: no looks while it holds one.
         let holding = tick.grasped.as_ref().is_some_and(|g| g.data);
         if let (true, false, Some(frame)) = (due, holding, tick.cameras.iter().find(|c| c.name == CAMERA)) {
@@ -113,14 +113,9 @@ impl Reasoned {
                 message: format!("{} has no camera '{CAMERA}'", sim.scenario.name),
             })?;
             let sightings = locator.locate(frame, &pose, view.table_top)?;
-            if std::env::var_os("S2R_DEBUG_CUPS").is_some() {
-                let truth: Vec<_> = view.cups.iter().map(|c| (c.pose.translation.x, c.pose.translation.y)).collect();
-                eprintln!("{now:.1} s: cups seen {sightings:?}, truth {truth:?}");
-            }
             let header = Header { stamp: tick.time.clone(), frame_id: "map".into() };
             if let Some(chain) = self.arm.look(&self.reasoner, &sightings, &view, header)? {
                 self.chain = Some(chain);
-                fresh_chain = true;
             }
             self.last_step = Some(now);
             self.log.steps += 1;
@@ -150,7 +145,6 @@ impl Reasoned {
                 }
             }
         }
-        let _ = fresh_chain;
         Ok(Some(Command::Joints(crate::driver::joint_command(&q, gripper.unwrap_or(view.opening)))))
     }
 

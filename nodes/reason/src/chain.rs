@@ -192,8 +192,11 @@ mod tests {
         use crate::cup::{Assessment, Cup, Table};
         // Falls if swept from the right (index 2), safe from the near side (index 0).
         let a = Assessment { sides: [[0.9, 0.05, 0.05], [0.7, 0.1, 0.2], [0.02, 0.01, 0.97], [0.95, 0.05, 0.0]], best: 3, worst: 2 };
-        let scene =
-            CupScene { table: Table { half: [0.6, 0.4] }, cup: (Cup { at: [0.25, 0.30], size: [0.04, 0.1] }, 0.9), table_top: 0.75 };
+        let scene = CupScene {
+            table: Table { half: [0.6, 0.4], arm: [-0.45, 0.0], reach: 0.75 },
+            cup: (Cup { at: [0.25, 0.30], size: [0.04, 0.1] }, 0.9),
+            table_top: 0.75,
+        };
         let r = cup(&a, &scene, Header::default());
         assert_eq!(r.steps[0].text, "the cup stands 6 cm from the table's left edge");
         assert_eq!(r.steps[0].value, 6.0);

@@ -5,7 +5,10 @@
 //! It reads the push in the cup's own terms, the same whichever way the
 //! table is turned: how much table lies ahead of the cup along the push and
 //! to either side of it, how far past the cup's centre the fingers go, how
-//! far off its centre and how high up they meet it, and how fast. A small
+//! far off its centre and how high up they meet it, and how fast; and how
+//! the push lies to the arm (how far out the cup stands, so how the tool
+//! leans, and across or along the arm the fingers move, so how wide they
+//! meet it). A small
 //! dense network (two hidden layers of 64) turns that into the three
 //! outcomes' probabilities.
 //!
@@ -32,14 +35,19 @@ pub const FALLS: usize = 2;
 pub const TIPS: usize = 1;
 /// Metres of table ahead (or beside) it tells apart; more is "far".
 const FAR: f32 = 0.6;
-const INPUTS: usize = 8;
+const INPUTS: usize = 11;
 const HIDDEN: usize = 64;
 
-/// A table seen from above: centred on the map's origin, axis-aligned.
+/// A table seen from above: centred on the map's origin, axis-aligned, with
+/// the arm that works on it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// Half its length (x) and width (y), metres.
     pub half: [f32; 2],
+    /// The arm's base on it (x, y), metres: where its pushes come from.
+    pub arm: [f32; 2],
+    /// How far from its base the arm's fingers reach, low over the table, metres.
+    pub reach: f32,
 }
 
 impl Table {
@@ -112,6 +120,9 @@ pub fn features(table: &Table, cup: &Cup, push: &Push) -> [f32; INPUTS] {
     let left = table.ray(cup.at, [-d[1], d[0]]) - cup.size[0];
     let right = table.ray(cup.at, [d[1], -d[0]]) - cup.size[0];
     let m = |x: f32| x.min(FAR) / 0.3;
+    let out = [cup.at[0] - table.arm[0], cup.at[1] - table.arm[1]];
+    let reach = (out[0] * out[0] + out[1] * out[1]).sqrt();
+    let across = push.heading - out[1].atan2(out[0]);
     [
         m(ahead),
         m(left),
@@ -121,6 +132,9 @@ pub fn features(table: &Table, cup: &Cup, push: &Push) -> [f32; INPUTS] {
         push.offset / cup.size[0].max(0.01),
         push.height / cup.size[1].max(0.01),
         push.speed / 0.5,
+        across.cos(),
+        across.sin(),
+        reach / 0.6,
     ]
 }
 
@@ -211,9 +225,22 @@ pub const SIDES: [(&str, f32); 4] = [
 ];
 
 /// The push the reasoning weighs from every side: the fastest path's sweep
-/// (through the cup's centre, low, at the arm's free-space speed, well past it).
-pub fn sweep(heading: f32) -> Push {
-    Push { heading, offset: 0.0, height: 0.05, speed: 0.3, travel: 0.3 }
+/// (through the cup's centre, low, at the arm's free-space speed, 30 cm past
+/// it). A push outwards from the arm's base (within 60° of straight out)
+/// ends where the arm's reach on `table` does; one across the arm goes on,
+/// the base turning.
+pub fn sweep(table: &Table, cup: &Cup, heading: f32) -> Push {
+    let (d, o) = ([heading.cos(), heading.sin()], [cup.at[0] - table.arm[0], cup.at[1] - table.arm[1]]);
+    let out = (o[0] * o[0] + o[1] * o[1]).sqrt().max(1e-6);
+    let b = o[0] * d[0] + o[1] * d[1];
+    let travel = if b / out > 0.5 {
+        // The farthest t with |cup + t·d − arm| ≤ reach.
+        let c = out * out - table.reach * table.reach;
+        ((b * b - c).max(0.0).sqrt() - b).clamp(0.02, 0.3)
+    } else {
+        0.3
+    };
+    Push { heading, offset: 0.0, height: 0.05, speed: 0.3, travel }
 }
 
 /// What a push from each side would do to a cup.
@@ -229,7 +256,7 @@ pub struct Assessment {
 
 /// Weighs a sweep from every side of `cup` on `table`.
 pub fn assess(net: &CupNet, table: &Table, cup: &Cup) -> Result<Assessment, ReasonError> {
-    let x: Vec<[f32; INPUTS]> = SIDES.iter().map(|(_, h)| features(table, cup, &sweep(*h))).collect();
+    let x: Vec<[f32; INPUTS]> = SIDES.iter().map(|(_, h)| features(table, cup, &sweep(table, cup, *h))).collect();
     let p = net.predict(&x)?;
     let sides = [p[0], p[1], p[2], p[3]];
     let risk = |s: &[f32; 3]| s[FALLS] + 0.5 * s[TIPS];
@@ -276,13 +303,12 @@ pub struct Scores {
 /// Scores `net` on held-out `records`; with `ignore_edge` it reasons as if
 /// the table had no edge (the baseline).
 pub fn score(net: &CupNet, records: &[Record], ignore_edge: bool) -> Result<Scores, ReasonError> {
-    let endless = Table { half: [1e3, 1e3] };
+    let endless = Table { half: [1e3, 1e3], arm: [0.0, 0.0], reach: 1e3 };
     let x: Vec<[f32; INPUTS]> = records
         .iter()
         .map(|r| {
             if ignore_edge {
-                let cup = Cup { at: [0.0, 0.0], ..r.cup };
-                features(&endless, &cup, &r.push)
+                features(&Table { arm: r.table.arm, ..endless }, &r.cup, &r.push)
             } else {
                 features(&r.table, &r.cup, &r.push)
             }
@@ -306,7 +332,7 @@ pub fn score(net: &CupNet, records: &[Record], ignore_edge: bool) -> Result<Scor
 mod tests {
     use super::*;
 
-    const TABLE: Table = Table { half: [0.6, 0.4] };
+    const TABLE: Table = Table { half: [0.6, 0.4], arm: [-0.45, 0.0], reach: 2.0 };
 
     #[test]
     fn rays_and_edges_measure_the_table() {

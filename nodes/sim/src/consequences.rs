@@ -219,6 +219,10 @@ pub struct PushTrial {
     pub size: [f32; 2],
     /// The table's half length and half width; it is centred on the map's origin.
     pub table_half: [f32; 2],
+    /// The arm's base (x, y, map frame).
+    pub arm: [f32; 2],
+    /// How far from its base (m, horizontally) the fingers reach at the push's height.
+    pub reach: f32,
     /// What became of it.
     pub outcome: CupOutcome,
     /// Where it came to rest (x, y, z, map frame).
@@ -259,6 +263,30 @@ pub fn push_situation(seed: u64, base: [f32; 2], table_half: [f32; 2]) -> Push {
         speed: 0.1 + 0.4 * r.unit() as f32,
         travel: 0.05 + 0.30 * r.unit() as f32,
     }
+}
+
+/// How far from its base (horizontally, m) the arm reaches a point at
+/// height `z` with its fingers pointing down or leaning out (up to 0.8 rad).
+pub fn reach(v: &ArmView, z: f32) -> f32 {
+    let base = Point3::new(v.arm.base[0] as f32, v.arm.base[1] as f32, z);
+    let ok = |r: f32| {
+        [0.0f32, 0.2, 0.4, 0.6, 0.8]
+            .iter()
+            .any(|t| inverse(&v.arm, &ToolPose { point: base + nalgebra::Vector3::x() * r, tilt: *t }).is_some())
+    };
+    let (mut lo, mut hi) = (0.1f32, 2.0f32);
+    if !ok(lo) {
+        return 0.0;
+    }
+    for _ in 0..30 {
+        let mid = 0.5 * (lo + hi);
+        if ok(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// The push of trial `seed` in `scenario` ([`push_situation`] for its arm and table).
@@ -302,17 +330,17 @@ pub fn push_trial(scenario: &Scenario, seed: u64, push: &Push) -> Result<PushTri
     let line = start_xy + left * push.offset;
     let from = at(line - dir * RUN_UP, top + push.height);
     let above = from + nalgebra::Vector3::z() * ABOVE;
-    let reach = |p: &Point3<f32>, tilt: f32| inverse(&v.arm, &ToolPose { point: *p, tilt }).is_some();
+    let reachable = |p: &Point3<f32>, tilt: f32| inverse(&v.arm, &ToolPose { point: *p, tilt }).is_some();
     // The line ends where it was asked to or, out of the arm's reach, where the
     // arm's reach ends (at least 2 cm past the centre); the trial records it.
     let mut plan = None;
     'travel: for travel in (2..=(push.travel * 100.0).round() as i32).rev().map(|cm| cm as f32 / 100.0) {
         let to = at(line + dir * travel, top + push.height);
         for tilt in [0.0f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
-            if !(reach(&above, tilt) && reach(&from, tilt) && reach(&to, tilt)) {
+            if !(reachable(&above, tilt) && reachable(&from, tilt) && reachable(&to, tilt)) {
                 continue;
             }
-            if let Some(lift) = [ABOVE, 0.10, 0.06].into_iter().find(|l| reach(&(to + nalgebra::Vector3::z() * *l), tilt)) {
+            if let Some(lift) = [ABOVE, 0.10, 0.06].into_iter().find(|l| reachable(&(to + nalgebra::Vector3::z() * *l), tilt)) {
                 plan = Some((travel, to, tilt, to + nalgebra::Vector3::z() * lift));
                 break 'travel;
             }
@@ -372,6 +400,8 @@ pub fn push_trial(scenario: &Scenario, seed: u64, push: &Push) -> Result<PushTri
         start: start_xy.into(),
         size: [c0.half.x, 2.0 * c0.half.z],
         table_half: v.table_half,
+        arm: [v.arm.base[0] as f32, v.arm.base[1] as f32],
+        reach: reach(&v, top + push.height),
         outcome,
         end: c.pose.translation.vector.into(),
     })
