@@ -324,3 +324,64 @@ pub fn joint_targets(cmd: &JointState, current: &[f32; 6]) -> ([f32; 6], Option<
 pub fn optical_in_map(sim: &Sim, name: &str) -> Option<Isometry3<f32>> {
     sim.mounts.iter().find(|m| m.model.name == name).map(|m| sim.base_pose() * m.optical_in_base)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s2r_sim::arm_expert::{inverse, ToolPose};
+    use s2r_sim::scenario::Scenario;
+    use s2r_sim::sim::SimOptions;
+
+    fn view() -> ArmView {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/scenarios/cup_near_edge.yaml");
+        let sim = Sim::new(Scenario::load(&path).unwrap(), &SimOptions { seed: 1, image_scale: 1.0, render: false }).unwrap();
+        ArmView::of(&sim).unwrap()
+    }
+
+    /// Joint angles that put the grasp point at (x, y), `z` above the table.
+    fn at(v: &ArmView, x: f32, y: f32, z: f32) -> [f32; 6] {
+        [0.0, 0.2, 0.4, 0.6]
+            .iter()
+            .find_map(|t| inverse(&v.arm, &ToolPose { point: Point3::new(x, y, v.table_top + z), tilt: *t }))
+            .unwrap_or_else(|| panic!("({x}, {y}, {z}) out of reach"))
+    }
+
+    #[test]
+    fn the_filter_holds_a_sweep_from_the_kept_out_side_and_lets_the_rest_be() {
+        let mut v = view();
+        // A cup 6 cm from the left edge (+y), kept out of from the right: a push along +y drops it.
+        let cup = Cup { at: [0.1, 0.30], size: CUP_SIZE };
+        let heading = std::f32::consts::FRAC_PI_2;
+        let mut arm = ArmReasoning {
+            cups: vec![SeenCup { cup, score: 0.9, weight: 0.9, keep_out: vec![(cup::keep_out(&cup, heading).to_vec(), heading)] }],
+        };
+        // Fingers low on its right, asked to sweep through it: held (or sent without the turn).
+        v.q = at(&v, 0.1, 0.19, 0.05);
+        let through = at(&v, 0.1, 0.34, 0.05);
+        let (q, changed) = arm.filter(&v, through);
+        assert!(changed && q != through, "{q:?}");
+        // Away from it, along −y: let be.
+        assert_eq!(arm.filter(&v, at(&v, 0.1, 0.12, 0.05)), (at(&v, 0.1, 0.12, 0.05), false));
+        // High above the table the same sweep touches nothing.
+        v.q = at(&v, 0.1, 0.19, 0.20);
+        let over = at(&v, 0.1, 0.34, 0.20);
+        assert_eq!(arm.filter(&v, over), (over, false));
+        // Coming down on it from above (a grasp) is let be.
+        v.q = at(&v, 0.1, 0.30, 0.20);
+        let down = at(&v, 0.1, 0.30, 0.06);
+        assert_eq!(arm.filter(&v, down), (down, false));
+        // A cup with no kept-out side constrains nothing.
+        arm.cups[0].keep_out.clear();
+        v.q = at(&v, 0.1, 0.19, 0.05);
+        assert_eq!(arm.filter(&v, through), (through, false));
+    }
+
+    #[test]
+    fn joint_commands_are_read_by_name_or_in_order() {
+        let current = [0.5; 6];
+        let named = JointState { name: vec!["joint2".into(), GRIPPER_JOINT.into()], position: vec![1.0, 0.03], ..Default::default() };
+        assert_eq!(joint_targets(&named, &current), ([0.5, 1.0, 0.5, 0.5, 0.5, 0.5], Some(0.03)));
+        let ordered = JointState { position: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], ..Default::default() };
+        assert_eq!(joint_targets(&ordered, &current), ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], None));
+    }
+}
