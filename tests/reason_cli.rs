@@ -273,4 +273,28 @@ fn reasoning_keeps_the_arms_sweep_from_knocking_the_cup_off_the_table() {
     assert!(f["changed"].as_u64().unwrap() > 0, "{f}");
     let chain = f["first_change"].as_str().unwrap();
     assert!(chain.contains("from the table's left edge") && chain.contains("approach from"), "{chain}");
+
+    // A reason model without a cup predictor cannot reason for an arm, and says so.
+    let bare = dir.path().join("bare.json");
+    let o = s2r(&["train", "reason", "-o", bare.to_str().unwrap(), "--seeds", "0..9", "--held-out", "1000..1004"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = s2r(&[
+        "eval",
+        "closed-loop",
+        "--scenario",
+        "cup_near_edge",
+        "--seeds",
+        SEED,
+        "--driver",
+        "scripted",
+        "--reason",
+        "on",
+        "--reason-model",
+        bare.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("no cup outcome predictor") && e.contains("--cup-seeds"), "{e}");
 }

@@ -89,7 +89,13 @@ fn drivers(a: &ClosedLoopArgs, arm: bool) -> Result<Vec<Box<dyn Driver>>> {
             out.push(driver(name, a.policy.as_ref())?);
         }
         if reasoned {
-            let mut r = Reasoned::new(driver(name, a.policy.as_ref())?, reasoner()?, a.sight, 0.1);
+            let reasoner = reasoner()?;
+            if arm && reasoner.model.cup.is_none() {
+                bail!(
+                    "--reason on an arm: the reason model has no cup outcome predictor (train one with `s2r train reason --cup-seeds 1200..7199`)"
+                );
+            }
+            let mut r = Reasoned::new(driver(name, a.policy.as_ref())?, reasoner, a.sight, 0.1);
             if arm {
                 let path = a
                     .perception
