@@ -153,34 +153,32 @@ fn episodes(dir: &std::path::Path) -> Vec<serde_json::Value> {
     r["episodes"].as_array().unwrap().clone()
 }
 
+/// `s2r eval closed-loop` of the scripted driver on `scenario`, seed [`SEED`], with `--reason
+/// reason` and any `more` arguments, its report in `out`.
+fn scripted_closed_loop(scenario: &str, reason: &str, out: &std::path::Path, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["eval", "closed-loop", "--scenario", scenario, "--seeds", SEED, "--driver", "scripted", "--reason", reason];
+    args.extend(["--no-thumbnails", "--failed-bags", "0", "-o", out.to_str().unwrap()]);
+    args.extend(more);
+    s2r(&args)
+}
+
+/// The scripted episode of a closed-loop report without and with reasoning (the run's stdout for messages).
+fn plain_and_reasoned(out: &std::path::Path, text: &str) -> (serde_json::Value, serde_json::Value) {
+    let eps = episodes(out);
+    let by = |d: &str| eps.iter().find(|e| e["driver"] == d).unwrap_or_else(|| panic!("no {d} episode:\n{text}")).clone();
+    (by("scripted"), by("scripted+reason"))
+}
+
 #[test]
 fn reasoning_in_the_loop_avoids_the_child_the_scripted_drive_hits() {
     // The shipped reason model reads the front camera (hazards and surface) at 10 Hz and its
     // constraints filter the scripted car's cruise speed; the same seed without it hits the child.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cl");
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "icy_night_crossing",
-        "--seeds",
-        SEED,
-        "--driver",
-        "scripted",
-        "--reason",
-        "both",
-        "--no-thumbnails",
-        "--failed-bags",
-        "0",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = scripted_closed_loop("icy_night_crossing", "both", &out, &[]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
-    let eps = episodes(&out);
-    let by = |d: &str| eps.iter().find(|e| e["driver"] == d).unwrap_or_else(|| panic!("no {d} episode:\n{text}")).clone();
-    let (plain, reasoned) = (by("scripted"), by("scripted+reason"));
+    let (plain, reasoned) = plain_and_reasoned(&out, &text);
     let hit_people = |e: &serde_json::Value| {
         e["collisions"].as_array().unwrap().iter().filter(|h| h["class"] == "child" || h["class"] == "pedestrian").count()
     };
@@ -244,28 +242,10 @@ fn reasoning_keeps_the_arms_sweep_from_knocking_the_cup_off_the_table() {
     // sweep; the same seed without it knocks the cup off.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cl");
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "cup_near_edge",
-        "--seeds",
-        SEED,
-        "--driver",
-        "scripted",
-        "--reason",
-        "both",
-        "--no-thumbnails",
-        "--failed-bags",
-        "0",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = scripted_closed_loop("cup_near_edge", "both", &out, &[]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
-    let eps = episodes(&out);
-    let by = |d: &str| eps.iter().find(|e| e["driver"] == d).unwrap_or_else(|| panic!("no {d} episode:\n{text}")).clone();
-    let (plain, reasoned) = (by("scripted"), by("scripted+reason"));
+    let (plain, reasoned) = plain_and_reasoned(&out, &text);
     assert_eq!(plain["outcome"], "dropped", "{plain}");
     assert_ne!(reasoned["outcome"], "dropped", "{reasoned}");
     assert_eq!(reasoned["arm"]["cups_dropped"], 0, "{reasoned}");
@@ -278,22 +258,7 @@ fn reasoning_keeps_the_arms_sweep_from_knocking_the_cup_off_the_table() {
     let bare = dir.path().join("bare.json");
     let o = s2r(&["train", "reason", "-o", bare.to_str().unwrap(), "--seeds", "0..9", "--held-out", "1000..1004"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = s2r(&[
-        "eval",
-        "closed-loop",
-        "--scenario",
-        "cup_near_edge",
-        "--seeds",
-        SEED,
-        "--driver",
-        "scripted",
-        "--reason",
-        "on",
-        "--reason-model",
-        bare.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = scripted_closed_loop("cup_near_edge", "on", &out, &["--reason-model", bare.to_str().unwrap()]);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("no cup outcome predictor") && e.contains("--cup-seeds"), "{e}");

@@ -55,13 +55,7 @@ pub(crate) fn run(a: ReasonBenchArgs) -> Result<()> {
     for _ in 0..10 {
         step()?;
     }
-    let mut times = Vec::with_capacity(a.steps);
-    for _ in 0..a.steps {
-        let t = Instant::now();
-        step()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
+    let times = timed(a.steps, &|| step())?;
     let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
     println!("| step | p50 ms | p99 ms | steps/s |");
     println!("|---|---|---|---|");
@@ -116,24 +110,14 @@ fn arm_looks(a: &ReasonBenchArgs, reasoner: &Reasoner) -> Result<()> {
         Ok(arm.cups.len())
     };
     let cups = whole()?;
-    let time = |f: &dyn Fn() -> Result<usize>| -> Result<Vec<f64>> {
-        let mut times = Vec::with_capacity(a.looks);
-        for _ in 0..a.looks {
-            let t = Instant::now();
-            f()?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok(times)
-    };
     let row = |what: String, times: &[f64]| {
         let rate = 1e3 * times.len() as f64 / times.iter().sum::<f64>();
         println!("| {what} | {:.2} | {:.2} | {rate:.1} |", percentile(times, 0.5), percentile(times, 0.99));
     };
-    row(format!("cups on the table ({cups}) → cup chains and keep-outs"), &time(&chains)?);
+    row(format!("cups on the table ({cups}) → cup chains and keep-outs"), &timed(a.looks, &|| chains().map(drop))?);
     row(
         format!("{}x{} frame and depth → perception → cups on the table → cup chains", frame.image.width, frame.image.height),
-        &time(&whole)?,
+        &timed(a.looks, &|| whole().map(drop))?,
     );
     let t = Instant::now();
     let n = 50u64;
@@ -146,4 +130,16 @@ fn arm_looks(a: &ReasonBenchArgs, reasoner: &Reasoner) -> Result<()> {
     }
     println!("push trials ({}): {:.0} per second", cup.scenario, n as f64 / t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Milliseconds each of `n` calls of `f` took, sorted.
+fn timed(n: usize, f: &dyn Fn() -> Result<()>) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }

@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -203,16 +203,12 @@ pub const META_KEY: &str = "sim2real.cup";
 
 /// Writes the weights (safetensors, with `record` under [`META_KEY`]).
 pub fn save(path: &Path, t: &Trained<CupNet>, record: &str) -> Result<(), ReasonError> {
-    s2r_train::save(path, &t.varmap, None, META_KEY, record)
-        .map_err(|e| ReasonError::BadModel { path: path.into(), problem: e.to_string() })
+    crate::fit::save(path, &t.varmap, META_KEY, record)
 }
 
 /// Reads a weights file.
 pub fn load(path: &Path) -> Result<CupNet, ReasonError> {
-    let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
-    let c = s2r_train::read(path, META_KEY, "a cup outcome predictor").map_err(|e| bad(e.to_string()))?;
-    let vb = VarBuilder::from_tensors(c.tensors, DType::F32, &Device::Cpu);
-    CupNet::new(vb).map_err(|e| bad(format!("its weights do not fit the cup outcome network: {e}")))
+    crate::fit::load(path, META_KEY, "a cup outcome predictor", "the cup outcome network", CupNet::new)
 }
 
 /// The four sides a cup can be approached from, as a person facing +x from

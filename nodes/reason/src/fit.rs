@@ -1,6 +1,9 @@
 //! The training loop the reason crate's networks share: seeded weights,
 //! AdamW with a cosine learning rate down to 5 % of its peak, a check that the
-//! loss stays finite, and the mean loss of the last 100 steps.
+//! loss stays finite, and the mean loss of the last 100 steps; and how their
+//! weights files are written and read.
+
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -73,4 +76,23 @@ pub(crate) fn train<N>(
     }
     let loss = recent.iter().sum::<f32>() / recent.len().max(1) as f32;
     Ok(Trained { varmap, net, loss })
+}
+
+/// Writes a network's weights (safetensors, with `record` under the metadata key `key`).
+pub(crate) fn save(path: &Path, varmap: &VarMap, key: &str, record: &str) -> Result<(), ReasonError> {
+    s2r_train::save(path, varmap, None, key, record).map_err(|e| ReasonError::BadModel { path: path.into(), problem: e.to_string() })
+}
+
+/// Reads a weights file written under `key` into the network `build` makes
+/// (`what`: "a hazard predictor"; `network`: "the hazard network", for errors).
+pub(crate) fn load<N>(
+    path: &Path,
+    key: &str,
+    what: &str,
+    network: &str,
+    build: impl FnOnce(VarBuilder) -> candle_core::Result<N>,
+) -> Result<N, ReasonError> {
+    let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
+    let c = s2r_train::read(path, key, what).map_err(|e| bad(e.to_string()))?;
+    build(VarBuilder::from_tensors(c.tensors, DType::F32, &Device::Cpu)).map_err(|e| bad(format!("its weights do not fit {network}: {e}")))
 }

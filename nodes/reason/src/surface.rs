@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use rand::Rng;
 use s2r_bag::BagReader;
@@ -287,16 +287,12 @@ pub const META_KEY: &str = "sim2real.surface";
 
 /// Writes the weights (safetensors, with `record` under [`META_KEY`]).
 pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
-    s2r_train::save(path, &t.varmap, None, META_KEY, record)
-        .map_err(|e| ReasonError::BadModel { path: path.into(), problem: e.to_string() })
+    crate::fit::save(path, &t.varmap, META_KEY, record)
 }
 
 /// Reads a weights file.
 pub fn load(path: &Path) -> Result<SurfaceNet, ReasonError> {
-    let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
-    let c = s2r_train::read(path, META_KEY, "a surface predictor").map_err(|e| bad(e.to_string()))?;
-    let vb = VarBuilder::from_tensors(c.tensors, DType::F32, &Device::Cpu);
-    SurfaceNet::new(vb).map_err(|e| bad(format!("its weights do not fit the surface network: {e}")))
+    crate::fit::load(path, META_KEY, "a surface predictor", "the surface network", SurfaceNet::new)
 }
 
 #[cfg(test)]
