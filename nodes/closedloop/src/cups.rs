@@ -82,7 +82,8 @@ impl CupLocator {
         let (fx, fy, cx, cy) = (k[0] as f32, k[4] as f32, k[2] as f32, k[5] as f32);
         let (w, h) = (frame.image.width as usize, frame.image.height as usize);
         let pred = self.predictor.predict(&[FrameRef { rgb: &rgb, w, h, fx: Some(fx) }], false).map_err(|e| err(e.to_string()))?;
-        let depth = depth_image(&frame.depth, w, h);
+        // Metres per pixel (32FC1, or 16UC1 millimetres); unreadable or of another size: none.
+        let depth = s2r_image::depth_m(&frame.depth, &format!("/sim/{}/depth", frame.name)).ok().filter(|d| d.len() == w * h);
         let origin = optical_in_map.translation.vector;
         let mut out = Vec::new();
         for d in pred.into_iter().flat_map(|p| p.detections).filter(|d| d.class == self.class) {
@@ -102,28 +103,6 @@ impl CupLocator {
         }
         Ok(out)
     }
-}
-
-/// A 32FC1 depth image of `w`×`h` as metres, if it is one.
-fn depth_image(img: &sim2real_msgs::sensor_msgs::msg::Image, w: usize, h: usize) -> Option<Vec<f32>> {
-    if img.encoding != "32FC1" || img.width as usize != w || img.height as usize != h || img.data.len() < w * h * 4 {
-        return None;
-    }
-    let big = img.is_bigendian != 0;
-    Some(
-        img.data
-            .chunks_exact(4)
-            .take(w * h)
-            .map(|b| {
-                let b = [b[0], b[1], b[2], b[3]];
-                if big {
-                    f32::from_be_bytes(b)
-                } else {
-                    f32::from_le_bytes(b)
-                }
-            })
-            .collect(),
-    )
 }
 
 /// The depth of what a box shows: the nearer third of its middle half's
