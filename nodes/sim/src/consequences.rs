@@ -240,7 +240,7 @@ const RUN_UP: f32 = 0.10;
 const ABOVE: f32 = 0.15;
 
 /// The push of trial `seed`: a cup where the arm can reach it (0.30–0.65 m
-/// from its base, within 5 cm of the table's edge at the closest), a heading
+/// from its base, its centre at least 5 cm inside the table's edges), a heading
 /// from any side, an offset within ±5 cm, fingers 3–8 cm above the table,
 /// 0.1–0.5 m/s, 5–35 cm past the centre; drawn from the seed the same way on
 /// every machine. `base` is the arm's base (x, y) and `table_half` the
