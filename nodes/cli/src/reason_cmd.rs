@@ -500,8 +500,8 @@ fn eval_cup(rec: &CupRecord, weights: &std::path::Path, seeds: &str) -> Result<s
         let at = scenario_push(&s, seed)?.cup;
         let mut trials = Vec::new();
         for (_, heading) in cup::SIDES {
-            let sw =
-                cup::sweep(&cup::Table { half: [1e3, 1e3], arm: [0.0, 0.0], reach: 1e3 }, &cup::Cup { at, size: [0.04, 0.1] }, heading);
+            // The full sweep: the trial shortens it to where the arm reaches.
+            let sw = cup::SWEEP;
             let push =
                 s2r_sim::consequences::Push { cup: at, heading, offset: sw.offset, height: sw.height, speed: sw.speed, travel: sw.travel };
             match push_trial(&s, seed, &push) {
@@ -514,13 +514,11 @@ fn eval_cup(rec: &CupRecord, weights: &std::path::Path, seeds: &str) -> Result<s
             continue;
         }
         cups += 1;
+        // The side the predictor would approach from (blind to the edge, or not).
         let risk = |net_blind: bool| -> Result<usize> {
-            let table = if net_blind { cup::Table { half: [1e3, 1e3], ..trials[0].table } } else { trials[0].table };
+            let table = if net_blind { trials[0].table.without_edges() } else { trials[0].table };
             let x: Vec<_> = trials.iter().map(|r| cup::features(&table, &r.cup, &r.push)).collect();
-            let p = net.predict(&x)?;
-            Ok((0..p.len())
-                .min_by(|&i, &j| (p[i][cup::FALLS] + 0.5 * p[i][cup::TIPS]).total_cmp(&(p[j][cup::FALLS] + 0.5 * p[j][cup::TIPS])))
-                .expect("four sides"))
+            Ok(cup::safest(&net.predict(&x)?).expect("four sides"))
         };
         approach += usize::from(trials[risk(false)?].outcome != cup::FALLS);
         approach_blind += usize::from(trials[risk(true)?].outcome != cup::FALLS);

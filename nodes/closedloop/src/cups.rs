@@ -11,9 +11,8 @@ use s2r_reason::chain::CupScene;
 use s2r_reason::cup::{self, Cup, Table};
 use s2r_reason::node::Reasoner;
 use s2r_sim::arm_expert::{forward, ArmView, TOOL_DEPTH};
-use s2r_sim::sim::{CameraFrame, Sim, GRIPPER_JOINT, JOINT_NAMES};
+use s2r_sim::sim::{CameraFrame, Sim};
 use s2r_sim::world::FINGER_HALF;
-use sim2real_msgs::sensor_msgs::msg::JointState;
 use sim2real_msgs::sim2real_msgs::msg::Reasoning;
 
 use crate::ClosedLoopError;
@@ -141,6 +140,9 @@ pub struct SeenCup {
 pub struct ArmReasoning {
     /// The cups, merged over looks.
     pub cups: Vec<SeenCup>,
+    /// How far the arm reaches low over the table, found at the first look
+    /// (the arm and the table do not change within an episode).
+    reach: Option<f32>,
 }
 
 impl ArmReasoning {
@@ -176,7 +178,7 @@ impl ArmReasoning {
                 None => self.cups.push(SeenCup { cup, score: *score, weight: *score, keep_out: Vec::new() }),
             }
         }
-        let reach = s2r_sim::consequences::reach(view, view.table_top + 0.05);
+        let reach = *self.reach.get_or_insert_with(|| s2r_sim::consequences::reach(view, view.table_top + 0.05));
         let table = Table { half: view.table_half, arm: [view.arm.base[0] as f32, view.arm.base[1] as f32], reach };
         let mut most: Option<(f32, Reasoning)> = None;
         for c in &mut self.cups {
@@ -277,28 +279,6 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
-/// The joint targets and gripper opening of a /joint_commands message
-/// (named, or six or seven positions in order); None where a joint is missing.
-pub fn joint_targets(cmd: &JointState, current: &[f32; 6]) -> ([f32; 6], Option<f32>) {
-    let mut q = *current;
-    let mut gripper = None;
-    if cmd.name.is_empty() {
-        for (j, x) in cmd.position.iter().take(6).enumerate() {
-            q[j] = *x as f32;
-        }
-        gripper = cmd.position.get(6).map(|x| *x as f32);
-    } else {
-        for (n, x) in cmd.name.iter().zip(&cmd.position) {
-            if n == GRIPPER_JOINT {
-                gripper = Some(*x as f32);
-            } else if let Some(j) = JOINT_NAMES.iter().position(|k| k == n) {
-                q[j] = *x as f32;
-            }
-        }
-    }
-    (q, gripper)
-}
-
 /// Where camera `name`'s optical frame is in the map.
 pub fn optical_in_map(sim: &Sim, name: &str) -> Option<Isometry3<f32>> {
     sim.mounts.iter().find(|m| m.model.name == name).map(|m| sim.base_pose() * m.optical_in_base)
@@ -333,6 +313,7 @@ mod tests {
         let heading = std::f32::consts::FRAC_PI_2;
         let mut arm = ArmReasoning {
             cups: vec![SeenCup { cup, score: 0.9, weight: 0.9, keep_out: vec![(cup::keep_out(&cup, heading).to_vec(), heading)] }],
+            ..Default::default()
         };
         // Fingers low on its right, asked to sweep through it: held (or sent without the turn).
         v.q = at(&v, 0.1, 0.19, 0.05);
@@ -353,14 +334,5 @@ mod tests {
         arm.cups[0].keep_out.clear();
         v.q = at(&v, 0.1, 0.19, 0.05);
         assert_eq!(arm.filter(&v, through), (through, false));
-    }
-
-    #[test]
-    fn joint_commands_are_read_by_name_or_in_order() {
-        let current = [0.5; 6];
-        let named = JointState { name: vec!["joint2".into(), GRIPPER_JOINT.into()], position: vec![1.0, 0.03], ..Default::default() };
-        assert_eq!(joint_targets(&named, &current), ([0.5, 1.0, 0.5, 0.5, 0.5, 0.5], Some(0.03)));
-        let ordered = JointState { position: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], ..Default::default() };
-        assert_eq!(joint_targets(&ordered, &current), ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], None));
     }
 }

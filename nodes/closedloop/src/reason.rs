@@ -46,6 +46,18 @@ pub struct FilterLog {
     pub first_change: Option<String>,
 }
 
+impl FilterLog {
+    /// Counts a command the filter changed at sim time `seconds`, keeping
+    /// the first such change's chain (`chain`, where there is one) as text.
+    fn changed_by(&mut self, seconds: f64, chain: Option<&Reasoning>) {
+        self.changed += 1;
+        if let (None, Some(chain)) = (&self.first_change, chain) {
+            let steps: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
+            self.first_change = Some(format!("{seconds:.1} s, {}: {}", chain.situation, steps.join("; ")));
+        }
+    }
+}
+
 /// A driver whose commands pass through the safety filter of a reasoning
 /// chain written from the driver's camera and odometry. A driver that
 /// commands nothing (the scripted car holding its cruise speed) is taken to
@@ -125,7 +137,11 @@ impl Reasoned {
         }
         // What the driver asks for: its last command, or the scripted trajectory's targets now.
         let (asked, gripper) = match &self.held {
-            Some(Command::Joints(j)) => crate::cups::joint_targets(j, &view.q),
+            Some(Command::Joints(j)) => match s2r_sim::sim::joint_targets(j, &view.q) {
+                Ok(t) => (t.q, t.gripper.map(|g| g as f32)),
+                // A command the simulator refuses goes on as it is, to be refused there by name.
+                Err(_) => return Ok(self.held.clone()),
+            },
             Some(other) => return Ok(Some(other.clone())),
             None => match &sim.world.arm {
                 Some(arm) => {
@@ -137,13 +153,7 @@ impl Reasoned {
         };
         let (q, changed) = self.arm.filter(&view, asked);
         if changed {
-            self.log.changed += 1;
-            if self.log.first_change.is_none() {
-                if let Some(chain) = &self.chain {
-                    let steps: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
-                    self.log.first_change = Some(format!("{:.1} s, {}: {}", now, chain.situation, steps.join("; ")));
-                }
-            }
+            self.log.changed_by(now, self.chain.as_ref());
         }
         Ok(Some(Command::Joints(crate::driver::joint_command(&q, gripper.unwrap_or(view.opening)))))
     }
@@ -240,11 +250,7 @@ impl Driver for Reasoned {
         };
         let f = filter_twist(asked.0, asked.1, chain);
         if f.changed && fresh_chain {
-            self.log.changed += 1;
-            if self.log.first_change.is_none() {
-                let steps: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
-                self.log.first_change = Some(format!("{:.1} s, {}: {}", sim.seconds(), chain.situation, steps.join("; ")));
-            }
+            self.log.changed_by(sim.seconds(), Some(chain));
         }
         Ok(Some(Command::Velocity(twist(f.linear, f.angular))))
     }

@@ -51,6 +51,12 @@ pub struct Table {
 }
 
 impl Table {
+    /// The same table as if it went on for ever (its edges a kilometre away):
+    /// what a reasoner blind to the edge sees.
+    pub fn without_edges(self) -> Table {
+        Table { half: [1e3, 1e3], ..self }
+    }
+
     /// Metres from `from` to the table's edge along the unit direction `dir`
     /// (0 outside the table).
     pub fn ray(&self, from: [f32; 2], dir: [f32; 2]) -> f32 {
@@ -220,9 +226,12 @@ pub const SIDES: [(&str, f32); 4] = [
     ("the left", -std::f32::consts::FRAC_PI_2),
 ];
 
-/// The push the reasoning weighs from every side: the fastest path's sweep
-/// (through the cup's centre, low, at the arm's free-space speed, 30 cm past
-/// it). A push outwards from the arm's base (within 60° of straight out)
+/// The fastest path's sweep (through the cup's centre, low, at the arm's
+/// free-space speed, 30 cm past it), heading along +x.
+pub const SWEEP: Push = Push { heading: 0.0, offset: 0.0, height: 0.05, speed: 0.3, travel: 0.3 };
+
+/// The push the reasoning weighs from every side: the [`SWEEP`] along
+/// `heading`. A push outwards from the arm's base (within 60° of straight out)
 /// ends where the arm's reach on `table` does; one across the arm goes on,
 /// the base turning.
 pub fn sweep(table: &Table, cup: &Cup, heading: f32) -> Push {
@@ -232,11 +241,11 @@ pub fn sweep(table: &Table, cup: &Cup, heading: f32) -> Push {
     let travel = if b / out > 0.5 {
         // The farthest t with |cup + t·d − arm| ≤ reach.
         let c = out * out - table.reach * table.reach;
-        ((b * b - c).max(0.0).sqrt() - b).clamp(0.02, 0.3)
+        ((b * b - c).max(0.0).sqrt() - b).clamp(0.02, SWEEP.travel)
     } else {
-        0.3
+        SWEEP.travel
     };
-    Push { heading, offset: 0.0, height: 0.05, speed: 0.3, travel }
+    Push { heading, travel, ..SWEEP }
 }
 
 /// What a push from each side would do to a cup.
@@ -250,13 +259,19 @@ pub struct Assessment {
     pub worst: usize,
 }
 
+/// Of pushes' outcome probabilities, the index of the one least likely to
+/// drop the cup (a tip counting half as bad); None when there are none.
+pub fn safest(pushes: &[[f32; 3]]) -> Option<usize> {
+    let risk = |s: &[f32; 3]| s[FALLS] + 0.5 * s[TIPS];
+    (0..pushes.len()).min_by(|&a, &b| risk(&pushes[a]).total_cmp(&risk(&pushes[b])))
+}
+
 /// Weighs a sweep from every side of `cup` on `table`.
 pub fn assess(net: &CupNet, table: &Table, cup: &Cup) -> Result<Assessment, ReasonError> {
     let x: Vec<[f32; INPUTS]> = SIDES.iter().map(|(_, h)| features(table, cup, &sweep(table, cup, *h))).collect();
     let p = net.predict(&x)?;
     let sides = [p[0], p[1], p[2], p[3]];
-    let risk = |s: &[f32; 3]| s[FALLS] + 0.5 * s[TIPS];
-    let best = (0..4).min_by(|&a, &b| risk(&sides[a]).total_cmp(&risk(&sides[b]))).expect("four sides");
+    let best = safest(&sides).expect("four sides");
     let worst = (0..4).max_by(|&a, &b| sides[a][FALLS].total_cmp(&sides[b][FALLS])).expect("four sides");
     Ok(Assessment { sides, best, worst })
 }
@@ -299,16 +314,9 @@ pub struct Scores {
 /// Scores `net` on held-out `records`; with `ignore_edge` it reasons as if
 /// the table had no edge (the baseline).
 pub fn score(net: &CupNet, records: &[Record], ignore_edge: bool) -> Result<Scores, ReasonError> {
-    let endless = Table { half: [1e3, 1e3], arm: [0.0, 0.0], reach: 1e3 };
     let x: Vec<[f32; INPUTS]> = records
         .iter()
-        .map(|r| {
-            if ignore_edge {
-                features(&Table { arm: r.table.arm, ..endless }, &r.cup, &r.push)
-            } else {
-                features(&r.table, &r.cup, &r.push)
-            }
-        })
+        .map(|r| if ignore_edge { features(&r.table.without_edges(), &r.cup, &r.push) } else { features(&r.table, &r.cup, &r.push) })
         .collect();
     let p = net.predict(&x)?;
     let argmax = |p: &[f32; 3]| (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).expect("three outcomes");

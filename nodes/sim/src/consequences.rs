@@ -411,14 +411,15 @@ pub fn push_trial(scenario: &Scenario, seed: u64, push: &Push) -> Result<PushTri
 mod tests {
     use super::*;
 
-    fn icy() -> Scenario {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/scenarios/icy_night_crossing.yaml");
+    /// A shipped scenario by name.
+    fn scenario(name: &str) -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../config/scenarios/{name}.yaml"));
         Scenario::load(&path).unwrap()
     }
 
     #[test]
     fn a_car_stops_in_the_distance_physics_says() {
-        let s = icy();
+        let s = scenario("icy_night_crossing");
         // Dry asphalt from 14 m/s after 0.1 s: 1.4 m + v²/(2μg) ≈ 12.5 m at μ 0.8.
         let dry = braking_trial(&s, 1, 0.8, 14.0, 0.1).unwrap();
         let formula = 14.0 * 0.1 + 14.0f32.powi(2) / (2.0 * dry.mu * 9.81);
@@ -433,14 +434,9 @@ mod tests {
         assert!(ice.profile.last().unwrap().1 < 0.5);
     }
 
-    fn cup() -> Scenario {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/scenarios/cup_near_edge.yaml");
-        Scenario::load(&path).unwrap()
-    }
-
     #[test]
     fn a_cup_pushed_towards_the_near_edge_falls_and_pushed_away_stays() {
-        let s = cup();
+        let s = scenario("cup_near_edge");
         // 6 cm from the +y edge (at 0.4 m), 55 cm from the base.
         let towards = Push { cup: [0.05, 0.34], heading: std::f32::consts::FRAC_PI_2, offset: 0.0, height: 0.04, speed: 0.3, travel: 0.25 };
         let t = push_trial(&s, 1, &towards).unwrap();

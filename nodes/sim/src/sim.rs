@@ -359,32 +359,8 @@ impl Sim {
         let Some(spec) = self.physics.arm_spec().cloned() else {
             return Err(JointCommandError::NoArm);
         };
-        let (mut q, _) = self.physics.joint_positions().unwrap_or(([0.0; 6], [0.0; 6]));
-        let mut set = [false; 6];
-        let mut gripper = None;
-        if cmd.name.is_empty() {
-            if cmd.position.len() != 6 && cmd.position.len() != 7 {
-                return Err(JointCommandError::Unnamed(cmd.position.len()));
-            }
-            for (j, x) in cmd.position.iter().take(6).enumerate() {
-                q[j] = *x as f32;
-                set[j] = true;
-            }
-            gripper = cmd.position.get(6).copied();
-        } else {
-            if cmd.name.len() != cmd.position.len() {
-                return Err(JointCommandError::Lengths { names: cmd.name.len(), positions: cmd.position.len() });
-            }
-            for (n, x) in cmd.name.iter().zip(&cmd.position) {
-                if n == GRIPPER_JOINT {
-                    gripper = Some(*x);
-                    continue;
-                }
-                let j = JOINT_NAMES.iter().position(|k| k == n).ok_or_else(|| JointCommandError::UnknownJoint(n.clone()))?;
-                q[j] = *x as f32;
-                set[j] = true;
-            }
-        }
+        let (current, _) = self.physics.joint_positions().unwrap_or(([0.0; 6], [0.0; 6]));
+        let JointTargets { mut q, set, gripper } = joint_targets(cmd, &current)?;
         let mut notes = Vec::new();
         if let Some(g) = gripper {
             if !g.is_finite() {
@@ -702,6 +678,49 @@ impl Sim {
 
 fn mix(a: [f32; 3], b: [f32; 3], k: f32) -> [f32; 3] {
     [a[0] + (b[0] - a[0]) * k, a[1] + (b[1] - a[1]) * k, a[2] + (b[2] - a[2]) * k]
+}
+
+/// What a /joint_commands message asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JointTargets {
+    /// joint1..joint6 targets, radians: the message's, the current angle for a joint it leaves out.
+    pub q: [f32; 6],
+    /// Which joints the message set.
+    pub set: [bool; 6],
+    /// The gripper's opening, metres between the pads, when it asks for one.
+    pub gripper: Option<f64>,
+}
+
+/// Reads a /joint_commands message: positions by joint name (joint1..joint6,
+/// `gripper`), or in that order when it names none (six, or seven with the
+/// gripper); joints it leaves out keep their `current` angles. Not checked
+/// against the limits (see [`Sim::command_joints`]).
+pub fn joint_targets(cmd: &JointState, current: &[f32; 6]) -> Result<JointTargets, JointCommandError> {
+    let mut t = JointTargets { q: *current, set: [false; 6], gripper: None };
+    if cmd.name.is_empty() {
+        if cmd.position.len() != 6 && cmd.position.len() != 7 {
+            return Err(JointCommandError::Unnamed(cmd.position.len()));
+        }
+        for (j, x) in cmd.position.iter().take(6).enumerate() {
+            t.q[j] = *x as f32;
+            t.set[j] = true;
+        }
+        t.gripper = cmd.position.get(6).copied();
+    } else {
+        if cmd.name.len() != cmd.position.len() {
+            return Err(JointCommandError::Lengths { names: cmd.name.len(), positions: cmd.position.len() });
+        }
+        for (n, x) in cmd.name.iter().zip(&cmd.position) {
+            if n == GRIPPER_JOINT {
+                t.gripper = Some(*x);
+                continue;
+            }
+            let j = JOINT_NAMES.iter().position(|k| k == n).ok_or_else(|| JointCommandError::UnknownJoint(n.clone()))?;
+            t.q[j] = *x as f32;
+            t.set[j] = true;
+        }
+    }
+    Ok(t)
 }
 
 /// Names of the arm's joints in /joint_states and /joint_commands.

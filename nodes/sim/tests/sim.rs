@@ -631,3 +631,16 @@ sensors: {cameras: [{name: front, width: 64, height: 48}]}
     // And they got past.
     assert!(s.physics.pose(&s.world, w0).translation.x > 12.0 && s.physics.pose(&s.world, w1).translation.x > 12.0);
 }
+
+#[test]
+fn joint_commands_are_read_by_name_or_in_order() {
+    use s2r_sim::sim::{joint_targets, GRIPPER_JOINT};
+    let current = [0.5; 6];
+    let named = JointState { name: vec!["joint2".into(), GRIPPER_JOINT.into()], position: vec![1.0, 0.03], ..Default::default() };
+    let t = joint_targets(&named, &current).unwrap();
+    assert_eq!((t.q, t.gripper), ([0.5, 1.0, 0.5, 0.5, 0.5, 0.5], Some(0.03)));
+    assert_eq!(t.set, [false, true, false, false, false, false]);
+    let ordered = JointState { position: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], ..Default::default() };
+    let t = joint_targets(&ordered, &current).unwrap();
+    assert_eq!((t.q, t.gripper), ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], None));
+}
