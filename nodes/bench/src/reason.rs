@@ -101,13 +101,13 @@ fn arm_looks(a: &ReasonBenchArgs, reasoner: &Reasoner) -> Result<()> {
     let chains = || -> Result<usize> {
         let mut arm = ArmReasoning::default();
         std::hint::black_box(arm.look(reasoner, &seen, &view, Header::default())?);
-        Ok(arm.cups.len())
+        Ok(arm.table.cups.len())
     };
     let whole = || -> Result<usize> {
         let seen = locator.locate(&frame, &pose, view.table_top)?;
         let mut arm = ArmReasoning::default();
         std::hint::black_box(arm.look(reasoner, &seen, &view, Header::default())?);
-        Ok(arm.cups.len())
+        Ok(arm.table.cups.len())
     };
     let cups = whole()?;
     let row = |what: String, times: &[f64]| {

@@ -45,6 +45,10 @@ pub struct TrainReasonArgs {
     /// Surface predictor training steps.
     #[arg(long, default_value_t = 1500)]
     surface_steps: usize,
+    /// How the surface predictor takes a frame: plain (pixel values as they are) or
+    /// standardized (each frame's own brightness and contrast taken out).
+    #[arg(long, default_value = "plain")]
+    surface_input: String,
     /// Also train the hazard predictor on episodes of these seeds, A..B, driven in the simulator
     /// by --hazard-drivers and labelled by the driving expert's ground truth (seeds ending in 9 held
     /// out): its weights go beside the output as <output stem>.hazard.safetensors.
@@ -54,9 +58,15 @@ pub struct TrainReasonArgs {
     #[arg(long, value_delimiter = ',', default_value = "icy_night_crossing,dry_day_urban")]
     hazard_scenarios: Vec<String>,
     /// Who drives them: scripted (cruise speed, into what it meets) and expert (careful, close to
-    /// parked cars at low speed) see the situations from both sides.
+    /// parked cars at low speed) see the situations from both sides; policy (--hazard-policy);
+    /// and any of these with `+reason` (filtered by the reasoning of --from, or of the shipped
+    /// model: the situations the filter itself drives into, such as standing beside a parked car
+    /// it took to be in the way, labelled by the expert: a DAgger round for the predictor).
     #[arg(long, value_delimiter = ',', default_value = "scripted,expert")]
     hazard_drivers: Vec<String>,
+    /// The policy checkpoint of the `policy` hazard drivers (default: the shipped one).
+    #[arg(long)]
+    hazard_policy: Option<PathBuf>,
     /// Record every n-th camera frame (10 Hz) of those episodes.
     #[arg(long, default_value_t = 2)]
     hazard_every: usize,
@@ -232,6 +242,28 @@ fn keep(from: &std::path::Path, weights: &str, output: &std::path::Path, what: &
     Ok(name)
 }
 
+/// A driver of the hazard predictor's episodes: `name` as closed-loop
+/// evaluation knows it, or `name+reason`, filtered by the reasoning of
+/// `--from` (or of the shipped model) as `s2r eval closed-loop --reason on` does.
+fn hazard_driver(a: &TrainReasonArgs, name: &str) -> Result<Box<dyn s2r_closedloop::driver::Driver>> {
+    let policy = a.hazard_policy.clone().or_else(s2r_policy::node::shipped_checkpoint);
+    let (base, reasoned) = match name.strip_suffix("+reason") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    let inner = crate::closedloop_cmd::driver(base, policy.as_ref()).with_context(|| format!("--hazard-drivers {name}"))?;
+    if !reasoned {
+        return Ok(inner);
+    }
+    let path = a
+        .from
+        .clone()
+        .or_else(s2r_reason::node::shipped_model)
+        .with_context(|| format!("--hazard-drivers {name}: no --from and no shipped models/reason/reason.json to reason with"))?;
+    let reasoner = s2r_reason::node::Reasoner::load(&path).with_context(|| format!("--hazard-drivers {name}"))?;
+    Ok(Box::new(s2r_closedloop::reason::Reasoned::new(inner, reasoner, 60.0, 0.1)))
+}
+
 /// Drives the hazard predictor's episodes, trains it and writes its weights beside the model file.
 fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     let started = std::time::Instant::now();
@@ -258,7 +290,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         let scale = (s2r_closedloop::reason::WIDTH as f64 / c.width as f64).min(1.0);
         camera = Some((c.name.clone(), (c.width as f64 * scale).round() as u32, (c.height as f64 * scale).round() as u32));
         for d in &a.hazard_drivers {
-            let mut rec = HazardFrames::new(crate::closedloop_cmd::driver(d, None)?, a.hazard_every, labels);
+            let mut rec = HazardFrames::new(hazard_driver(a, d)?, a.hazard_every, labels);
             let before = all.len();
             s2r_closedloop::evaluate(&scenario, &seed_list, &mut rec, &opts, &mut |_| {})
                 .with_context(|| format!("driving {name} ({d}) for the hazard predictor's frames"))?;
@@ -380,8 +412,13 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         held.len(),
         started.elapsed().as_secs_f32()
     );
+    let input = match a.surface_input.as_str() {
+        "plain" => surface::Input::Plain,
+        "standardized" => surface::Input::Standardized,
+        other => anyhow::bail!("--surface-input '{other}': plain or standardized"),
+    };
     let opts = surface::FitOptions { steps: a.surface_steps, ..Default::default() };
-    let t = surface::fit(&train, &opts, &mut progress("surface", opts.steps))?;
+    let t = surface::fit(&train, &opts, input, &mut progress("surface", opts.steps))?;
     let held_out_accuracy = if held.is_empty() {
         None
     } else {
@@ -402,6 +439,7 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         frames: train.len(),
         steps: opts.steps,
         held_out_accuracy,
+        input,
     };
     surface::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
     println!("surface predictor trained in {:.0} s", started.elapsed().as_secs_f32());

@@ -5,11 +5,11 @@
 //! filter that refuses joint commands driving the fingers into a cup from
 //! a side that would push it off the table.
 
-use nalgebra::{Isometry3, Point3, Vector3};
+use nalgebra::{Isometry3, Point3};
 use s2r_perception::predict::{FrameRef, Predictor};
-use s2r_reason::chain::CupScene;
-use s2r_reason::cup::{self, Cup, Table};
+use s2r_reason::cup::{self, Table};
 use s2r_reason::node::Reasoner;
+use s2r_reason::tabletop::{self, Tabletop, CUP_SIZE};
 use s2r_sim::arm_expert::{forward, ArmView, TOOL_DEPTH};
 use s2r_sim::sim::{CameraFrame, Sim};
 use s2r_sim::world::FINGER_HALF;
@@ -17,16 +17,10 @@ use sim2real_msgs::sim2real_msgs::msg::Reasoning;
 
 use crate::ClosedLoopError;
 
-/// Height above the table top a cup's box centre is taken to lie at (half a 10 cm cup).
-const CUP_MID: f32 = 0.05;
-/// A cup's radius and height as the reasoning assumes them (the scenario's cups, ±10 %).
-const CUP_SIZE: [f32; 2] = [0.04, 0.10];
 /// Detections of a cup below this confidence are not taken.
 const MIN_SCORE: f32 = 0.15;
 /// A sighting within this distance (m, on the table) of the arm's base, a joint or its fingers is the arm.
 const ARM_CLEARANCE: f32 = 0.10;
-/// Two sightings within this distance (m) are the same cup.
-const SAME_CUP: f32 = 0.06;
 /// Finger points below this height above the table top (a cup's top and a margin for the
 /// arm's lag behind its targets) can push a cup.
 const LOW: f32 = CUP_SIZE[1] + 0.03;
@@ -82,64 +76,24 @@ impl CupLocator {
         let (w, h) = (frame.image.width as usize, frame.image.height as usize);
         let pred = self.predictor.predict(&[FrameRef { rgb: &rgb, w, h, fx: Some(fx) }], false).map_err(|e| err(e.to_string()))?;
         // Metres per pixel (32FC1, or 16UC1 millimetres); unreadable or of another size: none.
-        let depth = s2r_image::depth_m(&frame.depth, &format!("/sim/{}/depth", frame.name)).ok().filter(|d| d.len() == w * h);
-        let origin = optical_in_map.translation.vector;
-        let mut out = Vec::new();
-        for d in pred.into_iter().flat_map(|p| p.detections).filter(|d| d.class == self.class) {
-            let (u, v) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
-            let ray = optical_in_map.rotation * Vector3::new((u - cx) / fx, (v - cy) / fy, 1.0);
-            let measured = depth.as_ref().and_then(|z| box_depth(z, w, h, &d.bbox));
-            let p = match measured {
-                Some(z) => {
-                    let front = origin + ray * z;
-                    let across = Vector3::new(ray.x, ray.y, 0.0).try_normalize(1e-6).unwrap_or_else(Vector3::zeros);
-                    front + across * CUP_SIZE[0]
-                }
-                None if ray.z < -1e-4 => origin + ray * ((table_top + CUP_MID - origin.z) / ray.z),
-                None => continue, // at or above the horizon: not on the table
-            };
-            out.push(([p.x, p.y], d.score));
-        }
+        let depth = s2r_image::depth_m(&frame.depth, &format!("/sim/{}/depth", frame.name)).ok();
+        let camera = tabletop::Camera { fx, fy, cx, cy, size: (w, h), optical_in_table: *optical_in_map, depth: depth.as_deref() };
+        let out = pred
+            .into_iter()
+            .flat_map(|p| p.detections)
+            .filter(|d| d.class == self.class)
+            .filter_map(|d| tabletop::place(&camera, &d.bbox, table_top).map(|at| (at, d.score)))
+            .collect();
         Ok(out)
     }
-}
-
-/// The depth of what a box shows: the nearer third of its middle half's
-/// finite depths (the object, not what is seen past its sides).
-fn box_depth(z: &[f32], w: usize, h: usize, b: &[f32; 4]) -> Option<f32> {
-    let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
-    let x0 = ((b[0] + bw * 0.25).max(0.0) as usize).min(w.saturating_sub(1));
-    let x1 = ((b[2] - bw * 0.25).max(0.0) as usize).min(w.saturating_sub(1));
-    let y0 = ((b[1] + bh * 0.25).max(0.0) as usize).min(h.saturating_sub(1));
-    let y1 = ((b[3] - bh * 0.25).max(0.0) as usize).min(h.saturating_sub(1));
-    let mut v: Vec<f32> = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| z[y * w + x])).filter(|d| d.is_finite() && *d > 0.0).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f32::total_cmp);
-    Some(v[v.len() / 3])
-}
-
-/// A cup as the arm's reasoning knows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeenCup {
-    /// Where it stands and how sure the detector was.
-    pub cup: Cup,
-    /// The detector's highest confidence in it.
-    pub score: f32,
-    /// The sum of its sightings' confidences (the weight of the mean position).
-    pub weight: f32,
-    /// Its keep-out regions (table top, map frame) with the heading of the
-    /// push each guards against (radians, map frame).
-    pub keep_out: Vec<(Vec<[f32; 2]>, f32)>,
 }
 
 /// The cups seen so far, the chains written for them and the filter that
 /// applies their keep-out regions to joint commands.
 #[derive(Default)]
 pub struct ArmReasoning {
-    /// The cups, merged over looks.
-    pub cups: Vec<SeenCup>,
+    /// The cups, merged over looks, with their keep-out regions.
+    pub table: Tabletop,
     /// How far the arm reaches low over the table, found at the first look
     /// (the arm and the table do not change within an episode).
     reach: Option<f32>,
@@ -156,48 +110,17 @@ impl ArmReasoning {
         view: &ArmView,
         header: sim2real_msgs::std_msgs::msg::Header,
     ) -> Result<Option<Reasoning>, ClosedLoopError> {
-        // Only what stands on the table (a detection cast off it is not a cup on it).
-        let on_table = |at: &[f32; 2]| at[0].abs() <= view.table_half[0] && at[1].abs() <= view.table_half[1];
-        // Nor the arm itself: a sighting beside its base, a joint or its fingers (their
+        // Not the arm itself: a sighting beside its base, a joint or its fingers (their
         // positions from its joint states) is a part of it, or a cup half hidden by it.
         let base = Point3::new(view.arm.base[0] as f32, view.arm.base[1] as f32, view.arm.base[2] as f32);
         let frames = forward(&view.arm, &view.q);
         let tool = [frames[5] * Point3::new(0.0, 0.0, TOOL_DEPTH), frames[5] * Point3::new(0.0, 0.0, TOOL_DEPTH + 0.02)];
         let joints: Vec<Point3<f32>> = std::iter::once(base).chain(frames.iter().map(|f| f * Point3::origin())).chain(tool).collect();
         let own = |at: &[f32; 2]| joints.iter().any(|j| dist([j.x, j.y], *at) < ARM_CLEARANCE);
-        for (at, score) in sightings.iter().filter(|(at, _)| on_table(at) && !own(at)) {
-            let cup = Cup { at: *at, size: CUP_SIZE };
-            match self.cups.iter_mut().find(|c| dist(c.cup.at, *at) < SAME_CUP) {
-                // The mean of its sightings (a cup stands still until touched), weighed by confidence.
-                Some(c) => {
-                    let w = c.weight + score;
-                    c.cup.at = [(c.cup.at[0] * c.weight + at[0] * score) / w, (c.cup.at[1] * c.weight + at[1] * score) / w];
-                    c.weight = w;
-                    c.score = c.score.max(*score);
-                }
-                None => self.cups.push(SeenCup { cup, score: *score, weight: *score, keep_out: Vec::new() }),
-            }
-        }
         let reach = *self.reach.get_or_insert_with(|| s2r_sim::consequences::reach(view, view.table_top + 0.05));
         let table = Table { half: view.table_half, arm: [view.arm.base[0] as f32, view.arm.base[1] as f32], reach };
-        let mut most: Option<(f32, Reasoning)> = None;
-        for c in &mut self.cups {
-            let scene = CupScene { table, cup: (c.cup, c.score), table_top: view.table_top };
-            let Some((chain, a)) = reasoner.reason_cup(header.clone(), &scene).map_err(|e| err(e.to_string()))? else {
-                return Ok(None);
-            };
-            c.keep_out = cup::SIDES
-                .iter()
-                .zip(&a.sides)
-                .filter(|(_, p)| p[cup::FALLS] >= s2r_reason::chain::KEEP_OUT_P)
-                .map(|((_, heading), _)| (cup::keep_out(&c.cup, *heading).to_vec(), *heading))
-                .collect();
-            let risk = a.sides[a.worst][cup::FALLS];
-            if most.as_ref().is_none_or(|(r, _)| risk > *r) {
-                most = Some((risk, chain));
-            }
-        }
-        Ok(most.map(|(_, c)| c))
+        self.table.merge(sightings, &table, |at| !own(at));
+        self.table.reason(reasoner, &table, view.table_top, header).map_err(|e| err(e.to_string()))
     }
 
     /// Filters joint targets `q`: refused (the arm held where it is) when,
@@ -224,7 +147,7 @@ impl ArmReasoning {
                 let step = (moved[0] * moved[0] + moved[1] * moved[1]).sqrt();
                 p.z < view.table_top + LOW
                     && step > 0.0005
-                    && self.cups.iter().any(|c| {
+                    && self.table.cups.iter().any(|c| {
                         let (d, was) = (dist([p.x, p.y], c.cup.at), dist([b.x, b.y], c.cup.at));
                         let over = |d: f32| d < c.cup.size[0] + 0.01;
                         // Into the footprint from the side (not from above), or on inside a band.
@@ -287,6 +210,8 @@ pub fn optical_in_map(sim: &Sim, name: &str) -> Option<Isometry3<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s2r_reason::cup::Cup;
+    use s2r_reason::tabletop::SeenCup;
     use s2r_sim::arm_expert::{inverse, ToolPose};
     use s2r_sim::scenario::Scenario;
     use s2r_sim::sim::SimOptions;
@@ -311,10 +236,8 @@ mod tests {
         // A cup 6 cm from the left edge (+y), kept out of from the right: a push along +y drops it.
         let cup = Cup { at: [0.1, 0.30], size: CUP_SIZE };
         let heading = std::f32::consts::FRAC_PI_2;
-        let mut arm = ArmReasoning {
-            cups: vec![SeenCup { cup, score: 0.9, weight: 0.9, keep_out: vec![(cup::keep_out(&cup, heading).to_vec(), heading)] }],
-            ..Default::default()
-        };
+        let seen = SeenCup { cup, score: 0.9, weight: 0.9, keep_out: vec![(cup::keep_out(&cup, heading).to_vec(), heading)] };
+        let mut arm = ArmReasoning { table: Tabletop { cups: vec![seen] }, ..Default::default() };
         // Fingers low on its right, asked to sweep through it: held (or sent without the turn).
         v.q = at(&v, 0.1, 0.19, 0.05);
         let through = at(&v, 0.1, 0.34, 0.05);
@@ -331,7 +254,7 @@ mod tests {
         let down = at(&v, 0.1, 0.30, 0.06);
         assert_eq!(arm.filter(&v, down), (down, false));
         // A cup with no kept-out side constrains nothing.
-        arm.cups[0].keep_out.clear();
+        arm.table.cups[0].keep_out.clear();
         v.q = at(&v, 0.1, 0.19, 0.05);
         assert_eq!(arm.filter(&v, through), (through, false));
     }

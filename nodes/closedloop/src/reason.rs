@@ -276,7 +276,10 @@ pub enum HazardLabels {
     InPath,
 }
 
-/// A driver that records, every `every`-th camera frame, what the hazard
+/// Speed (m/s) below which [`HazardFrames`] counts the car as standing still.
+const STILL: f32 = 0.3;
+
+/// A driver that records, every `every`-th camera frame (one a second while the car stands still), what the hazard
 /// predictor learns from: the frame as it reads it and the driving expert's
 /// ground truth of the hazards ahead and the friction under the tyres.
 pub struct HazardFrames {
@@ -285,6 +288,8 @@ pub struct HazardFrames {
     every: usize,
     seen: usize,
     seed: u64,
+    /// Sim time of the last frame recorded while standing still.
+    still_since: Option<f32>,
     /// The frames recorded so far.
     pub samples: Vec<hazard::Sample>,
 }
@@ -292,7 +297,7 @@ pub struct HazardFrames {
 impl HazardFrames {
     /// Records what `inner` sees, labelled by `labels`.
     pub fn new(inner: Box<dyn Driver>, every: usize, labels: HazardLabels) -> HazardFrames {
-        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, samples: Vec::new() }
+        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, still_since: None, samples: Vec::new() }
     }
 }
 
@@ -313,12 +318,18 @@ impl Driver for HazardFrames {
         self.inner.reset(sim);
         self.seed = sim.world.seed;
         self.seen = 0;
+        self.still_since = None;
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
         if let (Some(frame), Some(view)) = (tick.cameras.iter().find(|c| c.name == CAMERA), DrivingView::of(sim)) {
             self.seen += 1;
-            if (self.seen - 1).is_multiple_of(self.every) {
+            // Standing still, the frames barely change: one a second (a filter
+            // that stops the car for nothing would otherwise fill the set with one view).
+            let still = view.speed.abs() < STILL;
+            let due = !still || self.still_since.is_none_or(|t| view.time - t >= 1.0);
+            if due && (self.seen - 1).is_multiple_of(self.every) {
+                self.still_since = if still { Some(view.time) } else { None };
                 let h = expert::hazards(&view);
                 let within = |d: Option<(f32, u16)>| d.map(|(d, _)| d).filter(|d| *d < hazard::RANGE);
                 let image = hazard::input(&frame.image, CAMERA)

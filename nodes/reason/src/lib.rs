@@ -13,6 +13,8 @@
 //!   the driving expert's ground truth as labels.
 //! - [`cup`]: what a push of the arm's fingers does to a cup on a table
 //!   (stays, tips, falls off the edge), learned from push trials.
+//! - [`tabletop`]: where the cups on a table stand, from a camera's
+//!   detections, calibration and depth, and which of them is most at risk.
 //! - [`questions`]: the held-out questions and their scores.
 //! - [`chain`]: the reasoning chain and constraints for a car braking.
 //! - [`model`]: the model file.
@@ -34,6 +36,7 @@ pub mod node;
 pub mod questions;
 pub mod stopping;
 pub mod surface;
+pub mod tabletop;
 
 /// What can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -19,17 +19,35 @@
 //! Parameters: `model` (from `s2r train reason`; empty: the shipped
 //! `models/reason/reason.json`), `reaction` (seconds until a command reaches
 //! the brakes, 0.1: a 10 Hz control loop).
+//!
+//! With `robot` `arm` it reasons about the cups on a table instead
+//! ([`crate::tabletop`]): it subscribes perception_node's detections
+//! (`detections`, default `perception/<camera>/detections`; class `class`,
+//! `cup`, at least `min_score`, 0.15), the camera's `camera_info`, its depth
+//! image (`depth`, default `<camera>/depth`; empty: none, cups are placed on
+//! the table's plane) and `/tf` + `/tf_static` (the camera's optical frame in
+//! `table_frame`, `map`, whose origin is the table's middle), merges the cups
+//! over looks and publishes at `rate` the chain of the cup most at risk: its
+//! distance from the edge, the side whose sweep drops it, the side to approach
+//! from, with the constraints `approach_side` and `keep_out`. The table is
+//! the robot cell's: `table_size` (length, width; 1.2 × 0.8 m), `table_top`
+//! (0.75 m), `arm_base` (x, y: −0.45, 0) and `arm_reach` (how far its fingers
+//! reach low over the table: 0.86 m), cup_near_edge's by default. With no
+//! detections for `stale_ms` it publishes a stop (`max_speed` 0).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use s2r_image::transport::ImageSubscription;
 use s2r_runtime::component::{Component, NodeFuture};
+use s2r_runtime::tf::TfBuffer;
 use s2r_runtime::{info, warn, Context, Node, Qos, RosArgs};
 use sim2real_msgs::nav_msgs::msg::Odometry;
-use sim2real_msgs::sensor_msgs::msg::Image;
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
 use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning, ReasoningStep};
 use sim2real_msgs::std_msgs::msg::Header;
+use sim2real_msgs::tf2_msgs::msg::TFMessage;
+use sim2real_msgs::vision_msgs::msg::Detection2DArray;
 
 use crate::chain::{self, Braking};
 use crate::hazard::{self, HazardNet};
@@ -40,7 +58,7 @@ use crate::ReasonError;
 /// The node as a component (`reason_node`, `s2r run`, `s2r launch --compose`).
 pub const REASON_NODE: Component = Component {
     exec: "reason_node",
-    about: "reasons about the road before the car acts: its surface from the camera, the distance to stop, the speed limit that follows (sim2real_msgs/Reasoning)",
+    about: "reasons before the robot acts: a car's road surface from the camera, the distance to stop, the speed limit that follows; an arm's cups on the table and the side to approach them from (sim2real_msgs/Reasoning)",
     main: reason_node,
     graceful: false,
 };
@@ -157,11 +175,16 @@ impl Reasoner {
 
 /// The conservative chain when an input is missing: it cannot judge the road, so stop.
 pub fn blind(header: Header, what: &str) -> Reasoning {
+    blind_to(header, what, "the road ahead")
+}
+
+/// The conservative chain when an input is missing: `scene` cannot be judged, so stop.
+fn blind_to(header: Header, what: &str, scene: &str) -> Reasoning {
     Reasoning {
         header,
         situation: format!("blind: {what}"),
         steps: vec![ReasoningStep {
-            text: format!("{what}: the road ahead cannot be judged; stop"),
+            text: format!("{what}: {scene} cannot be judged; stop"),
             quantity: "max_speed".into(),
             value: 0.0,
             unit: "m/s".into(),
@@ -181,6 +204,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             path = shipped;
         }
         let camera: String = node.declare_parameter("camera", "front".to_string())?;
+        let robot: String = node.declare_parameter("robot", "vehicle".to_string())?;
         let rate: f64 = node.declare_parameter("rate", 10.0)?;
         let sight: f64 = node.declare_parameter("sight", 60.0)?;
         let reaction: f64 = node.declare_parameter("reaction", 0.1)?;
@@ -206,6 +230,11 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err("parameter 'model' is empty and no shipped model was found (models/reason/reason.json); train one: `s2r train reason -o reason.json`".into());
         }
         let reasoner = Reasoner::load(Path::new(&path)).map_err(|e| format!("parameter 'model': {e}"))?;
+        match robot.as_str() {
+            "vehicle" => {}
+            "arm" => return arm(node, reasoner, &path, &camera, rate, stale_ms).await,
+            other => return Err(format!("parameter 'robot': '{other}' is neither vehicle nor arm").into()),
+        }
         if fixed.is_none() && !reasoner.reads_surface() {
             return Err(format!("parameter 'model': {path} has no surface predictor; train one with `s2r train reason --surface DATASET` or set the parameter 'surface'").into());
         }
@@ -289,4 +318,209 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         }
         Ok(())
     })
+}
+
+/// What reason_node needs to place a detection box on the table.
+struct ArmInputs {
+    tf: TfBuffer,
+    info: Option<CameraInfo>,
+    depth: Option<(Vec<f32>, (usize, usize))>,
+}
+
+impl ArmInputs {
+    /// The sightings ((x, y) on the table, confidence) of `class` at `min_score` in `d`.
+    fn sightings(
+        &self,
+        d: &Detection2DArray,
+        class: &str,
+        min_score: f64,
+        table_frame: &str,
+        table_top: f32,
+    ) -> Result<Vec<([f32; 2], f32)>, String> {
+        let cups: Vec<_> = d
+            .detections
+            .iter()
+            .filter_map(|det| {
+                let h = det.results.iter().find(|r| r.hypothesis.class_id == class && r.hypothesis.score >= min_score)?;
+                let (c, (w, ht)) = (&det.bbox.center.position, (det.bbox.size_x, det.bbox.size_y));
+                Some((
+                    [(c.x - w / 2.0) as f32, (c.y - ht / 2.0) as f32, (c.x + w / 2.0) as f32, (c.y + ht / 2.0) as f32],
+                    h.hypothesis.score as f32,
+                ))
+            })
+            .collect();
+        if cups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let info = self.info.as_ref().ok_or("no camera_info yet: the boxes cannot be placed")?;
+        let frame = d.header.frame_id.trim_start_matches('/');
+        let pose = self
+            .tf
+            .lookup(table_frame, frame, s2r_runtime::stamp_ns(&d.header.stamp))
+            .ok_or_else(|| format!("no transform from the detections' frame '{frame}' to '{table_frame}' (/tf, /tf_static)"))?;
+        let size = (info.width as usize, info.height as usize);
+        let k = &info.k;
+        let camera = crate::tabletop::Camera {
+            fx: k[0] as f32,
+            fy: k[4] as f32,
+            cx: k[2] as f32,
+            cy: k[5] as f32,
+            size,
+            optical_in_table: pose.cast::<f32>(),
+            // A depth image of the camera's size (another size is not the same pixels).
+            depth: self.depth.as_ref().filter(|(_, s)| *s == size).map(|(d, _)| d.as_slice()),
+        };
+        Ok(cups.into_iter().filter_map(|(b, score)| crate::tabletop::place(&camera, &b, table_top).map(|at| (at, score))).collect())
+    }
+}
+
+/// reason_node for an arm: perception's cup detections, the camera's
+/// calibration, depth and pose in, the chain of the cup most at risk out.
+async fn arm(
+    node: Node,
+    reasoner: Reasoner,
+    path: &str,
+    camera: &str,
+    rate: f64,
+    stale_ms: i64,
+) -> Result<(), s2r_runtime::component::BoxError> {
+    let log = node.logger().clone();
+    if reasoner.model.cup.is_none() {
+        return Err(format!(
+            "parameter 'model': {path} has no cup outcome predictor; train one with `s2r train reason --cup-seeds 1200..13199`"
+        )
+        .into());
+    }
+    let detections: String = node.declare_parameter("detections", format!("perception/{camera}/detections"))?;
+    let depth_topic: String = node.declare_parameter("depth", format!("{camera}/depth"))?;
+    let class: String = node.declare_parameter("class", "cup".to_string())?;
+    let min_score: f64 = node.declare_parameter("min_score", 0.15)?;
+    let table_frame: String = node.declare_parameter("table_frame", "map".to_string())?;
+    let table_size: Vec<f64> = node.declare_parameter("table_size", vec![1.2, 0.8])?;
+    let table_top: f64 = node.declare_parameter("table_top", 0.75)?;
+    let arm_base: Vec<f64> = node.declare_parameter("arm_base", vec![-0.45, 0.0])?;
+    let arm_reach: f64 = node.declare_parameter("arm_reach", 0.86)?;
+    if table_size.len() != 2 || table_size.iter().any(|v| !(*v > 0.0)) {
+        return Err(format!("parameter 'table_size': [length, width] in metres, both positive; got {table_size:?}").into());
+    }
+    if arm_base.len() != 2 || arm_base.iter().any(|v| !v.is_finite()) || !(arm_reach > 0.0) || !table_top.is_finite() {
+        return Err(format!("parameters 'arm_base' ([x, y] in metres: {arm_base:?}), 'arm_reach' (positive metres: {arm_reach}) and 'table_top' ({table_top}) are not a robot cell").into());
+    }
+    let table = crate::cup::Table {
+        half: [table_size[0] as f32 / 2.0, table_size[1] as f32 / 2.0],
+        arm: [arm_base[0] as f32, arm_base[1] as f32],
+        reach: arm_reach as f32,
+    };
+    let dets = node.create_subscription::<Detection2DArray>(&detections, Qos::reliable().depth(10))?;
+    let info_sub = node.create_subscription::<CameraInfo>(&format!("{camera}/camera_info"), Qos::reliable().depth(5))?;
+    let depth_sub = match depth_topic.as_str() {
+        "" => None,
+        t => Some(node.create_subscription::<Image>(t, Qos::sensor_data().depth(2))?),
+    };
+    let tf = node.create_subscription::<TFMessage>("/tf", Qos::reliable().depth(100))?;
+    let tf_static = node.create_subscription::<TFMessage>("/tf_static", Qos::transient_local().depth(100))?;
+    let out = node.create_publisher::<Reasoning>("reasoning", Qos::reliable().depth(10))?;
+    info!(
+        log,
+        "{path}: {} ({class}) + {} -> {} at {rate} Hz, a {:.2} × {:.2} m table in '{table_frame}'",
+        node.resolve_topic(&detections).unwrap_or_default(),
+        if depth_topic.is_empty() { "no depth".to_string() } else { node.resolve_topic(&depth_topic).unwrap_or_default() },
+        node.resolve_topic("reasoning").unwrap_or_default(),
+        table_size[0],
+        table_size[1]
+    );
+    let stale = Duration::from_millis(stale_ms as u64);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
+    let mut inputs = ArmInputs { tf: TfBuffer::default(), info: None, depth: None };
+    let mut cups = crate::tabletop::Tabletop::default();
+    let (mut last, mut header, mut refused, mut was_blind) = (None::<Instant>, None::<Header>, 0u64, true);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut shutdown => break,
+        }
+        while let Some(m) = tf_static.try_recv() {
+            inputs.tf.insert(&m, true);
+        }
+        while let Some(m) = tf.try_recv() {
+            inputs.tf.insert(&m, false);
+        }
+        while let Some(i) = info_sub.try_recv() {
+            inputs.info = Some((*i).clone());
+        }
+        let mut newest_depth = None;
+        while let Some(d) = depth_sub.as_ref().and_then(|s| s.try_recv()) {
+            newest_depth = Some(d);
+        }
+        if let Some(d) = newest_depth {
+            match s2r_image::depth_m(&d, &depth_topic) {
+                Ok(z) => inputs.depth = Some((z, (d.width as usize, d.height as usize))),
+                Err(e) => {
+                    refused += 1;
+                    if s2r_runtime::log::worth_logging(refused) {
+                        warn!(log, "{e}; depth image refused ({refused} inputs refused so far)");
+                    }
+                }
+            }
+        }
+        let mut newest = None;
+        while let Some(d) = dets.try_recv() {
+            newest = Some(d);
+        }
+        if let Some(d) = newest {
+            match inputs.sightings(&d, &class, min_score, &table_frame, table_top as f32) {
+                Ok(seen) => {
+                    // Sightings at the arm's own parts would need its kinematics: every cup on the table counts.
+                    cups.merge(&seen, &table, |_| true);
+                    last = Some(Instant::now());
+                    header = Some(Header { stamp: d.header.stamp.clone(), frame_id: table_frame.clone() });
+                }
+                Err(e) => {
+                    refused += 1;
+                    if s2r_runtime::log::worth_logging(refused) {
+                        warn!(
+                            log,
+                            "{}: {e}; detections refused ({refused} inputs refused so far)",
+                            node.resolve_topic(&detections).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        let msg = match (last.filter(|t| t.elapsed() <= stale), &header) {
+            (Some(_), Some(h)) => {
+                if was_blind {
+                    info!(log, "reasoning: detections are live");
+                    was_blind = false;
+                }
+                let chain = tokio::task::block_in_place(|| cups.reason(&reasoner, &table, table_top as f32, h.clone()))?;
+                chain.unwrap_or_else(|| Reasoning {
+                    header: h.clone(),
+                    situation: "no cup on the table".into(),
+                    steps: vec![ReasoningStep {
+                        text: "no cup is seen on the table".into(),
+                        quantity: "cups".into(),
+                        value: 0.0,
+                        unit: String::new(),
+                        confidence: 1.0,
+                    }],
+                    constraints: vec![],
+                })
+            }
+            _ => {
+                let what = if last.is_none() { "no detections yet".to_string() } else { format!("no detections for {stale_ms} ms") };
+                if !was_blind {
+                    warn!(log, "{what}: publishing a stop constraint");
+                    was_blind = true;
+                }
+                blind_to(Header { stamp: node.now().to_msg(), frame_id: table_frame.clone() }, &what, "the table")
+            }
+        };
+        if let Err(e) = out.publish(msg) {
+            warn!(log, "reasoning: {e}");
+        }
+    }
+    Ok(())
 }

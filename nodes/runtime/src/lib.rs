@@ -42,6 +42,7 @@ pub mod qos;
 pub mod raw;
 pub mod share;
 pub mod shutdown;
+pub mod tf;
 pub mod yaml;
 
 pub use args::{ArgsError, RosArgs};

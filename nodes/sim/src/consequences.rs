@@ -266,7 +266,9 @@ pub fn push_situation(seed: u64, base: [f32; 2], table_half: [f32; 2]) -> Push {
 }
 
 /// How far from its base (horizontally, m) the arm reaches a point at
-/// height `z` with its fingers pointing down or leaning out (up to 0.8 rad).
+/// height `z` with its fingers pointing down or leaning out (up to 0.8 rad):
+/// the far end of the first span of reachable distances out from the base
+/// (an arm cannot fold onto its own base either), 0 where it reaches none.
 pub fn reach(v: &ArmView, z: f32) -> f32 {
     let base = Point3::new(v.arm.base[0] as f32, v.arm.base[1] as f32, z);
     let ok = |r: f32| {
@@ -274,11 +276,17 @@ pub fn reach(v: &ArmView, z: f32) -> f32 {
             .iter()
             .any(|t| inverse(&v.arm, &ToolPose { point: base + nalgebra::Vector3::x() * r, tilt: *t }).is_some())
     };
-    let (mut lo, mut hi) = (0.1f32, 2.0f32);
-    if !ok(lo) {
+    // The first reachable distance, in 1 cm steps out to 2 m.
+    let Some(mut lo) = (5..=200).map(|cm| cm as f32 / 100.0).find(|r| ok(*r)) else {
         return 0.0;
+    };
+    // Out from there until the arm no longer reaches, then bisected.
+    let mut hi = lo + 0.01;
+    while ok(hi) && hi < 2.0 {
+        lo = hi;
+        hi += 0.01;
     }
-    for _ in 0..30 {
+    for _ in 0..20 {
         let mid = 0.5 * (lo + hi);
         if ok(mid) {
             lo = mid;
@@ -435,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn the_arm_reaches_out_to_where_its_links_end_and_no_further() {
+        let s = scenario("cup_near_edge");
+        let sim = crate::sim::Sim::new(s, &crate::sim::SimOptions { seed: 1, image_scale: 1.0, render: false }).unwrap();
+        let v = ArmView::of(&sim).unwrap();
+        let z = v.table_top + 0.05;
+        let r = reach(&v, z);
+        let links: f32 = v.arm.links[1..].iter().map(|l| *l as f32).sum::<f32>() + crate::arm_expert::TOOL_DEPTH;
+        assert!(r > 0.5 && r < links, "reach {r} of links {links}");
+        // Just inside it a pose exists, just beyond none (an arm cannot fold onto its base either).
+        let at = |d: f32| Point3::new(v.arm.base[0] as f32 + d, v.arm.base[1] as f32, z);
+        let any = |d: f32| [0.0f32, 0.2, 0.4, 0.6, 0.8].iter().any(|t| inverse(&v.arm, &ToolPose { point: at(d), tilt: *t }).is_some());
+        assert!(any(r - 0.01) && !any(r + 0.01), "{r}");
+    }
+
+    #[test]
     fn a_cup_pushed_towards_the_near_edge_falls_and_pushed_away_stays() {
         let s = scenario("cup_near_edge");
         // 6 cm from the +y edge (at 0.4 m), 55 cm from the base.
@@ -445,6 +468,8 @@ mod tests {
         let t = push_trial(&s, 1, &away).unwrap();
         assert_ne!(t.outcome, CupOutcome::Falls, "{t:?}");
         assert!(t.end[1] < 0.30, "pushed 25 cm along −y, it moved: {t:?}");
+        // The arm reaches out beyond the farthest cup a trial draws (65 cm), not to the far edge (1.05 m).
+        assert!(t.reach > 0.7 && t.reach < 1.0, "{t:?}");
         // The draw keeps the cup on the table and within the arm's reach.
         for seed in 0..50 {
             let p = push_situation(seed, [-0.45, 0.0], [0.6, 0.4]);

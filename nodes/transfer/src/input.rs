@@ -9,9 +9,9 @@ use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
 use crate::frame::{Frame, Intrinsics, Vehicle};
-use crate::tf::TfBuffer;
 use crate::TransferError;
 use s2r_runtime::stamp_ns;
+use s2r_runtime::tf::TfBuffer;
 
 /// The shutter interval motion blur integrates over (1/60 s).
 pub const SHUTTER_NS: i64 = 16_666_667;

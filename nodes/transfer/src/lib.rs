@@ -22,7 +22,6 @@ pub mod restyle;
 pub mod score;
 pub mod sheets;
 pub mod stats;
-mod tf;
 
 use std::path::PathBuf;
 

@@ -1,10 +1,12 @@
 //! A small TF buffer: static and timed transforms from /tf_static and /tf,
-//! looked up between any two connected frames at a stamp (interpolated).
+//! looked up between any two connected frames at a stamp (interpolated), for
+//! the nodes that place what a camera sees in the world (transfer_node's
+//! moving lights, reason_node's cups).
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::stamp_ns;
 use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
-use s2r_runtime::stamp_ns;
 use sim2real_msgs::geometry_msgs::msg::Transform;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 
@@ -19,8 +21,8 @@ struct Timed {
     samples: VecDeque<(i64, Isometry3<f64>)>,
 }
 
-/// Transforms by child frame. Timed ones are kept for `history_ns`.
-pub(crate) struct TfBuffer {
+/// Transforms by child frame. Timed ones are kept for `history_ns` (10 s by default).
+pub struct TfBuffer {
     statics: HashMap<String, (String, Isometry3<f64>)>,
     timed: HashMap<String, Timed>,
     history_ns: i64,
@@ -33,11 +35,13 @@ impl Default for TfBuffer {
 }
 
 impl TfBuffer {
-    pub(crate) fn new(history_ns: i64) -> TfBuffer {
+    /// An empty buffer keeping timed transforms for `history_ns`.
+    pub fn new(history_ns: i64) -> TfBuffer {
         TfBuffer { statics: HashMap::new(), timed: HashMap::new(), history_ns }
     }
 
-    pub(crate) fn insert(&mut self, msg: &TFMessage, is_static: bool) {
+    /// Adds a /tf (`is_static` false) or /tf_static message's transforms.
+    pub fn insert(&mut self, msg: &TFMessage, is_static: bool) {
         for t in &msg.transforms {
             let iso = isometry(&t.transform);
             let child = t.child_frame_id.trim_start_matches('/').to_string();
@@ -98,14 +102,55 @@ impl TfBuffer {
     }
 
     /// The pose of `source` in `target` at `ns` (tf2's lookupTransform(target, source)).
-    pub(crate) fn lookup(&self, target: &str, source: &str, ns: i64) -> Option<Isometry3<f64>> {
+    pub fn lookup(&self, target: &str, source: &str, ns: i64) -> Option<Isometry3<f64>> {
         let (root_s, s) = self.to_root(source, ns)?;
         let (root_t, t) = self.to_root(target, ns)?;
         (root_s == root_t).then(|| t.inverse() * s)
     }
 
     /// The root of a frame's tree at `ns` ("map" for sim_node's frames).
-    pub(crate) fn root(&self, frame: &str, ns: i64) -> Option<String> {
+    pub fn root(&self, frame: &str, ns: i64) -> Option<String> {
         self.to_root(frame, ns).map(|(r, _)| r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim2real_msgs::builtin_interfaces::msg::Time;
+    use sim2real_msgs::geometry_msgs::msg::{Quaternion as Q, TransformStamped, Vector3};
+    use sim2real_msgs::std_msgs::msg::Header;
+
+    fn edge(parent: &str, child: &str, sec: i32, x: f64, yaw: f64) -> TransformStamped {
+        TransformStamped {
+            header: Header { stamp: Time { sec, nanosec: 0 }, frame_id: parent.into() },
+            child_frame_id: child.into(),
+            transform: Transform {
+                translation: Vector3 { x, y: 0.0, z: 0.0 },
+                rotation: Q { x: 0.0, y: 0.0, z: (yaw / 2.0).sin(), w: (yaw / 2.0).cos() },
+            },
+        }
+    }
+
+    #[test]
+    fn chains_of_static_and_timed_transforms_are_looked_up_and_interpolated() {
+        let mut tf = TfBuffer::default();
+        // map → base_link moves 1 m along x per second; base_link → camera is fixed, turned 90°.
+        tf.insert(&TFMessage { transforms: vec![edge("base_link", "camera", 0, 0.5, std::f64::consts::FRAC_PI_2)] }, true);
+        tf.insert(&TFMessage { transforms: vec![edge("/map", "base_link", 1, 1.0, 0.0)] }, false);
+        tf.insert(&TFMessage { transforms: vec![edge("map", "base_link", 2, 2.0, 0.0)] }, false);
+        let ns = |s: f64| (s * 1e9) as i64;
+        let cam = tf.lookup("map", "camera", ns(1.5)).unwrap();
+        assert!((cam.translation.x - 2.0).abs() < 1e-9, "1.5 m of travel and 0.5 m to the camera: {cam:?}");
+        // The camera's x axis points along the map's y.
+        let x = cam.rotation * nalgebra::Vector3::x();
+        assert!((x.y - 1.0).abs() < 1e-9, "{x:?}");
+        // The other way round, and the root of the tree.
+        let back = tf.lookup("camera", "map", ns(1.5)).unwrap();
+        assert!((back * cam).translation.vector.norm() < 1e-9);
+        assert_eq!(tf.root("camera", ns(1.5)).as_deref(), Some("map"));
+        // Beyond half a second past the newest sample, or a frame nobody sent: nothing.
+        assert!(tf.lookup("map", "camera", ns(3.0)).is_none());
+        assert!(tf.lookup("map", "elsewhere", ns(1.5)).is_none());
     }
 }
