@@ -45,10 +45,6 @@ pub struct TrainReasonArgs {
     /// Surface predictor training steps.
     #[arg(long, default_value_t = 1500)]
     surface_steps: usize,
-    /// How the surface predictor takes a frame: plain (pixel values as they are) or
-    /// standardized (each frame's own brightness and contrast taken out).
-    #[arg(long, default_value = "plain")]
-    surface_input: String,
     /// Also train the hazard predictor on episodes of these seeds, A..B, driven in the simulator
     /// by --hazard-drivers and labelled by the driving expert's ground truth (seeds ending in 9 held
     /// out): its weights go beside the output as <output stem>.hazard.safetensors.
@@ -412,13 +408,8 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         held.len(),
         started.elapsed().as_secs_f32()
     );
-    let input = match a.surface_input.as_str() {
-        "plain" => surface::Input::Plain,
-        "standardized" => surface::Input::Standardized,
-        other => anyhow::bail!("--surface-input '{other}': plain or standardized"),
-    };
     let opts = surface::FitOptions { steps: a.surface_steps, ..Default::default() };
-    let t = surface::fit(&train, &opts, input, &mut progress("surface", opts.steps))?;
+    let t = surface::fit(&train, &opts, &mut progress("surface", opts.steps))?;
     let held_out_accuracy = if held.is_empty() {
         None
     } else {
@@ -439,7 +430,6 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         frames: train.len(),
         steps: opts.steps,
         held_out_accuracy,
-        input,
     };
     surface::save(&a.output.with_file_name(&weights), &t, &serde_json::to_string(&record)?)?;
     println!("surface predictor trained in {:.0} s", started.elapsed().as_secs_f32());

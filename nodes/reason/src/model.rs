@@ -53,9 +53,6 @@ pub struct SurfaceRecord {
     pub steps: usize,
     /// Accuracy on the held-out seeds of its datasets (seeds ending in 9), if any.
     pub held_out_accuracy: Option<f32>,
-    /// How the network takes its input image (plain where a record predates the choice).
-    #[serde(default)]
-    pub input: crate::surface::Input,
 }
 
 /// The hazard predictor's weights file and record.

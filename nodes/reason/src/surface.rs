@@ -144,59 +144,23 @@ pub fn read(dirs: &[PathBuf], topic: &str, every: usize) -> Result<Vec<Sample>, 
     Ok(out)
 }
 
-/// How the network takes its input image.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Input {
-    /// Pixel values as they are (centred on 0).
-    #[default]
-    Plain,
-    /// Each image's brightness and contrast taken out (its own mean and
-    /// standard deviation over all pixels and channels): the light of the
-    /// hour and the camera's exposure matter less, the road's texture and
-    /// its colour against its surroundings more.
-    Standardized,
-}
-
 /// The classifier.
 pub struct SurfaceNet {
     stages: PatchStages,
     fc1: Linear,
     fc2: Linear,
-    input: Input,
 }
 
 impl SurfaceNet {
-    /// The network over `vb`'s weights, taking plain pixel values.
+    /// The network over `vb`'s weights.
     pub fn new(vb: VarBuilder) -> candle_core::Result<SurfaceNet> {
-        SurfaceNet::with_input(vb, Input::Plain)
-    }
-
-    /// The network over `vb`'s weights, taking its input as `input` says.
-    pub fn with_input(vb: VarBuilder, input: Input) -> candle_core::Result<SurfaceNet> {
         let stages = PatchStages::new(3, &CHANNELS, &vb)?;
-        Ok(SurfaceNet { stages, fc1: linear(2 * CHANNELS[3], 64, vb.pp("fc1"))?, fc2: linear(64, CLASSES.len(), vb.pp("fc2"))?, input })
-    }
-
-    /// How it takes its input.
-    pub fn input(&self) -> Input {
-        self.input
+        Ok(SurfaceNet { stages, fc1: linear(2 * CHANNELS[3], 64, vb.pp("fc1"))?, fc2: linear(64, CLASSES.len(), vb.pp("fc2"))? })
     }
 
     /// Images `[B, H, W, 3]` (0 to 1) → logits `[B, classes]`.
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
-        let x = match self.input {
-            Input::Plain => (images - 0.5)?,
-            Input::Standardized => {
-                let flat = images.flatten_from(1)?;
-                let mean = flat.mean_keepdim(1)?;
-                let centred = flat.broadcast_sub(&mean)?;
-                let std = (centred.sqr()?.mean_keepdim(1)? + 1e-4)?.sqrt()?;
-                // About the plain input's range: a quarter of a standard deviation per unit.
-                (centred.broadcast_div(&std)? * 0.25)?.reshape(images.shape())?
-            }
-        };
-        let x = self.stages.forward(&x)?.flatten(1, 2)?;
+        let x = self.stages.forward(&(images - 0.5)?)?.flatten(1, 2)?;
         let pooled = Tensor::cat(&[x.mean(1)?, x.max(1)?], D::Minus1)?;
         self.fc2.forward(&self.fc1.forward(&pooled)?.relu()?)
     }
@@ -277,9 +241,8 @@ pub use crate::fit::FitOptions;
 /// A trained classifier with its variables (to save).
 pub type Trained = crate::fit::Trained<SurfaceNet>;
 
-/// Trains a fresh classifier taking its input as `input` says on
-/// `samples`; `progress` gets (step, loss).
-pub fn fit(samples: &[Sample], opts: &FitOptions, input: Input, progress: &mut dyn FnMut(usize, f32)) -> Result<Trained, ReasonError> {
+/// Trains a fresh classifier on `samples`; `progress` gets (step, loss).
+pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize, f32)) -> Result<Trained, ReasonError> {
     let missing: Vec<&str> = (0..CLASSES.len()).filter(|k| !samples.iter().any(|s| s.class == *k)).map(|k| CLASSES[k]).collect();
     if !missing.is_empty() {
         return Err(ReasonError::Records {
@@ -303,7 +266,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, input: Input, progress: &mut d
         let y = Tensor::new(labels.as_slice(), &device).map_err(crate::candle("labels"))?;
         net.forward(&x).and_then(|l| candle_nn::loss::cross_entropy(&l, &y)).map_err(crate::candle("the surface loss"))
     };
-    crate::fit::train("surface", opts, |vb| SurfaceNet::with_input(vb, input), step, progress)
+    crate::fit::train("surface", opts, SurfaceNet::new, step, progress)
 }
 
 /// Accuracy and confusion (`[truth][predicted]` counts) of `net` on `samples`.
@@ -327,18 +290,9 @@ pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
     crate::fit::save(path, &t.varmap, META_KEY, record)
 }
 
-/// Reads a weights file (its record says how the network takes its input: plain without one).
+/// Reads a weights file.
 pub fn load(path: &Path) -> Result<SurfaceNet, ReasonError> {
-    let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
-    let c = s2r_train::read(path, META_KEY, "a surface predictor").map_err(|e| bad(e.to_string()))?;
-    #[derive(serde::Deserialize)]
-    struct Record {
-        #[serde(default)]
-        input: Input,
-    }
-    let record: Record = serde_json::from_str(&c.record).map_err(|e| bad(format!("its `{META_KEY}` record: {e}")))?;
-    SurfaceNet::with_input(VarBuilder::from_tensors(c.tensors, candle_core::DType::F32, &Device::Cpu), record.input)
-        .map_err(|e| bad(format!("its weights do not fit the surface network: {e}")))
+    crate::fit::load(path, META_KEY, "a surface predictor", "the surface network", SurfaceNet::new)
 }
 
 #[cfg(test)]
@@ -371,37 +325,17 @@ mod tests {
     #[test]
     fn training_learns_a_separable_set_and_saves_and_loads() {
         let data = toy(32);
-        let t = fit(&data, &FitOptions { steps: 60, batch: 16, lr: 3e-3, seed: 1 }, Input::Plain, &mut |_, _| {}).unwrap();
+        let t = fit(&data, &FitOptions { steps: 60, batch: 16, lr: 3e-3, seed: 1 }, &mut |_, _| {}).unwrap();
         let (acc, confusion) = evaluate(&t.net, &data).unwrap();
         assert!(acc >= 0.9, "accuracy {acc}, confusion {confusion:?}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("surface.safetensors");
         save(&path, &t, "{}").unwrap();
         let back = load(&path).unwrap();
-        assert_eq!(back.input(), Input::Plain);
         assert_eq!(evaluate(&back, &data).unwrap().0, acc);
         // A class missing from the data is named.
         let only_dry: Vec<Sample> = data.iter().filter(|s| s.class == 0).cloned().collect();
-        let e = fit(&only_dry, &FitOptions::default(), Input::Plain, &mut |_, _| {}).err().unwrap().to_string();
+        let e = fit(&only_dry, &FitOptions::default(), &mut |_, _| {}).err().unwrap().to_string();
         assert!(e.contains("wet, snow, ice"), "{e}");
-    }
-
-    #[test]
-    fn a_standardized_network_ignores_exposure_and_says_so_in_its_record() {
-        // The same frames, darker: a network that standardizes its input reads them alike.
-        let data = toy(32);
-        let t = fit(&data, &FitOptions { steps: 40, batch: 16, lr: 3e-3, seed: 2 }, Input::Standardized, &mut |_, _| {}).unwrap();
-        let darker: Vec<Vec<u8>> = data.iter().map(|s| s.image.iter().map(|v| (*v as f32 * 0.6) as u8).collect()).collect();
-        let a = t.net.probabilities(&data.iter().map(|s| s.image.as_slice()).collect::<Vec<_>>(), &Device::Cpu).unwrap();
-        let b = t.net.probabilities(&darker.iter().map(|v| v.as_slice()).collect::<Vec<_>>(), &Device::Cpu).unwrap();
-        for (p, q) in a.iter().zip(&b) {
-            for k in 0..4 {
-                assert!((p[k] - q[k]).abs() < 0.05, "{p:?} vs {q:?}");
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("surface.safetensors");
-        save(&path, &t, r#"{"input":"standardized"}"#).unwrap();
-        assert_eq!(load(&path).unwrap().input(), Input::Standardized);
     }
 }

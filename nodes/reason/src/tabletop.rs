@@ -132,8 +132,10 @@ impl Tabletop {
 
     /// Weighs a sweep from each side of every cup with `reasoner`'s cup
     /// outcome predictor, keeps out of the sides that likely drop it
-    /// (p ≥ [`KEEP_OUT_P`]), and returns the chain of the cup most at risk
-    /// (None without cups, or when the model has no cup predictor).
+    /// (p ≥ [`KEEP_OUT_P`]), and returns the chain of the cup most at risk:
+    /// the likeliest to fall, and of cups about as likely (within a few
+    /// hundredths) the nearer an edge; its situation says how many cups
+    /// stand there. None without cups, or when the model has no cup predictor.
     pub fn reason(&mut self, reasoner: &Reasoner, table: &Table, table_top: f32, header: Header) -> Result<Option<Reasoning>, ReasonError> {
         let mut most: Option<(f32, Reasoning)> = None;
         for c in &mut self.cups {
@@ -147,12 +149,19 @@ impl Tabletop {
                 .filter(|(_, p)| p[cup::FALLS] >= KEEP_OUT_P)
                 .map(|((_, heading), _)| (cup::keep_out(&c.cup, *heading).to_vec(), *heading))
                 .collect();
-            let risk = a.sides[a.worst][cup::FALLS];
+            // A tenth of a unit of probability per metre from the edge.
+            let risk = a.sides[a.worst][cup::FALLS] - 0.1 * table.nearest_edge(c.cup.at).0;
             if most.as_ref().is_none_or(|(r, _)| risk > *r) {
                 most = Some((risk, chain));
             }
         }
-        Ok(most.map(|(_, c)| c))
+        let n = self.cups.len();
+        Ok(most.map(|(_, mut c)| {
+            if n > 1 {
+                c.situation = format!("{n} cups on the table, the one most at risk {}", c.situation.trim_start_matches("a cup "));
+            }
+            c
+        }))
     }
 }
 
@@ -214,7 +223,7 @@ mod tests {
     fn sightings_merge_into_cups_on_the_table() {
         let table = Table { half: [0.6, 0.4], arm: [-0.45, 0.0], reach: 0.7 };
         let mut t = Tabletop::default();
-        t.merge(&[([0.1, 0.3], 0.9), ([0.12, 0.3], 0.3), ([0.0, 0.5], 0.9), ([-0.3, 0.0], 0.8)], &table, |at| at[0] > -0.35);
+        t.merge(&[([0.1, 0.3], 0.9), ([0.12, 0.3], 0.3), ([0.0, 0.5], 0.9), ([-0.3, 0.0], 0.8)], &table, |at| at[0] > -0.25);
         // One cup (the two near sightings weighed by confidence); off the table and the excluded left out.
         assert_eq!(t.cups.len(), 1, "{t:?}");
         assert!((t.cups[0].cup.at[0] - 0.105).abs() < 1e-5 && (t.cups[0].weight - 1.2).abs() < 1e-6);
@@ -222,5 +231,25 @@ mod tests {
         // A later look elsewhere adds a second cup and keeps the first.
         t.merge(&[([-0.2, -0.2], 0.5)], &table, |_| true);
         assert_eq!(t.cups.len(), 2);
+    }
+
+    #[test]
+    fn the_chain_is_the_cup_nearest_its_fall() {
+        // cup_near_edge's two cups of seed 1000: one 5 cm from the left edge, one 18 cm from the right.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reason/reason.json");
+        let reasoner = Reasoner::load(&path).unwrap();
+        let table = Table { half: [0.6, 0.4], arm: [-0.45, 0.0], reach: 0.86 };
+        let mut t = Tabletop::default();
+        t.merge(&[([0.05, -0.18], 0.9), ([0.27, 0.31], 0.4)], &table, |_| true);
+        let chain = t.reason(&reasoner, &table, 0.75, Header::default()).unwrap().unwrap();
+        assert!(chain.situation.starts_with("2 cups on the table, the one most at risk near the table's left edge"), "{}", chain.situation);
+        assert!(chain.steps[0].text.contains("5 cm from the table's left edge"), "{chain:?}");
+        // Each cup has its keep-out: the side a sweep drops it from (towards its near edge).
+        let near = t.cups.iter().find(|c| c.cup.at[1] > 0.0).unwrap();
+        assert!(near.keep_out.iter().any(|(_, h)| (h - std::f32::consts::FRAC_PI_2).abs() < 1e-6), "{near:?}");
+        // Alone, a cup's chain says nothing of others.
+        let mut one = Tabletop::default();
+        one.merge(&[([0.27, 0.31], 0.4)], &table, |_| true);
+        assert!(one.reason(&reasoner, &table, 0.75, Header::default()).unwrap().unwrap().situation.starts_with("a cup near"));
     }
 }
