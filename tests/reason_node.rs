@@ -209,7 +209,7 @@ async fn an_arm_reasons_about_the_cup_perception_detects() {
     assert!(live.len() >= 4, "{} live chains:\n{}", live.len(), text());
     let r = live.last().unwrap();
     assert_eq!(r.header.frame_id, "map");
-    // Its centre a radius beyond the front: (0.1135, 0.318), 4 cm from the edge at y 0.4.
+    // Its centre a radius beyond the front: (0.1135, 0.3177), 4 cm from the edge at y 0.4.
     assert_eq!(step(r, "edge_distance_cm"), 4.0, "{r:?}");
     assert!(r.steps[0].text.contains("4 cm from the table's left edge"), "{r:?}");
     let keep_out: Vec<_> = r.constraints.iter().filter(|c| c.name == "keep_out").collect();
@@ -220,7 +220,7 @@ async fn an_arm_reasons_about_the_cup_perception_detects() {
             k.region.iter().map(|p| p.x).sum::<f64>() / k.region.len() as f64,
             k.region.iter().map(|p| p.y).sum::<f64>() / k.region.len() as f64,
         );
-        assert!(((cx - 0.1135).powi(2) + (cy - 0.318).powi(2)).sqrt() < 0.25, "beside the cup: {k:?}");
+        assert!(((cx - 0.1135).powi(2) + (cy - 0.3177).powi(2)).sqrt() < 0.25, "beside the cup: {k:?}");
     }
     let approach = r.constraints.iter().find(|c| c.name == "approach_side").expect("an approach side");
     assert!((approach.value - std::f32::consts::FRAC_PI_2).abs() > 0.5, "not pushing it towards the near edge: {r:?}");

@@ -401,10 +401,11 @@ async fn arm(
     let table_top: f64 = node.declare_parameter("table_top", 0.75)?;
     let arm_base: Vec<f64> = node.declare_parameter("arm_base", vec![-0.45, 0.0])?;
     let arm_reach: f64 = node.declare_parameter("arm_reach", 0.86)?;
-    if table_size.len() != 2 || table_size.iter().any(|v| !(*v > 0.0)) {
+    if table_size.len() != 2 || !table_size.iter().all(|v| v.is_finite() && *v > 0.0) {
         return Err(format!("parameter 'table_size': [length, width] in metres, both positive; got {table_size:?}").into());
     }
-    if arm_base.len() != 2 || arm_base.iter().any(|v| !v.is_finite()) || !(arm_reach > 0.0) || !table_top.is_finite() {
+    let reach_ok = arm_reach.is_finite() && arm_reach > 0.0;
+    if arm_base.len() != 2 || arm_base.iter().any(|v| !v.is_finite()) || !reach_ok || !table_top.is_finite() {
         return Err(format!("parameters 'arm_base' ([x, y] in metres: {arm_base:?}), 'arm_reach' (positive metres: {arm_reach}) and 'table_top' ({table_top}) are not a robot cell").into());
     }
     let table = crate::cup::Table {

@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn the_arm_reaches_out_to_where_its_links_end_and_no_further() {
         let s = scenario("cup_near_edge");
-        let sim = crate::sim::Sim::new(s, &crate::sim::SimOptions { seed: 1, image_scale: 1.0, render: false }).unwrap();
+        let sim = Sim::new(s, &SimOptions { seed: 1, image_scale: 1.0, render: false }).unwrap();
         let v = ArmView::of(&sim).unwrap();
         let z = v.table_top + 0.05;
         let r = reach(&v, z);
