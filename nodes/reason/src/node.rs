@@ -413,8 +413,9 @@ async fn arm(
         arm: [arm_base[0] as f32, arm_base[1] as f32],
         reach: arm_reach as f32,
     };
-    let dets = node.create_subscription::<Detection2DArray>(&detections, Qos::reliable().depth(10))?;
-    let info_sub = node.create_subscription::<CameraInfo>(&format!("{camera}/camera_info"), Qos::reliable().depth(5))?;
+    // Best effort: matches a camera driver's sensor-data publishers and reliable ones alike.
+    let dets = node.create_subscription::<Detection2DArray>(&detections, Qos::sensor_data().depth(10))?;
+    let info_sub = node.create_subscription::<CameraInfo>(&format!("{camera}/camera_info"), Qos::sensor_data().depth(5))?;
     let depth_sub = match depth_topic.as_str() {
         "" => None,
         t => Some(node.create_subscription::<Image>(t, Qos::sensor_data().depth(2))?),
