@@ -72,14 +72,7 @@ fn drivers(a: &ClosedLoopArgs, arm: bool) -> Result<Vec<Box<dyn Driver>>> {
         "both" => (true, true),
         other => bail!("--reason '{other}': off, on or both"),
     };
-    let reasoner = || -> Result<s2r_reason::node::Reasoner> {
-        let path = a
-            .reason_model
-            .clone()
-            .or_else(s2r_reason::node::shipped_model)
-            .context("--reason: no --reason-model and no shipped models/reason/reason.json")?;
-        Ok(s2r_reason::node::Reasoner::load(&path)?)
-    };
+    let reasoner = || reasoner(a.reason_model.as_ref(), "--reason: no --reason-model");
     if reasoned && (a.sight.is_nan() || a.sight <= 0.0) {
         bail!("--sight must be positive metres, got {}", a.sight);
     }
@@ -90,10 +83,8 @@ fn drivers(a: &ClosedLoopArgs, arm: bool) -> Result<Vec<Box<dyn Driver>>> {
         }
         if reasoned {
             let reasoner = reasoner()?;
-            if arm && reasoner.model.cup.is_none() {
-                bail!(
-                    "--reason on an arm: the reason model has no cup outcome predictor (train one with `s2r train reason --cup-seeds 1200..7199`)"
-                );
+            if arm {
+                reasoner.require_cups().context("--reason on an arm")?;
             }
             let mut r = Reasoned::new(driver(name, a.policy.as_ref())?, reasoner, a.sight, 0.1);
             if arm {
@@ -108,6 +99,16 @@ fn drivers(a: &ClosedLoopArgs, arm: bool) -> Result<Vec<Box<dyn Driver>>> {
         }
     }
     Ok(out)
+}
+
+/// The reason model `model`, or the shipped one; `missing` says which option
+/// would have named one, for the error when there is neither.
+pub(crate) fn reasoner(model: Option<&PathBuf>, missing: &str) -> Result<s2r_reason::node::Reasoner> {
+    let path = model
+        .cloned()
+        .or_else(s2r_reason::node::shipped_model)
+        .with_context(|| format!("{missing} and no shipped models/reason/reason.json"))?;
+    Ok(s2r_reason::node::Reasoner::load(&path)?)
 }
 
 /// Loads a scenario by name or path with only `cameras` of its rig.

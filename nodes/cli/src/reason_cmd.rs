@@ -251,12 +251,7 @@ fn hazard_driver(a: &TrainReasonArgs, name: &str) -> Result<Box<dyn s2r_closedlo
     if !reasoned {
         return Ok(inner);
     }
-    let path = a
-        .from
-        .clone()
-        .or_else(s2r_reason::node::shipped_model)
-        .with_context(|| format!("--hazard-drivers {name}: no --from and no shipped models/reason/reason.json to reason with"))?;
-    let reasoner = s2r_reason::node::Reasoner::load(&path).with_context(|| format!("--hazard-drivers {name}"))?;
+    let reasoner = crate::closedloop_cmd::reasoner(a.from.as_ref(), &format!("--hazard-drivers {name}: no --from"))?;
     Ok(Box::new(s2r_closedloop::reason::Reasoned::new(inner, reasoner, 60.0, 0.1)))
 }
 

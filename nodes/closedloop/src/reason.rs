@@ -288,8 +288,8 @@ pub struct HazardFrames {
     every: usize,
     seen: usize,
     seed: u64,
-    /// Sim time of the last frame recorded while standing still.
-    still_since: Option<f32>,
+    /// Sim time of the last frame recorded while standing still (None while moving).
+    last_still: Option<f32>,
     /// The frames recorded so far.
     pub samples: Vec<hazard::Sample>,
 }
@@ -297,7 +297,7 @@ pub struct HazardFrames {
 impl HazardFrames {
     /// Records what `inner` sees, labelled by `labels`.
     pub fn new(inner: Box<dyn Driver>, every: usize, labels: HazardLabels) -> HazardFrames {
-        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, still_since: None, samples: Vec::new() }
+        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, last_still: None, samples: Vec::new() }
     }
 }
 
@@ -318,7 +318,7 @@ impl Driver for HazardFrames {
         self.inner.reset(sim);
         self.seed = sim.world.seed;
         self.seen = 0;
-        self.still_since = None;
+        self.last_still = None;
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
@@ -327,9 +327,9 @@ impl Driver for HazardFrames {
             // Standing still, the frames barely change: one a second (a filter
             // that stops the car for nothing would otherwise fill the set with one view).
             let still = view.speed.abs() < STILL;
-            let due = !still || self.still_since.is_none_or(|t| view.time - t >= 1.0);
+            let due = !still || self.last_still.is_none_or(|t| view.time - t >= 1.0);
             if due && (self.seen - 1).is_multiple_of(self.every) {
-                self.still_since = if still { Some(view.time) } else { None };
+                self.last_still = if still { Some(view.time) } else { None };
                 let h = expert::hazards(&view);
                 let within = |d: Option<(f32, u16)>| d.map(|(d, _)| d).filter(|d| *d < hazard::RANGE);
                 let image = hazard::input(&frame.image, CAMERA)

@@ -131,6 +131,18 @@ impl Reasoner {
         Ok(net.classify(&[x.as_slice()], &candle_core::Device::Cpu)?[0])
     }
 
+    /// An error naming the command that trains a cup outcome predictor, where
+    /// the model has none (an arm's reasoning needs one).
+    pub fn require_cups(&self) -> Result<(), ReasonError> {
+        match self.cup {
+            Some(_) => Ok(()),
+            None => Err(ReasonError::BadModel {
+                path: self.path.clone(),
+                problem: "it has no cup outcome predictor, which an arm's reasoning needs: train one with `s2r train reason --cup-seeds 1200..13199`".into(),
+            }),
+        }
+    }
+
     fn no_surface(&self) -> ReasonError {
         ReasonError::BadModel {
             path: self.path.clone(),
@@ -386,12 +398,7 @@ async fn arm(
     stale_ms: i64,
 ) -> Result<(), s2r_runtime::component::BoxError> {
     let log = node.logger().clone();
-    if reasoner.model.cup.is_none() {
-        return Err(format!(
-            "parameter 'model': {path} has no cup outcome predictor; train one with `s2r train reason --cup-seeds 1200..13199`"
-        )
-        .into());
-    }
+    reasoner.require_cups().map_err(|e| format!("parameter 'model': {e}"))?;
     let detections: String = node.declare_parameter("detections", format!("perception/{camera}/detections"))?;
     let depth_topic: String = node.declare_parameter("depth", format!("{camera}/depth"))?;
     let class: String = node.declare_parameter("class", "cup".to_string())?;
@@ -438,7 +445,9 @@ async fn arm(
     let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
     let mut inputs = ArmInputs { tf: TfBuffer::default(), info: None, depth: None };
     let mut cups = crate::tabletop::Tabletop::default();
-    let (mut last, mut header, mut refused, mut was_blind) = (None::<Instant>, None::<Header>, 0u64, true);
+    // The chain of the newest look and when it came: republished at the rate until it goes stale.
+    let mut live: Option<(Instant, Reasoning)> = None;
+    let (mut refused, mut was_blind) = (0u64, true);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -477,8 +486,21 @@ async fn arm(
                 Ok(seen) => {
                     // Sightings at the arm's own parts would need its kinematics: every cup on the table counts.
                     cups.merge(&seen, &table, |_| true);
-                    last = Some(Instant::now());
-                    header = Some(Header { stamp: d.header.stamp.clone(), frame_id: table_frame.clone() });
+                    let header = Header { stamp: d.header.stamp.clone(), frame_id: table_frame.clone() };
+                    let chain = tokio::task::block_in_place(|| cups.reason(&reasoner, &table, table_top as f32, header.clone()))?;
+                    let chain = chain.unwrap_or_else(|| Reasoning {
+                        header,
+                        situation: "no cup on the table".into(),
+                        steps: vec![ReasoningStep {
+                            text: "no cup is seen on the table".into(),
+                            quantity: "cups".into(),
+                            value: 0.0,
+                            unit: String::new(),
+                            confidence: 1.0,
+                        }],
+                        constraints: vec![],
+                    });
+                    live = Some((Instant::now(), chain));
                 }
                 Err(e) => {
                     refused += 1;
@@ -492,28 +514,16 @@ async fn arm(
                 }
             }
         }
-        let msg = match (last.filter(|t| t.elapsed() <= stale), &header) {
-            (Some(_), Some(h)) => {
+        let msg = match live.as_ref().filter(|(t, _)| t.elapsed() <= stale) {
+            Some((_, chain)) => {
                 if was_blind {
                     info!(log, "reasoning: detections are live");
                     was_blind = false;
                 }
-                let chain = tokio::task::block_in_place(|| cups.reason(&reasoner, &table, table_top as f32, h.clone()))?;
-                chain.unwrap_or_else(|| Reasoning {
-                    header: h.clone(),
-                    situation: "no cup on the table".into(),
-                    steps: vec![ReasoningStep {
-                        text: "no cup is seen on the table".into(),
-                        quantity: "cups".into(),
-                        value: 0.0,
-                        unit: String::new(),
-                        confidence: 1.0,
-                    }],
-                    constraints: vec![],
-                })
+                chain.clone()
             }
-            _ => {
-                let what = if last.is_none() { "no detections yet".to_string() } else { format!("no detections for {stale_ms} ms") };
+            None => {
+                let what = if live.is_some() { format!("no detections for {stale_ms} ms") } else { "no detections yet".to_string() };
                 if !was_blind {
                     warn!(log, "{what}: publishing a stop constraint");
                     was_blind = true;
