@@ -205,7 +205,7 @@ fn chain(k: i32, limit: f32) -> sim2real_msgs::sim2real_msgs::msg::Reasoning {
             unit: "m/s".into(),
             confidence: 0.9,
         }],
-        constraints: vec![Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: 0.9, region: vec![] }],
+        constraints: vec![Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: 0.9, ..Default::default() }],
     }
 }
 
@@ -260,4 +260,188 @@ async fn with_reasoning_the_commands_keep_to_the_chains_limit_and_stop_without_o
     }
     assert_eq!(published[0].situation, "creeping past a parked car on ice");
     assert!(text().contains("safety filter: ") && text().contains("-> 0.5 m/s (creeping past a parked car on ice"), "{}", text());
+}
+
+/// The arm's safety filter over DDS: policy_node reads the arm's kinematics
+/// from `robot_description` (sim_node's URDF of cup_near_edge's arm) and
+/// its base from /tf_static, lets the policy's joint targets pass a chain
+/// with no keep-out, and refuses them when a chain keeps a finger's way out
+/// (publishing that chain on /safety_filter); without the description, or
+/// on a chain that says stop, the arm is held where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arm_is_kept_from_pushing_a_cup_from_a_kept_out_side() {
+    use nalgebra::{Isometry3, Point3};
+    use sim2real_msgs::geometry_msgs::msg::{Point, Quaternion, Transform, TransformStamped, Vector3};
+    use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning};
+    use sim2real_msgs::std_msgs::msg::{Bool, Header, String as StringMsg};
+    use sim2real_msgs::tf2_msgs::msg::TFMessage;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenario = s2r_sim::scenario::Scenario::load(&root.join("config/scenarios/cup_near_edge.yaml")).unwrap();
+    let s2r_sim::scenario::EgoSpec::Arm(arm) = scenario.ego.clone() else { panic!("cup_near_edge has an arm") };
+    let description = s2r_sim::description::arm(&arm);
+    let chain_to_tool = description.chain("base_link", "tool0").unwrap();
+    // base_link on the table top (0.75 m), where the scenario puts the arm.
+    let base = Isometry3::translation(arm.base[0], arm.base[1], 0.75 + arm.base[2]);
+    let opening = 0.10f32;
+    // The simulated fingers: their tips and 2 cm above, either side of the opening.
+    let fingers = |q: &[f64]| -> Vec<[f64; 3]> {
+        let flange = base * chain_to_tool.forward(q).unwrap();
+        let side = opening as f64 / 2.0 + 0.008;
+        [-side, side]
+            .into_iter()
+            .flat_map(|x| [(x, 0.05), (x, 0.07)])
+            .map(|(x, z)| {
+                let p = flange * Point3::new(x, 0.0, z);
+                [p.x, p.y, p.z]
+            })
+            .collect()
+    };
+    let measured: Vec<f64> = arm.initial.iter().copied().chain([opening as f64]).collect();
+
+    let ck = root.join("models/policy/arm.safetensors");
+    let frames = recorded_frames("cup_near_edge", 5);
+    let domain = fresh_domain();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
+    loopback_env(&mut c, domain);
+    c.args([
+        "--ros-args",
+        "-p",
+        &format!("checkpoint:={}", ck.display()),
+        "-p",
+        "reasoning:=true",
+        "-p",
+        "rate:=20.0",
+        "-p",
+        "stale_ms:=1000",
+    ]);
+    let node_proc = Logged::spawn(c);
+    let text = || node_proc.text();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "arm_cell", &RosArgs::default()).unwrap();
+    let img = node.create_publisher::<Image>("/front/image_raw", Qos::reliable().depth(10)).unwrap();
+    let joints = node.create_publisher::<JointState>("/joint_states", Qos::reliable().depth(10)).unwrap();
+    let grasped = node.create_publisher::<Bool>("/gripper/grasped", Qos::reliable().depth(10)).unwrap();
+    let urdf = node.create_publisher::<StringMsg>("/robot_description", Qos::transient_local()).unwrap();
+    let tf_static = node.create_publisher::<TFMessage>("/tf_static", Qos::transient_local()).unwrap();
+    let reasoning = node.create_publisher::<Reasoning>("/reasoning", Qos::reliable().depth(10)).unwrap();
+    let cmd = node.create_subscription::<JointState>("/joint_commands", Qos::reliable().depth(500)).unwrap();
+    let changed = node.create_subscription::<Reasoning>("/safety_filter", Qos::reliable().depth(50)).unwrap();
+    let t0 = Instant::now();
+    while img.subscription_count() == 0 || reasoning.subscription_count() == 0 || joints.subscription_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "policy_node did not come up:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let header = |k: usize| Header { stamp: frames[k % frames.len()].header.stamp.clone(), frame_id: "map".into() };
+    let state = |k: usize| JointState {
+        header: header(k),
+        name: ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"].map(String::from).to_vec(),
+        position: measured.clone(),
+        ..Default::default()
+    };
+    let approach_only = |k: usize| Reasoning {
+        header: header(k),
+        situation: "a cup on the table, away from its edges".into(),
+        constraints: vec![Constraint {
+            name: "approach_side".into(),
+            value: 0.0,
+            unit: "rad".into(),
+            confidence: 0.9,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    // Two seconds of the same look: the frames, the joints, and a chain.
+    let run = |chain: &dyn Fn(usize) -> Reasoning| {
+        let (img, joints, grasped, reasoning) = (&img, &joints, &grasped, &reasoning);
+        let (chains, frame) = ((0..20).map(chain).collect::<Vec<_>>(), frames[0].clone());
+        let st = state(0);
+        async move {
+            for c in chains {
+                reasoning.publish(c).unwrap();
+                joints.publish(st.clone()).unwrap();
+                grasped.publish(Bool { data: false }).unwrap();
+                img.publish(frame.clone()).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let drain = || -> Vec<Vec<f64>> { std::iter::from_fn(|| cmd.try_recv()).map(|j| j.position.clone()).collect() };
+    let held = |sent: &[Vec<f64>]| sent.iter().all(|p| p.iter().zip(&measured).all(|(a, b)| (a - b).abs() < 1e-4));
+
+    // No description yet: the fingers cannot be placed, the arm is held.
+    run(&approach_only).await;
+    let sent = drain();
+    assert!(sent.len() >= 10 && held(&sent), "held without a description: {sent:?}\n{}", text());
+    assert!(text().contains("no robot_description yet"), "{}", text());
+
+    // The description and the base's pose: a chain with no keep-out lets the policy's targets pass.
+    urdf.publish(StringMsg { data: description.to_urdf().unwrap() }).unwrap();
+    let t = base.translation.vector;
+    let to_base = TransformStamped {
+        header: Header { frame_id: "map".into(), ..Default::default() },
+        child_frame_id: "base_link".into(),
+        transform: Transform { translation: Vector3 { x: t.x, y: t.y, z: t.z }, rotation: Quaternion { w: 1.0, ..Default::default() } },
+    };
+    tf_static.publish(TFMessage { transforms: vec![to_base] }).unwrap();
+    run(&approach_only).await;
+    let sent = drain();
+    assert!(text().contains("robot_description: the fingers on 'tool0', placed from 'base_link' through joint1"), "{}", text());
+    let asked = sent.last().expect("commands").clone();
+    assert!(!held(&sent[sent.len() - 5..]), "the policy moves the arm: {asked:?}\n{}", text());
+
+    // A keep-out just beyond the finger that moves most, along its way: the same targets are refused.
+    let (before, after) = (fingers(&measured[..6]), fingers(&asked[..6]));
+    let (b, a) = before
+        .iter()
+        .zip(&after)
+        .max_by(|x, y| {
+            x.0[..2]
+                .iter()
+                .zip(&x.1[..2])
+                .map(|(p, q)| (p - q).powi(2))
+                .sum::<f64>()
+                .total_cmp(&y.0[..2].iter().zip(&y.1[..2]).map(|(p, q)| (p - q).powi(2)).sum::<f64>())
+        })
+        .unwrap();
+    let way = [a[0] - b[0], a[1] - b[1]];
+    let len = way[0].hypot(way[1]);
+    // (A few millimetres: the policy steps towards the cup a command at a time.)
+    assert!(len > 0.004, "the policy's targets move a finger {len} m across the table");
+    let dir = [way[0] / len, way[1] / len];
+    let cup = Point { x: a[0] + 0.05 * dir[0], y: a[1] + 0.05 * dir[1], z: 2.0 };
+    // The region: a square a metre around the finger's way (counter-clockwise), on a plane
+    // a metre below, so that the cup (centre 2 m up) rises over every finger point.
+    let corner = |sx: f64, sy: f64| Point { x: b[0] + sx, y: b[1] + sy, z: -1.0 };
+    let keep_out = Constraint {
+        name: "keep_out".into(),
+        value: 0.99,
+        confidence: 0.9,
+        region: vec![corner(-1.0, -1.0), corner(1.0, -1.0), corner(1.0, 1.0), corner(-1.0, 1.0)],
+        target: cup,
+        target_radius: 0.02,
+        heading: dir[1].atan2(dir[0]) as f32,
+        ..Default::default()
+    };
+    let guarded = |k: usize| Reasoning {
+        situation: "a cup near the table's edge: keep out of its side".into(),
+        constraints: vec![keep_out.clone()],
+        ..approach_only(k)
+    };
+    run(&guarded).await;
+    let sent = drain();
+    let moved_like_asked = |p: &Vec<f64>| p[..6].iter().zip(&asked[..6]).all(|(x, y)| (x - y).abs() < 1e-3);
+    assert!(sent[sent.len() - 10..].iter().all(|p| !moved_like_asked(p)), "refused: {sent:?} (asked {asked:?})\n{}", text());
+    let published: Vec<Arc<Reasoning>> = std::iter::from_fn(|| changed.try_recv()).collect();
+    assert!(published.iter().any(|r| r.situation.starts_with("a cup near the table's edge")), "{published:?}");
+    assert!(text().contains("a finger would push a cup from a kept-out side"), "{}", text());
+
+    // A chain that says stop (reason_node cannot see the table): held.
+    let stop = |k: usize| Reasoning {
+        constraints: vec![Constraint { name: "max_speed".into(), value: 0.0, unit: "m/s".into(), confidence: 1.0, ..Default::default() }],
+        ..approach_only(k)
+    };
+    run(&stop).await;
+    let sent = drain();
+    assert!(held(&sent[sent.len() - 10..]), "held on a stop: {sent:?}");
 }

@@ -1,13 +1,15 @@
-//! The safety filter: a velocity command projected onto what a reasoning
-//! chain's constraints (`sim2real_msgs/Reasoning`) allow, so that any driver
-//! (a learned policy, a script, a person at the keyboard) keeps to them.
+//! The safety filter: a command projected onto what a reasoning chain's
+//! constraints (`sim2real_msgs/Reasoning`) allow, so that any driver (a
+//! learned policy, a script, a person at the keyboard) keeps to them: a
+//! vehicle's velocity onto its `max_speed` ([`filter_twist`]), an arm's
+//! joint targets onto its `keep_out` regions ([`filter_joints`]).
 //!
 //! ```
 //! use sim2real_msgs::safety::filter_twist;
 //! use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning};
 //! let r = Reasoning {
 //!     situation: "creeping past a parked car on ice".into(),
-//!     constraints: vec![Constraint { name: "max_speed".into(), value: 4.0, unit: "m/s".into(), confidence: 0.9, region: vec![] }],
+//!     constraints: vec![Constraint { name: "max_speed".into(), value: 4.0, unit: "m/s".into(), confidence: 0.9, ..Default::default() }],
 //!     ..Default::default()
 //! };
 //! let f = filter_twist(10.0, 0.2, &r);
@@ -49,6 +51,137 @@ pub fn filter_twist(linear: f64, angular: f64, r: &Reasoning) -> Filtered {
     }
 }
 
+/// A finger point's motion counts as a push along a keep-out's heading when
+/// at least this share of it is along the heading (within about 45°): the
+/// sweep that drops the cup, not a grasp coming down beside it from another side.
+const ALONG: f32 = 0.7;
+/// Points along the way from the arm's joints to a command's that the filter checks.
+const PATH_SAMPLES: usize = 8;
+/// Metres above the protected object's top (the arm's lag behind its
+/// targets) below which a finger can still push it.
+const ABOVE: f32 = 0.03;
+/// Metres beside the object's edge a finger point counts as over it.
+const OVER: f32 = 0.01;
+
+/// Whether a point (x, y) lies inside a convex region given counter-clockwise.
+pub fn inside(region: &[[f32; 2]], at: [f32; 2]) -> bool {
+    region.len() >= 3
+        && (0..region.len()).all(|i| {
+            let (a, b) = (region[i], region[(i + 1) % region.len()]);
+            (b[0] - a[0]) * (at[1] - a[1]) - (b[1] - a[1]) * (at[0] - a[0]) >= 0.0
+        })
+}
+
+/// A chain's `keep_out` constraint as the joint filter reads it.
+struct KeepOut {
+    region: Vec<[f32; 2]>,
+    /// The object's centre on the ground, its radius, and the height below which a finger pushes it.
+    at: [f32; 2],
+    radius: f32,
+    low: f32,
+    heading: [f32; 2],
+}
+
+/// The keep-out regions of a chain that name the object they protect
+/// (`target_radius` > 0, a region of three points or more).
+fn keep_outs(r: &Reasoning) -> Vec<KeepOut> {
+    r.constraints
+        .iter()
+        .filter(|c| c.name == "keep_out" && c.target_radius > 0.0 && c.region.len() >= 3 && c.heading.is_finite())
+        .map(|c| {
+            let top = c.region[0].z as f32;
+            KeepOut {
+                region: c.region.iter().map(|p| [p.x as f32, p.y as f32]).collect(),
+                at: [c.target.x as f32, c.target.y as f32],
+                radius: c.target_radius,
+                // The target is the object's centre: its top is as far above it as the region is below.
+                low: top + 2.0 * (c.target.z as f32 - top).max(0.0) + ABOVE,
+                heading: [c.heading.cos(), c.heading.sin()],
+            }
+        })
+        .collect()
+}
+
+fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+/// An arm's joint targets `cmd` within a chain's `keep_out` constraints.
+///
+/// `fingers` gives the points of the gripper that can push (its finger pads
+/// and tips), in the chain header's frame, for joint angles `q`; `now` are
+/// the arm's measured joint angles. The command is refused when, on the way
+/// there, a finger point low over the table (below the protected object's
+/// top and a margin) would move towards the object from a kept-out side:
+/// into its footprint from the side, or on from inside the keep-out region,
+/// mostly along the constraint's `heading`, on a line that meets the object
+/// (`margin`: how far beside its edge a finger still meets it). The joints
+/// do not arrive together, so the way is checked as a straight line in
+/// joint space and with the base (joint 0) turning first, the way a low
+/// sweep knocks a cup over. A refused command is projected: sent without
+/// the base's turn when that way is clear, else the arm is held at `now`.
+/// Coming down on the object from above, moving away from it and motion
+/// high over the table pass. Returns the targets to send and whether the
+/// filter changed them.
+pub fn filter_joints(
+    now: &[f32; 6],
+    cmd: [f32; 6],
+    r: &Reasoning,
+    margin: f32,
+    fingers: impl Fn(&[f32; 6]) -> Vec<[f32; 3]>,
+) -> ([f32; 6], bool) {
+    let keep = keep_outs(r);
+    if keep.is_empty() {
+        return (cmd, false);
+    }
+    let towards = |before: &[[f32; 3]], after: &[[f32; 3]]| {
+        after.iter().zip(before).any(|(p, b)| {
+            let moved = [p[0] - b[0], p[1] - b[1]];
+            let step = (moved[0] * moved[0] + moved[1] * moved[1]).sqrt();
+            step > 0.0005
+                && keep.iter().any(|k| {
+                    let (d, was) = (dist([p[0], p[1]], k.at), dist([b[0], b[1]], k.at));
+                    let over = |d: f32| d < k.radius + OVER;
+                    // Into the footprint from the side (not from above), or on inside the band.
+                    let into = over(d) && !over(was) && b[2] < k.low;
+                    // Where the finger's way, carried on, passes the centre: a push only if it meets the object.
+                    let dir = [moved[0] / step, moved[1] / step];
+                    let to = [k.at[0] - p[0], k.at[1] - p[1]];
+                    let miss = (dir[0] * to[1] - dir[1] * to[0]).abs();
+                    let meets = dir[0] * to[0] + dir[1] * to[1] > 0.0 && miss < k.radius + margin;
+                    let along = (moved[0] * k.heading[0] + moved[1] * k.heading[1]) / step;
+                    p[2] < k.low && (into || (!over(d) && inside(&k.region, [p[0], p[1]]))) && meets && d < was - 0.0005 && along > ALONG
+                })
+        })
+    };
+    let pushes_to = |q: &[f32; 6]| {
+        let straight = |s: f32| -> [f32; 6] { std::array::from_fn(|j| now[j] + (q[j] - now[j]) * s) };
+        let base_first = |s: f32| -> [f32; 6] {
+            let (turn, rest) = ((2.0 * s).min(1.0), (2.0 * s - 1.0).max(0.0));
+            std::array::from_fn(|j| now[j] + (q[j] - now[j]) * if j == 0 { turn } else { rest })
+        };
+        let ways: [&dyn Fn(f32) -> [f32; 6]; 2] = [&straight, &base_first];
+        ways.iter().any(|way| {
+            let mut before = fingers(now);
+            (1..=PATH_SAMPLES).any(|k| {
+                let after = fingers(&way(k as f32 / PATH_SAMPLES as f32));
+                let hit = towards(&before, &after);
+                before = after;
+                hit
+            })
+        })
+    };
+    if !pushes_to(&cmd) {
+        return (cmd, false);
+    }
+    let mut unturned = cmd;
+    unturned[0] = now[0];
+    if !pushes_to(&unturned) {
+        return (unturned, true);
+    }
+    (*now, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,8 +191,8 @@ mod tests {
         Reasoning {
             constraints: limits
                 .iter()
-                .map(|v| Constraint { name: "max_speed".into(), value: *v, unit: "m/s".into(), confidence: 1.0, region: vec![] })
-                .chain([Constraint { name: "stop_distance".into(), value: 1.0, unit: "m".into(), confidence: 1.0, region: vec![] }])
+                .map(|v| Constraint { name: "max_speed".into(), value: *v, unit: "m/s".into(), confidence: 1.0, ..Default::default() })
+                .chain([Constraint { name: "stop_distance".into(), value: 1.0, unit: "m".into(), confidence: 1.0, ..Default::default() }])
                 .collect(),
             ..Default::default()
         }
@@ -82,5 +215,66 @@ mod tests {
         // A stop constraint stops: no forward motion, no turning on the spot.
         let f = filter_twist(5.0, 0.4, &chain(&[0.0]));
         assert_eq!((f.linear, f.angular), (0.0, 0.0));
+    }
+
+    /// A toy arm: the base turns (joint 0), the finger reaches out (joint 1) and rises (joint 2).
+    fn finger(q: &[f32; 6]) -> Vec<[f32; 3]> {
+        vec![[q[1] * q[0].cos(), q[1] * q[0].sin(), q[2]]]
+    }
+
+    /// Joint angles putting the toy's finger at (x, y, z).
+    fn at(x: f32, y: f32, z: f32) -> [f32; 6] {
+        [y.atan2(x), x.hypot(y), z, 0.0, 0.0, 0.0]
+    }
+
+    /// A chain keeping pushes along +y off a 10 cm cup of radius 4 cm at (0.5, 0.2) on a table at z 0.
+    fn cup_chain(radius: f32) -> Reasoning {
+        use crate::geometry_msgs::msg::Point;
+        let p = |x: f64, y: f64| Point { x, y, z: 0.0 };
+        Reasoning {
+            constraints: vec![Constraint {
+                name: "keep_out".into(),
+                value: 0.99,
+                confidence: 0.9,
+                // Behind the cup along the push: y from 0.05 to 0.2, counter-clockwise.
+                region: vec![p(0.58, 0.05), p(0.58, 0.2), p(0.42, 0.2), p(0.42, 0.05)],
+                target: Point { x: 0.5, y: 0.2, z: 0.05 },
+                target_radius: radius,
+                heading: std::f32::consts::FRAC_PI_2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_arm_is_kept_from_pushing_a_cup_from_the_kept_out_side() {
+        let r = cup_chain(0.04);
+        // Low on the cup's kept-out side, asked to sweep through it: sent without the base's turn.
+        let (now, through) = (at(0.5, 0.10, 0.05), at(0.5, 0.24, 0.05));
+        let (q, changed) = filter_joints(&now, through, &r, 0.018, finger);
+        assert!(changed && q[0] == now[0] && q[1] == through[1], "{q:?}");
+        // Away from it, above it, and coming down on it from above: let be.
+        for (from, to) in [(now, at(0.5, 0.02, 0.05)), (at(0.5, 0.10, 0.30), at(0.5, 0.24, 0.30)), (at(0.5, 0.2, 0.30), at(0.5, 0.2, 0.06))]
+        {
+            assert_eq!(filter_joints(&from, to, &r, 0.018, finger), (to, false), "{from:?} -> {to:?}");
+        }
+        // Reaching out through the cup along the push, with no turn to leave out: held where it is.
+        let (now, out) = (at(0.0, 0.1, 0.05), at(0.0, 0.3, 0.05));
+        let r2 = Reasoning {
+            constraints: vec![Constraint {
+                region: [[0.08, 0.05], [0.08, 0.2], [-0.08, 0.2], [-0.08, 0.05]]
+                    .iter()
+                    .map(|[x, y]| crate::geometry_msgs::msg::Point { x: *x, y: *y, z: 0.0 })
+                    .collect(),
+                target: crate::geometry_msgs::msg::Point { x: 0.0, y: 0.2, z: 0.05 },
+                ..r.constraints[0].clone()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(filter_joints(&now, out, &r2, 0.018, finger), (now, true));
+        // A keep-out that names no object, or a chain without one, constrains no joints.
+        assert_eq!(filter_joints(&now, through, &cup_chain(0.0), 0.018, finger), (through, false));
+        assert_eq!(filter_joints(&now, through, &chain(&[1.0]), 0.018, finger), (through, false));
     }
 }

@@ -7,9 +7,9 @@
 
 use nalgebra::{Isometry3, Point3};
 use s2r_perception::predict::{FrameRef, Predictor};
-use s2r_reason::cup::{self, Table};
+use s2r_reason::cup::Table;
 use s2r_reason::node::Reasoner;
-use s2r_reason::tabletop::{self, Tabletop, CUP_SIZE};
+use s2r_reason::tabletop::{self, Tabletop};
 use s2r_sim::arm_expert::{forward, ArmView, TOOL_DEPTH};
 use s2r_sim::sim::{CameraFrame, Sim};
 use s2r_sim::world::FINGER_HALF;
@@ -21,15 +21,6 @@ use crate::ClosedLoopError;
 const MIN_SCORE: f32 = 0.15;
 /// A sighting within this distance (m, on the table) of the arm's base, a joint or its fingers is the arm.
 const ARM_CLEARANCE: f32 = 0.10;
-/// Finger points below this height above the table top (a cup's top and a margin for the
-/// arm's lag behind its targets) can push a cup.
-const LOW: f32 = CUP_SIZE[1] + 0.03;
-/// A finger's motion counts as a push along a keep-out's heading when at least this share
-/// of it is along the heading (within about 45°): the sweep that drops the cup, not a
-/// grasp coming down beside it from another side.
-const ALONG: f32 = 0.7;
-/// Points along the way from the arm's joints to a command's that the filter checks.
-const PATH_SAMPLES: usize = 8;
 
 fn err(message: String) -> ClosedLoopError {
     ClosedLoopError::Driver { driver: "reason".into(), message }
@@ -123,79 +114,32 @@ impl ArmReasoning {
         self.table.reason(reasoner, &table, view.table_top, header).map_err(|e| err(e.to_string()))
     }
 
-    /// Filters joint targets `q`: refused (the arm held where it is) when,
-    /// on the way from where it is to them, a finger point low over the table
-    /// would move towards a cup inside that cup's keep-out region or its
-    /// footprint: the start of a push from the side that drops it. Coming
-    /// down on a cup from above, and moving away from it, are let be.
-    /// Returns the targets to send and whether they were changed.
-    pub fn filter(&mut self, view: &ArmView, q: [f32; 6]) -> ([f32; 6], bool) {
-        // The fingers: the middle of the pads and their tips, each finger (across the flange's x).
-        let side = view.opening / 2.0 + FINGER_HALF[0];
-        let points = |q: &[f32; 6]| {
-            let flange = forward(&view.arm, q)[5];
-            let tip = 2.0 * FINGER_HALF[2];
-            [-side, side].map(|x| [flange * Point3::new(x, 0.0, TOOL_DEPTH), flange * Point3::new(x, 0.0, tip)])
-        };
-        let points = |q: &[f32; 6]| {
-            let [a, b] = points(q);
-            [a[0], a[1], b[0], b[1]]
-        };
-        let towards = |before: &[Point3<f32>; 4], after: &[Point3<f32>; 4]| {
-            after.iter().zip(before).any(|(p, b)| {
-                let moved = [p.x - b.x, p.y - b.y];
-                let step = (moved[0] * moved[0] + moved[1] * moved[1]).sqrt();
-                p.z < view.table_top + LOW
-                    && step > 0.0005
-                    && self.table.cups.iter().any(|c| {
-                        let (d, was) = (dist([p.x, p.y], c.cup.at), dist([b.x, b.y], c.cup.at));
-                        let over = |d: f32| d < c.cup.size[0] + 0.01;
-                        // Into the footprint from the side (not from above), or on inside a band.
-                        let into = over(d) && !over(was) && b.z < view.table_top + LOW;
-                        // Where the finger's way, carried on, passes the cup's centre: a push only if it meets the cup.
-                        let dir = [moved[0] / step, moved[1] / step];
-                        let to = [c.cup.at[0] - p.x, c.cup.at[1] - p.y];
-                        let miss = (dir[0] * to[1] - dir[1] * to[0]).abs();
-                        let meets = dir[0] * to[0] + dir[1] * to[1] > 0.0 && miss < c.cup.size[0] + FINGER_HALF[0] + 0.01;
-                        c.keep_out.iter().any(|(r, heading)| {
-                            let along = (moved[0] * heading.cos() + moved[1] * heading.sin()) / step;
-                            (into || (!over(d) && cup::inside(r, [p.x, p.y]))) && meets && d < was - 0.0005 && along > ALONG
-                        })
-                    })
-            })
-        };
-        // The arm's joints do not arrive together: the way is checked as a straight line in
-        // joint space and with the base turning first (the arm swinging round low before it
-        // lifts, the way a sweep knocks a cup over).
-        let pushes_to = |q: &[f32; 6]| {
-            let straight = |s: f32| -> [f32; 6] { std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * s) };
-            let base_first = |s: f32| -> [f32; 6] {
-                let (turn, rest) = ((2.0 * s).min(1.0), (2.0 * s - 1.0).max(0.0));
-                std::array::from_fn(|j| view.q[j] + (q[j] - view.q[j]) * if j == 0 { turn } else { rest })
-            };
-            let ways: [&dyn Fn(f32) -> [f32; 6]; 2] = [&straight, &base_first];
-            ways.iter().any(|way| {
-                let mut before = points(&view.q);
-                (1..=PATH_SAMPLES).any(|k| {
-                    let after = points(&way(k as f32 / PATH_SAMPLES as f32));
-                    let hit = towards(&before, &after);
-                    before = after;
-                    hit
-                })
-            })
-        };
-        if !pushes_to(&q) {
-            return (q, false);
-        }
-        // Projected: the command without the base's turn (the fingers still come down and
-        // reach out, they do not sweep), else the arm held where it is.
-        let mut unturned = q;
-        unturned[0] = view.q[0];
-        if !pushes_to(&unturned) {
-            return (unturned, true);
-        }
-        (view.q, true)
+    /// Filters joint targets `q` through the keep-out regions of `chain`
+    /// (every cup's, [`Tabletop::reason`]) with the shared safety filter
+    /// ([`sim2real_msgs::safety::filter_joints`]), the fingers' pads and
+    /// tips placed by the simulated arm's kinematics. Returns the targets to
+    /// send and whether they were changed.
+    pub fn filter(view: &ArmView, q: [f32; 6], chain: Option<&Reasoning>) -> ([f32; 6], bool) {
+        let Some(chain) = chain else { return (q, false) };
+        sim2real_msgs::safety::filter_joints(&view.q, q, chain, FINGER_HALF[0] + 0.01, |q| fingers(view, q))
     }
+}
+
+/// The points of the simulated gripper that push (the middle of each
+/// finger's pad and its tip, each finger across the flange's x) at joint
+/// angles `q`, in the map frame.
+pub fn fingers(view: &ArmView, q: &[f32; 6]) -> Vec<[f32; 3]> {
+    let side = view.opening / 2.0 + FINGER_HALF[0];
+    let flange = forward(&view.arm, q)[5];
+    let tip = 2.0 * FINGER_HALF[2];
+    [-side, side]
+        .into_iter()
+        .flat_map(|x| [Point3::new(x, 0.0, TOOL_DEPTH), Point3::new(x, 0.0, tip)])
+        .map(|p| {
+            let p = flange * p;
+            [p.x, p.y, p.z]
+        })
+        .collect()
 }
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
@@ -211,7 +155,7 @@ pub fn optical_in_map(sim: &Sim, name: &str) -> Option<Isometry3<f32>> {
 mod tests {
     use super::*;
     use s2r_reason::cup::Cup;
-    use s2r_reason::tabletop::SeenCup;
+    use s2r_reason::tabletop::CUP_SIZE;
     use s2r_sim::arm_expert::{inverse, ToolPose};
     use s2r_sim::scenario::Scenario;
     use s2r_sim::sim::SimOptions;
@@ -235,27 +179,30 @@ mod tests {
         let mut v = view();
         // A cup 6 cm from the left edge (+y), kept out of from the right: a push along +y drops it.
         let cup = Cup { at: [0.1, 0.30], size: CUP_SIZE };
-        let heading = std::f32::consts::FRAC_PI_2;
-        let seen = SeenCup { cup, score: 0.9, weight: 0.9, keep_out: vec![(cup::keep_out(&cup, heading).to_vec(), heading)] };
-        let mut arm = ArmReasoning { table: Tabletop { cups: vec![seen] }, ..Default::default() };
+        let falls_from_the_right = [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]];
+        let chain =
+            Reasoning { constraints: s2r_reason::chain::keep_outs(&cup, &falls_from_the_right, 0.9, v.table_top), ..Default::default() };
+        let filter = |v: &ArmView, q| ArmReasoning::filter(v, q, Some(&chain));
         // Fingers low on its right, asked to sweep through it: held (or sent without the turn).
         v.q = at(&v, 0.1, 0.19, 0.05);
         let through = at(&v, 0.1, 0.34, 0.05);
-        let (q, changed) = arm.filter(&v, through);
+        let (q, changed) = filter(&v, through);
         assert!(changed && q != through, "{q:?}");
         // Away from it, along −y: let be.
-        assert_eq!(arm.filter(&v, at(&v, 0.1, 0.12, 0.05)), (at(&v, 0.1, 0.12, 0.05), false));
+        assert_eq!(filter(&v, at(&v, 0.1, 0.12, 0.05)), (at(&v, 0.1, 0.12, 0.05), false));
         // High above the table the same sweep touches nothing.
         v.q = at(&v, 0.1, 0.19, 0.20);
         let over = at(&v, 0.1, 0.34, 0.20);
-        assert_eq!(arm.filter(&v, over), (over, false));
+        assert_eq!(filter(&v, over), (over, false));
         // Coming down on it from above (a grasp) is let be.
         v.q = at(&v, 0.1, 0.30, 0.20);
         let down = at(&v, 0.1, 0.30, 0.06);
-        assert_eq!(arm.filter(&v, down), (down, false));
-        // A cup with no kept-out side constrains nothing.
-        arm.table.cups[0].keep_out.clear();
+        assert_eq!(filter(&v, down), (down, false));
+        // Without a chain, or a cup with no kept-out side, nothing is constrained.
         v.q = at(&v, 0.1, 0.19, 0.05);
-        assert_eq!(arm.filter(&v, through), (through, false));
+        assert_eq!(ArmReasoning::filter(&v, through, None), (through, false));
+        let safe =
+            Reasoning { constraints: s2r_reason::chain::keep_outs(&cup, &[[1.0, 0.0, 0.0]; 4], 0.9, v.table_top), ..Default::default() };
+        assert_eq!(ArmReasoning::filter(&v, through, Some(&safe)), (through, false));
     }
 }

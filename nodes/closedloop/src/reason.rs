@@ -151,7 +151,7 @@ impl Reasoned {
                 None => return Ok(None),
             },
         };
-        let (q, changed) = self.arm.filter(&view, asked);
+        let (q, changed) = crate::cups::ArmReasoning::filter(&view, asked, self.chain.as_ref());
         if changed {
             self.log.changed_by(now, self.chain.as_ref());
         }

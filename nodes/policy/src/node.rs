@@ -20,12 +20,26 @@
 //! When no frame or no state arrived for `stale_ms` (300) it says so once per
 //! stale spell.
 //!
-//! With the parameter `reasoning` true (a vehicle), the commands pass the
-//! safety filter ([`sim2real_msgs::safety`]) of the newest chain on
-//! `reasoning` (sim2real_msgs/Reasoning, from reason_node): the speed comes
-//! down to its `max_speed`, the yaw rate with it; each chain that changed a
-//! command is published once on `safety_filter` and logged. Without a chain
-//! for `stale_ms` the car is stopped (the conservative side).
+//! With the parameter `reasoning` true, the commands pass the safety filter
+//! ([`sim2real_msgs::safety`]) of the newest chain on `reasoning`
+//! (sim2real_msgs/Reasoning, from reason_node); each chain that changed a
+//! command is published once on `safety_filter` and logged:
+//! - a vehicle: the speed comes down to the chain's `max_speed`, the yaw
+//!   rate with it; without a chain for `stale_ms` the car is stopped (the
+//!   conservative side);
+//! - an arm: joint targets that would move a finger low over the table into
+//!   a cup from a side the chain keeps out (`keep_out`) are sent without the
+//!   base's turn, or the arm is held where it is. The fingers are placed
+//!   through the arm's description on `robot_description` (URDF, as
+//!   robot_state_publisher reads it; sim_node publishes the simulated
+//!   arm's): the chain from its root link to `tool_link` (default `tool0`,
+//!   the flange the fingers stand on; its moving joints must be joint1 …
+//!   joint6), the root's pose in the chain's frame from /tf and /tf_static,
+//!   and fingers `finger_length` long (0.07 m) and `finger_thickness` thick
+//!   (0.016 m) either side of the gripper's opening. Without a fresh chain,
+//!   on a chain that says stop (reason_node cannot see the table), or while
+//!   the description or the transform is missing (said once, naming it),
+//!   the arm is held where it is.
 //!
 //! Parameters: `checkpoint` (from `s2r train policy`; empty: the shipped
 //! `models/policy/policy.safetensors` when there is one). A new checkpoint
@@ -38,13 +52,16 @@ use std::time::{Duration, Instant};
 
 use s2r_image::transport::ImageSubscription;
 use s2r_runtime::component::{Component, NodeFuture};
+use s2r_runtime::tf::TfBuffer;
+use s2r_runtime::urdf;
 use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs, Subscription};
 use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::safety;
 use sim2real_msgs::sensor_msgs::msg::JointState;
 use sim2real_msgs::sim2real_msgs::msg::Reasoning;
-use sim2real_msgs::std_msgs::msg::Bool;
+use sim2real_msgs::std_msgs::msg::{Bool, String as StringMsg};
+use sim2real_msgs::tf2_msgs::msg::TFMessage;
 
 use crate::data;
 use crate::model::Robot;
@@ -99,47 +116,228 @@ struct SafetyFilter {
 }
 
 impl SafetyFilter {
-    /// `out` within the newest chain's constraints; a stop without a fresh chain.
-    fn apply(&mut self, out: Twist, stale: Duration, log: &s2r_runtime::Logger) -> Twist {
+    fn new(node: &Node) -> Result<SafetyFilter, s2r_runtime::NodeError> {
+        Ok(SafetyFilter {
+            chains: node.create_subscription::<Reasoning>("reasoning", Qos::reliable().depth(10))?,
+            changed_by: node.create_publisher::<Reasoning>("safety_filter", Qos::reliable().depth(10))?,
+            newest: None,
+            published: None,
+            changed: 0,
+            blind: true,
+        })
+    }
+
+    /// The newest chain if it is fresh; None (said once per blind spell) when there is none.
+    fn fresh(&mut self, stale: Duration, log: &s2r_runtime::Logger, blind: &str) -> Option<std::sync::Arc<Reasoning>> {
         while let Some(r) = self.chains.try_recv() {
             self.newest = Some((r, Instant::now()));
         }
         let Some((chain, _)) = self.newest.as_ref().filter(|(_, t)| t.elapsed() <= stale) else {
             if !self.blind {
-                warn!(log, "no reasoning for {} ms: commanding a stop", stale.as_millis());
+                warn!(log, "no reasoning for {} ms: {blind}", stale.as_millis());
                 self.blind = true;
             }
-            return Twist::default();
+            return None;
         };
         if self.blind {
             info!(log, "safety filter: reasoning is live");
             self.blind = false;
         }
-        let f = safety::filter_twist(out.linear.x, out.angular.z, chain);
+        Some(chain.clone())
+    }
+
+    /// Counts a command the chain changed; logs it (`what`: from what to what) and
+    /// publishes the chain on `safety_filter`, once per chain.
+    fn changed(&mut self, chain: &Reasoning, what: &str, log: &s2r_runtime::Logger) {
+        self.changed += 1;
+        if self.published.as_ref() == Some(&chain.header.stamp) {
+            return;
+        }
+        self.published = Some(chain.header.stamp.clone());
+        if s2r_runtime::log::worth_logging(self.changed) {
+            let why: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
+            info!(log, "safety filter: {what} ({}: {}; {} commands changed so far)", chain.situation, why.join("; "), self.changed);
+        }
+        if let Err(e) = self.changed_by.publish(chain.clone()) {
+            warn!(log, "safety_filter: {e}");
+        }
+    }
+
+    /// `out` within the newest chain's constraints; a stop without a fresh chain.
+    fn apply(&mut self, out: Twist, stale: Duration, log: &s2r_runtime::Logger) -> Twist {
+        let Some(chain) = self.fresh(stale, log, "commanding a stop") else {
+            return Twist::default();
+        };
+        let f = safety::filter_twist(out.linear.x, out.angular.z, &chain);
         if !f.changed {
             return out;
         }
-        self.changed += 1;
-        if self.published.as_ref() != Some(&chain.header.stamp) {
-            self.published = Some(chain.header.stamp.clone());
-            if s2r_runtime::log::worth_logging(self.changed) {
-                let why: Vec<&str> = chain.steps.iter().map(|s| s.text.as_str()).collect();
-                info!(
-                    log,
-                    "safety filter: {:.1} -> {:.1} m/s ({}: {}; {} commands changed so far)",
-                    out.linear.x,
-                    f.linear,
-                    chain.situation,
-                    why.join("; "),
-                    self.changed
-                );
-            }
-            if let Err(e) = self.changed_by.publish((**chain).clone()) {
-                warn!(log, "safety_filter: {e}");
-            }
-        }
+        self.changed(&chain, &format!("{:.1} -> {:.1} m/s", out.linear.x, f.linear), log);
         Twist { linear: Vector3 { x: f.linear, ..Default::default() }, angular: Vector3 { z: f.angular, ..Default::default() } }
     }
+
+    /// An arm's joint targets `cmd` within the newest chain's keep-out
+    /// regions ([`safety::filter_joints`]), the fingers placed by `arm`; the
+    /// arm held at `measured` without a fresh chain, on a chain that says
+    /// stop (`max_speed` 0: reason_node cannot see the table) or while
+    /// `arm` cannot place the fingers.
+    fn apply_joints(
+        &mut self,
+        cmd: [f32; 7],
+        measured: &[f32; 7],
+        arm: &mut ArmGeometry,
+        stale: Duration,
+        log: &s2r_runtime::Logger,
+    ) -> [f32; 7] {
+        let Some(chain) = self.fresh(stale, log, "holding the arm where it is") else {
+            return *measured;
+        };
+        if safety::max_speed(&chain).is_some_and(|v| v <= 0.0) {
+            if cmd != *measured {
+                self.changed(&chain, "holding the arm where it is", log);
+            }
+            return *measured;
+        }
+        let margin = arm.finger_thickness / 2.0 + 0.01;
+        let Some(fingers) = arm.fingers(&chain, measured[6], log) else {
+            return *measured;
+        };
+        let (now, asked): ([f32; 6], [f32; 6]) = (std::array::from_fn(|j| measured[j]), std::array::from_fn(|j| cmd[j]));
+        let (q, changed) = safety::filter_joints(&now, asked, &chain, margin, fingers);
+        if !changed {
+            return cmd;
+        }
+        let how = if q == now { "holding the arm where it is" } else { "the joints without the base's turn" };
+        self.changed(&chain, &format!("{how}: a finger would push a cup from a kept-out side"), log);
+        std::array::from_fn(|j| if j < 6 { q[j] } else { cmd[6] })
+    }
+}
+
+/// Where an arm's fingers are for joint angles, as its safety filter needs
+/// them: the kinematic chain from the robot's description
+/// (`robot_description`, URDF, from its root link to `tool_link`), the
+/// root's pose in the chain's frame (/tf, /tf_static) and the fingers'
+/// size (parameters `finger_length`, `finger_thickness`).
+struct ArmGeometry {
+    description: Subscription<StringMsg>,
+    tf: Subscription<TFMessage>,
+    tf_static: Subscription<TFMessage>,
+    buffer: TfBuffer,
+    /// The chain to the tool and the link it starts at.
+    chain: Option<(urdf::Chain, String)>,
+    tool_link: String,
+    finger_length: f32,
+    finger_thickness: f32,
+    /// What is missing, said once until it changes.
+    missing: Option<String>,
+}
+
+impl ArmGeometry {
+    fn new(node: &Node, tool_link: String, finger_length: f32, finger_thickness: f32) -> Result<ArmGeometry, s2r_runtime::NodeError> {
+        Ok(ArmGeometry {
+            description: node.create_subscription::<StringMsg>("robot_description", Qos::transient_local())?,
+            tf: node.create_subscription::<TFMessage>("/tf", Qos::reliable().depth(100))?,
+            tf_static: node.create_subscription::<TFMessage>("/tf_static", Qos::transient_local().depth(100))?,
+            buffer: TfBuffer::default(),
+            chain: None,
+            tool_link,
+            finger_length,
+            finger_thickness,
+            missing: None,
+        })
+    }
+
+    /// Takes in a new description and transforms.
+    fn update(&mut self, log: &s2r_runtime::Logger) {
+        while let Some(m) = self.tf_static.try_recv() {
+            self.buffer.insert(&m, true);
+        }
+        while let Some(m) = self.tf.try_recv() {
+            self.buffer.insert(&m, false);
+        }
+        while let Some(d) = self.description.try_recv() {
+            match arm_chain(&d.data, &self.tool_link) {
+                Ok((chain, root)) => {
+                    info!(
+                        log,
+                        "robot_description: the fingers on '{}', placed from '{root}' through {}",
+                        self.tool_link,
+                        chain.moving().join(", ")
+                    );
+                    self.chain = Some((chain, root));
+                }
+                Err(e) => warn!(log, "{e}; the arm is held until a usable description arrives"),
+            }
+        }
+    }
+
+    /// The finger points (two along each finger: its tip and 2 cm above) for
+    /// joint angles, in `chain`'s frame, the gripper open `opening` metres;
+    /// None (what is missing said once) without a description or a transform.
+    fn fingers<'a>(
+        &'a mut self,
+        chain: &Reasoning,
+        opening: f32,
+        log: &s2r_runtime::Logger,
+    ) -> Option<impl Fn(&[f32; 6]) -> Vec<[f32; 3]> + 'a> {
+        let frame = chain.header.frame_id.trim_start_matches('/');
+        let found = match &self.chain {
+            None => Err("no robot_description yet: the fingers cannot be placed".to_string()),
+            Some((_, root)) => self
+                .buffer
+                .lookup(frame, root, s2r_runtime::stamp_ns(&chain.header.stamp))
+                .ok_or_else(|| format!("no transform from the arm's '{root}' to the reasoning's '{frame}' (/tf, /tf_static)")),
+        };
+        let pose = match found {
+            Ok(p) => {
+                self.missing = None;
+                p
+            }
+            Err(e) => {
+                if self.missing.as_ref() != Some(&e) {
+                    warn!(log, "safety filter: {e}; holding the arm where it is");
+                    self.missing = Some(e);
+                }
+                return None;
+            }
+        };
+        let (kin, _) = self.chain.as_ref()?;
+        let side = (opening / 2.0 + self.finger_thickness / 2.0) as f64;
+        let (tip, above) = (self.finger_length as f64, (self.finger_length - 0.02) as f64);
+        Some(move |q: &[f32; 6]| {
+            let Ok(flange) = kin.forward(&q.map(|x| x as f64)) else { return Vec::new() };
+            let flange = pose * flange;
+            [-side, side]
+                .into_iter()
+                .flat_map(|x| [(x, above), (x, tip)])
+                .map(|(x, z)| {
+                    let p = flange * nalgebra::Point3::new(x, 0.0, z);
+                    [p.x as f32, p.y as f32, p.z as f32]
+                })
+                .collect()
+        })
+    }
+}
+
+/// The kinematic chain of a URDF from its root link to `tool_link`, whose
+/// moving joints must be the policy's six (`joint1` … `joint6`, in order).
+fn arm_chain(xml: &str, tool_link: &str) -> Result<(urdf::Chain, String), String> {
+    let robot = urdf::Robot::from_urdf(xml).map_err(|e| e.to_string())?;
+    let root = robot
+        .links
+        .iter()
+        .find(|l| !robot.joints.iter().any(|j| j.child == l.name))
+        .map(|l| l.name.clone())
+        .ok_or("robot_description: no root link (every link is some joint's child)")?;
+    let chain = robot.chain(&root, tool_link).map_err(|e| format!("{e} (parameter 'tool_link')"))?;
+    if chain.moving() != data::ARM_JOINTS[..6] {
+        return Err(format!(
+            "robot_description: the chain from '{root}' to '{tool_link}' moves {}, not the policy's {}",
+            chain.moving().join(", "),
+            data::ARM_JOINTS[..6].join(", ")
+        ));
+    }
+    Ok((chain, root))
 }
 
 /// The robot's side of the node: its state subscription(s) and its command publisher.
@@ -164,6 +362,9 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let max_gripper: f64 = node.declare_parameter("max_gripper", 0.12)?;
         let stale_ms: i64 = node.declare_parameter("stale_ms", 300)?;
         let reasoning_on: bool = node.declare_parameter("reasoning", false)?;
+        let tool_link: String = node.declare_parameter("tool_link", "tool0".to_string())?;
+        let finger_length: f64 = node.declare_parameter("finger_length", 0.07)?;
+        let finger_thickness: f64 = node.declare_parameter("finger_thickness", 0.016)?;
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
@@ -213,21 +414,18 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
             }
         };
-        let mut filter = match (reasoning_on, robot) {
-            (false, _) => None,
-            (true, Robot::Vehicle) => Some(SafetyFilter {
-                chains: node.create_subscription::<Reasoning>("reasoning", Qos::reliable().depth(10))?,
-                changed_by: node.create_publisher::<Reasoning>("safety_filter", Qos::reliable().depth(10))?,
-                newest: None,
-                published: None,
-                changed: 0,
-                blind: true,
-            }),
+        let mut filter = if reasoning_on { Some(SafetyFilter::new(&node)?) } else { None };
+        let mut arm_geometry = match (reasoning_on, robot) {
             (true, Robot::Arm) => {
-                return Err(
-                    "parameter 'reasoning': reason_node's constraints are for a vehicle (max_speed); this checkpoint drives an arm".into()
-                )
+                if !(finger_length > 0.0 && finger_thickness >= 0.0) {
+                    return Err(format!(
+                        "parameters 'finger_length' and 'finger_thickness' must be a positive length and a thickness, got {finger_length} and {finger_thickness}"
+                    )
+                    .into());
+                }
+                Some(ArmGeometry::new(&node, tool_link.clone(), finger_length as f32, finger_thickness as f32)?)
             }
+            _ => None,
         };
         let (state_topic, cmd_topic, state_what) = match robot {
             Robot::Vehicle => ("odom", "cmd_vel", "odometry"),
@@ -376,13 +574,21 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     if last_state.is_none() {
                         continue;
                     }
-                    let out = if live {
+                    let mut out = if live {
                         let (j, c) = clamp_joints(&command, &measured, lower, upper);
                         note_clamp(c);
                         j
                     } else {
                         clamp_joints(&measured, &measured, lower, upper).0
                     };
+                    if let (Some(f), Some(arm)) = (filter.as_mut(), arm_geometry.as_mut()) {
+                        arm.update(&log);
+                        let asked: [f32; 7] = std::array::from_fn(|k| out.position[k] as f32);
+                        let q = f.apply_joints(asked, &measured, arm, stale, &log);
+                        if q != asked {
+                            out = clamp_joints(&q, &measured, lower, upper).0;
+                        }
+                    }
                     if let Err(e) = cmd.publish(out) {
                         warn!(log, "joint_commands: {e}");
                     }

@@ -2,6 +2,7 @@
 //! whose number is a predictor's output (the step's `value`), and the
 //! constraints they set (`sim2real_msgs/Reasoning`).
 
+use sim2real_msgs::geometry_msgs::msg::Point;
 use sim2real_msgs::sim2real_msgs::msg::{Constraint, Reasoning, ReasoningStep};
 use sim2real_msgs::std_msgs::msg::Header;
 
@@ -94,8 +95,8 @@ pub fn braking(model: &StoppingModel, b: &Braking, header: Header) -> Reasoning 
         situation,
         steps,
         constraints: vec![
-            Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: p, region: vec![] },
-            Constraint { name: "stop_distance".into(), value: room, unit: "m".into(), confidence: p, region: vec![] },
+            Constraint { name: "max_speed".into(), value: limit, unit: "m/s".into(), confidence: p, ..Default::default() },
+            Constraint { name: "stop_distance".into(), value: room, unit: "m".into(), confidence: p, ..Default::default() },
         ],
     }
 }
@@ -120,7 +121,7 @@ pub struct CupScene {
 /// heading to move in towards it, rad in the header's frame) and a
 /// `keep_out` region beside it for every side whose sweep likely drops it.
 pub fn cup(a: &crate::cup::Assessment, scene: &CupScene, header: Header) -> Reasoning {
-    use crate::cup::{keep_out, FALLS, SIDES};
+    use crate::cup::{FALLS, SIDES};
     let (c, sure) = scene.cup;
     let (edge, which) = scene.table.nearest_edge(c.at);
     let gap = (edge - c.size[0]).max(0.0);
@@ -162,24 +163,45 @@ pub fn cup(a: &crate::cup::Assessment, scene: &CupScene, header: Header) -> Reas
         value: SIDES[a.best].1,
         unit: "rad".into(),
         confidence: sure * (1.0 - best),
-        region: vec![],
+        target: cup_centre(&c, scene.table_top),
+        target_radius: c.size[0],
+        ..Default::default()
     }];
-    for (k, (_, heading)) in SIDES.iter().enumerate() {
-        let p = a.sides[k][FALLS];
-        if p >= KEEP_OUT_P {
-            let region = keep_out(&c, *heading)
-                .iter()
-                .map(|[x, y]| sim2real_msgs::geometry_msgs::msg::Point { x: *x as f64, y: *y as f64, z: scene.table_top as f64 })
-                .collect();
-            constraints.push(Constraint { name: "keep_out".into(), value: p, unit: "".into(), confidence: sure * p, region });
-        }
-    }
+    constraints.extend(keep_outs(&c, &a.sides, sure, scene.table_top));
     let situation = if worst >= KEEP_OUT_P {
         format!("a cup near the table's {which} edge: keep out of {}", SIDES[a.worst].0)
     } else {
         "a cup on the table, away from its edges".into()
     };
     Reasoning { header, situation, steps, constraints }
+}
+
+/// A cup's centre as a point of the header's frame (the table top at `table_top`).
+fn cup_centre(c: &crate::cup::Cup, table_top: f32) -> Point {
+    Point { x: c.at[0] as f64, y: c.at[1] as f64, z: (table_top + c.size[1] / 2.0) as f64 }
+}
+
+/// The `keep_out` constraints of a cup whose sweeps from the four sides
+/// ([`crate::cup::SIDES`]) end as `sides` say: one for every side whose
+/// sweep likely drops it (p ≥ [`KEEP_OUT_P`]), the region on the table top
+/// a push along `heading` starts from, the cup as `target`.
+pub fn keep_outs(c: &crate::cup::Cup, sides: &[[f32; 3]; 4], sure: f32, table_top: f32) -> Vec<Constraint> {
+    use crate::cup::{keep_out, FALLS, SIDES};
+    SIDES
+        .iter()
+        .zip(sides)
+        .filter(|(_, p)| p[FALLS] >= KEEP_OUT_P)
+        .map(|((_, heading), p)| Constraint {
+            name: "keep_out".into(),
+            value: p[FALLS],
+            unit: "".into(),
+            confidence: sure * p[FALLS],
+            region: keep_out(c, *heading).iter().map(|[x, y]| Point { x: *x as f64, y: *y as f64, z: table_top as f64 }).collect(),
+            target: cup_centre(c, table_top),
+            target_radius: c.size[0],
+            heading: *heading,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -210,6 +232,11 @@ mod tests {
         let (ys, zs): (Vec<f64>, Vec<f64>) = keep[0].region.iter().map(|p| (p.y, p.z)).unzip();
         assert!(ys.iter().all(|y| *y <= 0.30 + 1e-6) && ys.iter().any(|y| *y < 0.2), "{ys:?}");
         assert!(zs.iter().all(|z| *z == 0.75));
+        // The cup it protects and the push it keeps out: along +y, from the right.
+        let t = &keep[0].target;
+        assert!((t.x - 0.25).abs() < 1e-6 && (t.y - 0.30).abs() < 1e-6 && (t.z - 0.80).abs() < 1e-6, "{t:?}");
+        assert_eq!((keep[0].target_radius, keep[0].heading), (0.04, std::f32::consts::FRAC_PI_2));
+        assert_eq!(side.target, keep[0].target);
         assert!(r.situation.contains("left edge"), "{}", r.situation);
     }
 

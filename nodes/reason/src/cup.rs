@@ -289,14 +289,7 @@ pub fn keep_out(cup: &Cup, heading: f32) -> [[f32; 2]; 4] {
     [p(near, -w), p(far, -w), p(far, w), p(near, w)]
 }
 
-/// Whether a point (x, y) lies inside a convex region given counter-clockwise.
-pub fn inside(region: &[[f32; 2]], at: [f32; 2]) -> bool {
-    region.len() >= 3
-        && (0..region.len()).all(|i| {
-            let (a, b) = (region[i], region[(i + 1) % region.len()]);
-            (b[0] - a[0]) * (at[1] - a[1]) - (b[1] - a[1]) * (at[0] - a[0]) >= 0.0
-        })
-}
+pub use sim2real_msgs::safety::inside;
 
 /// How well the predictor answers held-out push questions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -202,7 +202,7 @@ fn blind_to(header: Header, what: &str, scene: &str) -> Reasoning {
             unit: "m/s".into(),
             confidence: 1.0,
         }],
-        constraints: vec![Constraint { name: "max_speed".into(), value: 0.0, unit: "m/s".into(), confidence: 1.0, region: vec![] }],
+        constraints: vec![Constraint { name: "max_speed".into(), value: 0.0, unit: "m/s".into(), confidence: 1.0, ..Default::default() }],
     }
 }
 

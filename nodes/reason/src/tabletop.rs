@@ -135,10 +135,12 @@ impl Tabletop {
     /// (p ≥ [`KEEP_OUT_P`]), and returns the chain of the cup most at risk:
     /// the likeliest to fall, and of cups about as likely (within a few
     /// hundredths) the nearer an edge; its situation says how many cups
-    /// stand there. None without cups, or when the model has no cup predictor.
+    /// stand there, and its constraints hold every cup's keep-out regions.
+    /// None without cups, or when the model has no cup predictor.
     pub fn reason(&mut self, reasoner: &Reasoner, table: &Table, table_top: f32, header: Header) -> Result<Option<Reasoning>, ReasonError> {
-        let mut most: Option<(f32, Reasoning)> = None;
-        for c in &mut self.cups {
+        let mut most: Option<(f32, usize, Reasoning)> = None;
+        let mut keep_outs = Vec::new();
+        for (i, c) in self.cups.iter_mut().enumerate() {
             let scene = CupScene { table: *table, cup: (c.cup, c.score), table_top };
             let Some((chain, a)) = reasoner.reason_cup(header.clone(), &scene)? else {
                 return Ok(None);
@@ -149,16 +151,23 @@ impl Tabletop {
                 .filter(|(_, p)| p[cup::FALLS] >= KEEP_OUT_P)
                 .map(|((_, heading), _)| (cup::keep_out(&c.cup, *heading).to_vec(), *heading))
                 .collect();
+            keep_outs.push(crate::chain::keep_outs(&c.cup, &a.sides, c.score, table_top));
             // A tenth of a unit of probability per metre from the edge.
             let risk = a.sides[a.worst][cup::FALLS] - 0.1 * table.nearest_edge(c.cup.at).0;
-            if most.as_ref().is_none_or(|(r, _)| risk > *r) {
-                most = Some((risk, chain));
+            if most.as_ref().is_none_or(|(r, _, _)| risk > *r) {
+                most = Some((risk, i, chain));
             }
         }
         let n = self.cups.len();
-        Ok(most.map(|(_, mut c)| {
+        Ok(most.map(|(_, i, mut c)| {
             if n > 1 {
                 c.situation = format!("{n} cups on the table, the one most at risk {}", c.situation.trim_start_matches("a cup "));
+            }
+            // Every cup's keep-outs bind the arm, not only the one the chain is about.
+            for (k, other) in keep_outs.into_iter().enumerate() {
+                if k != i {
+                    c.constraints.extend(other);
+                }
             }
             c
         }))

@@ -43,6 +43,7 @@ pub mod raw;
 pub mod share;
 pub mod shutdown;
 pub mod tf;
+pub mod urdf;
 pub mod yaml;
 
 pub use args::{ArgsError, RosArgs};

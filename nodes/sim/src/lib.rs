@@ -10,6 +10,7 @@ pub mod arm_expert;
 pub mod asset;
 pub mod autopilot;
 pub mod consequences;
+pub mod description;
 pub mod expert;
 pub mod figures;
 pub mod labels;

@@ -16,7 +16,8 @@
 //! Topics (relative names take the node's namespace):
 //! `sim/<camera>/{image_raw,depth,segmentation,instances,camera_info,detections}`,
 //! `sim/detections3d`, `sim/collisions`, `odom`, `imu`, `joint_states`, `gripper/grasped`,
-//! `scenario` (transient local), `/tf`, `/tf_static` (transient local),
+//! `scenario` (transient local), `robot_description` (an arm's URDF,
+//! transient local), `/tf`, `/tf_static` (transient local),
 //! `/clock`; it listens on `cmd_vel` (vehicle) and `joint_commands` (arm).
 //! With `driver:=expert` the privileged expert (`autopilot`) drives the
 //! robot from inside and publishes what it commands on `expert/cmd_vel` or
@@ -34,7 +35,7 @@ use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::rosgraph_msgs::msg::Clock;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
 use sim2real_msgs::sim2real_msgs::msg::{CollisionEvent, ScenarioInfo};
-use sim2real_msgs::std_msgs::msg::Bool;
+use sim2real_msgs::std_msgs::msg::{Bool, String as StringMsg};
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
@@ -311,6 +312,11 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let joint_cmd = node.create_subscription::<JointState>("joint_commands", Qos::reliable())?;
         tf_static.publish(sim.tf_static())?;
         scenario_pub.publish(sim.scenario_info())?;
+        // An arm's description, as robot_state_publisher publishes one (latched).
+        let description = node.create_publisher::<StringMsg>("robot_description", Qos::transient_local())?;
+        if let Some(a) = &sim.world.arm {
+            description.publish(StringMsg { data: crate::description::arm(a).to_urdf()? })?;
+        }
         // driver:=expert: the privileged expert drives from inside and says what it commanded.
         let mut autopilot = expert.then(|| Autopilot::new(&sim));
         let expert_cmd_vel = node.create_publisher::<Twist>("expert/cmd_vel", Qos::reliable().depth(50))?;

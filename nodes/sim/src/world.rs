@@ -133,6 +133,8 @@ pub enum Motion {
     ArmFinger(usize),
 }
 
+/// Half the width of each of the arm's six links (square in section), metres.
+pub const ARM_LINK_RADII: [f32; 6] = [0.07, 0.06, 0.05, 0.045, 0.04, 0.035];
 /// Half extents of a gripper finger (closing along x, hanging along z), metres.
 pub const FINGER_HALF: [f32; 3] = [0.008, 0.012, 0.035];
 /// The widest the gripper opens: the gap between its finger pads, metres.
@@ -599,10 +601,9 @@ impl World {
             WorldSpec::Table(t) => t.size[2],
             WorldSpec::Road(_) => 0.0,
         };
-        let radius = [0.07f32, 0.06, 0.05, 0.045, 0.04, 0.035];
         for (i, len) in a.links.iter().enumerate() {
             let len = *len as f32;
-            let r = radius[i];
+            let r = ARM_LINK_RADII[i];
             self.objects.push(Object {
                 name: format!("arm_link{}", i + 1),
                 class: class::ROBOT_ARM,
