@@ -147,8 +147,11 @@ async fn late_subscribers_get_the_scenario_and_static_transforms() {
     let node = Node::new(&ctx, "late", &RosArgs::default()).unwrap();
     let scenario = node.create_subscription::<ScenarioInfo>("/scenario", Qos::transient_local()).unwrap();
     let tf_static = node.create_subscription::<TFMessage>("/tf_static", Qos::transient_local()).unwrap();
+    let description =
+        node.create_subscription::<sim2real_msgs::std_msgs::msg::String>("/robot_description", Qos::transient_local()).unwrap();
     let s = tokio::time::timeout(Duration::from_secs(20), scenario.recv()).await.expect("/scenario");
     let tf = tokio::time::timeout(Duration::from_secs(20), tf_static.recv()).await.expect("/tf_static");
+    let urdf = tokio::time::timeout(Duration::from_secs(20), description.recv()).await.expect("/robot_description");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(s.scenario, "cup_near_edge");
@@ -159,6 +162,13 @@ async fn late_subscribers_get_the_scenario_and_static_transforms() {
     for want in [("map", "odom"), ("odom", "base_link"), ("base_link", "front_link"), ("front_link", "front_optical_frame")] {
         assert!(frames.contains(&want), "{want:?} in {frames:?}");
     }
+    // The arm's description: from base_link to the flange through the six joints the joint states name.
+    let robot = s2r_runtime::urdf::Robot::from_urdf(&urdf.data).unwrap();
+    let chain = robot.chain("base_link", "tool0").unwrap();
+    assert_eq!(chain.moving(), ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"]);
+    // Straight up: the flange as high above the base as the links are long (cup_near_edge: 1.07 m).
+    let up = chain.forward(&[0.0; 6]).unwrap().translation.vector;
+    assert!(up.x.abs() < 1e-9 && up.y.abs() < 1e-9 && (up.z - 1.07).abs() < 1e-9, "{up}");
 }
 
 /// Runs sim_node in lockstep for 2 s of the icy crossing (front camera at
