@@ -71,6 +71,10 @@ pub struct TrainReasonArgs {
     /// shipped model's) or in-path (who is inside the path now, the bare gap).
     #[arg(long, default_value = "free")]
     hazard_labels: String,
+    /// Let the hazard predictor read motion: each frame with the one 0.3 s before it (who moves
+    /// towards the path, not only who stands near it).
+    #[arg(long)]
+    hazard_motion: bool,
     /// Hazard predictor training steps.
     #[arg(long, default_value_t = 3000)]
     hazard_steps: usize,
@@ -282,6 +286,9 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         camera = Some((c.name.clone(), (c.width as f64 * scale).round() as u32, (c.height as f64 * scale).round() as u32));
         for d in &a.hazard_drivers {
             let mut rec = HazardFrames::new(hazard_driver(a, d)?, a.hazard_every, labels);
+            if a.hazard_motion {
+                rec = rec.with_motion();
+            }
             let before = all.len();
             s2r_closedloop::evaluate(&scenario, &seed_list, &mut rec, &opts, &mut |_| {})
                 .with_context(|| format!("driving {name} ({d}) for the hazard predictor's frames"))?;
@@ -311,6 +318,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         seeds: (seed_list[0], *seed_list.last().expect("seeds are not empty")),
         drivers: a.hazard_drivers.clone(),
         labels: a.hazard_labels.clone(),
+        motion: a.hazard_motion,
         camera: camera.expect("at least one scenario"),
         frames: train.len(),
         steps: opts.steps,

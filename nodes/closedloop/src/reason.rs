@@ -78,6 +78,8 @@ pub struct Reasoned {
     log: FilterLog,
     locator: Option<crate::cups::CupLocator>,
     arm: crate::cups::ArmReasoning,
+    /// The camera's recent frames, for a hazard predictor that reads motion.
+    history: hazard::FrameHistory,
 }
 
 impl Reasoned {
@@ -95,6 +97,7 @@ impl Reasoned {
             chain: None,
             held: None,
             log: FilterLog::default(),
+            history: Default::default(),
             locator: None,
             arm: Default::default(),
         }
@@ -180,7 +183,7 @@ impl Reasoned {
         let topic = format!("/sim/{CAMERA}/image_raw");
         let reading = self
             .reasoner
-            .read(&frame.image, &topic, None)
+            .read_in(&frame.image, &topic, None, now, &mut self.history)
             .map_err(|e| ClosedLoopError::Driver { driver: self.name.clone(), message: e.to_string() })?;
         let chain = self.reasoner.reason(frame.image.header.clone(), &reading, self.speed, self.reaction, self.sight);
         self.last_step = Some(now);
@@ -215,6 +218,7 @@ impl Driver for Reasoned {
         self.held = None;
         self.log = FilterLog::default();
         self.arm = Default::default();
+        self.history.clear();
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
@@ -290,6 +294,9 @@ pub struct HazardFrames {
     seed: u64,
     /// Sim time of the last frame recorded while standing still (None while moving).
     last_still: Option<f32>,
+    /// Whether each frame is recorded with the one [`hazard::GAP`] before it (a motion network's).
+    motion: bool,
+    history: hazard::FrameHistory,
     /// The frames recorded so far.
     pub samples: Vec<hazard::Sample>,
 }
@@ -297,7 +304,24 @@ pub struct HazardFrames {
 impl HazardFrames {
     /// Records what `inner` sees, labelled by `labels`.
     pub fn new(inner: Box<dyn Driver>, every: usize, labels: HazardLabels) -> HazardFrames {
-        HazardFrames { inner, labels, every: every.max(1), seen: 0, seed: 0, last_still: None, samples: Vec::new() }
+        HazardFrames {
+            inner,
+            labels,
+            every: every.max(1),
+            seen: 0,
+            seed: 0,
+            last_still: None,
+            motion: false,
+            history: Default::default(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// Records each frame with the one [`hazard::GAP`] seconds before it (the first frames of
+    /// an episode with themselves), for a hazard predictor that reads motion.
+    pub fn with_motion(mut self) -> HazardFrames {
+        self.motion = true;
+        self
     }
 }
 
@@ -319,6 +343,7 @@ impl Driver for HazardFrames {
         self.seed = sim.world.seed;
         self.seen = 0;
         self.last_still = None;
+        self.history.clear();
     }
 
     fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
@@ -328,14 +353,25 @@ impl Driver for HazardFrames {
             // that stops the car for nothing would otherwise fill the set with one view).
             let still = view.speed.abs() < STILL;
             let due = !still || self.last_still.is_none_or(|t| view.time - t >= 1.0);
-            if due && (self.seen - 1).is_multiple_of(self.every) {
+            let record = due && (self.seen - 1).is_multiple_of(self.every);
+            let input = || {
+                hazard::input(&frame.image, CAMERA)
+                    .map_err(|e| ClosedLoopError::Driver { driver: "hazard frames".into(), message: e.to_string() })
+            };
+            // A motion network's frames need every frame's band, recorded or not.
+            let seen_now = if self.motion { Some(input()?) } else { None };
+            if record {
                 self.last_still = if still { Some(view.time) } else { None };
                 let h = expert::hazards(&view);
                 let within = |d: Option<(f32, u16)>| d.map(|(d, _)| d).filter(|d| *d < hazard::RANGE);
-                let image = hazard::input(&frame.image, CAMERA)
-                    .map_err(|e| ClosedLoopError::Driver { driver: "hazard frames".into(), message: e.to_string() })?;
+                let image = match &seen_now {
+                    Some(i) => i.clone(),
+                    None => input()?,
+                };
+                let before = self.motion.then(|| self.history.before(view.time as f64).unwrap_or(&image).to_vec());
                 self.samples.push(hazard::Sample {
                     image,
+                    before,
                     obstacle: within(match self.labels {
                         HazardLabels::Free => h.obstacle,
                         HazardLabels::InPath => h.in_path,
@@ -344,6 +380,9 @@ impl Driver for HazardFrames {
                     mu: view.mu,
                     seed: self.seed,
                 });
+            }
+            if let Some(i) = seen_now {
+                self.history.push(view.time as f64, i);
             }
         }
         self.inner.act(sim, tick)

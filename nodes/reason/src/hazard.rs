@@ -16,6 +16,11 @@
 //! two dense layers. Distances are learned in log space with a pinball loss
 //! at the [`QUANTILE`]: an estimate is nearer than the truth more often than
 //! not, the conservative side. No mirror augmentation: the kerb is on one side.
+//!
+//! A motion network (`s2r train reason --hazard-motion`) also reads the frame
+//! [`GAP`] seconds before: its input is the frame and the frame less that one
+//! (six channels), so that who moves towards the path can be told from who
+//! stands beside it.
 
 use std::path::Path;
 
@@ -43,6 +48,8 @@ const NONE_SHARE: f32 = 0.9;
 const CHANNELS: [usize; 4] = [16, 32, 64, 96];
 const SQUEEZE: usize = 16;
 const HIDDEN: usize = 128;
+/// Seconds between the frame a motion network reads and the one before it it compares it with.
+pub const GAP: f32 = 0.3;
 /// Outputs: two log distances, then the surface classes' logits.
 const OUTPUTS: usize = 2 + CLASSES.len();
 
@@ -51,6 +58,8 @@ const OUTPUTS: usize = 2 + CLASSES.len();
 pub struct Sample {
     /// RGB, [`INPUT`] in size, rows [`ROWS`] of the frame.
     pub image: Vec<u8>,
+    /// The same of the frame [`GAP`] seconds before (a motion network's), if recorded.
+    pub before: Option<Vec<u8>>,
     /// Metres to the nearest thing inside the path now (None: nothing within [`RANGE`]).
     pub obstacle: Option<f32>,
     /// Metres to the far end of the nearest parked vehicle that may hide someone.
@@ -59,6 +68,50 @@ pub struct Sample {
     pub mu: f32,
     /// The episode's seed.
     pub seed: u64,
+}
+
+/// The recent frames of one camera as the network reads them, so that a
+/// motion network gets the one [`GAP`] seconds before the frame it reads.
+#[derive(Default)]
+pub struct FrameHistory {
+    frames: std::collections::VecDeque<(f64, Vec<u8>)>,
+}
+
+impl FrameHistory {
+    /// The frame nearest [`GAP`] seconds before `t` (seconds), at least half
+    /// of that before; None when there is none yet.
+    pub fn before(&self, t: f64) -> Option<&[u8]> {
+        let want = t - GAP as f64;
+        self.frames
+            .iter()
+            .filter(|(at, _)| *at <= t - GAP as f64 / 2.0)
+            .min_by(|a, b| (a.0 - want).abs().total_cmp(&(b.0 - want).abs()))
+            .map(|(_, f)| f.as_slice())
+    }
+
+    /// Keeps frame `input` seen at `t`; forgets those more than twice [`GAP`]
+    /// older, and all of them when time goes back (a new episode or bag).
+    pub fn push(&mut self, t: f64, input: Vec<u8>) {
+        if self.frames.back().is_some_and(|(at, _)| *at > t) {
+            self.frames.clear();
+        }
+        while self.frames.front().is_some_and(|(at, _)| *at < t - 2.0 * GAP as f64) {
+            self.frames.pop_front();
+        }
+        self.frames.push_back((t, input));
+    }
+
+    /// Forgets every frame.
+    pub fn clear(&mut self) {
+        self.frames.clear();
+    }
+}
+
+impl Sample {
+    /// The frame as the network reads it.
+    pub fn input(&self) -> Input<'_> {
+        Input { now: &self.image, before: self.before.as_deref() }
+    }
 }
 
 /// What the network reads from a frame.
@@ -89,8 +142,21 @@ fn decode(t: f32) -> Option<f32> {
     (d < NONE_SHARE * RANGE).then_some(d)
 }
 
+/// A frame as the network reads it: [`input`] of it, and for a motion
+/// network [`input`] of the frame [`GAP`] seconds before (None: the same
+/// frame, nothing seen to move).
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The frame now.
+    pub now: &'a [u8],
+    /// The frame before.
+    pub before: Option<&'a [u8]>,
+}
+
 /// The network.
 pub struct HazardNet {
+    /// Whether it reads the frame before too.
+    pub motion: bool,
     stages: PatchStages,
     squeeze: Linear,
     fc1: Linear,
@@ -98,11 +164,12 @@ pub struct HazardNet {
 }
 
 impl HazardNet {
-    /// The network over `vb`'s weights.
-    pub fn new(vb: VarBuilder) -> candle_core::Result<HazardNet> {
-        let stages = PatchStages::new(3, &CHANNELS, &vb)?;
+    /// The network over `vb`'s weights; `motion`: one that reads the frame before too.
+    pub fn new(vb: VarBuilder, motion: bool) -> candle_core::Result<HazardNet> {
+        let stages = PatchStages::new(if motion { 6 } else { 3 }, &CHANNELS, &vb)?;
         let cells = (INPUT.0 >> CHANNELS.len()) * (INPUT.1 >> CHANNELS.len());
         Ok(HazardNet {
+            motion,
             stages,
             squeeze: linear(CHANNELS[3], SQUEEZE, vb.pp("squeeze"))?,
             fc1: linear(SQUEEZE * cells, HIDDEN, vb.pp("fc1"))?,
@@ -110,16 +177,29 @@ impl HazardNet {
         })
     }
 
-    /// Images `[B, H, W, 3]` (0 to 1) → `[B, 2 + classes]`: the two encoded distances, the surface logits.
+    /// Images `[B, H, W, 3]` (0 to 1; a motion network's `[B, H, W, 6]`: the
+    /// frame, and the frame less the one before) → `[B, 2 + classes]`: the two
+    /// encoded distances, the surface logits.
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         let x = self.stages.forward(&(images - 0.5)?)?;
         let x = self.squeeze.forward(&x)?.relu()?.flatten_from(1)?;
         self.fc2.forward(&self.fc1.forward(&x)?.relu()?)
     }
 
+    /// The batch of `inputs` as [`HazardNet::forward`] takes it, augmented with `rng`.
+    fn batch(&self, inputs: &[Input], device: &Device, rng: Option<&mut rand::rngs::StdRng>) -> candle_core::Result<Tensor> {
+        let now: Vec<&[u8]> = inputs.iter().map(|i| i.now).collect();
+        if !self.motion {
+            return crate::surface::batch(&now, INPUT, device, rng, false);
+        }
+        let before: Vec<&[u8]> = inputs.iter().map(|i| i.before.unwrap_or(i.now)).collect();
+        let v = crate::surface::batch_of(&[&now, &before], INPUT, device, rng, false)?;
+        Tensor::cat(&[&v[0], &(&v[0] - &v[1])?], 3)
+    }
+
     /// What the network reads from each input (RGB bytes of [`INPUT`] size).
-    pub fn read(&self, images: &[&[u8]], device: &Device) -> Result<Vec<Reading>, ReasonError> {
-        let x = crate::surface::batch(images, INPUT, device, None, false).map_err(crate::candle("a hazard batch"))?;
+    pub fn read(&self, inputs: &[Input], device: &Device) -> Result<Vec<Reading>, ReasonError> {
+        let x = self.batch(inputs, device, None).map_err(crate::candle("a hazard batch"))?;
         let y = self.forward(&x).map_err(crate::candle("the hazard network"))?;
         let p = candle_nn::ops::softmax(&y.narrow(1, 2, CLASSES.len()).map_err(crate::candle("the hazard output"))?, D::Minus1)
             .and_then(|p| p.to_vec2::<f32>())
@@ -160,6 +240,13 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             ),
         });
     }
+    let motion = samples[0].before.is_some();
+    if samples.iter().any(|s| s.before.is_some() != motion) {
+        return Err(ReasonError::Records {
+            what: "hazard",
+            problem: "some frames have the frame before them and some not: record them all one way".into(),
+        });
+    }
     let device = Device::Cpu;
     let step = |net: &HazardNet, rng: &mut rand::rngs::StdRng| {
         let picks: Vec<&Sample> = (0..opts.batch)
@@ -167,10 +254,10 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
                 |i| if i % 2 == 0 { hazardous[rng.random_range(0..hazardous.len())] } else { &samples[rng.random_range(0..samples.len())] },
             )
             .collect();
-        let images: Vec<&[u8]> = picks.iter().map(|s| s.image.as_slice()).collect();
+        let inputs: Vec<Input> = picks.iter().map(|s| s.input()).collect();
         let targets: Vec<f32> = picks.iter().flat_map(|s| [encode(s.obstacle), encode(s.occlusion)]).collect();
         let classes: Vec<u32> = picks.iter().map(|s| class_of(s.mu) as u32).collect();
-        let x = crate::surface::batch(&images, INPUT, &device, Some(rng), false).map_err(crate::candle("a hazard batch"))?;
+        let x = net.batch(&inputs, &device, Some(rng)).map_err(crate::candle("a hazard batch"))?;
         (|| {
             let y = net.forward(&x)?;
             let t = Tensor::from_vec(targets, (picks.len(), 2), &device)?;
@@ -182,7 +269,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
         })()
         .map_err(crate::candle("the hazard loss"))
     };
-    crate::fit::train("hazard", opts, HazardNet::new, step, progress)
+    crate::fit::train("hazard", opts, |vb| HazardNet::new(vb, motion), step, progress)
 }
 
 /// How well the network reads held-out frames.
@@ -210,8 +297,8 @@ pub struct Scores {
 pub fn evaluate(net: &HazardNet, samples: &[Sample]) -> Result<Scores, ReasonError> {
     let mut readings = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(64) {
-        let images: Vec<&[u8]> = chunk.iter().map(|s| s.image.as_slice()).collect();
-        readings.extend(net.read(&images, &Device::Cpu)?);
+        let inputs: Vec<Input> = chunk.iter().map(|s| s.input()).collect();
+        readings.extend(net.read(&inputs, &Device::Cpu)?);
     }
     let within = |d: Option<f32>| d.filter(|d| *d < NONE_SHARE * RANGE);
     let median = |mut v: Vec<f32>| {
@@ -259,9 +346,12 @@ pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
     crate::fit::save(path, &t.varmap, META_KEY, record)
 }
 
-/// Reads a weights file.
+/// Reads a weights file (a motion network's first stage takes twice the channels).
 pub fn load(path: &Path) -> Result<HazardNet, ReasonError> {
-    crate::fit::load(path, META_KEY, "a hazard predictor", "the hazard network", HazardNet::new)
+    crate::fit::load(path, META_KEY, "a hazard predictor", "the hazard network", |vb| {
+        let motion = vb.get_unchecked("stage0.weight").is_ok_and(|w| w.dims().last() == Some(&(4 * 6)));
+        HazardNet::new(vb, motion)
+    })
 }
 
 #[cfg(test)]
@@ -305,7 +395,7 @@ mod tests {
                 if mu < 0.5 {
                     image.iter_mut().step_by(3).for_each(|r| *r = r.saturating_add(30));
                 }
-                Sample { image, obstacle: Some(d), occlusion: None, mu, seed: i as u64 }
+                Sample { image, before: None, obstacle: Some(d), occlusion: None, mu, seed: i as u64 }
             })
             .collect()
     }
@@ -325,5 +415,72 @@ mod tests {
         let clear: Vec<Sample> = data.iter().map(|s| Sample { obstacle: None, ..s.clone() }).collect();
         let e = fit(&clear, &FitOptions::default(), &mut |_, _| {}).err().unwrap().to_string();
         assert!(e.contains("hazard") && e.contains("nothing to learn"), "{e}");
+    }
+
+    /// Frames identical now, told apart only by where the block was before:
+    /// moving right (towards the path) it is 5 m ahead, moving left it is not there.
+    fn moving(n: usize) -> Vec<Sample> {
+        let block = |x0: usize| {
+            let mut image = vec![20u8; INPUT.0 * INPUT.1 * 3];
+            for y in 40..60 {
+                for x in x0..x0 + 24 {
+                    image[(y * INPUT.0 + x) * 3..(y * INPUT.0 + x) * 3 + 3].copy_from_slice(&[230, 200, 40]);
+                }
+            }
+            image
+        };
+        (0..n)
+            .map(|i| {
+                let towards = i % 2 == 0;
+                let before = block(if towards { 96 } else { 136 });
+                Sample {
+                    image: block(116),
+                    before: Some(before),
+                    obstacle: towards.then_some(5.0),
+                    occlusion: None,
+                    mu: 0.8,
+                    seed: i as u64,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_motion_network_tells_who_moves_towards_the_path_and_loads_as_one() {
+        let data = moving(32);
+        let t = fit(&data, &FitOptions { steps: 200, batch: 16, lr: 3e-3, seed: 2 }, &mut |_, _| {}).unwrap();
+        assert!(t.net.motion);
+        let s = evaluate(&t.net, &data).unwrap();
+        assert!(s.obstacle_seen.unwrap() > 0.9 && s.obstacle_false.unwrap() < 0.1, "{s:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hazard.safetensors");
+        save(&path, &t, "{}").unwrap();
+        let back = load(&path).unwrap();
+        assert!(back.motion);
+        assert_eq!(evaluate(&back, &data).unwrap(), s);
+        // Frames recorded both ways are refused.
+        let mut mixed = data.clone();
+        mixed[0].before = None;
+        let e = fit(&mixed, &FitOptions::default(), &mut |_, _| {}).err().unwrap().to_string();
+        assert!(e.contains("frame before"), "{e}");
+    }
+
+    #[test]
+    fn the_history_gives_the_frame_a_gap_before_and_forgets_old_ones() {
+        let mut h = FrameHistory::default();
+        assert_eq!(h.before(1.0), None);
+        for k in 0..10 {
+            h.push(k as f64 * 0.1, vec![k as u8]);
+        }
+        // At 1.0 s: the frame of 0.7 s (0.3 s before); none newer than half the gap.
+        assert_eq!(h.before(1.0), Some(&[7u8][..]));
+        assert_eq!(h.before(0.92), Some(&[6u8][..]));
+        assert_eq!(h.before(0.1), None);
+        // Frames more than two gaps old are forgotten; time going back starts afresh.
+        h.push(1.5, vec![15]);
+        assert_eq!(h.before(1.8), Some(&[15u8][..]));
+        h.push(0.2, vec![2]);
+        assert_eq!(h.before(0.6), Some(&[2u8][..]));
+        assert_eq!(h.frames.len(), 1);
     }
 }

@@ -69,6 +69,9 @@ pub struct HazardRecord {
     /// What counted as something in the path (`free` or `in-path`; see `s2r train reason --help`).
     #[serde(default = "free_labels")]
     pub labels: String,
+    /// Whether it reads the frame `hazard::GAP` seconds before too (motion).
+    #[serde(default)]
+    pub motion: bool,
     /// The camera and the resolution it saw (width, height).
     pub camera: (String, u32, u32),
     /// Training frames.

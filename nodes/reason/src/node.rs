@@ -152,9 +152,47 @@ impl Reasoner {
 
     /// Everything the predictors read from a frame; `fixed` fixes the surface class.
     pub fn read(&self, img: &Image, topic: &str, fixed: Option<usize>) -> Result<Reading, ReasonError> {
-        let hazards = match &self.hazard {
-            Some(net) => Some(net.read(&[hazard::input(img, topic)?.as_slice()], &candle_core::Device::Cpu)?[0]),
-            None => None,
+        self.read_after(img, topic, fixed, None)
+    }
+
+    /// Whether its hazard predictor reads motion (the frame before too: [`Reasoner::read_in`]).
+    pub fn reads_motion(&self) -> bool {
+        self.hazard.as_ref().is_some_and(|h| h.motion)
+    }
+
+    /// [`Reasoner::read`] of a camera's frame seen at `t` (seconds), the
+    /// camera's recent frames in `history` (a motion network compares the
+    /// frame with the one [`hazard::GAP`] before); the frame joins them.
+    pub fn read_in(
+        &self,
+        img: &Image,
+        topic: &str,
+        fixed: Option<usize>,
+        t: f64,
+        history: &mut hazard::FrameHistory,
+    ) -> Result<Reading, ReasonError> {
+        if !self.reads_motion() {
+            return self.read(img, topic, fixed);
+        }
+        let now = hazard::input(img, topic)?;
+        let reading = self.read_after(img, topic, fixed, Some((&now, history.before(t))));
+        history.push(t, now);
+        reading
+    }
+
+    fn read_after(
+        &self,
+        img: &Image,
+        topic: &str,
+        fixed: Option<usize>,
+        input: Option<(&[u8], Option<&[u8]>)>,
+    ) -> Result<Reading, ReasonError> {
+        let hazards = match (&self.hazard, input) {
+            (Some(net), Some((now, before))) => Some(net.read(&[hazard::Input { now, before }], &candle_core::Device::Cpu)?[0]),
+            (Some(net), None) => {
+                Some(net.read(&[hazard::Input { now: &hazard::input(img, topic)?, before: None }], &candle_core::Device::Cpu)?[0])
+            }
+            (None, _) => None,
         };
         let surface = match (fixed, &self.surface, hazards) {
             (Some(k), _, _) => (k, 1.0),
@@ -269,6 +307,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let (mut last_frame, mut last_odom): (Option<Instant>, Option<Instant>) = (None, None);
         let mut speed = 0f32;
         let mut seen: Option<(Header, Reading)> = None;
+        let mut history = hazard::FrameHistory::default();
         let (mut refused, mut was_blind) = (0u64, true);
         loop {
             tokio::select! {
@@ -285,7 +324,8 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             if let Some(img) = newest {
                 let topic = image.topic();
-                let judged = tokio::task::block_in_place(|| reasoner.read(&img, &topic, fixed));
+                let t = s2r_runtime::stamp_ns(&img.header.stamp) as f64 * 1e-9;
+                let judged = tokio::task::block_in_place(|| reasoner.read_in(&img, &topic, fixed, t, &mut history));
                 match judged {
                     Ok(s) => {
                         seen = Some((img.header.clone(), s));

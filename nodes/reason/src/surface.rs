@@ -194,12 +194,26 @@ pub(crate) fn batch(
     images: &[&[u8]],
     size: (usize, usize),
     device: &Device,
-    mut rng: Option<&mut rand::rngs::StdRng>,
+    rng: Option<&mut rand::rngs::StdRng>,
     mirror: bool,
 ) -> candle_core::Result<Tensor> {
+    batch_of(&[images], size, device, rng, mirror).map(|mut v| v.remove(0))
+}
+
+/// Like [`batch`] for several views of each item (`sets[k][b]`: view k of
+/// item b, such as a frame and the one before it): every view of an item
+/// gets the same augmentation, so that what differs between them is the scene.
+pub(crate) fn batch_of(
+    sets: &[&[&[u8]]],
+    size: (usize, usize),
+    device: &Device,
+    mut rng: Option<&mut rand::rngs::StdRng>,
+    mirror: bool,
+) -> candle_core::Result<Vec<Tensor>> {
     let (w, h) = size;
-    let mut out = vec![0f32; images.len() * w * h * 3];
-    for (b, img) in images.iter().enumerate() {
+    let n = sets.first().map_or(0, |s| s.len());
+    let mut outs: Vec<Vec<f32>> = sets.iter().map(|_| vec![0f32; n * w * h * 3]).collect();
+    for b in 0..n {
         let (gain, bias, cast, haze, veil, noise, mirror) = match rng.as_deref_mut() {
             Some(r) => {
                 let grey = r.random_range(0.5..0.95f32);
@@ -216,24 +230,27 @@ pub(crate) fn batch(
             None => (1.0, 0.0, [1.0; 3], 0.0, [0.0; 3], 0.0, false),
         };
         let mut x = rng.as_deref_mut().map_or(1u32, |r| r.random::<u32>() | 1);
-        for y in 0..h {
-            for px in 0..w {
-                let sx = if mirror { w - 1 - px } else { px };
-                for c in 0..3 {
-                    let mut v = img[(y * w + sx) * 3 + c] as f32 / 255.0 * gain * cast[c] + bias;
-                    v = v * (1.0 - haze) + veil[c] * haze;
-                    if noise > 0.0 {
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        v += noise * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0);
+        for (set, out) in sets.iter().zip(outs.iter_mut()) {
+            let img = set[b];
+            for y in 0..h {
+                for px in 0..w {
+                    let sx = if mirror { w - 1 - px } else { px };
+                    for c in 0..3 {
+                        let mut v = img[(y * w + sx) * 3 + c] as f32 / 255.0 * gain * cast[c] + bias;
+                        v = v * (1.0 - haze) + veil[c] * haze;
+                        if noise > 0.0 {
+                            x ^= x << 13;
+                            x ^= x >> 17;
+                            x ^= x << 5;
+                            v += noise * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0);
+                        }
+                        out[((b * h + y) * w + px) * 3 + c] = v.clamp(0.0, 1.0);
                     }
-                    out[((b * h + y) * w + px) * 3 + c] = v.clamp(0.0, 1.0);
                 }
             }
         }
     }
-    Tensor::from_vec(out, (images.len(), h, w, 3), device)
+    outs.into_iter().map(|o| Tensor::from_vec(o, (n, h, w, 3), device)).collect()
 }
 
 pub use crate::fit::FitOptions;
