@@ -387,6 +387,7 @@ async fn an_arm_is_kept_from_pushing_a_cup_from_a_kept_out_side() {
     run(&approach_only).await;
     let sent = drain();
     assert!(text().contains("robot_description: the fingers on 'tool0', placed from 'base_link' through joint1"), "{}", text());
+    assert!(sent.len() >= 10, "commands with the description: {sent:?}\n{}", text());
     let asked = sent.last().expect("commands").clone();
     assert!(!held(&sent[sent.len() - 5..]), "the policy moves the arm: {asked:?}\n{}", text());
 
@@ -430,6 +431,7 @@ async fn an_arm_is_kept_from_pushing_a_cup_from_a_kept_out_side() {
     };
     run(&guarded).await;
     let sent = drain();
+    assert!(sent.len() >= 10, "commands under the keep-out: {sent:?}\n{}", text());
     let moved_like_asked = |p: &Vec<f64>| p[..6].iter().zip(&asked[..6]).all(|(x, y)| (x - y).abs() < 1e-3);
     assert!(sent[sent.len() - 10..].iter().all(|p| !moved_like_asked(p)), "refused: {sent:?} (asked {asked:?})\n{}", text());
     let published: Vec<Arc<Reasoning>> = std::iter::from_fn(|| changed.try_recv()).collect();
@@ -443,5 +445,5 @@ async fn an_arm_is_kept_from_pushing_a_cup_from_a_kept_out_side() {
     };
     run(&stop).await;
     let sent = drain();
-    assert!(held(&sent[sent.len() - 10..]), "held on a stop: {sent:?}");
+    assert!(sent.len() >= 10 && held(&sent[sent.len() - 10..]), "held on a stop: {sent:?}");
 }

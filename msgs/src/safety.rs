@@ -120,6 +120,8 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 /// joint space and with the base (joint 0) turning first, the way a low
 /// sweep knocks a cup over. A refused command is projected: sent without
 /// the base's turn when that way is clear, else the arm is held at `now`.
+/// Finger points that cannot be placed (none, or not finite numbers) count
+/// as a push: the conservative side.
 /// Coming down on the object from above, moving away from it and motion
 /// high over the table pass. Returns the targets to send and whether the
 /// filter changed them.
@@ -161,11 +163,12 @@ pub fn filter_joints(
             std::array::from_fn(|j| now[j] + (q[j] - now[j]) * if j == 0 { turn } else { rest })
         };
         let ways: [&dyn Fn(f32) -> [f32; 6]; 2] = [&straight, &base_first];
+        let placed = |p: &[[f32; 3]]| !p.is_empty() && p.iter().flatten().all(|v| v.is_finite());
         ways.iter().any(|way| {
             let mut before = fingers(now);
             (1..=PATH_SAMPLES).any(|k| {
                 let after = fingers(&way(k as f32 / PATH_SAMPLES as f32));
-                let hit = towards(&before, &after);
+                let hit = !placed(&before) || !placed(&after) || before.len() != after.len() || towards(&before, &after);
                 before = after;
                 hit
             })
@@ -273,6 +276,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(filter_joints(&now, out, &r2, 0.018, finger), (now, true));
+        // Fingers that cannot be placed: held.
+        assert_eq!(filter_joints(&now, out, &r2, 0.018, |_| vec![[f32::NAN, 0.0, 0.0]]), (now, true));
+        assert_eq!(filter_joints(&now, out, &r2, 0.018, |_| Vec::new()), (now, true));
         // A keep-out that names no object, or a chain without one, constrains no joints.
         assert_eq!(filter_joints(&now, through, &cup_chain(0.0), 0.018, finger), (through, false));
         assert_eq!(filter_joints(&now, through, &chain(&[1.0]), 0.018, finger), (through, false));

@@ -125,8 +125,8 @@ impl ArmReasoning {
     }
 }
 
-/// The points of the simulated gripper that push (the middle of each
-/// finger's pad and its tip, each finger across the flange's x) at joint
+/// The points of the simulated gripper that push (each finger's tip and the
+/// point 2 cm above it, the fingers either side of the flange's x) at joint
 /// angles `q`, in the map frame.
 pub fn fingers(view: &ArmView, q: &[f32; 6]) -> Vec<[f32; 3]> {
     let side = view.opening / 2.0 + FINGER_HALF[0];

@@ -456,7 +456,7 @@ pub fn stack(frames: &[&[u8]]) -> Vec<u8> {
 pub const ARM_JOINTS: [&str; 7] = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"];
 
 /// An arm's JointState as the network's seven entries (by name; in order
-/// when it names none); None when one is missing.
+/// when it names none); None when one is missing or not a finite number.
 pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
     let mut out = [0f32; 7];
     if j.name.is_empty() {
@@ -466,13 +466,13 @@ pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
         for (o, x) in out.iter_mut().zip(&j.position) {
             *o = *x as f32;
         }
-        return Some(out);
+        return out.iter().all(|x| x.is_finite()).then_some(out);
     }
     for (o, want) in out.iter_mut().zip(ARM_JOINTS) {
         let i = j.name.iter().position(|n| n == want)?;
         *o = *j.position.get(i)? as f32;
     }
-    Some(out)
+    out.iter().all(|x| x.is_finite()).then_some(out)
 }
 
 /// Every `every`-th frame of each of `topics` camera streams.

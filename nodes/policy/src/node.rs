@@ -266,7 +266,10 @@ impl ArmGeometry {
                     );
                     self.chain = Some((chain, root));
                 }
-                Err(e) => warn!(log, "{e}; the arm is held until a usable description arrives"),
+                Err(e) => {
+                    warn!(log, "{e}; the arm is held until a usable description arrives");
+                    self.chain = None;
+                }
             }
         }
     }
@@ -324,11 +327,8 @@ impl ArmGeometry {
 fn arm_chain(xml: &str, tool_link: &str) -> Result<(urdf::Chain, String), String> {
     let robot = urdf::Robot::from_urdf(xml).map_err(|e| e.to_string())?;
     let root = robot
-        .links
-        .iter()
-        .find(|l| !robot.joints.iter().any(|j| j.child == l.name))
-        .map(|l| l.name.clone())
-        .ok_or("robot_description: no root link (every link is some joint's child)")?;
+        .root_of(tool_link)
+        .ok_or_else(|| format!("robot_description: no link '{tool_link}' below a root link (parameter 'tool_link')"))?;
     let chain = robot.chain(&root, tool_link).map_err(|e| format!("{e} (parameter 'tool_link')"))?;
     if chain.moving() != data::ARM_JOINTS[..6] {
         return Err(format!(
@@ -492,7 +492,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                                 if s2r_runtime::log::worth_logging(bad_states) {
                                     warn!(
                                         log,
-                                        "joint_states without all of {}: ignored ({bad_states} so far)",
+                                        "joint_states without a finite position for each of {}: ignored ({bad_states} so far)",
                                         data::ARM_JOINTS.join(", ")
                                     );
                                 }

@@ -79,21 +79,26 @@ pub struct FrameHistory {
 
 impl FrameHistory {
     /// The frame nearest [`GAP`] seconds before `t` (seconds), at least half
-    /// of that before; None when there is none yet.
+    /// of that and at most twice that before; None when there is none (the
+    /// start, or after the camera stalled).
     pub fn before(&self, t: f64) -> Option<&[u8]> {
-        let want = t - GAP as f64;
+        let (gap, want) = (GAP as f64, t - GAP as f64);
         self.frames
             .iter()
-            .filter(|(at, _)| *at <= t - GAP as f64 / 2.0)
+            .filter(|(at, _)| *at <= t - gap / 2.0 && *at >= t - 2.0 * gap)
             .min_by(|a, b| (a.0 - want).abs().total_cmp(&(b.0 - want).abs()))
             .map(|(_, f)| f.as_slice())
     }
 
     /// Keeps frame `input` seen at `t`; forgets those more than twice [`GAP`]
-    /// older, and all of them when time goes back (a new episode or bag).
+    /// older, all of them when time goes back (a new episode or bag), and a
+    /// frame of the same time (a camera that does not stamp its frames).
     pub fn push(&mut self, t: f64, input: Vec<u8>) {
         if self.frames.back().is_some_and(|(at, _)| *at > t) {
             self.frames.clear();
+        }
+        if self.frames.back().is_some_and(|(at, _)| *at == t) {
+            self.frames.pop_back();
         }
         while self.frames.front().is_some_and(|(at, _)| *at < t - 2.0 * GAP as f64) {
             self.frames.pop_front();
@@ -476,9 +481,12 @@ mod tests {
         assert_eq!(h.before(1.0), Some(&[7u8][..]));
         assert_eq!(h.before(0.92), Some(&[6u8][..]));
         assert_eq!(h.before(0.1), None);
-        // Frames more than two gaps old are forgotten; time going back starts afresh.
+        // Frames more than two gaps old are forgotten, or not given; time going back starts afresh.
         h.push(1.5, vec![15]);
         assert_eq!(h.before(1.8), Some(&[15u8][..]));
+        assert_eq!(h.before(2.5), None, "after a stall, no frame from long before");
+        h.push(1.5, vec![16]);
+        assert_eq!(h.frames.len(), 2, "a frame of the same time replaces the last");
         h.push(0.2, vec![2]);
         assert_eq!(h.before(0.6), Some(&[2u8][..]));
         assert_eq!(h.frames.len(), 1);

@@ -150,7 +150,9 @@ impl Reasoner {
         }
     }
 
-    /// Everything the predictors read from a frame; `fixed` fixes the surface class.
+    /// Everything the predictors read from a frame; `fixed` fixes the surface
+    /// class. A hazard predictor that reads motion sees none here (the frame
+    /// is its own frame before): [`Reasoner::read_in`] gives it the one before.
     pub fn read(&self, img: &Image, topic: &str, fixed: Option<usize>) -> Result<Reading, ReasonError> {
         self.read_after(img, topic, fixed, None)
     }

@@ -202,7 +202,8 @@ pub(crate) fn batch(
 
 /// Like [`batch`] for several views of each item (`sets[k][b]`: view k of
 /// item b, such as a frame and the one before it): every view of an item
-/// gets the same augmentation, so that what differs between them is the scene.
+/// gets the same photometric augmentation (its pixel noise drawn anew), so
+/// that what differs between them is the scene.
 pub(crate) fn batch_of(
     sets: &[&[&[u8]]],
     size: (usize, usize),

@@ -13,7 +13,7 @@ use nalgebra::{Isometry3, Vector3};
 use sim2real_msgs::sim2real_msgs::msg::Reasoning;
 use sim2real_msgs::std_msgs::msg::Header;
 
-use crate::chain::{CupScene, KEEP_OUT_P};
+use crate::chain::CupScene;
 use crate::cup::{self, Cup, Table};
 use crate::node::Reasoner;
 use crate::ReasonError;
@@ -94,9 +94,9 @@ pub struct SeenCup {
     pub score: f32,
     /// The sum of its sightings' confidences (the weight of the mean position).
     pub weight: f32,
-    /// Its keep-out regions (on the table top, table frame) with the heading
-    /// of the push each guards against (radians, table frame).
-    pub keep_out: Vec<(Vec<[f32; 2]>, f32)>,
+    /// Its `keep_out` constraints (`chain::keep_outs`): a region on the table
+    /// top for every side whose push likely drops it, with that push's heading.
+    pub keep_out: Vec<sim2real_msgs::sim2real_msgs::msg::Constraint>,
 }
 
 /// The cups seen on a table so far.
@@ -132,26 +132,19 @@ impl Tabletop {
 
     /// Weighs a sweep from each side of every cup with `reasoner`'s cup
     /// outcome predictor, keeps out of the sides that likely drop it
-    /// (p ≥ [`KEEP_OUT_P`]), and returns the chain of the cup most at risk:
+    /// (p ≥ [`crate::chain::KEEP_OUT_P`]), and returns the chain of the cup most at risk:
     /// the likeliest to fall, and of cups about as likely (within a few
     /// hundredths) the nearer an edge; its situation says how many cups
     /// stand there, and its constraints hold every cup's keep-out regions.
     /// None without cups, or when the model has no cup predictor.
     pub fn reason(&mut self, reasoner: &Reasoner, table: &Table, table_top: f32, header: Header) -> Result<Option<Reasoning>, ReasonError> {
         let mut most: Option<(f32, usize, Reasoning)> = None;
-        let mut keep_outs = Vec::new();
         for (i, c) in self.cups.iter_mut().enumerate() {
             let scene = CupScene { table: *table, cup: (c.cup, c.score), table_top };
             let Some((chain, a)) = reasoner.reason_cup(header.clone(), &scene)? else {
                 return Ok(None);
             };
-            c.keep_out = cup::SIDES
-                .iter()
-                .zip(&a.sides)
-                .filter(|(_, p)| p[cup::FALLS] >= KEEP_OUT_P)
-                .map(|((_, heading), _)| (cup::keep_out(&c.cup, *heading).to_vec(), *heading))
-                .collect();
-            keep_outs.push(crate::chain::keep_outs(&c.cup, &a.sides, c.score, table_top));
+            c.keep_out = crate::chain::keep_outs(&c.cup, &a.sides, c.score, table_top);
             // A tenth of a unit of probability per metre from the edge.
             let risk = a.sides[a.worst][cup::FALLS] - 0.1 * table.nearest_edge(c.cup.at).0;
             if most.as_ref().is_none_or(|(r, _, _)| risk > *r) {
@@ -164,9 +157,9 @@ impl Tabletop {
                 c.situation = format!("{n} cups on the table, the one most at risk {}", c.situation.trim_start_matches("a cup "));
             }
             // Every cup's keep-outs bind the arm, not only the one the chain is about.
-            for (k, other) in keep_outs.into_iter().enumerate() {
+            for (k, other) in self.cups.iter().enumerate() {
                 if k != i {
-                    c.constraints.extend(other);
+                    c.constraints.extend(other.keep_out.iter().cloned());
                 }
             }
             c
@@ -255,7 +248,9 @@ mod tests {
         assert!(chain.steps[0].text.contains("5 cm from the table's left edge"), "{chain:?}");
         // Each cup has its keep-out: the side a sweep drops it from (towards its near edge).
         let near = t.cups.iter().find(|c| c.cup.at[1] > 0.0).unwrap();
-        assert!(near.keep_out.iter().any(|(_, h)| (h - std::f32::consts::FRAC_PI_2).abs() < 1e-6), "{near:?}");
+        assert!(near.keep_out.iter().any(|k| (k.heading - std::f32::consts::FRAC_PI_2).abs() < 1e-6), "{near:?}");
+        // The chain, about the other cup, carries this one's keep-outs too.
+        assert!(chain.constraints.iter().any(|k| k.name == "keep_out" && (k.target.y - 0.31).abs() < 1e-6), "{chain:?}");
         // Alone, a cup's chain says nothing of others.
         let mut one = Tabletop::default();
         one.merge(&[([0.27, 0.31], 0.4)], &table, |_| true);

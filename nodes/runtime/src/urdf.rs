@@ -4,9 +4,9 @@
 //! command puts the robot's tool (robot_state_publisher's forward
 //! kinematics, for one chain).
 //!
-//! Only what kinematics needs is read (joint types, parents and children,
-//! origins, axes, limits, mimic joints are not followed); a link's visual
-//! boxes are written so that RViz shows the robot.
+//! Read: joint types, parents, children, origins, axes and limits, and the
+//! links' visual boxes (written so that RViz shows the robot); mimic joints,
+//! meshes, collision and inertia are left out.
 
 use std::collections::HashMap;
 
@@ -162,9 +162,22 @@ impl Chain {
     }
 }
 
+/// URDF's roll, pitch and yaw of a rotation (R = Rz(yaw)·Ry(pitch)·Rx(roll)),
+/// well conditioned at pitch ±90° (there yaw is taken as 0).
+fn rpy(q: &UnitQuaternion<f64>) -> (f64, f64, f64) {
+    let m = q.to_rotation_matrix();
+    let m = m.matrix();
+    let c = m[(0, 0)].hypot(m[(1, 0)]);
+    let pitch = (-m[(2, 0)]).atan2(c);
+    if c < 1e-9 {
+        return ((-m[(1, 2)]).atan2(m[(1, 1)]), pitch, 0.0);
+    }
+    (m[(2, 1)].atan2(m[(2, 2)]), pitch, m[(1, 0)].atan2(m[(0, 0)]))
+}
+
 fn origin_attrs(o: &Isometry3<f64>) -> [(&'static str, String); 2] {
     let t = o.translation.vector;
-    let (r, p, y) = o.rotation.euler_angles();
+    let (r, p, y) = rpy(&o.rotation);
     [("xyz", format!("{} {} {}", t.x, t.y, t.z)), ("rpy", format!("{r} {p} {y}"))]
 }
 
@@ -315,6 +328,20 @@ impl Robot {
         Ok(Robot { name: root.attribute("name").unwrap_or_default().into(), links, joints })
     }
 
+    /// The link at the top of `link`'s branch: following the joints up from it
+    /// to the link no joint hangs from (None: `link` is no link of it, or the
+    /// joints loop).
+    pub fn root_of(&self, link: &str) -> Option<String> {
+        let mut at = self.links.iter().find(|l| l.name == link)?.name.as_str();
+        for _ in 0..=self.joints.len() {
+            match self.joints.iter().find(|j| j.child == at) {
+                Some(j) => at = &j.parent,
+                None => return Some(at.to_string()),
+            }
+        }
+        None
+    }
+
     /// The joints from link `root` to link `tip`.
     pub fn chain(&self, root: &str, tip: &str) -> Result<Chain, UrdfError> {
         let by_child: HashMap<&str, &Joint> = self.joints.iter().map(|j| (j.child.as_str(), j)).collect();
@@ -383,6 +410,8 @@ mod tests {
         let back = Robot::from_urdf(&xml).unwrap();
         assert_eq!(back.joints.len(), 3);
         assert_eq!(back.links[0].visuals, arm().links[0].visuals);
+        assert_eq!(back.root_of("tool0").as_deref(), Some("base_link"));
+        assert_eq!(back.root_of("gripper"), None);
         let chain = back.chain("base_link", "tool0").unwrap();
         assert_eq!(chain.moving(), ["turn", "elbow"]);
         // Upright: the tool 0.8 m above the base; the elbow bent 90° forward (about +y) and turned 90°: along +y, 0.3 m up.
@@ -390,11 +419,15 @@ mod tests {
         assert!((up - Vector3::new(0.0, 0.0, 0.8)).norm() < 1e-9, "{up}");
         let bent = chain.forward(&[std::f64::consts::FRAC_PI_2, std::f64::consts::FRAC_PI_2]).unwrap().translation.vector;
         assert!((bent - Vector3::new(0.0, 0.5, 0.3)).norm() < 1e-9, "{bent}");
-        // Rotated origins survive the round trip.
-        let mut r = arm();
-        r.joints[2].origin = Isometry3::from_parts(Translation3::new(0.1, 0.0, 0.5), UnitQuaternion::from_euler_angles(0.3, -0.2, 1.1));
-        let back = Robot::from_urdf(&r.to_urdf().unwrap()).unwrap();
-        assert!((back.joints[2].origin.to_homogeneous() - r.joints[2].origin.to_homogeneous()).norm() < 1e-9);
+        // Rotated origins survive the round trip, pitched a quarter turn too (where yaw and roll meet).
+        let half_pi = std::f64::consts::FRAC_PI_2;
+        for (r0, p0, y0) in [(0.3, -0.2, 1.1), (0.3, -half_pi, 0.0), (1.2, -half_pi, 0.4), (0.5, half_pi, 0.7), (-2.9, 0.1, 3.1)] {
+            let mut r = arm();
+            r.joints[2].origin = Isometry3::from_parts(Translation3::new(0.1, 0.0, 0.5), UnitQuaternion::from_euler_angles(r0, p0, y0));
+            let back = Robot::from_urdf(&r.to_urdf().unwrap()).unwrap();
+            let d = (back.joints[2].origin.to_homogeneous() - r.joints[2].origin.to_homogeneous()).norm();
+            assert!(d < 1e-9, "rpy ({r0}, {p0}, {y0}): {d}");
+        }
     }
 
     #[test]
