@@ -324,3 +324,22 @@ async fn the_expert_drives_the_arm_from_inside_and_publishes_its_commands() {
     let bad = sim_node(domain, &["scenario:=cup_near_edge", "driver:=autopilot", "duration:=0.1"]).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("'driver' is 'autopilot'"));
 }
+
+/// The arm's description as sim_node publishes it is a URDF that urdfdom,
+/// the parser robot_state_publisher and RViz use, reads: one tree from
+/// base_link through link1 … link6 to tool0.
+#[test]
+fn urdfdom_reads_the_arms_description() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenario = s2r_sim::scenario::Scenario::load(&root.join("config/scenarios/cup_near_edge.yaml")).unwrap();
+    let s2r_sim::scenario::EgoSpec::Arm(arm) = scenario.ego.clone() else { panic!("cup_near_edge has an arm") };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arm.urdf");
+    std::fs::write(&path, s2r_sim::description::arm(&arm).to_urdf().unwrap()).unwrap();
+    let out = Command::new("check_urdf").arg(&path).output().expect("check_urdf (Debian's liburdfdom-tools; tests/run installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("robot name is: sim2real_arm") && text.contains("root Link: base_link has 1 child(ren)"), "{text}");
+    let chain: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("child(1):").map(str::trim)).collect();
+    assert_eq!(chain, ["link1", "link2", "link3", "link4", "link5", "link6", "tool0"], "{text}");
+}
