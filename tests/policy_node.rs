@@ -287,15 +287,13 @@ async fn an_arm_is_kept_from_pushing_a_cup_from_a_kept_out_side() {
     // The simulated fingers: their tips and 2 cm above, either side of the opening.
     let fingers = |q: &[f64]| -> Vec<[f64; 3]> {
         let flange = base * chain_to_tool.forward(q).unwrap();
-        let side = opening as f64 / 2.0 + 0.008;
-        [-side, side]
-            .into_iter()
-            .flat_map(|x| [(x, 0.05), (x, 0.07)])
-            .map(|(x, z)| {
-                let p = flange * Point3::new(x, 0.0, z);
-                [p.x, p.y, p.z]
-            })
-            .collect()
+        sim2real_msgs::safety::finger_points(opening, 0.016, 0.07, |[x, y, z]| {
+            let p = flange * Point3::new(x as f64, y as f64, z as f64);
+            [p.x as f32, p.y as f32, p.z as f32]
+        })
+        .into_iter()
+        .map(|p| p.map(|v| v as f64))
+        .collect()
     };
     let measured: Vec<f64> = arm.initial.iter().copied().chain([opening as f64]).collect();
 

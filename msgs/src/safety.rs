@@ -72,6 +72,16 @@ pub fn inside(region: &[[f32; 2]], at: [f32; 2]) -> bool {
         })
 }
 
+/// The points of a parallel-jaw gripper that push, as [`filter_joints`]
+/// takes them: each finger's tip and the point 2 cm above it, the fingers
+/// `thickness` thick either side of the `opening` (metres), hanging
+/// `length` from the flange along its z and closing along its x. `place`
+/// puts a point of the flange's frame into the chain's frame.
+pub fn finger_points(opening: f32, thickness: f32, length: f32, place: impl Fn([f32; 3]) -> [f32; 3]) -> Vec<[f32; 3]> {
+    let side = opening / 2.0 + thickness / 2.0;
+    [-side, side].into_iter().flat_map(|x| [[x, 0.0, length - 0.02], [x, 0.0, length]]).map(place).collect()
+}
+
 /// A chain's `keep_out` constraint as the joint filter reads it.
 struct KeepOut {
     region: Vec<[f32; 2]>,

@@ -129,17 +129,11 @@ impl ArmReasoning {
 /// point 2 cm above it, the fingers either side of the flange's x) at joint
 /// angles `q`, in the map frame.
 pub fn fingers(view: &ArmView, q: &[f32; 6]) -> Vec<[f32; 3]> {
-    let side = view.opening / 2.0 + FINGER_HALF[0];
     let flange = forward(&view.arm, q)[5];
-    let tip = 2.0 * FINGER_HALF[2];
-    [-side, side]
-        .into_iter()
-        .flat_map(|x| [Point3::new(x, 0.0, TOOL_DEPTH), Point3::new(x, 0.0, tip)])
-        .map(|p| {
-            let p = flange * p;
-            [p.x, p.y, p.z]
-        })
-        .collect()
+    sim2real_msgs::safety::finger_points(view.opening, 2.0 * FINGER_HALF[0], 2.0 * FINGER_HALF[2], |[x, y, z]| {
+        let p = flange * Point3::new(x, y, z);
+        [p.x, p.y, p.z]
+    })
 }
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {

@@ -305,19 +305,14 @@ impl ArmGeometry {
             }
         };
         let (kin, _) = self.chain.as_ref()?;
-        let side = (opening / 2.0 + self.finger_thickness / 2.0) as f64;
-        let (tip, above) = (self.finger_length as f64, (self.finger_length - 0.02) as f64);
+        let (thickness, length) = (self.finger_thickness, self.finger_length);
         Some(move |q: &[f32; 6]| {
             let Ok(flange) = kin.forward(&q.map(|x| x as f64)) else { return Vec::new() };
             let flange = pose * flange;
-            [-side, side]
-                .into_iter()
-                .flat_map(|x| [(x, above), (x, tip)])
-                .map(|(x, z)| {
-                    let p = flange * nalgebra::Point3::new(x, 0.0, z);
-                    [p.x as f32, p.y as f32, p.z as f32]
-                })
-                .collect()
+            safety::finger_points(opening, thickness, length, |[x, y, z]| {
+                let p = flange * nalgebra::Point3::new(x as f64, y as f64, z as f64);
+                [p.x as f32, p.y as f32, p.z as f32]
+            })
         })
     }
 }
