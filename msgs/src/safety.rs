@@ -118,8 +118,8 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 
 /// An arm's joint targets `cmd` within a chain's `keep_out` constraints.
 ///
-/// `fingers` gives the points of the gripper that can push (its finger pads
-/// and tips), in the chain header's frame, for joint angles `q`; `now` are
+/// `fingers` gives the points of the gripper that can push
+/// ([`finger_points`]), in the chain header's frame, for joint angles `q`; `now` are
 /// the arm's measured joint angles. The command is refused when, on the way
 /// there, a finger point low over the table (below the protected object's
 /// top and a margin) would move towards the object from a kept-out side:
@@ -130,11 +130,10 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 /// joint space and with the base (joint 0) turning first, the way a low
 /// sweep knocks a cup over. A refused command is projected: sent without
 /// the base's turn when that way is clear, else the arm is held at `now`.
-/// Finger points that cannot be placed (none, or not finite numbers) count
-/// as a push: the conservative side.
 /// Coming down on the object from above, moving away from it and motion
-/// high over the table pass. Returns the targets to send and whether the
-/// filter changed them.
+/// high over the table pass; finger points that cannot be placed (none, or
+/// not finite numbers) count as a push, the conservative side. Returns the
+/// targets to send and whether the filter changed them.
 pub fn filter_joints(
     now: &[f32; 6],
     cmd: [f32; 6],
@@ -166,6 +165,8 @@ pub fn filter_joints(
                 })
         })
     };
+    // Where the fingers are now: the start of every way checked.
+    let start = fingers(now);
     let pushes_to = |q: &[f32; 6]| {
         let straight = |s: f32| -> [f32; 6] { std::array::from_fn(|j| now[j] + (q[j] - now[j]) * s) };
         let base_first = |s: f32| -> [f32; 6] {
@@ -175,7 +176,7 @@ pub fn filter_joints(
         let ways: [&dyn Fn(f32) -> [f32; 6]; 2] = [&straight, &base_first];
         let placed = |p: &[[f32; 3]]| !p.is_empty() && p.iter().flatten().all(|v| v.is_finite());
         ways.iter().any(|way| {
-            let mut before = fingers(now);
+            let mut before = start.clone();
             (1..=PATH_SAMPLES).any(|k| {
                 let after = fingers(&way(k as f32 / PATH_SAMPLES as f32));
                 let hit = !placed(&before) || !placed(&after) || before.len() != after.len() || towards(&before, &after);

@@ -189,12 +189,19 @@ impl Reasoner {
         fixed: Option<usize>,
         input: Option<(&[u8], Option<&[u8]>)>,
     ) -> Result<Reading, ReasonError> {
-        let hazards = match (&self.hazard, input) {
-            (Some(net), Some((now, before))) => Some(net.read(&[hazard::Input { now, before }], &candle_core::Device::Cpu)?[0]),
-            (Some(net), None) => {
-                Some(net.read(&[hazard::Input { now: &hazard::input(img, topic)?, before: None }], &candle_core::Device::Cpu)?[0])
+        let hazards = match &self.hazard {
+            Some(net) => {
+                let own;
+                let (now, before) = match input {
+                    Some(i) => i,
+                    None => {
+                        own = hazard::input(img, topic)?;
+                        (own.as_slice(), None)
+                    }
+                };
+                Some(net.read(&[hazard::Input { now, before }], &candle_core::Device::Cpu)?[0])
             }
-            (None, _) => None,
+            None => None,
         };
         let surface = match (fixed, &self.surface, hazards) {
             (Some(k), _, _) => (k, 1.0),

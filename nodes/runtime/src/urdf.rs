@@ -175,10 +175,13 @@ fn rpy(q: &UnitQuaternion<f64>) -> (f64, f64, f64) {
     (m[(2, 1)].atan2(m[(2, 2)]), pitch, m[(1, 0)].atan2(m[(0, 0)]))
 }
 
-fn origin_attrs(o: &Isometry3<f64>) -> [(&'static str, String); 2] {
+/// Writes `<origin xyz=… rpy=…/>` of a pose.
+fn write_origin<W: std::io::Write>(w: &mut Writer<W>, o: &Isometry3<f64>) -> std::io::Result<()> {
     let t = o.translation.vector;
     let (r, p, y) = rpy(&o.rotation);
-    [("xyz", format!("{} {} {}", t.x, t.y, t.z)), ("rpy", format!("{r} {p} {y}"))]
+    let (xyz, rpy) = (format!("{} {} {}", t.x, t.y, t.z), format!("{r} {p} {y}"));
+    w.create_element("origin").with_attributes([("xyz", xyz.as_str()), ("rpy", rpy.as_str())]).write_empty()?;
+    Ok(())
 }
 
 /// The first child element of `n` named `tag`.
@@ -201,12 +204,9 @@ impl Robot {
                 for l in &self.links {
                     w.create_element("link").with_attribute(("name", l.name.as_str())).write_inner_content(|w| {
                         for v in &l.visuals {
-                            let [xyz, rpy] = origin_attrs(&v.origin);
                             let size = format!("{} {} {}", v.size[0], v.size[1], v.size[2]);
                             w.create_element("visual").write_inner_content(|w| {
-                                w.create_element("origin")
-                                    .with_attributes([(xyz.0, xyz.1.as_str()), (rpy.0, rpy.1.as_str())])
-                                    .write_empty()?;
+                                write_origin(w, &v.origin)?;
                                 w.create_element("geometry").write_inner_content(|w| {
                                     w.create_element("box").with_attribute(("size", size.as_str())).write_empty()?;
                                     Ok(())
@@ -218,13 +218,12 @@ impl Robot {
                     })?;
                 }
                 for j in &self.joints {
-                    let [xyz, rpy] = origin_attrs(&j.origin);
                     let axis = format!("{} {} {}", j.axis.x, j.axis.y, j.axis.z);
                     w.create_element("joint").with_attributes([("name", j.name.as_str()), ("type", j.kind.name())]).write_inner_content(
                         |w| {
                             w.create_element("parent").with_attribute(("link", j.parent.as_str())).write_empty()?;
                             w.create_element("child").with_attribute(("link", j.child.as_str())).write_empty()?;
-                            w.create_element("origin").with_attributes([(xyz.0, xyz.1.as_str()), (rpy.0, rpy.1.as_str())]).write_empty()?;
+                            write_origin(w, &j.origin)?;
                             if j.kind.moves() {
                                 w.create_element("axis").with_attribute(("xyz", axis.as_str())).write_empty()?;
                             }

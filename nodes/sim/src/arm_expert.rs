@@ -141,7 +141,7 @@ pub struct ToolPose {
 /// The arm's forward kinematics: the pose of each link's far end
 /// (the flange for the last) in the map frame, for joint angles `q`.
 pub fn forward(arm: &ArmEgo, q: &[f32; 6]) -> [Isometry3<f32>; 6] {
-    let axes = [Vector3::z_axis(), Vector3::y_axis(), Vector3::y_axis(), Vector3::z_axis(), Vector3::y_axis(), Vector3::z_axis()];
+    let axes = crate::physics::joint_axes();
     let mut frame = Isometry3::translation(arm.base[0] as f32, arm.base[1] as f32, arm.base[2] as f32);
     let mut out = [Isometry3::identity(); 6];
     for j in 0..6 {

@@ -18,15 +18,13 @@ use crate::world::ARM_LINK_RADII;
 pub const ROOT: &str = "base_link";
 /// The flange's frame.
 pub const TOOL: &str = "tool0";
-/// The axis each joint turns about, in its link's frame (the base and the
-/// wrist's roll about z, the shoulder, elbow and wrist pitch about y).
-pub const AXES: [[f64; 3]; 6] = [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
 
 /// The arm's description: base_link → link1 … link6 → tool0.
 pub fn arm(a: &ArmEgo) -> Robot {
     let link_name = |i: usize| if i == 0 { ROOT.to_string() } else { format!("link{i}") };
     let mut links = vec![Link { name: ROOT.into(), visuals: vec![] }];
     let mut joints = Vec::new();
+    let axes = crate::physics::joint_axes();
     for (i, len) in a.links.iter().enumerate() {
         let r = 2.0 * ARM_LINK_RADII[i] as f64;
         links.push(Link {
@@ -40,7 +38,7 @@ pub fn arm(a: &ArmEgo) -> Robot {
             child: link_name(i + 1),
             // Each joint sits at the far end of the link before it.
             origin: Isometry3::translation(0.0, 0.0, if i == 0 { 0.0 } else { a.links[i - 1] }),
-            axis: Unit::new_normalize(Vector3::from(AXES[i])),
+            axis: Unit::new_normalize(axes[i].into_inner().cast::<f64>()),
             limits: Some(a.limits[i]),
         });
     }

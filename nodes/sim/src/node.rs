@@ -312,11 +312,16 @@ fn sim_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let joint_cmd = node.create_subscription::<JointState>("joint_commands", Qos::reliable())?;
         tf_static.publish(sim.tf_static())?;
         scenario_pub.publish(sim.scenario_info())?;
-        // An arm's description, as robot_state_publisher publishes one (latched).
-        let description = node.create_publisher::<StringMsg>("robot_description", Qos::transient_local())?;
-        if let Some(a) = &sim.world.arm {
-            description.publish(StringMsg { data: crate::description::arm(a).to_urdf()? })?;
-        }
+        // An arm's description, as robot_state_publisher publishes one (latched: the
+        // publisher lives as long as the node).
+        let _description = match &sim.world.arm {
+            Some(a) => {
+                let p = node.create_publisher::<StringMsg>("robot_description", Qos::transient_local())?;
+                p.publish(StringMsg { data: crate::description::arm(a).to_urdf()? })?;
+                Some(p)
+            }
+            None => None,
+        };
         // driver:=expert: the privileged expert drives from inside and says what it commanded.
         let mut autopilot = expert.then(|| Autopilot::new(&sim));
         let expert_cmd_vel = node.create_publisher::<Twist>("expert/cmd_vel", Qos::reliable().depth(50))?;

@@ -718,8 +718,9 @@ const GRIPPER_DAMPING: f32 = 40.0;
 pub(crate) const GRIP_FORCE: f32 = 20.0;
 
 /// The joint axes of the arm: base yaw, shoulder pitch, elbow pitch, wrist
-/// roll, wrist pitch, flange roll (link frames: z along the link).
-fn joint_axes() -> [UnitVector<f32>; 6] {
+/// roll, wrist pitch, flange roll (link frames: z along the link). The
+/// physics, the expert's kinematics and the robot description share them.
+pub fn joint_axes() -> [UnitVector<f32>; 6] {
     [Vector3::z_axis(), Vector3::y_axis(), Vector3::y_axis(), Vector3::z_axis(), Vector3::y_axis(), Vector3::z_axis()]
 }
 
