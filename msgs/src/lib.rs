@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use s2r_idl::{Bytes, Message, Registry};
 
+pub mod arm;
 pub mod safety;
 
 include!(concat!(env!("OUT_DIR"), "/generated.rs"));

@@ -4,7 +4,7 @@
 //! publishes them ([`compress`], [`decompress`]) and camera topics read and
 //! published raw or compressed as image_transport does ([`transport`]) and
 //! stored in bags either way ([`stored`], [`convert`]), an rgb8 buffer with the operations the tools need
-//! ([`Rgb`], [`grid`]), and PNG files ([`write_png`], [`read_png`],
+//! ([`Rgb`], [`grid`]), image quality (PSNR, SSIM: [`quality`]), and PNG files ([`write_png`], [`read_png`],
 //! [`encode_png`]).
 //!
 //! Errors name the input (the topic of a message, the path of a file) and
@@ -15,6 +15,7 @@
 mod codec;
 pub mod convert;
 pub mod html;
+pub mod quality;
 mod png_io;
 mod rgb;
 mod ros;

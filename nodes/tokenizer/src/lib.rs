@@ -13,7 +13,7 @@ pub mod eval;
 pub mod fit;
 pub mod fsq;
 mod haar;
-pub mod metrics;
+pub use s2r_image::quality as metrics;
 pub mod model;
 pub mod node;
 mod train;

@@ -1,0 +1,372 @@
+//! Recordings as token episodes: every `every`-th frame of the front camera
+//! through the tokenizer, with the robot's commands over each step, its
+//! state at the frame, and the scene's conditions from `/scenario`.
+//!
+//! A recording is an `s2r demos` folder (`manifest.yaml`), an `s2r generate`
+//! dataset (`dataset.yaml`, its `episodes/`), or one bag. Commands are read
+//! from `/cmd_vel` or `/joint_commands` (a demonstrator's, or whoever drove),
+//! else `/expert/…` (a generated dataset's expert); state from `/odom` or
+//! `/joint_states`. Episodes where the robot crashed stay in: what a crash
+//! looks like is part of what a world model must predict.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use s2r_bag::BagReader;
+use s2r_image::stored;
+use s2r_runtime::{stamp_ns, Serialized};
+use serde::Deserialize;
+use sim2real_msgs::arm::arm_joints;
+use sim2real_msgs::geometry_msgs::msg::Twist;
+use sim2real_msgs::nav_msgs::msg::Odometry;
+use sim2real_msgs::sensor_msgs::msg::JointState;
+use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
+
+use crate::model::{Conditions, Robot, Surface, ACTION, TIMES, WEATHERS};
+use crate::{FrameCodec, WorldError};
+
+/// A vehicle's speed per network unit, m/s.
+pub const SPEED_SCALE: f32 = 10.0;
+/// A vehicle's yaw rate per network unit, rad/s.
+pub const YAW_SCALE: f32 = 0.5;
+/// An arm's joint command relative to the joint, per network unit, rad.
+pub const JOINT_STEP: f32 = 0.2;
+/// The gripper's opening per network unit, m.
+pub const GRIPPER_SCALE: f32 = 0.05;
+
+/// Which camera frames to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frames {
+    /// The simulator's renders (`/sim/<camera>/image_raw`).
+    Flat,
+    /// transfer_node's restyling (`/<camera>/image_raw`).
+    Restyled,
+    /// Restyled where a recording has them, else flat (a real robot's bag: its camera).
+    Auto,
+}
+
+impl std::str::FromStr for Frames {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Frames, String> {
+        match s {
+            "flat" => Ok(Frames::Flat),
+            "restyled" => Ok(Frames::Restyled),
+            "auto" => Ok(Frames::Auto),
+            other => Err(format!("'{other}': flat, restyled or auto")),
+        }
+    }
+}
+
+/// How to read recordings.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// The camera.
+    pub camera: String,
+    /// Which of its frames.
+    pub frames: Frames,
+    /// Camera frames per token frame.
+    pub every: usize,
+    /// Keep the codec's view of every token frame ([`Episode::views`]), for scoring pixels.
+    pub keep_views: bool,
+    /// Where token frames are cached between runs (None: encode every time).
+    pub cache: Option<PathBuf>,
+}
+
+/// One recording as the world model sees it.
+#[derive(Clone, Debug)]
+pub struct Episode {
+    /// The bag.
+    pub source: PathBuf,
+    /// Its scenario (`/scenario`; the bag's name when it has none).
+    pub scenario: String,
+    /// Its seed (0 when it has none).
+    pub seed: u64,
+    /// Robot, surface, weather, time of day.
+    pub conditions: Conditions,
+    /// Per token frame, its codes (grid² of them).
+    pub codes: Vec<Vec<u16>>,
+    /// Per token frame, the commands over the step that follows it (scaled).
+    pub actions: Vec<[f32; ACTION]>,
+    /// Per token frame, the robot's state at its instant (scaled).
+    pub states: Vec<[f32; ACTION]>,
+    /// Per token frame, its stamp (ns).
+    pub stamps: Vec<i64>,
+    /// Per token frame, the codec's view (rgb8), when asked for.
+    pub views: Vec<Vec<u8>>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    format: String,
+    episodes: Vec<ManifestEpisode>,
+}
+
+#[derive(Deserialize)]
+struct ManifestEpisode {
+    bag: String,
+}
+
+#[derive(Deserialize)]
+struct Dataset {
+    episodes: Vec<DatasetEpisode>,
+}
+
+#[derive(Deserialize)]
+struct DatasetEpisode {
+    name: String,
+}
+
+fn data_error(path: &Path, problem: impl Into<String>) -> WorldError {
+    WorldError::Data { path: path.into(), problem: problem.into() }
+}
+
+/// The bags of a recording path: a demos folder's, a dataset's episodes, or the bag itself.
+pub fn bags(path: &Path) -> Result<Vec<PathBuf>, WorldError> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| WorldError::Io { path: p.into(), source });
+    let dataset = path.join("dataset.yaml");
+    if dataset.is_file() {
+        let d: Dataset = serde_yaml_ng::from_str(&read(&dataset)?)
+            .map_err(|e| data_error(&dataset, format!("not an s2r generate dataset: {e}")))?;
+        return Ok(d.episodes.into_iter().map(|e| path.join("episodes").join(e.name)).collect());
+    }
+    let manifest = path.join("manifest.yaml");
+    if manifest.is_file() && !path.join("metadata.yaml").is_file() {
+        let m: Manifest =
+            serde_yaml_ng::from_str(&read(&manifest)?).map_err(|e| data_error(&manifest, format!("not a demos manifest: {e}")))?;
+        if m.format != "sim2real.demos/1" {
+            return Err(data_error(&manifest, format!("format '{}': a world model reads sim2real.demos/1 sets, datasets or bags", m.format)));
+        }
+        return Ok(m.episodes.into_iter().map(|e| path.join(e.bag)).collect());
+    }
+    if path.join("metadata.yaml").is_file() || path.extension().is_some_and(|e| e == "mcap") {
+        return Ok(vec![path.into()]);
+    }
+    Err(data_error(path, "not a recording: no dataset.yaml (s2r generate), manifest.yaml (s2r demos) or metadata.yaml (a bag)"))
+}
+
+/// The latest value at or before `t` of a time-sorted series.
+fn at<T>(series: &[(i64, T)], t: i64) -> Option<&T> {
+    let i = series.partition_point(|(s, _)| *s <= t);
+    i.checked_sub(1).map(|i| &series[i].1)
+}
+
+/// The robot's commands in the order of [`Robot`]'s action (unscaled).
+enum Command {
+    Twist([f32; 2]),
+    Joints([f32; 7]),
+}
+
+fn conditions_of(info: Option<&ScenarioInfo>, robot: Robot) -> Conditions {
+    let find = |list: &[&str], v: &str, default: u8| list.iter().position(|x| *x == v).map_or(default, |i| i as u8);
+    match info {
+        Some(s) => Conditions {
+            robot,
+            surface: if robot == Robot::Arm { Surface::Table } else { Surface::of_friction(s.friction) },
+            weather: find(&WEATHERS, &s.weather, 0),
+            time: find(&TIMES, &s.time_of_day, 1),
+        },
+        None => Conditions { robot, surface: if robot == Robot::Arm { Surface::Table } else { Surface::Dry }, weather: 0, time: 1 },
+    }
+}
+
+/// The cache file of `bag`'s token frames for `codec`, `camera topic` and `every`.
+fn cache_file(dir: &Path, bag: &Path, codec: &str, topic: &str, every: usize) -> PathBuf {
+    let mut h = DefaultHasher::new();
+    let meta = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()));
+    bag.canonicalize().unwrap_or_else(|_| bag.into()).hash(&mut h);
+    // A bag folder changes through its files.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(bag).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.sort();
+    for f in std::iter::once(bag.to_path_buf()).chain(files) {
+        meta(&f).hash(&mut h);
+    }
+    (codec, topic, every).hash(&mut h);
+    dir.join(format!("{:016x}.codes", h.finish()))
+}
+
+/// Reads one bag into an episode, tokenizing its frames with `codec`.
+pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Episode, WorldError> {
+    let r = BagReader::open(bag).map_err(|e| data_error(bag, e.to_string()))?;
+    let has = |t: &str| r.connections.iter().any(|c| c.topic == t);
+    let cams = stored::cameras(r.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())));
+    let (restyled, flat) = (format!("/{}/image_raw", opts.camera), format!("/sim/{}/image_raw", opts.camera));
+    let wanted = match opts.frames {
+        Frames::Flat => vec![flat],
+        Frames::Restyled => vec![restyled],
+        Frames::Auto => vec![restyled, flat],
+    };
+    let cam = stored::find(&cams, &wanted).ok_or_else(|| data_error(bag, format!("no camera frames on {}", wanted.join(" or "))))?;
+    let cmd_topic = ["/cmd_vel", "/joint_commands", "/expert/cmd_vel", "/expert/joint_commands"]
+        .into_iter()
+        .find(|t| has(t))
+        .ok_or_else(|| {
+            data_error(bag, "no /cmd_vel or /joint_commands (nor /expert/…): an action-conditioned world model needs the robot's commands")
+        })?;
+    let robot = if cmd_topic.ends_with("cmd_vel") { Robot::Vehicle } else { Robot::Arm };
+    let state_topic = match robot {
+        Robot::Vehicle => "/odom",
+        Robot::Arm => "/joint_states",
+    };
+    let mut frames: Vec<(i64, Serialized)> = Vec::new();
+    let mut states: Vec<(i64, [f32; 7])> = Vec::new();
+    let mut cmds: Vec<(i64, Command)> = Vec::new();
+    let mut info: Option<ScenarioInfo> = None;
+    for m in r.messages() {
+        let topic = r.connections[m.connection].topic.as_str();
+        let data = Serialized(m.data.clone());
+        let bad = |e: s2r_runtime::raw::CdrError| data_error(bag, format!("{topic}: {e}"));
+        let joints = |j: &JointState| arm_joints(j).ok_or_else(|| data_error(bag, format!("{topic}: a message without the arm's joints")));
+        if topic == cam.topic {
+            // The stamp is in the header, the first field: decode it when the frame is used.
+            frames.push((m.log_time as i64, data));
+        } else if topic == state_topic {
+            match robot {
+                Robot::Vehicle => {
+                    let o: Odometry = data.decode().map_err(bad)?;
+                    let t = &o.twist.twist;
+                    states.push((stamp_ns(&o.header.stamp), [t.linear.x as f32, t.angular.z as f32, 0.0, 0.0, 0.0, 0.0, 0.0]));
+                }
+                Robot::Arm => {
+                    let j: JointState = data.decode().map_err(bad)?;
+                    states.push((stamp_ns(&j.header.stamp), joints(&j)?));
+                }
+            }
+        } else if topic == cmd_topic {
+            let c = match robot {
+                Robot::Vehicle => {
+                    let c: Twist = data.decode().map_err(bad)?;
+                    Command::Twist([c.linear.x as f32, c.angular.z as f32])
+                }
+                Robot::Arm => Command::Joints(joints(&data.decode().map_err(bad)?)?),
+            };
+            cmds.push((m.log_time as i64, c));
+        } else if topic == "/scenario" && info.is_none() {
+            info = Some(data.decode().map_err(bad)?);
+        }
+    }
+    if states.is_empty() {
+        return Err(data_error(bag, format!("no {state_topic}: the world model reads the robot's state")));
+    }
+    states.sort_by_key(|s| s.0);
+    cmds.sort_by_key(|c| c.0);
+    let picked: Vec<&(i64, Serialized)> = frames.iter().step_by(opts.every.max(1)).collect();
+    let mut stamps = Vec::with_capacity(picked.len());
+    let mut rgbs: Vec<Option<(Vec<u8>, usize, usize)>> = Vec::new();
+    let cache = opts.cache.as_ref().map(|d| cache_file(d, bag, &codec.name(), &cam.topic, opts.every));
+    let cached: Option<Vec<u16>> = cache.as_ref().and_then(|f| std::fs::read(f).ok()).and_then(|b| {
+        (b.len() == picked.len() * codec.grid() * codec.grid() * 2).then(|| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+    });
+    for (_, data) in &picked {
+        let frame = |e: s2r_image::ImageError| data_error(bag, e.to_string());
+        let img = cam.decode(data).map_err(frame)?;
+        stamps.push(stamp_ns(&img.header.stamp));
+        if cached.is_none() || opts.keep_views {
+            let rgb = s2r_image::rgb8(&img, &cam.topic).map_err(frame)?;
+            rgbs.push(Some((rgb, img.width as usize, img.height as usize)));
+        }
+    }
+    let views: Vec<Vec<u8>> = rgbs.iter().flatten().map(|(rgb, w, h)| codec.view(rgb, *w, *h)).collect();
+    let n = codec.grid() * codec.grid();
+    let codes: Vec<Vec<u16>> = match cached {
+        Some(all) => all.chunks_exact(n).map(|c| c.to_vec()).collect(),
+        None => {
+            let mut codes = Vec::with_capacity(views.len());
+            for chunk in views.chunks(16) {
+                codes.extend(codec.encode(chunk).map_err(|problem| WorldError::Codec { path: bag.into(), problem })?);
+            }
+            if let Some(f) = &cache {
+                let bytes: Vec<u8> = codes.iter().flatten().flat_map(|c| c.to_le_bytes()).collect();
+                if let Some(dir) = f.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                // A cache that cannot be written only costs time.
+                let _ = std::fs::write(f, bytes);
+            }
+            codes
+        }
+    };
+    // Per token frame: the state at its instant and the mean command over the step after it.
+    let period = stamps.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).min().unwrap_or(200_000_000);
+    let mut out_states = Vec::with_capacity(stamps.len());
+    let mut out_actions = Vec::with_capacity(stamps.len());
+    for (i, &t) in stamps.iter().enumerate() {
+        let state = *at(&states, t).unwrap_or(&states[0].1);
+        let end = stamps.get(i + 1).copied().unwrap_or(t + period);
+        let lo = cmds.partition_point(|c| c.0 < t);
+        let hi = cmds.partition_point(|c| c.0 < end);
+        let window: Vec<&Command> = if hi > lo { cmds[lo..hi].iter().map(|c| &c.1).collect() } else { at(&cmds, t).into_iter().collect() };
+        let mut action = [0f32; ACTION];
+        for c in &window {
+            match c {
+                Command::Twist(v) => {
+                    action[0] += v[0] / SPEED_SCALE;
+                    action[1] += v[1] / YAW_SCALE;
+                }
+                Command::Joints(j) => {
+                    for k in 0..6 {
+                        action[k] += (j[k] - state[k]) / JOINT_STEP;
+                    }
+                    action[6] += j[6] / GRIPPER_SCALE;
+                }
+            }
+        }
+        for a in &mut action {
+            *a /= window.len().max(1) as f32;
+        }
+        out_actions.push(action);
+        out_states.push(scale_state(robot, &state));
+    }
+    let conditions = conditions_of(info.as_ref(), robot);
+    let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();
+    Ok(Episode {
+        source: bag.into(),
+        scenario: info.as_ref().map_or(name, |i| i.scenario.clone()),
+        seed: info.as_ref().map_or(0, |i| i.seed),
+        conditions,
+        codes,
+        actions: out_actions,
+        states: out_states,
+        stamps,
+        views: if opts.keep_views { views } else { Vec::new() },
+    })
+}
+
+/// A state in its units → the network's.
+pub fn scale_state(robot: Robot, s: &[f32; 7]) -> [f32; ACTION] {
+    let mut out = [0f32; ACTION];
+    match robot {
+        Robot::Vehicle => {
+            out[0] = s[0] / SPEED_SCALE;
+            out[1] = s[1] / YAW_SCALE;
+        }
+        Robot::Arm => {
+            out[..6].copy_from_slice(&s[..6]);
+            out[6] = s[6] / GRIPPER_SCALE;
+        }
+    }
+    out
+}
+
+/// Reads every bag of `paths` (see [`bags`]); `progress` hears each episode read.
+pub fn read_all(
+    paths: &[PathBuf],
+    codec: &dyn FrameCodec,
+    opts: &ReadOptions,
+    progress: &mut dyn FnMut(&Episode, usize, usize),
+) -> Result<Vec<Episode>, WorldError> {
+    let mut all = Vec::new();
+    for p in paths {
+        all.extend(bags(p)?);
+    }
+    if all.is_empty() {
+        return Err(data_error(paths.first().map_or(Path::new(""), |p| p.as_path()), "no recordings"));
+    }
+    let mut out = Vec::with_capacity(all.len());
+    for (i, b) in all.iter().enumerate() {
+        let e = read(b, codec, opts)?;
+        progress(&e, i + 1, all.len());
+        out.push(e);
+    }
+    Ok(out)
+}

@@ -1,0 +1,418 @@
+//! Training: pre-training from scratch on every scenario, or post-training
+//! a base checkpoint on a target domain ([`FitOptions::base`]: the base's
+//! weights and architecture, a fresh optimiser). Windows of `context` + 1
+//! token frames, teacher-forced (every frame of a window predicts the next
+//! one: `context` predictions per window), cross-entropy per FSQ digit plus
+//! the next state's squared error; AdamW with warm-up and cosine decay;
+//! held-out seeds ([`s2r_train::held_out`]) scored as it goes; resumable.
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+
+use crate::checkpoint::{self, Record};
+use crate::data::Episode;
+use crate::model::{Batch, Config, WorldModel, ACTION};
+use crate::{candle, WorldError};
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// The recordings' names, for the record.
+    pub data: Vec<String>,
+    /// The checkpoint to write (and to resume from when it exists).
+    pub output: PathBuf,
+    /// Post-train this checkpoint (its architecture, its weights) rather than start from scratch.
+    pub base: Option<PathBuf>,
+    /// A fresh network's shape (ignored with a base or when resuming).
+    pub config: Config,
+    /// Optimisation steps in all.
+    pub steps: usize,
+    /// Windows per step.
+    pub batch: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Draws the initial weights and the batches.
+    pub seed: u64,
+    /// Score the held-out seeds (and save) every this many steps.
+    pub eval_every: usize,
+    /// Start afresh even when the output exists.
+    pub fresh: bool,
+}
+
+/// What training reports as it goes.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The data is split.
+    Data {
+        /// Training windows.
+        train: usize,
+        /// Held-out windows.
+        held_out: usize,
+        /// Next-frame token accuracy of copying the last frame on the held-out windows.
+        copy_last: f32,
+    },
+    /// Post-training from this base.
+    Base(PathBuf),
+    /// Resuming a checkpoint at this step.
+    Resumed(usize),
+    /// After a step.
+    Step {
+        /// The step.
+        step: usize,
+        /// Its loss.
+        loss: f32,
+    },
+    /// After a held-out evaluation.
+    HeldOut {
+        /// The step.
+        step: usize,
+        /// Next-frame token accuracy (every position's code right).
+        accuracy: f32,
+        /// Mean cross-entropy per digit.
+        loss: f32,
+    },
+}
+
+/// A window: an episode and the first of its `context` + 1 frames.
+pub type Window = (usize, usize);
+
+/// Every window of `context` + 1 frames of the episodes `keep` picks, starting every `stride` frames.
+pub fn windows(episodes: &[Episode], context: usize, stride: usize, keep: impl Fn(&Episode) -> bool) -> Vec<Window> {
+    let mut out = Vec::new();
+    for (i, e) in episodes.iter().enumerate() {
+        if !keep(e) || e.codes.len() < context + 1 {
+            continue;
+        }
+        let mut s = 0;
+        while s + context < e.codes.len() {
+            out.push((i, s));
+            s += stride.max(1);
+        }
+    }
+    out
+}
+
+/// Inputs (frames 0..T) and targets (digits and states of frames 1..T+1) of windows of T + 1 frames.
+pub fn batch(model: &WorldModel, episodes: &[Episode], ws: &[Window], t: usize, device: &Device) -> candle_core::Result<(Batch, Tensor, Tensor)> {
+    let cfg = &model.config;
+    let (n, l) = (cfg.tokens(), cfg.levels.len());
+    let b = ws.len();
+    let mut digits = Vec::with_capacity(b * t * n * l);
+    let mut target = Vec::with_capacity(b * t * n * l);
+    let mut steps = Vec::with_capacity(b * t * 2 * ACTION);
+    let mut next_states = Vec::with_capacity(b * t * ACTION);
+    let mut conditions = Vec::with_capacity(b * 4);
+    for &(e, s) in ws {
+        let ep = &episodes[e];
+        for f in s..s + t {
+            for &c in &ep.codes[f] {
+                digits.extend(cfg.digits(c));
+            }
+            for &c in &ep.codes[f + 1] {
+                target.extend(cfg.digits(c));
+            }
+            steps.extend_from_slice(&ep.actions[f]);
+            steps.extend_from_slice(&ep.states[f]);
+            next_states.extend_from_slice(&ep.states[f + 1]);
+        }
+        conditions.extend(ep.conditions.rows());
+    }
+    let digits = model.offset_digits(&Tensor::from_vec(digits, (b, t, n, l), device)?)?;
+    let batch = Batch {
+        digits,
+        steps: Tensor::from_vec(steps, (b, t, 2 * ACTION), device)?,
+        conditions: Tensor::from_vec(conditions, (b, 4), device)?,
+    };
+    Ok((batch, Tensor::from_vec(target, (b, t, n, l), device)?, Tensor::from_vec(next_states, (b, t, ACTION), device)?))
+}
+
+/// Held-out next-frame token accuracy and loss of `model` on `ws` (the last
+/// frame of each window, after `context` frames), and copy-last's accuracy.
+pub fn held_out(model: &WorldModel, episodes: &[Episode], ws: &[Window], device: &Device) -> Result<(f32, f32, f32), WorldError> {
+    let t = model.config.context;
+    let (mut right, mut copy, mut total, mut loss, mut batches) = (0usize, 0usize, 0usize, 0f64, 0usize);
+    for chunk in ws.chunks(16) {
+        let (b, target, _) = batch(model, episodes, chunk, t, device).map_err(candle("held-out batch"))?;
+        let (logits, _) = model.forward(&b).map_err(candle("held-out forward"))?;
+        loss += model.token_loss(&logits, &target).and_then(|l| l.to_scalar::<f32>()).map_err(candle("held-out loss"))? as f64;
+        batches += 1;
+        let last = logits.narrow(1, t - 1, 1).map_err(candle("held-out"))?;
+        let pred = model.argmax_digits(&last).and_then(|p| p.flatten_all()?.to_vec1::<u32>()).map_err(candle("held-out argmax"))?;
+        let l = model.config.levels.len();
+        let n = model.config.tokens();
+        for (k, &(e, s)) in chunk.iter().enumerate() {
+            let truth = &episodes[e].codes[s + t];
+            let before = &episodes[e].codes[s + t - 1];
+            for p in 0..n {
+                let d = &pred[(k * n + p) * l..(k * n + p + 1) * l];
+                right += (model.config.code(d) == truth[p]) as usize;
+                copy += (before[p] == truth[p]) as usize;
+            }
+            total += n;
+        }
+    }
+    let total = total.max(1) as f32;
+    Ok((right as f32 / total, (loss / batches.max(1) as f64) as f32, copy as f32 / total))
+}
+
+/// Trains on `episodes` (split by seed) as `opts` says; returns the last record.
+pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Progress)) -> Result<Record, WorldError> {
+    let device = Device::Cpu;
+    let vars = VarMap::new();
+    // The architecture: a resumed run's, a base's, or the options'.
+    let resume = (!opts.fresh && opts.output.is_file()).then(|| checkpoint::read(&opts.output)).transpose()?;
+    let base = match (&opts.base, &resume) {
+        (Some(b), None) => Some(checkpoint::read(b)?),
+        _ => None,
+    };
+    let config = match (&resume, &base) {
+        (Some((r, _)), _) => {
+            if let (Some(b), Some(parent)) = (&opts.base, &r.base) {
+                let (br, _) = checkpoint::read(b)?;
+                if br.config != r.config {
+                    return Err(WorldError::Mismatch {
+                        path: b.clone(),
+                        problem: format!("resuming {} (post-trained from {parent}), whose network differs from this base's", opts.output.display()),
+                    });
+                }
+            }
+            r.config.clone()
+        }
+        (None, Some((r, _))) => r.config.clone(),
+        (None, None) => opts.config.clone(),
+    };
+    if config.codec != opts.config.codec || config.grid != opts.config.grid || config.levels != opts.config.levels {
+        let path = opts.base.clone().unwrap_or_else(|| opts.output.clone());
+        return Err(WorldError::Mismatch {
+            path,
+            problem: format!(
+                "a world model of {} tokens ({}×{}, levels {:?}), but the data was tokenized by {} ({}×{}, levels {:?})",
+                config.codec, config.grid, config.grid, config.levels, opts.config.codec, opts.config.grid, opts.config.grid, opts.config.levels
+            ),
+        });
+    }
+    let model = WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+    init(&vars, opts.seed).map_err(candle("initial weights"))?;
+    let mut opt = s2r_train::AdamW::new(&vars, opts.lr, 0.01).map_err(candle("optimiser"))?;
+    let mut step = 0;
+    let base_name = match (&resume, &base) {
+        (Some((r, c)), _) => {
+            s2r_train::restore(c, &vars, &mut opt).map_err(|e| WorldError::BadCheckpoint { path: opts.output.clone(), problem: e.to_string() })?;
+            step = r.step;
+            progress(Progress::Resumed(step));
+            r.base.clone()
+        }
+        (None, Some((_, c))) => {
+            checkpoint::copy_weights(c, &vars)?;
+            progress(Progress::Base(c.path.clone()));
+            Some(c.path.display().to_string())
+        }
+        (None, None) => None,
+    };
+    let t = config.context;
+    let train = windows(episodes, t, 1, |e| !s2r_train::held_out(e.seed));
+    let mut val = windows(episodes, t, 4, |e| s2r_train::held_out(e.seed));
+    if train.is_empty() {
+        return Err(WorldError::Data {
+            path: opts.output.clone(),
+            problem: format!("no training windows of {} token frames (every seed is held out, or the recordings are too short)", t + 1),
+        });
+    }
+    // A fixed, spread subset of the held-out windows keeps evaluations quick and comparable.
+    if val.len() > 256 {
+        let k = val.len() / 256;
+        val = val.into_iter().step_by(k).take(256).collect();
+    }
+    let (_, _, copy_last) = if val.is_empty() { (0.0, 0.0, 0.0) } else { held_out(&model, episodes, &val, &device)? };
+    progress(Progress::Data { train: train.len(), held_out: val.len(), copy_last });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
+    let mut record = Record {
+        config: config.clone(),
+        step,
+        steps: opts.steps,
+        base: base_name,
+        data: opts.data.clone(),
+        windows: [train.len(), val.len()],
+        held_out_accuracy: None,
+    };
+    let warmup = (opts.steps / 20).clamp(1, 200);
+    while step < opts.steps {
+        let lr_scale = if step < warmup {
+            (step + 1) as f64 / warmup as f64
+        } else {
+            let p = (step - warmup) as f64 / (opts.steps - warmup).max(1) as f64;
+            0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        };
+        opt.lr = opts.lr * lr_scale;
+        let ws: Vec<Window> = (0..opts.batch).map(|_| train[rng.random_range(0..train.len())]).collect();
+        let (b, target, next_state) = batch(&model, episodes, &ws, t, &device).map_err(candle("batch"))?;
+        let (logits, state) = model.forward(&b).map_err(candle("forward"))?;
+        let tokens = model.token_loss(&logits, &target).map_err(candle("loss"))?;
+        let state_loss = (state - next_state).and_then(|d| d.sqr()?.mean_all()).map_err(candle("state loss"))?;
+        let loss = (tokens + state_loss).map_err(candle("loss"))?;
+        let l = loss.to_scalar::<f32>().map_err(candle("loss"))?;
+        if !l.is_finite() {
+            return Err(WorldError::Diverged { step, loss: l });
+        }
+        opt.backward_step(&loss).map_err(candle("backward"))?;
+        step += 1;
+        progress(Progress::Step { step, loss: l });
+        if step % opts.eval_every.max(1) == 0 || step == opts.steps {
+            if !val.is_empty() {
+                let (accuracy, loss, _) = held_out(&model, episodes, &val, &device)?;
+                record.held_out_accuracy = Some(accuracy);
+                progress(Progress::HeldOut { step, accuracy, loss });
+            }
+            record.step = step;
+            checkpoint::save(&opts.output, &vars, Some(&opt), &record)?;
+        }
+    }
+    Ok(record)
+}
+
+/// Seeded initial weights: matrices N(0, 0.02) (the residual outputs
+/// N(0, 0.02/√(2·layers))), biases zero, layer norms one; embeddings N(0, 0.02·√levels).
+fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
+    use rand_distr_free::normal;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let data = vars.data().lock().expect("the variables' lock").clone();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let layers = names.iter().filter(|n| n.ends_with("qkv_s.weight")).count().max(1) as f64;
+    for name in names {
+        let v = &data[name];
+        let n = v.elem_count();
+        let values: Vec<f32> = if name.starts_with("ln") || name.contains(".ln_") {
+            let one = if name.ends_with(".weight") { 1.0 } else { 0.0 };
+            vec![one; n]
+        } else if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else {
+            let std = if name.ends_with("out_s.weight") || name.ends_with("out_t.weight") || name.ends_with("down.weight") {
+                0.02 / (2.0 * layers).sqrt()
+            } else if name.starts_with("digits") || name.starts_with("conditions") || name.starts_with("pos_") {
+                0.1
+            } else {
+                0.02
+            };
+            (0..n).map(|_| (normal(&mut rng) * std) as f32).collect()
+        };
+        v.set(&Tensor::from_vec(values, v.shape(), v.device())?)?;
+    }
+    Ok(())
+}
+
+/// A standard normal draw (Box–Muller), so that the weights follow the seed alone.
+mod rand_distr_free {
+    use rand::Rng;
+
+    pub(super) fn normal(rng: &mut impl Rng) -> f64 {
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conditions, Robot, Surface};
+
+    /// Episodes of a toy world: a bright square moving right one position per
+    /// step, as fast as the action says; codes 0 (dark) and 63,999 (bright).
+    fn toy(seed: u64, frames: usize) -> Episode {
+        let g = 4;
+        let mut codes = Vec::new();
+        let mut actions = Vec::new();
+        let mut states = Vec::new();
+        let speed = 1 + (seed % 2) as usize;
+        for f in 0..frames {
+            let x = (f * speed) % g;
+            codes.push((0..g * g).map(|p| if p % g == x { 63_999 } else { 0 }).collect());
+            let mut a = [0f32; ACTION];
+            a[0] = speed as f32 / 2.0;
+            actions.push(a);
+            states.push(a);
+        }
+        Episode {
+            source: PathBuf::from(format!("toy{seed}")),
+            scenario: "toy".into(),
+            seed,
+            conditions: Conditions { robot: Robot::Vehicle, surface: Surface::Dry, weather: 0, time: 1 },
+            codes,
+            actions,
+            states,
+            stamps: (0..frames as i64).collect(),
+            views: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn learns_a_motion_that_copy_last_cannot_predict_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let episodes: Vec<Episode> = (0..20).map(|s| toy(s, 12)).collect();
+        let config = Config { dim: 32, heads: 2, layers: 2, mlp: 64, context: 3, ..Config::new("toy", 4, vec![8, 8, 8, 5, 5, 5]) };
+        let out = dir.path().join("w.safetensors");
+        let opts = FitOptions {
+            data: vec!["toy".into()],
+            output: out.clone(),
+            base: None,
+            config,
+            steps: 300,
+            batch: 8,
+            lr: 3e-3,
+            seed: 1,
+            eval_every: 300,
+            fresh: false,
+        };
+        let mut copy = None;
+        let mut acc = None;
+        fit(&episodes, &opts, &mut |p| match p {
+            Progress::Data { copy_last, .. } => copy = Some(copy_last),
+            Progress::HeldOut { accuracy, .. } => acc = Some(accuracy),
+            _ => {}
+        })
+        .unwrap();
+        let (copy, acc) = (copy.unwrap(), acc.unwrap());
+        // Copying the last frame gets only the dark positions that stay dark right.
+        assert!(copy < 0.6, "copy-last {copy}");
+        assert!(acc > 0.95, "the model predicts where the square moves ({acc}, copy-last {copy})");
+        // Resuming at the end does nothing more; a longer run continues from there.
+        let mut resumed = None;
+        fit(&episodes, &FitOptions { steps: 310, ..opts.clone() }, &mut |p| {
+            if let Progress::Resumed(s) = p {
+                resumed = Some(s)
+            }
+        })
+        .unwrap();
+        assert_eq!(resumed, Some(300));
+        // Post-training from it as a base: refused when the data's codec differs, naming both.
+        let other = Config::new("dv8x16x16", 16, vec![8, 8, 8, 5, 5, 5]);
+        let e = fit(
+            &episodes,
+            &FitOptions { base: Some(out.clone()), output: dir.path().join("p.safetensors"), config: other, ..opts.clone() },
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("toy") && e.contains("dv8x16x16") && e.contains("w.safetensors"), "{e}");
+        // And accepted for the same codec, starting from the base's weights.
+        let mut from = None;
+        let mut acc2 = None;
+        fit(
+            &episodes,
+            &FitOptions { base: Some(out.clone()), output: dir.path().join("p.safetensors"), steps: 1, eval_every: 1, ..opts.clone() },
+            &mut |p| match p {
+                Progress::Base(b) => from = Some(b),
+                Progress::HeldOut { accuracy, .. } => acc2 = Some(accuracy),
+                _ => {}
+            },
+        )
+        .unwrap();
+        assert_eq!(from.as_deref(), Some(out.as_path()));
+        assert!(acc2.unwrap() > 0.9, "post-training starts where the base is ({acc2:?})");
+    }
+}

@@ -1,0 +1,412 @@
+//! The network: a spatio-temporal transformer over token frames.
+//!
+//! A frame of `grid`×`grid` FSQ codes enters as, per position, the sum of the
+//! embeddings of its code's digits (one table row per level value of each
+//! digit: 8+8+8+5+5+5 = 39 rows for 64,000 codes), plus a position in the
+//! frame, a position in time, the frame's action and state (one linear map)
+//! and the clip's conditions (robot, surface, weather, time of day: one
+//! embedding each). Each block attends within a frame (every position to
+//! every other), then across time at each position, causally (a frame sees
+//! itself and earlier frames only), then a GELU MLP; pre-norm residuals.
+//! The output at frame t is frame t + 1: per position one softmax per digit
+//! (an argmax per digit makes the code), and from the frame's mean feature
+//! the robot's next state.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// Entries of the action and state vectors: a vehicle uses 2 (speed, yaw
+/// rate), an arm 7 (six joints and the gripper); unused entries are zero.
+pub const ACTION: usize = 7;
+
+/// What a clip is of and where: the embedding rows the conditions pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Conditions {
+    /// The robot.
+    pub robot: Robot,
+    /// The surface under it (a car's road, or the arm's table).
+    pub surface: Surface,
+    /// `ScenarioInfo.weather`: 0 clear, 1 rain, 2 snow, 3 fog.
+    pub weather: u8,
+    /// `ScenarioInfo.time_of_day`: 0 dawn, 1 day, 2 dusk, 3 night.
+    pub time: u8,
+}
+
+/// The robots a world model knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Robot {
+    /// A car: actions are cmd_vel (speed, yaw rate), state its odometry's.
+    Vehicle,
+    /// An arm: actions are joint commands (relative to the joints) and the gripper's opening, state the joints.
+    Arm,
+}
+
+/// The surface under the robot, from the scene's friction coefficient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// A table (arms).
+    Table,
+    /// μ ≥ 0.6.
+    Dry,
+    /// 0.3 ≤ μ < 0.6.
+    Wet,
+    /// μ < 0.3.
+    Icy,
+}
+
+impl Surface {
+    /// A road's surface from its friction coefficient μ.
+    pub fn of_friction(mu: f64) -> Surface {
+        if mu >= 0.6 {
+            Surface::Dry
+        } else if mu >= 0.3 {
+            Surface::Wet
+        } else {
+            Surface::Icy
+        }
+    }
+}
+
+/// The weather labels of `ScenarioInfo`, in the order of [`Conditions::weather`].
+pub const WEATHERS: [&str; 4] = ["clear", "rain", "snow", "fog"];
+/// The times of day of `ScenarioInfo`, in the order of [`Conditions::time`].
+pub const TIMES: [&str; 4] = ["dawn", "day", "dusk", "night"];
+
+impl Conditions {
+    /// The embedding rows: robot 0–1, surface 2–5, weather 6–9, time 10–13.
+    pub fn rows(&self) -> [u32; 4] {
+        let robot = match self.robot {
+            Robot::Vehicle => 0,
+            Robot::Arm => 1,
+        };
+        let surface = match self.surface {
+            Surface::Table => 0,
+            Surface::Dry => 1,
+            Surface::Wet => 2,
+            Surface::Icy => 3,
+        };
+        [robot, 2 + surface, 6 + self.weather.min(3) as u32, 10 + self.time.min(3) as u32]
+    }
+
+    /// For people: "vehicle, icy, snow, night".
+    pub fn describe(&self) -> String {
+        let s = serde_json::to_value(self.surface).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let r = serde_json::to_value(self.robot).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        format!("{r}, {s}, {}, {}", WEATHERS[self.weather.min(3) as usize], TIMES[self.time.min(3) as usize])
+    }
+}
+
+/// The network's shape and what it reads, saved with every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// The tokenizer whose codes it models ([`crate::FrameCodec::name`]).
+    pub codec: String,
+    /// Token positions per side of a frame.
+    pub grid: usize,
+    /// The codec's FSQ levels, most significant digit first.
+    pub levels: Vec<u32>,
+    /// Token frames it sees at once (the last `context` of a rollout).
+    pub context: usize,
+    /// Camera frames per token frame (a latent step is `every` camera periods).
+    pub every: usize,
+    /// The camera's period, seconds (0.1 for sim_node's 10 Hz).
+    pub period: f32,
+    /// Width of the features.
+    pub dim: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Blocks.
+    pub layers: usize,
+    /// The MLP's hidden width.
+    pub mlp: usize,
+}
+
+impl Config {
+    /// The default network for a codec of `grid`×`grid` positions and `levels`.
+    pub fn new(codec: &str, grid: usize, levels: Vec<u32>) -> Config {
+        Config { codec: codec.into(), grid, levels, context: 4, every: 2, period: 0.1, dim: 64, heads: 4, layers: 4, mlp: 256 }
+    }
+
+    /// Positions per frame.
+    pub fn tokens(&self) -> usize {
+        self.grid * self.grid
+    }
+
+    /// Seconds per latent step.
+    pub fn step_seconds(&self) -> f32 {
+        self.every as f32 * self.period
+    }
+
+    /// Where each digit's rows start in the digit table, and the table's size.
+    pub fn digit_offsets(&self) -> (Vec<u32>, usize) {
+        let mut offsets = Vec::with_capacity(self.levels.len());
+        let mut at = 0u32;
+        for &l in &self.levels {
+            offsets.push(at);
+            at += l;
+        }
+        (offsets, at as usize)
+    }
+
+    /// The digits of `code` (mixed radix, the first level most significant).
+    pub fn digits(&self, code: u16) -> Vec<u32> {
+        let mut c = code as u32;
+        let mut d = vec![0u32; self.levels.len()];
+        for (i, &l) in self.levels.iter().enumerate().rev() {
+            d[i] = c % l;
+            c /= l;
+        }
+        d
+    }
+
+    /// The code of `digits`.
+    pub fn code(&self, digits: &[u32]) -> u16 {
+        digits.iter().zip(&self.levels).fold(0u32, |c, (&d, &l)| c * l + d.min(l - 1)) as u16
+    }
+
+    /// How many codes there are.
+    pub fn vocabulary(&self) -> u64 {
+        self.levels.iter().map(|&l| l as u64).product()
+    }
+}
+
+/// Layer normalization over the last dimension, from differentiable tensor
+/// operations (candle's fused layer norm has no backward pass: gradients
+/// would stop at it).
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+fn layer_norm(d: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
+    Ok(LayerNorm { weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?, bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))? })
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+/// One block: spatial attention, causal temporal attention, MLP.
+struct Block {
+    ln_s: LayerNorm,
+    qkv_s: Linear,
+    out_s: Linear,
+    ln_t: LayerNorm,
+    qkv_t: Linear,
+    out_t: Linear,
+    ln_m: LayerNorm,
+    up: Linear,
+    down: Linear,
+}
+
+/// Multi-head self-attention over `x` [M, L, d], with an additive mask [L, L].
+fn attend(x: &Tensor, qkv: &Linear, out: &Linear, heads: usize, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    let (m, l, d) = x.dims3()?;
+    let dh = d / heads;
+    let qkv = qkv.forward(x)?.reshape((m, l, 3, heads, dh))?.permute((2, 0, 3, 1, 4))?;
+    let q = qkv.get(0)?.contiguous()?;
+    let k = qkv.get(1)?.contiguous()?;
+    let v = qkv.get(2)?.contiguous()?;
+    let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
+    let att = match mask {
+        Some(mask) => att.broadcast_add(mask)?,
+        None => att,
+    };
+    let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+    let y = att.matmul(&v)?.transpose(1, 2)?.reshape((m, l, d))?;
+    out.forward(&y)
+}
+
+impl Block {
+    fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Block> {
+        let d = cfg.dim;
+        Ok(Block {
+            ln_s: layer_norm(d, vb.pp("ln_s"))?,
+            qkv_s: linear(d, 3 * d, vb.pp("qkv_s"))?,
+            out_s: linear(d, d, vb.pp("out_s"))?,
+            ln_t: layer_norm(d, vb.pp("ln_t"))?,
+            qkv_t: linear(d, 3 * d, vb.pp("qkv_t"))?,
+            out_t: linear(d, d, vb.pp("out_t"))?,
+            ln_m: layer_norm(d, vb.pp("ln_m"))?,
+            up: linear(d, cfg.mlp, vb.pp("up"))?,
+            down: linear(cfg.mlp, d, vb.pp("down"))?,
+        })
+    }
+
+    /// `x` [B, T, N, d] → the same shape.
+    fn forward(&self, x: &Tensor, heads: usize, causal: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, n, d) = x.dims4()?;
+        let s = x.reshape((b * t, n, d))?;
+        let s = (&s + attend(&self.ln_s.forward(&s)?, &self.qkv_s, &self.out_s, heads, None)?)?;
+        let tt = s.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?.reshape((b * n, t, d))?;
+        let tt = (&tt + attend(&self.ln_t.forward(&tt)?, &self.qkv_t, &self.out_t, heads, Some(causal))?)?;
+        let h = self.down.forward(&self.up.forward(&self.ln_m.forward(&tt)?)?.gelu()?)?;
+        let y = (tt + h)?;
+        y.reshape((b, n, t, d))?.transpose(1, 2)?.contiguous()
+    }
+}
+
+/// The world model.
+pub struct WorldModel {
+    /// Its shape.
+    pub config: Config,
+    digits: Embedding,
+    conditions: Embedding,
+    step: Linear,
+    space: Tensor,
+    time: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    head: Linear,
+    state: Linear,
+    offsets: Tensor,
+}
+
+/// A batch of token windows for [`WorldModel::forward`].
+pub struct Batch {
+    /// Digits with each digit's row offset added, u32 [B, T, N, levels].
+    pub digits: Tensor,
+    /// Per frame its action then its state (scaled), f32 [B, T, 2·ACTION].
+    pub steps: Tensor,
+    /// Condition rows, u32 [B, 4].
+    pub conditions: Tensor,
+}
+
+impl WorldModel {
+    /// A network of `config` with its variables under `vb`.
+    pub fn new(config: Config, vb: VarBuilder) -> candle_core::Result<WorldModel> {
+        let d = config.dim;
+        let (offsets, rows) = config.digit_offsets();
+        let blocks = (0..config.layers).map(|i| Block::new(&config, vb.pp(format!("blocks.{i}")))).collect::<candle_core::Result<_>>()?;
+        let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 };
+        Ok(WorldModel {
+            digits: embedding(rows, d, vb.pp("digits"))?,
+            conditions: embedding(14, d, vb.pp("conditions"))?,
+            step: linear(2 * ACTION, d, vb.pp("step"))?,
+            space: vb.get_with_hints((config.tokens(), d), "pos_space", init)?,
+            time: vb.get_with_hints((config.context, d), "pos_time", init)?,
+            blocks,
+            ln_f: layer_norm(d, vb.pp("ln_f"))?,
+            head: linear(d, rows, vb.pp("head"))?,
+            state: linear(d, ACTION, vb.pp("state_head"))?,
+            offsets: Tensor::new(offsets.as_slice(), vb.device())?,
+            config,
+        })
+    }
+
+    /// Logits of the next frame's digits [B, T, N, Σ levels] (frame t's
+    /// output predicts frame t + 1) and the next state [B, T, ACTION] (scaled).
+    pub fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
+        let (_, t, _, _) = batch.digits.dims4()?;
+        if t > self.config.context || t == 0 {
+            candle_core::bail!("{t} frames for a model of context {}", self.config.context);
+        }
+        let x = self.digits.forward(&batch.digits)?.sum(3)?;
+        let x = x.broadcast_add(&self.space.unsqueeze(0)?.unsqueeze(0)?)?;
+        let time = self.time.narrow(0, 0, t)?.unsqueeze(0)?;
+        let frame = self.step.forward(&batch.steps)?.broadcast_add(&time)?;
+        let cond = self.conditions.forward(&batch.conditions)?.sum(1)?;
+        let frame = frame.broadcast_add(&cond.unsqueeze(1)?)?;
+        let mut x = x.broadcast_add(&frame.unsqueeze(2)?)?;
+        let causal = causal_mask(t, x.device())?;
+        for blk in &self.blocks {
+            x = blk.forward(&x, self.config.heads, &causal)?;
+        }
+        let x = self.ln_f.forward(&x)?;
+        let logits = self.head.forward(&x)?;
+        let state = self.state.forward(&x.mean(2)?)?;
+        Ok((logits, state))
+    }
+
+    /// The digit-table rows of codes: u32 [.., levels] with offsets added, from digits [.., levels].
+    pub fn offset_digits(&self, digits: &Tensor) -> candle_core::Result<Tensor> {
+        digits.broadcast_add(&self.offsets)
+    }
+
+    /// Cross-entropy of `logits` [B, T, N, Σ levels] against the true next
+    /// digits [B, T, N, levels] (without offsets), averaged over digits.
+    pub fn token_loss(&self, logits: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, n, _) = logits.dims4()?;
+        let (offsets, _) = self.config.digit_offsets();
+        let mut total: Option<Tensor> = None;
+        for (i, (&o, &l)) in offsets.iter().zip(&self.config.levels).enumerate() {
+            let li = logits.narrow(3, o as usize, l as usize)?.reshape((b * t * n, l as usize))?;
+            let ti = target.narrow(3, i, 1)?.reshape(b * t * n)?;
+            let ce = candle_nn::loss::cross_entropy(&li, &ti)?;
+            total = Some(match total {
+                Some(s) => (s + ce)?,
+                None => ce,
+            });
+        }
+        total.expect("at least one level") / self.config.levels.len() as f64
+    }
+
+    /// The most likely digits per position: [B, T, N, Σ levels] → u32 [B, T, N, levels].
+    pub fn argmax_digits(&self, logits: &Tensor) -> candle_core::Result<Tensor> {
+        let (offsets, _) = self.config.digit_offsets();
+        let parts: Vec<Tensor> = offsets
+            .iter()
+            .zip(&self.config.levels)
+            .map(|(&o, &l)| logits.narrow(3, o as usize, l as usize)?.argmax_keepdim(D::Minus1))
+            .collect::<candle_core::Result<_>>()?;
+        Tensor::cat(&parts, 3)?.to_dtype(DType::U32)
+    }
+}
+
+/// 0 on and below the diagonal, a large negative number above it: [T, T].
+fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let v: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { -1e9 } else { 0.0 }).collect();
+    Tensor::from_vec(v, (t, t), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn tiny() -> Config {
+        Config { dim: 16, heads: 2, layers: 1, mlp: 32, context: 3, ..Config::new("test", 2, vec![8, 8, 8, 5, 5, 5]) }
+    }
+
+    #[test]
+    fn codes_and_digits_round_trip() {
+        let c = tiny();
+        assert_eq!(c.vocabulary(), 64_000);
+        for code in [0u16, 1, 4, 5, 124, 125, 63_999, 31_337] {
+            assert_eq!(c.code(&c.digits(code)), code);
+        }
+        assert_eq!(c.digits(63_999), vec![7, 7, 7, 4, 4, 4]);
+        assert_eq!(c.digits(5), vec![0, 0, 0, 0, 1, 0]);
+    }
+
+    #[test]
+    fn a_frame_sees_no_later_frame() {
+        let cfg = tiny();
+        let vars = VarMap::new();
+        let m = WorldModel::new(cfg.clone(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+        let dev = Device::Cpu;
+        let digits = |last: u32| {
+            let v: Vec<u32> = (0..3 * 4 * 6).map(|i| if i >= 2 * 4 * 6 { last } else { (i % 4) as u32 }).collect();
+            m.offset_digits(&Tensor::from_vec(v, (1, 3, 4, 6), &dev).unwrap()).unwrap()
+        };
+        let steps = Tensor::zeros((1, 3, 2 * ACTION), DType::F32, &dev).unwrap();
+        let conditions = Tensor::new(&[[0u32, 2, 6, 10]], &dev).unwrap();
+        let a = m.forward(&Batch { digits: digits(0), steps: steps.clone(), conditions: conditions.clone() }).unwrap();
+        let b = m.forward(&Batch { digits: digits(3), steps, conditions }).unwrap();
+        let first = |t: &Tensor, f: usize| t.narrow(1, 0, f).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Changing the last frame leaves the predictions from the first two untouched …
+        assert_eq!(first(&a.0, 2), first(&b.0, 2));
+        assert_eq!(first(&a.1, 2), first(&b.1, 2));
+        // … and changes the last one's.
+        assert_ne!(first(&a.0, 3), first(&b.0, 3));
+    }
+}
