@@ -20,6 +20,8 @@ pub enum EvalCmd {
     ClosedLoop(crate::closedloop_cmd::ClosedLoopArgs),
     /// Reasoning: the held-out braking questions, beside a baseline that assumes a dry road.
     Reason(crate::reason_cmd::EvalReasonArgs),
+    /// The world model per horizon: token accuracy, PSNR/SSIM beside copy-last and the tokenizer's ceiling; action effect; stopping.
+    World(crate::world_cmd::EvalWorldArgs),
 }
 
 #[derive(Args)]
@@ -96,6 +98,7 @@ pub fn run(c: EvalCmd) -> Result<()> {
         EvalCmd::Perception(a) => perception(a),
         EvalCmd::ClosedLoop(a) => crate::closedloop_cmd::run(a),
         EvalCmd::Reason(a) => crate::reason_cmd::eval(a),
+        EvalCmd::World(a) => crate::world_cmd::eval(a),
     }
 }
 

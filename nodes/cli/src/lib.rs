@@ -25,6 +25,7 @@ mod topic;
 mod train_cmd;
 mod train_policy_cmd;
 mod transfer_cmd;
+mod world_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -76,7 +77,7 @@ enum Command {
     /// Export trained models for other runtimes: perception as ONNX.
     #[command(subcommand)]
     Export(export_cmd::ExportCmd),
-    /// Train models: tokenizer, perception (on curated data), policy (on demonstrations).
+    /// Train models: tokenizer, perception (on curated data), policy (on demonstrations), reasoning, world model.
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
     /// Tokens: decode a tokenized recording back into images.
@@ -84,6 +85,8 @@ enum Command {
     Tokens(tokens_cmd::TokensCmd),
     /// Install what the nodes need from the system (a Vulkan driver), as package.xml declares it.
     Setup(setup_cmd::SetupArgs),
+    /// Predict a recording's next frames with a world model: PNGs, a contact sheet, a video and a bag.
+    Predict(world_cmd::PredictArgs),
     /// Evaluate on held-out data: tokenizer (beside x264 and JPEG), perception (COCO AP, depth, mIoU), drivers in closed loop.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCmd),
@@ -113,6 +116,7 @@ pub fn main() {
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),
         Command::Setup(a) => setup_cmd::run(a),
+        Command::Predict(a) => world_cmd::predict(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", report(&e));

@@ -21,6 +21,8 @@ pub enum TrainCmd {
     Policy(crate::train_policy_cmd::PolicyArgs),
     /// The reasoning predictors, fitted to the simulator's braking trials.
     Reason(crate::reason_cmd::TrainReasonArgs),
+    /// The world model: pre-train on every scenario, or post-train a base (--base) on a target domain.
+    World(crate::world_cmd::TrainWorldArgs),
 }
 
 #[derive(Args)]
@@ -120,6 +122,7 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
         TrainCmd::Perception(a) => perception(a),
         TrainCmd::Policy(a) => crate::train_policy_cmd::run(a),
         TrainCmd::Reason(a) => crate::reason_cmd::train(a),
+        TrainCmd::World(a) => crate::world_cmd::train(a),
     }
 }
 

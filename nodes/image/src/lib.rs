@@ -15,8 +15,8 @@
 mod codec;
 pub mod convert;
 pub mod html;
-pub mod quality;
 mod png_io;
+pub mod quality;
 mod rgb;
 mod ros;
 pub mod stored;

@@ -126,8 +126,8 @@ pub fn bags(path: &Path) -> Result<Vec<PathBuf>, WorldError> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| WorldError::Io { path: p.into(), source });
     let dataset = path.join("dataset.yaml");
     if dataset.is_file() {
-        let d: Dataset = serde_yaml_ng::from_str(&read(&dataset)?)
-            .map_err(|e| data_error(&dataset, format!("not an s2r generate dataset: {e}")))?;
+        let d: Dataset =
+            serde_yaml_ng::from_str(&read(&dataset)?).map_err(|e| data_error(&dataset, format!("not an s2r generate dataset: {e}")))?;
         return Ok(d.episodes.into_iter().map(|e| path.join("episodes").join(e.name)).collect());
     }
     let manifest = path.join("manifest.yaml");
@@ -135,7 +135,10 @@ pub fn bags(path: &Path) -> Result<Vec<PathBuf>, WorldError> {
         let m: Manifest =
             serde_yaml_ng::from_str(&read(&manifest)?).map_err(|e| data_error(&manifest, format!("not a demos manifest: {e}")))?;
         if m.format != "sim2real.demos/1" {
-            return Err(data_error(&manifest, format!("format '{}': a world model reads sim2real.demos/1 sets, datasets or bags", m.format)));
+            return Err(data_error(
+                &manifest,
+                format!("format '{}': a world model reads sim2real.demos/1 sets, datasets or bags", m.format),
+            ));
         }
         return Ok(m.episodes.into_iter().map(|e| path.join(e.bag)).collect());
     }
@@ -197,10 +200,8 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         Frames::Auto => vec![restyled, flat],
     };
     let cam = stored::find(&cams, &wanted).ok_or_else(|| data_error(bag, format!("no camera frames on {}", wanted.join(" or "))))?;
-    let cmd_topic = ["/cmd_vel", "/joint_commands", "/expert/cmd_vel", "/expert/joint_commands"]
-        .into_iter()
-        .find(|t| has(t))
-        .ok_or_else(|| {
+    let cmd_topic =
+        ["/cmd_vel", "/joint_commands", "/expert/cmd_vel", "/expert/joint_commands"].into_iter().find(|t| has(t)).ok_or_else(|| {
             data_error(bag, "no /cmd_vel or /joint_commands (nor /expert/…): an action-conditioned world model needs the robot's commands")
         })?;
     let robot = if cmd_topic.ends_with("cmd_vel") { Robot::Vehicle } else { Robot::Arm };
@@ -255,7 +256,8 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     let mut rgbs: Vec<Option<(Vec<u8>, usize, usize)>> = Vec::new();
     let cache = opts.cache.as_ref().map(|d| cache_file(d, bag, &codec.name(), &cam.topic, opts.every));
     let cached: Option<Vec<u16>> = cache.as_ref().and_then(|f| std::fs::read(f).ok()).and_then(|b| {
-        (b.len() == picked.len() * codec.grid() * codec.grid() * 2).then(|| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+        (b.len() == picked.len() * codec.grid() * codec.grid() * 2)
+            .then(|| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
     });
     for (_, data) in &picked {
         let frame = |e: s2r_image::ImageError| data_error(bag, e.to_string());
@@ -346,6 +348,20 @@ pub fn scale_state(robot: Robot, s: &[f32; 7]) -> [f32; ACTION] {
         }
     }
     out
+}
+
+/// A bag's scenario and seed (from `/scenario`; its name and 0 without one), read without its frames.
+pub fn identify(bag: &Path) -> Result<(String, u64), WorldError> {
+    let r = BagReader::open(bag).map_err(|e| data_error(bag, e.to_string()))?;
+    let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();
+    let Some(id) = r.connections.iter().position(|c| c.topic == "/scenario") else { return Ok((name, 0)) };
+    for m in r.messages() {
+        if m.connection == id {
+            let info: ScenarioInfo = Serialized(m.data.clone()).decode().map_err(|e| data_error(bag, format!("/scenario: {e}")))?;
+            return Ok((info.scenario, info.seed));
+        }
+    }
+    Ok((name, 0))
 }
 
 /// Reads every bag of `paths` (see [`bags`]); `progress` hears each episode read.

@@ -135,7 +135,10 @@ pub fn evaluate(
     let mut clips = Vec::new();
     for (i, e) in episodes.iter().enumerate() {
         if e.views.len() != e.codes.len() {
-            return Err(WorldError::Data { path: e.source.clone(), problem: "read without its frames' views: nothing to score pixels on".into() });
+            return Err(WorldError::Data {
+                path: e.source.clone(),
+                problem: "read without its frames' views: nothing to score pixels on".into(),
+            });
         }
         let mut s = 0;
         while s + c + hmax <= e.codes.len() {

@@ -96,7 +96,13 @@ pub fn windows(episodes: &[Episode], context: usize, stride: usize, keep: impl F
 }
 
 /// Inputs (frames 0..T) and targets (digits and states of frames 1..T+1) of windows of T + 1 frames.
-pub fn batch(model: &WorldModel, episodes: &[Episode], ws: &[Window], t: usize, device: &Device) -> candle_core::Result<(Batch, Tensor, Tensor)> {
+pub fn batch(
+    model: &WorldModel,
+    episodes: &[Episode],
+    ws: &[Window],
+    t: usize,
+    device: &Device,
+) -> candle_core::Result<(Batch, Tensor, Tensor)> {
     let cfg = &model.config;
     let (n, l) = (cfg.tokens(), cfg.levels.len());
     let b = ws.len();
@@ -175,7 +181,12 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
                 if br.config != r.config {
                     return Err(WorldError::Mismatch {
                         path: b.clone(),
-                        problem: format!("resuming {} (post-trained from {parent}), whose network differs from this base's", opts.output.display()),
+                        problem: format!(
+                            "this base's network differs from that of {} (post-trained from {parent}), which would be resumed: {} here, {} there (--fresh starts it anew)",
+                            opts.output.display(),
+                            br.config.summary(),
+                            r.config.summary()
+                        ),
                     });
                 }
             }
@@ -190,17 +201,26 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
             path,
             problem: format!(
                 "a world model of {} tokens ({}×{}, levels {:?}), but the data was tokenized by {} ({}×{}, levels {:?})",
-                config.codec, config.grid, config.grid, config.levels, opts.config.codec, opts.config.grid, opts.config.grid, opts.config.levels
+                config.codec,
+                config.grid,
+                config.grid,
+                config.levels,
+                opts.config.codec,
+                opts.config.grid,
+                opts.config.grid,
+                opts.config.levels
             ),
         });
     }
-    let model = WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+    let model =
+        WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
     init(&vars, opts.seed).map_err(candle("initial weights"))?;
     let mut opt = s2r_train::AdamW::new(&vars, opts.lr, 0.01).map_err(candle("optimiser"))?;
     let mut step = 0;
     let base_name = match (&resume, &base) {
         (Some((r, c)), _) => {
-            s2r_train::restore(c, &vars, &mut opt).map_err(|e| WorldError::BadCheckpoint { path: opts.output.clone(), problem: e.to_string() })?;
+            s2r_train::restore(c, &vars, &mut opt)
+                .map_err(|e| WorldError::BadCheckpoint { path: opts.output.clone(), problem: e.to_string() })?;
             step = r.step;
             progress(Progress::Resumed(step));
             r.base.clone()

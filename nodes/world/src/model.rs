@@ -122,12 +122,34 @@ pub struct Config {
     pub layers: usize,
     /// The MLP's hidden width.
     pub mlp: usize,
+    /// Token positions merged into one transformer token per side (2: each
+    /// 2×2 block of codes is one token in, four codes out), so attention and
+    /// the blocks run on (grid/patch)² tokens per frame.
+    #[serde(default = "one")]
+    pub patch: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Config {
     /// The default network for a codec of `grid`×`grid` positions and `levels`.
     pub fn new(codec: &str, grid: usize, levels: Vec<u32>) -> Config {
-        Config { codec: codec.into(), grid, levels, context: 4, every: 2, period: 0.1, dim: 64, heads: 4, layers: 4, mlp: 256 }
+        Config { codec: codec.into(), grid, levels, context: 4, every: 2, period: 0.1, dim: 96, heads: 4, layers: 4, mlp: 384, patch: 2 }
+    }
+
+    /// For people: "dv8x16x16 16×16 (patch 2), context 4, every 2 frames, dim 96, 4 layers, 4 heads, mlp 384".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}",
+            self.codec, self.grid, self.grid, self.patch, self.context, self.every, self.dim, self.layers, self.heads, self.mlp
+        )
+    }
+
+    /// Transformer tokens per frame side.
+    pub fn cells(&self) -> usize {
+        self.grid / self.patch.max(1)
     }
 
     /// Positions per frame.
@@ -182,7 +204,10 @@ struct LayerNorm {
 }
 
 fn layer_norm(d: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
-    Ok(LayerNorm { weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?, bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))? })
+    Ok(LayerNorm {
+        weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?,
+        bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))?,
+    })
 }
 
 impl LayerNorm {
@@ -260,6 +285,7 @@ pub struct WorldModel {
     /// Its shape.
     pub config: Config,
     digits: Embedding,
+    merge: Linear,
     conditions: Embedding,
     step: Linear,
     space: Tensor,
@@ -285,18 +311,23 @@ impl WorldModel {
     /// A network of `config` with its variables under `vb`.
     pub fn new(config: Config, vb: VarBuilder) -> candle_core::Result<WorldModel> {
         let d = config.dim;
+        let p = config.patch.max(1);
+        if config.grid % p != 0 {
+            candle_core::bail!("a patch of {p} does not divide a grid of {}", config.grid);
+        }
         let (offsets, rows) = config.digit_offsets();
         let blocks = (0..config.layers).map(|i| Block::new(&config, vb.pp(format!("blocks.{i}")))).collect::<candle_core::Result<_>>()?;
         let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 };
         Ok(WorldModel {
             digits: embedding(rows, d, vb.pp("digits"))?,
+            merge: linear(p * p * d, d, vb.pp("merge"))?,
             conditions: embedding(14, d, vb.pp("conditions"))?,
             step: linear(2 * ACTION, d, vb.pp("step"))?,
-            space: vb.get_with_hints((config.tokens(), d), "pos_space", init)?,
+            space: vb.get_with_hints((config.cells() * config.cells(), d), "pos_space", init)?,
             time: vb.get_with_hints((config.context, d), "pos_time", init)?,
             blocks,
             ln_f: layer_norm(d, vb.pp("ln_f"))?,
-            head: linear(d, rows, vb.pp("head"))?,
+            head: linear(d, p * p * rows, vb.pp("head"))?,
             state: linear(d, ACTION, vb.pp("state_head"))?,
             offsets: Tensor::new(offsets.as_slice(), vb.device())?,
             config,
@@ -306,11 +337,15 @@ impl WorldModel {
     /// Logits of the next frame's digits [B, T, N, Σ levels] (frame t's
     /// output predicts frame t + 1) and the next state [B, T, ACTION] (scaled).
     pub fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
-        let (_, t, _, _) = batch.digits.dims4()?;
+        let (b, t, _, _) = batch.digits.dims4()?;
         if t > self.config.context || t == 0 {
             candle_core::bail!("{t} frames for a model of context {}", self.config.context);
         }
+        let (g, p, c, d) = (self.config.grid, self.config.patch.max(1), self.config.cells(), self.config.dim);
         let x = self.digits.forward(&batch.digits)?.sum(3)?;
+        // Each p×p block of positions → one token: [B, T, g·g, d] → [B, T, c·c, p·p·d].
+        let x = x.reshape((b * t, c, p, c, p, d))?.permute((0, 1, 3, 2, 4, 5))?.reshape((b, t, c * c, p * p * d))?;
+        let x = self.merge.forward(&x)?;
         let x = x.broadcast_add(&self.space.unsqueeze(0)?.unsqueeze(0)?)?;
         let time = self.time.narrow(0, 0, t)?.unsqueeze(0)?;
         let frame = self.step.forward(&batch.steps)?.broadcast_add(&time)?;
@@ -322,8 +357,11 @@ impl WorldModel {
             x = blk.forward(&x, self.config.heads, &causal)?;
         }
         let x = self.ln_f.forward(&x)?;
-        let logits = self.head.forward(&x)?;
         let state = self.state.forward(&x.mean(2)?)?;
+        // Each token → its p×p positions' logits, back in row-major order.
+        let rows = self.head.forward(&x)?;
+        let k = rows.dim(3)? / (p * p);
+        let logits = rows.reshape((b * t, c, c, p, p, k))?.permute((0, 1, 3, 2, 4, 5))?.reshape((b, t, g * g, k))?;
         Ok((logits, state))
     }
 
