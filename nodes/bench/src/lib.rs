@@ -21,6 +21,7 @@ mod sim;
 mod tokenizer;
 mod transfer;
 mod transport;
+mod world;
 
 use anyhow::{anyhow, Context as _, Result};
 use clap::Subcommand;
@@ -66,6 +67,8 @@ pub enum BenchCmd {
     Policy(policy::PolicyBenchArgs),
     /// reason_node's step (p50/p99 latency) and the braking trials per second.
     Reason(reason::ReasonBenchArgs),
+    /// The world model: one latent frame predicted (p50/p99), its decode, training steps/s.
+    World(world::WorldBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -85,6 +88,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Perception(a) => tokio::task::block_in_place(|| perception::run(a)),
         BenchCmd::Policy(a) => tokio::task::block_in_place(|| policy::run(a)),
         BenchCmd::Reason(a) => tokio::task::block_in_place(|| reason::run(a)),
+        BenchCmd::World(a) => tokio::task::block_in_place(|| world::run(a)),
     }
 }
 

@@ -293,6 +293,44 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
     Ok(record)
 }
 
+/// Training steps per second of a fresh `config` network at `batch`
+/// windows of synthetic codes (the cost does not depend on what they show),
+/// timed over `steps` steps after one to warm up.
+pub fn bench_steps(config: &Config, batch: usize, steps: usize) -> Result<f64, WorldError> {
+    use crate::model::{Conditions, Robot, Surface};
+    let device = Device::Cpu;
+    let vars = VarMap::new();
+    let model = WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+    let mut opt = s2r_train::AdamW::new(&vars, 1e-4, 0.01).map_err(candle("optimiser"))?;
+    let n = config.tokens();
+    let frames = config.context + 1;
+    let episode = Episode {
+        source: PathBuf::from("bench"),
+        scenario: "bench".into(),
+        seed: 0,
+        conditions: Conditions { robot: Robot::Vehicle, surface: Surface::Dry, weather: 0, time: 1 },
+        codes: (0..frames).map(|f| (0..n).map(|p| ((p * 131 + f * 7919) % 64_000) as u16).collect()).collect(),
+        actions: vec![[0.1; ACTION]; frames],
+        states: vec![[0.2; ACTION]; frames],
+        stamps: (0..frames as i64).collect(),
+        views: Vec::new(),
+    };
+    let episodes = [episode];
+    let ws = vec![(0usize, 0usize); batch];
+    let mut one = || -> candle_core::Result<()> {
+        let (b, target, next_state) = self::batch(&model, &episodes, &ws, config.context, &device)?;
+        let (logits, state) = model.forward(&b)?;
+        let loss = (model.token_loss(&logits, &target)? + (state - next_state)?.sqr()?.mean_all()?)?;
+        opt.backward_step(&loss)
+    };
+    one().map_err(candle("training step"))?;
+    let t = std::time::Instant::now();
+    for _ in 0..steps {
+        one().map_err(candle("training step"))?;
+    }
+    Ok(steps as f64 / t.elapsed().as_secs_f64())
+}
+
 /// Seeded initial weights: matrices N(0, 0.02) (the residual outputs
 /// N(0, 0.02/√(2·layers))), biases zero, layer norms one; embeddings N(0, 0.02·√levels).
 fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
