@@ -25,4 +25,3 @@ pub fn arm_joints(j: &JointState) -> Option<[f32; 7]> {
     }
     out.iter().all(|x| x.is_finite()).then_some(out)
 }
-

@@ -59,7 +59,12 @@ pub(crate) fn run(a: WorldBenchArgs) -> Result<()> {
     println!("| step | p50 ms | p99 ms | per second |");
     println!("|---|---|---|---|");
     let row = |what: &str, t: &[f64]| {
-        println!("| {what} | {:.1} | {:.1} | {:.1} |", percentile(t, 0.5), percentile(t, 0.99), 1e3 * t.len() as f64 / t.iter().sum::<f64>())
+        println!(
+            "| {what} | {:.1} | {:.1} | {:.1} |",
+            percentile(t, 0.5),
+            percentile(t, 0.99),
+            1e3 * t.len() as f64 / t.iter().sum::<f64>()
+        )
     };
     row(&format!("next token frame ({}×{} codes) from {c} frames", cfg.grid, cfg.grid), &times);
     if let Ok(codec) = Codec::load(&s2r_tokenizer::resolve_checkpoint(&cfg.codec)) {

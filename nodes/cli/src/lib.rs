@@ -27,6 +27,8 @@ mod train_policy_cmd;
 mod transfer_cmd;
 mod world_cmd;
 
+pub use world_cmd::WORLD_MODEL_NODE;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -80,6 +80,21 @@ impl FrameCodec for TokenizerCodec {
     }
 }
 
+/// world_model_node with sim2real's tokenizer (the node's logic is s2r_world::node).
+pub const WORLD_MODEL_NODE: s2r_runtime::component::Component = s2r_runtime::component::Component {
+    exec: "world_model_node",
+    about: "predicts the camera's next frames and the ego's path from its frames, state and commands with the world model",
+    main: world_model_node,
+    graceful: false,
+};
+
+fn world_model_node(ctx: s2r_runtime::Context, args: s2r_runtime::RosArgs) -> s2r_runtime::component::NodeFuture {
+    s2r_world::node::run(ctx, args, |name| {
+        s2r_tokenizer::tune_allocator();
+        TokenizerCodec::load(name).map(|c| Box::new(c) as Box<dyn FrameCodec + Send + Sync>).map_err(|e| e.to_string())
+    })
+}
+
 /// Where token frames are cached between runs: $XDG_CACHE_HOME/sim2real/world (else ~/.cache/…).
 fn cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -426,7 +441,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     }
     let sheet = s2r_image::grid(&rows, 4);
     s2r_image::write_png(&a.output.join("sheet.png"), &sheet)?;
-    write_bag(&a.output.join("bag"), &a.camera, &e, s + c, &predicted_frames, cfg.step_seconds())?;
+    write_bag(&a.output.join("bag"), &a.camera, &e, s + c, &predicted_frames, cfg.step_ns())?;
     let video = a.output.join("predicted.mp4");
     let made = std::process::Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-framerate"])
@@ -460,7 +475,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 }
 
 /// The predicted frames as `<camera>/predicted/image_raw` (rgb8), stamped from the first predicted instant on.
-fn write_bag(dir: &Path, camera: &str, e: &Episode, from: usize, frames: &[Rgb], step: f32) -> Result<()> {
+fn write_bag(dir: &Path, camera: &str, e: &Episode, from: usize, frames: &[Rgb], step_ns: i64) -> Result<()> {
     use s2r_bag::{BagWriter, TopicSpec, WriterOptions};
     use sim2real_msgs::sensor_msgs::msg::Image;
     if dir.exists() {
@@ -471,7 +486,7 @@ fn write_bag(dir: &Path, camera: &str, e: &Episode, from: usize, frames: &[Rgb],
     let id = w.add_topic(TopicSpec::of::<Image>(&topic, Vec::new()))?;
     let t0 = e.stamps.get(from).copied().unwrap_or_else(|| e.stamps.last().copied().unwrap_or(0));
     for (i, f) in frames.iter().enumerate() {
-        let t = t0 + (i as f64 * step as f64 * 1e9) as i64;
+        let t = t0 + i as i64 * step_ns;
         let header = sim2real_msgs::std_msgs::msg::Header { stamp: s2r_runtime::Stamp(t).to_msg(), frame_id: format!("{camera}_optical") };
         let msg = s2r_image::rgb8_msg(header, f.width, f.height, f.data.clone());
         w.write_message(id, t.max(0) as u64, &msg)?;

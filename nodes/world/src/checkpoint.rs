@@ -83,6 +83,17 @@ pub fn copy_weights(c: &s2r_train::Checkpoint, vars: &VarMap) -> Result<(), Worl
     Ok(())
 }
 
+/// Writes an untrained network of `config` (seeded weights) to `path`: what
+/// the node and tools load when the behaviour under test is theirs, not the model's.
+pub fn save_untrained(path: &Path, config: Config, seed: u64) -> Result<(), WorldError> {
+    let vars = VarMap::new();
+    WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))
+        .map_err(|e| WorldError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
+    crate::fit::init(&vars, seed).map_err(crate::candle("initial weights"))?;
+    let record = Record { config, step: 0, steps: 0, base: None, data: Vec::new(), windows: [0, 0], held_out_accuracy: None };
+    save(path, &vars, None, &record)
+}
+
 /// Writes the variables, the optimiser's state and `record` to `path` atomically.
 pub fn save(path: &Path, vars: &VarMap, opt: Option<&s2r_train::AdamW>, record: &Record) -> Result<(), WorldError> {
     let text = serde_json::to_string(record).expect("a record serializes");

@@ -300,7 +300,8 @@ pub fn bench_steps(config: &Config, batch: usize, steps: usize) -> Result<f64, W
     use crate::model::{Conditions, Robot, Surface};
     let device = Device::Cpu;
     let vars = VarMap::new();
-    let model = WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+    let model =
+        WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
     let mut opt = s2r_train::AdamW::new(&vars, 1e-4, 0.01).map_err(candle("optimiser"))?;
     let n = config.tokens();
     let frames = config.context + 1;
@@ -333,7 +334,7 @@ pub fn bench_steps(config: &Config, batch: usize, steps: usize) -> Result<f64, W
 
 /// Seeded initial weights: matrices N(0, 0.02) (the residual outputs
 /// N(0, 0.02/√(2·layers))), biases zero, layer norms one; embeddings N(0, 0.02·√levels).
-fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
+pub(crate) fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
     use rand_distr_free::normal;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = vars.data().lock().expect("the variables' lock").clone();

@@ -13,7 +13,8 @@
 //! caller: this crate never decodes pixels itself), [`fit`] pre-trains and
 //! post-trains ([`fit::FitOptions::base`]), [`rollout`] predicts
 //! autoregressively with recorded or scripted actions, and [`eval`] scores
-//! predictions per horizon beside copy-last and the tokenizer's own ceiling.
+//! predictions per horizon beside copy-last and the tokenizer's own ceiling;
+//! [`node`] is world_model_node, live on a robot's topics.
 
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod model;
+pub mod node;
 pub mod rollout;
 
 /// A tokenizer as the world model uses it: frames in, FSQ codes out and back.

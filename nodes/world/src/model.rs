@@ -162,6 +162,11 @@ impl Config {
         self.every as f32 * self.period
     }
 
+    /// Nanoseconds per latent step (to the microsecond: the period is stored as f32).
+    pub fn step_ns(&self) -> i64 {
+        (self.every as f64 * self.period as f64 * 1e6).round() as i64 * 1000
+    }
+
     /// Where each digit's rows start in the digit table, and the table's size.
     pub fn digit_offsets(&self) -> (Vec<u32>, usize) {
         let mut offsets = Vec::with_capacity(self.levels.len());
