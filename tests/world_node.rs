@@ -1,7 +1,8 @@
 //! world_model_node over DDS: the icy night's recorded frames and odometry
 //! in, the predicted frames (decoded, stamped at the instants they predict)
 //! and the ego's predicted path out; a frame it cannot read refused by
-//! topic; a missing checkpoint stops it naming the path and the command
+//! topic; a replaced checkpoint reloaded (one of other token frames
+//! refused); a missing checkpoint stops it naming the path and the command
 //! that trains one.
 
 mod common;
@@ -25,7 +26,7 @@ async fn frames_and_odometry_in_predicted_frames_and_path_out() {
         mlp: 64,
         ..s2r_world::model::Config::new("dv8x16x16", 16, s2r_tokenizer::fsq::LEVELS.to_vec())
     };
-    s2r_world::checkpoint::save_untrained(&ck, cfg, 3).unwrap();
+    s2r_world::checkpoint::save_untrained(&ck, cfg.clone(), 3).unwrap();
     let frames = recorded_frames("icy_night_crossing", 12);
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_world_model_node"));
@@ -87,6 +88,21 @@ async fn frames_and_odometry_in_predicted_frames_and_path_out() {
     let d = ((p.poses[0].pose.position.x - o.pose.pose.position.x).powi(2) + (p.poses[0].pose.position.y - o.pose.pose.position.y).powi(2))
         .sqrt();
     assert!(d < 10.0, "the first predicted pose is one step from odometry's ({d} m)");
+
+    // The file replaced by one of other token frames (every camera frame): refused, the running one kept;
+    // then by a retrained one of the same frames: loaded without a restart.
+    let wait_for = |what: &str| {
+        let t = Instant::now();
+        while !text().contains(what) {
+            assert!(t.elapsed() < Duration::from_secs(20), "no '{what}':\n{}", text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    s2r_world::checkpoint::save_untrained(&ck, s2r_world::model::Config { every: 1, ..cfg.clone() }, 4).unwrap();
+    wait_for("models other token frames");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s2r_world::checkpoint::save_untrained(&ck, cfg, 5).unwrap();
+    wait_for("loaded checkpoint");
     drop(node_proc);
 }
 

@@ -17,7 +17,10 @@
 //!   horizon, integrated from the newest odometry pose with the predicted
 //!   speeds and yaw rates, in odometry's frame.
 //!
-//! A prediction runs on the newest frame; frames that arrive meanwhile are
+//! A new checkpoint is loaded without a restart when the parameter
+//! `checkpoint` changes or its file is replaced (as `s2r train world` does at
+//! every evaluation); one of other token frames is refused and the running
+//! one kept. A prediction runs on the newest frame; frames that arrive meanwhile are
 //! dropped (counted in the log). A frame it cannot read is refused by topic
 //! and the node carries on.
 
@@ -95,8 +98,9 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
                         train one: `s2r demos --scenario icy_night_crossing -o demos && s2r train world demos -o world.safetensors`"
                 .into());
         }
-        let loaded = crate::checkpoint::load(std::path::Path::new(&ck), &candle_core::Device::Cpu)
+        let mut loaded = crate::checkpoint::load(std::path::Path::new(&ck), &candle_core::Device::Cpu)
             .map_err(|e| format!("parameter 'checkpoint': {e}"))?;
+        let mut watch = s2r_train::CheckpointWatch::new(&ck);
         let cfg = loaded.record.config.clone();
         let codec = load(&cfg.codec).map_err(|e| format!("the tokenizer {} the checkpoint names: {e}", cfg.codec))?;
         if codec.grid() != cfg.grid || codec.levels() != cfg.levels {
@@ -147,6 +151,31 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = &mut shutdown => break,
+            }
+            // A new checkpoint (the parameter changed, or the file was replaced, as training does): the
+            // same tokens and steps, else refused and the running one kept.
+            let wanted = node.parameter::<String>("checkpoint").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
+            if let Some(path) = watch.due(&wanted) {
+                match crate::checkpoint::load(std::path::Path::new(&path), &candle_core::Device::Cpu) {
+                    Ok(l)
+                        if l.record.config.codec != cfg.codec || l.record.config.grid != cfg.grid || l.record.config.every != cfg.every =>
+                    {
+                        warn!(
+                            log,
+                            "checkpoint {path} ({}) models other token frames than the running one ({}): not loaded",
+                            l.record.config.summary(),
+                            cfg.summary()
+                        )
+                    }
+                    Ok(l) => {
+                        info!(log, "loaded checkpoint {path} ({})", l.record.config.summary());
+                        loaded = l;
+                        codes.clear();
+                        states.clear();
+                        actions.clear();
+                    }
+                    Err(e) => warn!(log, "checkpoint not reloaded, keeping the running one: {e}"),
+                }
             }
             while let Some(s) = scenario.try_recv() {
                 let find = |list: &[&str], v: &str, d: u8| list.iter().position(|x| *x == v).map_or(d, |i| i as u8);
@@ -232,7 +261,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
                 codes.push(code);
                 states.push(scale_state(robot, &raw_state));
                 actions.push(action);
-                if codes.len() > cfg.context {
+                if codes.len() > loaded.model.config.context {
                     codes.remove(0);
                     states.remove(0);
                     actions.remove(0);
