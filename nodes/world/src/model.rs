@@ -317,7 +317,7 @@ impl WorldModel {
     pub fn new(config: Config, vb: VarBuilder) -> candle_core::Result<WorldModel> {
         let d = config.dim;
         let p = config.patch.max(1);
-        if config.grid % p != 0 {
+        if !config.grid.is_multiple_of(p) {
             candle_core::bail!("a patch of {p} does not divide a grid of {}", config.grid);
         }
         let (offsets, rows) = config.digit_offsets();

@@ -48,6 +48,9 @@ pub fn shipped_checkpoint() -> Option<std::path::PathBuf> {
     s2r_runtime::share::find_shared("models/world", "world.safetensors")
 }
 
+/// One prediction: the decoded frames, and the predicted speeds and yaw rates.
+type Prediction = (Vec<Image>, Vec<f32>, Vec<f32>);
+
 /// A yaw angle as a quaternion about z.
 fn yaw_quaternion(yaw: f64) -> Quaternion {
     Quaternion { x: 0.0, y: 0.0, z: (yaw / 2.0).sin(), w: (yaw / 2.0).cos() }
@@ -255,7 +258,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
             };
             let stamp = img.header.stamp.clone();
             let t0 = s2r_runtime::stamp_ns(&stamp);
-            let result = tokio::task::block_in_place(|| -> Result<(Vec<Image>, Vec<f32>, Vec<f32>), String> {
+            let result = tokio::task::block_in_place(|| -> Result<Prediction, String> {
                 let view = codec.view(&rgb, img.width as usize, img.height as usize);
                 let code = codec.encode(&[view])?.remove(0);
                 codes.push(code);
