@@ -235,8 +235,13 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let mut ema: Option<f32> = None;
     let record = fit(&episodes, &opts, &mut |p| match p {
-        Progress::Data { train, held_out, copy_last } => {
-            println!("{train} training windows, {held_out} held-out; copy-last next-frame token accuracy {:.1}%", copy_last * 100.0)
+        Progress::Data { train, held_out, copy_last, start } => {
+            let from = if a.base.is_some() || a.output.is_file() && !a.fresh {
+                format!(", the network's before this run {:.1}%", start * 100.0)
+            } else {
+                String::new()
+            };
+            println!("{train} training windows, {held_out} held-out; copy-last next-frame token accuracy {:.1}%{from}", copy_last * 100.0)
         }
         Progress::Base(b) => println!("post-training {}", b.display()),
         Progress::Resumed(s) => println!("resuming {} at step {s}", a.output.display()),

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::checkpoint::{self, Record};
 use crate::data::Episode;
-use crate::model::{Batch, Config, WorldModel, ACTION};
+use crate::model::{Batch, Config, WorldModel, ACTION, STATE_GAIN};
 use crate::{candle, WorldError};
 
 /// How to train.
@@ -53,6 +53,8 @@ pub enum Progress {
         held_out: usize,
         /// Next-frame token accuracy of copying the last frame on the held-out windows.
         copy_last: f32,
+        /// The network's own before this run's first step (a base's or a resumed checkpoint's; a fresh one's is noise).
+        start: f32,
     },
     /// Post-training from this base.
     Base(PathBuf),
@@ -95,7 +97,8 @@ pub fn windows(episodes: &[Episode], context: usize, stride: usize, keep: impl F
     out
 }
 
-/// Inputs (frames 0..T) and targets (digits and states of frames 1..T+1) of windows of T + 1 frames.
+/// Inputs (frames 0..T) and targets (digits of frames 1..T+1, the state's change to them times
+/// [`STATE_GAIN`]) of windows of T + 1 frames.
 pub fn batch(
     model: &WorldModel,
     episodes: &[Episode],
@@ -122,7 +125,7 @@ pub fn batch(
             }
             steps.extend_from_slice(&ep.actions[f]);
             steps.extend_from_slice(&ep.states[f]);
-            next_states.extend_from_slice(&ep.states[f + 1]);
+            next_states.extend(ep.states[f + 1].iter().zip(&ep.states[f]).map(|(n, c)| (n - c) * STATE_GAIN));
         }
         conditions.extend(ep.conditions.rows());
     }
@@ -246,8 +249,8 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
         let k = val.len() / 256;
         val = val.into_iter().step_by(k).take(256).collect();
     }
-    let (_, _, copy_last) = if val.is_empty() { (0.0, 0.0, 0.0) } else { held_out(&model, episodes, &val, &device)? };
-    progress(Progress::Data { train: train.len(), held_out: val.len(), copy_last });
+    let (start, _, copy_last) = if val.is_empty() { (0.0, 0.0, 0.0) } else { held_out(&model, episodes, &val, &device)? };
+    progress(Progress::Data { train: train.len(), held_out: val.len(), copy_last, start });
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
     let mut record = Record {
         config: config.clone(),
@@ -394,7 +397,10 @@ mod tests {
             let mut a = [0f32; ACTION];
             a[0] = speed as f32 / 2.0;
             actions.push(a);
-            states.push(a);
+            // The state slows by 0.02 a step: what the state head must learn.
+            let mut s = a;
+            s[0] -= 0.02 * f as f32;
+            states.push(s);
         }
         Episode {
             source: PathBuf::from(format!("toy{seed}")),
@@ -439,6 +445,14 @@ mod tests {
         // Copying the last frame gets only the dark positions that stay dark right.
         assert!(copy < 0.6, "copy-last {copy}");
         assert!(acc > 0.95, "the model predicts where the square moves ({acc}, copy-last {copy})");
+        // Rolled out on a held-out episode, the predicted state keeps slowing as the toy's does.
+        let loaded = checkpoint::load(&out, &Device::Cpu).unwrap();
+        let e = &episodes[9];
+        let p = crate::rollout::rollout(&loaded.model, &e.codes[2..5], &e.states[2..5], &e.actions[2..], e.conditions, 4).unwrap();
+        for (k, s) in p.states.iter().enumerate() {
+            let truth = e.states[5 + k][0];
+            assert!((s[0] - truth).abs() < 0.03, "step {k}: predicted {} for {truth}", s[0]);
+        }
         // Resuming at the end does nothing more; a longer run continues from there.
         let mut resumed = None;
         fit(&episodes, &FitOptions { steps: 310, ..opts.clone() }, &mut |p| {
@@ -463,7 +477,14 @@ mod tests {
         let mut acc2 = None;
         fit(
             &episodes,
-            &FitOptions { base: Some(out.clone()), output: dir.path().join("p.safetensors"), steps: 1, eval_every: 1, ..opts.clone() },
+            &FitOptions {
+                base: Some(out.clone()),
+                output: dir.path().join("p.safetensors"),
+                steps: 1,
+                eval_every: 1,
+                lr: 3e-4,
+                ..opts.clone()
+            },
             &mut |p| match p {
                 Progress::Base(b) => from = Some(b),
                 Progress::HeldOut { accuracy, .. } => acc2 = Some(accuracy),

@@ -10,7 +10,7 @@
 //! itself and earlier frames only), then a GELU MLP; pre-norm residuals.
 //! The output at frame t is frame t + 1: per position one softmax per digit
 //! (an argmax per digit makes the code), and from the frame's mean feature
-//! the robot's next state.
+//! the change of the robot's state to the next frame.
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 /// Entries of the action and state vectors: a vehicle uses 2 (speed, yaw
 /// rate), an arm 7 (six joints and the gripper); unused entries are zero.
 pub const ACTION: usize = 7;
+
+/// The state head predicts the change of the (scaled) state over one step,
+/// times this: a car's speed changes by a few hundredths of its scale per
+/// step, which a loss on the state itself would hardly see beside the tokens'.
+pub const STATE_GAIN: f32 = 20.0;
 
 /// What a clip is of and where: the embedding rows the conditions pick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -340,7 +345,8 @@ impl WorldModel {
     }
 
     /// Logits of the next frame's digits [B, T, N, Σ levels] (frame t's
-    /// output predicts frame t + 1) and the next state [B, T, ACTION] (scaled).
+    /// output predicts frame t + 1) and the state's change to the next frame
+    /// [B, T, ACTION] (scaled, times [`STATE_GAIN`]).
     pub fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t, _, _) = batch.digits.dims4()?;
         if t > self.config.context || t == 0 {

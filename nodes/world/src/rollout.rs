@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::data::{SPEED_SCALE, YAW_SCALE};
-use crate::model::{Batch, Conditions, Robot, WorldModel, ACTION};
+use crate::model::{Batch, Conditions, Robot, WorldModel, ACTION, STATE_GAIN};
 use crate::{candle, WorldError};
 
 /// Which actions a rollout takes from the last context frame on.
@@ -127,8 +127,8 @@ pub fn rollout(
         let d = model.argmax_digits(&last).and_then(|p| p.flatten_all()?.to_vec1::<u32>()).map_err(candle("rollout argmax"))?;
         let next: Vec<u16> = d.chunks_exact(l).map(|x| cfg.code(x)).collect();
         let s = state.narrow(1, t - 1, 1).and_then(|s| s.flatten_all()?.to_vec1::<f32>()).map_err(candle("rollout state"))?;
-        let mut next_state = [0f32; ACTION];
-        next_state.copy_from_slice(&s[..ACTION]);
+        let now = *st.last().expect("a context frame");
+        let next_state: [f32; ACTION] = std::array::from_fn(|k| now[k] + s[k] / STATE_GAIN);
         frames.push(next.clone());
         st.push(next_state);
         out.codes.push(next);
