@@ -99,6 +99,18 @@ pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
 }
 
 /// The value at fraction `p` (0–1) of sorted values; NaN for none.
+/// Milliseconds each of `n` calls of `f` took, sorted.
+pub(crate) fn timed(n: usize, f: &dyn Fn() -> Result<()>) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

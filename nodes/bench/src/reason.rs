@@ -13,7 +13,7 @@ use s2r_reason::node::{shipped_model, Reasoner};
 use s2r_sim::consequences::{braking_situation, braking_trial};
 use sim2real_msgs::std_msgs::msg::Header;
 
-use crate::percentile;
+use crate::{percentile, timed};
 
 /// Options of `s2r bench reason`.
 #[derive(Args, Clone)]
@@ -130,16 +130,4 @@ fn arm_looks(a: &ReasonBenchArgs, reasoner: &Reasoner) -> Result<()> {
     }
     println!("push trials ({}): {:.0} per second", cup.scenario, n as f64 / t.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Milliseconds each of `n` calls of `f` took, sorted.
-fn timed(n: usize, f: &dyn Fn() -> Result<()>) -> Result<Vec<f64>> {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times)
 }

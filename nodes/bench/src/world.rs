@@ -3,7 +3,6 @@
 //! tokenizer's decode of it to pixels, and training steps per second.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{DType, Device};
@@ -13,7 +12,7 @@ use s2r_tokenizer::codec::{Codec, Tokens};
 use s2r_world::model::{Conditions, Config, Robot, Surface, WorldModel, ACTION};
 use s2r_world::rollout::rollout;
 
-use crate::percentile;
+use crate::{percentile, timed};
 
 /// Options of `s2r bench world`.
 #[derive(Args, Clone)]
@@ -77,15 +76,4 @@ pub(crate) fn run(a: WorldBenchArgs) -> Result<()> {
         println!("training: {:.2} steps/s at batch 8 ({:.1} windows/s)", train, train * 8.0);
     }
     Ok(())
-}
-
-fn timed(n: usize, f: &dyn Fn() -> Result<()>) -> Result<Vec<f64>> {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times)
 }
