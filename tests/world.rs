@@ -1,6 +1,7 @@
 //! The world model on the command line: the arm's demonstrations (seeds 8
 //! and 9; 9 is held out) tokenized by the shipped dv8x16x16, a short
-//! pre-training whose held-out loss falls, a post-training from it, the
+//! pre-training whose held-out loss falls, a post-training from it (whole,
+//! and with low-rank adapters), the
 //! evaluation table beside copy-last and the tokenizer's ceiling, a
 //! prediction's PNGs, contact sheet and bag; bad input refused by name.
 
@@ -51,6 +52,12 @@ fn a_world_model_pre_trains_post_trains_evaluates_and_predicts() {
     let o = train(&["--base", &p("base.safetensors"), "-o", &p("post.safetensors"), "--steps", "10", "--eval-every", "10", "--no-cache"]);
     let out = text(&o);
     assert!(o.status.success() && out.contains("post-training") && out.contains("base.safetensors"), "{out}");
+    // Low-rank adapters on the frozen base; without a base they mean nothing.
+    let o = train(&["--base", &p("base.safetensors"), "--adapter", "2", "-o", &p("lora.safetensors"), "--steps", "5", "--no-cache"]);
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("(adapters of rank 2)"), "{out}");
+    let o = train(&["--adapter", "2", "-o", &p("nobase.safetensors"), "--steps", "5", "--no-cache"]);
+    assert!(!o.status.success() && text(&o).contains("--adapter 2 needs --base"), "{}", text(&o));
     // Resuming it from another base of another architecture is refused, naming both.
     let other = p("other.safetensors");
     assert!(train(&["-o", &other, "--steps", "1", "--dim", "16", "--layers", "1", "--batch", "2", "--no-cache"]).status.success());

@@ -166,6 +166,9 @@ pub struct TrainWorldArgs {
     /// Post-train this checkpoint (pre-trained with s2r train world) on the data: its network, its weights.
     #[arg(long)]
     base: Option<PathBuf>,
+    /// With --base: train low-rank adapters of this rank on every block's linear maps, the base frozen.
+    #[arg(long, default_value_t = 0)]
+    adapter: usize,
     #[command(flatten)]
     d: DataArgs,
     /// Camera frames per token frame (a fresh network's).
@@ -200,6 +203,9 @@ pub struct TrainWorldArgs {
 }
 
 pub fn train(a: TrainWorldArgs) -> Result<()> {
+    if a.adapter > 0 && a.base.is_none() {
+        bail!("--adapter {} needs --base: adapters post-train a pre-trained network", a.adapter);
+    }
     // A post-training run reads its base's frame rate, not --every.
     let every = match &a.base {
         Some(b) => s2r_world::checkpoint::read(b)?.0.config.every,
@@ -224,6 +230,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         seed: a.seed,
         eval_every: a.eval_every,
         fresh: a.fresh,
+        adapter: a.adapter,
     };
     let frames: usize = episodes.iter().map(|e| e.codes.len()).sum();
     println!("{} episodes, {frames} token frames ({} scenario(s))", episodes.len(), {
@@ -235,7 +242,11 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let mut ema: Option<f32> = None;
     let record = fit(&episodes, &opts, &mut |p| match p {
-        Progress::Data { train, held_out, copy_last, start } => {
+        Progress::Data { train, held_out, copy_last, start, trained } => {
+            println!(
+                "training {trained} scalars{}",
+                if a.adapter > 0 { format!(" (adapters of rank {})", a.adapter) } else { String::new() }
+            );
             let from = if a.base.is_some() || a.output.is_file() && !a.fresh {
                 format!(", the network's before this run {:.1}%", start * 100.0)
             } else {

@@ -29,11 +29,25 @@ impl AdamW {
     /// gradients, such as batch-norm running statistics, are left alone);
     /// weight decay on `*.weight` outside batch norms (`*.bn.*`).
     pub fn new(varmap: &VarMap, lr: f64, weight_decay: f64) -> candle_core::Result<AdamW> {
+        AdamW::new_for(varmap, lr, weight_decay, |_| true)
+    }
+
+    /// An optimiser for the variables of `varmap` whose names `trains` picks
+    /// (the others stay as they are: a frozen base under trained adapters).
+    pub fn new_for(varmap: &VarMap, lr: f64, weight_decay: f64, trains: impl Fn(&str) -> bool) -> candle_core::Result<AdamW> {
         let data = varmap.data().lock().expect("varmap lock");
-        let mut vars: Vec<(String, Var, Tensor, Tensor)> =
-            data.iter().map(|(k, v)| Ok((k.clone(), v.clone(), v.zeros_like()?, v.zeros_like()?))).collect::<candle_core::Result<_>>()?;
+        let mut vars: Vec<(String, Var, Tensor, Tensor)> = data
+            .iter()
+            .filter(|(k, _)| trains(k))
+            .map(|(k, v)| Ok((k.clone(), v.clone(), v.zeros_like()?, v.zeros_like()?)))
+            .collect::<candle_core::Result<_>>()?;
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(AdamW { vars, t: 0, lr, weight_decay, decays: weights_only })
+    }
+
+    /// Number of scalars it trains.
+    pub fn trained(&self) -> usize {
+        self.vars.iter().map(|v| v.1.elem_count()).sum()
     }
 
     /// One step from the gradients of `loss`.

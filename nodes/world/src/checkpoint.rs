@@ -71,12 +71,18 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, WorldError> {
     Ok(Loaded { model, vars, record, path: path.into() })
 }
 
-/// Copies a checkpoint's weights (not its optimiser state) into `vars`.
+/// Copies a checkpoint's weights (not its optimiser state) into `vars`;
+/// adapters it does not have keep theirs (a base under new adapters).
 pub fn copy_weights(c: &s2r_train::Checkpoint, vars: &VarMap) -> Result<(), WorldError> {
     let bad = |problem: String| WorldError::BadCheckpoint { path: c.path.clone(), problem };
     let data = vars.data().lock().expect("the variables' lock");
     for (name, var) in data.iter() {
-        let w = c.tensors.get(name).ok_or_else(|| bad(format!("no tensor `{name}`")))?;
+        let Some(w) = c.tensors.get(name) else {
+            if crate::model::is_adapter(name) {
+                continue;
+            }
+            return Err(bad(format!("no tensor `{name}`")));
+        };
         let w = w.to_device(var.device()).map_err(|e| bad(e.to_string()))?;
         var.set(&w).map_err(|e| bad(format!("`{name}`: {e}")))?;
     }

@@ -40,6 +40,8 @@ pub struct FitOptions {
     pub eval_every: usize,
     /// Start afresh even when the output exists.
     pub fresh: bool,
+    /// Post-train low-rank adapters of this rank on the base's frozen weights (0: the whole network).
+    pub adapter: usize,
 }
 
 /// What training reports as it goes.
@@ -55,6 +57,8 @@ pub enum Progress {
         copy_last: f32,
         /// The network's own before this run's first step (a base's or a resumed checkpoint's; a fresh one's is noise).
         start: f32,
+        /// Scalars trained (all, or the adapters').
+        trained: usize,
     },
     /// Post-training from this base.
     Base(PathBuf),
@@ -195,8 +199,19 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
             }
             r.config.clone()
         }
-        (None, Some((r, _))) => r.config.clone(),
-        (None, None) => opts.config.clone(),
+        (None, Some((r, _))) => {
+            if opts.adapter > 0 && r.config.adapter > 0 {
+                return Err(WorldError::Mismatch {
+                    path: opts.base.clone().unwrap_or_default(),
+                    problem: format!(
+                        "already has adapters of rank {}: post-train it whole, or its own base with --adapter",
+                        r.config.adapter
+                    ),
+                });
+            }
+            Config { adapter: opts.adapter, ..r.config.clone() }
+        }
+        (None, None) => Config { adapter: 0, ..opts.config.clone() },
     };
     if config.codec != opts.config.codec || config.grid != opts.config.grid || config.levels != opts.config.levels {
         let path = opts.base.clone().unwrap_or_else(|| opts.output.clone());
@@ -218,7 +233,10 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
     let model =
         WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
     init(&vars, opts.seed).map_err(candle("initial weights"))?;
-    let mut opt = s2r_train::AdamW::new(&vars, opts.lr, 0.01).map_err(candle("optimiser"))?;
+    // With adapters only they train; the base's weights stay as they are.
+    let adapters = config.adapter > 0;
+    let mut opt =
+        s2r_train::AdamW::new_for(&vars, opts.lr, 0.01, |name| !adapters || crate::model::is_adapter(name)).map_err(candle("optimiser"))?;
     let mut step = 0;
     let base_name = match (&resume, &base) {
         (Some((r, c)), _) => {
@@ -250,7 +268,7 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
         val = val.into_iter().step_by(k).take(256).collect();
     }
     let (start, _, copy_last) = if val.is_empty() { (0.0, 0.0, 0.0) } else { held_out(&model, episodes, &val, &device)? };
-    progress(Progress::Data { train: train.len(), held_out: val.len(), copy_last, start });
+    progress(Progress::Data { train: train.len(), held_out: val.len(), copy_last, start, trained: opt.trained() });
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
     let mut record = Record {
         config: config.clone(),
@@ -347,7 +365,12 @@ pub(crate) fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
     for name in names {
         let v = &data[name];
         let n = v.elem_count();
-        let values: Vec<f32> = if name.starts_with("ln") || name.contains(".ln_") {
+        let values: Vec<f32> = if name.ends_with(".lora_b") {
+            vec![0.0; n]
+        } else if name.ends_with(".lora_a") {
+            let fan_in = v.dims()[1] as f64;
+            (0..n).map(|_| (normal(&mut rng) / fan_in.sqrt()) as f32).collect()
+        } else if name.starts_with("ln") || name.contains(".ln_") {
             let one = if name.ends_with(".weight") { 1.0 } else { 0.0 };
             vec![one; n]
         } else if name.ends_with(".bias") {
@@ -432,6 +455,7 @@ mod tests {
             seed: 1,
             eval_every: 300,
             fresh: false,
+            adapter: 0,
         };
         let mut copy = None;
         let mut acc = None;
@@ -494,5 +518,41 @@ mod tests {
         .unwrap();
         assert_eq!(from.as_deref(), Some(out.as_path()));
         assert!(acc2.unwrap() > 0.9, "post-training starts where the base is ({acc2:?})");
+        // Low-rank adapters: only they train (fewer scalars than the whole), the base's weights stay.
+        let (mut trained, mut total) = (0, 0);
+        let ad = dir.path().join("a.safetensors");
+        fit(
+            &episodes,
+            &FitOptions { base: Some(out.clone()), output: ad.clone(), steps: 20, eval_every: 20, adapter: 2, ..opts.clone() },
+            &mut |p| {
+                if let Progress::Data { trained: t, .. } = p {
+                    trained = t
+                }
+            },
+        )
+        .unwrap();
+        fit(
+            &episodes,
+            &FitOptions { base: Some(out.clone()), output: dir.path().join("f.safetensors"), steps: 1, ..opts.clone() },
+            &mut |p| {
+                if let Progress::Data { trained: t, .. } = p {
+                    total = t
+                }
+            },
+        )
+        .unwrap();
+        assert!(trained > 0 && trained * 5 < total, "adapters train {trained} of {total} scalars");
+        let (rec, after) = checkpoint::read(&ad).unwrap();
+        assert_eq!(rec.config.adapter, 2);
+        let (_, before) = checkpoint::read(&out).unwrap();
+        for name in ["blocks.0.qkv_s.weight", "blocks.1.down.weight", "digits.weight", "head.weight"] {
+            let (a, b) = (&after.tensors[name], &before.tensors[name]);
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert_eq!(d, 0.0, "{name} is frozen under the adapters");
+        }
+        let moved = after.tensors["blocks.0.qkv_s.lora_b"].abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(moved > 0.0, "the adapters trained");
+        // The adapted network loads and predicts like any checkpoint.
+        assert_eq!(checkpoint::load(&ad, &Device::Cpu).unwrap().record.config.adapter, 2);
     }
 }

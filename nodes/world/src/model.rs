@@ -132,6 +132,11 @@ pub struct Config {
     /// the blocks run on (grid/patch)² tokens per frame.
     #[serde(default = "one")]
     pub patch: usize,
+    /// Rank of the low-rank adapters on every block's linear maps (0: none).
+    /// Post-training with adapters (`s2r train world --base … --adapter R`)
+    /// trains only them: W x + B A x, A R×in, B out×R (zero at the start).
+    #[serde(default)]
+    pub adapter: usize,
 }
 
 fn one() -> usize {
@@ -141,14 +146,37 @@ fn one() -> usize {
 impl Config {
     /// The default network for a codec of `grid`×`grid` positions and `levels`.
     pub fn new(codec: &str, grid: usize, levels: Vec<u32>) -> Config {
-        Config { codec: codec.into(), grid, levels, context: 4, every: 2, period: 0.1, dim: 96, heads: 4, layers: 4, mlp: 384, patch: 2 }
+        Config {
+            codec: codec.into(),
+            grid,
+            levels,
+            context: 4,
+            every: 2,
+            period: 0.1,
+            dim: 96,
+            heads: 4,
+            layers: 4,
+            mlp: 384,
+            patch: 2,
+            adapter: 0,
+        }
     }
 
     /// For people: "dv8x16x16 16×16 (patch 2), context 4, every 2 frames, dim 96, 4 layers, 4 heads, mlp 384".
     pub fn summary(&self) -> String {
         format!(
-            "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}",
-            self.codec, self.grid, self.grid, self.patch, self.context, self.every, self.dim, self.layers, self.heads, self.mlp
+            "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}{}",
+            self.codec,
+            self.grid,
+            self.grid,
+            self.patch,
+            self.context,
+            self.every,
+            self.dim,
+            self.layers,
+            self.heads,
+            self.mlp,
+            if self.adapter > 0 { format!(", adapters of rank {}", self.adapter) } else { String::new() }
         )
     }
 
@@ -230,21 +258,55 @@ impl LayerNorm {
     }
 }
 
+/// A linear map, with a low-rank adapter when the config asks for one.
+struct Lin {
+    base: Linear,
+    /// A [rank, in], B [out, rank].
+    lora: Option<(Tensor, Tensor)>,
+}
+
+/// Whether a variable is an adapter's (what adapter post-training trains).
+pub fn is_adapter(name: &str) -> bool {
+    name.ends_with(".lora_a") || name.ends_with(".lora_b")
+}
+
+fn lin(i: usize, o: usize, rank: usize, vb: VarBuilder) -> candle_core::Result<Lin> {
+    let base = linear(i, o, vb.clone())?;
+    let lora = if rank > 0 {
+        let a = vb.get_with_hints((rank, i), "lora_a", candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 / (i as f64).sqrt() })?;
+        let b = vb.get_with_hints((o, rank), "lora_b", candle_nn::Init::Const(0.0))?;
+        Some((a, b))
+    } else {
+        None
+    };
+    Ok(Lin { base, lora })
+}
+
+impl Module for Lin {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = self.base.forward(x)?;
+        match &self.lora {
+            None => Ok(y),
+            Some((a, b)) => y + x.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)?,
+        }
+    }
+}
+
 /// One block: spatial attention, causal temporal attention, MLP.
 struct Block {
     ln_s: LayerNorm,
-    qkv_s: Linear,
-    out_s: Linear,
+    qkv_s: Lin,
+    out_s: Lin,
     ln_t: LayerNorm,
-    qkv_t: Linear,
-    out_t: Linear,
+    qkv_t: Lin,
+    out_t: Lin,
     ln_m: LayerNorm,
-    up: Linear,
-    down: Linear,
+    up: Lin,
+    down: Lin,
 }
 
 /// Multi-head self-attention over `x` [M, L, d], with an additive mask [L, L].
-fn attend(x: &Tensor, qkv: &Linear, out: &Linear, heads: usize, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+fn attend(x: &Tensor, qkv: &Lin, out: &Lin, heads: usize, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
     let (m, l, d) = x.dims3()?;
     let dh = d / heads;
     let qkv = qkv.forward(x)?.reshape((m, l, 3, heads, dh))?.permute((2, 0, 3, 1, 4))?;
@@ -263,17 +325,17 @@ fn attend(x: &Tensor, qkv: &Linear, out: &Linear, heads: usize, mask: Option<&Te
 
 impl Block {
     fn new(cfg: &Config, vb: VarBuilder) -> candle_core::Result<Block> {
-        let d = cfg.dim;
+        let (d, r) = (cfg.dim, cfg.adapter);
         Ok(Block {
             ln_s: layer_norm(d, vb.pp("ln_s"))?,
-            qkv_s: linear(d, 3 * d, vb.pp("qkv_s"))?,
-            out_s: linear(d, d, vb.pp("out_s"))?,
+            qkv_s: lin(d, 3 * d, r, vb.pp("qkv_s"))?,
+            out_s: lin(d, d, r, vb.pp("out_s"))?,
             ln_t: layer_norm(d, vb.pp("ln_t"))?,
-            qkv_t: linear(d, 3 * d, vb.pp("qkv_t"))?,
-            out_t: linear(d, d, vb.pp("out_t"))?,
+            qkv_t: lin(d, 3 * d, r, vb.pp("qkv_t"))?,
+            out_t: lin(d, d, r, vb.pp("out_t"))?,
             ln_m: layer_norm(d, vb.pp("ln_m"))?,
-            up: linear(d, cfg.mlp, vb.pp("up"))?,
-            down: linear(cfg.mlp, d, vb.pp("down"))?,
+            up: lin(d, cfg.mlp, r, vb.pp("up"))?,
+            down: lin(cfg.mlp, d, r, vb.pp("down"))?,
         })
     }
 
