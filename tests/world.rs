@@ -91,6 +91,10 @@ fn a_world_model_pre_trains_post_trains_evaluates_and_predicts() {
     assert!(psnr(1)[4] > psnr(0)[4], "{out}");
     assert_eq!(rows[1]["accuracy"][0].as_f64(), Some(1.0));
 
+    // --scenario keeps only that scenario's episodes: none of another.
+    let o = s2r(&["eval", "world", &p("base.safetensors"), "--data", &p("demos"), "--scenario", "dry_day_urban", "--no-cache"]);
+    assert!(!o.status.success() && text(&o).contains("no episodes of dry_day_urban"), "{}", text(&o));
+
     // A prediction: true | predicted pairs, the sheet, a bag of the predicted frames.
     let o =
         s2r(&["predict", &p("demos/cup_near_edge_seed9"), "-m", &p("post.safetensors"), "--frames", "6", "--no-cache", "-o", &p("pred")]);

@@ -103,15 +103,9 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("sim2real").join("world"))
 }
 
-/// What every world command reads recordings with.
+/// The camera and the tokenizer every world command reads recordings with.
 #[derive(Args)]
-pub struct DataArgs {
-    /// Only episodes of these scenarios (default: all).
-    #[arg(long, value_delimiter = ',')]
-    scenario: Vec<String>,
-    /// Camera frames: flat, restyled, or auto (restyled where there are some).
-    #[arg(long, default_value = "auto")]
-    frames: String,
+pub struct SourceArgs {
     /// The camera.
     #[arg(long, default_value = "front")]
     camera: String,
@@ -123,12 +117,30 @@ pub struct DataArgs {
     no_cache: bool,
 }
 
-fn read(paths: &[PathBuf], d: &DataArgs, every: usize, views: bool, held_out_only: bool) -> Result<(TokenizerCodec, Vec<Episode>)> {
-    s2r_tokenizer::tune_allocator();
-    let codec = TokenizerCodec::load(&d.tokenizer)?;
-    let frames: Frames = d.frames.parse().map_err(|e: String| anyhow!("--frames {e}"))?;
-    let opts =
-        ReadOptions { camera: d.camera.clone(), frames, every, keep_views: views, cache: if d.no_cache { None } else { cache_dir() } };
+/// The recordings training and evaluation read.
+#[derive(Args)]
+pub struct DataArgs {
+    /// Only episodes of these scenarios (default: all).
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Camera frames: flat, restyled, or auto (restyled where there are some).
+    #[arg(long, default_value = "auto")]
+    frames: String,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+/// How to read `frames` (flat, restyled, auto) of `src`'s camera, a token frame every `every`,
+/// keeping the frames' views with `views`.
+fn read_options(src: &SourceArgs, frames: &str, every: usize, views: bool) -> Result<ReadOptions> {
+    let frames: Frames = frames.parse().map_err(|e: String| anyhow!("--frames {e}"))?;
+    let cache = if src.no_cache { None } else { cache_dir() };
+    Ok(ReadOptions { camera: src.camera.clone(), frames, every, keep_views: views, cache })
+}
+
+/// The episodes of `paths` as `opts` says (those of `scenarios`, all when
+/// empty; only the held-out seeds with `held_out_only`), tokenized by `codec`.
+fn read(paths: &[PathBuf], codec: &TokenizerCodec, opts: &ReadOptions, scenarios: &[String], held_out_only: bool) -> Result<Vec<Episode>> {
     let mut bags = Vec::new();
     for p in paths {
         bags.extend(s2r_world::data::bags(p)?);
@@ -138,21 +150,35 @@ fn read(paths: &[PathBuf], d: &DataArgs, every: usize, views: bool, held_out_onl
     for (i, b) in bags.iter().enumerate() {
         // The scenario and seed first (cheap), then the frames of the episodes kept.
         let (scenario, seed) = s2r_world::data::identify(b)?;
-        let keep = (d.scenario.is_empty() || d.scenario.contains(&scenario)) && (!held_out_only || s2r_train::held_out(seed));
+        let keep = (scenarios.is_empty() || scenarios.contains(&scenario)) && (!held_out_only || s2r_train::held_out(seed));
         eprint!("\rreading {}/{total}: {scenario} seed {seed}          ", i + 1);
         if keep {
-            episodes.push(s2r_world::data::read(b, &codec, &opts)?);
+            episodes.push(s2r_world::data::read(b, codec, opts)?);
         }
     }
     eprintln!();
     if episodes.is_empty() {
         bail!(
             "no episodes{} in {}",
-            if d.scenario.is_empty() { String::new() } else { format!(" of {}", d.scenario.join(", ")) },
+            if scenarios.is_empty() { String::new() } else { format!(" of {}", scenarios.join(", ")) },
             paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    Ok((codec, episodes))
+    Ok(episodes)
+}
+
+/// The tokenizer `src` names.
+fn tokenizer(src: &SourceArgs) -> Result<TokenizerCodec> {
+    s2r_tokenizer::tune_allocator();
+    TokenizerCodec::load(&src.tokenizer)
+}
+
+/// Refuses a model (at `path`) of other tokens than `codec` makes.
+fn same_codec(path: &Path, model: &Config, codec: &TokenizerCodec) -> Result<()> {
+    if model.codec != codec.name() {
+        bail!("{}: a model of {} tokens; --tokenizer {} makes other codes", path.display(), model.codec, codec.name());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -211,7 +237,8 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         Some(b) => s2r_world::checkpoint::read(b)?.0.config.every,
         None => a.every,
     };
-    let (codec, episodes) = read(&a.data, &a.d, every, false, false)?;
+    let codec = tokenizer(&a.d.source)?;
+    let episodes = read(&a.data, &codec, &read_options(&a.d.source, &a.d.frames, every, false)?, &a.d.scenario, false)?;
     let mut config = Config::new(&codec.name(), codec.grid(), codec.levels());
     config.every = every;
     config.context = a.context;
@@ -306,12 +333,11 @@ pub fn eval(a: EvalWorldArgs) -> Result<()> {
             bail!("{} and {} model different token frames (codec, frames per step)", loaded[0].path.display(), l.path.display());
         }
     }
-    let (codec, episodes) = read(&a.data, &a.d, every, true, true)?;
+    let codec = tokenizer(&a.d.source)?;
     for l in &loaded {
-        if l.record.config.codec != codec.name() {
-            bail!("{}: a model of {} tokens; --tokenizer {} makes other codes", l.path.display(), l.record.config.codec, codec.name());
-        }
+        same_codec(&l.path, &l.record.config, &codec)?;
     }
+    let episodes = read(&a.data, &codec, &read_options(&a.d.source, &a.d.frames, every, true)?, &a.d.scenario, true)?;
     let models: Vec<(String, &s2r_world::model::WorldModel)> =
         a.models.iter().zip(&loaded).map(|(p, l)| (model_name(p), &l.model)).collect();
     let opts = EvalOptions { ssim: !a.no_ssim, clip_stride: a.clip_stride, ..EvalOptions::default() };
@@ -380,15 +406,8 @@ pub struct PredictArgs {
     /// Camera frames: flat, restyled, or auto (restyled where there are some).
     #[arg(long, default_value = "auto")]
     rendering: String,
-    /// The camera.
-    #[arg(long, default_value = "front")]
-    camera: String,
-    /// The discrete tokenizer the model was trained with: a shipped name or a file.
-    #[arg(long, default_value = "dv8x16x16")]
-    tokenizer: String,
-    /// Do not cache token frames.
-    #[arg(long)]
-    no_cache: bool,
+    #[command(flatten)]
+    source: SourceArgs,
     #[arg(short, long, default_value = "predicted")]
     output: PathBuf,
 }
@@ -397,17 +416,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let how: Actions = a.actions.parse().map_err(|e: String| anyhow!("--actions {e}"))?;
     let loaded = s2r_world::checkpoint::load(&a.model, &Device::Cpu)?;
     let cfg = loaded.record.config.clone();
-    let d = DataArgs {
-        scenario: Vec::new(),
-        frames: a.rendering.clone(),
-        camera: a.camera.clone(),
-        tokenizer: a.tokenizer.clone(),
-        no_cache: a.no_cache,
-    };
-    let (codec, mut episodes) = read(std::slice::from_ref(&a.bag), &d, cfg.every, true, false)?;
-    if cfg.codec != codec.name() {
-        bail!("{}: a model of {} tokens; --tokenizer {} makes other codes", a.model.display(), cfg.codec, codec.name());
-    }
+    let codec = tokenizer(&a.source)?;
+    same_codec(&a.model, &cfg, &codec)?;
+    let mut episodes = read(std::slice::from_ref(&a.bag), &codec, &read_options(&a.source, &a.rendering, cfg.every, true)?, &[], false)?;
     let e = episodes.remove(0);
     let first = e.stamps[0];
     let s = e.stamps.iter().position(|&t| (t - first) as f64 / 1e9 >= a.start).unwrap_or(e.stamps.len());
@@ -457,7 +468,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     }
     let sheet = s2r_image::grid(&rows, 4);
     s2r_image::write_png(&a.output.join("sheet.png"), &sheet)?;
-    write_bag(&a.output.join("bag"), &a.camera, &e, s + c, &predicted_frames, cfg.step_ns())?;
+    write_bag(&a.output.join("bag"), &a.source.camera, &e, s + c, &predicted_frames, cfg.step_ns())?;
     let video = a.output.join("predicted.mp4");
     let made = std::process::Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-framerate"])

@@ -69,14 +69,28 @@ pub fn read(path: &Path, key: &str, what: &str) -> Result<Checkpoint, TrainError
     Ok(Checkpoint { record, tensors, path: path.to_path_buf() })
 }
 
-/// Copies a checkpoint's weights into `varmap` and its optimiser state into `opt` (to resume training).
-pub fn restore(c: &Checkpoint, varmap: &VarMap, opt: &mut AdamW) -> Result<(), TrainError> {
+/// Copies a checkpoint's weights (not the optimiser's state) into `varmap`;
+/// a variable the checkpoint lacks is an error unless `may_lack` names it
+/// (it then keeps its value: new adapters over a base, say).
+pub fn load_weights(c: &Checkpoint, varmap: &VarMap, may_lack: impl Fn(&str) -> bool) -> Result<(), TrainError> {
     let bad = |problem: String| TrainError::Bad { path: c.path.clone(), problem };
     let data = varmap.data().lock().expect("varmap lock");
     for (name, var) in data.iter() {
-        let w = c.tensors.get(name).ok_or_else(|| bad(format!("no tensor `{name}`")))?;
+        let Some(w) = c.tensors.get(name) else {
+            if may_lack(name) {
+                continue;
+            }
+            return Err(bad(format!("no tensor `{name}`")));
+        };
         var.set(&w.to_device(var.device()).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(format!("`{name}`: {e}")))?;
     }
+    Ok(())
+}
+
+/// Copies a checkpoint's weights into `varmap` and its optimiser state into `opt` (to resume training).
+pub fn restore(c: &Checkpoint, varmap: &VarMap, opt: &mut AdamW) -> Result<(), TrainError> {
+    let bad = |problem: String| TrainError::Bad { path: c.path.clone(), problem };
+    load_weights(c, varmap, |_| false)?;
     for (name, var, m, v) in &mut opt.vars {
         if let (Some(a), Some(b)) = (c.tensors.get(&format!("optim.m.{name}")), c.tensors.get(&format!("optim.v.{name}"))) {
             *m = a.to_device(var.device()).map_err(|e| bad(e.to_string()))?;

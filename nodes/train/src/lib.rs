@@ -17,7 +17,7 @@ mod watch;
 use std::path::PathBuf;
 
 pub use adamw::AdamW;
-pub use checkpoint::{read, restore, save, Checkpoint};
+pub use checkpoint::{load_weights, read, restore, save, Checkpoint};
 pub use init::seeded_init;
 pub use patches::{space_to_depth, PatchStages};
 pub use watch::{CheckpointWatch, WATCH_PERIOD};

@@ -74,19 +74,13 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, WorldError> {
 /// Copies a checkpoint's weights (not its optimiser state) into `vars`;
 /// adapters it does not have keep theirs (a base under new adapters).
 pub fn copy_weights(c: &s2r_train::Checkpoint, vars: &VarMap) -> Result<(), WorldError> {
-    let bad = |problem: String| WorldError::BadCheckpoint { path: c.path.clone(), problem };
-    let data = vars.data().lock().expect("the variables' lock");
-    for (name, var) in data.iter() {
-        let Some(w) = c.tensors.get(name) else {
-            if crate::model::is_adapter(name) {
-                continue;
-            }
-            return Err(bad(format!("no tensor `{name}`")));
-        };
-        let w = w.to_device(var.device()).map_err(|e| bad(e.to_string()))?;
-        var.set(&w).map_err(|e| bad(format!("`{name}`: {e}")))?;
-    }
-    Ok(())
+    s2r_train::load_weights(c, vars, crate::model::is_adapter).map_err(|e| WorldError::BadCheckpoint {
+        path: c.path.clone(),
+        problem: match e {
+            s2r_train::TrainError::Bad { problem, .. } => problem,
+            other => other.to_string(),
+        },
+    })
 }
 
 /// Writes an untrained network of `config` (seeded weights) to `path`: what

@@ -154,13 +154,8 @@ fn at<T>(series: &[(i64, T)], t: i64) -> Option<&T> {
     i.checked_sub(1).map(|i| &series[i].1)
 }
 
-/// The robot's commands in the order of [`Robot`]'s action (unscaled).
-enum Command {
-    Twist([f32; 2]),
-    Joints([f32; 7]),
-}
-
-fn conditions_of(info: Option<&ScenarioInfo>, robot: Robot) -> Conditions {
+/// The conditions of `robot`'s clip from its `/scenario` (dry or a table, clear, day without one).
+pub fn conditions_of(info: Option<&ScenarioInfo>, robot: Robot) -> Conditions {
     let find = |list: &[&str], v: &str, default: u8| list.iter().position(|x| *x == v).map_or(default, |i| i as u8);
     match info {
         Some(s) => Conditions {
@@ -209,9 +204,10 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         Robot::Vehicle => "/odom",
         Robot::Arm => "/joint_states",
     };
-    let mut frames: Vec<(i64, Serialized)> = Vec::new();
+    let mut frames: Vec<Serialized> = Vec::new();
+    // A vehicle's speed and yaw rate (the rest zero), or an arm's seven joints; commands likewise.
     let mut states: Vec<(i64, [f32; 7])> = Vec::new();
-    let mut cmds: Vec<(i64, Command)> = Vec::new();
+    let mut cmds: Vec<(i64, [f32; 7])> = Vec::new();
     let mut info: Option<ScenarioInfo> = None;
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
@@ -220,7 +216,7 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         let joints = |j: &JointState| arm_joints(j).ok_or_else(|| data_error(bag, format!("{topic}: a message without the arm's joints")));
         if topic == cam.topic {
             // The stamp is in the header, the first field: decode it when the frame is used.
-            frames.push((m.log_time as i64, data));
+            frames.push(data);
         } else if topic == state_topic {
             match robot {
                 Robot::Vehicle => {
@@ -237,9 +233,9 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
             let c = match robot {
                 Robot::Vehicle => {
                     let c: Twist = data.decode().map_err(bad)?;
-                    Command::Twist([c.linear.x as f32, c.angular.z as f32])
+                    [c.linear.x as f32, c.angular.z as f32, 0.0, 0.0, 0.0, 0.0, 0.0]
                 }
-                Robot::Arm => Command::Joints(joints(&data.decode().map_err(bad)?)?),
+                Robot::Arm => joints(&data.decode().map_err(bad)?)?,
             };
             cmds.push((m.log_time as i64, c));
         } else if topic == "/scenario" && info.is_none() {
@@ -251,24 +247,23 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     }
     states.sort_by_key(|s| s.0);
     cmds.sort_by_key(|c| c.0);
-    let picked: Vec<&(i64, Serialized)> = frames.iter().step_by(opts.every.max(1)).collect();
+    let picked: Vec<&Serialized> = frames.iter().step_by(opts.every.max(1)).collect();
     let mut stamps = Vec::with_capacity(picked.len());
-    let mut rgbs: Vec<Option<(Vec<u8>, usize, usize)>> = Vec::new();
+    let mut views: Vec<Vec<u8>> = Vec::new();
     let cache = opts.cache.as_ref().map(|d| cache_file(d, bag, &codec.name(), &cam.topic, opts.every));
     let cached: Option<Vec<u16>> = cache.as_ref().and_then(|f| std::fs::read(f).ok()).and_then(|b| {
         (b.len() == picked.len() * codec.grid() * codec.grid() * 2)
             .then(|| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
     });
-    for (_, data) in &picked {
+    for data in &picked {
         let frame = |e: s2r_image::ImageError| data_error(bag, e.to_string());
         let img = cam.decode(data).map_err(frame)?;
         stamps.push(stamp_ns(&img.header.stamp));
         if cached.is_none() || opts.keep_views {
             let rgb = s2r_image::rgb8(&img, &cam.topic).map_err(frame)?;
-            rgbs.push(Some((rgb, img.width as usize, img.height as usize)));
+            views.push(codec.view(&rgb, img.width as usize, img.height as usize));
         }
     }
-    let views: Vec<Vec<u8>> = rgbs.iter().flatten().map(|(rgb, w, h)| codec.view(rgb, *w, *h)).collect();
     let n = codec.grid() * codec.grid();
     let codes: Vec<Vec<u16>> = match cached {
         Some(all) => all.chunks_exact(n).map(|c| c.to_vec()).collect(),
@@ -297,20 +292,11 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         let end = stamps.get(i + 1).copied().unwrap_or(t + period);
         let lo = cmds.partition_point(|c| c.0 < t);
         let hi = cmds.partition_point(|c| c.0 < end);
-        let window: Vec<&Command> = if hi > lo { cmds[lo..hi].iter().map(|c| &c.1).collect() } else { at(&cmds, t).into_iter().collect() };
+        let window: Vec<&[f32; 7]> = if hi > lo { cmds[lo..hi].iter().map(|c| &c.1).collect() } else { at(&cmds, t).into_iter().collect() };
         let mut action = [0f32; ACTION];
         for c in &window {
-            match c {
-                Command::Twist(v) => {
-                    action[0] += v[0] / SPEED_SCALE;
-                    action[1] += v[1] / YAW_SCALE;
-                }
-                Command::Joints(j) => {
-                    for k in 0..6 {
-                        action[k] += (j[k] - state[k]) / JOINT_STEP;
-                    }
-                    action[6] += j[6] / GRIPPER_SCALE;
-                }
+            for (a, x) in action.iter_mut().zip(scale_action(robot, c, &state)) {
+                *a += x;
             }
         }
         for a in &mut action {
@@ -332,6 +318,26 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         stamps,
         views: if opts.keep_views { views } else { Vec::new() },
     })
+}
+
+/// A command in its units → the network's action: a vehicle's speed and yaw
+/// rate scaled; an arm's joint targets relative to its joints `state`, and
+/// the gripper's opening.
+pub fn scale_action(robot: Robot, cmd: &[f32; 7], state: &[f32; 7]) -> [f32; ACTION] {
+    let mut out = [0f32; ACTION];
+    match robot {
+        Robot::Vehicle => {
+            out[0] = cmd[0] / SPEED_SCALE;
+            out[1] = cmd[1] / YAW_SCALE;
+        }
+        Robot::Arm => {
+            for k in 0..6 {
+                out[k] = (cmd[k] - state[k]) / JOINT_STEP;
+            }
+            out[6] = cmd[6] / GRIPPER_SCALE;
+        }
+    }
+    out
 }
 
 /// A state in its units → the network's.
@@ -362,27 +368,4 @@ pub fn identify(bag: &Path) -> Result<(String, u64), WorldError> {
         }
     }
     Ok((name, 0))
-}
-
-/// Reads every bag of `paths` (see [`bags`]); `progress` hears each episode read.
-pub fn read_all(
-    paths: &[PathBuf],
-    codec: &dyn FrameCodec,
-    opts: &ReadOptions,
-    progress: &mut dyn FnMut(&Episode, usize, usize),
-) -> Result<Vec<Episode>, WorldError> {
-    let mut all = Vec::new();
-    for p in paths {
-        all.extend(bags(p)?);
-    }
-    if all.is_empty() {
-        return Err(data_error(paths.first().map_or(Path::new(""), |p| p.as_path()), "no recordings"));
-    }
-    let mut out = Vec::with_capacity(all.len());
-    for (i, b) in all.iter().enumerate() {
-        let e = read(b, codec, opts)?;
-        progress(&e, i + 1, all.len());
-        out.push(e);
-    }
-    Ok(out)
 }

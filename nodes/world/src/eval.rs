@@ -178,6 +178,14 @@ pub fn evaluate(
         }
         // Another clip's actions, for the action effect: the next clip of another episode (else the next clip).
         let (oi, os) = clips[(k + 1..clips.len()).chain(0..k).find(|&o| clips[o].0 != ei).unwrap_or((k + 1) % clips.len())];
+        // The same context under that clip's actions (its states stay: only what is done changes);
+        // every clip has hmax ≥ ha actions after its context.
+        let mut other_actions = e.actions[s..s + c - 1].to_vec();
+        other_actions.extend_from_slice(&episodes[oi].actions[os + c - 1..os + c - 1 + ha]);
+        // A vehicle slowing down in the clip: the stopping distance its true speeds imply.
+        let dt = cfg.step_seconds();
+        let true_speeds: Vec<f32> = e.states[s + c - 1..s + c + hmax].iter().map(|x| x[0] * crate::data::SPEED_SCALE).collect();
+        let true_stop = (e.conditions.robot == Robot::Vehicle).then(|| implied_stopping(&true_speeds, dt)).flatten();
         for (m, (_, model)) in models.iter().enumerate() {
             let ctx = s..s + c;
             let pred: Predicted = rollout(model, &e.codes[ctx.clone()], &e.states[ctx.clone()], &e.actions[s..], e.conditions, hmax)?;
@@ -196,24 +204,14 @@ pub fn evaluate(
             if !opts.horizons.contains(&ha) {
                 at_ha = quality(&decode(&pred.codes[ha - 1], e)?, &e.views[s + c - 1 + ha]).0;
             }
-            // The same context under another clip's actions (its states stay: only what is done changes).
-            let other = &episodes[oi].actions[os + c - 1..];
-            let mut actions = e.actions[s..s + c - 1].to_vec();
-            actions.extend_from_slice(&other[..ha.min(other.len())]);
-            if actions.len() >= c + ha - 1 {
-                let shuffled = rollout(model, &e.codes[ctx.clone()], &e.states[ctx], &actions, e.conditions, ha)?;
-                dt_sum[m] += at_ha - quality(&decode(&shuffled.codes[ha - 1], e)?, &e.views[s + c - 1 + ha]).0;
-            }
-            if e.conditions.robot == Robot::Vehicle {
-                let dt = model.config.step_seconds();
-                let truth: Vec<f32> = e.states[s + c - 1..s + c + hmax].iter().map(|x| x[0] * crate::data::SPEED_SCALE).collect();
-                if let Some(t) = implied_stopping(&truth, dt) {
-                    let mut p = vec![truth[0]];
-                    p.extend(pred.speeds());
-                    // A prediction that does not slow down implies no stop: count it as the clip's whole distance and more.
-                    let predicted = implied_stopping(&p, dt).unwrap_or(f64::INFINITY).min(10.0 * t);
-                    figures[m].stopping.push((t, predicted));
-                }
+            let shuffled = rollout(model, &e.codes[ctx.clone()], &e.states[ctx], &other_actions, e.conditions, ha)?;
+            dt_sum[m] += at_ha - quality(&decode(&shuffled.codes[ha - 1], e)?, &e.views[s + c - 1 + ha]).0;
+            if let Some(t) = true_stop {
+                let mut p = vec![true_speeds[0]];
+                p.extend(pred.speeds());
+                // A prediction that does not slow down implies no stop: count it as the clip's whole distance and more.
+                let predicted = implied_stopping(&p, dt).unwrap_or(f64::INFINITY).min(10.0 * t);
+                figures[m].stopping.push((t, predicted));
             }
         }
         progress(k + 1, clips.len());

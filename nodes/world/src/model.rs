@@ -98,8 +98,8 @@ impl Conditions {
 
     /// For people: "vehicle, icy, snow, night".
     pub fn describe(&self) -> String {
-        let s = serde_json::to_value(self.surface).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let r = serde_json::to_value(self.robot).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        // The variants' names as serde writes them (lowercase).
+        let (r, s) = (format!("{:?}", self.robot).to_lowercase(), format!("{:?}", self.surface).to_lowercase());
         format!("{r}, {s}, {}, {}", WEATHERS[self.weather.min(3) as usize], TIMES[self.time.min(3) as usize])
     }
 }

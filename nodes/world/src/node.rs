@@ -35,8 +35,8 @@ use sim2real_msgs::sensor_msgs::msg::{Image, JointState};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
 use sim2real_msgs::std_msgs::msg::Header;
 
-use crate::data::{scale_state, GRIPPER_SCALE, JOINT_STEP, SPEED_SCALE, YAW_SCALE};
-use crate::model::{Conditions, Robot, Surface, ACTION, TIMES, WEATHERS};
+use crate::data::{conditions_of, scale_action, scale_state, YAW_SCALE};
+use crate::model::{Robot, ACTION};
 use crate::rollout::rollout;
 use crate::FrameCodec;
 
@@ -137,8 +137,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
             cfg.step_seconds(),
             node.resolve_topic(&format!("{camera}/predicted/image_raw")).unwrap_or_default()
         );
-        let mut conditions =
-            Conditions { robot, surface: if robot == Robot::Arm { Surface::Table } else { Surface::Dry }, weather: 0, time: 1 };
+        let mut conditions = conditions_of(None, robot);
         // History: codes, state and the action after each token frame.
         let mut codes: Vec<Vec<u16>> = Vec::new();
         let mut states: Vec<[f32; ACTION]> = Vec::new();
@@ -181,12 +180,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
                 }
             }
             while let Some(s) = scenario.try_recv() {
-                let find = |list: &[&str], v: &str, d: u8| list.iter().position(|x| *x == v).map_or(d, |i| i as u8);
-                conditions.weather = find(&WEATHERS, &s.weather, 0);
-                conditions.time = find(&TIMES, &s.time_of_day, 1);
-                if robot == Robot::Vehicle {
-                    conditions.surface = Surface::of_friction(s.friction);
-                }
+                conditions = conditions_of(Some(&s), robot);
                 info!(log, "conditions from /scenario ({}): {}", s.scenario, conditions.describe());
             }
             while let Some(o) = odom.try_recv() {
@@ -235,27 +229,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
                 }
             };
             // The command now, scaled as the model learnt it: the newest, or hold what the robot does.
-            let action = {
-                let mut a = [0f32; ACTION];
-                match (robot, command) {
-                    (Robot::Vehicle, Some(c)) => {
-                        a[0] = c[0] / SPEED_SCALE;
-                        a[1] = c[1] / YAW_SCALE;
-                    }
-                    (Robot::Vehicle, None) => {
-                        a[0] = raw_state[0] / SPEED_SCALE;
-                        a[1] = raw_state[1] / YAW_SCALE;
-                    }
-                    (Robot::Arm, Some(c)) => {
-                        for k in 0..6 {
-                            a[k] = (c[k] - raw_state[k]) / JOINT_STEP;
-                        }
-                        a[6] = c[6] / GRIPPER_SCALE;
-                    }
-                    (Robot::Arm, None) => a[6] = raw_state[6] / GRIPPER_SCALE,
-                }
-                a
-            };
+            let action = scale_action(robot, &command.unwrap_or(raw_state), &raw_state);
             let stamp = img.header.stamp.clone();
             let t0 = s2r_runtime::stamp_ns(&stamp);
             let result = tokio::task::block_in_place(|| -> Result<Prediction, String> {
