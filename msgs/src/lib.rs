@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-pub use s2r_idl::{Bytes, Message, Registry};
+pub use s2r_idl::{Bytes, Message, Registry, Service};
 
 pub mod arm;
 pub mod safety;
@@ -30,6 +30,9 @@ pub fn registry() -> &'static Arc<Registry> {
         let mut reg = Registry::new();
         for (pkg, name, text) in DEFINITIONS {
             reg.add_msg(pkg, name, text).expect("definitions were checked at build time");
+        }
+        for (pkg, name, request, response) in SERVICES {
+            reg.add_srv(pkg, name, &format!("{request}---\n{response}")).expect("definitions were checked at build time");
         }
         Arc::new(reg)
     })

@@ -129,3 +129,19 @@ fn char_fields_hash_as_uint8_like_rosidl() {
 fn compressed_image_hashes_as_ros2() {
     assert_eq!(sensor_msgs::msg::CompressedImage::TYPE_HASH, "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a");
 }
+
+#[test]
+fn services_have_a_request_and_a_response_named_as_ros_2_names_them() {
+    use sim2real_msgs::sim2real_msgs::srv::{Train, Train_Request, Train_Response};
+    use sim2real_msgs::Service;
+    assert_eq!(Train::TYPE_NAME, "sim2real_msgs/srv/Train");
+    assert_eq!(Train::parts(), ("sim2real_msgs", "Train"));
+    assert_eq!(Train_Request::TYPE_NAME, "sim2real_msgs/srv/Train_Request");
+    assert_eq!(Train_Request::dds_type_name(), "sim2real_msgs::srv::dds_::Train_Request_");
+    assert_eq!(Train_Response::dds_type_name(), "sim2real_msgs::srv::dds_::Train_Response_");
+    let reg = sim2real_msgs::registry();
+    let resp = reg.lookup("sim2real_msgs/srv/Train_Response").unwrap();
+    assert_eq!(resp.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["accepted", "job_id", "message"]);
+    // Plain messages keep their names.
+    assert!(reg.lookup("sim2real_msgs/msg/ModelUpdate").is_ok());
+}

@@ -2,7 +2,7 @@
 //!
 //! - [`parse`]: the `.msg` grammar.
 //! - [`registry`]: sets of definitions, RIHS01 type hashes, `ros2msg` schemas.
-//! - [`codegen`]: Rust types from `.msg` files (used by `sim2real-msgs`' build script).
+//! - [`codegen`]: Rust types from `.msg` and `.srv` files (used by `sim2real-msgs`' build script).
 //! - [`types`]: what generated types are made of ([`Message`], [`Bytes`], …).
 //! - [`dynamic`]: messages of types known only at run time: CDR and YAML.
 
@@ -14,9 +14,9 @@ pub mod parse;
 pub mod registry;
 pub mod types;
 
-pub use parse::{MsgSpec, TypeName};
+pub use parse::{Kind, MsgSpec, TypeName};
 pub use registry::{Registry, RegistryError};
-pub use types::{fixed_array, Bytes, Message, WString};
+pub use types::{fixed_array, Bytes, Message, Service, WString};
 
 /// Something that wants to be called once per compiled-in message type.
 pub trait MessageVisitor {

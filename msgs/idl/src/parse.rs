@@ -7,35 +7,69 @@
 
 use std::fmt;
 
-/// A fully qualified interface name, `package/msg/Name`.
+/// Whether an interface type is a message (`pkg/msg/Name`) or one half of a
+/// service (`pkg/srv/Name_Request`, `pkg/srv/Name_Response`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Kind {
+    /// From a `.msg` file.
+    #[default]
+    Msg,
+    /// The request or the response of a `.srv` file.
+    Srv,
+}
+
+impl Kind {
+    /// `msg` or `srv`: the middle part of the type's names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Msg => "msg",
+            Kind::Srv => "srv",
+        }
+    }
+}
+
+/// A fully qualified interface name, `package/msg/Name` (or `package/srv/Name_Request`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeName {
     /// The ROS package, e.g. `sensor_msgs`.
     pub package: String,
     /// The type within it, e.g. `Image`.
     pub name: String,
+    /// A message, or a service's request or response.
+    pub kind: Kind,
 }
 
 impl TypeName {
-    /// Takes the two parts as given, without checking them (see [`TypeName::parse`]
-    /// for a checked form).
+    /// A message type, the two parts taken as given, without checking them
+    /// (see [`TypeName::parse`] for a checked form).
     pub fn new(package: &str, name: &str) -> Self {
-        TypeName { package: package.to_string(), name: name.to_string() }
+        TypeName { package: package.to_string(), name: name.to_string(), kind: Kind::Msg }
     }
 
-    /// Accepts `pkg/msg/Name`, `pkg/Name` and `pkg::msg::dds_::Name_` (the DDS form);
+    /// The request (`Name_Request`) or response (`Name_Response`) type of the service `package/srv/name`.
+    pub fn service_part(package: &str, name: &str, part: &str) -> Self {
+        TypeName { package: package.to_string(), name: format!("{name}_{part}"), kind: Kind::Srv }
+    }
+
+    /// Accepts `pkg/msg/Name`, `pkg/Name` and `pkg::msg::dds_::Name_` (the DDS form),
+    /// and for services' halves `pkg/srv/Name_Request` and `pkg::srv::dds_::Name_Request_`;
     /// `None` for any other shape, a package that is not lower snake case or a
     /// name that is not CamelCase.
     pub fn parse(s: &str) -> Option<TypeName> {
+        let with = |pkg: &str, kind: &str, name: &str| match kind {
+            "msg" => Some(TypeName::new(pkg, name)),
+            "srv" => Some(TypeName { kind: Kind::Srv, ..TypeName::new(pkg, name) }),
+            _ => None,
+        };
         if let Some(rest) = s.strip_suffix('_') {
             let parts: Vec<&str> = rest.split("::").collect();
-            if parts.len() == 4 && parts[1] == "msg" && parts[2] == "dds_" {
-                return Some(TypeName::new(parts[0], parts[3])).filter(|t| t.is_valid());
+            if parts.len() == 4 && parts[2] == "dds_" {
+                return with(parts[0], parts[1], parts[3]).filter(|t| t.is_valid());
             }
         }
         let parts: Vec<&str> = s.split('/').collect();
         let t = match parts.as_slice() {
-            [pkg, "msg", name] => TypeName::new(pkg, name),
+            [pkg, kind, name] => with(pkg, kind, name)?,
             [pkg, name] => TypeName::new(pkg, name),
             _ => return None,
         };
@@ -43,28 +77,42 @@ impl TypeName {
     }
 
     fn is_valid(&self) -> bool {
-        is_package_name(&self.package) && is_message_name(&self.name)
+        is_package_name(&self.package)
+            && match self.kind {
+                Kind::Msg => is_message_name(&self.name),
+                Kind::Srv => service_of(&self.name).is_some(),
+            }
     }
 
     /// `pkg/msg/Name`, the form ROS 2 tools print and type descriptions hash.
     pub fn full(&self) -> String {
-        format!("{}/msg/{}", self.package, self.name)
+        format!("{}/{}/{}", self.package, self.kind.as_str(), self.name)
     }
 
-    /// `pkg/Name`, the form used in `MSG:` lines of concatenated schemas.
+    /// `pkg/Name` (`pkg/srv/Name_Request` for a service's half), the form used
+    /// in `MSG:` lines of concatenated schemas.
     pub(crate) fn short(&self) -> String {
-        format!("{}/{}", self.package, self.name)
+        match self.kind {
+            Kind::Msg => format!("{}/{}", self.package, self.name),
+            Kind::Srv => self.full(),
+        }
     }
 
     /// `pkg::msg::dds_::Name_`, the DDS type name ROS 2 middlewares register.
     pub fn dds(&self) -> String {
-        format!("{}::msg::dds_::{}_", self.package, self.name)
+        format!("{}::{}::dds_::{}_", self.package, self.kind.as_str(), self.name)
     }
+}
+
+/// The service and the half a service part's name (`Name_Request`, `Name_Response`) stands for.
+fn service_of(name: &str) -> Option<(&str, &str)> {
+    let (service, part) = name.rsplit_once('_')?;
+    (is_message_name(service) && matches!(part, "Request" | "Response")).then_some((service, part))
 }
 
 impl fmt::Display for TypeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/msg/{}", self.package, self.name)
+        f.write_str(&self.full())
     }
 }
 
@@ -265,6 +313,9 @@ pub enum Syntax {
     /// Not a ROS message name.
     #[error("'{0}' is not a valid message name")]
     MessageName(String),
+    /// A `.srv` text without the `---` line between request and response.
+    #[error("a service has a line '---' between its request and its response")]
+    ServiceSeparator,
     /// `type[` without its `]`.
     #[error("unterminated array bound in '{0}'")]
     UnterminatedBound(String),
@@ -386,13 +437,35 @@ fn is_constant_name(s: &str) -> bool {
 /// Parses the text of `package/msg/Name.msg`; nested types are named, not
 /// checked (that is [`crate::Registry`]'s job).
 pub(crate) fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec, ParseError> {
-    let type_name = TypeName::new(package, name);
+    parse_spec(TypeName::new(package, name), text)
+}
+
+/// Parses the text of `package/srv/Name.srv`: the request, a line `---`, the
+/// response. Nested types are named, not checked.
+pub(crate) fn parse_srv(package: &str, name: &str, text: &str) -> Result<(MsgSpec, MsgSpec), ParseError> {
+    let request = TypeName::service_part(package, name, "Request");
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(split) = lines.iter().position(|l| l.trim() == "---") else {
+        return Err(ParseError { type_name: format!("{package}/srv/{name}"), line: 0, reason: Syntax::ServiceSeparator });
+    };
+    let head = lines[..split].iter().map(|l| format!("{l}\n")).collect::<String>();
+    let tail = lines[split + 1..].iter().map(|l| format!("{l}\n")).collect::<String>();
+    let req = parse_spec(request, &head)?;
+    // Line numbers in the response count from the top of the file.
+    let resp = parse_spec(TypeName::service_part(package, name, "Response"), &tail).map_err(|mut e| {
+        e.line += split + 1;
+        e
+    })?;
+    Ok((req, resp))
+}
+
+fn parse_spec(type_name: TypeName, text: &str) -> Result<MsgSpec, ParseError> {
     let err = |line: usize, reason: Syntax| ParseError { type_name: type_name.full(), line, reason };
-    if !is_package_name(package) {
-        return Err(err(0, Syntax::PackageName(package.into())));
+    if !is_package_name(&type_name.package) {
+        return Err(err(0, Syntax::PackageName(type_name.package.clone())));
     }
-    if !is_message_name(name) {
-        return Err(err(0, Syntax::MessageName(name.into())));
+    if !type_name.is_valid() {
+        return Err(err(0, Syntax::MessageName(type_name.name.clone())));
     }
     let mut fields: Vec<Field> = Vec::new();
     let mut constants: Vec<Constant> = Vec::new();
@@ -403,7 +476,7 @@ pub(crate) fn parse_msg(package: &str, name: &str, text: &str) -> Result<MsgSpec
             continue;
         }
         let (type_str, rest) = split_word(line);
-        let ty = parse_type(type_str, package).map_err(|m| err(lineno, m))?;
+        let ty = parse_type(type_str, &type_name.package).map_err(|m| err(lineno, m))?;
         let rest = rest.trim_start();
         if rest.is_empty() {
             return Err(err(lineno, Syntax::NoFieldName(type_str.into())));
@@ -729,5 +802,24 @@ mod tests {
         assert_eq!(TypeName::parse("std_msgs::msg::dds_::String_"), Some(t.clone()));
         assert_eq!(t.dds(), "std_msgs::msg::dds_::String_");
         assert_eq!(TypeName::parse("Std/x"), None);
+        let r = TypeName::service_part("sim2real_msgs", "Train", "Request");
+        assert_eq!(r.full(), "sim2real_msgs/srv/Train_Request");
+        assert_eq!(r.dds(), "sim2real_msgs::srv::dds_::Train_Request_");
+        assert_eq!(TypeName::parse("sim2real_msgs/srv/Train_Request"), Some(r.clone()));
+        assert_eq!(TypeName::parse("sim2real_msgs::srv::dds_::Train_Request_"), Some(r));
+        assert_eq!(TypeName::parse("sim2real_msgs/srv/Train"), None, "a service part is Name_Request or Name_Response");
+    }
+
+    #[test]
+    fn a_service_is_a_request_and_a_response() {
+        let (req, resp) = parse_srv("p", "Add", "# sum\nint32 a\nint32 b\n---\nint64 sum # a + b\n").unwrap();
+        assert_eq!(req.name.full(), "p/srv/Add_Request");
+        assert_eq!(req.fields.len(), 2);
+        assert_eq!(resp.name.full(), "p/srv/Add_Response");
+        assert_eq!(resp.fields[0].name, "sum");
+        let e = parse_srv("p", "Add", "int32 a\n").unwrap_err();
+        assert!(e.to_string().contains("---"), "{e}");
+        let e = parse_srv("p", "Add", "int32 a\n---\nint64 sum\nfloat99 x\n").unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
     }
 }

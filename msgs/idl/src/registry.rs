@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::parse::{parse_msg, Array, BaseType, MsgSpec, ParseError, Primitive, TypeName};
+use crate::parse::{parse_msg, parse_srv, Array, BaseType, MsgSpec, ParseError, Primitive, TypeName};
 
 /// The line that separates definitions in a concatenated `ros2msg` schema.
 const SCHEMA_SEPARATOR: &str = "================================================================================";
@@ -65,6 +65,17 @@ impl Registry {
         let spec = Arc::new(parse_msg(package, name, text)?);
         self.specs.insert(spec.name.clone(), spec.clone());
         Ok(spec)
+    }
+
+    /// Parses `text` as the service `package/srv/name` and adds its request and
+    /// response (`name_Request`, `name_Response`), replacing earlier ones.
+    /// Fails, adding nothing, when the text does not parse.
+    pub fn add_srv(&mut self, package: &str, name: &str, text: &str) -> Result<(Arc<MsgSpec>, Arc<MsgSpec>), ParseError> {
+        let (req, resp) = parse_srv(package, name, text)?;
+        let (req, resp) = (Arc::new(req), Arc::new(resp));
+        self.specs.insert(req.name.clone(), req.clone());
+        self.specs.insert(resp.name.clone(), resp.clone());
+        Ok((req, resp))
     }
 
     /// The definition of exactly this type, if present.

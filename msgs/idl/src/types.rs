@@ -18,11 +18,27 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Default + fmt::Debug +
     /// The `ros2msg` schema: this type's `.msg` text followed by its dependencies'.
     const SCHEMA: &'static str;
 
-    /// `pkg::msg::dds_::Type_`, the name on the wire.
+    /// `pkg::msg::dds_::Type_` (`pkg::srv::dds_::Type_Request_` for a service's half), the name on the wire.
     fn dds_type_name() -> String {
         let mut parts = Self::TYPE_NAME.split('/');
-        let (pkg, _, name) = (parts.next().unwrap_or(""), parts.next(), parts.next().unwrap_or(""));
-        format!("{pkg}::msg::dds_::{name}_")
+        let (pkg, kind, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or("msg"), parts.next().unwrap_or(""));
+        format!("{pkg}::{kind}::dds_::{name}_")
+    }
+}
+
+/// A ROS 2 service type generated from its `.srv` file: a request answered by a response.
+pub trait Service: Send + Sync + 'static {
+    /// What a client sends.
+    type Request: Message;
+    /// What the server answers.
+    type Response: Message;
+    /// `pkg/srv/Type`.
+    const TYPE_NAME: &'static str;
+
+    /// The package and the service's name.
+    fn parts() -> (&'static str, &'static str) {
+        let mut parts = Self::TYPE_NAME.split('/');
+        (parts.next().unwrap_or(""), parts.nth(1).unwrap_or(""))
     }
 }
 
