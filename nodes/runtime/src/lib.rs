@@ -40,6 +40,7 @@ pub mod params;
 pub mod pubsub;
 pub mod qos;
 pub mod raw;
+pub mod service;
 pub mod share;
 pub mod shutdown;
 pub mod tf;
@@ -55,6 +56,7 @@ pub use params::{ParamType, ParameterValue};
 pub use pubsub::{PublishError, Publisher, ReceiveInfo, Received, Subscription};
 pub use qos::{Durability, Qos, Reliability, Writer};
 pub use raw::{RawPublisher, RawSubscription, Serialized};
+pub use service::{ServiceClient, ServiceServer};
 
 /// Keeps glibc's allocator from serving a candle model's large, short-lived
 /// tensors with fresh mmaps: by default its mmap threshold adapts and can

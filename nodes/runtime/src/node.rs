@@ -51,6 +51,14 @@ pub enum NodeError {
     /// A message type name that is not `pkg/msg/Type`.
     #[error("'{0}' is not a message type name (pkg/msg/Type)")]
     TypeName(String),
+    /// A service call that got no answer, or a refused one.
+    #[error("service {service}: {reason}")]
+    Service {
+        /// The service's resolved name.
+        service: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Nodes run their background work on tokio; none was running.
     #[error("nodes must be created inside a tokio runtime")]
     NoRuntime,

@@ -4,18 +4,14 @@
 use std::sync::{Arc, Weak};
 
 use ros2_client::parameters::raw;
-use ros2_client::qos::{History, QosProfile};
 use ros2_client::rcl_interfaces::*;
 use ros2_client::service::Server;
-use ros2_client::{Message as RosMessage, Name, ParameterValue, ServiceMapping, ServiceTypeName};
+use ros2_client::{Message as RosMessage, Name, ParameterValue, ServiceTypeName};
+
+use crate::service::service_qos;
 
 use crate::node::{Node, NodeError, NodeInner};
 use crate::pubsub::TaskGuard;
-
-fn service_qos() -> QosProfile {
-    // rclcpp's services profile: reliable, volatile, keep last 10.
-    QosProfile::publisher_default().history(History::KeepLast { depth: 10 })
-}
 
 fn server<Req, Resp>(node: &Node, name: &str, ty: &str) -> Result<Server<Req, Resp>, NodeError>
 where
@@ -26,7 +22,7 @@ where
         .map_err(|e| NodeError::Dds { what: format!("naming service {name}"), reason: format!("{e:?}") })?;
     node.with_ros_node(|ros| {
         ros.create_server::<Req, Resp>(
-            ServiceMapping::Enhanced,
+            crate::service::mapping(),
             &service,
             &ServiceTypeName::new("rcl_interfaces", ty),
             service_qos(),
@@ -173,7 +169,7 @@ impl ParameterClient {
                 .map_err(|e| NodeError::Dds { what: format!("naming {target}/{name}"), reason: format!("{e:?}") })?;
             node.with_ros_node(|ros| {
                 ros.create_client::<Req, Resp>(
-                    ServiceMapping::Enhanced,
+                    crate::service::mapping(),
                     &service,
                     &ServiceTypeName::new("rcl_interfaces", ty),
                     service_qos(),
