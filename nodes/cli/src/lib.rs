@@ -13,6 +13,7 @@ mod eval_cmd;
 mod export_cmd;
 mod generate_cmd;
 mod interface;
+mod job_report;
 mod keyboard;
 mod launch_cmd;
 mod node_cmd;
@@ -24,9 +25,11 @@ mod tokens_cmd;
 mod topic;
 mod train_cmd;
 mod train_policy_cmd;
+mod trainer;
 mod transfer_cmd;
 mod world_cmd;
 
+pub use trainer::TRAINER_NODE;
 pub use world_cmd::WORLD_MODEL_NODE;
 
 use clap::{Parser, Subcommand};

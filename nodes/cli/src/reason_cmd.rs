@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::job_report::{self, Event};
+
 use anyhow::{Context, Result};
 use clap::Args;
 use s2r_closedloop::reason::{HazardFrames, HazardLabels};
@@ -139,6 +141,7 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
         anyhow::bail!("--seeds and --held-out share seed {s}: the question set must be held out");
     }
     let started = std::time::Instant::now();
+    job_report::emit(Event::Start { steps: 0, metric: "stopping_within_15".into(), higher_is_better: true });
     let records = trials(&a.scenario, &seeds)?;
     println!("{} braking trials of {} in {:.1} s", records.len(), a.scenario, started.elapsed().as_secs_f32());
     let stopping = StoppingModel::fit(&records)?;
@@ -201,6 +204,7 @@ pub fn train(a: TrainReasonArgs) -> Result<()> {
         software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
     };
     model.save(&a.output)?;
+    job_report::emit(Event::HeldOut { step: 0, value: scores.within_15 as f64 });
     println!(
         "held-out seeds {}: stopping distance within 15 % in {:.1} % of {} questions; stop-or-not right in {:.1} %",
         a.held_out,

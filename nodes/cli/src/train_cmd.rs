@@ -11,6 +11,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use s2r_tokenizer::fit::{fit, FitOptions, FitProgress};
 
+use crate::job_report::{self, Event};
+
 #[derive(Subcommand)]
 pub enum TrainCmd {
     /// The causal video tokenizer (continuous cv4x8x8 or discrete dv8x16x16).
@@ -145,12 +147,14 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
         camera: a.camera,
         seed: a.seed,
     };
+    job_report::emit(Event::Start { steps: opts.steps as u64, metric: "psnr_db".into(), higher_is_better: true });
     fit(&opts, &mut |p| match p {
         FitProgress::Start { config, train_clips, held_out, frames, size, from_step } => eprintln!(
             "{}: {train_clips} training clips, {held_out} held out, {frames} frames of {size}x{size} each; from step {from_step}",
             config.name()
         ),
         FitProgress::Step { step, steps, loss, steps_per_second: rate } => {
+            job_report::emit(Event::Step { step: step as u64, loss: loss as f64 });
             let width = 30;
             let filled = width * step / steps.max(1);
             eprint!(
@@ -163,6 +167,7 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
             std::io::stderr().flush().ok();
         }
         FitProgress::Checkpoint { step, psnr, path } => {
+            job_report::emit(Event::HeldOut { step: step as u64, value: psnr as f64 });
             eprintln!("\nstep {step}: held-out PSNR {psnr:.2} dB; checkpoint {}", path.display())
         }
     })?;
@@ -197,7 +202,11 @@ fn perception(a: PerceptionArgs) -> Result<()> {
     opts.fresh = a.fresh;
     opts.device = s2r_perception::device(&a.device)?;
     let output = opts.output.clone();
+    job_report::emit(Event::Start { steps: opts.steps as u64, metric: "ap50".into(), higher_is_better: true });
     let r = fit::fit(&opts, |m| eprintln!("{m}"))?;
+    if let Some(h) = &r.held_out {
+        job_report::emit(Event::HeldOut { step: r.steps as u64, value: h.detection.ap50 as f64 });
+    }
     if r.steps > r.start {
         let (a, b) = (r.first_loss, r.last_loss);
         eprintln!(

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use s2r_policy::fit::{fit, FitOptions, Progress};
+
+use crate::job_report::{self, Event};
 use s2r_policy::model::Robot;
 
 #[derive(Args)]
@@ -141,6 +143,7 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
     let tty = std::io::stderr().is_terminal();
     let mut running = 0f32;
     let mut robot = Robot::Vehicle;
+    job_report::emit(Event::Start { steps: opts.steps as u64, metric: "command_error".into(), higher_is_better: false });
     let meta = fit(opts, &mut |p| match p {
         Progress::Data { train, held_out, episodes, skipped, robot: r } => {
             robot = *r;
@@ -154,6 +157,7 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
             println!("resuming {} at step {step}{until}", opts.output.display())
         }
         Progress::Step { step, loss } => {
+            job_report::emit(Event::Step { step: *step as u64, loss: *loss as f64 });
             running = if *step == 1 { *loss } else { 0.98 * running + 0.02 * loss };
             if step % 100 == 0 {
                 let line = format!("step {step}/{}: loss {running:.4}", opts.steps);
@@ -165,6 +169,7 @@ fn train(opts: &FitOptions) -> Result<s2r_policy::checkpoint::Meta> {
             }
         }
         Progress::HeldOut { step, mae, chunk_mae } => {
+            job_report::emit(Event::HeldOut { step: *step as u64, value: mae.0 as f64 });
             let units = match robot {
                 Robot::Vehicle => ("m/s", "rad/s"),
                 Robot::Arm => ("rad (joints)", "m (gripper)"),

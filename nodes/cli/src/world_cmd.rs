@@ -19,6 +19,8 @@ use s2r_tokenizer::metrics::to_rgb8;
 use s2r_world::data::{Episode, Frames, ReadOptions};
 use s2r_world::eval::{evaluate, EvalOptions, Report};
 use s2r_world::fit::{fit, FitOptions, Progress};
+
+use crate::job_report::{self, Event};
 use s2r_world::model::Config;
 use s2r_world::rollout::{rollout, script, Actions};
 use s2r_world::FrameCodec;
@@ -268,6 +270,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
     });
     let start = std::time::Instant::now();
     let mut ema: Option<f32> = None;
+    job_report::emit(Event::Start { steps: a.steps as u64, metric: "token_accuracy".into(), higher_is_better: true });
     let record = fit(&episodes, &opts, &mut |p| match p {
         Progress::Data { train, held_out, copy_last, start, trained } => {
             println!(
@@ -284,6 +287,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         Progress::Base(b) => println!("post-training {}", b.display()),
         Progress::Resumed(s) => println!("resuming {} at step {s}", a.output.display()),
         Progress::Step { step, loss } => {
+            job_report::emit(Event::Step { step: step as u64, loss: loss as f64 });
             let e = ema.map_or(loss, |m| 0.95 * m + 0.05 * loss);
             ema = Some(e);
             let rate = step as f64 / start.elapsed().as_secs_f64().max(1e-3);
@@ -291,6 +295,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
             let _ = std::io::stderr().flush();
         }
         Progress::HeldOut { step, accuracy, loss } => {
+            job_report::emit(Event::HeldOut { step: step as u64, value: accuracy as f64 });
             eprintln!();
             println!("step {step}: held-out next-frame token accuracy {:.1}%, loss {loss:.3}", accuracy * 100.0);
         }
