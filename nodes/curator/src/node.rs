@@ -24,7 +24,7 @@ use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Node, Qos, RosArgs, Serialized};
 use sim2real_msgs::builtin_interfaces::msg::Time;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, CompressedImage, Image};
-use sim2real_msgs::sim2real_msgs::msg::{CurationVerdict, ScenarioInfo, TransferScore};
+use sim2real_msgs::sim2real_msgs::msg::{CurationVerdict, DatasetReady, ScenarioInfo, TransferScore};
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
 
@@ -141,6 +141,8 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let scores = node.create_subscription::<TransferScore>(&format!("{cam}/transfer_score"), q)?;
         let scenario_sub = node.create_subscription::<ScenarioInfo>("scenario", Qos::transient_local())?;
         let verdicts = node.create_publisher::<CurationVerdict>("curator/verdicts", Qos::reliable().depth(100))?;
+        // The finished dataset, for trainer_node (transient local: a trainer started later still hears of it).
+        let ready = node.create_publisher::<DatasetReady>("curator/dataset", Qos::transient_local().depth(10))?;
         let names = [image_topic.clone(), info_topic.clone(), det_topic.clone(), format!("{cam}/transfer_score"), "scenario".to_string()];
         let resolved: Vec<String> = names.iter().map(|n| node.resolve_topic(n).unwrap_or_else(|_| n.clone())).collect();
         let mut out = Out {
@@ -283,6 +285,9 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         offline::write_dataset(&out_dir, &curated, &sources, &params)?;
         let accepted = curated.clips.iter().filter(|c| c.accepted).count();
         info!(log, "{frames} frames, {} clips: {accepted} accepted; wrote {}", curated.clips.len(), out_dir.display());
+        let path = std::fs::canonicalize(&out_dir).unwrap_or_else(|_| out_dir.clone());
+        let stamp = node.now().to_msg();
+        ready.publish_or_log(DatasetReady { stamp, path: path.display().to_string(), clips: accepted as u32, frames: frames as u32 }, &log);
         // Let the final verdicts reach their subscribers.
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok(())

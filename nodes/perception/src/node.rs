@@ -199,6 +199,8 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut model =
             load(Path::new(&ck_param), &device, threshold as f32, max as usize).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let mut watch = s2r_train::CheckpointWatch::new(&ck_param);
+        // trainer_node's new perception models (trainer/models) set the checkpoint parameter.
+        let updates = s2r_train::ModelUpdates::new(&node, "perception", "checkpoint")?;
         let names: Vec<String> = cameras.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect();
         if names.is_empty() {
             return Err("parameter 'cameras' names no camera".into());
@@ -223,6 +225,7 @@ fn perception_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
         let mut report = Instant::now();
         loop {
+            updates.poll(&node);
             let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| watch.current().to_string());
             if let Some(path) = watch.due(&wanted) {
                 match load(Path::new(&path), &device, threshold as f32, max as usize) {

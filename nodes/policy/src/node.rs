@@ -384,6 +384,8 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut pilot = Pilot::load(Path::new(&ck_param)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let robot = pilot.config().robot;
         let mut watch = s2r_train::CheckpointWatch::new(&ck_param);
+        // trainer_node's new policy models (trainer/models) set the checkpoint parameter.
+        let updates = s2r_train::ModelUpdates::new(&node, "policy", "checkpoint")?;
         let mut image = ImageSubscription::new(&node, &format!("{camera}/image_raw"), transport, Qos::sensor_data().depth(5))?;
         let io = match robot {
             Robot::Vehicle => Io::Vehicle {
@@ -453,6 +455,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 _ = ticker.tick() => {}
                 _ = &mut shutdown => break,
             }
+            updates.poll(&node);
             let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| watch.current().to_string());
             let before = watch.current().to_string();
             if let Some(path) = watch.due(&wanted) {

@@ -289,7 +289,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         if path.is_empty() {
             return Err("parameter 'model' is empty and no shipped model was found (models/reason/reason.json); train one: `s2r train reason -o reason.json`".into());
         }
-        let reasoner = Reasoner::load(Path::new(&path)).map_err(|e| format!("parameter 'model': {e}"))?;
+        let mut reasoner = Reasoner::load(Path::new(&path)).map_err(|e| format!("parameter 'model': {e}"))?;
         match robot.as_str() {
             "vehicle" => {}
             "arm" => return arm(node, reasoner, &path, &camera, rate, stale_ms).await,
@@ -318,10 +318,27 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut seen: Option<(Header, Reading)> = None;
         let mut history = hazard::FrameHistory::default();
         let (mut refused, mut was_blind) = (0u64, true);
+        // A new model: the parameter changed (trainer_node's reason models set it) or the file was replaced.
+        let mut watch = s2r_train::CheckpointWatch::new(&path);
+        let updates = s2r_train::ModelUpdates::new(&node, "reason", "model")?;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = &mut shutdown => break,
+            }
+            updates.poll(&node);
+            let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
+            if let Some(p) = watch.due(&wanted) {
+                match Reasoner::load(Path::new(&p)) {
+                    Ok(r) if fixed.is_none() && !r.reads_surface() => {
+                        warn!(log, "model {p} has no surface predictor: not loaded, keeping the running one")
+                    }
+                    Ok(r) => {
+                        info!(log, "loaded model {p}");
+                        reasoner = r;
+                    }
+                    Err(e) => warn!(log, "model not reloaded, keeping the running one: {e}"),
+                }
             }
             while let Some(o) = odom.try_recv() {
                 speed = o.twist.twist.linear.x as f32;

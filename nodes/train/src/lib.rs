@@ -4,7 +4,8 @@
 //! checkpoints as one safetensors file whose metadata holds the model's own
 //! record under a key of its own ([`save`], [`read`], [`restore`]); the
 //! patch stages networks see camera frames through ([`PatchStages`]); the
-//! held-out split by seed ([`held_out`]).
+//! held-out split by seed ([`held_out`]); new checkpoints from trainer_node
+//! taken by deployed nodes ([`ModelUpdates`]).
 
 #![warn(missing_docs)]
 
@@ -12,6 +13,7 @@ mod adamw;
 mod checkpoint;
 mod init;
 mod patches;
+pub mod updates;
 mod watch;
 
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ pub use adamw::AdamW;
 pub use checkpoint::{load_weights, read, restore, save, Checkpoint};
 pub use init::seeded_init;
 pub use patches::{space_to_depth, PatchStages};
+pub use updates::ModelUpdates;
 pub use watch::{CheckpointWatch, WATCH_PERIOD};
 
 /// Whether a seed belongs to the held-out split of a demonstration set or

@@ -104,6 +104,8 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
         let mut loaded = crate::checkpoint::load(std::path::Path::new(&ck), &candle_core::Device::Cpu)
             .map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let mut watch = s2r_train::CheckpointWatch::new(&ck);
+        // trainer_node's new world models (trainer/models) set the checkpoint parameter.
+        let updates = s2r_train::ModelUpdates::new(&node, "world", "checkpoint")?;
         let cfg = loaded.record.config.clone();
         let codec = load(&cfg.codec).map_err(|e| format!("the tokenizer {} the checkpoint names: {e}", cfg.codec))?;
         if codec.grid() != cfg.grid || codec.levels() != cfg.levels {
@@ -156,6 +158,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
             }
             // A new checkpoint (the parameter changed, or the file was replaced, as training does): the
             // same tokens and steps, else refused and the running one kept.
+            updates.poll(&node);
             let wanted = node.parameter::<String>("checkpoint").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
             if let Some(path) = watch.due(&wanted) {
                 match crate::checkpoint::load(std::path::Path::new(&path), &candle_core::Device::Cpu) {
