@@ -10,6 +10,13 @@ Usage:
   cyclone_peer.py slow TOPIC MS      a slow recorder of the Image topic TOPIC: room for
                                     2 unread samples, one taken every MS ms; prints
                                     "STAMP <sec> <nanosec>" per sample, stops 5 s after the last
+  cyclone_peer.py train KIND BASE STEPS DATASET... [-- ARG...]
+                                    a ROS 2 service client of trainer_node as rmw_cyclonedds
+                                    makes one: trainer/train with the 16-byte request header
+                                    (client id, sequence number) before the request; prints
+                                    "ACCEPTED <id>" or "REFUSED <message>", then for an accepted
+                                    job "PROGRESS <state> <step>/<steps>" lines and, at its end,
+                                    "MODEL <path> <metric> <value>" or "FAILED <message>"
 TYPE is one of: string, image, odometry, detections.
 
 Samples follow a pattern both sides compute from the sample index k (see
@@ -34,7 +41,7 @@ os.environ.setdefault(
 from cyclonedds.core import Qos, Policy  # noqa: E402
 from cyclonedds.domain import DomainParticipant  # noqa: E402
 from cyclonedds.idl import IdlStruct  # noqa: E402
-from cyclonedds.idl.types import array, float64, int32, sequence, uint8, uint32  # noqa: E402
+from cyclonedds.idl.types import array, float64, int32, int64, sequence, uint8, uint32, uint64  # noqa: E402
 from cyclonedds.pub import DataWriter  # noqa: E402
 from cyclonedds.sub import DataReader  # noqa: E402
 from cyclonedds.topic import Topic  # noqa: E402
@@ -168,6 +175,111 @@ class Detection2DArray(IdlStruct, typename="vision_msgs::msg::dds_::Detection2DA
     detections: sequence[Detection2D] = field(default_factory=list)
 
 
+# ---- trainer_node's interfaces (sim2real_msgs/srv/Train, msg/TrainProgress, msg/ModelUpdate)
+
+
+@dataclass
+class TrainRequest(IdlStruct, typename="sim2real_msgs::srv::dds_::Train_Request_"):
+    # rmw_cyclonedds's request header: the client's id and the request's sequence number.
+    client_guid: uint64 = 0
+    sequence_number: int64 = 0
+    kind: str = ""
+    datasets: sequence[str] = field(default_factory=list)
+    base: str = ""
+    steps: uint32 = 0
+    output: str = ""
+    args: sequence[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainResponse(IdlStruct, typename="sim2real_msgs::srv::dds_::Train_Response_"):
+    client_guid: uint64 = 0
+    sequence_number: int64 = 0
+    accepted: bool = False
+    job_id: uint64 = 0
+    message: str = ""
+
+
+@dataclass
+class TrainProgress(IdlStruct, typename="sim2real_msgs::msg::dds_::TrainProgress_"):
+    stamp: Time = field(default_factory=Time)
+    job_id: uint64 = 0
+    kind: str = ""
+    state: str = ""
+    step: uint64 = 0
+    steps: uint64 = 0
+    loss: float64 = 0.0
+    metric: str = ""
+    value: float64 = 0.0
+    eta_s: float64 = 0.0
+    message: str = ""
+
+
+@dataclass
+class ModelUpdate(IdlStruct, typename="sim2real_msgs::msg::dds_::ModelUpdate_"):
+    stamp: Time = field(default_factory=Time)
+    job_id: uint64 = 0
+    kind: str = ""
+    path: str = ""
+    parent: str = ""
+    datasets: sequence[str] = field(default_factory=list)
+    metric: str = ""
+    value: float64 = 0.0
+    higher_is_better: bool = False
+
+
+def train(kind, base, steps, rest):
+    """Calls trainer/train once a server is matched, then follows the job."""
+    datasets, args = (rest[:rest.index("--")], rest[rest.index("--") + 1:]) if "--" in rest else (rest, [])
+    dp = DomainParticipant(int(os.environ.get("ROS_DOMAIN_ID", "0")))
+    service = Qos(Policy.Reliability.Reliable(duration(seconds=1)), Policy.History.KeepLast(10),
+                  Policy.DataRepresentation(use_cdrv0_representation=True))
+    latched = Qos(Policy.Reliability.Reliable(duration(seconds=1)), Policy.History.KeepLast(10),
+                  Policy.Durability.TransientLocal, Policy.DataRepresentation(use_cdrv0_representation=True))
+    # Service topics: rq/<name>Request and rr/<name>Reply.
+    requests = DataWriter(dp, Topic(dp, "rq/trainer/trainRequest", TrainRequest, qos=service), qos=service)
+    replies = DataReader(dp, Topic(dp, "rr/trainer/trainReply", TrainResponse, qos=service), qos=service)
+    progress = DataReader(dp, Topic(dp, "rt/trainer/progress", TrainProgress, qos=service), qos=service)
+    models = DataReader(dp, Topic(dp, "rt/trainer/models", ModelUpdate, qos=latched), qos=latched)
+    deadline = time.time() + 30
+    while not (requests.get_matched_subscriptions() and replies.get_matched_publications()) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    guid, seq = int.from_bytes(os.urandom(8), "little"), 1
+    requests.write(TrainRequest(client_guid=guid, sequence_number=seq, kind=kind, datasets=datasets, base=base,
+                                steps=int(steps), args=args))
+    job = None
+    deadline = time.time() + 20
+    while job is None and time.time() < deadline:
+        for r in replies.take(N=10):
+            if getattr(r, "client_guid", None) != guid or r.sequence_number != seq:
+                continue  # another client's answer
+            if not r.accepted:
+                print(f"REFUSED {r.message}", flush=True)
+                return
+            job = r.job_id
+            print(f"ACCEPTED {job}", flush=True)
+        time.sleep(0.02)
+    if job is None:
+        print("TIMEOUT no response", flush=True)
+        sys.exit(2)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        for p in progress.take(N=20):
+            if getattr(p, "job_id", None) == job:
+                print(f"PROGRESS {p.state} {p.step}/{p.steps}", flush=True)
+                if p.state in ("failed", "cancelled"):
+                    print(f"FAILED {p.message}", flush=True)
+                    return
+        for m in models.take(N=10):
+            if getattr(m, "job_id", None) == job:
+                print(f"MODEL {m.path} {m.metric} {m.value}", flush=True)
+                return
+        time.sleep(0.05)
+    print("TIMEOUT job did not end", flush=True)
+    sys.exit(2)
+
+
 # ---- the shared sample pattern (mirrors tests/tests/common/mod.rs) ----
 
 W, H = 640, 480
@@ -268,6 +380,8 @@ def slow(topic_name, period):
 def main():
     if sys.argv[1] == "slow":
         return slow(sys.argv[2], int(sys.argv[3]) / 1000)
+    if sys.argv[1] == "train":
+        return train(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     mode, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     dp = DomainParticipant(domain)

@@ -234,7 +234,10 @@ impl Jobs {
                 Err(e) => eprintln!("warning: {}: {e}; job left out", file.display()),
             }
         }
-        let queue = jobs.values().filter(|j| matches!(j.state, State::Queued | State::Running)).map(|j| j.id).collect();
+        let queue: VecDeque<u64> = jobs.values().filter(|j| matches!(j.state, State::Queued | State::Running)).map(|j| j.id).collect();
+        for id in &queue {
+            jobs.get_mut(id).expect("queued jobs exist").state = State::Queued;
+        }
         Ok(Jobs { dir, jobs, queue, cancel: Vec::new(), changed: Vec::new() })
     }
 
@@ -291,7 +294,7 @@ impl Jobs {
         self.jobs.insert(id, job);
         self.queue.push_back(id);
         self.save(id);
-        let ahead = self.queue.len() - 1;
+        let ahead = self.queue.len() - 1 + self.jobs.values().filter(|j| j.state == State::Running).count();
         Train_Response { accepted: true, job_id: id, message: format!("job {id} queued ({ahead} ahead); it writes {}", output.display()) }
     }
 
@@ -372,7 +375,21 @@ fn start(jobs: &mut Jobs, id: u64, program: &Path) -> Result<Running, String> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("log.txt")).map_err(|e| format!("log.txt: {e}"))?;
     let report = dir.join("report.jsonl");
     let read = std::fs::metadata(&report).map(|m| m.len()).unwrap_or(0);
-    let child = Command::new(program)
+    let mut cmd = Command::new(program);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl only sets this process's parent-death signal; it touches no memory and is
+        // async-signal-safe, as a pre_exec hook must be.
+        unsafe {
+            cmd.pre_exec(|| {
+                // The job ends with the node, even when the node is killed outright.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
         .args(&command)
         .env(job_report::ENV, &report)
         .stdin(Stdio::null())
