@@ -20,6 +20,7 @@ mod node_cmd;
 mod param_cmd;
 mod pkg_cmd;
 mod reason_cmd;
+mod service_cmd;
 mod setup_cmd;
 mod tokens_cmd;
 mod topic;
@@ -56,6 +57,9 @@ enum Command {
     /// Packages: executables, prefix.
     #[command(subcommand)]
     Pkg(pkg_cmd::PkgCmd),
+    /// Services: call one (the trainer's).
+    #[command(subcommand)]
+    Service(service_cmd::ServiceCmd),
     /// Parameters of a running node: list, get, set.
     #[command(subcommand)]
     Param(param_cmd::ParamCmd),
@@ -109,6 +113,7 @@ pub fn main() {
         Command::Node(c) => runtime().block_on(node_cmd::run(c)),
         Command::Pkg(c) => pkg_cmd::run(c),
         Command::Param(c) => runtime().block_on(param_cmd::run(c)),
+        Command::Service(c) => runtime().block_on(service_cmd::run(c)),
         Command::Bench(c) => runtime().block_on(s2r_bench::run(c)),
         Command::Bag(c) => runtime().block_on(bag_cmd::run(c)),
         Command::Transfer(a) => transfer_cmd::run(a),

@@ -473,7 +473,13 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         })?;
         let j = jobs.clone();
         let _cancel = node.create_service::<CancelTraining, _>("trainer/cancel", move |req| j.lock().unwrap().cancel(req.job_id))?;
-        info!(log, "jobs in {}, trained by {}; auto: {}", dir, program.display(), if auto_kind.is_empty() { "off" } else { &auto_kind });
+        info!(
+            log,
+            "jobs in {}, trained by {}; auto: {}",
+            jobs.lock().unwrap().dir.display(),
+            program.display(),
+            if auto_kind.is_empty() { "off" } else { &auto_kind }
+        );
 
         let mut running: Option<Running> = None;
         let mut last_progress = Instant::now();
@@ -569,7 +575,9 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     }
                 }
             }
-            let changed: Vec<u64> = std::mem::take(&mut j.changed);
+            let mut changed: Vec<u64> = std::mem::take(&mut j.changed);
+            changed.sort_unstable();
+            changed.dedup();
             for id in changed {
                 let eta = if running.as_ref().is_some_and(|r| r.id == id) { eta } else { None };
                 progress.publish_or_log(j.progress(id, eta, now(&node)), &log);

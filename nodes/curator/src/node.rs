@@ -11,7 +11,7 @@
 //! clips they drop are removed, final verdicts go out, and `manifest.yaml` and
 //! `report.html` are written. Parameters: `output` (the dataset folder),
 //! `params_file` (the same file as `s2r curate --params`), `camera`,
-//! `image_topic`, `duration`, `transport`.
+//! `image_topic`, `duration`, `idle_stop` (seconds without a frame that end the stream), `transport`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +116,8 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let camera: String = node.declare_parameter("camera", String::new())?;
         let image_topic: String = node.declare_parameter("image_topic", String::new())?;
         let duration: f64 = node.declare_parameter("duration", 0.0)?;
+        // Seconds without a frame, once frames came, after which the stream counts as ended (0: never).
+        let idle_stop: f64 = node.declare_parameter("idle_stop", 0.0)?;
         let transport = s2r_image::transport::declare_input(&node)?;
         let mut params = if params_file.is_empty() {
             Params::default()
@@ -170,6 +172,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let now_ns = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let mut stop = false;
         let mut recording_compressed = false;
+        let mut last_frame: Option<std::time::Instant> = None;
         while !stop {
             let mut busy = false;
             while let Some(s) = scenario_sub.try_recv() {
@@ -205,6 +208,7 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             for ReceivedImage { image: img, compressed } in arrived {
                 busy = true;
+                last_frame = Some(std::time::Instant::now());
                 let s = ns(&img.header.stamp);
                 frame_id = img.header.frame_id.clone();
                 // Frames are recorded as they came: a compressed stream stays compressed.
@@ -236,6 +240,10 @@ fn curator_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 if duration > 0.0 && (s - first) as f64 >= duration * 1e9 {
                     stop = true;
                 }
+            }
+            if idle_stop > 0.0 && last_frame.is_some_and(|t| t.elapsed().as_secs_f64() > idle_stop) {
+                info!(log, "no frame for {idle_stop} s: the stream has ended");
+                stop = true;
             }
             if !busy && !stop {
                 tokio::select! {
