@@ -351,3 +351,27 @@ fn run_starts_one_node_with_ros_args() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("parameter 'rate' (-p rate:=…): expected double, got string"), "{}", text(&out.stderr));
 }
+
+/// The shipped train.launch.yaml: one simulator, which leaves the others
+/// running when it ends (keep_running); the curator ends its stream when
+/// frames stop; the trainer trains on what the curator announces. Without
+/// keep_running (curate.launch.yaml) the simulator's end ends the launch.
+#[test]
+fn the_train_launch_keeps_the_trainer_running_after_the_simulator() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = s2r(domain());
+    c.args(["launch", root.join("launch/train.launch.yaml").to_str().unwrap(), "kind:=world", "--print"]);
+    let o = output(c, Duration::from_secs(30));
+    let plan = text(&o.stdout);
+    assert!(o.status.success(), "{plan}{}", text(&o.stderr));
+    let lines: Vec<&str> = plan.lines().filter(|l| l.starts_with("s2r run ")).collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("s2r run sim_node ")).count(), 1, "{plan}");
+    assert!(lines.iter().any(|l| l.starts_with("s2r run curator_node ") && l.contains("-p idle_stop:=3.0")), "{plan}");
+    assert!(lines.iter().any(|l| l.starts_with("s2r run trainer_node ") && l.contains("-p auto_kind:=world")), "{plan}");
+    assert!(!plan.contains("on_exit: shutdown"), "{plan}");
+    let mut c = s2r(domain());
+    c.args(["launch", root.join("launch/curate.launch.yaml").to_str().unwrap(), "--print"]);
+    let plan = text(&output(c, Duration::from_secs(30)).stdout);
+    assert_eq!(plan.matches("s2r run sim_node ").count(), 1, "{plan}");
+    assert!(plan.contains("on_exit: shutdown"), "{plan}");
+}

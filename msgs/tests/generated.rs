@@ -139,7 +139,7 @@ fn services_have_a_request_and_a_response_named_as_ros_2_names_them() {
     assert_eq!(Train_Request::TYPE_NAME, "sim2real_msgs/srv/Train_Request");
     assert_eq!(Train_Request::dds_type_name(), "sim2real_msgs::srv::dds_::Train_Request_");
     assert_eq!(Train_Response::dds_type_name(), "sim2real_msgs::srv::dds_::Train_Response_");
-    let reg = sim2real_msgs::registry();
+    let reg = registry();
     let resp = reg.lookup("sim2real_msgs/srv/Train_Response").unwrap();
     assert_eq!(resp.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["accepted", "job_id", "message"]);
     // Plain messages keep their names.

@@ -205,7 +205,7 @@ fn perception(a: PerceptionArgs) -> Result<()> {
     job_report::emit(Event::Start { steps: opts.steps as u64, metric: "ap50".into(), higher_is_better: true });
     let r = fit::fit(&opts, |m| eprintln!("{m}"))?;
     if let Some(h) = &r.held_out {
-        job_report::emit(Event::HeldOut { step: r.steps as u64, value: h.detection.ap50 as f64 });
+        job_report::emit(Event::HeldOut { step: r.steps as u64, value: h.detection.ap50 });
     }
     if r.steps > r.start {
         let (a, b) = (r.first_loss, r.last_loss);
