@@ -228,6 +228,9 @@ pub struct TrainWorldArgs {
     /// Start from scratch even if the output exists.
     #[arg(long)]
     fresh: bool,
+    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn train(a: TrainWorldArgs) -> Result<()> {
@@ -260,6 +263,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         eval_every: a.eval_every,
         fresh: a.fresh,
         adapter: a.adapter,
+        device: s2r_train::device(&a.device)?,
     };
     let frames: usize = episodes.iter().map(|e| e.codes.len()).sum();
     println!("{} episodes, {frames} token frames ({} scenario(s))", episodes.len(), {
@@ -323,6 +327,9 @@ pub struct EvalWorldArgs {
     /// Also write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn model_name(p: &Path) -> String {
@@ -330,8 +337,9 @@ fn model_name(p: &Path) -> String {
 }
 
 pub fn eval(a: EvalWorldArgs) -> Result<()> {
+    let device = s2r_train::device(&a.device)?;
     let loaded: Vec<s2r_world::checkpoint::Loaded> =
-        a.models.iter().map(|m| s2r_world::checkpoint::load(m, &Device::Cpu)).collect::<Result<_, _>>()?;
+        a.models.iter().map(|m| s2r_world::checkpoint::load(m, &device)).collect::<Result<_, _>>()?;
     let every = loaded[0].record.config.every;
     for l in &loaded[1..] {
         if l.record.config.every != every || l.record.config.codec != loaded[0].record.config.codec {
@@ -415,11 +423,14 @@ pub struct PredictArgs {
     source: SourceArgs,
     #[arg(short, long, default_value = "predicted")]
     output: PathBuf,
+    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let how: Actions = a.actions.parse().map_err(|e: String| anyhow!("--actions {e}"))?;
-    let loaded = s2r_world::checkpoint::load(&a.model, &Device::Cpu)?;
+    let loaded = s2r_world::checkpoint::load(&a.model, &s2r_train::device(&a.device)?)?;
     let cfg = loaded.record.config.clone();
     let codec = tokenizer(&a.source)?;
     same_codec(&a.model, &cfg, &codec)?;

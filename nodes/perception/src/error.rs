@@ -84,6 +84,7 @@ impl From<s2r_train::TrainError> for PerceptionError {
             T::Bad { path, problem } => PerceptionError::BadCheckpoint { path, problem },
             T::Io { path, source } => PerceptionError::Io { path, source },
             T::Candle { context, source } => PerceptionError::Candle { context, source },
+            e @ T::Device { .. } => PerceptionError::Data(e.to_string()),
         }
     }
 }

@@ -23,22 +23,8 @@ pub mod predict;
 
 pub use error::PerceptionError;
 
-/// A device by name: `cpu`, `cuda` or `cuda:N`. CUDA needs a build with the
-/// `cuda` feature (`cargo build --release --features s2r-perception/cuda`).
+/// A device by name: `cpu`, `cuda` or `cuda:N` ([`s2r_train::device`]). CUDA
+/// needs a build with the `cuda` feature (`cargo build --release --features s2r-perception/cuda`).
 pub fn device(name: &str) -> Result<candle_core::Device, PerceptionError> {
-    let cuda = |i: usize| {
-        candle_core::Device::new_cuda(i).map_err(|e| {
-            PerceptionError::Data(format!(
-                "device {name}: {e} (CUDA needs a build with `--features s2r-perception/cuda` on a machine with the CUDA toolkit)"
-            ))
-        })
-    };
-    match name {
-        "cpu" => Ok(candle_core::Device::Cpu),
-        "cuda" => cuda(0),
-        _ => match name.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-            Some(i) => cuda(i),
-            None => Err(PerceptionError::Data(format!("device {name}: expected cpu, cuda or cuda:N"))),
-        },
-    }
+    s2r_train::device(name).map_err(|e| PerceptionError::Data(e.to_string()))
 }

@@ -88,6 +88,9 @@ impl From<s2r_train::TrainError> for PolicyError {
             T::Bad { path, problem } => PolicyError::BadCheckpoint { path, problem },
             T::Io { path, source } => PolicyError::Io { path, source },
             T::Candle { context, source } => PolicyError::Candle { context, source },
+            T::Device { name, problem } => {
+                PolicyError::Candle { context: format!("device {name}"), source: candle_core::Error::Msg(problem) }
+            }
         }
     }
 }

@@ -25,6 +25,27 @@ pub use patches::{space_to_depth, PatchStages};
 pub use updates::ModelUpdates;
 pub use watch::{CheckpointWatch, WATCH_PERIOD};
 
+/// A device by name: `cpu`, `cuda` or `cuda:N`. CUDA needs candle's CUDA
+/// backend in the build (each model crate's `cuda` feature, e.g.
+/// `cargo build --release --features s2r-world/cuda`) and a machine with the
+/// CUDA toolkit; otherwise the error says so.
+pub fn device(name: &str) -> Result<candle_core::Device, TrainError> {
+    let cuda = |i: usize| {
+        candle_core::Device::new_cuda(i).map_err(|e| TrainError::Device {
+            name: name.to_string(),
+            problem: format!("{e} (CUDA needs a build with a model crate's `cuda` feature on a machine with the CUDA toolkit)"),
+        })
+    };
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match name.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+            Some(i) => cuda(i),
+            None => Err(TrainError::Device { name: name.to_string(), problem: "expected cpu, cuda or cuda:N".into() }),
+        },
+    }
+}
+
 /// Whether a seed belongs to the held-out split of a demonstration set or
 /// dataset: every tenth (seed % 10 == 9), never trained on.
 pub fn held_out(seed: u64) -> bool {
@@ -56,6 +77,14 @@ pub enum TrainError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A device name that is not one, or a device that cannot be used.
+    #[error("device {name}: {problem}")]
+    Device {
+        /// The name given.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A tensor operation failed.
     #[error("{context}: {source}")]
     Candle {
@@ -64,4 +93,18 @@ pub enum TrainError {
         /// candle's error.
         source: candle_core::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn devices_by_name() {
+        assert!(matches!(super::device("cpu"), Ok(candle_core::Device::Cpu)));
+        let e = super::device("tpu").unwrap_err().to_string();
+        assert!(e.contains("device tpu") && e.contains("cpu, cuda or cuda:N"), "{e}");
+        if !candle_core::utils::cuda_is_available() {
+            let e = super::device("cuda:1").unwrap_err().to_string();
+            assert!(e.contains("device cuda:1") && e.contains("`cuda` feature"), "{e}");
+        }
+    }
 }

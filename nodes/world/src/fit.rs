@@ -42,6 +42,8 @@ pub struct FitOptions {
     pub fresh: bool,
     /// Post-train low-rank adapters of this rank on the base's frozen weights (0: the whole network).
     pub adapter: usize,
+    /// Where the network trains (`s2r_train::device`: cpu, cuda, cuda:N).
+    pub device: Device,
 }
 
 /// What training reports as it goes.
@@ -173,7 +175,7 @@ pub fn held_out(model: &WorldModel, episodes: &[Episode], ws: &[Window], device:
 
 /// Trains on `episodes` (split by seed) as `opts` says; returns the last record.
 pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Progress)) -> Result<Record, WorldError> {
-    let device = Device::Cpu;
+    let device = opts.device.clone();
     let vars = VarMap::new();
     // The architecture: a resumed run's, a base's, or the options'.
     let resume = (!opts.fresh && opts.output.is_file()).then(|| checkpoint::read(&opts.output)).transpose()?;
@@ -456,6 +458,7 @@ mod tests {
             eval_every: 300,
             fresh: false,
             adapter: 0,
+            device: Device::Cpu,
         };
         let mut copy = None;
         let mut acc = None;

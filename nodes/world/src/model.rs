@@ -380,6 +380,11 @@ pub struct Batch {
 }
 
 impl WorldModel {
+    /// The device its weights are on.
+    pub fn device(&self) -> &Device {
+        self.offsets.device()
+    }
+
     /// A network of `config` with its variables under `vb`.
     pub fn new(config: Config, vb: VarBuilder) -> candle_core::Result<WorldModel> {
         let d = config.dim;

@@ -22,7 +22,10 @@
 //! every evaluation); one of other token frames is refused and the running
 //! one kept. A prediction runs on the newest frame; frames that arrive meanwhile are
 //! dropped (counted in the log). A frame it cannot read is refused by topic
-//! and the node carries on.
+//! and the node carries on. trainer_node's world models (`trainer/models`)
+//! set the parameter `checkpoint` when their held-out token accuracy passes
+//! `update_threshold`. The parameter `device` (cpu, cuda, cuda:N) says
+//! where the network runs.
 
 use std::time::Duration;
 
@@ -101,8 +104,9 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
                         train one: `s2r demos --scenario icy_night_crossing -o demos && s2r train world demos -o world.safetensors`"
                 .into());
         }
-        let mut loaded = crate::checkpoint::load(std::path::Path::new(&ck), &candle_core::Device::Cpu)
-            .map_err(|e| format!("parameter 'checkpoint': {e}"))?;
+        let device =
+            s2r_train::device(&node.declare_parameter("device", "cpu".to_string())?).map_err(|e| format!("parameter 'device': {e}"))?;
+        let mut loaded = crate::checkpoint::load(std::path::Path::new(&ck), &device).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let mut watch = s2r_train::CheckpointWatch::new(&ck);
         // trainer_node's new world models (trainer/models) set the checkpoint parameter.
         let updates = s2r_train::ModelUpdates::new(&node, "world", "checkpoint")?;
@@ -161,7 +165,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader) -> NodeFuture {
             updates.poll(&node);
             let wanted = node.parameter::<String>("checkpoint").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
             if let Some(path) = watch.due(&wanted) {
-                match crate::checkpoint::load(std::path::Path::new(&path), &candle_core::Device::Cpu) {
+                match crate::checkpoint::load(std::path::Path::new(&path), &device) {
                     Ok(l)
                         if l.record.config.codec != cfg.codec || l.record.config.grid != cfg.grid || l.record.config.every != cfg.every =>
                     {

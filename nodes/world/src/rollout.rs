@@ -2,7 +2,7 @@
 //! state, fed back as its own input, step after step, under the recorded
 //! actions or scripted ones (brake, steer, hold).
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use crate::data::{SPEED_SCALE, YAW_SCALE};
 use crate::model::{Batch, Conditions, Robot, WorldModel, ACTION, STATE_GAIN};
@@ -96,7 +96,7 @@ pub fn rollout(
             source: candle_core::Error::Msg(format!("a frame of {} codes for a {}×{} model", bad.len(), cfg.grid, cfg.grid)),
         });
     }
-    let device = Device::Cpu;
+    let device = model.device().clone();
     let mut frames: Vec<Vec<u16>> = codes.to_vec();
     let mut st: Vec<[f32; ACTION]> = states.to_vec();
     let mut out = Predicted::default();
