@@ -254,11 +254,19 @@ pub struct DemosArgs {
     /// Cameras to record (the rest of the rig is left out).
     #[arg(long, value_delimiter = ',', default_value = "front")]
     cameras: Vec<String>,
+    /// Pulses of other commands in the driver's (braking, speeding up, steering for about a
+    /// second every few seconds), recorded as executed: data for a world model to learn what
+    /// commands do, not for a policy to imitate.
+    #[arg(long)]
+    perturb: bool,
 }
 
 pub fn demos(a: DemosArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
     let mut d = driver(&a.driver, a.policy.as_ref())?;
+    if a.perturb {
+        d = Box::new(s2r_closedloop::driver::Perturbed::new(d));
+    }
     let scenarios: Vec<Scenario> = a.scenario.iter().map(|n| load(n, &a.cameras)).collect::<Result<_>>()?;
     let total = seeds.len() * scenarios.len();
     let mut n = 0;

@@ -203,3 +203,139 @@ impl Driver for Dagger {
         self.expert.autopilot.last().cloned()
     }
 }
+
+/// Another driver's commands with pulses of others in between: every 1.5–4 s
+/// of sim time, for 0.6–1.5 s, a vehicle's speed asked for drops (braking,
+/// to a stop at most), rises by up to 4 m/s, or the car steers at up to
+/// ±0.35 rad/s (alone or while braking); the driver takes over again after
+/// each. Drawn from the episode's seed: the same episode, the same pulses.
+/// Recordings keep the commands executed: data for a world model to learn
+/// what commands do, not demonstrations for a policy to imitate. An arm's
+/// commands pass unchanged.
+pub struct Perturbed {
+    inner: Box<dyn Driver>,
+    rng: u64,
+    next: f64,
+    until: f64,
+    /// (factor on the speed asked for, m/s added, rad/s of yaw rate added).
+    pulse: (f64, f64, f64),
+}
+
+impl Perturbed {
+    /// `inner` with pulses.
+    pub fn new(inner: Box<dyn Driver>) -> Perturbed {
+        Perturbed { inner, rng: 0, next: 0.0, until: 0.0, pulse: (1.0, 0.0, 0.0) }
+    }
+
+    /// A uniform draw in [lo, hi) (splitmix64).
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        lo + (hi - lo) * (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A new episode of `seed`: the first pulse 1–3 s in.
+    fn start(&mut self, seed: u64) {
+        self.rng = seed ^ 0x5045_5254_5552_4221;
+        let first = self.uniform(1.0, 3.0);
+        (self.next, self.until) = (first, 0.0);
+    }
+
+    /// The command at sim time `now` (s): the driver's, or within a pulse the pulse's.
+    fn adjust(&mut self, now: f64, command: Option<Command>) -> Option<Command> {
+        if now >= self.next {
+            self.draw(now);
+        }
+        match command {
+            Some(Command::Velocity(mut t)) if now < self.until => {
+                let (factor, add, yaw) = self.pulse;
+                t.linear.x = (t.linear.x * factor + add).max(0.0);
+                t.angular.z += yaw;
+                Some(Command::Velocity(t))
+            }
+            other => other,
+        }
+    }
+
+    fn draw(&mut self, now: f64) {
+        let yaw = self.uniform(0.15, 0.35) * if self.uniform(0.0, 1.0) < 0.5 { -1.0 } else { 1.0 };
+        self.pulse = match (self.uniform(0.0, 5.0)) as usize {
+            0 => (self.uniform(0.0, 0.4), 0.0, 0.0),
+            1 => (1.0, self.uniform(1.5, 4.0), 0.0),
+            2 | 3 => (1.0, 0.0, yaw),
+            _ => (self.uniform(0.2, 0.6), 0.0, yaw),
+        };
+        self.until = now + self.uniform(0.6, 1.5);
+        self.next = self.until + self.uniform(1.5, 4.0);
+    }
+}
+
+impl Driver for Perturbed {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn needs_cameras(&self) -> bool {
+        self.inner.needs_cameras()
+    }
+
+    fn image_scale(&self, camera_width: u32, camera_height: u32) -> Option<f64> {
+        self.inner.image_scale(camera_width, camera_height)
+    }
+
+    fn reset(&mut self, sim: &Sim) {
+        self.inner.reset(sim);
+        self.start(sim.world.seed);
+    }
+
+    fn act(&mut self, sim: &Sim, tick: &Tick) -> Result<Option<Command>, ClosedLoopError> {
+        let command = self.inner.act(sim, tick)?;
+        Ok(self.adjust(s2r_runtime::stamp_ns(&tick.time) as f64 * 1e-9, command))
+    }
+
+    fn label(&self) -> Option<Command> {
+        None
+    }
+
+    fn filter_log(&self) -> Option<crate::reason::FilterLog> {
+        self.inner.filter_log()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands of 20 s at 50 Hz, the driver's always 10 m/s straight ahead.
+    fn drive(seed: u64) -> Vec<(f64, f64)> {
+        let mut p = Perturbed::new(Box::new(Scripted));
+        p.start(seed);
+        (0..1000)
+            .map(|i| match p.adjust(i as f64 * 0.02, Some(Command::Velocity(twist(10.0, 0.0)))) {
+                Some(Command::Velocity(t)) => (t.linear.x, t.angular.z),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pulses_come_from_the_seed_and_the_driver_drives_between_them() {
+        let a = drive(7);
+        assert_eq!(a, drive(7), "the same seed, the same pulses");
+        assert_ne!(a, drive(8));
+        let pulsed = a.iter().filter(|c| **c != (10.0, 0.0)).count();
+        // Pulses of 0.6–1.5 s every 2.1–5.5 s: between a tenth and three quarters of the time.
+        assert!((100..750).contains(&pulsed), "{pulsed} of 1000 commands pulsed");
+        assert!(a.iter().any(|c| c.1 != 0.0) && a.iter().any(|c| c.0 < 10.0), "steering and braking both come");
+        assert!(a.iter().all(|c| c.0 >= 0.0 && c.1.abs() <= 0.35));
+        let mut p = Perturbed::new(Box::new(Scripted));
+        p.start(7);
+        let joints = Command::Joints(joint_command(&[0.1; 6], 0.02));
+        for i in 0..500 {
+            assert!(matches!(p.adjust(i as f64 * 0.02, Some(joints.clone())), Some(Command::Joints(_))), "an arm's pass");
+        }
+    }
+}
