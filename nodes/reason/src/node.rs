@@ -457,7 +457,7 @@ impl ArmInputs {
 /// calibration, depth and pose in, the chain of the cup most at risk out.
 async fn arm(
     node: Node,
-    reasoner: Reasoner,
+    mut reasoner: Reasoner,
     path: &str,
     camera: &str,
     rate: f64,
@@ -514,10 +514,27 @@ async fn arm(
     // The chain of the newest look and when it came: republished at the rate until it goes stale.
     let mut live: Option<(Instant, Reasoning)> = None;
     let (mut refused, mut was_blind) = (0u64, true);
+    // A new model: the parameter changed (trainer_node's reason models set it) or the file was replaced.
+    let mut watch = s2r_train::CheckpointWatch::new(path);
+    let updates = s2r_train::ModelUpdates::new(&node, "reason", "model")?;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = &mut shutdown => break,
+        }
+        updates.poll(&node);
+        let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
+        if let Some(p) = watch.due(&wanted) {
+            match Reasoner::load(Path::new(&p)) {
+                Ok(r) => match r.require_cups() {
+                    Ok(()) => {
+                        info!(log, "loaded model {p}");
+                        reasoner = r;
+                    }
+                    Err(e) => warn!(log, "model {p}: {e}; not loaded, keeping the running one"),
+                },
+                Err(e) => warn!(log, "model not reloaded, keeping the running one: {e}"),
+            }
         }
         while let Some(m) = tf_static.try_recv() {
             inputs.tf.insert(&m, true);
