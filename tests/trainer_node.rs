@@ -3,7 +3,8 @@
 //! reports its progress and announces its checkpoint, which a running
 //! world_model_node takes. A request for an unknown kind is refused listing
 //! the known ones; a job that fails is reported with its reason and announces
-//! no model. Over rclcpp's mapping (Fast DDS's, the default): a queue,
+//! no model. A Fast DDS client (C++, rmw_fastrtps's mapping: the reply names
+//! its request by sample identity in inline QoS) is answered too. Over rclcpp's mapping (Fast DDS's, the default): a queue,
 //! a job resumed from its checkpoint after its node was killed, a job cancelled.
 
 mod common;
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{fresh_domain, loopback, loopback_env, peers_dir, python, Logged};
+use common::{fastdds_peer, fresh_domain, loopback, loopback_env, peers_dir, python, Logged};
 use s2r_runtime::{Node, Qos, RosArgs};
 use sim2real_msgs::sim2real_msgs::msg::{ModelUpdate, TrainProgress};
 use sim2real_msgs::sim2real_msgs::srv::{CancelTraining, CancelTraining_Request, Train, Train_Request};
@@ -184,4 +185,28 @@ async fn jobs_queue_resume_after_their_node_is_killed_and_cancel() {
     assert!(models.try_recv().is_none(), "the cancelled job announced nothing");
     let r = cancel.call(CancelTraining_Request { job_id: 2 }, Duration::from_secs(10)).await.unwrap();
     assert!(!r.cancelled && r.message.contains("done already"), "{}", r.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_dds_client_is_answered_in_its_mapping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let domain = fresh_domain();
+    let node = trainer(domain, &p("jobs"), &tmp.path().join("cache"));
+    node.wait_for("jobs in", Duration::from_secs(60)).await;
+    let call = |kind: &str, dataset: &str| {
+        let mut c = Command::new(fastdds_peer());
+        c.args(["train", kind, dataset]);
+        loopback_env(&mut c, domain);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let out = tokio::task::block_in_place(|| call("dance", &p("")));
+    assert!(out.contains("REFUSED unknown kind 'dance': the known kinds are world"), "{out}");
+    std::fs::create_dir(p("empty")).unwrap();
+    let out = tokio::task::block_in_place(|| call("world", &p("empty")));
+    assert!(out.contains("ACCEPTED 1 job 1 queued"), "{out}");
+    assert!(!out.contains("UNMATCHED"), "{out}");
+    node.wait_for("job 1 failed", Duration::from_secs(30)).await;
 }

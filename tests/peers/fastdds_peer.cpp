@@ -5,6 +5,11 @@
 // Usage:
 //   fastdds_peer pub TYPE COUNT   publish COUNT samples (10 Hz) once a reader matches
 //   fastdds_peer sub TYPE COUNT   receive COUNT samples, check every field and byte
+//   fastdds_peer train KIND DATASET  a ROS 2 service client of trainer_node as
+//                                 rmw_fastrtps makes one (the request's sample identity
+//                                 comes back in the reply's inline QoS): trainer/train for a
+//                                 KIND job on DATASET; prints "ACCEPTED <id> <message>" or
+//                                 "REFUSED <message>" for the reply to this request
 // TYPE: string | image | odometry | detections. The sample pattern is the one
 // of tests/tests/common/mod.rs. `sub` prints "OK <type> <k>" per verified
 // sample and exits 1 on the first mismatch. Traffic stays on loopback: UDPv4
@@ -269,11 +274,85 @@ static std::string dds_type(const std::string& kind) {
   throw std::runtime_error("unknown type " + kind);
 }
 
+// ---------------------------------------------------------------- a service client
+
+// trainer/train (sim2real_msgs/srv/Train) once: the request, then the reply whose
+// related sample identity is this request's.
+static int train(DomainParticipant* dp, const std::string& kind, const std::string& dataset) {
+  TypeSupport req_type(new RawType("sim2real_msgs::srv::dds_::Train_Request_"));
+  TypeSupport rep_type(new RawType("sim2real_msgs::srv::dds_::Train_Response_"));
+  req_type.register_type(dp);
+  rep_type.register_type(dp);
+  // Service topics: rq/<name>Request and rr/<name>Reply.
+  Topic* rq = dp->create_topic("rq/trainer/trainRequest", req_type.get_type_name(), TOPIC_QOS_DEFAULT);
+  Topic* rr = dp->create_topic("rr/trainer/trainReply", rep_type.get_type_name(), TOPIC_QOS_DEFAULT);
+  DataWriterQos wq = DATAWRITER_QOS_DEFAULT;
+  wq.reliability().kind = RELIABLE_RELIABILITY_QOS;
+  wq.history().kind = KEEP_LAST_HISTORY_QOS;
+  wq.history().depth = 10;
+  wq.data_sharing().off();
+  wq.endpoint().history_memory_policy = eprosima::fastrtps::rtps::DYNAMIC_RESERVE_MEMORY_MODE;
+  DataReaderQos rq_qos = DATAREADER_QOS_DEFAULT;
+  rq_qos.reliability().kind = RELIABLE_RELIABILITY_QOS;
+  rq_qos.history().kind = KEEP_LAST_HISTORY_QOS;
+  rq_qos.history().depth = 10;
+  rq_qos.data_sharing().off();
+  rq_qos.endpoint().history_memory_policy = eprosima::fastrtps::rtps::DYNAMIC_RESERVE_MEMORY_MODE;
+  DataWriter* w = dp->create_publisher(PUBLISHER_QOS_DEFAULT)->create_datawriter(rq, wq);
+  DataReader* r = dp->create_subscriber(SUBSCRIBER_QOS_DEFAULT)->create_datareader(rr, rq_qos);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  PublicationMatchedStatus pst;
+  SubscriptionMatchedStatus sst;
+  do {
+    w->get_publication_matched_status(pst);
+    r->get_subscription_matched_status(sst);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while ((pst.current_count == 0 || sst.current_count == 0) && std::chrono::steady_clock::now() < deadline);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  Writer enc;
+  Cdr& c = enc.cdr;
+  c << kind << static_cast<uint32_t>(1) << dataset;  // kind, datasets
+  c << std::string("") << static_cast<uint32_t>(0) << std::string("") << static_cast<uint32_t>(0);  // base, steps, output, args
+  RawSample s{enc.bytes()};
+  eprosima::fastrtps::rtps::WriteParams params;
+  if (!w->write(&s, params)) {
+    std::cout << "WRITE FAILED" << std::endl;
+    return 1;
+  }
+  const auto id = params.sample_identity();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!r->wait_for_unread_message(eprosima::fastrtps::Duration_t(0, 100000000))) continue;
+    RawSample rep;
+    SampleInfo info;
+    while (r->take_next_sample(&rep, &info) == ReturnCode_t::RETCODE_OK) {
+      if (!info.valid_data) continue;
+      if (!(info.related_sample_identity == id)) {
+        std::cout << "UNMATCHED reply (another request's)" << std::endl;
+        continue;
+      }
+      Reader rd(rep.bytes);
+      bool accepted;
+      uint64_t job;
+      std::string message;
+      rd.cdr >> accepted >> job >> message;
+      if (accepted)
+        std::cout << "ACCEPTED " << job << " " << message << std::endl;
+      else
+        std::cout << "REFUSED " << message << std::endl;
+      return 0;
+    }
+  }
+  std::cout << "TIMEOUT no reply" << std::endl;
+  return 2;
+}
+
 // ---------------------------------------------------------------- main
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::cerr << "usage: fastdds_peer pub|sub TYPE COUNT\n";
+    std::cerr << "usage: fastdds_peer pub|sub TYPE COUNT | fastdds_peer train KIND DATASET\n";
     return 64;
   }
   const std::string mode = argv[1], kind = argv[2];
@@ -300,6 +379,12 @@ int main(int argc, char** argv) {
   if (!dp) {
     std::cerr << "cannot create participant\n";
     return 3;
+  }
+  if (mode == "train") {
+    int rc = train(dp, kind, argv[3]);
+    dp->delete_contained_entities();
+    DomainParticipantFactory::get_instance()->delete_participant(dp);
+    return rc;
   }
   TypeSupport type(new RawType(dds_type(kind)));
   type.register_type(dp);
