@@ -206,6 +206,13 @@ fn interface_show_expands_nested_types() {
     c.args(["interface", "list"]);
     let out = text(&run(c, Duration::from_secs(10)).stdout);
     assert!(out.contains("    sim2real_msgs/msg/ScenarioInfo\n"), "{out}");
+    // Services: listed by name, shown as request, ---, response.
+    assert!(out.contains("Services:\n") && out.contains("    sim2real_msgs/srv/Train\n"), "{out}");
+    assert!(!out.contains("Train_Request"), "{out}");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+    c.args(["interface", "show", "sim2real_msgs/srv/CancelTraining"]);
+    let out = text(&run(c, Duration::from_secs(10)).stdout);
+    assert!(out.contains("uint64 job_id\n---\nbool cancelled\nstring message\n"), "{out}");
 }
 
 #[test]
@@ -219,6 +226,13 @@ fn bad_input_is_refused_naming_it() {
         (&["topic", "pub", "/x", "std_msgs/msg/String", "{data: [1, 2"], "is not a YAML literal"),
         (&["topic", "pub", "/x", "std_msgs/msg/UInt8", "{data: 300}"], "data: 300 is out of range for uint8"),
         (&["interface", "show", "sensor_msgs/msg/Camera"], "unknown message type 'sensor_msgs/msg/Camera'"),
+        (&["interface", "show", "sim2real_msgs/srv/Nope"], "unknown service type 'sim2real_msgs/srv/Nope'"),
+        (&["service", "call", "/trainer/train", "sim2real_msgs/srv/Nope"], "unknown service type 'sim2real_msgs/srv/Nope'"),
+        (&["service", "call", "/trainer/train", "sim2real_msgs/srv/Train", "{kindd: world}"], "kindd"),
+        (
+            &["service", "call", "/nobody/train", "sim2real_msgs/srv/Train", "{}", "--timeout", "0.5"],
+            "service /nobody/train: no server within 0.5 s",
+        ),
         (&["topic", "echo", "/x", "std_msgs/msg/Nope"], "unknown message type 'std_msgs/msg/Nope'"),
     ];
     for (args, needle) in cases {

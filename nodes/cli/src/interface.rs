@@ -3,15 +3,15 @@
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use s2r_idl::parse::{BaseType, MsgSpec};
-use s2r_idl::Registry;
+use s2r_idl::{Kind, Registry, TypeName};
 
 #[derive(Subcommand)]
 pub enum InterfaceCmd {
-    /// List the message types compiled in.
+    /// List the message and service types compiled in.
     List,
-    /// Show a message definition, with nested types expanded.
+    /// Show a message or service definition, with nested types expanded.
     Show {
-        /// e.g. sensor_msgs/msg/Image
+        /// e.g. sensor_msgs/msg/Image, sim2real_msgs/srv/Train
         type_name: String,
         /// Show only the type's own definition, not nested ones.
         #[arg(long)]
@@ -24,16 +24,35 @@ pub fn run(cmd: InterfaceCmd) -> Result<()> {
     match cmd {
         InterfaceCmd::List => {
             println!("Messages:");
-            for t in reg.types() {
+            for t in reg.types().filter(|t| t.kind == Kind::Msg) {
                 println!("    {}", t.full());
+            }
+            println!("Services:");
+            for t in reg.types().filter(|t| t.kind == Kind::Srv) {
+                if let Some(service) = t.name.strip_suffix("_Request") {
+                    println!("    {}/srv/{service}", t.package);
+                }
             }
         }
         InterfaceCmd::Show { type_name, no_expand } => {
+            let mut out = String::new();
+            // A service: its request, `---`, its response (as ros2 shows one).
+            if let [pkg, "srv", name] = type_name.split('/').collect::<Vec<_>>().as_slice() {
+                let request = reg.get(&TypeName::service_part(pkg, name, "Request"));
+                let response = reg.get(&TypeName::service_part(pkg, name, "Response"));
+                if let (Some(req), Some(resp)) = (request, response) {
+                    show(reg, req, 0, !no_expand, &mut out);
+                    out.push_str("---\n");
+                    show(reg, resp, 0, !no_expand, &mut out);
+                    print!("{out}");
+                    return Ok(());
+                }
+                bail!("unknown service type '{type_name}'; `s2r interface list` shows the known types");
+            }
             let spec = match reg.lookup(&type_name) {
                 Ok(s) => s,
                 Err(e) => bail!("{e}; `s2r interface list` shows the known types"),
             };
-            let mut out = String::new();
             show(reg, spec, 0, !no_expand, &mut out);
             print!("{out}");
         }
@@ -45,7 +64,7 @@ pub fn run(cmd: InterfaceCmd) -> Result<()> {
 /// follow its field line, one tab deeper.
 fn show(reg: &Registry, spec: &MsgSpec, depth: usize, expand: bool, out: &mut String) {
     let indent = "\t".repeat(depth);
-    let nested: Vec<(&str, &s2r_idl::TypeName)> = spec
+    let nested: Vec<(&str, &TypeName)> = spec
         .fields
         .iter()
         .filter_map(|f| match &f.ty.base {
