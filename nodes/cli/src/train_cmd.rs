@@ -174,6 +174,14 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
     Ok(())
 }
 
+/// The step and loss of a progress line `step N/M: loss L, …`.
+fn progress_line(m: &str) -> Option<(u64, f64)> {
+    let rest = m.strip_prefix("step ")?;
+    let (step, rest) = rest.split_once('/')?;
+    let loss = rest.split_once(": loss ")?.1.split(',').next()?;
+    Some((step.parse().ok()?, loss.trim().parse().ok()?))
+}
+
 /// `WIDTHxHEIGHT`.
 fn parse_size(s: &str, what: &str) -> Result<(usize, usize)> {
     let (w, h) = s.split_once('x').ok_or_else(|| anyhow::anyhow!("{what} {s}: expected WIDTHxHEIGHT"))?;
@@ -203,7 +211,13 @@ fn perception(a: PerceptionArgs) -> Result<()> {
     opts.device = s2r_perception::device(&a.device)?;
     let output = opts.output.clone();
     job_report::emit(Event::Start { steps: opts.steps as u64, metric: "ap50".into(), higher_is_better: true });
-    let r = fit::fit(&opts, |m| eprintln!("{m}"))?;
+    let r = fit::fit(&opts, |m| {
+        eprintln!("{m}");
+        // Without a terminal (a trainer_node job) fit says every 100 steps "step N/M: loss L, …".
+        if let Some((step, loss)) = progress_line(m) {
+            job_report::emit(Event::Step { step, loss });
+        }
+    })?;
     if let Some(h) = &r.held_out {
         job_report::emit(Event::HeldOut { step: r.steps as u64, value: h.detection.ap50 });
     }
@@ -235,4 +249,13 @@ fn perception(a: PerceptionArgs) -> Result<()> {
         eprint!("held out:\n{}", s2r_perception::eval::format(h));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn perception_progress_lines_give_step_and_loss() {
+        assert_eq!(super::progress_line("step 300/20000: loss 1.234, 55.2 images/s"), Some((300, 1.234)));
+        assert_eq!(super::progress_line("wrote x (step 3)"), None);
+    }
 }
