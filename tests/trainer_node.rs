@@ -104,9 +104,16 @@ async fn a_cyclone_dds_client_asks_for_a_job_and_a_deployed_node_takes_its_model
 }
 
 fn trainer(domain: u16, jobs: &str, cache: &Path) -> Logged {
+    trainer_with(domain, jobs, cache, &[])
+}
+
+fn trainer_with(domain: u16, jobs: &str, cache: &Path, params: &[&str]) -> Logged {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trainer_node"));
     loopback_env(&mut c, domain);
     c.env("XDG_CACHE_HOME", cache).args(["--ros-args", "-p", &format!("jobs_dir:={jobs}")]);
+    for p in params {
+        c.args(["-p", p]);
+    }
     Logged::spawn(c)
 }
 
@@ -209,4 +216,45 @@ async fn a_fast_dds_client_is_answered_in_its_mapping() {
     assert!(out.contains("ACCEPTED 1 job 1 queued"), "{out}");
     assert!(!out.contains("UNMATCHED"), "{out}");
     node.wait_for("job 1 failed", Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_jobs_runs_jobs_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let (demos, base, cache) = fixture(tmp.path());
+    // Not a number of jobs: refused by name.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trainer_node"));
+    c.args(["--ros-args", "-p", &format!("jobs_dir:={}", p("bad")), "-p", "max_jobs:=0"]);
+    loopback_env(&mut c, fresh_domain());
+    let (o, _) = common::finish(c, Duration::from_secs(30));
+    assert!(!o.status.success() && text(&o).contains("parameter 'max_jobs'"), "{}", text(&o));
+
+    let domain = fresh_domain();
+    let _node = trainer_with(domain, &p("jobs"), &cache, &["max_jobs:=2"]);
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "operator", &RosArgs::default()).unwrap();
+    let progress = node.create_subscription::<TrainProgress>("trainer/progress", Qos::reliable().depth(1000)).unwrap();
+    let train = node.create_client::<Train>("trainer/train").unwrap();
+    let cancel = node.create_client::<CancelTraining>("trainer/cancel").unwrap();
+    let job = Train_Request {
+        kind: "world".into(),
+        datasets: vec![demos.clone()],
+        base: base.clone(),
+        steps: 100_000,
+        args: ["--batch", "2"].map(String::from).to_vec(),
+        ..Default::default()
+    };
+    for id in [1, 2] {
+        let r = train.call(job.clone(), Duration::from_secs(60)).await.unwrap();
+        assert!(r.accepted && r.job_id == id, "{}", r.message);
+    }
+    // Both train at once.
+    progress_of(&progress, 1, |m| m.state == "running" && m.step > 0, "trained").await;
+    progress_of(&progress, 2, |m| m.state == "running" && m.step > 0, "trained beside job 1").await;
+    for id in [1, 2] {
+        let r = cancel.call(CancelTraining_Request { job_id: id }, Duration::from_secs(10)).await.unwrap();
+        assert!(r.cancelled, "{}", r.message);
+        progress_of(&progress, id, |m| m.state == "cancelled", "was cancelled").await;
+    }
 }

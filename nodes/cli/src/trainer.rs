@@ -6,6 +6,7 @@
 //!   `trainer/cancel` (sim2real_msgs/srv/CancelTraining) drops or stops one.
 //! - With `auto_kind` set, every dataset the curator announces on
 //!   `curator/dataset` (sim2real_msgs/DatasetReady) queues a job of that kind.
+//! - Jobs run one at a time (parameter `max_jobs` for more side by side).
 //! - A job is `s2r train KIND …` run as a child process (so that a job's
 //!   crash is the job's, not the node's), its output in `<jobs_dir>/<id>/log.txt`
 //!   and its progress read from the report it writes ([`crate::job_report`]).
@@ -199,6 +200,10 @@ struct Running {
     read: u64,
     started: Option<(Instant, u64)>,
     rate: Option<f64>,
+    /// Seconds to its end at the current rate.
+    eta: Option<f64>,
+    /// When its progress last went out.
+    published: Instant,
 }
 
 impl Drop for Running {
@@ -400,7 +405,7 @@ fn start(jobs: &mut Jobs, id: u64, program: &Path) -> Result<Running, String> {
     job.state = State::Running;
     job.message = format!("{} {}", program.display(), command.join(" "));
     jobs.save(id);
-    Ok(Running { id, child, report, read, started: None, rate: None })
+    Ok(Running { id, child, report, read, started: None, rate: None, eta: None, published: Instant::now() })
 }
 
 /// Reads the running job's new report lines into its record; whether any came.
@@ -448,6 +453,12 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let auto_steps: i64 = node.declare_parameter("auto_steps", 0)?;
         let auto_args: String = node.declare_parameter("auto_args", String::new())?;
         let program: String = node.declare_parameter("s2r", String::new())?;
+        // Jobs run side by side (one on a 2-core machine; more where a GPU or many cores can take them).
+        let max_jobs: i64 = node.declare_parameter("max_jobs", 1)?;
+        if max_jobs < 1 {
+            return Err(format!("parameter 'max_jobs': {max_jobs}; at least 1 job must be able to run").into());
+        }
+        let max_jobs = max_jobs as usize;
         let program = if program.is_empty() { s2r_program() } else { PathBuf::from(program) };
         if !auto_kind.is_empty() && !KINDS.contains(&auto_kind.as_str()) {
             return Err(format!("parameter 'auto_kind': unknown kind '{auto_kind}': the known kinds are {}", KINDS.join(", ")).into());
@@ -481,8 +492,7 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             if auto_kind.is_empty() { "off" } else { &auto_kind }
         );
 
-        let mut running: Option<Running> = None;
-        let mut last_progress = Instant::now();
+        let mut running: Vec<Running> = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;
@@ -505,73 +515,73 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
             }
             let mut j = jobs.lock().unwrap();
-            let mut eta = None;
-            if let Some(run) = running.as_mut() {
+            let mut ended = Vec::new();
+            for run in running.iter_mut() {
                 let fresh = follow(&mut j, run);
                 let job = &j.jobs[&run.id];
-                eta = run.rate.filter(|_| job.steps > job.step).map(|r| (job.steps - job.step) as f64 / r);
-                if fresh && last_progress.elapsed() > Duration::from_millis(500) {
-                    progress.publish_or_log(j.progress(run.id, eta, now(&node)), &log);
-                    last_progress = Instant::now();
+                run.eta = run.rate.filter(|_| job.steps > job.step).map(|r| (job.steps - job.step) as f64 / r);
+                if fresh && run.published.elapsed() > Duration::from_millis(500) {
+                    progress.publish_or_log(j.progress(run.id, run.eta, now(&node)), &log);
+                    run.published = Instant::now();
                 }
                 let id = run.id;
                 if j.cancel.contains(&id) {
                     j.cancel.retain(|c| *c != id);
-                    running = None; // killed on drop
+                    ended.push(id); // killed on drop
                     let job = j.jobs.get_mut(&id).unwrap();
                     job.state = State::Cancelled;
                     job.message = format!("stopped at step {}; its checkpoint so far is {}", job.step, job.output);
                     j.save(id);
                     info!(log, "job {id} cancelled");
-                } else {
-                    match run.child.try_wait() {
-                        Ok(None) => {}
-                        Ok(Some(status)) => {
-                            follow(&mut j, run);
-                            let folder = j.folder(id);
-                            let job = j.jobs.get_mut(&id).unwrap();
-                            if status.success() && Path::new(&job.output).exists() {
-                                job.state = State::Done;
-                                job.message = format!("wrote {}", job.output);
-                                let update = ModelUpdate {
-                                    stamp: now(&node),
-                                    job_id: id,
-                                    kind: job.kind.clone(),
-                                    path: job.output.clone(),
-                                    parent: job.base.clone(),
-                                    datasets: job.datasets.clone(),
-                                    metric: job.metric.clone(),
-                                    value: job.value.unwrap_or(f64::NAN),
-                                    higher_is_better: job.higher_is_better,
-                                };
-                                info!(log, "job {id} done: {} ({} {:.4})", job.output, job.metric, update.value);
-                                models.publish_or_log(update, &log);
-                            } else {
-                                job.state = State::Failed;
-                                job.message = failure_reason(&folder.join("log.txt"), status);
-                                warn!(log, "job {id} failed: {}", job.message);
-                            }
-                            j.save(id);
-                            running = None;
+                    continue;
+                }
+                match run.child.try_wait() {
+                    Ok(None) => {}
+                    Ok(Some(status)) => {
+                        follow(&mut j, run);
+                        let folder = j.folder(id);
+                        let job = j.jobs.get_mut(&id).unwrap();
+                        if status.success() && Path::new(&job.output).exists() {
+                            job.state = State::Done;
+                            job.message = format!("wrote {}", job.output);
+                            let update = ModelUpdate {
+                                stamp: now(&node),
+                                job_id: id,
+                                kind: job.kind.clone(),
+                                path: job.output.clone(),
+                                parent: job.base.clone(),
+                                datasets: job.datasets.clone(),
+                                metric: job.metric.clone(),
+                                value: job.value.unwrap_or(f64::NAN),
+                                higher_is_better: job.higher_is_better,
+                            };
+                            info!(log, "job {id} done: {} ({} {:.4})", job.output, job.metric, update.value);
+                            models.publish_or_log(update, &log);
+                        } else {
+                            job.state = State::Failed;
+                            job.message = failure_reason(&folder.join("log.txt"), status);
+                            warn!(log, "job {id} failed: {}", job.message);
                         }
-                        Err(e) => warn!(log, "job {id}: {e}"),
+                        j.save(id);
+                        ended.push(id);
                     }
+                    Err(e) => warn!(log, "job {id}: {e}"),
                 }
             }
-            if running.is_none() {
-                if let Some(id) = j.queue.pop_front() {
-                    match start(&mut j, id, &program) {
-                        Ok(r) => {
-                            info!(log, "job {id} runs: {}", j.jobs[&id].message);
-                            running = Some(r);
-                        }
-                        Err(e) => {
-                            let job = j.jobs.get_mut(&id).unwrap();
-                            job.state = State::Failed;
-                            job.message = e;
-                            warn!(log, "job {id} failed to start: {}", job.message);
-                            j.save(id);
-                        }
+            running.retain(|r| !ended.contains(&r.id));
+            while running.len() < max_jobs {
+                let Some(id) = j.queue.pop_front() else { break };
+                match start(&mut j, id, &program) {
+                    Ok(r) => {
+                        info!(log, "job {id} runs: {}", j.jobs[&id].message);
+                        running.push(r);
+                    }
+                    Err(e) => {
+                        let job = j.jobs.get_mut(&id).unwrap();
+                        job.state = State::Failed;
+                        job.message = e;
+                        warn!(log, "job {id} failed to start: {}", job.message);
+                        j.save(id);
                     }
                 }
             }
@@ -579,7 +589,7 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             changed.sort_unstable();
             changed.dedup();
             for id in changed {
-                let eta = if running.as_ref().is_some_and(|r| r.id == id) { eta } else { None };
+                let eta = running.iter().find(|r| r.id == id).and_then(|r| r.eta);
                 progress.publish_or_log(j.progress(id, eta, now(&node)), &log);
             }
         }
