@@ -33,22 +33,19 @@ pub struct CallArgs {
     timeout: f64,
 }
 
-/// The services sim2real can call, as `pkg/srv/Type`.
-fn known() -> Vec<&'static str> {
-    vec![Train::TYPE_NAME, CancelTraining::TYPE_NAME]
-}
-
 pub async fn run(cmd: ServiceCmd) -> Result<()> {
     let ServiceCmd::Call(a) = cmd;
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         bail!("--timeout {} must be a positive number of seconds", a.timeout);
     }
-    let ty = a.type_name.replace("/srv/", "/");
-    let found = known().into_iter().find(|k| k.replace("/srv/", "/") == ty);
-    match found {
-        Some(t) if t == Train::TYPE_NAME => call::<Train>(&a).await,
-        Some(_) => call::<CancelTraining>(&a).await,
-        None => bail!("unknown service type '{}': sim2real calls {}", a.type_name, known().join(", ")),
+    // `pkg/srv/Type`, or `pkg/Type` as ros2 also takes it.
+    let is = |name: &str| a.type_name == name || a.type_name == name.replace("/srv/", "/");
+    if is(Train::TYPE_NAME) {
+        call::<Train>(&a).await
+    } else if is(CancelTraining::TYPE_NAME) {
+        call::<CancelTraining>(&a).await
+    } else {
+        bail!("unknown service type '{}': sim2real calls {}, {}", a.type_name, Train::TYPE_NAME, CancelTraining::TYPE_NAME)
     }
 }
 
@@ -62,8 +59,8 @@ async fn call<S: Service>(a: &CallArgs) -> Result<()> {
     let value = dynamic::from_literal(reg, &req_ty, &a.values).map_err(|e| anyhow!("{}: {e}", req_ty.full()))?;
     let request: S::Request = Serialized(dynamic::encode(&value)?.into()).decode()?;
     let s = session("service")?;
-    let name = if a.name.starts_with('/') { a.name.clone() } else { format!("/{}", a.name) };
-    let client = s.node.create_client::<S>(&name)?;
+    // The session's node is in the root namespace: a relative name resolves under `/`.
+    let client = s.node.create_client::<S>(&a.name)?;
     println!("requester: making request:\n{}", dynamic::to_yaml(&value, &EchoOptions::default()).trim_end());
     let response = client.call(request, Duration::from_secs_f64(a.timeout)).await?;
     let shown = dynamic::decode(reg, &resp_ty, &Serialized::encode(&response)?.0)?;

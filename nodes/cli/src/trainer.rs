@@ -1,4 +1,4 @@
-//! trainer_node: runs training jobs asked for over ROS, one at a time.
+//! trainer_node: runs training jobs asked for over ROS, one at a time by default.
 //!
 //! - `trainer/train` (sim2real_msgs/srv/Train) queues a job: the kind of
 //!   model, its datasets, a base checkpoint to post-train, steps; the answer
@@ -92,13 +92,13 @@ pub struct Job {
     pub state: State,
     /// Why it failed, where its model is, …
     pub message: String,
-    /// Its held-out figure, whether larger is better, and the last value.
+    /// The name of its held-out figure (as its command reports it).
     pub metric: String,
     /// Whether larger values of `metric` are better.
     pub higher_is_better: bool,
     /// The metric's last value.
     pub value: Option<f64>,
-    /// The last step reported, and the step it ends at.
+    /// The last step reported.
     pub step: u64,
     /// The step it ends at (0 when not known).
     pub steps: u64,
@@ -140,53 +140,31 @@ pub fn command_of(req: &Train_Request, output: &Path) -> Result<Vec<String>, Str
     }
     let out = output.display().to_string();
     let mut cmd = vec!["train".to_string(), kind.to_string()];
-    let steps = req.steps as u64;
-    match kind {
-        "world" => {
+    if kind == "reason" {
+        // Its braking trials come from the simulator; datasets train the surface classifier.
+        cmd.extend(["-o".into(), out]);
+        if !req.datasets.is_empty() {
+            cmd.push("--surface".into());
             cmd.extend(req.datasets.iter().cloned());
-            cmd.extend(["-o".into(), out]);
-            if !req.base.is_empty() {
-                cmd.extend(["--base".into(), req.base.clone()]);
-            }
-            if steps > 0 {
-                cmd.extend(["--steps".into(), steps.to_string()]);
-            }
         }
-        "perception" | "policy" => {
-            cmd.extend(req.datasets.iter().cloned());
-            cmd.extend(["-o".into(), out]);
-            // These resume their output: a base is copied there when the job starts, and the
-            // steps asked for count on from the base's.
-            let from =
-                if req.base.is_empty() { 0 } else { checkpoint_step(kind, Path::new(&req.base)).map_err(|e| format!("base: {e}"))? };
-            if steps > 0 {
-                cmd.extend(["--steps".into(), (from + steps).to_string()]);
-            }
+    } else {
+        cmd.extend(req.datasets.iter().cloned());
+        cmd.extend(["-o".into(), out]);
+    }
+    // How each starts from a base. Perception and policy resume their output: the base is
+    // copied there when the job starts, and the steps asked for count on from the base's.
+    let mut from = 0;
+    if !req.base.is_empty() {
+        match kind {
+            "world" => cmd.extend(["--base".into(), req.base.clone()]),
+            "reason" => cmd.extend(["--from".into(), req.base.clone()]),
+            "tokenizer" => return Err("a tokenizer job trains from scratch (or resumes its own output): it takes no base".into()),
+            _ => from = checkpoint_step(kind, Path::new(&req.base)).map_err(|e| format!("base: {e}"))?,
         }
-        "tokenizer" => {
-            if !req.base.is_empty() {
-                return Err("a tokenizer job trains from scratch (or resumes its own output): it takes no base".into());
-            }
-            cmd.extend(req.datasets.iter().cloned());
-            cmd.extend(["-o".into(), out]);
-            if steps > 0 {
-                cmd.extend(["--steps".into(), steps.to_string()]);
-            }
-        }
-        _ => {
-            // reason: its braking trials come from the simulator; datasets train the surface classifier.
-            cmd.extend(["-o".into(), out]);
-            if !req.datasets.is_empty() {
-                cmd.push("--surface".into());
-                cmd.extend(req.datasets.iter().cloned());
-            }
-            if !req.base.is_empty() {
-                cmd.extend(["--from".into(), req.base.clone()]);
-            }
-            if steps > 0 {
-                cmd.extend(["--surface-steps".into(), steps.to_string()]);
-            }
-        }
+    }
+    if req.steps > 0 {
+        let flag = if kind == "reason" { "--surface-steps" } else { "--steps" };
+        cmd.extend([flag.into(), (from + req.steps as u64).to_string()]);
     }
     cmd.extend(req.args.iter().cloned());
     Ok(cmd)
@@ -438,11 +416,6 @@ fn follow(jobs: &mut Jobs, run: &mut Running) -> bool {
     !events.is_empty()
 }
 
-fn now(node: &Node) -> Time {
-    let ns = node.now().0;
-    Time { sec: ns.div_euclid(1_000_000_000) as i32, nanosec: ns.rem_euclid(1_000_000_000) as u32 }
-}
-
 fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
     Box::pin(async move {
         let node = Node::new(&ctx, "trainer_node", &args)?;
@@ -521,7 +494,7 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 let job = &j.jobs[&run.id];
                 run.eta = run.rate.filter(|_| job.steps > job.step).map(|r| (job.steps - job.step) as f64 / r);
                 if fresh && run.published.elapsed() > Duration::from_millis(500) {
-                    progress.publish_or_log(j.progress(run.id, run.eta, now(&node)), &log);
+                    progress.publish_or_log(j.progress(run.id, run.eta, node.now().to_msg()), &log);
                     run.published = Instant::now();
                 }
                 let id = run.id;
@@ -545,7 +518,7 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
                             job.state = State::Done;
                             job.message = format!("wrote {}", job.output);
                             let update = ModelUpdate {
-                                stamp: now(&node),
+                                stamp: node.now().to_msg(),
                                 job_id: id,
                                 kind: job.kind.clone(),
                                 path: job.output.clone(),
@@ -590,7 +563,7 @@ fn trainer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             changed.dedup();
             for id in changed {
                 let eta = running.iter().find(|r| r.id == id).and_then(|r| r.eta);
-                progress.publish_or_log(j.progress(id, eta, now(&node)), &log);
+                progress.publish_or_log(j.progress(id, eta, node.now().to_msg()), &log);
             }
         }
     })

@@ -326,19 +326,12 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 _ = ticker.tick() => {}
                 _ = &mut shutdown => break,
             }
-            updates.poll(&node);
-            let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
-            if let Some(p) = watch.due(&wanted) {
-                match Reasoner::load(Path::new(&p)) {
-                    Ok(r) if fixed.is_none() && !r.reads_surface() => {
-                        warn!(log, "model {p} has no surface predictor: not loaded, keeping the running one")
-                    }
-                    Ok(r) => {
-                        info!(log, "loaded model {p}");
-                        reasoner = r;
-                    }
-                    Err(e) => warn!(log, "model not reloaded, keeping the running one: {e}"),
-                }
+            let fits = |r: &Reasoner| match fixed.is_none() && !r.reads_surface() {
+                true => Err("it has no surface predictor".to_string()),
+                false => Ok(()),
+            };
+            if let Some(r) = reloaded(&node, &mut watch, &updates, fits) {
+                reasoner = r;
             }
             while let Some(o) = odom.try_recv() {
                 speed = o.twist.twist.linear.x as f32;
@@ -453,6 +446,32 @@ impl ArmInputs {
     }
 }
 
+/// The model to run from now on, if any: the parameter `model` changed
+/// (trainer_node's reason models set it, through `updates`) or its file was
+/// replaced, and the new one loads and `fits` the running node; else `None`,
+/// the reason logged and the running model kept.
+fn reloaded(
+    node: &Node,
+    watch: &mut s2r_train::CheckpointWatch,
+    updates: &s2r_train::ModelUpdates,
+    fits: impl Fn(&Reasoner) -> Result<(), String>,
+) -> Option<Reasoner> {
+    updates.poll(node);
+    let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
+    let path = watch.due(&wanted)?;
+    let log = node.logger();
+    match Reasoner::load(Path::new(&path)).map_err(|e| e.to_string()).and_then(|r| fits(&r).map(|()| r)) {
+        Ok(r) => {
+            info!(log, "loaded model {path}");
+            Some(r)
+        }
+        Err(e) => {
+            warn!(log, "model {path} not loaded, keeping the running one: {e}");
+            None
+        }
+    }
+}
+
 /// reason_node for an arm: perception's cup detections, the camera's
 /// calibration, depth and pose in, the chain of the cup most at risk out.
 async fn arm(
@@ -522,19 +541,8 @@ async fn arm(
             _ = ticker.tick() => {}
             _ = &mut shutdown => break,
         }
-        updates.poll(&node);
-        let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
-        if let Some(p) = watch.due(&wanted) {
-            match Reasoner::load(Path::new(&p)) {
-                Ok(r) => match r.require_cups() {
-                    Ok(()) => {
-                        info!(log, "loaded model {p}");
-                        reasoner = r;
-                    }
-                    Err(e) => warn!(log, "model {p}: {e}; not loaded, keeping the running one"),
-                },
-                Err(e) => warn!(log, "model not reloaded, keeping the running one: {e}"),
-            }
+        if let Some(r) = reloaded(&node, &mut watch, &updates, |r| r.require_cups().map_err(|e| e.to_string())) {
+            reasoner = r;
         }
         while let Some(m) = tf_static.try_recv() {
             inputs.tf.insert(&m, true);
