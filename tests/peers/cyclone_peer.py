@@ -17,6 +17,19 @@ Usage:
                                     "ACCEPTED <id>" or "REFUSED <message>", then for an accepted
                                     job "PROGRESS <state> <step>/<steps>" lines and, at its end,
                                     "MODEL <path> <metric> <value>" or "FAILED <message>"
+  cyclone_peer.py robot BAG CAMERA [--silence-after S] [--decel A] [--duration S] [--wait-readers N]
+                                    a robot nobody here wrote: plays the camera topic CAMERA of
+                                    the MCAP bag BAG (a file or a rosbag2 folder) on
+                                    /camera/image_raw at its recorded rate, publishes odometry of
+                                    its own motion on /odom at 50 Hz (starting at the bag's first
+                                    odometry speed), and follows the geometry_msgs/Twist on
+                                    /cmd_vel (speed limited to change by A m/s^2, 6 by default);
+                                    with --silence-after its camera stops after S seconds, the
+                                    rest goes on; with --wait-readers it plays once N readers of
+                                    its camera matched. Prints "PLAYING", "CMD <t> <v>" per
+                                    command (t: seconds since it started playing), then "END
+                                    <distance> <speed>" and "BAG <collision time or -1>
+                                    <recorded distance at it>"
 TYPE is one of: string, image, odometry, detections.
 
 Samples follow a pattern both sides compute from the sample index k (see
@@ -377,7 +390,106 @@ def slow(topic_name, period):
         time.sleep(period)
 
 
+def read_bag(path, camera):
+    """The camera frames and odometry of an MCAP bag, decoded by the mcap
+    package's ROS 2 decoder (not sim2real's), with their log times."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+    if os.path.isdir(path):
+        path = next(os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".mcap"))
+    frames, odom, collisions = [], [], []
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        for _schema, channel, message, msg in reader.iter_decoded_messages():
+            t = message.log_time * 1e-9
+            if channel.topic == camera:
+                frames.append((t, msg))
+            elif _schema.name == "nav_msgs/msg/Odometry":
+                odom.append((t, msg.twist.twist.linear.x))
+            elif _schema.name == "sim2real_msgs/msg/CollisionEvent":
+                collisions.append(t)
+    if not frames:
+        raise SystemExit(f"{path}: no frames on {camera}")
+    return frames, odom, collisions
+
+
+def robot(args):
+    import threading
+    bag, camera = args[0], args[1]
+    opts = dict(zip(args[2::2], args[3::2]))
+    silence = float(opts.get("--silence-after", "inf"))
+    decel = float(opts.get("--decel", "6"))
+    frames, odom, collisions = read_bag(bag, camera)
+    t0 = frames[0][0]
+    duration = float(opts.get("--duration", frames[-1][0] - t0))
+    # What the recorded robot had travelled when it collided (its odometry integrated).
+    hit, recorded = (collisions[0] - t0 if collisions else -1.0), 0.0
+    for (ta, va), (tb, _) in zip(odom, odom[1:]):
+        if hit >= 0 and ta - t0 >= hit:
+            break
+        recorded += va * (tb - ta)
+    dp = DomainParticipant(int(os.environ.get("ROS_DOMAIN_ID", "0")))
+    reliable = Qos(Policy.Reliability.Reliable(duration(seconds=1)), Policy.History.KeepLast(10),
+                   Policy.DataRepresentation(use_cdrv0_representation=True))
+    sensor = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(5),
+                 Policy.DataRepresentation(use_cdrv0_representation=True))
+    images = DataWriter(dp, Topic(dp, "rt/camera/image_raw", Image, qos=sensor), qos=sensor)
+    odometry = DataWriter(dp, Topic(dp, "rt/odom", Odometry, qos=sensor), qos=sensor)
+    commands = DataReader(dp, Topic(dp, "rt/cmd_vel", Twist, qos=reliable), qos=reliable)
+    lock = threading.Lock()
+    state = {"v": odom[0][1] if odom else 0.0, "x": 0.0, "cmd": None, "done": False}
+    # Until the stack's readers of the camera have matched (a robot's camera runs anyway,
+    # but a test wants every frame seen).
+    wait = int(opts.get("--wait-readers", "0"))
+    deadline = time.time() + 90
+    while len(images.get_matched_subscriptions()) < wait and time.time() < deadline:
+        time.sleep(0.05)
+    print(f"PLAYING {len(frames)} frames to {len(images.get_matched_subscriptions())} readers", flush=True)
+    start = time.time()
+
+    def stamp(t):
+        return Time(sec=int(t), nanosec=int((t % 1) * 1e9))
+
+    def drive():
+        last = time.time()
+        while not state["done"]:
+            for c in commands.take(N=10):
+                if hasattr(c, "linear"):
+                    with lock:
+                        state["cmd"] = c.linear.x
+                    print(f"CMD {time.time() - start:.3f} {c.linear.x:.3f}", flush=True)
+            now = time.time()
+            dt, last = now - last, now
+            with lock:
+                if state["cmd"] is not None:
+                    dv = max(-decel * dt, min(decel * dt, state["cmd"] - state["v"]))
+                    state["v"] = max(0.0, state["v"] + dv)
+                state["x"] += state["v"] * dt
+                v, x = state["v"], state["x"]
+            odometry.write(Odometry(header=Header(stamp=stamp(now), frame_id="odom"), child_frame_id="base_link",
+                                    pose=PoseWithCovariance(pose=Pose(position=Point(x=x))),
+                                    twist=TwistWithCovariance(twist=Twist(linear=Vector3(x=v)))))
+            time.sleep(0.02)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    for t, f in frames:
+        due = start + (t - t0)
+        if due - start > min(silence, duration):
+            break
+        time.sleep(max(0.0, due - time.time()))
+        images.write(Image(header=Header(stamp=stamp(time.time()), frame_id=f.header.frame_id), height=f.height,
+                           width=f.width, encoding=f.encoding, is_bigendian=0, step=f.step, data=list(f.data)))
+    time.sleep(max(0.0, start + duration - time.time()))
+    state["done"] = True
+    driver.join()
+    print(f"END {state['x']:.3f} {state['v']:.3f}", flush=True)
+    print(f"BAG {hit:.3f} {recorded:.3f}", flush=True)
+
+
 def main():
+    if sys.argv[1] == "robot":
+        return robot(sys.argv[2:])
     if sys.argv[1] == "slow":
         return slow(sys.argv[2], int(sys.argv[3]) / 1000)
     if sys.argv[1] == "train":

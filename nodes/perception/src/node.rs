@@ -14,7 +14,10 @@
 //! - `<output>/<camera>/depth` (32FC1, metres), `<output>/<camera>/segmentation`
 //!   (mono8 class ids) and `<output>/<camera>/label_info` (vision_msgs/LabelInfo,
 //!   transient local: what the ids mean);
-//! - `<output>/<camera>/overlay` (rgb8: the frame with boxes and labels drawn).
+//! - `<output>/<camera>/overlay` (rgb8: the frame with boxes and labels drawn);
+//! - `<output>/<camera>/confidence` (std_msgs/Float32, one per frame: how
+//!   sure the network is of the scene, [`crate::predict::Prediction::confidence`];
+//!   safety_node holds the robot when it collapses).
 //!
 //! Behind a camera it takes the newest frame and counts the ones it drops.
 //! Parameters: `checkpoint` (a file from `s2r train perception`; default the
@@ -34,7 +37,7 @@ use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::{info, warn, Context, Logger, Node, Publisher, Qos, RosArgs, Subscription};
 use sim2real_msgs::geometry_msgs::msg::PoseWithCovariance;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
-use sim2real_msgs::std_msgs::msg::Header;
+use sim2real_msgs::std_msgs::msg::{Float32, Header};
 use sim2real_msgs::vision_msgs::msg::{
     BoundingBox2D, Detection2D, Detection2DArray, LabelInfo, ObjectHypothesis, ObjectHypothesisWithPose, Point2D, Pose2D, VisionClass,
 };
@@ -78,6 +81,7 @@ struct Camera {
     depth: Publisher<Image>,
     segmentation: Publisher<Image>,
     overlay: Publisher<Image>,
+    confidence: Publisher<Float32>,
     labels: Publisher<LabelInfo>,
     frames: u64,
     dropped: u64,
@@ -104,6 +108,7 @@ impl Camera {
             depth: node.create_publisher(&o("depth"), Qos::sensor_data().depth(2))?,
             segmentation: node.create_publisher(&o("segmentation"), Qos::sensor_data().depth(2))?,
             overlay: node.create_publisher(&o("overlay"), Qos::sensor_data().depth(2))?,
+            confidence: node.create_publisher(&o("confidence"), Qos::sensor_data().depth(10))?,
             labels: node.create_publisher(&o("label_info"), Qos::transient_local())?,
             frames: 0,
             dropped: 0,
@@ -296,6 +301,7 @@ fn step(cam: &mut Camera, img: &Image, model: &Model, outputs: Outputs, log: &Lo
         }
     };
     publish(cam.detections.publish(detections_msg(header, &pred, &cfg.det_classes)), "detections");
+    publish(cam.confidence.publish(Float32 { data: pred.confidence }), "confidence");
     if outputs.depth {
         let data: Vec<u8> = pred.depth.iter().flat_map(|d| d.to_le_bytes()).collect();
         publish(cam.depth.publish(image_msg(header.clone(), w, h, "32FC1", 4, data)), "depth");

@@ -44,6 +44,12 @@ pub struct Prediction {
     pub depth: Vec<f32>,
     /// Segmentation class per frame pixel (empty unless asked for).
     pub seg: Vec<u8>,
+    /// How sure the network is of the scene, 0–1: the segmentation head's
+    /// most likely class's probability, averaged over the grid cells the
+    /// frame covers. It falls when the input is unlike anything the network
+    /// learned from (a covered or blinded lens, a dead sensor): what a
+    /// safety watchdog reads as perception's confidence collapsing.
+    pub confidence: f32,
 }
 
 /// A loaded network and its decoding settings.
@@ -75,7 +81,11 @@ impl Predictor {
         let grids = Grids::of(&out).map_err(candle)?;
         let mut preds = Vec::with_capacity(frames.len());
         for (i, (f, v)) in frames.iter().zip(&views).enumerate() {
-            let mut p = Prediction { detections: grids.detections(i, v, f, self.threshold, self.max_detections), ..Default::default() };
+            let mut p = Prediction {
+                detections: grids.detections(i, v, f, self.threshold, self.max_detections),
+                confidence: grids.confidence(i, v, f),
+                ..Default::default()
+            };
             if dense {
                 let fx_input = f.fx.map_or(cfg.focal, |fx| fx / v.k);
                 p.depth = grids.depth(i, v, f, depth_scale(fx_input, cfg.focal));
@@ -162,6 +172,31 @@ impl Grids {
                 Detection { class, score, bbox }
             })
             .collect()
+    }
+
+    /// The mean over the cells whose centre falls inside the frame (not the
+    /// letterbox's padding) of the segmentation's top class probability.
+    fn confidence(&self, n: usize, view: &View, f: &FrameRef) -> f32 {
+        let (cells, k) = (self.gw * self.gh, self.classes);
+        let logits = &self.seg[n * k * cells..(n + 1) * k * cells];
+        let (mut sum, mut count) = (0f64, 0usize);
+        for j in 0..self.gh {
+            for i in 0..self.gw {
+                let (x, y) = view.to_source((i as f32 + 0.5) * STRIDE as f32, (j as f32 + 0.5) * STRIDE as f32);
+                if !(x >= 0.0 && y >= 0.0 && x < f.w as f32 && y < f.h as f32) {
+                    continue;
+                }
+                let c = j * self.gw + i;
+                let max = (0..k).map(|a| logits[a * cells + c]).fold(f32::NEG_INFINITY, f32::max);
+                let total: f32 = (0..k).map(|a| (logits[a * cells + c] - max).exp()).sum();
+                sum += (1.0 / total) as f64;
+                count += 1;
+            }
+        }
+        if count == 0 || !sum.is_finite() {
+            return f32::NAN;
+        }
+        (sum / count as f64) as f32
     }
 
     /// For frame pixel (x, y): the four grid cells around it and their bilinear weights.

@@ -186,8 +186,10 @@ impl Context {
         &self.inner.ros
     }
 
-    /// The 12-byte GUID prefix shared by every DDS entity of this process.
-    pub(crate) fn guid_prefix(&self) -> [u8; 12] {
+    /// The 12-byte GUID prefix shared by every DDS entity of this context:
+    /// the first 12 bytes of [`crate::graph::Endpoint::gid`] for its own
+    /// readers and writers.
+    pub fn guid_prefix(&self) -> [u8; 12] {
         let b = self.inner.participant.guid().to_bytes();
         b[..12].try_into().unwrap()
     }
