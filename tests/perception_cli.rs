@@ -247,3 +247,35 @@ fn the_shipped_checkpoint_sees_the_shipped_recordings() {
     // Measured when it was shipped: AP@0.5 0.50, mIoU 0.38, AbsRel 0.24.
     assert!(ap50 > 0.3 && miou > 0.3 && abs_rel < 0.35, "AP@0.5 {ap50}, mIoU {miou}, AbsRel {abs_rel}: {}", text(&o));
 }
+
+/// perception's confidence (what safety_node watches): high on the shipped
+/// recordings, none on frames without contrast (a covered lens, a dead
+/// sensor, glare), low on a frame at an eighth of its brightness, where the
+/// network's own softmax stays as sure as on a real frame.
+#[test]
+fn confidence_collapses_on_frames_that_show_nothing() {
+    use s2r_perception::predict::{FrameRef, Predictor};
+    let ck =
+        s2r_perception::checkpoint::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/perception/perception.safetensors")).unwrap();
+    let device = candle_core::Device::Cpu;
+    let p = Predictor { net: ck.net(&device).unwrap(), device, threshold: 0.3, max_detections: 100 };
+    for bag in ["icy_night_crossing", "dry_day_urban", "cup_near_edge"] {
+        let f = &common::recorded_frames(bag, 1)[0];
+        let rgb = s2r_image::rgb8(f, bag).unwrap();
+        let (w, h) = (f.width as usize, f.height as usize);
+        let c = |rgb: &[u8]| p.predict(&[FrameRef { rgb, w, h, fx: None }], false).unwrap()[0].confidence;
+        let real = c(&rgb);
+        // Measured: 0.70 (dry day) to 0.91.
+        assert!(real > 0.6, "{bag}: {real}");
+        for (what, frame) in [
+            ("black", vec![0u8; rgb.len()]),
+            ("white", vec![255u8; rgb.len()]),
+            ("grey", vec![128u8; rgb.len()]),
+            ("dim", rgb.iter().map(|&x| x / 8).collect()),
+        ] {
+            // Measured: 0 for the flat frames, 0.17–0.27 dim.
+            let low = c(&frame);
+            assert!(low < 0.35, "{bag}, {what} frame: {low} (real {real})");
+        }
+    }
+}

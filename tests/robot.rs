@@ -91,7 +91,51 @@ fn the_stack_drives_a_cyclone_dds_robot_and_the_watchdog_stops_it_when_its_camer
     assert!(after.len() >= 20, "the watchdog keeps commanding at its rate: {after:?}");
     assert!(after.iter().all(|(_, v)| *v == 0.0), "the robot is stopped once its camera is silent: {after:?}\nstack:\n{log}");
     assert!(log.contains("holding the robot: no camera frame for"), "{log}");
+    assert!(!log.contains("also publishes on"), "nothing else commands the robot: {log}");
     let end = peer.log.iter().find_map(|l| l.strip_prefix("END ")).unwrap().to_string();
     let speed: f64 = end.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(speed < 0.05, "the robot came to rest: END {end}");
+}
+
+fn numbers(line: &str) -> Vec<f64> {
+    line.split_whitespace().map(|x| x.parse().unwrap()).collect()
+}
+
+/// A recording in which the car does not brake (the icy night's scripted
+/// driver at 50 km/h, held-out seed 1000: it hits the child), played to the
+/// peer robot as the view from where the robot is along the recorded road
+/// (`--follow yes`): the stack brakes it on the ice and for the child, and
+/// it comes to rest short of the place where the recorded car hit the child.
+#[test]
+fn the_stack_stops_a_cyclone_dds_robot_short_of_the_pedestrian_its_recording_hits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demos = tmp.path().join("demos");
+    let mut c = s2r(fresh_domain());
+    c.args(["demos", "--scenario", "icy_night_crossing", "--driver", "scripted", "--seeds", "1000..1000", "--image-scale", "0.5"]);
+    c.args(["-o", demos.to_str().unwrap()]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let domain = fresh_domain();
+    let mut launch = s2r(domain);
+    launch.args(["launch", root().join("launch/robot.launch.yaml").to_str().unwrap()]);
+    let stack = Logged::spawn(launch);
+    let mut c = Command::new(python());
+    c.arg(peers_dir().join("cyclone_peer.py"));
+    c.args(["robot", demos.join("icy_night_crossing_seed1000").to_str().unwrap(), "/sim/front/image_raw", "--wait-readers", "4"]);
+    c.args(["--follow", "yes", "--duration", "30"]);
+    loopback_env(&mut c, domain);
+    let mut peer = Peer::spawn(c, "the Cyclone DDS robot peer");
+    peer.expect_line("PLAYING", Duration::from_secs(120));
+    peer.wait_success(Duration::from_secs(90));
+    let log = stack.text();
+    let find = |p: &str| peer.log.iter().find_map(|l| l.strip_prefix(p)).map(numbers).unwrap_or_else(|| panic!("no {p}: {:?}", peer.log));
+    let (bag, end) = (find("BAG "), find("END "));
+    let cmds = commands(&peer.log);
+    eprintln!("recorded collision {bag:?}; robot at the end {end:?}");
+    assert!(bag[0] > 10.0 && bag[1] > 100.0, "the recorded car hits the child far down the road: {bag:?}");
+    assert!(end[1] < 0.3, "the robot is at rest: {end:?}\n{cmds:?}\nstack:\n{log}");
+    assert!(end[0] < bag[1] && end[0] > bag[1] - 60.0, "short of where the recorded car hit the child, near it: {end:?} vs {bag:?}");
+    assert!(cmds.iter().any(|(_, v)| *v > 1.0), "it drove before it stopped: {cmds:?}");
+    assert!(log.contains("safety filter:"), "the reasoning limited the policy's speed:\n{log}");
 }

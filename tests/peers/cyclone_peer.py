@@ -18,6 +18,7 @@ Usage:
                                     job "PROGRESS <state> <step>/<steps>" lines and, at its end,
                                     "MODEL <path> <metric> <value>" or "FAILED <message>"
   cyclone_peer.py robot BAG CAMERA [--silence-after S] [--decel A] [--duration S] [--wait-readers N]
+                       [--follow yes]
                                     a robot nobody here wrote: plays the camera topic CAMERA of
                                     the MCAP bag BAG (a file or a rosbag2 folder) on
                                     /camera/image_raw at its recorded rate, publishes odometry of
@@ -26,10 +27,14 @@ Usage:
                                     /cmd_vel (speed limited to change by A m/s^2, 6 by default);
                                     with --silence-after its camera stops after S seconds, the
                                     rest goes on; with --wait-readers it plays once N readers of
-                                    its camera matched. Prints "PLAYING", "CMD <t> <v>" per
+                                    its camera matched; with --follow yes its camera shows, at the
+                                    recorded frame rate, the frame recorded where the robot now is
+                                    (the recording's own distance travelled): slower, the view
+                                    moves on slower; stopped, it stays. Prints "PLAYING", "CMD <t> <v>" per
                                     command (t: seconds since it started playing), then "END
                                     <distance> <speed>" and "BAG <collision time or -1>
-                                    <recorded distance at it>"
+                                    <recorded distance at it>"; "AT_HIT <distance> <speed>" when
+                                    the bag's first collision event is due
 TYPE is one of: string, image, odometry, detections.
 
 Samples follow a pattern both sides compute from the sample index k (see
@@ -419,9 +424,10 @@ def robot(args):
     opts = dict(zip(args[2::2], args[3::2]))
     silence = float(opts.get("--silence-after", "inf"))
     decel = float(opts.get("--decel", "6"))
+    follow = opts.get("--follow", "no") == "yes"
     frames, odom, collisions = read_bag(bag, camera)
     t0 = frames[0][0]
-    duration = float(opts.get("--duration", frames[-1][0] - t0))
+    length = float(opts.get("--duration", frames[-1][0] - t0))
     # What the recorded robot had travelled when it collided (its odometry integrated).
     hit, recorded = (collisions[0] - t0 if collisions else -1.0), 0.0
     for (ta, va), (tb, _) in zip(odom, odom[1:]):
@@ -452,7 +458,11 @@ def robot(args):
 
     def drive():
         last = time.time()
+        at_hit = hit < 0
         while not state["done"]:
+            if not at_hit and time.time() - start >= hit:
+                at_hit = True
+                print(f"AT_HIT {state['x']:.3f} {state['v']:.3f}", flush=True)
             for c in commands.take(N=10):
                 if hasattr(c, "linear"):
                     with lock:
@@ -471,16 +481,40 @@ def robot(args):
                                     twist=TwistWithCovariance(twist=Twist(linear=Vector3(x=v)))))
             time.sleep(0.02)
 
+    # With --follow: the recorded distance at each frame (odometry integrated).
+    where = []
+    if follow:
+        d, k = 0.0, 0
+        for t, _f in frames:
+            while k + 1 < len(odom) and odom[k + 1][0] <= t:
+                d += odom[k][1] * (odom[k + 1][0] - odom[k][0])
+                k += 1
+            where.append(d)
     driver = threading.Thread(target=drive)
     driver.start()
-    for t, f in frames:
-        due = start + (t - t0)
-        if due - start > min(silence, duration):
-            break
+    period = (frames[-1][0] - t0) / max(1, len(frames) - 1)
+    k = 0
+    while True:
+        if follow:
+            due = start + k * period
+            if due - start > min(silence, length):
+                break
+            with lock:
+                x = state["x"]
+            f = next((f for (_t, f), d in zip(frames, where) if d >= x), frames[-1][1])
+            k += 1
+        else:
+            if k >= len(frames):
+                break
+            t, f = frames[k]
+            due = start + (t - t0)
+            if due - start > min(silence, length):
+                break
+            k += 1
         time.sleep(max(0.0, due - time.time()))
         images.write(Image(header=Header(stamp=stamp(time.time()), frame_id=f.header.frame_id), height=f.height,
                            width=f.width, encoding=f.encoding, is_bigendian=0, step=f.step, data=list(f.data)))
-    time.sleep(max(0.0, start + duration - time.time()))
+    time.sleep(max(0.0, start + length - time.time()))
     state["done"] = True
     driver.join()
     print(f"END {state['x']:.3f} {state['v']:.3f}", flush=True)

@@ -44,11 +44,15 @@ pub struct Prediction {
     pub depth: Vec<f32>,
     /// Segmentation class per frame pixel (empty unless asked for).
     pub seg: Vec<u8>,
-    /// How sure the network is of the scene, 0–1: the segmentation head's
-    /// most likely class's probability, averaged over the grid cells the
-    /// frame covers. It falls when the input is unlike anything the network
-    /// learned from (a covered or blinded lens, a dead sensor): what a
-    /// safety watchdog reads as perception's confidence collapsing.
+    /// How sure perception is of the scene, 0–1: the segmentation head's
+    /// most likely class's probability averaged over the grid cells the
+    /// frame covers, times the evidence in the frame ([`evidence`]: none in
+    /// a frame without contrast). The network alone stays sure of itself on
+    /// a black or a white frame (measured: 0.72–0.77, as sure as on a real
+    /// dry-day frame); the product falls to 0 there and to about 0.2 for a
+    /// frame at an eighth of its brightness, while the shipped recordings
+    /// score 0.70–0.91 (a frame of noise: 0.58). What safety_node reads as
+    /// perception's confidence collapsing.
     pub confidence: f32,
 }
 
@@ -83,7 +87,7 @@ impl Predictor {
         for (i, (f, v)) in frames.iter().zip(&views).enumerate() {
             let mut p = Prediction {
                 detections: grids.detections(i, v, f, self.threshold, self.max_detections),
-                confidence: grids.confidence(i, v, f),
+                confidence: grids.confidence(i, v, f) * evidence(f.rgb),
                 ..Default::default()
             };
             if dense {
@@ -95,6 +99,25 @@ impl Predictor {
         }
         Ok(preds)
     }
+}
+
+/// How much a frame shows, 0–1: the standard deviation of its luma (0–255)
+/// over 16, capped at 1 (every 7th pixel is enough). A covered lens, a
+/// dead sensor or a frame washed out by glare has next to none; the
+/// simulator's frames have 34–44, night included.
+pub fn evidence(rgb: &[u8]) -> f32 {
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for p in rgb.chunks_exact(3).step_by(7) {
+        let l = 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64;
+        n += 1.0;
+        sum += l;
+        sq += l * l;
+    }
+    if n == 0.0 {
+        return 0.0;
+    }
+    let var = (sq / n - (sum / n).powi(2)).max(0.0);
+    (var.sqrt() / 16.0).min(1.0) as f32
 }
 
 /// The heads' outputs of a batch as plain numbers.

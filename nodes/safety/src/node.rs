@@ -127,11 +127,12 @@ fn config(node: &Node) -> Result<Config, SafetyError> {
 /// Notes the arrival instant of every frame on a camera topic, without
 /// decoding it (a raw subscription: the watchdog only needs to know it came).
 fn watch_camera(node: &Node, camera: &str, transport: Transport, last: Arc<Mutex<Option<Instant>>>) -> Result<Vec<String>, SafetyError> {
-    let raw = format!("{camera}/image_raw");
+    // Resolved first, as image_transport does: a remap of the raw topic covers its /compressed sibling.
+    let raw = node.resolve_topic(&format!("{camera}/image_raw"))?;
     let mut topics = Vec::new();
     let mut subscribe = |topic: String, type_name: &str| -> Result<(), SafetyError> {
         let sub = node.create_raw_subscription(&topic, type_name, Qos::sensor_data().depth(2))?;
-        topics.push(node.resolve_topic(&topic)?);
+        topics.push(topic);
         let last = last.clone();
         tokio::spawn(async move {
             loop {
@@ -174,23 +175,29 @@ impl Events {
 /// Warns once about each other node that publishes on the command topic.
 struct Bypass {
     topic: String,
-    own: [u8; 12],
-    warned: BTreeSet<[u8; 16]>,
+    /// This node's fully qualified name: its own writer is not a bypass.
+    own: String,
+    known: BTreeSet<[u8; 16]>,
 }
 
 impl Bypass {
     fn check(&mut self, ctx: &Context, watcher: &NodeWatcher, log: &Logger) {
-        for e in ctx.endpoints() {
-            if e.kind != EndpointKind::Publisher || e.topic() != Some(self.topic.as_str()) || e.gid[..12] == self.own {
-                continue;
-            }
-            if self.warned.insert(e.gid) {
-                let who = watcher
-                    .nodes()
-                    .into_iter()
-                    .find(|n| n.writers.contains(&e.gid))
-                    .map(|n| n.fully_qualified_name())
-                    .unwrap_or_else(|| "a publisher outside any ROS node".into());
+        let writers: Vec<[u8; 16]> = ctx
+            .endpoints()
+            .into_iter()
+            .filter(|e| e.kind == EndpointKind::Publisher && e.topic() == Some(self.topic.as_str()) && !self.known.contains(&e.gid))
+            .map(|e| e.gid)
+            .collect();
+        if writers.is_empty() {
+            return;
+        }
+        let nodes = watcher.nodes();
+        for gid in writers {
+            // A writer whose node has not announced itself yet is looked at again next time.
+            let Some(node) = nodes.iter().find(|n| n.writers.contains(&gid)) else { continue };
+            self.known.insert(gid);
+            let who = node.fully_qualified_name();
+            if who != self.own {
                 warn!(log, "{who} also publishes on {}: commands that do not pass this watchdog reach the robot", self.topic);
             }
         }
@@ -238,7 +245,8 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut events =
             Events { publisher: node.create_publisher::<SafetyEvent>("safety/events", Qos::transient_local().depth(50))?, count: 0 };
         let watcher = NodeWatcher::start(&ctx)?;
-        let mut bypass = Bypass { topic: node.resolve_topic(cmd_out)?, own: ctx.guid_prefix(), warned: BTreeSet::new() };
+        let mut bypass =
+            Bypass { topic: node.resolve_topic(cmd_out)?, own: node.fully_qualified_name().to_string(), known: BTreeSet::new() };
         info!(
             log,
             "{} -> {} ({:?}); holds on: e_stop {}, camera {} / {} / {} older than {} ms{}{}",
