@@ -95,7 +95,8 @@ fn a_missing_checkpoint_stops_the_node_naming_it() {
 
 /// `s2r launch launch/drive.launch.yaml`: the simulator and policy_node
 /// over DDS; the policy sees the simulator's camera and odometry and its
-/// /cmd_vel reaches the simulator; the launch ends with the simulator.
+/// commands reach the simulator's /cmd_vel through safety_node; the launch
+/// ends with the simulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drive_launch_file_closes_the_loop_over_dds() {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,6 +113,7 @@ async fn the_drive_launch_file_closes_the_loop_over_dds() {
     let t = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the launch ends by itself: {t}");
     assert!(t.contains("driving: camera and odometry are live"), "the policy saw frames and odometry: {t}");
+    assert!(t.contains("robot auto: Vehicle"), "the commands reach the car through safety_node: {t}");
     let sent: Vec<Arc<Twist>> = std::iter::from_fn(|| cmd.try_recv()).collect();
     assert!(sent.iter().any(|c| c.linear.x != 0.0 || c.angular.z != 0.0), "the policy commanded the car: {} commands\n{t}", sent.len());
 }
@@ -137,6 +139,7 @@ async fn an_arm_policy_commands_the_joints_over_dds() {
     assert!(out.status.success(), "the launch ends by itself: {t}");
     assert!(t.contains("(Arm, 128x96 input") && t.contains("-> /joint_commands"), "{t}");
     assert!(t.contains("driving: camera and joint states are live"), "the policy saw frames and joint states: {t}");
+    assert!(t.contains("robot auto: Arm"), "the commands reach the arm through safety_node: {t}");
     let sent: Vec<Arc<JointState>> = std::iter::from_fn(|| cmd.try_recv()).collect();
     assert!(sent.len() > 10, "the policy commanded the arm: {} commands\n{t}", sent.len());
     let limits = [3.1, 1.9, 2.6, 3.1, 2.0, 3.1, 0.12];

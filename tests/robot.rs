@@ -95,6 +95,22 @@ fn the_stack_drives_a_cyclone_dds_robot_and_the_watchdog_stops_it_when_its_camer
     let end = peer.log.iter().find_map(|l| l.strip_prefix("END ")).unwrap().to_string();
     let speed: f64 = end.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(speed < 0.05, "the robot came to rest: END {end}");
+
+    // The launch killed outright takes its nodes with it: none is left commanding, unseen.
+    let pids: Vec<String> =
+        log.lines().filter_map(|l| l.split("process started with pid [").nth(1)).map(|p| p.trim_end_matches(']').to_string()).collect();
+    assert_eq!(pids.len(), 4, "{log}");
+    drop(stack);
+    let t = std::time::Instant::now();
+    while pids.iter().any(|p| Path::new(&format!("/proc/{p}")).exists() && !zombie(p)) {
+        assert!(t.elapsed() < Duration::from_secs(10), "nodes outlived their launch: {pids:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process that has ended but not been waited for.
+fn zombie(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
 }
 
 fn numbers(line: &str) -> Vec<f64> {

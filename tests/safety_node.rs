@@ -281,7 +281,7 @@ async fn an_arm_is_held_where_it_was_and_a_second_commander_is_named() {
 #[test]
 fn bad_parameters_are_named() {
     for (arg, want) in [
-        ("robot:=boat", "parameter 'robot': 'boat' is not vehicle or arm"),
+        ("robot:=boat", "parameter 'robot': 'boat' is not vehicle, arm or auto"),
         ("min_confidence:=1.5", "parameter 'min_confidence': must be in [0, 1]"),
         ("stale_ms:=0", "parameter 'stale_ms': must be at least 1 ms"),
         ("rate:=0.0", "parameter 'rate'"),

@@ -293,6 +293,17 @@ async fn supervise_process(
         for (k, v) in &node.env {
             cmd.env(k, v);
         }
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl only sets the child's parent-death signal; it touches no memory and is
+        // async-signal-safe, as a pre_exec hook must be.
+        unsafe {
+            // A launch killed outright (SIGKILL) takes its nodes with it (SIGTERM: they end as on
+            // Ctrl-C) instead of leaving them running, unseen, on the domain.
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

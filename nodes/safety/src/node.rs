@@ -25,7 +25,8 @@
 //! transient local). Another node publishing on the command topic is named
 //! in a warning once: nothing but the watchdog should.
 //!
-//! Parameters: `robot` (`vehicle` or `arm`), `camera` (`front`), `transport`,
+//! Parameters: `robot` (`vehicle`, `arm`, or `auto`: told by the first
+//! message on either's topics, commanding nothing until then), `camera` (`front`), `transport`,
 //! `rate` (20), `stale_ms`, `min_confidence`, `confidence_topic`,
 //! `confidence_frames`, `confidence_stale_ms`, `required_nodes`.
 
@@ -64,14 +65,32 @@ pub enum Robot {
 }
 
 impl Robot {
-    /// `vehicle` or `arm`.
-    pub fn parse(s: &str) -> Result<Robot, SafetyError> {
+    /// `vehicle`, `arm`, or `auto` (None: told by the first message that arrives).
+    pub fn parse(s: &str) -> Result<Option<Robot>, SafetyError> {
         match s {
-            "vehicle" => Ok(Robot::Vehicle),
-            "arm" => Ok(Robot::Arm),
-            other => Err(SafetyError::Parameter { name: "robot".into(), problem: format!("'{other}' is not vehicle or arm") }),
+            "vehicle" => Ok(Some(Robot::Vehicle)),
+            "arm" => Ok(Some(Robot::Arm)),
+            "auto" => Ok(None),
+            other => Err(SafetyError::Parameter { name: "robot".into(), problem: format!("'{other}' is not vehicle, arm or auto") }),
         }
     }
+}
+
+/// With `robot` `auto`: which robot this is, from the first message on a
+/// vehicle's topics (`cmd_vel_in`, `odom`) or an arm's (`joint_commands_in`,
+/// `joint_states`). Nothing is commanded meanwhile: there is nothing to forward.
+async fn detect(node: &Node) -> Result<(Robot, String), SafetyError> {
+    let twist = node.create_subscription::<Twist>("cmd_vel_in", Qos::reliable().depth(1))?;
+    let odom = node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(1))?;
+    let joints_in = node.create_subscription::<JointState>("joint_commands_in", Qos::reliable().depth(1))?;
+    let joints = node.create_subscription::<JointState>("joint_states", Qos::sensor_data().depth(1))?;
+    let topic = |t: &str| node.resolve_topic(t).unwrap_or_default();
+    Ok(tokio::select! {
+        _ = twist.recv() => (Robot::Vehicle, topic("cmd_vel_in")),
+        _ = odom.recv() => (Robot::Vehicle, topic("odom")),
+        _ = joints_in.recv() => (Robot::Arm, topic("joint_commands_in")),
+        _ = joints.recv() => (Robot::Arm, topic("joint_states")),
+    })
 }
 
 /// The command side: what comes in from the controller, what goes to the robot.
@@ -224,6 +243,15 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             Some(node.create_subscription::<Float32>(&confidence_topic, Qos::sensor_data().depth(10))?)
         } else {
             None
+        };
+        let robot = match robot {
+            Some(r) => r,
+            None => {
+                info!(log, "robot auto: waiting for a vehicle's cmd_vel_in or odom, or an arm's joint_commands_in or joint_states");
+                let (r, from) = detect(&node).await?;
+                info!(log, "robot auto: {r:?} (a message on {from})");
+                r
+            }
         };
         let mut commands = match robot {
             Robot::Vehicle => Commands::Vehicle {
@@ -388,6 +416,7 @@ mod tests {
         assert_eq!(qualify("policy_node", "/robot/safety_node"), "/robot/policy_node");
         assert_eq!(qualify("policy_node", "/safety_node"), "/policy_node");
         assert_eq!(qualify("/other/x", "/robot/safety_node"), "/other/x");
-        assert!(Robot::parse("boat").unwrap_err().to_string().contains("'boat' is not vehicle or arm"));
+        assert!(Robot::parse("boat").unwrap_err().to_string().contains("'boat' is not vehicle, arm or auto"));
+        assert_eq!(Robot::parse("auto").unwrap(), None);
     }
 }
