@@ -82,6 +82,45 @@ async fn simulator_frames_and_odometry_in_cmd_vel_out() {
     assert!(text().contains("commanding a stop"), "{}", text());
 }
 
+/// `stamped`: cmd_vel as geometry_msgs/TwistStamped, each command stamped
+/// with the camera frame it was computed from (what a latency budget is
+/// measured by, and what ros2_control's diff_drive_controller takes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamped_commands_carry_their_frames_stamp() {
+    use sim2real_msgs::geometry_msgs::msg::TwistStamped;
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let frames = recorded_frames("icy_night_crossing", 10);
+    let domain = fresh_domain();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
+    loopback_env(&mut c, domain);
+    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "stamped:=true"]);
+    let node_proc = Logged::spawn(c);
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "stamped_driver", &RosArgs::default()).unwrap();
+    let img = node.create_publisher::<Image>("/front/image_raw", Qos::reliable().depth(10)).unwrap();
+    let odom = node.create_publisher("/odom", Qos::reliable().depth(10)).unwrap();
+    let cmd = node.create_subscription::<TwistStamped>("/cmd_vel", Qos::reliable().depth(200)).unwrap();
+    let t0 = Instant::now();
+    while img.subscription_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "policy_node did not come up:\n{}", node_proc.text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut stamps = std::collections::BTreeSet::new();
+    for (k, f) in frames.iter().enumerate() {
+        let mut f = f.clone();
+        f.header.stamp.sec = 5000 + k as i32;
+        stamps.insert(f.header.stamp.sec);
+        odom.publish(odometry(k as i32)).unwrap();
+        img.publish(f).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got: Vec<Arc<TwistStamped>> = std::iter::from_fn(|| cmd.try_recv()).collect();
+    let from_frames: std::collections::BTreeSet<i32> = got.iter().map(|c| c.header.stamp.sec).filter(|s| stamps.contains(s)).collect();
+    assert!(from_frames.len() >= 8, "commands stamped with their frames: {from_frames:?} of {stamps:?}\n{}", node_proc.text());
+    assert!(got.iter().all(|c| c.header.frame_id == "base_link"), "{got:?}");
+}
+
 #[test]
 fn a_missing_checkpoint_stops_the_node_naming_it() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));

@@ -294,3 +294,37 @@ fn bad_parameters_are_named() {
         assert!(!out.status.success() && err.contains(want), "{arg}: {err}");
     }
 }
+
+/// `stamped`: a vehicle's commands in and out as geometry_msgs/TwistStamped
+/// (what ros2_control's diff_drive_controller and Nav2 take since Jazzy),
+/// headers kept; the stops it sends are stamped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamped_commands_pass_with_their_headers() {
+    use sim2real_msgs::builtin_interfaces::msg::Time;
+    use sim2real_msgs::geometry_msgs::msg::TwistStamped;
+    use sim2real_msgs::std_msgs::msg::Header;
+    let domain = fresh_domain();
+    let node_proc = safety_node(domain, &["-p", "stamped:=true"]);
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "robot", &RosArgs::default()).unwrap();
+    let camera = node.create_publisher::<Image>("/robot/front/image_raw", Qos::sensor_data()).unwrap();
+    let odom = node.create_publisher::<Odometry>("/robot/odom", Qos::sensor_data()).unwrap();
+    let controller = node.create_publisher::<TwistStamped>("/robot/cmd_vel_in", Qos::reliable()).unwrap();
+    let cmd = node.create_subscription::<TwistStamped>("/robot/cmd_vel", Qos::reliable().depth(1000)).unwrap();
+    wait_for_subscriber(&controller, &node_proc).await;
+    for k in 0..60 {
+        camera.publish(frame()).unwrap();
+        odom.publish(Odometry::default()).unwrap();
+        let header = Header { stamp: Time { sec: 100, nanosec: k }, frame_id: "base_link".into() };
+        controller.publish(TwistStamped { header, twist: twist(1.5) }).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = drain(&cmd);
+    let passed: Vec<_> = got.iter().filter(|c| c.twist.linear.x == 1.5).collect();
+    assert!(passed.len() >= 30, "{got:?}");
+    assert!(passed.iter().all(|c| c.header.stamp.sec == 100 && c.header.frame_id == "base_link"), "headers kept: {passed:?}");
+    // Silence: stops, stamped by the watchdog.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let held = drain(&cmd);
+    assert!(!held.is_empty() && held.iter().all(|c| c.twist.linear.x == 0.0 && c.header.stamp.sec > 100), "{held:?}");
+}

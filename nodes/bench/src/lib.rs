@@ -12,6 +12,7 @@
 
 mod bag;
 mod curator;
+mod deploy;
 mod generate;
 mod images;
 mod perception;
@@ -28,6 +29,7 @@ use clap::Subcommand;
 
 pub use bag::BagBenchArgs;
 pub use curator::CuratorBenchArgs;
+pub use deploy::DeployBenchArgs;
 pub use generate::GenerateBenchArgs;
 pub use images::ImagesBenchArgs;
 pub use perception::PerceptionBenchArgs;
@@ -69,6 +71,8 @@ pub enum BenchCmd {
     Reason(reason::ReasonBenchArgs),
     /// The world model: one latent frame predicted (p50/p99), its decode, training steps/s.
     World(world::WorldBenchArgs),
+    /// The deployed stack (launch/robot.launch.yaml) fed at 10 Hz: camera frame to command latency p50/p99.
+    Deploy(DeployBenchArgs),
 }
 
 /// Runs one benchmark, printing its figures on stdout. Call it inside a
@@ -89,6 +93,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Policy(a) => tokio::task::block_in_place(|| policy::run(a)),
         BenchCmd::Reason(a) => tokio::task::block_in_place(|| reason::run(a)),
         BenchCmd::World(a) => tokio::task::block_in_place(|| world::run(a)),
+        BenchCmd::Deploy(a) => deploy::run(a).await,
     }
 }
 

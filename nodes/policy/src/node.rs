@@ -9,8 +9,10 @@
 //! what was clamped logged with a count. What the checkpoint drives decides
 //! the topics:
 //! - a vehicle: `odom` (nav_msgs/Odometry: speed and yaw rate) in,
-//!   `cmd_vel` (geometry_msgs/Twist, reliable) out, within `max_speed` (m/s)
-//!   and `max_yaw_rate` (rad/s); a stale input commands a stop;
+//!   `cmd_vel` (geometry_msgs/Twist, reliable; with `stamped` true
+//!   geometry_msgs/TwistStamped, stamped with the camera frame it was
+//!   computed from, frame `base_link`) out, within `max_speed` (m/s) and
+//!   `max_yaw_rate` (rad/s); a stale input commands a stop;
 //! - an arm: `joint_states` (sensor_msgs/JointState with joint1..joint6 and
 //!   `gripper`, the opening in metres) and `gripper/grasped` (std_msgs/Bool)
 //!   in, `joint_commands` (sensor_msgs/JointState, the same names) out,
@@ -55,12 +57,13 @@ use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::tf::TfBuffer;
 use s2r_runtime::urdf;
 use s2r_runtime::{info, warn, Context, Node, Publisher, Qos, RosArgs, Subscription};
-use sim2real_msgs::geometry_msgs::msg::{Twist, Vector3};
+use sim2real_msgs::builtin_interfaces::msg::Time;
+use sim2real_msgs::geometry_msgs::msg::{Twist, TwistStamped, Vector3};
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::safety;
 use sim2real_msgs::sensor_msgs::msg::JointState;
 use sim2real_msgs::sim2real_msgs::msg::Reasoning;
-use sim2real_msgs::std_msgs::msg::{Bool, String as StringMsg};
+use sim2real_msgs::std_msgs::msg::{Bool, Header, String as StringMsg};
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 
 use crate::data;
@@ -110,7 +113,7 @@ struct SafetyFilter {
     changed_by: Publisher<Reasoning>,
     newest: Option<(std::sync::Arc<Reasoning>, Instant)>,
     /// The stamp of the last chain published on `safety_filter`.
-    published: Option<sim2real_msgs::builtin_interfaces::msg::Time>,
+    published: Option<Time>,
     changed: u64,
     blind: bool,
 }
@@ -335,9 +338,32 @@ fn arm_chain(xml: &str, tool_link: &str) -> Result<(urdf::Chain, String), String
     Ok((chain, root))
 }
 
+/// A vehicle's command topic: geometry_msgs/Twist, or with `stamped`
+/// geometry_msgs/TwistStamped (what ros2_control's diff_drive_controller
+/// and Nav2 take since Jazzy), stamped with the camera frame it was
+/// computed from.
+pub enum VehicleCommand {
+    /// `cmd_vel` as geometry_msgs/Twist.
+    Plain(Publisher<Twist>),
+    /// `cmd_vel` as geometry_msgs/TwistStamped, `frame_id` in its header.
+    Stamped(Publisher<TwistStamped>, String),
+}
+
+impl VehicleCommand {
+    /// Publishes `twist`, stamped `stamp` when stamped.
+    pub fn publish(&self, twist: Twist, stamp: &Time) -> Result<(), s2r_runtime::PublishError> {
+        match self {
+            VehicleCommand::Plain(p) => p.publish(twist),
+            VehicleCommand::Stamped(p, frame) => {
+                p.publish(TwistStamped { header: Header { stamp: stamp.clone(), frame_id: frame.clone() }, twist })
+            }
+        }
+    }
+}
+
 /// The robot's side of the node: its state subscription(s) and its command publisher.
 enum Io {
-    Vehicle { odom: Subscription<Odometry>, cmd: Publisher<Twist>, max_speed: f32, max_yaw_rate: f32 },
+    Vehicle { odom: Subscription<Odometry>, cmd: VehicleCommand, max_speed: f32, max_yaw_rate: f32 },
     Arm { joints: Subscription<JointState>, grasped: Subscription<Bool>, cmd: Publisher<JointState>, lower: [f32; 7], upper: [f32; 7] },
 }
 
@@ -360,6 +386,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let tool_link: String = node.declare_parameter("tool_link", "tool0".to_string())?;
         let finger_length: f64 = node.declare_parameter("finger_length", 0.07)?;
         let finger_thickness: f64 = node.declare_parameter("finger_thickness", 0.016)?;
+        let stamped: bool = node.declare_parameter("stamped", false)?;
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
@@ -390,7 +417,11 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let io = match robot {
             Robot::Vehicle => Io::Vehicle {
                 odom: node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(10))?,
-                cmd: node.create_publisher::<Twist>("cmd_vel", Qos::reliable().depth(10))?,
+                cmd: if stamped {
+                    VehicleCommand::Stamped(node.create_publisher("cmd_vel", Qos::reliable().depth(10))?, "base_link".into())
+                } else {
+                    VehicleCommand::Plain(node.create_publisher("cmd_vel", Qos::reliable().depth(10))?)
+                },
                 max_speed: max_speed as f32,
                 max_yaw_rate: max_yaw_rate as f32,
             },
@@ -448,6 +479,8 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut state: Vec<f32> = vec![0.0; robot.state_scale().len()];
         let mut measured = [0f32; 7];
         let mut command: Vec<f32> = vec![0.0; robot.action_scale().len()];
+        // The stamp of the camera frame the command was computed from.
+        let mut command_stamp = Time::default();
         let (mut frames, mut refused, mut clamped, mut dropped, mut bad_states) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut was_stale = true;
         loop {
@@ -515,6 +548,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 match tokio::task::block_in_place(|| pilot.act(t, &img, &topic, &state)) {
                     Ok(c) => {
                         command = c;
+                        command_stamp = img.header.stamp.clone();
                         frames += 1;
                         last_frame = Some(Instant::now());
                     }
@@ -563,7 +597,8 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     if let Some(f) = filter.as_mut() {
                         out = f.apply(out, stale, &log);
                     }
-                    if let Err(e) = cmd.publish(out) {
+                    let stamp = if live { command_stamp.clone() } else { node.now().to_msg() };
+                    if let Err(e) = cmd.publish(out, &stamp) {
                         warn!(log, "cmd_vel: {e}");
                     }
                 }

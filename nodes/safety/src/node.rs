@@ -26,7 +26,10 @@
 //! in a warning once: nothing but the watchdog should.
 //!
 //! Parameters: `robot` (`vehicle`, `arm`, or `auto`: told by the first
-//! message on either's topics, commanding nothing until then), `camera` (`front`), `transport`,
+//! message on either's topics, commanding nothing until then), `stamped`
+//! (a vehicle's commands in and out as geometry_msgs/TwistStamped, what
+//! ros2_control's diff_drive_controller and Nav2 take since Jazzy; the
+//! stops it sends are stamped now), `camera` (`front`), `transport`,
 //! `rate` (20), `stale_ms`, `min_confidence`, `confidence_topic`,
 //! `confidence_frames`, `confidence_stale_ms`, `required_nodes`.
 
@@ -38,7 +41,7 @@ use s2r_image::transport::{compressed_topic, Transport};
 use s2r_runtime::component::{Component, NodeFuture};
 use s2r_runtime::graph::{EndpointKind, NodeWatcher};
 use s2r_runtime::{info, warn, Context, Logger, Node, Publisher, Qos, RosArgs, Subscription};
-use sim2real_msgs::geometry_msgs::msg::Twist;
+use sim2real_msgs::geometry_msgs::msg::{Twist, TwistStamped};
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::sensor_msgs::msg::JointState;
 use sim2real_msgs::sim2real_msgs::msg::SafetyEvent;
@@ -79,14 +82,26 @@ impl Robot {
 /// With `robot` `auto`: which robot this is, from the first message on a
 /// vehicle's topics (`cmd_vel_in`, `odom`) or an arm's (`joint_commands_in`,
 /// `joint_states`). Nothing is commanded meanwhile: there is nothing to forward.
-async fn detect(node: &Node) -> Result<(Robot, String), SafetyError> {
-    let twist = node.create_subscription::<Twist>("cmd_vel_in", Qos::reliable().depth(1))?;
+async fn detect(node: &Node, stamped: bool) -> Result<(Robot, String), SafetyError> {
+    // The controller's commands, of the type it publishes.
+    let (twist, twist_stamped) = if stamped {
+        (None, Some(node.create_subscription::<TwistStamped>("cmd_vel_in", Qos::reliable().depth(1))?))
+    } else {
+        (Some(node.create_subscription::<Twist>("cmd_vel_in", Qos::reliable().depth(1))?), None)
+    };
+    let vehicle_command = async {
+        match (&twist, &twist_stamped) {
+            (Some(t), _) => drop(t.recv().await),
+            (_, Some(t)) => drop(t.recv().await),
+            _ => std::future::pending().await,
+        }
+    };
     let odom = node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(1))?;
     let joints_in = node.create_subscription::<JointState>("joint_commands_in", Qos::reliable().depth(1))?;
     let joints = node.create_subscription::<JointState>("joint_states", Qos::sensor_data().depth(1))?;
     let topic = |t: &str| node.resolve_topic(t).unwrap_or_default();
     Ok(tokio::select! {
-        _ = twist.recv() => (Robot::Vehicle, topic("cmd_vel_in")),
+        _ = vehicle_command => (Robot::Vehicle, topic("cmd_vel_in")),
         _ = odom.recv() => (Robot::Vehicle, topic("odom")),
         _ = joints_in.recv() => (Robot::Arm, topic("joint_commands_in")),
         _ = joints.recv() => (Robot::Arm, topic("joint_states")),
@@ -96,6 +111,7 @@ async fn detect(node: &Node) -> Result<(Robot, String), SafetyError> {
 /// The command side: what comes in from the controller, what goes to the robot.
 enum Commands {
     Vehicle { input: Subscription<Twist>, output: Publisher<Twist>, state: Subscription<Odometry> },
+    VehicleStamped { input: Subscription<TwistStamped>, output: Publisher<TwistStamped>, state: Subscription<Odometry> },
     Arm { input: Subscription<JointState>, output: Publisher<JointState>, state: Subscription<JointState>, measured: Option<JointState> },
 }
 
@@ -145,20 +161,37 @@ fn config(node: &Node) -> Result<Config, SafetyError> {
 
 /// Notes the arrival instant of every frame on a camera topic, without
 /// decoding it (a raw subscription: the watchdog only needs to know it came).
-fn watch_camera(node: &Node, camera: &str, transport: Transport, last: Arc<Mutex<Option<Instant>>>) -> Result<Vec<String>, SafetyError> {
+/// Tasks that end with the node (composed in one process, a node's future
+/// is dropped while the process goes on).
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+fn watch_camera(
+    node: &Node,
+    camera: &str,
+    transport: Transport,
+    last: Arc<Mutex<Option<Instant>>>,
+) -> Result<(Vec<String>, Tasks), SafetyError> {
     // Resolved first, as image_transport does: a remap of the raw topic covers its /compressed sibling.
     let raw = node.resolve_topic(&format!("{camera}/image_raw"))?;
-    let mut topics = Vec::new();
+    let (mut topics, mut tasks) = (Vec::new(), Tasks(Vec::new()));
     let mut subscribe = |topic: String, type_name: &str| -> Result<(), SafetyError> {
         let sub = node.create_raw_subscription(&topic, type_name, Qos::sensor_data().depth(2))?;
         topics.push(topic);
         let last = last.clone();
-        tokio::spawn(async move {
+        tasks.0.push(tokio::spawn(async move {
             loop {
                 sub.recv().await;
                 *last.lock().unwrap() = Some(Instant::now());
             }
-        });
+        }));
         Ok(())
     };
     if transport != Transport::Compressed {
@@ -167,7 +200,7 @@ fn watch_camera(node: &Node, camera: &str, transport: Transport, last: Arc<Mutex
     if transport != Transport::Raw {
         subscribe(compressed_topic(&raw), "sensor_msgs/msg/CompressedImage")?;
     }
-    Ok(topics)
+    Ok((topics, tasks))
 }
 
 struct Events {
@@ -232,12 +265,13 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let transport = s2r_image::transport::declare_input(&node)?;
         let rate: f64 = node.declare_parameter("rate", 20.0)?;
         let confidence_topic: String = node.declare_parameter("confidence_topic", "perception/front/confidence".to_string())?;
+        let stamped: bool = node.declare_parameter("stamped", false)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(parameter("rate", format!("must be in (0, 1000] Hz, got {rate}")).into());
         }
         let cfg = config(&node)?;
         let last_frame: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let camera_topics = watch_camera(&node, &camera, transport, last_frame.clone())?;
+        let (camera_topics, _camera_tasks) = watch_camera(&node, &camera, transport, last_frame.clone())?;
         let e_stop = node.create_subscription::<Bool>("e_stop", Qos::transient_local().depth(1))?;
         let confidence = if cfg.min_confidence > 0.0 {
             Some(node.create_subscription::<Float32>(&confidence_topic, Qos::sensor_data().depth(10))?)
@@ -248,12 +282,17 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             Some(r) => r,
             None => {
                 info!(log, "robot auto: waiting for a vehicle's cmd_vel_in or odom, or an arm's joint_commands_in or joint_states");
-                let (r, from) = detect(&node).await?;
+                let (r, from) = detect(&node, stamped).await?;
                 info!(log, "robot auto: {r:?} (a message on {from})");
                 r
             }
         };
         let mut commands = match robot {
+            Robot::Vehicle if stamped => Commands::VehicleStamped {
+                input: node.create_subscription::<TwistStamped>("cmd_vel_in", Qos::reliable().depth(10))?,
+                output: node.create_publisher::<TwistStamped>("cmd_vel", Qos::reliable().depth(10))?,
+                state: node.create_subscription::<Odometry>("odom", Qos::sensor_data().depth(10))?,
+            },
             Robot::Vehicle => Commands::Vehicle {
                 input: node.create_subscription::<Twist>("cmd_vel_in", Qos::reliable().depth(10))?,
                 output: node.create_publisher::<Twist>("cmd_vel", Qos::reliable().depth(10))?,
@@ -308,6 +347,10 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     _ = ticker.tick() => None,
                     c = input.recv() => Some(Command::Twist(c)),
                 },
+                Commands::VehicleStamped { input, .. } => tokio::select! {
+                    _ = ticker.tick() => None,
+                    c = input.recv() => Some(Command::TwistStamped(c)),
+                },
                 Commands::Arm { input, .. } => tokio::select! {
                     _ = ticker.tick() => None,
                     c = input.recv() => Some(Command::Joints(c)),
@@ -341,7 +384,7 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
             }
             match &mut commands {
-                Commands::Vehicle { state, .. } => {
+                Commands::Vehicle { state, .. } | Commands::VehicleStamped { state, .. } => {
                     while state.try_recv().is_some() {
                         watch.state(now);
                     }
@@ -364,6 +407,7 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 }
                 match (&commands, arrived) {
                     (Commands::Vehicle { output, .. }, Some(Command::Twist(c))) => output.publish_shared_or_log(c, &log),
+                    (Commands::VehicleStamped { output, .. }, Some(Command::TwistStamped(c))) => output.publish_shared_or_log(c, &log),
                     (Commands::Arm { output, .. }, Some(Command::Joints(c))) => output.publish_shared_or_log(c, &log),
                     _ => {}
                 }
@@ -384,6 +428,10 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             }
             match &commands {
                 Commands::Vehicle { output, .. } => output.publish_or_log(Twist::default(), &log),
+                Commands::VehicleStamped { output, .. } => output.publish_or_log(
+                    TwistStamped { header: Header { stamp: node.now().to_msg(), frame_id: "base_link".into() }, twist: Twist::default() },
+                    &log,
+                ),
                 Commands::Arm { output, measured, .. } => {
                     if hold_at.is_none() {
                         hold_at = measured.clone();
@@ -404,6 +452,7 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
 /// A command that arrived from the controller.
 enum Command {
     Twist(Arc<Twist>),
+    TwistStamped(Arc<TwistStamped>),
     Joints(Arc<JointState>),
 }
 
