@@ -10,7 +10,7 @@
 //! over the run (a queue building up behind a slow node).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub struct DeployBenchArgs {
     domain: u16,
 }
 
-fn frames(bag: &PathBuf, topic: &str) -> Result<Vec<Image>> {
+fn frames(bag: &Path, topic: &str) -> Result<Vec<Image>> {
     let reader = s2r_bag::BagReader::open(bag).with_context(|| format!("{}", bag.display()))?;
     let frames: Vec<Image> = reader
         .messages()
