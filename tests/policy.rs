@@ -195,3 +195,19 @@ fn arm_demonstrations_train_a_joint_command_policy_and_robots_do_not_mix() {
     let t = text(&o);
     assert!(!o.status.success() && t.contains("another robot's action space"), "{t}");
 }
+
+/// `s2r export policy`: the shipped checkpoint as an ONNX file with its
+/// inputs named (nodes/policy/tests/onnx.rs runs it in ONNX Runtime); a
+/// missing checkpoint is named.
+#[test]
+fn the_shipped_policy_exports_to_onnx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let onnx = tmp.path().join("policy.onnx");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/policy/policy.safetensors");
+    let o = s2r(&["export", "policy", model.to_str().unwrap(), "--onnx", onnx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("inputs image [1, ") && text(&o).contains("output actions [1, 10, 2]"), "{}", text(&o));
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 500_000, "the weights are in the file");
+    let o = s2r(&["export", "policy", "/nonexistent/p.safetensors", "--onnx", onnx.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("/nonexistent/p.safetensors"), "{}", text(&o));
+}

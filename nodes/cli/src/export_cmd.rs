@@ -1,5 +1,6 @@
-//! `s2r export perception MODEL --onnx FILE`: a trained network as an ONNX
-//! model for ONNX Runtime or TensorRT (s2r_perception::onnx writes it).
+//! `s2r export perception|policy MODEL --onnx FILE`: a trained network as
+//! an ONNX model for ONNX Runtime or TensorRT (s2r_perception::onnx and
+//! s2r_policy::onnx write them).
 
 use std::path::PathBuf;
 
@@ -10,11 +11,22 @@ use clap::{Args, Subcommand};
 pub enum ExportCmd {
     /// The perception network as ONNX (input `image`, outputs heat, ltrb, log_depth, seg).
     Perception(PerceptionExportArgs),
+    /// The policy network as ONNX (inputs `image` [1, H, W, C] and `state`, output `actions`).
+    Policy(PolicyExportArgs),
 }
 
 #[derive(Args)]
 pub struct PerceptionExportArgs {
     /// The checkpoint (from `s2r train perception`).
+    model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long)]
+    onnx: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PolicyExportArgs {
+    /// The checkpoint (from `s2r train policy`).
     model: PathBuf,
     /// The ONNX file to write.
     #[arg(long)]
@@ -35,6 +47,27 @@ pub fn run(c: ExportCmd) -> Result<()> {
                 bytes.len(),
                 cfg.height,
                 cfg.width
+            );
+            Ok(())
+        }
+        ExportCmd::Policy(a) => {
+            let net = s2r_policy::checkpoint::read(&a.model)?.net(&candle_core::Device::Cpu)?;
+            let bytes = s2r_policy::onnx::export(&net)?;
+            std::fs::write(&a.onnx, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.onnx.display()))?;
+            let cfg = &net.config;
+            eprintln!(
+                "wrote {} ({} bytes, {:?}): inputs image [1, {}, {}, {}] (RGB 0..1, rows {}..{} of the frame) and state [1, {}]; output actions [1, {}, {}]",
+                a.onnx.display(),
+                bytes.len(),
+                cfg.robot,
+                cfg.height,
+                cfg.width,
+                cfg.channels_in(),
+                cfg.rows[0],
+                cfg.rows[1],
+                cfg.robot.state_scale().len(),
+                cfg.chunk,
+                cfg.robot.action_scale().len()
             );
             Ok(())
         }

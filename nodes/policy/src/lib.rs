@@ -19,6 +19,7 @@ pub mod data;
 pub mod fit;
 pub mod model;
 pub mod node;
+pub mod onnx;
 pub mod pilot;
 
 /// What can go wrong, naming the input.

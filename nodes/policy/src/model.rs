@@ -167,10 +167,10 @@ impl Config {
 pub struct Net {
     /// Its config.
     pub config: Config,
-    stages: PatchStages,
-    squeeze: Linear,
-    fc1: Linear,
-    fc2: Linear,
+    pub(crate) stages: PatchStages,
+    pub(crate) squeeze: Linear,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl Net {

@@ -5,13 +5,15 @@
 //! record under a key of its own ([`save`], [`read`], [`restore`]); the
 //! patch stages networks see camera frames through ([`PatchStages`]); the
 //! held-out split by seed ([`held_out`]); new checkpoints from trainer_node
-//! taken by deployed nodes ([`ModelUpdates`]).
+//! taken by deployed nodes ([`ModelUpdates`]); networks written as ONNX
+//! models ([`onnx`]).
 
 #![warn(missing_docs)]
 
 mod adamw;
 mod checkpoint;
 mod init;
+pub mod onnx;
 mod patches;
 pub mod updates;
 mod watch;

@@ -31,6 +31,11 @@ impl PatchStages {
         Ok(PatchStages { stages })
     }
 
+    /// The stages' per-position linear layers, first to last (each after a 2×2 [`space_to_depth`], then ReLU).
+    pub fn layers(&self) -> &[Linear] {
+        &self.stages
+    }
+
     /// `[B, H, W, C]` → `[B, H/2ⁿ, W/2ⁿ, last channels]` (n stages).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
