@@ -263,3 +263,18 @@ fn reasoning_keeps_the_arms_sweep_from_knocking_the_cup_off_the_table() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("no cup outcome predictor") && e.contains("--cup-seeds"), "{e}");
 }
+
+/// `s2r export reason`: the shipped model's three networks as ONNX files
+/// (nodes/reason/tests/onnx.rs runs them in ONNX Runtime).
+#[test]
+fn the_shipped_reasoner_exports_its_networks_to_onnx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("reason");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reason/reason.json");
+    let o = s2r(&["export", "reason", model.to_str().unwrap(), "--onnx", prefix.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for part in ["surface", "hazard", "cup"] {
+        let f = tmp.path().join(format!("reason.{part}.onnx"));
+        assert!(std::fs::metadata(&f).map(|m| m.len() > 10_000).unwrap_or(false), "{} missing or empty", f.display());
+    }
+}

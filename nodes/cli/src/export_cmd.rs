@@ -13,6 +13,17 @@ pub enum ExportCmd {
     Perception(PerceptionExportArgs),
     /// The policy network as ONNX (inputs `image` [1, H, W, C] and `state`, output `actions`).
     Policy(PolicyExportArgs),
+    /// The reasoner's networks as ONNX: PREFIX.surface.onnx, PREFIX.hazard.onnx, PREFIX.cup.onnx (those it has).
+    Reason(ReasonExportArgs),
+}
+
+#[derive(Args)]
+pub struct ReasonExportArgs {
+    /// The reason model (reason.json from `s2r train reason`).
+    model: PathBuf,
+    /// The files' common prefix (`reason` writes reason.surface.onnx, …).
+    #[arg(long)]
+    onnx: PathBuf,
 }
 
 #[derive(Args)]
@@ -69,6 +80,30 @@ pub fn run(c: ExportCmd) -> Result<()> {
                 cfg.chunk,
                 cfg.robot.action_scale().len()
             );
+            Ok(())
+        }
+        ExportCmd::Reason(a) => {
+            let model = s2r_reason::model::ReasonModel::load(&a.model)?;
+            let mut written = Vec::new();
+            let mut write = |part: &str, bytes: Vec<u8>| -> Result<()> {
+                let path = PathBuf::from(format!("{}.{part}.onnx", a.onnx.display()));
+                std::fs::write(&path, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                written.push(format!("{} ({} bytes)", path.display(), bytes.len()));
+                Ok(())
+            };
+            if let Some(p) = model.surface_weights(&a.model) {
+                write("surface", s2r_reason::onnx::surface(&s2r_reason::surface::load(&p)?)?)?;
+            }
+            if let Some(p) = model.hazard_weights(&a.model) {
+                write("hazard", s2r_reason::onnx::hazard(&s2r_reason::hazard::load(&p)?)?)?;
+            }
+            if let Some(p) = model.cup_weights(&a.model) {
+                write("cup", s2r_reason::onnx::cup(&s2r_reason::cup::load(&p)?)?)?;
+            }
+            if written.is_empty() {
+                anyhow::bail!("{}: no networks to export (its surface, hazard and cup predictors are all untrained)", a.model.display());
+            }
+            eprintln!("wrote {}", written.join(", "));
             Ok(())
         }
     }

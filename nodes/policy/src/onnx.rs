@@ -10,7 +10,6 @@
 //! ensembles over time. The model's metadata holds the checkpoint's config
 //! (`sim2real.policy`). Written by [`s2r_train::onnx`].
 
-use candle_core::Tensor;
 use s2r_train::onnx::{Attr, Graph};
 
 use crate::model::Net;
@@ -24,22 +23,9 @@ pub fn export(net: &Net) -> Result<Vec<u8>, PolicyError> {
     let cfg = &net.config;
     let candle = |source| PolicyError::Candle { context: "exporting to ONNX".into(), source };
     let mut g = Graph::default();
-    let (mut h, mut w, mut c) = (cfg.height, cfg.width, cfg.channels_in());
-    let build = |g: &mut Graph, h: &mut usize, w: &mut usize, c: &mut usize| -> candle_core::Result<()> {
-        let half = g.name("half");
-        g.constant(&half, &Tensor::new(&[0.5f32], &candle_core::Device::Cpu)?)?;
-        let mut x = g.binary("Sub", "image", &half);
-        for layer in net.stages.layers() {
-            // space_to_depth: each 2×2 block's pixels, row by row, become one position's channels.
-            let blocks = g.reshape(&x, &[1, (*h / 2) as i64, 2, (*w / 2) as i64, (2 * *c) as i64]);
-            let swapped = g.name("transpose");
-            g.node("Transpose", &[&blocks], &[&swapped], &[Attr::Ints("perm", vec![0, 1, 3, 2, 4])]);
-            let (hh, ww) = (*h / 2, *w / 2);
-            let merged = g.reshape(&swapped, &[1, hh as i64, ww as i64, (4 * *c) as i64]);
-            let y = g.linear(&merged, layer)?;
-            x = g.unary("Relu", &y);
-            (*h, *w, *c) = (hh, ww, layer.weight().dim(0)?);
-        }
+    let build = |g: &mut Graph| -> candle_core::Result<()> {
+        let x = g.centred("image")?;
+        let (x, _) = g.patch_stages(&x, &net.stages, [cfg.height, cfg.width, cfg.channels_in()])?;
         let squeezed = g.linear(&x, &net.squeeze)?;
         let squeezed = g.unary("Relu", &squeezed);
         let flat = g.reshape(&squeezed, &[1, -1]);
@@ -53,7 +39,7 @@ pub fn export(net: &Net) -> Result<Vec<u8>, PolicyError> {
         g.node("Reshape", &[&out, &shape], &["actions"], &[]);
         Ok(())
     };
-    build(&mut g, &mut h, &mut w, &mut c).map_err(candle)?;
+    build(&mut g).map_err(candle)?;
     let meta = serde_json::to_string(cfg).map_err(|e| PolicyError::BadCheckpoint { path: "(export)".into(), problem: e.to_string() })?;
     Ok(g.finish(
         "policy",

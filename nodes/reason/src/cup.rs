@@ -35,7 +35,8 @@ pub const FALLS: usize = 2;
 pub const TIPS: usize = 1;
 /// Metres of table ahead (or beside) it tells apart; more is "far".
 const FAR: f32 = 0.6;
-const INPUTS: usize = 11;
+/// What the network reads per push (its input width).
+pub const INPUTS: usize = 11;
 const HIDDEN: usize = 64;
 
 /// A table seen from above: centred on the map's origin, axis-aligned, with
@@ -146,9 +147,9 @@ pub fn features(table: &Table, cup: &Cup, push: &Push) -> [f32; INPUTS] {
 
 /// The network.
 pub struct CupNet {
-    l1: Linear,
-    l2: Linear,
-    out: Linear,
+    pub(crate) l1: Linear,
+    pub(crate) l2: Linear,
+    pub(crate) out: Linear,
 }
 
 impl CupNet {
@@ -161,7 +162,8 @@ impl CupNet {
         })
     }
 
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Pushes `[B, INPUTS]` → outcome logits `[B, 3]` in [`OUTCOMES`] order.
+    pub fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.out.forward(&self.l2.forward(&self.l1.forward(x)?.relu()?)?.relu()?)
     }
 

@@ -162,10 +162,10 @@ pub struct Input<'a> {
 pub struct HazardNet {
     /// Whether it reads the frame before too.
     pub motion: bool,
-    stages: PatchStages,
-    squeeze: Linear,
-    fc1: Linear,
-    fc2: Linear,
+    pub(crate) stages: PatchStages,
+    pub(crate) squeeze: Linear,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl HazardNet {

@@ -33,6 +33,7 @@ mod fit;
 pub mod hazard;
 pub mod model;
 pub mod node;
+pub mod onnx;
 pub mod questions;
 pub mod stopping;
 pub mod surface;

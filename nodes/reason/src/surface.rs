@@ -146,9 +146,9 @@ pub fn read(dirs: &[PathBuf], topic: &str, every: usize) -> Result<Vec<Sample>, 
 
 /// The classifier.
 pub struct SurfaceNet {
-    stages: PatchStages,
-    fc1: Linear,
-    fc2: Linear,
+    pub(crate) stages: PatchStages,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
 }
 
 impl SurfaceNet {

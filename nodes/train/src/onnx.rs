@@ -186,6 +186,33 @@ impl Graph {
         Ok(self.binary("Add", &y, &bn))
     }
 
+    /// [`crate::PatchStages`] on `x` ([1, h, w, c], channels last, already
+    /// shifted as the network does): each stage a 2×2 space-to-depth (each
+    /// block's pixels, row by row, become one position's channels), its
+    /// linear layer and ReLU. Returns the output and its [h, w, c].
+    pub fn patch_stages(&mut self, x: &str, stages: &crate::PatchStages, hwc: [usize; 3]) -> candle_core::Result<(String, [usize; 3])> {
+        let [mut h, mut w, mut c] = hwc;
+        let mut x = x.to_string();
+        for layer in stages.layers() {
+            let blocks = self.reshape(&x, &[1, (h / 2) as i64, 2, (w / 2) as i64, (2 * c) as i64]);
+            let swapped = self.name("transpose");
+            self.node("Transpose", &[&blocks], &[&swapped], &[Attr::Ints("perm", vec![0, 1, 3, 2, 4])]);
+            (h, w) = (h / 2, w / 2);
+            let merged = self.reshape(&swapped, &[1, h as i64, w as i64, (4 * c) as i64]);
+            let y = self.linear(&merged, layer)?;
+            x = self.unary("Relu", &y);
+            c = layer.weight().dim(0)?;
+        }
+        Ok((x, [h, w, c]))
+    }
+
+    /// `x − 0.5` (the images' shift every patch network starts with).
+    pub fn centred(&mut self, x: &str) -> candle_core::Result<String> {
+        let half = self.name("half");
+        self.initializer(&half, &[1], &[0.5]);
+        Ok(self.binary("Sub", x, &half))
+    }
+
     /// A constant tensor as a weight named `name`.
     pub fn constant(&mut self, name: &str, t: &Tensor) -> candle_core::Result<()> {
         self.initializer(name, t.dims(), &t.flatten_all()?.to_vec1::<f32>()?);
