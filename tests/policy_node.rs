@@ -94,7 +94,7 @@ async fn stamped_commands_carry_their_frames_stamp() {
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_policy_node"));
     loopback_env(&mut c, domain);
-    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "stamped:=true"]);
+    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-p", "stamped:=true", "-p", "stamp:=frame"]);
     let node_proc = Logged::spawn(c);
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "stamped_driver", &RosArgs::default()).unwrap();

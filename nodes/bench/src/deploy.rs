@@ -4,7 +4,7 @@
 //! it: camera frames at 10 Hz from a recording, odometry at 50 Hz. What it
 //! measures is the latency from a frame's publication to the command
 //! computed from it reaching the robot's `cmd_vel` (the stack runs with
-//! `stamped:=true`: policy_node stamps each command with its frame, and the
+//! `stamped:=true stamp:=frame`: policy_node stamps each command with its frame, and the
 //! watchdog forwards it), p50/p99 against the budget (p99 ≤ 100 ms at 10
 //! Hz), how many frames led to a command, and whether the latency grows
 //! over the run (a queue building up behind a slow node).
@@ -127,7 +127,7 @@ pub(crate) async fn run(a: DeployBenchArgs) -> Result<()> {
         a.domain
     );
     let mut launch = Command::new(std::env::current_exe()?);
-    launch.arg("launch").arg(&launch_file).arg("stamped:=true").args(&a.args);
+    launch.arg("launch").arg(&launch_file).args(["stamped:=true", "stamp:=frame"]).args(&a.args);
     launch
         .env("ROS_DOMAIN_ID", a.domain.to_string())
         .env("ROS_LOCALHOST_ONLY", "1")

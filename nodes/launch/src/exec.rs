@@ -113,6 +113,12 @@ pub enum ExecError {
     /// The shared DDS participant of a composed launch did not start.
     #[error(transparent)]
     Context(#[from] s2r_runtime::ContextError),
+    /// The thread that starts the launch's processes did not start.
+    #[error("starting the thread that starts processes: {source}")]
+    Launcher {
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Runs the plan until every node is done, a node with `on_exit: shutdown`
@@ -135,6 +141,7 @@ pub async fn run(plan: &LaunchPlan, targets: Vec<Target>, opts: &RunOptions) -> 
     let ctx = if opts.compose && targets.iter().any(|t| matches!(t, Target::Component(_))) { Some(Context::from_env()?) } else { None };
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let launcher = Launcher::start().map_err(|source| ExecError::Launcher { source })?;
     for (node, target) in plan.nodes.iter().zip(targets) {
         let n = counts.entry(node.exec.clone()).or_default();
         *n += 1;
@@ -155,7 +162,7 @@ pub async fn run(plan: &LaunchPlan, targets: Vec<Target>, opts: &RunOptions) -> 
                 };
                 argv.extend(node.argv());
                 let log = opts.log_dir.join(format!("{label}.log"));
-                tasks.spawn(supervise_process(node.clone(), program, argv, label, log, stop, ev));
+                tasks.spawn(supervise_process(node.clone(), launcher.clone(), Process { program, argv }, label, log, stop, ev));
             }
         }
     }
@@ -278,15 +285,55 @@ fn signal(pid: u32, sig: i32) {
     }
 }
 
-async fn supervise_process(
-    node: NodePlan,
+type SpawnRequest = (tokio::process::Command, tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>);
+
+/// Starts a launch's processes from one thread of its own, which lives as
+/// long as the launch. The parent-death signal fires when the *thread* that
+/// forked a child ends, and tokio's threads come and go (a worker that ran
+/// `block_in_place` retires to the blocking pool and ends when idle), so
+/// children are never forked from them.
+#[derive(Clone)]
+struct Launcher(std::sync::mpsc::Sender<SpawnRequest>);
+
+impl Launcher {
+    /// The thread, bound to the current runtime (which waits for the children).
+    fn start() -> std::io::Result<Launcher> {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new().name("s2r-launcher".into()).spawn(move || {
+            let _entered = runtime.enter();
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        })?;
+        Ok(Launcher(tx))
+    }
+
+    /// Starts `cmd` from the launcher's thread.
+    async fn spawn(&self, cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let gone = || std::io::Error::other("the launcher thread is gone");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.0.send((cmd, reply)).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// A program and its arguments.
+struct Process {
     program: PathBuf,
     argv: Vec<String>,
+}
+
+async fn supervise_process(
+    node: NodePlan,
+    launcher: Launcher,
+    process: Process,
     label: String,
     log_path: PathBuf,
     mut stop: watch::Receiver<bool>,
     ev: mpsc::UnboundedSender<Event>,
 ) {
+    let Process { program, argv } = process;
     loop {
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&argv).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
@@ -294,17 +341,24 @@ async fn supervise_process(
             cmd.env(k, v);
         }
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl only sets the child's parent-death signal; it touches no memory and is
-        // async-signal-safe, as a pre_exec hook must be.
-        unsafe {
-            // A launch killed outright (SIGKILL) takes its nodes with it (SIGTERM: they end as on
-            // Ctrl-C) instead of leaving them running, unseen, on the domain.
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
+        {
+            let launcher = std::process::id();
+            // SAFETY: prctl, getppid and raise only set or read this process's own state; they
+            // touch no memory and are async-signal-safe, as a pre_exec hook must be.
+            unsafe {
+                // A launch killed outright (SIGKILL) takes its nodes with it (SIGTERM: they end as
+                // on Ctrl-C) instead of leaving them running, unseen, on the domain. A launch that
+                // died between fork and prctl is caught by the parent check.
+                cmd.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    if libc::getppid() as u32 != launcher {
+                        libc::raise(libc::SIGTERM);
+                    }
+                    Ok(())
+                });
+            }
         }
-        let mut child = match cmd.spawn() {
+        let mut child = match launcher.spawn(cmd).await {
             Ok(c) => c,
             Err(e) => {
                 say("ERROR", &label, &format!("cannot start {}: {e}", program.display()));

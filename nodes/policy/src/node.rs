@@ -10,8 +10,10 @@
 //! the topics:
 //! - a vehicle: `odom` (nav_msgs/Odometry: speed and yaw rate) in,
 //!   `cmd_vel` (geometry_msgs/Twist, reliable; with `stamped` true
-//!   geometry_msgs/TwistStamped, stamped with the camera frame it was
-//!   computed from, frame `base_link`) out, within `max_speed` (m/s) and
+//!   geometry_msgs/TwistStamped, frame `base_link`, stamped now or, with
+//!   `stamp` `frame`, with the camera frame's stamp it was computed from:
+//!   a latency measure, but a controller that times commands out by their
+//!   stamp needs the camera on its clock) out, within `max_speed` (m/s) and
 //!   `max_yaw_rate` (rad/s); a stale input commands a stop;
 //! - an arm: `joint_states` (sensor_msgs/JointState with joint1..joint6 and
 //!   `gripper`, the opening in metres) and `gripper/grasped` (std_msgs/Bool)
@@ -387,6 +389,10 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let finger_length: f64 = node.declare_parameter("finger_length", 0.07)?;
         let finger_thickness: f64 = node.declare_parameter("finger_thickness", 0.016)?;
         let stamped: bool = node.declare_parameter("stamped", false)?;
+        let stamp_with: String = node.declare_parameter("stamp", "now".to_string())?;
+        if stamp_with != "now" && stamp_with != "frame" {
+            return Err(format!("parameter 'stamp' must be now or frame, got '{stamp_with}'").into());
+        }
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
@@ -597,7 +603,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     if let Some(f) = filter.as_mut() {
                         out = f.apply(out, stale, &log);
                     }
-                    let stamp = if live { command_stamp.clone() } else { node.now().to_msg() };
+                    let stamp = if live && stamp_with == "frame" { command_stamp.clone() } else { node.now().to_msg() };
                     if let Err(e) = cmd.publish(out, &stamp) {
                         warn!(log, "cmd_vel: {e}");
                     }

@@ -7,8 +7,9 @@
 //! at `rate` Hz, a stop (a zero geometry_msgs/Twist) or, for an arm, the
 //! joint positions measured when the hold began (sensor_msgs/JointState,
 //! gripper included). What holds the robot ([`crate::watch::Reason`]):
-//! - `e_stop` (std_msgs/Bool, reliable, transient local: a stop sent before
-//!   the watchdog started still holds) said true and has not said false;
+//! - `e_stop` (std_msgs/Bool from any publisher; a transient-local one's
+//!   stop sent before the watchdog started still holds) said true and has
+//!   not said false;
 //! - no camera frame (`<camera>/image_raw`, or its `/compressed` sibling:
 //!   parameter `transport`), no state (`odom` / `joint_states`) or no
 //!   command for `stale_ms` (300);
@@ -23,7 +24,8 @@
 //! Every change of what holds the robot, and the release, is logged and
 //! published on `safety/events` (sim2real_msgs/SafetyEvent, reliable,
 //! transient local). Another node publishing on the command topic is named
-//! in a warning once: nothing but the watchdog should.
+//! in a warning once: nothing but the watchdog should. On SIGINT/SIGTERM
+//! its last message to the robot is a stop.
 //!
 //! Parameters: `robot` (`vehicle`, `arm`, or `auto`: told by the first
 //! message on either's topics, commanding nothing until then), `stamped`
@@ -55,7 +57,8 @@ pub const SAFETY_NODE: Component = Component {
     exec: "safety_node",
     about: "the safety watchdog: the only node that commands the robot; holds it on stale inputs, an emergency stop, a dead node or collapsed perception",
     main: safety_node,
-    graceful: false,
+    // It sends the robot a stop on its way out.
+    graceful: true,
 };
 
 /// What the watchdog commands: a vehicle's velocity or an arm's joints.
@@ -270,9 +273,16 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err(parameter("rate", format!("must be in (0, 1000] Hz, got {rate}")).into());
         }
         let cfg = config(&node)?;
+        // A graceful node: it watches the signals itself, to send a stop on its way out.
+        let mut shutdown = std::pin::pin!(s2r_runtime::shutdown::signal());
         let last_frame: Arc<Mutex<Option<Instant>>> = Arc::default();
         let (camera_topics, _camera_tasks) = watch_camera(&node, &camera, transport, last_frame.clone())?;
-        let e_stop = node.create_subscription::<Bool>("e_stop", Qos::transient_local().depth(1))?;
+        // Latched stops (transient local: one sent before this node started still holds) and
+        // stops from any publisher at all (a best-effort volatile reader matches every writer).
+        let e_stops = [
+            node.create_subscription::<Bool>("e_stop", Qos::transient_local().depth(10))?,
+            node.create_subscription::<Bool>("e_stop", Qos::sensor_data().depth(10))?,
+        ];
         let confidence = if cfg.min_confidence > 0.0 {
             Some(node.create_subscription::<Float32>(&confidence_topic, Qos::sensor_data().depth(10))?)
         } else {
@@ -282,7 +292,10 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             Some(r) => r,
             None => {
                 info!(log, "robot auto: waiting for a vehicle's cmd_vel_in or odom, or an arm's joint_commands_in or joint_states");
-                let (r, from) = detect(&node, stamped).await?;
+                let (r, from) = tokio::select! {
+                    d = detect(&node, stamped) => d?,
+                    _ = &mut shutdown => return Ok(()),
+                };
                 info!(log, "robot auto: {r:?} (a message on {from})");
                 r
             }
@@ -341,20 +354,38 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let mut hold_at: Option<JointState> = None;
         let mut ticks = 0u64;
         loop {
-            // A controller command, or the tick.
-            let arrived = match &commands {
+            // A controller command, the tick, or the end.
+            let event = match &commands {
                 Commands::Vehicle { input, .. } => tokio::select! {
-                    _ = ticker.tick() => None,
-                    c = input.recv() => Some(Command::Twist(c)),
+                    _ = ticker.tick() => Event::Tick,
+                    c = input.recv() => Event::Command(Command::Twist(c)),
+                    _ = &mut shutdown => Event::Shutdown,
                 },
                 Commands::VehicleStamped { input, .. } => tokio::select! {
-                    _ = ticker.tick() => None,
-                    c = input.recv() => Some(Command::TwistStamped(c)),
+                    _ = ticker.tick() => Event::Tick,
+                    c = input.recv() => Event::Command(Command::TwistStamped(c)),
+                    _ = &mut shutdown => Event::Shutdown,
                 },
                 Commands::Arm { input, .. } => tokio::select! {
-                    _ = ticker.tick() => None,
-                    c = input.recv() => Some(Command::Joints(c)),
+                    _ = ticker.tick() => Event::Tick,
+                    c = input.recv() => Event::Command(Command::Joints(c)),
+                    _ = &mut shutdown => Event::Shutdown,
                 },
+            };
+            let arrived = match event {
+                Event::Tick => None,
+                Event::Command(c) => Some(c),
+                Event::Shutdown => {
+                    // The last word to the robot is a stop: a base without a command timeout
+                    // would otherwise keep the last command it was forwarded.
+                    let held = hold_at.clone().or_else(|| match &commands {
+                        Commands::Arm { measured, .. } => measured.clone(),
+                        _ => None,
+                    });
+                    commands.stop(&node, held.as_ref());
+                    info!(log, "shutting down: a stop sent to {}", bypass.topic);
+                    return Ok(());
+                }
             };
             let now = Instant::now();
             if arrived.is_some() {
@@ -365,18 +396,20 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     nodes = watcher.nodes().iter().map(|n| n.fully_qualified_name()).collect();
                 }
                 // Who else writes to the robot: every second or so.
-                if ticks % (rate.ceil() as u64).max(1) == 1 {
+                if (ticks - 1).is_multiple_of((rate.ceil() as u64).max(1)) {
                     bypass.check(&ctx, &watcher, &log);
                 }
             }
             if let Some(t) = *last_frame.lock().unwrap() {
                 watch.camera(t);
             }
-            while let Some(b) = e_stop.try_recv() {
-                if b.data != watch.e_stopped() {
-                    info!(log, "e_stop: {}", if b.data { "on" } else { "off" });
+            for e_stop in &e_stops {
+                while let Some(b) = e_stop.try_recv() {
+                    if b.data != watch.e_stopped() {
+                        info!(log, "e_stop: {}", if b.data { "on" } else { "off" });
+                    }
+                    watch.e_stop(b.data);
                 }
-                watch.e_stop(b.data);
             }
             if let Some(c) = &confidence {
                 while let Some(v) = c.try_recv() {
@@ -426,27 +459,45 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             } else if arrived.is_some() {
                 continue;
             }
-            match &commands {
-                Commands::Vehicle { output, .. } => output.publish_or_log(Twist::default(), &log),
-                Commands::VehicleStamped { output, .. } => output.publish_or_log(
-                    TwistStamped { header: Header { stamp: node.now().to_msg(), frame_id: "base_link".into() }, twist: Twist::default() },
-                    &log,
-                ),
-                Commands::Arm { output, measured, .. } => {
-                    if hold_at.is_none() {
-                        hold_at = measured.clone();
-                    }
-                    if let Some(h) = &hold_at {
-                        let mut hold = h.clone();
-                        hold.header.stamp = node.now().to_msg();
-                        hold.velocity.clear();
-                        hold.effort.clear();
-                        output.publish_or_log(hold, &log);
-                    }
+            if hold_at.is_none() {
+                if let Commands::Arm { measured, .. } = &commands {
+                    hold_at = measured.clone();
+                }
+            }
+            commands.stop(&node, hold_at.as_ref());
+        }
+    })
+}
+
+/// What the node's loop waits for.
+enum Event {
+    Tick,
+    Command(Command),
+    Shutdown,
+}
+
+impl Commands {
+    /// A stop to the robot: zero velocity, or the arm at `hold` (nothing
+    /// without a measured position to hold it at).
+    fn stop(&self, node: &Node, hold: Option<&JointState>) {
+        let log = node.logger();
+        match self {
+            Commands::Vehicle { output, .. } => output.publish_or_log(Twist::default(), log),
+            Commands::VehicleStamped { output, .. } => output.publish_or_log(
+                TwistStamped { header: Header { stamp: node.now().to_msg(), frame_id: "base_link".into() }, twist: Twist::default() },
+                log,
+            ),
+            Commands::Arm { output, .. } => {
+                if let Some(h) = hold {
+                    let mut hold = h.clone();
+                    hold.header.stamp = node.now().to_msg();
+                    hold.velocity.clear();
+                    hold.effort.clear();
+                    output.publish_or_log(hold, log);
                 }
             }
         }
-    })
+    }
 }
 
 /// A command that arrived from the controller.

@@ -21,7 +21,7 @@ pub struct Config {
     /// (one dark frame is not a collapse).
     pub confidence_frames: u32,
     /// Perception's confidence older than this holds the robot (perception
-    /// runs slower than the camera; 0 takes `stale`).
+    /// runs slower than the camera; a zero duration takes `stale`).
     pub confidence_stale: Duration,
     /// Fully qualified names of the nodes that must be running (`/policy_node`).
     pub required: Vec<String>,
