@@ -390,9 +390,11 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let finger_thickness: f64 = node.declare_parameter("finger_thickness", 0.016)?;
         let stamped: bool = node.declare_parameter("stamped", false)?;
         let stamp_with: String = node.declare_parameter("stamp", "now".to_string())?;
-        if stamp_with != "now" && stamp_with != "frame" {
-            return Err(format!("parameter 'stamp' must be now or frame, got '{stamp_with}'").into());
-        }
+        let stamp_frames = match stamp_with.as_str() {
+            "now" => false,
+            "frame" => true,
+            other => return Err(format!("parameter 'stamp' must be now or frame, got '{other}'").into()),
+        };
         let transport = s2r_image::transport::declare_input(&node)?;
         if !(rate > 0.0 && rate <= 1000.0) {
             return Err(format!("parameter 'rate' must be in (0, 1000] Hz, got {rate}").into());
@@ -603,7 +605,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                     if let Some(f) = filter.as_mut() {
                         out = f.apply(out, stale, &log);
                     }
-                    let stamp = if live && stamp_with == "frame" { command_stamp.clone() } else { node.now().to_msg() };
+                    let stamp = if live && stamp_frames { command_stamp.clone() } else { node.now().to_msg() };
                     if let Err(e) = cmd.publish(out, &stamp) {
                         warn!(log, "cmd_vel: {e}");
                     }

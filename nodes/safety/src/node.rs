@@ -378,11 +378,8 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 Event::Shutdown => {
                     // The last word to the robot is a stop: a base without a command timeout
                     // would otherwise keep the last command it was forwarded.
-                    let held = hold_at.clone().or_else(|| match &commands {
-                        Commands::Arm { measured, .. } => measured.clone(),
-                        _ => None,
-                    });
-                    commands.stop(&node, held.as_ref());
+                    commands.pin_hold(&mut hold_at);
+                    commands.stop(&node, hold_at.as_ref());
                     info!(log, "shutting down: a stop sent to {}", bypass.topic);
                     return Ok(());
                 }
@@ -449,21 +446,12 @@ fn safety_node(ctx: Context, args: RosArgs) -> NodeFuture {
             if !holding.as_ref().is_some_and(|h| same_reasons(h, &reasons)) {
                 warn!(log, "holding the robot: {}", describe(&reasons));
                 events.send(&node, true, &reasons);
-                if holding.is_none() {
-                    if let Commands::Arm { measured, .. } = &commands {
-                        hold_at = measured.clone();
-                    }
-                }
                 holding = Some(reasons);
                 // The first hold goes out at once, not at the next tick.
             } else if arrived.is_some() {
                 continue;
             }
-            if hold_at.is_none() {
-                if let Commands::Arm { measured, .. } = &commands {
-                    hold_at = measured.clone();
-                }
-            }
+            commands.pin_hold(&mut hold_at);
             commands.stop(&node, hold_at.as_ref());
         }
     })
@@ -477,6 +465,14 @@ enum Event {
 }
 
 impl Commands {
+    /// An arm's hold position: kept once set (released holds clear it), else
+    /// the joints measured now, the first time there are some.
+    fn pin_hold(&self, hold_at: &mut Option<JointState>) {
+        if let (None, Commands::Arm { measured, .. }) = (&hold_at, self) {
+            *hold_at = measured.clone();
+        }
+    }
+
     /// A stop to the robot: zero velocity, or the arm at `hold` (nothing
     /// without a measured position to hold it at).
     fn stop(&self, node: &Node, hold: Option<&JointState>) {

@@ -5,7 +5,6 @@
 //! [`Graph::finish`] writes the file's bytes (IR version 8, opset 17), for
 //! ONNX Runtime and TensorRT deployments.
 
-use candle_core::Tensor;
 use candle_nn::Linear;
 
 /// A protobuf message being written: fields appended in any order.
@@ -211,12 +210,6 @@ impl Graph {
         let half = self.name("half");
         self.initializer(&half, &[1], &[0.5]);
         Ok(self.binary("Sub", x, &half))
-    }
-
-    /// A constant tensor as a weight named `name`.
-    pub fn constant(&mut self, name: &str, t: &Tensor) -> candle_core::Result<()> {
-        self.initializer(name, t.dims(), &t.flatten_all()?.to_vec1::<f32>()?);
-        Ok(())
     }
 
     /// The model's bytes: the graph named `name` with its `inputs` and
