@@ -15,6 +15,7 @@ mod curator;
 mod deploy;
 mod generate;
 mod images;
+mod models;
 mod perception;
 mod policy;
 mod reason;
@@ -32,6 +33,7 @@ pub use curator::CuratorBenchArgs;
 pub use deploy::DeployBenchArgs;
 pub use generate::GenerateBenchArgs;
 pub use images::ImagesBenchArgs;
+pub use models::ModelsBenchArgs;
 pub use perception::PerceptionBenchArgs;
 pub use sim::{SimBenchArgs, SinkArgs};
 pub use tokenizer::TokenizerBenchArgs;
@@ -71,6 +73,8 @@ pub enum BenchCmd {
     Reason(reason::ReasonBenchArgs),
     /// The world model: one latent frame predicted (p50/p99), its decode, training steps/s.
     World(world::WorldBenchArgs),
+    /// Every model's network on one device (cpu, cuda): inference p50/p99, training steps/s, GPU outputs against the CPU's.
+    Models(ModelsBenchArgs),
     /// The deployed stack (launch/robot.launch.yaml) fed at 10 Hz: camera frame to command latency p50/p99.
     Deploy(DeployBenchArgs),
 }
@@ -93,6 +97,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Policy(a) => tokio::task::block_in_place(|| policy::run(a)),
         BenchCmd::Reason(a) => tokio::task::block_in_place(|| reason::run(a)),
         BenchCmd::World(a) => tokio::task::block_in_place(|| world::run(a)),
+        BenchCmd::Models(a) => tokio::task::block_in_place(|| models::run(a)),
         BenchCmd::Deploy(a) => deploy::run(a).await,
     }
 }

@@ -72,7 +72,7 @@ pub(crate) fn run(a: WorldBenchArgs) -> Result<()> {
         row("its decode to 256×256 pixels (tokenizer)", &decode);
     }
     if a.train_steps > 0 {
-        let train = s2r_world::fit::bench_steps(&cfg, 8, a.train_steps)?;
+        let train = s2r_world::fit::bench_steps(&cfg, 8, a.train_steps, &Device::Cpu)?;
         println!("training: {:.2} steps/s at batch 8 ({:.1} windows/s)", train, train * 8.0);
     }
     Ok(())

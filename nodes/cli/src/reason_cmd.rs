@@ -92,6 +92,9 @@ pub struct TrainReasonArgs {
     /// Cup outcome predictor training steps.
     #[arg(long, default_value_t = 3000)]
     cup_steps: usize,
+    /// Where the networks train: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Keep the predictors of this model file that are not retrained (its surface predictor
     /// without --surface, its hazard predictor without --hazard-seeds); the stopping model is
     /// always refitted (seconds).
@@ -309,7 +312,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
         share(&|s| s.occlusion.is_some()),
         held.len()
     );
-    let opts = hazard::FitOptions { steps: a.hazard_steps, ..Default::default() };
+    let opts = hazard::FitOptions { steps: a.hazard_steps, device: s2r_train::device(&a.device)?, ..Default::default() };
     let t = hazard::fit(&train, &opts, &mut progress("hazard", opts.steps))?;
     let held_out = if held.is_empty() { None } else { Some(hazard::evaluate(&t.net, &held)?) };
     if let Some(h) = &held_out {
@@ -380,7 +383,7 @@ fn train_cup(a: &TrainReasonArgs, seeds: &str, held: &[u64]) -> Result<CupRecord
         outcomes[2],
         started.elapsed().as_secs_f32()
     );
-    let opts = cup::FitOptions { steps: a.cup_steps, batch: 64, lr: 3e-3, seed: 0 };
+    let opts = cup::FitOptions { steps: a.cup_steps, batch: 64, lr: 3e-3, seed: 0, device: s2r_train::device(&a.device)? };
     let t = cup::train(&records, &opts, &mut progress("cup", opts.steps))?;
     let (held_records, _) = push_records(&a.cup_scenario, held)?;
     let held_out = cup::score(&t.net, &held_records, false)?;
@@ -415,7 +418,7 @@ fn train_surface(a: &TrainReasonArgs) -> Result<SurfaceRecord> {
         held.len(),
         started.elapsed().as_secs_f32()
     );
-    let opts = surface::FitOptions { steps: a.surface_steps, ..Default::default() };
+    let opts = surface::FitOptions { steps: a.surface_steps, device: s2r_train::device(&a.device)?, ..Default::default() };
     let t = surface::fit(&train, &opts, &mut progress("surface", opts.steps))?;
     let held_out_accuracy = if held.is_empty() {
         None

@@ -116,6 +116,9 @@ pub struct TokenizerArgs {
     camera: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where the network trains: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn run(cmd: TrainCmd) -> Result<()> {
@@ -146,6 +149,7 @@ fn tokenizer(a: TokenizerArgs) -> Result<()> {
         eval_every: a.eval_every,
         camera: a.camera,
         seed: a.seed,
+        device: s2r_train::device(&a.device)?,
     };
     job_report::emit(Event::Start { steps: opts.steps as u64, metric: "psnr_db".into(), higher_is_better: true });
     fit(&opts, &mut |p| match p {

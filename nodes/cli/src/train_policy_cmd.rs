@@ -81,6 +81,9 @@ pub struct PolicyArgs {
     /// Training steps after each DAgger round.
     #[arg(long, default_value_t = 1000)]
     dagger_steps: usize,
+    /// Where the network trains: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn run(a: PolicyArgs) -> Result<()> {
@@ -100,6 +103,7 @@ pub fn run(a: PolicyArgs) -> Result<()> {
         rows: a.rows,
         past: a.past,
         speed_quantile: a.speed_quantile,
+        device: s2r_train::device(&a.device)?,
     };
     let mut meta = train(&opts)?;
     for round in 1..=a.dagger {

@@ -51,6 +51,8 @@ pub struct FitOptions {
     /// to cross, far and small). None: the checkpoint's own when resuming,
     /// else the median (L1 on every command).
     pub speed_quantile: Option<f32>,
+    /// Where the network trains (the CPU, or a GPU with the `cuda` feature).
+    pub device: Device,
 }
 
 /// What training reports as it goes.
@@ -204,7 +206,7 @@ fn pinball(e: &Tensor, taus: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Trains (or resumes) and writes the checkpoint; returns its record.
 pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Meta, PolicyError> {
-    let device = Device::Cpu;
+    let device = opts.device.clone();
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
     let config = match &resume {
         Some(r) => {

@@ -416,7 +416,9 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
                         record demonstrations and train one: `s2r demos --scenario icy_night_crossing -o demos && s2r train policy demos -o policy.safetensors`"
                 .into());
         }
-        let mut pilot = Pilot::load(Path::new(&ck_param)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
+        let device: String = node.declare_parameter("device", "cpu".to_string())?;
+        let device = s2r_train::device(&device).map_err(|e| format!("parameter 'device': {e}"))?;
+        let mut pilot = Pilot::load_on(Path::new(&ck_param), &device).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let robot = pilot.config().robot;
         let mut watch = s2r_train::CheckpointWatch::new(&ck_param);
         // trainer_node's new policy models (trainer/models) set the checkpoint parameter.
@@ -500,7 +502,7 @@ fn policy_node(ctx: Context, args: RosArgs) -> NodeFuture {
             let wanted = node.parameter::<String>("checkpoint").map(or_shipped).unwrap_or_else(|| watch.current().to_string());
             let before = watch.current().to_string();
             if let Some(path) = watch.due(&wanted) {
-                match Pilot::load(Path::new(&path)) {
+                match Pilot::load_on(Path::new(&path), &device) {
                     Ok(p) if p.config().robot != robot => {
                         warn!(log, "checkpoint {path} drives {:?}, this node {robot:?}: not loaded, keeping {before}", p.config().robot)
                     }

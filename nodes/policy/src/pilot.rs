@@ -30,9 +30,13 @@ pub struct Pilot {
 impl Pilot {
     /// Loads a checkpoint for inference on the CPU.
     pub fn load(path: &Path) -> Result<Pilot, PolicyError> {
-        let device = Device::Cpu;
-        let net = checkpoint::read(path)?.net(&device)?;
-        Ok(Pilot { net, device, history: VecDeque::new(), frames: VecDeque::new() })
+        Pilot::load_on(path, &Device::Cpu)
+    }
+
+    /// Loads a checkpoint for inference on `device`.
+    pub fn load_on(path: &Path, device: &Device) -> Result<Pilot, PolicyError> {
+        let net = checkpoint::read(path)?.net(device)?;
+        Ok(Pilot { net, device: device.clone(), history: VecDeque::new(), frames: VecDeque::new() })
     }
 
     /// The network's config (its camera, input size, chunk).

@@ -162,6 +162,11 @@ impl CupNet {
         })
     }
 
+    /// The device its weights are on.
+    pub fn device(&self) -> &Device {
+        self.out.weight().device()
+    }
+
     /// Pushes `[B, INPUTS]` → outcome logits `[B, 3]` in [`OUTCOMES`] order.
     pub fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.out.forward(&self.l2.forward(&self.l1.forward(x)?.relu()?)?.relu()?)
@@ -174,7 +179,7 @@ impl CupNet {
         }
         let flat: Vec<f32> = pushes.iter().flatten().copied().collect();
         let p = (|| {
-            let x = Tensor::from_vec(flat, (pushes.len(), INPUTS), &Device::Cpu)?;
+            let x = Tensor::from_vec(flat, (pushes.len(), INPUTS), self.device())?;
             candle_nn::ops::softmax(&self.logits(&x)?, D::Minus1)?.to_vec2::<f32>()
         })()
         .map_err(crate::candle("predicting a push"))?;
@@ -197,8 +202,8 @@ pub fn train(records: &[Record], opts: &FitOptions, progress: &mut dyn FnMut(usi
         let flat: Vec<f32> = idx.iter().flat_map(|&i| x[i]).collect();
         let y: Vec<u32> = idx.iter().map(|&i| records[i].outcome as u32).collect();
         (|| {
-            let xs = Tensor::from_vec(flat, (idx.len(), INPUTS), &Device::Cpu)?;
-            let ys = Tensor::from_vec(y, idx.len(), &Device::Cpu)?;
+            let xs = Tensor::from_vec(flat, (idx.len(), INPUTS), &opts.device)?;
+            let ys = Tensor::from_vec(y, idx.len(), &opts.device)?;
             candle_nn::loss::cross_entropy(&net.logits(&xs)?, &ys)
         })()
         .map_err(crate::candle("the cup outcome loss"))
@@ -216,7 +221,12 @@ pub fn save(path: &Path, t: &Trained<CupNet>, record: &str) -> Result<(), Reason
 
 /// Reads a weights file.
 pub fn load(path: &Path) -> Result<CupNet, ReasonError> {
-    crate::fit::load(path, META_KEY, "a cup outcome predictor", "the cup outcome network", CupNet::new)
+    load_on(path, &Device::Cpu)
+}
+
+/// Reads a cup outcome predictor's weights onto `device`.
+pub fn load_on(path: &Path, device: &Device) -> Result<CupNet, ReasonError> {
+    crate::fit::load(path, (META_KEY, "a cup outcome predictor", "the cup outcome network"), device, CupNet::new)
 }
 
 /// The four sides a cup can be approached from, as a person facing +x from
@@ -381,7 +391,7 @@ mod tests {
         };
         let train_set: Vec<Record> = (0..2000).map(&mut draw).collect();
         let held: Vec<Record> = (2000..2400).map(&mut draw).collect();
-        let t = train(&train_set, &FitOptions { steps: 1500, batch: 64, lr: 3e-3, seed: 0 }, &mut |_, _| {}).unwrap();
+        let t = train(&train_set, &FitOptions { steps: 1500, batch: 64, lr: 3e-3, seed: 0, ..Default::default() }, &mut |_, _| {}).unwrap();
         let s = score(&t.net, &held, false).unwrap();
         let base = score(&t.net, &held, true).unwrap();
         assert!(s.outcome_accuracy > 0.9 && s.falls_recall > 0.85, "{s:?}");

@@ -23,11 +23,13 @@ pub struct FitOptions {
     pub lr: f64,
     /// Draws the weights, the batches and the augmentation.
     pub seed: u64,
+    /// Where the network trains (the CPU, or a GPU with the `cuda` feature).
+    pub device: Device,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { steps: 1500, batch: 32, lr: 2e-3, seed: 0 }
+        FitOptions { steps: 1500, batch: 32, lr: 2e-3, seed: 0, device: Device::Cpu }
     }
 }
 
@@ -52,9 +54,8 @@ pub(crate) fn train<N>(
     mut loss: impl FnMut(&N, &mut StdRng) -> Result<Tensor, ReasonError>,
     progress: &mut dyn FnMut(usize, f32),
 ) -> Result<Trained<N>, ReasonError> {
-    let device = Device::Cpu;
     let varmap = VarMap::new();
-    let net = build(VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(crate::candle("building the network"))?;
+    let net = build(VarBuilder::from_varmap(&varmap, DType::F32, &opts.device)).map_err(crate::candle("building the network"))?;
     s2r_train::seeded_init(&varmap, opts.seed).map_err(crate::candle("drawing the initial weights"))?;
     let mut opt = s2r_train::AdamW::new(&varmap, opts.lr, 1e-4).map_err(crate::candle("building the optimiser"))?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -84,15 +85,15 @@ pub(crate) fn save(path: &Path, varmap: &VarMap, key: &str, record: &str) -> Res
 }
 
 /// Reads a weights file written under `key` into the network `build` makes
-/// (`what`: "a hazard predictor"; `network`: "the hazard network", for errors).
+/// on `device` (`what`: "a hazard predictor"; `network`: "the hazard
+/// network", for errors).
 pub(crate) fn load<N>(
     path: &Path,
-    key: &str,
-    what: &str,
-    network: &str,
+    (key, what, network): (&str, &str, &str),
+    device: &Device,
     build: impl FnOnce(VarBuilder) -> candle_core::Result<N>,
 ) -> Result<N, ReasonError> {
     let bad = |problem: String| ReasonError::BadModel { path: path.into(), problem };
     let c = s2r_train::read(path, key, what).map_err(|e| bad(e.to_string()))?;
-    build(VarBuilder::from_tensors(c.tensors, DType::F32, &Device::Cpu)).map_err(|e| bad(format!("its weights do not fit {network}: {e}")))
+    build(VarBuilder::from_tensors(c.tensors, DType::F32, device)).map_err(|e| bad(format!("its weights do not fit {network}: {e}")))
 }

@@ -182,6 +182,11 @@ impl HazardNet {
         })
     }
 
+    /// The device its weights are on.
+    pub fn device(&self) -> &Device {
+        self.fc2.weight().device()
+    }
+
     /// Images `[B, H, W, 3]` (0 to 1; a motion network's `[B, H, W, 6]`: the
     /// frame, and the frame less the one before) → `[B, 2 + classes]`: the two
     /// encoded distances, the surface logits.
@@ -252,7 +257,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             problem: "some frames have the frame before them and some not: record them all one way".into(),
         });
     }
-    let device = Device::Cpu;
+    let device = opts.device.clone();
     let step = |net: &HazardNet, rng: &mut rand::rngs::StdRng| {
         let picks: Vec<&Sample> = (0..opts.batch)
             .map(
@@ -303,7 +308,7 @@ pub fn evaluate(net: &HazardNet, samples: &[Sample]) -> Result<Scores, ReasonErr
     let mut readings = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(64) {
         let inputs: Vec<Input> = chunk.iter().map(|s| s.input()).collect();
-        readings.extend(net.read(&inputs, &Device::Cpu)?);
+        readings.extend(net.read(&inputs, net.device())?);
     }
     let within = |d: Option<f32>| d.filter(|d| *d < NONE_SHARE * RANGE);
     let median = |mut v: Vec<f32>| {
@@ -353,7 +358,12 @@ pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
 
 /// Reads a weights file (a motion network's first stage takes twice the channels).
 pub fn load(path: &Path) -> Result<HazardNet, ReasonError> {
-    crate::fit::load(path, META_KEY, "a hazard predictor", "the hazard network", |vb| {
+    load_on(path, &Device::Cpu)
+}
+
+/// Reads a hazard predictor's weights onto `device`.
+pub fn load_on(path: &Path, device: &Device) -> Result<HazardNet, ReasonError> {
+    crate::fit::load(path, (META_KEY, "a hazard predictor", "the hazard network"), device, |vb| {
         let motion = vb.get_unchecked("stage0.weight").is_ok_and(|w| w.dims().last() == Some(&(4 * 6)));
         HazardNet::new(vb, motion)
     })
@@ -408,7 +418,7 @@ mod tests {
     #[test]
     fn training_learns_distances_from_where_things_are_and_saves_and_loads() {
         let data = toy(48);
-        let t = fit(&data, &FitOptions { steps: 150, batch: 16, lr: 3e-3, seed: 1 }, &mut |_, _| {}).unwrap();
+        let t = fit(&data, &FitOptions { steps: 150, batch: 16, lr: 3e-3, seed: 1, ..Default::default() }, &mut |_, _| {}).unwrap();
         let s = evaluate(&t.net, &data).unwrap();
         assert!(s.obstacle_seen.unwrap() > 0.9 && s.obstacle_error.unwrap() < 0.3, "{s:?}");
         assert_eq!(s.occlusion_seen, None, "no occlusions in the data: {s:?}");
@@ -453,7 +463,7 @@ mod tests {
     #[test]
     fn a_motion_network_tells_who_moves_towards_the_path_and_loads_as_one() {
         let data = moving(32);
-        let t = fit(&data, &FitOptions { steps: 200, batch: 16, lr: 3e-3, seed: 2 }, &mut |_, _| {}).unwrap();
+        let t = fit(&data, &FitOptions { steps: 200, batch: 16, lr: 3e-3, seed: 2, ..Default::default() }, &mut |_, _| {}).unwrap();
         assert!(t.net.motion);
         let s = evaluate(&t.net, &data).unwrap();
         assert!(s.obstacle_seen.unwrap() > 0.9 && s.obstacle_false.unwrap() < 0.1, "{s:?}");

@@ -76,6 +76,7 @@ pub struct Reasoner {
     surface: Option<SurfaceNet>,
     hazard: Option<HazardNet>,
     cup: Option<crate::cup::CupNet>,
+    device: candle_core::Device,
 }
 
 /// What the predictors read from one camera frame.
@@ -90,22 +91,32 @@ pub struct Reading {
 }
 
 impl Reasoner {
-    /// Loads a model file and its predictors' weights, where it has them.
+    /// Loads a model file and its predictors' weights, where it has them, for the CPU.
     pub fn load(path: &Path) -> Result<Reasoner, ReasonError> {
+        Reasoner::load_on(path, &candle_core::Device::Cpu)
+    }
+
+    /// The device its networks run on.
+    pub fn device(&self) -> &candle_core::Device {
+        &self.device
+    }
+
+    /// Loads a model file and its predictors' weights onto `device`.
+    pub fn load_on(path: &Path, device: &candle_core::Device) -> Result<Reasoner, ReasonError> {
         let model = ReasonModel::load(path)?;
         let surface = match model.surface_weights(path) {
-            Some(w) => Some(surface::load(&w)?),
+            Some(w) => Some(surface::load_on(&w, device)?),
             None => None,
         };
         let hazard = match model.hazard_weights(path) {
-            Some(w) => Some(hazard::load(&w)?),
+            Some(w) => Some(hazard::load_on(&w, device)?),
             None => None,
         };
         let cup = match model.cup_weights(path) {
-            Some(w) => Some(crate::cup::load(&w)?),
+            Some(w) => Some(crate::cup::load_on(&w, device)?),
             None => None,
         };
-        Ok(Reasoner { model, path: path.into(), surface, hazard, cup })
+        Ok(Reasoner { model, path: path.into(), surface, hazard, cup, device: device.clone() })
     }
 
     /// The chain for a cup on a table (None when the model has no cup
@@ -128,7 +139,7 @@ impl Reasoner {
             return Err(self.no_surface());
         };
         let x = surface::input(img, topic)?;
-        Ok(net.classify(&[x.as_slice()], &candle_core::Device::Cpu)?[0])
+        Ok(net.classify(&[x.as_slice()], net.device())?[0])
     }
 
     /// An error naming the command that trains a cup outcome predictor, where
@@ -199,7 +210,7 @@ impl Reasoner {
                         (own.as_slice(), None)
                     }
                 };
-                Some(net.read(&[hazard::Input { now, before }], &candle_core::Device::Cpu)?[0])
+                Some(net.read(&[hazard::Input { now, before }], net.device())?[0])
             }
             None => None,
         };
@@ -289,7 +300,9 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
         if path.is_empty() {
             return Err("parameter 'model' is empty and no shipped model was found (models/reason/reason.json); train one: `s2r train reason -o reason.json`".into());
         }
-        let mut reasoner = Reasoner::load(Path::new(&path)).map_err(|e| format!("parameter 'model': {e}"))?;
+        let device: String = node.declare_parameter("device", "cpu".to_string())?;
+        let device = s2r_train::device(&device).map_err(|e| format!("parameter 'device': {e}"))?;
+        let mut reasoner = Reasoner::load_on(Path::new(&path), &device).map_err(|e| format!("parameter 'model': {e}"))?;
         match robot.as_str() {
             "vehicle" => {}
             "arm" => return arm(node, reasoner, &path, &camera, rate, stale_ms).await,
@@ -330,7 +343,7 @@ fn reason_node(ctx: Context, args: RosArgs) -> NodeFuture {
                 true => Err("it has no surface predictor".to_string()),
                 false => Ok(()),
             };
-            if let Some(r) = reloaded(&node, &mut watch, &updates, fits) {
+            if let Some(r) = reloaded(&node, &mut watch, &updates, &device, fits) {
                 reasoner = r;
             }
             while let Some(o) = odom.try_recv() {
@@ -454,13 +467,14 @@ fn reloaded(
     node: &Node,
     watch: &mut s2r_train::CheckpointWatch,
     updates: &s2r_train::ModelUpdates,
+    device: &candle_core::Device,
     fits: impl Fn(&Reasoner) -> Result<(), String>,
 ) -> Option<Reasoner> {
     updates.poll(node);
     let wanted = node.parameter::<String>("model").filter(|p| !p.is_empty()).unwrap_or_else(|| watch.current().to_string());
     let path = watch.due(&wanted)?;
     let log = node.logger();
-    match Reasoner::load(Path::new(&path)).map_err(|e| e.to_string()).and_then(|r| fits(&r).map(|()| r)) {
+    match Reasoner::load_on(Path::new(&path), device).map_err(|e| e.to_string()).and_then(|r| fits(&r).map(|()| r)) {
         Ok(r) => {
             info!(log, "loaded model {path}");
             Some(r)
@@ -482,6 +496,7 @@ async fn arm(
     rate: f64,
     stale_ms: i64,
 ) -> Result<(), s2r_runtime::component::BoxError> {
+    let device = reasoner.device().clone();
     let log = node.logger().clone();
     reasoner.require_cups().map_err(|e| format!("parameter 'model': {e}"))?;
     let detections: String = node.declare_parameter("detections", format!("perception/{camera}/detections"))?;
@@ -541,7 +556,7 @@ async fn arm(
             _ = ticker.tick() => {}
             _ = &mut shutdown => break,
         }
-        if let Some(r) = reloaded(&node, &mut watch, &updates, |r| r.require_cups().map_err(|e| e.to_string())) {
+        if let Some(r) = reloaded(&node, &mut watch, &updates, &device, |r| r.require_cups().map_err(|e| e.to_string())) {
             reasoner = r;
         }
         while let Some(m) = tf_static.try_recv() {

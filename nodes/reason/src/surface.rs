@@ -158,6 +158,11 @@ impl SurfaceNet {
         Ok(SurfaceNet { stages, fc1: linear(2 * CHANNELS[3], 64, vb.pp("fc1"))?, fc2: linear(64, CLASSES.len(), vb.pp("fc2"))? })
     }
 
+    /// The device its weights are on.
+    pub fn device(&self) -> &Device {
+        self.fc2.weight().device()
+    }
+
     /// Images `[B, H, W, 3]` (0 to 1) → logits `[B, classes]`.
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         let x = self.stages.forward(&(images - 0.5)?)?.flatten(1, 2)?;
@@ -268,7 +273,7 @@ pub fn fit(samples: &[Sample], opts: &FitOptions, progress: &mut dyn FnMut(usize
             problem: format!("no frames of {} in the data (a sweep with `friction_from_look: true` and every surface)", missing.join(", ")),
         });
     }
-    let device = Device::Cpu;
+    let device = opts.device.clone();
     // Classes drawn evenly, whatever their share of the frames.
     let by_class: Vec<Vec<&Sample>> = (0..CLASSES.len()).map(|k| samples.iter().filter(|s| s.class == k).collect()).collect();
     let step = |net: &SurfaceNet, rng: &mut rand::rngs::StdRng| {
@@ -292,7 +297,7 @@ pub fn evaluate(net: &SurfaceNet, samples: &[Sample]) -> Result<(f32, [[usize; 4
     let mut confusion = [[0usize; 4]; 4];
     for chunk in samples.chunks(64) {
         let images: Vec<&[u8]> = chunk.iter().map(|s| s.image.as_slice()).collect();
-        for (s, (k, _)) in chunk.iter().zip(net.classify(&images, &Device::Cpu)?) {
+        for (s, (k, _)) in chunk.iter().zip(net.classify(&images, net.device())?) {
             confusion[s.class][k] += 1;
         }
     }
@@ -310,7 +315,12 @@ pub fn save(path: &Path, t: &Trained, record: &str) -> Result<(), ReasonError> {
 
 /// Reads a weights file.
 pub fn load(path: &Path) -> Result<SurfaceNet, ReasonError> {
-    crate::fit::load(path, META_KEY, "a surface predictor", "the surface network", SurfaceNet::new)
+    load_on(path, &Device::Cpu)
+}
+
+/// Reads a surface predictor's weights onto `device`.
+pub fn load_on(path: &Path, device: &Device) -> Result<SurfaceNet, ReasonError> {
+    crate::fit::load(path, (META_KEY, "a surface predictor", "the surface network"), device, SurfaceNet::new)
 }
 
 #[cfg(test)]
@@ -343,7 +353,7 @@ mod tests {
     #[test]
     fn training_learns_a_separable_set_and_saves_and_loads() {
         let data = toy(32);
-        let t = fit(&data, &FitOptions { steps: 60, batch: 16, lr: 3e-3, seed: 1 }, &mut |_, _| {}).unwrap();
+        let t = fit(&data, &FitOptions { steps: 60, batch: 16, lr: 3e-3, seed: 1, ..Default::default() }, &mut |_, _| {}).unwrap();
         let (acc, confusion) = evaluate(&t.net, &data).unwrap();
         assert!(acc >= 0.9, "accuracy {acc}, confusion {confusion:?}");
         let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use crate::fsq;
 use crate::model::{Config, Tokenizer};
 use crate::TokenizerError;
 
-/// A checkpoint ready for inference on the CPU, one chunk of 1 + k·temporal
+/// A checkpoint ready for inference on a device (the CPU by default), one chunk of 1 + k·temporal
 /// frames at a time (tokenizer_node's unit). Its Haar transforms are folded
 /// into the convolutions ([`Tokenizer::fold_haar`]), so it is not for training.
 pub struct Codec {
@@ -19,6 +19,7 @@ pub struct Codec {
     /// The loaded network, for whole batches [B, T, 3, H, W] rather than one chunk.
     pub model: Tokenizer,
     vars: VarMap,
+    device: Device,
 }
 
 /// Tokens of one chunk, as a `sim2real_msgs/TokenFrame` carries them
@@ -54,17 +55,22 @@ pub fn checkpoint_config(path: &Path) -> Result<Config, TokenizerError> {
 }
 
 impl Codec {
-    /// Loads a checkpoint written by `s2r train tokenizer`; errors name the path and how to make one.
+    /// Loads a checkpoint written by `s2r train tokenizer` for the CPU; errors name the path and how to make one.
     pub fn load(path: &Path) -> Result<Codec, TokenizerError> {
+        Codec::load_on(path, &Device::Cpu)
+    }
+
+    /// Loads a checkpoint for inference on `device`.
+    pub fn load_on(path: &Path, device: &Device) -> Result<Codec, TokenizerError> {
         if !path.is_file() {
             return Err(TokenizerError::MissingCheckpoint { path: path.into() });
         }
         let cfg = checkpoint_config(path)?;
         let mut vars = VarMap::new();
-        let mut model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))?;
+        let mut model = Tokenizer::new(cfg, VarBuilder::from_varmap(&vars, DType::F32, device))?;
         vars.load(path).map_err(|e| TokenizerError::Mismatch { path: path.into(), variant: cfg.name(), source: Box::new(e) })?;
         model.fold_haar()?;
-        Ok(Codec { cfg, model, vars })
+        Ok(Codec { cfg, model, vars, device: device.clone() })
     }
 
     /// Number of weights (scalars) in the encoder and decoder.
@@ -79,7 +85,7 @@ impl Codec {
     pub fn encode(&self, frames: &[Vec<f32>], size: usize) -> candle_core::Result<Tokens> {
         let t = frames.len();
         let flat: Vec<f32> = frames.iter().flatten().copied().collect();
-        let video = Tensor::from_vec(flat, (1, t, 3, size, size), &Device::Cpu)?;
+        let video = Tensor::from_vec(flat, (1, t, 3, size, size), &self.device)?;
         let z = self.model.encoder.forward(&video)?.squeeze(0)?;
         let (n, c, h, w) = z.dims4()?;
         Ok(match self.cfg.continuous {
@@ -111,7 +117,7 @@ impl Codec {
         }
         let latents: Tensor = match tokens {
             Tokens::Continuous { shape, values } => {
-                Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &Device::Cpu)?
+                Tensor::from_vec(values.clone(), (1, shape[0], shape[1], shape[2], shape[3]), &self.device)?
             }
             Tokens::Discrete { shape, codes } => {
                 let codes: Vec<u32> = codes.iter().map(|&c| c as u32).collect();
@@ -125,7 +131,7 @@ impl Codec {
                         }
                     }
                 }
-                Tensor::from_vec(v, (1, n, 6, h, w), &Device::Cpu)?
+                Tensor::from_vec(v, (1, n, 6, h, w), &self.device)?
             }
         };
         let video = self.model.decoder.forward(&latents)?.squeeze(0)?;

@@ -48,6 +48,8 @@ pub struct FitOptions {
     pub camera: String,
     /// Seed of the clip and crop choice.
     pub seed: u64,
+    /// Where the network trains (the CPU, or a GPU with the `cuda` feature).
+    pub device: Device,
 }
 
 impl Default for FitOptions {
@@ -68,6 +70,7 @@ impl Default for FitOptions {
             eval_every: 100,
             camera: "front".into(),
             seed: 0,
+            device: Device::Cpu,
         }
     }
 }
@@ -133,13 +136,13 @@ pub fn variant(name: &str, width: usize, blocks: usize) -> Result<Config, Tokeni
     Ok(Config { width, blocks, ..cfg })
 }
 
-/// Trains a tokenizer on the CPU as `opts` says, up to `opts.steps`, writing
+/// Trains a tokenizer on `opts.device` as `opts` says, up to `opts.steps`, writing
 /// the checkpoint at every evaluation; `progress` hears of the start, every
 /// step and every checkpoint. Errors name the option, the dataset or the
 /// checkpoint that is wrong.
 pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(FitProgress<'_>)) -> Result<Fitted, TokenizerError> {
     let mut cfg = variant(&opts.variant, opts.width, opts.blocks)?;
-    let dev = Device::Cpu;
+    let dev = opts.device.clone();
     if opts.resume {
         // The checkpoint's own architecture, not the options'.
         cfg = crate::codec::checkpoint_config(&opts.output)

@@ -91,7 +91,9 @@ fn tokenizer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err("parameter 'checkpoint' is empty: name a shipped one (cv4x8x8, dv8x16x16) or a file; train one with `s2r train tokenizer DATASET… --output tokenizer.safetensors`".into());
         }
         let checkpoint = crate::resolve_checkpoint(&checkpoint).display().to_string();
-        let codec = Codec::load(Path::new(&checkpoint)).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
+        let device: String = node.declare_parameter("device", "cpu".to_string())?;
+        let device = s2r_train::device(&device).map_err(|e| format!("parameter 'device': {e}"))?;
+        let codec = Codec::load_on(Path::new(&checkpoint), &device).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let size = size as usize;
         if size == 0 || !size.is_multiple_of(codec.cfg.spatial) {
             return Err(format!("parameter 'size' must be a positive multiple of {}, got {size}", codec.cfg.spatial).into());

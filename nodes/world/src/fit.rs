@@ -318,13 +318,12 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
 
 /// Training steps per second of a fresh `config` network at `batch`
 /// windows of synthetic codes (the cost does not depend on what they show),
-/// timed over `steps` steps after one to warm up.
-pub fn bench_steps(config: &Config, batch: usize, steps: usize) -> Result<f64, WorldError> {
+/// timed over `steps` steps after one to warm up, on `device`.
+pub fn bench_steps(config: &Config, batch: usize, steps: usize, device: &Device) -> Result<f64, WorldError> {
     use crate::model::{Conditions, Robot, Surface};
-    let device = Device::Cpu;
     let vars = VarMap::new();
     let model =
-        WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+        WorldModel::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, device)).map_err(candle("building the network"))?;
     let mut opt = s2r_train::AdamW::new(&vars, 1e-4, 0.01).map_err(candle("optimiser"))?;
     let n = config.tokens();
     let frames = config.context + 1;
@@ -342,16 +341,18 @@ pub fn bench_steps(config: &Config, batch: usize, steps: usize) -> Result<f64, W
     let episodes = [episode];
     let ws = vec![(0usize, 0usize); batch];
     let mut one = || -> candle_core::Result<()> {
-        let (b, target, next_state) = self::batch(&model, &episodes, &ws, config.context, &device)?;
+        let (b, target, next_state) = self::batch(&model, &episodes, &ws, config.context, device)?;
         let (logits, state) = model.forward(&b)?;
         let loss = (model.token_loss(&logits, &target)? + (state - next_state)?.sqr()?.mean_all()?)?;
         opt.backward_step(&loss)
     };
     one().map_err(candle("training step"))?;
+    device.synchronize().map_err(candle("synchronising"))?;
     let t = std::time::Instant::now();
     for _ in 0..steps {
         one().map_err(candle("training step"))?;
     }
+    device.synchronize().map_err(candle("synchronising"))?;
     Ok(steps as f64 / t.elapsed().as_secs_f64())
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The GPU checks, on a machine with an NVIDIA GPU and its driver: every
+# model's network on candle's CUDA backend beside the same network on the
+# CPU (`s2r bench models`: inference p50/p99, training steps/s, and the
+# largest difference of the GPU's outputs from the CPU's on the same weights
+# and input), and whether ONNX Runtime there has its CUDA execution provider.
+#
+#   cargo build --release --features cuda      # needs the CUDA toolkit (README "GPU")
+#   tools/gpu_check.sh target/release/s2r [OUT_DIR]
+#
+# The CUDA libraries the build links (cudart, cublas, cublasLt, curand, nvrtc)
+# are looked for in the toolkit and in Python's nvidia-* wheels when they are
+# not on the loader's path already. Figures go to stdout and OUT_DIR.
+set -u
+bin=${1:-target/release/s2r}
+out=${2:-${OUT:-/tmp/s2r-gpu-check}}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || { echo "no NVIDIA GPU here"; exit 1; }
+linked() { ! ldd "$bin" | grep -q "not found"; }
+if ! linked; then
+    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+        dir=$(find /usr/local/cuda*/ /usr/lib /opt -name "$lib*" -print -quit 2>/dev/null | xargs -r dirname)
+        [ -n "$dir" ] && LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+    export LD_LIBRARY_PATH
+fi
+if ! linked; then echo "libraries still missing:"; ldd "$bin" | grep "not found"; exit 1; fi
+"$bin" --version
+echo "== every model on the GPU, beside the CPU's outputs"
+"$bin" bench models --device cuda --seconds 2 --train-steps 20 2>&1 | tee "$out/models_cuda.md"
+echo "== the same on this machine's CPU cores"
+"$bin" bench models --device cpu --seconds 2 --train-steps 3 2>&1 | tee "$out/models_cpu.md"
+echo "== ONNX Runtime's execution providers here"
+python3 -c "import onnxruntime as o; print(o.__version__, o.get_available_providers())" 2>&1 | tee "$out/ort.txt"
