@@ -6,7 +6,7 @@
 # and input), and whether ONNX Runtime there has its CUDA execution provider.
 #
 #   cargo build --release --features cuda      # needs the CUDA toolkit (README "GPU")
-#   tools/gpu_check.sh target/release/s2r [OUT_DIR]
+#   ONNX_DIR=onnx/ tools/gpu_check.sh target/release/s2r [OUT_DIR]   # ONNX_DIR: `s2r export … --onnx` files
 #
 # The CUDA libraries the build links (cudart, cublas, cublasLt, curand, nvrtc)
 # are looked for in the toolkit and in Python's nvidia-* wheels when they are
@@ -30,5 +30,31 @@ echo "== every model on the GPU, beside the CPU's outputs"
 "$bin" bench models --device cuda --seconds 2 --train-steps 20 2>&1 | tee "$out/models_cuda.md"
 echo "== the same on this machine's CPU cores"
 "$bin" bench models --device cpu --seconds 2 --train-steps 3 2>&1 | tee "$out/models_cpu.md"
-echo "== ONNX Runtime's execution providers here"
-python3 -c "import onnxruntime as o; print(o.__version__, o.get_available_providers())" 2>&1 | tee "$out/ort.txt"
+echo "== ONNX Runtime here: its execution providers, and the exported networks in ONNX_DIR timed on each"
+onnx=${ONNX_DIR:-}
+python3 - "$onnx" <<'PY' 2>&1 | tee "$out/ort.md"
+import glob, sys, time
+import numpy as np
+import onnxruntime as ort
+print("onnxruntime", ort.__version__, ort.get_available_providers())
+files = sorted(glob.glob(sys.argv[1] + "/*.onnx")) if sys.argv[1] else []
+if files:
+    print("| network | provider | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+for f in files:
+    for p in ("CUDAExecutionProvider", "CPUExecutionProvider"):
+        if p not in ort.get_available_providers():
+            continue
+        s = ort.InferenceSession(f, providers=[p])
+        rng = np.random.default_rng(0)
+        feeds = {i.name: rng.random([d if isinstance(d, int) and d > 0 else 1 for d in i.shape], dtype=np.float32) for i in s.get_inputs()}
+        for _ in range(5):
+            s.run(None, feeds)
+        t = []
+        for _ in range(100):
+            a = time.perf_counter()
+            s.run(None, feeds)
+            t.append((time.perf_counter() - a) * 1e3)
+        t.sort()
+        print(f"| {f.split('/')[-1]} | {p} | {t[50]:.2f} | {t[98]:.2f} |")
+PY
