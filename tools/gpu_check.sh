@@ -18,18 +18,47 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || { echo "no NVIDIA GPU here"; exit 1; }
 linked() { ! ldd "$bin" | grep -q "not found"; }
 if ! linked; then
-    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
-        dir=$(find /usr/local/cuda*/ /usr/lib /opt -name "$lib*" -print -quit 2>/dev/null | xargs -r dirname)
+    for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+        dir=$(find /usr/local/nvidia/ /usr/local/cuda*/ /usr/lib /opt -name "$lib*" -print -quit 2>/dev/null | xargs -r dirname)
         [ -n "$dir" ] && LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     done
     export LD_LIBRARY_PATH
 fi
 if ! linked; then echo "libraries still missing:"; ldd "$bin" | grep "not found"; exit 1; fi
 "$bin" --version
+parts=${PARTS:-bench ort train}
+if [[ $parts == *bench* ]]; then
 echo "== every model on the GPU, beside the CPU's outputs"
 "$bin" bench models --device cuda --seconds 2 --train-steps 20 2>&1 | tee "$out/models_cuda.md"
 echo "== the same on this machine's CPU cores"
 "$bin" bench models --device cpu --seconds 2 --train-steps 3 2>&1 | tee "$out/models_cpu.md"
+fi
+if [[ $parts == *train* ]]; then
+# The commands themselves on a recording: the shipped perception model evaluated on each
+# device (the same figures expected), and training on the GPU (a copy of it, resumed).
+bag=${BAG:-bags/icy_night_crossing/icy_night_crossing_0.mcap}
+ck=${CHECKPOINT:-models/perception/perception.safetensors}
+devices=${DEVICES:-cuda cpu}
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+for d in $devices; do
+    echo "== s2r eval perception on $d"
+    start=$(date +%s.%N)
+    "$bin" eval perception "$ck" "$bag" --frames flat --device $d > "$out/eval_$d.txt" 2>&1
+    grep -iE "AP|AbsRel|mIoU" "$out/eval_$d.txt" | head -6
+    echo "$d: $(elapsed "$start") s"
+done
+diff "$out/eval_cuda.txt" "$out/eval_cpu.txt" > /dev/null && echo "eval: the same figures on both" || diff "$out/eval_cuda.txt" "$out/eval_cpu.txt" | head -20
+for d in $devices; do
+    steps=$([ $d = cuda ] && echo 300 || echo 10)
+    echo "== s2r train perception on $d, $steps steps"
+    rm -f /tmp/gpu_check_$d.safetensors
+    start=$(date +%s.%N)
+    "$bin" train perception "$bag" --val "$bag" --frames flat --steps $steps --eval-every $steps --eval-frames 40 \
+        --device $d -o /tmp/gpu_check_$d.safetensors 2>&1 | tr '\r' '\n' | grep -E "^(trained|step|detection|depth|segm)" | tail -6
+    echo "$d: $steps steps in $(elapsed "$start") s (data loading and evaluation included)"
+done
+fi
+[[ $parts == *ort* ]] || exit 0
 echo "== ONNX Runtime here: its execution providers, and the exported networks in ONNX_DIR timed on each"
 onnx=${ONNX_DIR:-}
 python3 - "$onnx" <<'PY' 2>&1 | tee "$out/ort.md"
