@@ -138,6 +138,8 @@ fn trials(scenario: &str, seeds: &[u64]) -> Result<Vec<Braking>> {
 }
 
 pub fn train(a: TrainReasonArgs) -> Result<()> {
+    // A device this build or machine lacks is refused before the trials run.
+    s2r_train::device(&a.device)?;
     let seeds = crate::closedloop_cmd::seeds(&a.seeds).context("--seeds")?;
     let held = crate::closedloop_cmd::seeds(&a.held_out).context("--held-out")?;
     if let Some(s) = seeds.iter().find(|s| held.contains(s)) {

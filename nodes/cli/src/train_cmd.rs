@@ -70,7 +70,7 @@ pub struct PerceptionArgs {
     /// Start from scratch even if the output exists.
     #[arg(long)]
     fresh: bool,
-    /// cpu, or cuda / cuda:N (a build with `--features s2r-perception/cuda`).
+    /// cpu, or cuda / cuda:N (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }

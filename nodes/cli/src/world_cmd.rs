@@ -228,7 +228,7 @@ pub struct TrainWorldArgs {
     /// Start from scratch even if the output exists.
     #[arg(long)]
     fresh: bool,
-    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    /// cpu, or cuda / cuda:N (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -327,7 +327,7 @@ pub struct EvalWorldArgs {
     /// Also write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    /// cpu, or cuda / cuda:N (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -423,7 +423,7 @@ pub struct PredictArgs {
     source: SourceArgs,
     #[arg(short, long, default_value = "predicted")]
     output: PathBuf,
-    /// cpu, or cuda / cuda:N (a build with `--features s2r-world/cuda`).
+    /// cpu, or cuda / cuda:N (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }

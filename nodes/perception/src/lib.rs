@@ -24,7 +24,7 @@ pub mod predict;
 pub use error::PerceptionError;
 
 /// A device by name: `cpu`, `cuda` or `cuda:N` ([`s2r_train::device`]). CUDA
-/// needs a build with the `cuda` feature (`cargo build --release --features s2r-perception/cuda`).
+/// needs a build with the `cuda` feature (`cargo build --release --features cuda`).
 pub fn device(name: &str) -> Result<candle_core::Device, PerceptionError> {
     s2r_train::device(name).map_err(|e| PerceptionError::Data(e.to_string()))
 }

@@ -28,14 +28,15 @@ pub use updates::ModelUpdates;
 pub use watch::{CheckpointWatch, WATCH_PERIOD};
 
 /// A device by name: `cpu`, `cuda` or `cuda:N`. CUDA needs candle's CUDA
-/// backend in the build (each model crate's `cuda` feature, e.g.
-/// `cargo build --release --features s2r-world/cuda`) and a machine with the
-/// CUDA toolkit; otherwise the error says so.
+/// backend in the build (this crate's `cuda` feature, which every model
+/// crate's and the package's `cuda` feature turn on:
+/// `cargo build --release --features cuda`) and an NVIDIA GPU with its
+/// driver; otherwise the error says so.
 pub fn device(name: &str) -> Result<candle_core::Device, TrainError> {
     let cuda = |i: usize| {
         candle_core::Device::new_cuda(i).map_err(|e| TrainError::Device {
             name: name.to_string(),
-            problem: format!("{e} (CUDA needs a build with a model crate's `cuda` feature on a machine with the CUDA toolkit)"),
+            problem: format!("{e} (CUDA needs a build with the `cuda` feature, `cargo build --release --features cuda`, and an NVIDIA GPU with its driver)"),
         })
     };
     match name {
