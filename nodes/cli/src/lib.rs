@@ -15,6 +15,7 @@ mod generate_cmd;
 mod interface;
 mod job_report;
 mod keyboard;
+mod label_cmd;
 mod launch_cmd;
 mod node_cmd;
 mod param_cmd;
@@ -83,6 +84,8 @@ enum Command {
     /// Generated datasets: info, split by seed, merge shards.
     #[command(subcommand)]
     Dataset(generate_cmd::DatasetCmd),
+    /// Pseudo-label a robot's recordings with a perception model into a dataset to train on.
+    Label(label_cmd::LabelArgs),
     /// Export trained models for other runtimes: perception as ONNX.
     #[command(subcommand)]
     Export(export_cmd::ExportCmd),
@@ -122,6 +125,7 @@ pub fn main() {
         Command::Dataset(c) => generate_cmd::dataset(c),
         Command::Demos(a) => closedloop_cmd::demos(a),
         Command::Train(c) => train_cmd::run(c),
+        Command::Label(a) => label_cmd::run(a),
         Command::Export(c) => export_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),

@@ -16,7 +16,7 @@ use s2r_runtime::{stamp_ns, Serialized};
 use serde::Deserialize;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
-use sim2real_msgs::vision_msgs::msg::Detection2DArray;
+use sim2real_msgs::vision_msgs::msg::{Detection2DArray, LabelInfo};
 
 use crate::PerceptionError;
 
@@ -277,34 +277,50 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
     let r = BagReader::open(bag).map_err(|source| PerceptionError::Bag { path: bag.to_path_buf(), source })?;
     let topics: Vec<(&str, &str)> = r.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())).collect();
     let stored_cams = stored::cameras(topics.iter().copied());
-    // Cameras with labels: /sim/<cam>/segmentation present.
-    let mut cams: Vec<String> = topics
-        .iter()
-        .filter_map(|(t, _)| t.strip_prefix("/sim/").and_then(|t| t.strip_suffix("/segmentation")).map(str::to_string))
-        .collect();
+    // Cameras with labels: the simulator's (/sim/<cam>/segmentation), else
+    // pseudo-labels of a camera's own frames (/perception/<cam>/segmentation, `s2r label`).
+    let labelled = |prefix: &str| -> Vec<String> {
+        topics
+            .iter()
+            .filter_map(|(t, _)| t.strip_prefix(prefix).and_then(|t| t.strip_suffix("/segmentation")).map(str::to_string))
+            .collect()
+    };
+    let mut cams: Vec<(String, &str)> = labelled("/sim/").into_iter().map(|c| (c, "/sim")).collect();
+    for c in labelled("/perception/") {
+        if !cams.iter().any(|(s, _)| *s == c) {
+            cams.push((c, "/perception"));
+        }
+    }
     cams.sort();
     cams.dedup();
     if !opts.cameras.is_empty() {
-        cams.retain(|c| opts.cameras.contains(c));
+        cams.retain(|(c, _)| opts.cameras.contains(c));
     }
     if cams.is_empty() {
         return Err(PerceptionError::Input {
             path: bag.to_path_buf(),
-            problem: "no labelled camera in it (no /sim/<camera>/segmentation topic): perception trains on the simulator's \
-                      recordings (`s2r generate` keeps them with `keep: [flat, restyled, depth, segmentation, boxes]`)"
+            problem: "no labelled camera in it (no /sim/<camera>/segmentation topic, no /perception/<camera>/segmentation): \
+                      perception trains on the simulator's recordings (`s2r generate` keeps them with `keep: [flat, restyled, \
+                      depth, segmentation, boxes]`) or on a camera's frames pseudo-labelled by `s2r label`"
                 .into(),
         });
     }
+    // Pseudo-labelled cameras have no flat rendering: their frames are the camera's own.
+    let pseudo: Vec<bool> = cams.iter().map(|(_, prefix)| *prefix == "/perception").collect();
     // Local class id → dataset class id.
     let mut seg_map: Vec<u8> = (0..=255).collect();
     let mut have_table = false;
     let mut pending: BTreeMap<(usize, i64), Pending> = BTreeMap::new();
     // Every topic of a labelled camera: (camera index, what it carries).
     let mut kinds: HashMap<String, (usize, Kind)> = HashMap::new();
-    for (i, c) in cams.iter().enumerate() {
+    let mut tables: HashMap<String, usize> = HashMap::new();
+    for (i, (c, prefix)) in cams.iter().enumerate() {
         for (suffix, kind) in [("depth", Kind::Depth), ("segmentation", Kind::Seg), ("detections", Kind::Dets), ("camera_info", Kind::Info)]
         {
-            kinds.insert(format!("/sim/{c}/{suffix}"), (i, kind));
+            kinds.insert(format!("{prefix}/{c}/{suffix}"), (i, kind));
+        }
+        if pseudo[i] {
+            tables.insert(format!("/perception/{c}/label_info"), i);
         }
         // The colour images raw, or compressed where only that is stored.
         for (raw, kind) in [(format!("/sim/{c}/image_raw"), Kind::Flat), (format!("/{c}/image_raw"), Kind::Restyled)] {
@@ -319,9 +335,19 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
         let topic = r.connections[m.connection].topic.as_str();
         let data = Serialized(m.data.clone());
         let msg_err = |e: String| PerceptionError::Input { path: bag.to_path_buf(), problem: format!("{topic}: {e}") };
-        if topic == "/scenario" {
+        // The class table: the simulator's, or the labeller's (vision_msgs/LabelInfo).
+        let table: Option<Vec<(usize, String)>> = if topic == "/scenario" {
             let info: ScenarioInfo = data.decode().map_err(|e| msg_err(e.to_string()))?;
-            for (local, class) in info.class_names.iter().enumerate().take(256) {
+            Some(info.class_names.into_iter().enumerate().collect())
+        } else if tables.contains_key(topic) {
+            let info: LabelInfo = data.decode().map_err(|e| msg_err(e.to_string()))?;
+            Some(info.class_map.into_iter().map(|c| (c.class_id as usize, c.class_name)).collect())
+        } else {
+            None
+        };
+        if let Some(table) = table {
+            for (local, class) in table.iter().filter(|(local, _)| *local < 256) {
+                let local = *local;
                 let id = match ds.seg_classes.iter().position(|c| c == class) {
                     Some(i) => i,
                     None if !fixed_seg && ds.seg_classes.len() < 255 => {
@@ -377,15 +403,15 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             && p.seg.is_some()
             && p.dets.is_some()
             && p.info.is_some()
-            && (opts.frames == Frames::Restyled || p.flat.is_some())
+            && (opts.frames == Frames::Restyled || p.flat.is_some() || pseudo[ci])
             && (opts.frames == Frames::Flat || p.restyled.is_some());
         if complete {
             if !have_table {
                 return Err(PerceptionError::Input {
                     path: bag.to_path_buf(),
-                    problem:
-                        "no /scenario message before its frames: the class table of its segmentation (ScenarioInfo.class_names) is unknown"
-                            .into(),
+                    problem: "no /scenario message (nor /perception/<camera>/label_info) before its frames: the class table of \
+                              its segmentation is unknown"
+                        .into(),
                 });
             }
             let p = pending.remove(&(ci, stamp)).expect("just filled");

@@ -1,8 +1,8 @@
 //! perception_node's model: one small multi-task network (2D detection,
 //! metric depth, semantic segmentation) trained from scratch with candle on
 //! the simulator's labelled frames; the offline drivers of `s2r train
-//! perception` ([`fit`]) and `s2r eval perception` ([`eval`]); and the node
-//! ([`node`]).
+//! perception` ([`fit`]) and `s2r eval perception` ([`eval`]); pseudo-labels
+//! of a robot's own frames (`s2r label`, [`label`]); and the node ([`node`]).
 
 #![warn(missing_docs)]
 pub mod augment;
@@ -14,6 +14,7 @@ mod error;
 pub mod eval;
 pub mod fit;
 pub mod frame;
+pub mod label;
 pub mod loss;
 pub mod model;
 pub mod node;

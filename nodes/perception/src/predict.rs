@@ -44,6 +44,10 @@ pub struct Prediction {
     pub depth: Vec<f32>,
     /// Segmentation class per frame pixel (empty unless asked for).
     pub seg: Vec<u8>,
+    /// The probability of each pixel's class in `seg` (the softmax of the
+    /// head's logits, interpolated like them; empty unless asked for with
+    /// [`Predictor::predict_with_probabilities`]).
+    pub seg_prob: Vec<f32>,
     /// How sure perception is of the scene, 0–1: the segmentation head's
     /// most likely class's probability averaged over the grid cells the
     /// frame covers, times the evidence in the frame ([`evidence`]: none in
@@ -72,6 +76,16 @@ impl Predictor {
     /// Runs `frames` as one batch; `dense` also resamples depth and
     /// segmentation to each frame's resolution.
     pub fn predict(&self, frames: &[FrameRef], dense: bool) -> Result<Vec<Prediction>, PerceptionError> {
+        self.run(frames, dense, false)
+    }
+
+    /// [`Predictor::predict`] with dense outputs and each segmented pixel's
+    /// probability ([`Prediction::seg_prob`]): what pseudo-labels are cut from.
+    pub fn predict_with_probabilities(&self, frames: &[FrameRef]) -> Result<Vec<Prediction>, PerceptionError> {
+        self.run(frames, true, true)
+    }
+
+    fn run(&self, frames: &[FrameRef], dense: bool, probabilities: bool) -> Result<Vec<Prediction>, PerceptionError> {
         let cfg = &self.net.cfg;
         let (w, h) = (cfg.width, cfg.height);
         let candle = |e: candle_core::Error| PerceptionError::Candle { context: "running the perception network".into(), source: e };
@@ -94,6 +108,9 @@ impl Predictor {
                 let fx_input = f.fx.map_or(cfg.focal, |fx| fx / v.k);
                 p.depth = grids.depth(i, v, f, depth_scale(fx_input, cfg.focal));
                 p.seg = grids.segmentation(i, v, f);
+                if probabilities {
+                    p.seg_prob = grids.probabilities(i, v, f, &p.seg);
+                }
             }
             preds.push(p);
         }
@@ -254,6 +271,27 @@ impl Grids {
 
     /// The class per frame pixel: where the four cells around a pixel agree,
     /// theirs; elsewhere the argmax of the bilinearly interpolated logits.
+    /// The softmax probability of `seg`'s class at each frame pixel, interpolated between cells.
+    fn probabilities(&self, n: usize, view: &View, f: &FrameRef, seg: &[u8]) -> Vec<f32> {
+        let (cells, k) = (self.gw * self.gh, self.classes);
+        let logits = &self.seg[n * k * cells..(n + 1) * k * cells];
+        // Per cell: log of the softmax's denominator.
+        let lse: Vec<f32> = (0..cells)
+            .map(|c| {
+                let m = (0..k).map(|a| logits[a * cells + c]).fold(f32::NEG_INFINITY, f32::max);
+                m + (0..k).map(|a| (logits[a * cells + c] - m).exp()).sum::<f32>().ln()
+            })
+            .collect();
+        let mut out = vec![0f32; f.w * f.h];
+        out.par_chunks_mut(f.w).enumerate().for_each(|(y, line)| {
+            for (x, o) in line.iter_mut().enumerate() {
+                let class = seg[y * f.w + x] as usize;
+                *o = self.taps(view, x, y).iter().map(|&(c, wt)| wt * (logits[class * cells + c] - lse[c]).exp()).sum();
+            }
+        });
+        out
+    }
+
     fn segmentation(&self, n: usize, view: &View, f: &FrameRef) -> Vec<u8> {
         let (cells, k) = (self.gw * self.gh, self.classes);
         let logits = &self.seg[n * k * cells..(n + 1) * k * cells];

@@ -1,0 +1,83 @@
+//! `s2r label`: a robot's recordings pseudo-labelled by a perception model
+//! into a dataset `s2r train perception` trains on ([`s2r_perception::label`]).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use s2r_perception::label::{label, LabelOptions};
+use s2r_perception::{checkpoint, predict::Predictor};
+
+/// Options of `s2r label`.
+#[derive(Args)]
+pub struct LabelArgs {
+    /// Recordings of a camera (rosbag2 MCAP folders or .mcap files); ground truth is not needed.
+    #[arg(required = true)]
+    bags: Vec<PathBuf>,
+    /// The dataset folder to write (clips/ and labels.yaml); must not exist.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The perception checkpoint that labels (default: the shipped one).
+    #[arg(long)]
+    perception: Option<PathBuf>,
+    /// The camera's image topic, raw or …/compressed (default: the recording's one camera outside /sim/).
+    #[arg(long)]
+    topic: Option<String>,
+    /// The camera's name in the dataset (default: from the topic, /front/image_raw → front).
+    #[arg(long)]
+    camera: Option<String>,
+    /// Frames the model is less sure of than this (its confidence, 0–1) are left out.
+    #[arg(long, default_value_t = 0.5)]
+    min_confidence: f32,
+    /// Boxes at least this sure are taught.
+    #[arg(long, default_value_t = 0.5)]
+    min_score: f32,
+    /// Boxes between this and --min-score are kept as not taught (neither object nor background); weaker ones are dropped.
+    #[arg(long, default_value_t = 0.25)]
+    uncertain_score: f32,
+    /// Segmentation pixels less sure than this are ignored in training (and their depth).
+    #[arg(long, default_value_t = 0.6)]
+    min_pixel: f32,
+    /// A gap between frames longer than this (seconds) starts a new clip.
+    #[arg(long, default_value_t = 0.5)]
+    max_gap: f64,
+    /// Label every n-th frame.
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn run(a: LabelArgs) -> Result<()> {
+    s2r_runtime::tune_allocator();
+    let device = s2r_perception::device(&a.device)?;
+    let model = a
+        .perception
+        .clone()
+        .or_else(s2r_perception::node::shipped_checkpoint)
+        .context("no --perception and no shipped models/perception/perception.safetensors")?;
+    let ck = checkpoint::read(&model)?;
+    let predictor = Predictor { net: ck.net(&device)?, device, threshold: a.uncertain_score.min(a.min_score), max_detections: 100 };
+    let opts = LabelOptions {
+        topic: a.topic,
+        camera: a.camera,
+        min_confidence: a.min_confidence,
+        min_score: a.min_score,
+        uncertain_score: a.uncertain_score,
+        min_pixel: a.min_pixel,
+        max_gap: a.max_gap,
+        every: a.every.max(1),
+    };
+    let report = label(&a.bags, &predictor, &model.display().to_string(), &opts, &a.output, &mut |m| eprintln!("{m}"))?;
+    let kept: usize = report.bags.iter().map(|b| b.kept).sum();
+    let frames: usize = report.bags.iter().map(|b| b.frames).sum();
+    let clips: usize = report.bags.iter().map(|b| b.clips.len()).sum();
+    println!(
+        "wrote {}: {kept} of {frames} frames labelled in {clips} clips (report: {}); train on it with `s2r train perception {} --frames restyled`",
+        a.output.display(),
+        a.output.join("labels.yaml").display(),
+        a.output.display()
+    );
+    Ok(())
+}
