@@ -8,6 +8,7 @@ mod bag_cmd;
 mod closedloop_cmd;
 mod components;
 mod curate_cmd;
+mod cycle_cmd;
 mod discovery;
 mod eval_cmd;
 mod export_cmd;
@@ -84,6 +85,8 @@ enum Command {
     /// Generated datasets: info, split by seed, merge shards.
     #[command(subcommand)]
     Dataset(generate_cmd::DatasetCmd),
+    /// One turn of the virtuous cycle: a robot's recordings labelled, restyled, trained on, gated, announced.
+    Cycle(cycle_cmd::CycleArgs),
     /// Pseudo-label a robot's recordings with a perception model into a dataset to train on.
     Label(label_cmd::LabelArgs),
     /// Export trained models for other runtimes: perception as ONNX.
@@ -126,6 +129,7 @@ pub fn main() {
         Command::Demos(a) => closedloop_cmd::demos(a),
         Command::Train(c) => train_cmd::run(c),
         Command::Label(a) => label_cmd::run(a),
+        Command::Cycle(a) => cycle_cmd::run(a),
         Command::Export(c) => export_cmd::run(c),
         Command::Tokens(c) => tokens_cmd::run(c),
         Command::Eval(c) => eval_cmd::run(c),

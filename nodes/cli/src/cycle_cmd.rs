@@ -1,0 +1,578 @@
+//! `s2r cycle`: one turn of the virtuous cycle, from a robot's recordings to
+//! a better deployed perception model.
+//!
+//! 1. **Label** the robot's frames with the deployed model (`s2r label`:
+//!    only what it is sure of), clips split at gaps; every n-th recording is
+//!    held out of training (whole recordings: neighbouring frames of one
+//!    drive are near copies).
+//! 2. **Augment**: each training frame restyled into new weather and times of
+//!    day by the transfer stage's built-in backend, with the model's own depth
+//!    and segmentation of the frame as the controls (the way Cosmos-Transfer
+//!    computes its controls from video alone); a restyle that loses the
+//!    frame's boundaries (the label-preservation score below `--min-recall`)
+//!    is curated out.
+//! 3. **Fine-tune** a copy of the deployed checkpoint on both (resuming its
+//!    step, optimiser and schedule), with `--replay` data of its own domain.
+//! 4. **Evaluate** before and after: on the held-out clips against their
+//!    ground truth where the recordings have it (`--truth`), and on
+//!    `--original` held-out data of the model's own domain.
+//! 5. **Gate**: the new model is kept only if it is better on the robot's
+//!    held-out clips and no worse (beyond `--tolerance`) on the original
+//!    ones; then, with `--announce`, it is announced on `trainer/models`,
+//!    which deployed perception nodes take (hot swap).
+//! 6. **Report**: `cycle.yaml` and `report.html` (figures, frames and their restyles).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use s2r_bag::{BagReader, BagWriter, TopicId, TopicSpec, WriterOptions};
+use s2r_image::Rgb;
+use s2r_perception::data::{self, Frames, LoadOptions, Split};
+use s2r_perception::eval::{self, Report};
+use s2r_perception::label::{label, LabelOptions, LabelReport};
+use s2r_perception::predict::{FrameRef, Predictor};
+use s2r_perception::{checkpoint, fit};
+use s2r_runtime::{stamp_ns, Serialized};
+use s2r_transfer::builtin::{Builtin, Preset};
+use s2r_transfer::{Backend, Frame, Intrinsics, Weights};
+use serde::Serialize;
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+use sim2real_msgs::sim2real_msgs::msg::ModelUpdate;
+use sim2real_msgs::vision_msgs::msg::{Detection2DArray, LabelInfo};
+
+/// Options of `s2r cycle`.
+#[derive(Args)]
+pub struct CycleArgs {
+    /// The robot's recordings of its camera (no ground truth needed).
+    #[arg(required = true)]
+    bags: Vec<PathBuf>,
+    /// The cycle's folder (labels/, augmented/, perception.safetensors, cycle.yaml, report.html); must not exist.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The deployed perception checkpoint (default: the shipped one).
+    #[arg(long)]
+    perception: Option<PathBuf>,
+    /// The camera's image topic (default: the recordings' one camera outside /sim/).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Looks the training frames are restyled into (each a prompt; repeat the option).
+    #[arg(long = "prompt", default_values_t = ["heavy rain, dusk, street lights".to_string(), "snowy road, overcast, light snowfall".to_string()])]
+    prompts: Vec<String>,
+    /// Every n-th recording is held out of training, for the before/after figures.
+    #[arg(long, default_value_t = 3)]
+    held_out_every: usize,
+    /// The recordings carry the ground truth of the frames read (a simulator's /sim/<camera>/ labels):
+    /// the held-out clips are scored against it.
+    #[arg(long)]
+    truth: bool,
+    /// Held-out data of the model's own domain, scored before and after: it must not get worse.
+    #[arg(long)]
+    original: Vec<PathBuf>,
+    /// Training data of the model's own domain, mixed into the fine-tuning.
+    #[arg(long)]
+    replay: Vec<PathBuf>,
+    /// Fine-tuning steps.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// The figure the gate compares: miou, ap50 or abs_rel.
+    #[arg(long, default_value = "miou")]
+    metric: String,
+    /// How much worse the original held-out figure may get.
+    #[arg(long, default_value_t = 0.02)]
+    tolerance: f64,
+    /// Restyles keeping less than this share of the frame's boundaries are left out.
+    #[arg(long, default_value_t = 0.3)]
+    min_recall: f32,
+    /// Frames the model is less sure of than this are not labelled.
+    #[arg(long, default_value_t = 0.5)]
+    min_confidence: f32,
+    /// Segmentation pixels less sure than this are left out of the labels.
+    #[arg(long, default_value_t = 0.6)]
+    min_pixel: f32,
+    /// Announce a model that passes the gate on trainer/models (deployed nodes load it).
+    #[arg(long)]
+    announce: bool,
+    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Before and after on one held-out set.
+#[derive(Clone, Debug, Serialize)]
+struct Scores {
+    what: String,
+    frames: usize,
+    before: Figures,
+    after: Figures,
+}
+
+/// The figures of one evaluation.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct Figures {
+    ap50: f64,
+    abs_rel: Option<f64>,
+    miou: Option<f64>,
+}
+
+impl Figures {
+    fn of(r: &Report) -> Figures {
+        Figures { ap50: r.detection.ap50, abs_rel: r.depth_abs_rel, miou: r.miou }
+    }
+
+    /// The gate's metric, oriented so that higher is better.
+    fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "miou" => self.miou,
+            "ap50" => (self.ap50 >= 0.0).then_some(self.ap50),
+            "abs_rel" => self.abs_rel.map(|a| -a),
+            _ => None,
+        }
+    }
+}
+
+/// What restyling did per prompt.
+#[derive(Clone, Debug, Default, Serialize)]
+struct Augmented {
+    prompt: String,
+    frames: usize,
+    curated_out: usize,
+    mean_recall: f64,
+}
+
+/// The cycle's record (cycle.yaml).
+#[derive(Debug, Serialize)]
+struct Record {
+    model: String,
+    labels: LabelReport,
+    held_out_clips: Vec<String>,
+    augmented: Vec<Augmented>,
+    fine_tuned: String,
+    steps: (usize, usize),
+    scores: Vec<Scores>,
+    metric: String,
+    announced: bool,
+    verdict: String,
+}
+
+/// The message type of a labelled clip's topic, by its type name.
+fn spec(topic: &str, type_name: &str) -> Result<TopicSpec> {
+    Ok(match type_name {
+        "sensor_msgs/msg/Image" => TopicSpec::of::<Image>(topic, vec![]),
+        "sensor_msgs/msg/CameraInfo" => TopicSpec::of::<CameraInfo>(topic, vec![]),
+        "vision_msgs/msg/Detection2DArray" => TopicSpec::of::<Detection2DArray>(topic, vec![]),
+        "vision_msgs/msg/LabelInfo" => TopicSpec::of::<LabelInfo>(topic, vec![]),
+        other => bail!("{topic}: {other} is not a topic `s2r label` writes"),
+    })
+}
+
+/// Restyles the training clips `clips` of `labels` (a `s2r label` dataset)
+/// of `camera` into one clip per prompt under `out/clips/`, labels unchanged.
+fn augment(
+    (labels, clips, camera): (&Path, &[String], &str),
+    prompts: &[String],
+    predictor: &Predictor,
+    min_recall: f32,
+    out: &Path,
+    sheet: &mut Vec<Vec<Rgb>>,
+) -> Result<Vec<Augmented>> {
+    let cfg = &predictor.net.cfg;
+    let looks: Vec<_> = prompts.iter().map(|p| s2r_look::parse(p).look).collect();
+    let mut stats: Vec<Augmented> = prompts.iter().map(|p| Augmented { prompt: p.clone(), ..Default::default() }).collect();
+    let mut recall_sum = vec![0f64; prompts.len()];
+    let mut backend = Builtin::new(Preset::Full);
+    let image_topic = format!("/{camera}/image_raw");
+    for (ci, clip) in clips.iter().enumerate() {
+        let src = labels.join("clips").join(clip);
+        let r = BagReader::open(&src).with_context(|| format!("reading {}", src.display()))?;
+        let mut writers: Vec<(BagWriter, Vec<TopicId>)> = Vec::new();
+        for k in 0..prompts.len() {
+            let dir = out.join("clips").join(format!("{clip}_look{k}"));
+            let mut w = BagWriter::create(&dir, WriterOptions::default())?;
+            let ids = r.connections.iter().map(|c| Ok(w.add_topic(spec(&c.topic, &c.type_name)?)?)).collect::<Result<Vec<_>>>()?;
+            writers.push((w, ids));
+        }
+        let mut fx: Option<f32> = None;
+        let mut first = true;
+        for m in r.messages() {
+            let c = &r.connections[m.connection];
+            if c.topic.ends_with("/camera_info") {
+                if let Ok(i) = Serialized(m.data.clone()).decode::<CameraInfo>() {
+                    fx = Some(i.k[0] as f32);
+                }
+            }
+            if c.topic != image_topic {
+                for (w, ids) in &mut writers {
+                    w.write(ids[m.connection], m.log_time, m.publish_time, &m.data)?;
+                }
+                continue;
+            }
+            let img: Image = Serialized(m.data.clone()).decode().with_context(|| format!("{}: {}", src.display(), c.topic))?;
+            let rgb = s2r_image::rgb8(&img, &c.topic)?;
+            let (w, h) = (img.width as usize, img.height as usize);
+            // The controls: the model's own depth and segmentation of the frame, unmasked.
+            let k = s2r_perception::frame::View::letterbox(w, h, cfg.width, cfg.height).k;
+            let f = fx.unwrap_or(cfg.focal * k);
+            let p = predictor.predict(&[FrameRef { rgb: &rgb, w, h, fx: Some(f) }], true)?.remove(0);
+            let mut frame = Frame::new(w, h, &rgb, Intrinsics { fx: f, fy: f, cx: w as f32 / 2.0, cy: h as f32 / 2.0 });
+            frame.depth = Some(&p.depth);
+            frame.segmentation = Some(&p.seg);
+            frame.class_names = &cfg.seg_classes;
+            frame.stamp_ns = stamp_ns(&img.header.stamp);
+            let mut row = vec![Rgb { width: w, height: h, data: rgb.clone() }];
+            for (kk, look) in looks.iter().enumerate() {
+                let out = backend.restyle(&frame, look, &Weights::default(), ci as u64 * 1000 + kk as u64)?;
+                let score = s2r_transfer::score::score(&rgb, &out.rgb, Some(&p.seg), Some(&p.depth), out.extinction, w, h);
+                recall_sum[kk] += f64::from(score.boundary_recall);
+                if score.boundary_recall < min_recall {
+                    stats[kk].curated_out += 1;
+                    continue;
+                }
+                if first && sheet.len() < 3 {
+                    row.push(Rgb { width: w, height: h, data: out.rgb.clone() });
+                }
+                let restyled = s2r_image::rgb8_msg(img.header.clone(), w, h, out.rgb);
+                let (wr, ids) = &mut writers[kk];
+                wr.write_message(ids[m.connection], m.log_time, &restyled)?;
+                stats[kk].frames += 1;
+            }
+            if first && sheet.len() < 3 && row.len() == prompts.len() + 1 {
+                sheet.push(row);
+            }
+            first = false;
+        }
+        for (w, _) in writers {
+            w.finish()?;
+        }
+    }
+    for (s, sum) in stats.iter_mut().zip(recall_sum) {
+        let n = s.frames + s.curated_out;
+        s.mean_recall = if n == 0 { 0.0 } else { sum / n as f64 };
+    }
+    Ok(stats)
+}
+
+/// The frames of `truth` (labelled recordings) inside the held-out clips' stamps.
+fn held_out_truth(truth: &[PathBuf], labels: &LabelReport, held: &[String], camera: &str, predictor: &Predictor) -> Result<data::Dataset> {
+    let cfg = &predictor.net.cfg;
+    let flat = labels.bags.first().is_some_and(|b| b.topic.starts_with("/sim/"));
+    let mut ds = data::load(
+        truth,
+        &LoadOptions {
+            frames: if flat { Frames::Flat } else { Frames::Restyled },
+            cameras: vec![camera.to_string()],
+            every: 1,
+            det_classes: Some(cfg.det_classes.clone()),
+            seg_classes: Some(cfg.seg_classes.clone()),
+        },
+    )?;
+    // (bag file name, first stamp, last stamp) of each held-out clip.
+    let ranges: Vec<(String, i64, i64)> = labels
+        .bags
+        .iter()
+        .flat_map(|b| {
+            let name = b.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            b.clips.iter().filter(|c| held.contains(&c.name)).map(move |c| (name.clone(), c.stamps.0, c.stamps.1))
+        })
+        .collect();
+    ds.samples.retain(|s| {
+        let Some((bag, rest)) = s.source.split_once('@') else { return false };
+        let stamp: i64 = rest.split_whitespace().next().and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
+        ranges.iter().any(|(b, lo, hi)| b == bag && (*lo..=*hi).contains(&stamp))
+    });
+    Ok(ds)
+}
+
+fn evaluate(predictor: &Predictor, ds: &data::Dataset) -> Result<Figures> {
+    Ok(Figures::of(&eval::evaluate(predictor, ds, 4, true, |_, _| {})?))
+}
+
+pub fn run(a: CycleArgs) -> Result<()> {
+    s2r_runtime::tune_allocator();
+    if a.output.exists() {
+        bail!("{}: already exists: a cycle writes a new folder", a.output.display());
+    }
+    if !["miou", "ap50", "abs_rel"].contains(&a.metric.as_str()) {
+        bail!("--metric {}: miou, ap50 or abs_rel", a.metric);
+    }
+    if a.prompts.is_empty() || a.held_out_every < 2 {
+        bail!("at least one --prompt, and --held-out-every of at least 2");
+    }
+    let device = s2r_perception::device(&a.device)?;
+    let base = a
+        .perception
+        .clone()
+        .or_else(s2r_perception::node::shipped_checkpoint)
+        .context("no --perception and no shipped models/perception/perception.safetensors")?;
+    let ck = checkpoint::read(&base)?;
+    let before = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100 };
+
+    // 1. Label.
+    let labels_dir = a.output.join("labels");
+    let opts = LabelOptions { topic: a.topic.clone(), min_confidence: a.min_confidence, min_pixel: a.min_pixel, ..Default::default() };
+    let labeller = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: opts.uncertain_score, max_detections: 100 };
+    eprintln!("1/5 labelling {} recording(s) with {}", a.bags.len(), base.display());
+    let labels = label(&a.bags, &labeller, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
+    let clips: Vec<String> = labels.bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
+    let camera = opts.camera.clone().unwrap_or_else(|| s2r_perception::label::camera_name(&labels.bags[0].topic));
+    let held: Vec<String> = labels
+        .bags
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1)
+        .flat_map(|(_, b)| b.clips.iter().map(|c| c.name.clone()))
+        .collect();
+    let train: Vec<String> = clips.iter().filter(|c| !held.contains(c)).cloned().collect();
+    if train.is_empty() || held.is_empty() {
+        bail!(
+            "{} recording(s) gave {} clip(s): too few to hold every {}th recording out and train on the rest (more \
+             recordings, or a lower --held-out-every)",
+            labels.bags.len(),
+            clips.len(),
+            a.held_out_every
+        );
+    }
+    let splits = serde_yaml_ng::to_string(&serde_json::json!({
+        "train": {"clips": train}, "val": {"clips": held}, "test": {"clips": held}
+    }))?;
+    std::fs::write(labels_dir.join("splits.yaml"), splits)?;
+
+    // 2. Augment.
+    eprintln!("2/5 restyling {} training clip(s) into {} look(s)", train.len(), a.prompts.len());
+    let aug_dir = a.output.join("augmented");
+    let mut sheet = Vec::new();
+    let augmented = augment((&labels_dir, &train, &camera), &a.prompts, &labeller, a.min_recall, &aug_dir, &mut sheet)?;
+    for s in &augmented {
+        eprintln!("  '{}': {} frames, {} curated out, boundary recall {:.2}", s.prompt, s.frames, s.curated_out, s.mean_recall);
+    }
+
+    // 3. Fine-tune a copy of the deployed model.
+    let tuned = a.output.join("perception.safetensors");
+    std::fs::copy(&base, &tuned).with_context(|| format!("copying {}", base.display()))?;
+    let mut f = fit::FitOptions::new([vec![labels_dir.clone(), aug_dir.clone()], a.replay.clone()].concat(), tuned.clone());
+    f.val = vec![labels_dir.clone()];
+    f.frames = Frames::Both;
+    f.steps = ck.meta.step + a.steps;
+    f.batch = a.batch;
+    f.eval_every = a.steps;
+    f.eval_frames = 50;
+    f.device = device.clone();
+    eprintln!("3/5 fine-tuning steps {}..{} on the labels, their restyles and {} replay set(s)", ck.meta.step, f.steps, a.replay.len());
+    fit::fit(&f, |m| eprintln!("  {m}"))?;
+    let after_ck = checkpoint::read(&tuned)?;
+    let after = Predictor { net: after_ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100 };
+
+    // 4. Evaluate.
+    eprintln!("4/5 evaluating before and after");
+    let mut scores = Vec::new();
+    if a.truth {
+        let ds = held_out_truth(&a.bags, &labels, &held, &camera, &before)?;
+        if ds.samples.is_empty() {
+            bail!("--truth: the recordings have no labelled frames of camera '{camera}' in the held-out clips");
+        }
+        scores.push(Scores {
+            what: format!("robot held-out clips ({}), ground truth", held.join(", ")),
+            frames: ds.samples.len(),
+            before: evaluate(&before, &ds)?,
+            after: evaluate(&after, &ds)?,
+        });
+    }
+    for o in &a.original {
+        // Held-out data as given: all of it (an evaluation sweep is all one split).
+        let bags = data::bags_of(std::slice::from_ref(o), Split::All)?;
+        let cfg = &before.net.cfg;
+        let ds = data::load(
+            &bags,
+            &LoadOptions {
+                frames: Frames::Both,
+                cameras: vec![],
+                every: 1,
+                det_classes: Some(cfg.det_classes.clone()),
+                seg_classes: Some(cfg.seg_classes.clone()),
+            },
+        )?;
+        if ds.samples.is_empty() {
+            bail!("--original {}: no labelled frames in it", o.display());
+        }
+        scores.push(Scores {
+            what: format!("original held-out: {}", o.display()),
+            frames: ds.samples.len(),
+            before: evaluate(&before, &ds)?,
+            after: evaluate(&after, &ds)?,
+        });
+    }
+
+    // 5. Gate, announce, report.
+    let (verdict, pass) = gate(&scores, &a.metric, a.tolerance, a.truth);
+    eprintln!("5/5 {verdict}");
+    let mut announced = false;
+    if pass && a.announce {
+        announce(&tuned, &base, &[labels_dir.clone(), aug_dir.clone()], &a.metric, &scores)?;
+        announced = true;
+    }
+    let record = Record {
+        model: base.display().to_string(),
+        labels,
+        held_out_clips: held,
+        augmented,
+        fine_tuned: tuned.display().to_string(),
+        steps: (ck.meta.step, after_ck.meta.step),
+        scores,
+        metric: a.metric.clone(),
+        announced,
+        verdict: verdict.clone(),
+    };
+    std::fs::write(a.output.join("cycle.yaml"), serde_yaml_ng::to_string(&record)?)?;
+    std::fs::write(a.output.join("report.html"), html(&record, &a.prompts, &sheet))?;
+    println!("{}", table(&record));
+    println!("{verdict}{}", if announced { "; announced on trainer/models" } else { "" });
+    println!("report: {}", a.output.join("report.html").display());
+    Ok(())
+}
+
+/// Whether the fine-tuned model may replace the deployed one, and why.
+fn gate(scores: &[Scores], metric: &str, tolerance: f64, truth: bool) -> (String, bool) {
+    let mut reasons = Vec::new();
+    let mut pass = true;
+    for s in scores {
+        let (Some(b), Some(a)) = (s.before.metric(metric), s.after.metric(metric)) else {
+            reasons.push(format!("{}: no {metric}", s.what));
+            pass = false;
+            continue;
+        };
+        let robot = s.what.starts_with("robot");
+        let ok = if robot { a > b } else { a >= b - tolerance };
+        let sign = if metric == "abs_rel" { -1.0 } else { 1.0 };
+        reasons.push(format!("{}: {metric} {:.3} → {:.3}{}", s.what, sign * b, sign * a, if ok { "" } else { " (not good enough)" }));
+        pass &= ok;
+    }
+    if !truth {
+        reasons.push("the robot's domain has no ground truth here (--truth): better there is not measured".into());
+    }
+    let head = if pass { "kept: better on the robot's data, no worse on the original" } else { "not kept" };
+    (format!("{head}: {}", reasons.join("; ")), pass)
+}
+
+/// Publishes the new model on trainer/models for the deployed nodes.
+fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, scores: &[Scores]) -> Result<()> {
+    let path = std::fs::canonicalize(tuned)?;
+    let value = scores.first().and_then(|s| s.after.metric(metric)).unwrap_or(f64::NAN);
+    crate::runtime().block_on(async {
+        let s = crate::discovery::session("cycle")?;
+        let publisher = s
+            .node
+            .create_publisher_with::<ModelUpdate>(
+                "trainer/models",
+                s2r_runtime::Qos::transient_local().depth(10),
+                s2r_runtime::Writer::Acknowledged,
+            )
+            .context("creating the trainer/models publisher")?;
+        let t0 = std::time::Instant::now();
+        while publisher.subscription_count() == 0 && t0.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        publisher.publish(ModelUpdate {
+            stamp: s.node.now().to_msg(),
+            job_id: 0,
+            kind: "perception".into(),
+            path: path.display().to_string(),
+            parent: base.display().to_string(),
+            datasets: datasets.iter().map(|d| d.display().to_string()).collect(),
+            metric: metric.into(),
+            value: if metric == "abs_rel" { -value } else { value },
+            higher_is_better: metric != "abs_rel",
+        })?;
+        publisher.wait_for_acknowledgments(Duration::from_secs(3))?;
+        if publisher.subscription_count() == 0 {
+            eprintln!("  no deployed node is listening on trainer/models now; the model is at {}", path.display());
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// The before/after table, markdown.
+fn table(r: &Record) -> String {
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    let mut s = String::from("| held-out set | frames | AP@0.5 before → after | depth AbsRel | mIoU |\n|---|---|---|---|---|\n");
+    for x in &r.scores {
+        s += &format!(
+            "| {} | {} | {} → {} | {} → {} | {} → {} |\n",
+            x.what,
+            x.frames,
+            f(Some(x.before.ap50).filter(|v| *v >= 0.0)),
+            f(Some(x.after.ap50).filter(|v| *v >= 0.0)),
+            f(x.before.abs_rel),
+            f(x.after.abs_rel),
+            f(x.before.miou),
+            f(x.after.miou)
+        );
+    }
+    s
+}
+
+/// The cycle's report: what was labelled, restyled and kept, the figures, and a few frames.
+fn html(r: &Record, prompts: &[String], sheet: &[Vec<Rgb>]) -> String {
+    use s2r_image::html::{escape, png_data_uri};
+    let mut s = String::from("<!doctype html><meta charset=utf-8><title>s2r cycle</title><style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:320px;margin:2px}</style>\n");
+    s += &format!("<h1>s2r cycle</h1><p>{}</p>\n", escape(&r.verdict));
+    s += &format!(
+        "<p>Deployed model: {}; fine-tuned: {} (steps {} → {}).</p>\n",
+        escape(&r.model),
+        escape(&r.fine_tuned),
+        r.steps.0,
+        r.steps.1
+    );
+    s += "<h2>Labels</h2><table><tr><th>recording</th><th>frames</th><th>kept</th><th>below the confidence floor</th><th>clips</th><th>gaps</th><th>ignored pixels</th></tr>\n";
+    for b in &r.labels.bags {
+        s += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} %</td></tr>\n",
+            escape(&b.path.display().to_string()),
+            b.frames,
+            b.kept,
+            b.low_confidence,
+            b.clips.len(),
+            b.gaps.len(),
+            100.0 * b.ignored_pixels
+        );
+    }
+    s += &format!("</table><p>Held out: {}</p>\n", escape(&r.held_out_clips.join(", ")));
+    s += "<h2>Restyled</h2><table><tr><th>look</th><th>frames</th><th>curated out</th><th>boundary recall</th></tr>\n";
+    for x in &r.augmented {
+        s += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>\n",
+            escape(&x.prompt),
+            x.frames,
+            x.curated_out,
+            x.mean_recall
+        );
+    }
+    s += "</table><h2>Before and after</h2><table><tr><th>held-out set</th><th>frames</th><th>AP@0.5</th><th>depth AbsRel</th><th>mIoU</th></tr>\n";
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    for x in &r.scores {
+        s += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{} → {}</td><td>{} → {}</td></tr>\n",
+            escape(&x.what),
+            x.frames,
+            f(Some(x.before.ap50).filter(|v| *v >= 0.0)),
+            f(Some(x.after.ap50).filter(|v| *v >= 0.0)),
+            f(x.before.abs_rel),
+            f(x.after.abs_rel),
+            f(x.before.miou),
+            f(x.after.miou)
+        );
+    }
+    s += &format!("</table><h2>Frames</h2><p>The robot's frame, then {}.</p>\n", escape(&prompts.join("; ")));
+    for row in sheet {
+        s += "<div>";
+        for img in row {
+            s += &format!("<img src=\"{}\">", png_data_uri(img));
+        }
+        s += "</div>\n";
+    }
+    s
+}

@@ -1,0 +1,142 @@
+//! `s2r cycle` end to end on the sample recordings: labelled, the training
+//! recording restyled into two looks, a copy of the shipped model fine-tuned
+//! on both, scored before and after on the held-out recording's ground truth
+//! and on the original domain, gated, and announced on trainer/models only
+//! when the gate passes (over DDS, on loopback); a gate that cannot pass
+//! keeps the deployed model and says why; too few recordings are refused.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use s2r_runtime::{Node, Qos, RosArgs};
+use sim2real_msgs::sim2real_msgs::msg::ModelUpdate;
+
+mod common;
+use common::{fresh_domain, loopback, loopback_env};
+
+const DRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bags/dry_day_urban/dry_day_urban_0.mcap");
+const ICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bags/icy_night_crossing/icy_night_crossing_0.mcap");
+
+fn cycle(domain: u16, out: &Path, extra: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+    loopback_env(&mut c, domain);
+    // The flat front camera stands in for a robot's; the recordings' /sim labels are the truth.
+    c.args(["cycle", DRY, ICY, "--topic", "/sim/front/image_raw", "--held-out-every", "2", "--truth"]);
+    c.args(["--original", ICY, "--steps", "2", "--batch", "2", "-o", out.to_str().unwrap()]);
+    c.args(extra);
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn record(out: &Path) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(out.join("cycle.yaml")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_labels_restyles_fine_tunes_scores_gates_and_announces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cycle");
+    let domain = fresh_domain();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "deployed", &RosArgs::default()).unwrap();
+    let models = node.create_subscription::<ModelUpdate>("trainer/models", Qos::transient_local().depth(10)).unwrap();
+    let o = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || cycle(domain, &out, &["--announce"])
+    })
+    .await
+    .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+
+    // Labels, held out by recording: the dry-day recording trains, the icy one is held out.
+    let splits = std::fs::read_to_string(out.join("labels/splits.yaml")).unwrap();
+    let splits: serde_yaml_ng::Value = serde_yaml_ng::from_str(&splits).unwrap();
+    assert_eq!(splits["train"]["clips"][0].as_str(), Some("dry_day_urban_0_000"), "{splits:?}");
+    assert_eq!(splits["val"]["clips"][0].as_str(), Some("icy_night_crossing_0_000"), "{splits:?}");
+    // Its frames restyled into the two default looks, with the labels unchanged.
+    let mut looks: Vec<String> =
+        std::fs::read_dir(out.join("augmented/clips")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    looks.sort();
+    assert_eq!(looks, ["dry_day_urban_0_000_look0", "dry_day_urban_0_000_look1"]);
+    let r = record(&out);
+    for a in r["augmented"].as_sequence().unwrap() {
+        let (kept, out_) = (a["frames"].as_u64().unwrap(), a["curated_out"].as_u64().unwrap());
+        assert_eq!(kept + out_, 10, "{a:?}");
+        assert!(a["mean_recall"].as_f64().unwrap() > 0.3, "{a:?}");
+    }
+    // A copy of the shipped model, two steps on.
+    let base =
+        s2r_perception::checkpoint::read(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/perception/perception.safetensors")))
+            .unwrap()
+            .meta
+            .step;
+    let tuned = s2r_perception::checkpoint::read(&out.join("perception.safetensors")).unwrap();
+    assert_eq!(tuned.meta.step, base + 2);
+    // Before and after, on the held-out recording's truth and the original domain.
+    let scores = r["scores"].as_sequence().unwrap();
+    assert_eq!(scores.len(), 2, "{r:?}");
+    assert!(scores[0]["what"].as_str().unwrap().starts_with("robot held-out"), "{r:?}");
+    assert_eq!(scores[0]["frames"].as_u64(), Some(40), "the icy recording's front frames: {r:?}");
+    for s in scores {
+        for when in ["before", "after"] {
+            let m = s[when]["miou"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&m), "{s:?}");
+        }
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Before and after") && html.matches("<img").count() >= 3, "the frames and their restyles");
+    assert!(t.contains("| robot held-out clips"), "the table: {t}");
+
+    // Announced exactly when kept, with the new model's path.
+    let kept = r["verdict"].as_str().unwrap().starts_with("kept");
+    assert_eq!(r["announced"].as_bool(), Some(kept), "{r:?}");
+    let t0 = std::time::Instant::now();
+    let mut got = None;
+    while t0.elapsed() < Duration::from_secs(if kept { 10 } else { 1 }) {
+        if let Some(u) = models.try_recv() {
+            got = Some(u);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match got {
+        Some(u) => {
+            assert!(kept, "a model the gate refused was announced: {u:?}");
+            assert_eq!(u.kind, "perception");
+            assert_eq!(Path::new(&u.path), std::fs::canonicalize(out.join("perception.safetensors")).unwrap());
+            assert_eq!(u.metric, "miou");
+        }
+        None => assert!(!kept, "the kept model was not announced:\n{t}"),
+    }
+}
+
+#[test]
+fn a_gate_that_cannot_pass_keeps_the_deployed_model_and_too_few_recordings_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cycle");
+    // The original domain must get better by a whole mIoU point: it cannot.
+    let o = cycle(fresh_domain(), &out, &["--tolerance=-1", "--announce"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let r = record(&out);
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("not kept") && verdict.contains("not good enough"), "{verdict}");
+    assert_eq!(r["announced"].as_bool(), Some(false));
+    assert!(t.contains("not kept"), "{t}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["cycle", DRY, "--topic", "/sim/front/image_raw", "-o", tmp.path().join("one").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("too few"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["cycle", DRY, ICY, "--metric", "speed", "-o", tmp.path().join("m").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("--metric speed"), "{}", text(&o));
+}
