@@ -22,7 +22,7 @@ fn cycle(domain: u16, out: &Path, extra: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
     loopback_env(&mut c, domain);
     // The flat front camera stands in for a robot's; the recordings' /sim labels are the truth.
-    c.args(["cycle", DRY, ICY, "--topic", "/sim/front/image_raw", "--held-out-every", "2", "--truth"]);
+    c.args(["cycle", DRY, ICY, "--topic", "/sim/front/image_raw", "--held-out-every", "2"]);
     c.args(["--original", ICY, "--steps", "2", "--batch", "2", "-o", out.to_str().unwrap()]);
     c.args(extra);
     c.output().unwrap()
@@ -46,7 +46,7 @@ async fn a_cycle_labels_restyles_fine_tunes_scores_gates_and_announces() {
     let models = node.create_subscription::<ModelUpdate>("trainer/models", Qos::transient_local().depth(10)).unwrap();
     let o = tokio::task::spawn_blocking({
         let out = out.clone();
-        move || cycle(domain, &out, &["--announce"])
+        move || cycle(domain, &out, &["--truth", "--announce"])
     })
     .await
     .unwrap();
@@ -120,7 +120,7 @@ fn a_gate_that_cannot_pass_keeps_the_deployed_model_and_too_few_recordings_are_r
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cycle");
     // The original domain must get better by a whole mIoU point: it cannot.
-    let o = cycle(fresh_domain(), &out, &["--tolerance=-1", "--announce"]);
+    let o = cycle(fresh_domain(), &out, &["--truth", "--tolerance=-1", "--announce"]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let r = record(&out);
@@ -128,6 +128,14 @@ fn a_gate_that_cannot_pass_keeps_the_deployed_model_and_too_few_recordings_are_r
     assert!(verdict.starts_with("not kept") && verdict.contains("not good enough"), "{verdict}");
     assert_eq!(r["announced"].as_bool(), Some(false));
     assert!(t.contains("not kept"), "{t}");
+    // Without ground truth nothing shows the new model better where the robot drives: never kept.
+    let o = cycle(fresh_domain(), &tmp.path().join("no_truth"), &["--announce"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = record(&tmp.path().join("no_truth"));
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("not kept") && verdict.contains("no --truth"), "{verdict}");
+    assert_eq!(r["announced"].as_bool(), Some(false));
+    assert_eq!(r["scores"].as_sequence().unwrap().len(), 1, "the original data only: {r:?}");
 
     let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
         .args(["cycle", DRY, "--topic", "/sim/front/image_raw", "-o", tmp.path().join("one").to_str().unwrap()])

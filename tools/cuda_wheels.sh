@@ -25,7 +25,7 @@ cuda="$dir/tree/nvidia/cu13"
 chmod +x "$cuda"/bin/* "$cuda"/nvvm/bin/*
 for l in cudart.so.13 cublas.so.13 cublasLt.so.13 curand.so.10 nvrtc.so.13; do ln -sf "lib$l" "$cuda/lib/lib${l%.*}"; done
 # The driver API's entry points as cudarc declares them, each an empty function.
-src=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*cudarc-*/src/driver/sys/mod.rs' | sort | tail -1)
+src=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*cudarc-*/src/driver/sys/mod.rs' | sort -V | tail -1)
 [ -n "$src" ] || { echo "cudarc's sources are not in the cargo registry: run \`cargo fetch\` first" >&2; exit 1; }
 grep -ohE '^\s+fn cu[A-Za-z0-9_]+\(' "$src" | sed -E 's/\s+fn //; s/\(//' | sort -u | awk '{print "void " $1 "(void) {}"}' > "$dir/stub/cuda.c"
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$cuda/lib/libcuda.so" "$dir/stub/cuda.c"

@@ -12,14 +12,17 @@
 //!    frame's boundaries (the label-preservation score below `--min-recall`)
 //!    is curated out.
 //! 3. **Fine-tune** a copy of the deployed checkpoint on both (resuming its
-//!    step, optimiser and schedule), with `--replay` data of its own domain.
+//!    step and optimiser at its own peak learning rate, whose cosine schedule,
+//!    stretched over the extra steps, keeps it low: 5–9 % of the peak), with
+//!    `--replay` data of its own domain.
 //! 4. **Evaluate** before and after: on the held-out clips against their
 //!    ground truth where the recordings have it (`--truth`), and on
 //!    `--original` held-out data of the model's own domain.
 //! 5. **Gate**: the new model is kept only if it is better on the robot's
-//!    held-out clips and no worse (beyond `--tolerance`) on the original
-//!    ones; then, with `--announce`, it is announced on `trainer/models`,
-//!    which deployed perception nodes take (hot swap).
+//!    held-out recordings (which needs their ground truth, `--truth`) and no
+//!    worse (beyond `--tolerance`) on the original data; then, with
+//!    `--announce`, it is announced on `trainer/models`, which deployed
+//!    perception nodes take (hot swap).
 //! 6. **Report**: `cycle.yaml` and `report.html` (figures, frames and their restyles).
 
 use std::path::{Path, PathBuf};
@@ -31,7 +34,7 @@ use s2r_bag::{BagReader, BagWriter, TopicId, TopicSpec, WriterOptions};
 use s2r_image::Rgb;
 use s2r_perception::data::{self, Frames, LoadOptions, Split};
 use s2r_perception::eval::{self, Report};
-use s2r_perception::label::{label, LabelOptions, LabelReport};
+use s2r_perception::label::{label, BagReport, LabelOptions, LabelReport};
 use s2r_perception::predict::{FrameRef, Predictor};
 use s2r_perception::{checkpoint, fit};
 use s2r_runtime::{stamp_ns, Serialized};
@@ -170,10 +173,11 @@ fn spec(topic: &str, type_name: &str) -> Result<TopicSpec> {
     })
 }
 
-/// Restyles the training clips `clips` of `labels` (a `s2r label` dataset)
-/// of `camera` into one clip per prompt under `out/clips/`, labels unchanged.
+/// Restyles the training clips `clips` of `labels` (a `s2r label` dataset;
+/// each clip with its camera) into one clip per prompt under `out/clips/`,
+/// labels unchanged.
 fn augment(
-    (labels, clips, camera): (&Path, &[String], &str),
+    (labels, clips): (&Path, &[(String, String)]),
     prompts: &[String],
     predictor: &Predictor,
     min_recall: f32,
@@ -185,8 +189,8 @@ fn augment(
     let mut stats: Vec<Augmented> = prompts.iter().map(|p| Augmented { prompt: p.clone(), ..Default::default() }).collect();
     let mut recall_sum = vec![0f64; prompts.len()];
     let mut backend = Builtin::new(Preset::Full);
-    let image_topic = format!("/{camera}/image_raw");
-    for (ci, clip) in clips.iter().enumerate() {
+    for (ci, (clip, camera)) in clips.iter().enumerate() {
+        let image_topic = format!("/{camera}/image_raw");
         let src = labels.join("clips").join(clip);
         let r = BagReader::open(&src).with_context(|| format!("reading {}", src.display()))?;
         let mut writers: Vec<(BagWriter, Vec<TopicId>)> = Vec::new();
@@ -256,35 +260,29 @@ fn augment(
     Ok(stats)
 }
 
-/// The frames of `truth` (labelled recordings) inside the held-out clips' stamps.
-fn held_out_truth(truth: &[PathBuf], labels: &LabelReport, held: &[String], camera: &str, predictor: &Predictor) -> Result<data::Dataset> {
+/// Every frame of the held-out recordings, with the ground truth they carry
+/// for the camera that was labelled (whole recordings: frames the model was
+/// unsure of count too).
+fn held_out_truth(held: &[&BagReport], predictor: &Predictor) -> Result<data::Dataset> {
     let cfg = &predictor.net.cfg;
-    let flat = labels.bags.first().is_some_and(|b| b.topic.starts_with("/sim/"));
-    let mut ds = data::load(
-        truth,
-        &LoadOptions {
-            frames: if flat { Frames::Flat } else { Frames::Restyled },
-            cameras: vec![camera.to_string()],
+    let mut all = data::Dataset { samples: Vec::new(), seg_classes: cfg.seg_classes.clone(), det_classes: cfg.det_classes.clone() };
+    for b in held {
+        // The simulator's flat camera, or the restyled one a robot's stands for.
+        let frames = if b.topic.starts_with("/sim/") { Frames::Flat } else { Frames::Restyled };
+        let opts = LoadOptions {
+            frames,
+            cameras: vec![b.camera.clone()],
             every: 1,
             det_classes: Some(cfg.det_classes.clone()),
             seg_classes: Some(cfg.seg_classes.clone()),
-        },
-    )?;
-    // (bag file name, first stamp, last stamp) of each held-out clip.
-    let ranges: Vec<(String, i64, i64)> = labels
-        .bags
-        .iter()
-        .flat_map(|b| {
-            let name = b.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            b.clips.iter().filter(|c| held.contains(&c.name)).map(move |c| (name.clone(), c.stamps.0, c.stamps.1))
-        })
-        .collect();
-    ds.samples.retain(|s| {
-        let Some((bag, rest)) = s.source.split_once('@') else { return false };
-        let stamp: i64 = rest.split_whitespace().next().and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
-        ranges.iter().any(|(b, lo, hi)| b == bag && (*lo..=*hi).contains(&stamp))
-    });
-    Ok(ds)
+        };
+        let ds = data::load(std::slice::from_ref(&b.path), &opts)?;
+        if ds.samples.is_empty() {
+            bail!("--truth: {} has no ground truth for camera '{}' (no /sim/{}/ labels)", b.path.display(), b.camera, b.camera);
+        }
+        all.samples.extend(ds.samples);
+    }
+    Ok(all)
 }
 
 fn evaluate(predictor: &Predictor, ds: &data::Dataset) -> Result<Figures> {
@@ -318,7 +316,6 @@ pub fn run(a: CycleArgs) -> Result<()> {
     eprintln!("1/5 labelling {} recording(s) with {}", a.bags.len(), base.display());
     let labels = label(&a.bags, &labeller, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
     let clips: Vec<String> = labels.bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
-    let camera = opts.camera.clone().unwrap_or_else(|| s2r_perception::label::camera_name(&labels.bags[0].topic));
     let held: Vec<String> = labels
         .bags
         .iter()
@@ -326,8 +323,17 @@ pub fn run(a: CycleArgs) -> Result<()> {
         .filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1)
         .flat_map(|(_, b)| b.clips.iter().map(|c| c.name.clone()))
         .collect();
-    let train: Vec<String> = clips.iter().filter(|c| !held.contains(c)).cloned().collect();
-    if train.is_empty() || held.is_empty() {
+    // Whole recordings are held out, also one whose frames were all too unsure to label.
+    let held_bags: Vec<&BagReport> =
+        labels.bags.iter().enumerate().filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1).map(|(_, b)| b).collect();
+    // Each training clip with its recording's camera.
+    let train: Vec<(String, String)> = labels
+        .bags
+        .iter()
+        .flat_map(|b| b.clips.iter().filter(|c| !held.contains(&c.name)).map(|c| (c.name.clone(), b.camera.clone())))
+        .collect();
+    let train_names: Vec<&String> = train.iter().map(|(c, _)| c).collect();
+    if train.is_empty() || held_bags.is_empty() {
         bail!(
             "{} recording(s) gave {} clip(s): too few to hold every {}th recording out and train on the rest (more \
              recordings, or a lower --held-out-every)",
@@ -337,7 +343,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
         );
     }
     let splits = serde_yaml_ng::to_string(&serde_json::json!({
-        "train": {"clips": train}, "val": {"clips": held}, "test": {"clips": held}
+        "train": {"clips": train_names}, "val": {"clips": held}, "test": {"clips": held}
     }))?;
     std::fs::write(labels_dir.join("splits.yaml"), splits)?;
 
@@ -345,7 +351,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
     eprintln!("2/5 restyling {} training clip(s) into {} look(s)", train.len(), a.prompts.len());
     let aug_dir = a.output.join("augmented");
     let mut sheet = Vec::new();
-    let augmented = augment((&labels_dir, &train, &camera), &a.prompts, &labeller, a.min_recall, &aug_dir, &mut sheet)?;
+    let augmented = augment((&labels_dir, &train), &a.prompts, &labeller, a.min_recall, &aug_dir, &mut sheet)?;
     for s in &augmented {
         eprintln!("  '{}': {} frames, {} curated out, boundary recall {:.2}", s.prompt, s.frames, s.curated_out, s.mean_recall);
     }
@@ -354,9 +360,9 @@ pub fn run(a: CycleArgs) -> Result<()> {
     let tuned = a.output.join("perception.safetensors");
     std::fs::copy(&base, &tuned).with_context(|| format!("copying {}", base.display()))?;
     let mut f = fit::FitOptions::new([vec![labels_dir.clone(), aug_dir.clone()], a.replay.clone()].concat(), tuned.clone());
-    f.val = vec![labels_dir.clone()];
     f.frames = Frames::Both;
     f.steps = ck.meta.step + a.steps;
+    f.lr = ck.meta.training.lr;
     f.batch = a.batch;
     f.eval_every = a.steps;
     f.eval_frames = 50;
@@ -370,10 +376,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
     eprintln!("4/5 evaluating before and after");
     let mut scores = Vec::new();
     if a.truth {
-        let ds = held_out_truth(&a.bags, &labels, &held, &camera, &before)?;
-        if ds.samples.is_empty() {
-            bail!("--truth: the recordings have no labelled frames of camera '{camera}' in the held-out clips");
-        }
+        let ds = held_out_truth(&held_bags, &before)?;
         scores.push(Scores {
             what: format!("robot held-out clips ({}), ground truth", held.join(", ")),
             frames: ds.samples.len(),
@@ -385,16 +388,21 @@ pub fn run(a: CycleArgs) -> Result<()> {
         // Held-out data as given: all of it (an evaluation sweep is all one split).
         let bags = data::bags_of(std::slice::from_ref(o), Split::All)?;
         let cfg = &before.net.cfg;
-        let ds = data::load(
-            &bags,
-            &LoadOptions {
-                frames: Frames::Both,
+        // Both renderings where it has them, else its flat frames.
+        let load = |frames| -> Result<data::Dataset> {
+            let opts = LoadOptions {
+                frames,
                 cameras: vec![],
                 every: 1,
                 det_classes: Some(cfg.det_classes.clone()),
                 seg_classes: Some(cfg.seg_classes.clone()),
-            },
-        )?;
+            };
+            Ok(data::load(&bags, &opts)?)
+        };
+        let mut ds = load(Frames::Both)?;
+        if ds.samples.is_empty() {
+            ds = load(Frames::Flat)?;
+        }
         if ds.samples.is_empty() {
             bail!("--original {}: no labelled frames in it", o.display());
         }
@@ -409,11 +417,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
     // 5. Gate, announce, report.
     let (verdict, pass) = gate(&scores, &a.metric, a.tolerance, a.truth);
     eprintln!("5/5 {verdict}");
-    let mut announced = false;
-    if pass && a.announce {
-        announce(&tuned, &base, &[labels_dir.clone(), aug_dir.clone()], &a.metric, &scores)?;
-        announced = true;
-    }
+    let announced = pass && a.announce && announce(&tuned, &base, &[labels_dir.clone(), aug_dir.clone()], &a.metric, &scores)?;
     let record = Record {
         model: base.display().to_string(),
         labels,
@@ -429,7 +433,12 @@ pub fn run(a: CycleArgs) -> Result<()> {
     std::fs::write(a.output.join("cycle.yaml"), serde_yaml_ng::to_string(&record)?)?;
     std::fs::write(a.output.join("report.html"), html(&record, &a.prompts, &sheet))?;
     println!("{}", table(&record));
-    println!("{verdict}{}", if announced { "; announced on trainer/models" } else { "" });
+    let said = match (pass && a.announce, announced) {
+        (true, true) => "; announced on trainer/models",
+        (true, false) => "; announced on trainer/models, but no deployed node acknowledged it",
+        _ => "",
+    };
+    println!("{verdict}{said}");
     println!("report: {}", a.output.join("report.html").display());
     Ok(())
 }
@@ -451,14 +460,17 @@ fn gate(scores: &[Scores], metric: &str, tolerance: f64, truth: bool) -> (String
         pass &= ok;
     }
     if !truth {
-        reasons.push("the robot's domain has no ground truth here (--truth): better there is not measured".into());
+        // Nothing shows the new model is better where the robot drives: it does not replace the deployed one.
+        reasons.push("better on the robot's data is not measured (no --truth: the recordings carry no ground truth)".into());
+        pass = false;
     }
     let head = if pass { "kept: better on the robot's data, no worse on the original" } else { "not kept" };
     (format!("{head}: {}", reasons.join("; ")), pass)
 }
 
 /// Publishes the new model on trainer/models for the deployed nodes.
-fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, scores: &[Scores]) -> Result<()> {
+/// Whether a deployed node acknowledged it.
+fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, scores: &[Scores]) -> Result<bool> {
     let path = std::fs::canonicalize(tuned)?;
     let value = scores.first().and_then(|s| s.after.metric(metric)).unwrap_or(f64::NAN);
     crate::runtime().block_on(async {
@@ -487,32 +499,32 @@ fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, score
             value: if metric == "abs_rel" { -value } else { value },
             higher_is_better: metric != "abs_rel",
         })?;
-        publisher.wait_for_acknowledgments(Duration::from_secs(3))?;
-        if publisher.subscription_count() == 0 {
-            eprintln!("  no deployed node is listening on trainer/models now; the model is at {}", path.display());
+        let acked = publisher.wait_for_acknowledgments(Duration::from_secs(3))? && publisher.subscription_count() > 0;
+        if !acked {
+            eprintln!("  no deployed node took it on trainer/models; the model is at {}", path.display());
         }
-        anyhow::Ok(())
+        anyhow::Ok(acked)
     })
 }
 
 /// The before/after table, markdown.
 fn table(r: &Record) -> String {
-    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     let mut s = String::from("| held-out set | frames | AP@0.5 before → after | depth AbsRel | mIoU |\n|---|---|---|---|---|\n");
     for x in &r.scores {
-        s += &format!(
-            "| {} | {} | {} → {} | {} → {} | {} → {} |\n",
-            x.what,
-            x.frames,
-            f(Some(x.before.ap50).filter(|v| *v >= 0.0)),
-            f(Some(x.after.ap50).filter(|v| *v >= 0.0)),
-            f(x.before.abs_rel),
-            f(x.after.abs_rel),
-            f(x.before.miou),
-            f(x.after.miou)
-        );
+        s += &format!("| {} | {} | {} |\n", x.what, x.frames, cells(x).join(" | "));
     }
     s
+}
+
+/// AP@0.5, depth AbsRel and mIoU of a held-out set, each "before → after" ("–" where not measured).
+fn cells(x: &Scores) -> [String; 3] {
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    let ap = |v: f64| Some(v).filter(|v| *v >= 0.0);
+    [
+        format!("{} → {}", f(ap(x.before.ap50)), f(ap(x.after.ap50))),
+        format!("{} → {}", f(x.before.abs_rel), f(x.after.abs_rel)),
+        format!("{} → {}", f(x.before.miou), f(x.after.miou)),
+    ]
 }
 
 /// The cycle's report: what was labelled, restyled and kept, the figures, and a few frames.
@@ -552,19 +564,8 @@ fn html(r: &Record, prompts: &[String], sheet: &[Vec<Rgb>]) -> String {
         );
     }
     s += "</table><h2>Before and after</h2><table><tr><th>held-out set</th><th>frames</th><th>AP@0.5</th><th>depth AbsRel</th><th>mIoU</th></tr>\n";
-    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     for x in &r.scores {
-        s += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{} → {}</td><td>{} → {}</td></tr>\n",
-            escape(&x.what),
-            x.frames,
-            f(Some(x.before.ap50).filter(|v| *v >= 0.0)),
-            f(Some(x.after.ap50).filter(|v| *v >= 0.0)),
-            f(x.before.abs_rel),
-            f(x.after.abs_rel),
-            f(x.before.miou),
-            f(x.after.miou)
-        );
+        s += &format!("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", escape(&x.what), x.frames, cells(x).join("</td><td>"));
     }
     s += &format!("</table><h2>Frames</h2><p>The robot's frame, then {}.</p>\n", escape(&prompts.join("; ")));
     for row in sheet {

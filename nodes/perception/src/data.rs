@@ -27,7 +27,7 @@ pub enum Frames {
     Flat,
     /// The transfer stage's restyled frames only.
     Restyled,
-    /// Both, as two samples sharing labels (a camera with one rendering, that one).
+    /// Both, as two samples sharing labels (a pseudo-labelled camera, which has no flat render: its own frames).
     Both,
 }
 
@@ -329,10 +329,6 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             }
         }
     }
-    // `both` reads every rendering a camera has: one with only flat frames (or only its own) gives those.
-    let has = |ci: usize, k: Kind| kinds.values().any(|&v| v == (ci, k));
-    let has_flat: Vec<bool> = (0..cams.len()).map(|ci| has(ci, Kind::Flat)).collect();
-    let has_restyled: Vec<bool> = (0..cams.len()).map(|ci| has(ci, Kind::Restyled)).collect();
     let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();
     let mut count = vec![0usize; cams.len()];
     for m in r.messages() {
@@ -407,8 +403,8 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             && p.seg.is_some()
             && p.dets.is_some()
             && p.info.is_some()
-            && (opts.frames == Frames::Restyled || p.flat.is_some() || !has_flat[ci])
-            && (opts.frames == Frames::Flat || p.restyled.is_some() || !has_restyled[ci]);
+            && (opts.frames == Frames::Restyled || p.flat.is_some() || pseudo[ci])
+            && (opts.frames == Frames::Flat || p.restyled.is_some());
         if complete {
             if !have_table {
                 return Err(PerceptionError::Input {

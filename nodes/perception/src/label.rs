@@ -9,9 +9,11 @@
 //! written as 255 (ignored by the loss), and so is their depth (unknown),
 //! with the sky's; boxes at or above the score floor are taught, boxes
 //! between the lower floor and it are written as not taught (their visible
-//! fraction 0: neither a positive nor counted in evaluation), weaker ones
-//! are dropped. Clips are split where the camera's stamps have a gap (or go
-//! back), one bag each: `OUT/clips/<bag>_<k>/`, with the camera's frames on
+//! fraction 0: not positives, and not counted in evaluation; in training
+//! their cells count as background, as any untaught object's do), weaker
+//! ones are dropped. A frame that cannot be read is skipped and counted.
+//! Clips are split where the camera's stamps have a gap (or go back), one
+//! bag each: `OUT/clips/<bag>_<k>/`, with the camera's frames on
 //! `/<camera>/image_raw` and the labels on `/perception/<camera>/…`
 //! (segmentation, depth, detections, camera_info, and the class table on
 //! `label_info`, a `vision_msgs/LabelInfo`), and a report, `OUT/labels.yaml`.
@@ -86,12 +88,18 @@ pub struct BagReport {
     pub path: PathBuf,
     /// The camera topic read.
     pub topic: String,
+    /// The camera's name in the dataset (its topics `/<camera>/image_raw`, `/perception/<camera>/…`).
+    pub camera: String,
     /// Frames read (every n-th).
     pub frames: usize,
     /// Frames written with their labels.
     pub kept: usize,
     /// Frames left out: the model was not sure enough of them.
     pub low_confidence: usize,
+    /// Frames that could not be read (skipped), and the first one's error.
+    pub unreadable: usize,
+    /// The first unreadable frame's error.
+    pub unreadable_error: Option<String>,
     /// The clips written, each a bag under `clips/`.
     pub clips: Vec<ClipReport>,
     /// Where the stamps broke: (the stamp before, ns; seconds to the next frame, negative when they went back).
@@ -201,8 +209,15 @@ pub fn label(
     let sky = cfg.seg_classes.iter().position(|c| c == "sky");
     let mut report = LabelReport { model: model.into(), options: Some(opts.clone()), bags: Vec::new() };
     std::fs::create_dir_all(out.join("clips")).map_err(|source| PerceptionError::Io { path: out.join("clips"), source })?;
-    for bag in bags {
-        let r = label_bag(bag, predictor, opts, &table, sky, out, progress)?;
+    let mut stems: Vec<String> = Vec::new();
+    for (i, bag) in bags.iter().enumerate() {
+        // Clip names from the recording's name; two recordings of one name get their index too.
+        let mut stem = bag.file_stem().and_then(|s| s.to_str()).unwrap_or("bag").replace(['/', ' '], "_");
+        if stems.contains(&stem) {
+            stem = format!("{stem}_{i}");
+        }
+        stems.push(stem.clone());
+        let r = label_bag((bag, &stem), predictor, opts, &table, sky, out, progress)?;
         report.bags.push(r);
         // Written after each bag: an interrupted run keeps the report of what is on disk.
         write_report(out, &report)?;
@@ -216,8 +231,9 @@ fn write_report(out: &Path, report: &LabelReport) -> Result<(), PerceptionError>
     std::fs::write(&path, text).map_err(|source| PerceptionError::Io { path, source })
 }
 
+/// One recording, its clips named `<stem>_<k>`.
 fn label_bag(
-    bag: &Path,
+    (bag, stem): (&Path, &str),
     predictor: &Predictor,
     opts: &LabelOptions,
     table: &LabelInfo,
@@ -250,10 +266,9 @@ fn label_bag(
     };
     let camera = opts.camera.clone().unwrap_or_else(|| camera_name(&cam.raw));
     let info_topic = cam.raw.rsplit_once('/').map(|(dir, _)| format!("{dir}/camera_info")).unwrap_or_default();
-    let stem = bag.file_stem().and_then(|s| s.to_str()).unwrap_or("bag").replace(['/', ' '], "_");
     progress(&format!("{}: labelling {} as camera '{camera}'", bag.display(), cam.topic));
 
-    let mut rep = BagReport { path: bag.to_path_buf(), topic: cam.topic.clone(), ..Default::default() };
+    let mut rep = BagReport { path: bag.to_path_buf(), topic: cam.topic.clone(), camera: camera.clone(), ..Default::default() };
     let mut clip: Option<ClipWriter> = None;
     let mut last: Option<i64> = None;
     let mut fx: Option<f32> = None;
@@ -266,99 +281,127 @@ fn label_bag(
         rep.clips.push(ClipReport { name: c.name, frames: c.frames, stamps: c.stamps });
         Ok(())
     };
-    for m in r.messages() {
-        let topic = r.connections[m.connection].topic.as_str();
-        let data = Serialized(m.data.clone());
-        if topic == info_topic {
-            if let Ok(i) = data.decode::<CameraInfo>() {
-                fx = (i.k[0] > 0.0).then_some(i.k[0] as f32);
+    // The frames; on an error the clip being written is finished first (what is on disk stays readable).
+    let mut each = || -> Result<(), PerceptionError> {
+        for m in r.messages() {
+            let topic = r.connections[m.connection].topic.as_str();
+            let data = Serialized(m.data.clone());
+            if topic == info_topic {
+                if let Ok(i) = data.decode::<CameraInfo>() {
+                    fx = (i.k[0] > 0.0).then_some(i.k[0] as f32);
+                }
+                continue;
             }
-            continue;
-        }
-        if topic != cam.topic {
-            continue;
-        }
-        let img = cam.decode(&data).map_err(|source| PerceptionError::Frame { path: bag.to_path_buf(), source })?;
-        let stamp = stamp_ns(&img.header.stamp);
-        // A gap (or stamps going back) ends the clip.
-        if let Some(prev) = last {
-            let dt = (stamp - prev) as f64 * 1e-9;
-            if dt > opts.max_gap || dt <= 0.0 {
-                rep.gaps.push((prev, dt));
-                if let Some(c) = clip.take() {
-                    finish(c, &mut rep, progress)?;
+            if topic != cam.topic {
+                continue;
+            }
+            let img = match cam.decode(&data) {
+                Ok(img) => img,
+                Err(e) => {
+                    rep.unreadable += 1;
+                    rep.unreadable_error.get_or_insert(e.to_string());
+                    continue;
+                }
+            };
+            let stamp = stamp_ns(&img.header.stamp);
+            // A gap (or stamps going back) ends the clip.
+            if let Some(prev) = last {
+                let dt = (stamp - prev) as f64 * 1e-9;
+                if dt > opts.max_gap || dt <= 0.0 {
+                    rep.gaps.push((prev, dt));
+                    if let Some(c) = clip.take() {
+                        finish(c, &mut rep, progress)?;
+                    }
                 }
             }
-        }
-        last = Some(stamp);
-        count += 1;
-        if !(count - 1).is_multiple_of(opts.every.max(1)) {
-            continue;
-        }
-        rep.frames += 1;
-        let rgb = s2r_image::rgb8(&img, &cam.topic).map_err(|source| PerceptionError::Frame { path: bag.to_path_buf(), source })?;
-        let (w, h) = (img.width as usize, img.height as usize);
-        let p = predictor.predict_with_probabilities(&[FrameRef { rgb: &rgb, w, h, fx }])?.remove(0);
-        if p.confidence < opts.min_confidence {
-            rep.low_confidence += 1;
-            continue;
-        }
-        // The labels the model is sure of.
-        let seg: Vec<u8> = p.seg.iter().zip(&p.seg_prob).map(|(&c, &q)| if q >= opts.min_pixel { c } else { 255 }).collect();
-        ignored += seg.iter().filter(|&&c| c == 255).count();
-        pixels += seg.len();
-        let depth: Vec<f32> =
-            p.depth.iter().zip(&seg).map(|(&d, &c)| if c == 255 || Some(c as usize) == sky { f32::NAN } else { d }).collect();
-        let dets = crate::predict::Prediction {
-            detections: p.detections.iter().filter(|d| d.score >= opts.uncertain_score).cloned().collect(),
-            ..Default::default()
-        };
-        let header = img.header.clone();
-        let mut boxes = crate::node::detections_msg(&header, &dets, &predictor.net.cfg.det_classes);
-        for d in &mut boxes.detections {
-            let hyp = &mut d.results[0].hypothesis;
-            if hyp.score >= f64::from(opts.min_score) {
-                *rep.boxes.entry(hyp.class_id.clone()).or_default() += 1;
-                hyp.score = 1.0;
-            } else {
-                rep.uncertain_boxes += 1;
-                hyp.score = 0.0;
+            last = Some(stamp);
+            count += 1;
+            if !(count - 1).is_multiple_of(opts.every.max(1)) {
+                continue;
             }
-        }
-        let k = View::letterbox(w, h, predictor.net.cfg.width, predictor.net.cfg.height).k;
-        let f = fx.unwrap_or(predictor.net.cfg.focal * k) as f64;
-        let info = CameraInfo {
-            header: header.clone(),
-            width: w as u32,
-            height: h as u32,
-            k: [f, 0.0, w as f64 / 2.0, 0.0, f, h as f64 / 2.0, 0.0, 0.0, 1.0],
-            ..Default::default()
-        };
-        let c = match &mut clip {
-            Some(c) => c,
-            None => {
-                let name = format!("{stem}_{:03}", rep.clips.len());
-                clip.insert(ClipWriter::create(&out.join("clips").join(&name), name, &camera, table, stamp)?)
+            let rgb = match s2r_image::rgb8(&img, &cam.topic) {
+                Ok(rgb) => rgb,
+                Err(e) => {
+                    rep.unreadable += 1;
+                    rep.unreadable_error.get_or_insert(e.to_string());
+                    continue;
+                }
+            };
+            rep.frames += 1;
+            let (w, h) = (img.width as usize, img.height as usize);
+            let p = predictor.predict_with_probabilities(&[FrameRef { rgb: &rgb, w, h, fx }])?.remove(0);
+            if p.confidence < opts.min_confidence {
+                rep.low_confidence += 1;
+                continue;
             }
-        };
-        let t = stamp.max(0) as u64;
-        let dir = out.join("clips").join(&c.name);
-        let bag_err = |source| PerceptionError::Bag { path: dir.clone(), source };
-        let depth_bytes: Vec<u8> = depth.iter().flat_map(|d| d.to_le_bytes()).collect();
-        c.writer.write_message(c.topics[0], t, &img).map_err(bag_err)?;
-        c.writer.write_message(c.topics[1], t, &s2r_image::image_msg(header.clone(), w, h, "mono8", 1, seg)).map_err(bag_err)?;
-        c.writer.write_message(c.topics[2], t, &s2r_image::image_msg(header.clone(), w, h, "32FC1", 4, depth_bytes)).map_err(bag_err)?;
-        c.writer.write_message(c.topics[3], t, &boxes).map_err(bag_err)?;
-        c.writer.write_message(c.topics[4], t, &info).map_err(bag_err)?;
-        c.frames += 1;
-        c.stamps.1 = stamp;
-        rep.kept += 1;
-    }
-    if let Some(c) = clip.take() {
-        finish(c, &mut rep, progress)?;
-    }
-    if count == 0 {
+            // The labels the model is sure of.
+            let seg: Vec<u8> = p.seg.iter().zip(&p.seg_prob).map(|(&c, &q)| if q >= opts.min_pixel { c } else { 255 }).collect();
+            ignored += seg.iter().filter(|&&c| c == 255).count();
+            pixels += seg.len();
+            let depth: Vec<f32> =
+                p.depth.iter().zip(&seg).map(|(&d, &c)| if c == 255 || Some(c as usize) == sky { f32::NAN } else { d }).collect();
+            let dets = crate::predict::Prediction {
+                detections: p.detections.iter().filter(|d| d.score >= opts.uncertain_score).cloned().collect(),
+                ..Default::default()
+            };
+            let header = img.header.clone();
+            let mut boxes = crate::node::detections_msg(&header, &dets, &predictor.net.cfg.det_classes);
+            for d in &mut boxes.detections {
+                let hyp = &mut d.results[0].hypothesis;
+                if hyp.score >= f64::from(opts.min_score) {
+                    *rep.boxes.entry(hyp.class_id.clone()).or_default() += 1;
+                    hyp.score = 1.0;
+                } else {
+                    rep.uncertain_boxes += 1;
+                    hyp.score = 0.0;
+                }
+            }
+            let k = View::letterbox(w, h, predictor.net.cfg.width, predictor.net.cfg.height).k;
+            let f = fx.unwrap_or(predictor.net.cfg.focal * k) as f64;
+            let info = CameraInfo {
+                header: header.clone(),
+                width: w as u32,
+                height: h as u32,
+                k: [f, 0.0, w as f64 / 2.0, 0.0, f, h as f64 / 2.0, 0.0, 0.0, 1.0],
+                ..Default::default()
+            };
+            let c = match &mut clip {
+                Some(c) => c,
+                None => {
+                    let name = format!("{stem}_{:03}", rep.clips.len());
+                    clip.insert(ClipWriter::create(&out.join("clips").join(&name), name, &camera, table, stamp)?)
+                }
+            };
+            let t = stamp.max(0) as u64;
+            let dir = out.join("clips").join(&c.name);
+            let bag_err = |source| PerceptionError::Bag { path: dir.clone(), source };
+            let depth_bytes: Vec<u8> = depth.iter().flat_map(|d| d.to_le_bytes()).collect();
+            c.writer.write_message(c.topics[0], t, &img).map_err(bag_err)?;
+            c.writer.write_message(c.topics[1], t, &s2r_image::image_msg(header.clone(), w, h, "mono8", 1, seg)).map_err(bag_err)?;
+            c.writer
+                .write_message(c.topics[2], t, &s2r_image::image_msg(header.clone(), w, h, "32FC1", 4, depth_bytes))
+                .map_err(bag_err)?;
+            c.writer.write_message(c.topics[3], t, &boxes).map_err(bag_err)?;
+            c.writer.write_message(c.topics[4], t, &info).map_err(bag_err)?;
+            c.frames += 1;
+            c.stamps.1 = stamp;
+            rep.kept += 1;
+        }
+        Ok(())
+    };
+    let result = each();
+    let finished = match clip.take() {
+        Some(c) => finish(c, &mut rep, progress),
+        None => Ok(()),
+    };
+    result?;
+    finished?;
+    if count == 0 && rep.unreadable == 0 {
         return Err(input(format!("no frames on {}", cam.topic)));
+    }
+    if rep.frames == 0 {
+        let e = rep.unreadable_error.clone().unwrap_or_default();
+        return Err(input(format!("none of the {} frames of {} could be read: {e}", rep.unreadable, cam.topic)));
     }
     rep.ignored_pixels = if pixels == 0 { 0.0 } else { ignored as f64 / pixels as f64 };
     progress(&format!(

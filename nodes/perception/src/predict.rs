@@ -269,8 +269,6 @@ impl Grids {
         out
     }
 
-    /// The class per frame pixel: where the four cells around a pixel agree,
-    /// theirs; elsewhere the argmax of the bilinearly interpolated logits.
     /// The softmax probability of `seg`'s class at each frame pixel, interpolated between cells.
     fn probabilities(&self, n: usize, view: &View, f: &FrameRef, seg: &[u8]) -> Vec<f32> {
         let (cells, k) = (self.gw * self.gh, self.classes);
@@ -292,6 +290,8 @@ impl Grids {
         out
     }
 
+    /// The class per frame pixel: where the four cells around a pixel agree,
+    /// theirs; elsewhere the argmax of the bilinearly interpolated logits.
     fn segmentation(&self, n: usize, view: &View, f: &FrameRef) -> Vec<u8> {
         let (cells, k) = (self.gw * self.gh, self.classes);
         let logits = &self.seg[n * k * cells..(n + 1) * k * cells];
