@@ -88,6 +88,11 @@ pub struct CycleArgs {
     /// How much worse the original held-out figure may get.
     #[arg(long, default_value_t = 0.02)]
     tolerance: f64,
+    /// How far the restyle replaces the camera's own materials by the class materials of the
+    /// segmentation (0: the frame's own surfaces kept, only weather, light and sensor added;
+    /// 1: as a flat simulator render is restyled).
+    #[arg(long, default_value_t = 0.0)]
+    seg_weight: f32,
     /// Restyles keeping less than this share of the frame's boundaries are left out.
     #[arg(long, default_value_t = 0.3)]
     min_recall: f32,
@@ -178,7 +183,7 @@ fn spec(topic: &str, type_name: &str) -> Result<TopicSpec> {
 /// labels unchanged.
 fn augment(
     (labels, clips): (&Path, &[(String, String)]),
-    prompts: &[String],
+    (prompts, weights): (&[String], Weights),
     predictor: &Predictor,
     min_recall: f32,
     out: &Path,
@@ -229,7 +234,7 @@ fn augment(
             frame.stamp_ns = stamp_ns(&img.header.stamp);
             let mut row = vec![Rgb { width: w, height: h, data: rgb.clone() }];
             for (kk, look) in looks.iter().enumerate() {
-                let out = backend.restyle(&frame, look, &Weights::default(), ci as u64 * 1000 + kk as u64)?;
+                let out = backend.restyle(&frame, look, &weights, ci as u64 * 1000 + kk as u64)?;
                 let score = s2r_transfer::score::score(&rgb, &out.rgb, Some(&p.seg), Some(&p.depth), out.extinction, w, h);
                 recall_sum[kk] += f64::from(score.boundary_recall);
                 if score.boundary_recall < min_recall {
@@ -351,7 +356,9 @@ pub fn run(a: CycleArgs) -> Result<()> {
     eprintln!("2/5 restyling {} training clip(s) into {} look(s)", train.len(), a.prompts.len());
     let aug_dir = a.output.join("augmented");
     let mut sheet = Vec::new();
-    let augmented = augment((&labels_dir, &train), &a.prompts, &labeller, a.min_recall, &aug_dir, &mut sheet)?;
+    // A camera's frame is not a flat render: its own surfaces are kept (edges and hues in full).
+    let weights = Weights { seg: a.seg_weight.clamp(0.0, 1.0), depth: 1.0, edge: 1.0, vis: 1.0 };
+    let augmented = augment((&labels_dir, &train), (&a.prompts, weights), &labeller, a.min_recall, &aug_dir, &mut sheet)?;
     for s in &augmented {
         eprintln!("  '{}': {} frames, {} curated out, boundary recall {:.2}", s.prompt, s.frames, s.curated_out, s.mean_recall);
     }
