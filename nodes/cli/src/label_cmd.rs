@@ -32,7 +32,7 @@ pub struct LabelArgs {
     /// Boxes at least this sure are taught.
     #[arg(long, default_value_t = 0.5)]
     min_score: f32,
-    /// Boxes between this and --min-score are kept as not taught (neither object nor background); weaker ones are dropped.
+    /// Boxes between this and --min-score are kept untaught (neither object nor background in training); weaker ones are dropped.
     #[arg(long, default_value_t = 0.25)]
     uncertain_score: f32,
     /// Segmentation pixels less sure than this are ignored in training (and their depth).

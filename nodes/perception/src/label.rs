@@ -9,9 +9,8 @@
 //! written as 255 (ignored by the loss), and so is their depth (unknown),
 //! with the sky's; boxes at or above the score floor are taught, boxes
 //! between the lower floor and it are written as not taught (their visible
-//! fraction 0: not positives, and not counted in evaluation; in training
-//! their cells count as background, as any untaught object's do), weaker
-//! ones are dropped. A frame that cannot be read is skipped and counted.
+//! fraction 0: neither objects nor background, as the loss and evaluation
+//! treat any untaught object), weaker ones are dropped. A frame that cannot be read is skipped and counted.
 //! Clips are split where the camera's stamps have a gap (or go back), one
 //! bag each: `OUT/clips/<bag>_<k>/`, with the camera's frames on
 //! `/<camera>/image_raw` and the labels on `/perception/<camera>/…`

@@ -36,6 +36,10 @@ pub fn clip_box(b: [f32; 4], w: usize, h: usize) -> Option<[f32; 4]> {
 pub struct Targets {
     heat: Tensor,
     pos: Tensor,
+    /// 1 inside an object that is not taught (too hidden or too small, or a
+    /// pseudo-label too unsure to teach), in its class's channel: neither a
+    /// positive nor background there (as evaluation does not count it).
+    ignore: Tensor,
     boxes: Tensor,
     box_weight: Tensor,
     objects: f32,
@@ -75,6 +79,7 @@ impl Targets {
         let b = examples.len();
         let cells = gw * gh;
         let mut heat = vec![0f32; b * det * cells];
+        let mut ignore = vec![0f32; b * det * cells];
         let mut boxes = vec![0f32; b * 4 * cells];
         let mut weight = vec![0f32; b * cells];
         let mut depth = vec![0f32; b * cells];
@@ -83,15 +88,24 @@ impl Targets {
         let mut seg_mask = vec![0f32; b * cells];
         let mut objects = 0usize;
         for (n, ex) in examples.iter().enumerate() {
-            let mut objs: Vec<(usize, [f32; 4])> = ex
-                .objects
-                .iter()
-                .filter_map(|&(class, bx, vis)| {
-                    let k = det_lut.get(class).copied().flatten()?;
-                    let c = clip_box(bx, w, h)?;
-                    taught(c, vis).then_some((k, c))
-                })
-                .collect();
+            let mut objs: Vec<(usize, [f32; 4])> = Vec::new();
+            for &(class, bx, vis) in &ex.objects {
+                let Some(k) = det_lut.get(class).copied().flatten() else { continue };
+                let Some(c) = clip_box(bx, w, h) else { continue };
+                if taught(c, vis) {
+                    objs.push((k, c));
+                    continue;
+                }
+                // Not taught: the cells whose centres it covers are not background either.
+                for j in 0..gh {
+                    for i in 0..gw {
+                        let (px, py) = ((i as f32 + 0.5) * STRIDE as f32, (j as f32 + 0.5) * STRIDE as f32);
+                        if px >= c[0] && px <= c[2] && py >= c[1] && py <= c[3] {
+                            ignore[(n * det + k) * cells + j * gw + i] = 1.0;
+                        }
+                    }
+                }
+            }
             // Larger first, so that smaller boxes overwrite the cells they share.
             objs.sort_by(|a, b| area(b.1).total_cmp(&area(a.1)));
             for (k, bx) in objs {
@@ -148,6 +162,7 @@ impl Targets {
         Ok(Targets {
             heat: Tensor::from_vec(heat, (b, det, gh, gw), device)?,
             pos: Tensor::from_vec(pos, (b, det, gh, gw), device)?,
+            ignore: Tensor::from_vec(ignore, (b, det, gh, gw), device)?,
             boxes: Tensor::from_vec(boxes, (b, 4, gh, gw), device)?,
             box_weight: Tensor::from_vec(weight, (b, 1, gh, gw), device)?,
             objects: objects as f32,
@@ -167,7 +182,7 @@ impl Targets {
         let p = candle_nn::ops::sigmoid(&out.heat)?.clamp(1e-4, 1.0 - 1e-4)?;
         let one_minus_p = p.affine(-1.0, 1.0)?;
         let pos_term = (p.log()? * one_minus_p.sqr()?)?.mul(&self.pos)?.sum_all()?;
-        let neg_w = (self.heat.affine(-1.0, 1.0)?.powf(4.0)? * self.pos.affine(-1.0, 1.0)?)?;
+        let neg_w = ((self.heat.affine(-1.0, 1.0)?.powf(4.0)? * self.pos.affine(-1.0, 1.0)?)? * self.ignore.affine(-1.0, 1.0)?)?;
         let neg_term = (one_minus_p.log()? * p.sqr()?)?.mul(&neg_w)?.sum_all()?;
         let npos = self.pos.sum_all()?.to_scalar::<f32>()?.max(1.0);
         let heat = ((pos_term + neg_term)? / -(npos as f64))?;
@@ -268,6 +283,34 @@ mod tests {
         assert!(parts.depth < 1e-6);
         assert!((parts.seg - 4f32.ln()).abs() < 1e-4, "uniform logits over 4 classes");
         assert!(parts.heat > 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn untaught_objects_are_neither_objects_nor_background() -> Result<()> {
+        let lut = vec![None, None, Some(0), Some(1)];
+        let t = Targets::new(&[example()], &lut, 2, 100.0, &Device::Cpu)?;
+        // The hidden object (class 1's channel, 0..8 × 0..8): its 4 cells; the 2×2 one: 1 cell of class 0.
+        assert_eq!(t.ignore.get(0)?.get(1)?.sum_all()?.to_scalar::<f32>()?, 4.0);
+        assert_eq!(t.ignore.get(0)?.get(0)?.sum_all()?.to_scalar::<f32>()?, 1.0);
+        // A confident detection there costs nothing; the same elsewhere does.
+        let (gh, gw) = (12, 16);
+        let mut heat = vec![-10f32; 2 * gh * gw];
+        let loss_with = |heat: &[f32]| -> Result<f32> {
+            let out = Outputs {
+                heat: Tensor::from_vec(heat.to_vec(), (1, 2, gh, gw), &Device::Cpu)?,
+                ltrb: Tensor::ones((1, 4, gh, gw), DType::F32, &Device::Cpu)?,
+                log_depth: t.depth.clone(),
+                seg: Tensor::zeros((1, 4, gh, gw), DType::F32, &Device::Cpu)?,
+            };
+            Ok(t.loss(&out)?.1.heat)
+        };
+        let base = loss_with(&heat)?;
+        heat[gh * gw] = 10.0; // class 1, cell (0, 0): inside the hidden object
+        assert!((loss_with(&heat)? - base).abs() < 1e-6);
+        heat[gh * gw] = -10.0;
+        heat[gh * gw + 8 * gw + 12] = 10.0; // class 1, cell (12, 8): background
+        assert!(loss_with(&heat)? > base + 1.0);
         Ok(())
     }
 }
