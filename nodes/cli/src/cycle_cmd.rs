@@ -223,9 +223,9 @@ fn augment(
             let img: Image = Serialized(m.data.clone()).decode().with_context(|| format!("{}: {}", src.display(), c.topic))?;
             let rgb = s2r_image::rgb8(&img, &c.topic)?;
             let (w, h) = (img.width as usize, img.height as usize);
-            // The controls: the model's own depth and segmentation of the frame, unmasked.
-            let k = s2r_perception::frame::View::letterbox(w, h, cfg.width, cfg.height).k;
-            let f = fx.unwrap_or(cfg.focal * k);
+            // The controls: the model's own depth and segmentation of the frame, unmasked
+            // (the clip's camera_info, written before each frame, gives its focal length).
+            let f = fx.unwrap_or_else(|| cfg.frame_focal(w, h));
             let p = predictor.predict(&[FrameRef { rgb: &rgb, w, h, fx: Some(f) }], true)?.remove(0);
             let mut frame = Frame::new(w, h, &rgb, Intrinsics { fx: f, fy: f, cx: w as f32 / 2.0, cy: h as f32 / 2.0 });
             frame.depth = Some(&p.depth);
@@ -274,13 +274,7 @@ fn held_out_truth(held: &[&BagReport], predictor: &Predictor) -> Result<data::Da
     for b in held {
         // The simulator's flat camera, or the restyled one a robot's stands for.
         let frames = if b.topic.starts_with("/sim/") { Frames::Flat } else { Frames::Restyled };
-        let opts = LoadOptions {
-            frames,
-            cameras: vec![b.camera.clone()],
-            every: 1,
-            det_classes: Some(cfg.det_classes.clone()),
-            seg_classes: Some(cfg.seg_classes.clone()),
-        };
+        let opts = LoadOptions { cameras: vec![b.camera.clone()], ..LoadOptions::for_model(cfg, frames) };
         let ds = data::load(std::slice::from_ref(&b.path), &opts)?;
         if ds.samples.is_empty() {
             bail!("--truth: {} has no ground truth for camera '{}' (no /sim/{}/ labels)", b.path.display(), b.camera, b.camera);
@@ -306,31 +300,22 @@ pub fn run(a: CycleArgs) -> Result<()> {
         bail!("at least one --prompt, and --held-out-every of at least 2");
     }
     let device = s2r_perception::device(&a.device)?;
-    let base = a
-        .perception
-        .clone()
-        .or_else(s2r_perception::node::shipped_checkpoint)
-        .context("no --perception and no shipped models/perception/perception.safetensors")?;
+    let base = crate::label_cmd::deployed(a.perception.clone())?;
     let ck = checkpoint::read(&base)?;
+    // The deployed model: it labels (its boxes above the uncertain score are
+    // kept), gives the restyles their controls, and is the "before".
     let before = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100 };
 
     // 1. Label.
     let labels_dir = a.output.join("labels");
     let opts = LabelOptions { topic: a.topic.clone(), min_confidence: a.min_confidence, min_pixel: a.min_pixel, ..Default::default() };
-    let labeller = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: opts.uncertain_score, max_detections: 100 };
     eprintln!("1/5 labelling {} recording(s) with {}", a.bags.len(), base.display());
-    let labels = label(&a.bags, &labeller, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
+    let labels = label(&a.bags, &before, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
     let clips: Vec<String> = labels.bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
-    let held: Vec<String> = labels
-        .bags
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1)
-        .flat_map(|(_, b)| b.clips.iter().map(|c| c.name.clone()))
-        .collect();
     // Whole recordings are held out, also one whose frames were all too unsure to label.
     let held_bags: Vec<&BagReport> =
         labels.bags.iter().enumerate().filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1).map(|(_, b)| b).collect();
+    let held: Vec<String> = held_bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
     // Each training clip with its recording's camera.
     let train: Vec<(String, String)> = labels
         .bags
@@ -358,7 +343,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
     let mut sheet = Vec::new();
     // A camera's frame is not a flat render: its own surfaces are kept (edges and hues in full).
     let weights = Weights { seg: a.seg_weight.clamp(0.0, 1.0), depth: 1.0, edge: 1.0, vis: 1.0 };
-    let augmented = augment((&labels_dir, &train), (&a.prompts, weights), &labeller, a.min_recall, &aug_dir, &mut sheet)?;
+    let augmented = augment((&labels_dir, &train), (&a.prompts, weights), &before, a.min_recall, &aug_dir, &mut sheet)?;
     for s in &augmented {
         eprintln!("  '{}': {} frames, {} curated out, boundary recall {:.2}", s.prompt, s.frames, s.curated_out, s.mean_recall);
     }
@@ -396,16 +381,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
         let bags = data::bags_of(std::slice::from_ref(o), Split::All)?;
         let cfg = &before.net.cfg;
         // Both renderings where it has them, else its flat frames.
-        let load = |frames| -> Result<data::Dataset> {
-            let opts = LoadOptions {
-                frames,
-                cameras: vec![],
-                every: 1,
-                det_classes: Some(cfg.det_classes.clone()),
-                seg_classes: Some(cfg.seg_classes.clone()),
-            };
-            Ok(data::load(&bags, &opts)?)
-        };
+        let load = |frames| -> Result<data::Dataset> { Ok(data::load(&bags, &LoadOptions::for_model(cfg, frames))?) };
         let mut ds = load(Frames::Both)?;
         if ds.samples.is_empty() {
             ds = load(Frames::Flat)?;

@@ -176,16 +176,7 @@ fn perception(a: PerceptionEvalArgs) -> Result<()> {
     let split = Split::parse(&a.split).ok_or_else(|| anyhow::anyhow!("--split {}: expected train, val, test or all", a.split))?;
     let frames = Frames::parse(&a.frames).ok_or_else(|| anyhow::anyhow!("--frames {}: expected flat, restyled or both", a.frames))?;
     let bags = data::bags_of(&a.data, split)?;
-    let ds = data::load(
-        &bags,
-        &LoadOptions {
-            frames,
-            cameras: a.camera,
-            every: a.every.max(1),
-            det_classes: Some(cfg.det_classes.clone()),
-            seg_classes: Some(cfg.seg_classes.clone()),
-        },
-    )?;
+    let ds = data::load(&bags, &LoadOptions { cameras: a.camera, every: a.every.max(1), ..LoadOptions::for_model(&cfg, frames) })?;
     if ds.samples.is_empty() {
         anyhow::bail!(
             "no labelled {} frames in the {} split of {}",

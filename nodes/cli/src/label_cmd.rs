@@ -49,14 +49,17 @@ pub struct LabelArgs {
     device: String,
 }
 
+/// The perception checkpoint given, else the shipped one (what `s2r label` and `s2r cycle` start from).
+pub(crate) fn deployed(perception: Option<PathBuf>) -> Result<PathBuf> {
+    perception
+        .or_else(s2r_perception::node::shipped_checkpoint)
+        .context("no --perception and no shipped models/perception/perception.safetensors")
+}
+
 pub fn run(a: LabelArgs) -> Result<()> {
     s2r_runtime::tune_allocator();
     let device = s2r_perception::device(&a.device)?;
-    let model = a
-        .perception
-        .clone()
-        .or_else(s2r_perception::node::shipped_checkpoint)
-        .context("no --perception and no shipped models/perception/perception.safetensors")?;
+    let model = deployed(a.perception.clone())?;
     let ck = checkpoint::read(&model)?;
     let predictor = Predictor { net: ck.net(&device)?, device, threshold: a.uncertain_score.min(a.min_score), max_detections: 100 };
     let opts = LabelOptions {

@@ -232,6 +232,20 @@ pub struct LoadOptions {
     pub seg_classes: Option<Vec<String>>,
 }
 
+impl LoadOptions {
+    /// `frames` of every labelled camera, every frame, mapped onto the class
+    /// tables of the network `cfg` (what evaluating a checkpoint reads).
+    pub fn for_model(cfg: &crate::model::Config, frames: Frames) -> LoadOptions {
+        LoadOptions {
+            frames,
+            cameras: Vec::new(),
+            every: 1,
+            det_classes: Some(cfg.det_classes.clone()),
+            seg_classes: Some(cfg.seg_classes.clone()),
+        }
+    }
+}
+
 /// What a camera topic of a recording carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -28,7 +28,6 @@ use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
 use sim2real_msgs::std_msgs::msg::Header;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, LabelInfo, VisionClass};
 
-use crate::frame::View;
 use crate::predict::{FrameRef, Predictor};
 use crate::PerceptionError;
 
@@ -355,8 +354,7 @@ fn label_bag(
                     hyp.score = 0.0;
                 }
             }
-            let k = View::letterbox(w, h, predictor.net.cfg.width, predictor.net.cfg.height).k;
-            let f = fx.unwrap_or(predictor.net.cfg.focal * k) as f64;
+            let f = fx.unwrap_or_else(|| predictor.net.cfg.frame_focal(w, h)) as f64;
             let info = CameraInfo {
                 header: header.clone(),
                 width: w as u32,
@@ -375,13 +373,14 @@ fn label_bag(
             let dir = out.join("clips").join(&c.name);
             let bag_err = |source| PerceptionError::Bag { path: dir.clone(), source };
             let depth_bytes: Vec<u8> = depth.iter().flat_map(|d| d.to_le_bytes()).collect();
+            // The intrinsics first: a reader of the clip has them before the frame.
+            c.writer.write_message(c.topics[4], t, &info).map_err(bag_err)?;
             c.writer.write_message(c.topics[0], t, &img).map_err(bag_err)?;
             c.writer.write_message(c.topics[1], t, &s2r_image::image_msg(header.clone(), w, h, "mono8", 1, seg)).map_err(bag_err)?;
             c.writer
                 .write_message(c.topics[2], t, &s2r_image::image_msg(header.clone(), w, h, "32FC1", 4, depth_bytes))
                 .map_err(bag_err)?;
             c.writer.write_message(c.topics[3], t, &boxes).map_err(bag_err)?;
-            c.writer.write_message(c.topics[4], t, &info).map_err(bag_err)?;
             c.frames += 1;
             c.stamps.1 = stamp;
             rep.kept += 1;

@@ -67,6 +67,13 @@ impl Config {
         }
     }
 
+    /// The focal length, in pixels of a `w`×`h` frame, of the canonical
+    /// camera the network assumes for a frame that comes without intrinsics
+    /// ([`Config::focal`] at the input, scaled by the letterbox).
+    pub fn frame_focal(&self, w: usize, h: usize) -> f32 {
+        self.focal * crate::frame::View::letterbox(w, h, self.width, self.height).k
+    }
+
     /// The output grid (width, height) for an input of `w`×`h`.
     pub fn grid(w: usize, h: usize) -> (usize, usize) {
         (w / STRIDE, h / STRIDE)
