@@ -13,6 +13,13 @@ Usage:
       log_time, and for images width, height, encoding and the SHA-256 of the
       pixel bytes, for detection arrays the number of detections (big bags
       stay quick).
+  bag_peer.py check BAG
+      Checks each .mcap file of BAG record by record with the mcap package:
+      chunk and summary CRCs, the statistics against the messages there are,
+      every chunk index against its chunk, every message index entry against
+      the message it points at, and a seeking read in log-time order; prints
+      one JSON line per file ({"file", "messages", "chunks", "compressions"}),
+      or fails naming what disagrees.
   bag_peer.py write KIND OUT
       Writes a test bag the way others do and prints the messages it wrote as
       JSON lines ({"topic", "type", "log_time", "msg"}). KIND:
@@ -164,6 +171,66 @@ def write(kind, out):
         raise SystemExit(f"unknown kind {kind}")
 
 
+def check(bag):
+    import struct
+
+    from mcap.reader import make_reader
+    from mcap.records import Chunk, ChunkIndex, DataEnd, Footer, Message, MessageIndex, Statistics
+    from mcap.stream_reader import StreamReader, breakup_chunk, get_chunk_data_stream
+
+    path = Path(bag)
+    files = sorted(path.glob("*.mcap")) if path.is_dir() else [path]
+    for file in files:
+        data = file.read_bytes()
+        records = list(StreamReader(open(file, "rb"), emit_chunks=True, validate_crcs=True).records)
+        kinds = [type(r).__name__ for r in records]
+        assert isinstance(records[-1], Footer) and records[-1].summary_start > 0, f"{file}: no summary"
+        assert any(isinstance(r, DataEnd) for r in records), f"{file}: no DataEnd"
+        chunks = [r for r in records if isinstance(r, Chunk)]
+        stats = [r for r in records if isinstance(r, Statistics)]
+        indexes = [r for r in records if isinstance(r, ChunkIndex)]
+        assert len(stats) == 1, f"{file}: {len(stats)} statistics records"
+        st = stats[0]
+        messages = []
+        for c in chunks:
+            messages += [m for m in breakup_chunk(c, validate_crc=True) if isinstance(m, Message)]
+        assert st.message_count == len(messages), f"{file}: statistics say {st.message_count}, chunks hold {len(messages)}"
+        assert st.chunk_count == len(chunks) == len(indexes), f"{file}: {st.chunk_count} / {len(chunks)} / {len(indexes)} chunks"
+        per_channel = {}
+        for m in messages:
+            per_channel[m.channel_id] = per_channel.get(m.channel_id, 0) + 1
+        assert st.channel_message_counts == per_channel, f"{file}: {st.channel_message_counts} != {per_channel}"
+        if messages:
+            times = [m.log_time for m in messages]
+            assert (st.message_start_time, st.message_end_time) == (min(times), max(times)), f"{file}: time span"
+        for ci, chunk in zip(indexes, chunks):
+            # The chunk record where the index says it is.
+            assert data[ci.chunk_start_offset] == 0x06, f"{file}: no chunk at {ci.chunk_start_offset}"
+            (length,) = struct.unpack_from("<Q", data, ci.chunk_start_offset + 1)
+            assert ci.chunk_length == 9 + length, f"{file}: chunk length {ci.chunk_length} != {9 + length}"
+            assert ci.uncompressed_size == chunk.uncompressed_size, f"{file}: chunk index out of order"
+            assert ci.compressed_size == len(chunk.data) and chunk.compression == ci.compression, f"{file}: chunk sizes"
+            body, _ = get_chunk_data_stream(chunk, validate_crc=True)
+            raw = body.read(chunk.uncompressed_size)
+            span = 0
+            for channel, at in ci.message_index_offsets.items():
+                assert data[at] == 0x07, f"{file}: no message index at {at}"
+                (n,) = struct.unpack_from("<Q", data, at + 1)
+                span += 9 + n
+                cid, m = struct.unpack_from("<HI", data, at + 9)
+                assert cid == channel, f"{file}: message index of channel {cid} listed for {channel}"
+                for k in range(m // 16):
+                    t, off = struct.unpack_from("<QQ", data, at + 15 + 16 * k)
+                    assert raw[off] == 0x05, f"{file}: index entry at {off} is not a message"
+                    mch, _, mt = struct.unpack_from("<HIQ", raw, off + 9)
+                    assert (mch, mt) == (channel, t), f"{file}: index entry ({channel}, {t}) points at ({mch}, {mt})"
+            assert span == ci.message_index_length, f"{file}: message index length {ci.message_index_length} != {span}"
+        with open(file, "rb") as f:
+            ordered = [m.log_time for _, _, m in make_reader(f, validate_crcs=True).iter_messages(log_time_order=True)]
+        assert ordered == sorted(m.log_time for m in messages), f"{file}: seeking read differs"
+        print(json.dumps({"file": file.name, "messages": len(messages), "chunks": len(chunks), "compressions": sorted({c.compression for c in chunks}), "records": len(kinds)}))
+
+
 def make_humble(meta_path):
     """Rewrites metadata.yaml the way ROS 2 Humble writes it (version 5)."""
     from ruamel.yaml import YAML
@@ -186,5 +253,7 @@ if __name__ == "__main__":
         read(sys.argv[2])
     elif sys.argv[1] == "summary":
         summary(sys.argv[2])
+    elif sys.argv[1] == "check":
+        check(sys.argv[2])
     else:
         write(sys.argv[2], sys.argv[3])

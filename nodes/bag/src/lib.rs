@@ -9,11 +9,11 @@
 
 #![warn(missing_docs)]
 
+mod mcap_out;
 pub mod metadata;
 pub mod qos;
 mod reader;
 pub mod scan;
-mod tail;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -36,15 +36,6 @@ pub enum BagError {
         path: PathBuf,
         /// What the operating system said.
         source: std::io::Error,
-    },
-    /// The `mcap` crate failed to write a record, chunk or summary (usually
-    /// an I/O error underneath).
-    #[error("{}: {source}", .path.display())]
-    Mcap {
-        /// The file.
-        path: PathBuf,
-        /// What the MCAP library said.
-        source: Box<mcap::McapError>,
     },
     /// `metadata.yaml` is not rosbag2's, or names a storage plugin other
     /// than `mcap`.
@@ -95,9 +86,5 @@ pub enum BagError {
 impl BagError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> BagError {
         BagError::Io { path: path.into(), source }
-    }
-
-    pub(crate) fn mcap(path: &Path, e: mcap::McapError) -> BagError {
-        BagError::Mcap { path: path.into(), source: Box::new(e) }
     }
 }

@@ -2,21 +2,22 @@
 //! files (profile `ros2`, `ros2msg` schemas, `cdr` messages, QoS and type-hash
 //! channel metadata, a `rosbag2` metadata record), chunked and indexed.
 //!
-//! Crash safety: every `flush` (the recorder calls it at least once a second)
-//! ends the current chunk, writes it behind a provisional footer (see
-//! [`crate::tail`]) and rewrites `metadata.yaml`, so a process killed at any
-//! point leaves a bag that readers open with everything up to that flush.
+//! Crash safety: every chunk is written behind a provisional footer (see
+//! [`crate::mcap_out`]), and every `flush` (the recorder calls it at least once
+//! a second) ends the current chunk, waits for it to be written and rewrites
+//! `metadata.yaml`, so a process killed at any point leaves a bag that readers
+//! open with everything up to that flush.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use mcap::records::MessageHeader;
+use bytes::Bytes;
 use s2r_idl::Message;
 
+use crate::mcap_out::{McapOut, Payload};
 use crate::metadata::{BagMetadata, FileInfo, TopicMetadata, WRITTEN_VERSION};
 use crate::qos::{profiles_to_string, QosProfile};
-use crate::tail::TailFile;
 use crate::BagError;
 
 /// Compression of each MCAP chunk; every MCAP reader reads all three.
@@ -53,17 +54,20 @@ impl Compression {
         }
     }
 
-    fn mcap(self) -> Option<mcap::Compression> {
+    /// What a chunk's `compression` field holds.
+    pub(crate) fn mcap_name(self) -> &'static str {
         match self {
-            Compression::None => None,
-            Compression::Lz4 => Some(mcap::Compression::Lz4),
-            Compression::Zstd => Some(mcap::Compression::Zstd),
+            Compression::None => "",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
         }
     }
 }
 
 /// How a [`BagWriter`] writes. The default: uncompressed 4 MiB chunks, one
-/// file however large or long, recorded as `jazzy`.
+/// file however large or long, two threads that check and compress chunks
+/// (zstd keeps up with twice the Python writer's rate with two, not one),
+/// recorded as `jazzy`.
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
     /// Compression of each chunk.
@@ -81,6 +85,10 @@ pub struct WriterOptions {
     /// The distribution the bag claims to come from: `ros_distro` in
     /// `metadata.yaml`, `ROS_DISTRO` in each file's `rosbag2` record.
     pub ros_distro: String,
+    /// Threads that compute each finished chunk's CRC and compress it (at
+    /// least one; one more writes them to the file). The caller's thread
+    /// goes on filling the next chunk meanwhile.
+    pub threads: usize,
 }
 
 impl Default for WriterOptions {
@@ -91,6 +99,7 @@ impl Default for WriterOptions {
             max_file_size: None,
             max_file_duration_ns: None,
             ros_distro: "jazzy".into(),
+            threads: 2,
         }
     }
 }
@@ -171,15 +180,13 @@ pub struct BagWriter {
     dir: PathBuf,
     name: String,
     opts: WriterOptions,
-    mcap: Option<mcap::Writer<TailFile>>,
+    mcap: Option<McapOut>,
     file_index: usize,
     file_span: Span,
     files: Vec<FileInfo>,
     bag_span: Span,
     topics: Vec<TopicState>,
     sequence: u32,
-    /// Length of the current file, kept by its [`TailFile`].
-    file_len: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl BagWriter {
@@ -207,7 +214,6 @@ impl BagWriter {
             bag_span: Span::default(),
             topics: Vec::new(),
             sequence: 0,
-            file_len: Default::default(),
         };
         w.open_file()?;
         w.flush()?;
@@ -224,18 +230,9 @@ impl BagWriter {
 
     fn open_file(&mut self) -> Result<(), BagError> {
         let path = self.file_path();
-        let file = OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| BagError::io(&path, e))?;
-        let options = mcap::WriteOptions::new()
-            .profile("ros2")
-            .library(format!("sim2real s2r-bag {}", env!("CARGO_PKG_VERSION")))
-            .compression(self.opts.compression.mcap())
-            .chunk_size(Some(self.opts.chunk_size))
-            // One thread: the machines this runs on are small, and recording
-            // competes with the nodes it records.
-            .compression_threads(0);
-        self.file_len = Default::default();
-        let writer = options.create(TailFile::new(file, self.file_len.clone())).map_err(|e| BagError::mcap(&path, e))?;
-        self.mcap = Some(writer);
+        let library = format!("sim2real s2r-bag {}", env!("CARGO_PKG_VERSION"));
+        let o = &self.opts;
+        self.mcap = Some(McapOut::create(&path, o.compression, o.chunk_size, o.threads, &library)?);
         self.file_span = Span::default();
         for t in &mut self.topics {
             t.channel = None;
@@ -256,36 +253,43 @@ impl BagWriter {
         Ok(TopicId(self.topics.len() - 1))
     }
 
-    fn channel(&mut self, id: TopicId) -> Result<u16, BagError> {
+    fn channel(&mut self, id: TopicId) -> u16 {
         if let Some(c) = self.topics[id.0].channel {
-            return Ok(c);
+            return c;
         }
-        let path = self.file_path();
         let spec = &self.topics[id.0].spec;
         let w = self.mcap.as_mut().expect("a file is open");
-        let schema = w.add_schema(&spec.type_name, "ros2msg", spec.schema.as_bytes()).map_err(|e| BagError::mcap(&path, e))?;
+        let schema = w.add_schema(&spec.type_name, "ros2msg", spec.schema.as_bytes());
         let mut meta = BTreeMap::new();
         meta.insert("offered_qos_profiles".to_string(), profiles_to_string(&spec.qos));
         meta.insert("topic_type_hash".to_string(), spec.type_hash.clone());
-        let channel = w.add_channel(schema, &spec.name, "cdr", &meta).map_err(|e| BagError::mcap(&path, e))?;
+        let channel = w.add_channel(schema, &spec.name, "cdr", &meta);
         self.topics[id.0].channel = Some(channel);
-        Ok(channel)
+        channel
     }
 
-    /// Writes one serialized message (encapsulation header included).
-    /// `log_time` is when it was received, `publish_time` when it was sent
-    /// (nanoseconds since the epoch). Starts a new file first when the
+    /// Writes one serialized message (encapsulation header included), copying
+    /// it. `log_time` is when it was received, `publish_time` when it was
+    /// sent (nanoseconds since the epoch). Starts a new file first when the
     /// current one has reached [`WriterOptions::max_file_size`] or
     /// [`WriterOptions::max_file_duration_ns`].
     pub fn write(&mut self, id: TopicId, log_time: u64, publish_time: u64, data: &[u8]) -> Result<(), BagError> {
+        self.write_payload(id, log_time, publish_time, Payload::Borrowed(data))
+    }
+
+    /// [`BagWriter::write`] of a shared buffer: a large message in an
+    /// uncompressed chunk goes to the file from this buffer, without a copy.
+    pub fn write_bytes(&mut self, id: TopicId, log_time: u64, publish_time: u64, data: Bytes) -> Result<(), BagError> {
+        self.write_payload(id, log_time, publish_time, Payload::Shared(data))
+    }
+
+    fn write_payload(&mut self, id: TopicId, log_time: u64, publish_time: u64, data: Payload<'_>) -> Result<(), BagError> {
         if self.should_split(log_time) {
             self.split()?;
         }
-        let channel_id = self.channel(id)?;
+        let channel = self.channel(id);
         self.sequence = self.sequence.wrapping_add(1);
-        let header = MessageHeader { channel_id, sequence: self.sequence, log_time, publish_time };
-        let path = self.file_path();
-        self.mcap.as_mut().expect("a file is open").write_to_known_channel(&header, data).map_err(|e| BagError::mcap(&path, e))?;
+        self.mcap.as_mut().expect("a file is open").write(channel, self.sequence, log_time, publish_time, data)?;
         self.topics[id.0].count += 1;
         self.file_span.add(log_time);
         self.bag_span.add(log_time);
@@ -297,12 +301,13 @@ impl BagWriter {
     /// [`BagError::Usage`] when the message does not serialize.
     pub fn write_message<M: Message>(&mut self, id: TopicId, log_time: u64, msg: &M) -> Result<(), BagError> {
         let data = s2r_idl::dynamic::serialize(msg).map_err(|e| BagError::Usage(format!("serializing {}: {e}", M::TYPE_NAME)))?;
-        self.write(id, log_time, log_time, &data)
+        self.write_bytes(id, log_time, log_time, data.into())
     }
 
-    /// Bytes of the current file so far.
+    /// Bytes of the current file so far (chunks not yet compressed counted
+    /// at their uncompressed size).
     fn size(&self) -> u64 {
-        self.file_len.load(std::sync::atomic::Ordering::Relaxed)
+        self.mcap.as_ref().map_or(0, |m| m.len())
     }
 
     fn should_split(&self, log_time: u64) -> bool {
@@ -323,34 +328,25 @@ impl BagWriter {
     }
 
     fn finish_file(&mut self) -> Result<(), BagError> {
-        let path = self.file_path();
-        let mut w = self.mcap.take().expect("a file is open");
+        let w = self.mcap.take().expect("a file is open");
         self.files.push(FileInfo {
             path: self.file_name(self.file_index),
             starting_time_ns: self.file_span.first.unwrap_or(0),
             duration_ns: self.file_span.last.saturating_sub(self.file_span.first.unwrap_or(0)),
             message_count: self.file_span.count,
         });
-        let record = mcap::records::Metadata {
-            name: "rosbag2".into(),
-            metadata: BTreeMap::from([
-                ("serialized_metadata".to_string(), self.metadata().to_record_text()),
-                ("ROS_DISTRO".to_string(), self.opts.ros_distro.clone()),
-            ]),
-        };
-        w.write_metadata(&record).map_err(|e| BagError::mcap(&path, e))?;
-        w.finish().map_err(|e| BagError::mcap(&path, e))?;
-        let mut tail = w.into_inner();
-        tail.commit(true).map_err(|e| BagError::io(&path, e))?;
-        Ok(())
+        let record = BTreeMap::from([
+            ("serialized_metadata".to_string(), self.metadata().to_record_text()),
+            ("ROS_DISTRO".to_string(), self.opts.ros_distro.clone()),
+        ]);
+        w.finish("rosbag2", &record)
     }
 
     /// Ends the current chunk, makes everything written so far durable behind a
     /// provisional footer, and rewrites `metadata.yaml`. Every flush ends a
     /// chunk, so frequent flushes make small chunks.
     pub fn flush(&mut self) -> Result<(), BagError> {
-        let path = self.file_path();
-        self.mcap.as_mut().expect("a file is open").flush().map_err(|e| BagError::mcap(&path, e))?;
+        self.mcap.as_mut().expect("a file is open").flush()?;
         self.write_metadata_yaml()
     }
 

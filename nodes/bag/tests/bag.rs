@@ -66,7 +66,9 @@ fn decode<M: s2r_idl::Message>(data: &[u8]) -> M {
 fn a_killed_writer_leaves_everything_up_to_the_last_flush() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bag");
-    let w = write_sample(&dir, Compression::Zstd, 90);
+    // Five pairs after the last flush: fewer than a chunk holds, so they are
+    // still in the open chunk (a chunk that fills is written at once).
+    let w = write_sample(&dir, Compression::Zstd, 80);
     // As a SIGKILL would: no finish, no drop.
     std::mem::forget(w);
     let r = BagReader::open(&dir).unwrap();

@@ -23,6 +23,13 @@ pub struct BagBenchArgs {
     /// Leave out the Python mcap writer.
     #[arg(long)]
     pub no_python: bool,
+    /// Threads that check and compress chunks (the writer's `threads`).
+    #[arg(long, default_value_t = WriterOptions::default().threads)]
+    pub threads: usize,
+    /// Copy each message into the writer (`write`) instead of handing it a
+    /// shared buffer as the recorder does (`write_bytes`).
+    #[arg(long)]
+    pub copy: bool,
     /// DDS domain of the playback measurement.
     #[arg(long, default_value_t = 215)]
     pub domain: u16,
@@ -50,13 +57,17 @@ fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
 }
 
-fn write_ours(dir: &Path, c: Compression, payload: &[u8], n: usize) -> Result<(f64, u64)> {
+fn write_ours(dir: &Path, c: Compression, a: &BagBenchArgs, payload: &bytes::Bytes) -> Result<(f64, u64)> {
     let start = Instant::now();
-    let mut w = BagWriter::create(dir, WriterOptions { compression: c, ..Default::default() })?;
+    let mut w = BagWriter::create(dir, WriterOptions { compression: c, threads: a.threads, ..Default::default() })?;
     let t = w.add_topic(TopicSpec::of::<Image>("/cam/image_raw", vec![]))?;
-    for i in 0..n {
+    for i in 0..a.images {
         let ts = 1_700_000_000_000_000_000 + i as u64 * 33_333_333;
-        w.write(t, ts, ts, payload)?;
+        if a.copy {
+            w.write(t, ts, ts, payload)?;
+        } else {
+            w.write_bytes(t, ts, ts, payload.clone())?;
+        }
     }
     w.finish()?;
     let secs = start.elapsed().as_secs_f64();
@@ -108,7 +119,7 @@ pub(crate) async fn run(a: BagBenchArgs) -> Result<()> {
 }
 
 async fn measure(a: &BagBenchArgs, work: &Path) -> Result<()> {
-    let payload = s2r_idl::dynamic::serialize(&frame()).map_err(|e| anyhow!("{e}"))?;
+    let payload = bytes::Bytes::from(s2r_idl::dynamic::serialize(&frame()).map_err(|e| anyhow!("{e}"))?);
     let payload_file = work.join("payload.cdr");
     std::fs::write(&payload_file, &payload)?;
     let mb = (payload.len() * a.images) as f64 / 1e6;
@@ -120,14 +131,19 @@ async fn measure(a: &BagBenchArgs, work: &Path) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!("(best of {RUNS} runs each, after one unmeasured run that brings the memory in)");
+    println!(
+        "s2r-bag: {} chunk thread(s) + a file writer; messages {}",
+        a.threads.max(1),
+        if a.copy { "copied in (write)" } else { "handed over as shared buffers, as the recorder does (write_bytes)" }
+    );
     println!("{:<12} {:<22} {:>9} {:>10} {:>8}", "compression", "writer", "seconds", "MB/s", "ratio");
     let warm = work.join("warm");
-    write_ours(&warm, Compression::None, &payload, a.images)?;
+    write_ours(&warm, Compression::None, a, &payload)?;
     std::fs::remove_dir_all(&warm)?;
     for c in [Compression::None, Compression::Lz4, Compression::Zstd] {
         let (secs, size) = best_of(|| {
             let dir = work.join(format!("ours_{}", c.name()));
-            let r = write_ours(&dir, c, &payload, a.images)?;
+            let r = write_ours(&dir, c, a, &payload)?;
             std::fs::remove_dir_all(&dir)?;
             Ok(r)
         })?;

@@ -84,6 +84,10 @@ pub struct RecordArgs {
     /// Chunk compression: none, lz4 or zstd.
     #[arg(long, default_value = "none")]
     compression_format: String,
+    /// Threads that check and compress finished chunks (a file writer
+    /// thread comes on top).
+    #[arg(long, default_value_t = WriterOptions::default().threads)]
+    compression_threads: usize,
     /// Seconds between flushes (what a crash can lose at most).
     #[arg(long, default_value_t = 1.0)]
     flush_interval: f64,
@@ -220,12 +224,16 @@ async fn record(a: RecordArgs) -> Result<()> {
     if a.flush_interval.is_nan() || a.flush_interval <= 0.0 {
         bail!("--flush-interval must be positive");
     }
+    if a.compression_threads == 0 {
+        bail!("--compression-threads must be at least 1");
+    }
     let wanted: BTreeSet<String> = a.topics.iter().map(|t| absolute(t)).collect();
     let dir = a.output.clone().unwrap_or_else(default_folder);
     let opts = WriterOptions {
         compression,
         max_file_size: a.max_bag_size,
         max_file_duration_ns: a.max_bag_duration.map(|s| (s * 1e9) as u64),
+        threads: a.compression_threads,
         ..Default::default()
     };
     let mut writer = BagWriter::create(&dir, opts)?;
@@ -244,7 +252,7 @@ async fn record(a: RecordArgs) -> Result<()> {
                     let _ = reply.send(writer.add_topic(spec).map_err(|e| e.to_string()));
                 }
                 ToWriter::Message(id, log_time, pub_time, data) => {
-                    writer.write(id, log_time, pub_time, &data.0)?;
+                    writer.write_bytes(id, log_time, pub_time, data.0)?;
                     written2.fetch_add(1, Ordering::Relaxed);
                 }
                 ToWriter::Flush => writer.flush()?,

@@ -216,7 +216,7 @@ fn augment(
             }
             if c.topic != image_topic {
                 for (w, ids) in &mut writers {
-                    w.write(ids[m.connection], m.log_time, m.publish_time, &m.data)?;
+                    w.write_bytes(ids[m.connection], m.log_time, m.publish_time, m.data.clone())?;
                 }
                 continue;
             }

@@ -260,7 +260,7 @@ fn write_clips(src: &Source, si: usize, clips: &[Clip], frame_log: &BTreeMap<(us
                 }
             }
             let id = topic(&mut w.writer, &mut w.topics, &reader, ci).map_err(bag_err(&w.dir))?;
-            w.writer.write(id, m.log_time, m.publish_time, &m.data).map_err(bag_err(&w.dir))?;
+            w.writer.write_bytes(id, m.log_time, m.publish_time, m.data.clone()).map_err(bag_err(&w.dir))?;
         }
     }
     for w in writers {
