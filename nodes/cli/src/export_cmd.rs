@@ -1,6 +1,6 @@
-//! `s2r export perception|policy MODEL --onnx FILE`: a trained network as
-//! an ONNX model for ONNX Runtime or TensorRT (s2r_perception::onnx and
-//! s2r_policy::onnx write them).
+//! `s2r export perception|policy|world MODEL --onnx FILE` and `s2r export
+//! reason MODEL --onnx PREFIX`: trained networks as ONNX models for ONNX
+//! Runtime or TensorRT (each model crate's `onnx` module writes them).
 
 use std::path::PathBuf;
 
@@ -15,6 +15,17 @@ pub enum ExportCmd {
     Policy(PolicyExportArgs),
     /// The reasoner's networks as ONNX: PREFIX.surface.onnx, PREFIX.hazard.onnx, PREFIX.cup.onnx (those it has).
     Reason(ReasonExportArgs),
+    /// The world model as ONNX (inputs `digits`, `steps`, `conditions` over its context window; outputs `logits`, `state`).
+    World(WorldExportArgs),
+}
+
+#[derive(Args)]
+pub struct WorldExportArgs {
+    /// The checkpoint (from `s2r train world`).
+    model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long)]
+    onnx: PathBuf,
 }
 
 #[derive(Args)]
@@ -79,6 +90,23 @@ pub fn run(c: ExportCmd) -> Result<()> {
                 cfg.robot.state_scale().len(),
                 cfg.chunk,
                 cfg.robot.action_scale().len()
+            );
+            Ok(())
+        }
+        ExportCmd::World(a) => {
+            let loaded = s2r_world::checkpoint::load(&a.model, &candle_core::Device::Cpu)?;
+            let bytes = s2r_world::onnx::export(&loaded.model)?;
+            std::fs::write(&a.onnx, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.onnx.display()))?;
+            let cfg = &loaded.model.config;
+            let (t, n, l) = (cfg.context, cfg.tokens(), cfg.levels.len());
+            eprintln!(
+                "wrote {} ({} bytes; {}): inputs digits int64 [1, {t}, {n}, {l}] (with digit offsets), steps [1, {t}, {}], conditions int64 [1, 4]; outputs logits [1, {t}, {n}, {}], state [1, {t}, {}]",
+                a.onnx.display(),
+                bytes.len(),
+                cfg.summary(),
+                2 * s2r_world::model::ACTION,
+                cfg.digit_offsets().1,
+                s2r_world::model::ACTION
             );
             Ok(())
         }

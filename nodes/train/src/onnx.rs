@@ -82,7 +82,7 @@ fn attribute(a: &Attr) -> Pb {
     p
 }
 
-fn value_info(name: &str, dims: &[usize]) -> Pb {
+fn value_info(name: &str, dims: &[usize], elem: i64) -> Pb {
     let mut shape = Pb::default();
     for d in dims {
         let mut dim = Pb::default();
@@ -90,7 +90,7 @@ fn value_info(name: &str, dims: &[usize]) -> Pb {
         shape.msg(1, dim);
     }
     let mut tensor = Pb::default();
-    tensor.int(1, TENSOR_FLOAT).msg(2, shape);
+    tensor.int(1, elem).msg(2, shape);
     let mut ty = Pb::default();
     ty.msg(1, tensor);
     let mut v = Pb::default();
@@ -98,11 +98,13 @@ fn value_info(name: &str, dims: &[usize]) -> Pb {
     v
 }
 
-/// A graph being built: nodes, weights, inputs and outputs (all float32).
+/// A graph being built: nodes, weights, inputs and outputs (float32 but
+/// for the inputs marked with [`Graph::int64_input`]).
 #[derive(Default)]
 pub struct Graph {
     graph: Pb,
     count: usize,
+    int64_inputs: Vec<String>,
 }
 
 impl Graph {
@@ -148,6 +150,19 @@ impl Graph {
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         t.bytes(9, &raw);
         self.graph.msg(5, t);
+    }
+
+    /// Declares the graph input `name` int64 (indices) instead of float32.
+    pub fn int64_input(&mut self, name: &str) {
+        self.int64_inputs.push(name.into());
+    }
+
+    /// A float32 scalar-like weight `[1]` of value `v`, broadcast by the
+    /// operators that use it.
+    pub fn scalar(&mut self, base: &str, v: f32) -> String {
+        let n = self.name(base);
+        self.initializer(&n, &[1], &[v]);
+        n
     }
 
     /// `op(a, b)` into a fresh value.
@@ -219,10 +234,11 @@ impl Graph {
         let mut graph = self.graph;
         graph.str(2, name);
         for (n, dims) in inputs {
-            graph.msg(11, value_info(n, dims));
+            let elem = if self.int64_inputs.iter().any(|i| i == n) { TENSOR_INT64 } else { TENSOR_FLOAT };
+            graph.msg(11, value_info(n, dims, elem));
         }
         for (n, dims) in outputs {
-            graph.msg(12, value_info(n, dims));
+            graph.msg(12, value_info(n, dims, TENSOR_FLOAT));
         }
         let mut opset = Pb::default();
         opset.str(1, "").int(2, 17);

@@ -26,6 +26,7 @@ pub mod eval;
 pub mod fit;
 pub mod model;
 pub mod node;
+pub mod onnx;
 pub mod rollout;
 
 /// A tokenizer as the world model uses it: frames in, FSQ codes out and back.

@@ -236,9 +236,9 @@ impl Config {
 /// Layer normalization over the last dimension, from differentiable tensor
 /// operations (candle's fused layer norm has no backward pass: gradients
 /// would stop at it).
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+pub(crate) struct LayerNorm {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
 }
 
 fn layer_norm(d: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
@@ -259,10 +259,10 @@ impl LayerNorm {
 }
 
 /// A linear map, with a low-rank adapter when the config asks for one.
-struct Lin {
-    base: Linear,
+pub(crate) struct Lin {
+    pub(crate) base: Linear,
     /// A [rank, in], B [out, rank].
-    lora: Option<(Tensor, Tensor)>,
+    pub(crate) lora: Option<(Tensor, Tensor)>,
 }
 
 /// Whether a variable is an adapter's (what adapter post-training trains).
@@ -293,16 +293,16 @@ impl Module for Lin {
 }
 
 /// One block: spatial attention, causal temporal attention, MLP.
-struct Block {
-    ln_s: LayerNorm,
-    qkv_s: Lin,
-    out_s: Lin,
-    ln_t: LayerNorm,
-    qkv_t: Lin,
-    out_t: Lin,
-    ln_m: LayerNorm,
-    up: Lin,
-    down: Lin,
+pub(crate) struct Block {
+    pub(crate) ln_s: LayerNorm,
+    pub(crate) qkv_s: Lin,
+    pub(crate) out_s: Lin,
+    pub(crate) ln_t: LayerNorm,
+    pub(crate) qkv_t: Lin,
+    pub(crate) out_t: Lin,
+    pub(crate) ln_m: LayerNorm,
+    pub(crate) up: Lin,
+    pub(crate) down: Lin,
 }
 
 /// Multi-head self-attention over `x` [M, L, d], with an additive mask [L, L].
@@ -356,16 +356,16 @@ impl Block {
 pub struct WorldModel {
     /// Its shape.
     pub config: Config,
-    digits: Embedding,
-    merge: Linear,
-    conditions: Embedding,
-    step: Linear,
-    space: Tensor,
-    time: Tensor,
-    blocks: Vec<Block>,
-    ln_f: LayerNorm,
-    head: Linear,
-    state: Linear,
+    pub(crate) digits: Embedding,
+    pub(crate) merge: Linear,
+    pub(crate) conditions: Embedding,
+    pub(crate) step: Linear,
+    pub(crate) space: Tensor,
+    pub(crate) time: Tensor,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) ln_f: LayerNorm,
+    pub(crate) head: Linear,
+    pub(crate) state: Linear,
     offsets: Tensor,
 }
 
