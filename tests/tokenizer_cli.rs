@@ -107,3 +107,30 @@ fn training_checkpoints_and_resumes_the_shipped_checkpoint_too() {
     let (ok, _, err) = s2r(&args);
     assert!(!ok && err.contains("junk.safetensors"), "{err}");
 }
+
+#[test]
+fn the_shipped_tokenizer_exports_to_onnx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("dv");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/tokenizer/dv8x16x16.safetensors");
+    let (ok, _, err) = s2r(&["export", "tokenizer", model, "--onnx", prefix.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(err.contains("latent [1, 6, 16, 16] and digits int64 [1, 6, 16, 16]"), "{err}");
+    // ONNX Runtime (the Python wheel) encodes a grey frame and decodes it
+    // back: digits within the levels, a frame of the size asked for.
+    let script = "import sys, numpy as np, onnxruntime as ort\n\
+e = ort.InferenceSession(sys.argv[1] + '.encoder.onnx')\n\
+d = ort.InferenceSession(sys.argv[1] + '.decoder.onnx')\n\
+latent, digits = e.run(None, {'frame': np.zeros((1, 3, 256, 256), np.float32)})\n\
+frame, = d.run(None, {'latent': latent})\n\
+levels = np.array([8, 8, 8, 5, 5, 5]).reshape(1, 6, 1, 1)\n\
+print(list(frame.shape), bool(((digits >= 0) & (digits < levels)).all()), bool(np.isfinite(frame).all()))\n";
+    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let r = Command::new(py).args(["-c", script, prefix.to_str().unwrap()]).output().unwrap();
+    let said = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(said.trim(), "[1, 3, 256, 256] True True", "{}", String::from_utf8_lossy(&r.stderr));
+    let (ok, _, err) = s2r(&["export", "tokenizer", model, "--onnx", prefix.to_str().unwrap(), "--size", "100"]);
+    assert!(!ok && err.contains("multiple of 16"), "{err}");
+    let (ok, _, err) = s2r(&["export", "tokenizer", "/nonexistent/t.safetensors", "--onnx", prefix.to_str().unwrap()]);
+    assert!(!ok && err.contains("/nonexistent/t.safetensors"), "{err}");
+}

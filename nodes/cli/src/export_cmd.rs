@@ -1,5 +1,5 @@
 //! `s2r export perception|policy|world MODEL --onnx FILE` and `s2r export
-//! reason MODEL --onnx PREFIX`: trained networks as ONNX models for ONNX
+//! reason|tokenizer MODEL --onnx PREFIX`: trained networks as ONNX models for ONNX
 //! Runtime or TensorRT (each model crate's `onnx` module writes them).
 
 use std::path::PathBuf;
@@ -17,6 +17,20 @@ pub enum ExportCmd {
     Reason(ReasonExportArgs),
     /// The world model as ONNX (inputs `digits`, `steps`, `conditions` over its context window; outputs `logits`, `state`).
     World(WorldExportArgs),
+    /// The tokenizer as ONNX, one frame at a time: PREFIX.encoder.onnx (`frame` → `latent`, and `digits` when discrete) and PREFIX.decoder.onnx (`latent` → `frame`).
+    Tokenizer(TokenizerExportArgs),
+}
+
+#[derive(Args)]
+pub struct TokenizerExportArgs {
+    /// The checkpoint (from `s2r train tokenizer`; the shipped ones are in models/tokenizer/).
+    model: PathBuf,
+    /// The files' common prefix (`dv` writes dv.encoder.onnx and dv.decoder.onnx).
+    #[arg(long)]
+    onnx: PathBuf,
+    /// Frame width and height in pixels (a multiple of the spatial compression).
+    #[arg(long, default_value_t = 256)]
+    size: usize,
 }
 
 #[derive(Args)]
@@ -90,6 +104,28 @@ pub fn run(c: ExportCmd) -> Result<()> {
                 cfg.robot.state_scale().len(),
                 cfg.chunk,
                 cfg.robot.action_scale().len()
+            );
+            Ok(())
+        }
+        ExportCmd::Tokenizer(a) => {
+            let codec = s2r_tokenizer::codec::Codec::load(&a.model)?;
+            let context = |e: candle_core::Error| anyhow::anyhow!("{}: {e}", a.model.display());
+            let parts = [
+                ("encoder", s2r_tokenizer::onnx::encoder(&codec.model, a.size).map_err(context)?),
+                ("decoder", s2r_tokenizer::onnx::decoder(&codec.model, a.size).map_err(context)?),
+            ];
+            let cfg = codec.cfg;
+            let (c, h) = (cfg.latent_channels(), a.size / cfg.spatial);
+            for (part, bytes) in parts {
+                let path = PathBuf::from(format!("{}.{part}.onnx", a.onnx.display()));
+                std::fs::write(&path, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+            }
+            eprintln!(
+                "{}: encoder frame [1, 3, {s}, {s}] (RGB in [-1, 1]) -> latent [1, {c}, {h}, {h}]{}; decoder latent -> frame [1, 3, {s}, {s}]",
+                cfg.name(),
+                if cfg.continuous.is_none() { format!(" and digits int64 [1, {c}, {h}, {h}]") } else { String::new() },
+                s = a.size
             );
             Ok(())
         }

@@ -89,7 +89,7 @@ enum Command {
     Cycle(cycle_cmd::CycleArgs),
     /// Pseudo-label a robot's recordings with a perception model into a dataset to train on.
     Label(label_cmd::LabelArgs),
-    /// Export trained models for other runtimes: perception, policy, reason and world model as ONNX.
+    /// Export trained models for other runtimes: perception, policy, reason, world model and tokenizer as ONNX.
     #[command(subcommand)]
     Export(export_cmd::ExportCmd),
     /// Train models: tokenizer, perception (on curated data), policy (on demonstrations), reasoning, world model.

@@ -28,26 +28,7 @@ trait Layers {
 impl Layers for Graph {
     /// A convolution layer (folded: weight and bias), then ReLU if asked.
     fn conv(&mut self, x: &str, c: &Conv2d, relu: bool) -> Result<String, candle_core::Error> {
-        let w = c.weight();
-        let dims = w.dims().to_vec();
-        let wn = self.name("w");
-        self.initializer(&wn, &dims, &w.flatten_all()?.to_vec1::<f32>()?);
-        let mut inputs = vec![x.to_string(), wn];
-        if let Some(b) = c.bias() {
-            let bn = self.name("b");
-            self.initializer(&bn, b.dims(), &b.to_vec1::<f32>()?);
-            inputs.push(bn);
-        }
-        let cfg = c.config();
-        let (k, p, s) = (dims[2] as i64, cfg.padding as i64, cfg.stride as i64);
-        let out = self.name("conv");
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        self.node(
-            "Conv",
-            &refs,
-            &[&out],
-            &[Attr::Ints("kernel_shape", vec![k, k]), Attr::Ints("pads", vec![p; 4]), Attr::Ints("strides", vec![s, s])],
-        );
+        let out = self.conv2d(x, c)?;
         if !relu {
             return Ok(out);
         }

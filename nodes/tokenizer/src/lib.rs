@@ -16,6 +16,7 @@ mod haar;
 pub use s2r_image::quality as metrics;
 pub mod model;
 pub mod node;
+pub mod onnx;
 mod train;
 
 use std::path::{Path, PathBuf};

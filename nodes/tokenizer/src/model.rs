@@ -92,8 +92,8 @@ fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<C
 /// A convolution: candle's (trainable) or, once [`Conv::prepare`]d for
 /// inference, as an explicit im2col + one matrix product (the `gemm` crate
 /// runs that about twice as fast as candle 0.11's tiled CPU convolution).
-struct Conv {
-    inner: Conv2d,
+pub(crate) struct Conv {
+    pub(crate) inner: Conv2d,
     /// Weights as [out, k·k·in] (index (ky·k + kx)·in + c) and bias as [out, 1].
     gemm: Option<(Tensor, Option<Tensor>)>,
 }
@@ -166,8 +166,8 @@ fn sum(xs: impl Iterator<Item = Result<Tensor>>) -> Result<Tensor> {
 /// y_t = x_t + silu(Σ_k W_k x_{t−k}), frames before the first replaced by the
 /// first: a causal temporal convolution of kernel 3 (as three 1×1
 /// convolutions), residual so that it starts near the identity.
-struct CausalTime {
-    taps: Vec<Conv>,
+pub(crate) struct CausalTime {
+    pub(crate) taps: Vec<Conv>,
 }
 
 impl CausalTime {
@@ -187,9 +187,9 @@ impl CausalTime {
 }
 
 /// x + c2(silu(c1(silu(x)))), 3×3 convolutions.
-struct Block {
-    c1: Conv,
-    c2: Conv,
+pub(crate) struct Block {
+    pub(crate) c1: Conv,
+    pub(crate) c2: Conv,
 }
 
 impl Block {
@@ -205,30 +205,30 @@ impl Block {
 /// Frames → latent frames at 1/`spatial` the resolution, causally: latent
 /// frame 0 from frame 0 alone, latent frame j from frames up to j·`temporal`.
 pub struct Encoder {
-    cfg: Config,
+    pub(crate) cfg: Config,
     /// The Haar levels are folded into the adjacent convolutions ([`Tokenizer::fold_haar`]).
-    folded: bool,
-    stem: Conv,
-    down: Vec<Conv>,
-    time: CausalTime,
-    first: Conv,
-    group: Vec<Conv>,
-    blocks: Vec<Block>,
-    out: Conv,
+    pub(crate) folded: bool,
+    pub(crate) stem: Conv,
+    pub(crate) down: Vec<Conv>,
+    pub(crate) time: CausalTime,
+    pub(crate) first: Conv,
+    pub(crate) group: Vec<Conv>,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) out: Conv,
 }
 
 /// Latent frames → frames, mirroring the [`Encoder`]: the first latent
 /// frame gives one frame, each later one `temporal` frames.
 pub struct Decoder {
-    cfg: Config,
-    folded: bool,
-    input: Conv,
-    blocks: Vec<Block>,
-    first: Conv,
-    group: Vec<Conv>,
-    time: CausalTime,
-    up: Vec<Conv>,
-    out: Conv,
+    pub(crate) cfg: Config,
+    pub(crate) folded: bool,
+    pub(crate) input: Conv,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) first: Conv,
+    pub(crate) group: Vec<Conv>,
+    pub(crate) time: CausalTime,
+    pub(crate) up: Vec<Conv>,
+    pub(crate) out: Conv,
 }
 
 /// Strided steps after the stem (which reaches 1/8).

@@ -5,7 +5,7 @@
 //! [`Graph::finish`] writes the file's bytes (IR version 8, opset 17), for
 //! ONNX Runtime and TensorRT deployments.
 
-use candle_nn::Linear;
+use candle_nn::{Conv2d, Linear};
 
 /// A protobuf message being written: fields appended in any order.
 #[derive(Default)]
@@ -99,12 +99,12 @@ fn value_info(name: &str, dims: &[usize], elem: i64) -> Pb {
 }
 
 /// A graph being built: nodes, weights, inputs and outputs (float32 but
-/// for the inputs marked with [`Graph::int64_input`]).
+/// for those marked with [`Graph::int64_input`] and [`Graph::int64_output`]).
 #[derive(Default)]
 pub struct Graph {
     graph: Pb,
     count: usize,
-    int64_inputs: Vec<String>,
+    int64: Vec<String>,
 }
 
 impl Graph {
@@ -154,7 +154,12 @@ impl Graph {
 
     /// Declares the graph input `name` int64 (indices) instead of float32.
     pub fn int64_input(&mut self, name: &str) {
-        self.int64_inputs.push(name.into());
+        self.int64.push(name.into());
+    }
+
+    /// Declares the graph output `name` int64 instead of float32.
+    pub fn int64_output(&mut self, name: &str) {
+        self.int64.push(name.into());
     }
 
     /// A float32 scalar-like weight `[1]` of value `v`, broadcast by the
@@ -200,6 +205,32 @@ impl Graph {
         Ok(self.binary("Add", &y, &bn))
     }
 
+    /// candle's `Conv2d` (a square kernel, its padding and stride) on `x`
+    /// [N, C, H, W].
+    pub fn conv2d(&mut self, x: &str, c: &Conv2d) -> candle_core::Result<String> {
+        let w = c.weight();
+        let dims = w.dims().to_vec();
+        let wn = self.name("w");
+        self.initializer(&wn, &dims, &w.flatten_all()?.to_vec1::<f32>()?);
+        let mut inputs = vec![x.to_string(), wn];
+        if let Some(b) = c.bias() {
+            let bn = self.name("b");
+            self.initializer(&bn, b.dims(), &b.to_vec1::<f32>()?);
+            inputs.push(bn);
+        }
+        let cfg = c.config();
+        let (k, p, s) = (dims[2] as i64, cfg.padding as i64, cfg.stride as i64);
+        let out = self.name("conv");
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        self.node(
+            "Conv",
+            &refs,
+            &[&out],
+            &[Attr::Ints("kernel_shape", vec![k, k]), Attr::Ints("pads", vec![p; 4]), Attr::Ints("strides", vec![s, s])],
+        );
+        Ok(out)
+    }
+
     /// [`crate::PatchStages`] on `x` ([1, h, w, c], channels last, already
     /// shifted as the network does): each stage a 2×2 space-to-depth (each
     /// block's pixels, row by row, become one position's channels), its
@@ -233,12 +264,12 @@ impl Graph {
     pub fn finish(self, name: &str, inputs: &[(&str, Vec<usize>)], outputs: &[(&str, Vec<usize>)], metadata: &[(&str, String)]) -> Vec<u8> {
         let mut graph = self.graph;
         graph.str(2, name);
+        let elem = |n: &str| if self.int64.iter().any(|i| i == n) { TENSOR_INT64 } else { TENSOR_FLOAT };
         for (n, dims) in inputs {
-            let elem = if self.int64_inputs.iter().any(|i| i == n) { TENSOR_INT64 } else { TENSOR_FLOAT };
-            graph.msg(11, value_info(n, dims, elem));
+            graph.msg(11, value_info(n, dims, elem(n)));
         }
         for (n, dims) in outputs {
-            graph.msg(12, value_info(n, dims, TENSOR_FLOAT));
+            graph.msg(12, value_info(n, dims, elem(n)));
         }
         let mut opset = Pb::default();
         opset.str(1, "").int(2, 17);
