@@ -85,6 +85,15 @@ fn a_recording_is_pseudo_labelled_into_a_dataset_perception_reads_and_trains_on(
     // Labels go to a new folder only.
     let o = s2r(&["label", bag, "--topic", "/sim/front/image_raw", "-o", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("already exists"), "{}", text(&o));
+
+    // A mirror-averaged teacher: said in the report, and as sure of these frames.
+    assert_eq!(r["mirrored"].as_bool(), Some(false));
+    let mirrored = tmp.path().join("mirrored");
+    let o = s2r(&["label", bag, "--topic", "/sim/front/image_raw", "--mirror", "-o", mirrored.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = report(&mirrored);
+    assert_eq!(m["mirrored"].as_bool(), Some(true));
+    assert!(m["bags"][0]["kept"].as_u64().unwrap() >= 5, "{m:?}");
 }
 
 /// A `/cam/image_raw` recording of `frames` (stamp in ms, a texture or none) in `encoding`.

@@ -258,7 +258,7 @@ fn confidence_collapses_on_frames_that_show_nothing() {
     let ck =
         s2r_perception::checkpoint::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/perception/perception.safetensors")).unwrap();
     let device = candle_core::Device::Cpu;
-    let p = Predictor { net: ck.net(&device).unwrap(), device, threshold: 0.3, max_detections: 100 };
+    let p = Predictor { net: ck.net(&device).unwrap(), device, threshold: 0.3, max_detections: 100, mirror: false };
     for bag in ["icy_night_crossing", "dry_day_urban", "cup_near_edge"] {
         let f = &common::recorded_frames(bag, 1)[0];
         let rgb = s2r_image::rgb8(f, bag).unwrap();

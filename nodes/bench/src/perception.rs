@@ -66,7 +66,7 @@ pub(crate) fn run(a: PerceptionBenchArgs) -> Result<()> {
     let cfg = net.cfg.clone();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("perception benchmark: {w}x{h} bgr8 frames, {what} ({}x{} input), candle CPU, {threads} cores", cfg.width, cfg.height);
-    let pred = Predictor { net, device: Device::Cpu, threshold: 0.3, max_detections: 100 };
+    let pred = Predictor { net, device: Device::Cpu, threshold: 0.3, max_detections: 100, mirror: false };
     let bgr = frame(w, h);
     let header = Header::default();
     println!("| outputs | frames/s | p50 ms | p99 ms |");

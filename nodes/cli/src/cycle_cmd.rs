@@ -105,6 +105,10 @@ pub struct CycleArgs {
     /// Announce a model that passes the gate on trainer/models (deployed nodes load it).
     #[arg(long)]
     announce: bool,
+    /// Label (and give the restyles their controls) with each frame's prediction averaged with its mirror image's: a
+    /// steadier teacher at twice the compute. The "before" is scored as deployed, without.
+    #[arg(long)]
+    mirror: bool,
     /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -303,8 +307,9 @@ pub fn run(a: CycleArgs) -> Result<()> {
     let base = crate::label_cmd::deployed(a.perception.clone())?;
     let ck = checkpoint::read(&base)?;
     // The deployed model: it labels (its boxes above the uncertain score are
-    // kept), gives the restyles their controls, and is the "before".
-    let before = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100 };
+    // kept), gives the restyles their controls (both mirrored with --mirror),
+    // and is the "before" (as deployed, not mirrored).
+    let mut before = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100, mirror: a.mirror };
 
     // 1. Label.
     let labels_dir = a.output.join("labels");
@@ -362,10 +367,11 @@ pub fn run(a: CycleArgs) -> Result<()> {
     eprintln!("3/5 fine-tuning steps {}..{} on the labels, their restyles and {} replay set(s)", ck.meta.step, f.steps, a.replay.len());
     fit::fit(&f, |m| eprintln!("  {m}"))?;
     let after_ck = checkpoint::read(&tuned)?;
-    let after = Predictor { net: after_ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100 };
+    let after = Predictor { net: after_ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100, mirror: false };
 
     // 4. Evaluate.
     eprintln!("4/5 evaluating before and after");
+    before.mirror = false;
     let mut scores = Vec::new();
     if a.truth {
         let ds = held_out_truth(&held_bags, &before)?;

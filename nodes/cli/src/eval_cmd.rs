@@ -185,7 +185,7 @@ fn perception(a: PerceptionEvalArgs) -> Result<()> {
             a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let pred = Predictor { net: ck.net(&device)?, device, threshold: 0.01, max_detections: 100 };
+    let pred = Predictor { net: ck.net(&device)?, device, threshold: 0.01, max_detections: 100, mirror: false };
     let n = ds.samples.len();
     let pick = a.sheet_frames.max(1).min(n);
     let chosen: Vec<usize> = (0..pick).map(|i| i * n / pick).collect();

@@ -44,6 +44,9 @@ pub struct LabelArgs {
     /// Label every n-th frame.
     #[arg(long, default_value_t = 1)]
     every: usize,
+    /// Average each frame's prediction with its mirror image's (left to right): a steadier teacher at twice the compute.
+    #[arg(long)]
+    mirror: bool,
     /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -61,7 +64,8 @@ pub fn run(a: LabelArgs) -> Result<()> {
     let device = s2r_perception::device(&a.device)?;
     let model = deployed(a.perception.clone())?;
     let ck = checkpoint::read(&model)?;
-    let predictor = Predictor { net: ck.net(&device)?, device, threshold: a.uncertain_score.min(a.min_score), max_detections: 100 };
+    let predictor =
+        Predictor { net: ck.net(&device)?, device, threshold: a.uncertain_score.min(a.min_score), max_detections: 100, mirror: a.mirror };
     let opts = LabelOptions {
         topic: a.topic,
         camera: a.camera,

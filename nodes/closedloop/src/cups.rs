@@ -45,7 +45,7 @@ impl CupLocator {
             .ok_or_else(|| err(format!("{}: the perception model does not detect cups", path.display())))?;
         let device = candle_core::Device::Cpu;
         let net = ck.net(&device).map_err(|e| err(e.to_string()))?;
-        Ok(CupLocator { predictor: Predictor { net, device, threshold: MIN_SCORE, max_detections: 20 }, class })
+        Ok(CupLocator { predictor: Predictor { net, device, threshold: MIN_SCORE, max_detections: 20, mirror: false }, class })
     }
 
     /// The cups a frame shows, in the map frame: each box is cast through

@@ -301,6 +301,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
                     device: opts.device.clone(),
                     threshold: 0.01,
                     max_detections: 100,
+                    mirror: false,
                 };
                 let r = eval::evaluate(&p, &val, 8, true, |_, _| {})?;
                 // Figures the data cannot give (no depth, no classes) are left out: JSON has no NaN.

@@ -73,6 +73,9 @@ impl Default for LabelOptions {
 pub struct LabelReport {
     /// The perception checkpoint that labelled.
     pub model: String,
+    /// Whether each frame's prediction was averaged with its mirror image's
+    /// ([`crate::predict::Predictor::mirror`]).
+    pub mirrored: bool,
     /// The floors.
     pub options: Option<LabelOptions>,
     /// Per recording.
@@ -205,7 +208,7 @@ pub fn label(
         threshold: opts.min_score,
     };
     let sky = cfg.seg_classes.iter().position(|c| c == "sky");
-    let mut report = LabelReport { model: model.into(), options: Some(opts.clone()), bags: Vec::new() };
+    let mut report = LabelReport { model: model.into(), mirrored: predictor.mirror, options: Some(opts.clone()), bags: Vec::new() };
     std::fs::create_dir_all(out.join("clips")).map_err(|source| PerceptionError::Io { path: out.join("clips"), source })?;
     let mut stems: Vec<String> = Vec::new();
     for (i, bag) in bags.iter().enumerate() {

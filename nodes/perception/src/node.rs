@@ -69,7 +69,10 @@ struct Model {
 fn load(path: &Path, device: &candle_core::Device, threshold: f32, max: usize) -> Result<Model, PerceptionError> {
     let ck = checkpoint::read(path)?;
     let net = ck.net(device)?;
-    Ok(Model { predictor: Predictor { net, device: device.clone(), threshold, max_detections: max }, path: path.to_path_buf() })
+    Ok(Model {
+        predictor: Predictor { net, device: device.clone(), threshold, max_detections: max, mirror: false },
+        path: path.to_path_buf(),
+    })
 }
 
 struct Camera {
