@@ -54,12 +54,10 @@ pub struct CycleArgs {
     /// The cycle's folder (labels/, augmented/, perception.safetensors, cycle.yaml, report.html); must not exist.
     #[arg(short, long)]
     output: PathBuf,
-    /// The deployed perception checkpoint (default: the shipped one).
-    #[arg(long)]
-    perception: Option<PathBuf>,
-    /// The camera's image topic (default: the recordings' one camera outside /sim/).
-    #[arg(long)]
-    topic: Option<String>,
+    /// The deployed model, the teacher of the labels (and the restyles' controls); the "before" is scored as
+    /// deployed, not mirrored.
+    #[command(flatten)]
+    teacher: crate::label_cmd::TeacherArgs,
     /// Looks the training frames are restyled into (each a prompt; repeat the option).
     #[arg(long = "prompt", default_values_t = ["heavy rain, dusk, street lights".to_string(), "snowy road, overcast, light snowfall".to_string()])]
     prompts: Vec<String>,
@@ -96,22 +94,9 @@ pub struct CycleArgs {
     /// Restyles keeping less than this share of the frame's boundaries are left out.
     #[arg(long, default_value_t = 0.3)]
     min_recall: f32,
-    /// Frames the model is less sure of than this are not labelled.
-    #[arg(long, default_value_t = 0.5)]
-    min_confidence: f32,
-    /// Segmentation pixels less sure than this are left out of the labels.
-    #[arg(long, default_value_t = 0.6)]
-    min_pixel: f32,
     /// Announce a model that passes the gate on trainer/models (deployed nodes load it).
     #[arg(long)]
     announce: bool,
-    /// Label (and give the restyles their controls) with each frame's prediction averaged with its mirror image's: a
-    /// steadier teacher at twice the compute. The "before" is scored as deployed, without.
-    #[arg(long)]
-    mirror: bool,
-    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 /// Before and after on one held-out set.
@@ -303,17 +288,16 @@ pub fn run(a: CycleArgs) -> Result<()> {
     if a.prompts.is_empty() || a.held_out_every < 2 {
         bail!("at least one --prompt, and --held-out-every of at least 2");
     }
-    let device = s2r_perception::device(&a.device)?;
-    let base = crate::label_cmd::deployed(a.perception.clone())?;
-    let ck = checkpoint::read(&base)?;
     // The deployed model: it labels (its boxes above the uncertain score are
     // kept), gives the restyles their controls (both mirrored with --mirror),
     // and is the "before" (as deployed, not mirrored).
-    let mut before = Predictor { net: ck.net(&device)?, device: device.clone(), threshold: 0.01, max_detections: 100, mirror: a.mirror };
+    let (base, ck, mut before) = a.teacher.load(0.01)?;
+    let device = before.device.clone();
 
     // 1. Label.
     let labels_dir = a.output.join("labels");
-    let opts = LabelOptions { topic: a.topic.clone(), min_confidence: a.min_confidence, min_pixel: a.min_pixel, ..Default::default() };
+    let t = &a.teacher;
+    let opts = LabelOptions { topic: t.topic.clone(), min_confidence: t.min_confidence, min_pixel: t.min_pixel, ..Default::default() };
     eprintln!("1/5 labelling {} recording(s) with {}", a.bags.len(), base.display());
     let labels = label(&a.bags, &before, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
     let clips: Vec<String> = labels.bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
