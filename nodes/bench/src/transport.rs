@@ -37,6 +37,10 @@ pub struct TransportArgs {
     /// DDS domain for the run (kept apart from your graph).
     #[arg(long, default_value_t = 213)]
     domain: u16,
+    /// Cameras publishing at once between the two processes (one topic
+    /// each, all at --rate): 8 is a car's surround rig.
+    #[arg(long, default_value_t = 1)]
+    cameras: usize,
 }
 
 /// Options of the hidden `s2r bench transport-peer` (the subscribing process).
@@ -49,6 +53,18 @@ pub struct PeerArgs {
     /// Stop after this many seconds without an image.
     #[arg(long, default_value_t = 10.0)]
     idle: f64,
+    /// Camera topics to subscribe (/bench/image, or /bench/cam<k>/image for more than one).
+    #[arg(long, default_value_t = 1)]
+    cameras: usize,
+}
+
+/// The topic of camera `k` of `n`.
+fn camera_topic(k: usize, n: usize) -> String {
+    if n <= 1 {
+        "/bench/image".into()
+    } else {
+        format!("/bench/cam{k}/image")
+    }
 }
 
 fn qos(best_effort: bool) -> Qos {
@@ -144,6 +160,9 @@ pub(crate) async fn transport(a: TransportArgs) -> Result<()> {
     if !(a.rate > 0.0 && a.seconds > 0.0) {
         bail!("--rate and --seconds must be positive");
     }
+    if a.cameras == 0 {
+        bail!("--cameras must be at least 1");
+    }
     let sizes = a.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
     print_header(&a);
     for (w, h) in sizes {
@@ -177,8 +196,9 @@ async fn publish_loop(a: &TransportArgs, w: u32, h: u32, mut send: impl FnMut(Im
 
 async fn over_dds(a: &TransportArgs, w: u32, h: u32) -> Result<Row> {
     let exe = std::env::current_exe()?;
+    let n = a.cameras.max(1);
     let mut child = Command::new(exe)
-        .args(["bench", "transport-peer", "--domain", &a.domain.to_string()])
+        .args(["bench", "transport-peer", "--domain", &a.domain.to_string(), "--cameras", &n.to_string()])
         .args(if a.best_effort { vec!["--best-effort"] } else { vec![] })
         .env("ROS_LOCALHOST_ONLY", "1")
         .stdout(Stdio::piped())
@@ -187,9 +207,10 @@ async fn over_dds(a: &TransportArgs, w: u32, h: u32) -> Result<Row> {
         .context("starting the subscriber process")?;
     let ctx = loopback(a.domain)?;
     let node = Node::new(&ctx, "bench_pub", &RosArgs::default())?;
-    let publ = node.create_publisher::<Image>("/bench/image", qos(a.best_effort))?;
+    let publishers =
+        (0..n).map(|k| node.create_publisher::<Image>(&camera_topic(k, n), qos(a.best_effort))).collect::<Result<Vec<_>, _>>()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !publ.has_remote_subscribers() {
+    while !publishers.iter().all(|p| p.has_remote_subscribers()) {
         if Instant::now() > deadline {
             let _ = child.kill();
             bail!("the subscriber process was not discovered within 30 s");
@@ -200,24 +221,37 @@ async fn over_dds(a: &TransportArgs, w: u32, h: u32) -> Result<Row> {
     let pid = std::process::id();
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
     let a2 = a.clone();
-    let sent = tokio::spawn(async move { publish_loop(&a2, w, h, |img| Ok(publ.publish(img)?)).await }).await??;
+    // One image per camera per tick (sharing the pixel buffer: DDS serializes each anyway).
+    let sent = tokio::spawn(async move {
+        publish_loop(&a2, w, h, |img| {
+            for p in &publishers {
+                p.publish(img.clone())?;
+            }
+            Ok(())
+        })
+        .await
+    })
+    .await??
+        * n as u64;
     let cpu_pub = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("RESULT ")).ok_or_else(|| anyhow!("the subscriber printed no result: {text}"))?;
     let v: Vec<f64> = line[7..].split_whitespace().map(|x| x.parse().unwrap_or(f64::NAN)).collect();
     let (delivered, p50, p99, cpu_sub, span) = (v[0] as u64, v[1], v[2], v[3], v[4]);
+    // Under a second between the first and the last image says nothing about the subscriber's CPU.
+    let cpu_sub = if span >= 1.0 { cpu_sub } else { f64::NAN };
     Ok(Row {
         size: format!("{w}x{h}"),
-        path: "s2r DDS, 2 processes".into(),
+        path: if n == 1 { "s2r DDS, 2 processes".into() } else { format!("s2r DDS, 2 proc., {n} cameras") },
         sent,
         delivered,
-        rate: if span > 0.0 { delivered.saturating_sub(1) as f64 / span } else { f64::NAN },
+        rate: if span > 0.0 { delivered.saturating_sub(n as u64) as f64 / span / n as f64 } else { f64::NAN },
         p50_us: p50,
         p99_us: p99,
         cpu_pub,
         cpu_sub,
-        note: "latency: publish to receive, one way".into(),
+        note: if n == 1 { "latency: publish to receive, one way" } else { "latency: publish to receive, one way; rate per camera" }.into(),
     })
 }
 
@@ -231,7 +265,23 @@ pub(crate) async fn peer(a: PeerArgs) -> Result<()> {
 async fn peer_loop(a: PeerArgs) -> Result<()> {
     let ctx = loopback(a.domain)?;
     let node = Node::new(&ctx, "bench_sub", &RosArgs::default())?;
-    let sub = node.create_subscription::<Image>("/bench/image", qos(a.best_effort))?;
+    let n = a.cameras.max(1);
+    // Each camera's subscription in a task of its own, all reporting (camera, image) here.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Arc<Image>, s2r_runtime::Stamp)>();
+    let mut tasks = Vec::new();
+    for k in 0..n {
+        let sub = node.create_subscription::<Image>(&camera_topic(k, n), qos(a.best_effort))?;
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let img = sub.recv().await;
+                if tx.send((k, img, system_now())).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
     let mut lat = Vec::new();
     let mut seqs = BTreeSet::new();
     let pid = std::process::id();
@@ -240,15 +290,17 @@ async fn peer_loop(a: PeerArgs) -> Result<()> {
     let idle = Duration::from_secs_f64(a.idle);
     loop {
         let waited = if first.is_some() { idle } else { Duration::from_secs(60) };
-        let Ok(img) = tokio::time::timeout(waited, sub.recv()).await else { break };
-        let now = system_now();
+        let Ok(Some((k, img, now))) = tokio::time::timeout(waited, rx.recv()).await else { break };
         last = Instant::now();
         if first.is_none() {
             first = Some((cpu_seconds(pid), last));
         }
         let sent = s2r_runtime::Stamp::from_msg(&img.header.stamp);
         lat.push((now.0 - sent.0) as f64 / 1000.0);
-        seqs.insert(img.header.frame_id.clone());
+        seqs.insert((k, img.header.frame_id.clone()));
+    }
+    for t in tasks {
+        t.abort();
     }
     let (cpu_sub, span) = match first {
         Some((c0, t0)) => ((cpu_seconds(pid) - c0) / (last - t0).as_secs_f64().max(1e-9), (last - t0).as_secs_f64()),
