@@ -47,7 +47,7 @@ const MODELS: [&str; 8] =
     ["perception", "policy-vehicle", "policy-arm", "reason-surface", "reason-hazard", "reason-cup", "world", "tokenizer"];
 
 /// One network on one device with its inputs.
-trait Bench {
+pub(crate) trait Bench {
     /// What it takes, for the table.
     fn input(&self) -> String;
     /// The training batch.
@@ -103,7 +103,8 @@ fn optimiser(vars: &VarMap) -> Result<s2r_train::AdamW> {
     Ok(s2r_train::AdamW::new(vars, 1e-4, 1e-4)?)
 }
 
-struct Perception {
+/// The perception network (`Config::small` unless given one).
+pub(crate) struct Perception {
     t: s2r_perception::checkpoint::Trainable,
     folded: Option<s2r_perception::model::Net>,
     opt: s2r_train::AdamW,
@@ -114,7 +115,11 @@ struct Perception {
 impl Perception {
     fn new(device: &Device) -> Result<Perception> {
         use s2r_perception::model::Config;
-        let cfg = Config::small((0..6).map(|i| format!("class{i}")).collect(), (0..19).map(|i| format!("seg{i}")).collect());
+        Perception::of(Config::small((0..6).map(|i| format!("class{i}")).collect(), (0..19).map(|i| format!("seg{i}")).collect()), device)
+    }
+
+    /// A seeded network of `cfg` (`s2r bench perception` times its checkpoint's shape).
+    pub(crate) fn of(cfg: s2r_perception::model::Config, device: &Device) -> Result<Perception> {
         let x1 = input(&[1, 3, cfg.height, cfg.width], 1, 0.0, 1.0, device)?;
         let xb = input(&[8, 3, 192, 256], 2, 0.0, 1.0, device)?;
         let t = s2r_perception::checkpoint::Trainable::seeded(cfg, device, 0)?;
@@ -152,7 +157,8 @@ impl Bench for Perception {
     }
 }
 
-struct Policy {
+/// The policy network (`Config::small` of a robot unless given one).
+pub(crate) struct Policy {
     t: s2r_policy::checkpoint::Trainable,
     opt: s2r_train::AdamW,
     x1: (Tensor, Tensor),
@@ -161,7 +167,11 @@ struct Policy {
 
 impl Policy {
     fn new(robot: s2r_policy::model::Robot, device: &Device) -> Result<Policy> {
-        let cfg = s2r_policy::model::Config::small("front", robot);
+        Policy::of(s2r_policy::model::Config::small("front", robot), device)
+    }
+
+    /// A seeded network of `cfg` (`s2r bench policy` times its checkpoint's shape).
+    pub(crate) fn of(cfg: s2r_policy::model::Config, device: &Device) -> Result<Policy> {
         let (s, a) = (cfg.robot.state_scale().len(), cfg.robot.action_scale().len());
         let image = |b, seed| input(&[b, cfg.height, cfg.width, cfg.channels_in()], seed, 0.0, 1.0, device);
         let x1 = (image(1, 1)?, input(&[1, s], 2, -1.0, 1.0, device)?);

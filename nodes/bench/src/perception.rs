@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use clap::Args;
-use s2r_perception::checkpoint::{self, AdamW, Trainable};
+use s2r_perception::checkpoint::{self, Trainable};
 use s2r_perception::model::{Config, Net};
 use s2r_perception::node::detections_msg;
 use s2r_perception::overlay::{draw_detections, Canvas};
@@ -105,23 +105,9 @@ pub(crate) fn run(a: PerceptionBenchArgs) -> Result<()> {
         println!("| {name} | {fps:.1} | {:.1} | {:.1} |", percentile(&ms, 0.5), percentile(&ms, 0.99));
     }
     if a.train_steps > 0 {
-        let cfg = cfg.clone();
-        let t = Trainable::new(cfg, &Device::Cpu)?;
-        let mut opt = AdamW::new(&t.varmap, 1e-3, 1e-4)?;
-        let x = Tensor::randn(0f32, 1.0, (8, 3, 192, 256), &Device::Cpu)?;
-        let mut step = || -> Result<()> {
-            let o = t.net.forward(&x, true)?;
-            let loss =
-                (((o.heat.sqr()?.mean_all()? + o.seg.sqr()?.mean_all()?)? + o.ltrb.mean_all()?)? + o.log_depth.sqr()?.mean_all()?)?;
-            opt.backward_step(&loss)?;
-            Ok(())
-        };
-        step()?;
-        let t0 = Instant::now();
-        for _ in 0..a.train_steps {
-            step()?;
-        }
-        let ips = (8 * a.train_steps) as f64 / t0.elapsed().as_secs_f64();
+        use crate::models::Bench as _;
+        let rate = crate::models::Perception::of(cfg.clone(), &Device::Cpu)?.train_rate(a.train_steps, &Device::Cpu)?;
+        let ips = 8.0 * rate;
         println!("training: {ips:.1} images/s (batch 8, 256x192 crops, forward + backward + AdamW; the network only, not data loading)");
     }
     println!("peak memory: {:.0} MB", status_mb("VmHWM:"));

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use clap::Args;
 use s2r_closedloop::driver::{Expert, Policy};
 use s2r_closedloop::episode::{self, EpisodeOptions};
-use s2r_policy::checkpoint::{self, Trainable};
+use s2r_policy::checkpoint;
 use s2r_policy::model::{Config, Robot};
 use s2r_policy::pilot::Pilot;
 use sim2real_msgs::std_msgs::msg::Header;
@@ -92,18 +92,11 @@ pub(crate) fn run(a: PolicyBenchArgs) -> Result<()> {
     println!("| {w}x{h} frame → command | {:.2} | {:.2} | {:.0} |", percentile(&times, 0.5), percentile(&times, 0.99), 1e3 / mean);
 
     // Training throughput at batch 32.
-    let t = Trainable::new(cfg.clone(), &Device::Cpu, 1)?;
-    let mut opt = s2r_train::AdamW::new(&t.varmap, 1e-3, 1e-4)?;
-    let x = Tensor::rand(0f32, 1f32, (32, cfg.height, cfg.width, cfg.channels_in()), &Device::Cpu)?;
-    let s = Tensor::zeros((32, cfg.robot.state_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
-    let y = Tensor::zeros((32, cfg.chunk, cfg.robot.action_scale().len()), candle_core::DType::F32, &Device::Cpu)?;
-    let started = Instant::now();
-    let n = 10;
-    for _ in 0..n {
-        let loss = (t.net.forward(&x, &s)? - &y)?.abs()?.mean_all()?;
-        opt.backward_step(&loss)?;
+    {
+        use crate::models::Bench as _;
+        let rate = crate::models::Policy::of(cfg.clone(), &Device::Cpu)?.train_rate(10, &Device::Cpu)?;
+        println!("training: {:.0} examples/s (batch 32, forward + backward + AdamW)", 32.0 * rate);
     }
-    println!("training: {:.0} examples/s (batch 32, forward + backward + AdamW)", (n * 32) as f64 / started.elapsed().as_secs_f64());
 
     if a.episodes > 0 {
         let name = if cfg.robot == Robot::Arm { "cup_near_edge" } else { "icy_night_crossing" };
