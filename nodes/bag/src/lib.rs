@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod format;
 mod mcap_out;
 pub mod metadata;
 pub mod qos;

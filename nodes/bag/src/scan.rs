@@ -13,16 +13,7 @@ use bytes::Bytes;
 
 use crate::BagError;
 
-const MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
-
-const OP_HEADER: u8 = 0x01;
-const OP_FOOTER: u8 = 0x02;
-const OP_SCHEMA: u8 = 0x03;
-const OP_CHANNEL: u8 = 0x04;
-const OP_MESSAGE: u8 = 0x05;
-const OP_CHUNK: u8 = 0x06;
-const OP_METADATA: u8 = 0x0C;
-const OP_DATA_END: u8 = 0x0F;
+use crate::format::{MAGIC, OP_CHANNEL, OP_CHUNK, OP_DATA_END, OP_FOOTER, OP_HEADER, OP_MESSAGE, OP_METADATA, OP_SCHEMA};
 
 /// Something unreadable in a file, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,6 @@
 //! with a past frame and for an arm's.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use candle_core::{Device, Tensor};
 use ort::session::Session;
@@ -12,18 +11,9 @@ use ort::value::Tensor as OrtTensor;
 use s2r_policy::checkpoint::Trainable;
 use s2r_policy::model::{Config, Robot};
 
-/// The onnxruntime wheel's library, unless ORT_DYLIB_PATH names one.
+/// The onnxruntime wheel's library (tests/run installs it), unless ORT_DYLIB_PATH names one.
 fn ort_library() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return p.into();
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .args(["-c", "import onnxruntime,os,glob;print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__),'capi','libonnxruntime.so*')))[0])"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "the onnxruntime wheel is needed (tests/run installs it): {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().into()
+    s2r_train::onnx::onnxruntime_library().unwrap()
 }
 
 #[test]

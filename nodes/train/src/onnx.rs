@@ -7,6 +7,23 @@
 
 use candle_nn::{Conv2d, Linear};
 
+/// ONNX Runtime's shared library, to run exported models with the `ort`
+/// crate (load-dynamic): `ORT_DYLIB_PATH` when set, else the one in the
+/// `onnxruntime` Python wheel (found with `$PYTHON`, default `python3`).
+/// What the export tests load; `Err` says what is missing.
+pub fn onnxruntime_library() -> Result<std::path::PathBuf, String> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        return Ok(p.into());
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let find = "import onnxruntime,os,glob;print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__),'capi','libonnxruntime.so*')))[0])";
+    let out = std::process::Command::new(&python).args(["-c", find]).output().map_err(|e| format!("{python}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("no ORT_DYLIB_PATH and no onnxruntime wheel for {python}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
 /// A protobuf message being written: fields appended in any order.
 #[derive(Default)]
 struct Pb(Vec<u8>);
