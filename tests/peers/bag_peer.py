@@ -175,7 +175,10 @@ def check(bag):
     import struct
 
     from mcap.reader import make_reader
-    from mcap.records import Chunk, ChunkIndex, DataEnd, Footer, Message, MessageIndex, Statistics
+    import zlib
+
+    from mcap.records import (Channel, Chunk, ChunkIndex, DataEnd, Footer, Message, MessageIndex, Metadata, MetadataIndex, Schema,
+                              Statistics, SummaryOffset)
     from mcap.stream_reader import StreamReader, breakup_chunk, get_chunk_data_stream
 
     path = Path(bag)
@@ -192,8 +195,40 @@ def check(bag):
         assert len(stats) == 1, f"{file}: {len(stats)} statistics records"
         st = stats[0]
         messages = []
+        per_chunk = []
         for c in chunks:
-            messages += [m for m in breakup_chunk(c, validate_crc=True) if isinstance(m, Message)]
+            inner = [m for m in breakup_chunk(c, validate_crc=True) if isinstance(m, Message)]
+            messages += inner
+            per_chunk.append(inner)
+            if inner:
+                times = [m.log_time for m in inner]
+                assert (c.message_start_time, c.message_end_time) == (min(times), max(times)), f"{file}: chunk time span"
+        footer = records[-1]
+        crc = zlib.crc32(data[footer.summary_start:len(data) - 8 - 4])
+        assert footer.summary_crc == crc, f"{file}: summary CRC {footer.summary_crc} != {crc}"
+        offsets = [r for r in records if isinstance(r, SummaryOffset)]
+        assert offsets, f"{file}: no summary offsets"
+        for so in offsets:
+            at, end = so.group_start, so.group_start + so.group_length
+            while at < end:
+                assert data[at] == so.group_opcode, f"{file}: group {so.group_opcode:#x} has a record {data[at]:#x} at {at}"
+                (n,) = struct.unpack_from("<Q", data, at + 1)
+                at += 9 + n
+            assert at == end, f"{file}: group {so.group_opcode:#x} does not tile its length"
+        summary = records[[i for i, r in enumerate(records) if isinstance(r, DataEnd)][0] + 1:]
+        schemas = [r for r in summary if isinstance(r, Schema)]
+        channels = [r for r in summary if isinstance(r, Channel)]
+        metadata = [r for r in records if isinstance(r, Metadata)]
+        assert (st.schema_count, st.channel_count, st.metadata_count) == (len(schemas), len(channels), len(metadata)), \
+            f"{file}: statistics count {st.schema_count} schemas, {st.channel_count} channels, {st.metadata_count} metadata"
+        assert len({s.id for s in schemas}) == len(schemas) and all(s.id > 0 for s in schemas), f"{file}: schema ids"
+        for mi in [r for r in records if isinstance(r, MetadataIndex)]:
+            assert data[mi.offset] == 0x0C, f"{file}: no metadata record at {mi.offset}"
+            (n,) = struct.unpack_from("<Q", data, mi.offset + 1)
+            assert mi.length == 9 + n, f"{file}: metadata index length"
+        with open(file, "rb") as f:
+            names = [m.name for m in make_reader(f).iter_metadata()]
+        assert names == ["rosbag2"], f"{file}: metadata {names}"
         assert st.message_count == len(messages), f"{file}: statistics say {st.message_count}, chunks hold {len(messages)}"
         assert st.chunk_count == len(chunks) == len(indexes), f"{file}: {st.chunk_count} / {len(chunks)} / {len(indexes)} chunks"
         per_channel = {}
@@ -213,6 +248,7 @@ def check(bag):
             body, _ = get_chunk_data_stream(chunk, validate_crc=True)
             raw = body.read(chunk.uncompressed_size)
             span = 0
+            indexed = 0
             for channel, at in ci.message_index_offsets.items():
                 assert data[at] == 0x07, f"{file}: no message index at {at}"
                 (n,) = struct.unpack_from("<Q", data, at + 1)
@@ -224,7 +260,11 @@ def check(bag):
                     assert raw[off] == 0x05, f"{file}: index entry at {off} is not a message"
                     mch, _, mt = struct.unpack_from("<HIQ", raw, off + 9)
                     assert (mch, mt) == (channel, t), f"{file}: index entry ({channel}, {t}) points at ({mch}, {mt})"
+                indexed += m // 16
             assert span == ci.message_index_length, f"{file}: message index length {ci.message_index_length} != {span}"
+            inner = per_chunk[chunks.index(chunk)]
+            assert indexed == len(inner), f"{file}: {indexed} index entries for {len(inner)} messages in a chunk"
+            assert (ci.message_start_time, ci.message_end_time) == (chunk.message_start_time, chunk.message_end_time), f"{file}: chunk index times"
         with open(file, "rb") as f:
             ordered = [m.log_time for _, _, m in make_reader(f, validate_crcs=True).iter_messages(log_time_order=True)]
         assert ordered == sorted(m.log_time for m in messages), f"{file}: seeking read differs"

@@ -7,13 +7,16 @@
 //! - worker threads take finished chunks in turn, compute their CRC and
 //!   compress them (lz4, zstd), each with its own compression context;
 //! - one writer thread puts the chunks in the file in order, each (its
-//!   header, its parts, its message indexes) in one vectored write at the end
-//!   of the data section followed by a provisional footer (no summary:
-//!   readers scan the data section), which the next chunk overwrites.
+//!   header, its parts, its message indexes) followed by a provisional footer
+//!   (no summary: readers scan the data section), written so that the file is
+//!   valid at every moment: the new footer first, at the new end; then the
+//!   chunk behind the old footer; then the chunk's first 37 bytes over the
+//!   old footer ([`write_after`]).
 //!
-//! So a process killed at any point leaves a file MCAP readers open, with
-//! every chunk written before the last [`McapOut::flush`] (and any written
-//! since). [`McapOut::finish`] writes the summary and the real footer.
+//! So a process killed at any point, mid-write included, leaves a file MCAP
+//! readers open, with every chunk written before the last
+//! [`McapOut::flush`] (and any written since). [`McapOut::finish`] writes the
+//! summary and the real footer the same way.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -214,6 +217,17 @@ struct ChunkIndex {
     uncompressed: u64,
 }
 
+/// Where the file's bytes are, for splitting files by size.
+#[derive(Default)]
+struct Sizes {
+    /// Bytes of the file written by the writer thread.
+    written: AtomicU64,
+    /// Uncompressed bytes of the chunks handed to the workers, not encoded yet.
+    queued: AtomicU64,
+    /// Bytes of the chunks encoded (header, body, message indexes), not written yet.
+    encoded: AtomicU64,
+}
+
 struct WriterState {
     file: File,
     /// Where the next chunk goes: the end of the data section so far.
@@ -232,14 +246,12 @@ pub(crate) struct McapOut {
     to_writer: Option<SyncSender<ToWriter>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<WriterState>>,
-    /// Bytes of the file written by the writer thread.
-    written: Arc<AtomicU64>,
-    /// Uncompressed bytes of the chunks handed to the workers, not written yet.
-    in_flight: Arc<AtomicU64>,
+    sizes: Arc<Sizes>,
     /// Every schema and channel record so far, as written into the chunks,
     /// for the summary.
     schemas: Vec<u8>,
     schema_count: u16,
+    schema_ids: BTreeMap<(String, String, Vec<u8>), u16>,
     channels: Vec<u8>,
     channel_count: u16,
     counts: BTreeMap<u16, u64>,
@@ -293,6 +305,9 @@ fn encode(job: Job, compression: Compression, zstd: &mut Option<zstd::bulk::Comp
         }
     };
     let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
+    let mut job = job;
+    // The uncompressed records are not needed once compressed.
+    job.parts.clear();
     let mut header = Vec::with_capacity(64);
     let mut r = Rec::new(&mut header, OP_CHUNK);
     r.u64(job.start).u64(job.end).u64(job.size).u32(crc).str(compression.mcap_name()).u64(body_len);
@@ -300,7 +315,7 @@ fn encode(job: Job, compression: Compression, zstd: &mut Option<zstd::bulk::Comp
     Ok(Encoded { seq: job.seq, header, body, body_len, job })
 }
 
-fn worker(jobs: Arc<Mutex<Receiver<Job>>>, out: SyncSender<ToWriter>, compression: Compression) {
+fn worker(jobs: Arc<Mutex<Receiver<Job>>>, out: SyncSender<ToWriter>, compression: Compression, sizes: Arc<Sizes>) {
     let mut zstd = None;
     loop {
         let job = match jobs.lock() {
@@ -308,14 +323,31 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, out: SyncSender<ToWriter>, compressio
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let seq = job.seq;
-        let msg = match encode(job, compression, &mut zstd) {
-            Ok(e) => ToWriter::Chunk(Box::new(e)),
-            Err(e) => ToWriter::Failed(seq, e),
+        let (seq, size) = (job.seq, job.size);
+        // A panic in a compressor must not leave the writer waiting for this chunk forever.
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encode(job, compression, &mut zstd)))
+            .unwrap_or_else(|_| Err(io::Error::other("the chunk encoder panicked")));
+        sizes.queued.fetch_sub(size, Ordering::Relaxed);
+        let msg = match encoded {
+            Ok(e) => {
+                sizes.encoded.fetch_add(e.file_len(), Ordering::Relaxed);
+                ToWriter::Chunk(Box::new(e))
+            }
+            Err(e) => {
+                zstd = None;
+                ToWriter::Failed(seq, e)
+            }
         };
         if out.send(msg).is_err() {
             return;
         }
+    }
+}
+
+impl Encoded {
+    /// Bytes it takes in the file (without the provisional footer).
+    fn file_len(&self) -> u64 {
+        self.header.len() as u64 + self.body_len + self.job.indexes.len() as u64
     }
 }
 
@@ -334,11 +366,45 @@ fn write_all_vectored_at(file: &mut File, at: u64, slices: &mut [IoSlice<'_>]) -
     Ok(())
 }
 
+/// Puts `parts` (at least 37 bytes in all) in the file at `at`, where the
+/// file now ends in a 37-byte footer and magic, such that the file is one
+/// MCAP readers open at every moment, a process killed mid-write included:
+/// the bytes after the first 37 go in first (behind the old footer, which
+/// still ends what readers read), then the first 37 over the old footer.
+/// `tail` (a provisional footer, or nothing when `parts` end in the real
+/// one) goes in before everything, at the new end. On an error the file is
+/// put back as it was, as far as the disk lets it.
+fn write_after(file: &mut File, at: u64, parts: &[&[u8]], tail: &[u8]) -> io::Result<()> {
+    let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    let result = (|| {
+        if !tail.is_empty() {
+            file.write_all_at(tail, at + total)?;
+        }
+        // The first 37 bytes, which replace the old footer, last.
+        let mut head = Vec::with_capacity(PROVISIONAL_TAIL.len());
+        let mut rest: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len());
+        for p in parts {
+            let take = (PROVISIONAL_TAIL.len() - head.len()).min(p.len());
+            head.extend_from_slice(&p[..take]);
+            if take < p.len() {
+                rest.push(IoSlice::new(&p[take..]));
+            }
+        }
+        write_all_vectored_at(file, at + head.len() as u64, &mut rest)?;
+        file.write_all_at(&head, at)
+    })();
+    if result.is_err() {
+        let _ = file.write_all_at(&PROVISIONAL_TAIL, at);
+        let _ = file.set_len(at + PROVISIONAL_TAIL.len() as u64);
+    }
+    result
+}
+
 fn copy_error(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), e.to_string())
 }
 
-fn writer(mut st: WriterState, rx: Receiver<ToWriter>, written: Arc<AtomicU64>, in_flight: Arc<AtomicU64>) -> WriterState {
+fn writer(mut st: WriterState, rx: Receiver<ToWriter>, sizes: Arc<Sizes>) -> WriterState {
     let mut next = 0u64;
     let mut ready: BTreeMap<u64, Result<Box<Encoded>, io::Error>> = BTreeMap::new();
     let mut barriers: Vec<(u64, SyncSender<io::Result<()>>)> = Vec::new();
@@ -362,18 +428,20 @@ fn writer(mut st: WriterState, rx: Receiver<ToWriter>, written: Arc<AtomicU64>, 
                     continue;
                 }
             };
-            in_flight.fetch_sub(e.job.size, Ordering::Relaxed);
+            let encoded = e.file_len();
             if failed.is_some() {
+                sizes.encoded.fetch_sub(encoded, Ordering::Relaxed);
                 continue;
             }
             let offset = st.end;
             let length = e.header.len() as u64 + e.body_len;
-            let mut slices = Vec::with_capacity(e.body.len() + 3);
-            slices.push(IoSlice::new(&e.header));
-            slices.extend(e.body.iter().map(|b| IoSlice::new(b)));
-            slices.push(IoSlice::new(&e.job.indexes));
-            slices.push(IoSlice::new(&PROVISIONAL_TAIL));
-            if let Err(err) = write_all_vectored_at(&mut st.file, offset, &mut slices) {
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(e.body.len() + 2);
+            parts.push(&e.header);
+            parts.extend(e.body.iter().map(|b| &b[..]));
+            parts.push(&e.job.indexes);
+            let result = write_after(&mut st.file, offset, &parts, &PROVISIONAL_TAIL);
+            sizes.encoded.fetch_sub(encoded, Ordering::Relaxed);
+            if let Err(err) = result {
                 failed = Some(err);
                 continue;
             }
@@ -389,7 +457,7 @@ fn writer(mut st: WriterState, rx: Receiver<ToWriter>, written: Arc<AtomicU64>, 
                 uncompressed: e.job.size,
             });
             st.end = offset + length + index_length;
-            written.store(st.end, Ordering::Relaxed);
+            sizes.written.store(st.end, Ordering::Relaxed);
         }
         barriers.retain(|(upto, reply)| {
             if next < *upto && failed.is_none() {
@@ -423,17 +491,17 @@ impl McapOut {
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(threads);
         let (out_tx, out_rx) = mpsc::sync_channel::<ToWriter>(threads + 1);
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+        let sizes = Arc::new(Sizes::default());
+        sizes.written.store(end, Ordering::Relaxed);
         let workers = (0..threads)
             .map(|i| {
-                let (rx, tx) = (jobs_rx.clone(), out_tx.clone());
-                std::thread::Builder::new().name(format!("bag-chunks-{i}")).spawn(move || worker(rx, tx, compression)).map_err(io_err)
+                let (rx, tx, sz) = (jobs_rx.clone(), out_tx.clone(), sizes.clone());
+                std::thread::Builder::new().name(format!("bag-chunks-{i}")).spawn(move || worker(rx, tx, compression, sz)).map_err(io_err)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let written = Arc::new(AtomicU64::new(end));
-        let in_flight = Arc::new(AtomicU64::new(0));
         let st = WriterState { file, end, chunks: Vec::new() };
-        let (w, f) = (written.clone(), in_flight.clone());
-        let writer = std::thread::Builder::new().name("bag-writer".into()).spawn(move || writer(st, out_rx, w, f)).map_err(io_err)?;
+        let sz = sizes.clone();
+        let writer = std::thread::Builder::new().name("bag-writer".into()).spawn(move || writer(st, out_rx, sz)).map_err(io_err)?;
         Ok(McapOut {
             path: path.to_path_buf(),
             compression,
@@ -444,10 +512,10 @@ impl McapOut {
             to_writer: Some(out_tx),
             workers,
             writer: Some(writer),
-            written,
-            in_flight,
+            sizes,
             schemas: Vec::new(),
             schema_count: 0,
+            schema_ids: BTreeMap::new(),
             channels: Vec::new(),
             channel_count: 0,
             counts: BTreeMap::new(),
@@ -457,28 +525,36 @@ impl McapOut {
         })
     }
 
-    /// Bytes of the file so far: written, and on their way (uncompressed).
+    /// Bytes of the file so far: written, encoded and waiting to be, and
+    /// (at their uncompressed size) the chunks not encoded yet.
     pub fn len(&self) -> u64 {
-        self.written.load(Ordering::Relaxed) + self.in_flight.load(Ordering::Relaxed) + self.chunk.size
+        let s = &self.sizes;
+        s.written.load(Ordering::Relaxed) + s.encoded.load(Ordering::Relaxed) + s.queued.load(Ordering::Relaxed) + self.chunk.size
     }
 
-    /// Adds a schema record (into the open chunk, and later the summary).
-    pub fn add_schema(&mut self, name: &str, encoding: &str, data: &[u8]) -> u16 {
-        self.schema_count += 1;
-        let id = self.schema_count;
+    /// The id of a schema record (into the open chunk, and later the
+    /// summary), added unless the file has the same one already.
+    pub fn add_schema(&mut self, name: &str, encoding: &str, data: &[u8]) -> Result<u16, BagError> {
+        let key = (name.to_string(), encoding.to_string(), data.to_vec());
+        if let Some(&id) = self.schema_ids.get(&key) {
+            return Ok(id);
+        }
+        let id = self.schema_count.checked_add(1).ok_or_else(|| self.full("schemas"))?;
+        self.schema_count = id;
         let at = self.schemas.len();
         let mut r = Rec::new(&mut self.schemas, OP_SCHEMA);
         r.u16(id).str(name).str(encoding).bytes32(data);
         r.end();
         let record = &self.schemas[at..];
         self.chunk.push_inline(|out| out.extend_from_slice(record));
-        id
+        self.schema_ids.insert(key, id);
+        Ok(id)
     }
 
     /// Adds a channel record (into the open chunk, and later the summary).
-    pub fn add_channel(&mut self, schema: u16, topic: &str, encoding: &str, metadata: &BTreeMap<String, String>) -> u16 {
+    pub fn add_channel(&mut self, schema: u16, topic: &str, encoding: &str, metadata: &BTreeMap<String, String>) -> Result<u16, BagError> {
         let id = self.channel_count;
-        self.channel_count += 1;
+        self.channel_count = id.checked_add(1).ok_or_else(|| self.full("channels"))?;
         let at = self.channels.len();
         let mut r = Rec::new(&mut self.channels, OP_CHANNEL);
         r.u16(id).u16(schema).str(topic).str(encoding);
@@ -486,7 +562,11 @@ impl McapOut {
         r.end();
         let record = &self.channels[at..];
         self.chunk.push_inline(|out| out.extend_from_slice(record));
-        id
+        Ok(id)
+    }
+
+    fn full(&self, what: &str) -> BagError {
+        BagError::Usage(format!("{}: more {what} than one MCAP file can number (65,535)", self.path.display()))
     }
 
     /// Appends a message record; ends the chunk once it holds `chunk_size`
@@ -545,7 +625,7 @@ impl McapOut {
         let job = Job { seq: self.seq, parts: c.parts, size: c.size, start: c.start, end: c.end, indexes, index_at };
         self.seq += 1;
         self.chunk_count += 1;
-        self.in_flight.fetch_add(job.size, Ordering::Relaxed);
+        self.sizes.queued.fetch_add(job.size, Ordering::Relaxed);
         let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
         if !sent {
             return Err(self.stopped());
@@ -654,16 +734,23 @@ impl McapOut {
         out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(MAGIC);
 
+        // Behind the provisional footer first, then over it: a kill mid-way
+        // leaves a readable file (see write_after).
+        let mut file = file;
         let io_err = |e| BagError::io(&self.path, e);
-        file.write_all_at(&out, end).map_err(io_err)?;
+        write_after(&mut file, end, &[&out], &[]).map_err(io_err)?;
         file.set_len(end + out.len() as u64).map_err(io_err)
     }
 }
 
 impl Drop for McapOut {
     /// A writer dropped without [`McapOut::finish`] (an error elsewhere)
-    /// stops its threads; the file keeps what they wrote.
+    /// writes its open chunk and stops its threads; the file keeps what they
+    /// wrote, behind a provisional footer.
     fn drop(&mut self) {
+        if self.jobs.is_some() {
+            let _ = self.end_chunk();
+        }
         self.jobs = None;
         self.to_writer = None;
         for w in self.workers.drain(..) {
@@ -672,5 +759,78 @@ impl Drop for McapOut {
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(seq: u64, t: u64) -> Job {
+        let mut records = Vec::new();
+        let mut r = Rec::new(&mut records, OP_MESSAGE);
+        r.u16(0).u32(seq as u32).u64(t).u64(t);
+        r.end_with(3);
+        records.extend_from_slice(b"abc");
+        let size = records.len() as u64;
+        Job { seq, parts: vec![Bytes::from(records)], size, start: t, end: t, indexes: Vec::new(), index_at: Vec::new() }
+    }
+
+    /// Chunks arriving out of order are written in order; a barrier is
+    /// answered once every chunk before it is written, with the error of a
+    /// chunk that failed.
+    #[test]
+    fn the_writer_orders_chunks_and_answers_barriers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.mcap");
+        let mut file = File::create(&path).unwrap();
+        file.write_all(MAGIC).unwrap();
+        file.write_all(&PROVISIONAL_TAIL).unwrap();
+        let st = WriterState { file, end: MAGIC.len() as u64, chunks: Vec::new() };
+        let (tx, rx) = mpsc::sync_channel(8);
+        let sizes = Arc::new(Sizes::default());
+        let t = std::thread::spawn(move || writer(st, rx, sizes));
+        let enc = |seq, t| Box::new(encode(job(seq, t), Compression::None, &mut None).unwrap());
+        let (btx, brx) = mpsc::sync_channel(1);
+        tx.send(ToWriter::Chunk(enc(1, 20))).unwrap();
+        tx.send(ToWriter::Barrier(2, btx)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(brx.try_recv().is_err(), "chunk 0 is not written yet");
+        tx.send(ToWriter::Chunk(enc(0, 10))).unwrap();
+        brx.recv().unwrap().unwrap();
+        let (btx, brx) = mpsc::sync_channel(1);
+        tx.send(ToWriter::Failed(2, io::Error::other("no space"))).unwrap();
+        tx.send(ToWriter::Chunk(enc(3, 40))).unwrap();
+        tx.send(ToWriter::Barrier(4, btx)).unwrap();
+        assert!(brx.recv().unwrap().unwrap_err().to_string().contains("no space"));
+        drop(tx);
+        let st = t.join().unwrap();
+        assert_eq!(st.chunks.iter().map(|c| c.start).collect::<Vec<_>>(), [10, 20], "in order, nothing after the failure");
+        // The file: the two chunks, then a provisional footer and the magic.
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, st.end + PROVISIONAL_TAIL.len() as u64);
+        assert_eq!(bytes[st.chunks[0].offset as usize], OP_CHUNK);
+        assert_eq!(bytes[st.chunks[1].offset as usize], OP_CHUNK);
+        assert!(bytes.ends_with(&PROVISIONAL_TAIL));
+    }
+
+    /// A chunk written at the old footer's place: the header where the
+    /// footer was, the file one chunk longer, a new footer and the magic at
+    /// its end.
+    #[test]
+    fn a_chunk_is_written_over_the_footer_and_ends_in_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.mcap");
+        let mut file = File::options().create_new(true).read(true).write(true).open(&path).unwrap();
+        file.write_all(MAGIC).unwrap();
+        file.write_all(&PROVISIONAL_TAIL).unwrap();
+        let e = encode(job(0, 5), Compression::Zstd, &mut None).unwrap();
+        let parts: Vec<&[u8]> = vec![&e.header, &e.body[0], &e.job.indexes];
+        write_after(&mut file, MAGIC.len() as u64, &parts, &PROVISIONAL_TAIL).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let chunk_len = e.file_len() as usize;
+        assert_eq!(bytes.len(), MAGIC.len() + chunk_len + PROVISIONAL_TAIL.len());
+        assert_eq!(&bytes[MAGIC.len()..MAGIC.len() + e.header.len()], &e.header[..]);
+        assert!(bytes.ends_with(&PROVISIONAL_TAIL));
     }
 }

@@ -27,7 +27,7 @@ pub enum Compression {
     None,
     /// LZ4 frames: cheap to write, a modest ratio.
     Lz4,
-    /// Zstandard, on one thread: the smallest files, the most CPU.
+    /// Zstandard (level 3): the smallest files, the most CPU.
     Zstd,
 }
 
@@ -76,8 +76,11 @@ pub struct WriterOptions {
     /// [`BagWriter::flush`].
     pub chunk_size: u64,
     /// Start a new file once the current one reaches this many bytes. It is
-    /// checked before each message against the chunks written so far, so a
-    /// file ends up to a chunk or two past it. `None`: never by size.
+    /// checked before each message against the bytes written, those encoded
+    /// and waiting, and the chunks still being compressed at their
+    /// uncompressed size (so a compressed file may end a few chunks short of
+    /// it, and an uncompressed one up to a message past it). `None`: never
+    /// by size.
     pub max_file_size: Option<u64>,
     /// Start a new file once the current one spans this many nanoseconds of
     /// log time. `None`: never by time.
@@ -253,19 +256,19 @@ impl BagWriter {
         Ok(TopicId(self.topics.len() - 1))
     }
 
-    fn channel(&mut self, id: TopicId) -> u16 {
+    fn channel(&mut self, id: TopicId) -> Result<u16, BagError> {
         if let Some(c) = self.topics[id.0].channel {
-            return c;
+            return Ok(c);
         }
         let spec = &self.topics[id.0].spec;
         let w = self.mcap.as_mut().expect("a file is open");
-        let schema = w.add_schema(&spec.type_name, "ros2msg", spec.schema.as_bytes());
+        let schema = w.add_schema(&spec.type_name, "ros2msg", spec.schema.as_bytes())?;
         let mut meta = BTreeMap::new();
         meta.insert("offered_qos_profiles".to_string(), profiles_to_string(&spec.qos));
         meta.insert("topic_type_hash".to_string(), spec.type_hash.clone());
-        let channel = w.add_channel(schema, &spec.name, "cdr", &meta);
+        let channel = w.add_channel(schema, &spec.name, "cdr", &meta)?;
         self.topics[id.0].channel = Some(channel);
-        channel
+        Ok(channel)
     }
 
     /// Writes one serialized message (encapsulation header included), copying
@@ -287,7 +290,7 @@ impl BagWriter {
         if self.should_split(log_time) {
             self.split()?;
         }
-        let channel = self.channel(id);
+        let channel = self.channel(id)?;
         self.sequence = self.sequence.wrapping_add(1);
         self.mcap.as_mut().expect("a file is open").write(channel, self.sequence, log_time, publish_time, data)?;
         self.topics[id.0].count += 1;
@@ -342,9 +345,11 @@ impl BagWriter {
         w.finish("rosbag2", &record)
     }
 
-    /// Ends the current chunk, makes everything written so far durable behind a
-    /// provisional footer, and rewrites `metadata.yaml`. Every flush ends a
-    /// chunk, so frequent flushes make small chunks.
+    /// Ends the current chunk, waits until everything written so far is in
+    /// the file behind a provisional footer, and rewrites `metadata.yaml`:
+    /// safe from a killed process (the kernel has it), not synced to the
+    /// disk against a power loss. Every flush ends a chunk, so frequent
+    /// flushes make small chunks.
     pub fn flush(&mut self) -> Result<(), BagError> {
         self.mcap.as_mut().expect("a file is open").flush()?;
         self.write_metadata_yaml()
