@@ -326,6 +326,10 @@ fn bad_input_is_refused_naming_it() {
         ),
         (vec!["bag".into(), "record".into(), "-a".into(), "-o".into(), existing.display().to_string()], "already exists".into()),
         (vec!["bag".into(), "record".into()], "name the topics to record".into()),
+        (
+            vec!["bag".into(), "record".into(), "-a".into(), "--compression-threads".into(), "0".into()],
+            "--compression-threads must be at least 1".into(),
+        ),
     ];
     for (args, needle) in cases {
         let mut c = s2r(d);
