@@ -52,7 +52,8 @@ pub struct TeacherArgs {
     /// Segmentation pixels less sure than this are ignored in training (and their depth).
     #[arg(long, default_value_t = 0.6)]
     pub min_pixel: f32,
-    /// Average each frame's prediction with its mirror image's (left to right): a steadier teacher at twice the compute.
+    /// Average each frame's prediction with its mirror image's (left to right): a steadier teacher at twice the compute
+    /// (in `s2r cycle`, for the labels and the restyles' controls; the "before" is scored as deployed, unmirrored).
     #[arg(long)]
     pub mirror: bool,
     /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).

@@ -74,6 +74,17 @@ fn block(g: &mut Graph, x: &str, b: &Block) -> Result<String> {
     Ok(g.binary("Add", x, &y))
 }
 
+/// Rounding as candle's (halves away from zero), not ONNX's Round (halves
+/// to even): sign(x) · floor(|x| + ½).
+fn round_half_away(g: &mut Graph, x: &str) -> String {
+    let a = g.unary("Abs", x);
+    let half = g.scalar("half", 0.5);
+    let a = g.binary("Add", &a, &half);
+    let f = g.unary("Floor", &a);
+    let s = g.unary("Sign", x);
+    g.binary("Mul", &s, &f)
+}
+
 /// Per-channel constants [1, C, 1, 1].
 fn per_channel(g: &mut Graph, base: &str, v: &[f32]) -> String {
     let n = g.name(base);
@@ -126,12 +137,12 @@ pub fn encoder(tok: &Tokenizer, size: usize) -> Result<Vec<u8>> {
             let t = g.unary("Tanh", &z);
             let scaled = g.binary("Mul", &t, &bound);
             let shifted = g.binary("Sub", &scaled, &offset);
-            let rounded = g.unary("Round", &shifted);
+            let rounded = round_half_away(&mut g, &shifted);
             let back = g.binary("Add", &rounded, &offset);
             g.node("Div", &[&back, &half], &["latent"], &[]);
             let d = g.binary("Mul", "latent", &half);
             let d = g.binary("Add", &d, &half);
-            let d = g.unary("Round", &d);
+            let d = round_half_away(&mut g, &d);
             g.node("Cast", &[&d], &["digits"], &[Attr::Int("to", 7)]);
             g.int64_output("digits");
             outputs.push(("digits", vec![1, c, h, h]));

@@ -69,8 +69,11 @@ fn onnx_runtime_matches_candle() {
                     fsq::LEVELS.iter().enumerate().fold(0u32, |c, (i, &l)| c * l + digits[i * n + p] as u32)
                 })
                 .collect();
-            let codes = fsq::codes(&Tensor::from_vec(latent.to_vec(), z.dims(), &dev).unwrap(), &fsq::LEVELS).unwrap();
-            assert_eq!(codes_ort, codes, "the digits make the latent's codes");
+            let own = fsq::codes(&Tensor::from_vec(latent.to_vec(), z.dims(), &dev).unwrap(), &fsq::LEVELS).unwrap();
+            assert_eq!(codes_ort, own, "the digits make the latent's codes");
+            let candle_codes = fsq::codes(&z, &fsq::LEVELS).unwrap();
+            let differ = codes_ort.iter().zip(&candle_codes).filter(|(a, b)| a != b).count();
+            assert!(differ * 200 <= codes_ort.len(), "{differ} of {} codes differ from candle's", codes_ort.len());
         }
 
         let mut session = Session::builder(&env).unwrap().commit_from_file(&dec).unwrap();

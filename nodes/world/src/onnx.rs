@@ -11,7 +11,13 @@
 //! t + 1: an argmax per digit makes the code) and `state` [1, T, ACTION] (the
 //! state's change to the next frame, times [`crate::model::STATE_GAIN`]).
 //! Rolling out (sampling, shifting the window) stays the caller's, as in
-//! [`crate::rollout`]. Low-rank adapters are folded into their linear maps.
+//! [`crate::rollout`]. The window is always `context` frames: a shorter one
+//! (the start of a rollout) is padded at the end, and since attention across
+//! time is causal, the outputs of the real frames are then exact (padding at
+//! the front would change them). The digits are the tokenizer's (its
+//! exported encoder's `digits`, transposed to [1, T, N, L]) plus each digit's
+//! row offset (0, 8, 16, 24, 29, 34 for levels 8, 8, 8, 5, 5, 5): raw digits
+//! would be read from the wrong table rows without an error. Low-rank adapters are folded into their linear maps.
 //! The model's metadata holds the config (`sim2real.world`). Written by
 //! [`s2r_train::onnx`].
 
