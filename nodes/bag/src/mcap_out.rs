@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 
-use crate::writer::Compression;
+use crate::writer::{Compression, Span};
 use crate::BagError;
 
 use crate::format::{
@@ -153,9 +153,8 @@ struct OpenChunk {
     parts: Vec<Bytes>,
     /// Uncompressed length of all its records.
     size: u64,
-    messages: u64,
-    start: u64,
-    end: u64,
+    /// Its messages' log times.
+    span: Span,
     /// Per channel, each message's log time and offset in the records.
     index: BTreeMap<u16, Vec<(u64, u64)>>,
 }
@@ -255,9 +254,8 @@ pub(crate) struct McapOut {
     channels: Vec<u8>,
     channel_count: u16,
     counts: BTreeMap<u16, u64>,
-    messages: u64,
-    span: Option<(u64, u64)>,
-    chunk_count: u32,
+    /// The file's messages' log times.
+    span: Span,
 }
 
 fn crc_of(parts: &[Bytes]) -> u32 {
@@ -269,16 +267,18 @@ fn crc_of(parts: &[Bytes]) -> u32 {
 }
 
 /// CRC and compression of one chunk, with this worker's compression context.
-fn encode(job: Job, compression: Compression, zstd: &mut Option<zstd::bulk::Compressor<'static>>) -> io::Result<Encoded> {
-    let crc = crc_of(&job.parts);
+fn encode(mut job: Job, compression: Compression, zstd: &mut Option<zstd::bulk::Compressor<'static>>) -> io::Result<Encoded> {
+    // The records become the body (uncompressed) or are dropped once compressed.
+    let parts = std::mem::take(&mut job.parts);
+    let crc = crc_of(&parts);
     let body: Vec<Bytes> = match compression {
-        Compression::None => job.parts.clone(),
+        Compression::None => parts,
         Compression::Lz4 | Compression::Zstd => {
             let joined;
-            let input: &[u8] = if job.parts.len() == 1 {
-                &job.parts[0]
+            let input: &[u8] = if parts.len() == 1 {
+                &parts[0]
             } else {
-                joined = job.parts.concat();
+                joined = parts.concat();
                 &joined
             };
             let out = match compression {
@@ -305,9 +305,6 @@ fn encode(job: Job, compression: Compression, zstd: &mut Option<zstd::bulk::Comp
         }
     };
     let body_len: u64 = body.iter().map(|b| b.len() as u64).sum();
-    let mut job = job;
-    // The uncompressed records are not needed once compressed.
-    job.parts.clear();
     let mut header = Vec::with_capacity(64);
     let mut r = Rec::new(&mut header, OP_CHUNK);
     r.u64(job.start).u64(job.end).u64(job.size).u32(crc).str(compression.mcap_name()).u64(body_len);
@@ -519,9 +516,7 @@ impl McapOut {
             channels: Vec::new(),
             channel_count: 0,
             counts: BTreeMap::new(),
-            messages: 0,
-            span: None,
-            chunk_count: 0,
+            span: Span::default(),
         })
     }
 
@@ -589,15 +584,9 @@ impl McapOut {
         }
         c.size += len as u64;
         c.index.entry(channel).or_default().push((log_time, offset));
-        if c.messages == 0 {
-            (c.start, c.end) = (log_time, log_time);
-        }
-        c.start = c.start.min(log_time);
-        c.end = c.end.max(log_time);
-        c.messages += 1;
+        c.span.add(log_time);
         *self.counts.entry(channel).or_default() += 1;
-        self.messages += 1;
-        self.span = Some(self.span.map_or((log_time, log_time), |(a, b)| (a.min(log_time), b.max(log_time))));
+        self.span.add(log_time);
         if self.chunk.size >= self.chunk_size {
             self.end_chunk()?;
         }
@@ -622,15 +611,26 @@ impl McapOut {
             }
             r.end();
         }
-        let job = Job { seq: self.seq, parts: c.parts, size: c.size, start: c.start, end: c.end, indexes, index_at };
+        let (start, end) = (c.span.first.unwrap_or(0), c.span.last);
+        let job = Job { seq: self.seq, parts: c.parts, size: c.size, start, end, indexes, index_at };
         self.seq += 1;
-        self.chunk_count += 1;
         self.sizes.queued.fetch_add(job.size, Ordering::Relaxed);
         let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
         if !sent {
             return Err(self.stopped());
         }
         Ok(())
+    }
+
+    /// Closes the queues, lets the threads write what they have, and returns
+    /// the writer's state (`None` when it has stopped already, or panicked).
+    fn stop(&mut self) -> Option<WriterState> {
+        self.jobs = None;
+        self.to_writer = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        self.writer.take().and_then(|w| w.join().ok())
     }
 
     fn stopped(&self) -> BagError {
@@ -656,12 +656,7 @@ impl McapOut {
     /// footer, and closes the file.
     pub fn finish(mut self, metadata_name: &str, metadata: &BTreeMap<String, String>) -> Result<(), BagError> {
         self.flush()?;
-        self.jobs = None;
-        self.to_writer = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        let Some(st) = self.writer.take().and_then(|w| w.join().ok()) else {
+        let Some(st) = self.stop() else {
             return Err(self.stopped());
         };
         let WriterState { file, end, chunks } = st;
@@ -689,11 +684,13 @@ impl McapOut {
         };
         group(&mut out, OP_SCHEMA, &mut |out| out.extend_from_slice(&self.schemas));
         group(&mut out, OP_CHANNEL, &mut |out| out.extend_from_slice(&self.channels));
-        let (first, last) = self.span.unwrap_or((0, 0));
+        let (first, last) = (self.span.first.unwrap_or(0), self.span.last);
+        // Every chunk handed to the workers was written (finish flushed without an error).
+        let chunk_count = u32::try_from(self.seq).expect("fewer than 2³² chunks");
         group(&mut out, OP_STATISTICS, &mut |out| {
             let mut r = Rec::new(out, OP_STATISTICS);
-            r.u64(self.messages).u16(self.schema_count).u32(self.channel_count.into());
-            r.u32(0).u32(1).u32(self.chunk_count).u64(first).u64(last);
+            r.u64(self.span.count).u16(self.schema_count).u32(self.channel_count.into());
+            r.u32(0).u32(1).u32(chunk_count).u64(first).u64(last);
             r.map(|r| {
                 for (c, n) in &self.counts {
                     r.u16(*c).u64(*n);
@@ -751,14 +748,7 @@ impl Drop for McapOut {
         if self.jobs.is_some() {
             let _ = self.end_chunk();
         }
-        self.jobs = None;
-        self.to_writer = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
+        self.stop();
     }
 }
 

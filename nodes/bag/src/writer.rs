@@ -157,15 +157,16 @@ struct TopicState {
     channel: Option<u16>,
 }
 
+/// The log times of some messages: first, last, how many.
 #[derive(Default, Clone, Copy)]
-struct Span {
-    first: Option<u64>,
-    last: u64,
-    count: u64,
+pub(crate) struct Span {
+    pub(crate) first: Option<u64>,
+    pub(crate) last: u64,
+    pub(crate) count: u64,
 }
 
 impl Span {
-    fn add(&mut self, t: u64) {
+    pub(crate) fn add(&mut self, t: u64) {
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = self.last.max(t);
         self.count += 1;

@@ -300,7 +300,6 @@ pub fn run(a: CycleArgs) -> Result<()> {
     let opts = LabelOptions { topic: t.topic.clone(), min_confidence: t.min_confidence, min_pixel: t.min_pixel, ..Default::default() };
     eprintln!("1/5 labelling {} recording(s) with {}", a.bags.len(), base.display());
     let labels = label(&a.bags, &before, &base.display().to_string(), &opts, &labels_dir, &mut |m| eprintln!("  {m}"))?;
-    let clips: Vec<String> = labels.bags.iter().flat_map(|b| b.clips.iter().map(|c| c.name.clone())).collect();
     // Whole recordings are held out, also one whose frames were all too unsure to label.
     let held_bags: Vec<&BagReport> =
         labels.bags.iter().enumerate().filter(|(i, _)| i % a.held_out_every == a.held_out_every - 1).map(|(_, b)| b).collect();
@@ -317,7 +316,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
             "{} recording(s) gave {} clip(s): too few to hold every {}th recording out and train on the rest (more \
              recordings, or a lower --held-out-every)",
             labels.bags.len(),
-            clips.len(),
+            held.len() + train.len(),
             a.held_out_every
         );
     }

@@ -2,7 +2,7 @@
 //! reason|tokenizer MODEL --onnx PREFIX`: trained networks as ONNX models for ONNX
 //! Runtime or TensorRT (each model crate's `onnx` module writes them).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -69,13 +69,23 @@ pub struct PolicyExportArgs {
     onnx: PathBuf,
 }
 
+/// Writes an exported model, naming the file on failure.
+fn write_onnx(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// `PREFIX.part.onnx`, for the commands that write several networks.
+fn part_path(prefix: &Path, part: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{part}.onnx", prefix.display()))
+}
+
 pub fn run(c: ExportCmd) -> Result<()> {
     match c {
         ExportCmd::Perception(a) => {
             let ck = s2r_perception::checkpoint::read(&a.model)?;
             let net = ck.net(&candle_core::Device::Cpu)?;
             let bytes = s2r_perception::onnx::export(&net)?;
-            std::fs::write(&a.onnx, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.onnx.display()))?;
+            write_onnx(&a.onnx, &bytes)?;
             let cfg = &net.cfg;
             eprintln!(
                 "wrote {} ({} bytes): input image [1, 3, {}, {}]; outputs heat, ltrb, log_depth, seg at stride 4",
@@ -89,7 +99,7 @@ pub fn run(c: ExportCmd) -> Result<()> {
         ExportCmd::Policy(a) => {
             let net = s2r_policy::checkpoint::read(&a.model)?.net(&candle_core::Device::Cpu)?;
             let bytes = s2r_policy::onnx::export(&net)?;
-            std::fs::write(&a.onnx, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.onnx.display()))?;
+            write_onnx(&a.onnx, &bytes)?;
             let cfg = &net.config;
             eprintln!(
                 "wrote {} ({} bytes, {:?}): inputs image [1, {}, {}, {}] (RGB 0..1, rows {}..{} of the frame) and state [1, {}]; output actions [1, {}, {}]",
@@ -117,8 +127,8 @@ pub fn run(c: ExportCmd) -> Result<()> {
             let cfg = codec.cfg;
             let (c, h) = (cfg.latent_channels(), a.size / cfg.spatial);
             for (part, bytes) in parts {
-                let path = PathBuf::from(format!("{}.{part}.onnx", a.onnx.display()));
-                std::fs::write(&path, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let path = part_path(&a.onnx, part);
+                write_onnx(&path, &bytes)?;
                 eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
             }
             eprintln!(
@@ -132,7 +142,7 @@ pub fn run(c: ExportCmd) -> Result<()> {
         ExportCmd::World(a) => {
             let loaded = s2r_world::checkpoint::load(&a.model, &candle_core::Device::Cpu)?;
             let bytes = s2r_world::onnx::export(&loaded.model)?;
-            std::fs::write(&a.onnx, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", a.onnx.display()))?;
+            write_onnx(&a.onnx, &bytes)?;
             let cfg = &loaded.model.config;
             let (t, n, l) = (cfg.context, cfg.tokens(), cfg.levels.len());
             eprintln!(
@@ -150,8 +160,8 @@ pub fn run(c: ExportCmd) -> Result<()> {
             let model = s2r_reason::model::ReasonModel::load(&a.model)?;
             let mut written = Vec::new();
             let mut write = |part: &str, bytes: Vec<u8>| -> Result<()> {
-                let path = PathBuf::from(format!("{}.{part}.onnx", a.onnx.display()));
-                std::fs::write(&path, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let path = part_path(&a.onnx, part);
+                write_onnx(&path, &bytes)?;
                 written.push(format!("{} ({} bytes)", path.display(), bytes.len()));
                 Ok(())
             };

@@ -187,6 +187,13 @@ impl Graph {
         n
     }
 
+    /// A float32 weight named `<base>_<n>` holding `t` (any shape).
+    pub fn tensor(&mut self, base: &str, t: &candle_core::Tensor) -> candle_core::Result<String> {
+        let n = self.name(base);
+        self.initializer(&n, t.dims(), &t.flatten_all()?.to_vec1::<f32>()?);
+        Ok(n)
+    }
+
     /// `op(a, b)` into a fresh value.
     pub fn binary(&mut self, op: &str, a: &str, b: &str) -> String {
         let out = self.name(&op.to_lowercase());
@@ -212,31 +219,22 @@ impl Graph {
 
     /// candle's `Linear` on the last axis of `x` (`x Wᵀ + b`), as MatMul and Add.
     pub fn linear(&mut self, x: &str, l: &Linear) -> candle_core::Result<String> {
-        let w = l.weight().t()?.contiguous()?;
-        let wn = self.name("w");
-        self.initializer(&wn, w.dims(), &w.flatten_all()?.to_vec1::<f32>()?);
+        let wn = self.tensor("w", &l.weight().t()?.contiguous()?)?;
         let y = self.binary("MatMul", x, &wn);
         let Some(b) = l.bias() else { return Ok(y) };
-        let bn = self.name("b");
-        self.initializer(&bn, b.dims(), &b.to_vec1::<f32>()?);
+        let bn = self.tensor("b", b)?;
         Ok(self.binary("Add", &y, &bn))
     }
 
     /// candle's `Conv2d` (a square kernel, its padding and stride) on `x`
     /// [N, C, H, W].
     pub fn conv2d(&mut self, x: &str, c: &Conv2d) -> candle_core::Result<String> {
-        let w = c.weight();
-        let dims = w.dims().to_vec();
-        let wn = self.name("w");
-        self.initializer(&wn, &dims, &w.flatten_all()?.to_vec1::<f32>()?);
-        let mut inputs = vec![x.to_string(), wn];
+        let mut inputs = vec![x.to_string(), self.tensor("w", c.weight())?];
         if let Some(b) = c.bias() {
-            let bn = self.name("b");
-            self.initializer(&bn, b.dims(), &b.to_vec1::<f32>()?);
-            inputs.push(bn);
+            inputs.push(self.tensor("b", b)?);
         }
         let cfg = c.config();
-        let (k, p, s) = (dims[2] as i64, cfg.padding as i64, cfg.stride as i64);
+        let (k, p, s) = (c.weight().dim(2)? as i64, cfg.padding as i64, cfg.stride as i64);
         let out = self.name("conv");
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.node(
@@ -270,8 +268,7 @@ impl Graph {
 
     /// `x − 0.5` (the images' shift every patch network starts with).
     pub fn centred(&mut self, x: &str) -> candle_core::Result<String> {
-        let half = self.name("half");
-        self.initializer(&half, &[1], &[0.5]);
+        let half = self.scalar("half", 0.5);
         Ok(self.binary("Sub", x, &half))
     }
 

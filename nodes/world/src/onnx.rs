@@ -21,7 +21,6 @@
 //! The model's metadata holds the config (`sim2real.world`). Written by
 //! [`s2r_train::onnx`].
 
-use candle_core::Tensor;
 use candle_nn::Linear;
 use s2r_train::onnx::{Attr, Graph};
 
@@ -32,12 +31,6 @@ use crate::WorldError;
 pub const META_KEY: &str = "sim2real.world";
 
 type R<T> = candle_core::Result<T>;
-
-fn weight(g: &mut Graph, base: &str, t: &Tensor) -> R<String> {
-    let n = g.name(base);
-    g.initializer(&n, t.dims(), &t.flatten_all()?.to_vec1::<f32>()?);
-    Ok(n)
-}
 
 /// A linear map with its adapter folded in: W + B A.
 fn folded(l: &Lin) -> R<Linear> {
@@ -54,8 +47,8 @@ fn lin(g: &mut Graph, x: &str, l: &Lin) -> R<String> {
 /// Layer normalization over the last axis (opset 17's operator; its
 /// default epsilon, 1e-5, is the network's).
 fn layer_norm(g: &mut Graph, x: &str, ln: &LayerNorm) -> R<String> {
-    let w = weight(g, "ln_weight", &ln.weight)?;
-    let b = weight(g, "ln_bias", &ln.bias)?;
+    let w = g.tensor("ln_weight", &ln.weight)?;
+    let b = g.tensor("ln_bias", &ln.bias)?;
     let out = g.name("layer_norm");
     g.node("LayerNormalization", &[x, &w, &b], &[&out], &[Attr::Int("axis", -1)]);
     Ok(out)
@@ -146,7 +139,7 @@ pub fn export(model: &WorldModel) -> Result<Vec<u8>, WorldError> {
     g.int64_input("conditions");
     let build = |g: &mut Graph| -> R<()> {
         // Each position: the sum of its digits' embeddings.
-        let table = weight(g, "digit_table", model.digits.embeddings())?;
+        let table = g.tensor("digit_table", model.digits.embeddings())?;
         let rows = g.binary("Gather", &table, "digits");
         let axes = g.name("axes");
         g.int64s(&axes, &[3]);
@@ -157,13 +150,13 @@ pub fn export(model: &WorldModel) -> Result<Vec<u8>, WorldError> {
         let x = transpose(g, &x, &[0, 1, 3, 2, 4, 5]);
         let x = g.reshape(&x, &[1, t as i64, (c * c) as i64, (p * p * d) as i64]);
         let x = g.linear(&x, &model.merge)?;
-        let space = weight(g, "pos_space", &model.space)?;
+        let space = g.tensor("pos_space", &model.space)?;
         let x = g.binary("Add", &x, &space);
         // Per frame: its action and state, its time, the clip's conditions.
         let frame = g.linear("steps", &model.step)?;
-        let time = weight(g, "pos_time", &model.time.narrow(0, 0, t)?)?;
+        let time = g.tensor("pos_time", &model.time.narrow(0, 0, t)?)?;
         let frame = g.binary("Add", &frame, &time);
-        let ctable = weight(g, "condition_table", model.conditions.embeddings())?;
+        let ctable = g.tensor("condition_table", model.conditions.embeddings())?;
         let cond = g.binary("Gather", &ctable, "conditions");
         let axes = g.name("axes");
         g.int64s(&axes, &[1]);
