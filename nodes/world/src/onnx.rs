@@ -17,9 +17,9 @@
 //! the front would change them). The digits are the tokenizer's (its
 //! exported encoder's `digits`, transposed to [1, T, N, L]) plus each digit's
 //! row offset (0, 8, 16, 24, 29, 34 for levels 8, 8, 8, 5, 5, 5): raw digits
-//! would be read from the wrong table rows without an error. Low-rank adapters are folded into their linear maps.
-//! The model's metadata holds the config (`sim2real.world`). Written by
-//! [`s2r_train::onnx`].
+//! would be read from the wrong table rows without an error. Low-rank
+//! adapters are folded into their linear maps. The model's metadata holds the
+//! config (`sim2real.world`). Written by [`s2r_train::onnx`].
 
 use candle_nn::Linear;
 use s2r_train::onnx::{Attr, Graph};
