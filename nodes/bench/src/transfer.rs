@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 use clap::Args;
+use s2r_image::quality::{psnr, Rgb8};
 use s2r_sim::node::resolve_scenario;
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
 use s2r_transfer::builtin::geometry::Pose;
+use s2r_transfer::builtin::gpu::GpuBuiltin;
 use s2r_transfer::builtin::{Builtin, Preset};
 use s2r_transfer::input::{decode, CameraMsgs, Decoded, Scene, Topics};
 use s2r_transfer::{parse, stats, Backend, Weights};
@@ -69,8 +71,29 @@ pub(crate) fn run(a: TransferBenchArgs) -> Result<()> {
         rayon::current_num_threads()
     );
     println!("prompt: \"{}\" -> {}", a.prompt, parsed.look);
-    for preset in [Preset::Full, Preset::Fast] {
-        let mut b = Builtin::new(preset);
+    // The CPU path first: the GPU path's outputs are compared with it.
+    let mut reference: Vec<Vec<Vec<u8>>> = Vec::new();
+    let gpu = match GpuBuiltin::new(Preset::Full) {
+        Ok(g) => {
+            println!("GPU path: {}", g.adapter());
+            Some(g)
+        }
+        Err(e) => {
+            println!("GPU path: not measured ({e})");
+            None
+        }
+    };
+    let mut runs: Vec<(Box<dyn Backend>, usize)> =
+        vec![(Box::new(Builtin::new(Preset::Full)), 0), (Box::new(Builtin::new(Preset::Fast)), 1)];
+    if let Some(mut g) = gpu {
+        g.profile = std::env::var_os("S2R_GPU_PROFILE").is_some();
+        let mut fast = GpuBuiltin::new(Preset::Fast)?;
+        fast.profile = g.profile;
+        fast.layout = g.layout;
+        runs.push((Box::new(g), 0));
+        runs.push((Box::new(fast), 1));
+    }
+    for (mut b, preset) in runs {
         let mut outs = Vec::new();
         let mut stages: Vec<(&'static str, f64)> = Vec::new();
         let mut total = 0.0;
@@ -94,6 +117,17 @@ pub(crate) fn run(a: TransferBenchArgs) -> Result<()> {
         println!("\n{} preset: {:.1} frames/s ({:.2} ms per frame)", b.name(), n / total, total * 1e3 / n);
         for (name, ms) in &stages {
             println!("  {name:<20} {:>7.2} ms", ms / n);
+        }
+        match reference.get(preset) {
+            Some(cpu) => {
+                let worst = cpu
+                    .iter()
+                    .zip(&outs)
+                    .map(|(a, b)| psnr(&Rgb8 { width: w, height: h, data: a }, &Rgb8 { width: w, height: h, data: b }))
+                    .fold(f64::INFINITY, f64::min);
+                println!("  against the CPU path: worst frame PSNR {worst:.1} dB");
+            }
+            None => reference.push(outs.clone()),
         }
         // Flicker: change not explained by the camera's motion, input and output.
         let (mut fin, mut fout, mut cnt) = (0.0, 0.0, 0);

@@ -124,6 +124,15 @@ pub enum TransferError {
         /// The camera.
         camera: String,
     },
+    /// The GPU path cannot run: no adapter, a device that refuses, or an
+    /// error the device reported (the adapter and what it said).
+    #[error("GPU {adapter}: {problem}")]
+    Gpu {
+        /// The adapter, "name (backend, device type)", or "none".
+        adapter: String,
+        /// What went wrong.
+        problem: String,
+    },
     /// A file or folder for output that cannot be written.
     #[error("{}: {reason}", path.display())]
     Output {

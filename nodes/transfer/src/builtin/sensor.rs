@@ -190,6 +190,11 @@ impl Default for Encoder {
 }
 
 impl Encoder {
+    /// The table's entry `i` (< 65536), for the GPU path's copy.
+    pub(crate) fn entry(&self, i: usize) -> u8 {
+        self.lut[i]
+    }
+
     /// An exposed linear value, tone-mapped, as an sRGB byte.
     #[inline]
     pub fn tonemap(&self, v: f32) -> u8 {

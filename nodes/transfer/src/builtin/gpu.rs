@@ -1,0 +1,822 @@
+//! The built-in backend on the GPU: the same stages as [`Builtin`](super::Builtin)
+//! as wgpu compute passes (`gpu.wgsl`), on any adapter wgpu opens (Vulkan,
+//! Metal, DX12; lavapipe on a machine without a GPU).
+//!
+//! Per frame the colour image, the classes and the depth go up once, and the
+//! finished rgb8 image comes back once; everything between (geometry, the
+//! HDR image, the reflection and bloom images, the particles) stays on the
+//! device. The per-frame constants (light, materials, camera) are the CPU
+//! path's own ([`Setup`]), the noise lattice and the tone-mapping table are
+//! uploaded from the CPU path's tables, so the two paths agree to rounding:
+//! `tests/gpu.rs` compares them stage by stage.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
+
+use super::lights::{Light, Sprite, StreetLayout};
+use super::materials::{srgb_to_linear, CAR_PAINTS, HAIR, SKIN, TOPS, TROUSERS};
+use super::{restyle_half, sensor, Preset, Setup, StageImage, GLARE_RADIUS};
+use crate::frame::{Frame, Weights};
+use crate::{Backend, Restyled, TransferError};
+use s2r_look::{Look, Precipitation};
+
+/// A pass and its workgroup counts (x, y).
+type Dispatch = (Pass, (u32, u32));
+
+/// The shader's entry points, in the order a frame runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    Geometry,
+    Cull,
+    Materials,
+    GroundPartial,
+    Ground,
+    Splat,
+    Resolve,
+    Gather,
+    SpriteStreaks,
+    Reflections,
+    SkyMirror,
+    Fog,
+    Particles,
+    SpriteDiscs,
+    BinDraw,
+    BinStreaks,
+    BinSort,
+    Draw,
+    MotionBlur,
+    Bright,
+    BloomH,
+    BloomV,
+    Streak,
+    Glow,
+    Finish,
+}
+
+const PASSES: [Pass; 25] = [
+    Pass::Geometry,
+    Pass::Cull,
+    Pass::Materials,
+    Pass::GroundPartial,
+    Pass::Ground,
+    Pass::Splat,
+    Pass::Resolve,
+    Pass::Gather,
+    Pass::SpriteStreaks,
+    Pass::Reflections,
+    Pass::SkyMirror,
+    Pass::Fog,
+    Pass::Particles,
+    Pass::SpriteDiscs,
+    Pass::BinDraw,
+    Pass::BinStreaks,
+    Pass::BinSort,
+    Pass::Draw,
+    Pass::MotionBlur,
+    Pass::Bright,
+    Pass::BloomH,
+    Pass::BloomV,
+    Pass::Streak,
+    Pass::Glow,
+    Pass::Finish,
+];
+
+impl Pass {
+    fn entry(self) -> &'static str {
+        match self {
+            Pass::Geometry => "geometry",
+            Pass::Cull => "cull",
+            Pass::Materials => "materials",
+            Pass::GroundPartial => "ground_partial",
+            Pass::Ground => "ground",
+            Pass::Splat => "splat",
+            Pass::Resolve => "resolve",
+            Pass::Gather => "gather",
+            Pass::SpriteStreaks => "sprite_streaks",
+            Pass::Reflections => "reflections",
+            Pass::SkyMirror => "sky_mirror",
+            Pass::Fog => "fog",
+            Pass::Particles => "particles",
+            Pass::BinDraw => "bin_draw",
+            Pass::BinStreaks => "bin_streaks",
+            Pass::BinSort => "bin_sort",
+            Pass::SpriteDiscs => "sprite_discs",
+            Pass::Draw => "draw",
+            Pass::MotionBlur => "motion_blur",
+            Pass::Bright => "bright",
+            Pass::BloomH => "bloom_h",
+            Pass::BloomV => "bloom_v",
+            Pass::Streak => "streak",
+            Pass::Glow => "glow",
+            Pass::Finish => "finish",
+        }
+    }
+}
+
+// Flags in Params::dims2[3] (as gpu.wgsl).
+const HAS_DEPTH: u32 = 1;
+const HAS_SEG: u32 = 2;
+const FAST: u32 = 4;
+const SRC_BLURRED: u32 = 8;
+const EDGES: u32 = 16;
+const GLARE: u32 = 32;
+const PARTICLES: u32 = 64;
+
+/// Light tiles and item blocks, pixels on a side (as gpu.wgsl).
+const TILE: usize = 16;
+const BLOCK: usize = 8;
+/// Items a block lists before it falls back to the whole list.
+const BLOCK_CAP: usize = 63;
+/// Offsets into the tables buffer (as gpu.wgsl).
+const PALETTES_AT: usize = 512;
+const LUT_AT: usize = 640;
+const TABLES: usize = LUT_AT + 65536;
+
+/// gpu.wgsl's `Params`, field for field.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct Params {
+    dims: [u32; 4],
+    dims2: [u32; 4],
+    dims3: [u32; 4],
+    counts: [u32; 4],
+    grid: [i32; 4],
+    grid2: [u32; 4],
+    seeds: [u32; 4],
+    radii: [u32; 4],
+    off: [u32; 4],
+    off2: [u32; 4],
+    off3: [u32; 4],
+    off4: [u32; 4],
+    k: [f32; 4],
+    kinv: [f32; 4],
+    cam: [[f32; 4]; 3],
+    before: [[f32; 4]; 3],
+    mat: [f32; 4],
+    mat2: [f32; 4],
+    mat3: [f32; 4],
+    sun_dir: [f32; 4],
+    sun: [f32; 4],
+    ambient: [f32; 4],
+    zenith: [f32; 4],
+    horizon: [f32; 4],
+    airlight: [f32; 4],
+    fog: [f32; 4],
+    fin: [f32; 4],
+    fin2: [f32; 4],
+    part: [f32; 4],
+}
+
+fn v4(v: [f32; 3], w: f32) -> [f32; 4] {
+    [v[0], v[1], v[2], w]
+}
+
+fn pose_rows(p: &super::geometry::Pose) -> [[f32; 4]; 3] {
+    [v4(p.r[0], p.t[0]), v4(p.r[1], p.t[1]), v4(p.r[2], p.t[2])]
+}
+
+/// Where each region lies in the frame's buffers, and how many dispatches a pass needs.
+#[derive(Clone, Copy, Debug, Default)]
+struct Layout {
+    w: usize,
+    h: usize,
+    tiles: (usize, usize),
+    blocks: usize,
+    mirror: (usize, usize),
+    small: (usize, usize),
+    /// vec4 offsets in px: hdr, blurred, mirror colours, particles, bright,
+    /// scratch, bloom, streak, glow, light sources; then its length.
+    px: [usize; 11],
+    /// u32 offsets in words: light tiles, block lists, output, ground partials, ground; then its length.
+    words: [usize; 6],
+}
+
+impl Layout {
+    fn new(w: usize, h: usize, lights: usize, sprites: usize, particles: usize, bloom_factor: usize) -> Layout {
+        let n = w * h;
+        let tiles = (w.div_ceil(TILE), h.div_ceil(TILE));
+        let blocks = w.div_ceil(BLOCK) * h.div_ceil(BLOCK);
+        let mirror = (w.div_ceil(2), h.div_ceil(2));
+        let small = (w.div_ceil(bloom_factor), h.div_ceil(bloom_factor));
+        let (nt, nm, ns) = (tiles.0 * tiles.1, mirror.0 * mirror.1, small.0 * small.1);
+        let mut px = [0usize; 11];
+        let sizes = [n, n, nm, 3 * particles.max(1), ns, ns, ns, ns, ns, 4 * sprites.max(1)];
+        for (i, s) in sizes.iter().enumerate() {
+            px[i + 1] = px[i] + s;
+        }
+        let mut words = [0usize; 6];
+        let sizes = [nt * (lights + 1), 2 * blocks * BLOCK_CAP, n, 2 * nt, 2];
+        for (i, s) in sizes.iter().enumerate() {
+            words[i + 1] = words[i] + s;
+        }
+        Layout { w, h, tiles, blocks, mirror, small, px, words }
+    }
+}
+
+/// A buffer that grows to the largest frame seen.
+struct Grown {
+    buffer: wgpu::Buffer,
+    bytes: u64,
+}
+
+/// The frame-sized buffers and the bind group over them.
+struct Frames {
+    inp: Grown,
+    scene: Grown,
+    geo: Grown,
+    px: Grown,
+    words: Grown,
+    atom: Grown,
+    readback: Grown,
+    group: wgpu::BindGroup,
+}
+
+/// The built-in backend on a wgpu device. Gives the same pictures as
+/// [`Builtin`](super::Builtin) to rounding (≥ 40 dB PSNR per stage, see `tests/gpu.rs`).
+pub struct GpuBuiltin {
+    /// How much work per frame; may change between frames.
+    pub preset: Preset,
+    /// Where the street lights of a road scene stand.
+    pub layout: StreetLayout,
+    /// Wait for the device after every stage, so that [`Restyled::stages`]
+    /// times each stage (slower: the stages no longer overlap).
+    pub profile: bool,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: String,
+    bind_layout: wgpu::BindGroupLayout,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    params: wgpu::Buffer,
+    tables: wgpu::Buffer,
+    frames: Option<Frames>,
+    failure: Arc<Mutex<Option<String>>>,
+    encoder: sensor::Encoder,
+    capture: Option<Vec<StageImage>>,
+}
+
+/// The adapters this machine offers ("name (backend, device type)").
+pub fn adapters() -> Vec<String> {
+    instance().enumerate_adapters(wgpu::Backends::PRIMARY).into_iter().map(|a| describe(&a.get_info())).collect()
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::PRIMARY, ..Default::default() })
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+impl GpuBuiltin {
+    /// Opens the first adapter wgpu finds (a discrete GPU first) and builds
+    /// the passes. Fails with [`TransferError::Gpu`] when there is no
+    /// adapter (no Vulkan, Metal or DX12 driver) or the device refuses.
+    pub fn new(preset: Preset) -> Result<GpuBuiltin, TransferError> {
+        let adapter = pollster::block_on(instance().request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+        }))
+        .ok_or_else(|| TransferError::Gpu { adapter: "none".into(), problem: "no GPU adapter (a Vulkan, Metal or DX12 driver)".into() })?;
+        let name = describe(&adapter.get_info());
+        let have = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: 8,
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(
+            &wgpu::DeviceDescriptor {
+                label: Some("transfer_node"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits,
+                memory_hints: wgpu::MemoryHints::Performance,
+            },
+            None,
+        ))
+        .map_err(|e| TransferError::Gpu { adapter: name.clone(), problem: e.to_string() })?;
+        GpuBuiltin::on_device(device, queue, &name, preset)
+    }
+
+    /// The backend on a device the caller opened (the simulator's, so that
+    /// both share one GPU); `adapter` names it in errors. The device needs 8
+    /// storage buffers per shader stage.
+    pub fn on_device(device: wgpu::Device, queue: wgpu::Queue, adapter: &str, preset: Preset) -> Result<GpuBuiltin, TransferError> {
+        let failure: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = failure.clone();
+        // wgpu's default for errors nobody catches is a panic; the backend reports them instead.
+        device.on_uncaptured_error(Box::new(move |e| {
+            let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }));
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("transfer builtin"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("gpu.wgsl").into()),
+        });
+        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("transfer builtin"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(size_of::<Params>() as u64),
+                    },
+                    count: None,
+                },
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, false),
+                storage(5, false),
+                storage(6, false),
+                storage(7, false),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("transfer builtin"),
+            bind_group_layouts: &[&bind_layout],
+            push_constant_ranges: &[],
+        });
+        let pipelines = PASSES
+            .iter()
+            .map(|p| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(p.entry()),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(p.entry()),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let tables = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tables"),
+            size: (TABLES * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let encoder = sensor::Encoder::default();
+        let mut t = vec![0u32; TABLES];
+        for (c, v) in t[256..512].iter_mut().enumerate() {
+            *v = srgb_to_linear(c as u8).to_bits();
+        }
+        let palettes = [&CAR_PAINTS[..], &TROUSERS[..], &TOPS[..], &SKIN[..], &HAIR[..]].concat();
+        for (v, c) in t[PALETTES_AT..].iter_mut().zip(palettes.iter().flatten()) {
+            *v = c.to_bits();
+        }
+        for (i, v) in t[LUT_AT..].iter_mut().enumerate() {
+            *v = encoder.entry(i) as u32;
+        }
+        queue.write_buffer(&tables, 0, bytemuck::cast_slice(&t));
+        let g = GpuBuiltin {
+            preset,
+            layout: StreetLayout::default(),
+            profile: false,
+            device,
+            queue,
+            adapter: adapter.to_string(),
+            bind_layout,
+            pipelines,
+            params,
+            tables,
+            frames: None,
+            failure,
+            encoder,
+            capture: None,
+        };
+        g.check()?;
+        Ok(g)
+    }
+
+    /// The adapter, as "name (backend, device type)".
+    pub fn adapter(&self) -> &str {
+        &self.adapter
+    }
+
+    /// Restyles `frame` at its own resolution and returns what every stage
+    /// produced, as [`Builtin::stage_images`](super::Builtin::stage_images) does.
+    pub fn stage_images(&mut self, frame: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Vec<StageImage>, TransferError> {
+        frame.validate()?;
+        self.capture = Some(Vec::new());
+        let r = self.restyle_at(frame, look, weights, seed);
+        let images = self.capture.take().unwrap_or_default();
+        r.map(|_| images)
+    }
+
+    fn error(&self, problem: impl Into<String>) -> TransferError {
+        TransferError::Gpu { adapter: self.adapter.clone(), problem: problem.into() }
+    }
+
+    /// The first error the device reported, if any.
+    fn check(&self) -> Result<(), TransferError> {
+        match self.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(self.error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes every frame buffer at least as large as `l` needs.
+    fn ensure(&mut self, l: &Layout, scene_vec4s: usize) -> Result<(), TransferError> {
+        let n = l.w * l.h;
+        let need = [
+            (2 * n * 4) as u64,
+            (scene_vec4s.max(1) * 16) as u64,
+            (3 * n * 16) as u64,
+            (l.px[10] * 16) as u64,
+            (l.words[5] * 4) as u64,
+            (atom_words(l) * 4) as u64,
+            (n * 4) as u64,
+        ];
+        let limit = self.device.limits().max_storage_buffer_binding_size as u64;
+        if let Some(b) = need[..6].iter().find(|&&b| b > limit) {
+            return Err(self.error(format!("a {}x{} frame needs a {b}-byte buffer; the device binds at most {limit} bytes", l.w, l.h)));
+        }
+        let fits = self
+            .frames
+            .as_ref()
+            .is_some_and(|f| [&f.inp, &f.scene, &f.geo, &f.px, &f.words, &f.atom, &f.readback].iter().zip(need).all(|(g, b)| g.bytes >= b));
+        if fits {
+            return Ok(());
+        }
+        let old = self.frames.take();
+        let grow = |old: Option<&Grown>, bytes: u64, usage: wgpu::BufferUsages, label: &str| -> Grown {
+            match old {
+                Some(g) if g.bytes >= bytes => Grown { buffer: g.buffer.clone(), bytes: g.bytes },
+                _ => Grown {
+                    buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: bytes,
+                        usage,
+                        mapped_at_creation: false,
+                    }),
+                    bytes,
+                },
+            }
+        };
+        use wgpu::BufferUsages as U;
+        let o = old.as_ref();
+        let inp = grow(o.map(|f| &f.inp), need[0], U::STORAGE | U::COPY_DST, "input");
+        let scene = grow(o.map(|f| &f.scene), need[1], U::STORAGE | U::COPY_DST, "scene");
+        let geo = grow(o.map(|f| &f.geo), need[2], U::STORAGE | U::COPY_SRC, "geometry");
+        let px = grow(o.map(|f| &f.px), need[3], U::STORAGE | U::COPY_SRC, "images");
+        let words = grow(o.map(|f| &f.words), need[4], U::STORAGE | U::COPY_SRC, "words");
+        let atom = grow(o.map(|f| &f.atom), need[5], U::STORAGE | U::COPY_DST, "mirror and block counters");
+        let readback = grow(o.map(|f| &f.readback), need[6], U::MAP_READ | U::COPY_DST, "readback");
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("transfer builtin"),
+            layout: &self.bind_layout,
+            entries: &[
+                entry(0, &self.params),
+                entry(1, &inp.buffer),
+                entry(2, &self.tables),
+                entry(3, &scene.buffer),
+                entry(4, &geo.buffer),
+                entry(5, &px.buffer),
+                entry(6, &words.buffer),
+                entry(7, &atom.buffer),
+            ],
+        });
+        self.frames = Some(Frames { inp, scene, geo, px, words, atom, readback, group });
+        Ok(())
+    }
+
+    /// Reads `bytes` bytes of `buffer` from `offset` (capture only: it waits for the device).
+    fn read(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>, TransferError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("capture"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        self.map(&staging)?;
+        let data = staging.slice(..).get_mapped_range().to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    /// Maps a buffer for reading, waiting for the device.
+    fn map(&self, buffer: &wgpu::Buffer) -> Result<(), TransferError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::Maintain::Wait);
+        self.check()?;
+        rx.recv().map_err(|_| self.error("the read-back was dropped"))?.map_err(|e| self.error(format!("read-back: {e}")))
+    }
+
+    /// With capture on, the vec4 image at `offset` (px) as an exposed, tone-mapped picture.
+    fn snap(&mut self, name: &'static str, offset: usize, w: usize, h: usize, exposure: f32) -> Result<(), TransferError> {
+        if self.capture.is_none() {
+            return Ok(());
+        }
+        let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+        let data = self.read(&frames.px.buffer, (offset * 16) as u64, (w * h * 16) as u64)?;
+        let v: &[[f32; 4]] = bytemuck::cast_slice(&data);
+        let rgb: Vec<[f32; 3]> = v.iter().map(|c| [c[0], c[1], c[2]]).collect();
+        let img = StageImage::hdr(name, w, h, &rgb, exposure, &self.encoder);
+        if let Some(c) = &mut self.capture {
+            c.push(img);
+        }
+        Ok(())
+    }
+
+    fn restyle_at(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
+        let t0 = Instant::now();
+        let (w, h) = (f.width, f.height);
+        let n = w * h;
+        let k = f.intrinsics;
+        let s = Setup::new(f, look, weights, seed, self.preset == Preset::Fast, &self.layout);
+
+        // Particles: the cells around the camera, as weather::particles walks them.
+        let (snow, per_cell, reach) = match look.precipitation {
+            Precipitation::None => (false, 0, 0.0),
+            Precipitation::Snow => (true, (14.0 * look.precipitation_intensity.clamp(0.0, 1.0)).ceil() as u32, 18.0f32),
+            Precipitation::Rain => (false, (7.0 * look.precipitation_intensity.clamp(0.0, 1.0)).ceil() as u32, 22.0f32),
+        };
+        let cam = s.camera.t;
+        let cell = 2.0f32;
+        let (i0, i1) = (((cam[0] - reach) / cell).floor() as i32, ((cam[0] + reach) / cell).ceil() as i32);
+        let (j0, j1) = (((cam[1] - reach) / cell).floor() as i32, ((cam[1] + reach) / cell).ceil() as i32);
+        let (k0, k1) = (((cam[2] - 6.0) / cell).floor().max(-1.0) as i32, ((cam[2] + 8.0) / cell).ceil() as i32);
+        let span = |a: i32, b: i32| (b - a).max(0) as u32;
+        let (ni, nj, nk) = (span(i0, i1), span(j0, j1), span(k0, k1));
+        let particles = if per_cell > 0 { (ni * nj * nk * per_cell) as usize } else { 0 };
+
+        let l = Layout::new(w, h, s.lights.len(), s.sprites.len(), particles, s.bloom_factor);
+        let scene = scene_words(&s.lights, &s.sprites);
+        self.ensure(&l, scene.len())?;
+
+        let mut flags = 0;
+        for (on, bit) in [
+            (f.depth.is_some(), HAS_DEPTH),
+            (f.segmentation.is_some(), HAS_SEG),
+            (s.fast, FAST),
+            (s.motion.is_some(), SRC_BLURRED),
+            (s.edge > 0.0, EDGES),
+            (s.glare.is_some(), GLARE),
+            (particles > 0, PARTICLES),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
+        let u = |x: usize| x as u32;
+        let env = &s.env;
+        let m = &s.materials;
+        let (before, blur) = s.motion.unwrap_or((s.camera, 0.0));
+        let p = Params {
+            dims: [u(w), u(h), u(l.tiles.0), u(l.tiles.1)],
+            dims2: [u(l.small.0), u(l.small.1), u(s.bloom_factor), flags],
+            dims3: [u(l.mirror.0), u(l.mirror.1), 0, 0],
+            counts: [u(s.lights.len()), u(s.sprites.len()), u(particles), per_cell.max(1)],
+            grid: [i0, j0, k0, 0],
+            grid2: [ni.max(1), nj.max(1), nk.max(1), 0],
+            seeds: [s.seed32, s.frame_seed, m.octaves, 0],
+            radii: [u(s.bloom_radius), u(GLARE_RADIUS), 0, 0],
+            off: [u(l.px[0]), u(l.px[1]), u(l.px[2]), u(l.px[3])],
+            off2: [u(l.px[4]), u(l.px[5]), u(l.px[6]), u(l.px[7])],
+            off3: [u(l.px[8]), u(l.words[0]), u(l.words[1]), u(l.words[2])],
+            off4: [u(l.words[3]), u(l.words[4]), u(l.px[9]), 0],
+            k: [k.fx, k.fy, k.cx, k.cy],
+            kinv: [1.0 / k.fx, 1.0 / k.fy, 0.0, 0.0],
+            cam: pose_rows(&s.camera),
+            before: pose_rows(&before),
+            mat: [m.seg, m.vis, m.snow_cover, m.wet],
+            mat2: [m.icy as u32 as f32, m.reflections, m.dark as u32 as f32, m.input_gain],
+            mat3: [s.depth_strength, s.seg_strength, 0.0, 0.0],
+            sun_dir: v4(env.sun_dir, env.exposure),
+            sun: v4(env.sun, 0.0),
+            ambient: v4(env.ambient, 0.0),
+            zenith: v4(env.sky_zenith, 0.0),
+            horizon: v4(env.sky_horizon, 0.0),
+            airlight: v4(env.airlight, 0.0),
+            fog: [s.beta, s.sky_fog, blur, s.threshold],
+            fin: [s.aberration, s.vignette, s.shot, s.read],
+            fin2: [s.edge, s.bloom_gain, s.glare.unwrap_or(0.0), s.lens_dirt],
+            part: [(s.seconds as f32).rem_euclid(3600.0), if snow { 1.1 } else { 7.5 }, reach, snow as u32 as f32],
+        };
+
+        // Up: the parameters, the scene's lights, the pixels (colour and class in one word, depth).
+        let mut inp = vec![0u32; if f.depth.is_some() { 2 * n } else { n }];
+        let (words, depth_words) = inp.split_at_mut(n);
+        let seg = f.segmentation;
+        words.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
+            for (j, o) in chunk.iter_mut().enumerate() {
+                let i = c * 4096 + j;
+                let class = seg.map(|s| s[i]).unwrap_or(255) as u32;
+                *o = f.rgb[3 * i] as u32 | (f.rgb[3 * i + 1] as u32) << 8 | (f.rgb[3 * i + 2] as u32) << 16 | class << 24;
+            }
+        });
+        if let Some(d) = f.depth {
+            for (o, z) in depth_words.iter_mut().zip(d) {
+                *o = z.to_bits();
+            }
+        }
+        let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+        let kinds: Vec<u32> = s.kinds.iter().map(|&k| k as u32).collect();
+        self.queue.write_buffer(&self.tables, 0, bytemuck::cast_slice(&kinds));
+        self.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        self.queue.write_buffer(&frames.scene.buffer, 0, bytemuck::cast_slice(&scene));
+        self.queue.write_buffer(&frames.inp.buffer, 0, bytemuck::cast_slice(&inp));
+        let mut stages = vec![("upload", t0.elapsed().as_secs_f64() * 1e3)];
+        let t1 = Instant::now();
+
+        // The passes, grouped by the stage they belong to.
+        let per_pixel = (w.div_ceil(8) as u32, h.div_ceil(8) as u32);
+        let per_small = (l.small.0.div_ceil(8) as u32, l.small.1.div_ceil(8) as u32);
+        let per_mirror = (l.mirror.0.div_ceil(8) as u32, l.mirror.1.div_ceil(8) as u32);
+        let lin = |count: usize| (count.div_ceil(64).max(1) as u32, 1);
+        let mut plan: Vec<(&'static str, Vec<Dispatch>)> = vec![
+            ("geometry", vec![(Pass::Geometry, per_pixel)]),
+            ("materials+lighting", vec![(Pass::Cull, lin(l.tiles.0 * l.tiles.1)), (Pass::Materials, per_pixel)]),
+        ];
+        let reflections = if !s.fast && f.depth.is_some() {
+            vec![
+                (Pass::GroundPartial, lin(l.tiles.0 * l.tiles.1)),
+                (Pass::Ground, (1, 1)),
+                (Pass::Splat, per_pixel),
+                (Pass::Resolve, per_pixel),
+                (Pass::Gather, per_mirror),
+                (Pass::SpriteStreaks, lin(s.sprites.len())),
+                (Pass::BinStreaks, lin(s.sprites.len())),
+                (Pass::BinSort, lin(2 * l.blocks)),
+                (Pass::Reflections, per_pixel),
+            ]
+        } else if s.fast {
+            vec![(Pass::SkyMirror, per_pixel)]
+        } else {
+            vec![]
+        };
+        plan.push(("reflections", reflections));
+        plan.push(("fog", vec![(Pass::Fog, per_pixel)]));
+        let mut draw = vec![];
+        if particles > 0 {
+            draw.push((Pass::Particles, lin(particles)));
+        }
+        draw.push((Pass::SpriteDiscs, lin(s.sprites.len())));
+        draw.push((Pass::BinDraw, lin(particles + s.sprites.len())));
+        draw.push((Pass::BinSort, lin(2 * l.blocks)));
+        draw.push((Pass::Draw, per_pixel));
+        plan.push(("particles+lights", draw));
+        plan.push(("motion blur", if s.motion.is_some() { vec![(Pass::MotionBlur, per_pixel)] } else { vec![] }));
+        let mut bloom = vec![(Pass::Bright, per_small), (Pass::BloomH, per_small), (Pass::BloomV, per_small)];
+        if s.glare.is_some() {
+            bloom.push((Pass::Streak, per_small));
+        }
+        bloom.push((Pass::Glow, per_small));
+        plan.push(("bloom+glare", bloom));
+        plan.push(("sensor+tonemap", vec![(Pass::Finish, per_pixel)]));
+
+        let capture = self.capture.is_some();
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        // The block counters start at zero.
+        let counters = 2 * l.mirror.0 * l.mirror.1;
+        enc.clear_buffer(&frames.atom.buffer, (counters * 4) as u64, Some(((atom_words(&l) - counters) * 4) as u64));
+        for (stage, passes) in &plan {
+            let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+            for (pass, (x, y)) in passes {
+                let i = PASSES.iter().position(|q| q == pass).unwrap_or(0);
+                let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(pass.entry()), timestamp_writes: None });
+                cp.set_pipeline(&self.pipelines[i]);
+                cp.set_bind_group(0, &frames.group, &[]);
+                cp.dispatch_workgroups(*x, *y, 1);
+                drop(cp);
+                if self.profile {
+                    let t = Instant::now();
+                    self.queue.submit([std::mem::replace(&mut enc, self.device.create_command_encoder(&Default::default())).finish()]);
+                    self.device.poll(wgpu::Maintain::Wait);
+                    stages.push((pass.entry(), t.elapsed().as_secs_f64() * 1e3));
+                }
+            }
+            if capture {
+                let t = Instant::now();
+                self.queue.submit([enc.finish()]);
+                enc = self.device.create_command_encoder(&Default::default());
+                self.device.poll(wgpu::Maintain::Wait);
+                stages.push((stage, t.elapsed().as_secs_f64() * 1e3));
+                self.capture_stage(stage, &l, &s)?;
+            }
+        }
+        let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+        enc.copy_buffer_to_buffer(&frames.words.buffer, (l.words[2] * 4) as u64, &frames.readback.buffer, 0, (n * 4) as u64);
+        self.queue.submit([enc.finish()]);
+        self.map(&frames.readback.buffer)?;
+        if !(capture || self.profile) {
+            stages.push(("gpu", t1.elapsed().as_secs_f64() * 1e3));
+        }
+        let t2 = Instant::now();
+        let mut out = vec![0u8; n * 3];
+        {
+            let data = frames.readback.buffer.slice(..(n * 4) as u64).get_mapped_range();
+            let px: &[u32] = bytemuck::cast_slice(&data);
+            out.par_chunks_mut(3 * 4096).zip(px.par_chunks(4096)).for_each(|(o, p)| {
+                for (o, p) in o.chunks_exact_mut(3).zip(p) {
+                    o.copy_from_slice(&p.to_le_bytes()[..3]);
+                }
+            });
+        }
+        frames.readback.buffer.unmap();
+        stages.push(("readback", t2.elapsed().as_secs_f64() * 1e3));
+        if let Some(c) = &mut self.capture {
+            c.push(StageImage { name: "sensor+tonemap", width: w, height: h, rgb: out.clone() });
+        }
+        Ok(Restyled { rgb: out, width: w, height: h, weights: s.effective, stages, extinction: s.beta })
+    }
+
+    /// With capture on, what `stage` left behind.
+    fn capture_stage(&mut self, stage: &'static str, l: &Layout, s: &Setup) -> Result<(), TransferError> {
+        let (w, h) = (l.w, l.h);
+        let exposure = s.env.exposure;
+        match stage {
+            "geometry" => {
+                let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+                let data = self.read(&frames.geo.buffer, 0, (3 * w * h * 16) as u64)?;
+                let v: &[[f32; 4]] = bytemuck::cast_slice(&data);
+                let normals: Vec<[f32; 3]> = v.chunks_exact(3).map(|g| [g[1][0], g[1][1], g[1][2]]).collect();
+                let img = StageImage::normals(stage, w, h, &normals);
+                if let Some(c) = &mut self.capture {
+                    c.push(img);
+                }
+                Ok(())
+            }
+            "motion blur" => self.snap(stage, if s.motion.is_some() { l.px[1] } else { l.px[0] }, w, h, exposure),
+            "bloom+glare" => self.snap(stage, l.px[8], l.small.0, l.small.1, exposure),
+            "sensor+tonemap" => Ok(()),
+            _ => self.snap(stage, l.px[0], w, h, exposure),
+        }
+    }
+}
+
+/// Words of the atomic buffer: the mirror image's depths and owners, the two lists' block counters.
+fn atom_words(l: &Layout) -> usize {
+    2 * l.mirror.0 * l.mirror.1 + 2 * l.blocks
+}
+
+fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
+}
+
+/// Lights as 4 vec4s (position and radius; colour and near field; spot
+/// axis and inner cosine; outer cosine and whether it is a spot), then
+/// sprites as 2 (position and size; colour).
+fn scene_words(lights: &[Light], sprites: &[Sprite]) -> Vec<[f32; 4]> {
+    let mut v = Vec::with_capacity(4 * lights.len() + 2 * sprites.len());
+    for l in lights {
+        let (axis, inner, outer, spot) = match l.spot {
+            Some((a, i, o)) => (a, i, o, 1.0),
+            None => ([0.0; 3], 1.0, -1.0, 0.0),
+        };
+        v.extend([v4(l.pos, l.radius), v4(l.color, l.near), v4(axis, inner), [outer, spot, 0.0, 0.0]]);
+    }
+    for s in sprites {
+        v.extend([v4(s.pos, s.size), v4(s.color, 0.0)]);
+    }
+    v
+}
+
+impl Backend for GpuBuiltin {
+    fn name(&self) -> String {
+        match self.preset {
+            Preset::Full => "builtin:gpu".into(),
+            Preset::Fast => "builtin:fast:gpu".into(),
+        }
+    }
+
+    fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
+        f.validate()?;
+        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
+            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed));
+        }
+        self.restyle_at(f, look, weights, seed)
+    }
+}

@@ -1,0 +1,92 @@
+//! The GPU path against the CPU reference, stage by stage, on frames of the
+//! real simulator: the two must not drift (PSNR ≥ 40 dB at every stage, the
+//! label score within 0.02), for every effect the prompts turn on.
+
+mod common;
+
+use s2r_image::quality::{self, Rgb8};
+use s2r_image::{write_png, Rgb};
+use s2r_transfer::builtin::gpu::GpuBuiltin;
+use s2r_transfer::builtin::{Builtin, Preset, StageImage};
+use s2r_transfer::score::score;
+use s2r_transfer::{parse, Backend, Weights};
+
+/// PSNR of two rgb8 images of `w × h` pixels (100 dB when equal).
+fn psnr(a: &[u8], b: &[u8], w: usize, h: usize) -> f64 {
+    quality::psnr(&Rgb8 { width: w, height: h, data: a }, &Rgb8 { width: w, height: h, data: b })
+}
+
+const CASES: &[(&str, usize, &str)] = &[
+    ("icy_night_crossing", 12, "icy road, night, wet reflections, headlight glare, light snowfall, street lights, motion blur, grain"),
+    ("icy_night_crossing", 12, "heavy rain, dusk, street lights, wet road"),
+    ("dry_day_urban", 3, "dense fog, morning"),
+    ("dry_day_urban", 3, "low sun, dry, dashcam, lens dirt"),
+    ("dry_day_urban", 3, "snowy road, overcast, heavy snowfall"),
+    ("cup_near_edge", 3, "noon, clear"),
+];
+
+#[test]
+fn gpu_stages_match_the_cpu_reference() {
+    let dir = common::artifacts();
+    let mut gpu = GpuBuiltin::new(Preset::Full).unwrap_or_else(|e| panic!("{e}"));
+    println!("adapter: {}", gpu.adapter());
+    let mut cpu = Builtin::new(Preset::Full);
+    let mut worst = f64::MAX;
+    for (c, &(scenario, skip, prompt)) in CASES.iter().enumerate() {
+        let (scene, frames) = common::sim_frames(scenario, 1, 0, 1, skip);
+        let d = &frames[0];
+        let f = d.frame(&scene);
+        let look = parse(prompt).look;
+        let a = cpu.stage_images(&f, &look, &Weights::default(), 7).unwrap();
+        let b = gpu.stage_images(&f, &look, &Weights::default(), 7).unwrap();
+        let names = |v: &[StageImage]| v.iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b), "the same stages in the same order");
+        let mut line = Vec::new();
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.width, x.height), (y.width, y.height), "{}", x.name);
+            let p = psnr(&x.rgb, &y.rgb, x.width, x.height);
+            line.push(format!("{} {p:.1}", x.name));
+            if p < 40.0 {
+                write_png(
+                    &dir.join(format!("gpu_{c}_{}_cpu.png", x.name.replace('+', "_"))),
+                    &Rgb { width: x.width, height: x.height, data: x.rgb.clone() },
+                )
+                .unwrap();
+                write_png(
+                    &dir.join(format!("gpu_{c}_{}_gpu.png", y.name.replace('+', "_"))),
+                    &Rgb { width: y.width, height: y.height, data: y.rgb.clone() },
+                )
+                .unwrap();
+            }
+            worst = worst.min(p);
+            assert!(p >= 40.0, "{scenario} '{prompt}': stage {} differs, PSNR {p:.1} dB", x.name);
+        }
+        println!("{scenario} '{prompt}': {}", line.join(", "));
+        // The label score of the finished frames.
+        let (fa, fb) = (&a.last().unwrap().rgb, &b.last().unwrap().rgb);
+        let sa = score(&d.rgb, fa, f.segmentation, f.depth, 0.0, d.width, d.height).boundary_recall;
+        let sb = score(&d.rgb, fb, f.segmentation, f.depth, 0.0, d.width, d.height).boundary_recall;
+        assert!((sa - sb).abs() <= 0.02, "{scenario} '{prompt}': label score {sa:.3} on the CPU, {sb:.3} on the GPU");
+    }
+    println!("worst stage PSNR {worst:.1} dB");
+}
+
+#[test]
+fn gpu_backend_restyles_both_presets_deterministically() {
+    let (scene, frames) = common::sim_frames("icy_night_crossing", 2, 0, 1, 8);
+    let f = frames[0].frame(&scene);
+    let look = parse("icy road, night, wet reflections, headlight glare, light snowfall, grain").look;
+    for preset in [Preset::Full, Preset::Fast] {
+        let mut gpu = GpuBuiltin::new(preset).unwrap_or_else(|e| panic!("{e}"));
+        let a = gpu.restyle(&f, &look, &Weights::default(), 5).unwrap();
+        let b = gpu.restyle(&f, &look, &Weights::default(), 5).unwrap();
+        assert!(a.rgb == b.rgb, "{preset:?}: same frame, prompt and seed must give the same bytes");
+        let c = gpu.restyle(&f, &look, &Weights::default(), 6).unwrap();
+        assert!(a.rgb != c.rgb, "{preset:?}: another seed, other particles");
+        let cpu = Builtin::new(preset).restyle(&f, &look, &Weights::default(), 5).unwrap();
+        let p = psnr(&a.rgb, &cpu.rgb, a.width, a.height);
+        println!("{preset:?}: GPU against CPU {p:.1} dB; stages {:?}", a.stages);
+        assert!(p >= 40.0, "{preset:?}: {p:.1} dB");
+        assert_eq!(gpu.name(), if preset == Preset::Full { "builtin:gpu" } else { "builtin:fast:gpu" });
+    }
+}
