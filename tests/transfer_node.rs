@@ -130,12 +130,15 @@ async fn restyles_every_simulated_frame_and_keeps_the_labels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_frames_in_raw_and_compressed_out() {
     let domain = fresh_domain();
-    let mut transfer =
-        node_cmd(env!("CARGO_BIN_EXE_transfer_node"), domain, &["cameras:=front", "preset:=fast", "publish_transport:=both"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    let mut transfer = node_cmd(
+        env!("CARGO_BIN_EXE_transfer_node"),
+        domain,
+        &["cameras:=front", "preset:=fast", "device:=gpu", "publish_transport:=both"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "transfer_test", &RosArgs::default()).unwrap();
     let q = Qos::reliable().depth(200);
@@ -195,6 +198,7 @@ async fn compressed_frames_in_raw_and_compressed_out() {
     assert!(jpeg_in.values().all(|c| c.format == "rgb8; jpeg compressed bgr8"));
     assert!(outs.len() * 10 >= jpeg_in.len() * 9, "{} of {} frames restyled; log:\n{log}", outs.len(), jpeg_in.len());
     assert!(log.contains("frames arrive compressed on /sim/front/image_raw/compressed"), "{log}");
+    assert!(log.contains("backend builtin:fast:gpu"), "device:=gpu restyles on the GPU path; log:\n{log}");
     assert!(outs.keys().all(|s| jpeg_in.contains_key(s)), "every output has an input's stamp");
     // The compressed output is the raw output, JPEG-coded.
     let both: Vec<i64> = outs.keys().filter(|s| jpeg_outs.contains_key(s)).copied().collect();
@@ -305,4 +309,9 @@ fn a_broken_model_stops_the_node_at_start_with_its_path() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("parameter 'model'") && err.contains("broken.onnx"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+    // A device that does not exist.
+    let out = node_cmd(env!("CARGO_BIN_EXE_transfer_node"), fresh_domain(), &["device:=tpu"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("parameter 'device'") && err.contains("'tpu' is not cpu, gpu or auto"), "{err}");
 }

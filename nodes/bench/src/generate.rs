@@ -36,6 +36,7 @@ fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
         cameras,
         image_scale: 1.0,
         preset: a.preset.clone(),
+        transfer_device: "auto".into(),
         driver: Default::default(),
         randomize: Randomize::default(),
         friction_from_look: false,

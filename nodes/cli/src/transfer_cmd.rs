@@ -29,6 +29,9 @@ pub struct TransferArgs {
     /// full or fast.
     #[arg(long, default_value = "full")]
     preset: String,
+    /// Where the built-in backend runs: cpu, gpu or auto (the GPU when a hardware one is present).
+    #[arg(long, default_value = "auto")]
+    device: String,
     /// An ONNX model to restyle with instead of the built-in backend.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -40,7 +43,7 @@ pub struct TransferArgs {
 pub fn run(a: TransferArgs) -> Result<()> {
     let backend = match a.model {
         Some(m) => SheetBackend::Onnx(m),
-        None => SheetBackend::Builtin(a.preset.parse()?),
+        None => SheetBackend::Builtin(a.preset.parse()?, a.device.parse()?),
     };
     let opts = SheetOptions { prompts: a.prompt, camera: a.camera, frames: a.frames, seed: a.seed, backend, shrink: a.shrink };
     let sheet = contact_sheet(&a.bag, &opts, &mut |m| eprintln!("warning: {m}"))?;

@@ -97,6 +97,10 @@ fn default_scale() -> f64 {
     1.0
 }
 
+fn default_device() -> String {
+    "auto".into()
+}
+
 fn default_preset() -> String {
     "fast".into()
 }
@@ -149,6 +153,10 @@ pub struct Sweep {
     /// The transfer preset: `fast` or `full`.
     #[serde(default = "default_preset")]
     pub preset: String,
+    /// Where the transfer stage runs: `cpu`, `gpu` or `auto` (the GPU when a
+    /// hardware one is present; the default).
+    #[serde(default = "default_device")]
+    pub transfer_device: String,
     /// Who drives the robot: the scenario's own script, or the privileged
     /// expert (its commands recorded on `/expert/cmd_vel` or
     /// `/expert/joint_commands` with the odometry).
@@ -246,6 +254,9 @@ impl Sweep {
         }
         if sweep.preset != "fast" && sweep.preset != "full" {
             return Err(bad("preset", format!("'{}' is not fast or full", sweep.preset)));
+        }
+        if let Err(e) = sweep.transfer_device.parse::<s2r_transfer::builtin::Device>() {
+            return Err(bad("transfer_device", e.to_string()));
         }
         let l = &sweep.looks;
         match (l.prompts.is_empty(), l.sample == 0, l.from.is_empty()) {
@@ -413,6 +424,10 @@ mod tests {
             (SWEEP.replace("duration: 1.0", "duration: 1.0\nkeep: [actions]"), "sweep.yaml:10"),
             (SWEEP.replace("duration: 1.0", "duration: 1.0\nkeep: [depth]"), "sweep.yaml:10: keep: keeps no camera frames"),
             (SWEEP.replace("duration: 1.0", "duration: 1.0\ncolour: red"), "unknown field `colour`"),
+            (
+                SWEEP.replace("duration: 1.0", "duration: 1.0\ntransfer_device: tpu"),
+                "sweep.yaml:10: transfer_device: device 'tpu' is not cpu, gpu or auto",
+            ),
             (SWEEP.replace("seeds: {from: 3, to: 5}", "seeds: []"), "sweep.yaml:3: seeds: give at least one seed"),
             (SWEEP.replace("  sample: 4\n", "  sample: 4\n  prompts: [night]\n"), "sweep.yaml:4: looks: give either"),
             (SWEEP.replace("duration: 1.0", "duration: 1.0\ncuration: {clip_seconds: 0}"), "sweep.yaml:10: curation: "),

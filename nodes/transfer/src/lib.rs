@@ -4,7 +4,7 @@
 //! The interface follows Cosmos-Transfer1: a frame, its control signals
 //! (segmentation, depth, edges, the blurred frame "vis"), one weight per
 //! control, and a prompt. Two backends: [`builtin::Builtin`], physically based
-//! on the CPU, and [`onnx::OnnxBackend`], any image-to-image model that
+//! on the CPU (and the same on the GPU, [`builtin::gpu::GpuBuiltin`]), and [`onnx::OnnxBackend`], any image-to-image model that
 //! follows the tensor contract in `onnx.rs`. [`score`] measures on every frame
 //! how well the output keeps the label boundaries. [`sheets`] restyles a
 //! recording for several prompts into before/after contact sheets (`s2r transfer`).
@@ -63,6 +63,9 @@ pub enum TransferError {
     /// A preset other than full or fast.
     #[error("preset '{0}' is not full or fast")]
     Preset(String),
+    /// A device other than cpu, gpu or auto.
+    #[error("device '{0}' is not cpu, gpu or auto")]
+    Device(String),
     /// An ONNX model that cannot be used: the file and what is wrong.
     #[error("model {path}: {problem}")]
     Model {

@@ -12,7 +12,8 @@
 //!
 //! Parameters: `prompt` (changeable while running), `seed`, `cameras`
 //! (comma-separated; empty: every camera found under `sim/`), `preset`
-//! (`full` or `fast`), `model` (an ONNX file: use it instead of the built-in
+//! (`full` or `fast`), `device` (`cpu`, `gpu` or `auto`: the GPU path when a
+//! hardware GPU is present), `model` (an ONNX file: use it instead of the built-in
 //! backend), `weights.seg`, `weights.depth`, `weights.edge`, `weights.vis`,
 //! `score_threshold`.
 
@@ -29,7 +30,7 @@ use sim2real_msgs::sim2real_msgs::msg::{ScenarioInfo, TransferScore};
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::{Detection2DArray, Detection3DArray};
 
-use crate::builtin::{Builtin, Preset};
+use crate::builtin::{Device, Preset};
 use crate::input::{decode, CameraMsgs, Scene, Topics};
 use crate::onnx::OnnxBackend;
 use crate::{parse, score, Backend, Look, Weights};
@@ -209,6 +210,7 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
         let seed: i64 = node.declare_parameter("seed", 0)?;
         let cameras: String = node.declare_parameter("cameras", String::new())?;
         let preset: String = node.declare_parameter("preset", "full".to_string())?;
+        let device: String = node.declare_parameter("device", "auto".to_string())?;
         let model: String = node.declare_parameter("model", String::new())?;
         let w = weights(&node)?;
         let transport = s2r_image::transport::declare_input(&node)?;
@@ -220,8 +222,9 @@ fn transfer_node(ctx: Context, args: RosArgs) -> NodeFuture {
             return Err(format!("parameter 'seed' must not be negative, got {seed}").into());
         }
         let preset: Preset = preset.parse().map_err(|e| format!("parameter 'preset': {e}"))?;
+        let device: Device = device.parse().map_err(|e| format!("parameter 'device': {e}"))?;
         let mut backend: Box<dyn Backend> = if model.is_empty() {
-            Box::new(Builtin::new(preset))
+            crate::builtin::open(preset, device).map_err(|e| format!("parameter 'device': {e}"))?
         } else {
             Box::new(OnnxBackend::load(std::path::Path::new(&model)).map_err(|e| format!("parameter 'model': {e}"))?)
         };

@@ -14,7 +14,7 @@ use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
 use sim2real_msgs::tf2_msgs::msg::TFMessage;
 use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
-use crate::builtin::{Builtin, Preset};
+use crate::builtin::{self, Device, Preset};
 use crate::input::{decode, CameraMsgs, Scene, Topics};
 use crate::onnx::OnnxBackend;
 use crate::{parse, score, Backend, TransferError, Weights};
@@ -31,8 +31,8 @@ pub const DEFAULT_PROMPTS: &[&str] = &[
 /// The backend a sheet is restyled with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SheetBackend {
-    /// The built-in backend with a preset.
-    Builtin(Preset),
+    /// The built-in backend with a preset, on a device.
+    Builtin(Preset, Device),
     /// An ONNX model (loaded once the recording has been looked at).
     Onnx(PathBuf),
 }
@@ -56,7 +56,14 @@ pub struct SheetOptions {
 
 impl Default for SheetOptions {
     fn default() -> Self {
-        SheetOptions { prompts: Vec::new(), camera: None, frames: 4, seed: 0, backend: SheetBackend::Builtin(Preset::Full), shrink: 1 }
+        SheetOptions {
+            prompts: Vec::new(),
+            camera: None,
+            frames: 4,
+            seed: 0,
+            backend: SheetBackend::Builtin(Preset::Full, Device::Auto),
+            shrink: 1,
+        }
     }
 }
 
@@ -171,7 +178,7 @@ pub fn contact_sheet(bag: &Path, opts: &SheetOptions, warn: &mut dyn FnMut(Strin
         .collect();
     let mut backend: Box<dyn Backend> = match &opts.backend {
         SheetBackend::Onnx(m) => Box::new(OnnxBackend::load(m)?),
-        SheetBackend::Builtin(preset) => Box::new(Builtin::new(*preset)),
+        SheetBackend::Builtin(preset, device) => builtin::open(*preset, *device)?,
     };
 
     let mut scene = Scene::default();
@@ -271,7 +278,7 @@ mod tests {
             prompts: vec!["heavy rain, dusk, purple".into(), "dense fog, morning".into()],
             frames: 2,
             shrink: 2,
-            backend: SheetBackend::Builtin(Preset::Fast),
+            backend: SheetBackend::Builtin(Preset::Fast, Device::Cpu),
             ..SheetOptions::default()
         };
         let mut warnings = Vec::new();

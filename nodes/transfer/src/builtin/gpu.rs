@@ -262,6 +262,17 @@ pub fn adapters() -> Vec<String> {
     instance().enumerate_adapters(wgpu::Backends::PRIMARY).into_iter().map(|a| describe(&a.get_info())).collect()
 }
 
+/// The first hardware GPU adapter (integrated, discrete or virtual; not a
+/// software rasteriser such as lavapipe), if any.
+pub fn hardware_adapter() -> Option<String> {
+    instance()
+        .enumerate_adapters(wgpu::Backends::PRIMARY)
+        .into_iter()
+        .map(|a| a.get_info())
+        .find(|i| i.device_type != wgpu::DeviceType::Cpu)
+        .map(|i| describe(&i))
+}
+
 fn instance() -> wgpu::Instance {
     wgpu::Instance::new(&wgpu::InstanceDescriptor { backends: wgpu::Backends::PRIMARY, ..Default::default() })
 }

@@ -54,6 +54,43 @@ impl std::str::FromStr for Preset {
     }
 }
 
+/// Where the built-in backend runs. Parsed from `cpu`, `gpu` or `auto`
+/// (anything else is [`TransferError::Device`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// [`Builtin`]: Rust on the CPU's cores (the reference).
+    Cpu,
+    /// [`gpu::GpuBuiltin`]: wgpu compute passes on the first adapter.
+    Gpu,
+    /// The GPU path when a hardware GPU adapter is present, else the CPU
+    /// path (a software adapter such as lavapipe is slower than the CPU path).
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for Device {
+    type Err = TransferError;
+    fn from_str(s: &str) -> Result<Device, TransferError> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
+            "auto" => Ok(Device::Auto),
+            o => Err(TransferError::Device(o.into())),
+        }
+    }
+}
+
+/// The built-in backend with `preset` on `device`. Fails when `device` is
+/// [`Device::Gpu`] and no adapter opens ([`TransferError::Gpu`]).
+pub fn open(preset: Preset, device: Device) -> Result<Box<dyn Backend>, TransferError> {
+    match device {
+        Device::Cpu => Ok(Box::new(Builtin::new(preset))),
+        Device::Gpu => Ok(Box::new(gpu::GpuBuiltin::new(preset)?)),
+        Device::Auto if gpu::hardware_adapter().is_some() => open(preset, Device::Gpu),
+        Device::Auto => open(preset, Device::Cpu),
+    }
+}
+
 /// The built-in backend and its scratch buffers (reused between frames).
 pub struct Builtin {
     /// How much work per frame; may change between frames.
