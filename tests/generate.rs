@@ -354,3 +354,44 @@ fn an_expert_driven_sweep_records_the_experts_commands() {
     let err = s2r_fails(&["train", "policy", scripted.to_str().unwrap(), "-o", ck.to_str().unwrap(), "--steps", "1"]);
     assert!(err.contains("dataset.yaml") && err.contains("driver: expert"), "{err}");
 }
+
+fn rgb8(i: &sim2real_msgs::sensor_msgs::msg::Image) -> s2r_image::quality::Rgb8<'_> {
+    s2r_image::quality::Rgb8 { width: i.width as usize, height: i.height as usize, data: &i.data[..] }
+}
+
+#[test]
+fn a_sweep_on_the_gpu_restyles_the_simulators_render_targets_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gpu_sweep = |dir: &Path, device: &str| {
+        let p = dir.join(format!("sweep_{device}.yaml"));
+        std::fs::write(
+            &p,
+            format!("name: gpu\nscenarios: [icy_night_crossing]\nseeds: [1]\nlooks:\n  prompts: [\"icy road, night, wet reflections, light snowfall\"]\nduration: 0.5\ncameras: [front]\nimage_scale: 0.25\npreset: full\ntransfer_device: {device}\nkeep: [flat, restyled]\ncuration:\n  camera: front\n  clip_seconds: 0.5\n  min_classes: 0\n"),
+        )
+        .unwrap();
+        p
+    };
+    let (sw, cpu) = (gpu_sweep(tmp.path(), "gpu"), gpu_sweep(tmp.path(), "cpu"));
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    for (s, d) in [(&sw, &a), (&sw, &b), (&cpu, &c)] {
+        s2r(&["generate", s.to_str().unwrap(), "-o", d.to_str().unwrap(), "--no-progress"]);
+    }
+    same_dataset(&a, &b);
+    // The transfer ran on the GPU path, and its frames are the CPU path's to rounding.
+    let read = |d: &Path, topic: &str| -> Vec<s2r_runtime::Serialized> {
+        let r = s2r_bag::BagReader::open(&d.join("episodes/icy_night_crossing_s1_l0")).unwrap();
+        let id = r.connections.iter().position(|c| c.topic == topic).unwrap_or_else(|| panic!("{topic}"));
+        r.messages().filter(|m| m.connection == id).map(|m| s2r_runtime::Serialized(m.data.clone())).collect()
+    };
+    let score: sim2real_msgs::sim2real_msgs::msg::TransferScore = read(&a, "/front/transfer_score")[0].decode().unwrap();
+    assert_eq!(score.backend, "builtin:gpu");
+    let (on_gpu, on_cpu) = (read(&a, "/front/image_raw"), read(&c, "/front/image_raw"));
+    assert_eq!(on_gpu.len(), on_cpu.len());
+    assert!(on_gpu.len() >= 5, "{} frames", on_gpu.len());
+    for (g, c) in on_gpu.iter().zip(&on_cpu) {
+        let (g, c): (sim2real_msgs::sensor_msgs::msg::Image, sim2real_msgs::sensor_msgs::msg::Image) =
+            (g.decode().unwrap(), c.decode().unwrap());
+        let p = s2r_image::quality::psnr(&rgb8(&g), &rgb8(&c));
+        assert!(p >= 40.0, "frame {:?}: GPU path against CPU path {p:.1} dB", g.header.stamp);
+    }
+}

@@ -15,9 +15,11 @@ use s2r_idl::Message;
 use s2r_sim::autopilot::{Autopilot, RobotCommand};
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
-use s2r_transfer::builtin::Preset;
+use s2r_transfer::builtin::gpu::{self, DeviceFrame, GpuBuiltin};
+use s2r_transfer::builtin::{Device, Preset};
 use s2r_transfer::input::{CameraMsgs, Scene, Topics};
 use s2r_transfer::restyle::Restyler;
+use s2r_transfer::Backend;
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
 use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image, Imu, JointState};
@@ -169,8 +171,18 @@ pub fn run_episode(
     let bag_err = |source| GenerateError::Bag { path: dir.into(), source };
     let mut bag = EpisodeBag::create(dir).map_err(bag_err)?;
     let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
-    let device = sweep.transfer_device.parse().unwrap_or_default();
-    let backend = s2r_transfer::builtin::open(preset, device)?;
+    // The GPU path runs on the simulator's own device and reads its render targets in place.
+    let device: Device = sweep.transfer_device.parse().unwrap_or_default();
+    let on_sim_gpu = match (device, sim.gpu()) {
+        (Device::Gpu, Some(g)) => Some(g),
+        (Device::Auto, Some(g)) if gpu::hardware_adapter().is_some() => Some(g),
+        _ => None,
+    };
+    let in_place = on_sim_gpu.is_some();
+    let backend: Box<dyn Backend> = match on_sim_gpu {
+        Some(g) => Box::new(GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset)?),
+        None => s2r_transfer::builtin::open(preset, device)?,
+    };
     let mut restyler = Restyler::new(backend, &ep.prompt, ep.seed);
     let mut scene = Scene::default();
     let info = sim.scenario_info();
@@ -251,7 +263,14 @@ pub fn run_episode(
                     info: Some(cam.info.clone()),
                 };
                 let t1 = Instant::now();
-                let r = restyler.restyle(&msgs, &topics, &scene)?;
+                let targets = if in_place { sim.render_targets(&cam.name) } else { None };
+                let r = match &targets {
+                    Some(t) => {
+                        let on = DeviceFrame { color: &t.color, depth: Some(&t.depth), class: Some(&t.class) };
+                        restyler.restyle_on_device(&msgs, &topics, &scene, &on)?
+                    }
+                    None => restyler.restyle(&msgs, &topics, &scene)?,
+                };
                 restyling += t1.elapsed();
                 stats.flagged += r.score.flagged as u64;
                 bag.write::<Image>(&out_t("image_raw"), t, &r.image).map_err(bag_err)?;

@@ -380,6 +380,48 @@ pub fn adapters() -> Vec<String> {
     instance().enumerate_adapters(wgpu::Backends::PRIMARY).into_iter().map(|a| describe(&a.get_info())).collect()
 }
 
+/// What the renderer asks of the device: the downlevel defaults at the
+/// adapter's resolution, and (where the adapter has them) the storage
+/// buffers a compute consumer sharing the device needs (the transfer's GPU
+/// path: 8 per stage, bindings as large as the adapter allows).
+fn shared_limits(have: &wgpu::Limits) -> wgpu::Limits {
+    let base = wgpu::Limits::downlevel_defaults().using_resolution(have.clone());
+    wgpu::Limits {
+        max_storage_buffers_per_shader_stage: have
+            .max_storage_buffers_per_shader_stage
+            .min(8)
+            .max(base.max_storage_buffers_per_shader_stage),
+        max_storage_buffer_binding_size: have.max_storage_buffer_binding_size.max(base.max_storage_buffer_binding_size),
+        max_buffer_size: have.max_buffer_size.max(base.max_buffer_size),
+        ..base
+    }
+}
+
+/// The renderer's device, for a consumer that works on its images in place.
+#[derive(Clone, Debug)]
+pub struct SharedGpu {
+    /// The device the cameras render on.
+    pub device: wgpu::Device,
+    /// Its queue: work submitted here runs after the cameras' draws.
+    pub queue: wgpu::Queue,
+    /// The adapter, "name (backend, device type)".
+    pub adapter: String,
+}
+
+/// One camera's render targets after a tick: the colour image (Rgba8Unorm),
+/// depth along the optical axis in metres (R32Float; not finite or ≤ 0 for
+/// sky) and class ids (R8Uint): what the tick's camera messages carry,
+/// still on the device.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// Colour, Rgba8Unorm.
+    pub color: wgpu::Texture,
+    /// Depth in metres, R32Float.
+    pub depth: wgpu::Texture,
+    /// Class ids, R8Uint.
+    pub class: wgpu::Texture,
+}
+
 /// "name (backend, device type)", as logs and errors name an adapter.
 fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
@@ -401,7 +443,7 @@ impl Renderer {
             &wgpu::DeviceDescriptor {
                 label: Some("sim_node"),
                 required_features: wgpu::Features::empty(),
-                required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+                required_limits: shared_limits(&adapter.limits()),
                 memory_hints: wgpu::MemoryHints::Performance,
             },
             None,
@@ -527,7 +569,8 @@ impl Renderer {
                     view_formats: &[],
                 })
             };
-            let usage = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC;
+            // TEXTURE_BINDING: a consumer on the same device (the transfer's GPU path) reads them in place.
+            let usage = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::TEXTURE_BINDING;
             let textures = [make(COLOR, usage), make(DEPTH, usage), make(CLASS, usage), make(INSTANCE, usage)];
             let views = [0, 1, 2, 3].map(|i| textures[i].create_view(&Default::default()));
             let zbuf = make(ZBUF, wgpu::TextureUsages::RENDER_ATTACHMENT).create_view(&Default::default());
@@ -677,6 +720,16 @@ impl Renderer {
             }
         }
         self.queue.submit([enc.finish()]);
+    }
+
+    /// The device and queue, for consumers on the same GPU.
+    pub fn shared(&self) -> SharedGpu {
+        SharedGpu { device: self.device.clone(), queue: self.queue.clone(), adapter: self.adapter.clone() }
+    }
+
+    /// Camera `i`'s render targets (its last draw), if it exists.
+    pub fn targets(&self, i: usize) -> Option<Targets> {
+        self.targets.get(i).map(|t| Targets { color: t.textures[0].clone(), depth: t.textures[1].clone(), class: t.textures[2].clone() })
     }
 
     /// Waits for the last `draw` and returns every camera's images.

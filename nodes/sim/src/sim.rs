@@ -297,6 +297,18 @@ impl Sim {
         self.render(&self.time(), &base)
     }
 
+    /// The renderer's device (None without rendering), for a consumer that
+    /// works on the cameras' images where they were rendered.
+    pub fn gpu(&self) -> Option<crate::render::SharedGpu> {
+        self.renderer.as_ref().map(|r| r.shared())
+    }
+
+    /// The render targets of camera `name` after the last tick that rendered it.
+    pub fn render_targets(&self, name: &str) -> Option<crate::render::Targets> {
+        let i = self.mounts.iter().position(|m| m.model.name == name)?;
+        self.renderer.as_ref()?.targets(i)
+    }
+
     /// The graphics adapter in use, if rendering.
     pub fn adapter(&self) -> Option<&str> {
         self.renderer.as_ref().map(|r| r.adapter.as_str())

@@ -264,4 +264,20 @@ pub trait Backend: Send {
     /// ([`TransferError::Input`]) or a model cannot run on it
     /// ([`TransferError::Model`]).
     fn restyle(&mut self, frame: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError>;
+
+    /// Restyles `frame` whose images are also on a GPU device (a renderer's
+    /// targets, [`builtin::gpu::DeviceFrame`]): a backend on that device reads
+    /// them in place instead of uploading `frame`'s copies; the others (the
+    /// default) restyle `frame`. Same output as [`Backend::restyle`].
+    fn restyle_on_device(
+        &mut self,
+        frame: &Frame,
+        on_device: &builtin::gpu::DeviceFrame,
+        look: &Look,
+        weights: &Weights,
+        seed: u64,
+    ) -> Result<Restyled, TransferError> {
+        let _ = on_device;
+        self.restyle(frame, look, weights, seed)
+    }
 }

@@ -5,6 +5,7 @@
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::sim2real_msgs::msg::TransferScore;
 
+use crate::builtin::gpu::DeviceFrame;
 use crate::input::{decode, CameraMsgs, Decoded, Scene, Topics};
 use crate::{score, Backend, Look, TransferError, Weights};
 
@@ -48,10 +49,36 @@ impl Restyler {
 
     /// Restyles one camera's messages of one stamp with the scene state.
     pub fn restyle(&mut self, msgs: &CameraMsgs, topics: &Topics, scene: &Scene) -> Result<RestyledMsgs, TransferError> {
+        self.restyle_with(msgs, topics, scene, None)
+    }
+
+    /// The same, with the frame's images also on the backend's GPU device
+    /// (the simulator's render targets, when the backend shares its device):
+    /// the same bytes, without uploading them again.
+    pub fn restyle_on_device(
+        &mut self,
+        msgs: &CameraMsgs,
+        topics: &Topics,
+        scene: &Scene,
+        on_device: &DeviceFrame,
+    ) -> Result<RestyledMsgs, TransferError> {
+        self.restyle_with(msgs, topics, scene, Some(on_device))
+    }
+
+    fn restyle_with(
+        &mut self,
+        msgs: &CameraMsgs,
+        topics: &Topics,
+        scene: &Scene,
+        on_device: Option<&DeviceFrame>,
+    ) -> Result<RestyledMsgs, TransferError> {
         let header = msgs.image.as_ref().map(|i| i.header.clone()).unwrap_or_default();
         let d = decode(msgs, topics)?;
         let f = d.frame(scene);
-        let r = self.backend.restyle(&f, &self.look, &self.weights, self.seed)?;
+        let r = match on_device {
+            Some(dev) => self.backend.restyle_on_device(&f, dev, &self.look, &self.weights, self.seed)?,
+            None => self.backend.restyle(&f, &self.look, &self.weights, self.seed)?,
+        };
         let sc = score::score(&d.rgb, &r.rgb, f.segmentation, f.depth, r.extinction, d.width, d.height);
         let score = TransferScore {
             header: header.clone(),

@@ -90,3 +90,84 @@ fn gpu_backend_restyles_both_presets_deterministically() {
         assert_eq!(gpu.name(), if preset == Preset::Full { "builtin:gpu" } else { "builtin:fast:gpu" });
     }
 }
+
+/// Frames the simulator never makes: colour only (no depth, no classes, no
+/// pose), odd sizes, one pixel; and one backend reused across sizes (its
+/// buffers grow and shrink in use).
+#[test]
+fn gpu_path_matches_on_bare_odd_and_changing_frames() {
+    use s2r_transfer::{Frame, Intrinsics};
+    let (scene, frames) = common::sim_frames("dry_day_urban", 1, 0, 1, 3);
+    let d = &frames[0];
+    let full = d.frame(&scene);
+    let look = parse("heavy rain, dusk, street lights, wet road, lens dirt, grain").look;
+    let mut gpu = GpuBuiltin::new(Preset::Full).unwrap_or_else(|e| panic!("{e}"));
+    let mut cpu = Builtin::new(Preset::Full);
+    // A crop of w × h pixels at the image's top left, with or without its controls.
+    let crop = |w: usize, h: usize| -> (Vec<u8>, Vec<f32>, Vec<u8>) {
+        let mut rgb = Vec::new();
+        let (mut depth, mut seg) = (Vec::new(), Vec::new());
+        for y in 0..h {
+            let i = y * d.width;
+            rgb.extend_from_slice(&d.rgb[3 * i..3 * (i + w)]);
+            depth.extend_from_slice(&full.depth.unwrap()[i..i + w]);
+            seg.extend_from_slice(&full.segmentation.unwrap()[i..i + w]);
+        }
+        (rgb, depth, seg)
+    };
+    for (w, h, controls) in [(640, 480, true), (33, 17, true), (1, 1, true), (640, 480, false), (97, 61, false), (320, 240, true)] {
+        let (rgb, depth, seg) = crop(w, h);
+        let mut f = if controls { full.clone() } else { Frame::new(w, h, &rgb, Intrinsics::from_fov(w, h, 90.0)) };
+        f.width = w;
+        f.height = h;
+        f.rgb = &rgb;
+        if controls {
+            f.depth = Some(&depth);
+            f.segmentation = Some(&seg);
+        }
+        let a = cpu.restyle(&f, &look, &Weights::default(), 3).unwrap();
+        let b = gpu.restyle(&f, &look, &Weights::default(), 3).unwrap();
+        let p = psnr(&a.rgb, &b.rgb, w, h);
+        println!("{w}x{h} controls {controls}: {p:.1} dB");
+        assert!(p >= 40.0, "{w}x{h} (controls {controls}): GPU against CPU {p:.1} dB");
+    }
+    // A bad frame is refused by both, by the same error.
+    let short = vec![0u8; 10];
+    let f = Frame::new(4, 4, &short, Intrinsics::from_fov(4, 4, 90.0));
+    let e = gpu.restyle(&f, &look, &Weights::default(), 3).unwrap_err().to_string();
+    assert_eq!(e, cpu.restyle(&f, &look, &Weights::default(), 3).unwrap_err().to_string());
+}
+
+/// The simulator's render targets feed the GPU path on the simulator's own
+/// device: the same bytes as uploading the frame, for both presets; targets
+/// that do not fit the frame are refused by name.
+#[test]
+fn render_targets_feed_the_gpu_path_in_place() {
+    use s2r_transfer::builtin::gpu::DeviceFrame;
+    let (sim, scene, frames) = common::sim_and_frames("icy_night_crossing", 1, 0, 1, 12);
+    let d = &frames[0];
+    let f = d.frame(&scene);
+    let look = parse("icy road, night, wet reflections, headlight glare, light snowfall, street lights, motion blur, grain").look;
+    let shared = sim.gpu().expect("the simulator renders");
+    let t = sim.render_targets(&sim.mounts[0].model.name).expect("the front camera's targets");
+    let on = DeviceFrame { color: &t.color, depth: Some(&t.depth), class: Some(&t.class) };
+    for preset in [Preset::Full, Preset::Fast] {
+        let mut gpu = GpuBuiltin::on_device(shared.device.clone(), shared.queue.clone(), &shared.adapter, preset).unwrap();
+        let a = gpu.restyle_on_device(&f, &on, &look, &Weights::default(), 4).unwrap();
+        let b = gpu.restyle(&f, &look, &Weights::default(), 4).unwrap();
+        assert!(a.rgb == b.rgb, "{preset:?}: the render targets are the frame's pixels, so the same bytes");
+        let c = Builtin::new(preset).restyle(&f, &look, &Weights::default(), 4).unwrap();
+        let p = psnr(&a.rgb, &c.rgb, a.width, a.height);
+        println!("{preset:?}: in place against the CPU path {p:.1} dB; stages {:?}", a.stages);
+        assert!(p >= 40.0, "{preset:?}: {p:.1} dB");
+    }
+    // Targets without the depth the frame has, or of another size, are refused by name.
+    let mut gpu = GpuBuiltin::on_device(shared.device.clone(), shared.queue.clone(), &shared.adapter, Preset::Full).unwrap();
+    let e = gpu.restyle_on_device(&f, &DeviceFrame { depth: None, ..on }, &look, &Weights::default(), 4).unwrap_err().to_string();
+    assert!(e.contains("the frame has depth, the render targets none"), "{e}");
+    let mut big = f.clone();
+    let (rgb, depth, seg) = (vec![0u8; 3 * 800 * 600], vec![1.0f32; 800 * 600], vec![0u8; 800 * 600]);
+    (big.width, big.height, big.rgb, big.depth, big.segmentation) = (800, 600, &rgb, Some(&depth[..]), Some(&seg[..]));
+    let e = gpu.restyle_on_device(&big, &on, &look, &Weights::default(), 4).unwrap_err().to_string();
+    assert!(e.contains("render target colour is 640x480; a 800x600 frame at stride 1 needs 800x600"), "{e}");
+}

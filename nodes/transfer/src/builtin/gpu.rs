@@ -29,6 +29,7 @@ type Dispatch = (Pass, (u32, u32));
 /// The shader's entry points, in the order a frame runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pass {
+    Pack,
     Geometry,
     Cull,
     Materials,
@@ -56,7 +57,8 @@ enum Pass {
     Finish,
 }
 
-const PASSES: [Pass; 25] = [
+const PASSES: [Pass; 26] = [
+    Pass::Pack,
     Pass::Geometry,
     Pass::Cull,
     Pass::Materials,
@@ -87,6 +89,7 @@ const PASSES: [Pass; 25] = [
 impl Pass {
     fn entry(self) -> &'static str {
         match self {
+            Pass::Pack => "pack",
             Pass::Geometry => "geometry",
             Pass::Cull => "cull",
             Pass::Materials => "materials",
@@ -216,6 +219,21 @@ impl Layout {
     }
 }
 
+/// A frame whose images are already on the backend's device: the render
+/// targets of a renderer that shares it ([`GpuBuiltin::on_device`]), e.g.
+/// the simulator's. The CPU copies in the [`Frame`] restyled with it must be
+/// the same images (they give the frame's constants: mean luminance, which
+/// classes are present); the pixels the passes read come from here.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceFrame<'a> {
+    /// The colour image, Rgba8Unorm (alpha ignored), the frame's size.
+    pub color: &'a wgpu::Texture,
+    /// Depth along the optical axis in metres, R32Float; needed when the frame has depth.
+    pub depth: Option<&'a wgpu::Texture>,
+    /// Class ids, R8Uint; needed when the frame has segmentation.
+    pub class: Option<&'a wgpu::Texture>,
+}
+
 /// A buffer that grows to the largest frame seen.
 struct Grown {
     buffer: wgpu::Buffer,
@@ -248,6 +266,11 @@ pub struct GpuBuiltin {
     queue: wgpu::Queue,
     adapter: String,
     bind_layout: wgpu::BindGroupLayout,
+    /// The render targets' bind group (the pack pass's group 1).
+    targets_layout: wgpu::BindGroupLayout,
+    /// Stand-ins for absent depth or classes (1 × 1).
+    no_depth: wgpu::Texture,
+    no_class: wgpu::Texture,
     pipelines: Vec<wgpu::ComputePipeline>,
     params: wgpu::Buffer,
     tables: wgpu::Buffer,
@@ -353,7 +376,7 @@ impl GpuBuiltin {
                     },
                     count: None,
                 },
-                storage(1, true),
+                storage(1, false),
                 storage(2, true),
                 storage(3, true),
                 storage(4, false),
@@ -367,12 +390,45 @@ impl GpuBuiltin {
             bind_group_layouts: &[&bind_layout],
             push_constant_ranges: &[],
         });
+        let texture = |binding: u32, sample_type: wgpu::TextureSampleType| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Texture { sample_type, view_dimension: wgpu::TextureViewDimension::D2, multisampled: false },
+            count: None,
+        };
+        let targets_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("render targets"),
+            entries: &[
+                texture(0, wgpu::TextureSampleType::Float { filterable: false }),
+                texture(1, wgpu::TextureSampleType::Float { filterable: false }),
+                texture(2, wgpu::TextureSampleType::Uint),
+            ],
+        });
+        let pack_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("pack"),
+            bind_group_layouts: &[&bind_layout, &targets_layout],
+            push_constant_ranges: &[],
+        });
+        let one = |format, label| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d { width: 1, height: 1, depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+        };
+        let no_depth = one(wgpu::TextureFormat::R32Float, "no depth");
+        let no_class = one(wgpu::TextureFormat::R8Uint, "no classes");
         let pipelines = PASSES
             .iter()
             .map(|p| {
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(p.entry()),
-                    layout: Some(&pipeline_layout),
+                    layout: Some(if *p == Pass::Pack { &pack_layout } else { &pipeline_layout }),
                     module: &module,
                     entry_point: Some(p.entry()),
                     compilation_options: Default::default(),
@@ -413,6 +469,9 @@ impl GpuBuiltin {
             queue,
             adapter: adapter.to_string(),
             bind_layout,
+            targets_layout,
+            no_depth,
+            no_class,
             pipelines,
             params,
             tables,
@@ -435,7 +494,7 @@ impl GpuBuiltin {
     pub fn stage_images(&mut self, frame: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Vec<StageImage>, TransferError> {
         frame.validate()?;
         self.capture = Some(Vec::new());
-        let r = self.restyle_at(frame, look, weights, seed);
+        let r = self.restyle_at(frame, look, weights, seed, None);
         let images = self.capture.take().unwrap_or_default();
         r.map(|_| images)
     }
@@ -561,7 +620,16 @@ impl GpuBuiltin {
         Ok(())
     }
 
-    fn restyle_at(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
+    /// Restyles `f` at its own size; its pixels from `on_device` when given
+    /// (texel (s x, s y) for pixel (x, y), stride s), else uploaded from `f`.
+    fn restyle_at(
+        &mut self,
+        f: &Frame,
+        look: &Look,
+        weights: &Weights,
+        seed: u64,
+        on_device: Option<(&DeviceFrame, u32)>,
+    ) -> Result<Restyled, TransferError> {
         let t0 = Instant::now();
         let (w, h) = (f.width, f.height);
         let n = w * h;
@@ -613,7 +681,7 @@ impl GpuBuiltin {
             grid: [i0, j0, k0, 0],
             grid2: [ni.max(1), nj.max(1), nk.max(1), 0],
             seeds: [s.seed32, s.frame_seed, m.octaves, 0],
-            radii: [u(s.bloom_radius), u(GLARE_RADIUS), 0, 0],
+            radii: [u(s.bloom_radius), u(GLARE_RADIUS), on_device.map_or(1, |d| d.1), 0],
             off: [u(l.px[0]), u(l.px[1]), u(l.px[2]), u(l.px[3])],
             off2: [u(l.px[4]), u(l.px[5]), u(l.px[6]), u(l.px[7])],
             off3: [u(l.px[8]), u(l.words[0]), u(l.words[1]), u(l.words[2])],
@@ -637,28 +705,35 @@ impl GpuBuiltin {
             part: [(s.seconds as f32).rem_euclid(3600.0), if snow { 1.1 } else { 7.5 }, reach, snow as u32 as f32],
         };
 
-        // Up: the parameters, the scene's lights, the pixels (colour and class in one word, depth).
-        let mut inp = vec![0u32; if f.depth.is_some() { 2 * n } else { n }];
-        let (words, depth_words) = inp.split_at_mut(n);
-        let seg = f.segmentation;
-        words.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
-            for (j, o) in chunk.iter_mut().enumerate() {
-                let i = c * 4096 + j;
-                let class = seg.map(|s| s[i]).unwrap_or(255) as u32;
-                *o = f.rgb[3 * i] as u32 | (f.rgb[3 * i + 1] as u32) << 8 | (f.rgb[3 * i + 2] as u32) << 16 | class << 24;
-            }
-        });
-        if let Some(d) = f.depth {
-            for (o, z) in depth_words.iter_mut().zip(d) {
-                *o = z.to_bits();
-            }
-        }
+        // Up: the parameters, the scene's lights, the pixels (colour and class
+        // in one word, depth) unless they are on the device already.
+        let targets = match on_device {
+            Some((d, stride)) => Some(self.targets_group(f, d, stride)?),
+            None => None,
+        };
         let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
+        if targets.is_none() {
+            let mut inp = vec![0u32; if f.depth.is_some() { 2 * n } else { n }];
+            let (words, depth_words) = inp.split_at_mut(n);
+            let seg = f.segmentation;
+            words.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
+                for (j, o) in chunk.iter_mut().enumerate() {
+                    let i = c * 4096 + j;
+                    let class = seg.map(|s| s[i]).unwrap_or(255) as u32;
+                    *o = f.rgb[3 * i] as u32 | (f.rgb[3 * i + 1] as u32) << 8 | (f.rgb[3 * i + 2] as u32) << 16 | class << 24;
+                }
+            });
+            if let Some(d) = f.depth {
+                for (o, z) in depth_words.iter_mut().zip(d) {
+                    *o = z.to_bits();
+                }
+            }
+            self.queue.write_buffer(&frames.inp.buffer, 0, bytemuck::cast_slice(&inp));
+        }
         let kinds: Vec<u32> = s.kinds.iter().map(|&k| k as u32).collect();
         self.queue.write_buffer(&self.tables, 0, bytemuck::cast_slice(&kinds));
         self.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
         self.queue.write_buffer(&frames.scene.buffer, 0, bytemuck::cast_slice(&scene));
-        self.queue.write_buffer(&frames.inp.buffer, 0, bytemuck::cast_slice(&inp));
         let mut stages = vec![("upload", t0.elapsed().as_secs_f64() * 1e3)];
         let t1 = Instant::now();
 
@@ -667,8 +742,10 @@ impl GpuBuiltin {
         let per_small = (l.small.0.div_ceil(8) as u32, l.small.1.div_ceil(8) as u32);
         let per_mirror = (l.mirror.0.div_ceil(8) as u32, l.mirror.1.div_ceil(8) as u32);
         let lin = |count: usize| (count.div_ceil(64).max(1) as u32, 1);
+        let geometry =
+            if targets.is_some() { vec![(Pass::Pack, per_pixel), (Pass::Geometry, per_pixel)] } else { vec![(Pass::Geometry, per_pixel)] };
         let mut plan: Vec<(&'static str, Vec<Dispatch>)> = vec![
-            ("geometry", vec![(Pass::Geometry, per_pixel)]),
+            ("geometry", geometry),
             ("materials+lighting", vec![(Pass::Cull, lin(l.tiles.0 * l.tiles.1)), (Pass::Materials, per_pixel)]),
         ];
         let reflections = if !s.fast && f.depth.is_some() {
@@ -720,6 +797,9 @@ impl GpuBuiltin {
                 let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(pass.entry()), timestamp_writes: None });
                 cp.set_pipeline(&self.pipelines[i]);
                 cp.set_bind_group(0, &frames.group, &[]);
+                if let (Pass::Pack, Some(t)) = (pass, &targets) {
+                    cp.set_bind_group(1, t, &[]);
+                }
                 cp.dispatch_workgroups(*x, *y, 1);
                 drop(cp);
                 if self.profile {
@@ -762,6 +842,56 @@ impl GpuBuiltin {
             c.push(StageImage { name: "sensor+tonemap", width: w, height: h, rgb: out.clone() });
         }
         Ok(Restyled { rgb: out, width: w, height: h, weights: s.effective, stages, extinction: s.beta })
+    }
+
+    /// The pack pass's bind group over `d`, after checking it against the frame.
+    fn targets_group(&self, f: &Frame, d: &DeviceFrame, stride: u32) -> Result<wgpu::BindGroup, TransferError> {
+        use wgpu::TextureFormat as T;
+        let need = ((f.width as u32 - 1) * stride + 1, (f.height as u32 - 1) * stride + 1);
+        let check = |what: &str, t: &wgpu::Texture, format: T| -> Result<(), TransferError> {
+            if t.format() != format {
+                return Err(self.error(format!("render target {what} is {:?}, not {format:?}", t.format())));
+            }
+            if t.width() < need.0 || t.height() < need.1 {
+                return Err(self.error(format!(
+                    "render target {what} is {}x{}; a {}x{} frame at stride {stride} needs {}x{}",
+                    t.width(),
+                    t.height(),
+                    f.width,
+                    f.height,
+                    need.0,
+                    need.1
+                )));
+            }
+            if !t.usage().contains(wgpu::TextureUsages::TEXTURE_BINDING) {
+                return Err(self.error(format!("render target {what} was not made with TEXTURE_BINDING usage")));
+            }
+            Ok(())
+        };
+        check("colour", d.color, T::Rgba8Unorm)?;
+        // A control the frame lacks is not read (the flags say so); one the targets lack cannot be.
+        let depth = match (d.depth, f.depth.is_some()) {
+            (Some(t), true) => check("depth", t, T::R32Float).map(|_| t)?,
+            (None, true) => return Err(self.error("the frame has depth, the render targets none")),
+            (_, false) => &self.no_depth,
+        };
+        let class = match (d.class, f.segmentation.is_some()) {
+            (Some(t), true) => check("classes", t, T::R8Uint).map(|_| t)?,
+            (None, true) => return Err(self.error("the frame has classes, the render targets none")),
+            (_, false) => &self.no_class,
+        };
+        let view = |t: &wgpu::Texture| t.create_view(&Default::default());
+        let (color, depth, class) = (view(d.color), view(depth), view(class));
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("render targets"),
+            layout: &self.targets_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&color) },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&depth) },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&class) },
+            ],
+        });
+        Ok(group)
     }
 
     /// With capture on, what `stage` left behind.
@@ -826,8 +956,23 @@ impl Backend for GpuBuiltin {
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
         f.validate()?;
         if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
-            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed));
+            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed, None));
         }
-        self.restyle_at(f, look, weights, seed)
+        self.restyle_at(f, look, weights, seed, None)
+    }
+
+    fn restyle_on_device(
+        &mut self,
+        f: &Frame,
+        on_device: &DeviceFrame,
+        look: &Look,
+        weights: &Weights,
+        seed: u64,
+    ) -> Result<Restyled, TransferError> {
+        f.validate()?;
+        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
+            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed, Some((on_device, 2))));
+        }
+        self.restyle_at(f, look, weights, seed, Some((on_device, 1)))
     }
 }

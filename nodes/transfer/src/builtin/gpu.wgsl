@@ -20,7 +20,7 @@ struct Params {
     grid: vec4<i32>,    // first particle cell i, j, k
     grid2: vec4<u32>,   // particle cells along i, j, k
     seeds: vec4<u32>,   // material seed, frame (noise) seed, texture octaves
-    radii: vec4<u32>,   // bloom blur radius, glare streak radius
+    radii: vec4<u32>,   // bloom blur radius, glare streak radius; pack stride
     off: vec4<u32>,     // px: hdr, motion-blurred, mirror colours, particles
     off2: vec4<u32>,    // px: bright, blur scratch, bloom, streak
     off3: vec4<u32>,    // px: glow; words: light tiles, block lists, output
@@ -50,7 +50,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> P: Params;
 // [0, n): r | g << 8 | b << 16 | cls << 24; [n, 2n): depth bits.
-@group(0) @binding(1) var<storage, read> inp: array<u32>;
+@group(0) @binding(1) var<storage, read_write> inp: array<u32>;
 // Class kinds [256], sRGB-to-linear [256] (f32 bits), palettes [128] (f32 bits),
 // tone map [65536].
 @group(0) @binding(2) var<storage, read> tables: array<u32>;
@@ -250,6 +250,33 @@ fn flag(f: u32) -> bool {
 
 fn depth_at(i: u32) -> f32 {
     return bitcast<f32>(inp[P.dims.x * P.dims.y + i]);
+}
+
+// ---- a frame already on the device (a renderer's targets) ----
+
+@group(1) @binding(0) var src_color: texture_2d<f32>;
+@group(1) @binding(1) var src_depth: texture_2d<f32>;
+@group(1) @binding(2) var src_class: texture_2d<u32>;
+
+// The input words from render targets: pixel (x, y) is texel (s x, s y) for
+// stride s (2: the fast preset's half resolution, point-sampled as the CPU does).
+@compute @workgroup_size(8, 8)
+fn pack(@builtin(global_invocation_id) g: vec3<u32>) {
+    let w = P.dims.x;
+    if g.x >= w || g.y >= P.dims.y {
+        return;
+    }
+    let i = g.y * w + g.x;
+    let at = vec2<i32>(g.xy * P.radii.z);
+    let c = vec3<u32>(round(textureLoad(src_color, at, 0).xyz * 255.0));
+    var cls = 255u;
+    if flag(HAS_SEG) {
+        cls = textureLoad(src_class, at, 0).x & 255u;
+    }
+    inp[i] = c.x | (c.y << 8u) | (c.z << 16u) | (cls << 24u);
+    if flag(HAS_DEPTH) {
+        inp[w * P.dims.y + i] = bitcast<u32>(textureLoad(src_depth, at, 0).x);
+    }
 }
 
 // ---- geometry.rs ----

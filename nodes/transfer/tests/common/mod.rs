@@ -15,6 +15,12 @@ pub fn artifacts() -> PathBuf {
 
 /// The first `frames` frames of camera `camera` of a shipped scenario, with the scene state at the last one.
 pub fn sim_frames(name: &str, seed: u64, camera: usize, frames: usize, skip: usize) -> (Scene, Vec<Decoded>) {
+    let (_, scene, frames) = sim_and_frames(name, seed, camera, frames, skip);
+    (scene, frames)
+}
+
+/// The same, with the simulator (its render targets hold the last frame).
+pub fn sim_and_frames(name: &str, seed: u64, camera: usize, frames: usize, skip: usize) -> (Sim, Scene, Vec<Decoded>) {
     s2r_sim::render::quiet_headless_vulkan();
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenarios")).join(format!("{name}.yaml"));
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -43,5 +49,5 @@ pub fn sim_frames(name: &str, seed: u64, camera: usize, frames: usize, skip: usi
         assert!(d.notes.is_empty(), "{:?}", d.notes);
         out.push(d);
     }
-    (scene, out)
+    (sim, scene, out)
 }
