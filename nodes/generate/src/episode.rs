@@ -15,7 +15,7 @@ use s2r_idl::Message;
 use s2r_sim::autopilot::{Autopilot, RobotCommand};
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
-use s2r_transfer::builtin::gpu::{self, DeviceFrame, GpuBuiltin};
+use s2r_transfer::builtin::gpu::{DeviceFrame, GpuBuiltin};
 use s2r_transfer::builtin::{Device, Preset};
 use s2r_transfer::input::{CameraMsgs, Scene, Topics};
 use s2r_transfer::restyle::Restyler;
@@ -173,14 +173,16 @@ pub fn run_episode(
     let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
     // The GPU path runs on the simulator's own device and reads its render targets in place.
     let device: Device = sweep.transfer_device.parse().unwrap_or_default();
+    // `auto` does so only when the simulator renders on a hardware GPU, and falls back to the CPU path.
     let on_sim_gpu = match (device, sim.gpu()) {
-        (Device::Gpu, Some(g)) => Some(g),
-        (Device::Auto, Some(g)) if gpu::hardware_adapter().is_some() => Some(g),
+        (Device::Gpu, Some(g)) => Some(GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset)?),
+        (Device::Auto, Some(g)) if g.hardware => GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset).ok(),
         _ => None,
     };
     let in_place = on_sim_gpu.is_some();
     let backend: Box<dyn Backend> = match on_sim_gpu {
-        Some(g) => Box::new(GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset)?),
+        Some(g) => Box::new(g),
+        None if device == Device::Auto => s2r_transfer::builtin::open(preset, Device::Cpu)?,
         None => s2r_transfer::builtin::open(preset, device)?,
     };
     let mut restyler = Restyler::new(backend, &ep.prompt, ep.seed);

@@ -264,6 +264,8 @@ pub(crate) struct Renderer {
     failure: Arc<Mutex<Option<String>>>,
     /// What wgpu runs on, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
     pub adapter: String,
+    /// Whether that is a hardware GPU.
+    hardware: bool,
 }
 
 fn box_vertices() -> Vec<Vertex> {
@@ -406,6 +408,8 @@ pub struct SharedGpu {
     pub queue: wgpu::Queue,
     /// The adapter, "name (backend, device type)".
     pub adapter: String,
+    /// Whether it is a hardware GPU (not a software rasteriser such as lavapipe).
+    pub hardware: bool,
 }
 
 /// One camera's render targets after a tick: the colour image (Rgba8Unorm),
@@ -439,6 +443,7 @@ impl Renderer {
         }))
         .ok_or(RenderError::NoAdapter)?;
         let adapter_name = describe(&adapter.get_info());
+        let hardware = adapter.get_info().device_type != wgpu::DeviceType::Cpu;
         let (device, queue) = pollster::block_on(adapter.request_device(
             &wgpu::DeviceDescriptor {
                 label: Some("sim_node"),
@@ -610,6 +615,7 @@ impl Renderer {
             readback,
             failure,
             adapter: adapter_name,
+            hardware,
         })
     }
 
@@ -724,7 +730,7 @@ impl Renderer {
 
     /// The device and queue, for consumers on the same GPU.
     pub fn shared(&self) -> SharedGpu {
-        SharedGpu { device: self.device.clone(), queue: self.queue.clone(), adapter: self.adapter.clone() }
+        SharedGpu { device: self.device.clone(), queue: self.queue.clone(), adapter: self.adapter.clone(), hardware: self.hardware }
     }
 
     /// Camera `i`'s render targets (its last draw), if it exists.

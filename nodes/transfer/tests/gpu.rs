@@ -92,18 +92,16 @@ fn gpu_backend_restyles_both_presets_deterministically() {
 }
 
 /// Frames the simulator never makes: colour only (no depth, no classes, no
-/// pose), odd sizes, one pixel; and one backend reused across sizes (its
-/// buffers grow and shrink in use).
+/// pose), odd sizes, one pixel, stamps late in an hour and wall-clock stamps;
+/// one backend per preset reused across all of them (its buffers grow and
+/// are reused); a frame the device cannot take, then a good one.
 #[test]
 fn gpu_path_matches_on_bare_odd_and_changing_frames() {
     use s2r_transfer::{Frame, Intrinsics};
     let (scene, frames) = common::sim_frames("dry_day_urban", 1, 0, 1, 3);
     let d = &frames[0];
     let full = d.frame(&scene);
-    let look = parse("heavy rain, dusk, street lights, wet road, lens dirt, grain").look;
-    let mut gpu = GpuBuiltin::new(Preset::Full).unwrap_or_else(|e| panic!("{e}"));
-    let mut cpu = Builtin::new(Preset::Full);
-    // A crop of w × h pixels at the image's top left, with or without its controls.
+    // A crop of w × h pixels at the image's top left, with its controls.
     let crop = |w: usize, h: usize| -> (Vec<u8>, Vec<f32>, Vec<u8>) {
         let mut rgb = Vec::new();
         let (mut depth, mut seg) = (Vec::new(), Vec::new());
@@ -115,27 +113,49 @@ fn gpu_path_matches_on_bare_odd_and_changing_frames() {
         }
         (rgb, depth, seg)
     };
-    for (w, h, controls) in [(640, 480, true), (33, 17, true), (1, 1, true), (640, 480, false), (97, 61, false), (320, 240, true)] {
-        let (rgb, depth, seg) = crop(w, h);
-        let mut f = if controls { full.clone() } else { Frame::new(w, h, &rgb, Intrinsics::from_fov(w, h, 90.0)) };
-        f.width = w;
-        f.height = h;
-        f.rgb = &rgb;
-        if controls {
-            f.depth = Some(&depth);
-            f.segmentation = Some(&seg);
+    let looks = [
+        parse("heavy rain, dusk, street lights, wet road, lens dirt, grain").look,
+        parse("heavy snowfall, night, headlights, street lights, motion blur").look,
+    ];
+    for preset in [Preset::Full, Preset::Fast] {
+        let mut gpu = GpuBuiltin::new(preset).unwrap_or_else(|e| panic!("{e}"));
+        let mut cpu = Builtin::new(preset);
+        for (w, h, controls, stamp_s) in [
+            (640, 480, true, 2.0),
+            (33, 17, true, 3000.5),
+            (1, 1, true, 0.0),
+            (640, 480, false, 1.764e9),
+            (97, 61, false, 3599.9),
+            (130, 67, true, 1.764e9 + 0.1),
+            (320, 240, true, 12.0),
+        ] {
+            let (rgb, depth, seg) = crop(w, h);
+            let mut f = if controls { full.clone() } else { Frame::new(w, h, &rgb, Intrinsics::from_fov(w, h, 90.0)) };
+            (f.width, f.height, f.rgb, f.stamp_ns) = (w, h, &rgb, (stamp_s * 1e9) as i64);
+            if controls {
+                (f.depth, f.segmentation) = (Some(&depth[..]), Some(&seg[..]));
+            }
+            for (k, look) in looks.iter().enumerate() {
+                let a = cpu.restyle(&f, look, &Weights::default(), 3).unwrap();
+                let b = gpu.restyle(&f, look, &Weights::default(), 3).unwrap();
+                let p = psnr(&a.rgb, &b.rgb, w, h);
+                println!("{preset:?} {w}x{h} controls {controls} at {stamp_s} s, look {k}: {p:.1} dB");
+                assert!(p >= 40.0, "{preset:?} {w}x{h} (controls {controls}, {stamp_s} s, look {k}): GPU against CPU {p:.1} dB");
+            }
         }
-        let a = cpu.restyle(&f, &look, &Weights::default(), 3).unwrap();
-        let b = gpu.restyle(&f, &look, &Weights::default(), 3).unwrap();
-        let p = psnr(&a.rgb, &b.rgb, w, h);
-        println!("{w}x{h} controls {controls}: {p:.1} dB");
-        assert!(p >= 40.0, "{w}x{h} (controls {controls}): GPU against CPU {p:.1} dB");
+        // A bad frame is refused by both, by the same error.
+        let short = vec![0u8; 10];
+        let f = Frame::new(4, 4, &short, Intrinsics::from_fov(4, 4, 90.0));
+        let e = gpu.restyle(&f, &looks[0], &Weights::default(), 3).unwrap_err().to_string();
+        assert_eq!(e, cpu.restyle(&f, &looks[0], &Weights::default(), 3).unwrap_err().to_string());
+        // A frame wider than the device dispatches is refused, and the next frame is fine.
+        let wide = vec![90u8; 3 * 600_000];
+        let f = Frame::new(600_000, 1, &wide, Intrinsics::from_fov(600_000, 1, 90.0));
+        let e = gpu.restyle(&f, &looks[0], &Weights::default(), 3).unwrap_err().to_string();
+        assert!(e.starts_with("GPU ") && e.contains("600000x1"), "{e}");
+        let again = gpu.restyle(&full, &looks[0], &Weights::default(), 3).unwrap();
+        assert!(psnr(&again.rgb, &cpu.restyle(&full, &looks[0], &Weights::default(), 3).unwrap().rgb, d.width, d.height) >= 40.0);
     }
-    // A bad frame is refused by both, by the same error.
-    let short = vec![0u8; 10];
-    let f = Frame::new(4, 4, &short, Intrinsics::from_fov(4, 4, 90.0));
-    let e = gpu.restyle(&f, &look, &Weights::default(), 3).unwrap_err().to_string();
-    assert_eq!(e, cpu.restyle(&f, &look, &Weights::default(), 3).unwrap_err().to_string());
 }
 
 /// The simulator's render targets feed the GPU path on the simulator's own
@@ -169,5 +189,5 @@ fn render_targets_feed_the_gpu_path_in_place() {
     let (rgb, depth, seg) = (vec![0u8; 3 * 800 * 600], vec![1.0f32; 800 * 600], vec![0u8; 800 * 600]);
     (big.width, big.height, big.rgb, big.depth, big.segmentation) = (800, 600, &rgb, Some(&depth[..]), Some(&seg[..]));
     let e = gpu.restyle_on_device(&big, &on, &look, &Weights::default(), 4).unwrap_err().to_string();
-    assert!(e.contains("render target colour is 640x480; a 800x600 frame at stride 1 needs 800x600"), "{e}");
+    assert!(e.contains("render target colour is 640x480, not a 800x600 frame's (at stride 1)"), "{e}");
 }

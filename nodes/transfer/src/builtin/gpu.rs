@@ -190,11 +190,13 @@ struct Layout {
     blocks: usize,
     mirror: (usize, usize),
     small: (usize, usize),
+    particles: usize,
     /// vec4 offsets in px: hdr, blurred, mirror colours, particles, bright,
     /// scratch, bloom, streak, glow, light sources; then its length.
     px: [usize; 11],
-    /// u32 offsets in words: light tiles, block lists, output, ground partials, ground; then its length.
-    words: [usize; 6],
+    /// u32 offsets in words: light tiles, block lists, output, ground
+    /// partials, ground, reflection splats; then its length.
+    words: [usize; 7],
 }
 
 impl Layout {
@@ -210,12 +212,12 @@ impl Layout {
         for (i, s) in sizes.iter().enumerate() {
             px[i + 1] = px[i] + s;
         }
-        let mut words = [0usize; 6];
-        let sizes = [nt * (lights + 1), 2 * blocks * BLOCK_CAP, n, 2 * nt, 2];
+        let mut words = [0usize; 7];
+        let sizes = [nt * (lights + 1), 2 * blocks * BLOCK_CAP, n, 2 * nt, 2, 2 * n];
         for (i, s) in sizes.iter().enumerate() {
             words[i + 1] = words[i] + s;
         }
-        Layout { w, h, tiles, blocks, mirror, small, px, words }
+        Layout { w, h, tiles, blocks, mirror, small, particles, px, words }
     }
 }
 
@@ -333,22 +335,29 @@ impl GpuBuiltin {
             None,
         ))
         .map_err(|e| TransferError::Gpu { adapter: name.clone(), problem: e.to_string() })?;
-        GpuBuiltin::on_device(device, queue, &name, preset)
-    }
-
-    /// The backend on a device the caller opened (the simulator's, so that
-    /// both share one GPU); `adapter` names it in errors. The device needs 8
-    /// storage buffers per shader stage.
-    pub fn on_device(device: wgpu::Device, queue: wgpu::Queue, adapter: &str, preset: Preset) -> Result<GpuBuiltin, TransferError> {
+        // wgpu's default for errors nobody catches is a panic; on its own device the
+        // backend reports them instead (every frame also runs in error scopes).
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let sink = failure.clone();
-        // wgpu's default for errors nobody catches is a panic; the backend reports them instead.
         device.on_uncaptured_error(Box::new(move |e| {
             let mut f = sink.lock().unwrap_or_else(|p| p.into_inner());
             if f.is_none() {
                 *f = Some(e.to_string());
             }
         }));
+        let mut g = GpuBuiltin::on_device(device, queue, &name, preset)?;
+        g.failure = failure;
+        Ok(g)
+    }
+
+    /// The backend on a device the caller opened (the simulator's, so that
+    /// both share one GPU); `adapter` names it in errors. The device needs 8
+    /// storage buffers per shader stage. The caller's error handler stays:
+    /// the backend catches its own errors in error scopes.
+    pub fn on_device(device: wgpu::Device, queue: wgpu::Queue, adapter: &str, preset: Preset) -> Result<GpuBuiltin, TransferError> {
+        let failure: Arc<Mutex<Option<String>>> = Arc::default();
+        device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("transfer builtin"),
             source: wgpu::ShaderSource::Wgsl(include_str!("gpu.wgsl").into()),
@@ -461,6 +470,10 @@ impl GpuBuiltin {
             *v = encoder.entry(i) as u32;
         }
         queue.write_buffer(&tables, 0, bytemuck::cast_slice(&t));
+        let scoped = [pollster::block_on(device.pop_error_scope()), pollster::block_on(device.pop_error_scope())];
+        if let Some(e) = scoped.into_iter().flatten().next() {
+            return Err(TransferError::Gpu { adapter: adapter.to_string(), problem: e.to_string() });
+        }
         let g = GpuBuiltin {
             preset,
             layout: StreetLayout::default(),
@@ -519,10 +532,14 @@ impl GpuBuiltin {
             (scene_vec4s.max(1) * 16) as u64,
             (3 * n * 16) as u64,
             (l.px[10] * 16) as u64,
-            (l.words[5] * 4) as u64,
+            (l.words[6] * 4) as u64,
             (atom_words(l) * 4) as u64,
             (n * 4) as u64,
         ];
+        let groups = self.device.limits().max_compute_workgroups_per_dimension as usize;
+        if l.w.div_ceil(8) > groups || l.h.div_ceil(8) > groups || l.particles.div_ceil(64) > groups {
+            return Err(self.error(format!("a {}x{} frame needs more than {groups} workgroups along one dimension", l.w, l.h)));
+        }
         let limit = self.device.limits().max_storage_buffer_binding_size as u64;
         if let Some(b) = need[..6].iter().find(|&&b| b > limit) {
             return Err(self.error(format!("a {}x{} frame needs a {b}-byte buffer; the device binds at most {limit} bytes", l.w, l.h)));
@@ -593,15 +610,30 @@ impl GpuBuiltin {
         Ok(data)
     }
 
-    /// Maps a buffer for reading, waiting for the device.
+    /// Waits for the device's work; a lost device (wgpu panics) is an error.
+    fn wait(&self) -> Result<(), TransferError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.device.poll(wgpu::Maintain::Wait)))
+            .map(|_| ())
+            .map_err(|_| self.error("the device was lost"))
+    }
+
+    /// Maps a buffer for reading, waiting for the device. A read-back that
+    /// does not complete after the device went idle is an error, not a hang.
     fn map(&self, buffer: &wgpu::Buffer) -> Result<(), TransferError> {
         let (tx, rx) = std::sync::mpsc::channel();
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::Maintain::Wait);
-        self.check()?;
-        rx.recv().map_err(|_| self.error("the read-back was dropped"))?.map_err(|e| self.error(format!("read-back: {e}")))
+        for _ in 0..3 {
+            self.wait()?;
+            self.check()?;
+            match rx.try_recv() {
+                Ok(r) => return r.map_err(|e| self.error(format!("read-back: {e}"))),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(self.error("the read-back was dropped")),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            }
+        }
+        Err(self.error("the read-back did not complete (the device stopped answering)"))
     }
 
     /// With capture on, the vec4 image at `offset` (px) as an exposed, tone-mapped picture.
@@ -622,7 +654,31 @@ impl GpuBuiltin {
 
     /// Restyles `f` at its own size; its pixels from `on_device` when given
     /// (texel (s x, s y) for pixel (x, y), stride s), else uploaded from `f`.
+    /// The device's errors during the frame are this frame's error; after
+    /// one, the frame buffers are made afresh (nothing stale or left mapped).
     fn restyle_at(
+        &mut self,
+        f: &Frame,
+        look: &Look,
+        weights: &Weights,
+        seed: u64,
+        on_device: Option<(&DeviceFrame, u32)>,
+    ) -> Result<Restyled, TransferError> {
+        self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let r = self.frame(f, look, weights, seed, on_device);
+        let scoped = [pollster::block_on(self.device.pop_error_scope()), pollster::block_on(self.device.pop_error_scope())];
+        let r = match (r, scoped.into_iter().flatten().next()) {
+            (Ok(_), Some(e)) => Err(self.error(e.to_string())),
+            (r, _) => r,
+        };
+        if r.is_err() {
+            self.frames = None;
+        }
+        r
+    }
+
+    fn frame(
         &mut self,
         f: &Frame,
         look: &Look,
@@ -685,7 +741,7 @@ impl GpuBuiltin {
             off: [u(l.px[0]), u(l.px[1]), u(l.px[2]), u(l.px[3])],
             off2: [u(l.px[4]), u(l.px[5]), u(l.px[6]), u(l.px[7])],
             off3: [u(l.px[8]), u(l.words[0]), u(l.words[1]), u(l.words[2])],
-            off4: [u(l.words[3]), u(l.words[4]), u(l.px[9]), 0],
+            off4: [u(l.words[3]), u(l.words[4]), u(l.px[9]), u(l.words[5])],
             k: [k.fx, k.fy, k.cx, k.cy],
             kinv: [1.0 / k.fx, 1.0 / k.fy, 0.0, 0.0],
             cam: pose_rows(&s.camera),
@@ -702,7 +758,7 @@ impl GpuBuiltin {
             fog: [s.beta, s.sky_fog, blur, s.threshold],
             fin: [s.aberration, s.vignette, s.shot, s.read],
             fin2: [s.edge, s.bloom_gain, s.glare.unwrap_or(0.0), s.lens_dirt],
-            part: [(s.seconds as f32).rem_euclid(3600.0), if snow { 1.1 } else { 7.5 }, reach, snow as u32 as f32],
+            part: [s.seconds.rem_euclid(3600.0) as f32, if snow { 1.1 } else { 7.5 }, reach, snow as u32 as f32],
         };
 
         // Up: the parameters, the scene's lights, the pixels (colour and class
@@ -787,9 +843,8 @@ impl GpuBuiltin {
 
         let capture = self.capture.is_some();
         let mut enc = self.device.create_command_encoder(&Default::default());
-        // The block counters start at zero.
-        let counters = 2 * l.mirror.0 * l.mirror.1;
-        enc.clear_buffer(&frames.atom.buffer, (counters * 4) as u64, Some(((atom_words(&l) - counters) * 4) as u64));
+        // The mirror image and the block counters start at zero.
+        enc.clear_buffer(&frames.atom.buffer, 0, Some((atom_words(&l) * 4) as u64));
         for (stage, passes) in &plan {
             let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
             for (pass, (x, y)) in passes {
@@ -805,7 +860,7 @@ impl GpuBuiltin {
                 if self.profile {
                     let t = Instant::now();
                     self.queue.submit([std::mem::replace(&mut enc, self.device.create_command_encoder(&Default::default())).finish()]);
-                    self.device.poll(wgpu::Maintain::Wait);
+                    self.wait()?;
                     stages.push((pass.entry(), t.elapsed().as_secs_f64() * 1e3));
                 }
             }
@@ -813,7 +868,7 @@ impl GpuBuiltin {
                 let t = Instant::now();
                 self.queue.submit([enc.finish()]);
                 enc = self.device.create_command_encoder(&Default::default());
-                self.device.poll(wgpu::Maintain::Wait);
+                self.wait()?;
                 stages.push((stage, t.elapsed().as_secs_f64() * 1e3));
                 self.capture_stage(stage, &l, &s)?;
             }
@@ -847,20 +902,19 @@ impl GpuBuiltin {
     /// The pack pass's bind group over `d`, after checking it against the frame.
     fn targets_group(&self, f: &Frame, d: &DeviceFrame, stride: u32) -> Result<wgpu::BindGroup, TransferError> {
         use wgpu::TextureFormat as T;
-        let need = ((f.width as u32 - 1) * stride + 1, (f.height as u32 - 1) * stride + 1);
+        // The frame is the targets at stride 1, or their point-sampled half (the fast preset).
+        let fits = |size: u32, frame: usize| size as usize / stride as usize == frame;
         let check = |what: &str, t: &wgpu::Texture, format: T| -> Result<(), TransferError> {
             if t.format() != format {
                 return Err(self.error(format!("render target {what} is {:?}, not {format:?}", t.format())));
             }
-            if t.width() < need.0 || t.height() < need.1 {
+            if !fits(t.width(), f.width) || !fits(t.height(), f.height) {
                 return Err(self.error(format!(
-                    "render target {what} is {}x{}; a {}x{} frame at stride {stride} needs {}x{}",
+                    "render target {what} is {}x{}, not a {}x{} frame's (at stride {stride})",
                     t.width(),
                     t.height(),
                     f.width,
-                    f.height,
-                    need.0,
-                    need.1
+                    f.height
                 )));
             }
             if !t.usage().contains(wgpu::TextureUsages::TEXTURE_BINDING) {

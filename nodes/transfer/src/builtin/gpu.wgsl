@@ -24,7 +24,7 @@ struct Params {
     off: vec4<u32>,     // px: hdr, motion-blurred, mirror colours, particles
     off2: vec4<u32>,    // px: bright, blur scratch, bloom, streak
     off3: vec4<u32>,    // px: glow; words: light tiles, block lists, output
-    off4: vec4<u32>,    // words: ground partial sums, ground; px: light-source records
+    off4: vec4<u32>,    // words: ground partial sums, ground; px: light-source records; words: splats
     k: vec4<f32>,       // fx, fy, cx, cy
     kinv: vec4<f32>,    // 1/fx, 1/fy
     cam0: vec4<f32>,    // camera-to-world rotation rows, translation in w
@@ -60,8 +60,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> geo: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> px: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> words: array<u32>;
-// Mirror image: [0, n2) nearest depth bits, [n2, 2 n2) the pixel that put it
-// there; then the block counters of the draw and streak lists.
+// Mirror image: [0, n2) nearest depth, [n2, 2 n2) the pixel that put it there
+// (complemented, see `splat`); then the block counters of the draw and streak
+// lists. Cleared to zero before every frame.
 @group(0) @binding(7) var<storage, read_write> atom: array<atomic<u32>>;
 
 const KINDS: u32 = 0u;
@@ -791,7 +792,8 @@ fn ground_partial(@builtin(global_invocation_id) g: vec3<u32>) {
             let i = v * w + u;
             let p = geo[3u * i];
             if px[P.off.x + i].w > 0.0 && p.w >= 0.0 {
-                sum += p.z;
+                // Heights relative to the camera's: small numbers, so f32 sums stay exact enough.
+                sum += p.z - P.cam2.w;
                 n++;
             }
         }
@@ -800,17 +802,9 @@ fn ground_partial(@builtin(global_invocation_id) g: vec3<u32>) {
     words[P.off4.x + 2u * t + 1u] = n;
 }
 
-// Part 2: the mean height (one thread), and the mirror image cleared.
-@compute @workgroup_size(64)
+// Part 2: the mean height (one thread).
+@compute @workgroup_size(1)
 fn ground(@builtin(global_invocation_id) g: vec3<u32>) {
-    let n2 = P.dims3.x * P.dims3.y;
-    for (var j = g.x; j < n2; j += 64u) {
-        atomicStore(&atom[j], 0x7f800000u);
-        atomicStore(&atom[n2 + j], NONE);
-    }
-    if g.x != 0u {
-        return;
-    }
     var sum = 0.0;
     var n = 0u;
     for (var t = 0u; t < P.dims.z * P.dims.w; t++) {
@@ -819,7 +813,7 @@ fn ground(@builtin(global_invocation_id) g: vec3<u32>) {
     }
     var mean = 0.0;
     if n > 0u {
-        mean = sum / f32(n);
+        mean = sum / f32(n) + P.cam2.w;
     }
     words[P.off4.y] = bitcast<u32>(mean);
     words[P.off4.y + 1u] = n;
@@ -846,27 +840,34 @@ fn mirrored(i: u32) -> vec2<u32> {
     return vec2<u32>(y2 * P.dims3.x + x2, bitcast<u32>(q.z));
 }
 
+// The mirror image holds, per cell, the complement of the nearest depth's
+// bits and of its pixel's index (atomicMax of complements: the nearest, then
+// the first in scan order, as the CPU); 0, what the buffer is cleared to, is
+// "nothing". Each pixel's splat (cell, depth bits) is kept for `resolve`, so
+// that both compare the same bits.
 @compute @workgroup_size(8, 8)
 fn splat(@builtin(global_invocation_id) g: vec3<u32>) {
     if g.x >= P.dims.x || g.y >= P.dims.y || words[P.off4.y + 1u] == 0u {
         return;
     }
-    let m = mirrored(g.y * P.dims.x + g.x);
+    let i = g.y * P.dims.x + g.x;
+    let m = mirrored(i);
+    words[P.off4.w + 2u * i] = m.x;
+    words[P.off4.w + 2u * i + 1u] = m.y;
     if m.x != NONE {
-        atomicMin(&atom[m.x], m.y);
+        atomicMax(&atom[m.x], ~m.y);
     }
 }
 
-// The nearest splat wins; among equally near ones the first in scan order (as the CPU).
 @compute @workgroup_size(8, 8)
 fn resolve(@builtin(global_invocation_id) g: vec3<u32>) {
     if g.x >= P.dims.x || g.y >= P.dims.y || words[P.off4.y + 1u] == 0u {
         return;
     }
     let i = g.y * P.dims.x + g.x;
-    let m = mirrored(i);
-    if m.x != NONE && atomicLoad(&atom[m.x]) == m.y {
-        atomicMin(&atom[P.dims3.x * P.dims3.y + m.x], i);
+    let cell = words[P.off4.w + 2u * i];
+    if cell != NONE && atomicLoad(&atom[cell]) == ~words[P.off4.w + 2u * i + 1u] {
+        atomicMax(&atom[P.dims3.x * P.dims3.y + cell], ~i);
     }
 }
 
@@ -878,10 +879,10 @@ fn gather(@builtin(global_invocation_id) g: vec3<u32>) {
     }
     let j = g.y * w2 + g.x;
     let owner = atomicLoad(&atom[w2 * P.dims3.y + j]);
-    if owner == NONE {
+    if owner == 0u {
         px[P.off.z + j] = vec4<f32>(0.0);
     } else {
-        px[P.off.z + j] = vec4<f32>(px[P.off.x + owner].xyz, 1.0);
+        px[P.off.z + j] = vec4<f32>(px[P.off.x + ~owner].xyz, 1.0);
     }
 }
 
@@ -1163,7 +1164,8 @@ fn particle_box(k: u32) -> vec4<i32> {
         let u1 = i32(a.x);
         let v0 = i32(c.x);
         let v1 = i32(a.y);
-        return vec4<i32>(min(u0, u1), min(v0, v1), max(u0, u1), max(v0, v1));
+        // One pixel of margin: a step's position may round past its endpoint's.
+        return vec4<i32>(min(u0, u1) - 1, min(v0, v1) - 1, max(u0, u1) + 1, max(v0, v1) + 1);
     }
     return vec4<i32>(0, 0, -1, -1);
 }
@@ -1570,7 +1572,7 @@ fn finish(@builtin(global_invocation_id) g: vec3<u32>) {
     let u = g.x;
     let v = g.y;
     let i = v * w + u;
-    let diag = sqrt(f32(w * w + h * h)) / 2.0;
+    let diag = sqrt(f32(w) * f32(w) + f32(h) * f32(h)) / 2.0;
     let dx = f32(u) + 0.5 - P.k.z;
     let dy = f32(v) + 0.5 - P.k.w;
     let r = sqrt(dx * dx + dy * dy) / diag;

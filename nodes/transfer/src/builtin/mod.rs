@@ -62,8 +62,9 @@ pub enum Device {
     Cpu,
     /// [`gpu::GpuBuiltin`]: wgpu compute passes on the first adapter.
     Gpu,
-    /// The GPU path when a hardware GPU adapter is present, else the CPU
-    /// path (a software adapter such as lavapipe is slower than the CPU path).
+    /// The GPU path when a hardware GPU adapter is present and opens, else
+    /// the CPU path (a software adapter such as lavapipe is slower than the
+    /// CPU path).
     #[default]
     Auto,
 }
@@ -86,7 +87,8 @@ pub fn open(preset: Preset, device: Device) -> Result<Box<dyn Backend>, Transfer
     match device {
         Device::Cpu => Ok(Box::new(Builtin::new(preset))),
         Device::Gpu => Ok(Box::new(gpu::GpuBuiltin::new(preset)?)),
-        Device::Auto if gpu::hardware_adapter().is_some() => open(preset, Device::Gpu),
+        // A hardware GPU that cannot run the passes (too few storage buffers, a lost device) leaves the CPU path.
+        Device::Auto if gpu::hardware_adapter().is_some() => open(preset, Device::Gpu).or_else(|_| open(preset, Device::Cpu)),
         Device::Auto => open(preset, Device::Cpu),
     }
 }
@@ -496,14 +498,14 @@ impl Setup {
         let has_road = f.segmentation.is_some_and(|s| s.iter().step_by(97).any(|&c| kinds[c as usize] == Kind::Road));
         let camera = f.camera_to_world.as_ref().map(Pose::from_isometry).unwrap_or(Pose::IDENTITY);
         let (lights, sprites) = lights::scene_lights(f, look, layout, has_road, &camera);
-        // The flat frame's colours as reflectances: its mean brought to 18% grey.
+        // The flat frame's colours as reflectances: its mean (every 64th pixel's) brought to 18% grey.
         let mean_lum = {
             let s: f64 = f
                 .rgb
                 .par_chunks(3 * 64)
                 .map(|c| luminance([srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2])]) as f64)
                 .sum();
-            (s / (n as f64 / 64.0)) as f32
+            (s / n.div_ceil(64) as f64) as f32
         };
         let input_gain = (0.18 / mean_lum.max(1e-3)).clamp(0.5, 8.0);
         let seg_strength = if f.segmentation.is_some() { rel.seg } else { 0.0 };

@@ -88,9 +88,8 @@ pub fn particles(hdr: &mut [[f32; 3]], view: &ParticleView, look: &Look, env: &E
     let reach = if snow { 18.0 } else { 22.0 };
     let (w, h) = (view.width, view.height);
     let cam = view.camera.t;
-    let t = view.seconds as f32;
-    // Time modulo a long period keeps f32 precision for long runs.
-    let t = t.rem_euclid(3600.0);
+    // Time modulo a long period, in f64 first: f32 precision for long runs and epoch stamps.
+    let t = view.seconds.rem_euclid(3600.0) as f32;
     let fall = if snow { 1.1 } else { 7.5 };
     let exposure_s = 1.0 / 60.0;
     let mut drawn = 0;
