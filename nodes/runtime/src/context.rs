@@ -158,6 +158,7 @@ impl Context {
     /// environment says; [`ContextError::Dds`] when the DDS layer cannot
     /// open its sockets.
     pub fn new(options: ContextOptions) -> Result<Context, ContextError> {
+        crate::log::dds_diagnostics_from_env();
         let mut b = DomainParticipantBuilder::new(options.domain_id)
             .socket_receive_buffer_size(options.socket_buffer_bytes)
             .socket_send_buffer_size(options.socket_buffer_bytes);

@@ -182,3 +182,34 @@ macro_rules! error {
 pub fn worth_logging(n: u64) -> bool {
     n > 0 && 10u64.pow(n.ilog10()) == n
 }
+
+/// The DDS layer's own diagnostics (rustdds reports through the `log` crate:
+/// repair requests it cannot serve, malformed submessages, socket errors) on
+/// stderr, from the level in `S2R_DDS_LOG` (`error`, `warn`, `info`, `debug`
+/// or `trace`) up; silent when unset. Called when a [`Context`](crate::Context)
+/// starts; the first call decides.
+pub fn dds_diagnostics_from_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(level) = std::env::var("S2R_DDS_LOG").ok().and_then(|l| l.parse::<::log::LevelFilter>().ok()) else { return };
+        if ::log::set_boxed_logger(Box::new(DdsDiagnostics)).is_ok() {
+            ::log::set_max_level(level);
+        }
+    });
+}
+
+struct DdsDiagnostics;
+
+impl ::log::Log for DdsDiagnostics {
+    fn enabled(&self, m: &::log::Metadata) -> bool {
+        m.level() <= ::log::max_level()
+    }
+
+    fn log(&self, r: &::log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[dds {} {}] {}", r.level(), r.target(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
