@@ -24,6 +24,10 @@ pub struct GenerateBenchArgs {
     /// Leave out the 8-camera row.
     #[arg(long)]
     one_camera: bool,
+    /// Where the transfer runs: auto, cpu or gpu (gpu: on the simulator's
+    /// device, reading its render targets in place).
+    #[arg(long, default_value = "auto")]
+    transfer_device: String,
 }
 
 fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
@@ -36,7 +40,7 @@ fn sweep(scenario: &str, cameras: Vec<String>, a: &GenerateBenchArgs) -> Sweep {
         cameras,
         image_scale: 1.0,
         preset: a.preset.clone(),
-        transfer_device: "auto".into(),
+        transfer_device: a.transfer_device.clone(),
         driver: Default::default(),
         randomize: Randomize::default(),
         friction_from_look: false,
