@@ -139,6 +139,24 @@ async fn compressed_frames_in_raw_and_compressed_out() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
+    // The GPU path builds its pipelines before the node subscribes: start the
+    // simulator only once the node says which backend it runs (its log).
+    let (said, log_lines) = std::sync::mpsc::channel::<String>();
+    let stderr = transfer.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = said.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = Instant::now();
+    while !log_lines.recv_timeout(Duration::from_secs(60)).unwrap_or_default().contains("backend ") {
+        assert!(started.elapsed() < Duration::from_secs(60), "transfer_node did not start");
+    }
     let ctx = loopback(domain);
     let node = Node::new(&ctx, "transfer_test", &RosArgs::default()).unwrap();
     let q = Qos::reliable().depth(200);
@@ -190,9 +208,8 @@ async fn compressed_frames_in_raw_and_compressed_out() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     transfer.kill().ok();
-    let mut log = String::new();
-    transfer.stderr.take().unwrap().read_to_string(&mut log).ok();
     transfer.wait().ok();
+    let log = reader.join().unwrap();
     assert_eq!(raw_in, 0, "publish_transport:=compressed publishes no raw frames");
     assert!(jpeg_in.len() >= 10, "the simulator published {} JPEG frames", jpeg_in.len());
     assert!(jpeg_in.values().all(|c| c.format == "rgb8; jpeg compressed bgr8"));

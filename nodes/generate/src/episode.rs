@@ -172,9 +172,9 @@ pub fn run_episode(
     let mut bag = EpisodeBag::create(dir).map_err(bag_err)?;
     let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
     // The GPU path runs on the simulator's own device and reads its render targets in place.
-    let device: Device = sweep.transfer_device.parse().unwrap_or_default();
+    let device: Device = sweep.transfer_device.parse()?;
     // `auto` does so only when the simulator renders on a hardware GPU, and falls back to the CPU path.
-    let on_sim_gpu = match (device, sim.gpu()) {
+    let on_sim_gpu = match (device, sim.gpu().filter(|_| keep(Output::Restyled))) {
         (Device::Gpu, Some(g)) => Some(GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset)?),
         (Device::Auto, Some(g)) if g.hardware => GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset).ok(),
         _ => None,

@@ -202,7 +202,8 @@ struct DdsDiagnostics;
 
 impl ::log::Log for DdsDiagnostics {
     fn enabled(&self, m: &::log::Metadata) -> bool {
-        m.level() <= ::log::max_level()
+        // rustdds's records only (wgpu and naga log through the same crate).
+        m.level() <= ::log::max_level() && m.target().starts_with("rustdds")
     }
 
     fn log(&self, r: &::log::Record) {

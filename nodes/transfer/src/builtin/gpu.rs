@@ -356,8 +356,7 @@ impl GpuBuiltin {
     /// the backend catches its own errors in error scopes.
     pub fn on_device(device: wgpu::Device, queue: wgpu::Queue, adapter: &str, preset: Preset) -> Result<GpuBuiltin, TransferError> {
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
-        device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = Scopes::push(&device);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("transfer builtin"),
             source: wgpu::ShaderSource::Wgsl(include_str!("gpu.wgsl").into()),
@@ -470,8 +469,7 @@ impl GpuBuiltin {
             *v = encoder.entry(i) as u32;
         }
         queue.write_buffer(&tables, 0, bytemuck::cast_slice(&t));
-        let scoped = [pollster::block_on(device.pop_error_scope()), pollster::block_on(device.pop_error_scope())];
-        if let Some(e) = scoped.into_iter().flatten().next() {
+        if let Some(e) = scopes.pop() {
             return Err(TransferError::Gpu { adapter: adapter.to_string(), problem: e.to_string() });
         }
         let g = GpuBuiltin {
@@ -664,11 +662,9 @@ impl GpuBuiltin {
         seed: u64,
         on_device: Option<(&DeviceFrame, u32)>,
     ) -> Result<Restyled, TransferError> {
-        self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = Scopes::push(&self.device);
         let r = self.frame(f, look, weights, seed, on_device);
-        let scoped = [pollster::block_on(self.device.pop_error_scope()), pollster::block_on(self.device.pop_error_scope())];
-        let r = match (r, scoped.into_iter().flatten().next()) {
+        let r = match (r, scopes.pop()) {
             (Ok(_), Some(e)) => Err(self.error(e.to_string())),
             (r, _) => r,
         };
@@ -972,6 +968,38 @@ impl GpuBuiltin {
     }
 }
 
+/// The backend's error scopes (validation, out of memory) on a device that
+/// may be shared: popped by [`Scopes::pop`], or when dropped (a panic in
+/// between), so that the device's scope stack is always left as found.
+struct Scopes {
+    device: Option<wgpu::Device>,
+}
+
+impl Scopes {
+    fn push(device: &wgpu::Device) -> Scopes {
+        device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        device.push_error_scope(wgpu::ErrorFilter::Validation);
+        Scopes { device: Some(device.clone()) }
+    }
+
+    /// The first error either scope caught.
+    fn pop(mut self) -> Option<wgpu::Error> {
+        let d = self.device.take()?;
+        let validation = pollster::block_on(d.pop_error_scope());
+        let memory = pollster::block_on(d.pop_error_scope());
+        validation.or(memory)
+    }
+}
+
+impl Drop for Scopes {
+    fn drop(&mut self) {
+        if let Some(d) = self.device.take() {
+            let _ = pollster::block_on(d.pop_error_scope());
+            let _ = pollster::block_on(d.pop_error_scope());
+        }
+    }
+}
+
 /// Words of the atomic buffer: the mirror image's depths and owners, the two lists' block counters.
 fn atom_words(l: &Layout) -> usize {
     2 * l.mirror.0 * l.mirror.1 + 2 * l.blocks
@@ -1024,6 +1052,18 @@ impl Backend for GpuBuiltin {
         seed: u64,
     ) -> Result<Restyled, TransferError> {
         f.validate()?;
+        // The targets are the frame's size (the fast preset samples every second texel of them).
+        for (what, t) in [("colour", Some(on_device.color)), ("depth", on_device.depth), ("classes", on_device.class)] {
+            if let Some(t) = t.filter(|t| (t.width() as usize, t.height() as usize) != (f.width, f.height)) {
+                return Err(self.error(format!(
+                    "render target {what} is {}x{}, not the frame's {}x{}",
+                    t.width(),
+                    t.height(),
+                    f.width,
+                    f.height
+                )));
+            }
+        }
         if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
             return restyle_half(f, |small| self.restyle_at(small, look, weights, seed, Some((on_device, 2))));
         }
