@@ -16,7 +16,7 @@ use s2r_sim::autopilot::{Autopilot, RobotCommand};
 use s2r_sim::scenario::Scenario;
 use s2r_sim::sim::{Sim, SimOptions};
 use s2r_transfer::builtin::gpu::{DeviceFrame, GpuBuiltin};
-use s2r_transfer::builtin::{Device, Preset};
+use s2r_transfer::builtin::{Builtin, Device, Preset};
 use s2r_transfer::input::{CameraMsgs, Scene, Topics};
 use s2r_transfer::restyle::Restyler;
 use s2r_transfer::Backend;
@@ -171,9 +171,11 @@ pub fn run_episode(
     let bag_err = |source| GenerateError::Bag { path: dir.into(), source };
     let mut bag = EpisodeBag::create(dir).map_err(bag_err)?;
     let preset = if sweep.preset == "full" { Preset::Full } else { Preset::Fast };
-    // The GPU path runs on the simulator's own device and reads its render targets in place.
+    // The GPU path runs on the simulator's own device and reads its render
+    // targets in place: with `gpu`, or with `auto` when the simulator renders
+    // on a hardware GPU (falling back to the CPU path). A sweep that keeps no
+    // restyled frames opens nothing.
     let device: Device = sweep.transfer_device.parse()?;
-    // `auto` does so only when the simulator renders on a hardware GPU, and falls back to the CPU path.
     let on_sim_gpu = match (device, sim.gpu().filter(|_| keep(Output::Restyled))) {
         (Device::Gpu, Some(g)) => Some(GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset)?),
         (Device::Auto, Some(g)) if g.hardware => GpuBuiltin::on_device(g.device, g.queue, &g.adapter, preset).ok(),
@@ -182,8 +184,7 @@ pub fn run_episode(
     let in_place = on_sim_gpu.is_some();
     let backend: Box<dyn Backend> = match on_sim_gpu {
         Some(g) => Box::new(g),
-        None if device == Device::Auto => s2r_transfer::builtin::open(preset, Device::Cpu)?,
-        None => s2r_transfer::builtin::open(preset, device)?,
+        None => Box::new(Builtin::new(preset)),
     };
     let mut restyler = Restyler::new(backend, &ep.prompt, ep.seed);
     let mut scene = Scene::default();

@@ -6,9 +6,10 @@
 //! finished rgb8 image comes back once; everything between (geometry, the
 //! HDR image, the reflection and bloom images, the particles) stays on the
 //! device. The per-frame constants (light, materials, camera) are the CPU
-//! path's own ([`Setup`]), the noise lattice and the tone-mapping table are
-//! uploaded from the CPU path's tables, so the two paths agree to rounding:
-//! `tests/gpu.rs` compares them stage by stage.
+//! path's own ([`Setup`]); the sRGB, palette and tone-mapping tables are
+//! uploaded from the CPU path's, and the noise lattice is the same hash
+//! computed in the shader, so the two paths agree to rounding: `tests/gpu.rs`
+//! compares them stage by stage.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,10 +19,11 @@ use rayon::prelude::*;
 
 use super::lights::{Light, Sprite, StreetLayout};
 use super::materials::{srgb_to_linear, CAR_PAINTS, HAIR, SKIN, TOPS, TROUSERS};
-use super::{restyle_half, sensor, Preset, Setup, StageImage, GLARE_RADIUS};
+use super::weather::Fall;
+use super::{by_preset, sensor, Preset, Setup, StageImage, GLARE_RADIUS};
 use crate::frame::{Frame, Weights};
 use crate::{Backend, Restyled, TransferError};
-use s2r_look::{Look, Precipitation};
+use s2r_look::Look;
 
 /// A pass and its workgroup counts (x, y).
 type Dispatch = (Pass, (u32, u32));
@@ -282,11 +284,6 @@ pub struct GpuBuiltin {
     capture: Option<Vec<StageImage>>,
 }
 
-/// The adapters this machine offers ("name (backend, device type)").
-pub fn adapters() -> Vec<String> {
-    instance().enumerate_adapters(wgpu::Backends::PRIMARY).into_iter().map(|a| describe(&a.get_info())).collect()
-}
-
 /// The first hardware GPU adapter (integrated, discrete or virtual; not a
 /// software rasteriser such as lavapipe), if any.
 pub fn hardware_adapter() -> Option<String> {
@@ -472,7 +469,7 @@ impl GpuBuiltin {
         if let Some(e) = scopes.pop() {
             return Err(TransferError::Gpu { adapter: adapter.to_string(), problem: e.to_string() });
         }
-        let g = GpuBuiltin {
+        Ok(GpuBuiltin {
             preset,
             layout: StreetLayout::default(),
             profile: false,
@@ -490,9 +487,7 @@ impl GpuBuiltin {
             failure,
             encoder,
             capture: None,
-        };
-        g.check()?;
-        Ok(g)
+        })
     }
 
     /// The adapter, as "name (backend, device type)".
@@ -688,20 +683,14 @@ impl GpuBuiltin {
         let k = f.intrinsics;
         let s = Setup::new(f, look, weights, seed, self.preset == Preset::Fast, &self.layout);
 
-        // Particles: the cells around the camera, as weather::particles walks them.
-        let (snow, per_cell, reach) = match look.precipitation {
-            Precipitation::None => (false, 0, 0.0),
-            Precipitation::Snow => (true, (14.0 * look.precipitation_intensity.clamp(0.0, 1.0)).ceil() as u32, 18.0f32),
-            Precipitation::Rain => (false, (7.0 * look.precipitation_intensity.clamp(0.0, 1.0)).ceil() as u32, 22.0f32),
-        };
-        let cam = s.camera.t;
-        let cell = 2.0f32;
-        let (i0, i1) = (((cam[0] - reach) / cell).floor() as i32, ((cam[0] + reach) / cell).ceil() as i32);
-        let (j0, j1) = (((cam[1] - reach) / cell).floor() as i32, ((cam[1] + reach) / cell).ceil() as i32);
-        let (k0, k1) = (((cam[2] - 6.0) / cell).floor().max(-1.0) as i32, ((cam[2] + 8.0) / cell).ceil() as i32);
-        let span = |a: i32, b: i32| (b - a).max(0) as u32;
-        let (ni, nj, nk) = (span(i0, i1), span(j0, j1), span(k0, k1));
-        let particles = if per_cell > 0 { (ni * nj * nk * per_cell) as usize } else { 0 };
+        // Particles: one per thread, in the cells weather::particles walks.
+        let fall = Fall::of(look, s.camera.t, s.seconds);
+        let particles = fall.as_ref().map_or(0, Fall::count);
+        // First cell and cell count along i, j, k; the fall's per-cell count, speed, reach, time.
+        let span = |r: &std::ops::Range<i32>| (r.start, r.len().max(1) as u32);
+        let [(i0, ni), (j0, nj), (k0, nk)] = fall.as_ref().map_or([(0, 1); 3], |f| [span(&f.i), span(&f.j), span(&f.k)]);
+        let per_cell = fall.as_ref().map_or(1, |f| f.per_cell.max(1));
+        let part = fall.as_ref().map_or([0.0; 4], |f| [f.t, f.speed, f.reach, f.snow as u32 as f32]);
 
         let l = Layout::new(w, h, s.lights.len(), s.sprites.len(), particles, s.bloom_factor);
         let scene = scene_words(&s.lights, &s.sprites);
@@ -729,9 +718,9 @@ impl GpuBuiltin {
             dims: [u(w), u(h), u(l.tiles.0), u(l.tiles.1)],
             dims2: [u(l.small.0), u(l.small.1), u(s.bloom_factor), flags],
             dims3: [u(l.mirror.0), u(l.mirror.1), 0, 0],
-            counts: [u(s.lights.len()), u(s.sprites.len()), u(particles), per_cell.max(1)],
+            counts: [u(s.lights.len()), u(s.sprites.len()), u(particles), per_cell],
             grid: [i0, j0, k0, 0],
-            grid2: [ni.max(1), nj.max(1), nk.max(1), 0],
+            grid2: [ni, nj, nk, 0],
             seeds: [s.seed32, s.frame_seed, m.octaves, 0],
             radii: [u(s.bloom_radius), u(GLARE_RADIUS), on_device.map_or(1, |d| d.1), 0],
             off: [u(l.px[0]), u(l.px[1]), u(l.px[2]), u(l.px[3])],
@@ -754,13 +743,13 @@ impl GpuBuiltin {
             fog: [s.beta, s.sky_fog, blur, s.threshold],
             fin: [s.aberration, s.vignette, s.shot, s.read],
             fin2: [s.edge, s.bloom_gain, s.glare.unwrap_or(0.0), s.lens_dirt],
-            part: [s.seconds.rem_euclid(3600.0) as f32, if snow { 1.1 } else { 7.5 }, reach, snow as u32 as f32],
+            part,
         };
 
         // Up: the parameters, the scene's lights, the pixels (colour and class
         // in one word, depth) unless they are on the device already.
         let targets = match on_device {
-            Some((d, stride)) => Some(self.targets_group(f, d, stride)?),
+            Some((d, _)) => Some(self.targets_group(f, d)?),
             None => None,
         };
         let frames = self.frames.as_ref().ok_or_else(|| self.error("no frame buffers"))?;
@@ -895,23 +884,13 @@ impl GpuBuiltin {
         Ok(Restyled { rgb: out, width: w, height: h, weights: s.effective, stages, extinction: s.beta })
     }
 
-    /// The pack pass's bind group over `d`, after checking it against the frame.
-    fn targets_group(&self, f: &Frame, d: &DeviceFrame, stride: u32) -> Result<wgpu::BindGroup, TransferError> {
+    /// The pack pass's bind group over `d`, after checking its formats and usage against the frame.
+    fn targets_group(&self, f: &Frame, d: &DeviceFrame) -> Result<wgpu::BindGroup, TransferError> {
         use wgpu::TextureFormat as T;
-        // The frame is the targets at stride 1, or their point-sampled half (the fast preset).
-        let fits = |size: u32, frame: usize| size as usize / stride as usize == frame;
+        // Their sizes were checked against the whole frame (restyle_on_device).
         let check = |what: &str, t: &wgpu::Texture, format: T| -> Result<(), TransferError> {
             if t.format() != format {
                 return Err(self.error(format!("render target {what} is {:?}, not {format:?}", t.format())));
-            }
-            if !fits(t.width(), f.width) || !fits(t.height(), f.height) {
-                return Err(self.error(format!(
-                    "render target {what} is {}x{}, not a {}x{} frame's (at stride {stride})",
-                    t.width(),
-                    t.height(),
-                    f.width,
-                    f.height
-                )));
             }
             if !t.usage().contains(wgpu::TextureUsages::TEXTURE_BINDING) {
                 return Err(self.error(format!("render target {what} was not made with TEXTURE_BINDING usage")));
@@ -1037,10 +1016,7 @@ impl Backend for GpuBuiltin {
 
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
         f.validate()?;
-        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
-            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed, None));
-        }
-        self.restyle_at(f, look, weights, seed, None)
+        by_preset(self.preset, f, |frame, _| self.restyle_at(frame, look, weights, seed, None))
     }
 
     fn restyle_on_device(
@@ -1064,9 +1040,6 @@ impl Backend for GpuBuiltin {
                 )));
             }
         }
-        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
-            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed, Some((on_device, 2))));
-        }
-        self.restyle_at(f, look, weights, seed, Some((on_device, 1)))
+        by_preset(self.preset, f, |frame, stride| self.restyle_at(frame, look, weights, seed, Some((on_device, stride))))
     }
 }

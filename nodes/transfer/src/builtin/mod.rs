@@ -150,17 +150,29 @@ impl Backend for Builtin {
 
     fn restyle(&mut self, f: &Frame, look: &Look, weights: &Weights, seed: u64) -> Result<Restyled, TransferError> {
         f.validate()?;
-        if self.preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
-            return restyle_half(f, |small| self.restyle_at(small, look, weights, seed));
-        }
-        self.restyle_at(f, look, weights, seed)
+        by_preset(self.preset, f, |frame, _| self.restyle_at(frame, look, weights, seed))
     }
+}
+
+/// Restyles `f` as `preset` asks with `restyle_at` (the whole pipeline at a
+/// frame's own size): the fast preset on frames of 64×64 and more at half
+/// resolution ([`restyle_half`]), else at full. `restyle_at` gets the frame
+/// and its stride in `f` (2: every second pixel of each row and column).
+pub(crate) fn by_preset(
+    preset: Preset,
+    f: &Frame,
+    restyle_at: impl FnOnce(&Frame, u32) -> Result<Restyled, TransferError>,
+) -> Result<Restyled, TransferError> {
+    if preset == Preset::Fast && f.width >= 64 && f.height >= 64 {
+        return restyle_half(f, |small| restyle_at(small, 2));
+    }
+    restyle_at(f, 1)
 }
 
 /// The fast preset: `restyle` (the whole pipeline) at half resolution, then
 /// an upsampling guided by the full-resolution segmentation, so that class
 /// boundaries stay where the labels say.
-pub(crate) fn restyle_half(f: &Frame, restyle: impl FnOnce(&Frame) -> Result<Restyled, TransferError>) -> Result<Restyled, TransferError> {
+fn restyle_half(f: &Frame, restyle: impl FnOnce(&Frame) -> Result<Restyled, TransferError>) -> Result<Restyled, TransferError> {
     let t0 = Instant::now();
     let (w, h) = (f.width, f.height);
     let (w2, h2) = (w / 2, h / 2);

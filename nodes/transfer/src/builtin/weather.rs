@@ -2,6 +2,8 @@
 //! and snow as particles that live in the world (consistent from frame to
 //! frame, hidden behind nearer surfaces), and light sources seen directly.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::geometry::{dot, project, sub, Pose};
@@ -76,29 +78,69 @@ pub struct ParticleView<'a> {
 
 const CELL: f32 = 2.0;
 
+/// Where a look's rain or snow falls around a camera: the world cells
+/// (`CELL` metres on a side) that hold particles, how many each holds, how
+/// fast they fall, how far from the camera they are drawn, and the time of
+/// the fall. The CPU path walks these cells; the GPU path runs one thread
+/// per particle of them, in the same order.
+pub(crate) struct Fall {
+    pub snow: bool,
+    pub per_cell: u32,
+    /// Metres from the camera beyond which particles are not drawn.
+    pub reach: f32,
+    /// Falling speed, metres per second (each particle varies it by ±20%).
+    pub speed: f32,
+    /// Seconds of the frame's stamp modulo an hour.
+    pub t: f32,
+    pub i: Range<i32>,
+    pub j: Range<i32>,
+    pub k: Range<i32>,
+}
+
+impl Fall {
+    /// The fall for a look, around a camera at `camera` (world, metres) at
+    /// `seconds`; None without precipitation.
+    pub(crate) fn of(look: &Look, camera: [f32; 3], seconds: f64) -> Option<Fall> {
+        let snow = match look.precipitation {
+            Precipitation::None => return None,
+            Precipitation::Snow => true,
+            Precipitation::Rain => false,
+        };
+        let intensity = look.precipitation_intensity.clamp(0.0, 1.0);
+        let reach = if snow { 18.0 } else { 22.0 };
+        let cells = |c: f32| ((c - reach) / CELL).floor() as i32..((c + reach) / CELL).ceil() as i32;
+        Some(Fall {
+            snow,
+            per_cell: ((if snow { 14.0 } else { 7.0 }) * intensity).ceil() as u32,
+            reach,
+            speed: if snow { 1.1 } else { 7.5 },
+            // Modulo a long period, in f64 first: f32 precision for long runs and epoch stamps.
+            t: seconds.rem_euclid(3600.0) as f32,
+            i: cells(camera[0]),
+            j: cells(camera[1]),
+            k: ((camera[2] - 6.0) / CELL).floor().max(-1.0) as i32..((camera[2] + 8.0) / CELL).ceil() as i32,
+        })
+    }
+
+    /// How many particles the cells hold.
+    pub(crate) fn count(&self) -> usize {
+        self.i.len() * self.j.len() * self.k.len() * self.per_cell as usize
+    }
+}
+
 /// Draws falling snow or rain; returns the number of particles drawn.
 pub fn particles(hdr: &mut [[f32; 3]], view: &ParticleView, look: &Look, env: &Environment, lights: &[Light]) -> usize {
-    let snow = match look.precipitation {
-        Precipitation::None => return 0,
-        Precipitation::Snow => true,
-        Precipitation::Rain => false,
+    let Some(Fall { snow, per_cell, reach, speed: fall, t, i: cells_i, j: cells_j, k: cells_k }) =
+        Fall::of(look, view.camera.t, view.seconds)
+    else {
+        return 0;
     };
-    let intensity = look.precipitation_intensity.clamp(0.0, 1.0);
-    let per_cell = ((if snow { 14.0 } else { 7.0 }) * intensity).ceil() as u32;
-    let reach = if snow { 18.0 } else { 22.0 };
     let (w, h) = (view.width, view.height);
-    let cam = view.camera.t;
-    // Time modulo a long period, in f64 first: f32 precision for long runs and epoch stamps.
-    let t = view.seconds.rem_euclid(3600.0) as f32;
-    let fall = if snow { 1.1 } else { 7.5 };
     let exposure_s = 1.0 / 60.0;
     let mut drawn = 0;
-    let (i0, i1) = (((cam[0] - reach) / CELL).floor() as i32, ((cam[0] + reach) / CELL).ceil() as i32);
-    let (j0, j1) = (((cam[1] - reach) / CELL).floor() as i32, ((cam[1] + reach) / CELL).ceil() as i32);
-    let (k0, k1) = (((cam[2] - 6.0) / CELL).floor().max(-1.0) as i32, ((cam[2] + 8.0) / CELL).ceil() as i32);
-    for i in i0..i1 {
-        for j in j0..j1 {
-            for kz in k0..k1 {
+    for i in cells_i {
+        for j in cells_j.clone() {
+            for kz in cells_k.clone() {
                 let cell_seed = hash3(i, j, view.seed ^ (kz as u32).wrapping_mul(0x9e37_79b9));
                 for n in 0..per_cell {
                     let hsh = hash32(cell_seed.wrapping_add(n.wrapping_mul(0x85eb_ca6b)));
