@@ -20,6 +20,7 @@ pub fn all() -> Vec<&'static Component> {
         &s2r_policy::node::POLICY_NODE,
         &s2r_reason::node::REASON_NODE,
         &crate::WORLD_MODEL_NODE,
+        &crate::MULTIVIEW_NODE,
         &crate::TRAINER_NODE,
         &s2r_safety::node::SAFETY_NODE,
     ]

@@ -22,6 +22,8 @@ pub enum EvalCmd {
     Reason(crate::reason_cmd::EvalReasonArgs),
     /// The world model per horizon: token accuracy, PSNR/SSIM beside copy-last and the tokenizer's ceiling; action effect; stopping.
     World(crate::world_cmd::EvalWorldArgs),
+    /// The multiview model per camera: PSNR/SSIM beside the mean image, the reprojection and the tokenizer's ceiling; flicker.
+    Multiview(crate::multiview_cmd::EvalMultiviewArgs),
 }
 
 #[derive(Args)]
@@ -99,6 +101,7 @@ pub fn run(c: EvalCmd) -> Result<()> {
         EvalCmd::ClosedLoop(a) => crate::closedloop_cmd::run(a),
         EvalCmd::Reason(a) => crate::reason_cmd::eval(a),
         EvalCmd::World(a) => crate::world_cmd::eval(a),
+        EvalCmd::Multiview(a) => crate::multiview_cmd::eval(a),
     }
 }
 

@@ -30,9 +30,11 @@ mod train_cmd;
 mod train_policy_cmd;
 mod trainer;
 mod transfer_cmd;
+mod multiview_cmd;
 mod world_cmd;
 
 pub use trainer::TRAINER_NODE;
+pub use multiview_cmd::MULTIVIEW_NODE;
 pub use world_cmd::WORLD_MODEL_NODE;
 
 use clap::{Parser, Subcommand};
@@ -92,7 +94,7 @@ enum Command {
     /// Export trained models for other runtimes: perception, policy, reason, world model and tokenizer as ONNX.
     #[command(subcommand)]
     Export(export_cmd::ExportCmd),
-    /// Train models: tokenizer, perception (on curated data), policy (on demonstrations), reasoning, world model.
+    /// Train models: tokenizer, perception (on curated data), policy (on demonstrations), reasoning, world model, multiview.
     #[command(subcommand)]
     Train(train_cmd::TrainCmd),
     /// Tokens: decode a tokenized recording back into images.
@@ -102,6 +104,8 @@ enum Command {
     Setup(setup_cmd::SetupArgs),
     /// Predict a recording's next frames with a world model: PNGs, a contact sheet, a video and a bag.
     Predict(world_cmd::PredictArgs),
+    /// Generate a rig's other cameras from one camera of a recording: a bag of every camera, a contact sheet and a video.
+    Multiview(multiview_cmd::MultiviewArgs),
     /// Evaluate on held-out data: tokenizer (beside x264 and JPEG), perception (COCO AP, depth, mIoU), drivers in closed loop.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCmd),
@@ -135,6 +139,7 @@ pub fn main() {
         Command::Eval(c) => eval_cmd::run(c),
         Command::Setup(a) => setup_cmd::run(a),
         Command::Predict(a) => world_cmd::predict(a),
+        Command::Multiview(a) => multiview_cmd::multiview(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", report(&e));

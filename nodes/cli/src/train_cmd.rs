@@ -25,6 +25,8 @@ pub enum TrainCmd {
     Reason(crate::reason_cmd::TrainReasonArgs),
     /// The world model: pre-train on every scenario, or post-train a base (--base) on a target domain.
     World(crate::world_cmd::TrainWorldArgs),
+    /// The multiview model: a rig's other cameras from its front camera (s2r generate config/sweeps/multiview.yaml).
+    Multiview(crate::multiview_cmd::TrainMultiviewArgs),
 }
 
 #[derive(Args)]
@@ -128,6 +130,7 @@ pub fn run(cmd: TrainCmd) -> Result<()> {
         TrainCmd::Policy(a) => crate::train_policy_cmd::run(a),
         TrainCmd::Reason(a) => crate::reason_cmd::train(a),
         TrainCmd::World(a) => crate::world_cmd::train(a),
+        TrainCmd::Multiview(a) => crate::multiview_cmd::train(a),
     }
 }
 

@@ -26,13 +26,13 @@ use s2r_world::rollout::{rollout, script, Actions};
 use s2r_world::FrameCodec;
 
 /// sim2real's discrete tokenizer as the world model's codec.
-struct TokenizerCodec {
+pub(crate) struct TokenizerCodec {
     codec: Codec,
     size: usize,
 }
 
 impl TokenizerCodec {
-    fn load(name: &str) -> Result<TokenizerCodec> {
+    pub(crate) fn load(name: &str) -> Result<TokenizerCodec> {
         let codec = Codec::load(&s2r_tokenizer::resolve_checkpoint(name))?;
         if codec.cfg.continuous.is_some() {
             bail!("{name} is a continuous tokenizer ({}): the world model predicts discrete FSQ codes (dv8x16x16)", codec.cfg.name());
@@ -79,6 +79,21 @@ impl FrameCodec for TokenizerCodec {
         let g = self.grid();
         let frames = self.codec.decode(&Tokens::Discrete { shape: [1, 1, g, g], codes: codes.to_vec() }).map_err(|e| e.to_string())?;
         Ok(to_rgb8(&frames[0], self.size))
+    }
+    fn decode_values(&self, values: &[Vec<f32>]) -> Result<Vec<u8>, String> {
+        let g = self.grid();
+        let c = fsq::LEVELS.len();
+        if values.len() != g * g || values.iter().any(|v| v.len() != c) {
+            return Err(format!("{} latent positions of {c} values expected for a {g}×{g} frame", g * g));
+        }
+        let run = || -> candle_core::Result<Vec<u8>> {
+            // [1 batch, 1 latent frame, channels, g, g]
+            let planar: Vec<f32> = (0..c).flat_map(|k| values.iter().map(move |v| v[k])).collect();
+            let latents = Tensor::from_vec(planar, (1, 1, c, g, g), &Device::Cpu)?;
+            let video = self.codec.model.decoder.forward(&latents)?.squeeze(0)?;
+            Ok(to_rgb8(&video.get(0)?.flatten_all()?.to_vec1::<f32>()?, self.size))
+        };
+        run().map_err(|e| e.to_string())
     }
 }
 

@@ -6,13 +6,16 @@
 //! patch stages networks see camera frames through ([`PatchStages`]); the
 //! held-out split by seed ([`held_out`]); new checkpoints from trainer_node
 //! taken by deployed nodes ([`ModelUpdates`]); networks written as ONNX
-//! models ([`onnx`]).
+//! models ([`onnx`]); the tokenizer as token models see it ([`FrameCodec`])
+//! and the transformer pieces they share ([`nn`]).
 
 #![warn(missing_docs)]
 
 mod adamw;
 mod checkpoint;
+pub mod codec;
 mod init;
+pub mod nn;
 pub mod onnx;
 mod patches;
 pub mod updates;
@@ -22,6 +25,7 @@ use std::path::PathBuf;
 
 pub use adamw::AdamW;
 pub use checkpoint::{load_weights, read, restore, save, Checkpoint};
+pub use codec::FrameCodec;
 pub use init::seeded_init;
 pub use patches::{space_to_depth, PatchStages};
 pub use updates::ModelUpdates;

@@ -29,27 +29,8 @@ pub mod node;
 pub mod onnx;
 pub mod rollout;
 
-/// A tokenizer as the world model uses it: frames in, FSQ codes out and back.
-/// The driver that runs the world model supplies one (sim2real's
-/// `dv8x16x16`); its name is stored with every checkpoint, so that tokens of
-/// another codec are refused.
-pub trait FrameCodec {
-    /// The codec's name, e.g. `dv8x16x16`.
-    fn name(&self) -> String;
-    /// The side of the square frame it encodes, pixels (256).
-    fn size(&self) -> usize;
-    /// Token positions per side of a frame (16).
-    fn grid(&self) -> usize;
-    /// The FSQ levels of its codes, most significant first.
-    fn levels(&self) -> Vec<u32>;
-    /// An rgb8 camera frame (`width`×`height`, interleaved) as the codec sees
-    /// it: its centre square at `size`×`size`, rgb8.
-    fn view(&self, rgb: &[u8], width: usize, height: usize) -> Vec<u8>;
-    /// Views ([`FrameCodec::view`]) → one code per position each, row-major.
-    fn encode(&self, views: &[Vec<u8>]) -> Result<Vec<Vec<u16>>, String>;
-    /// Codes of one frame → its rgb8 view.
-    fn decode(&self, codes: &[u16]) -> Result<Vec<u8>, String>;
-}
+/// A tokenizer as the world model uses it (shared with the other token models).
+pub use s2r_train::FrameCodec;
 
 /// What can go wrong, naming the input.
 #[derive(Debug, thiserror::Error)]

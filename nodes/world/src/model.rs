@@ -14,6 +14,8 @@
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+pub(crate) use s2r_train::nn::LayerNorm;
+use s2r_train::nn::{attend, layer_norm};
 use serde::{Deserialize, Serialize};
 
 /// Entries of the action and state vectors: a vehicle uses 2 (speed, yaw
@@ -233,31 +235,6 @@ impl Config {
     }
 }
 
-/// Layer normalization over the last dimension, from differentiable tensor
-/// operations (candle's fused layer norm has no backward pass: gradients
-/// would stop at it).
-pub(crate) struct LayerNorm {
-    pub(crate) weight: Tensor,
-    pub(crate) bias: Tensor,
-}
-
-fn layer_norm(d: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
-    Ok(LayerNorm {
-        weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?,
-        bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))?,
-    })
-}
-
-impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
-    }
-}
-
 /// A linear map, with a low-rank adapter when the config asks for one.
 pub(crate) struct Lin {
     pub(crate) base: Linear,
@@ -303,24 +280,6 @@ pub(crate) struct Block {
     pub(crate) ln_m: LayerNorm,
     pub(crate) up: Lin,
     pub(crate) down: Lin,
-}
-
-/// Multi-head self-attention over `x` [M, L, d], with an additive mask [L, L].
-fn attend(x: &Tensor, qkv: &Lin, out: &Lin, heads: usize, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    let (m, l, d) = x.dims3()?;
-    let dh = d / heads;
-    let qkv = qkv.forward(x)?.reshape((m, l, 3, heads, dh))?.permute((2, 0, 3, 1, 4))?;
-    let q = qkv.get(0)?.contiguous()?;
-    let k = qkv.get(1)?.contiguous()?;
-    let v = qkv.get(2)?.contiguous()?;
-    let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
-    let att = match mask {
-        Some(mask) => att.broadcast_add(mask)?,
-        None => att,
-    };
-    let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-    let y = att.matmul(&v)?.transpose(1, 2)?.reshape((m, l, d))?;
-    out.forward(&y)
 }
 
 impl Block {
