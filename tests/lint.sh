@@ -16,7 +16,7 @@ cargo machete
 # Stages: the crates of the pipeline's nodes. Shared crates (msgs, runtime,
 # bag, image, look, launch) may be used by any stage; the drivers (s2r-cli,
 # s2r-bench, the sim2real package) may use everything.
-stages=(s2r-demo s2r-sim s2r-transfer s2r-curator s2r-tokenizer s2r-perception s2r-policy s2r-reason s2r-world s2r-safety)
+stages=(s2r-demo s2r-sim s2r-transfer s2r-curator s2r-tokenizer s2r-perception s2r-policy s2r-reason s2r-world s2r-multiview s2r-safety)
 bad=0
 for s in "${stages[@]}"; do
   deps="$(cargo tree --locked -p "$s" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)"

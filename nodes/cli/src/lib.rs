@@ -18,6 +18,7 @@ mod job_report;
 mod keyboard;
 mod label_cmd;
 mod launch_cmd;
+mod multiview_cmd;
 mod node_cmd;
 mod param_cmd;
 mod pkg_cmd;
@@ -30,11 +31,10 @@ mod train_cmd;
 mod train_policy_cmd;
 mod trainer;
 mod transfer_cmd;
-mod multiview_cmd;
 mod world_cmd;
 
-pub use trainer::TRAINER_NODE;
 pub use multiview_cmd::MULTIVIEW_NODE;
+pub use trainer::TRAINER_NODE;
 pub use world_cmd::WORLD_MODEL_NODE;
 
 use clap::{Parser, Subcommand};

@@ -313,7 +313,10 @@ pub fn eval(a: EvalMultiviewArgs) -> Result<()> {
         }
     }
     if train_bags.is_empty() {
-        bail!("no training seeds in {} for the mean-image baseline", a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no training seeds in {} for the mean-image baseline",
+            a.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     eprintln!("mean views of {} training recordings …", train_bags.len());
     let (names, means) = s2r_multiview::data::mean_views(&train_bags, &a.d.from, &reader.kinds, a.d.every, &reader.codec)?;
@@ -394,7 +397,11 @@ fn layout(names: &[String]) -> Vec<(usize, usize)> {
 /// The rig's layout with, per camera, `sets` side by side (e.g. true | generated).
 fn rig_sheet(names: &[String], sets: &[&Vec<Vec<u8>>], size: usize) -> Rgb {
     let half = size / 2;
-    let blank = Rgb { width: half * sets.len() + 2 * (sets.len() - 1), height: half, data: vec![0; (half * sets.len() + 2 * (sets.len() - 1)) * half * 3] };
+    let blank = Rgb {
+        width: half * sets.len() + 2 * (sets.len() - 1),
+        height: half,
+        data: vec![0; (half * sets.len() + 2 * (sets.len() - 1)) * half * 3],
+    };
     let mut cells = vec![vec![blank.clone(); 3]; 3];
     for (k, (r, c)) in layout(names).into_iter().enumerate() {
         let row: Vec<Rgb> = sets.iter().map(|s| Rgb { width: size, height: size, data: s[k].clone() }.resize(half, half)).collect();
@@ -526,7 +533,15 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
         let truth: Vec<Vec<u8>> = cams
             .iter()
             .enumerate()
-            .map(|(k, c)| f.truth.iter().find(|(n, _)| *n == c.name).map(|t| t.1.clone()).unwrap_or_else(|| if k == 0 { view.clone() } else { vec![0; size * size * 3] }))
+            .map(|(k, c)| {
+                f.truth.iter().find(|(n, _)| *n == c.name).map(|t| t.1.clone()).unwrap_or_else(|| {
+                    if k == 0 {
+                        view.clone()
+                    } else {
+                        vec![0; size * size * 3]
+                    }
+                })
+            })
             .collect();
         let names: Vec<String> = cams.iter().map(|c| c.name.clone()).collect();
         let has_truth = !f.truth.is_empty();
@@ -581,7 +596,15 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
 }
 
 /// The source camera's frames of `bag` (and the others' views where the recording has them, for the sheet).
-fn read_source(bag: &Path, from: &str, kind: Frames, rig: &Rig, truth_depth: bool, codec: &TokenizerCodec, max: usize) -> Result<Vec<SourceFrame>> {
+fn read_source(
+    bag: &Path,
+    from: &str,
+    kind: Frames,
+    rig: &Rig,
+    truth_depth: bool,
+    codec: &TokenizerCodec,
+    max: usize,
+) -> Result<Vec<SourceFrame>> {
     use s2r_image::stored;
     let r = s2r_bag::BagReader::open(bag)?;
     let stored_cams = stored::cameras(r.connections.iter().map(|c| (c.topic.as_str(), c.type_name.as_str())));
@@ -620,7 +643,11 @@ fn read_source(bag: &Path, from: &str, kind: Frames, rig: &Rig, truth_depth: boo
         } else if let Some((name, cam)) = others.iter().find(|(_, c)| c.topic == topic) {
             let img = cam.decode(&data)?;
             let rgb = s2r_image::rgb8(&img, &cam.topic)?;
-            pending_truth.push((s2r_runtime::stamp_ns(&img.header.stamp), name.clone(), codec.view(&rgb, img.width as usize, img.height as usize)));
+            pending_truth.push((
+                s2r_runtime::stamp_ns(&img.header.stamp),
+                name.clone(),
+                codec.view(&rgb, img.width as usize, img.height as usize),
+            ));
         } else if truth_depth && topic == depth_topic {
             let img: sim2real_msgs::sensor_msgs::msg::Image = data.decode()?;
             depths.push((s2r_runtime::stamp_ns(&img.header.stamp), s2r_image::depth_m(&img, topic)?));
@@ -632,7 +659,13 @@ fn read_source(bag: &Path, from: &str, kind: Frames, rig: &Rig, truth_depth: boo
     for f in &mut frames {
         f.truth = pending_truth.iter().filter(|(s, _, _)| *s == f.stamp).map(|(_, n, v)| (n.clone(), v.clone())).collect();
         if truth_depth {
-            f.depth = Some(depths.iter().find(|(s, _)| *s == f.stamp).map(|d| d.1.clone()).with_context(|| format!("{depth_topic}: no depth at {}", f.stamp))?);
+            f.depth = Some(
+                depths
+                    .iter()
+                    .find(|(s, _)| *s == f.stamp)
+                    .map(|d| d.1.clone())
+                    .with_context(|| format!("{depth_topic}: no depth at {}", f.stamp))?,
+            );
         }
     }
     Ok(frames)

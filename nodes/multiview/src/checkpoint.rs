@@ -64,7 +64,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, MultiviewError> {
     let vars = VarMap::new();
     let model = MultiviewNet::new(record.config.clone(), VarBuilder::from_varmap(&vars, DType::F32, device))
         .map_err(|e| MultiviewError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
-    s2r_train::load_weights(&c, &vars, |_| false).map_err(|e| MultiviewError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
+    s2r_train::load_weights(&c, &vars, |_| false)
+        .map_err(|e| MultiviewError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
     Ok(Loaded { model, record, path: path.into() })
 }
 
@@ -77,4 +78,15 @@ pub fn save(path: &Path, vars: &VarMap, opt: Option<&s2r_train::AdamW>, record: 
 /// The shipped checkpoint, when the package has one.
 pub fn shipped() -> Option<PathBuf> {
     s2r_runtime::share::find_shared("models/multiview", "multiview.safetensors")
+}
+
+/// Writes a network of `config` with seeded random weights and no training
+/// (for tests of the node and the commands: their behaviour, not the model's).
+pub fn save_untrained(path: &Path, config: Config, source: &str, rig: Rig, seed: u64) -> Result<(), MultiviewError> {
+    let vars = VarMap::new();
+    MultiviewNet::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))
+        .map_err(|e| MultiviewError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
+    s2r_train::seeded_init(&vars, seed).map_err(|e| MultiviewError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
+    let record = Record { config, source: source.into(), rig, step: 0, steps: 0, data: Vec::new(), pairs: [0, 0], held_out_accuracy: None };
+    save(path, &vars, None, &record)
 }

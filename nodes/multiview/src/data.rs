@@ -97,6 +97,20 @@ pub struct ReadOptions<'a> {
     pub cache: Option<PathBuf>,
 }
 
+/// One rgb8 view per camera.
+pub type Views = Vec<Vec<u8>>;
+
+/// An instant's codes: per camera its own, the reprojection's (empty where none) and the reprojection's coverage per position.
+#[derive(Clone, Debug, Default)]
+pub struct Encoded {
+    /// Per camera, its codes.
+    pub codes: Vec<Vec<u16>>,
+    /// Per camera, the reprojection's codes (empty where there is none).
+    pub warped: Vec<Vec<u16>>,
+    /// Per camera, the reprojection's coverage per position (empty where there is none).
+    pub cover: Vec<Vec<f32>>,
+}
+
 /// One instant of the rig.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Instant {
@@ -200,11 +214,7 @@ pub fn reprojections(cameras: &[Camera], source_view: &[u8], depth_view: Option<
 
 /// Encodes an instant's views and reprojections: codes per camera, warped
 /// codes and coverage per camera (empty where there is no reprojection).
-pub fn encode_instant(
-    codec: &dyn FrameCodec,
-    views: &[Vec<u8>],
-    warps: &[Option<crate::reproject::Warp>],
-) -> Result<(Vec<Vec<u16>>, Vec<Vec<u16>>, Vec<Vec<f32>>), String> {
+pub fn encode_instant(codec: &dyn FrameCodec, views: &[Vec<u8>], warps: &[Option<crate::reproject::Warp>]) -> Result<Encoded, String> {
     let mut batch: Vec<Vec<u8>> = views.to_vec();
     batch.extend(warps.iter().flatten().map(|w| w.rgb.clone()));
     let mut codes = Vec::with_capacity(batch.len());
@@ -226,7 +236,7 @@ pub fn encode_instant(
             }
         }
     }
-    Ok((codes, warped, cover))
+    Ok(Encoded { codes, warped, cover })
 }
 
 /// Reads one bag's `opts.frames` of its rig (calibrated by the bag itself)
@@ -269,7 +279,10 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     stamps.sort();
     let stamps: Vec<i64> = stamps.into_iter().step_by(opts.every.max(1)).collect();
     if stamps.is_empty() {
-        return Err(data_error(bag, format!("no instant where all of {} have a frame", cams.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))));
+        return Err(data_error(
+            bag,
+            format!("no instant where all of {} have a frame", cams.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
+        ));
     }
     let cache = opts.cache.as_ref().map(|d| cache_file(d, bag, &codec.name(), opts));
     let cached: Option<Vec<Instant>> = cache
@@ -293,7 +306,10 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
                 let rgb = s2r_image::rgb8(&img, &t.topic).map_err(bad)?;
                 let (w, h) = (img.width as usize, img.height as usize);
                 if (w as u32, h as u32) != (full[k].width, full[k].height) {
-                    return Err(data_error(bag, format!("{}: {w}×{h} frames but camera_info says {}×{}", t.topic, full[k].width, full[k].height)));
+                    return Err(data_error(
+                        bag,
+                        format!("{}: {w}×{h} frames but camera_info says {}×{}", t.topic, full[k].width, full[k].height),
+                    ));
                 }
                 views.push(codec.view(&rgb, w, h));
                 if k == 0 {
@@ -316,11 +332,10 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
             };
             let warps = reprojections(&cams, &views[0], depth.as_deref());
             if cached.is_none() {
-                let (codes, warped, cover) =
-                    encode_instant(codec, &views, &warps).map_err(|problem| MultiviewError::Codec { path: bag.into(), problem })?;
-                inst.codes = codes;
-                inst.warped = warped;
-                inst.cover = cover;
+                let e = encode_instant(codec, &views, &warps).map_err(|problem| MultiviewError::Codec { path: bag.into(), problem })?;
+                inst.codes = e.codes;
+                inst.warped = e.warped;
+                inst.cover = e.cover;
             }
             if opts.keep_views {
                 inst.warps = warps.iter().map(|w| w.as_ref().map(|w| w.rgb.clone()).unwrap_or_else(|| vec![0; views[0].len()])).collect();
@@ -346,7 +361,13 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
 /// Per camera of the rig (`source` first, as [`read`] orders them), the
 /// mean of its codec views over the `frames` of `bags` (every `every`-th
 /// complete instant): the mean-image baseline.
-pub fn mean_views(bags: &[PathBuf], source: &str, frames: &[Frames], every: usize, codec: &dyn FrameCodec) -> Result<(Vec<String>, Vec<Vec<u8>>), MultiviewError> {
+pub fn mean_views(
+    bags: &[PathBuf],
+    source: &str,
+    frames: &[Frames],
+    every: usize,
+    codec: &dyn FrameCodec,
+) -> Result<(Vec<String>, Vec<Vec<u8>>), MultiviewError> {
     let mut sums: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut n = 0usize;
@@ -373,7 +394,7 @@ pub fn mean_views(bags: &[PathBuf], source: &str, frames: &[Frames], every: usiz
 }
 
 /// The views alone (no depth, no codes) of a bag's instants.
-fn read_views(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<(Vec<String>, Vec<Vec<Vec<u8>>>), MultiviewError> {
+fn read_views(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<(Vec<String>, Vec<Views>), MultiviewError> {
     struct Viewer<'a>(&'a dyn FrameCodec);
     impl FrameCodec for Viewer<'_> {
         fn name(&self) -> String {

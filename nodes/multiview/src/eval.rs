@@ -9,7 +9,7 @@ use s2r_image::quality::{psnr, ssim, Rgb8};
 use s2r_train::FrameCodec;
 use serde::Serialize;
 
-use crate::data::Episode;
+use crate::data::{Episode, Views};
 use crate::fit::episode_rays;
 use crate::generate::decode_inputs;
 use crate::model::{Input, MultiviewNet};
@@ -132,9 +132,13 @@ pub fn evaluate(
     };
     for (e, ep) in episodes.iter().enumerate() {
         if ep.cameras.iter().map(|c| &c.name).ne(names.iter()) {
-            return Err(MultiviewError::Data { path: ep.source.clone(), problem: format!("another rig than the first recording's ({})", names.join(", ")) });
+            return Err(MultiviewError::Data {
+                path: ep.source.clone(),
+                problem: format!("another rig than the first recording's ({})", names.join(", ")),
+            });
         }
-        let mut previous: Option<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = None;
+        // The last instant's generated and true views.
+        let mut previous: Option<[Views; 2]> = None;
         for (i, inst) in ep.instants.iter().enumerate() {
             if inst.views.len() != cams {
                 return Err(MultiviewError::Data { path: ep.source.clone(), problem: "read without its views".into() });
@@ -156,18 +160,18 @@ pub fn evaluate(
                 let truth = &inst.views[c];
                 let row = &mut sums[c];
                 row.frames += 1;
-                add(&mut row.model, q(&with[c - 1].1, truth));
-                add(&mut row.model_no_depth, q(&without[c - 1].1, truth));
+                add(&mut row.model, q(&with[c - 1].rgb, truth));
+                add(&mut row.model_no_depth, q(&without[c - 1].rgb, truth));
                 add(&mut row.mean_image, q(&means[c], truth));
                 add(&mut row.reprojection, q(&inst.warps[c], truth));
                 let ceiling = codec.decode(&inst.codes[c]).map_err(|problem| MultiviewError::Codec { path: ep.source.clone(), problem })?;
                 add(&mut row.ceiling, q(&ceiling, truth));
                 row.coverage += inst.cover[c].iter().map(|&v| v as f64).sum::<f64>() / inst.codes[c].len().max(1) as f64;
                 row.token_accuracy +=
-                    with[c - 1].0.iter().zip(&inst.codes[c]).filter(|(a, b)| a == b).count() as f64 / inst.codes[c].len().max(1) as f64;
-                generated.push(with[c - 1].1.clone());
+                    with[c - 1].codes.iter().zip(&inst.codes[c]).filter(|(a, b)| a == b).count() as f64 / inst.codes[c].len().max(1) as f64;
+                generated.push(with[c - 1].rgb.clone());
             }
-            if let Some((prev_gen, prev_true)) = &previous {
+            if let Some([prev_gen, prev_true]) = &previous {
                 for c in 1..cams {
                     sums[c].flicker_generated += flicker(&prev_gen[c], &generated[c], size, 4);
                     sums[c].flicker_true += flicker(&prev_true[c], &inst.views[c], size, 4);
@@ -179,7 +183,7 @@ pub fn evaluate(
                 reprojected[0] = inst.views[0].clone();
                 sheet = Some(Sheet { names: names.clone(), truth: inst.views.clone(), generated: generated.clone(), reprojected });
             }
-            previous = Some((generated, inst.views.clone()));
+            previous = Some([generated, inst.views.clone()]);
             done += 1;
             progress(done, total);
         }
@@ -231,12 +235,13 @@ mod tests {
     fn flicker_compensates_a_shift_and_sees_a_change() {
         let size = 32;
         let frame = |shift: usize, bright: u8| -> Vec<u8> {
-            (0..size * size).flat_map(|p| {
-                let x = p % size;
-                let v = if (x + shift) % 8 < 4 { bright } else { 0 };
-                [v, v, v]
-            })
-            .collect()
+            (0..size * size)
+                .flat_map(|p| {
+                    let x = p % size;
+                    let v = if (x + shift) % 8 < 4 { bright } else { 0 };
+                    [v, v, v]
+                })
+                .collect()
         };
         assert!(flicker(&frame(0, 200), &frame(2, 200), size, 4) < 1e-6, "a shift is motion, not flicker");
         assert!(flicker(&frame(0, 200), &frame(0, 100), size, 4) > 40.0, "a change of brightness is flicker");

@@ -131,7 +131,13 @@ pub fn batch(
 }
 
 /// Held-out token accuracy and loss of `model` on `ps` (with their reprojections).
-pub fn held_out(model: &MultiviewNet, episodes: &[Episode], rays: &[Vec<Vec<f32>>], ps: &[Pair], device: &Device) -> Result<(f32, f32), MultiviewError> {
+pub fn held_out(
+    model: &MultiviewNet,
+    episodes: &[Episode],
+    rays: &[Vec<Vec<f32>>],
+    ps: &[Pair],
+    device: &Device,
+) -> Result<(f32, f32), MultiviewError> {
     let (mut right, mut total, mut loss, mut batches) = (0usize, 0usize, 0f64, 0usize);
     for chunk in ps.chunks(32) {
         let (b, target) = batch(model, episodes, rays, chunk, &[], device).map_err(candle("held-out batch"))?;
@@ -139,9 +145,9 @@ pub fn held_out(model: &MultiviewNet, episodes: &[Episode], rays: &[Vec<Vec<f32>
         loss += model.loss(&logits, &target).and_then(|l| l.to_scalar::<f32>()).map_err(candle("held-out loss"))? as f64;
         batches += 1;
         let pred = model.predict(&logits).map_err(candle("held-out prediction"))?;
-        for ((codes, _), &(e, i, c)) in pred.iter().zip(chunk) {
+        for (p, &(e, i, c)) in pred.iter().zip(chunk) {
             let truth = &episodes[e].instants[i].codes[c];
-            right += codes.iter().zip(truth).filter(|(a, b)| a == b).count();
+            right += p.codes.iter().zip(truth).filter(|(a, b)| a == b).count();
             total += truth.len();
         }
     }
@@ -170,12 +176,14 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
         None => opts.config.clone(),
     };
     let vars = VarMap::new();
-    let model = MultiviewNet::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
+    let model =
+        MultiviewNet::new(config.clone(), VarBuilder::from_varmap(&vars, DType::F32, &device)).map_err(candle("building the network"))?;
     init(&vars, opts.seed).map_err(candle("initial weights"))?;
     let mut opt = s2r_train::AdamW::new(&vars, opts.lr, 0.01).map_err(candle("optimiser"))?;
     let mut step = 0;
     if let Some((r, c)) = &resume {
-        s2r_train::restore(c, &vars, &mut opt).map_err(|e| MultiviewError::BadCheckpoint { path: opts.output.clone(), problem: e.to_string() })?;
+        s2r_train::restore(c, &vars, &mut opt)
+            .map_err(|e| MultiviewError::BadCheckpoint { path: opts.output.clone(), problem: e.to_string() })?;
         step = r.step;
         progress(Progress::Resumed(step));
     }
@@ -282,12 +290,19 @@ mod tests {
     fn toy(seed: u64, instants: usize) -> Episode {
         let cfg = tiny();
         let n = cfg.tokens();
-        let cams = vec![level_camera("front", 32, 32, 90.0, [1.0, 0.0, 1.5], 0.0), level_camera("left", 32, 32, 90.0, [0.0, 0.5, 1.5], 90.0)];
+        let cams =
+            vec![level_camera("front", 32, 32, 90.0, [1.0, 0.0, 1.5], 0.0), level_camera("left", 32, 32, 90.0, [0.0, 0.5, 1.5], 90.0)];
         let insts = (0..instants)
             .map(|i| {
                 let front: Vec<u16> = (0..n).map(|p| ((p * 7 + i * 13 + seed as usize * 3) % 50) as u16).collect();
                 let left: Vec<u16> = front.iter().map(|c| c + 1).collect();
-                Instant { stamp: i as i64, codes: vec![front, left], warped: vec![vec![], vec![]], cover: vec![vec![], vec![]], ..Default::default() }
+                Instant {
+                    stamp: i as i64,
+                    codes: vec![front, left],
+                    warped: vec![vec![], vec![]],
+                    cover: vec![vec![], vec![]],
+                    ..Default::default()
+                }
             })
             .collect();
         Episode { source: "toy".into(), seed, frames: Frames::Flat, rig: Rig { cameras: cams.clone() }, cameras: cams, instants: insts }

@@ -4,7 +4,7 @@
 use candle_core::Device;
 use s2r_train::FrameCodec;
 
-use crate::data::{encode_instant, reprojections};
+use crate::data::{encode_instant, reprojections, Encoded};
 use crate::model::{Input, MultiviewNet};
 use crate::reproject::Warp;
 use crate::rig::Camera;
@@ -23,15 +23,30 @@ pub struct View {
     pub warp: Option<Warp>,
 }
 
+/// A target camera's codes and view.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// Its most likely codes.
+    pub codes: Vec<u16>,
+    /// The decoder's image of its expected codes (rgb8, the codec's size).
+    pub rgb: Vec<u8>,
+}
+
 /// The model's expected latent values for `inputs` → decoded views, one per input.
-pub fn decode_inputs(model: &MultiviewNet, codec: &dyn FrameCodec, inputs: &[Input], device: &Device) -> Result<Vec<(Vec<u16>, Vec<u8>)>, MultiviewError> {
+pub fn decode_inputs(
+    model: &MultiviewNet,
+    codec: &dyn FrameCodec,
+    inputs: &[Input],
+    device: &Device,
+) -> Result<Vec<Decoded>, MultiviewError> {
     let batch = model.batch(inputs, device).map_err(candle("batch"))?;
     let logits = model.forward(&batch).map_err(candle("forward"))?;
     let pred = model.predict(&logits).map_err(candle("prediction"))?;
     pred.into_iter()
-        .map(|(codes, values)| {
-            let rgb = codec.decode_values(&values).map_err(|problem| MultiviewError::Codec { path: "generated codes".into(), problem })?;
-            Ok((codes, rgb))
+        .map(|p| {
+            let rgb =
+                codec.decode_values(&p.values).map_err(|problem| MultiviewError::Codec { path: "generated codes".into(), problem })?;
+            Ok(Decoded { codes: p.codes, rgb })
         })
         .collect()
 }
@@ -47,7 +62,7 @@ pub fn generate(
     depth_view: Option<&[f32]>,
 ) -> Result<Vec<View>, MultiviewError> {
     let warps = reprojections(cameras, source_view, depth_view);
-    let (codes, warped, cover) = encode_instant(codec, &[source_view.to_vec()], &warps)
+    let Encoded { codes, warped, cover } = encode_instant(codec, &[source_view.to_vec()], &warps)
         .map_err(|problem| MultiviewError::Codec { path: "the source frame".into(), problem })?;
     let rays: Vec<Vec<f32>> = cameras.iter().map(|c| model.config.rays(c)).collect();
     let inputs: Vec<Input> = (1..cameras.len())
@@ -62,6 +77,6 @@ pub fn generate(
     Ok(out
         .into_iter()
         .zip(cameras[1..].iter().zip(warps.into_iter().skip(1)))
-        .map(|((codes, rgb), (cam, warp))| View { name: cam.name.clone(), codes, rgb, warp })
+        .map(|(d, (cam, warp))| View { name: cam.name.clone(), codes: d.codes, rgb: d.rgb, warp })
         .collect())
 }

@@ -180,6 +180,15 @@ pub struct Input<'a> {
     pub target_rays: &'a [f32],
 }
 
+/// What the model makes of one target camera.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    /// Per position, its most likely code.
+    pub codes: Vec<u16>,
+    /// Per position, its expected latent values, one per digit in [−1, 1].
+    pub values: Vec<Vec<f32>>,
+}
+
 /// The multiview model.
 pub struct MultiviewNet {
     /// Its shape.
@@ -326,7 +335,7 @@ impl MultiviewNet {
     /// latent values (per position one value per digit in [−1, 1]: the
     /// softmax-weighted mean of the digit's levels, what the decoder turns
     /// into the mean of the frames the model finds likely).
-    pub fn predict(&self, logits: &Tensor) -> candle_core::Result<Vec<(Vec<u16>, Vec<Vec<f32>>)>> {
+    pub fn predict(&self, logits: &Tensor) -> candle_core::Result<Vec<Prediction>> {
         let (b, n, _) = logits.dims3()?;
         let (offsets, _) = self.config.digit_offsets();
         let levels = &self.config.levels;
@@ -350,7 +359,11 @@ impl MultiviewNet {
                 }
             }
         }
-        Ok(codes.into_iter().zip(values).map(|(c, v)| (c.iter().map(|d| self.config.code(d)).collect(), v)).collect())
+        Ok(codes
+            .into_iter()
+            .zip(values)
+            .map(|(c, values)| Prediction { codes: c.iter().map(|d| self.config.code(d)).collect(), values })
+            .collect())
     }
 }
 
@@ -388,10 +401,10 @@ pub(crate) mod tests {
         }
         let logits = Tensor::from_vec(v, (1, n, rows), &Device::Cpu).unwrap();
         let out = m.predict(&logits).unwrap();
-        assert!(out[0].0.iter().all(|&c| c == code));
+        assert!(out[0].codes.iter().all(|&c| c == code));
         for (i, (&d, &l)) in digits.iter().zip(&cfg.levels).enumerate() {
             let want = s2r_train::codec::digit_value(d as f32, l);
-            assert!((out[0].1[3][i] - want).abs() < 1e-4, "digit {i}");
+            assert!((out[0].values[3][i] - want).abs() < 1e-4, "digit {i}");
         }
     }
 
@@ -403,10 +416,12 @@ pub(crate) mod tests {
         let n = cfg.tokens();
         let dev = Device::Cpu;
         let digits = |d: u32| m.offset_digits(&Tensor::from_vec(vec![d; n * 6], (1, n, 6), &dev).unwrap()).unwrap();
-        let rays = |s: f32| Tensor::from_vec((0..n * RAY).map(|i| (i as f32 * 0.01 * s).sin()).collect::<Vec<_>>(), (1, n, RAY), &dev).unwrap();
+        let rays =
+            |s: f32| Tensor::from_vec((0..n * RAY).map(|i| (i as f32 * 0.01 * s).sin()).collect::<Vec<_>>(), (1, n, RAY), &dev).unwrap();
         let cover = Tensor::zeros((1, n), DType::F32, &dev).unwrap();
         let run = |src: u32, warped: u32, r: f32| {
-            let b = Batch { source: digits(src), source_rays: rays(1.0), warped: digits(warped), cover: cover.clone(), target_rays: rays(r) };
+            let b =
+                Batch { source: digits(src), source_rays: rays(1.0), warped: digits(warped), cover: cover.clone(), target_rays: rays(r) };
             m.forward(&b).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
         };
         let base = run(1, 1, 1.0);

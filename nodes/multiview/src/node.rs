@@ -89,7 +89,17 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
         let cfg = loaded.model.config.clone();
         let codec = load(&cfg.codec).map_err(|e| format!("the tokenizer {} the checkpoint names: {e}", cfg.codec))?;
         if codec.grid() != cfg.grid || codec.levels() != cfg.levels || codec.size() != cfg.size {
-            return Err(format!("{ck}: a model of {}×{} codes of {} px views; the tokenizer {} makes {}×{} of {} px", cfg.grid, cfg.grid, cfg.size, cfg.codec, codec.grid(), codec.grid(), codec.size()).into());
+            return Err(format!(
+                "{ck}: a model of {}×{} codes of {} px views; the tokenizer {} makes {}×{} of {} px",
+                cfg.grid,
+                cfg.grid,
+                cfg.size,
+                cfg.codec,
+                codec.grid(),
+                codec.grid(),
+                codec.size()
+            )
+            .into());
         }
         let source = rig.camera(&camera).map_err(|e| format!("parameter 'camera': {e}"))?.clone();
         let estimator = if use_depth { Some(depth(&perception).map_err(|e| format!("parameter 'perception': {e}"))?) } else { None };
@@ -144,7 +154,10 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
             let mut full = rig.clone();
             if (w as u32, h as u32) != (source.width, source.height) {
                 if !said_resampled {
-                    info!(log, "{topic}: {w}×{h} frames, the rig's {camera} is {}×{}: resampled (intrinsics scaled)", source.width, source.height);
+                    info!(
+                        log,
+                        "{topic}: {w}×{h} frames, the rig's {camera} is {}×{}: resampled (intrinsics scaled)", source.width, source.height
+                    );
                     said_resampled = true;
                 }
                 for c in &mut full.cameras {

@@ -105,9 +105,10 @@ pub struct Rig {
 impl Rig {
     /// The camera called `name`; an error names it and the rig's cameras.
     pub fn camera(&self, name: &str) -> Result<&Camera, MultiviewError> {
-        self.cameras.iter().find(|c| c.name == name).ok_or_else(|| MultiviewError::Rig {
-            problem: format!("no camera '{name}' in the rig (it has {})", self.names().join(", ")),
-        })
+        self.cameras
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| MultiviewError::Rig { problem: format!("no camera '{name}' in the rig (it has {})", self.names().join(", ")) })
     }
 
     /// The cameras' names.
@@ -147,7 +148,10 @@ impl Rig {
                         Translation3::new(tr.x, tr.y, tr.z),
                         UnitQuaternion::from_quaternion(Quaternion::new(q.w, q.x, q.y, q.z)),
                     );
-                    parents.insert(t.child_frame_id.trim_start_matches('/').to_string(), (t.header.frame_id.trim_start_matches('/').to_string(), iso));
+                    parents.insert(
+                        t.child_frame_id.trim_start_matches('/').to_string(),
+                        (t.header.frame_id.trim_start_matches('/').to_string(), iso),
+                    );
                 }
             } else if let Some(name) = topic.strip_suffix("/camera_info") {
                 let name = name.trim_start_matches("/sim/").trim_start_matches('/').to_string();

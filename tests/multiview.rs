@@ -1,0 +1,393 @@
+//! Multiview generation: the reprojection against the simulator's own
+//! cameras (bags/dry_day_urban: the 8-camera rig with depth), a tiny
+//! dataset trained, evaluated and generated from by the commands, the
+//! bad inputs they refuse, and multiview_node publishing the whole rig over
+//! DDS with one stamp.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{depth_frame, finish, fresh_domain, loopback, loopback_env, Logged};
+use s2r_image::quality::{psnr, Rgb8};
+use s2r_multiview::reproject::{view_depth, warp};
+use s2r_multiview::rig::Rig;
+use s2r_runtime::{Node, Qos, RosArgs, Serialized};
+use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
+
+fn shipped_bag() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bags/dry_day_urban")
+}
+
+fn s2r() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
+    c.env("XDG_CACHE_HOME", std::env::temp_dir().join(format!("s2r-multiview-test-{}", std::process::id())));
+    c
+}
+
+/// The codec's view of a frame as the commands take it (the centre square at 256).
+fn view(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
+    s2r_tokenizer::metrics::to_rgb8(&s2r_tokenizer::data::square(rgb, w, h, 256), 256)
+}
+
+/// Per camera name, its frames (rgb8, w, h) by stamp; and the front camera's depth by stamp.
+type Frames = std::collections::HashMap<(String, i64), (Vec<u8>, usize, usize)>;
+type Depths = std::collections::HashMap<i64, (Vec<f32>, usize, usize)>;
+
+fn read_rig_frames(bag: &Path) -> (Frames, Depths) {
+    let r = s2r_bag::BagReader::open(bag).unwrap();
+    let (mut frames, mut depths) = (Frames::new(), Depths::new());
+    for m in r.messages() {
+        let topic = r.connections[m.connection].topic.clone();
+        if let Some(name) = topic.strip_prefix("/sim/").and_then(|t| t.strip_suffix("/image_raw")) {
+            let img: Image = Serialized(m.data.clone()).decode().unwrap();
+            let rgb = s2r_image::rgb8(&img, &topic).unwrap();
+            frames.insert((name.to_string(), s2r_runtime::stamp_ns(&img.header.stamp)), (rgb, img.width as usize, img.height as usize));
+        } else if topic == "/sim/front/depth" {
+            let img: Image = Serialized(m.data.clone()).decode().unwrap();
+            let d = s2r_image::depth_m(&img, &topic).unwrap();
+            depths.insert(s2r_runtime::stamp_ns(&img.header.stamp), (d, img.width as usize, img.height as usize));
+        }
+    }
+    (frames, depths)
+}
+
+/// PSNR over the pixels a warp covers.
+fn covered_psnr(w: &s2r_multiview::reproject::Warp, truth: &[u8]) -> f64 {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, v) in w.valid.iter().enumerate() {
+        if *v {
+            a.extend_from_slice(&w.rgb[i * 3..i * 3 + 3]);
+            b.extend_from_slice(&truth[i * 3..i * 3 + 3]);
+        }
+    }
+    let n = a.len() / 3;
+    psnr(&Rgb8 { width: n, height: 1, data: &a }, &Rgb8 { width: n, height: 1, data: &b })
+}
+
+#[test]
+fn the_front_view_reprojected_by_depth_lands_where_the_other_cameras_see_it() {
+    let rig = Rig::from_bag(&shipped_bag()).unwrap();
+    assert_eq!(rig.cameras.len(), 8, "{:?}", rig.names());
+    // The front-left camera looks 45° left and 10° down (the surround8 rig).
+    let fl = rig.camera("front_left").unwrap();
+    let axis = fl.ray(fl.k[2], fl.k[3]);
+    let (yaw, pitch) = (axis.y.atan2(axis.x).to_degrees(), (-axis.z).asin().to_degrees());
+    assert!((yaw - 45.0).abs() < 0.01 && (pitch - 10.0).abs() < 0.01, "front_left looks at yaw {yaw:.2}°, pitch {pitch:.2}°");
+    let (frames, depths) = read_rig_frames(&shipped_bag());
+    let front = rig.camera("front").unwrap().view(256);
+    let mut stamps: Vec<i64> = depths.keys().copied().collect();
+    stamps.sort();
+    assert!(stamps.len() >= 5);
+    for target in ["front_left", "front_right"] {
+        let cam = rig.camera(target).unwrap().view(256);
+        // A wrong calibration: the other side's camera.
+        let other = rig.camera(if target == "front_left" { "front_right" } else { "front_left" }).unwrap();
+        let wrong = s2r_multiview::rig::Camera { name: target.into(), ..other.view(256) };
+        let (mut right_sum, mut wrong_sum, mut coverage) = (0.0, 0.0, 0.0);
+        for &t in &stamps {
+            let (rgb, w, h) = &frames[&("front".to_string(), t)];
+            let (d, dw, dh) = &depths[&t];
+            let (trgb, tw, th) = &frames[&(target.to_string(), t)];
+            let src = view(rgb, *w, *h);
+            let truth = view(trgb, *tw, *th);
+            let dv = view_depth(d, *dw, *dh, 256);
+            let good = warp(&front, &src, &dv, &cam);
+            let bad = warp(&front, &src, &dv, &wrong);
+            coverage += good.coverage() as f64;
+            right_sum += covered_psnr(&good, &truth);
+            wrong_sum += covered_psnr(&bad, &truth);
+        }
+        let n = stamps.len() as f64;
+        let (right, wrong, coverage) = (right_sum / n, wrong_sum / n, coverage / n);
+        println!(
+            "{target}: covered {:.0}% of the view; PSNR there {right:.1} dB with its calibration, {wrong:.1} dB with the other side's",
+            coverage * 100.0
+        );
+        // The rig overlaps front and front-left by 55° of their 100°: about a third of the view, less the sky.
+        assert!(coverage > 0.15 && coverage < 0.6, "{target}: coverage {coverage}");
+        assert!(right > 20.0 && right > wrong + 5.0, "{target}: {right:.1} dB (calibrated) vs {wrong:.1} dB (wrong camera)");
+    }
+}
+
+/// A dataset of the rig: two seeds (0 trains, 9 is held out), one second each, flat frames with depth.
+fn tiny_dataset(dir: &Path) -> PathBuf {
+    let sweep = dir.join("sweep.yaml");
+    let text = serde_yaml_ng::to_string(
+        &serde_yaml_ng::from_str::<serde_yaml_ng::Value>(
+            "name: mv_tiny\nscenarios: [dry_day_urban]\nseeds: [0, 9]\nlooks: {prompts: [\"noon, clear, dry\"]}\nduration: 1.0\n\
+         cameras: [front, front_left, front_right, left, right, rear_left, rear_right, rear]\nimage_scale: 0.5\npreset: fast\n\
+         keep: [flat, depth, odometry]\ncuration: {camera: front, clip_seconds: 1.0}\n",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(&sweep, text).unwrap();
+    let out = dir.join("data");
+    let mut c = s2r();
+    c.args(["generate", sweep.to_str().unwrap(), "--no-progress", "-o", out.to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(300));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn train_eval_and_generate_a_rig_from_its_front_camera() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path());
+    let ck = tmp.path().join("mv.safetensors");
+    let common_args = ["--frames", "flat", "--depth", "truth", "--every", "2"];
+    let mut c = s2r();
+    c.args(["train", "multiview", data.to_str().unwrap(), "-o", ck.to_str().unwrap(), "--steps", "40", "--eval-every", "20"]);
+    c.args(["--dim", "32", "--layers", "1", "--batch", "8", "--lr", "3e-3"]).args(common_args);
+    let (o, _) = finish(c, Duration::from_secs(600));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("instants of 8 cameras") && out.contains("held out") && out.contains("held-out token accuracy"), "{out}");
+    // The training loss falls; the held-out loss is below a uniform guess's (the mean of ln L over the digits, 1.844).
+    let err = String::from_utf8_lossy(&o.stderr);
+    let step_loss = |k: usize| -> f64 {
+        let at = err.split('\r').find(|l| l.starts_with(&format!("step {k}/40 loss "))).unwrap_or_else(|| panic!("no step {k}: {err}"));
+        at.split("loss ").nth(1).and_then(|x| x.split_whitespace().next()).unwrap().parse().unwrap()
+    };
+    assert!(step_loss(40) < step_loss(1) - 0.1, "training loss {} → {}", step_loss(1), step_loss(40));
+    let held: Vec<f64> = out
+        .lines()
+        .filter(|l| l.contains("held-out token accuracy"))
+        .filter_map(|l| l.split("loss ").nth(1).and_then(|x| x.trim().parse().ok()))
+        .collect();
+    assert_eq!(held.len(), 2, "{out}");
+    assert!(held.iter().all(|&l| l < 1.82), "held-out loss {held:?}");
+
+    // Evaluation: every camera but the source, then all; the reprojection baseline is black beyond the front's view.
+    let json = tmp.path().join("eval.json");
+    let sheet = tmp.path().join("sheet.png");
+    let mut c = s2r();
+    c.args(["eval", "multiview", ck.to_str().unwrap(), "--data", data.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    c.args(["--sheet", sheet.to_str().unwrap()]).args(common_args);
+    let (o, _) = finish(c, Duration::from_secs(600));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["camera"].as_str().unwrap()).collect();
+    assert_eq!(names, ["front_left", "front_right", "left", "right", "rear_left", "rear_right", "rear", "all"]);
+    let row = |n: &str| rows.iter().find(|r| r["camera"] == n).unwrap();
+    assert!(row("front_left")["coverage"].as_f64().unwrap() > 0.1, "{out}");
+    assert_eq!(row("rear")["coverage"].as_f64().unwrap(), 0.0, "nothing of the front lands in the rear camera");
+    assert!(row("rear")["reprojection"]["psnr"].as_f64().unwrap() < row("front_left")["reprojection"]["psnr"].as_f64().unwrap());
+    for r in rows {
+        let ceiling = r["ceiling"]["psnr"].as_f64().unwrap();
+        assert!(ceiling > 15.0 && ceiling < 100.0, "the tokenizer reconstructs each view: {r}");
+    }
+    let png = s2r_image::read_png(&sheet).unwrap();
+    assert!(png.width > 3 * 128 && png.height > 3 * 128, "the rig's layout: {}×{}", png.width, png.height);
+
+    // From the held-out episode's front camera to the whole rig: a bag of eight cameras, one stamp per instant.
+    let episode = std::fs::read_dir(data.join("episodes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("_s9_"))
+        .unwrap();
+    let outdir = tmp.path().join("out");
+    let mut c = s2r();
+    c.args(["multiview", episode.to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "truth"]);
+    c.args(["-o", outdir.to_str().unwrap(), "--max-frames", "4"]);
+    let (o, _) = finish(c, Duration::from_secs(600));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let r = s2r_bag::BagReader::open(&outdir.join("bag")).unwrap();
+    let mut stamps: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    let mut infos = 0;
+    let mut tf = 0;
+    for m in r.messages() {
+        let topic = &r.connections[m.connection].topic;
+        if let Some(name) = topic.strip_suffix("/image_raw") {
+            let img: Image = Serialized(m.data.clone()).decode().unwrap();
+            assert_eq!((img.width, img.height, img.encoding.as_str()), (256, 256, "rgb8"));
+            stamps.entry(name.trim_start_matches('/').to_string()).or_default().push(s2r_runtime::stamp_ns(&img.header.stamp));
+        } else if topic.ends_with("/camera_info") {
+            let info: CameraInfo = Serialized(m.data.clone()).decode().unwrap();
+            assert_eq!((info.width, info.height), (256, 256));
+            infos += 1;
+        } else if topic == "/tf_static" {
+            tf += 1;
+        }
+    }
+    assert_eq!(stamps.len(), 8, "{:?}", stamps.keys());
+    let front = stamps["front"].clone();
+    assert_eq!(front.len(), 4);
+    assert!(stamps.values().all(|s| *s == front), "every camera carries the front frame's stamps");
+    assert_eq!((infos, tf), (32, 1));
+    // The bag calibrates the rig it carries: its views, placed as the source rig's cameras.
+    let written = Rig::from_bag(&outdir.join("bag")).unwrap();
+    let source = Rig::from_bag(&episode).unwrap();
+    for c in &written.cameras {
+        let s = source.camera(&c.name).unwrap();
+        assert_eq!(c.translation, s.translation);
+        assert!((c.k[0] - s.view(256).k[0]).abs() < 1e-9);
+    }
+    assert!(outdir.join("sheet.png").is_file() && outdir.join("frames/0003.png").is_file());
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An unknown checkpoint: named, with the command that trains one.
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", "/nonexistent/mv.safetensors", "--frames", "flat"]);
+    let (o, _) = finish(c, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("/nonexistent/mv.safetensors") && err.contains("s2r train multiview"), "{err}");
+    // A rig calibration without the source camera names it and the cameras it has.
+    let mut rig = Rig::from_bag(&shipped_bag()).unwrap();
+    rig.cameras.retain(|c| c.name != "front");
+    let rig_file = tmp.path().join("rig.yaml");
+    rig.save(&rig_file).unwrap();
+    let ck = tmp.path().join("mv.safetensors");
+    let cfg = s2r_multiview::model::Config {
+        dim: 16,
+        heads: 2,
+        layers: 1,
+        mlp: 32,
+        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
+    };
+    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", Rig::from_bag(&shipped_bag()).unwrap(), 1).unwrap();
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
+    c.args(["--rig", rig_file.to_str().unwrap(), "-o", tmp.path().join("out").to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no camera 'front'") && err.contains("front_left"), "{err}");
+    // A front stream of another resolution than the rig's: resampled, said once.
+    let mut big = Rig::from_bag(&shipped_bag()).unwrap();
+    for cam in &mut big.cameras {
+        *cam = cam.resized(cam.width * 2, cam.height * 2);
+    }
+    big.save(&rig_file).unwrap();
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
+    c.args(["--rig", rig_file.to_str().unwrap(), "--max-frames", "2", "-o", tmp.path().join("out").to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(120));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.matches("resampled").count(), 1, "{out}");
+    // Training data without the camera asked for: named.
+    let mut c = s2r();
+    c.args([
+        "train",
+        "multiview",
+        shipped_bag().to_str().unwrap(),
+        "-o",
+        ck.to_str().unwrap(),
+        "--from",
+        "roof",
+        "--frames",
+        "flat",
+        "--depth",
+        "none",
+    ]);
+    let (o, _) = finish(c, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no camera 'roof'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiview_node_publishes_the_whole_rig_with_the_front_frames_stamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("mv.safetensors");
+    // An untrained network: the node's behaviour is under test, not the model's.
+    let cfg = s2r_multiview::model::Config {
+        dim: 16,
+        heads: 2,
+        layers: 1,
+        mlp: 32,
+        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
+    };
+    let rig = Rig::from_bag(&shipped_bag()).unwrap();
+    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", rig.clone(), 1).unwrap();
+    let frames = common::recorded_frames("dry_day_urban", 4);
+    let domain = fresh_domain();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_multiview_node"));
+    loopback_env(&mut c, domain);
+    c.args(["--ros-args", "-p", &format!("checkpoint:={}", ck.display()), "-r", "__ns:=/robot"]);
+    let node_proc = Logged::spawn(c);
+    let text = || node_proc.text();
+    let ctx = loopback(domain);
+    let node = Node::new(&ctx, "robot_camera", &RosArgs::default()).unwrap();
+    let img = node.create_publisher::<Image>("/robot/front/image_raw", Qos::reliable().depth(20)).unwrap();
+    let subs: Vec<_> = rig
+        .names()
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                node.create_subscription::<Image>(&format!("/robot/multiview/{n}/image_raw"), Qos::reliable().depth(50)).unwrap(),
+                node.create_subscription::<CameraInfo>(&format!("/robot/multiview/{n}/camera_info"), Qos::reliable().depth(50)).unwrap(),
+            )
+        })
+        .collect();
+    let t0 = Instant::now();
+    while img.subscription_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "multiview_node did not come up:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A depth image on the camera topic: refused by name, the node carries on.
+    img.publish(depth_frame("front_optical_frame")).unwrap();
+    let t = Instant::now();
+    while !text().contains("/robot/front/image_raw") || !text().contains("refused") {
+        assert!(t.elapsed() < Duration::from_secs(20), "the bad frame is not reported:\n{}", text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut sent = Vec::new();
+    for f in &frames {
+        sent.push(s2r_runtime::stamp_ns(&f.header.stamp));
+        img.publish(f.clone()).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let mut got: std::collections::BTreeMap<String, Vec<(i64, u32, String)>> = Default::default();
+    let mut infos: std::collections::BTreeMap<String, usize> = Default::default();
+    let t = Instant::now();
+    loop {
+        for (n, s, i) in &subs {
+            got.entry(n.clone()).or_default().extend(
+                std::iter::from_fn(|| s.try_recv()).map(|m| (s2r_runtime::stamp_ns(&m.header.stamp), m.width, m.header.frame_id.clone())),
+            );
+            *infos.entry(n.clone()).or_default() += std::iter::from_fn(|| i.try_recv()).count();
+        }
+        if got.values().all(|v| v.len() >= 2) && got.len() == 8 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{:?}:\n{}", got.iter().map(|(k, v)| (k, v.len())).collect::<Vec<_>>(), text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Eight cameras, 256-pixel views in their own optical frames, each instant with the front frame's stamp.
+    let front: Vec<i64> = got["front"].iter().map(|x| x.0).collect();
+    assert!(front.iter().all(|s| sent.contains(s)), "stamps {front:?} of frames {sent:?}");
+    for (n, v) in &got {
+        for (stamp, width, frame) in v {
+            assert_eq!((*width, frame.as_str()), (256, format!("{n}_optical_frame").as_str()));
+            assert!(sent.contains(stamp), "{n}: stamp {stamp} is no front frame's ({sent:?})");
+        }
+        // The first two instants reached every camera with the same stamps.
+        assert_eq!(v.iter().take(2).map(|x| x.0).collect::<Vec<_>>(), front[..2], "{n}");
+        assert!(infos[n] >= 1, "{n}: no camera_info");
+    }
+    assert!(text().contains("estimated"), "depth from perception by default:\n{}", text());
+    drop(node_proc);
+}
+
+#[test]
+fn a_missing_checkpoint_stops_the_node_naming_it() {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_multiview_node"));
+    loopback_env(&mut c, fresh_domain());
+    c.args(["--ros-args", "-p", "checkpoint:=/nonexistent/mv.safetensors"]);
+    let (o, _) = finish(c, Duration::from_secs(30));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/mv.safetensors") && err.contains("s2r train multiview"), "{err}");
+}
