@@ -38,6 +38,7 @@ for f in $execs \
          share/sim2real/models/tokenizer/cv4x8x8.safetensors share/sim2real/models/tokenizer/dv8x16x16.safetensors \
          share/sim2real/models/perception/perception.safetensors share/sim2real/models/policy/policy.safetensors share/sim2real/models/policy/arm.safetensors \
          share/sim2real/models/world/world.safetensors share/sim2real/models/world/icy.safetensors \
+         share/sim2real/models/multiview/multiview.safetensors share/sim2real/launch/multiview.launch.yaml \
          share/sim2real/launch/drive.launch.yaml share/sim2real/launch/train.launch.yaml share/sim2real/launch/robot.launch.yaml \
          share/ament_index/resource_index/packages/sim2real; do
   [ -e "$prefix/$f" ] || { echo "colcon.sh: $prefix/$f is missing" >&2; exit 1; }

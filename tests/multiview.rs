@@ -182,6 +182,10 @@ fn train_eval_and_generate_a_rig_from_its_front_camera() {
         let ceiling = r["ceiling"]["psnr"].as_f64().unwrap();
         assert!(ceiling > 15.0 && ceiling < 100.0, "the tokenizer reconstructs each view: {r}");
     }
+    // Cross-view consistency measured with the shipped perception model, on generated and on true views.
+    let cross = &report["cross_view"];
+    assert!(cross["generated"].as_f64().is_some() && cross["truth_candidates"].as_u64().is_some(), "{report}");
+    assert!(out.contains("cross-view consistency"), "{out}");
     let png = s2r_image::read_png(&sheet).unwrap();
     assert!(png.width > 3 * 128 && png.height > 3 * 128, "the rig's layout: {}×{}", png.width, png.height);
 
@@ -390,4 +394,15 @@ fn a_missing_checkpoint_stops_the_node_naming_it() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/mv.safetensors") && err.contains("s2r train multiview"), "{err}");
+}
+
+#[test]
+fn the_launch_file_runs_the_rig_and_multiview_node_on_its_front_camera() {
+    let mut c = s2r();
+    c.args(["launch", Path::new(env!("CARGO_MANIFEST_DIR")).join("launch/multiview.launch.yaml").to_str().unwrap(), "depth:=false", "--print"]);
+    let (o, _) = finish(c, Duration::from_secs(60));
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{plan}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(plan.contains("s2r run sim_node") && plan.contains("scenario:=dry_day_urban") && plan.contains("s2r run transfer_node"), "{plan}");
+    assert!(plan.contains("s2r run multiview_node") && plan.contains("camera:=front") && plan.contains("depth:=false"), "{plan}");
 }

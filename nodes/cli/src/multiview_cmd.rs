@@ -56,6 +56,38 @@ fn depth_estimator(perception: Option<PathBuf>, device: &str) -> Result<DepthEst
     }))
 }
 
+/// A boxed detector for the cross-view measure.
+type Detector = Box<dyn Fn(&[u8], usize, f64) -> Result<Vec<s2r_multiview::eval::Detected>, String>>;
+
+/// Perception's detections (score ≥ 0.3), each placed at the median estimated depth inside its box.
+fn detector(perception: Option<PathBuf>, device: &str) -> Result<Detector> {
+    let device = s2r_perception::device(device)?;
+    let model = crate::label_cmd::deployed(perception)?;
+    let ck = s2r_perception::checkpoint::read(&model)?;
+    let predictor = Predictor { net: ck.net(&device)?, device, threshold: 0.3, max_detections: 50, mirror: false };
+    Ok(Box::new(move |rgb: &[u8], size: usize, fx: f64| {
+        let frame = FrameRef { rgb, w: size, h: size, fx: Some(fx as f32) };
+        let p = predictor.predict(&[frame], true).map_err(|e| e.to_string())?.remove(0);
+        Ok(p.detections
+            .iter()
+            .filter_map(|d| {
+                let [x0, y0, x1, y1] = d.bbox.map(|v| (v.max(0.0) as usize).min(size - 1));
+                let mut depths: Vec<f32> = (y0..=y1)
+                    .flat_map(|y| (x0..=x1).map(move |x| y * size + x))
+                    .map(|i| p.depth[i])
+                    .filter(|z| z.is_finite() && *z > 0.0)
+                    .collect();
+                if depths.is_empty() {
+                    return None;
+                }
+                depths.sort_by(f32::total_cmp);
+                let c = [(d.bbox[0] + d.bbox[2]) as f64 / 2.0, (d.bbox[1] + d.bbox[3]) as f64 / 2.0];
+                Some(s2r_multiview::eval::Detected { class: d.class, centre: c, depth: depths[depths.len() / 2] as f64 })
+            })
+            .collect())
+    }))
+}
+
 /// Where token instants are cached between runs: $XDG_CACHE_HOME/sim2real/multiview (else ~/.cache/…).
 fn cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -277,6 +309,9 @@ pub struct EvalMultiviewArgs {
     /// Also write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Skip cross-view consistency (the perception model's detections in adjacent views).
+    #[arg(long)]
+    no_cross_view: bool,
     /// Write a contact sheet of one held-out instant (the rig's layout: true, generated, reprojected).
     #[arg(long)]
     sheet: Option<PathBuf>,
@@ -324,7 +359,13 @@ pub fn eval(a: EvalMultiviewArgs) -> Result<()> {
     if names != ep_names {
         bail!("the training recordings' rig ({}) is not the held-out one's ({})", names.join(", "), ep_names.join(", "));
     }
-    let (report, sheet) = s2r_multiview::eval::evaluate(&loaded.model, &reader.codec, &episodes, &means, (0, 0), &device, &mut |k, n| {
+    let detector = if a.no_cross_view { None } else { Some(detector(a.d.perception.clone(), &a.device)?) };
+    let opts = s2r_multiview::eval::EvalOptions {
+        means: &means,
+        sheet_at: (0, 0),
+        detector: detector.as_ref().map(|d| d.as_ref() as s2r_multiview::eval::DetectFn),
+    };
+    let (report, sheet) = s2r_multiview::eval::evaluate(&loaded.model, &reader.codec, &episodes, &opts, &device, &mut |k, n| {
         eprint!("\rinstant {k}/{n}   ");
         let _ = std::io::stderr().flush();
     })?;
@@ -339,6 +380,15 @@ pub fn eval(a: EvalMultiviewArgs) -> Result<()> {
         a.d.depth
     );
     print_report(&report);
+    if let Some(x) = &report.cross_view {
+        println!(
+            "\ncross-view consistency (perception's detections in adjacent views: same class, same place): generated {:.1}% of {} detections, true views {:.1}% of {}",
+            x.generated * 100.0,
+            x.generated_candidates,
+            x.truth * 100.0,
+            x.truth_candidates
+        );
+    }
     if let Some(j) = &a.json {
         std::fs::write(j, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", j.display()))?;
     }

@@ -13,6 +13,7 @@ use crate::data::{Episode, Views};
 use crate::fit::episode_rays;
 use crate::generate::decode_inputs;
 use crate::model::{Input, MultiviewNet};
+use crate::rig::Camera;
 use crate::MultiviewError;
 
 /// PSNR (dB) and SSIM means.
@@ -51,6 +52,46 @@ pub struct Row {
     pub flicker_true: f64,
 }
 
+/// Cross-view consistency: of the objects detected in one generated view
+/// whose place (the box's centre at its estimated depth) lies in an
+/// adjacent generated view, the share that view also detects as the same
+/// class within 1.5 m (or 15 % of the range); beside the same on the true views.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CrossView {
+    /// The share among generated views.
+    pub generated: f64,
+    /// Detections it was measured on (generated).
+    pub generated_candidates: usize,
+    /// The share among true views.
+    pub truth: f64,
+    /// Detections it was measured on (true).
+    pub truth_candidates: usize,
+}
+
+/// An object a detector found in a view.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detected {
+    /// Its class.
+    pub class: usize,
+    /// Its box's centre, view pixels.
+    pub centre: [f64; 2],
+    /// Its z-depth, metres (e.g. the median of an estimated depth map inside the box).
+    pub depth: f64,
+}
+
+/// A detector: a view (rgb8, `size`×`size`) and its horizontal focal length (pixels) → its objects.
+pub type DetectFn<'a> = &'a dyn Fn(&[u8], usize, f64) -> Result<Vec<Detected>, String>;
+
+/// What the evaluation compares against and how.
+pub struct EvalOptions<'a> {
+    /// The mean training view of each camera, in the episodes' camera order.
+    pub means: &'a [Vec<u8>],
+    /// The (episode, instant) drawn in the contact sheet.
+    pub sheet_at: (usize, usize),
+    /// The detector for cross-view consistency (None: not measured).
+    pub detector: Option<DetectFn<'a>>,
+}
+
 /// The evaluation.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -60,6 +101,41 @@ pub struct Report {
     pub episodes: usize,
     /// Instants scored.
     pub instants: usize,
+    /// Cross-view consistency of detections in adjacent views (with a detector).
+    pub cross_view: Option<CrossView>,
+}
+
+/// Pairs of target cameras (indices ≥ 1) whose optical axes are less than 60° apart: adjacent views that overlap.
+pub fn adjacent(cameras: &[Camera]) -> Vec<(usize, usize)> {
+    let axis = |c: &Camera| c.ray(c.k[2], c.k[3]);
+    let mut out = Vec::new();
+    for a in 1..cameras.len() {
+        for b in a + 1..cameras.len() {
+            if axis(&cameras[a]).angle(&axis(&cameras[b])) < 60f64.to_radians() {
+                out.push((a, b));
+            }
+        }
+    }
+    out
+}
+
+/// Of `a`'s detections whose place lands in `b`'s view, how many `b` also detects (same class, within 1.5 m or 15 %
+/// of the range): (agreeing, candidates).
+pub fn agreement(ca: &Camera, da: &[Detected], cb: &Camera, db: &[Detected]) -> (usize, usize) {
+    let place = |c: &Camera, d: &Detected| c.unproject(d.centre[0], d.centre[1], d.depth);
+    let (mut agree, mut candidates) = (0, 0);
+    for d in da {
+        let p = place(ca, d);
+        let Some((u, v, _)) = cb.project(&p) else { continue };
+        if u < 0.0 || v < 0.0 || u >= cb.width as f64 || v >= cb.height as f64 {
+            continue;
+        }
+        candidates += 1;
+        let range = (p - nalgebra::Point3::from(nalgebra::Vector3::from(ca.translation))).norm();
+        let tolerance = (0.15 * range).max(1.5);
+        agree += db.iter().any(|e| e.class == d.class && (place(cb, e) - p).norm() <= tolerance) as usize;
+    }
+    (agree, candidates)
 }
 
 /// One instant's views for a contact sheet: per camera (the source first), its true view, and for the others
@@ -109,11 +185,13 @@ pub fn evaluate(
     model: &MultiviewNet,
     codec: &dyn FrameCodec,
     episodes: &[Episode],
-    means: &[Vec<u8>],
-    sheet_at: (usize, usize),
+    opts: &EvalOptions,
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Report, Option<Sheet>), MultiviewError> {
+    let (means, sheet_at) = (opts.means, opts.sheet_at);
+    // Cross-view agreement: (agreeing, candidates) on generated and on true views.
+    let mut cross = [(0usize, 0usize); 2];
     let size = codec.size();
     let q = |a: &[u8], b: &[u8]| {
         let (a, b) = (Rgb8 { width: size, height: size, data: a }, Rgb8 { width: size, height: size, data: b });
@@ -178,6 +256,22 @@ pub fn evaluate(
                     flicker_pairs[c] += 1;
                 }
             }
+            if let Some(detect) = opts.detector {
+                let cams = &ep.cameras;
+                for (k, views) in [&generated, &inst.views].into_iter().enumerate() {
+                    let found: Vec<Vec<Detected>> = (0..cams.len())
+                        .map(|c| if c == 0 { Ok(Vec::new()) } else { detect(&views[c], size, cams[c].k[0]) })
+                        .collect::<Result<_, _>>()
+                        .map_err(|problem| MultiviewError::Data { path: ep.source.clone(), problem: format!("the detector: {problem}") })?;
+                    for &(a, b) in &adjacent(cams) {
+                        for (x, y) in [(a, b), (b, a)] {
+                            let (agree, n) = agreement(&cams[x], &found[x], &cams[y], &found[y]);
+                            cross[k].0 += agree;
+                            cross[k].1 += n;
+                        }
+                    }
+                }
+            }
             if (e, i) == sheet_at {
                 let mut reprojected = inst.warps.clone();
                 reprojected[0] = inst.views[0].clone();
@@ -224,12 +318,39 @@ pub fn evaluate(
         };
         rows.push(all);
     }
-    Ok((Report { rows, episodes: episodes.len(), instants: total }, sheet))
+    let cross_view = opts.detector.map(|_| CrossView {
+        generated: cross[0].0 as f64 / cross[0].1.max(1) as f64,
+        generated_candidates: cross[0].1,
+        truth: cross[1].0 as f64 / cross[1].1.max(1) as f64,
+        truth_candidates: cross[1].1,
+    });
+    Ok((Report { rows, episodes: episodes.len(), instants: total, cross_view }, sheet))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detections_agree_where_both_views_place_the_same_object() {
+        use crate::rig::tests::level_camera;
+        let a = level_camera("front_left", 64, 64, 90.0, [1.0, 0.5, 1.5], 45.0);
+        let b = level_camera("left", 64, 64, 90.0, [0.0, 0.5, 1.5], 90.0);
+        assert_eq!(adjacent(&[a.clone(), a.clone(), b.clone()]), vec![(1, 2)]);
+        // An object 10 m out at 60° left: in both views.
+        let p = nalgebra::Point3::new(1.0 + 10.0 * 60f64.to_radians().cos(), 0.5 + 10.0 * 60f64.to_radians().sin(), 1.5);
+        let det = |c: &Camera, class: usize| {
+            let (u, v, z) = c.project(&p).unwrap();
+            Detected { class, centre: [u, v], depth: z }
+        };
+        assert_eq!(agreement(&a, &[det(&a, 2)], &b, &[det(&b, 2)]), (1, 1));
+        assert_eq!(agreement(&a, &[det(&a, 2)], &b, &[det(&b, 3)]), (0, 1), "another class does not agree");
+        assert_eq!(agreement(&a, &[det(&a, 2)], &b, &[]), (0, 1), "a miss does not agree");
+        // An object straight ahead of the front-left camera's right edge region that the left camera cannot see.
+        let q = nalgebra::Point3::new(11.0, -2.0, 1.5);
+        let (u, v, z) = a.project(&q).unwrap();
+        assert_eq!(agreement(&a, &[Detected { class: 2, centre: [u, v], depth: z }], &b, &[]), (0, 0), "not a candidate");
+    }
 
     #[test]
     fn flicker_compensates_a_shift_and_sees_a_change() {
