@@ -399,10 +399,18 @@ fn a_missing_checkpoint_stops_the_node_naming_it() {
 #[test]
 fn the_launch_file_runs_the_rig_and_multiview_node_on_its_front_camera() {
     let mut c = s2r();
-    c.args(["launch", Path::new(env!("CARGO_MANIFEST_DIR")).join("launch/multiview.launch.yaml").to_str().unwrap(), "depth:=false", "--print"]);
+    c.args([
+        "launch",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("launch/multiview.launch.yaml").to_str().unwrap(),
+        "depth:=false",
+        "--print",
+    ]);
     let (o, _) = finish(c, Duration::from_secs(60));
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{plan}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(plan.contains("s2r run sim_node") && plan.contains("scenario:=dry_day_urban") && plan.contains("s2r run transfer_node"), "{plan}");
+    assert!(
+        plan.contains("s2r run sim_node") && plan.contains("scenario:=dry_day_urban") && plan.contains("s2r run transfer_node"),
+        "{plan}"
+    );
     assert!(plan.contains("s2r run multiview_node") && plan.contains("camera:=front") && plan.contains("depth:=false"), "{plan}");
 }
