@@ -94,6 +94,39 @@ pub fn read_from(path: &Path, from: u64) -> (Vec<Event>, u64) {
     (events, from + complete as u64)
 }
 
+/// A training command's progress on the terminal and in the job report: each
+/// step's loss (smoothed) and rate on one line, each held-out evaluation on
+/// a line of its own.
+pub struct StepLine {
+    steps: usize,
+    start: std::time::Instant,
+    ema: Option<f32>,
+}
+
+impl StepLine {
+    /// Progress towards `steps` steps, timed from now.
+    pub fn new(steps: usize) -> StepLine {
+        StepLine { steps, start: std::time::Instant::now(), ema: None }
+    }
+
+    /// After a step.
+    pub fn step(&mut self, step: usize, loss: f32) {
+        emit(Event::Step { step: step as u64, loss: loss as f64 });
+        let e = self.ema.map_or(loss, |m| 0.95 * m + 0.05 * loss);
+        self.ema = Some(e);
+        let rate = step as f64 / self.start.elapsed().as_secs_f64().max(1e-3);
+        eprint!("\rstep {step}/{} loss {e:.3} ({rate:.2} steps/s)   ", self.steps);
+        let _ = std::io::stderr().flush();
+    }
+
+    /// After a held-out evaluation of `what` (a fraction, printed as a percentage) at `step`, with its loss.
+    pub fn held_out(&self, step: usize, what: &str, value: f32, loss: f32) {
+        emit(Event::HeldOut { step: step as u64, value: value as f64 });
+        eprintln!();
+        println!("step {step}: held-out {what} {:.1}%, loss {loss:.3}", value * 100.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

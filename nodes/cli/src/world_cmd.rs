@@ -5,7 +5,6 @@
 //! trains and predicts; the tokenizer (s2r_tokenizer) turns frames into its
 //! codes and back, joined here.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -287,8 +286,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         s.dedup();
         s.len()
     });
-    let start = std::time::Instant::now();
-    let mut ema: Option<f32> = None;
+    let mut line = job_report::StepLine::new(a.steps);
     job_report::emit(Event::Start { steps: a.steps as u64, metric: "token_accuracy".into(), higher_is_better: true });
     let record = fit(&episodes, &opts, &mut |p| match p {
         Progress::Data { train, held_out, copy_last, start, trained } => {
@@ -305,19 +303,8 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         }
         Progress::Base(b) => println!("post-training {}", b.display()),
         Progress::Resumed(s) => println!("resuming {} at step {s}", a.output.display()),
-        Progress::Step { step, loss } => {
-            job_report::emit(Event::Step { step: step as u64, loss: loss as f64 });
-            let e = ema.map_or(loss, |m| 0.95 * m + 0.05 * loss);
-            ema = Some(e);
-            let rate = step as f64 / start.elapsed().as_secs_f64().max(1e-3);
-            eprint!("\rstep {step}/{} loss {e:.3} ({rate:.2} steps/s)   ", a.steps);
-            let _ = std::io::stderr().flush();
-        }
-        Progress::HeldOut { step, accuracy, loss } => {
-            job_report::emit(Event::HeldOut { step: step as u64, value: accuracy as f64 });
-            eprintln!();
-            println!("step {step}: held-out next-frame token accuracy {:.1}%, loss {loss:.3}", accuracy * 100.0);
-        }
+        Progress::Step { step, loss } => line.step(step, loss),
+        Progress::HeldOut { step, accuracy, loss } => line.held_out(step, "next-frame token accuracy", accuracy, loss),
     })?;
     println!("wrote {} (step {}/{})", a.output.display(), record.step, record.steps);
     Ok(())

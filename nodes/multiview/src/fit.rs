@@ -214,13 +214,7 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
     };
     let warmup = (opts.steps / 20).clamp(1, 200);
     while step < opts.steps {
-        let lr_scale = if step < warmup {
-            (step + 1) as f64 / warmup as f64
-        } else {
-            let p = (step - warmup) as f64 / (opts.steps - warmup).max(1) as f64;
-            0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
-        };
-        opt.lr = opts.lr * lr_scale;
+        opt.lr = opts.lr * s2r_train::warmup_cosine(step, opts.steps, warmup, 0.05);
         let ps: Vec<Pair> = (0..opts.batch).map(|_| train[rng.random_range(0..train.len())]).collect();
         let drop: Vec<bool> = ps.iter().map(|_| rng.random_bool(opts.drop_reprojection.clamp(0.0, 1.0))).collect();
         let (b, target) = batch(&model, episodes, &rays, &ps, &drop, &device).map_err(candle("batch"))?;

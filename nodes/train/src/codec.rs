@@ -33,3 +33,48 @@ pub fn digit_value(d: f32, l: u32) -> f32 {
     let half = (l as f32 - 1.0) / 2.0;
     (d - half) / half
 }
+
+/// Where each digit's rows start in one table of every digit's levels (as the
+/// token models embed and predict digits), and the table's size (Σ levels).
+pub fn digit_offsets(levels: &[u32]) -> (Vec<u32>, usize) {
+    let mut offsets = Vec::with_capacity(levels.len());
+    let mut at = 0u32;
+    for &l in levels {
+        offsets.push(at);
+        at += l;
+    }
+    (offsets, at as usize)
+}
+
+/// The digits of `code` (mixed radix, the first level most significant).
+pub fn digits(levels: &[u32], code: u16) -> Vec<u32> {
+    let mut c = code as u32;
+    let mut d = vec![0u32; levels.len()];
+    for (i, &l) in levels.iter().enumerate().rev() {
+        d[i] = c % l;
+        c /= l;
+    }
+    d
+}
+
+/// The code of `digits` (each clamped to its level).
+pub fn code(levels: &[u32], digits: &[u32]) -> u16 {
+    digits.iter().zip(levels).fold(0u32, |c, (&d, &l)| c * l + d.min(l - 1)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_digits_round_trip() {
+        let levels = [8, 8, 8, 5, 5, 5];
+        for c in [0u16, 1, 5, 124, 125, 31_337, 63_999] {
+            assert_eq!(code(&levels, &digits(&levels, c)), c);
+        }
+        assert_eq!(digits(&levels, 63_999), vec![7, 7, 7, 4, 4, 4]);
+        assert_eq!(digit_offsets(&levels), (vec![0, 8, 16, 24, 29, 34], 39));
+        assert_eq!(digit_value(0.0, 8), -1.0);
+        assert_eq!(digit_value(4.0, 5), 1.0);
+    }
+}

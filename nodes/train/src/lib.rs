@@ -53,6 +53,18 @@ pub fn device(name: &str) -> Result<candle_core::Device, TrainError> {
     }
 }
 
+/// The learning rate's factor at `step` of `steps`: a linear warm-up over
+/// the first `warmup` steps, then a cosine from 1 down to `floor` at the end.
+pub fn warmup_cosine(step: usize, steps: usize, warmup: usize, floor: f64) -> f64 {
+    let warmup = warmup.max(1);
+    if step < warmup {
+        (step + 1) as f64 / warmup as f64
+    } else {
+        let p = (step - warmup) as f64 / (steps.saturating_sub(warmup)).max(1) as f64;
+        floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos())
+    }
+}
+
 /// Whether a seed belongs to the held-out split of a demonstration set or
 /// dataset: every tenth (seed % 10 == 9), never trained on.
 pub fn held_out(seed: u64) -> bool {

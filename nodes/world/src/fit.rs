@@ -283,13 +283,7 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
     };
     let warmup = (opts.steps / 20).clamp(1, 200);
     while step < opts.steps {
-        let lr_scale = if step < warmup {
-            (step + 1) as f64 / warmup as f64
-        } else {
-            let p = (step - warmup) as f64 / (opts.steps - warmup).max(1) as f64;
-            0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
-        };
-        opt.lr = opts.lr * lr_scale;
+        opt.lr = opts.lr * s2r_train::warmup_cosine(step, opts.steps, warmup, 0.1);
         let ws: Vec<Window> = (0..opts.batch).map(|_| train[rng.random_range(0..train.len())]).collect();
         let (b, target, next_state) = batch(&model, episodes, &ws, t, &device).map_err(candle("batch"))?;
         let (logits, state) = model.forward(&b).map_err(candle("forward"))?;

@@ -204,29 +204,17 @@ impl Config {
 
     /// Where each digit's rows start in the digit table, and the table's size.
     pub fn digit_offsets(&self) -> (Vec<u32>, usize) {
-        let mut offsets = Vec::with_capacity(self.levels.len());
-        let mut at = 0u32;
-        for &l in &self.levels {
-            offsets.push(at);
-            at += l;
-        }
-        (offsets, at as usize)
+        s2r_train::codec::digit_offsets(&self.levels)
     }
 
     /// The digits of `code` (mixed radix, the first level most significant).
     pub fn digits(&self, code: u16) -> Vec<u32> {
-        let mut c = code as u32;
-        let mut d = vec![0u32; self.levels.len()];
-        for (i, &l) in self.levels.iter().enumerate().rev() {
-            d[i] = c % l;
-            c /= l;
-        }
-        d
+        s2r_train::codec::digits(&self.levels, code)
     }
 
     /// The code of `digits`.
     pub fn code(&self, digits: &[u32]) -> u16 {
-        digits.iter().zip(&self.levels).fold(0u32, |c, (&d, &l)| c * l + d.min(l - 1)) as u16
+        s2r_train::codec::code(&self.levels, digits)
     }
 
     /// How many codes there are.
