@@ -39,7 +39,9 @@ fn multiview_node(ctx: s2r_runtime::Context, args: s2r_runtime::RosArgs) -> s2r_
             s2r_tokenizer::tune_allocator();
             TokenizerCodec::load(name).map(|c| Box::new(c) as Box<dyn FrameCodec + Send + Sync>).map_err(|e| e.to_string())
         },
-        |path| depth_estimator(if path.is_empty() { None } else { Some(PathBuf::from(path)) }, "cpu").map_err(|e| format!("{e:#}")),
+        |path, device| {
+            depth_estimator(if path.is_empty() { None } else { Some(PathBuf::from(path)) }, device).map_err(|e| format!("{e:#}"))
+        },
     )
 }
 
@@ -128,6 +130,14 @@ struct Reader {
     estimator: Option<(String, DepthEstimator)>,
     kinds: Vec<Frames>,
     depth: String,
+    /// The tokenizer's and the depth estimator's files (path, size, time), for the cache's key.
+    cache_tag: String,
+}
+
+/// A file as the cache knows it: its path, size and modification time.
+fn file_tag(path: &Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    format!("{}:{:?}:{:?}", path.display(), meta.as_ref().map(|m| m.len()), meta.and_then(|m| m.modified().ok()))
 }
 
 impl Reader {
@@ -135,15 +145,17 @@ impl Reader {
         s2r_tokenizer::tune_allocator();
         let codec = TokenizerCodec::load(&d.tokenizer)?;
         let kinds = Frames::parse_list(&d.frames).map_err(|e| anyhow::anyhow!("--frames {e}"))?;
+        let mut cache_tag = file_tag(&s2r_tokenizer::resolve_checkpoint(&d.tokenizer));
         let estimator = match d.depth.as_str() {
             "estimated" => {
                 let path = crate::label_cmd::deployed(d.perception.clone())?;
+                cache_tag += &format!(" {}", file_tag(&path));
                 Some((path.display().to_string(), depth_estimator(Some(path), device)?))
             }
             "truth" | "none" => None,
             other => bail!("--depth '{other}': estimated, truth or none"),
         };
-        Ok(Reader { codec, estimator, kinds, depth: d.depth.clone() })
+        Ok(Reader { codec, estimator, kinds, depth: d.depth.clone(), cache_tag })
     }
 
     fn options(&self, d: &MultiviewDataArgs, kind: Frames, views: bool) -> ReadOptions<'_> {
@@ -159,6 +171,7 @@ impl Reader {
             depth,
             keep_views: views,
             cache: if d.no_cache { None } else { cache_dir() },
+            cache_tag: self.cache_tag.clone(),
         }
     }
 
@@ -511,13 +524,38 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
     };
     let bags = s2r_multiview::data::bags(&a.bag)?;
     let [bag] = bags.as_slice() else { bail!("{}: one bag (an episode), not a dataset of {}", a.bag.display(), bags.len()) };
-    // The rig: given, else the recording's own (when it calibrates the source camera), else the checkpoint's.
+    // The rig: given, else the recording's own (when it calibrates the source and other cameras), else the
+    // checkpoint's — with the recording's intrinsics of the source camera when it has them.
     let mut rig = match &a.rig {
         Some(p) if p.extension().is_some_and(|e| e == "yaml" || e == "yml") => Rig::load(p)?,
-        Some(p) => Rig::from_bag(&s2r_multiview::data::bags(p)?[0])?,
+        Some(p) => {
+            let from = s2r_multiview::data::bags(p)?;
+            Rig::from_bag(from.first().with_context(|| format!("--rig {}: no bag in it", p.display()))?)?
+        }
         None => match Rig::from_bag(bag) {
-            Ok(r) if r.camera(&a.from).is_ok() => r,
-            _ => loaded.record.rig.clone(),
+            Ok(r) if r.camera(&a.from).is_ok() && r.cameras.len() > 1 => r,
+            own => {
+                let mut rig = loaded.record.rig.clone();
+                match own {
+                    Ok(r) if r.camera(&a.from).is_ok() => {
+                        let mine = r.camera(&a.from)?;
+                        println!(
+                            "{}: calibrates {} alone: the checkpoint's rig, with the recording's intrinsics of {}",
+                            a.bag.display(),
+                            a.from,
+                            a.from
+                        );
+                        for c in &mut rig.cameras {
+                            if c.name == a.from {
+                                *c = s2r_multiview::rig::Camera { width: mine.width, height: mine.height, k: mine.k, ..c.clone() };
+                            }
+                        }
+                    }
+                    Ok(_) => println!("{}: no calibration of {}: the checkpoint's rig", a.bag.display(), a.from),
+                    Err(e) => println!("{}: the checkpoint's rig ({e})", a.bag.display()),
+                }
+                rig
+            }
         },
     };
     rig.camera(&a.from)?;
@@ -563,6 +601,18 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
             (None, Some(d)) => Some(d.clone()),
             _ => None,
         };
+        if let Some(d) = &depth {
+            if d.len() != f.w * f.h {
+                bail!(
+                    "{}: a depth map of {} values for {}×{} frames of {} (the depth image must match the camera's)",
+                    a.bag.display(),
+                    d.len(),
+                    f.w,
+                    f.h,
+                    a.from
+                );
+            }
+        }
         let depth_view = depth.map(|d| s2r_multiview::reproject::view_depth(&d, f.w, f.h, size));
         let views = s2r_multiview::generate::generate(&loaded.model, &codec, &cams, &view, depth_view.as_deref())?;
         let mut out = vec![view.clone()];

@@ -19,6 +19,7 @@ use s2r_runtime::{stamp_ns, Serialized};
 use s2r_train::FrameCodec;
 use serde::{Deserialize, Serialize};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
+use sim2real_msgs::std_msgs::msg::Header;
 
 use crate::reproject::{view_depth, warp};
 use crate::rig::{Camera, Rig};
@@ -95,7 +96,16 @@ pub struct ReadOptions<'a> {
     pub keep_views: bool,
     /// Where codes are cached between runs (None: encode every time).
     pub cache: Option<PathBuf>,
+    /// What else the cached codes depend on, for the cache's key: the
+    /// tokenizer's and the depth estimator's files as the driver knows them
+    /// (their paths, sizes and times), so that a retrained one is not served
+    /// another's codes.
+    pub cache_tag: String,
 }
+
+/// The cache's format and the geometry it was made with: bumped when either
+/// changes, so that old caches are not read.
+const CACHE_VERSION: u32 = 2;
 
 /// One rgb8 view per camera.
 pub type Views = Vec<Vec<u8>>;
@@ -195,7 +205,7 @@ fn cache_file(dir: &Path, bag: &Path, codec: &str, opts: &ReadOptions) -> PathBu
     for f in std::iter::once(bag.to_path_buf()).chain(files) {
         meta(&f).hash(&mut h);
     }
-    (codec, &opts.source, opts.frames, opts.every, opts.depth.key()).hash(&mut h);
+    (CACHE_VERSION, codec, &opts.source, opts.frames, opts.every, opts.depth.key(), &opts.cache_tag).hash(&mut h);
     dir.join(format!("{:016x}.json", h.finish()))
 }
 
@@ -258,7 +268,7 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     if matches!(opts.depth, Depth::Truth) && !r.connections.iter().any(|c| c.topic == depth_topic) {
         return Err(data_error(bag, format!("no {depth_topic}: the true depth needs a recording that kept it (keep: [depth])")));
     }
-    // Every camera's frames by stamp (the stamp is the header's, the first field: decoded when used).
+    // Every camera's frames by stamp.
     let mut frames: HashMap<i64, Vec<Option<Serialized>>> = HashMap::new();
     let mut depths: HashMap<i64, Serialized> = HashMap::new();
     let mut info: Option<ScenarioInfo> = None;
@@ -266,11 +276,12 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         let topic = r.connections[m.connection].topic.as_str();
         let data = Serialized(m.data.clone());
         if let Some(k) = topics.iter().position(|t| t.topic == topic) {
-            let img = topics[k].decode(&data).map_err(|e| data_error(bag, e.to_string()))?;
-            frames.entry(stamp_ns(&img.header.stamp)).or_insert_with(|| vec![None; cams.len()])[k] = Some(data);
+            // Images and compressed images begin with their header: its stamp alone, the pixels when used.
+            let header: Header = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
+            frames.entry(stamp_ns(&header.stamp)).or_insert_with(|| vec![None; cams.len()])[k] = Some(data);
         } else if topic == depth_topic && matches!(opts.depth, Depth::Truth) {
-            let img: sim2real_msgs::sensor_msgs::msg::Image = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
-            depths.insert(stamp_ns(&img.header.stamp), data);
+            let header: Header = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
+            depths.insert(stamp_ns(&header.stamp), data);
         } else if topic == "/scenario" && info.is_none() {
             info = Some(data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?);
         }
@@ -373,7 +384,15 @@ pub fn mean_views(
     let mut n = 0usize;
     for bag in bags {
         for &kind in frames {
-            let opts = ReadOptions { source: source.into(), frames: kind, every, depth: Depth::None, keep_views: true, cache: None };
+            let opts = ReadOptions {
+                source: source.into(),
+                frames: kind,
+                every,
+                depth: Depth::None,
+                keep_views: true,
+                cache: None,
+                cache_tag: String::new(),
+            };
             let ep = read_views(bag, codec, &opts)?;
             if names.is_empty() {
                 names = ep.0.clone();

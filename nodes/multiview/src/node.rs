@@ -38,8 +38,8 @@ pub type CodecLoader = fn(&str) -> Result<Box<dyn FrameCodec + Send + Sync>, Str
 /// A depth estimator: rgb8 frame, width, height, horizontal focal length (pixels) → z-depth per pixel (metres).
 pub type DepthEstimator = Box<dyn Fn(&[u8], usize, usize, f64) -> Result<Vec<f32>, String> + Send + Sync>;
 
-/// Loads a depth estimator from a checkpoint path (empty: the shipped one); the driver supplies it.
-pub type DepthLoader = fn(&str) -> Result<DepthEstimator, String>;
+/// Loads a depth estimator from a checkpoint path (empty: the shipped one) for a device (cpu, cuda, cuda:N); the driver supplies it.
+pub type DepthLoader = fn(&str, &str) -> Result<DepthEstimator, String>;
 
 /// camera_info of a view camera.
 pub fn camera_info(header: Header, cam: &Camera) -> CameraInfo {
@@ -72,8 +72,8 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
                         train one: `s2r generate config/sweeps/multiview.yaml -o multiview_data && s2r train multiview multiview_data -o multiview.safetensors`"
                 .into());
         }
-        let device =
-            s2r_train::device(&node.declare_parameter("device", "cpu".to_string())?).map_err(|e| format!("parameter 'device': {e}"))?;
+        let device_name: String = node.declare_parameter("device", "cpu".to_string())?;
+        let device = s2r_train::device(&device_name).map_err(|e| format!("parameter 'device': {e}"))?;
         let loaded = crate::checkpoint::load(std::path::Path::new(&ck), &device).map_err(|e| format!("parameter 'checkpoint': {e}"))?;
         let camera: String = node.declare_parameter("camera", loaded.record.source.clone())?;
         let rig_file: String = node.declare_parameter("rig", String::new())?;
@@ -102,7 +102,8 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
             .into());
         }
         let source = rig.camera(&camera).map_err(|e| format!("parameter 'camera': {e}"))?.clone();
-        let estimator = if use_depth { Some(depth(&perception).map_err(|e| format!("parameter 'perception': {e}"))?) } else { None };
+        let estimator =
+            if use_depth { Some(depth(&perception, &device_name).map_err(|e| format!("parameter 'perception': {e}"))?) } else { None };
         let mut image = ImageSubscription::new(&node, &format!("{camera}/image_raw"), transport, Qos::sensor_data().depth(5))?;
         let mut outputs = Vec::new();
         for c in &rig.cameras {
@@ -151,6 +152,13 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
                 }
             };
             let (w, h) = (img.width as usize, img.height as usize);
+            if w < 2 || h < 2 {
+                refused += 1;
+                if s2r_runtime::log::worth_logging(refused) {
+                    warn!(log, "{topic}: a {w}×{h} frame is too small to make views of; refused ({refused} refused so far)");
+                }
+                continue;
+            }
             let mut full = rig.clone();
             if (w as u32, h as u32) != (source.width, source.height) {
                 if !said_resampled {
@@ -170,7 +178,13 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
                 let cams = view_cameras(&full, &camera, codec.size()).map_err(|e| e.to_string())?;
                 let view = codec.view(&rgb, w, h);
                 let depth_view = match &estimator {
-                    Some(f) => Some(view_depth(&f(&rgb, w, h, full.camera(&camera).map_err(|e| e.to_string())?.k[0])?, w, h, codec.size())),
+                    Some(f) => {
+                        let d = f(&rgb, w, h, full.camera(&camera).map_err(|e| e.to_string())?.k[0])?;
+                        if d.len() != w * h {
+                            return Err(format!("the depth estimator gave {} values for a {w}×{h} frame", d.len()));
+                        }
+                        Some(view_depth(&d, w, h, codec.size()))
+                    }
                     None => None,
                 };
                 let views = generate(&loaded.model, codec.as_ref(), &cams, &view, depth_view.as_deref()).map_err(|e| e.to_string())?;
@@ -182,7 +196,9 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
                 Ok(r) => r,
                 Err(e) => {
                     refused += 1;
-                    warn!(log, "{topic}: no views generated: {e}");
+                    if s2r_runtime::log::worth_logging(refused) {
+                        warn!(log, "{topic}: no views generated: {e} ({refused} refused so far)");
+                    }
                     continue;
                 }
             };

@@ -41,17 +41,18 @@ impl Warp {
 }
 
 /// A frame's depth (`w`×`h`, metres along the optical axis) sampled where
-/// the codec's `size`×`size` view of the frame has its pixel centres
-/// (nearest frame pixel: depth is not averaged across object edges).
+/// the codec's `size`×`size` view of the frame has its pixel centres (frame
+/// coordinate x0 + (x + ½)·step, pixel i's centre at i; the nearest frame
+/// pixel: depth is not averaged across object edges).
 pub fn view_depth(depth: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
     let side = w.min(h) as f64;
     let (x0, y0) = ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0);
     let step = side / size as f64;
     let mut out = Vec::with_capacity(size * size);
     for y in 0..size {
-        let fy = ((y0 + (y as f64 + 0.5) * step) as usize).min(h - 1);
+        let fy = ((y0 + (y as f64 + 0.5) * step).round() as usize).min(h - 1);
         for x in 0..size {
-            let fx = ((x0 + (x as f64 + 0.5) * step) as usize).min(w - 1);
+            let fx = ((x0 + (x as f64 + 0.5) * step).round() as usize).min(w - 1);
             out.push(depth[fy * w + fx]);
         }
     }
@@ -199,5 +200,9 @@ mod tests {
         // 8×4 frame: the view of side 2 samples columns 2..6.
         let depth: Vec<f32> = (0..32).map(|i| i as f32).collect();
         assert_eq!(view_depth(&depth, 8, 4, 2), vec![11.0, 13.0, 27.0, 29.0]);
+        // 640×480 into 256: view pixel 0's centre is frame column 80 + ½·1.875 = 80.94, nearest 81.
+        let columns: Vec<f32> = (0..640 * 480).map(|i| (i % 640) as f32).collect();
+        let v = view_depth(&columns, 640, 480, 256);
+        assert_eq!((v[0], v[255]), (81.0, 559.0));
     }
 }

@@ -44,9 +44,9 @@ impl Camera {
     }
 
     /// The camera as the codec sees it: its centre square (the shorter side)
-    /// scaled to `size`×`size`, as `FrameCodec::view` samples it (view pixel
-    /// x's centre lies at x0 + (x + ½)·step in the frame's continuous
-    /// coordinates, where pixel i spans [i, i + 1]).
+    /// scaled to `size`×`size`, as `FrameCodec::view` samples it: view pixel
+    /// x averages frame coordinates x0 + (x + ¼)·step and x0 + (x + ¾)·step
+    /// (bilinear, pixel i's centre at i), so its centre is x0 + (x + ½)·step.
     pub fn view(&self, size: usize) -> Camera {
         let (w, h) = (self.width as f64, self.height as f64);
         let side = w.min(h);
@@ -57,7 +57,7 @@ impl Camera {
             name: self.name.clone(),
             width: size as u32,
             height: size as u32,
-            k: [fx / step, fy / step, (cx + 0.5 - x0) / step - 0.5, (cy + 0.5 - y0) / step - 0.5],
+            k: [fx / step, fy / step, (cx - x0) / step - 0.5, (cy - y0) / step - 0.5],
             translation: self.translation,
             rotation: self.rotation,
         }
@@ -248,9 +248,9 @@ pub(crate) mod tests {
         let c = level_camera("front", 640, 480, 100.0, [1.5, 0.0, 1.6], 0.0);
         let v = c.view(256);
         let step = 480.0 / 256.0;
-        // View pixel (x, y)'s centre is frame coordinate 80 + (x + ½)·step − ½ (ROS convention).
+        // View pixel (x, y)'s centre is frame coordinate 80 + (x + ½)·step (pixel centres at integers).
         for (x, y) in [(0.0, 0.0), (100.0, 37.0), (255.0, 255.0)] {
-            let (fu, fv) = (80.0 + (x + 0.5) * step - 0.5, (y + 0.5) * step - 0.5);
+            let (fu, fv) = (80.0 + (x + 0.5) * step, (y + 0.5) * step);
             assert!((v.ray(x, y) - c.ray(fu, fv)).norm() < 1e-9);
         }
     }
