@@ -414,3 +414,28 @@ fn the_launch_file_runs_the_rig_and_multiview_node_on_its_front_camera() {
     );
     assert!(plan.contains("s2r run multiview_node") && plan.contains("camera:=front") && plan.contains("depth:=false"), "{plan}");
 }
+
+#[test]
+fn the_view_geometry_is_the_tokenizers_sampling() {
+    // A 64×48 frame whose red channel is 4 × its column and green 4 × its row: the codec's 32×32 view of it
+    // says, at each of its pixels, which frame coordinate it averaged (bilinear: exact on a ramp).
+    let (w, h, size) = (64usize, 48usize, 32usize);
+    let frame: Vec<u8> = (0..w * h).flat_map(|p| [((p % w) * 4) as u8, ((p / w) * 4) as u8, 0]).collect();
+    let v = s2r_tokenizer::metrics::to_rgb8(&s2r_tokenizer::data::square(&frame, w, h, size), size);
+    let cam = s2r_multiview::rig::Camera {
+        name: "front".into(),
+        width: w as u32,
+        height: h as u32,
+        k: [40.0, 40.0, 31.5, 23.5],
+        translation: [1.0, 0.0, 1.5],
+        rotation: [-0.5, 0.5, -0.5, 0.5],
+    };
+    let view = cam.view(size);
+    for (x, y) in [(0usize, 0usize), (5, 20), (31, 31), (16, 9)] {
+        let i = (y * size + x) * 3;
+        let (u, vv) = (v[i] as f64 / 4.0, v[i + 1] as f64 / 4.0);
+        // The ray through the view pixel is the ray through the frame coordinate it shows (to a quarter pixel).
+        let angle = view.ray(x as f64, y as f64).angle(&cam.ray(u, vv));
+        assert!(angle < (0.3f64 / 40.0), "view pixel ({x}, {y}) shows frame ({u}, {vv}); rays {:.3}° apart", angle.to_degrees());
+    }
+}
