@@ -90,14 +90,6 @@ fn detector(perception: Option<PathBuf>, device: &str) -> Result<Detector> {
     }))
 }
 
-/// Where token instants are cached between runs: $XDG_CACHE_HOME/sim2real/multiview (else ~/.cache/…).
-fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("sim2real").join("multiview"))
-}
-
 /// How recordings are read, for every multiview command.
 #[derive(Args)]
 pub struct MultiviewDataArgs {
@@ -170,7 +162,7 @@ impl Reader {
             every: d.every,
             depth,
             keep_views: views,
-            cache: if d.no_cache { None } else { cache_dir() },
+            cache: if d.no_cache { None } else { crate::world_cmd::cache_dir("multiview") },
             cache_tag: self.cache_tag.clone(),
         }
     }

@@ -111,12 +111,13 @@ fn world_model_node(ctx: s2r_runtime::Context, args: s2r_runtime::RosArgs) -> s2
     })
 }
 
-/// Where token frames are cached between runs: $XDG_CACHE_HOME/sim2real/world (else ~/.cache/…).
-fn cache_dir() -> Option<PathBuf> {
+/// Where `what`'s token data is cached between runs: $XDG_CACHE_HOME/sim2real/`what` (else ~/.cache/…);
+/// the world model's token frames (`world`) and the multiview model's token instants (`multiview`).
+pub(crate) fn cache_dir(what: &str) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("sim2real").join("world"))
+    Some(base.join("sim2real").join(what))
 }
 
 /// The camera and the tokenizer every world command reads recordings with.
@@ -150,7 +151,7 @@ pub struct DataArgs {
 /// keeping the frames' views with `views`.
 fn read_options(src: &SourceArgs, frames: &str, every: usize, views: bool) -> Result<ReadOptions> {
     let frames: Frames = frames.parse().map_err(|e: String| anyhow!("--frames {e}"))?;
-    let cache = if src.no_cache { None } else { cache_dir() };
+    let cache = if src.no_cache { None } else { cache_dir("world") };
     Ok(ReadOptions { camera: src.camera.clone(), frames, every, keep_views: views, cache })
 }
 

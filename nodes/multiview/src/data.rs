@@ -252,6 +252,11 @@ pub fn encode_instant(codec: &dyn FrameCodec, views: &[Vec<u8>], warps: &[Option
 /// Reads one bag's `opts.frames` of its rig (calibrated by the bag itself)
 /// into an episode, tokenizing with `codec`.
 pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Episode, MultiviewError> {
+    read_episode(bag, codec, opts, true)
+}
+
+/// [`read`], tokenizing (`encode`) or with the views alone (no codes, nothing cached).
+fn read_episode(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions, encode: bool) -> Result<Episode, MultiviewError> {
     let rig = Rig::from_bag(bag)?;
     let cams = view_cameras(&rig, &opts.source, codec.size())?;
     let full: Vec<Camera> = cams.iter().map(|c| rig.camera(&c.name).cloned()).collect::<Result<_, _>>()?;
@@ -274,16 +279,18 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     let mut info: Option<ScenarioInfo> = None;
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
-        let data = Serialized(m.data.clone());
+        let data = || Serialized(m.data.clone());
         if let Some(k) = topics.iter().position(|t| t.topic == topic) {
+            let data = data();
             // Images and compressed images begin with their header: its stamp alone, the pixels when used.
             let header: Header = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
             frames.entry(stamp_ns(&header.stamp)).or_insert_with(|| vec![None; cams.len()])[k] = Some(data);
         } else if topic == depth_topic && matches!(opts.depth, Depth::Truth) {
+            let data = data();
             let header: Header = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
             depths.insert(stamp_ns(&header.stamp), data);
         } else if topic == "/scenario" && info.is_none() {
-            info = Some(data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?);
+            info = Some(data().decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?);
         }
     }
     let mut stamps: Vec<i64> = frames.iter().filter(|(_, f)| f.iter().all(|x| x.is_some())).map(|(s, _)| *s).collect();
@@ -342,7 +349,7 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
                 }
             };
             let warps = reprojections(&cams, &views[0], depth.as_deref());
-            if cached.is_none() {
+            if cached.is_none() && encode {
                 let e = encode_instant(codec, &views, &warps).map_err(|problem| MultiviewError::Codec { path: bag.into(), problem })?;
                 inst.codes = e.codes;
                 inst.warped = e.warped;
@@ -356,7 +363,7 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         }
         instants.push(inst);
     }
-    if let (Some(f), None) = (&cache, &cached) {
+    if let (Some(f), None, true) = (&cache, &cached, encode) {
         let stored: Vec<Instant> = instants.iter().map(|i| Instant { views: Vec::new(), warps: Vec::new(), ..i.clone() }).collect();
         if let Ok(bytes) = serde_json::to_vec(&Cached { instants: stored }) {
             if let Some(dir) = f.parent() {
@@ -414,33 +421,6 @@ pub fn mean_views(
 
 /// The views alone (no depth, no codes) of a bag's instants.
 fn read_views(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<(Vec<String>, Vec<Views>), MultiviewError> {
-    struct Viewer<'a>(&'a dyn FrameCodec);
-    impl FrameCodec for Viewer<'_> {
-        fn name(&self) -> String {
-            self.0.name()
-        }
-        fn size(&self) -> usize {
-            self.0.size()
-        }
-        fn grid(&self) -> usize {
-            self.0.grid()
-        }
-        fn levels(&self) -> Vec<u32> {
-            self.0.levels()
-        }
-        fn view(&self, rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
-            self.0.view(rgb, width, height)
-        }
-        fn encode(&self, views: &[Vec<u8>]) -> Result<Vec<Vec<u16>>, String> {
-            Ok(vec![Vec::new(); views.len()])
-        }
-        fn decode(&self, _: &[u16]) -> Result<Vec<u8>, String> {
-            Err("views only".into())
-        }
-        fn decode_values(&self, _: &[Vec<f32>]) -> Result<Vec<u8>, String> {
-            Err("views only".into())
-        }
-    }
-    let ep = read(bag, &Viewer(codec), opts)?;
+    let ep = read_episode(bag, codec, opts, false)?;
     Ok((ep.cameras.iter().map(|c| c.name.clone()).collect(), ep.instants.into_iter().map(|i| i.views).collect()))
 }

@@ -41,6 +41,14 @@ pub type DepthEstimator = Box<dyn Fn(&[u8], usize, usize, f64) -> Result<Vec<f32
 /// Loads a depth estimator from a checkpoint path (empty: the shipped one) for a device (cpu, cuda, cuda:N); the driver supplies it.
 pub type DepthLoader = fn(&str, &str) -> Result<DepthEstimator, String>;
 
+/// Counts a refused frame and says why, at a rate that does not flood the log.
+fn refuse(log: &s2r_runtime::Logger, refused: &mut u64, why: String) {
+    *refused += 1;
+    if s2r_runtime::log::worth_logging(*refused) {
+        warn!(log, "{why} ({} refused so far)", *refused);
+    }
+}
+
 /// camera_info of a view camera.
 pub fn camera_info(header: Header, cam: &Camera) -> CameraInfo {
     let [fx, fy, cx, cy] = cam.k;
@@ -144,19 +152,13 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
             let rgb = match s2r_image::rgb8(&img, &topic) {
                 Ok(rgb) => rgb,
                 Err(e) => {
-                    refused += 1;
-                    if s2r_runtime::log::worth_logging(refused) {
-                        warn!(log, "{e}; frame refused ({refused} refused so far)");
-                    }
+                    refuse(&log, &mut refused, format!("{e}; frame refused"));
                     continue;
                 }
             };
             let (w, h) = (img.width as usize, img.height as usize);
             if w < 2 || h < 2 {
-                refused += 1;
-                if s2r_runtime::log::worth_logging(refused) {
-                    warn!(log, "{topic}: a {w}×{h} frame is too small to make views of; refused ({refused} refused so far)");
-                }
+                refuse(&log, &mut refused, format!("{topic}: a {w}×{h} frame is too small to make views of; refused"));
                 continue;
             }
             let mut full = rig.clone();
@@ -195,10 +197,7 @@ pub fn run(ctx: Context, args: RosArgs, load: CodecLoader, depth: DepthLoader) -
             let (cams, views) = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    refused += 1;
-                    if s2r_runtime::log::worth_logging(refused) {
-                        warn!(log, "{topic}: no views generated: {e} ({refused} refused so far)");
-                    }
+                    refuse(&log, &mut refused, format!("{topic}: no views generated: {e}"));
                     continue;
                 }
             };
