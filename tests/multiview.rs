@@ -235,6 +235,95 @@ fn train_eval_and_generate_a_rig_from_its_front_camera() {
         assert!((c.k[0] - s.view(256).k[0]).abs() < 1e-9);
     }
     assert!(outdir.join("sheet.png").is_file() && outdir.join("frames/0003.png").is_file());
+    // Labels asked of a recording that kept none: the missing topic named, with how to keep it.
+    let mut c = s2r();
+    c.args(["multiview", episode.to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "truth", "--labels"]);
+    c.args(["-o", outdir.to_str().unwrap(), "--max-frames", "1"]);
+    let (o, _) = finish(c, Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("/sim/front/segmentation") && err.contains("keep"), "{err}");
+}
+
+/// The share of a frame's boxes (visible at least half, 6 px or more a side) whose box holds at least 15% pixels of
+/// its class in the frame's segmentation, and how many were counted.
+fn boxes_on_their_class(labels: &s2r_perception::data::Labels) -> (usize, usize) {
+    let mut agree = 0;
+    let mut counted = 0;
+    for o in labels.objects.iter().filter(|o| o.visible >= 0.5) {
+        let [x0, y0, x1, y1] = o.bbox.map(|v| v.max(0.0) as usize);
+        let (x1, y1) = (x1.min(labels.w), y1.min(labels.h));
+        if x1 < x0 + 6 || y1 < y0 + 6 {
+            continue;
+        }
+        let mine =
+            (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| labels.seg[y * labels.w + x] as usize == o.class).count();
+        counted += 1;
+        agree += usize::from(mine * 100 >= 15 * (x1 - x0) * (y1 - y0));
+    }
+    (agree, counted)
+}
+
+#[test]
+fn a_generated_rig_carries_the_recordings_labels_into_each_view() {
+    use s2r_perception::data::{load, Frames, LoadOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("mv.safetensors");
+    let rig = Rig::from_bag(&shipped_bag()).unwrap();
+    let cfg = s2r_multiview::model::Config {
+        dim: 16,
+        heads: 2,
+        layers: 1,
+        mlp: 32,
+        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
+    };
+    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", rig.clone(), 1).unwrap();
+    let out = tmp.path().join("out");
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
+    c.args(["--labels", "--max-frames", "3", "-o", out.to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(300));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{said}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(said.contains("the labels in each view"), "{said}");
+    // Perception reads the generated rig as a training set: every camera's three frames, labelled in its view.
+    let opts = |frames| LoadOptions { frames, cameras: Vec::new(), every: 1, det_classes: None, seg_classes: None };
+    let ds = load(&[out.join("bag")], &opts(Frames::Restyled)).unwrap();
+    assert_eq!(ds.samples.len(), 8 * 3, "{:?}", ds.samples.iter().map(|s| &s.source).collect::<Vec<_>>());
+    // The default `--frames both` does not wait for flat renders the generated rig has none of.
+    assert_eq!(load(&[out.join("bag")], &opts(Frames::Both)).unwrap().samples.len(), 8 * 3);
+    let original = load(&[shipped_bag()], &opts(Frames::Flat)).unwrap();
+    for s in &ds.samples {
+        let l = &s.labels;
+        assert_eq!((l.w, l.h, s.rgb.len()), (256, 256, 256 * 256 * 3));
+        assert!(l.objects.iter().all(|o| o.bbox[0] >= -0.5 && o.bbox[1] >= -0.5 && o.bbox[2] <= 255.5 && o.bbox[3] <= 255.5));
+        // Metric depth stays metric: the view's focal length goes with it.
+        assert!(rig.cameras.iter().any(|c| (c.view(256).k[0] - l.fx as f64).abs() < 1e-3), "fx {}", l.fx);
+        assert!(rig.cameras.iter().all(|c| (c.k[0] - l.fx as f64).abs() > 1.0), "fx {} is a frame's", l.fx);
+    }
+    // Boxes and segmentation moved by the same geometry: boxes lie on their class in the views as in the frames.
+    let share = |samples: &[s2r_perception::data::Sample]| {
+        let (a, n) = samples.iter().map(|s| boxes_on_their_class(&s.labels)).fold((0, 0), |t, x| (t.0 + x.0, t.1 + x.1));
+        (a as f64 / n.max(1) as f64, n)
+    };
+    let (in_views, n) = share(&ds.samples);
+    let (in_frames, m) = share(&original.samples);
+    assert!(n >= 5 && m >= n, "boxes counted: {n} in the views, {m} in the frames");
+    assert!(
+        in_views >= 0.9 && in_views >= in_frames - 0.05,
+        "boxes on their class: {in_views:.2} in the views, {in_frames:.2} in the frames"
+    );
+    // Labels of the recording's cameras on another rig would be wrong: refused, naming the camera.
+    let mut other = rig.clone();
+    other.cameras[1].translation[1] += 0.3;
+    let rig_file = tmp.path().join("other.yaml");
+    other.save(&rig_file).unwrap();
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
+    c.args(["--labels", "--max-frames", "1", "--rig", rig_file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let name = &other.cameras[1].name;
+    assert!(!o.status.success() && err.contains(&format!("rig's {name} is not the recording's")), "{err}");
 }
 
 #[test]

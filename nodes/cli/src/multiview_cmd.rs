@@ -482,6 +482,10 @@ pub struct MultiviewArgs {
     /// Also write the rig used as a rig file.
     #[arg(long)]
     write_rig: Option<PathBuf>,
+    /// Carry the recording's labels (the simulator's `/sim/<camera>/{depth,segmentation,detections}` and `/scenario`)
+    /// into the bag, resampled into each camera's view: the generated rig becomes a perception training set.
+    #[arg(long)]
+    labels: bool,
     #[arg(short, long, default_value = "multiview")]
     output: PathBuf,
     /// cpu, or cuda / cuda:N (a build with `--features cuda`).
@@ -558,6 +562,24 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
     };
     let frames = read_source(bag, &a.from, kind, &rig, a.depth == "truth", &codec, a.max_frames)?;
     let first = frames.first().context("no frames")?;
+    let labels = if a.labels {
+        // The labels are the recording's cameras': the rig generated must be that one.
+        let own = Rig::from_bag(bag).with_context(|| format!("--labels: {} must calibrate its cameras", bag.display()))?;
+        for c in &rig.cameras {
+            let o = own.camera(&c.name).with_context(|| format!("--labels: {} has no camera '{}' of the rig", bag.display(), c.name))?;
+            let o = o.resized(c.width, c.height);
+            let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6 * (1.0 + x.abs()));
+            if !(same(&o.k, &c.k) && same(&o.translation, &c.translation) && same(&o.rotation, &c.rotation)) {
+                bail!("--labels: the rig's {} is not the recording's (its labels are of the recording's cameras): leave out --rig", c.name);
+            }
+        }
+        let names: Vec<String> =
+            std::iter::once(a.from.clone()).chain(rig.cameras.iter().filter(|c| c.name != a.from).map(|c| c.name.clone())).collect();
+        let stamps: Vec<i64> = frames.iter().map(|f| f.stamp).collect();
+        Some(read_labels(bag, &names, &stamps, codec.size())?)
+    } else {
+        None
+    };
     let source_cam = rig.camera(&a.from)?.clone();
     if (first.w as u32, first.h as u32) != (source_cam.width, source_cam.height) {
         println!(
@@ -639,7 +661,7 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
     if let Some(s) = &sheet {
         s2r_image::write_png(&a.output.join("sheet.png"), s)?;
     }
-    write_rig_bag(&a.output.join("bag"), &cams, &rig, &all, size)?;
+    write_rig_bag(&a.output.join("bag"), &cams, &rig, &all, size, labels.as_ref())?;
     let rate = {
         let d: Vec<i64> = all.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0).collect();
         d.iter().min().map_or(10.0, |&m| (1e9 / m as f64).round().max(1.0))
@@ -664,8 +686,9 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
         per
     );
     println!(
-        "{}: bag/ (every camera's image_raw and camera_info, /tf_static), sheet.png and frames/ (the rig's layout{})",
+        "{}: bag/ (every camera's image_raw and camera_info, /tf_static{}), sheet.png and frames/ (the rig's layout{})",
         a.output.display(),
+        if labels.is_some() { ", the labels in each view" } else { "" },
         if frames.first().is_some_and(|f| !f.truth.is_empty()) { ": per camera true | generated" } else { "" }
     );
     match made {
@@ -751,8 +774,112 @@ fn read_source(
     Ok(frames)
 }
 
-/// Every camera's views as `/<camera>/image_raw` and `/<camera>/camera_info` (the view's intrinsics), and the rig as `/tf_static`.
-fn write_rig_bag(dir: &Path, cams: &[s2r_multiview::rig::Camera], rig: &Rig, frames: &[(i64, Vec<Vec<u8>>)], size: usize) -> Result<()> {
+/// A recording's labels in each camera's view: its `/scenario` (the class table) and, per frame stamp and camera,
+/// depth, segmentation and boxes.
+struct ViewLabels {
+    scenario: sim2real_msgs::sim2real_msgs::msg::ScenarioInfo,
+    frames: std::collections::HashMap<(i64, String), [Option<LabelMsg>; 3]>,
+}
+
+/// One label message in a view.
+enum LabelMsg {
+    Image(sim2real_msgs::sensor_msgs::msg::Image),
+    Boxes(sim2real_msgs::vision_msgs::msg::Detection2DArray),
+}
+
+const LABEL_TOPICS: [&str; 3] = ["depth", "segmentation", "detections"];
+
+/// The simulator's labels of `cameras` at `stamps` in `bag`, resampled into the `size`×`size` views; a camera without
+/// them, or a frame without one of them, is named.
+fn read_labels(bag: &Path, cameras: &[String], stamps: &[i64], size: usize) -> Result<ViewLabels> {
+    use sim2real_msgs::sensor_msgs::msg::Image;
+    use sim2real_msgs::vision_msgs::msg::Detection2DArray;
+    let r = s2r_bag::BagReader::open(bag)?;
+    let wanted: std::collections::HashSet<i64> = stamps.iter().copied().collect();
+    for c in cameras {
+        for t in LABEL_TOPICS {
+            let topic = format!("/sim/{c}/{t}");
+            if !r.connections.iter().any(|k| k.topic == topic) {
+                bail!(
+                    "{}: --labels needs {topic} (the simulator's labels: s2r generate keeps them with keep: [depth, segmentation, boxes])",
+                    bag.display()
+                );
+            }
+        }
+    }
+    let mut scenario = None;
+    let mut sizes: std::collections::HashMap<String, (usize, usize)> = std::collections::HashMap::new();
+    let mut frames: std::collections::HashMap<(i64, String), [Option<LabelMsg>; 3]> = std::collections::HashMap::new();
+    for m in r.messages() {
+        let topic = r.connections[m.connection].topic.as_str();
+        if topic == "/scenario" {
+            if scenario.is_none() {
+                let data = s2r_runtime::Serialized(m.data.clone());
+                scenario = Some(data.decode().map_err(|e| anyhow::anyhow!("{}: /scenario: {e}", bag.display()))?);
+            }
+            continue;
+        }
+        let Some((cam, what)) = topic.strip_prefix("/sim/").and_then(|t| t.rsplit_once('/')) else { continue };
+        let Some(slot) = LABEL_TOPICS.iter().position(|t| *t == what) else { continue };
+        if !cameras.iter().any(|c| c == cam) {
+            continue;
+        }
+        let data = s2r_runtime::Serialized(m.data.clone());
+        let bad = |e: s2r_runtime::raw::CdrError| anyhow::anyhow!("{}: {topic}: {e}", bag.display());
+        let (stamp, msg) = if slot == 2 {
+            let d: Detection2DArray = data.decode().map_err(bad)?;
+            (s2r_runtime::stamp_ns(&d.header.stamp), LabelMsg::Boxes(d))
+        } else {
+            let img: Image = data.decode().map_err(bad)?;
+            let stamp = s2r_runtime::stamp_ns(&img.header.stamp);
+            if !wanted.contains(&stamp) {
+                continue;
+            }
+            sizes.insert(cam.to_string(), (img.width as usize, img.height as usize));
+            let view = s2r_multiview::labels::view_nearest(&img, size).with_context(|| {
+                format!(
+                    "{}: {topic}: a {}×{} {} image of step {} and {} bytes",
+                    bag.display(),
+                    img.width,
+                    img.height,
+                    img.encoding,
+                    img.step,
+                    img.data.len()
+                )
+            })?;
+            (stamp, LabelMsg::Image(view))
+        };
+        if wanted.contains(&stamp) {
+            frames.entry((stamp, cam.to_string())).or_default()[slot] = Some(msg);
+        }
+    }
+    let scenario = scenario.with_context(|| format!("{}: --labels needs /scenario (the class table)", bag.display()))?;
+    // Boxes are mapped by their camera's frame size (its label images').
+    for ((stamp, cam), msgs) in &mut frames {
+        if let Some(LabelMsg::Boxes(d)) = &msgs[2] {
+            let &(w, h) = sizes.get(cam).with_context(|| format!("{}: /sim/{cam}/detections without its images", bag.display()))?;
+            msgs[2] = Some(LabelMsg::Boxes(s2r_multiview::labels::view_boxes(d, w, h, size)));
+        }
+        if let Some(i) = msgs.iter().position(Option::is_none) {
+            bail!("{}: /sim/{cam}/{} has no message at {stamp} (the camera's frame has one)", bag.display(), LABEL_TOPICS[i]);
+        }
+    }
+    if let Some(stamp) = stamps.iter().find(|s| !cameras.iter().all(|c| frames.contains_key(&(**s, c.clone())))) {
+        bail!("{}: a frame at {stamp} has no labels for every camera ({})", bag.display(), cameras.join(", "));
+    }
+    Ok(ViewLabels { scenario, frames })
+}
+
+/// Every camera's views as `/<camera>/image_raw` and `/<camera>/camera_info` (the view's intrinsics), and the rig as
+/// `/tf_static`; with `labels`, also `/scenario` and each view's `/sim/<camera>/{camera_info,depth,segmentation,detections}`.
+fn write_rig_bag(
+    dir: &Path,
+    cams: &[s2r_multiview::rig::Camera],
+    rig: &Rig,
+    frames: &[(i64, Vec<Vec<u8>>)],
+    size: usize,
+    labels: Option<&ViewLabels>,
+) -> Result<()> {
     use s2r_bag::{BagWriter, TopicSpec, WriterOptions};
     use sim2real_msgs::geometry_msgs::msg::{Quaternion, Transform, TransformStamped, Vector3};
     use sim2real_msgs::sensor_msgs::msg::{CameraInfo, Image};
@@ -769,7 +896,22 @@ fn write_rig_bag(dir: &Path, cams: &[s2r_multiview::rig::Camera], rig: &Rig, fra
         let info = w.add_topic(TopicSpec::of::<CameraInfo>(&format!("/{}/camera_info", c.name), Vec::new()))?;
         ids.push((img, info));
     }
+    // Per camera: /sim/<camera>/{camera_info, depth, segmentation, detections}.
+    let mut label_ids = Vec::new();
     let t0 = frames.first().map_or(0, |f| f.0);
+    if let Some(l) = labels {
+        let id = w.add_topic(TopicSpec::of::<sim2real_msgs::sim2real_msgs::msg::ScenarioInfo>("/scenario", Vec::new()))?;
+        w.write_message(id, t0.max(0) as u64, &l.scenario)?;
+        for c in cams {
+            let t = |what: &str| format!("/sim/{}/{what}", c.name);
+            label_ids.push([
+                w.add_topic(TopicSpec::of::<CameraInfo>(&t("camera_info"), Vec::new()))?,
+                w.add_topic(TopicSpec::of::<Image>(&t("depth"), Vec::new()))?,
+                w.add_topic(TopicSpec::of::<Image>(&t("segmentation"), Vec::new()))?,
+                w.add_topic(TopicSpec::of::<sim2real_msgs::vision_msgs::msg::Detection2DArray>(&t("detections"), Vec::new()))?,
+            ]);
+        }
+    }
     let transforms = rig
         .cameras
         .iter()
@@ -788,7 +930,18 @@ fn write_rig_bag(dir: &Path, cams: &[s2r_multiview::rig::Camera], rig: &Rig, fra
         for (k, c) in cams.iter().enumerate() {
             let header = Header { stamp: s2r_runtime::Stamp(*stamp).to_msg(), frame_id: format!("{}_optical_frame", c.name) };
             w.write_message(ids[k].1, (*stamp).max(0) as u64, &s2r_multiview::node::camera_info(header.clone(), c))?;
-            w.write_message(ids[k].0, (*stamp).max(0) as u64, &s2r_image::rgb8_msg(header, size, size, views[k].clone()))?;
+            w.write_message(ids[k].0, (*stamp).max(0) as u64, &s2r_image::rgb8_msg(header.clone(), size, size, views[k].clone()))?;
+            let Some(l) = labels else { continue };
+            let msgs = l.frames.get(&(*stamp, c.name.clone())).with_context(|| format!("no labels of {} at {stamp}", c.name))?;
+            let at = (*stamp).max(0) as u64;
+            w.write_message(label_ids[k][0], at, &s2r_multiview::node::camera_info(header, c))?;
+            for (slot, msg) in msgs.iter().enumerate() {
+                match msg {
+                    Some(LabelMsg::Image(img)) => w.write_message(label_ids[k][1 + slot], at, img)?,
+                    Some(LabelMsg::Boxes(d)) => w.write_message(label_ids[k][1 + slot], at, d)?,
+                    None => {}
+                }
+            }
         }
     }
     w.finish()?;

@@ -72,6 +72,10 @@ pub struct PerceptionArgs {
     /// Start from scratch even if the output exists.
     #[arg(long)]
     fresh: bool,
+    /// Fine-tune a trained checkpoint: its network and weights, a fresh optimiser and --steps of schedule (a smaller
+    /// --lr suits); an existing output still resumes.
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// cpu, or cuda / cuda:N (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -215,6 +219,7 @@ fn perception(a: PerceptionArgs) -> Result<()> {
     opts.eval_frames = a.eval_frames;
     opts.seed = a.seed;
     opts.fresh = a.fresh;
+    opts.base = a.base;
     opts.device = s2r_perception::device(&a.device)?;
     let output = opts.output.clone();
     job_report::emit(Event::Start { steps: opts.steps as u64, metric: "ap50".into(), higher_is_better: true });

@@ -23,6 +23,7 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod generate;
+pub mod labels;
 pub mod model;
 pub mod node;
 pub mod reproject;

@@ -46,6 +46,9 @@ pub struct Training {
     pub software: String,
     /// Held-out figures at the last evaluation, by name (`ap50`, …).
     pub held_out: Vec<(String, f64)>,
+    /// The checkpoint fine-tuned from (`--base`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// The optimiser: AdamW with decay on convolution weights, its moments saved with them.
@@ -119,7 +122,14 @@ impl Loaded {
         Ok(net)
     }
 
-    /// Copies the weights into `t` and the optimiser state into `opt` (to resume training).
+    /// Copies its weights (and batch-norm statistics) into `t`, not its
+    /// optimiser state: the start of a fine-tuning run.
+    pub fn load_weights(&self, t: &Trainable) -> Result<(), PerceptionError> {
+        let c = s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() };
+        Ok(s2r_train::load_weights(&c, &t.varmap, |_| false)?)
+    }
+
+    /// Copies its weights and optimiser state into `t` and `opt` (to resume).
     pub fn restore(&self, t: &Trainable, opt: &mut AdamW) -> Result<(), PerceptionError> {
         let c = s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() };
         Ok(s2r_train::restore(&c, &t.varmap, opt)?)

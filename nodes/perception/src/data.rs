@@ -319,8 +319,13 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
                 .into(),
         });
     }
-    // Pseudo-labelled cameras have no flat rendering: their frames are the camera's own.
-    let pseudo: Vec<bool> = cams.iter().map(|(_, prefix)| *prefix == "/perception").collect();
+    // Pseudo-labelled cameras have no flat rendering: their frames are the camera's own; so
+    // have cameras of a recording that kept no flat frames of them (a rig `s2r multiview
+    // --labels` generated).
+    let no_flat: Vec<bool> = cams
+        .iter()
+        .map(|(c, prefix)| *prefix == "/perception" || !stored_cams.iter().any(|s| s.raw == format!("/sim/{c}/image_raw")))
+        .collect();
     // Local class id → dataset class id.
     let mut seg_map: Vec<u8> = (0..=255).collect();
     let mut have_table = false;
@@ -333,7 +338,7 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
         {
             kinds.insert(format!("{prefix}/{c}/{suffix}"), (i, kind));
         }
-        if pseudo[i] {
+        if *prefix == "/perception" {
             tables.insert(format!("/perception/{c}/label_info"), i);
         }
         // The colour images raw, or compressed where only that is stored.
@@ -417,7 +422,7 @@ fn load_bag(bag: &Path, opts: &LoadOptions, fixed_seg: bool, ds: &mut Dataset) -
             && p.seg.is_some()
             && p.dets.is_some()
             && p.info.is_some()
-            && (opts.frames == Frames::Restyled || p.flat.is_some() || pseudo[ci])
+            && (opts.frames == Frames::Restyled || p.flat.is_some() || no_flat[ci])
             && (opts.frames == Frames::Flat || p.restyled.is_some());
         if complete {
             if !have_table {

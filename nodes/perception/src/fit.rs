@@ -54,6 +54,9 @@ pub struct FitOptions {
     pub seed: u64,
     /// Start afresh even if `output` exists.
     pub fresh: bool,
+    /// Fine-tune: start from this checkpoint's network and weights (a fresh
+    /// optimiser and schedule of `steps`); a resumed `output` takes precedence.
+    pub base: Option<PathBuf>,
     /// Draw a progress bar.
     pub progress: bool,
     /// Where to run.
@@ -79,6 +82,7 @@ impl FitOptions {
             eval_frames: 200,
             seed: 1,
             fresh: false,
+            base: None,
             progress: true,
             device: Device::Cpu,
         }
@@ -136,6 +140,12 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         return Err(PerceptionError::Data(format!("--crop {}x{}: both sides must be positive multiples of 16", opts.crop.0, opts.crop.1)));
     }
     let resume = if opts.output.is_file() && !opts.fresh { Some(checkpoint::read(&opts.output)?) } else { None };
+    let base = match (&resume, &opts.base) {
+        (None, Some(p)) => Some(checkpoint::read(p)?),
+        _ => None,
+    };
+    // The network (and its class tables) of the run resumed, else of the base.
+    let fixed = resume.as_ref().or(base.as_ref()).map(|r| &r.meta.config);
     let load = |paths: &[PathBuf], split: Split, fixed: Option<&Config>| -> Result<Dataset, PerceptionError> {
         let b = data::bags_of(paths, split)?;
         data::load(
@@ -150,7 +160,7 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         )
     };
     let t0 = Instant::now();
-    let train = load(&opts.data, Split::Train, resume.as_ref().map(|r| &r.meta.config))?;
+    let train = load(&opts.data, Split::Train, fixed)?;
     if train.samples.is_empty() {
         let hint = if opts.frames == Frames::Flat {
             ""
@@ -166,8 +176,8 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
     if train.det_classes.is_empty() {
         return Err(PerceptionError::Data("the training data has no labelled objects (no boxes on /sim/<camera>/detections)".into()));
     }
-    let cfg = match &resume {
-        Some(r) => r.meta.config.clone(),
+    let cfg = match fixed {
+        Some(c) => c.clone(),
         None => Config::small(train.det_classes.clone(), train.seg_classes.clone()),
     };
     // Held out: --val as given, else the `val` split of the datasets that
@@ -223,6 +233,9 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
         r.restore(&model, &mut opt)?;
         step = r.meta.step;
         log(&format!("resuming {} at step {step}", opts.output.display()));
+    } else if let Some(b) = &base {
+        b.load_weights(&model)?;
+        log(&format!("fine-tuning {} (trained {} steps)", b.path.display(), b.meta.step));
     }
     let start = step;
     let mut meta = Meta {
@@ -237,6 +250,10 @@ pub fn fit(opts: &FitOptions, mut log: impl FnMut(&str)) -> Result<FitReport, Pe
             lr: opts.lr,
             software: format!("sim2real {}", env!("CARGO_PKG_VERSION")),
             held_out: Vec::new(),
+            base: match (&resume, &base) {
+                (Some(r), _) => r.meta.training.base.clone(),
+                (None, b) => b.as_ref().map(|b| b.path.display().to_string()),
+            },
         },
     };
     let bar = if opts.progress {
