@@ -141,6 +141,17 @@ fn training_learns_resumes_and_scores_like_pycocotools() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("at step 150") && t.contains("trained steps 150..160"), "{t}");
 
+    // Fine-tuning (--base): the trained weights, a fresh run of its own steps; it starts where they left the loss.
+    let tuned = tmp.path().join("tuned.safetensors");
+    let base = model.display().to_string();
+    let o = train(&tuned, 10, "1e-3", &["--no-augment", "--base", &base]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("fine-tuning") && t.contains("trained steps 0..10"), "{t}");
+    let (tuned_first, _) = loss_line(&o);
+    assert!(tuned_first < 0.7 * first, "a fine-tuning run starts at loss {tuned_first}, a fresh one at {first}");
+    let meta = s2r_perception::checkpoint::read(&tuned).unwrap().meta;
+    assert_eq!((meta.step, meta.training.base.as_deref()), (10, Some(base.as_str())));
+
     // A learning rate that blows up: stopped at the step, last good checkpoint kept.
     let o = train(&model, 200, "1e9", &["--no-augment"]);
     let t = text(&o);
