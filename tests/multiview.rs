@@ -244,6 +244,19 @@ fn train_eval_and_generate_a_rig_from_its_front_camera() {
     assert!(!o.status.success() && err.contains("/sim/front/segmentation") && err.contains("keep"), "{err}");
 }
 
+/// A small untrained network from the front camera on the shipped recording's rig, written to `path`: for tests
+/// of the commands' and the node's behaviour, not the model's.
+fn untrained(path: &Path) {
+    let cfg = s2r_multiview::model::Config {
+        dim: 16,
+        heads: 2,
+        layers: 1,
+        mlp: 32,
+        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
+    };
+    s2r_multiview::checkpoint::save_untrained(path, cfg, "front", Rig::from_bag(&shipped_bag()).unwrap(), 1).unwrap();
+}
+
 /// The share of a frame's boxes (visible at least half, 6 px or more a side) whose box holds at least 15% pixels of
 /// its class in the frame's segmentation, and how many were counted.
 fn boxes_on_their_class(labels: &s2r_perception::data::Labels) -> (usize, usize) {
@@ -269,14 +282,7 @@ fn a_generated_rig_carries_the_recordings_labels_into_each_view() {
     let tmp = tempfile::tempdir().unwrap();
     let ck = tmp.path().join("mv.safetensors");
     let rig = Rig::from_bag(&shipped_bag()).unwrap();
-    let cfg = s2r_multiview::model::Config {
-        dim: 16,
-        heads: 2,
-        layers: 1,
-        mlp: 32,
-        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
-    };
-    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", rig.clone(), 1).unwrap();
+    untrained(&ck);
     let out = tmp.path().join("out");
     let mut c = s2r();
     c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
@@ -341,14 +347,7 @@ fn bad_inputs_are_named() {
     let rig_file = tmp.path().join("rig.yaml");
     rig.save(&rig_file).unwrap();
     let ck = tmp.path().join("mv.safetensors");
-    let cfg = s2r_multiview::model::Config {
-        dim: 16,
-        heads: 2,
-        layers: 1,
-        mlp: 32,
-        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
-    };
-    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", Rig::from_bag(&shipped_bag()).unwrap(), 1).unwrap();
+    untrained(&ck);
     let mut c = s2r();
     c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "none"]);
     c.args(["--rig", rig_file.to_str().unwrap(), "-o", tmp.path().join("out").to_str().unwrap()]);
@@ -393,15 +392,8 @@ async fn multiview_node_publishes_the_whole_rig_with_the_front_frames_stamp() {
     let tmp = tempfile::tempdir().unwrap();
     let ck = tmp.path().join("mv.safetensors");
     // An untrained network: the node's behaviour is under test, not the model's.
-    let cfg = s2r_multiview::model::Config {
-        dim: 16,
-        heads: 2,
-        layers: 1,
-        mlp: 32,
-        ..s2r_multiview::model::Config::new("dv8x16x16", 256, 16, s2r_tokenizer::fsq::LEVELS.to_vec())
-    };
+    untrained(&ck);
     let rig = Rig::from_bag(&shipped_bag()).unwrap();
-    s2r_multiview::checkpoint::save_untrained(&ck, cfg, "front", rig.clone(), 1).unwrap();
     let frames = common::recorded_frames("dry_day_urban", 4);
     let domain = fresh_domain();
     let mut c = Command::new(env!("CARGO_BIN_EXE_multiview_node"));
