@@ -318,6 +318,35 @@ fn a_generated_rig_carries_the_recordings_labels_into_each_view() {
         in_views >= 0.9 && in_views >= in_frames - 0.05,
         "boxes on their class: {in_views:.2} in the views, {in_frames:.2} in the frames"
     );
+    // `--labels covered`: of a generated view only what the front's reprojection (by the simulator's depth) put
+    // there; the rest unknown (class 255, depth 0) and boxes seen only by the share covered.
+    let covered = tmp.path().join("covered");
+    let mut c = s2r();
+    c.args(["multiview", shipped_bag().to_str().unwrap(), "--model", ck.to_str().unwrap(), "--frames", "flat", "--depth", "truth"]);
+    c.args(["--labels", "covered", "--max-frames", "2", "-o", covered.to_str().unwrap()]);
+    let (o, _) = finish(c, Duration::from_secs(300));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = s2r_bag::BagReader::open(&covered.join("bag")).unwrap();
+    let mut unknown: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut rear_boxes = Vec::new();
+    for m in r.messages() {
+        let topic = r.connections[m.connection].topic.as_str();
+        let Some(cam) = topic.strip_prefix("/sim/") else { continue };
+        if let Some(cam) = cam.strip_suffix("/segmentation") {
+            let img: Image = Serialized(m.data.clone()).decode().unwrap();
+            let e = unknown.entry(cam.to_string()).or_default();
+            e.0 += img.data.iter().filter(|&&c| c == 255).count();
+            e.1 += img.data.len();
+        } else if cam == "rear/detections" {
+            let d: sim2real_msgs::vision_msgs::msg::Detection2DArray = Serialized(m.data.clone()).decode().unwrap();
+            rear_boxes.extend(d.detections.iter().map(|d| d.results[0].hypothesis.score));
+        }
+    }
+    let share = |cam: &str| unknown[cam].0 as f64 / unknown[cam].1 as f64;
+    assert_eq!(share("front"), 0.0, "the source keeps its labels");
+    assert_eq!(share("rear"), 1.0, "nothing of the front lands in the rear camera");
+    assert!(share("front_left") > 0.4 && share("front_left") < 0.9, "front_left unknown: {}", share("front_left"));
+    assert!(rear_boxes.iter().all(|&v| v == 0.0), "{rear_boxes:?}");
     // Labels of the recording's cameras on another rig would be wrong: refused, naming the camera.
     let mut other = rig.clone();
     other.cameras[1].translation[1] += 0.3;

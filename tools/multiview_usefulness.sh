@@ -9,15 +9,17 @@
 #      from its restyled front camera (`s2r multiview --labels`: the front
 #      view as recorded, the seven other views generated, each view with the
 #      simulator's labels of that camera at that instant);
-#   3. fine-tunes the shipped perception model three times, the same steps
+#   3. fine-tunes the shipped perception model four times, the same steps
 #      from the same start: on those bags' front views only; on their front
-#      and generated side views; and, for the ceiling, on the training
-#      episodes' front and TRUE side views;
+#      and generated side views; on the front and generated side views with
+#      only the labels the reprojection supports (`--labels covered`: the
+#      rest of each generated view neither object nor background); and, for
+#      the ceiling, on the training episodes' front and TRUE side views;
 #   4. evaluates the shipped model and both on the held-out seeds' TRUE
 #      restyled frames: the seven side cameras, and the front camera.
 #
 # Every step is resumable (finished episodes and bags are kept, training goes
-# on from its checkpoint). The three trainings run side by side, THREADS
+# on from its checkpoint). The four trainings run side by side, THREADS
 # threads each.
 #
 # Usage: tools/multiview_usefulness.sh [OUT]   (default: multiview_usefulness)
@@ -36,11 +38,12 @@ if [ -z "${S2R:-}" ]; then
   S2R=target/release/s2r
 fi
 model=(--model "${MODEL:-models/multiview/multiview.safetensors}")
-mkdir -p "$OUT/generated"
+mkdir -p "$OUT/generated" "$OUT/generated_covered"
 "$S2R" generate config/sweeps/multiview.yaml -o "$OUT/data"
 
 held_out() { [[ $1 =~ _s[0-9]*9_l ]]; }
 train_bags=()
+covered_bags=()
 train_eps=()
 test_eps=()
 for ep in "$OUT"/data/episodes/*; do
@@ -49,11 +52,16 @@ for ep in "$OUT"/data/episodes/*; do
     test_eps+=("$ep")
     continue
   fi
-  if [ ! -f "$OUT/generated/$name/done" ]; then
-    "$S2R" multiview "$ep" --from front --frames restyled --labels "${model[@]}" -o "$OUT/generated/$name" >/dev/null
-    touch "$OUT/generated/$name/done"
-  fi
+  for labels in all covered; do
+    dir=$OUT/generated/$name
+    [ $labels = covered ] && dir=$OUT/generated_covered/$name
+    if [ ! -f "$dir/done" ]; then
+      "$S2R" multiview "$ep" --from front --frames restyled --labels $labels "${model[@]}" -o "$dir" >/dev/null
+      touch "$dir/done"
+    fi
+  done
   train_bags+=("$OUT/generated/$name/bag")
+  covered_bags+=("$OUT/generated_covered/$name/bag")
   train_eps+=("$ep")
 done
 echo "${#train_bags[@]} generated rigs for training, ${#test_eps[@]} held-out episodes"
@@ -69,10 +77,12 @@ train "$OUT/front.safetensors" "${train_bags[@]}" --camera front &
 a=$!
 train "$OUT/front_generated.safetensors" "${train_bags[@]}" &
 b=$!
-train "$OUT/front_true.safetensors" "${train_eps[@]}" &
+train "$OUT/front_generated_covered.safetensors" "${covered_bags[@]}" &
 c=$!
+train "$OUT/front_true.safetensors" "${train_eps[@]}" &
+d=$!
 fail=0
-for job in $a $b $c; do wait "$job" || fail=1; done
+for job in $a $b $c $d; do wait "$job" || fail=1; done
 if [ $fail = 1 ]; then
   echo "a training failed: see $OUT/*.safetensors.log" >&2
   exit 1
@@ -96,7 +106,9 @@ echo
 echo "| perception model | side cameras (7) | per class, side cameras | front camera |"
 echo "| --- | --- | --- | --- |"
 for row in "shipped (no fine-tuning):$BASE" "front only:$OUT/front.safetensors" \
-  "front + generated side views:$OUT/front_generated.safetensors" "front + true side views (ceiling):$OUT/front_true.safetensors"; do
+  "front + generated side views:$OUT/front_generated.safetensors" \
+  "front + generated side views, covered labels only:$OUT/front_generated_covered.safetensors" \
+  "front + true side views (ceiling):$OUT/front_true.safetensors"; do
   label=${row%%:*}
   m=${row#*:}
   sides=$(score "$m" "$SIDES")

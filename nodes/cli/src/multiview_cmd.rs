@@ -483,9 +483,11 @@ pub struct MultiviewArgs {
     #[arg(long)]
     write_rig: Option<PathBuf>,
     /// Carry the recording's labels (the simulator's `/sim/<camera>/{depth,segmentation,detections}` and `/scenario`)
-    /// into the bag, resampled into each camera's view: the generated rig becomes a perception training set.
-    #[arg(long)]
-    labels: bool,
+    /// into the bag, resampled into each camera's view: the generated rig becomes a perception training set. `covered`:
+    /// of a generated view only what the reprojection put there (elsewhere depth and classes unknown, boxes as seen
+    /// by the share covered).
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|covered")]
+    labels: Option<String>,
     #[arg(short, long, default_value = "multiview")]
     output: PathBuf,
     /// cpu, or cuda / cuda:N (a build with `--features cuda`).
@@ -562,7 +564,12 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
     };
     let frames = read_source(bag, &a.from, kind, &rig, a.depth == "truth", &codec, a.max_frames)?;
     let first = frames.first().context("no frames")?;
-    let labels = if a.labels {
+    let covered_only = match a.labels.as_deref() {
+        None | Some("all") => false,
+        Some("covered") => true,
+        Some(other) => bail!("--labels {other}: all or covered"),
+    };
+    let mut labels = if a.labels.is_some() {
         // The labels are the recording's cameras': the rig generated must be that one.
         let own = Rig::from_bag(bag).with_context(|| format!("--labels: {} must calibrate its cameras", bag.display()))?;
         for c in &rig.cameras {
@@ -629,6 +636,14 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
         }
         let depth_view = depth.map(|d| s2r_multiview::reproject::view_depth(&d, f.w, f.h, size));
         let views = s2r_multiview::generate::generate(&loaded.model, &codec, &cams, &view, depth_view.as_deref())?;
+        if covered_only {
+            if let Some(l) = &mut labels {
+                for v in &views {
+                    let valid = v.warp.as_ref().map_or_else(|| vec![false; size * size], |w| w.valid.clone());
+                    l.keep_covered(f.stamp, &v.name, &valid);
+                }
+            }
+        }
         let mut out = vec![view.clone()];
         out.extend(views.iter().map(|v| v.rgb.clone()));
         // A frame of the layout: generated (with the true views beside, when the recording has them).
@@ -688,7 +703,11 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
     println!(
         "{}: bag/ (every camera's image_raw and camera_info, /tf_static{}), sheet.png and frames/ (the rig's layout{})",
         a.output.display(),
-        if labels.is_some() { ", the labels in each view" } else { "" },
+        match (&labels, covered_only) {
+            (None, _) => "",
+            (Some(_), false) => ", the labels in each view",
+            (Some(_), true) => ", the labels in each view (of the generated ones, what the reprojection covers)",
+        },
         if frames.first().is_some_and(|f| !f.truth.is_empty()) { ": per camera true | generated" } else { "" }
     );
     match made {
@@ -788,6 +807,17 @@ enum LabelMsg {
 }
 
 const LABEL_TOPICS: [&str; 3] = ["depth", "segmentation", "detections"];
+
+impl ViewLabels {
+    /// Keeps of `camera`'s labels at `stamp` only what `valid` (its view's covered pixels) shows.
+    fn keep_covered(&mut self, stamp: i64, camera: &str, valid: &[bool]) {
+        if let Some([Some(LabelMsg::Image(depth)), Some(LabelMsg::Image(classes)), Some(LabelMsg::Boxes(boxes))]) =
+            self.frames.get_mut(&(stamp, camera.to_string()))
+        {
+            s2r_multiview::labels::keep_covered(depth, classes, boxes, valid);
+        }
+    }
+}
 
 /// The simulator's labels of `cameras` at `stamps` in `bag`, resampled into the `size`×`size` views; a camera without
 /// them, or a frame without one of them, is named.

@@ -96,6 +96,47 @@ pub fn view_boxes(dets: &Detection2DArray, w: usize, h: usize, size: usize) -> D
     out
 }
 
+/// Keeps of a generated view's labels only what the view has evidence for:
+/// `valid` says per view pixel (row-major) whether the source camera's
+/// pixels landed there (the reprojection). Elsewhere depth becomes 0 and
+/// the class every byte 0xFF (255: unknown) — perception's losses skip
+/// both; each box's visibility is scaled by the share of its pixels covered,
+/// so a box the view does not show falls below perception's visibility
+/// floor, which makes its cells neither object nor background.
+pub fn keep_covered(depth: &mut Image, classes: &mut Image, boxes: &mut Detection2DArray, valid: &[bool]) {
+    for (img, fill) in [(depth, 0u8), (classes, 0xFF)] {
+        let (w, h) = (img.width as usize, img.height as usize);
+        if w * h != valid.len() || img.data.len() < img.step as usize * h {
+            continue;
+        }
+        let bpp = img.step as usize / w.max(1);
+        let mut data = img.data.to_vec();
+        for (p, _) in valid.iter().enumerate().filter(|(_, v)| !**v) {
+            let at = (p / w) * img.step as usize + (p % w) * bpp;
+            data[at..at + bpp].fill(fill);
+        }
+        img.data = data.into();
+    }
+    let side = (valid.len() as f64).sqrt() as usize;
+    for d in &mut boxes.detections {
+        let (cx, cy) = (d.bbox.center.position.x, d.bbox.center.position.y);
+        let (hw, hh) = (d.bbox.size_x / 2.0, d.bbox.size_y / 2.0);
+        // The pixels whose centres lie in the box (pixel centres at integers).
+        let range = |lo: f64, hi: f64| -> std::ops::Range<usize> {
+            let a = lo.ceil().max(0.0) as usize;
+            let b = (hi.floor() + 1.0).clamp(0.0, side as f64) as usize;
+            a..b.max(a)
+        };
+        let (xs, ys) = (range(cx - hw, cx + hw), range(cy - hh, cy + hh));
+        let inside = xs.len() * ys.len();
+        let covered = ys.flat_map(|y| xs.clone().map(move |x| (x, y))).filter(|&(x, y)| valid[y * side + x]).count();
+        let share = if inside == 0 { 0.0 } else { covered as f64 / inside as f64 };
+        if let Some(hyp) = d.results.first_mut() {
+            hyp.hypothesis.score *= share;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +199,41 @@ mod tests {
         // A short buffer is refused.
         let short = Image { data: vec![0; 10].into(), ..img };
         assert!(view_nearest(&short, 256).is_none());
+    }
+
+    #[test]
+    fn only_what_the_reprojection_covers_is_taught() {
+        // A 4×4 view whose left half the source covers.
+        let valid: Vec<bool> = (0..16).map(|p| p % 4 < 2).collect();
+        let mut depth = Image {
+            width: 4,
+            height: 4,
+            encoding: "32FC1".into(),
+            step: 16,
+            data: (0..16).flat_map(|_| 7.5f32.to_le_bytes()).collect::<Vec<u8>>().into(),
+            ..Default::default()
+        };
+        let mut classes =
+            Image { width: 4, height: 4, encoding: "mono8".into(), step: 4, data: vec![3u8; 16].into(), ..Default::default() };
+        let mut boxes = Detection2DArray {
+            detections: vec![
+                // Columns 0–1: covered.
+                det(0.5, 1.5, 2.0, 2.0),
+                // Columns 1–2: half.
+                det(1.5, 1.5, 2.0, 2.0),
+                // Columns 2–3: not at all.
+                det(2.5, 1.5, 2.0, 2.0),
+            ],
+            ..Default::default()
+        };
+        keep_covered(&mut depth, &mut classes, &mut boxes, &valid);
+        let d: Vec<f32> = depth.data.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        for p in 0..16 {
+            let (want_d, want_c) = if p % 4 < 2 { (7.5, 3) } else { (0.0, 255) };
+            assert_eq!((d[p], classes.data[p]), (want_d, want_c), "pixel {p}");
+        }
+        let vis: Vec<f64> = boxes.detections.iter().map(|d| d.results[0].hypothesis.score).collect();
+        assert_eq!(vis, [1.0, 0.5, 0.0]);
     }
 
     #[test]
