@@ -228,9 +228,9 @@ mod tests {
         };
         keep_covered(&mut depth, &mut classes, &mut boxes, &valid);
         let d: Vec<f32> = depth.data.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        for p in 0..16 {
-            let (want_d, want_c) = if p % 4 < 2 { (7.5, 3) } else { (0.0, 255) };
-            assert_eq!((d[p], classes.data[p]), (want_d, want_c), "pixel {p}");
+        for (p, (&depth, &class)) in d.iter().zip(classes.data.iter()).enumerate() {
+            let want = if p % 4 < 2 { (7.5, 3) } else { (0.0, 255) };
+            assert_eq!((depth, class), want, "pixel {p}");
         }
         let vis: Vec<f64> = boxes.detections.iter().map(|d| d.results[0].hypothesis.score).collect();
         assert_eq!(vis, [1.0, 0.5, 0.0]);
