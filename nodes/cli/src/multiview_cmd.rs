@@ -638,9 +638,9 @@ pub fn multiview(a: MultiviewArgs) -> Result<()> {
         let views = s2r_multiview::generate::generate(&loaded.model, &codec, &cams, &view, depth_view.as_deref())?;
         if covered_only {
             if let Some(l) = &mut labels {
+                let nothing = vec![false; size * size];
                 for v in &views {
-                    let valid = v.warp.as_ref().map_or_else(|| vec![false; size * size], |w| w.valid.clone());
-                    l.keep_covered(f.stamp, &v.name, &valid);
+                    l.keep_covered(f.stamp, &v.name, v.warp.as_ref().map_or(&nothing, |w| &w.valid));
                 }
             }
         }
@@ -797,13 +797,14 @@ fn read_source(
 /// depth, segmentation and boxes.
 struct ViewLabels {
     scenario: sim2real_msgs::sim2real_msgs::msg::ScenarioInfo,
-    frames: std::collections::HashMap<(i64, String), [Option<LabelMsg>; 3]>,
+    frames: std::collections::HashMap<(i64, String), FrameLabels>,
 }
 
-/// One label message in a view.
-enum LabelMsg {
-    Image(sim2real_msgs::sensor_msgs::msg::Image),
-    Boxes(sim2real_msgs::vision_msgs::msg::Detection2DArray),
+/// One camera's labels at one instant, in its view.
+struct FrameLabels {
+    depth: sim2real_msgs::sensor_msgs::msg::Image,
+    segmentation: sim2real_msgs::sensor_msgs::msg::Image,
+    detections: sim2real_msgs::vision_msgs::msg::Detection2DArray,
 }
 
 const LABEL_TOPICS: [&str; 3] = ["depth", "segmentation", "detections"];
@@ -811,10 +812,8 @@ const LABEL_TOPICS: [&str; 3] = ["depth", "segmentation", "detections"];
 impl ViewLabels {
     /// Keeps of `camera`'s labels at `stamp` only what `valid` (its view's covered pixels) shows.
     fn keep_covered(&mut self, stamp: i64, camera: &str, valid: &[bool]) {
-        if let Some([Some(LabelMsg::Image(depth)), Some(LabelMsg::Image(classes)), Some(LabelMsg::Boxes(boxes))]) =
-            self.frames.get_mut(&(stamp, camera.to_string()))
-        {
-            s2r_multiview::labels::keep_covered(depth, classes, boxes, valid);
+        if let Some(l) = self.frames.get_mut(&(stamp, camera.to_string())) {
+            s2r_multiview::labels::keep_covered(&mut l.depth, &mut l.segmentation, &mut l.detections, valid);
         }
     }
 }
@@ -839,7 +838,9 @@ fn read_labels(bag: &Path, cameras: &[String], stamps: &[i64], size: usize) -> R
     }
     let mut scenario = None;
     let mut sizes: std::collections::HashMap<String, (usize, usize)> = std::collections::HashMap::new();
-    let mut frames: std::collections::HashMap<(i64, String), [Option<LabelMsg>; 3]> = std::collections::HashMap::new();
+    // What has arrived of each (stamp, camera): depth, segmentation, boxes (in the frame's coordinates).
+    type Partial = (Option<Image>, Option<Image>, Option<Detection2DArray>);
+    let mut partial: std::collections::HashMap<(i64, String), Partial> = std::collections::HashMap::new();
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
         if topic == "/scenario" {
@@ -856,9 +857,12 @@ fn read_labels(bag: &Path, cameras: &[String], stamps: &[i64], size: usize) -> R
         }
         let data = s2r_runtime::Serialized(m.data.clone());
         let bad = |e: s2r_runtime::raw::CdrError| anyhow::anyhow!("{}: {topic}: {e}", bag.display());
-        let (stamp, msg) = if slot == 2 {
+        if slot == 2 {
             let d: Detection2DArray = data.decode().map_err(bad)?;
-            (s2r_runtime::stamp_ns(&d.header.stamp), LabelMsg::Boxes(d))
+            let stamp = s2r_runtime::stamp_ns(&d.header.stamp);
+            if wanted.contains(&stamp) {
+                partial.entry((stamp, cam.to_string())).or_default().2 = Some(d);
+            }
         } else {
             let img: Image = data.decode().map_err(bad)?;
             let stamp = s2r_runtime::stamp_ns(&img.header.stamp);
@@ -877,22 +881,25 @@ fn read_labels(bag: &Path, cameras: &[String], stamps: &[i64], size: usize) -> R
                     img.data.len()
                 )
             })?;
-            (stamp, LabelMsg::Image(view))
-        };
-        if wanted.contains(&stamp) {
-            frames.entry((stamp, cam.to_string())).or_default()[slot] = Some(msg);
+            let p = partial.entry((stamp, cam.to_string())).or_default();
+            if slot == 0 {
+                p.0 = Some(view);
+            } else {
+                p.1 = Some(view);
+            }
         }
     }
     let scenario = scenario.with_context(|| format!("{}: --labels needs /scenario (the class table)", bag.display()))?;
-    // Boxes are mapped by their camera's frame size (its label images').
-    for ((stamp, cam), msgs) in &mut frames {
-        if let Some(LabelMsg::Boxes(d)) = &msgs[2] {
-            let &(w, h) = sizes.get(cam).with_context(|| format!("{}: /sim/{cam}/detections without its images", bag.display()))?;
-            msgs[2] = Some(LabelMsg::Boxes(s2r_multiview::labels::view_boxes(d, w, h, size)));
-        }
-        if let Some(i) = msgs.iter().position(Option::is_none) {
-            bail!("{}: /sim/{cam}/{} has no message at {stamp} (the camera's frame has one)", bag.display(), LABEL_TOPICS[i]);
-        }
+    let mut frames = std::collections::HashMap::new();
+    for ((stamp, cam), p) in partial {
+        let (Some(depth), Some(segmentation), Some(boxes)) = p else {
+            let missing = [p.0.is_none(), p.1.is_none(), p.2.is_none()].iter().position(|m| *m).unwrap_or(0);
+            bail!("{}: /sim/{cam}/{} has no message at {stamp} (the camera's frame has one)", bag.display(), LABEL_TOPICS[missing]);
+        };
+        // Boxes are mapped by their camera's frame size (its label images').
+        let &(w, h) = sizes.get(&cam).with_context(|| format!("{}: /sim/{cam}/detections without its images", bag.display()))?;
+        let detections = s2r_multiview::labels::view_boxes(&boxes, w, h, size);
+        frames.insert((stamp, cam), FrameLabels { depth, segmentation, detections });
     }
     if let Some(stamp) = stamps.iter().find(|s| !cameras.iter().all(|c| frames.contains_key(&(**s, c.clone())))) {
         bail!("{}: a frame at {stamp} has no labels for every camera ({})", bag.display(), cameras.join(", "));
@@ -962,16 +969,13 @@ fn write_rig_bag(
             w.write_message(ids[k].1, (*stamp).max(0) as u64, &s2r_multiview::node::camera_info(header.clone(), c))?;
             w.write_message(ids[k].0, (*stamp).max(0) as u64, &s2r_image::rgb8_msg(header.clone(), size, size, views[k].clone()))?;
             let Some(l) = labels else { continue };
-            let msgs = l.frames.get(&(*stamp, c.name.clone())).with_context(|| format!("no labels of {} at {stamp}", c.name))?;
+            let f = l.frames.get(&(*stamp, c.name.clone())).with_context(|| format!("no labels of {} at {stamp}", c.name))?;
             let at = (*stamp).max(0) as u64;
-            w.write_message(label_ids[k][0], at, &s2r_multiview::node::camera_info(header, c))?;
-            for (slot, msg) in msgs.iter().enumerate() {
-                match msg {
-                    Some(LabelMsg::Image(img)) => w.write_message(label_ids[k][1 + slot], at, img)?,
-                    Some(LabelMsg::Boxes(d)) => w.write_message(label_ids[k][1 + slot], at, d)?,
-                    None => {}
-                }
-            }
+            let [info, depth, segmentation, detections] = label_ids[k];
+            w.write_message(info, at, &s2r_multiview::node::camera_info(header, c))?;
+            w.write_message(depth, at, &f.depth)?;
+            w.write_message(segmentation, at, &f.segmentation)?;
+            w.write_message(detections, at, &f.detections)?;
         }
     }
     w.finish()?;

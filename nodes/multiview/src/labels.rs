@@ -13,11 +13,17 @@
 use sim2real_msgs::sensor_msgs::msg::Image;
 use sim2real_msgs::vision_msgs::msg::Detection2DArray;
 
-/// The view pixel centres' frame pixels: (x0, y0, step) of the square
-/// (`reproject::view_depth`'s sampling).
-fn square(w: usize, h: usize, size: usize) -> (f64, f64, f64) {
-    let side = w.min(h) as f64;
-    ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0, side / size as f64)
+use crate::reproject::{nearest_pixels, square};
+
+/// Bytes a pixel of `img`: by its encoding, else as its row step says.
+fn bytes_per_pixel(img: &Image) -> usize {
+    match img.encoding.as_str() {
+        "mono8" | "8UC1" => 1,
+        "mono16" | "16UC1" => 2,
+        "rgb8" | "bgr8" => 3,
+        "32FC1" | "rgba8" | "bgra8" => 4,
+        _ => img.step as usize / (img.width as usize).max(1),
+    }
 }
 
 /// `img` (any encoding of whole pixels: depth, class ids) sampled at the
@@ -29,25 +35,14 @@ pub fn view_nearest(img: &Image, size: usize) -> Option<Image> {
     if w == 0 || h == 0 {
         return None;
     }
-    let bpp = match img.encoding.as_str() {
-        "mono8" | "8UC1" => 1,
-        "mono16" | "16UC1" => 2,
-        "rgb8" | "bgr8" => 3,
-        "32FC1" | "rgba8" | "bgra8" => 4,
-        _ => img.step as usize / w,
-    };
+    let bpp = bytes_per_pixel(img);
     if bpp == 0 || (img.step as usize) < w * bpp || img.data.len() < img.step as usize * (h - 1) + w * bpp {
         return None;
     }
-    let (x0, y0, step) = square(w, h, size);
     let mut data = Vec::with_capacity(size * size * bpp);
-    for y in 0..size {
-        let fy = ((y0 + (y as f64 + 0.5) * step).round() as usize).min(h - 1);
-        for x in 0..size {
-            let fx = ((x0 + (x as f64 + 0.5) * step).round() as usize).min(w - 1);
-            let at = fy * img.step as usize + fx * bpp;
-            data.extend_from_slice(&img.data[at..at + bpp]);
-        }
+    for (x, y) in nearest_pixels(w, h, size) {
+        let at = y * img.step as usize + x * bpp;
+        data.extend_from_slice(&img.data[at..at + bpp]);
     }
     Some(Image {
         header: img.header.clone(),
@@ -106,10 +101,10 @@ pub fn view_boxes(dets: &Detection2DArray, w: usize, h: usize, size: usize) -> D
 pub fn keep_covered(depth: &mut Image, classes: &mut Image, boxes: &mut Detection2DArray, valid: &[bool]) {
     for (img, fill) in [(depth, 0u8), (classes, 0xFF)] {
         let (w, h) = (img.width as usize, img.height as usize);
-        if w * h != valid.len() || img.data.len() < img.step as usize * h {
+        if w * h != valid.len() || (img.step as usize) < w * bytes_per_pixel(img) || img.data.len() < img.step as usize * h {
             continue;
         }
-        let bpp = img.step as usize / w.max(1);
+        let bpp = bytes_per_pixel(img);
         let mut data = img.data.to_vec();
         for (p, _) in valid.iter().enumerate().filter(|(_, v)| !**v) {
             let at = (p / w) * img.step as usize + (p % w) * bpp;

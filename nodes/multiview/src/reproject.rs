@@ -40,23 +40,29 @@ impl Warp {
     }
 }
 
-/// A frame's depth (`w`×`h`, metres along the optical axis) sampled where
-/// the codec's `size`×`size` view of the frame has its pixel centres (frame
-/// coordinate x0 + (x + ½)·step, pixel i's centre at i; the nearest frame
-/// pixel: depth is not averaged across object edges).
-pub fn view_depth(depth: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
+/// The codec's `size`×`size` view of a `w`×`h` frame: the corner (x0, y0)
+/// of the frame's centre square (its shorter side) and the frame pixels one
+/// view pixel spans (step).
+pub(crate) fn square(w: usize, h: usize, size: usize) -> (f64, f64, f64) {
     let side = w.min(h) as f64;
-    let (x0, y0) = ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0);
-    let step = side / size as f64;
-    let mut out = Vec::with_capacity(size * size);
-    for y in 0..size {
-        let fy = ((y0 + (y as f64 + 0.5) * step).round() as usize).min(h - 1);
-        for x in 0..size {
-            let fx = ((x0 + (x as f64 + 0.5) * step).round() as usize).min(w - 1);
-            out.push(depth[fy * w + fx]);
-        }
-    }
-    out
+    ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0, side / size as f64)
+}
+
+/// For each pixel of a `w`×`h` frame's `size`×`size` view (row-major), the
+/// frame pixel (column, row) nearest its centre: frame coordinate
+/// x0 + (x + ½)·step, pixel i's centre at i.
+pub(crate) fn nearest_pixels(w: usize, h: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (x0, y0, step) = square(w, h, size);
+    let at = move |origin: f64, i: usize, n: usize| ((origin + (i as f64 + 0.5) * step).round() as usize).min(n - 1);
+    (0..size).flat_map(move |y| (0..size).map(move |x| (at(x0, x, w), at(y0, y, h))))
+}
+
+/// A frame's depth (`w`×`h`, metres along the optical axis) sampled where
+/// the codec's `size`×`size` view of the frame has its pixel centres (the
+/// nearest frame pixel, [`nearest_pixels`]: depth is not averaged across
+/// object edges).
+pub fn view_depth(depth: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
+    nearest_pixels(w, h, size).map(|(x, y)| depth[y * w + x]).collect()
 }
 
 /// The source view `rgb` (interleaved, `src`'s size) with its z-depth

@@ -48,10 +48,7 @@ impl Camera {
     /// x averages frame coordinates x0 + (x + ¼)·step and x0 + (x + ¾)·step
     /// (bilinear, pixel i's centre at i), so its centre is x0 + (x + ½)·step.
     pub fn view(&self, size: usize) -> Camera {
-        let (w, h) = (self.width as f64, self.height as f64);
-        let side = w.min(h);
-        let (x0, y0) = ((w - side) / 2.0, (h - side) / 2.0);
-        let step = side / size as f64;
+        let (x0, y0, step) = crate::reproject::square(self.width as usize, self.height as usize, size);
         let [fx, fy, cx, cy] = self.k;
         Camera {
             name: self.name.clone(),

@@ -125,14 +125,17 @@ impl Loaded {
     /// Copies its weights (and batch-norm statistics) into `t`, not its
     /// optimiser state: the start of a fine-tuning run.
     pub fn load_weights(&self, t: &Trainable) -> Result<(), PerceptionError> {
-        let c = s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() };
-        Ok(s2r_train::load_weights(&c, &t.varmap, |_| false)?)
+        Ok(s2r_train::load_weights(&self.as_checkpoint(), &t.varmap, |_| false)?)
     }
 
     /// Copies its weights and optimiser state into `t` and `opt` (to resume).
     pub fn restore(&self, t: &Trainable, opt: &mut AdamW) -> Result<(), PerceptionError> {
-        let c = s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() };
-        Ok(s2r_train::restore(&c, &t.varmap, opt)?)
+        Ok(s2r_train::restore(&self.as_checkpoint(), &t.varmap, opt)?)
+    }
+
+    /// Its tensors as the shared training code reads a checkpoint.
+    fn as_checkpoint(&self) -> s2r_train::Checkpoint {
+        s2r_train::Checkpoint { record: String::new(), tensors: self.tensors.clone(), path: self.path.clone() }
     }
 }
 
