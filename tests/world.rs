@@ -144,3 +144,61 @@ print([list(o.shape) for o in out], all(np.isfinite(o).all() for o in out))\n";
     let o = s2r(&["export", "world", "/nonexistent/w.safetensors", "--onnx", onnx.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("/nonexistent/w.safetensors"), "{}", text(&o));
 }
+
+/// The cup-fall measure: the scripted sweep (the arm nobody commands, its
+/// script's targets recorded as its commands) knocks the cup off the table,
+/// recorded on past the drop with the simulator's instance ids; the
+/// tokenizer's own reconstruction (the ceiling) shows every fall, copying
+/// the last context frame none, and neither shows a standing cup gone.
+#[test]
+fn the_cup_fall_measure_sees_the_sweep_knock_the_cup_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let o = s2r(&[
+        "demos",
+        "--scenario",
+        "cup_near_edge",
+        "--driver",
+        "scripted",
+        "--seeds",
+        "9..9",
+        "--image-scale",
+        "0.5",
+        "--after",
+        "3",
+        "--instances",
+        "-o",
+        &p("sweep"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let manifest: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(p("sweep/manifest.yaml")).unwrap()).unwrap();
+    let episode = &manifest["episodes"][0];
+    assert_eq!(episode["outcome"].as_str(), Some("dropped"), "{manifest:?}");
+    assert_eq!(manifest["after"].as_f64(), Some(3.0));
+    // The bag goes on 3 s past the drop, with the script's commands and the instance ids.
+    let bag = s2r_bag::BagReader::open(Path::new(&p("sweep/cup_near_edge_seed9"))).unwrap();
+    let count = |topic: &str| {
+        let id = bag.connections.iter().position(|c| c.topic == topic).unwrap_or_else(|| panic!("no {topic}"));
+        bag.messages().filter(|m| m.connection == id).count()
+    };
+    let ended = episode["seconds"].as_f64().unwrap();
+    let frames = count("/sim/front/image_raw");
+    assert_eq!(count("/sim/front/instances"), frames);
+    assert!((frames as f64 / 10.0 - (ended + 3.0)).abs() < 0.25, "{frames} frames at 10 Hz for {ended} s + 3 s");
+    assert!(count("/joint_commands") > 100, "the script's targets are the commands");
+
+    let json = p("eval.json");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world/world.safetensors");
+    let o = s2r(&["eval", "world", model.to_str().unwrap(), "--data", &p("sweep"), "--no-ssim", "--no-cache", "--json", &json]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("fell: shown gone"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cups = |row: usize, field: &str| r["rows"][row]["cup_falls"][field].as_u64().unwrap_or_else(|| panic!("{field}: {out}"));
+    // Rows: copy-last, the ceiling, the model.
+    assert!(cups(1, "falls") >= 1, "{out}");
+    assert_eq!(cups(1, "predicted"), cups(1, "falls"), "the true frames decoded show every fall: {out}");
+    assert_eq!(cups(0, "predicted"), 0, "copying the context shows no fall: {out}");
+    assert!(cups(0, "stays") >= 1, "the other cup stands: {out}");
+    assert_eq!(cups(0, "false_alarms") + cups(1, "false_alarms"), 0, "{out}");
+}

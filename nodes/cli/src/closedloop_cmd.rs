@@ -166,7 +166,7 @@ pub fn run(a: ClosedLoopArgs) -> Result<()> {
     let mut drivers = drivers(&a, arm)?;
     s2r_sim::render::quiet_headless_vulkan();
     let opts = EvalOptions {
-        episode: EpisodeOptions { image_scale: a.image_scale, thumbnail: !a.no_thumbnails, record: None },
+        episode: EpisodeOptions { image_scale: a.image_scale, thumbnail: !a.no_thumbnails, record: None, ..Default::default() },
         failed_bags: a.failed_bags,
         bags: Some(a.out.join("failed")),
     };
@@ -259,10 +259,21 @@ pub struct DemosArgs {
     /// commands do, not for a policy to imitate.
     #[arg(long)]
     perturb: bool,
+    /// Seconds recorded after each episode ends, the driver still driving: what follows a
+    /// dropped cup or a collision, for a world model to learn (the figures stay those at the end).
+    #[arg(long, default_value_t = 0.0)]
+    after: f64,
+    /// Record each camera's instance ids (/sim/<camera>/instances) beside its frames: which
+    /// pixels are which object, what `s2r eval world` scores a predicted cup fall against.
+    #[arg(long)]
+    instances: bool,
 }
 
 pub fn demos(a: DemosArgs) -> Result<()> {
     let seeds = seeds(&a.seeds)?;
+    if !(a.after.is_finite() && a.after >= 0.0) {
+        bail!("--after must be seconds, 0 or more; got {}", a.after);
+    }
     let mut d = driver(&a.driver, a.policy.as_ref())?;
     if a.perturb {
         d = Box::new(s2r_closedloop::driver::Perturbed::new(d));
@@ -270,21 +281,28 @@ pub fn demos(a: DemosArgs) -> Result<()> {
     let scenarios: Vec<Scenario> = a.scenario.iter().map(|n| load(n, &a.cameras)).collect::<Result<_>>()?;
     let total = seeds.len() * scenarios.len();
     let mut n = 0;
-    let m = s2r_closedloop::demos::record(&scenarios, &seeds, d.as_mut(), &a.out, a.image_scale, &mut |e| {
-        n += 1;
-        let progress = match e.stage {
-            Some(stage) => format!("reached {stage:?}"),
-            None => format!("route {:.0} %", e.route_completion * 100.0),
-        };
-        println!(
-            "{} seed {} ({n}/{total}): {:?}, {:.1} s, {progress}{}",
-            e.scenario,
-            e.seed,
-            e.outcome,
-            e.seconds,
-            if e.collisions > 0 { format!(", {} collisions", e.collisions) } else { String::new() }
-        );
-    })?;
+    let m = s2r_closedloop::demos::record(
+        &scenarios,
+        &seeds,
+        d.as_mut(),
+        &a.out,
+        &EpisodeOptions { image_scale: a.image_scale, after: a.after, instances: a.instances, ..Default::default() },
+        &mut |e| {
+            n += 1;
+            let progress = match e.stage {
+                Some(stage) => format!("reached {stage:?}"),
+                None => format!("route {:.0} %", e.route_completion * 100.0),
+            };
+            println!(
+                "{} seed {} ({n}/{total}): {:?}, {:.1} s, {progress}{}",
+                e.scenario,
+                e.seed,
+                e.outcome,
+                e.seconds,
+                if e.collisions > 0 { format!(", {} collisions", e.collisions) } else { String::new() }
+            );
+        },
+    )?;
     let clean = m.episodes.iter().filter(|e| e.collisions == 0).count();
     println!("{} episodes ({clean} without a collision) in {}", m.episodes.len(), a.out.join("manifest.yaml").display());
     Ok(())

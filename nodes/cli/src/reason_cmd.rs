@@ -282,7 +282,7 @@ fn train_hazard(a: &TrainReasonArgs, seeds: &str) -> Result<HazardRecord> {
     };
     s2r_sim::render::quiet_headless_vulkan();
     let opts = s2r_closedloop::EvalOptions {
-        episode: s2r_closedloop::episode::EpisodeOptions { image_scale: 0.5, thumbnail: false, record: None },
+        episode: s2r_closedloop::episode::EpisodeOptions { image_scale: 0.5, thumbnail: false, record: None, ..Default::default() },
         failed_bags: 0,
         bags: None,
     };

@@ -121,16 +121,23 @@ pub fn run(a: PolicyArgs) -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         let mut driver = s2r_closedloop::driver::Dagger::load(&a.output)?;
         // The camera is rendered as large as the policy reads (Driver::image_scale).
-        let m = s2r_closedloop::demos::record(&scenarios, &seeds, &mut driver, &dir, 0.25, &mut |e| {
-            println!(
-                "  {} seed {}: {:?}, route {:.0} %{}",
-                e.scenario,
-                e.seed,
-                e.outcome,
-                e.route_completion * 100.0,
-                if e.hit_vulnerable { ", hit someone" } else { "" }
-            )
-        })?;
+        let m = s2r_closedloop::demos::record(
+            &scenarios,
+            &seeds,
+            &mut driver,
+            &dir,
+            &s2r_closedloop::episode::EpisodeOptions::default(),
+            &mut |e| {
+                println!(
+                    "  {} seed {}: {:?}, route {:.0} %{}",
+                    e.scenario,
+                    e.seed,
+                    e.outcome,
+                    e.route_completion * 100.0,
+                    if e.hit_vulnerable { ", hit someone" } else { "" }
+                )
+            },
+        )?;
         let hits = m.episodes.iter().filter(|e| e.hit_vulnerable).count();
         println!("round {round}: the policy hit a pedestrian, child or cyclist in {hits} of {} episodes", m.episodes.len());
         opts.data.push(dir);

@@ -385,6 +385,25 @@ fn print_report(r: &Report, episodes: &[Episode]) {
             row.psnr.iter().zip(&row.ssim).map(|(p, s)| format!("{p:.2} ({s:.3})")).collect::<Vec<_>>().join(" | ")
         );
     }
+    if r.rows.iter().any(|row| row.cup_falls.is_some()) {
+        println!("\n| cups (instance ids of the simulator) | fell: shown gone | stayed: shown gone (false alarms) |");
+        println!("|---|---|---|");
+        for row in &r.rows {
+            if let Some(c) = &row.cup_falls {
+                let share = |k: usize, n: usize| {
+                    if n == 0 {
+                        "–".to_string()
+                    } else {
+                        format!("{k} of {n} ({:.0}%)", 100.0 * k as f64 / n as f64)
+                    }
+                };
+                println!("| {} | {} | {} |", row.name, share(c.predicted, c.falls), share(c.false_alarms, c.stays));
+            }
+        }
+        if let Some(c) = r.rows.iter().find_map(|row| row.cup_falls.as_ref()).filter(|c| c.lost > 0) {
+            println!("({} cups in sight not judged: the tokenizer's context frame does not show them)", c.lost);
+        }
+    }
     println!();
     for m in &r.models {
         let stop = match m.stopping_error() {

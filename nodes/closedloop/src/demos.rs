@@ -52,18 +52,24 @@ pub struct DemoManifest {
     pub action: String,
     /// Camera resolution factor the frames were rendered at.
     pub image_scale: f64,
+    /// Seconds recorded after each episode's end (`s2r demos --after`).
+    pub after: f64,
+    /// Whether each camera's instance ids are recorded (`s2r demos --instances`).
+    pub instances: bool,
     /// The episodes, in the order recorded.
     pub episodes: Vec<DemoEpisode>,
 }
 
 /// Records `driver` on `scenario` for every seed into `out`, one bag per
-/// episode, and writes (rewrites) `out/manifest.yaml` after each.
+/// episode as `recording` says (its camera scale, the seconds past each
+/// end, instance ids; its `record` folder is each episode's own), and
+/// writes (rewrites) `out/manifest.yaml` after each.
 pub fn record(
     scenarios: &[s2r_sim::scenario::Scenario],
     seeds: &[u64],
     driver: &mut dyn Driver,
     out: &Path,
-    image_scale: f64,
+    recording: &EpisodeOptions,
     done: &mut dyn FnMut(&DemoEpisode),
 ) -> Result<DemoManifest, ClosedLoopError> {
     let write_err = |path: &Path, e: &dyn std::fmt::Display| ClosedLoopError::Write { path: path.into(), message: e.to_string() };
@@ -78,13 +84,15 @@ pub fn record(
         format: FORMAT.into(),
         driver: driver.name().into(),
         action: if arms > 0 { "/joint_commands sensor_msgs/msg/JointState" } else { "/cmd_vel geometry_msgs/msg/Twist" }.into(),
-        image_scale,
+        image_scale: recording.image_scale,
+        after: recording.after,
+        instances: recording.instances,
         episodes: Vec::new(),
     };
     for scenario in scenarios {
         for &seed in seeds {
             let name = format!("{}_seed{seed}", scenario.name);
-            let opts = EpisodeOptions { image_scale, thumbnail: false, record: Some(out.join(&name)) };
+            let opts = EpisodeOptions { thumbnail: false, record: Some(out.join(&name)), ..recording.clone() };
             let e = episode::run(scenario, seed, driver, &opts)?;
             let d = DemoEpisode {
                 scenario: e.scenario.clone(),

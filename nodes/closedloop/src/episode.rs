@@ -44,11 +44,19 @@ pub struct EpisodeOptions {
     /// Record the episode into a rosbag2 bag at this folder (cameras,
     /// odometry, TF, the driver's commands, collisions).
     pub record: Option<PathBuf>,
+    /// Seconds a recording goes on after the episode has ended, the driver
+    /// still driving (what happens next: the cup on the floor, the car
+    /// after a collision); the episode's figures are those at its end.
+    pub after: f64,
+    /// Record each camera's instance ids (`/sim/<camera>/instances`,
+    /// mono16) beside its frames: which pixels are which object, to score
+    /// what a model's predicted frames show.
+    pub instances: bool,
 }
 
 impl Default for EpisodeOptions {
     fn default() -> Self {
-        EpisodeOptions { image_scale: 0.25, thumbnail: false, record: None }
+        EpisodeOptions { image_scale: 0.25, thumbnail: false, record: None, after: 0.0, instances: false }
     }
 }
 
@@ -362,7 +370,7 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
     let mut meter = Meter::new();
     driver.reset(&sim);
     let mut bag = match &opts.record {
-        Some(dir) => Some(Recorder::create(dir, &sim)?),
+        Some(dir) => Some(Recorder::create(dir, &sim, opts.instances)?),
         None => None,
     };
 
@@ -412,8 +420,9 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
     if opts.thumbnail && thumbnail.is_none() {
         thumbnail = picture(&sim.snapshot().map_err(render_err)?);
     }
+    let sim_seconds = sim.seconds();
     if let Some(b) = bag {
-        b.finish()?;
+        b.finish_after(&mut sim, driver, opts.after)?;
     }
     let m = meter.m;
     let length = route.length as f32;
@@ -432,7 +441,7 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
         offroad_m: m.offroad as f64,
         penalty,
         driving_score: score::driving_score(route_completion, penalty),
-        sim_seconds: sim.seconds(),
+        sim_seconds,
         distance: m.s as f64,
         max_speed: m.max_speed as f64,
         min_vru_gap: m.min_vru.map(f64::from),
@@ -466,7 +475,7 @@ fn run_arm(
     sim.set_cameras(looks);
     driver.reset(&sim);
     let mut bag = match &opts.record {
-        Some(dir) => Some(Recorder::create(dir, &sim)?),
+        Some(dir) => Some(Recorder::create(dir, &sim, opts.instances)?),
         None => None,
     };
     let spot = Vector2::new(task.place[0] as f32, task.place[1] as f32);
@@ -503,7 +512,8 @@ fn run_arm(
             }
         }
         if let Some(b) = bag.as_mut() {
-            let label = driver.label().or_else(|| command.clone());
+            // An arm nobody commands follows its script: the script's targets are its commands.
+            let label = driver.label().or_else(|| command.clone()).or_else(|| sim.scripted_command().map(Command::Joints));
             b.write_tick(&tick, label.as_ref())?;
         }
         if tick.joint_states.is_none() {
@@ -563,8 +573,9 @@ fn run_arm(
         missed += 1;
     }
     let thumbnail = if opts.thumbnail { picture(&sim.snapshot().map_err(render_err)?) } else { None };
+    let sim_seconds = sim.seconds();
     if let Some(b) = bag {
-        b.finish()?;
+        b.finish_after(&mut sim, driver, opts.after)?;
     }
     let penalty = 0.5f64.powi(dropped.len() as i32) * 0.65f64.powi(knocked.len() as i32);
     let progress = stage.progress();
@@ -581,7 +592,7 @@ fn run_arm(
         offroad_m: 0.0,
         penalty,
         driving_score: score::driving_score(progress, penalty),
-        sim_seconds: sim.seconds(),
+        sim_seconds,
         distance: 0.0,
         max_speed: max_speed as f64,
         min_vru_gap: None,
@@ -613,19 +624,20 @@ fn apply(sim: &mut Sim, c: &Command) -> bool {
 /// driver sent it (or, in a DAgger round, as the teacher would have).
 struct Recorder {
     dir: PathBuf,
+    instances: bool,
     writer: BagWriter,
     topics: Vec<(String, TopicId)>,
 }
 
 impl Recorder {
     /// A new recording at `dir`, replacing an older one there (an episode run again).
-    fn create(dir: &Path, sim: &Sim) -> Result<Recorder, ClosedLoopError> {
+    fn create(dir: &Path, sim: &Sim, instances: bool) -> Result<Recorder, ClosedLoopError> {
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(|e| ClosedLoopError::Write { path: dir.into(), message: e.to_string() })?;
         }
         let writer = BagWriter::create(dir, WriterOptions { compression: Compression::Zstd, ..Default::default() })
             .map_err(|e| ClosedLoopError::Write { path: dir.into(), message: e.to_string() })?;
-        let mut r = Recorder { dir: dir.into(), writer, topics: Vec::new() };
+        let mut r = Recorder { dir: dir.into(), instances, writer, topics: Vec::new() };
         r.write::<ScenarioInfo>("/scenario", 0, &sim.scenario_info())?;
         r.write::<TFMessage>("/tf_static", 0, &sim.tf_static())?;
         Ok(r)
@@ -661,6 +673,9 @@ impl Recorder {
         for cam in &tick.cameras {
             self.write::<Image>(&format!("/sim/{}/image_raw", cam.name), t, &cam.image)?;
             self.write::<CameraInfo>(&format!("/sim/{}/camera_info", cam.name), t, &cam.info)?;
+            if self.instances {
+                self.write::<Image>(&format!("/sim/{}/instances", cam.name), t, &cam.instances)?;
+            }
         }
         if let Some(m) = &tick.joint_states {
             self.write::<JointState>("/joint_states", t, m)?;
@@ -674,6 +689,27 @@ impl Recorder {
             None => {}
         }
         Ok(())
+    }
+
+    /// Steps `sim` on for `seconds` more, `driver` driving, recording as
+    /// during the episode (the script's targets for an arm it leaves to
+    /// its script), then finishes the bag.
+    fn finish_after(mut self, sim: &mut Sim, driver: &mut dyn Driver, seconds: f64) -> Result<(), ClosedLoopError> {
+        let end = sim.seconds() + seconds;
+        while sim.seconds() < end {
+            let tick = sim.tick().map_err(|source| ClosedLoopError::Render {
+                scenario: sim.scenario.name.clone(),
+                seed: sim.world.seed,
+                source,
+            })?;
+            let command = driver.act(sim, &tick)?;
+            if let Some(c) = &command {
+                apply(sim, c);
+            }
+            let label = driver.label().or_else(|| command.clone()).or_else(|| sim.scripted_command().map(Command::Joints));
+            self.write_tick(&tick, label.as_ref())?;
+        }
+        self.finish()
     }
 
     fn finish(self) -> Result<(), ClosedLoopError> {

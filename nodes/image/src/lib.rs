@@ -1,5 +1,5 @@
 //! Images as every sim2real stage handles them: `sensor_msgs/Image` messages
-//! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`],
+//! to and from plain buffers ([`rgb8`], [`depth_m`], [`classes`], [`ids`],
 //! [`rgb8_msg`]), compressed images as image_transport's `compressed` plugin
 //! publishes them ([`compress`], [`decompress`]) and camera topics read and
 //! published raw or compressed as image_transport does ([`transport`]) and
@@ -27,7 +27,7 @@ use std::path::PathBuf;
 pub use codec::{compress, decompress, Compression};
 pub use png_io::{encode_png, read_png, write_png};
 pub use rgb::{grid, Rgb};
-pub use ros::{classes, depth_m, image_msg, rgb8, rgb8_msg};
+pub use ros::{classes, depth_m, ids, image_msg, rgb8, rgb8_msg};
 
 /// What was wrong with an image.
 #[derive(Debug, thiserror::Error)]

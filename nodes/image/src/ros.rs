@@ -82,6 +82,17 @@ pub fn classes(img: &Image, topic: &str) -> Result<Vec<u8>, ImageError> {
     }
 }
 
+/// Instance ids, two bytes per pixel: mono16 or 16UC1 (either byte order).
+pub fn ids(img: &Image, topic: &str) -> Result<Vec<u16>, ImageError> {
+    let big = img.is_bigendian != 0;
+    match img.encoding.as_str() {
+        "mono16" | "16UC1" => Ok(rows(img, topic, 2)?
+            .flat_map(|r| r.chunks_exact(2).map(|b| if big { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) }))
+            .collect()),
+        _ => Err(refuse(img, topic, "an instance-id image (mono16 or 16UC1)")),
+    }
+}
+
 /// A `sensor_msgs/Image` of row-major, unpadded, little-endian pixels of
 /// `bytes_per_pixel` bytes in `encoding`.
 pub fn image_msg(header: Header, width: usize, height: usize, encoding: &str, bytes_per_pixel: usize, data: Vec<u8>) -> Image {

@@ -415,6 +415,14 @@ impl Physics {
         self.arm.as_ref().map(|a| (a.q, a.qd))
     }
 
+    /// What the arm's script asks of the step that starts at sim time `t`:
+    /// joint targets (rad) and the gripper's opening (m); None without an
+    /// arm, or once a command has replaced the script.
+    pub(crate) fn scripted_targets(&self, t: f32) -> Option<([f32; 6], f32)> {
+        let arm = self.arm.as_ref()?;
+        (!arm.spec.trajectory.is_empty()).then(|| (trajectory_at(&arm.spec, &arm.targets, t + DT), arm.gripper_target))
+    }
+
     /// The arm as built (base in the map frame); None without an arm.
     pub(crate) fn arm_spec(&self) -> Option<&ArmEgo> {
         self.arm.as_ref().map(|a| &a.spec)

@@ -20,8 +20,9 @@ use serde::Deserialize;
 use sim2real_msgs::arm::arm_joints;
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
-use sim2real_msgs::sensor_msgs::msg::JointState;
+use sim2real_msgs::sensor_msgs::msg::{Image, JointState};
 use sim2real_msgs::sim2real_msgs::msg::ScenarioInfo;
+use sim2real_msgs::vision_msgs::msg::Detection3DArray;
 
 use crate::model::{Conditions, Robot, Surface, ACTION, TIMES, WEATHERS};
 use crate::{FrameCodec, WorldError};
@@ -94,6 +95,33 @@ pub struct Episode {
     pub stamps: Vec<i64>,
     /// Per token frame, the codec's view (rgb8), when asked for.
     pub views: Vec<Vec<u8>>,
+    /// Where the objects are, read with the views from a recording that has
+    /// the simulator's instance ids (`s2r demos --instances`).
+    pub objects: Option<Objects>,
+}
+
+/// What the simulator knew of each token frame, for scoring what predicted
+/// frames show.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    /// Per token frame, the instance id of each pixel of the codec's view
+    /// (size × size, row-major; 0 nothing): the camera's instance image at
+    /// the camera pixel nearest each view pixel's centre.
+    pub ids: Vec<Vec<u16>>,
+    /// Per token frame, every cup: its instance id and its height in
+    /// base_link (m), from `/sim/detections3d`.
+    pub cups: Vec<Vec<(u16, f32)>>,
+}
+
+/// The camera pixel (row-major index) nearest the centre of each pixel of the
+/// codec's `size`² view of a `w`×`h` frame: its centre square, as
+/// [`FrameCodec::view`] resamples it.
+fn view_pixels(w: usize, h: usize, size: usize) -> Vec<usize> {
+    let side = w.min(h) as f32;
+    let (x0, y0) = ((w as f32 - side) / 2.0, (h as f32 - side) / 2.0);
+    let step = side / size as f32;
+    let near = |o: f32, i: usize, n: usize| ((o + (i as f32 + 0.5) * step) as usize).min(n - 1);
+    (0..size * size).map(|k| near(y0, k / size, h) * w + near(x0, k % size, w)).collect()
 }
 
 #[derive(Deserialize)]
@@ -209,6 +237,11 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
     let mut states: Vec<(i64, [f32; 7])> = Vec::new();
     let mut cmds: Vec<(i64, [f32; 7])> = Vec::new();
     let mut info: Option<ScenarioInfo> = None;
+    // The simulator's instance ids and 3D detections, read for scoring (with the views).
+    let ids_topic = format!("/sim/{}/instances", opts.camera);
+    let labelled = opts.keep_views && has(&ids_topic) && has("/sim/detections3d");
+    let mut id_frames: Vec<(i64, Serialized)> = Vec::new();
+    let mut cups: Vec<(i64, Vec<(u16, f32)>)> = Vec::new();
     for m in r.messages() {
         let topic = r.connections[m.connection].topic.as_str();
         let data = Serialized(m.data.clone());
@@ -240,6 +273,17 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
             cmds.push((m.log_time as i64, c));
         } else if topic == "/scenario" && info.is_none() {
             info = Some(data.decode().map_err(bad)?);
+        } else if labelled && topic == ids_topic {
+            id_frames.push((m.log_time as i64, data));
+        } else if labelled && topic == "/sim/detections3d" {
+            let d: Detection3DArray = data.decode().map_err(bad)?;
+            let found = d
+                .detections
+                .iter()
+                .filter(|o| o.results.first().is_some_and(|r| r.hypothesis.class_id == "cup"))
+                .filter_map(|o| Some((o.id.parse::<u16>().ok()?, o.bbox.center.position.z as f32)))
+                .collect();
+            cups.push((stamp_ns(&d.header.stamp), found));
         }
     }
     if states.is_empty() {
@@ -305,6 +349,7 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         out_actions.push(action);
         out_states.push(scale_state(robot, &state));
     }
+    let objects = if labelled { Some(objects(bag, &ids_topic, &id_frames, &cups, &stamps, codec.size())?) } else { None };
     let conditions = conditions_of(info.as_ref(), robot);
     let name = bag.file_name().and_then(|n| n.to_str()).unwrap_or("bag").to_string();
     Ok(Episode {
@@ -317,7 +362,39 @@ pub fn read(bag: &Path, codec: &dyn FrameCodec, opts: &ReadOptions) -> Result<Ep
         states: out_states,
         stamps,
         views: if opts.keep_views { views } else { Vec::new() },
+        objects,
     })
+}
+
+/// The instance ids in the view and the cups at each token frame's stamp
+/// (`id_frames` by log time, which the simulator's recordings give the
+/// frame's stamp).
+fn objects(
+    bag: &Path,
+    topic: &str,
+    id_frames: &[(i64, Serialized)],
+    cups: &[(i64, Vec<(u16, f32)>)],
+    stamps: &[i64],
+    size: usize,
+) -> Result<Objects, WorldError> {
+    let mut out = Objects::default();
+    let mut pixels: Option<(usize, usize, Vec<usize>)> = None;
+    for &t in stamps {
+        let i = id_frames.partition_point(|f| f.0 < t);
+        let Some((_, data)) = id_frames.get(i).filter(|f| f.0 == t) else {
+            return Err(data_error(bag, format!("{topic}: no instance image at the frame stamped {t} ns")));
+        };
+        let img: Image = data.decode().map_err(|e| data_error(bag, format!("{topic}: {e}")))?;
+        let ids = s2r_image::ids(&img, topic).map_err(|e| data_error(bag, e.to_string()))?;
+        let (w, h) = (img.width as usize, img.height as usize);
+        if pixels.as_ref().is_none_or(|p| (p.0, p.1) != (w, h)) {
+            pixels = Some((w, h, view_pixels(w, h, size)));
+        }
+        let map = &pixels.as_ref().expect("set above").2;
+        out.ids.push(map.iter().map(|&k| ids[k]).collect());
+        out.cups.push(at(cups, t).cloned().unwrap_or_default());
+    }
+    Ok(out)
 }
 
 /// A command in its units → the network's action: a vehicle's speed and yaw

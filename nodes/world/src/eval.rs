@@ -4,12 +4,14 @@
 //! decoded frames against the true ones; the action effect (Genie's ΔtPSNR:
 //! PSNR with the true actions minus with another clip's); and for a
 //! vehicle slowing down, the stopping distance the predicted speeds imply
-//! beside the simulator's.
+//! beside the simulator's; and where a recording has the simulator's
+//! instance ids, whether the predicted frames show a cup falling off the
+//! table when it did ([`CupFalls`]).
 
 use s2r_image::quality::{psnr, ssim, Rgb8};
 use serde::Serialize;
 
-use crate::data::Episode;
+use crate::data::{Episode, Objects};
 use crate::model::{Robot, WorldModel};
 use crate::rollout::{rollout, Predicted};
 use crate::{FrameCodec, WorldError};
@@ -44,6 +46,132 @@ pub struct Row {
     pub psnr: Vec<f64>,
     /// Per horizon: mean SSIM (0 when not scored).
     pub ssim: Vec<f64>,
+    /// Cups falling and standing, where the recordings have instance ids.
+    pub cup_falls: Option<CupFalls>,
+}
+
+/// Whether a predictor's frames show a cup gone from its place when it fell
+/// off the table, and in its place when it did not. A cup in sight at the
+/// last context frame is judged at the token frame after the one where the
+/// simulator has it fallen (its centre 10 cm below where it stood), else at
+/// the horizon's end: its place (its pixels at the last context frame) shows
+/// it when those pixels stand out from their surroundings (a ring around
+/// them) by at least half as much as in the context (as the codec shows it).
+/// Only cups whose true frame shows what happened count (a cup hidden by the
+/// arm does not), and only those the codec keeps in the context.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CupFalls {
+    /// Cups that fell within the horizon (the true frame shows their place empty).
+    pub falls: usize,
+    /// Of them, those whose place the predictor shows empty.
+    pub predicted: usize,
+    /// Cups that stayed (the true frame shows them).
+    pub stays: usize,
+    /// Of them, those the predictor shows gone.
+    pub false_alarms: usize,
+    /// Cups in sight that the codec loses from the last context frame (not judged).
+    pub lost: usize,
+}
+
+impl CupFalls {
+    /// The share of falls predicted, when there are falls.
+    pub fn recall(&self) -> Option<f64> {
+        (self.falls > 0).then(|| self.predicted as f64 / self.falls as f64)
+    }
+
+    fn count(&mut self, fell: bool, shown_empty: bool) {
+        match fell {
+            true => {
+                self.falls += 1;
+                self.predicted += shown_empty as usize;
+            }
+            false => {
+                self.stays += 1;
+                self.false_alarms += shown_empty as usize;
+            }
+        }
+    }
+}
+
+/// A cup in sight at a clip's last context frame.
+struct CupPlace {
+    /// Its view pixels then.
+    pixels: Vec<usize>,
+    /// What surrounds them: the box around them grown by [`RING`] pixels,
+    /// less any cup's pixels.
+    ring: Vec<usize>,
+    /// The token frame it is judged at.
+    at: usize,
+    /// Whether it has fallen by then.
+    fell: bool,
+}
+
+/// Fewest view pixels of a cup to judge it by.
+const MIN_CUP_PIXELS: usize = 12;
+/// The ring around a cup's place, view pixels.
+const RING: usize = 3;
+/// A cup this far below where it first stood has fallen, metres.
+const FALL_DROP: f32 = 0.1;
+/// A place shows its cup while it stands out at least this share of its contrast in the context.
+const SHOWN: f64 = 0.5;
+/// Least contrast of a cup against its surroundings in the context (levels of 255) to judge it by.
+const MIN_CONTRAST: f64 = 8.0;
+
+/// The cups in sight at token frame `k0` and how each ends within `hmax` frames.
+fn cup_places(objects: &Objects, size: usize, k0: usize, hmax: usize) -> Vec<CupPlace> {
+    let stood = |id: u16| objects.cups.iter().find_map(|c| c.iter().find(|x| x.0 == id)).map(|x| x.1);
+    let fallen = |t: usize, id: u16, z0: f32| objects.cups[t].iter().any(|x| x.0 == id && x.1 < z0 - FALL_DROP);
+    let ids = &objects.ids[k0];
+    let is_cup = |v: u16| v != 0 && objects.cups[k0].iter().any(|x| x.0 == v);
+    let mut out = Vec::new();
+    for &(id, _) in &objects.cups[k0] {
+        let Some(z0) = stood(id) else { continue };
+        let pixels: Vec<usize> = (0..ids.len()).filter(|&p| ids[p] == id).collect();
+        if pixels.len() < MIN_CUP_PIXELS || fallen(k0, id, z0) {
+            continue;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (size, size, 0, 0);
+        for &p in &pixels {
+            let (x, y) = (p % size, p / size);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        let (x0, y0, x1, y1) = (x0.saturating_sub(RING), y0.saturating_sub(RING), (x1 + RING).min(size - 1), (y1 + RING).min(size - 1));
+        let ring = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| y * size + x)).filter(|&p| !is_cup(ids[p])).collect();
+        let fall = (k0 + 1..=k0 + hmax).find(|&t| fallen(t, id, z0));
+        let at = fall.map_or(k0 + hmax, |f| (f + 1).min(k0 + hmax));
+        out.push(CupPlace { pixels, ring, at, fell: fall.is_some_and(|f| f <= at) });
+    }
+    out
+}
+
+/// How much a cup's place stands out in an rgb8 view of `size` columns:
+/// the mean distance (per channel, levels) of each of its pixels from the
+/// mean colour of the ring's pixels in the same row (what lies left and
+/// right of it: a table's edge or a wall behind runs across the view, so an
+/// empty place matches its row), the whole ring's for a row without any.
+fn presence(view: &[u8], size: usize, place: &CupPlace) -> f64 {
+    let mean = |pixels: &mut dyn Iterator<Item = usize>| {
+        let (mut m, mut n) = ([0f64; 3], 0usize);
+        for p in pixels {
+            for c in 0..3 {
+                m[c] += view[p * 3 + c] as f64;
+            }
+            n += 1;
+        }
+        (n > 0).then(|| m.map(|x| x / n as f64))
+    };
+    let all = mean(&mut place.ring.iter().copied()).unwrap_or([0.0; 3]);
+    let mut rows: std::collections::HashMap<usize, [f64; 3]> = std::collections::HashMap::new();
+    let d: f64 = place
+        .pixels
+        .iter()
+        .map(|&p| {
+            let y = p / size;
+            let m = *rows.entry(y).or_insert_with(|| mean(&mut place.ring.iter().copied().filter(|q| q / size == y)).unwrap_or(all));
+            (0..3).map(|c| (view[p * 3 + c] as f64 - m[c]).abs()).sum::<f64>() / 3.0
+        })
+        .sum();
+    d / place.pixels.len().max(1) as f64
 }
 
 /// A model's action effect and physics.
@@ -103,9 +231,9 @@ impl Sums {
     fn new(h: usize) -> Sums {
         Sums { acc: vec![0.0; h], psnr: vec![0.0; h], ssim: vec![0.0; h] }
     }
-    fn row(&self, name: &str, n: usize) -> Row {
+    fn row(&self, name: &str, n: usize, cup_falls: Option<&CupFalls>) -> Row {
         let m = |v: &[f64]| v.iter().map(|x| x / n.max(1) as f64).collect();
-        Row { name: name.into(), accuracy: m(&self.acc), psnr: m(&self.psnr), ssim: m(&self.ssim) }
+        Row { name: name.into(), accuracy: m(&self.acc), psnr: m(&self.psnr), ssim: m(&self.ssim), cup_falls: cup_falls.cloned() }
     }
 }
 
@@ -159,6 +287,8 @@ pub fn evaluate(
     let mut figures: Vec<ModelFigures> =
         models.iter().map(|(name, _)| ModelFigures { name: name.clone(), delta_t_psnr: 0.0, stopping: Vec::new() }).collect();
     let mut dt_sum = vec![0f64; models.len()];
+    // Cups: copy-last, the ceiling, then each model; None while no recording has instance ids.
+    let mut cups: Option<Vec<CupFalls>> = None;
     let ha = opts.action_horizon.min(hmax).max(1);
     for (k, &(ei, s)) in clips.iter().enumerate() {
         let e = &episodes[ei];
@@ -186,9 +316,39 @@ pub fn evaluate(
         let dt = cfg.step_seconds();
         let true_speeds: Vec<f32> = e.states[s + c - 1..s + c + hmax].iter().map(|x| x[0] * crate::data::SPEED_SCALE).collect();
         let true_stop = (e.conditions.robot == Robot::Vehicle).then(|| implied_stopping(&true_speeds, dt)).flatten();
+        // The cups in sight, judged where the true frame shows what happened; a
+        // predictor's frames against the context as the codec shows it (a
+        // cup the codec loses from the context no predictor can show).
+        let k0 = s + c - 1;
+        let mut places: Vec<(CupPlace, f64)> = Vec::new();
+        let mut lost = 0;
+        for p in e.objects.as_ref().map(|o| cup_places(o, size, k0, hmax)).unwrap_or_default() {
+            let contrast = presence(&e.views[k0], size, &p);
+            if contrast < MIN_CONTRAST || (presence(&e.views[p.at], size, &p) >= SHOWN * contrast) == p.fell {
+                continue;
+            }
+            let coded = presence(&copy_view, size, &p);
+            if coded < MIN_CONTRAST {
+                lost += 1;
+                continue;
+            }
+            places.push((p, coded));
+        }
+        if e.objects.is_some() {
+            let tally = cups.get_or_insert_with(|| vec![CupFalls::default(); models.len() + 2]);
+            tally.iter_mut().for_each(|t| t.lost += lost);
+            for (p, contrast) in &places {
+                tally[0].count(p.fell, presence(&copy_view, size, p) < SHOWN * contrast);
+                tally[1].count(p.fell, presence(&decode(&e.codes[p.at], e)?, size, p) < SHOWN * contrast);
+            }
+        }
         for (m, (_, model)) in models.iter().enumerate() {
             let ctx = s..s + c;
             let pred: Predicted = rollout(model, &e.codes[ctx.clone()], &e.states[ctx.clone()], &e.actions[s..], e.conditions, hmax)?;
+            for (p, contrast) in &places {
+                let shown = presence(&decode(&pred.codes[p.at - k0 - 1], e)?, size, p);
+                cups.as_mut().expect("set with the places")[m + 2].count(p.fell, shown < SHOWN * contrast);
+            }
             let mut at_ha = 0.0;
             for (j, &h) in opts.horizons.iter().enumerate() {
                 let truth = &e.codes[s + c - 1 + h];
@@ -220,8 +380,9 @@ pub fn evaluate(
     for (f, d) in figures.iter_mut().zip(&dt_sum) {
         f.delta_t_psnr = d / n as f64;
     }
-    let mut rows = vec![copy.row("copy-last", n), ceiling.row(&format!("{} (ceiling)", codec.name()), n)];
-    rows.extend(models.iter().zip(&sums).map(|((name, _), s)| s.row(name, n)));
+    let cup = |i: usize| cups.as_ref().map(|c| &c[i]);
+    let mut rows = vec![copy.row("copy-last", n, cup(0)), ceiling.row(&format!("{} (ceiling)", codec.name()), n, cup(1))];
+    rows.extend(models.iter().zip(&sums).enumerate().map(|(m, ((name, _), s))| s.row(name, n, cup(m + 2))));
     Ok(Report { horizons: opts.horizons.clone(), step_seconds: cfg.step_seconds(), clips: n, rows, models: figures })
 }
 
@@ -235,5 +396,75 @@ mod tests {
         let v: Vec<f32> = (0..=10).map(|i| 10.0 - 0.2 * i as f32).collect();
         assert!((implied_stopping(&v, 0.2).unwrap() - 50.0).abs() < 1e-3);
         assert_eq!(implied_stopping(&[5.0, 5.0, 4.9], 0.2), None);
+    }
+
+    /// A 16×16 view: a wall above row 8, a table below, and a white 4×4
+    /// cup across the table's edge when `cup`.
+    fn view(cup: bool) -> Vec<u8> {
+        (0..256)
+            .flat_map(|p| {
+                let (x, y) = (p % 16, p / 16);
+                if cup && (6..10).contains(&x) && (6..10).contains(&y) {
+                    [255, 255, 255]
+                } else if y < 8 {
+                    [100, 70, 40]
+                } else {
+                    [220, 170, 110]
+                }
+            })
+            .collect()
+    }
+
+    /// Six token frames of cup 7 standing three frames, then off the table.
+    fn falling() -> Objects {
+        let ids =
+            |cup: bool| (0..256).map(|p| if cup && (6..10).contains(&(p % 16)) && (6..10).contains(&(p / 16)) { 7 } else { 0 }).collect();
+        Objects {
+            ids: (0..6).map(|t| ids(t < 3)).collect(),
+            cups: [0.05, 0.05, 0.05, 0.0, -0.3, -0.5].iter().map(|&z| vec![(7, z)]).collect(),
+        }
+    }
+
+    #[test]
+    fn a_cup_place_is_judged_after_its_fall_or_at_the_horizon() {
+        let o = falling();
+        let places = cup_places(&o, 16, 1, 4);
+        assert_eq!(places.len(), 1);
+        let p = &places[0];
+        assert_eq!(p.pixels.len(), 16);
+        // Fallen (10 cm below where it stood) at frame 4, judged one frame later.
+        assert!(p.fell);
+        assert_eq!(p.at, 5);
+        // The ring: the box grown by 3 pixels, less the cup.
+        assert_eq!(p.ring.len(), 10 * 10 - 16);
+        // Within a shorter horizon it has not fallen: judged at the horizon's end.
+        let p = &cup_places(&o, 16, 1, 2)[0];
+        assert!(!p.fell);
+        assert_eq!(p.at, 3);
+        // Gone from the ids at the last context frame: nothing to judge.
+        assert!(cup_places(&o, 16, 3, 2).is_empty());
+    }
+
+    #[test]
+    fn an_empty_place_matches_its_rows_and_a_cup_stands_out() {
+        let p = &cup_places(&falling(), 16, 1, 4)[0];
+        // Row by row the empty place is the wall or the table beside it.
+        assert_eq!(presence(&view(false), 16, p), 0.0);
+        // The white cup: (155+185+215)/3 from the wall, (35+85+145)/3 from the table.
+        let expected = ((155.0 + 185.0 + 215.0) / 3.0 + (35.0 + 85.0 + 145.0) / 3.0) / 2.0;
+        assert!((presence(&view(true), 16, p) - expected).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cup_falls_count_predictions_of_falls_and_false_alarms() {
+        let mut c = CupFalls::default();
+        assert_eq!(c.recall(), None);
+        c.count(true, true);
+        c.count(true, false);
+        c.count(false, true);
+        c.count(false, false);
+        c.count(false, false);
+        assert_eq!((c.falls, c.predicted, c.stays, c.false_alarms), (2, 1, 3, 1));
+        assert_eq!(c.recall(), Some(0.5));
     }
 }

@@ -331,6 +331,7 @@ pub fn bench_steps(config: &Config, batch: usize, steps: usize, device: &Device)
         states: vec![[0.2; ACTION]; frames],
         stamps: (0..frames as i64).collect(),
         views: Vec::new(),
+        objects: None,
     };
     let episodes = [episode];
     let ws = vec![(0usize, 0usize); batch];
@@ -432,6 +433,7 @@ mod tests {
             states,
             stamps: (0..frames as i64).collect(),
             views: Vec::new(),
+            objects: None,
         }
     }
 
