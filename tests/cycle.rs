@@ -18,6 +18,8 @@ use common::{fresh_domain, loopback, loopback_env};
 const DRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bags/dry_day_urban/dry_day_urban_0.mcap");
 const ICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bags/icy_night_crossing/icy_night_crossing_0.mcap");
 
+const ARM_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/policy/arm.safetensors");
+
 fn cycle(domain: u16, out: &Path, extra: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s2r"));
     loopback_env(&mut c, domain);
@@ -137,6 +139,17 @@ fn a_gate_that_cannot_pass_keeps_the_deployed_model_and_too_few_recordings_are_r
     assert_eq!(r["announced"].as_bool(), Some(false));
     assert_eq!(r["scores"].as_sequence().unwrap().len(), 1, "the original data only: {r:?}");
 
+    // A policy is fine-tuned only on recordings that carry the robot's commands: these carry none.
+    let o = cycle(fresh_domain(), &tmp.path().join("no_commands"), &["--policy", ARM_POLICY]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = record(&tmp.path().join("no_commands"));
+    let verdict = r["policy"]["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("not fine-tuned: 0 of 2 recording(s) carry /joint_commands"), "{verdict}");
+    assert!(!tmp.path().join("no_commands/policy.safetensors").exists());
+    let o = cycle(fresh_domain(), &tmp.path().join("bad_policy"), &["--policy", "/nonexistent/policy.safetensors"]);
+    assert!(!o.status.success() && text(&o).contains("/nonexistent/policy.safetensors"), "{}", text(&o));
+    assert!(!tmp.path().join("bad_policy/labels").exists(), "a bad policy stops the cycle before its work");
+
     let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
         .args(["cycle", DRY, "--topic", "/sim/front/image_raw", "-o", tmp.path().join("one").to_str().unwrap()])
         .output()
@@ -147,4 +160,49 @@ fn a_gate_that_cannot_pass_keeps_the_deployed_model_and_too_few_recordings_are_r
         .output()
         .unwrap();
     assert!(!o.status.success() && text(&o).contains("--metric speed"), "{}", text(&o));
+}
+
+/// `--policy`: an arm's recordings with the commands it was driven with (two
+/// demonstrations: the first trains, the second is held out); a copy of the
+/// shipped arm policy fine-tuned on the first, scored on the second's
+/// commands before and after, kept only if its error there is lower.
+#[test]
+fn a_cycle_fine_tunes_the_policy_on_the_recordings_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demos = tmp.path().join("demos");
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["demos", "--scenario", "cup_near_edge", "--seeds", "1..2", "-o", demos.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = tmp.path().join("cycle");
+    let (a, b) = (demos.join("cup_near_edge_seed1"), demos.join("cup_near_edge_seed2"));
+    let o = Command::new(env!("CARGO_BIN_EXE_s2r"))
+        .args(["cycle", a.to_str().unwrap(), b.to_str().unwrap(), "--topic", "/sim/front/image_raw", "--held-out-every", "2"])
+        .args(["--steps", "2", "--batch", "2", "--policy", ARM_POLICY, "--policy-steps", "3", "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let r = record(&out);
+    let p = &r["policy"];
+    assert_eq!(p["trained_on"].as_sequence().unwrap().len(), 1, "{p:?}");
+    assert!(p["held_out"][0].as_str().unwrap().ends_with("cup_near_edge_seed2"), "{p:?}");
+    let base = s2r_policy::checkpoint::read(Path::new(ARM_POLICY)).unwrap().meta.step;
+    let tuned = s2r_policy::checkpoint::read(&out.join("policy.safetensors")).unwrap();
+    assert_eq!(tuned.meta.step, base + 3);
+    assert_eq!(p["steps"][1].as_u64(), Some(base as u64 + 3));
+    assert!(p["frames"].as_u64().unwrap() > 20, "the held-out episode's frames: {p:?}");
+    let (before, after) = (&p["before"], &p["after"]);
+    for e in [&before[0], &before[1], &after[0], &after[1]] {
+        assert!(e.as_f64().unwrap().is_finite() && e.as_f64().unwrap() >= 0.0, "{p:?}");
+    }
+    // Kept exactly when neither error rose and one fell.
+    let (b0, b1, a0, a1) =
+        (before[0].as_f64().unwrap(), before[1].as_f64().unwrap(), after[0].as_f64().unwrap(), after[1].as_f64().unwrap());
+    let verdict = p["verdict"].as_str().unwrap();
+    assert_eq!(verdict.starts_with("kept"), a0 <= b0 && a1 <= b1 && (a0 < b0 || a1 < b1), "{verdict}");
+    assert!(verdict.contains("held-out joint error"), "{verdict}");
+    assert!(t.contains("| policy, robot held-out recordings |"), "{t}");
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("<h2>Policy</h2>"));
 }

@@ -24,6 +24,11 @@
 //!    `--announce`, it is announced on `trainer/models`, which deployed
 //!    perception nodes take (hot swap).
 //! 6. **Report**: `cycle.yaml` and `report.html` (figures, frames and their restyles).
+//!
+//! With `--policy`, where the recordings carry the commands the robot was
+//! driven with, a copy of the deployed policy is fine-tuned on the training
+//! recordings (frames, state, commands) and kept, and announced, only if its
+//! error on the held-out recordings' commands is lower.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -97,6 +102,15 @@ pub struct CycleArgs {
     /// Announce a model that passes the gate on trainer/models (deployed nodes load it).
     #[arg(long)]
     announce: bool,
+    /// The deployed policy: where the recordings carry the commands the robot was driven with
+    /// (/cmd_vel with /odom, or /joint_commands with /joint_states; a generated dataset's
+    /// /expert/…), a copy is fine-tuned on the training recordings and kept only if its error on
+    /// the held-out recordings' commands is lower.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The policy's fine-tuning steps.
+    #[arg(long, default_value_t = 300)]
+    policy_steps: usize,
 }
 
 /// Before and after on one held-out set.
@@ -141,6 +155,31 @@ struct Augmented {
     mean_recall: f64,
 }
 
+/// The policy's turn: fine-tuned on the robot's own commands, where its
+/// recordings carry them.
+#[derive(Debug, Default, Serialize)]
+struct PolicyTurn {
+    /// The deployed policy.
+    model: String,
+    /// The fine-tuned copy, when there was one.
+    fine_tuned: Option<String>,
+    /// Recordings with the robot's commands: trained on, and held out.
+    trained_on: Vec<String>,
+    held_out: Vec<String>,
+    /// Recordings without them.
+    without_commands: Vec<String>,
+    /// Steps before and after.
+    steps: (usize, usize),
+    /// Held-out frames scored.
+    frames: usize,
+    /// Held-out error of the first command, before and after: a car's speed (m/s) and yaw rate
+    /// (rad/s); an arm's joints (rad, mean) and gripper (m).
+    before: Option<(f32, f32)>,
+    after: Option<(f32, f32)>,
+    announced: bool,
+    verdict: String,
+}
+
 /// The cycle's record (cycle.yaml).
 #[derive(Debug, Serialize)]
 struct Record {
@@ -154,6 +193,8 @@ struct Record {
     metric: String,
     announced: bool,
     verdict: String,
+    /// With `--policy`.
+    policy: Option<PolicyTurn>,
 }
 
 /// The message type of a labelled clip's topic, by its type name.
@@ -288,6 +329,10 @@ pub fn run(a: CycleArgs) -> Result<()> {
     if a.prompts.is_empty() || a.held_out_every < 2 {
         bail!("at least one --prompt, and --held-out-every of at least 2");
     }
+    // A policy to fine-tune is read first: a bad one stops the cycle before its work.
+    if let Some(p) = &a.policy {
+        s2r_policy::checkpoint::read(p)?;
+    }
     // The deployed model: it labels (its boxes above the uncertain score are
     // kept), gives the restyles their controls (both mirrored with --mirror),
     // and is the "before" (as deployed, not mirrored).
@@ -389,7 +434,27 @@ pub fn run(a: CycleArgs) -> Result<()> {
     // 5. Gate, announce, report.
     let (verdict, pass) = gate(&scores, &a.metric, a.tolerance, a.truth);
     eprintln!("5/5 {verdict}");
-    let announced = pass && a.announce && announce(&tuned, &base, &[labels_dir.clone(), aug_dir.clone()], &a.metric, &scores)?;
+    let value = scores.first().and_then(|s| s.after.metric(&a.metric)).unwrap_or(f64::NAN);
+    let update = ModelUpdate {
+        kind: "perception".into(),
+        path: std::fs::canonicalize(&tuned)?.display().to_string(),
+        parent: base.display().to_string(),
+        datasets: [&labels_dir, &aug_dir].iter().map(|d| d.display().to_string()).collect(),
+        metric: a.metric.clone(),
+        value: if a.metric == "abs_rel" { -value } else { value },
+        higher_is_better: a.metric != "abs_rel",
+        ..Default::default()
+    };
+    let announced = pass && a.announce && announce(update)?;
+    let policy = match &a.policy {
+        Some(p) => {
+            eprintln!("policy: fine-tuning {} on the recordings' own commands", p.display());
+            let turn = policy_turn(&a, p, &device)?;
+            eprintln!("policy: {}", turn.verdict);
+            Some(turn)
+        }
+        None => None,
+    };
     let record = Record {
         model: base.display().to_string(),
         labels,
@@ -401,6 +466,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
         metric: a.metric.clone(),
         announced,
         verdict: verdict.clone(),
+        policy,
     };
     std::fs::write(a.output.join("cycle.yaml"), serde_yaml_ng::to_string(&record)?)?;
     std::fs::write(a.output.join("report.html"), html(&record, &a.prompts, &sheet))?;
@@ -411,6 +477,12 @@ pub fn run(a: CycleArgs) -> Result<()> {
         _ => "",
     };
     println!("{verdict}{said}");
+    if let Some(p) = &record.policy {
+        if let Some(t) = policy_table(p) {
+            println!("\n{t}");
+        }
+        println!("policy {}{}", p.verdict, if p.announced { "; announced on trainer/models" } else { "" });
+    }
     println!("report: {}", a.output.join("report.html").display());
     Ok(())
 }
@@ -440,11 +512,115 @@ fn gate(scores: &[Scores], metric: &str, tolerance: f64, truth: bool) -> (String
     (format!("{head}: {}", reasons.join("; ")), pass)
 }
 
-/// Publishes the new model on trainer/models for the deployed nodes.
-/// Whether a deployed node acknowledged it.
-fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, scores: &[Scores]) -> Result<bool> {
-    let path = std::fs::canonicalize(tuned)?;
-    let value = scores.first().and_then(|s| s.after.metric(metric)).unwrap_or(f64::NAN);
+/// Fine-tunes a copy of the deployed policy at `path` on the training
+/// recordings that carry the robot's commands (held out as perception's
+/// are: every `--held-out-every`-th recording), scores both on the held-out
+/// ones and keeps (announces) the copy only if its error is lower.
+fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Result<PolicyTurn> {
+    use s2r_policy::model::Robot;
+    let deployed = s2r_policy::checkpoint::read(path)?;
+    let cfg = deployed.meta.config.clone();
+    let commands: [&str; 2] = match cfg.robot {
+        Robot::Vehicle => ["/cmd_vel", "/expert/cmd_vel"],
+        Robot::Arm => ["/joint_commands", "/expert/joint_commands"],
+    };
+    let mut turn = PolicyTurn { model: path.display().to_string(), steps: (deployed.meta.step, deployed.meta.step), ..Default::default() };
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for (i, bag) in a.bags.iter().enumerate() {
+        let r = BagReader::open(bag).with_context(|| format!("reading {}", bag.display()))?;
+        let name = bag.display().to_string();
+        if !r.connections.iter().any(|c| commands.contains(&c.topic.as_str())) {
+            turn.without_commands.push(name);
+        } else if i % a.held_out_every == a.held_out_every - 1 {
+            // Seeds by which the policy's training splits: the held-out ones end in 9.
+            held.push((bag.clone(), i as u64 * 10 + 9));
+            turn.held_out.push(name);
+        } else {
+            train.push((bag.clone(), i as u64 * 10));
+            turn.trained_on.push(name);
+        }
+    }
+    if train.is_empty() || held.is_empty() {
+        turn.verdict = format!(
+            "not fine-tuned: {} of {} recording(s) carry {}: too few to train on some and hold others out",
+            train.len() + held.len(),
+            a.bags.len(),
+            commands.join(" or ")
+        );
+        return Ok(turn);
+    }
+    let tuned = a.output.join("policy.safetensors");
+    std::fs::copy(path, &tuned).with_context(|| format!("copying {}", path.display()))?;
+    let (_, batch, lr) = deployed.meta.schedule;
+    let f = s2r_policy::fit::FitOptions {
+        data: Vec::new(),
+        recordings: train,
+        output: tuned.clone(),
+        steps: deployed.meta.step + a.policy_steps,
+        batch,
+        lr,
+        seed: 1,
+        every: 1,
+        eval_every: a.policy_steps.max(1),
+        fresh: false,
+        camera: cfg.camera.clone(),
+        frames: s2r_policy::data::Frames::Flat,
+        input: None,
+        rows: None,
+        past: None,
+        speed_quantile: None,
+        device: device.clone(),
+    };
+    let meta = s2r_policy::fit::fit(&f, &mut |_| {})?;
+    turn.fine_tuned = Some(tuned.display().to_string());
+    turn.steps.1 = meta.step;
+    let samples = s2r_policy::data::read_recordings(&held, &cfg, 1)?.samples;
+    let refs: Vec<&s2r_policy::data::Sample> = samples.iter().collect();
+    let before = s2r_policy::fit::held_out_error(&deployed.net(device)?, &refs, device)?.0;
+    let after = s2r_policy::fit::held_out_error(&s2r_policy::checkpoint::read(&tuned)?.net(device)?, &refs, device)?.0;
+    (turn.frames, turn.before, turn.after) = (samples.len(), Some(before), Some(after));
+    let (what, units) = match cfg.robot {
+        Robot::Vehicle => (["speed", "yaw rate"], ["m/s", "rad/s"]),
+        Robot::Arm => (["joint", "gripper"], ["rad", "m"]),
+    };
+    let said = format!(
+        "held-out {} error {:.3} → {:.3} {}, {} error {:.4} → {:.4} {}",
+        what[0], before.0, after.0, units[0], what[1], before.1, after.1, units[1]
+    );
+    let keep = after.0 <= before.0 && after.1 <= before.1 && (after.0 < before.0 || after.1 < before.1);
+    turn.verdict = format!("{}: {said}", if keep { "kept" } else { "not kept (not lower on the held-out recordings)" });
+    if keep && a.announce {
+        turn.announced = announce(ModelUpdate {
+            kind: "policy".into(),
+            path: std::fs::canonicalize(&tuned)?.display().to_string(),
+            parent: path.display().to_string(),
+            datasets: turn.trained_on.clone(),
+            metric: format!("{}_mae", what[0].replace(' ', "_")),
+            value: after.0 as f64,
+            higher_is_better: false,
+            ..Default::default()
+        })?;
+    }
+    Ok(turn)
+}
+
+/// The policy's before/after line, markdown (None when it was not fine-tuned).
+fn policy_table(p: &PolicyTurn) -> Option<String> {
+    let (b, a) = (p.before?, p.after?);
+    Some(format!(
+        "| policy, robot held-out recordings | frames | first command error before → after |\n|---|---|---|\n| {} | {} | {:.3} → {:.3}, {:.4} → {:.4} |\n",
+        p.held_out.join(", "),
+        p.frames,
+        b.0,
+        a.0,
+        b.1,
+        a.1
+    ))
+}
+
+/// Publishes a new model (its stamp set here) on trainer/models for the
+/// deployed nodes. Whether a deployed node acknowledged it.
+fn announce(update: ModelUpdate) -> Result<bool> {
     crate::runtime().block_on(async {
         let s = crate::discovery::session("cycle")?;
         let publisher = s
@@ -460,20 +636,11 @@ fn announce(tuned: &Path, base: &Path, datasets: &[PathBuf], metric: &str, score
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        publisher.publish(ModelUpdate {
-            stamp: s.node.now().to_msg(),
-            job_id: 0,
-            kind: "perception".into(),
-            path: path.display().to_string(),
-            parent: base.display().to_string(),
-            datasets: datasets.iter().map(|d| d.display().to_string()).collect(),
-            metric: metric.into(),
-            value: if metric == "abs_rel" { -value } else { value },
-            higher_is_better: metric != "abs_rel",
-        })?;
+        let path = update.path.clone();
+        publisher.publish(ModelUpdate { stamp: s.node.now().to_msg(), ..update })?;
         let acked = publisher.wait_for_acknowledgments(Duration::from_secs(3))? && publisher.subscription_count() > 0;
         if !acked {
-            eprintln!("  no deployed node took it on trainer/models; the model is at {}", path.display());
+            eprintln!("  no deployed node took it on trainer/models; the model is at {path}");
         }
         anyhow::Ok(acked)
     })
@@ -538,6 +705,10 @@ fn html(r: &Record, prompts: &[String], sheet: &[Vec<Rgb>]) -> String {
     s += "</table><h2>Before and after</h2><table><tr><th>held-out set</th><th>frames</th><th>AP@0.5</th><th>depth AbsRel</th><th>mIoU</th></tr>\n";
     for x in &r.scores {
         s += &format!("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", escape(&x.what), x.frames, cells(x).join("</td><td>"));
+    }
+    if let Some(p) = &r.policy {
+        s += &format!("</table><h2>Policy</h2><p>{}: {}</p>\n", escape(&p.model), escape(&p.verdict));
+        s += "<table>";
     }
     s += &format!("</table><h2>Frames</h2><p>The robot's frame, then {}.</p>\n", escape(&prompts.join("; ")));
     for row in sheet {

@@ -89,6 +89,7 @@ pub struct PolicyArgs {
 pub fn run(a: PolicyArgs) -> Result<()> {
     let mut opts = FitOptions {
         data: a.demos,
+        recordings: Vec::new(),
         output: a.output.clone(),
         steps: a.steps,
         batch: a.batch,

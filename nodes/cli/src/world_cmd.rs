@@ -401,7 +401,8 @@ fn print_report(r: &Report, episodes: &[Episode]) {
             }
         }
         if let Some(c) = r.rows.iter().find_map(|row| row.cup_falls.as_ref()).filter(|c| c.lost > 0) {
-            println!("({} cups in sight not judged: the tokenizer's context frame does not show them)", c.lost);
+            let (cups, them) = if c.lost == 1 { ("cup", "it") } else { ("cups", "them") };
+            println!("({} {cups} in sight not judged: the tokenizer's context frame does not show {them})", c.lost);
         }
     }
     println!();

@@ -313,6 +313,39 @@ pub fn read(dirs: &[PathBuf], config: &Config, every: usize, frames: Frames) -> 
     Ok(demos)
 }
 
+/// A robot's own recordings as demonstrations (`s2r cycle --policy`): each
+/// bag's camera (its `/<camera>/image_raw`, else the simulator's
+/// `/sim/<camera>/image_raw`), its state and the commands it was driven
+/// with (`/cmd_vel` or `/joint_commands` for the network's robot, else a
+/// generated dataset's `/expert/…`), every `every`-th frame, with the seed
+/// given beside each bag (splits are by seed). A bag without the camera or
+/// the commands is named.
+pub fn read_recordings(bags: &[(PathBuf, u64)], config: &Config, every: usize) -> Result<Demos, PolicyError> {
+    let mut demos = Demos::default();
+    for (bag, seed) in bags {
+        let r = BagReader::open(bag).map_err(|e| PolicyError::Demos { path: bag.clone(), problem: e.to_string() })?;
+        let has = |t: &str| r.connections.iter().any(|c| c.topic == t);
+        let camera = [format!("/{}/image_raw", config.camera), format!("/sim/{}/image_raw", config.camera)];
+        let Some(image) = camera.iter().find(|t| has(t)) else {
+            return Err(PolicyError::Demos { path: bag.clone(), problem: format!("no camera frames on {}", camera.join(" or ")) });
+        };
+        let commands = [command_topic(config.robot, ""), command_topic(config.robot, "/expert")];
+        let Some(cmd) = commands.iter().find(|t| has(t)) else {
+            return Err(PolicyError::Demos {
+                path: bag.clone(),
+                problem: format!("no {}: the robot's commands are what a policy learns from", commands.join(" or ")),
+            });
+        };
+        let before = demos.samples.len();
+        episode(bag, *seed, config, every, std::slice::from_ref(image), cmd, &mut demos.samples)?;
+        if demos.samples.len() == before {
+            return Err(PolicyError::Demos { path: bag.clone(), problem: format!("no frames on {image} with the robot's state") });
+        }
+        demos.episodes += 1;
+    }
+    Ok(demos)
+}
+
 /// The latest value at or before `t` of a time-sorted series (the first when none is).
 fn at<T>(series: &[(i64, T)], t: i64) -> Option<&T> {
     let i = series.partition_point(|(s, _)| *s <= t);

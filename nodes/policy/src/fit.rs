@@ -18,6 +18,9 @@ use crate::{candle, PolicyError};
 pub struct FitOptions {
     /// Demonstration sets.
     pub data: Vec<PathBuf>,
+    /// A robot's own recordings beside them, each with the seed its split
+    /// goes by (read by [`data::read_recordings`]: the cycle's fine-tuning).
+    pub recordings: Vec<(PathBuf, u64)>,
     /// The checkpoint to write (and to resume from when it exists).
     pub output: PathBuf,
     /// Optimisation steps in all.
@@ -239,11 +242,17 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
             c
         }
     };
-    let demos = data::read(&opts.data, &config, opts.every, opts.frames)?;
+    let mut demos = if opts.data.is_empty() { data::Demos::default() } else { data::read(&opts.data, &config, opts.every, opts.frames)? };
+    let recorded = data::read_recordings(&opts.recordings, &config, opts.every)?;
+    demos.samples.extend(recorded.samples);
+    demos.episodes += recorded.episodes;
+    if demos.samples.is_empty() {
+        return Err(PolicyError::Demos { path: opts.output.clone(), problem: "no demonstration sets or recordings given".into() });
+    }
     let (held, train): (Vec<&Sample>, Vec<&Sample>) = demos.samples.iter().partition(|s| s2r_train::held_out(s.seed));
     if train.is_empty() {
         return Err(PolicyError::Demos {
-            path: opts.data[0].clone(),
+            path: opts.data.first().or(opts.recordings.first().map(|r| &r.0)).cloned().unwrap_or_default(),
             problem: "every episode's seed is a held-out one (seed % 10 == 9): record more seeds".into(),
         });
     }
@@ -279,7 +288,7 @@ pub fn fit(opts: &FitOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Met
     let mut meta = Meta {
         config: config.clone(),
         step,
-        data: opts.data.iter().map(|p| p.display().to_string()).collect(),
+        data: opts.data.iter().chain(opts.recordings.iter().map(|r| &r.0)).map(|p| p.display().to_string()).collect(),
         samples: (train.len(), held.len()),
         schedule: (opts.steps, opts.batch, opts.lr),
         held_out: resume.as_ref().and_then(|r| r.meta.held_out),
