@@ -56,9 +56,11 @@ pub struct Row {
 /// simulator has it fallen (its centre 10 cm below where it stood), else at
 /// the horizon's end: its place (its pixels at the last context frame) shows
 /// it when those pixels stand out from their surroundings (a ring around
-/// them) by at least half as much as in the context (as the codec shows it).
-/// Only cups whose true frame shows what happened count (a cup hidden by the
-/// arm does not), and only those the codec keeps in the context.
+/// them) by at least half as much as in the context (as the codec shows it);
+/// a fallen cup's place shown empty must also look more like the true
+/// frame's than like the context's ([`gone`]). Only cups whose true frame
+/// shows what happened count (a cup hidden by the arm does not), and only
+/// those the codec keeps in the context.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CupFalls {
     /// Cups that fell within the horizon (the true frame shows their place empty).
@@ -221,6 +223,21 @@ pub fn implied_stopping(speeds: &[f32], dt: f32) -> Option<f64> {
     Some(v0 * v0 / (2.0 * a))
 }
 
+/// The mean distance (per channel, levels) between two rgb8 views over a cup's place.
+fn distance(a: &[u8], b: &[u8], place: &CupPlace) -> f64 {
+    let d: f64 = place.pixels.iter().map(|&p| (0..3).map(|c| (a[p * 3 + c] as f64 - b[p * 3 + c] as f64).abs()).sum::<f64>() / 3.0).sum();
+    d / place.pixels.len().max(1) as f64
+}
+
+/// Whether `view` shows a cup's place empty: it no longer stands out from
+/// its surroundings (less than [`SHOWN`] of the context's `contrast`), and,
+/// where the cup fell, it looks more like the true frame's empty place
+/// (`truth`, as the codec shows it) than like the context's cup (`context`):
+/// not the arm smeared over it.
+fn gone(view: &[u8], place: &CupPlace, contrast: f64, truth: &[u8], context: &[u8], size: usize) -> bool {
+    presence(view, size, place) < SHOWN * contrast && (!place.fell || distance(view, truth, place) < distance(view, context, place))
+}
+
 struct Sums {
     acc: Vec<f64>,
     psnr: Vec<f64>,
@@ -320,7 +337,7 @@ pub fn evaluate(
         // predictor's frames against the context as the codec shows it (a
         // cup the codec loses from the context no predictor can show).
         let k0 = s + c - 1;
-        let mut places: Vec<(CupPlace, f64)> = Vec::new();
+        let mut places: Vec<(CupPlace, f64, Vec<u8>)> = Vec::new();
         let mut lost = 0;
         for p in e.objects.as_ref().map(|o| cup_places(o, size, k0, hmax)).unwrap_or_default() {
             let contrast = presence(&e.views[k0], size, &p);
@@ -332,22 +349,23 @@ pub fn evaluate(
                 lost += 1;
                 continue;
             }
-            places.push((p, coded));
+            let truth = decode(&e.codes[p.at], e)?;
+            places.push((p, coded, truth));
         }
         if e.objects.is_some() {
             let tally = cups.get_or_insert_with(|| vec![CupFalls::default(); models.len() + 2]);
             tally.iter_mut().for_each(|t| t.lost += lost);
-            for (p, contrast) in &places {
-                tally[0].count(p.fell, presence(&copy_view, size, p) < SHOWN * contrast);
-                tally[1].count(p.fell, presence(&decode(&e.codes[p.at], e)?, size, p) < SHOWN * contrast);
+            for (p, contrast, truth) in &places {
+                tally[0].count(p.fell, gone(&copy_view, p, *contrast, truth, &copy_view, size));
+                tally[1].count(p.fell, gone(truth, p, *contrast, truth, &copy_view, size));
             }
         }
         for (m, (_, model)) in models.iter().enumerate() {
             let ctx = s..s + c;
             let pred: Predicted = rollout(model, &e.codes[ctx.clone()], &e.states[ctx.clone()], &e.actions[s..], e.conditions, hmax)?;
-            for (p, contrast) in &places {
-                let shown = presence(&decode(&pred.codes[p.at - k0 - 1], e)?, size, p);
-                cups.as_mut().expect("set with the places")[m + 2].count(p.fell, shown < SHOWN * contrast);
+            for (p, contrast, truth) in &places {
+                let shown_gone = gone(&decode(&pred.codes[p.at - k0 - 1], e)?, p, *contrast, truth, &copy_view, size);
+                cups.as_mut().expect("set with the places")[m + 2].count(p.fell, shown_gone);
             }
             let mut at_ha = 0.0;
             for (j, &h) in opts.horizons.iter().enumerate() {
