@@ -474,6 +474,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fallen_cup_is_shown_gone_by_an_empty_place_not_by_a_smear_over_it() {
+        let p = &cup_places(&falling(), 16, 1, 4)[0];
+        let (context, truth) = (view(true), view(false));
+        let contrast = presence(&context, 16, p);
+        assert!(gone(&truth, p, contrast, &truth, &context, 16));
+        assert!(!gone(&context, p, contrast, &truth, &context, 16), "the cup still there");
+        // Something light grey smeared over the cup and its surroundings: nothing stands out, but it
+        // looks more like the cup than like the empty table and wall.
+        let mut smear = truth.clone();
+        for q in p.pixels.iter().chain(&p.ring) {
+            smear[q * 3..q * 3 + 3].copy_from_slice(&[210, 210, 210]);
+        }
+        assert!(presence(&smear, 16, p) < 1e-9);
+        assert!(!gone(&smear, p, contrast, &truth, &context, 16));
+    }
+
+    #[test]
     fn cup_falls_count_predictions_of_falls_and_false_alarms() {
         let mut c = CupFalls::default();
         assert_eq!(c.recall(), None);
