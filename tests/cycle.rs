@@ -194,7 +194,8 @@ fn a_cycle_fine_tunes_the_policy_on_the_recordings_commands() {
     assert_eq!(p["steps"][1].as_u64(), Some(base as u64 + 3));
     assert!(p["frames"].as_u64().unwrap() > 20, "the held-out episode's frames: {p:?}");
     let (before, after) = (&p["before"], &p["after"]);
-    for e in [&before[0], &before[1], &after[0], &after[1]] {
+    // Beside the baseline of holding the state.
+    for e in [&before[0], &before[1], &after[0], &after[1], &p["hold"][0], &p["hold"][1]] {
         assert!(e.as_f64().unwrap().is_finite() && e.as_f64().unwrap() >= 0.0, "{p:?}");
     }
     // Kept exactly when neither error rose and one fell.

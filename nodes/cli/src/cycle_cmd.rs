@@ -176,6 +176,9 @@ struct PolicyTurn {
     /// (rad/s); an arm's joints (rad, mean) and gripper (m).
     before: Option<(f32, f32)>,
     after: Option<(f32, f32)>,
+    /// The same error of holding the state (the speed and yaw rate it has; the joints where
+    /// they are, the gripper as open as it is): the baseline.
+    hold: Option<(f32, f32)>,
     announced: bool,
     verdict: String,
 }
@@ -449,7 +452,12 @@ pub fn run(a: CycleArgs) -> Result<()> {
     let policy = match &a.policy {
         Some(p) => {
             eprintln!("policy: fine-tuning {} on the recordings' own commands", p.display());
-            let turn = policy_turn(&a, p, &device)?;
+            // A policy that cannot be fine-tuned on these recordings leaves the deployed one, and the cycle's record.
+            let turn = policy_turn(&a, p, &device).unwrap_or_else(|e| PolicyTurn {
+                model: p.display().to_string(),
+                verdict: format!("not fine-tuned: {e:#}"),
+                ..Default::default()
+            });
             eprintln!("policy: {}", turn.verdict);
             Some(turn)
         }
@@ -552,9 +560,11 @@ fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Resu
     let tuned = a.output.join("policy.safetensors");
     std::fs::copy(path, &tuned).with_context(|| format!("copying {}", path.display()))?;
     let (_, batch, lr) = deployed.meta.schedule;
+    // The held-out recordings go in too: by their seeds training holds them out, and the
+    // checkpoint records its error on them.
     let f = s2r_policy::fit::FitOptions {
         data: Vec::new(),
-        recordings: train,
+        recordings: [train, held.clone()].concat(),
         output: tuned.clone(),
         steps: deployed.meta.step + a.policy_steps,
         batch,
@@ -579,6 +589,7 @@ fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Resu
     let before = s2r_policy::fit::held_out_error(&deployed.net(device)?, &refs, device)?.0;
     let after = s2r_policy::fit::held_out_error(&s2r_policy::checkpoint::read(&tuned)?.net(device)?, &refs, device)?.0;
     (turn.frames, turn.before, turn.after) = (samples.len(), Some(before), Some(after));
+    turn.hold = Some(hold_error(cfg.robot, &samples));
     let (what, units) = match cfg.robot {
         Robot::Vehicle => (["speed", "yaw rate"], ["m/s", "rad/s"]),
         Robot::Arm => (["joint", "gripper"], ["rad", "m"]),
@@ -604,17 +615,41 @@ fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Resu
     Ok(turn)
 }
 
+/// The error of the first command of holding the state, in [`PolicyTurn::before`]'s figures.
+fn hold_error(robot: s2r_policy::model::Robot, samples: &[s2r_policy::data::Sample]) -> (f32, f32) {
+    let n = samples.len().max(1) as f32;
+    let mut e = (0f32, 0f32);
+    for s in samples {
+        let a = &s.actions[0];
+        match robot {
+            // A car's commands are a speed and a yaw rate, its state the ones it has.
+            s2r_policy::model::Robot::Vehicle => {
+                e.0 += (a[0] - s.state[0]).abs();
+                e.1 += (a[1] - s.state[1]).abs();
+            }
+            // An arm's joint commands are relative to its joints (holding: 0), the gripper's absolute.
+            s2r_policy::model::Robot::Arm => {
+                e.0 += a[..6].iter().map(|x| x.abs()).sum::<f32>() / 6.0;
+                e.1 += (a[6] - s.state[6]).abs();
+            }
+        }
+    }
+    (e.0 / n, e.1 / n)
+}
+
 /// The policy's before/after line, markdown (None when it was not fine-tuned).
 fn policy_table(p: &PolicyTurn) -> Option<String> {
-    let (b, a) = (p.before?, p.after?);
+    let (b, a, h) = (p.before?, p.after?, p.hold?);
     Some(format!(
-        "| policy, robot held-out recordings | frames | first command error before → after |\n|---|---|---|\n| {} | {} | {:.3} → {:.3}, {:.4} → {:.4} |\n",
-        p.held_out.join(", "),
+        "| policy, robot held-out recordings | frames | first command error before → after | holding the state |\n|---|---|---|---|\n| {} | {} | {:.3} → {:.3}, {:.4} → {:.4} | {:.3}, {:.4} |\n",
+        p.held_out.len(),
         p.frames,
         b.0,
         a.0,
         b.1,
-        a.1
+        a.1,
+        h.0,
+        h.1
     ))
 }
 

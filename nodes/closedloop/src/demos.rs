@@ -34,7 +34,7 @@ pub struct DemoEpisode {
     pub hit_vulnerable: bool,
     /// The episode's driving score.
     pub driving_score: f64,
-    /// Sim seconds recorded.
+    /// Sim seconds to the episode's end (its bag goes on `after` seconds more).
     pub seconds: f64,
     /// Arms: how far the task got.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -420,7 +420,8 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
     if opts.thumbnail && thumbnail.is_none() {
         thumbnail = picture(&sim.snapshot().map_err(render_err)?);
     }
-    let sim_seconds = sim.seconds();
+    // The episode's figures are those at its end, before a recording goes on.
+    let (sim_seconds, wall_seconds, filter) = (sim.seconds(), started.elapsed().as_secs_f64(), driver.filter_log());
     if let Some(b) = bag {
         b.finish_after(&mut sim, driver, opts.after)?;
     }
@@ -446,11 +447,11 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
         max_speed: m.max_speed as f64,
         min_vru_gap: m.min_vru.map(f64::from),
         clamped,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds,
         trace: m.trace,
         thumbnail,
         arm: None,
-        filter: driver.filter_log(),
+        filter,
     })
 }
 
@@ -573,7 +574,8 @@ fn run_arm(
         missed += 1;
     }
     let thumbnail = if opts.thumbnail { picture(&sim.snapshot().map_err(render_err)?) } else { None };
-    let sim_seconds = sim.seconds();
+    // The episode's figures are those at its end, before a recording goes on.
+    let (sim_seconds, wall_seconds, filter) = (sim.seconds(), started.elapsed().as_secs_f64(), driver.filter_log());
     if let Some(b) = bag {
         b.finish_after(&mut sim, driver, opts.after)?;
     }
@@ -597,7 +599,7 @@ fn run_arm(
         max_speed: max_speed as f64,
         min_vru_gap: None,
         clamped,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds,
         trace,
         thumbnail,
         arm: Some(ArmMeasures {
@@ -607,7 +609,7 @@ fn run_arm(
             cups_knocked_over: knocked.len() as u32,
             missed_grasps: missed,
         }),
-        filter: driver.filter_log(),
+        filter,
     })
 }
 

@@ -365,7 +365,7 @@ impl Sim {
     /// The /joint_commands that would move the arm as its script does over
     /// the next step (joint targets and gripper opening): what a recording
     /// keeps as the commands of an arm nobody commands. None without an arm,
-    /// or once a command has replaced the script.
+    /// for an arm without a script, or once a command has replaced the script.
     pub fn scripted_command(&self) -> Option<JointState> {
         let (q, gripper) = self.physics.scripted_targets(self.seconds() as f32)?;
         Some(crate::autopilot::joint_command(&q, gripper))

@@ -114,13 +114,14 @@ pub struct Objects {
 }
 
 /// The camera pixel (row-major index) nearest the centre of each pixel of the
-/// codec's `size`² view of a `w`×`h` frame: its centre square, as
-/// [`FrameCodec::view`] resamples it.
+/// codec's `size`² view of a `w`×`h` frame: its centre square, as the
+/// tokenizer resamples it (view pixel i blends the frame around x0 + (i + ½)
+/// step, frame pixel j standing at j).
 fn view_pixels(w: usize, h: usize, size: usize) -> Vec<usize> {
     let side = w.min(h) as f32;
     let (x0, y0) = ((w as f32 - side) / 2.0, (h as f32 - side) / 2.0);
     let step = side / size as f32;
-    let near = |o: f32, i: usize, n: usize| ((o + (i as f32 + 0.5) * step) as usize).min(n - 1);
+    let near = |o: f32, i: usize, n: usize| ((o + (i as f32 + 0.5) * step).round() as usize).min(n - 1);
     (0..size * size).map(|k| near(y0, k / size, h) * w + near(x0, k % size, w)).collect()
 }
 
