@@ -581,7 +581,11 @@ fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Resu
         speed_quantile: None,
         device: device.clone(),
     };
-    let meta = s2r_policy::fit::fit(&f, &mut |_| {})?;
+    let meta = s2r_policy::fit::fit(&f, &mut |p| {
+        if let s2r_policy::fit::Progress::HeldOut { step, mae, .. } = p {
+            eprintln!("  step {step}: held-out first-command error {:.3}, {:.4}", mae.0, mae.1);
+        }
+    })?;
     turn.fine_tuned = Some(tuned.display().to_string());
     turn.steps.1 = meta.step;
     let samples = s2r_policy::data::read_recordings(&held, &cfg, 1)?.samples;
