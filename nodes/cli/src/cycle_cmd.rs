@@ -528,16 +528,13 @@ fn policy_turn(a: &CycleArgs, path: &Path, device: &candle_core::Device) -> Resu
     use s2r_policy::model::Robot;
     let deployed = s2r_policy::checkpoint::read(path)?;
     let cfg = deployed.meta.config.clone();
-    let commands: [&str; 2] = match cfg.robot {
-        Robot::Vehicle => ["/cmd_vel", "/expert/cmd_vel"],
-        Robot::Arm => ["/joint_commands", "/expert/joint_commands"],
-    };
+    let commands = s2r_policy::data::command_topics(cfg.robot);
     let mut turn = PolicyTurn { model: path.display().to_string(), steps: (deployed.meta.step, deployed.meta.step), ..Default::default() };
     let (mut train, mut held) = (Vec::new(), Vec::new());
     for (i, bag) in a.bags.iter().enumerate() {
         let r = BagReader::open(bag).with_context(|| format!("reading {}", bag.display()))?;
         let name = bag.display().to_string();
-        if !r.connections.iter().any(|c| commands.contains(&c.topic.as_str())) {
+        if !r.connections.iter().any(|c| commands.contains(&c.topic)) {
             turn.without_commands.push(name);
         } else if i % a.held_out_every == a.held_out_every - 1 {
             // Seeds by which the policy's training splits: the held-out ones end in 9.

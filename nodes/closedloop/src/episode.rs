@@ -402,9 +402,7 @@ pub fn run(scenario: &Scenario, seed: u64, driver: &mut dyn Driver, opts: &Episo
             clamped += apply(&mut sim, c) as u32;
         }
         if let Some(b) = bag.as_mut() {
-            // The teacher's label where there is one (DAgger), else what was executed.
-            let label = driver.label().or_else(|| command.clone());
-            b.write_tick(&tick, label.as_ref())?;
+            b.write_tick(&tick, recorded_command(driver, command.as_ref(), &sim).as_ref())?;
         }
         if tick.odom.is_some() {
             odom_ticks += 1;
@@ -513,9 +511,7 @@ fn run_arm(
             }
         }
         if let Some(b) = bag.as_mut() {
-            // An arm nobody commands follows its script: the script's targets are its commands.
-            let label = driver.label().or_else(|| command.clone()).or_else(|| sim.scripted_command().map(Command::Joints));
-            b.write_tick(&tick, label.as_ref())?;
+            b.write_tick(&tick, recorded_command(driver, command.as_ref(), &sim).as_ref())?;
         }
         if tick.joint_states.is_none() {
             continue;
@@ -613,6 +609,13 @@ fn run_arm(
     })
 }
 
+/// The command a recording keeps for this instant: the teacher's label where
+/// there is one (DAgger), else what was executed, else, for an arm nobody
+/// commands, its script's targets (what moves it).
+fn recorded_command(driver: &dyn Driver, executed: Option<&Command>, sim: &Sim) -> Option<Command> {
+    driver.label().or_else(|| executed.cloned()).or_else(|| sim.scripted_command().map(Command::Joints))
+}
+
 /// Applies a command as the simulator's topics would; true when something was clamped.
 fn apply(sim: &mut Sim, c: &Command) -> bool {
     match c {
@@ -708,8 +711,7 @@ impl Recorder {
             if let Some(c) = &command {
                 apply(sim, c);
             }
-            let label = driver.label().or_else(|| command.clone()).or_else(|| sim.scripted_command().map(Command::Joints));
-            self.write_tick(&tick, label.as_ref())?;
+            self.write_tick(&tick, recorded_command(driver, command.as_ref(), sim).as_ref())?;
         }
         self.finish()
     }

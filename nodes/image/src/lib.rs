@@ -21,6 +21,7 @@ mod rgb;
 mod ros;
 pub mod stored;
 pub mod transport;
+pub mod view;
 
 use std::path::PathBuf;
 

@@ -63,12 +63,7 @@ pub fn depth_m(img: &Image, topic: &str) -> Result<Vec<f32>, ImageError> {
                 out.push(if big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) })
             })
         }),
-        "16UC1" | "mono16" => rows(img, topic, 2)?.for_each(|r| {
-            r.chunks_exact(2).for_each(|b| {
-                let mm = if big { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) };
-                out.push(if mm == 0 { f32::INFINITY } else { mm as f32 / 1000.0 })
-            })
-        }),
+        "16UC1" | "mono16" => out.extend(ids(img, topic)?.into_iter().map(|mm| if mm == 0 { f32::INFINITY } else { mm as f32 / 1000.0 })),
         _ => return Err(refuse(img, topic, "depth (32FC1 metres or 16UC1 millimetres)")),
     }
     Ok(out)
@@ -82,7 +77,8 @@ pub fn classes(img: &Image, topic: &str) -> Result<Vec<u8>, ImageError> {
     }
 }
 
-/// Instance ids, two bytes per pixel: mono16 or 16UC1 (either byte order).
+/// Two bytes per pixel, mono16 or 16UC1 (either byte order): instance ids,
+/// or depth in millimetres ([`depth_m`] reads them so).
 pub fn ids(img: &Image, topic: &str) -> Result<Vec<u16>, ImageError> {
     let big = img.is_bigendian != 0;
     match img.encoding.as_str() {

@@ -40,22 +40,8 @@ impl Warp {
     }
 }
 
-/// The codec's `size`×`size` view of a `w`×`h` frame: the corner (x0, y0)
-/// of the frame's centre square (its shorter side) and the frame pixels one
-/// view pixel spans (step).
-pub(crate) fn square(w: usize, h: usize, size: usize) -> (f64, f64, f64) {
-    let side = w.min(h) as f64;
-    ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0, side / size as f64)
-}
-
-/// For each pixel of a `w`×`h` frame's `size`×`size` view (row-major), the
-/// frame pixel (column, row) nearest its centre: frame coordinate
-/// x0 + (x + ½)·step, pixel i's centre at i.
-pub(crate) fn nearest_pixels(w: usize, h: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
-    let (x0, y0, step) = square(w, h, size);
-    let at = move |origin: f64, i: usize, n: usize| ((origin + (i as f64 + 0.5) * step).round() as usize).min(n - 1);
-    (0..size).flat_map(move |y| (0..size).map(move |x| (at(x0, x, w), at(y0, y, h))))
-}
+/// The codec's view geometry, shared with the other stages (`s2r_image::view`).
+pub(crate) use s2r_image::view::{nearest_pixels, view_square as square};
 
 /// A frame's depth (`w`×`h`, metres along the optical axis) sampled where
 /// the codec's `size`×`size` view of the frame has its pixel centres (the

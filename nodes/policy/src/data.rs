@@ -118,6 +118,13 @@ struct SetEpisode {
     skip: bool,
 }
 
+/// Where a recording of `robot` has the commands it was driven with: the
+/// robot's own topic (`/cmd_vel`, `/joint_commands`), or a generated
+/// dataset's expert's (`/expert/…`), in that order of preference.
+pub fn command_topics(robot: Robot) -> [String; 2] {
+    [command_topic(robot, ""), command_topic(robot, "/expert")]
+}
+
 /// The command topic of `robot` under `prefix`.
 fn command_topic(robot: Robot, prefix: &str) -> String {
     match robot {
@@ -329,7 +336,7 @@ pub fn read_recordings(bags: &[(PathBuf, u64)], config: &Config, every: usize) -
         let Some(image) = camera.iter().find(|t| has(t)) else {
             return Err(PolicyError::Demos { path: bag.clone(), problem: format!("no camera frames on {}", camera.join(" or ")) });
         };
-        let commands = [command_topic(config.robot, ""), command_topic(config.robot, "/expert")];
+        let commands = command_topics(config.robot);
         let Some(cmd) = commands.iter().find(|t| has(t)) else {
             return Err(PolicyError::Demos {
                 path: bag.clone(),

@@ -113,18 +113,6 @@ pub struct Objects {
     pub cups: Vec<Vec<(u16, f32)>>,
 }
 
-/// The camera pixel (row-major index) nearest the centre of each pixel of the
-/// codec's `size`² view of a `w`×`h` frame: its centre square, as the
-/// tokenizer resamples it (view pixel i blends the frame around x0 + (i + ½)
-/// step, frame pixel j standing at j).
-fn view_pixels(w: usize, h: usize, size: usize) -> Vec<usize> {
-    let side = w.min(h) as f32;
-    let (x0, y0) = ((w as f32 - side) / 2.0, (h as f32 - side) / 2.0);
-    let step = side / size as f32;
-    let near = |o: f32, i: usize, n: usize| ((o + (i as f32 + 0.5) * step).round() as usize).min(n - 1);
-    (0..size * size).map(|k| near(y0, k / size, h) * w + near(x0, k % size, w)).collect()
-}
-
 #[derive(Deserialize)]
 struct Manifest {
     format: String,
@@ -389,7 +377,8 @@ fn objects(
         let ids = s2r_image::ids(&img, topic).map_err(|e| data_error(bag, e.to_string()))?;
         let (w, h) = (img.width as usize, img.height as usize);
         if pixels.as_ref().is_none_or(|p| (p.0, p.1) != (w, h)) {
-            pixels = Some((w, h, view_pixels(w, h, size)));
+            // The camera pixel nearest each view pixel's centre, as the codec's view samples the frame.
+            pixels = Some((w, h, s2r_image::view::nearest_pixels(w, h, size).map(|(x, y)| y * w + x).collect()));
         }
         let map = &pixels.as_ref().expect("set above").2;
         out.ids.push(map.iter().map(|&k| ids[k]).collect());

@@ -104,7 +104,7 @@ struct CupPlace {
     ring: Vec<usize>,
     /// The token frame it is judged at.
     at: usize,
-    /// Whether it has fallen by then.
+    /// Whether it fell within the horizon (by `at`, which follows the fall).
     fell: bool,
 }
 
@@ -141,7 +141,7 @@ fn cup_places(objects: &Objects, size: usize, k0: usize, hmax: usize) -> Vec<Cup
         let ring = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| y * size + x)).filter(|&p| !is_cup(ids[p])).collect();
         let fall = (k0 + 1..=k0 + hmax).find(|&t| fallen(t, id, z0));
         let at = fall.map_or(k0 + hmax, |f| (f + 1).min(k0 + hmax));
-        out.push(CupPlace { pixels, ring, at, fell: fall.is_some_and(|f| f <= at) });
+        out.push(CupPlace { pixels, ring, at, fell: fall.is_some() });
     }
     out
 }
