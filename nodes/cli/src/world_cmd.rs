@@ -212,6 +212,11 @@ pub struct TrainWorldArgs {
     /// With --base: train low-rank adapters of this rank on every block's linear maps, the base frozen.
     #[arg(long, default_value_t = 0)]
     adapter: usize,
+    /// The dynamics head's hidden width (the state's change from the commands, the state and the
+    /// conditions as they are): a fresh network's default 64; with --base, a base without one gets a
+    /// new one (0: none).
+    #[arg(long)]
+    dynamics: Option<usize>,
     #[command(flatten)]
     d: DataArgs,
     /// Camera frames per token frame (a fresh network's).
@@ -278,6 +283,7 @@ pub fn train(a: TrainWorldArgs) -> Result<()> {
         eval_every: a.eval_every,
         fresh: a.fresh,
         adapter: a.adapter,
+        dynamics: a.dynamics,
         device: s2r_train::device(&a.device)?,
     };
     let frames: usize = episodes.iter().map(|e| e.codes.len()).sum();

@@ -67,14 +67,16 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, WorldError> {
     let vars = VarMap::new();
     let model = WorldModel::new(record.config.clone(), VarBuilder::from_varmap(&vars, DType::F32, device))
         .map_err(|e| WorldError::BadCheckpoint { path: path.into(), problem: e.to_string() })?;
-    copy_weights(&c, &vars)?;
+    copy_weights(&c, &vars, false)?;
     Ok(Loaded { model, vars, record, path: path.into() })
 }
 
 /// Copies a checkpoint's weights (not its optimiser state) into `vars`;
-/// adapters it does not have keep theirs (a base under new adapters).
-pub fn copy_weights(c: &s2r_train::Checkpoint, vars: &VarMap) -> Result<(), WorldError> {
-    s2r_train::load_weights(c, vars, crate::model::is_adapter).map_err(|e| WorldError::BadCheckpoint {
+/// adapters it does not have keep theirs (a base under new adapters), and so
+/// does the dynamics head when `new_dynamics` (a base without one).
+pub fn copy_weights(c: &s2r_train::Checkpoint, vars: &VarMap, new_dynamics: bool) -> Result<(), WorldError> {
+    let may_lack = |name: &str| crate::model::is_adapter(name) || (new_dynamics && crate::model::is_dynamics(name));
+    s2r_train::load_weights(c, vars, may_lack).map_err(|e| WorldError::BadCheckpoint {
         path: c.path.clone(),
         problem: match e {
             s2r_train::TrainError::Bad { problem, .. } => problem,

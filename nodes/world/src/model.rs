@@ -139,6 +139,15 @@ pub struct Config {
     /// trains only them: W x + B A x, A R×in, B out×R (zero at the start).
     #[serde(default)]
     pub adapter: usize,
+    /// Hidden width of the dynamics head (0: none, as in checkpoints written
+    /// before it): a GELU MLP from the frame's action and state, their change
+    /// since the previous frame and the clip's conditions to the state's
+    /// change, added to what the state head reads from the frame's features.
+    /// The numbers reach it as they are rather than through the blocks' layer
+    /// norms, beside 256 token features, so a command to brake and the grip of
+    /// the surface (its condition) set the predicted deceleration.
+    #[serde(default)]
+    pub dynamics: usize,
 }
 
 fn one() -> usize {
@@ -161,13 +170,14 @@ impl Config {
             mlp: 384,
             patch: 2,
             adapter: 0,
+            dynamics: 64,
         }
     }
 
     /// For people: "dv8x16x16 16×16 (patch 2), context 4, every 2 frames, dim 96, 4 layers, 4 heads, mlp 384".
     pub fn summary(&self) -> String {
         format!(
-            "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}{}",
+            "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}{}{}",
             self.codec,
             self.grid,
             self.grid,
@@ -178,7 +188,8 @@ impl Config {
             self.layers,
             self.heads,
             self.mlp,
-            if self.adapter > 0 { format!(", adapters of rank {}", self.adapter) } else { String::new() }
+            if self.adapter > 0 { format!(", adapters of rank {}", self.adapter) } else { String::new() },
+            if self.dynamics > 0 { format!(", dynamics {}", self.dynamics) } else { String::new() }
         )
     }
 
@@ -313,7 +324,48 @@ pub struct WorldModel {
     pub(crate) ln_f: LayerNorm,
     pub(crate) head: Linear,
     pub(crate) state: Linear,
+    pub(crate) dynamics: Option<Dynamics>,
     offsets: Tensor,
+}
+
+/// The dynamics head ([`Config::dynamics`]): [action, state, their change
+/// since the previous frame, conditions] → hidden (GELU) → the state's change.
+pub(crate) struct Dynamics {
+    pub(crate) hidden: Linear,
+    pub(crate) out: Linear,
+}
+
+/// Whether a variable is the dynamics head's (what a base without one lacks
+/// when it is post-trained with one).
+pub fn is_dynamics(name: &str) -> bool {
+    name.starts_with("dynamics.")
+}
+
+impl Dynamics {
+    fn new(d: usize, hidden: usize, vb: VarBuilder) -> candle_core::Result<Dynamics> {
+        // The output starts at zero: a base post-trained with a new head predicts as before at its first step.
+        let w = vb.pp("out").get_with_hints((ACTION, hidden), "weight", candle_nn::Init::Const(0.0))?;
+        let b = vb.pp("out").get_with_hints(ACTION, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(Dynamics { hidden: linear(4 * ACTION + d, hidden, vb.pp("hidden"))?, out: Linear::new(w, Some(b)) })
+    }
+
+    /// Its inputs [B, T, 4·ACTION + d]: each frame's steps, their change since
+    /// the frame before (zero at the first) and the conditions' sum [B, d].
+    pub(crate) fn inputs(steps: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
+        let t = steps.dim(1)?;
+        let change = if t > 1 {
+            let d = (steps.narrow(1, 1, t - 1)? - steps.narrow(1, 0, t - 1)?)?;
+            Tensor::cat(&[&steps.narrow(1, 0, 1)?.zeros_like()?, &d], 1)?
+        } else {
+            steps.zeros_like()?
+        };
+        let cond = cond.unsqueeze(1)?.repeat((1, t, 1))?;
+        Tensor::cat(&[steps, &change, &cond], 2)
+    }
+
+    fn forward(&self, steps: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
+        self.out.forward(&self.hidden.forward(&Dynamics::inputs(steps, cond)?)?.gelu()?)
+    }
 }
 
 /// A batch of token windows for [`WorldModel::forward`].
@@ -353,6 +405,7 @@ impl WorldModel {
             ln_f: layer_norm(d, vb.pp("ln_f"))?,
             head: linear(d, p * p * rows, vb.pp("head"))?,
             state: linear(d, ACTION, vb.pp("state_head"))?,
+            dynamics: (config.dynamics > 0).then(|| Dynamics::new(d, config.dynamics, vb.pp("dynamics"))).transpose()?,
             offsets: Tensor::new(offsets.as_slice(), vb.device())?,
             config,
         })
@@ -382,7 +435,10 @@ impl WorldModel {
             x = blk.forward(&x, self.config.heads, &causal)?;
         }
         let x = self.ln_f.forward(&x)?;
-        let state = self.state.forward(&x.mean(2)?)?;
+        let mut state = self.state.forward(&x.mean(2)?)?;
+        if let Some(dy) = &self.dynamics {
+            state = (state + dy.forward(&batch.steps, &cond)?)?;
+        }
         // Each token → its p×p positions' logits, back in row-major order.
         let rows = self.head.forward(&x)?;
         let k = rows.dim(3)? / (p * p);

@@ -18,7 +18,8 @@
 //! exported encoder's `digits`, transposed to [1, T, N, L]) plus each digit's
 //! row offset (0, 8, 16, 24, 29, 34 for levels 8, 8, 8, 5, 5, 5): raw digits
 //! would be read from the wrong table rows without an error. Low-rank
-//! adapters are folded into their linear maps. The model's metadata holds the
+//! adapters are folded into their linear maps; the dynamics head (when the
+//! config has one) adds to the state as in [`WorldModel::forward`]. The model's metadata holds the
 //! config (`sim2real.world`). Written by [`s2r_train::onnx`].
 
 use candle_nn::Linear;
@@ -174,7 +175,31 @@ pub fn export(model: &WorldModel) -> Result<Vec<u8>, WorldError> {
         let x = layer_norm(g, &x, &model.ln_f)?;
         let mean = g.name("mean");
         g.node("ReduceMean", &[&x], &[&mean], &[Attr::Ints("axes", vec![2]), Attr::Int("keepdims", 0)]);
-        let state = g.linear(&mean, &model.state)?;
+        let mut state = g.linear(&mean, &model.state)?;
+        if let Some(dy) = &model.dynamics {
+            // Each frame's steps, their change since the frame before (a
+            // difference matrix over time: zero at the first) and the conditions.
+            let diff: Vec<f32> = (0..t * t)
+                .map(|i| match (i / t, i % t) {
+                    (r, k) if r > 0 && k == r => 1.0,
+                    (r, k) if r > 0 && k + 1 == r => -1.0,
+                    _ => 0.0,
+                })
+                .collect();
+            let m = g.name("step_difference");
+            g.initializer(&m, &[t, t], &diff);
+            let change = g.binary("MatMul", &m, "steps");
+            let shape = g.name("shape");
+            g.int64s(&shape, &[1, t as i64, d as i64]);
+            let cond_t = g.name("conditions_per_frame");
+            g.node("Expand", &[&cond_sum, &shape], &[&cond_t], &[]);
+            let inputs = g.name("dynamics_inputs");
+            g.node("Concat", &["steps", &change, &cond_t], &[&inputs], &[Attr::Int("axis", 2)]);
+            let h = g.linear(&inputs, &dy.hidden)?;
+            let h = gelu(g, &h);
+            let out = g.linear(&h, &dy.out)?;
+            state = g.binary("Add", &state, &out);
+        }
         g.node("Identity", &[&state], &["state"], &[]);
         // Each token → its p×p positions' logits, back in row-major order.
         let rows = g.linear(&x, &model.head)?;

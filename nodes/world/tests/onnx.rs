@@ -27,14 +27,24 @@ fn onnx_runtime_matches_candle() {
     let dev = Device::Cpu;
     let levels = vec![8, 8, 8, 5, 5, 5];
     for cfg in [
-        Config { dim: 32, heads: 4, layers: 2, mlp: 64, context: 3, patch: 1, ..Config::new("test", 4, levels.clone()) },
-        Config { dim: 32, heads: 2, layers: 2, mlp: 64, context: 4, patch: 2, adapter: 3, ..Config::new("test", 8, levels.clone()) },
+        Config { dim: 32, heads: 4, layers: 2, mlp: 64, context: 3, patch: 1, dynamics: 0, ..Config::new("test", 4, levels.clone()) },
+        Config {
+            dim: 32,
+            heads: 2,
+            layers: 2,
+            mlp: 64,
+            context: 4,
+            patch: 2,
+            adapter: 3,
+            dynamics: 16,
+            ..Config::new("test", 8, levels.clone())
+        },
     ] {
         let vars = VarMap::new();
         let model = WorldModel::new(cfg.clone(), VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
-        // Adapters start at zero (B = 0): give them weights, so folding them in is tested.
+        // Adapters and the dynamics head's output start at zero: give them weights, so they are tested.
         for (name, var) in vars.data().lock().unwrap().iter() {
-            if name.ends_with(".lora_b") {
+            if name.ends_with(".lora_b") || name.starts_with("dynamics.out") {
                 var.set(&Tensor::randn(0f32, 0.1, var.shape(), &dev).unwrap()).unwrap();
             }
         }
