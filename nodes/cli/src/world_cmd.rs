@@ -413,14 +413,16 @@ fn print_report(r: &Report, episodes: &[Episode]) {
     }
     println!();
     for m in &r.models {
-        let stop = match m.stopping_error() {
-            Some(e) => format!(
-                "stopping distance implied by the predicted speeds within {:.1}% of the simulator's (mean over {} slowing clips; true mean {:.1} m)",
-                e * 100.0,
+        let stop = match (m.stopping_error(), m.stopping_median(), m.stopping_within(0.15)) {
+            (Some(mean), Some(median), Some(within)) => format!(
+                "stopping distance implied by the predicted speeds within 15% of the simulator's in {:.0}% of {} slowing clips (error median {:.1}%, mean {:.1}%; true mean {:.1} m)",
+                within * 100.0,
                 m.stopping.len(),
+                median * 100.0,
+                mean * 100.0,
                 m.stopping.iter().map(|s| s.0).sum::<f64>() / m.stopping.len() as f64
             ),
-            None => "no slowing vehicle clips".into(),
+            _ => "no slowing vehicle clips".into(),
         };
         println!("{}: ΔtPSNR {:+.2} dB (true actions minus another clip's, h=8); {stop}", m.name, m.delta_t_psnr);
     }

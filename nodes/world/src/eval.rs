@@ -203,10 +203,32 @@ pub struct Report {
 }
 
 impl ModelFigures {
+    /// The absolute relative errors of the predicted stopping distances, ascending.
+    fn stopping_errors(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.stopping.iter().map(|(t, p)| ((p - t) / t.max(1e-6)).abs()).collect();
+        e.sort_by(f64::total_cmp);
+        e
+    }
+
     /// Mean absolute relative error of the predicted stopping distances, when there are clips.
     pub fn stopping_error(&self) -> Option<f64> {
-        (!self.stopping.is_empty())
-            .then(|| self.stopping.iter().map(|(t, p)| ((p - t) / t.max(1e-6)).abs()).sum::<f64>() / self.stopping.len() as f64)
+        (!self.stopping.is_empty()).then(|| self.stopping_errors().iter().sum::<f64>() / self.stopping.len() as f64)
+    }
+
+    /// Median absolute relative error of the predicted stopping distances, when there are clips.
+    pub fn stopping_median(&self) -> Option<f64> {
+        let e = self.stopping_errors();
+        match e.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(e[n / 2]),
+            n => Some((e[n / 2 - 1] + e[n / 2]) / 2.0),
+        }
+    }
+
+    /// The share of clips whose predicted stopping distance is within `tolerance` (0.15: 15 %) of the true one.
+    pub fn stopping_within(&self, tolerance: f64) -> Option<f64> {
+        let e = self.stopping_errors();
+        (!e.is_empty()).then(|| e.iter().filter(|&&x| x <= tolerance).count() as f64 / e.len() as f64)
     }
 }
 
@@ -407,6 +429,17 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopping_errors_summarised() {
+        let m = ModelFigures { name: "m".into(), delta_t_psnr: 0.0, stopping: vec![(10.0, 11.0), (10.0, 5.0), (20.0, 21.0), (10.0, 30.0)] };
+        // Errors 0.05, 0.1, 0.5, 2.0.
+        assert!((m.stopping_error().unwrap() - 0.6625).abs() < 1e-9);
+        assert!((m.stopping_median().unwrap() - 0.3).abs() < 1e-9);
+        assert_eq!(m.stopping_within(0.15), Some(0.5));
+        let none = ModelFigures { stopping: Vec::new(), ..m };
+        assert_eq!((none.stopping_error(), none.stopping_median(), none.stopping_within(0.15)), (None, None, None));
+    }
 
     #[test]
     fn stopping_distance_from_a_speed_profile() {

@@ -378,7 +378,8 @@ pub(crate) fn init(vars: &VarMap, seed: u64) -> candle_core::Result<()> {
     for name in names {
         let v = &data[name];
         let n = v.elem_count();
-        let values: Vec<f32> = if name.ends_with(".lora_b") {
+        // Adapters' B and the dynamics head's output start at zero: they add nothing until trained.
+        let values: Vec<f32> = if name.ends_with(".lora_b") || name == "dynamics.out.weight" {
             vec![0.0; n]
         } else if name.ends_with(".lora_a") {
             let fan_in = v.dims()[1] as f64;
@@ -558,7 +559,7 @@ mod tests {
         fit(&episodes, &opts, &mut |_| {}).unwrap();
         let (rec, c) = checkpoint::read(&opts.output).unwrap();
         assert_eq!(rec.config.dynamics, 8);
-        assert_eq!(c.tensors["dynamics.hidden.weight"].dims(), &[8, 4 * ACTION + 16]);
+        assert_eq!(c.tensors["dynamics.hidden.weight"].dims(), &[8, crate::model::DYNAMICS_INPUTS + 16]);
         // Its output starts at zero: the post-trained network predicts the base's state at first.
         let (b, p) = (checkpoint::load(&base, &Device::Cpu).unwrap().model, checkpoint::load(&opts.output, &Device::Cpu).unwrap().model);
         let e = &episodes[3];

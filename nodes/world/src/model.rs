@@ -329,7 +329,8 @@ pub struct WorldModel {
 }
 
 /// The dynamics head ([`Config::dynamics`]): [action, state, their change
-/// since the previous frame, conditions] → hidden (GELU) → the state's change.
+/// since the previous frame, the command relative to the state, conditions]
+/// → hidden (GELU) → the state's change.
 pub(crate) struct Dynamics {
     pub(crate) hidden: Linear,
     pub(crate) out: Linear,
@@ -341,17 +342,27 @@ pub fn is_dynamics(name: &str) -> bool {
     name.starts_with("dynamics.")
 }
 
+/// Inputs of the dynamics head per frame.
+pub const DYNAMICS_INPUTS: usize = 5 * ACTION;
+
 impl Dynamics {
     fn new(d: usize, hidden: usize, vb: VarBuilder) -> candle_core::Result<Dynamics> {
         // The output starts at zero: a base post-trained with a new head predicts as before at its first step.
         let w = vb.pp("out").get_with_hints((ACTION, hidden), "weight", candle_nn::Init::Const(0.0))?;
         let b = vb.pp("out").get_with_hints(ACTION, "bias", candle_nn::Init::Const(0.0))?;
-        Ok(Dynamics { hidden: linear(4 * ACTION + d, hidden, vb.pp("hidden"))?, out: Linear::new(w, Some(b)) })
+        Ok(Dynamics { hidden: linear(DYNAMICS_INPUTS + d, hidden, vb.pp("hidden"))?, out: Linear::new(w, Some(b)) })
     }
 
-    /// Its inputs [B, T, 4·ACTION + d]: each frame's steps, their change since
-    /// the frame before (zero at the first) and the conditions' sum [B, d].
-    pub(crate) fn inputs(steps: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
+    /// Its inputs [B, T, DYNAMICS_INPUTS + d], from the frames' `steps`
+    /// [B, T, 2·ACTION], the condition rows [B, 4] and their embeddings'
+    /// sum `cond` [B, d]: each frame's steps; their change since the frame
+    /// before (zero at the first) times [`STATE_GAIN`], the scale of what the
+    /// head predicts; the command relative to the state, tanh(gain × (command
+    /// − state)) for a car (a brake or throttle demand: a car commanded 0.1
+    /// m/s below its speed is braking, one commanded to stop from 10 m/s
+    /// brakes as hard as it can), tanh(action) for an arm (its actions are
+    /// already joint targets relative to the joints); and the conditions.
+    pub(crate) fn inputs(steps: &Tensor, rows: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
         let t = steps.dim(1)?;
         let change = if t > 1 {
             let d = (steps.narrow(1, 1, t - 1)? - steps.narrow(1, 0, t - 1)?)?;
@@ -359,14 +370,26 @@ impl Dynamics {
         } else {
             steps.zeros_like()?
         };
+        let (action, state) = (steps.narrow(2, 0, ACTION)?, steps.narrow(2, ACTION, ACTION)?);
+        // 1 for a car (robot row 0), 0 for an arm: [B, 1, 1].
+        let car = rows.narrow(1, 0, 1)?.to_dtype(DType::F32)?.affine(-1.0, 1.0)?.unsqueeze(2)?;
+        let arm = car.affine(-1.0, 1.0)?;
+        let relative = ((action.clone() - state)? * RELATIVE_GAIN as f64)?.broadcast_mul(&car)?;
+        let relative = (relative + action.broadcast_mul(&arm)?)?.tanh()?;
         let cond = cond.unsqueeze(1)?.repeat((1, t, 1))?;
-        Tensor::cat(&[steps, &change, &cond], 2)
+        Tensor::cat(&[steps, &(change * STATE_GAIN as f64)?, &relative, &cond], 2)
     }
 
-    fn forward(&self, steps: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
-        self.out.forward(&self.hidden.forward(&Dynamics::inputs(steps, cond)?)?.gelu()?)
+    fn forward(&self, steps: &Tensor, rows: &Tensor, cond: &Tensor) -> candle_core::Result<Tensor> {
+        self.out.forward(&self.hidden.forward(&Dynamics::inputs(steps, rows, cond)?)?.gelu()?)
     }
 }
+
+/// A car's command relative to its state, as the dynamics head reads it:
+/// tanh(this × (command − speed), both scaled): 0.1 m/s below the speed is
+/// −0.29, an expert braking on ice (about 0.14 m/s below) −0.40, a stop
+/// commanded from 3 m/s or more about −1.
+pub const RELATIVE_GAIN: f32 = 30.0;
 
 /// A batch of token windows for [`WorldModel::forward`].
 pub struct Batch {
@@ -437,7 +460,7 @@ impl WorldModel {
         let x = self.ln_f.forward(&x)?;
         let mut state = self.state.forward(&x.mean(2)?)?;
         if let Some(dy) = &self.dynamics {
-            state = (state + dy.forward(&batch.steps, &cond)?)?;
+            state = (state + dy.forward(&batch.steps, &batch.conditions, &cond)?)?;
         }
         // Each token → its p×p positions' logits, back in row-major order.
         let rows = self.head.forward(&x)?;

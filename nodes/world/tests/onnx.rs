@@ -26,19 +26,26 @@ fn onnx_runtime_matches_candle() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Device::Cpu;
     let levels = vec![8, 8, 8, 5, 5, 5];
-    for cfg in [
-        Config { dim: 32, heads: 4, layers: 2, mlp: 64, context: 3, patch: 1, dynamics: 0, ..Config::new("test", 4, levels.clone()) },
-        Config {
-            dim: 32,
-            heads: 2,
-            layers: 2,
-            mlp: 64,
-            context: 4,
-            patch: 2,
-            adapter: 3,
-            dynamics: 16,
-            ..Config::new("test", 8, levels.clone())
-        },
+    let car = Conditions { robot: Robot::Vehicle, surface: Surface::Icy, weather: 2, time: 3 };
+    let arm = Conditions { robot: Robot::Arm, surface: Surface::Table, weather: 0, time: 1 };
+    let with_dynamics = Config {
+        dim: 32,
+        heads: 2,
+        layers: 2,
+        mlp: 64,
+        context: 4,
+        patch: 2,
+        adapter: 3,
+        dynamics: 16,
+        ..Config::new("test", 8, levels.clone())
+    };
+    for (cfg, conditions) in [
+        (
+            Config { dim: 32, heads: 4, layers: 2, mlp: 64, context: 3, patch: 1, dynamics: 0, ..Config::new("test", 4, levels.clone()) },
+            car,
+        ),
+        (with_dynamics.clone(), car),
+        (with_dynamics, arm),
     ] {
         let vars = VarMap::new();
         let model = WorldModel::new(cfg.clone(), VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
@@ -57,7 +64,7 @@ fn onnx_runtime_matches_candle() {
         let raw: Vec<u32> = (0..t * n * l).map(|i| ((i * 7 + i / 5) as u32) % cfg.levels[i % l]).collect();
         let digits = model.offset_digits(&Tensor::from_vec(raw, (1, t, n, l), &dev).unwrap()).unwrap();
         let steps = Tensor::randn(0f32, 1.0, (1, t, 2 * ACTION), &dev).unwrap();
-        let rows = Conditions { robot: Robot::Vehicle, surface: Surface::Icy, weather: 2, time: 3 }.rows();
+        let rows = conditions.rows();
         let conditions = Tensor::new(&[rows], &dev).unwrap();
         let (logits, state) =
             model.forward(&Batch { digits: digits.clone(), steps: steps.clone(), conditions: conditions.clone() }).unwrap();
