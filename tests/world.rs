@@ -125,22 +125,25 @@ fn a_world_model_pre_trains_post_trains_evaluates_and_predicts() {
 fn the_shipped_world_model_exports_to_onnx() {
     let tmp = tempfile::tempdir().unwrap();
     let onnx = tmp.path().join("world.onnx");
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/world/world.safetensors");
-    let o = s2r(&["export", "world", model.to_str().unwrap(), "--onnx", onnx.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("inputs digits int64 [1, ") && text(&o).contains("outputs logits [1, "), "{}", text(&o));
-    // ONNX Runtime (the Python wheel) runs it on a window of zeros: one
-    // output per frame, every value finite.
-    let script = "import sys, numpy as np, onnxruntime as ort\n\
+    // The pre-trained model, and the icy one with its dynamics head.
+    for name in ["world", "icy"] {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/world/{name}.safetensors"));
+        let o = s2r(&["export", "world", model.to_str().unwrap(), "--onnx", onnx.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("inputs digits int64 [1, ") && text(&o).contains("outputs logits [1, "), "{}", text(&o));
+        // ONNX Runtime (the Python wheel) runs it on a window of zeros: one
+        // output per frame, every value finite.
+        let script = "import sys, numpy as np, onnxruntime as ort\n\
 s = ort.InferenceSession(sys.argv[1])\n\
 feed = {i.name: np.zeros(i.shape, np.int64 if 'int64' in i.type else np.float32) for i in s.get_inputs()}\n\
-feed['conditions'][:] = [0, 3, 6, 13]\n\
+feed['conditions'][:] = [0, 5, 8, 13]\n\
 out = s.run(None, feed)\n\
 print([list(o.shape) for o in out], all(np.isfinite(o).all() for o in out))\n";
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let r = Command::new(py).args(["-c", script, onnx.to_str().unwrap()]).output().unwrap();
-    let said = String::from_utf8_lossy(&r.stdout);
-    assert!(r.status.success() && said.trim_end().ends_with("True"), "{said}{}", String::from_utf8_lossy(&r.stderr));
+        let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let r = Command::new(py).args(["-c", script, onnx.to_str().unwrap()]).output().unwrap();
+        let said = String::from_utf8_lossy(&r.stdout);
+        assert!(r.status.success() && said.trim_end().ends_with("True"), "{name}: {said}{}", String::from_utf8_lossy(&r.stderr));
+    }
     let o = s2r(&["export", "world", "/nonexistent/w.safetensors", "--onnx", onnx.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("/nonexistent/w.safetensors"), "{}", text(&o));
 }

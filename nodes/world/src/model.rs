@@ -10,7 +10,9 @@
 //! itself and earlier frames only), then a GELU MLP; pre-norm residuals.
 //! The output at frame t is frame t + 1: per position one softmax per digit
 //! (an argmax per digit makes the code), and from the frame's mean feature
-//! the change of the robot's state to the next frame.
+//! the change of the robot's state to the next frame, plus (with
+//! [`Config::dynamics`]) a small MLP's reading of the commands, the state
+//! and the conditions as they are ([`DYNAMICS_INPUTS`]).
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
