@@ -91,6 +91,11 @@ pub struct CycleArgs {
     /// How much worse the original held-out figure may get.
     #[arg(long, default_value_t = 0.02)]
     tolerance: f64,
+    /// How much better the robot's held-out figure must get (the metric's units: 0.01 is a point
+    /// of mIoU or AP@0.5, or AbsRel 0.01 lower): a smaller change is what a few hundred held-out
+    /// frames cannot tell from noise, and does not replace the deployed model.
+    #[arg(long, default_value_t = 0.01)]
+    min_gain: f64,
     /// How far the restyle replaces the camera's own materials by the class materials of the
     /// segmentation (0: the frame's own surfaces kept, only weather, light and sensor added;
     /// 1: as a flat simulator render is restyled).
@@ -435,7 +440,7 @@ pub fn run(a: CycleArgs) -> Result<()> {
     }
 
     // 5. Gate, announce, report.
-    let (verdict, pass) = gate(&scores, &a.metric, a.tolerance, a.truth);
+    let (verdict, pass) = gate(&scores, &a.metric, [a.tolerance, a.min_gain], a.truth);
     eprintln!("5/5 {verdict}");
     let value = scores.first().and_then(|s| s.after.metric(&a.metric)).unwrap_or(f64::NAN);
     let update = ModelUpdate {
@@ -495,8 +500,10 @@ pub fn run(a: CycleArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether the fine-tuned model may replace the deployed one, and why.
-fn gate(scores: &[Scores], metric: &str, tolerance: f64, truth: bool) -> (String, bool) {
+/// Whether the fine-tuned model may replace the deployed one, and why: on
+/// the robot's held-out data better by at least `min_gain`, on the original
+/// no worse than `tolerance` (both in `metric`'s units).
+fn gate(scores: &[Scores], metric: &str, [tolerance, min_gain]: [f64; 2], truth: bool) -> (String, bool) {
     let mut reasons = Vec::new();
     let mut pass = true;
     for s in scores {
@@ -506,9 +513,14 @@ fn gate(scores: &[Scores], metric: &str, tolerance: f64, truth: bool) -> (String
             continue;
         };
         let robot = s.what.starts_with("robot");
-        let ok = if robot { a > b } else { a >= b - tolerance };
+        let ok = if robot { a > b && a >= b + min_gain } else { a >= b - tolerance };
         let sign = if metric == "abs_rel" { -1.0 } else { 1.0 };
-        reasons.push(format!("{}: {metric} {:.3} → {:.3}{}", s.what, sign * b, sign * a, if ok { "" } else { " (not good enough)" }));
+        let short = match (ok, robot && a > b) {
+            (true, _) => String::new(),
+            (false, true) => format!(" (not good enough: better by less than --min-gain {min_gain})"),
+            (false, false) => " (not good enough)".into(),
+        };
+        reasons.push(format!("{}: {metric} {:.3} → {:.3}{short}", s.what, sign * b, sign * a));
         pass &= ok;
     }
     if !truth {
@@ -755,4 +767,36 @@ fn html(r: &Record, prompts: &[String], sheet: &[Vec<Rgb>]) -> String {
         s += "</div>\n";
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(what: &str, before: f64, after: f64) -> Scores {
+        let f = |m: f64| Figures { ap50: m, abs_rel: Some(1.0 - m), miou: Some(m) };
+        Scores { what: what.into(), frames: 180, before: f(before), after: f(after) }
+    }
+
+    #[test]
+    fn the_gate_wants_a_gain_beyond_noise_on_the_robot_and_no_loss_on_the_original() {
+        let margins = [0.02, 0.01];
+        let original = scores("original held-out: x", 0.33, 0.325);
+        // Better by a point and a half on the robot, a little worse on the original: kept.
+        let (v, pass) = gate(&[scores("robot held-out clips", 0.282, 0.297), original.clone()], "miou", margins, true);
+        assert!(pass && v.starts_with("kept"), "{v}");
+        // Better by half a point: within noise, not kept, and the verdict says why.
+        let (v, pass) = gate(&[scores("robot held-out clips", 0.282, 0.287), original.clone()], "miou", margins, true);
+        assert!(!pass && v.contains("--min-gain 0.01"), "{v}");
+        // AbsRel is better lower: 0.280 → 0.265 is a gain of 0.015.
+        let (v, pass) = gate(&[scores("robot held-out clips", 0.72, 0.735), original.clone()], "abs_rel", margins, true);
+        assert!(pass && v.contains("0.280 → 0.265"), "{v}");
+        // Worse on the original beyond the tolerance: not kept.
+        let (v, pass) =
+            gate(&[scores("robot held-out clips", 0.282, 0.31), scores("original held-out: x", 0.33, 0.30)], "miou", margins, true);
+        assert!(!pass && v.contains("not good enough") && !v.contains("--min-gain"), "{v}");
+        // Without ground truth on the robot's side: never kept.
+        let (v, pass) = gate(&[original], "miou", margins, false);
+        assert!(!pass && v.contains("no --truth"), "{v}");
+    }
 }

@@ -209,12 +209,13 @@ pub struct TrainWorldArgs {
     /// Post-train this checkpoint (pre-trained with s2r train world) on the data: its network, its weights.
     #[arg(long)]
     base: Option<PathBuf>,
-    /// With --base: train low-rank adapters of this rank on every block's linear maps, the base frozen.
+    /// With --base: train low-rank adapters of this rank on every block's linear maps, the base frozen
+    /// (a dynamics head, the base's or a new one, trains with them).
     #[arg(long, default_value_t = 0)]
     adapter: usize,
     /// The dynamics head's hidden width (the state's change from the commands, the state and the
-    /// conditions as they are): a fresh network's default 64; with --base, a base without one gets a
-    /// new one (0: none).
+    /// conditions as they are): a fresh network's, default 64 (0: none); with --base, a base without
+    /// one gets a new one of this width (a base's own head stays: another width is refused).
     #[arg(long)]
     dynamics: Option<usize>,
     #[command(flatten)]

@@ -43,8 +43,9 @@ pub struct FitOptions {
     /// Post-train low-rank adapters of this rank on the base's frozen weights (0: the whole network).
     pub adapter: usize,
     /// The dynamics head's width ([`Config::dynamics`]) for a fresh network
-    /// or, given, for a base without one (which gets a new head); None keeps
-    /// the base's (or the config's, for a fresh network).
+    /// or, given, for a base without one (which gets a new head; a base with
+    /// one of another width is refused); None keeps the base's (or the
+    /// config's, for a fresh network). Ignored when resuming, as `config` is.
     pub dynamics: Option<usize>,
     /// Where the network trains (`s2r_train::device`: cpu, cuda, cuda:N).
     pub device: Device,
@@ -191,7 +192,9 @@ pub fn fit(episodes: &[Episode], opts: &FitOptions, progress: &mut dyn FnMut(Pro
         (Some((r, _)), _) => {
             if let (Some(b), Some(parent)) = (&opts.base, &r.base) {
                 let (br, _) = checkpoint::read(b)?;
-                if br.config != r.config {
+                // What post-training added to the base (adapters, a new dynamics head) is the run's own.
+                let dynamics = if br.config.dynamics == 0 { r.config.dynamics } else { br.config.dynamics };
+                if (Config { adapter: r.config.adapter, dynamics, ..br.config.clone() }) != r.config {
                     return Err(WorldError::Mismatch {
                         path: b.clone(),
                         problem: format!(
@@ -566,6 +569,19 @@ mod tests {
         let r =
             |m: &WorldModel| crate::rollout::rollout(m, &e.codes[..3], &e.states[..3], &e.actions, e.conditions, 1).unwrap().states[0][0];
         assert!((r(&b) - r(&p)).abs() < 1e-4, "{} vs {}", r(&b), r(&p));
+        // The post-training resumes (its base has no head; the run's own is not a difference) …
+        let mut resumed = None;
+        fit(&episodes, &FitOptions { steps: 2, ..opts.clone() }, &mut |p| {
+            if let Progress::Resumed(s) = p {
+                resumed = Some(s)
+            }
+        })
+        .unwrap();
+        assert_eq!(resumed, Some(1));
+        // … and so does one with adapters and a new head.
+        let ad = FitOptions { output: dir.path().join("a.safetensors"), adapter: 2, ..opts.clone() };
+        fit(&episodes, &ad, &mut |_| {}).unwrap();
+        fit(&episodes, &FitOptions { steps: 2, ..ad }, &mut |_| {}).unwrap();
         // A base that has one keeps its width: another is refused, naming both.
         let e = fit(
             &episodes,

@@ -143,8 +143,9 @@ pub struct Config {
     pub adapter: usize,
     /// Hidden width of the dynamics head (0: none, as in checkpoints written
     /// before it): a GELU MLP from the frame's action and state, their change
-    /// since the previous frame and the clip's conditions to the state's
-    /// change, added to what the state head reads from the frame's features.
+    /// since the previous frame, the command relative to the state and the
+    /// clip's conditions to the state's change, added to what the state head
+    /// reads from the frame's features.
     /// The numbers reach it as they are rather than through the blocks' layer
     /// norms, beside 256 token features, so a command to brake and the grip of
     /// the surface (its condition) set the predicted deceleration.
@@ -176,7 +177,7 @@ impl Config {
         }
     }
 
-    /// For people: "dv8x16x16 16×16 (patch 2), context 4, every 2 frames, dim 96, 4 layers, 4 heads, mlp 384".
+    /// For people: "dv8x16x16 16×16 (patch 2), context 4, every 2 frames, dim 96, 4 layers, 4 heads, mlp 384, dynamics 64".
     pub fn summary(&self) -> String {
         format!(
             "{} {}×{} (patch {}), context {}, every {} frames, dim {}, {} layers, {} heads, mlp {}{}{}",
@@ -344,7 +345,9 @@ pub fn is_dynamics(name: &str) -> bool {
     name.starts_with("dynamics.")
 }
 
-/// Inputs of the dynamics head per frame.
+/// Inputs of the dynamics head per frame besides the conditions' `dim`
+/// features: the steps (2·ACTION), their change (2·ACTION), the relative
+/// command (ACTION).
 pub const DYNAMICS_INPUTS: usize = 5 * ACTION;
 
 impl Dynamics {
