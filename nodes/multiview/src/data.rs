@@ -157,32 +157,17 @@ pub struct Episode {
     pub instants: Vec<Instant>,
 }
 
-#[derive(Deserialize)]
-struct Dataset {
-    episodes: Vec<DatasetEpisode>,
-}
-
-#[derive(Deserialize)]
-struct DatasetEpisode {
-    name: String,
-}
-
 fn data_error(path: &Path, problem: impl Into<String>) -> MultiviewError {
     MultiviewError::Data { path: path.into(), problem: problem.into() }
 }
 
-/// The bags of a recording path: a dataset's episodes, or the bag itself.
+/// The bags of a recording path: a dataset's episodes, a demos folder's, or the bag itself.
 pub fn bags(path: &Path) -> Result<Vec<PathBuf>, MultiviewError> {
-    let dataset = path.join("dataset.yaml");
-    if dataset.is_file() {
-        let text = std::fs::read_to_string(&dataset).map_err(|source| MultiviewError::Io { path: dataset.clone(), source })?;
-        let d: Dataset = serde_yaml_ng::from_str(&text).map_err(|e| data_error(&dataset, format!("not an s2r generate dataset: {e}")))?;
-        return Ok(d.episodes.into_iter().map(|e| path.join("episodes").join(e.name)).collect());
-    }
-    if path.join("metadata.yaml").is_file() || path.extension().is_some_and(|e| e == "mcap") {
-        return Ok(vec![path.into()]);
-    }
-    Err(data_error(path, "not a recording: no dataset.yaml (s2r generate) or metadata.yaml (a bag)"))
+    s2r_train::recordings::bags(path).map_err(|e| match e {
+        s2r_train::TrainError::Io { path, source } => MultiviewError::Io { path, source },
+        s2r_train::TrainError::Bad { path, problem } => data_error(&path, problem),
+        other => data_error(path, other.to_string()),
+    })
 }
 
 /// The rig's cameras as views of the codec's `size`, `source` first.
@@ -198,13 +183,7 @@ struct Cached {
 
 fn cache_file(dir: &Path, bag: &Path, codec: &str, opts: &ReadOptions) -> PathBuf {
     let mut h = DefaultHasher::new();
-    let meta = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()));
-    bag.canonicalize().unwrap_or_else(|_| bag.into()).hash(&mut h);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(bag).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    files.sort();
-    for f in std::iter::once(bag.to_path_buf()).chain(files) {
-        meta(&f).hash(&mut h);
-    }
+    s2r_train::recordings::fingerprint(bag, &mut h);
     (CACHE_VERSION, codec, &opts.source, opts.frames, opts.every, opts.depth.key(), &opts.cache_tag).hash(&mut h);
     dir.join(format!("{:016x}.json", h.finish()))
 }

@@ -18,6 +18,7 @@ mod init;
 pub mod nn;
 pub mod onnx;
 mod patches;
+pub mod recordings;
 pub mod updates;
 mod watch;
 

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use s2r_bag::BagReader;
 use s2r_image::stored;
 use s2r_runtime::{stamp_ns, Serialized};
-use serde::Deserialize;
 use sim2real_msgs::arm::arm_joints;
 use sim2real_msgs::geometry_msgs::msg::Twist;
 use sim2real_msgs::nav_msgs::msg::Odometry;
@@ -113,56 +112,17 @@ pub struct Objects {
     pub cups: Vec<Vec<(u16, f32)>>,
 }
 
-#[derive(Deserialize)]
-struct Manifest {
-    format: String,
-    episodes: Vec<ManifestEpisode>,
-}
-
-#[derive(Deserialize)]
-struct ManifestEpisode {
-    bag: String,
-}
-
-#[derive(Deserialize)]
-struct Dataset {
-    episodes: Vec<DatasetEpisode>,
-}
-
-#[derive(Deserialize)]
-struct DatasetEpisode {
-    name: String,
-}
-
 fn data_error(path: &Path, problem: impl Into<String>) -> WorldError {
     WorldError::Data { path: path.into(), problem: problem.into() }
 }
 
 /// The bags of a recording path: a demos folder's, a dataset's episodes, or the bag itself.
 pub fn bags(path: &Path) -> Result<Vec<PathBuf>, WorldError> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| WorldError::Io { path: p.into(), source });
-    let dataset = path.join("dataset.yaml");
-    if dataset.is_file() {
-        let d: Dataset =
-            serde_yaml_ng::from_str(&read(&dataset)?).map_err(|e| data_error(&dataset, format!("not an s2r generate dataset: {e}")))?;
-        return Ok(d.episodes.into_iter().map(|e| path.join("episodes").join(e.name)).collect());
-    }
-    let manifest = path.join("manifest.yaml");
-    if manifest.is_file() && !path.join("metadata.yaml").is_file() {
-        let m: Manifest =
-            serde_yaml_ng::from_str(&read(&manifest)?).map_err(|e| data_error(&manifest, format!("not a demos manifest: {e}")))?;
-        if m.format != "sim2real.demos/1" {
-            return Err(data_error(
-                &manifest,
-                format!("format '{}': a world model reads sim2real.demos/1 sets, datasets or bags", m.format),
-            ));
-        }
-        return Ok(m.episodes.into_iter().map(|e| path.join(e.bag)).collect());
-    }
-    if path.join("metadata.yaml").is_file() || path.extension().is_some_and(|e| e == "mcap") {
-        return Ok(vec![path.into()]);
-    }
-    Err(data_error(path, "not a recording: no dataset.yaml (s2r generate), manifest.yaml (s2r demos) or metadata.yaml (a bag)"))
+    s2r_train::recordings::bags(path).map_err(|e| match e {
+        s2r_train::TrainError::Io { path, source } => WorldError::Io { path, source },
+        s2r_train::TrainError::Bad { path, problem } => data_error(&path, problem),
+        other => data_error(path, other.to_string()),
+    })
 }
 
 /// The latest value at or before `t` of a time-sorted series.
@@ -188,14 +148,7 @@ pub fn conditions_of(info: Option<&ScenarioInfo>, robot: Robot) -> Conditions {
 /// The cache file of `bag`'s token frames for `codec`, `camera topic` and `every`.
 fn cache_file(dir: &Path, bag: &Path, codec: &str, topic: &str, every: usize) -> PathBuf {
     let mut h = DefaultHasher::new();
-    let meta = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()));
-    bag.canonicalize().unwrap_or_else(|_| bag.into()).hash(&mut h);
-    // A bag folder changes through its files.
-    let mut files: Vec<PathBuf> = std::fs::read_dir(bag).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    files.sort();
-    for f in std::iter::once(bag.to_path_buf()).chain(files) {
-        meta(&f).hash(&mut h);
-    }
+    s2r_train::recordings::fingerprint(bag, &mut h);
     (codec, topic, every).hash(&mut h);
     dir.join(format!("{:016x}.codes", h.finish()))
 }
