@@ -25,7 +25,7 @@
 use candle_nn::Linear;
 use s2r_train::onnx::{Attr, Graph};
 
-use crate::model::{Block, LayerNorm, Lin, WorldModel, ACTION, RELATIVE_GAIN, STATE_GAIN};
+use crate::model::{Block, Dynamics, LayerNorm, Lin, WorldModel, ACTION, RELATIVE_GAIN, STATE_GAIN};
 use crate::WorldError;
 
 /// The metadata key of the config in an exported model.
@@ -129,6 +129,65 @@ fn block(g: &mut Graph, x: &str, blk: &Block, [t, n, d, heads]: [usize; 4], caus
     Ok(transpose(g, &y, &[0, 2, 1, 3]))
 }
 
+/// The dynamics head's share of the state [1, T, ACTION], as
+/// [`WorldModel::forward`] adds it, from the `steps` and `conditions` inputs
+/// and the conditions' embedding sum `cond_sum` [1, 1, d].
+fn dynamics(g: &mut Graph, dy: &Dynamics, [t, d]: [usize; 2], cond_sum: &str) -> R<String> {
+    // Each frame's steps, their change since the frame before (a
+    // difference matrix over time: zero at the first) and the conditions.
+    let diff: Vec<f32> = (0..t * t)
+        .map(|i| match (i / t, i % t) {
+            (r, k) if r > 0 && k == r => 1.0,
+            (r, k) if r > 0 && k + 1 == r => -1.0,
+            _ => 0.0,
+        })
+        .collect();
+    let m = g.name("step_difference");
+    g.initializer(&m, &[t, t], &diff);
+    let change = g.binary("MatMul", &m, "steps");
+    let gain = g.scalar("state_gain", STATE_GAIN);
+    let change = g.binary("Mul", &change, &gain);
+    // The command relative to the state: tanh(gain × (action − state)) for a car, tanh(action) for an arm.
+    let (car_map, arm_map): (Vec<f32>, Vec<f32>) = (0..2 * ACTION * ACTION)
+        .map(|i| {
+            let (r, k) = (i / ACTION, i % ACTION);
+            match (r < ACTION, r % ACTION == k) {
+                (true, true) => (RELATIVE_GAIN, 1.0),
+                (false, true) => (-RELATIVE_GAIN, 0.0),
+                _ => (0.0, 0.0),
+            }
+        })
+        .unzip();
+    let (cm, am) = (g.name("car_relative"), g.name("arm_relative"));
+    g.initializer(&cm, &[2 * ACTION, ACTION], &car_map);
+    g.initializer(&am, &[2 * ACTION, ACTION], &arm_map);
+    let car_rel = g.binary("MatMul", "steps", &cm);
+    let arm_rel = g.binary("MatMul", "steps", &am);
+    let first = g.name("robot_index");
+    g.int64s(&first, &[0]);
+    let robot = g.name("robot");
+    g.node("Gather", &["conditions", &first], &[&robot], &[Attr::Int("axis", 1)]);
+    let robot_f = g.name("robot_float");
+    g.node("Cast", &[&robot], &[&robot_f], &[Attr::Int("to", 1)]);
+    let robot_f = g.reshape(&robot_f, &[1, 1, 1]);
+    // robot row 0 is a car: car = 1 − robot.
+    let one = g.scalar("one", 1.0);
+    let car = g.binary("Sub", &one, &robot_f);
+    let a = g.binary("Mul", &car_rel, &car);
+    let b = g.binary("Mul", &arm_rel, &robot_f);
+    let relative = g.binary("Add", &a, &b);
+    let relative = g.unary("Tanh", &relative);
+    let shape = g.name("shape");
+    g.int64s(&shape, &[1, t as i64, d as i64]);
+    let cond_t = g.name("conditions_per_frame");
+    g.node("Expand", &[cond_sum, &shape], &[&cond_t], &[]);
+    let inputs = g.name("dynamics_inputs");
+    g.node("Concat", &["steps", &change, &relative, &cond_t], &[&inputs], &[Attr::Int("axis", 2)]);
+    let h = g.linear(&inputs, &dy.hidden)?;
+    let h = gelu(g, &h);
+    g.linear(&h, &dy.out)
+}
+
 /// The ONNX model of `model`.
 pub fn export(model: &WorldModel) -> Result<Vec<u8>, WorldError> {
     let cfg = &model.config;
@@ -177,59 +236,7 @@ pub fn export(model: &WorldModel) -> Result<Vec<u8>, WorldError> {
         g.node("ReduceMean", &[&x], &[&mean], &[Attr::Ints("axes", vec![2]), Attr::Int("keepdims", 0)]);
         let mut state = g.linear(&mean, &model.state)?;
         if let Some(dy) = &model.dynamics {
-            // Each frame's steps, their change since the frame before (a
-            // difference matrix over time: zero at the first) and the conditions.
-            let diff: Vec<f32> = (0..t * t)
-                .map(|i| match (i / t, i % t) {
-                    (r, k) if r > 0 && k == r => 1.0,
-                    (r, k) if r > 0 && k + 1 == r => -1.0,
-                    _ => 0.0,
-                })
-                .collect();
-            let m = g.name("step_difference");
-            g.initializer(&m, &[t, t], &diff);
-            let change = g.binary("MatMul", &m, "steps");
-            let gain = g.scalar("state_gain", STATE_GAIN);
-            let change = g.binary("Mul", &change, &gain);
-            // The command relative to the state: tanh(gain × (action − state)) for a car, tanh(action) for an arm.
-            let (car_map, arm_map): (Vec<f32>, Vec<f32>) = (0..2 * ACTION * ACTION)
-                .map(|i| {
-                    let (r, k) = (i / ACTION, i % ACTION);
-                    match (r < ACTION, r % ACTION == k) {
-                        (true, true) => (RELATIVE_GAIN, 1.0),
-                        (false, true) => (-RELATIVE_GAIN, 0.0),
-                        _ => (0.0, 0.0),
-                    }
-                })
-                .unzip();
-            let (cm, am) = (g.name("car_relative"), g.name("arm_relative"));
-            g.initializer(&cm, &[2 * ACTION, ACTION], &car_map);
-            g.initializer(&am, &[2 * ACTION, ACTION], &arm_map);
-            let car_rel = g.binary("MatMul", "steps", &cm);
-            let arm_rel = g.binary("MatMul", "steps", &am);
-            let first = g.name("robot_index");
-            g.int64s(&first, &[0]);
-            let robot = g.name("robot");
-            g.node("Gather", &["conditions", &first], &[&robot], &[Attr::Int("axis", 1)]);
-            let robot_f = g.name("robot_float");
-            g.node("Cast", &[&robot], &[&robot_f], &[Attr::Int("to", 1)]);
-            let robot_f = g.reshape(&robot_f, &[1, 1, 1]);
-            // robot row 0 is a car: car = 1 − robot.
-            let one = g.scalar("one", 1.0);
-            let car = g.binary("Sub", &one, &robot_f);
-            let a = g.binary("Mul", &car_rel, &car);
-            let b = g.binary("Mul", &arm_rel, &robot_f);
-            let relative = g.binary("Add", &a, &b);
-            let relative = g.unary("Tanh", &relative);
-            let shape = g.name("shape");
-            g.int64s(&shape, &[1, t as i64, d as i64]);
-            let cond_t = g.name("conditions_per_frame");
-            g.node("Expand", &[&cond_sum, &shape], &[&cond_t], &[]);
-            let inputs = g.name("dynamics_inputs");
-            g.node("Concat", &["steps", &change, &relative, &cond_t], &[&inputs], &[Attr::Int("axis", 2)]);
-            let h = g.linear(&inputs, &dy.hidden)?;
-            let h = gelu(g, &h);
-            let out = g.linear(&h, &dy.out)?;
+            let out = dynamics(g, dy, [t, d], &cond_sum)?;
             state = g.binary("Add", &state, &out);
         }
         g.node("Identity", &[&state], &["state"], &[]);
